@@ -1,0 +1,35 @@
+"""The ``sika`` command line. A user's mistake prints one line on stderr and exits non-zero."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from sika.cli import bench, db, ledger, serve
+from sika.errors import SikaError
+
+__all__ = ["app", "run"]
+
+app = typer.Typer(
+    name="sika",
+    help="Sika: mobile money over chat, moto-taxi on demand and promotions, on a double-entry ledger.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("serve")(serve.serve)
+app.command("worker")(serve.worker)
+app.add_typer(db.app, name="db")
+app.add_typer(ledger.app, name="ledger")
+app.add_typer(bench.app, name="bench")
+
+
+def run() -> None:
+    try:
+        app()
+    except SikaError as exc:
+        typer.echo(f"sika: {exc.message} [{exc.code}]", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,135 @@
+"""Throwaway PostgreSQL and Redis servers on a free loopback port, for tests and benchmarks.
+
+PostgreSQL refuses to run as root, so as root the cluster is created and started as the ``postgres``
+system user (``runuser -u postgres --``) in a temporary directory that user owns. Everything is removed
+on exit.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sika.errors import SikaError
+
+__all__ = ["DevServerError", "free_port", "temporary_postgres", "temporary_redis"]
+
+_START_TIMEOUT_S = 60
+
+
+class DevServerError(SikaError):
+    code = "dev_server_unavailable"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _postgres_bindir() -> Path:
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)
+    found = shutil.which("initdb")
+    if candidates:
+        return Path(candidates[0]).parent
+    if found:
+        return Path(found).resolve().parent
+    raise DevServerError(
+        "PostgreSQL server binaries are missing: run `make test` (it installs them) or"
+        " `apt-get install postgresql`"
+    )
+
+
+def _as_postgres(argv: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
+
+
+@contextmanager
+def temporary_postgres(*, durable: bool = True, max_connections: int = 200) -> Iterator[str]:
+    """Start a PostgreSQL cluster; yield its SQLAlchemy URL.
+
+    ``durable=False`` turns fsync off: fine for correctness tests, never for benchmarks.
+    """
+    bindir = _postgres_bindir()
+    root = Path(tempfile.mkdtemp(prefix="sika-pg-"))
+    data = root / "data"
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+    port = free_port()
+    run = _runner(root)
+    try:
+        run([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
+             "--no-sync", "-E", "UTF8", "--locale=C"])
+        options = (
+            f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections={max_connections}"
+            f" -c shared_buffers=256MB -c fsync={'on' if durable else 'off'}"
+            f" -c synchronous_commit={'on' if durable else 'off'}"
+            f" -c full_page_writes={'on' if durable else 'off'}"
+        )
+        run([str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"),
+             "-w", "-t", str(_START_TIMEOUT_S), "start"])
+        try:
+            yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        finally:
+            subprocess.run(
+                _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w",
+                              "stop"]),
+                capture_output=True, check=False,
+            )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _runner(root: Path) -> Callable[[list[str]], None]:
+    def run(argv: list[str]) -> None:
+        done = subprocess.run(_as_postgres(argv), capture_output=True, text=True, check=False,
+                              cwd=root)
+        if done.returncode != 0:
+            log = root / "log"
+            tail = log.read_text()[-2000:] if log.exists() else ""
+            raise DevServerError(
+                f"{Path(argv[0]).name} failed ({done.returncode}): {done.stderr.strip()} {tail}"
+            )
+
+    return run
+
+
+@contextmanager
+def temporary_redis() -> Iterator[str]:
+    """Start a Redis server without persistence; yield its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise DevServerError(
+            "redis-server is missing: run `make test` (it installs it) or `apt-get install redis-server`"
+        )
+    port = free_port()
+    root = Path(tempfile.mkdtemp(prefix="sika-redis-"))
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(root)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError as exc:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise DevServerError("redis-server did not start") from exc
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,92 @@
+"""Group commit: concurrent requests share one database transaction and one fsync.
+
+A single writer thread takes every request waiting in the queue (up to ``group_max`` transfers) and
+runs them as one batch, each request a segment of its own so that results and linked chains stay
+per request. No timer is involved: while one commit is in flight the next group gathers by itself, so
+a lone request pays no added latency and a crowd shares the cost of a commit.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+
+from sika.ledger.model import Transfer, TransferResult
+
+__all__ = ["GroupCommitter"]
+
+RunBatch = Callable[[list[Transfer], list[int]], list[TransferResult]]
+_Request = tuple[Sequence[Transfer], "Future[list[TransferResult]]"]
+_QUEUE_MAX = 100_000
+
+
+class GroupCommitter:
+    def __init__(self, run: RunBatch, *, group_max: int) -> None:
+        assert group_max > 0
+        self._run = run
+        self._group_max = group_max
+        self._queue: queue.Queue[_Request | None] = queue.Queue(maxsize=_QUEUE_MAX)
+        self._carry: _Request | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name="ledger-group-commit", daemon=True)
+        self._thread.start()
+
+    def submit(self, transfers: Sequence[Transfer]) -> list[TransferResult]:
+        if self._closed:
+            raise RuntimeError("the ledger's group committer is closed")
+        if not transfers:
+            return []
+        if len(transfers) > self._group_max:
+            raise ValueError(f"a request holds at most {self._group_max} transfers")
+        future: Future[list[TransferResult]] = Future()
+        self._queue.put((transfers, future))
+        return future.result()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
+            self._thread.join()
+
+    def _loop(self) -> None:
+        while True:
+            first = self._carry or self._queue.get()
+            self._carry = None
+            if first is None:
+                return
+            group = [first]
+            size = len(first[0])
+            stop = False
+            while size < self._group_max:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                if size + len(item[0]) > self._group_max:
+                    self._carry = item
+                    break
+                group.append(item)
+                size += len(item[0])
+            self._commit(group)
+            if stop:
+                return
+
+    def _commit(self, group: list[_Request]) -> None:
+        transfers = [t for request, _ in group for t in request]
+        segments = [len(request) for request, _ in group]
+        try:
+            results = self._run(transfers, segments)
+        except BaseException as exc:  # noqa: BLE001 - every waiter must hear about the failure
+            for _, future in group:
+                future.set_exception(exc)
+            return
+        start = 0
+        for (request, future), length in zip(group, segments, strict=True):
+            future.set_result(results[start : start + length])
+            start += length
+            assert len(request) == length

@@ -1,0 +1,307 @@
+"""The ledger's entry point: accounts, batches of transfers, group commit, reads and expiry."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+
+from sika.errors import SikaError
+from sika.ledger import schema
+from sika.ledger.group_commit import GroupCommitter
+from sika.ledger.model import (
+    METADATA_BYTES_MAX,
+    Account,
+    AccountFlags,
+    AccountKind,
+    Transfer,
+    TransferRecord,
+    TransferResult,
+)
+from sika.ledger.store import TRANSFER_COLUMNS, BatchStore, RetryableError, record_from_row
+from sika.money import currency as lookup_currency
+
+__all__ = [
+    "BATCH_MAX",
+    "PAGE_LIMIT_MAX",
+    "AccountNotFound",
+    "Ledger",
+    "LedgerBusy",
+    "LedgerError",
+    "TransferPage",
+]
+
+# One request or one committed group carries at most this many transfers (TigerBeetle's batch size).
+BATCH_MAX = 8_190
+PAGE_LIMIT_MAX = 200
+RETRIES_MAX = 10
+EXPIRY_SWEEP_MAX = 1_000
+
+
+class LedgerError(SikaError):
+    code = "ledger_error"
+
+
+class AccountNotFound(LedgerError):
+    code = "unknown_account"
+    status = 404
+
+
+class LedgerBusy(LedgerError):
+    """Retries ran out: the database stayed locked or kept failing transiently."""
+
+    code = "ledger_busy"
+    status = 503
+
+
+@dataclass(frozen=True, slots=True)
+class TransferPage:
+    items: list[TransferRecord]
+    next_cursor: str | None
+
+
+class Ledger:
+    """Double-entry ledger over one database. Safe to share between threads.
+
+    ``create_transfers`` runs one batch as one transaction. ``submit`` does the same through the
+    group committer, so that concurrent callers share commits; use it on request paths.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock_ns: Callable[[], int] = time.time_ns,
+        group_max: int = BATCH_MAX,
+    ) -> None:
+        self.engine = engine
+        self._clock_ns = clock_ns
+        self._store = BatchStore(engine)
+        self._group_max = min(group_max, BATCH_MAX)
+        self._committer: GroupCommitter | None = None
+        self._committer_lock = threading.Lock()
+
+    # Accounts ------------------------------------------------------------------------------------
+
+    def create_account(
+        self,
+        *,
+        currency: str,
+        kind: AccountKind,
+        flags: AccountFlags = AccountFlags.NONE,
+        metadata: dict[str, Any] | None = None,
+        account_id: int | None = None,
+    ) -> Account:
+        """Open an account. With ``account_id``, a retry with the same fields returns the account."""
+        if lookup_currency(currency) is None:
+            raise LedgerError(f"unknown currency {currency!r}", code="currency_invalid")
+        flags = AccountFlags(flags)
+        both = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS | AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS
+        if flags & both == both:
+            raise LedgerError("an account limits debits or credits, not both",
+                              code="flags_are_mutually_exclusive")
+        metadata = metadata or {}
+        metadata_json = json.dumps(metadata, sort_keys=True, separators=(",", ":"))
+        if len(metadata_json.encode()) > METADATA_BYTES_MAX:
+            raise LedgerError("account metadata is too large", code="metadata_too_large")
+        values: dict[str, Any] = {
+            "currency": currency,
+            "kind": str(AccountKind(kind)),
+            "flags": int(flags),
+            "metadata": metadata_json,
+            "created_at_ns": self._clock_ns(),
+        }
+        if account_id is not None:
+            if account_id <= 0:
+                raise LedgerError("account ids are positive", code="id_invalid")
+            values["id"] = account_id
+        try:
+            with self.engine.begin() as connection:
+                new_id = connection.execute(
+                    insert(schema.accounts).values(values).returning(schema.accounts.c.id)
+                ).scalar_one()
+        except IntegrityError as exc:
+            if account_id is None:
+                raise
+            existing = self.get_account(account_id)
+            same = (existing.currency, existing.kind, existing.flags, existing.metadata) == (
+                currency, kind, flags, metadata
+            )
+            if not same:
+                raise LedgerError(f"account {account_id} exists with other fields",
+                                  code="exists_with_different_fields") from exc
+            return existing
+        return self.get_account(new_id)
+
+    def get_account(self, account_id: int) -> Account:
+        found = self.get_accounts([account_id])
+        if account_id not in found:
+            raise AccountNotFound(f"no account {account_id}")
+        return found[account_id]
+
+    def get_accounts(self, account_ids: Sequence[int]) -> dict[int, Account]:
+        ids = sorted(set(account_ids))
+        if len(ids) > BATCH_MAX:
+            raise LedgerError(f"at most {BATCH_MAX} accounts at once", code="too_many")
+        if not ids:
+            return {}
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(schema.accounts).where(schema.accounts.c.id.in_(ids))
+            ).mappings()
+            return {row["id"]: _account(row) for row in rows}
+
+    def close_account(self, account_id: int) -> Account:
+        """Refuse every further transfer touching the account; its history stays."""
+        account = self.get_account(account_id)
+        if account.debits_pending or account.credits_pending:
+            raise LedgerError("the account still has pending transfers", code="account_has_pending")
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(schema.accounts)
+                .where(schema.accounts.c.id == account_id)
+                .values(flags=schema.accounts.c.flags.op("|")(int(AccountFlags.CLOSED)))
+            )
+        return self.get_account(account_id)
+
+    # Transfers -----------------------------------------------------------------------------------
+
+    def create_transfers(self, transfers: Sequence[Transfer]) -> list[TransferResult]:
+        """Apply a batch in one transaction: a result per transfer, independent unless linked."""
+        if len(transfers) > BATCH_MAX:
+            raise LedgerError(f"a batch holds at most {BATCH_MAX} transfers", code="batch_too_large")
+        if not transfers:
+            return []
+        return self._run(list(transfers), [len(transfers)])
+
+    def submit(self, transfers: Sequence[Transfer]) -> list[TransferResult]:
+        """Like :meth:`create_transfers`, sharing a commit with concurrent callers."""
+        if len(transfers) > self._group_max:
+            raise LedgerError(f"a batch holds at most {self._group_max} transfers",
+                              code="batch_too_large")
+        return self._group_committer().submit(transfers)
+
+    def get_transfer(self, transfer_id: str) -> TransferRecord | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                text(
+                    f"SELECT {TRANSFER_COLUMNS} FROM ledger_transfers t"  # noqa: S608 - constant
+                    " LEFT JOIN ledger_pending p ON p.transfer_id = t.id WHERE t.id = :id"
+                ),
+                {"id": transfer_id},
+            ).first()
+        return record_from_row(row) if row is not None else None
+
+    def account_transfers(
+        self, account_id: int, *, limit: int = 50, cursor: str | None = None
+    ) -> TransferPage:
+        """An account's transfers, newest first, ``limit`` at a time (at most 200)."""
+        if not 1 <= limit <= PAGE_LIMIT_MAX:
+            raise LedgerError(f"limit must be between 1 and {PAGE_LIMIT_MAX}", code="validation_error")
+        before = _decode_cursor(cursor) if cursor else 2**63 - 1
+        half = (
+            "SELECT seq FROM (SELECT seq FROM ledger_transfers WHERE {side} = :account"
+            " AND seq < :before ORDER BY seq DESC LIMIT :n) AS {alias}"
+        )
+        query = text(
+            f"SELECT {TRANSFER_COLUMNS} FROM ledger_transfers t"  # noqa: S608 - constant parts
+            " LEFT JOIN ledger_pending p ON p.transfer_id = t.id WHERE t.seq IN ("
+            + half.format(side="debit_account_id", alias="d")
+            + " UNION "
+            + half.format(side="credit_account_id", alias="c")
+            + ") ORDER BY t.seq DESC LIMIT :n"
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                query, {"account": account_id, "before": before, "n": limit + 1}
+            ).all()
+        items = [record_from_row(row) for row in rows[:limit]]
+        next_cursor = _encode_cursor(items[-1].seq) if len(rows) > limit else None
+        return TransferPage(items=items, next_cursor=next_cursor)
+
+    def expire_pending(self, *, limit: int = EXPIRY_SWEEP_MAX) -> int:
+        """Release pending transfers whose timeout has passed; returns how many were due."""
+        now_ns = self._clock_ns()
+        with self.engine.connect() as connection:
+            due = list(
+                connection.execute(
+                    select(schema.pending.c.transfer_id)
+                    .where(schema.pending.c.status == "pending")
+                    .where(schema.pending.c.expires_at_ns <= now_ns)
+                    .order_by(schema.pending.c.expires_at_ns)
+                    .limit(min(limit, EXPIRY_SWEEP_MAX))
+                ).scalars()
+            )
+        if due:
+            self._with_retries(lambda: self._store.run([], now_ns=now_ns, expire_ids=due))
+        return len(due)
+
+    def close(self) -> None:
+        with self._committer_lock:
+            if self._committer is not None:
+                self._committer.close()
+                self._committer = None
+
+    # Internals -----------------------------------------------------------------------------------
+
+    def _group_committer(self) -> GroupCommitter:
+        with self._committer_lock:
+            if self._committer is None:
+                self._committer = GroupCommitter(self._run, group_max=self._group_max)
+            return self._committer
+
+    def _run(self, transfers: list[Transfer], segments: list[int]) -> list[TransferResult]:
+        outcome = self._with_retries(
+            lambda: self._store.run(transfers, now_ns=self._clock_ns(), segments=segments)
+        )
+        return outcome.results
+
+    @staticmethod
+    def _with_retries(attempt: Callable[[], Any]) -> Any:
+        for tries in range(RETRIES_MAX):
+            try:
+                return attempt()
+            except RetryableError:
+                # Jittered backoff so that colliding writers do not collide again in step.
+                time.sleep(random.uniform(0, 0.002 * 2**tries))  # noqa: S311 - not for secrets
+        raise LedgerBusy("the ledger stayed busy; try again")
+
+
+def _account(row: Any) -> Account:
+    return Account(
+        id=row["id"],
+        currency=row["currency"],
+        kind=AccountKind(row["kind"]),
+        flags=AccountFlags(row["flags"]),
+        debits_posted=row["debits_posted"],
+        credits_posted=row["credits_posted"],
+        debits_pending=row["debits_pending"],
+        credits_pending=row["credits_pending"],
+        metadata=json.loads(row["metadata"]),
+        created_at_ns=row["created_at_ns"],
+    )
+
+
+def _encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, _, value = raw.partition(":")
+        seq = int(value)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise LedgerError("the cursor is not one this API gave", code="validation_error") from exc
+    if prefix != "seq" or seq <= 0:
+        raise LedgerError("the cursor is not one this API gave", code="validation_error")
+    return seq
