@@ -7,7 +7,6 @@ on exit.
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import socket
@@ -37,7 +36,7 @@ def free_port() -> int:
 
 
 def _postgres_bindir() -> Path:
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), reverse=True)
     found = shutil.which("initdb")
     if candidates:
         return Path(candidates[0]).parent

@@ -81,7 +81,7 @@ class GroupCommitter:
         segments = [len(request) for request, _ in group]
         try:
             results = self._run(transfers, segments)
-        except BaseException as exc:  # noqa: BLE001 - every waiter must hear about the failure
+        except BaseException as exc:
             for _, future in group:
                 future.set_exception(exc)
             return

@@ -194,7 +194,7 @@ class Ledger:
         with self.engine.connect() as connection:
             row = connection.execute(
                 text(
-                    f"SELECT {TRANSFER_COLUMNS} FROM ledger_transfers t"  # noqa: S608 - constant
+                    f"SELECT {TRANSFER_COLUMNS} FROM ledger_transfers t"
                     " LEFT JOIN ledger_pending p ON p.transfer_id = t.id WHERE t.id = :id"
                 ),
                 {"id": transfer_id},
@@ -213,7 +213,7 @@ class Ledger:
             " AND seq < :before ORDER BY seq DESC LIMIT :n) AS {alias}"
         )
         query = text(
-            f"SELECT {TRANSFER_COLUMNS} FROM ledger_transfers t"  # noqa: S608 - constant parts
+            f"SELECT {TRANSFER_COLUMNS} FROM ledger_transfers t"
             " LEFT JOIN ledger_pending p ON p.transfer_id = t.id WHERE t.seq IN ("
             + half.format(side="debit_account_id", alias="d")
             + " UNION "
@@ -263,7 +263,8 @@ class Ledger:
         outcome = self._with_retries(
             lambda: self._store.run(transfers, now_ns=self._clock_ns(), segments=segments)
         )
-        return outcome.results
+        results: list[TransferResult] = outcome.results
+        return results
 
     @staticmethod
     def _with_retries(attempt: Callable[[], Any]) -> Any:

@@ -173,7 +173,7 @@ class BatchStore:
         for chunk in _chunks(sorted(ids), _SQLITE_VARIABLES_MAX):
             marks = ",".join("?" * len(chunk))
             cursor.execute(
-                f"SELECT {TRANSFER_COLUMNS} FROM ledger_transfers t"  # noqa: S608 - marks only
+                f"SELECT {TRANSFER_COLUMNS} FROM ledger_transfers t"
                 f" LEFT JOIN ledger_pending p ON p.transfer_id = t.id WHERE t.id IN ({marks})",
                 chunk,
             )
@@ -187,7 +187,7 @@ class BatchStore:
         for chunk in _chunks(sorted(ids), _SQLITE_VARIABLES_MAX):
             marks = ",".join("?" * len(chunk))
             cursor.execute(
-                f"SELECT {_ACCOUNT_COLUMNS} FROM ledger_accounts WHERE id IN ({marks})",  # noqa: S608
+                f"SELECT {_ACCOUNT_COLUMNS} FROM ledger_accounts WHERE id IN ({marks})",
                 chunk,
             )
             for row in cursor.fetchall():
@@ -201,7 +201,7 @@ class BatchStore:
         records = outcome.new_records
         if records:
             cursor.executemany(
-                f"INSERT INTO ledger_transfers ({_INSERT_COLUMNS})"  # noqa: S608 - constant
+                f"INSERT INTO ledger_transfers ({_INSERT_COLUMNS})"
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 [_insert_row(r) for r in records],
             )
@@ -276,7 +276,7 @@ class BatchStore:
         if not ids:
             return {}
         cursor.execute(
-            f"SELECT {TRANSFER_COLUMNS} FROM ledger_transfers t"  # noqa: S608 - constant
+            f"SELECT {TRANSFER_COLUMNS} FROM ledger_transfers t"
             " LEFT JOIN ledger_pending p ON p.transfer_id = t.id WHERE t.id = ANY(%s)",
             (list(ids),),
         )
@@ -287,7 +287,7 @@ class BatchStore:
         if not ids:
             return {}
         cursor.execute(
-            f"SELECT {_ACCOUNT_COLUMNS} FROM ledger_accounts"  # noqa: S608 - constant
+            f"SELECT {_ACCOUNT_COLUMNS} FROM ledger_accounts"
             " WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
             (sorted(ids),),
         )

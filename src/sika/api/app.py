@@ -1,0 +1,48 @@
+"""The HTTP application: health, OpenAPI, and (as domains land) the /v1 routers and webhooks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+import sika
+from sika.api import problems
+from sika.bootstrap import Container
+from sika.db import ping
+from sika.workers import WorkerRunner, default_jobs
+
+__all__ = ["create_app"]
+
+
+def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        runner = WorkerRunner(default_jobs(container)) if run_workers else None
+        if runner is not None:
+            runner.start()
+        try:
+            yield
+        finally:
+            if runner is not None:
+                runner.stop()
+            container.close()
+
+    app = FastAPI(
+        title="Sika",
+        version=sika.__version__,
+        description="Mobile money over chat, moto-taxi on demand and promotions for the XOF zone.",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+
+    @app.get("/healthz", tags=["operations"], summary="200 when the database answers")
+    async def healthz() -> JSONResponse:
+        if await run_in_threadpool(ping, container.engine):
+            return JSONResponse({"status": "ok", "database": container.engine.dialect.name})
+        return problems.problem(503, "database_unavailable", "the database does not answer")
+
+    return app

@@ -1,0 +1,53 @@
+"""``sika serve`` and ``sika worker``."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from types import FrameType
+
+import typer
+
+from sika.bootstrap import bootstrap
+from sika.config import settings
+
+__all__ = ["serve", "worker"]
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, min=1, max=65_535, help="Port to listen on."),
+    demo: bool = typer.Option(False, "--demo", help="Seed demo accounts and turn sandboxes on."),
+) -> None:
+    """HTTP API, webhooks and background workers in one process; migrates the database first."""
+    import uvicorn
+
+    from sika import demo as demo_data
+    from sika.api.app import create_app
+
+    container = bootstrap(settings())
+    if demo:
+        demo_data.seed(container.ledger)
+        typer.echo(f"sika: demo accounts ready ({len(demo_data.DEMO_ACCOUNTS)} in XOF)", err=True)
+    uvicorn.run(create_app(container), host=host, port=port, log_level="info")
+
+
+def worker() -> None:
+    """The background workers alone, for running several processes against one PostgreSQL."""
+    from sika.workers import WorkerRunner, default_jobs
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    container = bootstrap(settings())
+    runner = WorkerRunner(default_jobs(container))
+
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        runner.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    runner.start()
+    logging.getLogger("sika.worker").info("worker started on %s", container.engine.dialect.name)
+    try:
+        runner.wait()
+    finally:
+        container.close()

@@ -1,0 +1,81 @@
+"""Runs periodic jobs on threads until told to stop.
+
+Each job is idempotent and safe to run in several processes at once against one database (the ledger's
+expiry sweep re-reads each pending transfer under its accounts' locks), so ``sika worker`` can be
+started as many times as the load needs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sika.bootstrap import Container
+
+__all__ = ["Job", "WorkerRunner", "default_jobs"]
+
+log = logging.getLogger(__name__)
+
+# A job that keeps failing backs off up to this long, so a database outage is not hammered.
+_BACKOFF_S_MAX = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    name: str
+    interval_s: float
+    # Returns how many items it handled; a full batch means "run again at once".
+    run: Callable[[], int]
+    batch_max: int = 1_000
+
+
+def default_jobs(container: Container) -> list[Job]:
+    ledger = container.ledger
+    return [
+        Job(
+            name="ledger-expiry",
+            interval_s=container.settings.ledger_expiry_interval_s,
+            run=ledger.expire_pending,
+        ),
+    ]
+
+
+class WorkerRunner:
+    def __init__(self, jobs: list[Job]) -> None:
+        self._jobs = jobs
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        assert not self._threads, "already started"
+        for job in self._jobs:
+            thread = threading.Thread(target=self._loop, args=(job,), name=f"job-{job.name}",
+                                      daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout_s)
+        self._threads.clear()
+
+    def wait(self) -> None:
+        self._stop.wait()
+
+    def _loop(self, job: Job) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                handled = job.run()
+                failures = 0
+            except Exception:
+                failures += 1
+                log.exception("job %s failed (%d in a row)", job.name, failures)
+                handled = 0
+            if handled >= job.batch_max:
+                continue
+            pause_s = min(job.interval_s * 2**failures, _BACKOFF_S_MAX) if failures else job.interval_s
+            self._stop.wait(pause_s)
