@@ -53,6 +53,9 @@ def create_db_engine(url: str, *, pool_size: int = 10, busy_timeout_ms: int = 10
             max_overflow=pool_size,
             pool_pre_ping=True,
             isolation_level="READ COMMITTED",
+            # psycopg prepares a statement after a few runs; a generic plan made while a table was
+            # small (a seq scan) would then stick as it grows. Custom plans keep index lookups.
+            connect_args={"options": "-c plan_cache_mode=force_custom_plan"},
         )
     raise ConfigurationError(f"unsupported database {backend!r}: use sqlite:/// or postgresql+psycopg://")
 

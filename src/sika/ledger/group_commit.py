@@ -23,9 +23,12 @@ _QUEUE_MAX = 100_000
 
 
 class GroupCommitter:
-    def __init__(self, run: RunBatch, *, group_max: int) -> None:
+    def __init__(
+        self, run: RunBatch, *, group_max: int, on_close: Callable[[], None] | None = None
+    ) -> None:
         assert group_max > 0
         self._run = run
+        self._on_close = on_close
         self._group_max = group_max
         self._queue: queue.Queue[_Request | None] = queue.Queue(maxsize=_QUEUE_MAX)
         self._carry: _Request | None = None
@@ -55,7 +58,7 @@ class GroupCommitter:
             first = self._carry or self._queue.get()
             self._carry = None
             if first is None:
-                return
+                break
             group = [first]
             size = len(first[0])
             stop = False
@@ -74,7 +77,10 @@ class GroupCommitter:
                 size += len(item[0])
             self._commit(group)
             if stop:
-                return
+                break
+        if self._on_close is not None:
+            # Resources the writer owns (its connection) are released by the writer's own thread.
+            self._on_close()
 
     def _commit(self, group: list[_Request]) -> None:
         transfers = [t for request, _ in group for t in request]

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import PoolProxiedConnection
 
 from sika.errors import SikaError
 from sika.ledger import schema
@@ -88,6 +89,7 @@ class Ledger:
         self._store = BatchStore(engine)
         self._group_max = min(group_max, BATCH_MAX)
         self._committer: GroupCommitter | None = None
+        self._writer_connection: PoolProxiedConnection | None = None
         self._committer_lock = threading.Lock()
 
     # Accounts ------------------------------------------------------------------------------------
@@ -256,7 +258,8 @@ class Ledger:
     def _group_committer(self) -> GroupCommitter:
         with self._committer_lock:
             if self._committer is None:
-                self._committer = GroupCommitter(self._run, group_max=self._group_max)
+                self._committer = GroupCommitter(self._run_group, group_max=self._group_max,
+                                                 on_close=self._drop_writer_connection)
             return self._committer
 
     def _run(self, transfers: list[Transfer], segments: list[int]) -> list[TransferResult]:
@@ -265,6 +268,31 @@ class Ledger:
         )
         results: list[TransferResult] = outcome.results
         return results
+
+    def _run_group(self, transfers: list[Transfer], segments: list[int]) -> list[TransferResult]:
+        """The committer thread's batches, on a connection it keeps (only that thread calls this)."""
+        def attempt() -> Any:
+            if self._writer_connection is None:
+                self._writer_connection = self._store.dedicated_connection()
+            try:
+                return self._store.run(transfers, now_ns=self._clock_ns(), segments=segments,
+                                       connection=self._writer_connection)
+            except RetryableError:
+                raise
+            except Exception:
+                # The connection may be broken: the next attempt (or group) opens a fresh one.
+                self._drop_writer_connection(invalidate=True)
+                raise
+
+        results: list[TransferResult] = self._with_retries(attempt).results
+        return results
+
+    def _drop_writer_connection(self, *, invalidate: bool = False) -> None:
+        connection, self._writer_connection = self._writer_connection, None
+        if connection is not None:
+            if invalidate:
+                connection.invalidate()
+            connection.close()
 
     @staticmethod
     def _with_retries(attempt: Callable[[], Any]) -> Any:

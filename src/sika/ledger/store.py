@@ -24,6 +24,7 @@ from typing import Any
 
 import psycopg
 from sqlalchemy import Engine
+from sqlalchemy.pool import PoolProxiedConnection
 
 from sika.ledger import engine as rules
 from sika.ledger.model import (
@@ -113,15 +114,22 @@ class BatchStore:
         now_ns: int,
         segments: Sequence[int] | None = None,
         expire_ids: Sequence[str] = (),
+        connection: PoolProxiedConnection | None = None,
     ) -> rules.Outcome:
-        raw = self._engine.raw_connection()
+        """Run one batch in one transaction, on ``connection`` if given (else one from the pool)."""
+        raw = connection if connection is not None else self._engine.raw_connection()
         try:
-            connection: Any = raw.driver_connection
+            driver: Any = raw.driver_connection
             if self._sqlite:
-                return self._run_sqlite(connection, transfers, now_ns, segments, expire_ids)
-            return self._run_postgres(connection, transfers, now_ns, segments, expire_ids)
+                return self._run_sqlite(driver, transfers, now_ns, segments, expire_ids)
+            return self._run_postgres(driver, transfers, now_ns, segments, expire_ids)
         finally:
-            raw.close()
+            if connection is None:
+                raw.close()
+
+    def dedicated_connection(self) -> PoolProxiedConnection:
+        """A connection for one long-lived writer (the group committer): no checkout per batch."""
+        return self._engine.raw_connection()
 
     # SQLite --------------------------------------------------------------------------------------
 
@@ -238,14 +246,19 @@ class BatchStore:
         segments: Sequence[int] | None,
         expire_ids: Sequence[str],
     ) -> rules.Outcome:
+        # Round trips, not rows, are what a small batch costs: the reads go out as one pipeline
+        # (locks first, then the reads they protect), and the writes and the commit as another.
+        pending_ids = {t.pending_id for t in transfers if t.pending_id} | set(expire_ids)
         try:
-            with connection.cursor() as cursor:
-                pending_ids = {t.pending_id for t in transfers if t.pending_id} | set(expire_ids)
+            with connection.cursor() as locking, connection.cursor() as reading:
                 # Pending transfers' accounts never change, so they can be read before the locks.
-                early = self._pg_transfers(cursor, pending_ids) if pending_ids else {}
+                early = self._pg_transfers(reading, pending_ids) if pending_ids else {}
                 account_ids = rules.referenced_account_ids(transfers) | _accounts_of(early.values())
-                accounts = self._pg_lock_accounts(cursor, account_ids)
-                known = self._pg_transfers(cursor, {t.id for t in transfers} | pending_ids)
+                with connection.pipeline():
+                    locking.execute(_PG_LOCK_ACCOUNTS, (sorted(account_ids),))
+                    reading.execute(_PG_READ_TRANSFERS, (list({t.id for t in transfers} | pending_ids),))
+                accounts = {row[0]: _account_from_row(row) for row in locking.fetchall()}
+                known = {row[1]: record_from_row(row) for row in reading.fetchall()}
                 pendings = {i: known[i] for i in pending_ids if i in known}
                 outcome = rules.apply(
                     transfers,
@@ -256,8 +269,12 @@ class BatchStore:
                     segments=segments,
                     expire_ids=expire_ids,
                 )
-                self._pg_write(cursor, outcome, accounts)
-            connection.commit()
+                if len(outcome.new_records) > _COPY_ROWS_MIN:
+                    # COPY cannot join a pipeline, but past a few dozen rows it beats arrays.
+                    self._pg_copy_transfers(locking, outcome.new_records)
+                with connection.pipeline():
+                    self._pg_write(locking, outcome, accounts)
+                    connection.commit()
         except (
             psycopg.errors.SerializationFailure,
             psycopg.errors.DeadlockDetected,
@@ -267,58 +284,49 @@ class BatchStore:
             connection.rollback()
             raise RetryableError(str(exc)) from exc
         except BaseException:
-            connection.rollback()
+            if not connection.closed:
+                connection.rollback()
             raise
         return outcome
 
     @staticmethod
     def _pg_transfers(cursor: psycopg.Cursor[Any], ids: set[str]) -> dict[str, TransferRecord]:
-        if not ids:
-            return {}
-        cursor.execute(
-            f"SELECT {TRANSFER_COLUMNS} FROM ledger_transfers t"
-            " LEFT JOIN ledger_pending p ON p.transfer_id = t.id WHERE t.id = ANY(%s)",
-            (list(ids),),
-        )
+        cursor.execute(_PG_READ_TRANSFERS, (list(ids),))
         return {row[1]: record_from_row(row) for row in cursor.fetchall()}
 
     @staticmethod
-    def _pg_lock_accounts(cursor: psycopg.Cursor[Any], ids: set[int]) -> dict[int, Account]:
-        if not ids:
-            return {}
-        cursor.execute(
-            f"SELECT {_ACCOUNT_COLUMNS} FROM ledger_accounts"
-            " WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
-            (sorted(ids),),
-        )
-        return {row[0]: _account_from_row(row) for row in cursor.fetchall()}
+    def _pg_copy_transfers(cursor: psycopg.Cursor[Any], records: Sequence[TransferRecord]) -> None:
+        with cursor.copy(f"COPY ledger_transfers ({_INSERT_COLUMNS}) FROM STDIN") as copy:
+            for record in records:
+                copy.write_row(_insert_row(record))
 
     @staticmethod
     def _pg_write(
         cursor: psycopg.Cursor[Any], outcome: rules.Outcome, accounts: dict[int, Account]
     ) -> None:
+        """Queue the batch's writes (transfers unless copied already), each one statement over arrays."""
         records = outcome.new_records
-        if records:
-            with cursor.copy(f"COPY ledger_transfers ({_INSERT_COLUMNS}) FROM STDIN") as copy:
-                for record in records:
-                    copy.write_row(_insert_row(record))
+        if records and len(records) <= _COPY_ROWS_MIN:
+            rows = [_insert_row(r) for r in records]
+            cursor.execute(_PG_INSERT_TRANSFERS, [list(column) for column in zip(*rows, strict=True)])
         new_pending = _new_pending_rows(outcome)
         if new_pending:
-            with cursor.copy(
-                "COPY ledger_pending (transfer_id, debit_account_id, credit_account_id, amount,"
-                " status, expires_at_ns) FROM STDIN"
-            ) as copy:
-                for row in new_pending:
-                    copy.write_row(row)
+            cursor.execute(
+                "INSERT INTO ledger_pending (transfer_id, debit_account_id, credit_account_id, amount,"
+                " status, expires_at_ns) SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bigint[],"
+                " %s::bigint[], %s::text[], %s::bigint[])",
+                [list(column) for column in zip(*new_pending, strict=True)],
+            )
         updates = _resolved_updates(outcome)
         if updates:
+            # Guarded by status: a pending transfer resolved twice would update nothing, and the
+            # unique index on pending_id refuses the second resolving transfer anyway.
             cursor.execute(
                 "UPDATE ledger_pending p SET status = v.status"
                 " FROM unnest(%s::text[], %s::text[]) AS v(id, status)"
                 " WHERE p.transfer_id = v.id AND p.status = 'pending'",
                 ([u[0] for u in updates], [u[1] for u in updates]),
             )
-            assert cursor.rowcount == len(updates), "a pending transfer resolved twice"
         touched = _touched(outcome, accounts)
         if touched:
             cursor.execute(
@@ -334,6 +342,21 @@ class BatchStore:
                     [a.credits_pending for a in touched],
                 ),
             )
+
+
+_COPY_ROWS_MIN = 64
+_PG_LOCK_ACCOUNTS = (
+    f"SELECT {_ACCOUNT_COLUMNS} FROM ledger_accounts WHERE id = ANY(%s) ORDER BY id FOR UPDATE"
+)
+_PG_READ_TRANSFERS = (
+    f"SELECT {TRANSFER_COLUMNS} FROM ledger_transfers t"
+    " LEFT JOIN ledger_pending p ON p.transfer_id = t.id WHERE t.id = ANY(%s)"
+)
+_PG_INSERT_TRANSFERS = (
+    f"INSERT INTO ledger_transfers ({_INSERT_COLUMNS}) SELECT * FROM unnest(%s::text[],"
+    " %s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::int[], %s::int[], %s::text[],"
+    " %s::int[], %s::text[], %s::bigint[])"
+)
 
 
 def _insert_row(r: TransferRecord) -> tuple[Any, ...]:
