@@ -74,8 +74,8 @@ def test_serve_demo_answers_healthz_and_stops_cleanly(sqlite_url: str) -> None:
         assert status == 200
     finally:
         server.send_signal(signal.SIGINT)
-        server.wait(timeout=_TIMEOUT_S)
-    assert server.returncode == 0
+        _, stderr = server.communicate(timeout=_TIMEOUT_S)
+    assert server.returncode == 0, stderr
     # The demo seeded funded accounts that audit clean.
     assert sika("ledger", "check", database_url=sqlite_url).returncode == 0
     database = sqlite_url.removeprefix("sqlite:///")
@@ -104,9 +104,9 @@ def test_a_worker_process_expires_pending_transfers_and_stops_on_sigterm(databas
             record = ledger.get_transfer("hold-1")
     finally:
         worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=_TIMEOUT_S)
+        _, stderr = worker.communicate(timeout=_TIMEOUT_S)
     assert record is not None and record.pending_status is PendingStatus.EXPIRED
-    assert worker.returncode == 0
+    assert worker.returncode == 0, stderr
     assert ledger.get_account(bank.id).debits_pending == 0
     engine.dispose()
 

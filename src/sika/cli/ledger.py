@@ -28,14 +28,13 @@ def check_command() -> None:
         violations = check(engine)
     finally:
         engine.dispose()
-    console = Console(stderr=bool(violations))
     if not violations:
-        console.print(f"ledger check passed: {len(check_names())} invariants hold")
+        typer.echo(f"ledger check passed: {len(check_names())} invariants hold")
         return
-    table = Table("invariant", "evidence", title=f"{len(violations)} violation(s)")
+    # One line per violation, so operators can grep and alert on them.
     for violation in violations:
-        table.add_row(violation.check, violation.detail)
-    console.print(table)
+        typer.echo(f"violation {violation.check}: {violation.detail}", err=True)
+    typer.echo(f"ledger check failed: {len(violations)} violation(s)", err=True)
     sys.exit(1)
 
 
