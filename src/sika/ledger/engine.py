@@ -305,6 +305,9 @@ def _resolve_pending(state: _State, t: Transfer) -> R:
     assert t.pending_id is not None
     pending = state.pendings.get(t.pending_id)
     if pending is None:
+        # A single-phase transfer stored earlier in this batch is not pending, as it is once stored.
+        if t.pending_id in state.existing:
+            return R.PENDING_TRANSFER_NOT_PENDING
         return R.PENDING_TRANSFER_NOT_FOUND
     if pending.pending_status is None:
         return R.PENDING_TRANSFER_NOT_PENDING

@@ -33,25 +33,30 @@ class GroupCommitter:
         self._queue: queue.Queue[_Request | None] = queue.Queue(maxsize=_QUEUE_MAX)
         self._carry: _Request | None = None
         self._closed = False
+        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="ledger-group-commit", daemon=True)
         self._thread.start()
 
     def submit(self, transfers: Sequence[Transfer]) -> list[TransferResult]:
-        if self._closed:
-            raise RuntimeError("the ledger's group committer is closed")
         if not transfers:
             return []
         if len(transfers) > self._group_max:
             raise ValueError(f"a request holds at most {self._group_max} transfers")
         future: Future[list[TransferResult]] = Future()
-        self._queue.put((transfers, future))
+        # Checked and enqueued under one lock, so that no request lands behind the stop marker.
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the ledger's group committer is closed")
+            self._queue.put((transfers, future))
         return future.result()
 
     def close(self) -> None:
-        if not self._closed:
+        with self._lock:
+            if self._closed:
+                return
             self._closed = True
             self._queue.put(None)
-            self._thread.join()
+        self._thread.join()
 
     def _loop(self) -> None:
         while True:

@@ -106,6 +106,10 @@ class Ledger:
         """Open an account. With ``account_id``, a retry with the same fields returns the account."""
         if lookup_currency(currency) is None:
             raise LedgerError(f"unknown currency {currency!r}", code="currency_invalid")
+        try:
+            kind = AccountKind(kind)
+        except ValueError as exc:
+            raise LedgerError(f"unknown account kind {kind!r}", code="kind_invalid") from exc
         flags = AccountFlags(flags)
         both = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS | AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS
         if flags & both == both:
@@ -131,6 +135,12 @@ class Ledger:
                 new_id = connection.execute(
                     insert(schema.accounts).values(values).returning(schema.accounts.c.id)
                 ).scalar_one()
+                if account_id is not None and connection.dialect.name == "postgresql":
+                    # An id chosen by the caller does not advance the sequence: move it past.
+                    connection.execute(text(
+                        "SELECT setval(pg_get_serial_sequence('ledger_accounts', 'id'),"
+                        " (SELECT MAX(id) FROM ledger_accounts))"
+                    ))
         except IntegrityError as exc:
             if account_id is None:
                 raise
@@ -163,16 +173,21 @@ class Ledger:
             return {row["id"]: _account(row) for row in rows}
 
     def close_account(self, account_id: int) -> Account:
-        """Refuse every further transfer touching the account; its history stays."""
-        account = self.get_account(account_id)
-        if account.debits_pending or account.credits_pending:
-            raise LedgerError("the account still has pending transfers", code="account_has_pending")
+        """Refuse every further transfer touching the account; its history stays.
+
+        One conditional UPDATE, so that a reservation racing with the close either lands first (and
+        the close is refused) or finds the account closed.
+        """
+        a = schema.accounts.c
         with self.engine.begin() as connection:
-            connection.execute(
+            closed = connection.execute(
                 update(schema.accounts)
-                .where(schema.accounts.c.id == account_id)
-                .values(flags=schema.accounts.c.flags.op("|")(int(AccountFlags.CLOSED)))
-            )
+                .where(a.id == account_id, a.debits_pending == 0, a.credits_pending == 0)
+                .values(flags=a.flags.op("|")(int(AccountFlags.CLOSED)))
+            ).rowcount
+        if not closed:
+            self.get_account(account_id)  # raises AccountNotFound when there is no such account
+            raise LedgerError("the account still has pending transfers", code="account_has_pending")
         return self.get_account(account_id)
 
     # Transfers -----------------------------------------------------------------------------------
@@ -331,6 +346,6 @@ def _decode_cursor(cursor: str) -> int:
         seq = int(value)
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise LedgerError("the cursor is not one this API gave", code="validation_error") from exc
-    if prefix != "seq" or seq <= 0:
+    if prefix != "seq" or not 0 < seq < 2**63:
         raise LedgerError("the cursor is not one this API gave", code="validation_error")
     return seq

@@ -260,6 +260,11 @@ class BatchStore:
                 accounts = {row[0]: _account_from_row(row) for row in locking.fetchall()}
                 known = {row[1]: record_from_row(row) for row in reading.fetchall()}
                 pendings = {i: known[i] for i in pending_ids if i in known}
+                unlocked = _accounts_of(pendings.values()) - accounts.keys()
+                if unlocked:
+                    # A pending transfer committed after the early read: its accounts are not
+                    # locked, so the rules cannot run on them. Roll back; the retry reads it early.
+                    raise RetryableError(f"accounts {sorted(unlocked)} were not locked")
                 outcome = rules.apply(
                     transfers,
                     accounts=accounts,
