@@ -67,6 +67,10 @@ class AccountFlags(enum.IntFlag):
     CLOSED = 4
 
 
+_DEBITS_LIMITED = int(AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS)
+_CREDITS_LIMITED = int(AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS)
+
+
 class TransferFlags(enum.IntFlag):
     NONE = 0
     # This transfer and the next one succeed or fail together; the chain ends at the first transfer
@@ -157,13 +161,11 @@ class Account:
         return self.credits_posted - self.debits_posted - self.debits_pending
 
     def violates_flags(self) -> bool:
-        if self.flags & AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS and (
-            self.debits_posted + self.debits_pending > self.credits_posted
-        ):
+        flags = int(self.flags)  # plain int: this runs for every account of every batch
+        if flags & _DEBITS_LIMITED and self.debits_posted + self.debits_pending > self.credits_posted:
             return True
         return bool(
-            self.flags & AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS
-            and self.credits_posted + self.credits_pending > self.debits_posted
+            flags & _CREDITS_LIMITED and self.credits_posted + self.credits_pending > self.debits_posted
         )
 
 

@@ -350,6 +350,7 @@ class BatchStore:
 
 
 _COPY_ROWS_MIN = 64
+_PENDING_FLAG = int(TransferFlags.PENDING)
 _PG_LOCK_ACCOUNTS = (
     f"SELECT {_ACCOUNT_COLUMNS} FROM ledger_accounts WHERE id = ANY(%s) ORDER BY id FOR UPDATE"
 )
@@ -391,12 +392,12 @@ def _new_pending_rows(outcome: rules.Outcome) -> list[tuple[Any, ...]]:
             r.expires_at_ns,
         )
         for r in outcome.new_records
-        if r.flags & TransferFlags.PENDING
+        if int(r.flags) & _PENDING_FLAG
     ]
 
 
 def _resolved_updates(outcome: rules.Outcome) -> list[tuple[str, str]]:
-    new_ids = {r.id for r in outcome.new_records if r.flags & TransferFlags.PENDING}
+    new_ids = {r.id for r in outcome.new_records if int(r.flags) & _PENDING_FLAG}
     return [
         (pending_id, str(status))
         for pending_id, status in outcome.resolved.items()
