@@ -64,6 +64,7 @@ class _State:
         default_factory=list
     )
     undo_records: int = 0
+    in_chain: bool = False
 
 
 def referenced_account_ids(transfers: Sequence[Transfer]) -> set[int]:
@@ -142,12 +143,14 @@ def _apply_segment(state: _State, transfers: Sequence[Transfer], start: int, end
 
 
 def _begin_chain(state: _State) -> None:
+    state.in_chain = True
     state.undo_accounts.clear()
     state.undo_pendings.clear()
     state.undo_records = len(state.outcome.new_records)
 
 
 def _end_chain(state: _State) -> None:
+    state.in_chain = False
     state.undo_accounts.clear()
     state.undo_pendings.clear()
 
@@ -175,22 +178,25 @@ def _rollback_chain(state: _State) -> None:
 
 
 def _remember(state: _State, account: Account) -> None:
-    state.undo_accounts.append(
-        (
-            account,
-            account.debits_posted,
-            account.credits_posted,
-            account.debits_pending,
-            account.credits_pending,
+    # Only a linked chain can be rolled back, so only a chain keeps an undo log.
+    if state.in_chain:
+        state.undo_accounts.append(
+            (
+                account,
+                account.debits_posted,
+                account.credits_posted,
+                account.debits_pending,
+                account.credits_pending,
+            )
         )
-    )
     state.outcome.touched_account_ids.add(account.id)
 
 
 def _set_pending(state: _State, record: TransferRecord) -> None:
-    state.undo_pendings.append(
-        (record.id, state.pendings.get(record.id), state.outcome.resolved.get(record.id))
-    )
+    if state.in_chain:
+        state.undo_pendings.append(
+            (record.id, state.pendings.get(record.id), state.outcome.resolved.get(record.id))
+        )
     state.pendings[record.id] = record
     assert record.pending_status is not None
     if record.pending_status is not PendingStatus.PENDING:

@@ -2,14 +2,16 @@
 
 A single writer thread takes every request waiting in the queue (up to ``group_max`` transfers) and
 runs them as one batch, each request a segment of its own so that results and linked chains stay
-per request. No timer is involved: while one commit is in flight the next group gathers by itself, so
-a lone request pays no added latency and a crowd shares the cost of a commit.
+per request. While one commit is in flight the next group gathers by itself; after a commit that
+answered several callers the writer waits at most half a millisecond for them to come back, so a
+lone request pays no added latency and a crowd shares the cost of a commit.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 
@@ -20,6 +22,8 @@ __all__ = ["GroupCommitter"]
 RunBatch = Callable[[list[Transfer], list[int]], list[TransferResult]]
 _Request = tuple[Sequence[Transfer], "Future[list[TransferResult]]"]
 _QUEUE_MAX = 100_000
+# Longest a group waits for callers it just answered: a fraction of one commit's fsync.
+_LINGER_S_MAX = 0.0005
 
 
 class GroupCommitter:
@@ -59,6 +63,7 @@ class GroupCommitter:
         self._thread.join()
 
     def _loop(self) -> None:
+        answered = 0
         while True:
             first = self._carry or self._queue.get()
             self._carry = None
@@ -67,9 +72,17 @@ class GroupCommitter:
             group = [first]
             size = len(first[0])
             stop = False
+            # The callers just answered are waking up to send their next request; waiting a moment
+            # for as many of them as there were keeps groups from splitting into alternating halves.
+            # A lone caller (answered <= 1) never waits.
+            linger_until = time.monotonic() + _LINGER_S_MAX if answered > 1 else 0.0
             while size < self._group_max:
                 try:
-                    item = self._queue.get_nowait()
+                    remaining_s = linger_until - time.monotonic() if len(group) < answered else 0.0
+                    if remaining_s > 0:
+                        item = self._queue.get(timeout=remaining_s)
+                    else:
+                        item = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if item is None:
@@ -81,6 +94,7 @@ class GroupCommitter:
                 group.append(item)
                 size += len(item[0])
             self._commit(group)
+            answered = len(group)
             if stop:
                 break
         if self._on_close is not None:

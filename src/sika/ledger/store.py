@@ -12,7 +12,8 @@ Locking, so that concurrent writers stay correct and never deadlock:
 * SQLite: ``BEGIN IMMEDIATE`` takes the single write lock first; writers queue on the busy timeout.
 
 A unique-key race (two processes storing the same transfer id for different accounts) or a transient
-serialization failure rolls the batch back; the caller retries it whole.
+serialization failure rolls the batch back; the caller retries it whole. On SQLite the write lock is
+held from the start, so no race exists there: a constraint violation is a bug and is raised as such.
 """
 
 from __future__ import annotations
@@ -165,9 +166,6 @@ class BatchStore:
             if "locked" in str(exc) or "busy" in str(exc):
                 raise RetryableError(str(exc)) from exc
             raise
-        except sqlite3.IntegrityError as exc:
-            _sqlite_rollback(connection)
-            raise RetryableError(str(exc)) from exc
         except BaseException:
             _sqlite_rollback(connection)
             raise
