@@ -8,6 +8,7 @@ same code runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -380,22 +381,7 @@ def _record(state: _State, record: TransferRecord) -> None:
 
 
 def _with_status(record: TransferRecord, status: PendingStatus) -> TransferRecord:
-    return TransferRecord(
-        id=record.id,
-        debit_account_id=record.debit_account_id,
-        credit_account_id=record.credit_account_id,
-        amount=record.amount,
-        currency=record.currency,
-        code=record.code,
-        flags=record.flags,
-        pending_id=record.pending_id,
-        timeout_s=record.timeout_s,
-        metadata=record.metadata,
-        created_at_ns=record.created_at_ns,
-        seq=record.seq,
-        pending_status=status,
-        expires_at_ns=record.expires_at_ns,
-    )
+    return dataclasses.replace(record, pending_status=status)
 
 
 def _same_fields(t: Transfer, stored: TransferRecord) -> bool:
