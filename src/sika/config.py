@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sika.wallet.tiers import DEFAULT_TIERS, TIER_MAX, TierLimits
 
 __all__ = ["Settings", "settings"]
 
@@ -29,6 +31,18 @@ class Settings(BaseSettings):
     ledger_group_max: int = Field(default=8_190, ge=1, le=65_536)
     # How often the background worker releases pending transfers whose timeout has passed.
     ledger_expiry_interval_s: float = Field(default=1.0, gt=0, le=3_600)
+
+    # Wallet: KYC tier limits (JSON in SIKA_TIERS), PIN lockout.
+    tiers: dict[int, TierLimits] = Field(default_factory=lambda: dict(DEFAULT_TIERS))
+    pin_tries_max: int = Field(default=3, ge=1, le=10)
+    pin_lock_s: int = Field(default=1_800, ge=0, le=7 * 24 * 3600)
+
+    @field_validator("tiers")
+    @classmethod
+    def _every_tier(cls, tiers: dict[int, TierLimits]) -> dict[int, TierLimits]:
+        if set(tiers) != set(range(TIER_MAX + 1)):
+            raise ValueError(f"SIKA_TIERS must define tiers 0 to {TIER_MAX}")
+        return tiers
 
 
 @lru_cache(maxsize=1)

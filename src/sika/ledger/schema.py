@@ -13,7 +13,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
@@ -22,7 +21,7 @@ from sqlalchemy import (
 
 __all__ = ["accounts", "metadata", "pending", "transfers"]
 
-metadata = MetaData()
+from sika.tables import metadata
 
 # SQLite only makes an INTEGER PRIMARY KEY the rowid (auto-assigned, no extra index).
 _ROWID = BigInteger().with_variant(Integer(), "sqlite")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import text
 
-from sika.ledger.schema import metadata
+from sika.tables import load_all
 
 connection = context.config.attributes["connection"]
-context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+context.configure(connection=connection, target_metadata=load_all(), render_as_batch=True)
 
 with context.begin_transaction():
     if connection.dialect.name == "postgresql":

@@ -1,0 +1,58 @@
+"""Phone numbers (MSISDNs): parsed with phonenumbers, stored and compared in E.164 (``+22890112233``).
+
+Sika serves the eight countries of the West African CFA franc (XOF). A number typed without a
+country code is read as Togolese (+228, eight digits), the home market.
+"""
+
+from __future__ import annotations
+
+import phonenumbers
+
+from sika.errors import SikaError
+
+__all__ = ["DEFAULT_REGION", "XOF_REGIONS", "InvalidMsisdn", "default_language", "normalize", "region"]
+
+DEFAULT_REGION = "TG"
+# The UEMOA: Benin, Burkina Faso, Côte d'Ivoire, Guinea-Bissau, Mali, Niger, Senegal, Togo.
+XOF_REGIONS = frozenset({"BJ", "BF", "CI", "GW", "ML", "NE", "SN", "TG"})
+# Typed input is bounded before any parsing: a phone number is never longer than this.
+_INPUT_CHARS_MAX = 32
+
+
+class InvalidMsisdn(SikaError):
+    code = "invalid_msisdn"
+
+
+def normalize(raw: str, *, default_region: str = DEFAULT_REGION) -> str:
+    """The E.164 form of a mobile number in the XOF zone, or :class:`InvalidMsisdn`."""
+    text = raw.strip()
+    if not text or len(text) > _INPUT_CHARS_MAX:
+        raise InvalidMsisdn("a phone number has 8 to 15 digits, like +22890112233")
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    try:
+        number = phonenumbers.parse(text, default_region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidMsisdn(f"{raw.strip()!r} is not a phone number") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidMsisdn(f"{raw.strip()!r} is not a valid phone number")
+    if phonenumbers.region_code_for_number(number) not in XOF_REGIONS:
+        raise InvalidMsisdn(f"{raw.strip()!r} is outside the XOF zone Sika serves",
+                            code="unsupported_country")
+    kind = phonenumbers.number_type(number)
+    if kind not in (phonenumbers.PhoneNumberType.MOBILE,
+                    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE):
+        raise InvalidMsisdn(f"{raw.strip()!r} is not a mobile number", code="not_a_mobile_number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def region(msisdn: str) -> str:
+    """ISO 3166 code of a normalized number's country (``TG`` for +228…)."""
+    found = phonenumbers.region_code_for_number(phonenumbers.parse(msisdn))
+    assert found in XOF_REGIONS, msisdn
+    return str(found)
+
+
+def default_language(msisdn: str) -> str:
+    """French everywhere in the zone but Guinea-Bissau, where Portuguese is official."""
+    return "pt" if region(msisdn) == "GW" else "fr"

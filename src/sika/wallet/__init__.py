@@ -1,0 +1,28 @@
+"""The wallet: customers, KYC tiers and limits, PINs (money movement arrives with issue 3's rest)."""
+
+from sika.wallet.customers import (
+    LANGUAGES,
+    Customer,
+    Customers,
+    InvalidPin,
+    PinLocked,
+    UnknownWallet,
+    WalletExists,
+)
+from sika.wallet.pins import Pin, PinHasher, WeakPin
+from sika.wallet.tiers import DEFAULT_TIERS, TierLimits
+
+__all__ = [
+    "DEFAULT_TIERS",
+    "LANGUAGES",
+    "Customer",
+    "Customers",
+    "InvalidPin",
+    "Pin",
+    "PinHasher",
+    "PinLocked",
+    "TierLimits",
+    "UnknownWallet",
+    "WalletExists",
+    "WeakPin",
+]

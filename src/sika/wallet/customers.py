@@ -1,0 +1,299 @@
+"""Customers: one wallet per phone number, with a name, a language, a KYC tier and a PIN.
+
+PIN tries are counted in the database with one conditional UPDATE per try, so that tries racing from
+several channels or processes are all counted and none slips past the lock. After ``pin_tries_max``
+wrong tries in a row, money movement is locked for ``pin_lock_s``; the first wrong try after the lock
+has run out starts a new count.
+"""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, case, insert, literal, select, update
+from sqlalchemy.exc import IntegrityError
+
+from sika import phones
+from sika.errors import SikaError
+from sika.ledger import AccountFlags, AccountKind, Ledger
+from sika.wallet.pins import Pin, PinHasher
+from sika.wallet.schema import customers
+from sika.wallet.tiers import TIER_MAX
+
+__all__ = [
+    "LANGUAGES",
+    "Customer",
+    "Customers",
+    "InvalidPin",
+    "PinLocked",
+    "UnknownWallet",
+    "WalletExists",
+]
+
+# The languages Sika speaks; the first is the default.
+LANGUAGES = ("fr", "en", "es", "it", "pt", "ru", "ar")
+NAME_CHARS_MAX = 80
+_NS_PER_S = 1_000_000_000
+
+
+class WalletExists(SikaError):
+    code = "wallet_exists"
+    status = 409
+
+
+class UnknownWallet(SikaError):
+    code = "unknown_wallet"
+    status = 404
+
+
+class InvalidPin(SikaError):
+    code = "invalid_pin"
+    status = 401
+
+    def __init__(self, tries_left: int) -> None:
+        super().__init__(f"wrong PIN; {tries_left} tries left before the wallet locks")
+        self.tries_left = tries_left
+
+
+class PinLocked(SikaError):
+    code = "pin_locked"
+    status = 423
+
+    def __init__(self, locked_until_ns: int) -> None:
+        super().__init__("too many wrong PINs: money movement is locked for a while")
+        self.locked_until_ns = locked_until_ns
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    id: int
+    msisdn: str
+    name: str
+    language: str
+    tier: int
+    account_id: int | None
+    has_pin: bool
+    pin_failures: int
+    pin_locked_until_ns: int | None
+    created_at_ns: int
+
+
+class Customers:
+    def __init__(
+        self,
+        engine: Engine,
+        ledger: Ledger,
+        *,
+        hasher: PinHasher | None = None,
+        clock_ns: Callable[[], int] = time.time_ns,
+        pin_tries_max: int = 3,
+        pin_lock_s: int = 1_800,
+    ) -> None:
+        assert pin_tries_max >= 1 and pin_lock_s >= 0
+        self._engine = engine
+        self._ledger = ledger
+        self._hasher = hasher or PinHasher()
+        self._clock_ns = clock_ns
+        self._tries_max = pin_tries_max
+        self._lock_ns = pin_lock_s * _NS_PER_S
+
+    # Opening and reading -------------------------------------------------------------------------
+
+    def open(
+        self,
+        msisdn: str,
+        name: str,
+        *,
+        language: str | None = None,
+        pin: Pin | None = None,
+        tier: int = 0,
+    ) -> Customer:
+        """Open a wallet: the customer row, then its ledger account (XOF, never below zero)."""
+        number = phones.normalize(msisdn)
+        values: dict[str, Any] = {
+            "msisdn": number,
+            "name": _clean_name(name),
+            "language": _language(language, number),
+            "tier": _tier(tier),
+            "created_at_ns": self._clock_ns(),
+        }
+        if pin is not None:
+            pin.check_strength()
+            values["pin_hash"] = self._hasher.hash(pin)
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(insert(customers).values(values))
+        except IntegrityError as exc:
+            raise WalletExists(f"{number} already has a wallet") from exc
+        return self._ensure_account(self.get(number))
+
+    def get(self, msisdn: str) -> Customer:
+        number = phones.normalize(msisdn)
+        with self._engine.connect() as connection:
+            row = connection.execute(select(customers).where(customers.c.msisdn == number)).first()
+        if row is None:
+            raise UnknownWallet(f"{number} has no wallet")
+        customer = _customer(row._mapping)
+        return customer if customer.account_id is not None else self._ensure_account(customer)
+
+    def set_tier(self, msisdn: str, tier: int) -> Customer:
+        return self._update(msisdn, tier=_tier(tier))
+
+    def set_language(self, msisdn: str, language: str) -> Customer:
+        if language not in LANGUAGES:
+            raise SikaError(f"Sika speaks {', '.join(LANGUAGES)}", code="unsupported_language")
+        return self._update(msisdn, language=language)
+
+    # PINs ----------------------------------------------------------------------------------------
+
+    def set_pin(self, msisdn: str, pin: Pin) -> Customer:
+        """Set the first PIN of a wallet opened without one."""
+        customer = self.get(msisdn)
+        if customer.has_pin:
+            raise SikaError("this wallet has a PIN already: change it instead", code="pin_already_set")
+        return self._store_pin(customer, pin)
+
+    def change_pin(self, msisdn: str, old: Pin, new: Pin) -> Customer:
+        customer = self.verify_pin(msisdn, old)
+        return self._store_pin(customer, new)
+
+    def reset_pin(self, msisdn: str, new: Pin) -> Customer:
+        """An agent, having checked the customer's ID, sets a new PIN; the lock is lifted."""
+        return self._store_pin(self.get(msisdn), new)
+
+    def verify_pin(self, msisdn: str, pin: Pin) -> Customer:
+        """The customer if ``pin`` is right; else :class:`InvalidPin` or :class:`PinLocked`."""
+        customer = self.get(msisdn)
+        now_ns = self._clock_ns()
+        if customer.pin_locked_until_ns is not None and customer.pin_locked_until_ns > now_ns:
+            raise PinLocked(customer.pin_locked_until_ns)
+        if not customer.has_pin:
+            raise SikaError("set a PIN first", code="pin_not_set")
+        stored = self._pin_hash(customer.id)
+        if self._hasher.verify(stored, pin):
+            return self._record_success(customer, now_ns)
+        return self._record_failure(customer, now_ns)
+
+    # Internals -----------------------------------------------------------------------------------
+
+    def _record_success(self, customer: Customer, now_ns: int) -> Customer:
+        c = customers.c
+        with self._engine.begin() as connection:
+            done = connection.execute(
+                update(customers)
+                .where(c.id == customer.id, _unlocked(now_ns))
+                .values(pin_failures=0, pin_locked_until_ns=None)
+            ).rowcount
+        if not done:  # another try locked the wallet while this PIN was being checked
+            raise PinLocked(self.get(customer.msisdn).pin_locked_until_ns or now_ns)
+        return self.get(customer.msisdn)
+
+    def _record_failure(self, customer: Customer, now_ns: int) -> Customer:
+        c = customers.c
+        lock_expired = c.pin_locked_until_ns.is_not(None) & (c.pin_locked_until_ns <= now_ns)
+        failures = case((lock_expired, literal(1)), else_=c.pin_failures + 1)
+        locked_until = case(
+            (failures >= self._tries_max, literal(now_ns + self._lock_ns)),
+            (lock_expired, literal(None)),
+            else_=c.pin_locked_until_ns,
+        )
+        with self._engine.begin() as connection:
+            row = connection.execute(
+                update(customers)
+                .where(c.id == customer.id, _unlocked(now_ns))
+                .values(pin_failures=failures, pin_locked_until_ns=locked_until)
+                .returning(c.pin_failures, c.pin_locked_until_ns)
+            ).first()
+        if row is None:
+            raise PinLocked(self.get(customer.msisdn).pin_locked_until_ns or now_ns)
+        count, until = row
+        if until is not None and until > now_ns:
+            raise PinLocked(until)
+        raise InvalidPin(tries_left=self._tries_max - count)
+
+    def _store_pin(self, customer: Customer, pin: Pin) -> Customer:
+        pin.check_strength()
+        return self._update(customer.msisdn, pin_hash=self._hasher.hash(pin), pin_failures=0,
+                            pin_locked_until_ns=None)
+
+    def _pin_hash(self, customer_id: int) -> str:
+        with self._engine.connect() as connection:
+            stored = connection.execute(
+                select(customers.c.pin_hash).where(customers.c.id == customer_id)
+            ).scalar_one()
+        assert stored is not None
+        return str(stored)
+
+    def _update(self, msisdn: str, **values: Any) -> Customer:
+        customer = self.get(msisdn)
+        with self._engine.begin() as connection:
+            connection.execute(update(customers).where(customers.c.id == customer.id).values(values))
+        return self.get(msisdn)
+
+    def _ensure_account(self, customer: Customer) -> Customer:
+        """Give the customer a ledger account if it has none yet.
+
+        The ledger opens accounts in its own transaction, so a crash between the two can leave a
+        customer row without one; the next read repairs it. The guarded UPDATE makes concurrent
+        repairs agree on one account (a losing repair leaves an empty, unused account).
+        """
+        if customer.account_id is not None:
+            return customer
+        account = self._ledger.create_account(
+            currency="XOF",
+            kind=AccountKind.CUSTOMER_WALLET,
+            flags=AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS,
+            metadata={"msisdn": customer.msisdn},
+        )
+        with self._engine.begin() as connection:
+            connection.execute(
+                update(customers)
+                .where(customers.c.id == customer.id, customers.c.account_id.is_(None))
+                .values(account_id=account.id)
+            )
+        return self.get(customer.msisdn)
+
+
+def _unlocked(now_ns: int) -> Any:
+    c = customers.c
+    return c.pin_locked_until_ns.is_(None) | (c.pin_locked_until_ns <= now_ns)
+
+
+def _customer(row: Any) -> Customer:
+    return Customer(
+        id=row["id"],
+        msisdn=row["msisdn"],
+        name=row["name"],
+        language=row["language"],
+        tier=row["tier"],
+        account_id=row["account_id"],
+        has_pin=row["pin_hash"] is not None,
+        pin_failures=row["pin_failures"],
+        pin_locked_until_ns=row["pin_locked_until_ns"],
+        created_at_ns=row["created_at_ns"],
+    )
+
+
+def _clean_name(name: str) -> str:
+    cleaned = " ".join(unicodedata.normalize("NFC", name).split())
+    if not cleaned or len(cleaned) > NAME_CHARS_MAX or not cleaned.isprintable():
+        raise SikaError(f"a name has 1 to {NAME_CHARS_MAX} printable characters", code="invalid_name")
+    return cleaned
+
+
+def _language(language: str | None, msisdn: str) -> str:
+    if language is None:
+        return phones.default_language(msisdn)
+    if language not in LANGUAGES:
+        raise SikaError(f"Sika speaks {', '.join(LANGUAGES)}", code="unsupported_language")
+    return language
+
+
+def _tier(tier: int) -> int:
+    if not 0 <= tier <= TIER_MAX:
+        raise SikaError(f"a tier is 0 to {TIER_MAX}", code="invalid_tier")
+    return tier

@@ -1,0 +1,60 @@
+"""PINs: four digits, hashed with argon2id, never logged, stored or echoed in clear.
+
+The hash is the only trace: ``Pin`` objects hide their digits from ``repr`` and ``str`` so that a PIN
+passed around by mistake cannot reach a log line.
+"""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from sika.errors import SikaError
+
+__all__ = ["Pin", "PinHasher", "WeakPin"]
+
+PIN_DIGITS = 4
+# Too easy to guess from three tries: repeated digits and straight runs.
+_WEAK = frozenset({d * PIN_DIGITS for d in "0123456789"} | {"1234", "4321", "0123", "9876", "1212"})
+
+
+class WeakPin(SikaError):
+    code = "weak_pin"
+
+
+class Pin:
+    __slots__ = ("_digits",)
+
+    def __init__(self, digits: str) -> None:
+        if len(digits) != PIN_DIGITS or not digits.isascii() or not digits.isdigit():
+            raise SikaError("a PIN is exactly 4 digits", code="invalid_pin_format")
+        self._digits = digits
+
+    def reveal(self) -> str:
+        return self._digits
+
+    def check_strength(self) -> None:
+        if self._digits in _WEAK:
+            raise WeakPin("choose a PIN that is not a run or a repeated digit")
+
+    def __repr__(self) -> str:
+        return "Pin(****)"
+
+    __str__ = __repr__
+
+
+class PinHasher:
+    """argon2id with parameters sized for a 4-digit secret behind a 3-try lockout: the lockout is
+    the real defence; the hash keeps a database leak from handing out PINs directly."""
+
+    def __init__(self, *, time_cost: int = 2, memory_cost_kib: int = 19_456) -> None:
+        self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost_kib, parallelism=1)
+
+    def hash(self, pin: Pin) -> str:
+        return self._hasher.hash(pin.reveal())
+
+    def verify(self, stored_hash: str, pin: Pin) -> bool:
+        try:
+            return self._hasher.verify(stored_hash, pin.reveal())
+        except (VerificationError, InvalidHashError):
+            return False
