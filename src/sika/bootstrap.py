@@ -6,10 +6,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from sika.auth import ApiKeys, Sessions
 from sika.config import Settings
 from sika.db import create_db_engine
 from sika.ledger import Ledger
 from sika.migration import upgrade
+from sika.wallet import Customers
 
 __all__ = ["Container", "bootstrap"]
 
@@ -19,6 +21,9 @@ class Container:
     settings: Settings
     engine: Engine
     ledger: Ledger
+    customers: Customers
+    api_keys: ApiKeys
+    sessions: Sessions
 
     def close(self) -> None:
         self.ledger.close()
@@ -34,4 +39,13 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Container:
     if migrate:
         upgrade(engine)
     ledger = Ledger(engine, group_max=settings.ledger_group_max)
-    return Container(settings=settings, engine=engine, ledger=ledger)
+    customers = Customers(engine, ledger, pin_tries_max=settings.pin_tries_max,
+                          pin_lock_s=settings.pin_lock_s)
+    return Container(
+        settings=settings,
+        engine=engine,
+        ledger=ledger,
+        customers=customers,
+        api_keys=ApiKeys(engine),
+        sessions=Sessions(engine, customers),
+    )

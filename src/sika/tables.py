@@ -11,7 +11,7 @@ __all__ = ["load_all", "metadata"]
 metadata = MetaData()
 
 # Each domain describes its tables in a ``schema`` module; importing it registers them here.
-_SCHEMA_MODULES = ("sika.ledger.schema", "sika.wallet.schema")
+_SCHEMA_MODULES = ("sika.ledger.schema", "sika.wallet.schema", "sika.auth.schema")
 
 
 def load_all() -> MetaData:

@@ -1,0 +1,49 @@
+"""Bearer authentication: an API key (admin, agent, merchant) or a customer token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from sika.auth import Role
+from sika.bootstrap import Container
+from sika.errors import SikaError
+
+__all__ = ["Caller", "Forbidden", "Unauthorized", "caller"]
+
+
+class Unauthorized(SikaError):
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(SikaError):
+    code = "forbidden"
+    status = 403
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    role: Role | None  # None for a customer
+    customer_id: int | None = None
+
+    def require(self, *roles: Role) -> None:
+        if self.role is None or self.role not in roles:
+            raise Forbidden("this key's role may not do that")
+
+
+async def caller(request: Request) -> Caller:
+    container: Container = request.app.state.container
+    header = request.headers.get("authorization", "")
+    scheme, _, credential = header.partition(" ")
+    if scheme.lower() != "bearer" or not credential:
+        raise Unauthorized("send Authorization: Bearer <API key or customer token>")
+    key = await run_in_threadpool(container.api_keys.authenticate, credential.strip())
+    if key is not None:
+        return Caller(role=key.role)
+    customer_id = await run_in_threadpool(container.sessions.customer_id, credential.strip())
+    if customer_id is not None:
+        return Caller(role=None, customer_id=customer_id)
+    raise Unauthorized("unknown, revoked or expired credential")

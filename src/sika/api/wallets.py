@@ -1,0 +1,102 @@
+"""``/v1/wallets`` and ``/v1/sessions``: open a wallet, read it, and log a customer in with a PIN."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from sika.api.auth import Caller, Forbidden, caller
+from sika.auth import Role
+from sika.bootstrap import Container
+from sika.wallet import Customer, Pin
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", tags=["wallets"])
+
+
+class OpenWallet(BaseModel):
+    msisdn: str = Field(max_length=32, examples=["+22890112233"])
+    name: str = Field(max_length=200, examples=["Ama Mensah"])
+    language: str | None = Field(default=None, max_length=5, examples=["fr"])
+    pin: str | None = Field(default=None, max_length=8, examples=["4827"])
+
+
+class Wallet(BaseModel):
+    msisdn: str
+    name: str
+    currency: str
+    balance: int
+    available: int
+    tier: int
+
+
+class OpenSession(BaseModel):
+    msisdn: str = Field(max_length=32)
+    pin: str = Field(max_length=8)
+
+
+class SessionOut(BaseModel):
+    token: str
+    expires_at: int = Field(description="Unix time in seconds")
+
+
+def _container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+def _wallet(container: Container, customer: Customer) -> Wallet:
+    assert customer.account_id is not None
+    account = container.ledger.get_account(customer.account_id)
+    return Wallet(msisdn=customer.msisdn, name=customer.name, currency=account.currency,
+                  balance=account.balance, available=account.available, tier=customer.tier)
+
+
+@router.post("/wallets", status_code=201, response_model=Wallet, summary="Open a wallet")
+async def open_wallet(
+    body: OpenWallet,
+    who: Annotated[Caller, Depends(caller)],
+    container: Annotated[Container, Depends(_container)],
+) -> Wallet:
+    who.require(Role.ADMIN, Role.AGENT)
+
+    def run() -> Wallet:
+        pin = Pin(body.pin) if body.pin is not None else None
+        customer = container.customers.open(body.msisdn, body.name, language=body.language, pin=pin)
+        return _wallet(container, customer)
+
+    return await run_in_threadpool(run)
+
+
+@router.get("/wallets/{msisdn}", response_model=Wallet, summary="A wallet's balance and tier")
+async def get_wallet(
+    msisdn: str,
+    who: Annotated[Caller, Depends(caller)],
+    container: Annotated[Container, Depends(_container)],
+) -> Wallet:
+    def run() -> Wallet:
+        customer = container.customers.get(msisdn)
+        if who.customer_id is not None:
+            if who.customer_id != customer.id:
+                raise Forbidden("a customer sees only their own wallet")
+        else:
+            who.require(Role.ADMIN, Role.AGENT)
+        return _wallet(container, customer)
+
+    return await run_in_threadpool(run)
+
+
+@router.post("/sessions", status_code=201, response_model=SessionOut,
+             summary="Log a customer in with their PIN")
+async def open_session(
+    body: OpenSession, container: Annotated[Container, Depends(_container)]
+) -> SessionOut:
+    def run() -> SessionOut:
+        session = container.sessions.open(body.msisdn, Pin(body.pin))
+        return SessionOut(token=session.token, expires_at=session.expires_at_ns // 1_000_000_000)
+
+    return await run_in_threadpool(run)

@@ -1,0 +1,131 @@
+"""``/v1/wallets`` and ``/v1/sessions`` through HTTP, with API keys and customer tokens."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from sika.api.app import create_app
+from sika.auth import Role
+from sika.bootstrap import Container, bootstrap
+from sika.config import Settings
+
+
+@pytest.fixture
+def container(database_url: str) -> Iterator[Container]:
+    built = bootstrap(Settings(database_url=database_url))
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def client(container: Container) -> Iterator[TestClient]:
+    with TestClient(create_app(container, run_workers=False)) as test_client:
+        yield test_client
+
+
+def bearer(container: Container, role: Role) -> dict[str, str]:
+    _, secret = container.api_keys.create(role, f"test {role}")
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def test_an_agent_opens_a_wallet_and_reads_it(client: TestClient, container: Container) -> None:
+    agent = bearer(container, Role.AGENT)
+    opened = client.post("/v1/wallets", headers=agent,
+                         json={"msisdn": "90112233", "name": "Ama Mensah", "pin": "4827"})
+    assert opened.status_code == 201
+    assert opened.json() == {"msisdn": "+22890112233", "name": "Ama Mensah", "currency": "XOF",
+                             "balance": 0, "available": 0, "tier": 0}
+    read = client.get("/v1/wallets/+22890112233", headers=agent)
+    assert read.status_code == 200
+    assert read.json()["msisdn"] == "+22890112233"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"msisdn": "+33612345678", "name": "Jean"}, 400, "unsupported_country"),
+        ({"msisdn": "90112233", "name": "Ama", "pin": "12"}, 400, "invalid_pin_format"),
+        ({"msisdn": "90112233", "name": "Ama", "pin": "0000"}, 400, "weak_pin"),
+        ({"msisdn": "90112233"}, 422, "validation_error"),
+        ({"msisdn": "9" * 500, "name": "Ama"}, 422, "validation_error"),
+    ],
+)
+def test_bad_openings_answer_problem_json_with_a_code(
+    client: TestClient, container: Container, body: dict[str, str], status: int, code: str
+) -> None:
+    response = client.post("/v1/wallets", headers=bearer(container, Role.AGENT), json=body)
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["code"] == code
+
+
+def test_a_second_wallet_for_one_number_is_a_conflict(client: TestClient, container: Container) -> None:
+    agent = bearer(container, Role.AGENT)
+    client.post("/v1/wallets", headers=agent, json={"msisdn": "90112233", "name": "Ama"})
+    again = client.post("/v1/wallets", headers=agent, json={"msisdn": "+22890112233", "name": "Kofi"})
+    assert again.status_code == 409
+    assert again.json()["code"] == "wallet_exists"
+
+
+def test_callers_without_a_key_or_the_right_role_are_refused(
+    client: TestClient, container: Container
+) -> None:
+    body = {"msisdn": "90112233", "name": "Ama"}
+    assert client.post("/v1/wallets", json=body).json()["code"] == "unauthorized"
+    wrong = client.post("/v1/wallets", headers={"Authorization": "Bearer sk_nope"}, json=body)
+    assert wrong.status_code == 401
+    merchant = client.post("/v1/wallets", headers=bearer(container, Role.MERCHANT), json=body)
+    assert merchant.status_code == 403
+    assert merchant.json()["code"] == "forbidden"
+
+
+def test_a_customer_logs_in_with_the_pin_and_sees_only_their_own_wallet(
+    client: TestClient, container: Container
+) -> None:
+    agent = bearer(container, Role.AGENT)
+    client.post("/v1/wallets", headers=agent, json={"msisdn": "90112233", "name": "Ama", "pin": "4827"})
+    client.post("/v1/wallets", headers=agent, json={"msisdn": "97112233", "name": "Kofi", "pin": "5938"})
+    session = client.post("/v1/sessions", json={"msisdn": "90112233", "pin": "4827"})
+    assert session.status_code == 201
+    token = {"Authorization": f"Bearer {session.json()['token']}"}
+    assert client.get("/v1/wallets/90112233", headers=token).status_code == 200
+    other = client.get("/v1/wallets/97112233", headers=token)
+    assert other.status_code == 403
+
+
+def test_wrong_pins_at_login_lock_the_wallet(client: TestClient, container: Container) -> None:
+    client.post("/v1/wallets", headers=bearer(container, Role.AGENT),
+                json={"msisdn": "90112233", "name": "Ama", "pin": "4827"})
+    codes = [client.post("/v1/sessions", json={"msisdn": "90112233", "pin": "0007"}).json()["code"]
+             for _ in range(3)]
+    assert codes == ["invalid_pin", "invalid_pin", "pin_locked"]
+    locked = client.post("/v1/sessions", json={"msisdn": "90112233", "pin": "4827"})
+    assert locked.status_code == 423
+    assert locked.json()["code"] == "pin_locked"
+
+
+def test_unknown_wallets_are_404_with_a_code(client: TestClient, container: Container) -> None:
+    response = client.get("/v1/wallets/+22890999999", headers=bearer(container, Role.ADMIN))
+    assert response.status_code == 404
+    assert response.json()["code"] == "unknown_wallet"
+
+
+def test_sika_apikey_create_prints_the_key_alone_on_the_last_line(sqlite_url: str) -> None:
+    env = {**os.environ, "SIKA_DATABASE_URL": sqlite_url}
+    done = subprocess.run([sys.executable, "-m", "sika", "apikey", "create", "--role", "agent",
+                           "--name", "Agent Bè"], env=env, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    secret = done.stdout.strip().splitlines()[-1]
+    assert secret.startswith("sk_")
+    assert " " not in secret
+    created = bootstrap(Settings(database_url=sqlite_url))
+    key = created.api_keys.authenticate(secret)
+    created.close()
+    assert key is not None and key.role is Role.AGENT and key.name == "Agent Bè"
