@@ -27,8 +27,10 @@ def serve(
 
     container = bootstrap(settings())
     if demo:
-        demo_data.seed(container.ledger)
-        typer.echo(f"sika: demo accounts ready ({len(demo_data.DEMO_ACCOUNTS)} in XOF)", err=True)
+        agent_key = demo_data.seed(container)
+        wallets = ", ".join(f"{m} (PIN {w[2]})" for m, w in demo_data.DEMO_WALLETS.items())
+        typer.echo(f"sika demo: wallets {wallets}", err=True)
+        typer.echo(f"sika demo: agent API key {agent_key}", err=True)
     uvicorn.run(create_app(container), host=host, port=port, log_level="info")
 
 
