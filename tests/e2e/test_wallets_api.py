@@ -129,3 +129,41 @@ def test_sika_apikey_create_prints_the_key_alone_on_the_last_line(sqlite_url: st
     key = created.api_keys.authenticate(secret)
     created.close()
     assert key is not None and key.role is Role.AGENT and key.name == "Agent Bè"
+
+
+def test_a_wallets_transactions_page_newest_first_for_admins_and_the_customer(
+    client: TestClient, container: Container
+) -> None:
+    from sika.ledger import AccountKind, Transfer
+
+    client.post("/v1/wallets", headers=bearer(container, Role.AGENT),
+                json={"msisdn": "90112233", "name": "Ama", "pin": "4827"})
+    wallet = container.customers.get("90112233")
+    assert wallet.account_id is not None
+    bank = container.ledger.create_account(currency="XOF", kind=AccountKind.SETTLEMENT_BANK)
+    container.ledger.create_transfers([
+        Transfer(id=f"cash-in-{n}", debit_account_id=bank.id, credit_account_id=wallet.account_id,
+                 amount=1_000 * n)
+        for n in (1, 2, 3)
+    ])
+    admin = bearer(container, Role.ADMIN)
+    first = client.get("/v1/wallets/90112233/transactions?limit=2", headers=admin).json()
+    assert [item["id"] for item in first["items"]] == ["cash-in-3", "cash-in-2"]
+    assert first["items"][0] == {"id": "cash-in-3", "direction": "credit", "amount": 3_000,
+                                 "currency": "XOF", "status": "posted", "code": 0,
+                                 "created_at": first["items"][0]["created_at"]}
+    rest = client.get(f"/v1/wallets/90112233/transactions?limit=2&cursor={first['next_cursor']}",
+                      headers=admin).json()
+    assert [item["id"] for item in rest["items"]] == ["cash-in-1"]
+    assert rest["next_cursor"] is None
+
+    token = client.post("/v1/sessions", json={"msisdn": "90112233", "pin": "4827"}).json()["token"]
+    own = client.get("/v1/wallets/90112233/transactions", headers={"Authorization": f"Bearer {token}"})
+    assert len(own.json()["items"]) == 3
+    agent = client.get("/v1/wallets/90112233/transactions", headers=bearer(container, Role.AGENT))
+    assert agent.status_code == 403
+    forged = client.get("/v1/wallets/90112233/transactions?cursor=bm9wZQ", headers=admin)
+    assert forged.status_code == 400
+    assert forged.json()["code"] == "validation_error"
+    too_many = client.get("/v1/wallets/90112233/transactions?limit=500", headers=admin)
+    assert too_many.status_code == 422

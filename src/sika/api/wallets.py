@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from sika.api.auth import Caller, Forbidden, caller
 from sika.auth import Role
 from sika.bootstrap import Container
+from sika.ledger import TransferFlags, TransferRecord
 from sika.wallet import Customer, Pin
 
 __all__ = ["router"]
@@ -32,6 +33,21 @@ class Wallet(BaseModel):
     balance: int
     available: int
     tier: int
+
+
+class WalletTransaction(BaseModel):
+    id: str
+    direction: Literal["credit", "debit"]
+    amount: int
+    currency: str
+    status: Literal["posted", "pending", "voided", "expired"]
+    code: int
+    created_at: float = Field(description="Unix time in seconds")
+
+
+class TransactionPage(BaseModel):
+    items: list[WalletTransaction]
+    next_cursor: str | None
 
 
 class OpenSession(BaseModel):
@@ -88,6 +104,49 @@ async def get_wallet(
         return _wallet(container, customer)
 
     return await run_in_threadpool(run)
+
+
+@router.get("/wallets/{msisdn}/transactions", response_model=TransactionPage,
+            summary="A wallet's transactions, newest first")
+async def wallet_transactions(
+    msisdn: str,
+    who: Annotated[Caller, Depends(caller)],
+    container: Annotated[Container, Depends(_container)],
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+) -> TransactionPage:
+    def run() -> TransactionPage:
+        customer = container.customers.get(msisdn)
+        if who.customer_id is not None:
+            if who.customer_id != customer.id:
+                raise Forbidden("a customer sees only their own wallet")
+        else:
+            who.require(Role.ADMIN)
+        assert customer.account_id is not None
+        page = container.ledger.account_transfers(customer.account_id, limit=limit, cursor=cursor)
+        items = [_transaction(record, customer.account_id) for record in page.items]
+        return TransactionPage(items=items, next_cursor=page.next_cursor)
+
+    return await run_in_threadpool(run)
+
+
+def _transaction(record: TransferRecord, account_id: int) -> WalletTransaction:
+    flags = int(record.flags)
+    if flags & TransferFlags.PENDING:
+        status = str(record.pending_status or "pending")
+    elif flags & TransferFlags.VOID_PENDING:
+        status = "voided"
+    else:
+        status = "posted"
+    return WalletTransaction(
+        id=record.id,
+        direction="credit" if record.credit_account_id == account_id else "debit",
+        amount=record.amount,
+        currency=record.currency,
+        status=status,
+        code=record.code,
+        created_at=record.created_at_ns / 1e9,
+    )
 
 
 @router.post("/sessions", status_code=201, response_model=SessionOut,
