@@ -40,7 +40,7 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Container:
         upgrade(engine)
     ledger = Ledger(engine, group_max=settings.ledger_group_max)
     customers = Customers(engine, ledger, pin_tries_max=settings.pin_tries_max,
-                          pin_lock_s=settings.pin_lock_s)
+                          pin_lock_s=settings.pin_lock_s, tiers=settings.tiers)
     return Container(
         settings=settings,
         engine=engine,

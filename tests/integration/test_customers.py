@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import Engine
 
 from sika.errors import SikaError
-from sika.ledger import AccountFlags, AccountKind, Ledger
+from sika.ledger import AccountFlags, AccountKind, Ledger, Transfer
+from sika.ledger import TransferResult as R
 from sika.wallet import Customers, InvalidPin, Pin, PinHasher, PinLocked, UnknownWallet, WalletExists
 
 MINUTE_NS = 60 * 10**9
@@ -167,3 +168,28 @@ def test_a_wallet_opened_without_a_pin_sets_one_once(wallets: Customers) -> None
     with pytest.raises(SikaError) as again:
         wallets.set_pin("90112233", Pin("5938"))
     assert again.value.code == "pin_already_set"
+
+
+def test_a_wallet_holds_no_more_than_its_tier_allows_and_an_upgrade_raises_the_cap(
+    wallets: Customers, ledger: Ledger
+) -> None:
+    customer = wallets.open("90112233", "Ama")
+    assert customer.account_id is not None
+    bank = ledger.create_account(currency="XOF", kind=AccountKind.SETTLEMENT_BANK)
+    tier0_cap = wallets.limits(customer).balance_max
+
+    def credit(transfer_id: str, amount: int) -> R:
+        (result,) = ledger.create_transfers([Transfer(
+            id=transfer_id, debit_account_id=bank.id, credit_account_id=customer.account_id or 0,
+            amount=amount)])
+        return result
+
+    assert credit("to-the-cap", tier0_cap) is R.OK
+    assert credit("one-franc-more", 1) is R.EXCEEDS_BALANCE_MAX
+    upgraded = wallets.set_tier("90112233", 1)
+    assert ledger.get_account(customer.account_id).balance_max == wallets.limits(upgraded).balance_max
+    assert credit("one-franc-more-on-tier-1", 1) is R.OK
+    # A downgrade strands nothing: the money stays, only further credits are refused.
+    wallets.set_tier("90112233", 0)
+    assert ledger.get_account(customer.account_id).balance == tier0_cap + 1
+    assert credit("after-downgrade", 1) is R.EXCEEDS_BALANCE_MAX

@@ -676,3 +676,21 @@ def test_the_expiry_sweep_skips_what_was_resolved_meanwhile(book: Book) -> None:
     assert book.status("p") is PendingStatus.POSTED
     assert book.totals(ALICE) == (100, 1_000, 0, 0)
 
+
+
+def test_a_credit_past_the_accounts_balance_max_is_refused_counting_pending_credits() -> None:
+    capped = Account(id=10, currency="XOF", kind=AccountKind.CUSTOMER_WALLET, balance_max=1_000)
+    source = Account(id=11, currency="XOF", kind=AccountKind.SETTLEMENT_BANK)
+    accounts = {10: capped, 11: source}
+    outcome = apply(
+        [
+            Transfer(id="hold", debit_account_id=11, credit_account_id=10, amount=600, flags=PENDING),
+            Transfer(id="over", debit_account_id=11, credit_account_id=10, amount=401),
+            Transfer(id="fits", debit_account_id=11, credit_account_id=10, amount=400),
+            # Money leaving the capped account is never limited by the cap.
+            Transfer(id="out", debit_account_id=10, credit_account_id=11, amount=300),
+        ],
+        accounts=accounts, existing={}, pendings={}, now_ns=NOW_NS,
+    )
+    assert outcome.results == [R.OK, R.EXCEEDS_BALANCE_MAX, R.OK, R.OK]
+    assert capped.credits_posted - capped.debits_posted + capped.credits_pending == 700

@@ -289,6 +289,12 @@ def _apply_one(state: _State, t: Transfer) -> R:
         and credit.credits_posted + credit.credits_pending + amount > credit.debits_posted
     ):
         return R.EXCEEDS_DEBITS
+    if (
+        credit.balance_max is not None
+        and credit.credits_posted + credit.credits_pending + amount - credit.debits_posted
+        > credit.balance_max
+    ):
+        return R.EXCEEDS_BALANCE_MAX
     _remember(state, debit)
     _remember(state, credit)
     if pending:

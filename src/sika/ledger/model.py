@@ -120,6 +120,7 @@ class TransferResult(enum.StrEnum):
     CREDIT_ACCOUNT_CLOSED = "credit_account_closed"
     EXCEEDS_CREDITS = "exceeds_credits"
     EXCEEDS_DEBITS = "exceeds_debits"
+    EXCEEDS_BALANCE_MAX = "exceeds_balance_max"
     OVERFLOWS = "overflows"
     TIMEOUT_RESERVED_FOR_PENDING = "timeout_reserved_for_pending"
     TIMEOUT_TOO_LARGE = "timeout_too_large"
@@ -149,6 +150,9 @@ class Account:
     credits_pending: int = 0
     metadata: dict[str, Any] = field(default_factory=dict)
     created_at_ns: int = 0
+    # The most the account may hold, counting credits on their way in (pending); None: no cap. It
+    # refuses incoming transfers only, so lowering it below the balance strands nothing.
+    balance_max: int | None = None
 
     @property
     def balance(self) -> int:

@@ -39,6 +39,8 @@ accounts = Table(
     Column("credits_pending", BigInteger, nullable=False, server_default=text("0")),
     Column("metadata", Text, nullable=False, server_default=text("'{}'")),
     Column("created_at_ns", BigInteger, nullable=False),
+    # No CHECK: a cap lowered below the balance only refuses further credits (see model.Account).
+    Column("balance_max", BigInteger, nullable=True),
     CheckConstraint(
         "debits_posted >= 0 AND credits_posted >= 0 AND debits_pending >= 0 AND credits_pending >= 0",
         name="ck_ledger_accounts_totals_non_negative",

@@ -20,6 +20,7 @@ from sika.errors import SikaError
 from sika.ledger import schema
 from sika.ledger.group_commit import GroupCommitter
 from sika.ledger.model import (
+    AMOUNT_MAX,
     METADATA_BYTES_MAX,
     Account,
     AccountFlags,
@@ -102,6 +103,7 @@ class Ledger:
         flags: AccountFlags = AccountFlags.NONE,
         metadata: dict[str, Any] | None = None,
         account_id: int | None = None,
+        balance_max: int | None = None,
     ) -> Account:
         """Open an account. With ``account_id``, a retry with the same fields returns the account."""
         if lookup_currency(currency) is None:
@@ -119,7 +121,9 @@ class Ledger:
         metadata_json = json.dumps(metadata, sort_keys=True, separators=(",", ":"))
         if len(metadata_json.encode()) > METADATA_BYTES_MAX:
             raise LedgerError("account metadata is too large", code="metadata_too_large")
+        _check_balance_max(balance_max)
         values: dict[str, Any] = {
+            "balance_max": balance_max,
             "currency": currency,
             "kind": str(AccountKind(kind)),
             "flags": int(flags),
@@ -145,9 +149,8 @@ class Ledger:
             if account_id is None:
                 raise
             existing = self.get_account(account_id)
-            same = (existing.currency, existing.kind, existing.flags, existing.metadata) == (
-                currency, kind, flags, metadata
-            )
+            same = (existing.currency, existing.kind, existing.flags, existing.metadata,
+                    existing.balance_max) == (currency, kind, flags, metadata, balance_max)
             if not same:
                 raise LedgerError(f"account {account_id} exists with other fields",
                                   code="exists_with_different_fields") from exc
@@ -188,6 +191,23 @@ class Ledger:
         if not closed:
             self.get_account(account_id)  # raises AccountNotFound when there is no such account
             raise LedgerError("the account still has pending transfers", code="account_has_pending")
+        return self.get_account(account_id)
+
+    def set_balance_max(self, account_id: int, balance_max: int | None) -> Account:
+        """Change the cap on what the account may hold (None: no cap); the balance is untouched.
+
+        A transfer committing concurrently is checked against the old cap or the new one, never
+        neither: the batch reads the cap under the account's lock, and this UPDATE takes that lock.
+        """
+        _check_balance_max(balance_max)
+        with self.engine.begin() as connection:
+            found = connection.execute(
+                update(schema.accounts)
+                .where(schema.accounts.c.id == account_id)
+                .values(balance_max=balance_max)
+            ).rowcount
+        if not found:
+            raise AccountNotFound(f"no account {account_id}")
         return self.get_account(account_id)
 
     # Transfers -----------------------------------------------------------------------------------
@@ -332,7 +352,13 @@ def _account(row: Any) -> Account:
         credits_pending=row["credits_pending"],
         metadata=json.loads(row["metadata"]),
         created_at_ns=row["created_at_ns"],
+        balance_max=row["balance_max"],
     )
+
+
+def _check_balance_max(balance_max: int | None) -> None:
+    if balance_max is not None and not 0 <= balance_max <= AMOUNT_MAX:
+        raise LedgerError("balance_max is between 0 and 2**63 - 1", code="validation_error")
 
 
 def _encode_cursor(seq: int) -> str:

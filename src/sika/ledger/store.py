@@ -48,7 +48,7 @@ TRANSFER_COLUMNS = (
 )
 _ACCOUNT_COLUMNS = (
     "id, currency, kind, flags, debits_posted, credits_posted, debits_pending, credits_pending,"
-    " created_at_ns"
+    " created_at_ns, balance_max"
 )
 _INSERT_COLUMNS = (
     "id, debit_account_id, credit_account_id, amount, currency, code, flags, pending_id,"
@@ -91,6 +91,7 @@ def _account_from_row(row: Sequence[Any]) -> Account:
         debits_pending=row[6],
         credits_pending=row[7],
         created_at_ns=row[8],
+        balance_max=row[9],
     )
     # Asserted on the way in as on the way out: a stored account is never past its limits.
     assert not account.violates_flags(), f"account {account.id} read past its limits"

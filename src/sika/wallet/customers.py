@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,7 @@ from sika.errors import SikaError
 from sika.ledger import AccountFlags, AccountKind, Ledger
 from sika.wallet.pins import Pin, PinHasher
 from sika.wallet.schema import customers
-from sika.wallet.tiers import TIER_MAX
+from sika.wallet.tiers import DEFAULT_TIERS, TIER_MAX, TierLimits
 
 __all__ = [
     "LANGUAGES",
@@ -92,6 +92,7 @@ class Customers:
         clock_ns: Callable[[], int] = time.time_ns,
         pin_tries_max: int = 3,
         pin_lock_s: int = 1_800,
+        tiers: Mapping[int, TierLimits] = DEFAULT_TIERS,
     ) -> None:
         assert pin_tries_max >= 1 and pin_lock_s >= 0
         self._engine = engine
@@ -100,6 +101,8 @@ class Customers:
         self._clock_ns = clock_ns
         self._tries_max = pin_tries_max
         self._lock_ns = pin_lock_s * _NS_PER_S
+        assert set(tiers) == set(range(TIER_MAX + 1)), "every tier needs its limits"
+        self._tiers = dict(tiers)
 
     # Opening and reading -------------------------------------------------------------------------
 
@@ -141,7 +144,17 @@ class Customers:
         return customer if customer.account_id is not None else self._ensure_account(customer)
 
     def set_tier(self, msisdn: str, tier: int) -> Customer:
-        return self._update(msisdn, tier=_tier(tier))
+        """Move a customer to another tier; the ledger caps the wallet at the tier's balance_max.
+
+        A lower cap than the balance refuses further credits and strands nothing.
+        """
+        customer = self._update(msisdn, tier=_tier(tier))
+        assert customer.account_id is not None
+        self._ledger.set_balance_max(customer.account_id, self._tiers[tier].balance_max)
+        return customer
+
+    def limits(self, customer: Customer) -> TierLimits:
+        return self._tiers[customer.tier]
 
     def set_language(self, msisdn: str, language: str) -> Customer:
         if language not in LANGUAGES:
@@ -248,6 +261,7 @@ class Customers:
             kind=AccountKind.CUSTOMER_WALLET,
             flags=AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS,
             metadata={"msisdn": customer.msisdn},
+            balance_max=self._tiers[customer.tier].balance_max,
         )
         with self._engine.begin() as connection:
             connection.execute(
