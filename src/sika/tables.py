@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import importlib
 
-from sqlalchemy import MetaData
+from sqlalchemy import BigInteger, Integer, MetaData
 
-__all__ = ["load_all", "metadata"]
+__all__ = ["ROWID", "load_all", "metadata"]
 
 metadata = MetaData()
+
+# An auto-assigned 64-bit key; on SQLite only an INTEGER PRIMARY KEY is the rowid (no extra index).
+ROWID = BigInteger().with_variant(Integer(), "sqlite")
 
 # Each domain describes its tables in a ``schema`` module; importing it registers them here.
 _SCHEMA_MODULES = ("sika.ledger.schema", "sika.wallet.schema", "sika.auth.schema")

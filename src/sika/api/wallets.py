@@ -65,6 +65,14 @@ def _container(request: Request) -> Container:
     return container
 
 
+def _authorize(who: Caller, customer: Customer, *roles: Role) -> None:
+    """The wallet's own customer, or a key with one of ``roles``."""
+    if who.customer_id is None:
+        who.require(*roles)
+    elif who.customer_id != customer.id:
+        raise Forbidden("a customer sees only their own wallet")
+
+
 def _wallet(container: Container, customer: Customer) -> Wallet:
     assert customer.account_id is not None
     account = container.ledger.get_account(customer.account_id)
@@ -96,11 +104,7 @@ async def get_wallet(
 ) -> Wallet:
     def run() -> Wallet:
         customer = container.customers.get(msisdn)
-        if who.customer_id is not None:
-            if who.customer_id != customer.id:
-                raise Forbidden("a customer sees only their own wallet")
-        else:
-            who.require(Role.ADMIN, Role.AGENT)
+        _authorize(who, customer, Role.ADMIN, Role.AGENT)
         return _wallet(container, customer)
 
     return await run_in_threadpool(run)
@@ -117,11 +121,7 @@ async def wallet_transactions(
 ) -> TransactionPage:
     def run() -> TransactionPage:
         customer = container.customers.get(msisdn)
-        if who.customer_id is not None:
-            if who.customer_id != customer.id:
-                raise Forbidden("a customer sees only their own wallet")
-        else:
-            who.require(Role.ADMIN)
+        _authorize(who, customer, Role.ADMIN)
         assert customer.account_id is not None
         page = container.ledger.account_transfers(customer.account_id, limit=limit, cursor=cursor)
         items = [_transaction(record, customer.account_id) for record in page.items]

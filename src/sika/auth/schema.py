@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Integer, String, Table
+from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, String, Table
 
-from sika.tables import metadata
+from sika.tables import ROWID, metadata
 
 __all__ = ["api_keys", "sessions"]
 
-_ROWID = BigInteger().with_variant(Integer(), "sqlite")
 
 api_keys = Table(
     "auth_api_keys",
     metadata,
-    Column("id", _ROWID, primary_key=True, autoincrement=True),
+    Column("id", ROWID, primary_key=True, autoincrement=True),
     Column("name", String(80), nullable=False),
     Column("role", String(16), nullable=False),
     Column("key_digest", String(64), nullable=False, unique=True),

@@ -21,15 +21,12 @@ from sqlalchemy import (
 
 __all__ = ["accounts", "metadata", "pending", "transfers"]
 
-from sika.tables import metadata
-
-# SQLite only makes an INTEGER PRIMARY KEY the rowid (auto-assigned, no extra index).
-_ROWID = BigInteger().with_variant(Integer(), "sqlite")
+from sika.tables import ROWID, metadata
 
 accounts = Table(
     "ledger_accounts",
     metadata,
-    Column("id", _ROWID, primary_key=True, autoincrement=True),
+    Column("id", ROWID, primary_key=True, autoincrement=True),
     Column("currency", String(3), nullable=False),
     Column("kind", String(32), nullable=False),
     Column("flags", Integer, nullable=False, server_default=text("0")),
@@ -59,7 +56,7 @@ transfers = Table(
     "ledger_transfers",
     metadata,
     # Insertion order, for stable cursor pagination; the public key is ``id``.
-    Column("seq", _ROWID, primary_key=True, autoincrement=True),
+    Column("seq", ROWID, primary_key=True, autoincrement=True),
     Column("id", String(64), nullable=False, unique=True),
     Column("debit_account_id", BigInteger, ForeignKey("ledger_accounts.id"), nullable=False),
     Column("credit_account_id", BigInteger, ForeignKey("ledger_accounts.id"), nullable=False),

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Integer, String, Table, text
 
-from sika.tables import metadata
+from sika.tables import ROWID, metadata
 
 __all__ = ["customers"]
 
-_ROWID = BigInteger().with_variant(Integer(), "sqlite")
 
 customers = Table(
     "wallet_customers",
     metadata,
-    Column("id", _ROWID, primary_key=True, autoincrement=True),
+    Column("id", ROWID, primary_key=True, autoincrement=True),
     Column("msisdn", String(16), nullable=False, unique=True),
     Column("name", String(80), nullable=False),
     Column("language", String(5), nullable=False),
