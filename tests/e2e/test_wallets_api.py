@@ -167,3 +167,62 @@ def test_a_wallets_transactions_page_newest_first_for_admins_and_the_customer(
     assert forged.json()["code"] == "validation_error"
     too_many = client.get("/v1/wallets/90112233/transactions?limit=500", headers=admin)
     assert too_many.status_code == 422
+
+
+def test_a_retry_with_the_same_idempotency_key_gets_the_first_answer(
+    client: TestClient, container: Container
+) -> None:
+    agent = {**bearer(container, Role.AGENT), "Idempotency-Key": "open-ama-1"}
+    body = {"msisdn": "90112233", "name": "Ama"}
+    first = client.post("/v1/wallets", headers=agent, json=body)
+    again = client.post("/v1/wallets", headers=agent, json=body)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    other = client.post("/v1/wallets", headers=agent, json={"msisdn": "97112233", "name": "Kofi"})
+    assert other.status_code == 409
+    assert other.json()["code"] == "idempotency_conflict"
+    # Without the key, the same opening is a real second attempt, refused as such.
+    plain = client.post("/v1/wallets", headers=bearer(container, Role.AGENT), json=body)
+    assert plain.json()["code"] == "wallet_exists"
+
+
+def test_an_answered_client_error_is_replayed_and_keys_belong_to_their_caller(
+    client: TestClient, container: Container
+) -> None:
+    first_agent = {**bearer(container, Role.AGENT), "Idempotency-Key": "k-1"}
+    bad = {"msisdn": "+33612345678", "name": "Jean"}
+    assert client.post("/v1/wallets", headers=first_agent, json=bad).json()["code"] == (
+        "unsupported_country")
+    replay = client.post("/v1/wallets", headers=first_agent, json=bad)
+    assert replay.status_code == 400
+    assert replay.headers["content-type"].startswith("application/problem+json")
+    assert replay.json()["code"] == "unsupported_country"
+    # Another caller's identical key is another key.
+    second_agent = {**bearer(container, Role.AGENT), "Idempotency-Key": "k-1"}
+    fresh = client.post("/v1/wallets", headers=second_agent, json={"msisdn": "90112233", "name": "Ama"})
+    assert fresh.status_code == 201
+
+
+def test_concurrent_retries_open_one_wallet(client: TestClient, container: Container) -> None:
+    import threading
+
+    agent = {**bearer(container, Role.AGENT), "Idempotency-Key": "race-1"}
+    body = {"msisdn": "90112233", "name": "Ama"}
+    answers: list[tuple[int, str]] = []
+    barrier = threading.Barrier(6)
+
+    def post() -> None:
+        barrier.wait()
+        response = client.post("/v1/wallets", headers=agent, json=body)
+        answers.append((response.status_code, response.json().get("code", "")))
+
+    threads = [threading.Thread(target=post) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(answers) == 6
+    # Each answer is the first one replayed or "still running": never a second opening.
+    assert all(status == 201 or code == "idempotency_in_progress" for status, code in answers)
+    assert any(status == 201 for status, _ in answers)
+    assert container.customers.get("90112233").name == "Ama"

@@ -28,6 +28,7 @@ class Forbidden(SikaError):
 class Caller:
     role: Role | None  # None for a customer
     customer_id: int | None = None
+    key_id: int | None = None
 
     def require(self, *roles: Role) -> None:
         if self.role is None or self.role not in roles:
@@ -42,7 +43,7 @@ async def caller(request: Request) -> Caller:
         raise Unauthorized("send Authorization: Bearer <API key or customer token>")
     key = await run_in_threadpool(container.api_keys.authenticate, credential.strip())
     if key is not None:
-        return Caller(role=key.role)
+        return Caller(role=key.role, key_id=key.id)
     customer_id = await run_in_threadpool(container.sessions.customer_id, credential.strip())
     if customer_id is not None:
         return Caller(role=None, customer_id=customer_id)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from sika.api.auth import Caller, Forbidden, caller
+from sika.api.idempotency import KEY_CHARS_MAX, idempotent
 from sika.auth import Role
 from sika.bootstrap import Container
 from sika.ledger import TransferFlags, TransferRecord
@@ -80,12 +82,16 @@ def _wallet(container: Container, customer: Customer) -> Wallet:
                   balance=account.balance, available=account.available, tier=customer.tier)
 
 
-@router.post("/wallets", status_code=201, response_model=Wallet, summary="Open a wallet")
+@router.post("/wallets", status_code=201, response_model=Wallet, summary="Open a wallet",
+             responses={409: {"description": "wallet_exists, idempotency_conflict"}})
 async def open_wallet(
     body: OpenWallet,
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(_container)],
-) -> Wallet:
+    idempotency_key: Annotated[str | None, Header(max_length=KEY_CHARS_MAX)] = None,
+) -> JSONResponse:
+    """Retries with the same ``Idempotency-Key`` and body get the first answer (the header is
+    optional here, since opening moves no money; when sent, it is honoured)."""
     who.require(Role.ADMIN, Role.AGENT)
 
     def run() -> Wallet:
@@ -93,7 +99,14 @@ async def open_wallet(
         customer = container.customers.open(body.msisdn, body.name, language=body.language, pin=pin)
         return _wallet(container, customer)
 
-    return await run_in_threadpool(run)
+    async def handler() -> tuple[int, Any]:
+        return 201, (await run_in_threadpool(run)).model_dump()
+
+    if idempotency_key is None:
+        status, payload = await handler()
+        return JSONResponse(payload, status_code=status)
+    return await idempotent(container.engine, who, key=idempotency_key, route="POST /v1/wallets",
+                            body=body.model_dump(), handler=handler)
 
 
 @router.get("/wallets/{msisdn}", response_model=Wallet, summary="A wallet's balance and tier")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, String, Table
+from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Integer, String, Table, Text
 
 from sika.tables import ROWID, metadata
 
-__all__ = ["api_keys", "sessions"]
+__all__ = ["api_keys", "idempotency", "sessions"]
 
 
 api_keys = Table(
@@ -27,4 +27,16 @@ sessions = Table(
     Column("token_digest", String(64), primary_key=True),
     Column("customer_id", BigInteger, ForeignKey("wallet_customers.id"), nullable=False, index=True),
     Column("expires_at_ns", BigInteger, nullable=False),
+)
+
+# Idempotency-Key claims and stored answers, per caller (an API key or a customer).
+idempotency = Table(
+    "api_idempotency",
+    metadata,
+    Column("scope", String(40), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("request_digest", String(64), nullable=False),
+    Column("status", Integer, nullable=True),
+    Column("response", Text, nullable=True),
+    Column("created_at_ns", BigInteger, nullable=False),
 )

@@ -1,0 +1,130 @@
+"""``Idempotency-Key``: a retried POST gets the first answer again and does nothing more.
+
+The first request with a key claims it (a row keyed by caller and key, inserted before any work), runs,
+and stores its answer. A retry with the same body gets the stored answer; with another body (or
+route) it gets 409 ``idempotency_conflict``; while the first is still running, 409
+``idempotency_in_progress``. Answers to client errors (4xx) are stored too, since they would be the
+same again; an unexpected failure releases the key so that a retry runs afresh. Services that move
+money also derive their ledger transfer ids from the key, so a crash between the money moving and the
+answer being stored still moves it once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
+
+from sika.api.auth import Caller
+from sika.api.problems import problem
+from sika.auth.schema import idempotency
+from sika.errors import SikaError
+
+__all__ = ["KEY_CHARS_MAX", "idempotent"]
+
+KEY_CHARS_MAX = 255
+_CLAIM_TRIES_MAX = 3
+
+
+def _scope(who: Caller) -> str:
+    return f"customer:{who.customer_id}" if who.customer_id is not None else f"key:{who.key_id}"
+
+
+def _digest(route: str, body: Any) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(f"{route}\n{canonical}".encode()).hexdigest()
+
+
+async def idempotent(
+    engine: Engine,
+    who: Caller,
+    *,
+    key: str | None,
+    route: str,
+    body: Any,
+    handler: Callable[[], Awaitable[tuple[int, Any]]],
+) -> JSONResponse:
+    """Run ``handler`` (which returns status and JSON body) at most once per caller and key."""
+    if key is None or not key.strip():
+        return problem(400, "idempotency_key_required", "send an Idempotency-Key header")
+    if len(key) > KEY_CHARS_MAX or not key.isprintable():
+        return problem(400, "validation_error", f"Idempotency-Key has 1 to {KEY_CHARS_MAX} characters")
+    scope, digest = _scope(who), _digest(route, body)
+    claimed = await run_in_threadpool(_claim, engine, scope, key, digest)
+    if claimed is not None:
+        return claimed
+    try:
+        status, payload = await handler()
+    except SikaError as exc:
+        if exc.status >= 500:
+            await run_in_threadpool(_release, engine, scope, key)
+            raise
+        status, payload = exc.status, _problem_body(exc)
+    except BaseException:
+        await run_in_threadpool(_release, engine, scope, key)
+        raise
+    await run_in_threadpool(_store, engine, scope, key, status, payload)
+    return _response(status, payload)
+
+
+def _claim(engine: Engine, scope: str, key: str, digest: str) -> JSONResponse | None:
+    """None when this request now owns the key; else the answer a retry gets."""
+    for _ in range(_CLAIM_TRIES_MAX):
+        try:
+            with engine.begin() as connection:
+                connection.execute(insert(idempotency).values(
+                    scope=scope, key=key, request_digest=digest, created_at_ns=time.time_ns()))
+            return None
+        except IntegrityError:
+            pass
+        with engine.connect() as connection:
+            row = connection.execute(
+                select(idempotency.c.request_digest, idempotency.c.status, idempotency.c.response)
+                .where(idempotency.c.scope == scope, idempotency.c.key == key)
+            ).first()
+        if row is not None:
+            return _answer(row, digest)
+        # Released by a failed first attempt in the meantime: claim it again.
+    return problem(409, "idempotency_in_progress", "this Idempotency-Key is busy; retry later")
+
+
+def _answer(row: Any, digest: str) -> JSONResponse:
+    if row.request_digest != digest:
+        return problem(409, "idempotency_conflict",
+                       "this Idempotency-Key was used with another request")
+    if row.status is None:
+        return problem(409, "idempotency_in_progress",
+                       "the first request with this Idempotency-Key is still running; retry later")
+    return _response(row.status, json.loads(row.response))
+
+
+def _store(engine: Engine, scope: str, key: str, status: int, payload: Any) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            update(idempotency)
+            .where(idempotency.c.scope == scope, idempotency.c.key == key)
+            .values(status=status, response=json.dumps(payload))
+        )
+
+
+def _release(engine: Engine, scope: str, key: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            delete(idempotency).where(idempotency.c.scope == scope, idempotency.c.key == key)
+        )
+
+
+def _problem_body(exc: SikaError) -> dict[str, Any]:
+    return json.loads(bytes(problem(exc.status, exc.code, exc.message).body))  # type: ignore[no-any-return]
+
+
+def _response(status: int, payload: Any) -> JSONResponse:
+    media = "application/problem+json" if status >= 400 else "application/json"
+    return JSONResponse(payload, status_code=status, media_type=media)
