@@ -27,5 +27,7 @@ grep -qs '^create_main_cluster' /etc/postgresql-common/createcluster.conf ||
   echo 'create_main_cluster = false' | "${sudo[@]}" tee -a /etc/postgresql-common/createcluster.conf >/dev/null
 export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -qq
-"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Keep our createcluster.conf if the package ships its own (no conffile prompt without a tty).
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+  -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}" >/dev/null
 have_postgres && have_redis
