@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from sika.api.auth import Caller
-from sika.api.problems import problem
+from sika.api.problems import problem, problem_body
 from sika.auth.schema import idempotency
 from sika.errors import SikaError
 
@@ -66,7 +66,7 @@ async def idempotent(
         if exc.status >= 500:
             await run_in_threadpool(_release, engine, scope, key)
             raise
-        status, payload = exc.status, _problem_body(exc)
+        status, payload = exc.status, problem_body(exc.status, exc.code, exc.message)
     except BaseException:
         await run_in_threadpool(_release, engine, scope, key)
         raise
@@ -119,10 +119,6 @@ def _release(engine: Engine, scope: str, key: str) -> None:
         connection.execute(
             delete(idempotency).where(idempotency.c.scope == scope, idempotency.c.key == key)
         )
-
-
-def _problem_body(exc: SikaError) -> dict[str, Any]:
-    return json.loads(bytes(problem(exc.status, exc.code, exc.message).body))  # type: ignore[no-any-return]
 
 
 def _response(status: int, payload: Any) -> JSONResponse:

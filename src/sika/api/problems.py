@@ -11,15 +11,19 @@ from starlette.exceptions import HTTPException
 
 from sika.errors import SikaError
 
-__all__ = ["install", "problem"]
+__all__ = ["install", "problem", "problem_body"]
 
 _MEDIA_TYPE = "application/problem+json"
 
 
-def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
-    body = {"type": f"https://sika.dev/problems/{code}", "title": code.replace("_", " "),
+def problem_body(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    return {"type": f"https://sika.dev/problems/{code}", "title": code.replace("_", " "),
             "status": status, "detail": detail, "code": code, **extra}
-    return JSONResponse(body, status_code=status, media_type=_MEDIA_TYPE)
+
+
+def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
+    return JSONResponse(problem_body(status, code, detail, **extra), status_code=status,
+                        media_type=_MEDIA_TYPE)
 
 
 def install(app: FastAPI) -> None:
