@@ -11,6 +11,9 @@ from sika.config import Settings
 from sika.db import create_db_engine
 from sika.ledger import Ledger
 from sika.migration import upgrade
+from sika.payments import Agents, Merchants, Outbox, Payments
+from sika.payments.approvals import Approvals
+from sika.payments.callbacks import Callbacks
 from sika.wallet import Customers
 
 __all__ = ["Container", "bootstrap"]
@@ -24,6 +27,12 @@ class Container:
     customers: Customers
     api_keys: ApiKeys
     sessions: Sessions
+    agents: Agents
+    merchants: Merchants
+    payments: Payments
+    outbox: Outbox
+    approvals: Approvals
+    callbacks: Callbacks
 
     def close(self) -> None:
         self.ledger.close()
@@ -41,11 +50,23 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Container:
     ledger = Ledger(engine, group_max=settings.ledger_group_max)
     customers = Customers(engine, ledger, pin_tries_max=settings.pin_tries_max,
                           pin_lock_s=settings.pin_lock_s, tiers=settings.tiers)
+    api_keys = ApiKeys(engine)
+    payments = Payments(engine, ledger, customers, tiers=settings.tiers, fees=settings.fees,
+                        voucher_ttl_s=settings.voucher_ttl_s, recovery_grace_s=settings.recovery_grace_s,
+                        voucher_key=settings.voucher_key.encode())
+    agents = Agents(engine, ledger, api_keys)
+    merchants = Merchants(engine, ledger, api_keys)
     return Container(
         settings=settings,
         engine=engine,
         ledger=ledger,
         customers=customers,
-        api_keys=ApiKeys(engine),
+        api_keys=api_keys,
         sessions=Sessions(engine, customers),
+        agents=agents,
+        merchants=merchants,
+        payments=payments,
+        outbox=Outbox(engine),
+        approvals=Approvals(engine, customers, payments, agents, merchants),
+        callbacks=Callbacks(engine),
     )

@@ -7,6 +7,7 @@ from functools import lru_cache
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sika.payments.fees import DEFAULT_FEES, FeeSchedule
 from sika.wallet.tiers import DEFAULT_TIERS, TIER_MAX, TierLimits
 
 __all__ = ["Settings", "settings"]
@@ -36,6 +37,15 @@ class Settings(BaseSettings):
     tiers: dict[int, TierLimits] = Field(default_factory=lambda: dict(DEFAULT_TIERS))
     pin_tries_max: int = Field(default=3, ge=1, le=10)
     pin_lock_s: int = Field(default=1_800, ge=0, le=7 * 24 * 3600)
+
+    # Payments: the fee schedule (JSON in SIKA_FEES), vouchers, background jobs.
+    fees: FeeSchedule = DEFAULT_FEES
+    voucher_ttl_s: int = Field(default=7 * 24 * 3600, ge=60, le=90 * 24 * 3600)
+    # Key of the vouchers' code digests; set a secret one in production.
+    voucher_key: str = Field(default="sika-voucher-codes", min_length=8, max_length=200)
+    # A movement left half-done by a crash is finished after this long (longer than any request).
+    recovery_grace_s: int = Field(default=600, ge=1, le=86_400)
+    jobs_interval_s: float = Field(default=1.0, gt=0, le=3_600)
 
     @field_validator("tiers")
     @classmethod

@@ -14,7 +14,8 @@ metadata = MetaData()
 ROWID = BigInteger().with_variant(Integer(), "sqlite")
 
 # Each domain describes its tables in a ``schema`` module; importing it registers them here.
-_SCHEMA_MODULES = ("sika.ledger.schema", "sika.wallet.schema", "sika.auth.schema")
+_SCHEMA_MODULES = ("sika.ledger.schema", "sika.wallet.schema", "sika.auth.schema",
+                   "sika.payments.schema")
 
 
 def load_all() -> MetaData:

@@ -5,33 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
+from e2e_support import bearer
 from fastapi.testclient import TestClient
 
-from sika.api.app import create_app
 from sika.auth import Role
 from sika.bootstrap import Container, bootstrap
 from sika.config import Settings
-
-
-@pytest.fixture
-def container(database_url: str) -> Iterator[Container]:
-    built = bootstrap(Settings(database_url=database_url))
-    yield built
-    built.close()
-
-
-@pytest.fixture
-def client(container: Container) -> Iterator[TestClient]:
-    with TestClient(create_app(container, run_workers=False)) as test_client:
-        yield test_client
-
-
-def bearer(container: Container, role: Role) -> dict[str, str]:
-    _, secret = container.api_keys.create(role, f"test {role}")
-    return {"Authorization": f"Bearer {secret}"}
 
 
 def test_an_agent_opens_a_wallet_and_reads_it(client: TestClient, container: Container) -> None:

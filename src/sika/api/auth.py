@@ -11,7 +11,7 @@ from sika.auth import Role
 from sika.bootstrap import Container
 from sika.errors import SikaError
 
-__all__ = ["Caller", "Forbidden", "Unauthorized", "caller"]
+__all__ = ["Caller", "Forbidden", "Unauthorized", "caller", "container_of"]
 
 
 class Unauthorized(SikaError):
@@ -48,3 +48,8 @@ async def caller(request: Request) -> Caller:
     if customer_id is not None:
         return Caller(role=None, customer_id=customer_id)
     raise Unauthorized("unknown, revoked or expired credential")
+
+
+def container_of(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container

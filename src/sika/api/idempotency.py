@@ -27,10 +27,17 @@ from sika.api.problems import problem, problem_body
 from sika.auth.schema import idempotency
 from sika.errors import SikaError
 
-__all__ = ["KEY_CHARS_MAX", "idempotent"]
+__all__ = ["KEY_CHARS_MAX", "idempotent", "scope_of"]
 
 KEY_CHARS_MAX = 255
 _CLAIM_TRIES_MAX = 3
+# A claim still unanswered after this long belongs to a request that died (a crash, a kill): a retry
+# takes it over. Longer than any request runs; the services below resume what it had started.
+CLAIM_LEASE_S = 60
+
+
+def scope_of(who: Caller) -> str:
+    return _scope(who)
 
 
 def _scope(who: Caller) -> str:
@@ -86,13 +93,31 @@ def _claim(engine: Engine, scope: str, key: str, digest: str) -> JSONResponse | 
             pass
         with engine.connect() as connection:
             row = connection.execute(
-                select(idempotency.c.request_digest, idempotency.c.status, idempotency.c.response)
+                select(idempotency.c.request_digest, idempotency.c.status, idempotency.c.response,
+                       idempotency.c.created_at_ns)
                 .where(idempotency.c.scope == scope, idempotency.c.key == key)
             ).first()
         if row is not None:
+            if row.status is None and row.request_digest == digest and _take_over(
+                    engine, scope, key, row.created_at_ns):
+                return None
             return _answer(row, digest)
         # Released by a failed first attempt in the meantime: claim it again.
     return problem(409, "idempotency_in_progress", "this Idempotency-Key is busy; retry later")
+
+
+def _take_over(engine: Engine, scope: str, key: str, claimed_at_ns: int) -> bool:
+    now = time.time_ns()
+    if now - claimed_at_ns < CLAIM_LEASE_S * 1_000_000_000:
+        return False
+    with engine.begin() as connection:
+        taken = connection.execute(
+            update(idempotency)
+            .where(idempotency.c.scope == scope, idempotency.c.key == key,
+                   idempotency.c.status.is_(None), idempotency.c.created_at_ns == claimed_at_ns)
+            .values(created_at_ns=now)
+        ).rowcount
+    return bool(taken)
 
 
 def _answer(row: Any, digest: str) -> JSONResponse:

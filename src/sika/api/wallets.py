@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from sika.api.auth import Caller, Forbidden, caller
+from sika.api.auth import Caller, Forbidden, caller, container_of
 from sika.api.idempotency import KEY_CHARS_MAX, idempotent
 from sika.auth import Role
 from sika.bootstrap import Container
@@ -62,11 +62,6 @@ class SessionOut(BaseModel):
     expires_at: int = Field(description="Unix time in seconds")
 
 
-def _container(request: Request) -> Container:
-    container: Container = request.app.state.container
-    return container
-
-
 def _authorize(who: Caller, customer: Customer, *roles: Role) -> None:
     """The wallet's own customer, or a key with one of ``roles``."""
     if who.customer_id is None:
@@ -87,7 +82,7 @@ def _wallet(container: Container, customer: Customer) -> Wallet:
 async def open_wallet(
     body: OpenWallet,
     who: Annotated[Caller, Depends(caller)],
-    container: Annotated[Container, Depends(_container)],
+    container: Annotated[Container, Depends(container_of)],
     idempotency_key: Annotated[str | None, Header(max_length=KEY_CHARS_MAX)] = None,
 ) -> JSONResponse:
     """Retries with the same ``Idempotency-Key`` and body get the first answer (the header is
@@ -113,7 +108,7 @@ async def open_wallet(
 async def get_wallet(
     msisdn: str,
     who: Annotated[Caller, Depends(caller)],
-    container: Annotated[Container, Depends(_container)],
+    container: Annotated[Container, Depends(container_of)],
 ) -> Wallet:
     def run() -> Wallet:
         customer = container.customers.get(msisdn)
@@ -128,7 +123,7 @@ async def get_wallet(
 async def wallet_transactions(
     msisdn: str,
     who: Annotated[Caller, Depends(caller)],
-    container: Annotated[Container, Depends(_container)],
+    container: Annotated[Container, Depends(container_of)],
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> TransactionPage:
@@ -165,7 +160,7 @@ def _transaction(record: TransferRecord, account_id: int) -> WalletTransaction:
 @router.post("/sessions", status_code=201, response_model=SessionOut,
              summary="Log a customer in with their PIN")
 async def open_session(
-    body: OpenSession, container: Annotated[Container, Depends(_container)]
+    body: OpenSession, container: Annotated[Container, Depends(container_of)]
 ) -> SessionOut:
     def run() -> SessionOut:
         session = container.sessions.open(body.msisdn, Pin(body.pin))

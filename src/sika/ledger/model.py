@@ -58,6 +58,9 @@ class AccountKind(enum.StrEnum):
     VOUCHER_HOLDING = "voucher_holding"
     SETTLEMENT_BANK = "settlement_bank"
     EQUITY = "equity"
+    # Counts money for a limit (a wallet's monthly inflow) rather than holding any: its balance_max
+    # is the limit, and its transfers are mirrored from a source meter, so no customer money moves.
+    LIMIT_METER = "limit_meter"
 
 
 class AccountFlags(enum.IntFlag):

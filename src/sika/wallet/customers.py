@@ -143,6 +143,27 @@ class Customers:
         customer = _customer(row._mapping)
         return customer if customer.account_id is not None else self._ensure_account(customer)
 
+    def by_id(self, customer_id: int) -> Customer:
+        with self._engine.connect() as connection:
+            row = connection.execute(select(customers).where(customers.c.id == customer_id)).first()
+        if row is None:
+            raise UnknownWallet(f"no customer {customer_id}")
+        customer = _customer(row._mapping)
+        return customer if customer.account_id is not None else self._ensure_account(customer)
+
+    def find(self, msisdn: str) -> Customer | None:
+        """The wallet of an already normalized number, or None (no error: "has no wallet yet")."""
+        try:
+            return self.get(msisdn)
+        except UnknownWallet:
+            return None
+
+    def ensure_unlocked(self, customer: Customer) -> None:
+        """Money movement waits out a PIN lock, whatever credential the customer came with."""
+        locked_until = customer.pin_locked_until_ns
+        if locked_until is not None and locked_until > self._clock_ns():
+            raise PinLocked(locked_until)
+
     def set_tier(self, msisdn: str, tier: int) -> Customer:
         """Move a customer to another tier; the ledger caps the wallet at the tier's balance_max.
 

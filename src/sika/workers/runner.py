@@ -33,12 +33,21 @@ class Job:
 
 def default_jobs(container: Container) -> list[Job]:
     ledger = container.ledger
+    payments = container.payments
+    every = container.settings.jobs_interval_s
     return [
         Job(
             name="ledger-expiry",
             interval_s=container.settings.ledger_expiry_interval_s,
             run=ledger.expire_pending,
         ),
+        Job(name="outbox", interval_s=min(every, 0.5), run=container.outbox.deliver_due, batch_max=100),
+        Job(name="voucher-refunds", interval_s=every * 60, run=payments.refund_expired_vouchers,
+            batch_max=100),
+        Job(name="merchant-callbacks", interval_s=min(every, 1.0), run=container.callbacks.deliver_due,
+            batch_max=50),
+        Job(name="approval-expiry", interval_s=every * 5, run=container.approvals.expire, batch_max=200),
+        Job(name="movement-recovery", interval_s=every * 30, run=payments.recover, batch_max=100),
     ]
 
 

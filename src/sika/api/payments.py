@@ -1,0 +1,382 @@
+"""Money routes: cash-in and cash-out at agents, transfers, vouchers, agents' floats, notifications.
+
+Every POST that moves money needs an ``Idempotency-Key``; the movement's id is derived from the caller
+and the key, so that even a retry after a crash (the stored answer lost) moves the money once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from sika import phones
+from sika.api.auth import Caller, Forbidden, caller, container_of
+from sika.api.idempotency import KEY_CHARS_MAX, idempotent, scope_of
+from sika.auth import Role
+from sika.bootstrap import Container
+from sika.payments import Agent, Movement, UnknownMovement, movement_id
+from sika.wallet import Pin
+
+__all__ = ["AMOUNT_MAX", "IdempotencyKey", "TransferOut", "money_post", "router", "transfer_out"]
+
+router = APIRouter(prefix="/v1", tags=["payments"])
+
+AMOUNT_MAX = 10**12
+_MONEY_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "idempotency_key_required, invalid_amount, invalid_msisdn"},
+    402: {"description": "insufficient_funds, float_insufficient"},
+    403: {"description": "limit_exceeded, forbidden"},
+    404: {"description": "unknown_wallet"},
+    409: {"description": "idempotency_conflict, idempotency_in_progress"},
+}
+IdempotencyKey = Annotated[str | None, Header(max_length=KEY_CHARS_MAX,
+                                              description="required: a retry with the same key and "
+                                                          "body moves the money once")]
+
+
+class CashIn(BaseModel):
+    msisdn: str = Field(max_length=32, examples=["+22890112233"])
+    amount: int = Field(gt=0, le=AMOUNT_MAX, examples=[5000])
+
+
+class CashOut(BaseModel):
+    msisdn: str = Field(max_length=32, examples=["+22890112233"])
+    amount: int = Field(gt=0, le=AMOUNT_MAX, examples=[5000])
+    pin: str | None = Field(default=None, max_length=8, description=(
+        "the customer's PIN typed on the agent's device; without it the customer approves the "
+        "request in their own channel (status pending_approval)"))
+
+
+class SendMoney(BaseModel):
+    to: str = Field(max_length=32, examples=["+22897112233"])
+    amount: int = Field(gt=0, le=AMOUNT_MAX, examples=[2000])
+    pin: str | None = Field(default=None, max_length=8,
+                            description="checked when given; the session token already proves the PIN")
+
+
+class ClaimVoucher(BaseModel):
+    msisdn: str = Field(max_length=32, description="the number the voucher was sent to")
+    code: str = Field(max_length=16, description="the 8-digit code sent to that number")
+
+
+class FloatCredit(BaseModel):
+    amount: int = Field(gt=0, le=AMOUNT_MAX)
+
+
+class NewAgent(BaseModel):
+    name: str = Field(max_length=80)
+    msisdn: str | None = Field(default=None, max_length=32)
+
+
+class AgentOut(BaseModel):
+    id: int
+    name: str
+    msisdn: str | None
+    float_balance: int
+    api_key: str | None = Field(default=None, description="shown once, at creation")
+
+
+class TransferOut(BaseModel):
+    id: str
+    kind: str
+    status: str
+    amount: int
+    fee: int
+    commission: int
+    currency: str
+    counterparty: str | None
+    error_code: str | None
+    details: dict[str, Any]
+    created_at: float = Field(description="Unix time in seconds")
+
+
+class QuoteOut(BaseModel):
+    to: str
+    amount: int
+    fee: int
+    total: int
+    operation: str
+    recipient_name: str | None = Field(description="null: no wallet yet; the money waits as a voucher")
+
+
+class VoucherOut(BaseModel):
+    id: str
+    amount: int
+    expires_at: float
+
+
+class NotificationOut(BaseModel):
+    id: int
+    kind: str
+    params: dict[str, Any]
+    status: str
+    created_at: float
+
+
+class NotificationPage(BaseModel):
+    items: list[NotificationOut]
+    next_cursor: str | None
+
+
+def transfer_out(movement: Movement) -> TransferOut:
+    return TransferOut(id=movement.id, kind=str(movement.kind), status=str(movement.status),
+                       amount=movement.amount, fee=movement.fee, commission=movement.commission,
+                       currency=movement.currency, counterparty=movement.counterparty,
+                       error_code=movement.error_code,
+                       details={k: v for k, v in movement.details.items() if k != "reason"},
+                       created_at=movement.created_at_ns / 1e9)
+
+
+async def money_post(container: Container, who: Caller, key: str | None, route: str, *, body: BaseModel,
+                      run: Callable[[str], Movement | JSONResponse]) -> JSONResponse:
+    """Run ``run(movement id)`` once per caller and key; a refused payment is stored as its problem."""
+    async def handler() -> tuple[int, Any]:
+        assert key is not None
+        result = await run_in_threadpool(run, movement_id(f"{scope_of(who)}|{route}", key))
+        if isinstance(result, JSONResponse):
+            return result.status_code, json.loads(bytes(result.body))
+        return 201, transfer_out(result.raise_for_failure()).model_dump()
+
+    return await idempotent(container.engine, who, key=key, route=route,
+                            body=body.model_dump(mode="json"), handler=handler)
+
+
+def _agent(container: Container, who: Caller) -> Agent:
+    who.require(Role.AGENT)
+    assert who.key_id is not None
+    return container.agents.by_key(who.key_id)
+
+
+# Agents: cash in, cash out ---------------------------------------------------------------------------
+
+@router.post("/cash-ins", status_code=201, response_model=TransferOut, responses=_MONEY_ERRORS,
+             summary="Cash-in: the customer hands cash to the agent, whose float pays the wallet")
+async def cash_in(
+    body: CashIn,
+    who: Annotated[Caller, Depends(caller)],
+    container: Annotated[Container, Depends(container_of)],
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    def run(mid: str) -> Movement:
+        return container.payments.cash_in(mid, _agent(container, who), body.msisdn, body.amount)
+
+    return await money_post(container, who, idempotency_key, "POST /v1/cash-ins", body=body, run=run)
+
+
+@router.post("/cash-outs", status_code=201, response_model=TransferOut, responses=_MONEY_ERRORS,
+             summary="Cash-out: the wallet pays the agent's float, the agent hands over cash")
+async def cash_out(
+    body: CashOut,
+    who: Annotated[Caller, Depends(caller)],
+    container: Annotated[Container, Depends(container_of)],
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """With ``pin`` the cash-out completes at once. Without it, the customer gets an approval request
+    (``GET /v1/approvals``) and the answer has status ``pending_approval`` and the request's id."""
+
+    def run(mid: str) -> Movement | JSONResponse:
+        agent = _agent(container, who)
+        if body.pin is not None:
+            return container.payments.cash_out(mid, agent, body.msisdn, body.amount, Pin(body.pin))
+        approval = container.approvals.request_cash_out(mid, agent, body.msisdn, body.amount)
+        return JSONResponse(approval_out(approval), status_code=201)
+
+    return await money_post(container, who, idempotency_key, "POST /v1/cash-outs", body=body, run=run)
+
+
+# Customers: send money -------------------------------------------------------------------------------
+
+@router.get("/transfers/quote", response_model=QuoteOut, summary="The fee and recipient before sending")
+async def quote(
+    who: Annotated[Caller, Depends(caller)],
+    container: Annotated[Container, Depends(container_of)],
+    to: Annotated[str, Query(max_length=32)],
+    amount: Annotated[int, Query(gt=0, le=AMOUNT_MAX)],
+) -> QuoteOut:
+    def run() -> QuoteOut:
+        payer = _customer(container, who)
+        q = container.payments.quote_transfer(payer, to, amount)
+        return QuoteOut(to=q.to, amount=q.amount, fee=q.fee, total=q.total, operation=str(q.operation),
+                        recipient_name=q.recipient_name)
+
+    return await run_in_threadpool(run)
+
+
+@router.post("/transfers", status_code=201, response_model=TransferOut, responses=_MONEY_ERRORS,
+             summary="Send money to a wallet, or to a number without one (a voucher with a code)")
+async def send_money(
+    body: SendMoney,
+    who: Annotated[Caller, Depends(caller)],
+    container: Annotated[Container, Depends(container_of)],
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    def run(mid: str) -> Movement:
+        payer = _customer(container, who)
+        pin = Pin(body.pin) if body.pin is not None else None
+        return container.payments.transfer(mid, payer, body.to, body.amount, pin=pin)
+
+    return await money_post(container, who, idempotency_key, "POST /v1/transfers", body=body, run=run)
+
+
+@router.get("/transfers/{transfer_id}", response_model=TransferOut, summary="One transfer")
+async def get_transfer(
+    transfer_id: Annotated[str, Field(max_length=40)],
+    who: Annotated[Caller, Depends(caller)],
+    container: Annotated[Container, Depends(container_of)],
+) -> TransferOut:
+    def run() -> TransferOut:
+        movement = container.payments.get(transfer_id[:40])
+        if not _is_party(container, who, movement):
+            # Not "forbidden": whether an id exists is not for strangers to learn.
+            raise UnknownMovement(f"no transfer {transfer_id[:40]}")
+        return transfer_out(movement)
+
+    return await run_in_threadpool(run)
+
+
+def _customer(container: Container, who: Caller) -> Any:
+    if who.customer_id is None:
+        raise Forbidden("only a customer (Bearer customer token from POST /v1/sessions) sends money")
+    return container.customers.by_id(who.customer_id)
+
+
+def _is_party(container: Container, who: Caller, movement: Movement) -> bool:
+    if who.role is Role.ADMIN:
+        return True
+    if who.customer_id is not None:
+        return who.customer_id in (movement.payer_customer_id, movement.payee_customer_id)
+    assert who.key_id is not None
+    if who.role is Role.AGENT and movement.agent_id is not None:
+        return container.agents.by_key(who.key_id).id == movement.agent_id
+    if who.role is Role.MERCHANT and movement.merchant_id is not None:
+        return container.merchants.by_key(who.key_id).id == movement.merchant_id
+    return False
+
+
+# Vouchers --------------------------------------------------------------------------------------------
+
+@router.post("/vouchers/claim", status_code=201, response_model=TransferOut, responses=_MONEY_ERRORS,
+             summary="Pay a voucher out: into the recipient's wallet, or in cash at an agent")
+async def claim_voucher(
+    body: ClaimVoucher,
+    who: Annotated[Caller, Depends(caller)],
+    container: Annotated[Container, Depends(container_of)],
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """An agent pays the voucher in cash from its float (and earns the cash-in commission); the
+    recipient, logged in to the wallet opened on that number, takes it into the wallet."""
+
+    def run(mid: str) -> Movement:
+        if who.customer_id is not None:
+            customer = container.customers.by_id(who.customer_id)
+            return container.payments.claim_voucher(mid, customer.msisdn, body.code)
+        return container.payments.claim_voucher(mid, body.msisdn, body.code,
+                                                agent=_agent(container, who))
+
+    return await money_post(container, who, idempotency_key, "POST /v1/vouchers/claim", body=body, run=run)
+
+
+@router.get("/vouchers", response_model=list[VoucherOut], summary="Vouchers waiting for a number")
+async def list_vouchers(
+    who: Annotated[Caller, Depends(caller)],
+    container: Annotated[Container, Depends(container_of)],
+    msisdn: Annotated[str, Query(max_length=32)],
+) -> list[VoucherOut]:
+    def run() -> list[VoucherOut]:
+        if who.customer_id is not None:
+            if container.customers.by_id(who.customer_id).msisdn != phones.normalize(msisdn):
+                raise Forbidden("a customer sees the vouchers for their own number")
+        else:
+            who.require(Role.ADMIN, Role.AGENT)
+        return [VoucherOut(id=v["movement_id"], amount=v["amount"], expires_at=v["expires_at_ns"] / 1e9)
+                for v in container.payments.vouchers_for(msisdn)]
+
+    return await run_in_threadpool(run)
+
+
+# Agents ----------------------------------------------------------------------------------------------
+
+@router.post("/agents", status_code=201, response_model=AgentOut, summary="Create an agent (admin)")
+async def create_agent(
+    body: NewAgent,
+    who: Annotated[Caller, Depends(caller)],
+    container: Annotated[Container, Depends(container_of)],
+) -> AgentOut:
+    def run() -> AgentOut:
+        who.require(Role.ADMIN)
+        agent, secret = container.agents.create(body.name, msisdn=body.msisdn)
+        return AgentOut(id=agent.id, name=agent.name, msisdn=agent.msisdn, float_balance=0, api_key=secret)
+
+    return await run_in_threadpool(run)
+
+
+@router.get("/agents/me", response_model=AgentOut, summary="The calling agent and its float")
+async def agent_me(
+    who: Annotated[Caller, Depends(caller)],
+    container: Annotated[Container, Depends(container_of)],
+) -> AgentOut:
+    def run() -> AgentOut:
+        agent = _agent(container, who)
+        balance = container.ledger.get_account(agent.float_account_id).balance
+        return AgentOut(id=agent.id, name=agent.name, msisdn=agent.msisdn, float_balance=balance)
+
+    return await run_in_threadpool(run)
+
+
+@router.post("/agents/{agent_id}/float", status_code=201, response_model=TransferOut,
+             responses=_MONEY_ERRORS, summary="Credit an agent's float (admin)")
+async def credit_float(
+    agent_id: int,
+    body: FloatCredit,
+    who: Annotated[Caller, Depends(caller)],
+    container: Annotated[Container, Depends(container_of)],
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    who.require(Role.ADMIN)
+
+    def run(mid: str) -> Movement:
+        return container.payments.credit_float(mid, container.agents.get(agent_id), body.amount)
+
+    route = f"POST /v1/agents/{agent_id}/float"
+    return await money_post(container, who, idempotency_key, route, body=body, run=run)
+
+
+# Notifications ---------------------------------------------------------------------------------------
+
+@router.get("/wallets/{msisdn}/notifications", response_model=NotificationPage,
+            summary="Receipts and notifications for a wallet, newest first (the in-app inbox)")
+async def notifications(
+    msisdn: str,
+    who: Annotated[Caller, Depends(caller)],
+    container: Annotated[Container, Depends(container_of)],
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=20, pattern=r"^\d+$")] = None,
+) -> NotificationPage:
+    def run() -> NotificationPage:
+        customer = container.customers.get(msisdn)
+        if who.customer_id is None:
+            who.require(Role.ADMIN)
+        elif who.customer_id != customer.id:
+            raise Forbidden("a customer sees only their own notifications")
+        items = container.outbox.feed(customer.msisdn, limit=limit,
+                                      before=int(cursor) if cursor is not None else None)
+        next_cursor = str(items[-1].id) if len(items) == limit else None
+        return NotificationPage(
+            items=[NotificationOut(id=m.id, kind=m.kind, params=m.params, status=m.status,
+                                   created_at=m.created_at_ns / 1e9) for m in items],
+            next_cursor=next_cursor)
+
+    return await run_in_threadpool(run)
+
+
+def approval_out(approval: Any) -> dict[str, Any]:
+    return {"id": approval.id, "kind": approval.kind, "status": "pending_approval",
+            "amount": approval.amount, "fee": approval.fee, "expires_at": approval.expires_at_ns / 1e9}
+
+

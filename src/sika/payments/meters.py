@@ -1,0 +1,78 @@
+"""Monthly inflow meters: the tier's "reloaded a month" limit, enforced by the ledger itself.
+
+Each wallet gets one meter account per calendar month (UTC, which is Lomé's time; other XOF capitals
+are within an hour of it). Every inflow adds a leg ``meter_source -> meter`` of the same amount, linked
+to the money's legs; the meter's ``balance_max`` is the tier's ``inflow_month_max``, so a payment that
+would cross the limit fails with ``exceeds_balance_max`` under the same account locks and in the same
+transaction that would have moved the money. No customer money is involved in a meter leg.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from sika.ledger import AccountKind, Ledger
+from sika.payments.schema import inflow_meters
+
+__all__ = ["InflowMeters", "month_of"]
+
+_CACHE_MAX = 100_000
+
+
+def month_of(now_ns: int) -> str:
+    return time.strftime("%Y-%m", time.gmtime(now_ns // 1_000_000_000))
+
+
+class InflowMeters:
+    def __init__(self, engine: Engine, ledger: Ledger) -> None:
+        self._engine = engine
+        self._ledger = ledger
+        # (customer, month) -> (account id, the limit it was last set to)
+        self._cache: dict[tuple[int, str], tuple[int, int]] = {}
+        self._lock = threading.Lock()
+
+    def account(self, customer_id: int, month: str, limit: int) -> int:
+        """The meter's ledger id for this customer and month, its cap kept at the tier's ``limit``."""
+        key = (customer_id, month)
+        cached = self._cache.get(key)
+        if cached is not None and cached[1] == limit:
+            return cached[0]
+        account_id = self._lookup(customer_id, month) or self._open(customer_id, month, limit)
+        if self._ledger.get_account(account_id).balance_max != limit:
+            self._ledger.set_balance_max(account_id, limit)  # the tier changed this month
+        with self._lock:
+            if len(self._cache) >= _CACHE_MAX:
+                self._cache.clear()
+            self._cache[key] = (account_id, limit)
+        return account_id
+
+    def used(self, customer_id: int, month: str) -> int:
+        account_id = self._lookup(customer_id, month)
+        return 0 if account_id is None else self._ledger.get_account(account_id).balance
+
+    def _lookup(self, customer_id: int, month: str) -> int | None:
+        with self._engine.connect() as connection:
+            found = connection.execute(
+                select(inflow_meters.c.account_id)
+                .where(inflow_meters.c.customer_id == customer_id, inflow_meters.c.month == month)
+            ).scalar_one_or_none()
+        return None if found is None else int(found)
+
+    def _open(self, customer_id: int, month: str, limit: int) -> int:
+        account = self._ledger.create_account(
+            currency="XOF", kind=AccountKind.LIMIT_METER, balance_max=limit,
+            metadata={"customer": customer_id, "month": month})
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(insert(inflow_meters).values(
+                    customer_id=customer_id, month=month, account_id=account.id))
+        except IntegrityError:
+            self._ledger.close_account(account.id)  # another request opened it first
+            found = self._lookup(customer_id, month)
+            assert found is not None
+            return found
+        return account.id

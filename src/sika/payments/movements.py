@@ -1,0 +1,237 @@
+"""Movements: what a person did with money, the ledger transfers (legs) that carry it out, and the
+errors a failed movement reports.
+
+A movement's id is chosen by the caller (derived from the request's Idempotency-Key, or from a chat
+message id), and each leg's ledger id is derived from it, so running a movement twice moves the money
+once. Legs of one movement form one linked chain: all of them happen or none.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import secrets
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sika.errors import SikaError
+from sika.ledger import Transfer, TransferFlags, TransferResult
+
+__all__ = [
+    "ID_CHARS_MAX",
+    "Code",
+    "Kind",
+    "Leg",
+    "Movement",
+    "MovementConflict",
+    "PaymentRefused",
+    "Status",
+    "UnknownMovement",
+    "movement_id",
+    "new_movement_id",
+    "refusal",
+]
+
+ID_CHARS_MAX = 40
+_ID_PREFIX = "mv_"
+
+
+class Kind(enum.StrEnum):
+    CASH_IN = "cash_in"
+    CASH_OUT = "cash_out"
+    TRANSFER = "transfer"
+    VOUCHER = "voucher"
+    VOUCHER_CLAIM = "voucher_claim"
+    VOUCHER_REFUND = "voucher_refund"
+    AIRTIME = "airtime"
+    BILL = "bill"
+    TOP_UP = "top_up"
+    MERCHANT_PAYMENT = "merchant_payment"
+    MERCHANT_REFUND = "merchant_refund"
+    FLOAT = "float"
+
+
+class Status(enum.StrEnum):
+    PROCESSING = "processing"   # legs being submitted (or interrupted: recovery finishes them)
+    PENDING = "pending"         # money held, waiting for a provider
+    COMPLETED = "completed"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+
+
+class Code(enum.IntEnum):
+    """Ledger transfer codes: what each leg is, for statements and audits."""
+
+    CASH_IN = 10
+    CASH_OUT = 11
+    TRANSFER = 12
+    VOUCHER_HOLD = 13
+    VOUCHER_CLAIM = 14
+    VOUCHER_REFUND = 15
+    FEE = 20
+    COMMISSION = 21
+    INFLOW_METER = 30
+    PROVIDER_PAYMENT = 40
+    TOP_UP = 42
+    MERCHANT_PAYMENT = 50
+    MERCHANT_REFUND = 51
+    FLOAT = 60
+
+
+class Role(enum.StrEnum):
+    """What a leg's accounts are, so that a ledger refusal becomes the right error for a person."""
+
+    PAYER = "payer"             # debits a customer's wallet
+    PAYEE = "payee"             # credits a customer's wallet
+    AGENT = "agent"             # debits an agent's float
+    METER = "meter"             # counts a wallet's monthly inflow
+    MERCHANT = "merchant"       # debits a merchant's account
+    HOLDING = "holding"         # debits the voucher holding account
+    PLATFORM = "platform"
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    id: str
+    debit: int
+    credit: int
+    amount: int
+    code: int
+    role: str
+    pending: bool = False
+    timeout_s: int = 0
+
+    def transfer(self, *, linked: bool, movement_id: str) -> Transfer:
+        flags = TransferFlags.NONE
+        if linked:
+            flags |= TransferFlags.LINKED
+        if self.pending:
+            flags |= TransferFlags.PENDING
+        return Transfer(id=self.id, debit_account_id=self.debit, credit_account_id=self.credit,
+                        amount=self.amount, code=self.code, flags=flags, timeout_s=self.timeout_s,
+                        metadata={"movement": movement_id})
+
+
+def chain(legs: list[Leg], movement_id: str) -> list[Transfer]:
+    """The legs as one linked chain (every transfer but the last carries LINKED).
+
+    Each transfer names its movement: a leg whose id two movements share (the settle leg of a
+    voucher, the refund of a payment) then exists for one movement only, and the other gets
+    ``exists_with_different_fields``.
+    """
+    assert legs, "a movement has at least one leg"
+    return [leg.transfer(linked=i < len(legs) - 1, movement_id=movement_id) for i, leg in enumerate(legs)]
+
+
+def legs_json(legs: list[Leg]) -> str:
+    return json.dumps([asdict(leg) for leg in legs], separators=(",", ":"))
+
+
+def legs_from_json(raw: str) -> list[Leg]:
+    return [Leg(**item) for item in json.loads(raw)]
+
+
+@dataclass(frozen=True, slots=True)
+class Movement:
+    id: str
+    kind: Kind
+    status: Status
+    amount: int
+    fee: int
+    commission: int
+    currency: str
+    payer_customer_id: int | None
+    payee_customer_id: int | None
+    agent_id: int | None
+    merchant_id: int | None
+    counterparty: str | None
+    provider: str | None
+    product: str | None
+    provider_reference: str | None
+    details: dict[str, Any]
+    error_code: str | None
+    created_at_ns: int
+    updated_at_ns: int
+    legs: list[Leg] = field(default_factory=list)
+
+    @property
+    def settled(self) -> bool:
+        return self.status in (Status.COMPLETED, Status.FAILED, Status.REFUNDED)
+
+    def raise_for_failure(self) -> Movement:
+        """The movement itself, or the error that refused it."""
+        if self.status is Status.FAILED:
+            raise PaymentRefused.from_code(self.error_code or "payment_failed",
+                                           str(self.details.get("reason", "")) or None)
+        return self
+
+
+class UnknownMovement(SikaError):
+    code = "unknown_transfer"
+    status = 404
+
+
+class MovementConflict(SikaError):
+    """The id is taken by a different movement: an Idempotency-Key reused for another request."""
+
+    code = "idempotency_conflict"
+    status = 409
+
+
+_REFUSALS: dict[str, tuple[int, str]] = {
+    "insufficient_funds": (402, "the wallet's available balance does not cover the amount and fee"),
+    "float_insufficient": (402, "the agent's float does not cover this cash-in"),
+    "merchant_insufficient": (402, "the merchant's balance does not cover this refund"),
+    "limit_exceeded": (403, "this would exceed the wallet's limits for its KYC tier"),
+    "account_closed": (409, "an account in this payment is closed"),
+    "voucher_settled": (409, "this voucher was already paid out"),
+    "already_refunded": (409, "this payment was refunded already"),
+    "provider_failed": (502, "the provider refused or failed the payment; nothing was taken"),
+    "provider_timeout": (504, "the provider did not answer in time; the hold was released"),
+    "payment_failed": (409, "the payment could not be made"),
+}
+
+
+class PaymentRefused(SikaError):
+    status = 409
+
+    @classmethod
+    def from_code(cls, code: str, message: str | None = None) -> PaymentRefused:
+        status, default = _REFUSALS.get(code, _REFUSALS["payment_failed"])
+        error = cls(message or default, code=code)
+        error.status = status
+        return error
+
+
+def refusal(result: TransferResult, leg: Leg) -> tuple[str, str]:
+    """A ledger refusal as (error code, reason) a customer, agent or merchant understands."""
+    if result is TransferResult.EXCEEDS_CREDITS:
+        if leg.role == Role.AGENT:
+            return "float_insufficient", "the agent's float is too low"
+        if leg.role == Role.MERCHANT:
+            return "merchant_insufficient", "the merchant's balance is too low"
+        return "insufficient_funds", "the wallet's available balance is too low"
+    if result is TransferResult.EXCEEDS_BALANCE_MAX:
+        if leg.role == Role.METER:
+            return "limit_exceeded", "the recipient's monthly inflow limit would be exceeded"
+        return "limit_exceeded", "the recipient's wallet would hold more than its tier allows"
+    if result in (TransferResult.DEBIT_ACCOUNT_CLOSED, TransferResult.CREDIT_ACCOUNT_CLOSED):
+        return "account_closed", "an account in this payment is closed"
+    return "payment_failed", f"the ledger refused the payment ({result})"
+
+
+def movement_id(scope: str, key: str) -> str:
+    """A movement id derived from who asked and their Idempotency-Key: stable across retries."""
+    digest = hashlib.sha256(f"{scope}\n{key}".encode()).hexdigest()
+    return _ID_PREFIX + digest[:32]
+
+
+def new_movement_id() -> str:
+    return _ID_PREFIX + secrets.token_hex(16)
+
+
+def check_id(value: str) -> str:
+    if not 0 < len(value) <= ID_CHARS_MAX or not value.isascii() or not value.isprintable():
+        raise SikaError(f"a movement id has 1 to {ID_CHARS_MAX} ASCII characters", code="validation_error")
+    return value

@@ -1,0 +1,45 @@
+"""Claiming due rows of a work table under a lease, safely from several processes at once.
+
+On PostgreSQL the candidates are locked with ``FOR UPDATE SKIP LOCKED``, so concurrent workers take
+disjoint rows without waiting on each other; SQLite has one writer at a time, and the claim is one
+``UPDATE … RETURNING`` statement. A claimed row carries ``lease_until_ns``: a worker that dies keeps it
+only until the lease runs out. The table needs ``id``, ``status``, ``next_attempt_ns``,
+``lease_until_ns`` and ``attempts`` columns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, Table, or_, select, update
+
+__all__ = ["backoff_ns", "claim_due"]
+
+_NS = 1_000_000_000
+BACKOFF_S_MAX = 3_600
+
+
+def claim_due(engine: Engine, table: Table, *, now_ns: int, limit: int, lease_s: int) -> list[Any]:
+    """Up to ``limit`` queued rows whose time has come, now leased to the caller; oldest first."""
+    c = table.c
+    due = (
+        select(c.id)
+        .where(c.status == "queued", c.next_attempt_ns <= now_ns,
+               or_(c.lease_until_ns.is_(None), c.lease_until_ns < now_ns))
+        .order_by(c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    with engine.begin() as connection:
+        rows = connection.execute(
+            update(table)
+            .where(c.id.in_(due.scalar_subquery()))
+            .values(lease_until_ns=now_ns + lease_s * _NS, attempts=c.attempts + 1)
+            .returning(*c)
+        ).mappings().all()
+    return sorted(rows, key=lambda row: row["id"])
+
+
+def backoff_ns(attempts: int) -> int:
+    """Exponential back-off after ``attempts`` failed tries: 2, 4, 8 … seconds, at most an hour."""
+    return int(min(2 ** max(attempts, 1), BACKOFF_S_MAX)) * _NS

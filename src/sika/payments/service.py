@@ -1,0 +1,594 @@
+"""Payments: cash-in and cash-out at agents, transfers to wallets and to vouchers, float, recovery.
+
+Every movement runs the same way (:meth:`Payments._run`):
+
+1. checks that need no lock (numbers, amounts, per-transaction tier limits, PIN);
+2. the movement row is inserted as ``processing`` with its legs; the id comes from the caller, so a
+   retry finds the row and resumes it instead of starting another movement;
+3. the legs go to the ledger as one linked chain: balances, the wallet's balance cap and its monthly
+   inflow (a meter leg) are checked there, under the accounts' locks, in the transaction that moves
+   the money;
+4. the outcome, the receipts (outbox) and any follow-up rows (a voucher) are written in one
+   transaction, once: the update is conditional on the row still being ``processing``.
+
+A crash between 2 and 4 leaves a ``processing`` row; a retry of the request, or the recovery job after
+a grace period, submits the same legs again (the ledger answers ``exists`` for what was done) and
+finishes it. The grace period must outlast any request in flight, so that recovery never races the
+request that started the movement.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from sika import phones
+from sika.errors import SikaError
+from sika.ledger import Ledger, TransferResult
+from sika.payments.accounts import SystemAccounts
+from sika.payments.agents import Agent, Merchant
+from sika.payments.callbacks import enqueue_callback
+from sika.payments.fees import DEFAULT_FEES, FeeSchedule, Operation
+from sika.payments.meters import InflowMeters, month_of
+from sika.payments.movements import (
+    Code,
+    Kind,
+    Leg,
+    Movement,
+    MovementConflict,
+    PaymentRefused,
+    Role,
+    Status,
+    UnknownMovement,
+    chain,
+    check_id,
+    legs_from_json,
+    legs_json,
+    movement_id,
+    refusal,
+)
+from sika.payments.outbox import SECRET, enqueue
+from sika.payments.schema import movements, vouchers
+from sika.wallet import Customer, Customers, Pin, TierLimits
+
+__all__ = ["AMOUNT_MIN", "Payments", "TransferQuote", "VoucherRefused"]
+
+log = logging.getLogger(__name__)
+
+AMOUNT_MIN = 1
+VOUCHER_TTL_S = 7 * 24 * 3600
+VOUCHER_CODE_DIGITS = 8
+VOUCHER_TRIES_MAX = 5
+RECOVERY_GRACE_S = 600
+SWEEP_MAX = 100
+PAGE_LIMIT_MAX = 200
+_NS = 1_000_000_000
+_OK = (TransferResult.OK, TransferResult.EXISTS)
+
+
+class VoucherRefused(SikaError):
+    code = "invalid_voucher"
+    status = 404
+
+
+@dataclass(frozen=True, slots=True)
+class TransferQuote:
+    """What the sender sees before confirming: the fee, and who will receive."""
+
+    operation: Operation
+    to: str
+    amount: int
+    fee: int
+    recipient_name: str | None  # None: no wallet yet, the money waits as a voucher
+
+    @property
+    def total(self) -> int:
+        return self.amount + self.fee
+
+
+class Payments:
+    def __init__(
+        self,
+        engine: Engine,
+        ledger: Ledger,
+        customers: Customers,
+        *,
+        tiers: Mapping[int, TierLimits],
+        fees: FeeSchedule = DEFAULT_FEES,
+        clock_ns: Callable[[], int] = time.time_ns,
+        voucher_ttl_s: int = VOUCHER_TTL_S,
+        recovery_grace_s: int = RECOVERY_GRACE_S,
+        voucher_key: bytes | None = None,
+    ) -> None:
+        self._engine = engine
+        self._ledger = ledger
+        self._customers = customers
+        self._tiers = dict(tiers)
+        self.fees = fees
+        self._clock_ns = clock_ns
+        self._voucher_ttl_ns = voucher_ttl_s * _NS
+        self._grace_ns = recovery_grace_s * _NS
+        # Voucher codes are short (8 digits): they are stored as an HMAC under a key kept apart from
+        # the rows, so a copy of the table alone does not give the codes away by brute force.
+        self._voucher_key = voucher_key or b"sika-voucher-codes"
+        self.accounts = SystemAccounts(engine, ledger)
+        self.meters = InflowMeters(engine, ledger)
+
+    # Reading -------------------------------------------------------------------------------------
+
+    def get(self, movement_id: str) -> Movement:
+        with self._engine.connect() as connection:
+            row = connection.execute(
+                select(movements).where(movements.c.id == movement_id)).mappings().first()
+        if row is None:
+            raise UnknownMovement(f"no transfer {movement_id}")
+        return _movement(row)
+
+    def find(self, movement_id: str) -> Movement | None:
+        try:
+            return self.get(movement_id)
+        except UnknownMovement:
+            return None
+
+    def history(self, customer_id: int, *, limit: int = 50, before_ns: int | None = None) -> list[Movement]:
+        """Movements where the customer paid or was paid, newest first."""
+        assert 0 < limit <= PAGE_LIMIT_MAX
+        found: list[Movement] = []
+        with self._engine.connect() as connection:
+            for column in (movements.c.payer_customer_id, movements.c.payee_customer_id):
+                query = select(movements).where(column == customer_id)
+                if before_ns is not None:
+                    query = query.where(movements.c.created_at_ns < before_ns)
+                rows = connection.execute(query.order_by(movements.c.created_at_ns.desc()).limit(limit))
+                found.extend(_movement(row) for row in rows.mappings())
+        unique = {m.id: m for m in found}
+        return sorted(unique.values(), key=lambda m: (m.created_at_ns, m.id), reverse=True)[:limit]
+
+    # Quotes --------------------------------------------------------------------------------------
+
+    def quote_transfer(self, payer: Customer, to: str, amount: int) -> TransferQuote:
+        number = phones.normalize(to)
+        _check_amount(amount)
+        if number == payer.msisdn:
+            raise SikaError("you cannot send money to yourself", code="same_wallet")
+        recipient = self._customers.find(number)
+        if recipient is None:
+            operation = Operation.VOUCHER
+        elif phones.region(number) != phones.region(payer.msisdn):
+            operation = Operation.CROSS_BORDER
+        else:
+            operation = Operation.TRANSFER
+        return TransferQuote(operation=operation, to=number, amount=amount,
+                             fee=self.fees.fee(operation, amount),
+                             recipient_name=None if recipient is None else recipient.name)
+
+    # Money in and out at agents ------------------------------------------------------------------
+
+    def cash_in(self, movement_id: str, agent: Agent, msisdn: str, amount: int) -> Movement:
+        """The customer hands cash to the agent; the agent's float pays the wallet, plus commission."""
+        _check_amount(amount)
+        customer = self._customers.get(msisdn)
+        self._check_transaction(customer, amount)
+        commission = self.fees.cash_in_commission(amount)
+        assert customer.account_id is not None
+        legs = [Leg(f"{movement_id}.0", agent.float_account_id, customer.account_id, amount,
+                    Code.CASH_IN, Role.AGENT)]
+        if commission:
+            legs.append(Leg(f"{movement_id}.1", self.accounts.id("commission_expense"),
+                            agent.float_account_id, commission, Code.COMMISSION, Role.PLATFORM))
+        legs.append(self._meter_leg(movement_id, customer, amount))
+        return self._run(movement_id, legs, kind=Kind.CASH_IN, amount=amount, commission=commission,
+                         payee_customer_id=customer.id, agent_id=agent.id,
+                         counterparty=agent.name)
+
+    def cash_out(self, movement_id: str, agent: Agent, msisdn: str, amount: int, pin: Pin) -> Movement:
+        """The customer approves with the PIN; the wallet pays the agent's float, plus the fee."""
+        _check_amount(amount)
+        customer = self._customers.get(msisdn)
+        existing = self.find(movement_id)
+        if existing is not None:  # a retry: the PIN was checked the first time
+            return self._resume(existing, kind=Kind.CASH_OUT, amount=amount, agent_id=agent.id,
+                                payer_customer_id=customer.id)
+        self._check_transaction(customer, amount)
+        customer = self._customers.verify_pin(customer.msisdn, pin)
+        return self._cash_out(movement_id, agent, customer, amount)
+
+    def cash_out_approved(self, movement_id: str, agent: Agent, customer: Customer, amount: int) -> Movement:
+        """A cash-out the customer already approved with the PIN in their own channel."""
+        _check_amount(amount)
+        self._check_transaction(customer, amount)
+        return self._cash_out(movement_id, agent, customer, amount)
+
+    def _cash_out(self, movement_id: str, agent: Agent, customer: Customer, amount: int) -> Movement:
+        fee = self.fees.fee(Operation.CASH_OUT, amount)
+        commission = self.fees.cash_out_commission(fee)
+        assert customer.account_id is not None
+        legs = [Leg(f"{movement_id}.0", customer.account_id, agent.float_account_id, amount,
+                    Code.CASH_OUT, Role.PAYER)]
+        if fee:
+            legs.append(Leg(f"{movement_id}.1", customer.account_id, self.accounts.id("fee_revenue"), fee,
+                            Code.FEE, Role.PAYER))
+        if commission:
+            legs.append(Leg(f"{movement_id}.2", self.accounts.id("commission_expense"),
+                            agent.float_account_id, commission, Code.COMMISSION, Role.PLATFORM))
+        return self._run(movement_id, legs, kind=Kind.CASH_OUT, amount=amount, fee=fee,
+                         commission=commission, payer_customer_id=customer.id, agent_id=agent.id,
+                         counterparty=agent.name)
+
+    def credit_float(self, movement_id: str, agent: Agent, amount: int) -> Movement:
+        """The agent bought e-money (paid the settlement bank): its float grows by ``amount``."""
+        _check_amount(amount)
+        legs = [Leg(f"{movement_id}.0", self.accounts.id("settlement_bank"), agent.float_account_id,
+                    amount, Code.FLOAT, Role.PLATFORM)]
+        return self._run(movement_id, legs, kind=Kind.FLOAT, amount=amount, agent_id=agent.id,
+                         counterparty=agent.name)
+
+    # Sending money -------------------------------------------------------------------------------
+
+    def transfer(self, movement_id: str, payer: Customer, to: str, amount: int, *,
+                 pin: Pin | None = None) -> Movement:
+        """To a wallet (instant), or to a number without one (a voucher collected with a code).
+
+        ``pin`` is checked when given; a caller without it must have authenticated the customer
+        with the PIN already (a session token, or the chat's PIN step).
+        """
+        existing = self.find(movement_id)
+        if existing is not None:
+            return self._resume(existing, payer_customer_id=payer.id, amount=amount)
+        quote = self.quote_transfer(payer, to, amount)
+        self._check_transaction(payer, amount + quote.fee)
+        if pin is not None:
+            payer = self._customers.verify_pin(payer.msisdn, pin)
+        else:
+            self._customers.ensure_unlocked(payer)
+        assert payer.account_id is not None
+        fee_legs = []
+        if quote.fee:
+            fee_legs.append(Leg(f"{movement_id}.1", payer.account_id, self.accounts.id("fee_revenue"),
+                                quote.fee, Code.FEE, Role.PAYER))
+        if quote.recipient_name is None:
+            legs = [Leg(f"{movement_id}.0", payer.account_id, self.accounts.id("voucher_holding"),
+                        amount, Code.VOUCHER_HOLD, Role.PAYER), *fee_legs]
+            return self._run(movement_id, legs, kind=Kind.VOUCHER, amount=amount, fee=quote.fee,
+                             payer_customer_id=payer.id, counterparty=quote.to,
+                             details={"operation": str(quote.operation)})
+        payee = self._customers.get(quote.to)
+        self._check_transaction(payee, amount)
+        assert payee.account_id is not None
+        legs = [Leg(f"{movement_id}.0", payer.account_id, payee.account_id, amount, Code.TRANSFER,
+                    Role.PAYER), *fee_legs, self._meter_leg(movement_id, payee, amount)]
+        return self._run(movement_id, legs, kind=Kind.TRANSFER, amount=amount, fee=quote.fee,
+                         payer_customer_id=payer.id, payee_customer_id=payee.id, counterparty=quote.to,
+                         details={"operation": str(quote.operation)})
+
+    # Merchants -----------------------------------------------------------------------------------
+
+    def merchant_payment(self, movement_id: str, merchant: Merchant, customer: Customer, amount: int, *,
+                         reference: str | None = None, description: str = "") -> Movement:
+        """The customer (who approved with the PIN) pays the merchant; the merchant pays the fee."""
+        _check_amount(amount)
+        existing = self.find(movement_id)
+        if existing is not None:
+            return self._resume(existing, payer_customer_id=customer.id, amount=amount)
+        self._check_transaction(customer, amount)
+        self._customers.ensure_unlocked(customer)
+        fee = self.fees.fee(Operation.MERCHANT, amount)
+        assert customer.account_id is not None and fee < amount
+        legs = [Leg(f"{movement_id}.0", customer.account_id, merchant.account_id, amount,
+                    Code.MERCHANT_PAYMENT, Role.PAYER)]
+        if fee:
+            legs.append(Leg(f"{movement_id}.1", merchant.account_id, self.accounts.id("fee_revenue"), fee,
+                            Code.FEE, Role.MERCHANT))
+        return self._run(movement_id, legs, kind=Kind.MERCHANT_PAYMENT, amount=amount, fee=fee,
+                         payer_customer_id=customer.id, merchant_id=merchant.id, counterparty=merchant.name,
+                         details={"reference": reference, "description": description})
+
+    def merchant_refund(self, movement_id: str, merchant: Merchant, payment_id: str,
+                        amount: int | None = None) -> Movement:
+        """Give a customer back all or part of a payment, once per payment (the fee is not returned)."""
+        existing = self.find(movement_id)
+        if existing is not None:
+            return self._resume(existing, merchant_id=merchant.id)
+        payment = self.get(payment_id)
+        if payment.merchant_id != merchant.id or payment.kind is not Kind.MERCHANT_PAYMENT:
+            raise UnknownMovement(f"no payment {payment_id} to this merchant")
+        if payment.status is not Status.COMPLETED:
+            raise SikaError(f"payment {payment_id} is {payment.status}: nothing to refund",
+                            code="not_refundable")
+        amount = payment.amount if amount is None else amount
+        _check_amount(amount)
+        if amount > payment.amount:
+            raise SikaError("a refund is at most the payment's amount", code="invalid_amount")
+        assert payment.payer_customer_id is not None
+        customer = self._customers.by_id(payment.payer_customer_id)
+        assert customer.account_id is not None
+        # One refund leg id per payment: the ledger itself refuses a second refund.
+        legs = [Leg(f"{payment_id}.refund", merchant.account_id, customer.account_id, amount,
+                    Code.MERCHANT_REFUND, Role.MERCHANT)]
+        return self._run(movement_id, legs, kind=Kind.MERCHANT_REFUND, amount=amount,
+                         payee_customer_id=customer.id, merchant_id=merchant.id, counterparty=merchant.name,
+                         details={"payment": payment_id})
+
+    # Vouchers ------------------------------------------------------------------------------------
+
+    def claim_voucher(self, movement_id: str, msisdn: str, code: str, *,
+                      agent: Agent | None = None) -> Movement:
+        """Pay a voucher out: into the recipient's (new) wallet, or in cash by an agent."""
+        existing = self.find(movement_id)
+        if existing is not None:
+            return self._resume(existing)
+        number = phones.normalize(msisdn)
+        voucher = self._voucher_for(number, code)
+        amount = int(voucher["amount"])
+        settle_id = f"{voucher['movement_id']}.settle"
+        holding = self.accounts.id("voucher_holding")
+        details = {"voucher": voucher["movement_id"]}
+        customer = None if agent is not None else self._customers.get(number)
+        if customer is not None:
+            self._check_transaction(customer, amount)
+        if not self._reserve_voucher(voucher["movement_id"], movement_id):
+            raise VoucherRefused("this voucher is being paid out already", code="voucher_settled")
+        if agent is not None:
+            commission = self.fees.cash_in_commission(amount)
+            legs = [Leg(settle_id, holding, agent.float_account_id, amount, Code.VOUCHER_CLAIM,
+                        Role.HOLDING)]
+            if commission:
+                legs.append(Leg(f"{movement_id}.1", self.accounts.id("commission_expense"),
+                                agent.float_account_id, commission, Code.COMMISSION, Role.PLATFORM))
+            return self._run(movement_id, legs, kind=Kind.VOUCHER_CLAIM, amount=amount,
+                             commission=commission, agent_id=agent.id, counterparty=number,
+                             details=details)
+        assert customer is not None and customer.account_id is not None
+        legs = [Leg(settle_id, holding, customer.account_id, amount, Code.VOUCHER_CLAIM, Role.HOLDING),
+                self._meter_leg(movement_id, customer, amount)]
+        return self._run(movement_id, legs, kind=Kind.VOUCHER_CLAIM, amount=amount,
+                         payee_customer_id=customer.id, counterparty=number, details=details)
+
+    def vouchers_for(self, msisdn: str) -> list[dict[str, Any]]:
+        """Vouchers waiting for a number (for the welcome of a new wallet and for agents)."""
+        number = phones.normalize(msisdn)
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(vouchers.c.movement_id, vouchers.c.amount, vouchers.c.expires_at_ns)
+                .where(vouchers.c.recipient_msisdn == number, vouchers.c.status == "held")
+                .order_by(vouchers.c.expires_at_ns).limit(50)
+            ).mappings().all()
+        return [dict(row) for row in rows]
+
+    def refund_expired_vouchers(self, limit: int = SWEEP_MAX) -> int:
+        """Give the sender back what nobody claimed in time (one attempt a day if the refund fails)."""
+        now = self._clock_ns()
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(vouchers).where(vouchers.c.status == "held", vouchers.c.expires_at_ns <= now)
+                .order_by(vouchers.c.expires_at_ns).limit(limit)
+            ).mappings().all()
+        for row in rows:
+            sender = self._customers.by_id(int(row["sender_customer_id"]))
+            assert sender.account_id is not None
+            day = time.strftime("%Y-%m-%d", time.gmtime(now // _NS))
+            refund_id = movement_id("voucher-refund", f"{row['movement_id']}:{day}")
+            if not self._reserve_voucher(str(row["movement_id"]), refund_id):
+                continue  # a claim is being paid out right now
+            legs = [Leg(f"{row['movement_id']}.settle", self.accounts.id("voucher_holding"),
+                        sender.account_id, int(row["amount"]), Code.VOUCHER_REFUND, Role.HOLDING)]
+            done = self._run(refund_id, legs, kind=Kind.VOUCHER_REFUND, amount=int(row["amount"]),
+                             payee_customer_id=sender.id, counterparty=str(row["recipient_msisdn"]),
+                             details={"voucher": row["movement_id"]})
+            if done.status is Status.FAILED:
+                log.warning("refund of voucher %s failed: %s", row["movement_id"], done.error_code)
+        return len(rows)
+
+    def _voucher_for(self, number: str, code: str) -> Any:
+        code = code.strip().replace(" ", "")
+        if not code.isdigit() or len(code) != VOUCHER_CODE_DIGITS:
+            raise VoucherRefused(f"a voucher code has {VOUCHER_CODE_DIGITS} digits",
+                                 code="invalid_voucher_code")
+        now = self._clock_ns()
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(vouchers).where(vouchers.c.recipient_msisdn == number, vouchers.c.status == "held")
+                .limit(50)
+            ).mappings().all()
+        for row in rows:
+            if hmac.compare_digest(row["code_digest"], self._code_digest(row["movement_id"], code)):
+                if row["failed_tries"] >= VOUCHER_TRIES_MAX:
+                    raise VoucherRefused("this voucher is blocked after too many wrong codes; the sender "
+                                         "gets it back when it expires", code="voucher_blocked")
+                if row["expires_at_ns"] <= now:
+                    raise VoucherRefused("this voucher has expired; it goes back to the sender",
+                                         code="voucher_expired")
+                return row
+        if rows:
+            with self._engine.begin() as connection:
+                connection.execute(update(vouchers).where(
+                    vouchers.c.recipient_msisdn == number, vouchers.c.status == "held"
+                ).values(failed_tries=vouchers.c.failed_tries + 1))
+        raise VoucherRefused("no voucher waits for this number with this code")
+
+    def _code_digest(self, voucher_id: str, code: str) -> str:
+        return hmac.new(self._voucher_key, f"{voucher_id}:{code}".encode(), hashlib.sha256).hexdigest()
+
+    # Recovery ------------------------------------------------------------------------------------
+
+    def recover(self, limit: int = SWEEP_MAX) -> int:
+        """Finish movements left ``processing`` by a crash, once they are older than the grace."""
+        cutoff = self._clock_ns() - self._grace_ns
+        with self._engine.connect() as connection:
+            ids = connection.execute(
+                select(movements.c.id).where(movements.c.status == Status.PROCESSING,
+                                             movements.c.updated_at_ns < cutoff)
+                .order_by(movements.c.updated_at_ns).limit(limit)
+            ).scalars().all()
+        for found in ids:
+            self._finish(self.get(found))
+        return len(ids)
+
+    # The common path -----------------------------------------------------------------------------
+
+    def _run(self, movement_id: str, legs: list[Leg], *, kind: Kind, amount: int, fee: int = 0,
+             commission: int = 0, details: dict[str, Any] | None = None, **parties: Any) -> Movement:
+        check_id(movement_id)
+        now = self._clock_ns()
+        values = {"id": movement_id, "kind": str(kind), "status": str(Status.PROCESSING), "amount": amount,
+                  "fee": fee, "commission": commission, "currency": "XOF", "legs": legs_json(legs),
+                  "details": json.dumps(details or {}, separators=(",", ":")), "created_at_ns": now,
+                  "updated_at_ns": now, **parties}
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(insert(movements).values(values))
+        except IntegrityError:
+            return self._resume(self.get(movement_id), kind=kind, amount=amount, **parties)
+        return self._finish(self.get(movement_id))
+
+    def _resume(self, existing: Movement, **expected: Any) -> Movement:
+        """A second request for a movement id: the same movement again, or a conflict."""
+        for name, value in expected.items():
+            if getattr(existing, name) != value:
+                raise MovementConflict("this Idempotency-Key was used for another payment")
+        if existing.status is Status.PROCESSING:
+            return self._finish(existing)
+        return existing
+
+    def _finish(self, movement: Movement) -> Movement:
+        results = self._ledger.submit(chain(movement.legs, movement.id))
+        failed = next(((leg, result) for leg, result in zip(movement.legs, results, strict=True)
+                       if result not in _OK and result is not TransferResult.LINKED_EVENT_FAILED), None)
+        status, error, details = Status.COMPLETED, None, dict(movement.details)
+        if failed is not None:
+            status = Status.FAILED
+            error, details["reason"] = refusal(failed[1], failed[0])
+            if failed[1] is TransferResult.EXISTS_WITH_DIFFERENT_FIELDS:
+                # A leg another movement owns: the voucher or the refund was paid out by it.
+                error = "already_refunded" if movement.kind is Kind.MERCHANT_REFUND else "voucher_settled"
+                details["reason"] = "this was paid out already"
+        now = self._clock_ns()
+        with self._engine.begin() as connection:
+            done = connection.execute(
+                update(movements)
+                .where(movements.c.id == movement.id, movements.c.status == Status.PROCESSING)
+                .values(status=str(status), error_code=error, updated_at_ns=now,
+                        details=json.dumps(details, separators=(",", ":")))
+            ).rowcount
+            if done and status is Status.COMPLETED:
+                self._completed(connection, self._with(movement, status, details), now)
+            elif done and movement.kind in (Kind.VOUCHER_CLAIM, Kind.VOUCHER_REFUND):
+                connection.execute(  # let the voucher be claimed or refunded again
+                    update(vouchers)
+                    .where(vouchers.c.movement_id == movement.details["voucher"],
+                           vouchers.c.settled_by == movement.id, vouchers.c.status == "held")
+                    .values(settled_by=None))
+        return self.get(movement.id)
+
+    def _completed(self, connection: Connection, movement: Movement, now: int) -> None:
+        """Follow-ups written with the outcome: vouchers, voucher states, receipts."""
+        if movement.kind is Kind.VOUCHER:
+            assert movement.counterparty is not None and movement.payer_customer_id is not None
+            code = "".join(secrets.choice("0123456789") for _ in range(VOUCHER_CODE_DIGITS))
+            connection.execute(insert(vouchers).values(
+                movement_id=movement.id, recipient_msisdn=movement.counterparty,
+                sender_customer_id=movement.payer_customer_id, amount=movement.amount,
+                code_digest=self._code_digest(movement.id, code), status="held",
+                expires_at_ns=now + self._voucher_ttl_ns))
+            payer = self._customers.by_id(movement.payer_customer_id)
+            enqueue(connection, dedupe_key=f"{movement.id}:voucher", msisdn=movement.counterparty,
+                    kind="voucher_received", now_ns=now,
+                    params={"amount": movement.amount, "sender": payer.name, SECRET: code,
+                            "expires_days": self._voucher_ttl_ns // (86_400 * _NS), "id": movement.id})
+        elif movement.kind in (Kind.VOUCHER_CLAIM, Kind.VOUCHER_REFUND):
+            connection.execute(
+                update(vouchers)
+                .where(vouchers.c.movement_id == movement.details["voucher"],
+                       vouchers.c.settled_by == movement.id)
+                .values(status="claimed" if movement.kind is Kind.VOUCHER_CLAIM else "refunded"))
+        if movement.merchant_id is not None:
+            event = "payment.completed" if movement.kind is Kind.MERCHANT_PAYMENT else "refund.completed"
+            enqueue_callback(connection, merchant_id=movement.merchant_id, event=event,
+                             event_id=f"{movement.id}:{event}", now_ns=now,
+                             data={"payment_id": movement.id, "amount": movement.amount, "fee": movement.fee,
+                                   "currency": movement.currency, **movement.details})
+        for msisdn, kind, params in self._receipts(movement):
+            enqueue(connection, dedupe_key=f"{movement.id}:{kind}", msisdn=msisdn, kind=kind,
+                    params=params, now_ns=now)
+
+    def _receipts(self, movement: Movement) -> list[tuple[str, str, dict[str, Any]]]:
+        base = {"id": movement.id, "amount": movement.amount, "fee": movement.fee}
+        payer = (self._customers.by_id(movement.payer_customer_id)
+                 if movement.payer_customer_id is not None else None)
+        payee = (self._customers.by_id(movement.payee_customer_id)
+                 if movement.payee_customer_id is not None else None)
+        out: list[tuple[str, str, dict[str, Any]]] = []
+        other = movement.counterparty or ""
+        if payer is not None:
+            to = payee.name if payee is not None else other
+            out.append((payer.msisdn, f"receipt_{movement.kind}_sent", {**base, "to": to}))
+        if payee is not None:
+            origin = payer.name if payer is not None else other
+            out.append((payee.msisdn, f"receipt_{movement.kind}_received", {**base, "from": origin}))
+        return out
+
+    def _reserve_voucher(self, voucher_id: str, movement_id: str) -> bool:
+        """One movement at a time pays a voucher out: it marks the voucher as its own first.
+
+        The settle leg's ledger id is the voucher's, the same for a claim and a refund, so even
+        without this mark the money could leave the holding account once only.
+        """
+        with self._engine.begin() as connection:
+            connection.execute(
+                update(vouchers)
+                .where(vouchers.c.movement_id == voucher_id, vouchers.c.status == "held",
+                       vouchers.c.settled_by.is_(None))
+                .values(settled_by=movement_id))
+            owner = connection.execute(select(vouchers.c.settled_by).where(
+                vouchers.c.movement_id == voucher_id)).scalar_one_or_none()
+        return owner == movement_id
+
+    # Limits --------------------------------------------------------------------------------------
+
+    def _check_transaction(self, customer: Customer, amount: int) -> None:
+        limit = self._tiers[customer.tier].transaction_max
+        if amount > limit:
+            raise PaymentRefused.from_code(
+                "limit_exceeded", f"a tier-{customer.tier} wallet moves at most {limit} XOF at a time")
+
+    def _meter_leg(self, movement_id: str, customer: Customer, amount: int) -> Leg:
+        limit = self._tiers[customer.tier].inflow_month_max
+        meter = self.meters.account(customer.id, month_of(self._clock_ns()), limit)
+        return Leg(f"{movement_id}.m", self.accounts.id("meter_source"), meter, amount, Code.INFLOW_METER,
+                   Role.METER)
+
+    @staticmethod
+    def _with(movement: Movement, status: Status, details: dict[str, Any]) -> Movement:
+        return replace(movement, status=status, details=details)
+
+
+def _check_amount(amount: int) -> None:
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount < AMOUNT_MIN:
+        raise SikaError("an amount is a positive whole number of francs", code="invalid_amount")
+    if amount > 10**12:
+        raise SikaError("that amount is too large", code="invalid_amount")
+
+
+def _movement(row: Any) -> Movement:
+    return Movement(
+        id=row["id"], kind=Kind(row["kind"]), status=Status(row["status"]), amount=row["amount"],
+        fee=row["fee"], commission=row["commission"], currency=row["currency"],
+        payer_customer_id=row["payer_customer_id"], payee_customer_id=row["payee_customer_id"],
+        agent_id=row["agent_id"], merchant_id=row["merchant_id"], counterparty=row["counterparty"],
+        provider=row["provider"], product=row["product"], provider_reference=row["provider_reference"],
+        details=json.loads(row["details"]), error_code=row["error_code"],
+        created_at_ns=row["created_at_ns"], updated_at_ns=row["updated_at_ns"],
+        legs=legs_from_json(row["legs"]),
+    )
+
+
