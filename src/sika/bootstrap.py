@@ -14,6 +14,8 @@ from sika.migration import upgrade
 from sika.payments import Agents, Merchants, Outbox, Payments
 from sika.payments.approvals import Approvals
 from sika.payments.callbacks import Callbacks
+from sika.payments.purchases import Purchases
+from sika.providers import Providers, SandboxBehaviour, sandbox_providers
 from sika.wallet import Customers
 
 __all__ = ["Container", "bootstrap"]
@@ -33,8 +35,10 @@ class Container:
     outbox: Outbox
     approvals: Approvals
     callbacks: Callbacks
+    purchases: Purchases
 
     def close(self) -> None:
+        self.purchases.providers.close()
         self.ledger.close()
         self.engine.dispose()
 
@@ -69,4 +73,13 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Container:
         outbox=Outbox(engine),
         approvals=Approvals(engine, customers, payments, agents, merchants),
         callbacks=Callbacks(engine),
+        purchases=Purchases(payments, customers, _providers(settings),
+                            deadline_s=settings.provider_deadline_s),
     )
+
+
+def _providers(settings: Settings) -> Providers:
+    if settings.providers == "off":
+        return Providers([])
+    behaviour = SandboxBehaviour.instant() if settings.providers == "instant" else None
+    return sandbox_providers(behaviour)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -46,6 +47,11 @@ class Settings(BaseSettings):
     # A movement left half-done by a crash is finished after this long (longer than any request).
     recovery_grace_s: int = Field(default=600, ge=1, le=86_400)
     jobs_interval_s: float = Field(default=1.0, gt=0, le=3_600)
+    # Providers (airtime, bills, TV, cards, operator wallets). Only sandboxes exist so far: "sandbox"
+    # behaves like the real ones (latency, failures, late or missing callbacks), "instant" answers at
+    # once (tests), "off" disables provider payments.
+    providers: Literal["sandbox", "instant", "off"] = "sandbox"
+    provider_deadline_s: int = Field(default=120, ge=5, le=86_400)
 
     @field_validator("tiers")
     @classmethod

@@ -18,7 +18,7 @@ from sika.ledger import audit
 
 @pytest.fixture
 def container(database_url: str) -> Iterator[Container]:
-    built = bootstrap(Settings(database_url=database_url))
+    built = bootstrap(Settings(database_url=database_url, providers="instant"))
     yield built
     assert audit.check(built.engine) == []
     built.close()

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 import sika
-from sika.api import merchants, payments, problems, wallets
+from sika.api import merchants, payments, problems, purchases, wallets
 from sika.bootstrap import Container
 from sika.db import ping
 from sika.workers import WorkerRunner, default_jobs
@@ -42,6 +42,7 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     app.include_router(wallets.router)
     app.include_router(payments.router)
     app.include_router(merchants.router)
+    app.include_router(purchases.router)
 
     @app.get("/healthz", tags=["operations"], summary="200 when the database answers")
     async def healthz() -> JSONResponse:

@@ -154,6 +154,12 @@ class Movement:
     created_at_ns: int
     updated_at_ns: int
     legs: list[Leg] = field(default_factory=list)
+    deadline_ns: int | None = None
+
+    @property
+    def holds(self) -> bool:
+        """Whether the legs reserve money (two-phase) rather than move it."""
+        return any(leg.pending for leg in self.legs)
 
     @property
     def settled(self) -> bool:

@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 
 from sika import phones
 from sika.errors import SikaError
-from sika.ledger import Ledger, TransferResult
+from sika.ledger import Ledger, Transfer, TransferFlags, TransferResult
 from sika.payments.accounts import SystemAccounts
 from sika.payments.agents import Agent, Merchant
 from sika.payments.callbacks import enqueue_callback
@@ -111,6 +111,7 @@ class Payments:
         voucher_key: bytes | None = None,
     ) -> None:
         self._engine = engine
+        self.engine = engine
         self._ledger = ledger
         self._customers = customers
         self._tiers = dict(tiers)
@@ -419,6 +420,112 @@ class Payments:
     def _code_digest(self, voucher_id: str, code: str) -> str:
         return hmac.new(self._voucher_key, f"{voucher_id}:{code}".encode(), hashlib.sha256).hexdigest()
 
+    # Provider payments ---------------------------------------------------------------------------
+
+    def settle(self, movement_id: str, *, success: bool, receipt: dict[str, str] | None = None,
+               error_code: str | None = None, reason: str | None = None) -> Movement:
+        """A provider's final answer for a ``pending`` movement, applied once.
+
+        Held money (two-phase legs) is posted on success and voided on failure; deferred money
+        (a top-up) is moved on success. Posting and voiding race safely: the ledger resolves a
+        pending transfer once, and whichever lost learns the truth from the ledger's answer. A
+        success that arrives after the hold was given up is kept in ``details["late_outcome"]`` for
+        reconciliation, since the provider delivered something we did not charge for.
+        """
+        movement = self.get(movement_id)
+        if movement.status is not Status.PENDING:
+            if movement.status is Status.FAILED and success and "late_outcome" not in movement.details:
+                self._note(movement, late_outcome="succeeded", late_receipt=receipt or {})
+            return self.get(movement_id)
+        if not movement.holds:
+            return self._settle_deferred(movement, success=success, receipt=receipt, error_code=error_code,
+                                         reason=reason)
+        verb = "post" if success else "void"
+        flags = TransferFlags.POST_PENDING if success else TransferFlags.VOID_PENDING
+        transfers = [Transfer(id=f"{leg.id}.{verb}", pending_id=leg.id, code=leg.code,
+                              flags=flags | (TransferFlags.LINKED if i < len(movement.legs) - 1 else 0),
+                              metadata={"movement": movement.id})
+                     for i, leg in enumerate(movement.legs)]
+        results = self._ledger.submit(transfers)
+        outcome = success
+        if any(r not in _OK for r in results):
+            # The other resolution won (a timeout's void, an expiry, a callback's post): follow it.
+            first = next(r for r in results if r not in _OK and r is not TransferResult.LINKED_EVENT_FAILED)
+            if first is TransferResult.PENDING_TRANSFER_ALREADY_POSTED:
+                outcome = True
+            elif first in (TransferResult.PENDING_TRANSFER_ALREADY_VOIDED,
+                           TransferResult.PENDING_TRANSFER_EXPIRED):
+                outcome = False
+                error_code, reason = "provider_timeout", "the provider answered too late; nothing was taken"
+                if success:
+                    self._note(movement, late_outcome="succeeded", late_receipt=receipt or {})
+                    movement = self.get(movement_id)
+            else:
+                raise AssertionError(f"settling {movement.id}: unexpected ledger answer {first}")
+        return self._close(movement, success=outcome, receipt=receipt, error_code=error_code, reason=reason)
+
+    def _settle_deferred(self, movement: Movement, *, success: bool, receipt: dict[str, str] | None,
+                         error_code: str | None, reason: str | None) -> Movement:
+        if not success:
+            return self._close(movement, success=False, receipt=receipt, error_code=error_code, reason=reason)
+        with self._engine.begin() as connection:
+            details = {**movement.details, "receipt": receipt or {}}
+            connection.execute(
+                update(movements).where(movements.c.id == movement.id, movements.c.status == Status.PENDING)
+                .values(status=str(Status.PROCESSING), updated_at_ns=self._clock_ns(),
+                        details=json.dumps(details, separators=(",", ":"))))
+        moved = self._finish(self.get(movement.id))
+        if moved.status is Status.FAILED:
+            # Paid at the provider, refused by our limits: the provider payment must be refunded.
+            self._note(moved, refund_required=True)
+        return self.get(movement.id)
+
+    def _close(self, movement: Movement, *, success: bool, receipt: dict[str, str] | None,
+               error_code: str | None, reason: str | None) -> Movement:
+        now = self._clock_ns()
+        details = dict(movement.details)
+        if receipt:
+            details["receipt"] = receipt
+        status = Status.COMPLETED if success else Status.FAILED
+        if not success:
+            error_code = error_code or "provider_failed"
+            details["reason"] = reason or "the provider refused or failed the payment; nothing was taken"
+        with self._engine.begin() as connection:
+            done = connection.execute(
+                update(movements)
+                .where(movements.c.id == movement.id, movements.c.status == Status.PENDING)
+                .values(status=str(status), error_code=None if success else error_code, updated_at_ns=now,
+                        details=json.dumps(details, separators=(",", ":")))
+            ).rowcount
+            if done and success:
+                self._completed(connection, self._with(movement, status, details), now)
+        return self.get(movement.id)
+
+    def _note(self, movement: Movement, **notes: Any) -> None:
+        details = {**movement.details, **notes}
+        with self._engine.begin() as connection:
+            connection.execute(update(movements).where(movements.c.id == movement.id).values(
+                details=json.dumps(details, separators=(",", ":")), updated_at_ns=self._clock_ns()))
+
+    def stuck(self, *, limit: int = PAGE_LIMIT_MAX) -> list[Movement]:
+        """What reconciliation looks at: pending past its deadline, processing past the grace,
+        provider successes after a void, provider payments our limits refused."""
+        now = self._clock_ns()
+        with self._engine.connect() as connection:
+            rows = list(connection.execute(
+                select(movements).where(
+                    ((movements.c.status == Status.PENDING) & (movements.c.deadline_ns < now))
+                    | ((movements.c.status == Status.PROCESSING)
+                       & (movements.c.updated_at_ns < now - self._grace_ns))
+                ).order_by(movements.c.created_at_ns).limit(limit)).mappings())
+            rows += list(connection.execute(
+                select(movements).where(movements.c.status == Status.FAILED,
+                                        movements.c.provider.is_not(None))
+                .order_by(movements.c.created_at_ns.desc()).limit(limit * 5)).mappings())
+        found = [_movement(row) for row in rows]
+        return [m for m in found if m.status is not Status.FAILED
+                or "late_outcome" in m.details or m.details.get("refund_required")][:limit]
+
     # Recovery ------------------------------------------------------------------------------------
 
     def recover(self, limit: int = SWEEP_MAX) -> int:
@@ -437,10 +544,14 @@ class Payments:
     # The common path -----------------------------------------------------------------------------
 
     def _run(self, movement_id: str, legs: list[Leg], *, kind: Kind, amount: int, fee: int = 0,
-             commission: int = 0, details: dict[str, Any] | None = None, **parties: Any) -> Movement:
+             commission: int = 0, details: dict[str, Any] | None = None, deferred: bool = False,
+             **parties: Any) -> Movement:
+        """Record the movement and submit its legs; ``deferred`` records it ``pending`` and submits
+        nothing until :meth:`settle` (money that arrives only once a provider confirms)."""
         check_id(movement_id)
         now = self._clock_ns()
-        values = {"id": movement_id, "kind": str(kind), "status": str(Status.PROCESSING), "amount": amount,
+        first = Status.PENDING if deferred else Status.PROCESSING
+        values = {"id": movement_id, "kind": str(kind), "status": str(first), "amount": amount,
                   "fee": fee, "commission": commission, "currency": "XOF", "legs": legs_json(legs),
                   "details": json.dumps(details or {}, separators=(",", ":")), "created_at_ns": now,
                   "updated_at_ns": now, **parties}
@@ -448,8 +559,9 @@ class Payments:
             with self._engine.begin() as connection:
                 connection.execute(insert(movements).values(values))
         except IntegrityError:
-            return self._resume(self.get(movement_id), kind=kind, amount=amount, **parties)
-        return self._finish(self.get(movement_id))
+            same = {k: v for k, v in parties.items() if k != "deadline_ns"}
+            return self._resume(self.get(movement_id), kind=kind, amount=amount, **same)
+        return self.get(movement_id) if deferred else self._finish(self.get(movement_id))
 
     def _resume(self, existing: Movement, **expected: Any) -> Movement:
         """A second request for a movement id: the same movement again, or a conflict."""
@@ -464,7 +576,8 @@ class Payments:
         results = self._ledger.submit(chain(movement.legs, movement.id))
         failed = next(((leg, result) for leg, result in zip(movement.legs, results, strict=True)
                        if result not in _OK and result is not TransferResult.LINKED_EVENT_FAILED), None)
-        status, error, details = Status.COMPLETED, None, dict(movement.details)
+        status = Status.PENDING if movement.holds else Status.COMPLETED
+        error, details = None, dict(movement.details)
         if failed is not None:
             status = Status.FAILED
             error, details["reason"] = refusal(failed[1], failed[0])
@@ -522,7 +635,10 @@ class Payments:
                     params=params, now_ns=now)
 
     def _receipts(self, movement: Movement) -> list[tuple[str, str, dict[str, Any]]]:
-        base = {"id": movement.id, "amount": movement.amount, "fee": movement.fee}
+        base: dict[str, Any] = {"id": movement.id, "amount": movement.amount, "fee": movement.fee}
+        for name in ("description", "receipt"):
+            if movement.details.get(name):
+                base[name] = movement.details[name]
         payer = (self._customers.by_id(movement.payer_customer_id)
                  if movement.payer_customer_id is not None else None)
         payee = (self._customers.by_id(movement.payee_customer_id)
@@ -552,6 +668,23 @@ class Payments:
             owner = connection.execute(select(vouchers.c.settled_by).where(
                 vouchers.c.movement_id == voucher_id)).scalar_one_or_none()
         return owner == movement_id
+
+    # For other payment services (purchases): the same path and checks --------------------------------
+
+    def run(self, movement_id: str, legs: list[Leg], **fields: Any) -> Movement:
+        return self._run(movement_id, legs, **fields)
+
+    def check_transaction(self, customer: Customer, amount: int) -> None:
+        self._check_transaction(customer, amount)
+
+    def meter_leg(self, movement_id: str, customer: Customer, amount: int) -> Leg:
+        return self._meter_leg(movement_id, customer, amount)
+
+    def note_reference(self, movement_id: str, reference: str) -> None:
+        with self._engine.begin() as connection:
+            connection.execute(update(movements).where(
+                movements.c.id == movement_id, movements.c.provider_reference.is_(None)
+            ).values(provider_reference=reference[:80]))
 
     # Limits --------------------------------------------------------------------------------------
 
@@ -588,7 +721,7 @@ def _movement(row: Any) -> Movement:
         provider=row["provider"], product=row["product"], provider_reference=row["provider_reference"],
         details=json.loads(row["details"]), error_code=row["error_code"],
         created_at_ns=row["created_at_ns"], updated_at_ns=row["updated_at_ns"],
-        legs=legs_from_json(row["legs"]),
+        legs=legs_from_json(row["legs"]), deadline_ns=row["deadline_ns"],
     )
 
 

@@ -47,6 +47,7 @@ def default_jobs(container: Container) -> list[Job]:
         Job(name="merchant-callbacks", interval_s=min(every, 1.0), run=container.callbacks.deliver_due,
             batch_max=50),
         Job(name="approval-expiry", interval_s=every * 5, run=container.approvals.expire, batch_max=200),
+        Job(name="provider-polling", interval_s=min(every, 1.0), run=container.purchases.poll, batch_max=100),
         Job(name="movement-recovery", interval_s=every * 30, run=payments.recover, batch_max=100),
     ]
 

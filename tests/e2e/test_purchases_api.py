@@ -1,0 +1,135 @@
+"""Airtime, data, bills, TV and top-ups through HTTP, with sandboxes that fail, hang and call back twice."""
+
+from __future__ import annotations
+
+import pytest
+from e2e_support import World, key
+
+from sika.payments import Status
+
+AMA = "+22890112233"
+
+
+@pytest.fixture
+def ama(world: World) -> dict[str, str]:
+    return world.wallet(AMA, "Ama Mensah", cash=100_000)
+
+
+def _settle_callbacks(world: World) -> None:
+    assert world.container.purchases.providers.wait_for_callbacks(5.0)
+
+
+def test_airtime_for_another_number_is_paid_at_once(world: World, ama: dict[str, str]) -> None:
+    bought = world.client.post("/v1/airtime", headers={**ama, **key()},
+                               json={"operator": "moov", "msisdn": "99123456", "amount": 1_000})
+    assert bought.status_code == 201, bought.text
+    assert (bought.json()["status"], bought.json()["kind"]) == ("completed", "airtime")
+    assert world.balance(AMA) == 100_000 - 1_000
+
+
+def test_airtime_limits_and_operator_hint(world: World, ama: dict[str, str]) -> None:
+    small = world.client.post("/v1/airtime", headers={**ama, **key()},
+                              json={"operator": "togocom", "amount": 50})
+    assert (small.status_code, small.json()["code"]) == (422, "amount_below_minimum")
+    hint = world.client.get("/v1/operators/hint", params={"msisdn": "97112233"}).json()
+    assert hint == {"msisdn": "+22897112233", "operator": "moov"}
+    assert world.balance(AMA) == 100_000
+
+
+def test_a_ceet_token_comes_in_the_receipt(world: World, ama: dict[str, str]) -> None:
+    paid = world.client.post("/v1/bills", headers={**ama, **key()},
+                             json={"provider": "ceet", "reference": "12345678903", "amount": 5_000})
+    assert paid.status_code == 201, paid.text
+    token = paid.json()["details"]["receipt"]["token"]
+    assert len(token.replace("-", "")) == 20
+    assert world.balance(AMA) == 100_000 - 5_000 - 100
+
+
+def test_tde_water_is_looked_up_then_paid(world: World, ama: dict[str, str]) -> None:
+    quote = world.client.get("/v1/purchases/quote", headers=ama,
+                             params={"provider": "tde", "product": "water", "reference": "12345678"})
+    assert quote.status_code == 200, quote.text
+    due = quote.json()["amount"]
+    wrong = world.client.post("/v1/bills", headers={**ama, **key()},
+                              json={"provider": "tde", "reference": "12345678", "amount": due + 1})
+    assert wrong.json()["code"] == "amount_mismatch"
+    paid = world.client.post("/v1/bills", headers={**ama, **key()},
+                             json={"provider": "tde", "reference": "12345678", "amount": due})
+    assert paid.status_code == 201, paid.text
+    assert world.balance(AMA) == 100_000 - due - 100
+
+
+def test_a_declined_bill_releases_the_hold(world: World, ama: dict[str, str]) -> None:
+    declined = world.client.post("/v1/bills", headers={**ama, **key()},
+                                 json={"provider": "canal", "reference": "10000000000001",
+                                       "package": "ACCESS", "amount": 5_000})
+    assert (declined.status_code, declined.json()["code"]) == (502, "provider_failed")
+    wallet = world.client.get(f"/v1/wallets/{AMA}", headers=world.admin).json()
+    assert wallet["balance"] == wallet["available"] == 100_000
+
+
+def test_a_provider_that_never_answers_is_given_up_at_the_deadline(world: World, ama: dict[str, str]) -> None:
+    hung = world.client.post("/v1/airtime", headers={**ama, **key()},
+                             json={"operator": "togocom", "msisdn": "+22890000002", "amount": 2_000})
+    assert (hung.status_code, hung.json()["status"]) == (201, "pending")
+    wallet = world.client.get(f"/v1/wallets/{AMA}", headers=world.admin).json()
+    assert (wallet["balance"], wallet["available"]) == (100_000, 100_000 - 2_000)
+    purchases = world.container.purchases
+    purchases._poll_ns = 0
+    purchases.poll()
+    assert world.container.payments.get(hung.json()["id"]).status is Status.PENDING
+    assert [m.id for m in world.container.payments.stuck()] == []
+    purchases._deadline_ns = 0
+    from sqlalchemy import update
+
+    from sika.payments.schema import movements
+    with world.container.engine.begin() as connection:
+        connection.execute(update(movements).values(deadline_ns=0))
+    assert [m.id for m in world.container.payments.stuck()] == [hung.json()["id"]]
+    purchases.poll()
+    gone = world.client.get(f"/v1/transfers/{hung.json()['id']}", headers=ama).json()
+    assert (gone["status"], gone["error_code"]) == ("failed", "provider_timeout")
+    wallet = world.client.get(f"/v1/wallets/{AMA}", headers=world.admin).json()
+    assert wallet["balance"] == wallet["available"] == 100_000
+
+
+def test_a_double_callback_pays_once(world: World, ama: dict[str, str]) -> None:
+    bought = world.client.post("/v1/airtime", headers={**ama, **key()},
+                               json={"operator": "togocom", "msisdn": "+22890000003", "amount": 3_000})
+    assert bought.status_code == 201, bought.text
+    _settle_callbacks(world)
+    done = world.client.get(f"/v1/transfers/{bought.json()['id']}", headers=ama).json()
+    assert done["status"] == "completed"
+    assert world.balance(AMA) == 100_000 - 3_000
+
+
+def test_unavailable_at_submit_but_received_is_found_by_polling(world: World, ama: dict[str, str]) -> None:
+    bought = world.client.post("/v1/airtime", headers={**ama, **key()},
+                               json={"operator": "togocom", "msisdn": "+22890000004", "amount": 1_500})
+    assert (bought.status_code, bought.json()["status"]) == (201, "pending")
+    world.container.purchases._poll_ns = 0
+    world.container.purchases.poll()
+    assert world.container.payments.get(bought.json()["id"]).status is Status.COMPLETED
+    assert world.balance(AMA) == 100_000 - 1_500
+
+
+def test_card_top_up_credits_the_wallet_once_confirmed(world: World, ama: dict[str, str]) -> None:
+    started = world.client.post("/v1/top-ups", headers={**ama, **key()},
+                                json={"source": "card", "reference": "tok_visa_4242", "amount": 20_000})
+    assert started.status_code == 201, started.text
+    assert started.json()["status"] in ("pending", "completed")
+    assert started.json()["counterparty"] == "tok_visa_4242"  # tokens are kept, card numbers masked
+    _settle_callbacks(world)
+    assert world.container.payments.get(started.json()["id"]).status is Status.COMPLETED
+    assert world.balance(AMA) == 120_000
+
+
+def test_flooz_top_up_through_paygate(world: World, ama: dict[str, str]) -> None:
+    started = world.client.post("/v1/top-ups", headers={**ama, **key()},
+                                json={"source": "flooz", "reference": "+22899123456", "amount": 5_000})
+    assert started.status_code == 201, started.text
+    _settle_callbacks(world)
+    world.container.purchases._poll_ns = 0
+    world.container.purchases.poll()
+    assert world.container.payments.get(started.json()["id"]).status is Status.COMPLETED
+    assert world.balance(AMA) == 105_000
