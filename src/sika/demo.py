@@ -1,57 +1,66 @@
-"""Demo data for ``sika serve --demo``: funded ledger accounts and wallets to try the API with.
+"""Demo data for ``sika serve --demo``: an agent with a float, a merchant, funded wallets.
 
-Seeding is idempotent (fixed ledger account ids, fixed transfer ids, wallets looked up by number), so
-restarting the demo finds what it made before. Each start prints a fresh agent API key to stderr.
+Seeding is idempotent (agents and merchants found by name, wallets by number, money moved with fixed
+movement ids), so restarting the demo finds what it made before. Each start gives the demo agent and
+merchant fresh API keys (the previous ones are revoked) and prints them.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sika.auth import Role
 from sika.bootstrap import Container
-from sika.ledger import AccountFlags, AccountKind, Transfer, TransferResult
+from sika.payments import Agent, Merchant
 from sika.wallet import Pin, UnknownWallet
 
-__all__ = ["DEMO_ACCOUNTS", "DEMO_WALLETS", "seed"]
+__all__ = ["DEMO_AGENT", "DEMO_MERCHANT", "DEMO_WALLETS", "DemoKeys", "seed"]
 
-# id -> (kind, flags, label, opening balance in XOF)
-DEMO_ACCOUNTS: dict[int, tuple[AccountKind, AccountFlags, str, int]] = {
-    1: (AccountKind.SETTLEMENT_BANK, AccountFlags.NONE, "Sika settlement bank (XOF)", 0),
-    2: (AccountKind.FEE_REVENUE, AccountFlags.NONE, "Fee revenue (XOF)", 0),
-    3: (AccountKind.AGENT_FLOAT, AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS,
-        "Demo agent float, Lomé Bè", 500_000),
-}
+DEMO_AGENT = ("Demo agent, Lomé Bè", "+22892001122", 2_000_000)
+DEMO_MERCHANT = "Demo shop, Assigamé"
 # msisdn -> (name, language, PIN, opening balance in XOF)
 DEMO_WALLETS: dict[str, tuple[str, str, str, int]] = {
     "+22890112233": ("Ama Mensah", "fr", "4827", 25_000),
     "+22897112233": ("Kofi Agbeko", "en", "5938", 10_000),
     "+22891445566": ("Fatima Ouro", "ar", "6049", 5_000),
 }
-_BANK = 1
-_CODE_OPENING_BALANCE = 1
 
 
-def seed(container: Container) -> str:
-    """Create the demo accounts and wallets and fund them, once; return a new agent API key."""
-    ledger = container.ledger
-    for account_id, (kind, flags, label, _) in DEMO_ACCOUNTS.items():
-        ledger.create_account(currency="XOF", kind=kind, flags=flags, metadata={"label": label},
-                              account_id=account_id)
-    funding = [
-        Transfer(id=f"demo-funding-{account_id}", debit_account_id=_BANK,
-                 credit_account_id=account_id, amount=opening, code=_CODE_OPENING_BALANCE)
-        for account_id, (_, _, _, opening) in DEMO_ACCOUNTS.items()
-        if opening
-    ]
-    for msisdn, (name, language, pin, opening) in DEMO_WALLETS.items():
+@dataclass(frozen=True, slots=True)
+class DemoKeys:
+    agent: str
+    merchant: str
+    admin: str
+
+
+def seed(container: Container) -> DemoKeys:
+    """Create the demo agent, merchant and wallets and fund them, once; return fresh API keys."""
+    agent, agent_key = _agent(container)
+    merchant, merchant_key = _merchant(container)
+    payments = container.payments
+    name, _, float_amount = DEMO_AGENT
+    payments.credit_float("demo-float", agent, float_amount).raise_for_failure()
+    for msisdn, (holder, language, pin, opening) in DEMO_WALLETS.items():
         try:
-            customer = container.customers.get(msisdn)
+            container.customers.get(msisdn)
         except UnknownWallet:
-            customer = container.customers.open(msisdn, name, language=language, pin=Pin(pin), tier=1)
-        assert customer.account_id is not None
-        funding.append(Transfer(id=f"demo-funding-{msisdn}", debit_account_id=_BANK,
-                                credit_account_id=customer.account_id, amount=opening,
-                                code=_CODE_OPENING_BALANCE))
-    results = ledger.create_transfers(funding)
-    assert all(r in (TransferResult.OK, TransferResult.EXISTS) for r in results), results
-    _, secret = container.api_keys.create(Role.AGENT, "demo agent")
-    return secret
+            container.customers.open(msisdn, holder, language=language, pin=Pin(pin), tier=1)
+        payments.cash_in(f"demo-cash-in-{msisdn}", agent, msisdn, opening).raise_for_failure()
+    _, admin_key = container.api_keys.create(Role.ADMIN, "demo operator")
+    assert merchant.name and name
+    return DemoKeys(agent=agent_key, merchant=merchant_key, admin=admin_key)
+
+
+def _agent(container: Container) -> tuple[Agent, str]:
+    name, msisdn, _ = DEMO_AGENT
+    existing = next((a for a in container.agents.list() if a.name == name), None)
+    if existing is None:
+        return container.agents.create(name, msisdn=msisdn)
+    return existing, container.agents.rotate_key(existing.id, Role.AGENT, name)
+
+
+def _merchant(container: Container) -> tuple[Merchant, str]:
+    existing = next((m for m in container.merchants.list() if m.name == DEMO_MERCHANT), None)
+    if existing is None:
+        return container.merchants.create(DEMO_MERCHANT)
+    return existing, container.merchants.rotate_key(existing.id, Role.MERCHANT, DEMO_MERCHANT)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert, select, update
 
 from sika.auth._secrets import digest, new_secret
 from sika.auth.schema import api_keys
@@ -63,3 +63,10 @@ class ApiKeys:
                 )
             ).first()
         return ApiKey(id=row.id, name=row.name, role=Role(row.role)) if row is not None else None
+
+    def revoke(self, key_id: int) -> None:
+        with self._engine.begin() as connection:
+            connection.execute(
+                update(api_keys)
+                .where(api_keys.c.id == key_id, api_keys.c.revoked_at_ns.is_(None))
+                .values(revoked_at_ns=self._clock_ns()))

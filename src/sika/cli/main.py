@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from sika.cli import apikey, bench, db, ledger, serve
+from sika.cli import apikey, bench, db, ledger, operators, serve
 from sika.errors import SikaError
 
 __all__ = ["app", "run"]
@@ -24,6 +24,10 @@ app.add_typer(db.app, name="db")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(bench.app, name="bench")
 app.add_typer(apikey.app, name="apikey")
+app.add_typer(operators.agent_app, name="agent")
+app.add_typer(operators.merchant_app, name="merchant")
+app.add_typer(operators.wallet_app, name="wallet")
+app.command("reconcile")(operators.reconcile)
 
 
 def run() -> None:

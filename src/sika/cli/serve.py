@@ -27,10 +27,14 @@ def serve(
 
     container = bootstrap(settings())
     if demo:
-        agent_key = demo_data.seed(container)
+        keys = demo_data.seed(container)
         wallets = ", ".join(f"{m} (PIN {w[2]})" for m, w in demo_data.DEMO_WALLETS.items())
         typer.echo(f"sika demo: wallets {wallets}", err=True)
-        typer.echo(f"sika demo: agent API key {agent_key}", err=True)
+        typer.echo(f"sika demo: agent API key {keys.agent}", err=True)
+        typer.echo(f"sika demo: merchant API key {keys.merchant}", err=True)
+        typer.echo(f"sika demo: admin API key {keys.admin}", err=True)
+        typer.echo("sika demo: sandbox providers on (magic references: see docs/wallet.md);"
+                   f" try http://{host}:{port}/docs", err=True)
     uvicorn.run(create_app(container), host=host, port=port, log_level="info")
 
 

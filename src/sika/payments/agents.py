@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Engine, Table, insert, select
+from sqlalchemy import Engine, Table, insert, select, update
 
 from sika import phones
 from sika.auth import ApiKeys, Role
@@ -87,6 +87,16 @@ class _Registry:
     def _row(self, *where: Any) -> Any:
         with self._engine.connect() as connection:
             return connection.execute(select(self.table).where(*where)).mappings().first()
+
+    def rotate_key(self, row_id: int, role: Role, name: str) -> str:
+        """A new API key for this agent or merchant; the old one stops working at once."""
+        key, secret = self._api_keys.create(role, name)
+        with self._engine.begin() as connection:
+            old = connection.execute(
+                select(self.table.c.api_key_id).where(self.table.c.id == row_id)).scalar_one()
+            connection.execute(update(self.table).where(self.table.c.id == row_id).values(api_key_id=key.id))
+        self._api_keys.revoke(old)
+        return secret
 
     def _rows(self, limit: int) -> list[Any]:
         with self._engine.connect() as connection:

@@ -1,0 +1,186 @@
+"""Operator commands: agents and their floats, merchants, wallets and their history, reconciliation."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sika.cli.context import container
+from sika.payments import movement_id, new_movement_id
+
+__all__ = ["agent_app", "merchant_app", "reconcile", "wallet_app"]
+
+agent_app = typer.Typer(help="Agents: the shops where customers cash in and out.", no_args_is_help=True)
+merchant_app = typer.Typer(help="Merchants: paid by request-to-pay, with signed callbacks.",
+                           no_args_is_help=True)
+wallet_app = typer.Typer(help="Wallets: look one up, see its history, change its tier.", no_args_is_help=True)
+
+
+def _when(ns: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ns / 1e9))
+
+
+@agent_app.command("create")
+def agent_create(
+    name: str = typer.Option(..., help="The agent's shop name."),
+    msisdn: str | None = typer.Option(None, help="The agent's phone number."),
+) -> None:
+    """Create an agent with an empty float; its API key is printed alone on the last line."""
+    with container() as c:
+        agent, secret = c.agents.create(name, msisdn=msisdn)
+    typer.echo(f"created agent #{agent.id} {agent.name!r}; credit its float with `sika agent credit`."
+               " Its API key (keep it secret):", err=True)
+    typer.echo(secret)
+
+
+@agent_app.command("list")
+def agent_list(limit: int = typer.Option(50, min=1, max=200)) -> None:
+    """Agents and their floats."""
+    with container() as c:
+        table = Table("id", "name", "phone", "float (XOF)")
+        for agent in c.agents.list(limit):
+            balance = c.ledger.get_account(agent.float_account_id).balance
+            table.add_row(str(agent.id), agent.name, agent.msisdn or "", f"{balance:,}".replace(",", " "))
+    Console().print(table)
+
+
+@agent_app.command("credit")
+def agent_credit(
+    agent_id: int = typer.Argument(..., help="The agent's id (see `sika agent list`)."),
+    amount: int = typer.Argument(..., min=1, help="XOF the agent paid in (bank deposit)."),
+    reference: str | None = typer.Option(
+        None, help="The deposit's reference: crediting it twice does nothing."),
+) -> None:
+    """Credit an agent's float after it paid the settlement bank."""
+    mid = movement_id("operator-float", reference) if reference else new_movement_id()
+    with container() as c:
+        done = c.payments.credit_float(mid, c.agents.get(agent_id), amount).raise_for_failure()
+        balance = c.ledger.get_account(c.agents.get(agent_id).float_account_id).balance
+    typer.echo(f"credited {done.amount} XOF to agent #{agent_id} ({done.id}); float now {balance} XOF")
+
+
+@merchant_app.command("create")
+def merchant_create(
+    name: str = typer.Option(..., help="The merchant's trading name."),
+    callback_url: str | None = typer.Option(None, help="Where signed payment events are POSTed."),
+) -> None:
+    """Create a merchant; prints its callback signing key, then its API key alone on the last line."""
+    with container() as c:
+        merchant, secret = c.merchants.create(name, callback_url=callback_url)
+    typer.echo(f"created merchant #{merchant.id} {merchant.name!r}", err=True)
+    typer.echo(f"callback signing key: {merchant.callback_secret}", err=True)
+    typer.echo(secret)
+
+
+@merchant_app.command("list")
+def merchant_list(limit: int = typer.Option(50, min=1, max=200)) -> None:
+    """Merchants and their balances."""
+    with container() as c:
+        table = Table("id", "name", "balance (XOF)", "callback")
+        for merchant in c.merchants.list(limit):
+            balance = c.ledger.get_account(merchant.account_id).balance
+            table.add_row(str(merchant.id), merchant.name, str(balance), merchant.callback_url or "")
+    Console().print(table)
+
+
+@wallet_app.command("show")
+def wallet_show(msisdn: str = typer.Argument(..., help="The wallet's phone number.")) -> None:
+    """A wallet: holder, tier and limits, balance, this month's inflow, PIN state."""
+    from sika.payments.meters import month_of
+
+    with container() as c:
+        customer = c.customers.get(msisdn)
+        assert customer.account_id is not None
+        account = c.ledger.get_account(customer.account_id)
+        limits = c.customers.limits(customer)
+        month = month_of(time.time_ns())
+        inflow = c.payments.meters.used(customer.id, month)
+        vouchers = c.payments.vouchers_for(customer.msisdn)
+    table = Table(show_header=False)
+    for label, value in [
+        ("number", customer.msisdn), ("name", customer.name), ("language", customer.language),
+        ("tier", f"{customer.tier} (holds ≤ {limits.balance_max}, moves ≤ {limits.transaction_max} at a "
+                 f"time, receives ≤ {limits.inflow_month_max} a month)"),
+        ("balance", f"{account.balance} XOF (available {account.available})"),
+        (f"inflow {month}", f"{inflow} XOF of {limits.inflow_month_max}"),
+        ("PIN", "locked until " + _when(customer.pin_locked_until_ns)
+         if customer.pin_locked_until_ns and customer.pin_locked_until_ns > time.time_ns()
+         else ("set" if customer.has_pin else "not set")),
+        ("vouchers waiting", str(len(vouchers))),
+        ("opened", _when(customer.created_at_ns)),
+    ]:
+        table.add_row(label, value)
+    Console().print(table)
+
+
+@wallet_app.command("history")
+def wallet_history(
+    msisdn: str = typer.Argument(..., help="The wallet's phone number."),
+    limit: int = typer.Option(20, min=1, max=200, help="How many movements, newest first."),
+) -> None:
+    """A wallet's movements: what, with whom, amount, fee, status."""
+    with container() as c:
+        customer = c.customers.get(msisdn)
+        items = c.payments.history(customer.id, limit=limit)
+    table = Table("when (UTC)", "id", "what", "with", "amount", "fee", "status")
+    for m in items:
+        sign = "-" if m.payer_customer_id == customer.id else "+"
+        table.add_row(_when(m.created_at_ns), m.id, str(m.kind), m.counterparty or "", f"{sign}{m.amount}",
+                      str(m.fee), str(m.status) + (f" ({m.error_code})" if m.error_code else ""))
+    Console().print(table)
+
+
+@wallet_app.command("tier")
+def wallet_tier(
+    msisdn: str = typer.Argument(..., help="The wallet's phone number."),
+    tier: int = typer.Argument(..., min=0, max=2,
+                               help="The KYC tier: 0 self-registered, 1 ID checked, 2 full."),
+) -> None:
+    """Move a wallet to another KYC tier (its limits follow)."""
+    with container() as c:
+        customer = c.customers.set_tier(msisdn, tier)
+    typer.echo(f"{customer.msisdn} is now tier {customer.tier}")
+
+
+def reconcile(
+    as_json: bool = typer.Option(False, "--json", help="One JSON object on the last line."),
+) -> None:
+    """List what needs an operator: provider payments past their deadline, movements a crash left
+    half-done, provider successes after the hold was released, undelivered merchant callbacks.
+    Exits 1 when anything is listed."""
+    with container() as c:
+        stuck = c.payments.stuck()
+        callbacks = c.callbacks.undelivered()
+    rows = [{"id": m.id, "kind": str(m.kind), "status": str(m.status), "provider": m.provider,
+             "amount": m.amount, "since": _when(m.updated_at_ns),
+             "issue": _issue(m.status, m.details)} for m in stuck]
+    if as_json:
+        typer.echo(json.dumps({"movements": rows, "callbacks": callbacks}))
+    else:
+        table = Table("id", "kind", "status", "provider", "amount", "since (UTC)", "issue")
+        for row in rows:
+            table.add_row(*(str(row[k]) for k in ("id", "kind", "status", "provider", "amount", "since",
+                                                   "issue")))
+        console = Console()
+        console.print(table)
+        for callback in callbacks:
+            console.print(f"callback {callback['dedupe_key']} to {callback['url']}: {callback['status']}, "
+                          f"{callback['attempts']} tries, last error {callback['last_error']}")
+        console.print(f"{len(rows)} movement(s) and {len(callbacks)} callback(s) need attention")
+    if rows or callbacks:
+        sys.exit(1)
+
+
+def _issue(status: object, details: dict[str, object]) -> str:
+    if details.get("late_outcome"):
+        return "provider succeeded after the hold was released: charge or reverse with the provider"
+    if details.get("refund_required"):
+        return "paid at the provider but refused by our limits: refund at the provider"
+    if str(status) == "processing":
+        return "interrupted: the recovery job finishes it"
+    return "past its deadline: the polling job gives it up"
