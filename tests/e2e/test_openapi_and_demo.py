@@ -1,0 +1,50 @@
+"""The OpenAPI document covers the contract's routes; the demo seeds a town one can try at once."""
+
+from __future__ import annotations
+
+from e2e_support import key
+from fastapi.testclient import TestClient
+
+from sika import demo
+from sika.bootstrap import Container
+
+CONTRACT_ROUTES = [
+    ("post", "/v1/wallets"), ("get", "/v1/wallets/{msisdn}"), ("get", "/v1/wallets/{msisdn}/transactions"),
+    ("post", "/v1/sessions"), ("post", "/v1/cash-ins"), ("post", "/v1/cash-outs"), ("post", "/v1/transfers"),
+    ("get", "/v1/transfers/{transfer_id}"), ("get", "/healthz"),
+]
+MONEY_POSTS = ["/v1/cash-ins", "/v1/cash-outs", "/v1/transfers", "/v1/vouchers/claim", "/v1/airtime",
+               "/v1/data", "/v1/bills", "/v1/top-ups", "/v1/payment-requests",
+               "/v1/payments/{payment_id}/refunds", "/v1/agents/{agent_id}/float"]
+
+
+def test_contract_routes_are_documented_and_money_posts_take_an_idempotency_key(client: TestClient) -> None:
+    document = client.get("/openapi.json").json()
+    paths = document["paths"]
+    for method, path in CONTRACT_ROUTES:
+        assert method in paths.get(path, {}), (method, path)
+    for path in MONEY_POSTS:
+        parameters = paths[path]["post"].get("parameters", [])
+        headers = [p["name"].lower() for p in parameters if p["in"] == "header"]
+        assert "idempotency-key" in headers, path
+    assert client.get("/docs").status_code == 200
+
+
+def test_the_demo_is_seeded_once_and_its_keys_work(client: TestClient, container: Container) -> None:
+    first = demo.seed(container)
+    second = demo.seed(container)  # a restart: same data, fresh keys
+    for msisdn, (_, _, _, opening) in demo.DEMO_WALLETS.items():
+        assert client.get(f"/v1/wallets/{msisdn}", headers=_auth(second.admin)).json()["balance"] == opening
+    assert client.get("/v1/agents/me", headers=_auth(first.agent)).status_code == 401  # rotated
+    cash_in = client.post("/v1/cash-ins", headers={**_auth(second.agent), **key()},
+                          json={"msisdn": "+22890112233", "amount": 1_000})
+    assert cash_in.status_code == 201, cash_in.text
+    asked = client.post("/v1/payment-requests", headers={**_auth(second.merchant), **key()},
+                        json={"msisdn": "+22897112233", "amount": 2_500, "description": "Demo order"})
+    assert asked.status_code == 201, asked.text
+    providers = {entry["provider"] for entry in client.get("/v1/catalogue").json()}
+    assert providers == {"togocom", "moov", "ceet", "tde", "canal", "card", "paygate"}
+
+
+def _auth(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
