@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     voucher_key: str = Field(default="sika-voucher-codes", min_length=8, max_length=200)
     # A movement left half-done by a crash is finished after this long (longer than any request).
     recovery_grace_s: int = Field(default=600, ge=1, le=86_400)
+    # How long a stored Idempotency-Key answer is replayed.
+    idempotency_ttl_s: int = Field(default=7 * 24 * 3600, ge=3600, le=365 * 24 * 3600)
     jobs_interval_s: float = Field(default=1.0, gt=0, le=3_600)
     # Providers (airtime, bills, TV, cards, operator wallets). Only sandboxes exist so far: "sandbox"
     # behaves like the real ones (latency, failures, late or missing callbacks), "instant" answers at

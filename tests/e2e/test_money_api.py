@@ -212,3 +212,58 @@ def test_delivered_messages_keep_no_voucher_code(world: World) -> None:
     while world.container.outbox.deliver_due():
         pass
     assert all("secret" not in m.params for m in world.container.outbox.feed(STRANGER))
+
+
+def test_money_to_another_xof_country_pays_the_cross_border_fee(world: World) -> None:
+    ama = world.wallet(AMA, "Ama Mensah", cash=50_000)
+    world.wallet("+221771234567", "Awa Diop")  # Senegal
+    quote = world.client.get("/v1/transfers/quote", headers=ama,
+                             params={"to": "+221771234567", "amount": 20_000}).json()
+    assert (quote["operation"], quote["fee"]) == ("cross_border", 300)
+    sent = world.client.post("/v1/transfers", headers={**ama, **key()},
+                             json={"to": "+221771234567", "amount": 20_000})
+    assert (sent.status_code, sent.json()["fee"]) == (201, 300)
+    assert world.balance("+221771234567") == 20_000
+
+
+def test_pin_change_by_the_customer_and_reset_by_an_agent(world: World) -> None:
+    ama = world.wallet(AMA, "Ama Mensah")
+    pin_route = f"/v1/wallets/{AMA}/pin"
+    wrong = world.client.put(pin_route, headers=ama, json={"old_pin": "1357", "new_pin": "2468"})
+    assert wrong.json()["code"] == "invalid_pin"
+    changed = world.client.put(pin_route, headers=ama, json={"old_pin": "4827", "new_pin": "2469"})
+    assert changed.status_code == 204, changed.text
+    assert world.client.post("/v1/sessions", json={"msisdn": AMA, "pin": "2469"}).status_code == 201
+    for _ in range(3):
+        world.client.post("/v1/sessions", json={"msisdn": AMA, "pin": "1357"})
+    locked = world.client.post("/v1/sessions", json={"msisdn": AMA, "pin": "2469"})
+    assert locked.json()["code"] == "pin_locked"
+    reset = world.client.put(f"/v1/wallets/{AMA}/pin", headers=world.agent, json={"new_pin": "3580"})
+    assert reset.status_code == 204, reset.text
+    assert world.client.post("/v1/sessions", json={"msisdn": AMA, "pin": "3580"}).status_code == 201
+    weak = world.client.put(f"/v1/wallets/{AMA}/pin", headers=world.agent, json={"new_pin": "1111"})
+    assert weak.json()["code"] == "weak_pin"
+
+
+def test_an_agent_raises_the_tier_after_checking_an_id(world: World) -> None:
+    world.wallet(AMA, "Ama Mensah", tier=0)
+    raised = world.client.put(f"/v1/wallets/{AMA}/tier", headers=world.agent, json={"tier": 1})
+    assert raised.json()["tier"] == 1
+    refused = world.client.put(f"/v1/wallets/{AMA}/tier", headers=world.agent, json={"tier": 2})
+    assert refused.json()["code"] == "forbidden"
+    big = world.client.post("/v1/cash-ins", headers={**world.agent, **key()},
+                            json={"msisdn": AMA, "amount": 900_000})
+    assert big.status_code == 201, big.text
+
+
+def test_old_idempotency_answers_are_pruned_and_a_reused_key_still_moves_money_once(world: World) -> None:
+    from sika.api.idempotency import prune
+
+    ama = world.wallet(AMA, "Ama Mensah", cash=10_000)
+    world.wallet(KOFI, "Kofi Agbeko")
+    same = key()
+    first = world.client.post("/v1/transfers", headers={**ama, **same}, json={"to": KOFI, "amount": 1_000})
+    assert prune(world.container.engine, ttl_s=-3600) >= 1
+    again = world.client.post("/v1/transfers", headers={**ama, **same}, json={"to": KOFI, "amount": 1_000})
+    assert again.json()["id"] == first.json()["id"]
+    assert world.balance(KOFI) == 1_000

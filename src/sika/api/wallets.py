@@ -13,6 +13,7 @@ from sika.api.auth import Caller, Forbidden, caller, container_of
 from sika.api.idempotency import KEY_CHARS_MAX, idempotent
 from sika.auth import Role
 from sika.bootstrap import Container
+from sika.errors import SikaError
 from sika.ledger import TransferFlags, TransferRecord
 from sika.wallet import Customer, Pin
 
@@ -114,6 +115,57 @@ async def get_wallet(
         customer = container.customers.get(msisdn)
         _authorize(who, customer, Role.ADMIN, Role.AGENT)
         return _wallet(container, customer)
+
+    return await run_in_threadpool(run)
+
+
+class PinChange(BaseModel):
+    new_pin: str = Field(max_length=8)
+    old_pin: str | None = Field(default=None, max_length=8,
+                                description="required from the customer; an agent resetting leaves it out")
+
+
+class TierChange(BaseModel):
+    tier: int = Field(ge=0, le=2, description="1 once an agent has recorded the customer's ID")
+
+
+@router.put("/wallets/{msisdn}/pin", status_code=204, summary="Change the PIN (customer) or reset it (agent)",
+            responses={401: {"description": "invalid_pin"}, 400: {"description": "weak_pin"},
+                       423: {"description": "pin_locked"}})
+async def change_pin(
+    msisdn: str,
+    body: PinChange,
+    who: Annotated[Caller, Depends(caller)],
+    container: Annotated[Container, Depends(container_of)],
+) -> None:
+    """The customer gives the old PIN; an agent, having checked the customer's ID, resets it (which
+    lifts a lock)."""
+
+    def run() -> None:
+        customer = container.customers.get(msisdn)
+        _authorize(who, customer, Role.AGENT, Role.ADMIN)
+        if who.customer_id is not None:
+            if body.old_pin is None:
+                raise SikaError("give the current PIN to change it", code="validation_error")
+            container.customers.change_pin(customer.msisdn, Pin(body.old_pin), Pin(body.new_pin))
+        else:
+            container.customers.reset_pin(customer.msisdn, Pin(body.new_pin))
+
+    await run_in_threadpool(run)
+
+
+@router.put("/wallets/{msisdn}/tier", response_model=Wallet, summary="Set the KYC tier (agent, admin)")
+async def change_tier(
+    msisdn: str,
+    body: TierChange,
+    who: Annotated[Caller, Depends(caller)],
+    container: Annotated[Container, Depends(container_of)],
+) -> Wallet:
+    def run() -> Wallet:
+        who.require(Role.AGENT, Role.ADMIN)
+        if body.tier == 2:
+            who.require(Role.ADMIN)
+        return _wallet(container, container.customers.set_tier(msisdn, body.tier))
 
     return await run_in_threadpool(run)
 

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sika.api.idempotency import prune
 from sika.bootstrap import Container
 
 __all__ = ["Job", "WorkerRunner", "default_jobs"]
@@ -48,6 +49,8 @@ def default_jobs(container: Container) -> list[Job]:
             batch_max=50),
         Job(name="approval-expiry", interval_s=every * 5, run=container.approvals.expire, batch_max=200),
         Job(name="provider-polling", interval_s=min(every, 1.0), run=container.purchases.poll, batch_max=100),
+        Job(name="idempotency-pruning", interval_s=every * 600,
+            run=lambda: prune(container.engine, ttl_s=container.settings.idempotency_ttl_s), batch_max=1_000),
         Job(name="movement-recovery", interval_s=every * 30, run=payments.recover, batch_max=100),
     ]
 
