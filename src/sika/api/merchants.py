@@ -148,8 +148,12 @@ async def get_payment_request(
 ) -> ApprovalOut:
     def run() -> ApprovalOut:
         approval = container.approvals.get(request_id[:40])
-        allowed = who.role is Role.ADMIN or who.customer_id == approval.customer_id or (
-            who.role is Role.MERCHANT and approval.merchant_id == _merchant(container, who).id)
+        allowed = (
+            who.role is Role.ADMIN
+            or (who.customer_id is not None and who.customer_id == approval.customer_id)
+            or (who.role is Role.MERCHANT and approval.merchant_id == _merchant(container, who).id)
+            or (who.role is Role.AGENT and who.key_id is not None
+                and approval.agent_id == container.agents.by_key(who.key_id).id))
         if not allowed:
             raise UnknownApproval(f"no approval request {request_id[:40]}")
         return _approval_out(approval)

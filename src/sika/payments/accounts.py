@@ -24,6 +24,8 @@ _KNOWN: dict[str, tuple[AccountKind, AccountFlags]] = {
     "commission_expense": (AccountKind.COMMISSION_EXPENSE, AccountFlags.NONE),
     "voucher_holding": (AccountKind.VOUCHER_HOLDING, AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS),
     "meter_source": (AccountKind.LIMIT_METER, AccountFlags.NONE),
+    # Holds each movement's guard leg (see Payments._finish): counts, never money.
+    "movement_guard": (AccountKind.LIMIT_METER, AccountFlags.NONE),
 }
 _PROVIDER_PREFIX = "provider:"
 NAME_CHARS_MAX = 40

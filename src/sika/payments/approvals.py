@@ -140,10 +140,12 @@ class Approvals:
 
     def approve(self, approval_id: str, customer: Customer, pin: Pin) -> Movement:
         approval = self._own(approval_id, customer)
-        if approval.status == "pending":
-            if approval.expires_at_ns <= self._clock_ns():
-                raise ApprovalClosed("this request has expired; ask for a new one", code="approval_expired")
+        if approval.status == "pending" and approval.expires_at_ns <= self._clock_ns():
+            raise ApprovalClosed("this request has expired; ask for a new one", code="approval_expired")
+        if approval.status in ("pending", "approved", "failed"):
+            # Every answer needs the PIN, a repeated one too: it shows the payment to whoever asks.
             customer = self._customers.verify_pin(customer.msisdn, pin)
+        if approval.status == "pending":
             with self._engine.begin() as connection:
                 connection.execute(
                     update(approvals)

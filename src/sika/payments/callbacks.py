@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from sika.payments.queue import backoff_ns, claim_due
+from sika.payments.queue import backoff_ns, claim_due, renew
 from sika.payments.schema import callbacks, merchants
 
 __all__ = ["Callbacks", "enqueue_callback", "sign", "verify"]
@@ -94,10 +94,13 @@ class Callbacks:
     def deliver_due(self, limit: int = 50) -> int:
         rows = claim_due(self._engine, callbacks, now_ns=self._clock_ns(), limit=limit, lease_s=LEASE_S)
         for row in rows:
-            self._deliver(row)
+            lease = renew(self._engine, callbacks, row["id"], row["lease_until_ns"], now_ns=self._clock_ns(),
+                          lease_s=LEASE_S)
+            if lease is not None:  # else another worker took it over while we were busy
+                self._deliver(row, lease)
         return len(rows)
 
-    def _deliver(self, row: Any) -> None:
+    def _deliver(self, row: Any, lease: int) -> None:
         with self._engine.connect() as connection:
             secret = connection.execute(select(merchants.c.callback_secret).where(
                 merchants.c.id == row["merchant_id"])).scalar_one()
@@ -121,7 +124,8 @@ class Callbacks:
                       "last_error": error[:ERROR_CHARS_MAX]}
         with self._engine.begin() as connection:
             connection.execute(update(callbacks).where(
-                and_(callbacks.c.id == row["id"], callbacks.c.status == "queued")).values(values))
+                and_(callbacks.c.id == row["id"], callbacks.c.status == "queued",
+                     callbacks.c.lease_until_ns == lease)).values(values))
 
     def undelivered(self, limit: int = 100) -> list[dict[str, Any]]:
         with self._engine.connect() as connection:

@@ -72,6 +72,7 @@ class Code(enum.IntEnum):
     FEE = 20
     COMMISSION = 21
     INFLOW_METER = 30
+    GUARD = 31
     PROVIDER_PAYMENT = 40
     TOP_UP = 42
     MERCHANT_PAYMENT = 50

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Engine, and_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from sika.payments.queue import backoff_ns, claim_due
+from sika.payments.queue import backoff_ns, claim_due, renew
 from sika.payments.schema import outbox
 
 __all__ = ["Channel", "InboxChannel", "Message", "Outbox", "enqueue"]
@@ -47,6 +47,7 @@ class Message:
     attempts: int
     created_at_ns: int
     delivered_at_ns: int | None
+    lease_until_ns: int | None = None
 
 
 class Channel(Protocol):
@@ -91,13 +92,18 @@ class Outbox:
         """One worker pass: claim, deliver, record. Returns how many were claimed."""
         messages = self.claim(limit)
         for message in messages:
+            assert message.lease_until_ns is not None
+            lease = renew(self._engine, outbox, message.id, message.lease_until_ns, now_ns=self._clock_ns(),
+                          lease_s=LEASE_S)
+            if lease is None:
+                continue  # our lease ran out while earlier messages were delivered: another worker has it
             try:
                 self.channel.deliver(message)
             except Exception as exc:  # any channel failure is retried later; the message is kept
                 log.warning("delivery of message %s failed: %s", message.id, exc)
-                self._failed(message, f"{type(exc).__name__}: {exc}")
+                self._failed(message, f"{type(exc).__name__}: {exc}", lease)
             else:
-                self._delivered(message)
+                self._delivered(message, lease)
         return len(messages)
 
     def feed(self, msisdn: str, *, limit: int = 50, before: int | None = None) -> list[Message]:
@@ -115,21 +121,22 @@ class Outbox:
             return len(connection.execute(
                 select(outbox.c.id).where(outbox.c.status == "queued").limit(10_000)).all())
 
-    def _delivered(self, message: Message) -> None:
+    def _delivered(self, message: Message, lease: int) -> None:
         params = {k: v for k, v in message.params.items() if k != SECRET}
         with self._engine.begin() as connection:
             connection.execute(
-                update(outbox).where(outbox.c.id == message.id)
+                update(outbox).where(outbox.c.id == message.id, outbox.c.lease_until_ns == lease)
                 .values(status="delivered", delivered_at_ns=self._clock_ns(), lease_until_ns=None,
                         params=json.dumps(params, separators=(",", ":"), ensure_ascii=False)))
 
-    def _failed(self, message: Message, error: str) -> None:
+    def _failed(self, message: Message, error: str, lease: int) -> None:
         now = self._clock_ns()
         gave_up = message.attempts >= ATTEMPTS_MAX
         with self._engine.begin() as connection:
             connection.execute(
                 update(outbox)
-                .where(and_(outbox.c.id == message.id, outbox.c.status == "queued"))
+                .where(and_(outbox.c.id == message.id, outbox.c.status == "queued",
+                            outbox.c.lease_until_ns == lease))
                 .values(status="failed" if gave_up else "queued", lease_until_ns=None,
                         next_attempt_ns=now + backoff_ns(message.attempts),
                         last_error=error[:ERROR_CHARS_MAX]))
@@ -138,4 +145,4 @@ class Outbox:
 def _message(row: Any) -> Message:
     return Message(id=row["id"], msisdn=row["msisdn"], kind=row["kind"], params=json.loads(row["params"]),
                    status=row["status"], attempts=row["attempts"], created_at_ns=row["created_at_ns"],
-                   delivered_at_ns=row["delivered_at_ns"])
+                   delivered_at_ns=row["delivered_at_ns"], lease_until_ns=row["lease_until_ns"])

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Table, or_, select, update
 
-__all__ = ["backoff_ns", "claim_due"]
+__all__ = ["backoff_ns", "claim_due", "renew"]
 
 _NS = 1_000_000_000
 BACKOFF_S_MAX = 3_600
@@ -43,3 +43,20 @@ def claim_due(engine: Engine, table: Table, *, now_ns: int, limit: int, lease_s:
 def backoff_ns(attempts: int) -> int:
     """Exponential back-off after ``attempts`` failed tries: 2, 4, 8 … seconds, at most an hour."""
     return int(min(2 ** max(attempts, 1), BACKOFF_S_MAX)) * _NS
+
+
+def renew(engine: Engine, table: Table, row_id: int, lease_until_ns: int, *, now_ns: int,
+          lease_s: int) -> int | None:
+    """Extend our lease on one claimed row just before working on it; None if it is no longer ours.
+
+    A batch claimed at once may take longer than the lease to work through: renewing each row as
+    its turn comes (a fencing token: the lease value we were given) keeps another worker that took
+    over an expired lease from working on the same row at the same time.
+    """
+    renewed = now_ns + lease_s * _NS
+    with engine.begin() as connection:
+        taken = connection.execute(
+            update(table)
+            .where(table.c.id == row_id, table.c.status == "queued", table.c.lease_until_ns == lease_until_ns)
+            .values(lease_until_ns=renewed)).rowcount
+    return renewed if taken else None

@@ -74,6 +74,9 @@ SWEEP_MAX = 100
 PAGE_LIMIT_MAX = 200
 _NS = 1_000_000_000
 _OK = (TransferResult.OK, TransferResult.EXISTS)
+# The guard leg's amount when its chain happened, and its tombstone's when the chain was refused.
+_GUARD_DONE = 1
+_GUARD_REFUSED = 2
 
 
 class VoucherRefused(SikaError):
@@ -337,8 +340,6 @@ class Payments:
         customer = None if agent is not None else self._customers.get(number)
         if customer is not None:
             self._check_transaction(customer, amount)
-        if not self._reserve_voucher(voucher["movement_id"], movement_id):
-            raise VoucherRefused("this voucher is being paid out already", code="voucher_settled")
         if agent is not None:
             commission = self.fees.cash_in_commission(amount)
             legs = [Leg(settle_id, holding, agent.float_account_id, amount, Code.VOUCHER_CLAIM,
@@ -348,12 +349,13 @@ class Payments:
                                 agent.float_account_id, commission, Code.COMMISSION, Role.PLATFORM))
             return self._run(movement_id, legs, kind=Kind.VOUCHER_CLAIM, amount=amount,
                              commission=commission, agent_id=agent.id, counterparty=number,
-                             details=details)
+                             details=details, reserve_voucher=voucher["movement_id"])
         assert customer is not None and customer.account_id is not None
         legs = [Leg(settle_id, holding, customer.account_id, amount, Code.VOUCHER_CLAIM, Role.HOLDING),
                 self._meter_leg(movement_id, customer, amount)]
         return self._run(movement_id, legs, kind=Kind.VOUCHER_CLAIM, amount=amount,
-                         payee_customer_id=customer.id, counterparty=number, details=details)
+                         payee_customer_id=customer.id, counterparty=number, details=details,
+                         reserve_voucher=voucher["movement_id"])
 
     def vouchers_for(self, msisdn: str) -> list[dict[str, Any]]:
         """Vouchers waiting for a number (for the welcome of a new wallet and for agents)."""
@@ -374,21 +376,25 @@ class Payments:
                 select(vouchers).where(vouchers.c.status == "held", vouchers.c.expires_at_ns <= now)
                 .order_by(vouchers.c.expires_at_ns).limit(limit)
             ).mappings().all()
+        attempted = 0
         for row in rows:
             sender = self._customers.by_id(int(row["sender_customer_id"]))
             assert sender.account_id is not None
             day = time.strftime("%Y-%m-%d", time.gmtime(now // _NS))
             refund_id = movement_id("voucher-refund", f"{row['movement_id']}:{day}")
-            if not self._reserve_voucher(str(row["movement_id"]), refund_id):
-                continue  # a claim is being paid out right now
             legs = [Leg(f"{row['movement_id']}.settle", self.accounts.id("voucher_holding"),
                         sender.account_id, int(row["amount"]), Code.VOUCHER_REFUND, Role.HOLDING)]
-            done = self._run(refund_id, legs, kind=Kind.VOUCHER_REFUND, amount=int(row["amount"]),
-                             payee_customer_id=sender.id, counterparty=str(row["recipient_msisdn"]),
-                             details={"voucher": row["movement_id"]})
+            try:
+                done = self._run(refund_id, legs, kind=Kind.VOUCHER_REFUND, amount=int(row["amount"]),
+                                 payee_customer_id=sender.id, counterparty=str(row["recipient_msisdn"]),
+                                 details={"voucher": row["movement_id"]},
+                                 reserve_voucher=str(row["movement_id"]))
+            except VoucherRefused:
+                continue  # a claim is paying it out right now
+            attempted += 1
             if done.status is Status.FAILED:
                 log.warning("refund of voucher %s failed: %s", row["movement_id"], done.error_code)
-        return len(rows)
+        return attempted
 
     def _voucher_for(self, number: str, code: str) -> Any:
         code = code.strip().replace(" ", "")
@@ -442,10 +448,11 @@ class Payments:
                                          reason=reason)
         verb = "post" if success else "void"
         flags = TransferFlags.POST_PENDING if success else TransferFlags.VOID_PENDING
+        held = [leg for leg in movement.legs if leg.pending]
         transfers = [Transfer(id=f"{leg.id}.{verb}", pending_id=leg.id, code=leg.code,
-                              flags=flags | (TransferFlags.LINKED if i < len(movement.legs) - 1 else 0),
+                              flags=flags | (TransferFlags.LINKED if i < len(held) - 1 else 0),
                               metadata={"movement": movement.id})
-                     for i, leg in enumerate(movement.legs)]
+                     for i, leg in enumerate(held)]
         results = self._ledger.submit(transfers)
         outcome = success
         if any(r not in _OK for r in results):
@@ -545,11 +552,17 @@ class Payments:
 
     def _run(self, movement_id: str, legs: list[Leg], *, kind: Kind, amount: int, fee: int = 0,
              commission: int = 0, details: dict[str, Any] | None = None, deferred: bool = False,
-             **parties: Any) -> Movement:
+             reserve_voucher: str | None = None, **parties: Any) -> Movement:
         """Record the movement and submit its legs; ``deferred`` records it ``pending`` and submits
-        nothing until :meth:`settle` (money that arrives only once a provider confirms)."""
+        nothing until :meth:`settle` (money that arrives only once a provider confirms).
+
+        ``reserve_voucher`` marks the voucher as this movement's in the transaction that records the
+        movement, so that a mark never outlives a movement that was never recorded.
+        """
         check_id(movement_id)
         now = self._clock_ns()
+        legs = [*legs, Leg(f"{movement_id}.g", self.accounts.id("meter_source"),
+                           self.accounts.id("movement_guard"), _GUARD_DONE, Code.GUARD, Role.PLATFORM)]
         first = Status.PENDING if deferred else Status.PROCESSING
         values = {"id": movement_id, "kind": str(kind), "status": str(first), "amount": amount,
                   "fee": fee, "commission": commission, "currency": "XOF", "legs": legs_json(legs),
@@ -558,6 +571,8 @@ class Payments:
         try:
             with self._engine.begin() as connection:
                 connection.execute(insert(movements).values(values))
+                if reserve_voucher is not None:
+                    self._reserve_voucher(connection, reserve_voucher, movement_id)
         except IntegrityError:
             same = {k: v for k, v in parties.items() if k != "deadline_ns"}
             return self._resume(self.get(movement_id), kind=kind, amount=amount, **same)
@@ -573,18 +588,31 @@ class Payments:
         return existing
 
     def _finish(self, movement: Movement) -> Movement:
+        """Submit the legs and record the outcome the ledger decided.
+
+        Several tries of one movement may run at once (a retry, the recovery job, a double
+        approval), and the ledger keeps no trace of a refused chain: a later try of the same legs
+        could succeed. So a refusal is made final in the ledger before it is recorded: a *tombstone*
+        takes the id of the chain's guard leg with other fields. From then on the chain cannot
+        happen, and every try, reading the guard, agrees on the outcome.
+        """
         results = self._ledger.submit(chain(movement.legs, movement.id))
         failed = next(((leg, result) for leg, result in zip(movement.legs, results, strict=True)
                        if result not in _OK and result is not TransferResult.LINKED_EVENT_FAILED), None)
         status = Status.PENDING if movement.holds else Status.COMPLETED
         error, details = None, dict(movement.details)
         if failed is not None:
-            status = Status.FAILED
-            error, details["reason"] = refusal(failed[1], failed[0])
+            error, reason = refusal(failed[1], failed[0])
             if failed[1] is TransferResult.EXISTS_WITH_DIFFERENT_FIELDS:
                 # A leg another movement owns: the voucher or the refund was paid out by it.
                 error = "already_refunded" if movement.kind is Kind.MERCHANT_REFUND else "voucher_settled"
-                details["reason"] = "this was paid out already"
+                reason = "this was paid out already"
+            decided = self._make_final(movement, error, reason)
+            if decided is not None:
+                status = Status.FAILED
+                error, details["reason"] = decided
+            else:
+                error = None  # another try moved the money: the chain happened
         now = self._clock_ns()
         with self._engine.begin() as connection:
             done = connection.execute(
@@ -602,6 +630,24 @@ class Payments:
                            vouchers.c.settled_by == movement.id, vouchers.c.status == "held")
                     .values(settled_by=None))
         return self.get(movement.id)
+
+    def _make_final(self, movement: Movement, error: str, reason: str) -> tuple[str, str] | None:
+        """Refuse the movement for good (a tombstone on its guard leg), or learn that it happened:
+        returns the (error, reason) that stands, or None when the chain went through."""
+        guard = movement.legs[-1]
+        assert guard.code == Code.GUARD, "every movement ends with its guard leg"
+        tombstone = Transfer(id=guard.id, debit_account_id=guard.debit, credit_account_id=guard.credit,
+                             amount=_GUARD_REFUSED, code=Code.GUARD,
+                             metadata={"movement": movement.id, "refused": error, "reason": reason[:200]})
+        (result,) = self._ledger.submit([tombstone])
+        if result in _OK:
+            return error, reason
+        assert result is TransferResult.EXISTS_WITH_DIFFERENT_FIELDS, result
+        stored = self._ledger.get_transfer(guard.id)
+        assert stored is not None
+        if stored.amount == _GUARD_DONE:
+            return None
+        return str(stored.metadata["refused"]), str(stored.metadata["reason"])
 
     def _completed(self, connection: Connection, movement: Movement, now: int) -> None:
         """Follow-ups written with the outcome: vouchers, voucher states, receipts."""
@@ -625,11 +671,16 @@ class Payments:
                        vouchers.c.settled_by == movement.id)
                 .values(status="claimed" if movement.kind is Kind.VOUCHER_CLAIM else "refunded"))
         if movement.merchant_id is not None:
-            event = "payment.completed" if movement.kind is Kind.MERCHANT_PAYMENT else "refund.completed"
+            if movement.kind is Kind.MERCHANT_PAYMENT:
+                event, data = "payment.completed", {"payment_id": movement.id, **movement.details}
+            else:
+                paid = self.get(str(movement.details["payment"]))
+                event, data = "refund.completed", {"refund_id": movement.id, "payment_id": paid.id,
+                                                   "reference": paid.details.get("reference")}
             enqueue_callback(connection, merchant_id=movement.merchant_id, event=event,
                              event_id=f"{movement.id}:{event}", now_ns=now,
-                             data={"payment_id": movement.id, "amount": movement.amount, "fee": movement.fee,
-                                   "currency": movement.currency, **movement.details})
+                             data={**data, "amount": movement.amount, "fee": movement.fee,
+                                   "currency": movement.currency})
         for msisdn, kind, params in self._receipts(movement):
             enqueue(connection, dedupe_key=f"{movement.id}:{kind}", msisdn=msisdn, kind=kind,
                     params=params, now_ns=now)
@@ -653,21 +704,22 @@ class Payments:
             out.append((payee.msisdn, f"receipt_{movement.kind}_received", {**base, "from": origin}))
         return out
 
-    def _reserve_voucher(self, voucher_id: str, movement_id: str) -> bool:
+    @staticmethod
+    def _reserve_voucher(connection: Connection, voucher_id: str, movement_id: str) -> None:
         """One movement at a time pays a voucher out: it marks the voucher as its own first.
 
         The settle leg's ledger id is the voucher's, the same for a claim and a refund, so even
         without this mark the money could leave the holding account once only.
         """
-        with self._engine.begin() as connection:
-            connection.execute(
-                update(vouchers)
-                .where(vouchers.c.movement_id == voucher_id, vouchers.c.status == "held",
-                       vouchers.c.settled_by.is_(None))
-                .values(settled_by=movement_id))
-            owner = connection.execute(select(vouchers.c.settled_by).where(
-                vouchers.c.movement_id == voucher_id)).scalar_one_or_none()
-        return owner == movement_id
+        connection.execute(
+            update(vouchers)
+            .where(vouchers.c.movement_id == voucher_id, vouchers.c.status == "held",
+                   vouchers.c.settled_by.is_(None))
+            .values(settled_by=movement_id))
+        owner = connection.execute(select(vouchers.c.settled_by).where(
+            vouchers.c.movement_id == voucher_id)).scalar_one_or_none()
+        if owner != movement_id:
+            raise VoucherRefused("this voucher is being paid out, or was already", code="voucher_settled")
 
     # For other payment services (purchases): the same path and checks --------------------------------
 
