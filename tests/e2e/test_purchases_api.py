@@ -117,7 +117,7 @@ def test_card_top_up_credits_the_wallet_once_confirmed(world: World, ama: dict[s
     started = world.client.post("/v1/top-ups", headers={**ama, **key()},
                                 json={"source": "card", "reference": "tok_visa_4242", "amount": 20_000})
     assert started.status_code == 201, started.text
-    assert started.json()["status"] in ("pending", "completed")
+    assert started.json()["status"] in ("pending", "processing", "completed")  # the callback may be quick
     assert started.json()["counterparty"] == "tok_visa_4242"  # tokens are kept, card numbers masked
     _settle_callbacks(world)
     assert world.container.payments.get(started.json()["id"]).status is Status.COMPLETED
