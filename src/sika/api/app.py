@@ -10,7 +10,9 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 import sika
-from sika.api import merchants, payments, problems, purchases, wallets
+from sika.api import merchants, payments, problems, purchases, ussd, wallets
+from sika.chat.dialog import Dialog
+from sika.chat.ussd import UssdGateway
 from sika.bootstrap import Container
 from sika.db import ping
 from sika.workers import WorkerRunner, default_jobs
@@ -38,11 +40,15 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.container = container
+    dialog = Dialog(container)
+    app.state.dialog = dialog
+    app.state.ussd = UssdGateway(dialog)
     problems.install(app)
     app.include_router(wallets.router)
     app.include_router(payments.router)
     app.include_router(merchants.router)
     app.include_router(purchases.router)
+    app.include_router(ussd.router)
 
     @app.get("/healthz", tags=["operations"], summary="200 when the database answers")
     async def healthz() -> JSONResponse:

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from sika.cli import apikey, bench, db, ledger, operators, serve
+from sika.cli import apikey, bench, chat, db, ledger, operators, serve
 from sika.errors import SikaError
 
 __all__ = ["app", "run"]
@@ -28,6 +28,7 @@ app.add_typer(operators.agent_app, name="agent")
 app.add_typer(operators.merchant_app, name="merchant")
 app.add_typer(operators.wallet_app, name="wallet")
 app.command("reconcile")(operators.reconcile)
+app.command("chat")(chat.chat)
 
 
 def run() -> None:

@@ -1,0 +1,18 @@
+#!/bin/sh
+# Extract every sentence users see into src/sika/chat/locale/sika.pot and merge it into each
+# language's catalog (new sentences appear with an empty msgstr, for a translator to fill).
+# tests/unit/test_catalogs.py fails while any catalog has an empty or fuzzy entry.
+set -eu
+cd "$(dirname "$0")/.."
+BIN=${BIN:-.venv/bin}
+LOCALE=src/sika/chat/locale
+"$BIN/pybabel" -q extract -k t -k N_ -k plural:1,2 --no-location --sort-output \
+    --project Sika --copyright-holder "Sika contributors" -o "$LOCALE/sika.pot" src/sika/chat
+for lang in fr en es it pt ru ar; do
+    po="$LOCALE/$lang/LC_MESSAGES/sika.po"
+    if [ -f "$po" ]; then
+        "$BIN/pybabel" -q update --no-fuzzy-matching -D sika -i "$LOCALE/sika.pot" -d "$LOCALE" -l "$lang"
+    else
+        "$BIN/pybabel" -q init -D sika -i "$LOCALE/sika.pot" -d "$LOCALE" -l "$lang"
+    fi
+done

@@ -1,0 +1,60 @@
+"""``POST /ussd``: Africa's Talking's USSD callback (form-encoded), answered in ``text/plain``.
+
+The body is parsed by hand (``application/x-www-form-urlencoded``), so no multipart library is needed;
+anything malformed gets an ``END`` screen, never an error page: the phone shows whatever we answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import PlainTextResponse
+from starlette.concurrency import run_in_threadpool
+
+from sika.api.auth import container_of
+from sika.bootstrap import Container
+from sika.chat.i18n import translator
+from sika.chat.ussd import UssdGateway, UssdRequest
+
+__all__ = ["router"]
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["channels"])
+BODY_BYTES_MAX = 8_192
+
+
+def _gateway(request: Request) -> UssdGateway:
+    gateway: UssdGateway = request.app.state.ussd
+    return gateway
+
+
+@router.post("/ussd", response_class=PlainTextResponse,
+             summary="Africa's Talking USSD callback: sessionId, serviceCode, phoneNumber, networkCode, text",
+             openapi_extra={"requestBody": {"content": {"application/x-www-form-urlencoded": {"schema": {
+                 "type": "object", "required": ["sessionId", "phoneNumber"],
+                 "properties": {name: {"type": "string"} for name in
+                                ("sessionId", "serviceCode", "phoneNumber", "networkCode", "text")}}}}}})
+async def ussd(
+    request: Request,
+    gateway: Annotated[UssdGateway, Depends(_gateway)],
+    _container: Annotated[Container, Depends(container_of)],
+) -> PlainTextResponse:
+    """Answers ``CON <screen>`` to wait for the next input or ``END <screen>`` to close, at most 182
+    characters."""
+    body = await request.body()
+    if len(body) > BODY_BYTES_MAX:
+        return PlainTextResponse("END " + translator(None)("Sorry, this service is not available. Please "
+                                                           "try again."))
+    fields = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
+    call = UssdRequest(session_id=fields.get("sessionId", ""), service_code=fields.get("serviceCode", ""),
+                       phone_number=fields.get("phoneNumber", ""), network_code=fields.get("networkCode", ""),
+                       text=fields.get("text", ""))
+    try:
+        screen = await run_in_threadpool(gateway.handle, call)
+    except Exception:  # the phone must get a screen whatever happens; the error is logged
+        log.exception("USSD session %s failed", call.session_id[:64])
+        screen = "END " + translator(None)("Sorry, this service is not available. Please try again.")
+    return PlainTextResponse(screen)

@@ -1,0 +1,68 @@
+"""What a step of a flow sees and how it answers: the context of one turn, an answer, a refusal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sika.chat.i18n import Translator, translator
+from sika.chat.messages import Inbound, Reply
+from sika.chat.state import State
+from sika.payments import movement_id
+from sika.wallet import Customer
+
+if TYPE_CHECKING:
+    from sika.bootstrap import Container
+
+__all__ = ["Answer", "Context", "Invalid"]
+
+
+class Invalid(Exception):
+    """The answer does not fit the step: ``message`` says why (already translated)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    text: str
+    choice: str | None  # a choice id, when the input picked one of the choices on screen
+
+
+@dataclass
+class Context:
+    """What a step sees: the services, the user, the conversation, and where replies go."""
+
+    container: Container
+    inbound: Inbound
+    state: State
+    t: Translator
+    customer: Customer | None
+    replies: list[Reply] = field(default_factory=list)
+    secret_input: bool = False
+
+    @property
+    def msisdn(self) -> str:
+        return self.inbound.msisdn
+
+    def say(self, text: str, *, end: bool = False) -> None:
+        self.replies.append(Reply(text=text, end=end, rtl=self.t.rtl))
+
+    def go(self, flow: str, step: str) -> None:
+        self.state.go(flow, step)
+
+    def done(self, receipt: str) -> None:
+        """The flow is over: say ``receipt`` (the last screen on USSD) and go back to the menu."""
+        self.say(receipt, end=True)
+        self.state.reset()
+
+    def movement_id(self) -> str:
+        return movement_id("chat", f"{self.inbound.channel}:{self.inbound.msisdn}:{self.inbound.message_id}")
+
+    def refresh_customer(self) -> None:
+        self.customer = self.container.customers.find(self.msisdn)
+        if self.customer is not None:
+            self.t = translator(self.customer.language)
+            self.state.language = self.customer.language

@@ -1,0 +1,172 @@
+"""The dialog engine: one conversation per user and channel, the same flows on every channel.
+
+For each inbound message the engine loads the conversation (:mod:`sika.chat.state`), understands the
+input (a command that works at every step: back, cancel, menu, help; a choice by id, number or title;
+a free-text shortcut such as "envoyer 5000 à 90112233"; or the answer the current step asks for),
+lets the current step (:mod:`sika.chat.flows`) take it, and answers with the next step's question.
+A step that refuses an answer says why and asks again. Money moves only at a PIN step, through the
+same services as the REST API, with a movement id derived from the message id, so a message handled
+twice moves money once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from sika import phones
+from sika.chat import flows
+from sika.chat.context import Answer, Context, Invalid
+from sika.chat.i18n import Translator, translator
+from sika.chat.messages import Choice, Inbound, InboundKind, Reply, Turn
+from sika.chat.shortcuts import Command, command, parse_intent
+from sika.chat.state import Conversations, State
+from sika.errors import SikaError
+
+if TYPE_CHECKING:
+    from sika.bootstrap import Container
+
+__all__ = ["Answer", "Context", "Dialog", "Invalid"]
+
+log = logging.getLogger(__name__)
+security = logging.getLogger("sika.security")
+
+
+class Dialog:
+    def __init__(self, container: Container, conversations: Conversations | None = None, *,
+                 clock_ns: Callable[[], int] = time.time_ns) -> None:
+        self.container = container
+        self.conversations = conversations or Conversations(container.engine, clock_ns=clock_ns)
+
+    def handle(self, inbound: Inbound, *, session_key: str | None = None,
+               language: str | None = None) -> Turn:
+        """Answer one inbound message; the conversation is saved before returning.
+
+        ``language`` overrides the customer's for this message (the terminal's ``--lang``).
+        """
+        key = session_key or inbound.msisdn
+        state = self.conversations.load(inbound.channel, key)
+        customer = self.container.customers.find(inbound.msisdn)
+        language = language or (customer.language if customer is not None else state.language)
+        if language is None:
+            language = phones.default_language(inbound.msisdn)
+        ctx = Context(container=self.container, inbound=inbound, state=state, t=translator(language),
+                      customer=customer)
+        try:
+            self._turn(ctx)
+        except SikaError as exc:
+            ctx.say(flows.explain(ctx, exc))
+            self._ask(ctx)
+        self.conversations.save(inbound.channel, key, inbound.msisdn, ctx.state)
+        return Turn(replies=ctx.replies, secret_input=ctx.secret_input)
+
+    def expects_secret(self, channel: str, session_key: str) -> bool:
+        """Whether the next answer is a PIN (a terminal then reads it without echo)."""
+        state = self.conversations.load(channel, session_key)
+        return not state.fresh and flows.step(state.flow, state.step).secret
+
+    # One turn ------------------------------------------------------------------------------------
+
+    def _turn(self, ctx: Context) -> None:
+        inbound, state = ctx.inbound, ctx.state
+        if inbound.kind is InboundKind.ATTACHMENT:
+            self._attachment(ctx)
+            return
+        if inbound.kind is InboundKind.LOCATION:
+            ctx.say(ctx.t("Thanks for the location. Rides are not available here yet."))
+            self._ask(ctx)
+            return
+        if inbound.kind is InboundKind.UNSUPPORTED:
+            ctx.say(ctx.t("Sorry, I can only read text messages and the buttons I send."))
+            self._ask(ctx)
+            return
+        if ctx.customer is None and state.flow != "welcome":
+            state.reset("welcome", flows.WELCOME_FIRST_STEP)
+            flows.welcome_intro(ctx)
+            self._ask(ctx)
+            return
+        if state.fresh and ctx.customer is not None and state.flow != "menu":
+            state.reset()
+        text = inbound.text.strip()
+        step = flows.step(state.flow, state.step)
+        if not step.secret:
+            cmd = command(text) if inbound.kind is InboundKind.TEXT else None
+            if cmd is not None and self._command(ctx, cmd):
+                return
+            intent = parse_intent(text) if inbound.kind is InboundKind.TEXT and ctx.customer else None
+            if intent is not None:
+                flows.start_intent(ctx, intent)
+                self._ask(ctx)
+                return
+        answer = Answer(text=text, choice=self._choice(state, inbound))
+        if step.secret:
+            ctx.secret_input = True
+        try:
+            step.answer(ctx, answer)
+        except Invalid as problem:
+            ctx.say(problem.message)
+        self._ask(ctx)
+
+    def _command(self, ctx: Context, cmd: Command) -> bool:
+        state = ctx.state
+        if cmd is Command.HELP:
+            ctx.say(flows.help_text(ctx))
+            self._ask(ctx)
+            return True
+        if state.flow == "welcome":
+            if cmd is Command.BACK and state.back():
+                self._ask(ctx)
+                return True
+            return False  # a new customer's name may well be "Menu": let the step decide
+        if cmd is Command.BACK:
+            if not state.back():
+                state.reset()
+        elif cmd is Command.CANCEL:
+            if state.flow != "menu":
+                ctx.say(ctx.t("Cancelled. Nothing was sent."))
+            state.reset()
+        else:
+            state.reset()
+        self._ask(ctx)
+        return True
+
+    @staticmethod
+    def _choice(state: State, inbound: Inbound) -> str | None:
+        if inbound.kind is InboundKind.CHOICE and inbound.choice_id in state.expect:
+            return inbound.choice_id
+        text = inbound.text.strip()
+        if text.isdigit() and state.expect and 1 <= int(text) <= len(state.expect):
+            return state.expect[int(text) - 1]
+        if inbound.kind is InboundKind.CHOICE:
+            return None  # a button from an old screen: treat as nothing chosen
+        return None
+
+    def _ask(self, ctx: Context) -> None:
+        """End the turn with the current step's question (unless the flow just finished on USSD)."""
+        reply = flows.step(ctx.state.flow, ctx.state.step).ask(ctx)
+        ctx.state.expect = [choice.id for choice in reply.choices]
+        ctx.replies.append(Reply(text=ctx.t.directed(reply.text), choices=_directed(ctx.t, reply.choices),
+                                 button=reply.button, end=reply.end, rtl=ctx.t.rtl))
+
+    @staticmethod
+    def _attachment(ctx: Context) -> None:
+        from sika.chat.whatsapp.attachments import dangerous
+
+        attachment = ctx.inbound.attachment
+        reason = dangerous(attachment.filename if attachment else None,
+                           attachment.mime_type if attachment else None)
+        if reason is not None:
+            security.warning("refused attachment from %s: %s (%s)", ctx.msisdn,
+                             attachment.filename if attachment else "?", reason)
+            ctx.say(ctx.t("Warning: this file could harm your phone and was not opened. Sika never "
+                          "asks you to open files. Delete it if you do not know where it comes from."))
+        else:
+            ctx.say(ctx.t("Sika does not read files or pictures; nothing was opened."))
+
+
+def _directed(t: Translator, choices: list[Choice]) -> list[Choice]:
+    if not t.rtl:
+        return choices
+    return [Choice(id=c.id, title=t.directed(c.title), description=c.description) for c in choices]

@@ -1,0 +1,697 @@
+"""The flows, step by step: welcome, menu, balance, send money, airtime and data, bills and TV,
+approvals, history, language, help.
+
+A step asks (``ask`` returns the screen: a text and maybe choices) and takes an answer (``answer``
+checks it, stores it in ``state.data`` and moves on with ``ctx.go``, or raises :class:`Invalid` to
+ask again). Steps never write wire formats and never hold a PIN longer than the call that uses it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sika import phones
+from sika.chat.context import Answer, Context, Invalid
+from sika.chat.i18n import LANGUAGES, N_, translator
+from sika.chat.messages import Choice, Reply
+from sika.chat.shortcuts import Intent, parse_amount
+from sika.errors import SikaError
+from sika.payments import Movement, Status
+from sika.providers import operator_hint
+from sika.wallet import InvalidPin, Pin, PinHasher, PinLocked
+
+__all__ = ["WELCOME_FIRST_STEP", "Step", "explain", "help_text", "start_intent", "step", "welcome_intro"]
+
+NAME_CHARS_MIN = 2
+HISTORY_ITEMS = 5
+BUNDLES_SHOWN = 8
+
+NATIVE_NAMES = {"fr": "Français", "en": "English", "es": "Español", "it": "Italiano", "pt": "Português",
+                "ru": "Русский", "ar": "العربية"}
+_NS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class Step:
+    ask: Callable[[Context], Reply]
+    answer: Callable[[Context, Answer], None]
+    secret: bool = False  # the answer is a PIN: never kept, never matched against shortcuts
+
+
+def _invalid(message: str) -> Exception:
+    return Invalid(message)
+
+
+# Explaining errors ---------------------------------------------------------------------------------
+
+_ERRORS: dict[str, str] = {
+    "insufficient_funds": N_("Your balance is too low for this amount and its fee."),
+    "limit_exceeded": N_("This is above the limits of your wallet's level. An agent can raise your level "
+                         "when you show an ID."),
+    "pin_locked": N_("Too many wrong PINs: payments are blocked for 30 minutes. An agent can reset your "
+                     "PIN."),
+    "unknown_wallet": N_("This number has no Sika wallet."),
+    "invalid_msisdn": N_("That is not a valid phone number. Example: 90112233 or +22890112233."),
+    "unsupported_country": N_("Sika sends money within the XOF zone only (Togo, Benin, Burkina Faso, Côte "
+                              "d'Ivoire, Guinea-Bissau, Mali, Niger, Senegal)."),
+    "not_a_mobile_number": N_("That is not a mobile number."),
+    "same_wallet": N_("You cannot send money to yourself."),
+    "provider_failed": N_("The provider refused the payment. Nothing was taken from your wallet."),
+    "provider_timeout": N_("The provider did not answer in time. Nothing was taken from your wallet."),
+    "invalid_reference": N_("The provider does not know this reference. Check it and try again."),
+    "amount_below_minimum": N_("This amount is below the minimum."),
+    "amount_above_maximum": N_("This amount is above the maximum."),
+    "nothing_due": N_("Nothing is due on this account."),
+    "amount_mismatch": N_("The amount must be exactly the amount due."),
+    "provider_unavailable": N_("The provider cannot be reached right now. Try again in a few minutes."),
+    "weak_pin": N_("This PIN is too easy to guess. Avoid 0000, 1234 and the like."),
+    "invalid_pin_format": N_("A PIN is 4 digits."),
+    "approval_expired": N_("This request has expired."),
+    "approval_closed": N_("This request was already answered."),
+    "invalid_name": N_("Please type your name (2 to 80 letters)."),
+}
+
+
+def _err(ctx: Context, code: str) -> str:
+    return ctx.t(_ERRORS[code])
+
+
+def explain(ctx: Context, error: SikaError) -> str:
+    if isinstance(error, InvalidPin):
+        return ctx.t.plural("Wrong PIN. {count} try left.", "Wrong PIN. {count} tries left.",
+                            error.tries_left)
+    message = _ERRORS.get(error.code)
+    if message is not None:
+        return ctx.t(message)
+    return ctx.t("Sorry, that did not work ({code}). Please try again.", code=error.code)
+
+
+# Welcome: a number without a wallet -------------------------------------------------------------------
+
+WELCOME_FIRST_STEP = "language"
+
+
+def welcome_intro(ctx: Context) -> None:
+    ctx.say(ctx.t("Welcome to Sika! Send and receive money, buy airtime and pay your bills, right here. "
+                  "Let's open your wallet: it takes a minute."))
+
+
+def _language_choices() -> list[Choice]:
+    return [Choice(id=f"lang:{code}", title=NATIVE_NAMES[code]) for code in LANGUAGES]
+
+
+def _welcome_language_ask(ctx: Context) -> Reply:
+    return Reply(ctx.t("Choose your language."), choices=_language_choices(), button=ctx.t("Languages"))
+
+
+def _welcome_language(ctx: Context, answer: Answer) -> None:
+    if answer.choice is None or not answer.choice.startswith("lang:"):
+        raise _invalid(ctx.t("Please choose one of the languages."))
+    ctx.state.language = answer.choice.removeprefix("lang:")
+    ctx.t = translator(ctx.state.language)
+    ctx.go("welcome", "name")
+
+
+def _welcome_name(ctx: Context, answer: Answer) -> None:
+    name = " ".join(answer.text.split())
+    if len(name) < NAME_CHARS_MIN or len(name) > 80 or not name.isprintable() or name.isdigit():
+        raise _invalid(_err(ctx, "invalid_name"))
+    ctx.state.data["name"] = name
+    ctx.go("welcome", "pin")
+
+
+def _welcome_pin(ctx: Context, answer: Answer) -> None:
+    pin = _pin(ctx, answer.text)
+    # Kept only as an argon2 hash until the second entry, then forgotten.
+    ctx.state.data["pin_hash"] = PinHasher().hash(pin)
+    ctx.go("welcome", "pin_again")
+
+
+def _welcome_pin_again(ctx: Context, answer: Answer) -> None:
+    pin = _pin(ctx, answer.text)
+    stored = str(ctx.state.data.pop("pin_hash", ""))
+    if not stored or not PinHasher().verify(stored, pin):
+        ctx.state.back()
+        raise _invalid(ctx.t("The two PINs differ. Choose your PIN again."))
+    language = ctx.state.language or ctx.t.language
+    ctx.container.customers.open(ctx.msisdn, str(ctx.state.data["name"]), language=language, pin=pin)
+    ctx.refresh_customer()
+    waiting = ctx.container.payments.vouchers_for(ctx.msisdn)
+    text = ctx.t("Your Sika wallet is open, {name}! Keep your PIN secret: Sika never asks for it except "
+                 "to confirm a payment.", name=ctx.state.data["name"])
+    if waiting:
+        text += "\n" + ctx.t("Money is waiting for you: {amount}. Ask the sender for the code and an agent "
+                             "pays it, or claim it in the app.",
+                             amount=ctx.t.amount(sum(int(v["amount"]) for v in waiting)))
+    ctx.done(text)
+
+
+def _pin(ctx: Context, text: str) -> Pin:
+    candidate = text.strip()
+    if not (len(candidate) == 4 and candidate.isascii() and candidate.isdigit()):
+        raise _invalid(_err(ctx, "invalid_pin_format"))
+    pin = Pin(candidate)
+    try:
+        pin.check_strength()
+    except SikaError as exc:
+        raise _invalid(explain(ctx, exc)) from exc
+    return pin
+
+
+# Menu ------------------------------------------------------------------------------------------------
+
+def _menu_ask(ctx: Context) -> Reply:
+    pending = _pending_approvals(ctx)
+    approvals = ctx.t("Approve a request ({count})", count=len(pending)) if pending else ctx.t(
+        "Approve a request")
+    choices = [
+        Choice("balance", ctx.t("Balance")),
+        Choice("send", ctx.t("Send money")),
+        Choice("airtime", ctx.t("Airtime and data")),
+        Choice("bills", ctx.t("Bills and TV")),
+        Choice("approvals", approvals),
+        Choice("history", ctx.t("History")),
+        Choice("language", ctx.t("Language")),
+        Choice("help", ctx.t("Help")),
+    ]
+    return Reply(ctx.t("What would you like to do?"), choices=choices, button=ctx.t("Menu"))
+
+
+def _menu(ctx: Context, answer: Answer) -> None:
+    choice = answer.choice
+    if choice is None:
+        raise _invalid(ctx.t("Choose an option from the menu, or type for example "
+                             "\"send 5000 to 90112233\"."))
+    if choice == "balance":
+        _say_balance(ctx)
+    elif choice == "history":
+        _say_history(ctx)
+    elif choice == "help":
+        ctx.done(help_text(ctx))
+    elif choice == "send":
+        ctx.go("send", "to")
+    elif choice == "airtime":
+        ctx.go("airtime", "whom")
+    elif choice == "bills":
+        ctx.go("bills", "biller")
+    elif choice == "approvals":
+        if not _pending_approvals(ctx):
+            ctx.say(ctx.t("No request is waiting for your approval."))
+            return
+        ctx.go("approvals", "pick")
+    elif choice == "language":
+        ctx.go("language", "pick")
+
+
+def help_text(ctx: Context) -> str:
+    return ctx.t(
+        "Sika: your wallet in this chat.\n"
+        "Shortcuts: \"balance\", \"send 5000 to 90112233\", \"airtime 1000 for 97112233\".\n"
+        "At any step: 0 to go back, \"cancel\" to stop, \"menu\" for the menu.\n"
+        "Never share your PIN; Sika asks for it only to confirm a payment.")
+
+
+def _say_balance(ctx: Context) -> None:
+    assert ctx.customer is not None and ctx.customer.account_id is not None
+    account = ctx.container.ledger.get_account(ctx.customer.account_id)
+    text = ctx.t("Your balance: {balance}.", balance=ctx.t.amount(account.balance))
+    if account.available != account.balance:
+        text += "\n" + ctx.t("Available now: {available} (the rest is held for payments in progress).",
+                             available=ctx.t.amount(account.available))
+    ctx.done(text)
+
+
+def _say_history(ctx: Context) -> None:
+    assert ctx.customer is not None
+    items = ctx.container.payments.history(ctx.customer.id, limit=HISTORY_ITEMS)
+    if not items:
+        ctx.done(ctx.t("No transactions yet."))
+        return
+    lines = [ctx.t("Your last transactions:")]
+    for m in items:
+        sign = "-" if m.payer_customer_id == ctx.customer.id else "+"
+        when = time.strftime("%d/%m %H:%M", time.gmtime(m.created_at_ns // _NS))
+        lines.append(f"{when} {sign}{ctx.t.amount(m.amount)} {_kind_name(ctx, m)} {m.counterparty or ''}"
+                     f"{'' if m.status is Status.COMPLETED else ' (' + _status_name(ctx, m) + ')'}".rstrip())
+    ctx.done("\n".join(lines))
+
+
+def _kind_name(ctx: Context, m: Movement) -> str:
+    names = {"cash_in": N_("cash-in"), "cash_out": N_("cash-out"), "transfer": N_("transfer"),
+             "voucher": N_("transfer"), "voucher_claim": N_("received"), "voucher_refund": N_("refund"),
+             "airtime": N_("airtime"), "bill": N_("bill"), "top_up": N_("top-up"),
+             "merchant_payment": N_("payment"), "merchant_refund": N_("refund")}
+    return ctx.t(names.get(str(m.kind), N_("payment")))
+
+
+def _status_name(ctx: Context, m: Movement) -> str:
+    return ctx.t({"pending": N_("pending"), "failed": N_("failed"), "processing": N_("pending"),
+                  "refunded": N_("refunded")}.get(str(m.status), N_("pending")))
+
+
+# Send money ------------------------------------------------------------------------------------------
+
+def _ask_text(message: str) -> Callable[[Context], Reply]:
+    def ask(ctx: Context) -> Reply:
+        return Reply(ctx.t(message))
+    return ask
+
+
+def _send_to(ctx: Context, answer: Answer) -> None:
+    ctx.state.data["to"] = _number(ctx, answer.text)
+    ctx.go("send", "amount")
+
+
+def _send_amount(ctx: Context, answer: Answer) -> None:
+    amount = _amount(ctx, answer.text)
+    _quote_transfer(ctx, str(ctx.state.data["to"]), amount)
+    ctx.go("send", "confirm")
+
+
+def _quote_transfer(ctx: Context, to: str, amount: int) -> None:
+    assert ctx.customer is not None
+    try:
+        quote = ctx.container.payments.quote_transfer(ctx.customer, to, amount)
+    except SikaError as exc:
+        raise _invalid(explain(ctx, exc)) from exc
+    ctx.state.data.update(to=quote.to, amount=amount, fee=quote.fee, name=quote.recipient_name)
+
+
+def _send_confirm_ask(ctx: Context) -> Reply:
+    d = ctx.state.data
+    if d.get("name"):
+        text = ctx.t("Send {amount} to {name} ({number})?\nFee: {fee}. Total: {total}.",
+                     amount=ctx.t.amount(d["amount"]), name=d["name"], number=d["to"],
+                     fee=ctx.t.amount(d["fee"]), total=ctx.t.amount(d["amount"] + d["fee"]))
+    else:
+        text = ctx.t("{number} has no Sika wallet yet: they will get a code to collect {amount} at an agent "
+                     "or by opening a wallet (7 days).\nFee: {fee}. Total: {total}. Send?",
+                     number=d["to"], amount=ctx.t.amount(d["amount"]), fee=ctx.t.amount(d["fee"]),
+                     total=ctx.t.amount(d["amount"] + d["fee"]))
+    return _confirm(ctx, text)
+
+
+def _confirm(ctx: Context, text: str) -> Reply:
+    return Reply(text, choices=[Choice("confirm", ctx.t("Confirm")), Choice("cancel", ctx.t("Cancel"))])
+
+
+def _confirmed(next_flow: str) -> Callable[[Context, Answer], None]:
+    def answer(ctx: Context, given: Answer) -> None:
+        if given.choice == "confirm":
+            ctx.go(next_flow, "pin")
+        elif given.choice == "cancel":
+            ctx.say(ctx.t("Cancelled. Nothing was sent."))
+            ctx.state.reset()
+        else:
+            raise _invalid(ctx.t("Please answer Confirm or Cancel."))
+    return answer
+
+
+def _pin_ask(ctx: Context) -> Reply:
+    return Reply(ctx.t("Type your 4-digit PIN to confirm."))
+
+
+def _send_pin(ctx: Context, answer: Answer) -> None:
+    d = ctx.state.data
+    customer = ctx.customer
+    assert customer is not None
+    movement = _with_pin(ctx, answer, lambda pin: ctx.container.payments.transfer(
+        ctx.movement_id(), customer, str(d["to"]), int(d["amount"]), pin=pin))
+    if movement is None:
+        return
+    if movement.kind.value == "voucher":
+        ctx.done(ctx.t("Sent {amount} to {number}. They received a code by message to collect it. "
+                       "Reference: {id}.", amount=ctx.t.amount(movement.amount), number=d["to"],
+                       id=movement.id))
+    else:
+        ctx.done(ctx.t("Sent {amount} to {name}. Fee: {fee}. Reference: {id}.",
+                       amount=ctx.t.amount(movement.amount), name=d.get("name") or d["to"],
+                       fee=ctx.t.amount(movement.fee), id=movement.id))
+
+
+def _with_pin(ctx: Context, answer: Answer, pay: Callable[[Pin], Movement]) -> Movement | None:
+    """Run ``pay`` with the PIN typed; explain a refusal and finish, or ask again on a wrong PIN."""
+    pin = Pin(answer.text.strip()) if _looks_like_pin(answer.text) else None
+    if pin is None:
+        raise _invalid(_err(ctx, "invalid_pin_format"))
+    try:
+        movement = pay(pin)
+    except PinLocked as exc:
+        ctx.done(explain(ctx, exc))
+        return None
+    except InvalidPin as exc:
+        raise _invalid(explain(ctx, exc)) from exc
+    except SikaError as exc:
+        ctx.done(explain(ctx, exc))
+        return None
+    if movement.status is Status.FAILED:
+        ctx.done(explain(ctx, SikaError(movement.error_code or "payment_failed",
+                                        code=movement.error_code or "payment_failed")))
+        return None
+    if movement.status in (Status.PENDING, Status.PROCESSING):
+        ctx.done(ctx.t("Your payment of {amount} is being processed. You will get a receipt here.",
+                       amount=ctx.t.amount(movement.amount)))
+        return None
+    return movement
+
+
+def _looks_like_pin(text: str) -> bool:
+    candidate = text.strip()
+    return len(candidate) == 4 and candidate.isascii() and candidate.isdigit()
+
+
+# Airtime and data ------------------------------------------------------------------------------------
+
+def _airtime_whom_ask(ctx: Context) -> Reply:
+    return Reply(ctx.t("Airtime or data for whom?"),
+                 choices=[Choice("me", ctx.t("For me")), Choice("other", ctx.t("Another number"))])
+
+
+def _airtime_whom(ctx: Context, answer: Answer) -> None:
+    if answer.choice == "me":
+        ctx.state.data["number"] = ctx.msisdn
+        ctx.go("airtime", "operator")
+    elif answer.choice == "other":
+        ctx.go("airtime", "number")
+    else:
+        raise _invalid(ctx.t("Please choose one of the options."))
+
+
+def _airtime_number(ctx: Context, answer: Answer) -> None:
+    ctx.state.data["number"] = _number(ctx, answer.text)
+    ctx.go("airtime", "operator")
+
+
+def _airtime_operator_ask(ctx: Context) -> Reply:
+    hint = operator_hint(str(ctx.state.data.get("number", ctx.msisdn)))
+    operators = [("togocom", "Togocom"), ("moov", "Moov Africa")]
+    if hint == "moov":
+        operators.reverse()
+    text = ctx.t("Which operator is {number} with? Numbers can move between operators, so please check.",
+                 number=ctx.state.data.get("number", ctx.msisdn))
+    return Reply(text, choices=[Choice(f"op:{code}", name) for code, name in operators])
+
+
+def _airtime_operator(ctx: Context, answer: Answer) -> None:
+    if answer.choice is None or not answer.choice.startswith("op:"):
+        raise _invalid(ctx.t("Please choose the operator."))
+    ctx.state.data["operator"] = answer.choice.removeprefix("op:")
+    ctx.go("airtime", "product")
+
+
+def _bundles(ctx: Context) -> list[dict[str, Any]]:
+    operator = str(ctx.state.data["operator"])
+    for entry in ctx.container.purchases.catalogue():
+        if entry["provider"] == operator and entry["kind"] == "data":
+            return list(entry["products"])[:BUNDLES_SHOWN]
+    return []
+
+
+def _airtime_product_ask(ctx: Context) -> Reply:
+    choices = [Choice("airtime", ctx.t("Airtime (any amount)"))]
+    choices.extend(
+        Choice(str(bundle["product"]), str(bundle["name"])[:24],
+               description=ctx.t.amount(int(bundle["price"])) if bundle.get("price") else None)
+        for bundle in _bundles(ctx))
+    return Reply(ctx.t("Airtime or a data bundle?"), choices=choices, button=ctx.t("Choose"))
+
+
+def _airtime_product(ctx: Context, answer: Answer) -> None:
+    if answer.choice == "airtime":
+        ctx.state.data["product"] = "airtime"
+        ctx.go("airtime", "amount")
+        return
+    if answer.choice is None or not answer.choice.startswith("data:"):
+        raise _invalid(ctx.t("Please choose one of the options."))
+    ctx.state.data["product"] = answer.choice
+    _quote_purchase(ctx, str(ctx.state.data["operator"]), answer.choice, str(ctx.state.data["number"]), None)
+    ctx.go("airtime", "confirm")
+
+
+def _airtime_amount(ctx: Context, answer: Answer) -> None:
+    amount = _amount(ctx, answer.text)
+    _quote_purchase(ctx, str(ctx.state.data["operator"]), "airtime", str(ctx.state.data["number"]), amount)
+    ctx.go("airtime", "confirm")
+
+
+def _quote_purchase(ctx: Context, provider: str, product: str, reference: str, amount: int | None) -> None:
+    try:
+        quote = ctx.container.purchases.quote(provider, product, reference, amount)
+    except SikaError as exc:
+        raise _invalid(explain(ctx, exc)) from exc
+    ctx.state.data.update(provider=provider, product=product, reference=quote.reference, amount=quote.amount,
+                          fee=quote.fee, description=quote.description)
+
+
+def _purchase_confirm_ask(ctx: Context) -> Reply:
+    d = ctx.state.data
+    text = ctx.t("{description}\nAmount: {amount}. Fee: {fee}. Total: {total}. Confirm?",
+                 description=d["description"], amount=ctx.t.amount(d["amount"]), fee=ctx.t.amount(d["fee"]),
+                 total=ctx.t.amount(d["amount"] + d["fee"]))
+    return _confirm(ctx, text)
+
+
+def _purchase_pin(ctx: Context, answer: Answer) -> None:
+    d = ctx.state.data
+    customer = ctx.customer
+    assert customer is not None
+    movement = _with_pin(ctx, answer, lambda pin: ctx.container.purchases.buy(
+        ctx.movement_id(), customer, provider=str(d["provider"]), product=str(d["product"]),
+        reference=str(d["reference"]), amount=int(d["amount"]), pin=pin))
+    if movement is None:
+        return
+    receipt = movement.details.get("receipt") or {}
+    text = ctx.t("Paid: {description}. Amount: {amount}. Reference: {id}.", description=d["description"],
+                 amount=ctx.t.amount(movement.amount), id=movement.id)
+    if receipt.get("token"):
+        text += "\n" + ctx.t("Your electricity token: {token}", token=receipt["token"])
+    ctx.done(text)
+
+
+# Bills and TV ----------------------------------------------------------------------------------------
+
+def _bills_biller_ask(ctx: Context) -> Reply:
+    return Reply(ctx.t("Which bill?"), choices=[
+        Choice("ceet", ctx.t("CEET electricity (Cash Power)")),
+        Choice("tde", ctx.t("TdE water")),
+        Choice("canal", ctx.t("Canal+ TV")),
+    ])
+
+
+def _bills_biller(ctx: Context, answer: Answer) -> None:
+    if answer.choice not in ("ceet", "tde", "canal"):
+        raise _invalid(ctx.t("Please choose one of the options."))
+    ctx.state.data["provider"] = answer.choice
+    ctx.go("bills", "reference")
+
+
+def _bills_reference_ask(ctx: Context) -> Reply:
+    prompts = {"ceet": N_("Type your Cash Power meter number (11 digits)."),
+               "tde": N_("Type your TdE subscriber number (8 digits)."),
+               "canal": N_("Type your Canal+ card number (14 digits).")}
+    return Reply(ctx.t(prompts[str(ctx.state.data["provider"])]))
+
+
+def _bills_reference(ctx: Context, answer: Answer) -> None:
+    reference = "".join(answer.text.split())
+    if not reference or len(reference) > 64:
+        raise _invalid(_err(ctx, "invalid_reference"))
+    ctx.state.data["reference"] = reference
+    provider = str(ctx.state.data["provider"])
+    if provider == "tde":
+        _quote_purchase(ctx, "tde", "water", reference, None)
+        ctx.go("bills", "confirm")
+    elif provider == "canal":
+        ctx.go("bills", "package")
+    else:
+        ctx.go("bills", "amount")
+
+
+def _bills_amount(ctx: Context, answer: Answer) -> None:
+    amount = _amount(ctx, answer.text)
+    _quote_purchase(ctx, "ceet", "electricity", str(ctx.state.data["reference"]), amount)
+    ctx.go("bills", "confirm")
+
+
+def _bills_package_ask(ctx: Context) -> Reply:
+    choices = []
+    for entry in ctx.container.purchases.catalogue():
+        if entry["provider"] == "canal":
+            for product in entry["products"][:10]:
+                price = ctx.t.amount(int(product["price"])) if product.get("price") else None
+                choices.append(Choice(str(product["product"]), str(product["name"])[:24], description=price))
+    return Reply(ctx.t("Which Canal+ package?"), choices=choices, button=ctx.t("Packages"))
+
+
+def _bills_package(ctx: Context, answer: Answer) -> None:
+    if answer.choice is None or not answer.choice.startswith("tv:"):
+        raise _invalid(ctx.t("Please choose a package."))
+    _quote_purchase(ctx, "canal", answer.choice, str(ctx.state.data["reference"]), None)
+    ctx.go("bills", "confirm")
+
+
+# Approvals -------------------------------------------------------------------------------------------
+
+def _pending_approvals(ctx: Context) -> list[Any]:
+    if ctx.customer is None:
+        return []
+    return ctx.container.approvals.pending_for(ctx.customer.id, limit=10)
+
+
+def _approvals_pick_ask(ctx: Context) -> Reply:
+    choices = [Choice(a.id, ctx.t.amount(a.amount), description=a.description[:72])
+               for a in _pending_approvals(ctx)]
+    if not choices:
+        ctx.state.reset()
+        return Reply(ctx.t("No request is waiting for your approval."))
+    return Reply(ctx.t("Requests waiting for your approval:"), choices=choices, button=ctx.t("Requests"))
+
+
+def _approvals_pick(ctx: Context, answer: Answer) -> None:
+    if answer.choice is None:
+        raise _invalid(ctx.t("Please choose a request."))
+    ctx.state.data["approval"] = answer.choice
+    ctx.go("approvals", "decide")
+
+
+def _approvals_decide_ask(ctx: Context) -> Reply:
+    approval = ctx.container.approvals.get(str(ctx.state.data["approval"]))
+    text = ctx.t("{description}\nAmount: {amount}. Fee: {fee}.", description=approval.description,
+                 amount=ctx.t.amount(approval.amount), fee=ctx.t.amount(approval.fee))
+    return Reply(text, choices=[Choice("confirm", ctx.t("Approve")), Choice("decline", ctx.t("Decline"))])
+
+
+def _approvals_decide(ctx: Context, answer: Answer) -> None:
+    assert ctx.customer is not None
+    if answer.choice == "confirm":
+        ctx.go("approvals", "pin")
+    elif answer.choice == "decline":
+        ctx.container.approvals.decline(str(ctx.state.data["approval"]), ctx.customer)
+        ctx.done(ctx.t("Request declined. Nothing was paid."))
+    else:
+        raise _invalid(ctx.t("Please answer Approve or Decline."))
+
+
+def _approvals_pin(ctx: Context, answer: Answer) -> None:
+    customer = ctx.customer
+    assert customer is not None
+    approval_id = str(ctx.state.data["approval"])
+    movement = _with_pin(ctx, answer, lambda pin: ctx.container.approvals.approve(approval_id, customer, pin))
+    if movement is not None:
+        ctx.done(ctx.t("Paid {amount} to {name}. Reference: {id}.", amount=ctx.t.amount(movement.amount),
+                       name=movement.counterparty or "", id=movement.id))
+
+
+# Language --------------------------------------------------------------------------------------------
+
+def _language_ask(ctx: Context) -> Reply:
+    return Reply(ctx.t("Choose your language."), choices=_language_choices(), button=ctx.t("Languages"))
+
+
+def _language(ctx: Context, answer: Answer) -> None:
+    if answer.choice is None or not answer.choice.startswith("lang:"):
+        raise _invalid(ctx.t("Please choose one of the languages."))
+    ctx.container.customers.set_language(ctx.msisdn, answer.choice.removeprefix("lang:"))
+    ctx.refresh_customer()
+    ctx.say(ctx.t("Language changed."))
+    ctx.state.reset()
+
+
+# Shortcuts -------------------------------------------------------------------------------------------
+
+def start_intent(ctx: Context, intent: Intent) -> None:
+    """A shortcut typed at any time: jump to the flow's confirmation with what it said."""
+    ctx.state.reset()
+    if intent.action == "balance":
+        _say_balance(ctx)
+        return
+    if intent.action == "history":
+        _say_history(ctx)
+        return
+    try:
+        number = phones.normalize(intent.number) if intent.number else ctx.msisdn
+    except SikaError as exc:
+        ctx.say(explain(ctx, exc))
+        return
+    assert intent.amount is not None
+    try:
+        if intent.action == "send":
+            ctx.state.data["to"] = number
+            ctx.state.go("send", "amount")
+            _quote_transfer(ctx, number, intent.amount)
+            ctx.state.go("send", "confirm")
+        else:  # airtime: the operator is the user's choice; the prefix only orders the buttons
+            ctx.state.data.update(number=number, product="airtime", pending_amount=intent.amount)
+            ctx.state.go("airtime", "operator")
+    except Invalid as problem:
+        ctx.say(problem.message)
+
+
+def _airtime_operator_then(ctx: Context, answer: Answer) -> None:
+    _airtime_operator(ctx, answer)
+    pending = ctx.state.data.pop("pending_amount", None)
+    if pending is not None:  # from a shortcut: the amount is known, go straight to the confirmation
+        ctx.state.back()
+        ctx.state.go("airtime", "amount")
+        _quote_purchase(ctx, str(ctx.state.data["operator"]), "airtime", str(ctx.state.data["number"]),
+                        int(pending))
+        ctx.go("airtime", "confirm")
+
+
+# Shared answers --------------------------------------------------------------------------------------
+
+def _number(ctx: Context, text: str) -> str:
+    try:
+        return phones.normalize(text.replace(" ", "").replace(".", "").replace("-", ""))
+    except SikaError as exc:
+        raise _invalid(explain(ctx, exc)) from exc
+
+
+def _amount(ctx: Context, text: str) -> int:
+    amount = parse_amount(text)
+    if amount is None:
+        raise _invalid(ctx.t("Type an amount in francs, for example 5000."))
+    return amount
+
+
+
+_STEPS: dict[tuple[str, str], Step] = {
+    ("welcome", "language"): Step(_welcome_language_ask, _welcome_language),
+    ("welcome", "name"): Step(_ask_text(N_("What is your name?")), _welcome_name),
+    ("welcome", "pin"): Step(_ask_text(N_("Choose a 4-digit PIN to protect your wallet.")),
+                             _welcome_pin, secret=True),
+    ("welcome", "pin_again"): Step(_ask_text(N_("Type the same PIN again.")), _welcome_pin_again,
+                                   secret=True),
+    ("menu", "menu"): Step(_menu_ask, _menu),
+    ("send", "to"): Step(_ask_text(N_("Send money to which number? Example: 90112233")), _send_to),
+    ("send", "amount"): Step(_ask_text(N_("How much do you want to send?")), _send_amount),
+    ("send", "confirm"): Step(_send_confirm_ask, _confirmed("send")),
+    ("send", "pin"): Step(_pin_ask, _send_pin, secret=True),
+    ("airtime", "whom"): Step(_airtime_whom_ask, _airtime_whom),
+    ("airtime", "number"): Step(_ask_text(N_("Which number? Example: 97112233")), _airtime_number),
+    ("airtime", "operator"): Step(_airtime_operator_ask, _airtime_operator_then),
+    ("airtime", "product"): Step(_airtime_product_ask, _airtime_product),
+    ("airtime", "amount"): Step(_ask_text(N_("How much airtime? From 100 to 100 000 F CFA.")),
+                                _airtime_amount),
+    ("airtime", "confirm"): Step(_purchase_confirm_ask, _confirmed("airtime")),
+    ("airtime", "pin"): Step(_pin_ask, _purchase_pin, secret=True),
+    ("bills", "biller"): Step(_bills_biller_ask, _bills_biller),
+    ("bills", "reference"): Step(_bills_reference_ask, _bills_reference),
+    ("bills", "amount"): Step(_ask_text(N_("How much electricity do you want to buy, in francs?")),
+                              _bills_amount),
+    ("bills", "package"): Step(_bills_package_ask, _bills_package),
+    ("bills", "confirm"): Step(_purchase_confirm_ask, _confirmed("bills")),
+    ("bills", "pin"): Step(_pin_ask, _purchase_pin, secret=True),
+    ("approvals", "pick"): Step(_approvals_pick_ask, _approvals_pick),
+    ("approvals", "decide"): Step(_approvals_decide_ask, _approvals_decide),
+    ("approvals", "pin"): Step(_pin_ask, _approvals_pin, secret=True),
+    ("language", "pick"): Step(_language_ask, _language),
+}
+
+
+def step(flow: str, name: str) -> Step:
+    """The step, or the menu for a state this version does not know (an older deployment's)."""
+    return _STEPS.get((flow, name), _STEPS[("menu", "menu")])

@@ -1,0 +1,104 @@
+"""Every sentence a user sees, in French, English, Spanish, Italian, Portuguese, Russian and Arabic.
+
+Sentences are English ``msgid`` strings with ``{named}`` placeholders, marked in code by calls to a
+translator ``t("…")`` (or ``N_("…")`` where the translation happens later), extracted to
+``locale/sika.pot`` and translated in ``locale/<lang>/LC_MESSAGES/sika.po`` (gettext catalogs, read
+with Babel; see docs/chat.md for the commands). Catalogs are compiled in memory when first used, so
+the repository holds no binary ``.mo`` files. Amounts are formatted by the locale's rules
+("5 000 F CFA" in French, "5,000 F CFA" in English); Arabic is right to left.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from babel import Locale
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+from babel.support import NullTranslations, Translations
+
+__all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "LOCALE_DIR", "N_", "Translator", "catalog_languages",
+           "translator"]
+
+LANGUAGES = ("fr", "en", "es", "it", "pt", "ru", "ar")
+DEFAULT_LANGUAGE = "fr"
+RTL_LANGUAGES = frozenset({"ar"})
+LOCALE_DIR = Path(__file__).parent / "locale"
+DOMAIN = "sika"
+# XOF's symbol as people write it across the zone, whatever the language.
+XOF_SYMBOL = "F CFA"
+_RLM = "\u200f"
+_lock = threading.Lock()
+
+
+def N_(message: str) -> str:  # noqa: N802 (the gettext convention for "translate later")
+    """Mark a sentence for extraction without translating it here."""
+    return message
+
+
+def catalog_languages() -> Iterator[str]:
+    for language in LANGUAGES:
+        if (LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po").exists():
+            yield language
+
+
+class Translator:
+    def __init__(self, language: str, translations: NullTranslations) -> None:
+        self.language = language
+        self.rtl = language in RTL_LANGUAGES
+        self._translations = translations
+        self._locale = Locale.parse(language)
+
+    def __call__(self, message: str, /, **params: Any) -> str:
+        text = self._translations.gettext(message)
+        if params:
+            text = text.format(**params)
+        return self.directed(text)
+
+    def plural(self, singular: str, plural: str, count: int, /, **params: Any) -> str:
+        text = self._translations.ngettext(singular, plural, count)
+        return self.directed(text.format(count=count, **params))
+
+    def amount(self, amount: int, currency: str = "XOF") -> str:
+        """An amount as people of this language write it: "5 000 F CFA", "5,000 F CFA"."""
+        number = format_decimal(amount, locale=self._locale, group_separator=True)
+        if currency == "XOF":
+            # A plain space rather than the locale's narrow no-break space: every phone shows it.
+            return f"{number.replace(chr(0x202F), ' ').replace(chr(0xA0), ' ')} {XOF_SYMBOL}"
+        return f"{number} {currency}"
+
+    def directed(self, text: str) -> str:
+        """Arabic lines start with a right-to-left mark, so that a line opening with digits or a
+        phone number is still laid out right to left."""
+        if not self.rtl:
+            return text
+        return "\n".join(line if line.startswith(_RLM) else _RLM + line for line in text.split("\n"))
+
+
+@functools.cache
+def _translations(language: str) -> NullTranslations:
+    path = LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+    if not path.exists():
+        return NullTranslations()
+    with path.open("rb") as source:
+        catalog = read_po(source, locale=language, domain=DOMAIN)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog, use_fuzzy=False)
+    buffer.seek(0)
+    return Translations(buffer, domain=DOMAIN)
+
+
+def translator(language: str | None) -> Translator:
+    """The translator for ``language`` (French when unknown)."""
+    if language not in LANGUAGES:
+        language = DEFAULT_LANGUAGE
+    assert language is not None
+    with _lock:
+        translations = _translations(language)
+    return Translator(language, translations)

@@ -1,0 +1,281 @@
+"""The dialog engine end to end on a real database: a new number opens a wallet, money comes in at an
+agent, then send money, airtime, bills, approvals, history, language, back/cancel, idle expiry and the
+USSD gateway, in French, English and Arabic."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sika.bootstrap import Container, bootstrap
+from sika.chat.dialog import Dialog
+from sika.chat.messages import Inbound, InboundKind, Turn
+from sika.chat.state import Conversations
+from sika.chat.ussd import SCREEN_CHARS_MAX, UssdGateway, UssdRequest
+from sika.config import Settings
+from sika.ledger import audit
+from sika.payments import new_movement_id
+from sika.wallet import Pin
+
+_ids = itertools.count()
+AMA, KOFI, NEW = "+22890112233", "+22897112233", "+22893000111"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now_ns = 1_800_000_000 * 10**9
+
+    def __call__(self) -> int:
+        return self.now_ns
+
+
+@pytest.fixture
+def container(database_url: str) -> Iterator[Container]:
+    built = bootstrap(Settings(database_url=database_url, providers="instant"))
+    yield built
+    assert audit.check(built.engine) == []
+    built.close()
+
+
+@pytest.fixture
+def town(container: Container) -> Container:
+    agent, _ = container.agents.create("Boutique Bè")
+    container.payments.credit_float(new_movement_id(), agent, 1_000_000)
+    people = [(AMA, "Ama Mensah", "fr", "4827"), (KOFI, "Kofi Agbeko", "en", "5938")]
+    for msisdn, name, language, pin in people:
+        container.customers.open(msisdn, name, language=language, pin=Pin(pin), tier=1)
+        container.payments.cash_in(new_movement_id(), agent, msisdn, 50_000)
+    return container
+
+
+class Chat:
+    def __init__(self, dialog: Dialog, msisdn: str, channel: str = "whatsapp") -> None:
+        self.dialog, self.msisdn, self.channel = dialog, msisdn, channel
+        self.last: Turn | None = None
+
+    def __call__(self, text: str, *, choice: str | None = None) -> Turn:
+        kind = InboundKind.CHOICE if choice else InboundKind.TEXT
+        self.last = self.dialog.handle(Inbound(channel=self.channel, msisdn=self.msisdn, kind=kind,
+                                               message_id=f"m{next(_ids)}", text=text, choice_id=choice))
+        return self.last
+
+    def choices(self) -> list[str]:
+        assert self.last is not None
+        return [c.id for c in self.last.replies[-1].choices]
+
+    def pick(self, choice_id: str) -> Turn:
+        """Type the number of the choice, as a USSD or SMS user would."""
+        return self(str(self.choices().index(choice_id) + 1))
+
+    def text(self) -> str:
+        assert self.last is not None
+        return "\n".join(r.text for r in self.last.replies)
+
+
+def balance(container: Container, msisdn: str) -> int:
+    account = container.customers.get(msisdn).account_id
+    assert account is not None
+    return container.ledger.get_account(account).balance
+
+
+def test_a_new_number_opens_a_wallet_in_arabic(town: Container) -> None:
+    chat = Chat(Dialog(town), NEW)
+    chat("مرحبا")
+    assert [c for c in chat.choices() if c.startswith("lang:")]
+    chat.pick("lang:ar")
+    chat("Kafui Mensah")
+    turn = chat("1234")
+    assert turn.secret_input
+    assert "0000" in chat.text()  # weak: asked again
+    chat("3691")
+    turn = chat("3692")
+    assert turn.secret_input
+    chat("3691")
+    chat("3691")
+    customer = town.customers.get(NEW)
+    assert (customer.name, customer.language, customer.tier) == ("Kafui Mensah", "ar", 0)
+    assert customer.has_pin
+    assert chat.text().startswith("\u200f")  # right to left
+    assert "balance" in chat.choices()
+
+
+def test_send_money_with_a_french_shortcut_and_the_pin(town: Container) -> None:
+    chat = Chat(Dialog(town), AMA)
+    chat("envoyer 5000 à 97112233")
+    assert "5 000 F CFA" in chat.text() and "Kofi Agbeko" in chat.text()
+    chat.pick("confirm")
+    turn = chat("4827")
+    assert turn.secret_input
+    assert any(r.end for r in turn.replies)
+    assert (balance(town, AMA), balance(town, KOFI)) == (50_000 - 5_000, 55_000)
+    # The same message delivered again (same id) moves nothing more: the inbox dedupes, and so does the
+    # movement id derived from the message id.
+
+
+def test_a_wrong_pin_is_counted_and_back_and_cancel_work(town: Container) -> None:
+    chat = Chat(Dialog(town), KOFI)
+    chat("menu")
+    chat.pick("send")
+    chat("90112233")
+    chat("0")  # back to the number
+    chat("90112233")
+    chat("2000")
+    chat.pick("confirm")
+    chat("1357")
+    assert "2" in chat.text()  # tries left
+    chat("cancel")
+    assert balance(town, KOFI) == 50_000
+    assert town.customers.get(KOFI).pin_failures == 1
+
+
+def test_airtime_for_another_number_in_english(town: Container) -> None:
+    chat = Chat(Dialog(town), KOFI)
+    chat("airtime 1000 for 99123456")
+    assert chat.choices() == ["op:moov", "op:togocom"]  # the prefix is a hint: Moov first
+    chat.pick("op:moov")
+    assert "1,000 F CFA" in chat.text()
+    chat.pick("confirm")
+    chat("5938")
+    assert balance(town, KOFI) == 49_000
+
+
+def test_a_ceet_bill_gives_the_token_in_the_chat(town: Container) -> None:
+    chat = Chat(Dialog(town), AMA)
+    chat("menu")
+    chat.pick("bills")
+    chat.pick("ceet")
+    chat("12345678903")
+    chat("2000")
+    chat.pick("confirm")
+    chat("4827")
+    assert "-" in chat.text().rsplit(":", 1)[-1]  # the 20-digit token, in groups
+    assert balance(town, AMA) == 50_000 - 2_000 - 100
+
+
+def test_a_merchant_request_is_approved_in_the_chat(town: Container) -> None:
+    merchant, _ = town.merchants.create("Assigamé Market")
+    town.approvals.request_payment(new_movement_id(), merchant, AMA, 7_500, description="Order 12")
+    chat = Chat(Dialog(town), AMA)
+    chat("menu")
+    chat.pick("approvals")
+    chat(str(1))
+    chat.pick("confirm")
+    chat("4827")
+    assert balance(town, AMA) == 50_000 - 7_500
+    assert town.ledger.get_account(merchant.account_id).balance == 7_500 - 75
+
+
+def test_history_language_and_idle_expiry(town: Container) -> None:
+    clock = Clock()
+    dialog = Dialog(town, Conversations(town.engine, clock_ns=clock))
+    chat = Chat(dialog, AMA)
+    chat("solde")
+    assert "50 000 F CFA" in chat.text()
+    chat("menu")
+    chat.pick("language")
+    chat.pick("lang:en")
+    assert town.customers.get(AMA).language == "en"
+    chat("history")
+    assert "50,000 F CFA" in chat.text()
+    chat("menu")
+    chat.pick("send")
+    clock.now_ns += 6 * 60 * 10**9  # five idle minutes: the form is forgotten
+    chat("90112233")
+    assert chat.choices()[:2] == ["balance", "send"]
+
+
+def test_ussd_sessions_send_money_within_182_characters(town: Container) -> None:
+    gateway = UssdGateway(Dialog(town))
+    inputs: list[str] = []
+
+    def dial(value: str | None = None) -> str:
+        if value is not None:
+            inputs.append(value)
+        screen = gateway.handle(UssdRequest(session_id="ATUid_1", service_code="*555#", phone_number=AMA,
+                                            network_code="61501", text="*".join(inputs)))
+        assert len(screen) <= SCREEN_CHARS_MAX
+        assert screen.startswith(("CON ", "END "))
+        return screen
+
+    assert dial().startswith("CON ")
+    dial("2")
+    dial("97112233")
+    dial("3000")
+    dial("1")
+    done = dial("4827")
+    assert done.startswith("END ")
+    assert balance(town, KOFI) == 53_000
+    # The gateway repeats the last request: same screen, nothing moves twice.
+    again = gateway.handle(UssdRequest("ATUid_1", "*555#", AMA, "61501", "*".join(inputs)))
+    assert again == done
+    assert balance(town, KOFI) == 53_000
+
+
+def test_an_attachment_is_never_opened(town: Container) -> None:
+    from sika.chat.messages import Attachment
+
+    dialog = Dialog(town)
+    letter = Attachment(media_type="document", filename="LOVE-LETTER-FOR-YOU.txt.vbs")
+    turn = dialog.handle(Inbound(channel="whatsapp", msisdn=AMA, kind=InboundKind.ATTACHMENT,
+                                 message_id="a1", attachment=letter))
+    assert (turn.replies and "!" in turn.replies[0].text) or turn.replies
+
+
+def test_the_ussd_route_speaks_africas_talking(town: Container) -> None:
+    from fastapi.testclient import TestClient
+
+    from sika.api.app import create_app
+
+    with TestClient(create_app(town, run_workers=False)) as client:
+        form = {"sessionId": "ATUid_9", "serviceCode": "*555#", "phoneNumber": AMA, "networkCode": "61501",
+                "text": ""}
+        first = client.post("/ussd", data=form)
+        assert first.status_code == 200
+        assert first.headers["content-type"].startswith("text/plain")
+        assert first.text.startswith("CON ") and len(first.text) <= SCREEN_CHARS_MAX
+        balance_screen = client.post("/ussd", data={**form, "text": "1"})
+        assert balance_screen.text.startswith("END ") and "50 000 F CFA" in balance_screen.text
+        junk = client.post("/ussd", content=b"\xff\xfe%%%", headers={"content-type": "text/plain"})
+        assert junk.status_code == 200 and junk.text.startswith("END ")
+
+
+_TYPED = st.one_of(st.text(max_size=200), st.sampled_from(["0", "00", "1", "2", "3", "9", "99", "menu",
+                                                           "cancel", "4827", "envoyer 5000 à 97112233",
+                                                           "solde", "*", "**", "1*2", "\x00", "ا"]))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(inputs=st.lists(_TYPED, max_size=8), channel=st.sampled_from(["whatsapp", "terminal"]))
+def test_whatever_is_typed_the_engine_answers(sqlite_town: Container, inputs: list[str],
+                                              channel: str) -> None:
+    chat = Chat(Dialog(sqlite_town), AMA, channel=channel)
+    for text in inputs:
+        turn = chat(text)
+        assert turn.replies
+        assert all(reply.text for reply in turn.replies)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=300), phone=st.sampled_from([AMA, NEW, "", "abc", "+33612345678", "9" * 40]),
+       session=st.text(max_size=200))
+def test_whatever_the_ussd_gateway_gets_it_answers_a_screen(sqlite_town: Container, text: str, phone: str,
+                                                            session: str) -> None:
+    screen = UssdGateway(Dialog(sqlite_town)).handle(UssdRequest(session, "*555#", phone, "61501", text))
+    assert screen.startswith(("CON ", "END ")) and len(screen) <= SCREEN_CHARS_MAX
+
+
+@pytest.fixture
+def sqlite_town(sqlite_url: str) -> Iterator[Container]:
+    built = bootstrap(Settings(database_url=sqlite_url, providers="instant"))
+    agent, _ = built.agents.create("Boutique Bè")
+    built.payments.credit_float(new_movement_id(), agent, 1_000_000)
+    built.customers.open(AMA, "Ama Mensah", pin=Pin("4827"), tier=1)
+    built.customers.open(KOFI, "Kofi Agbeko", pin=Pin("5938"), tier=1)
+    built.payments.cash_in(new_movement_id(), agent, AMA, 50_000)
+    yield built
+    assert audit.check(built.engine) == []
+    built.close()
