@@ -11,7 +11,7 @@ LOCALE=src/sika/chat/locale
 for lang in fr en es it pt ru ar; do
     po="$LOCALE/$lang/LC_MESSAGES/sika.po"
     if [ -f "$po" ]; then
-        "$BIN/pybabel" -q update --no-fuzzy-matching -D sika -i "$LOCALE/sika.pot" -d "$LOCALE" -l "$lang"
+        "$BIN/pybabel" -q update --no-fuzzy-matching --ignore-obsolete -D sika -i "$LOCALE/sika.pot" -d "$LOCALE" -l "$lang"
     else
         "$BIN/pybabel" -q init -D sika -i "$LOCALE/sika.pot" -d "$LOCALE" -l "$lang"
     fi

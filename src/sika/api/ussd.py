@@ -16,8 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from sika.api.auth import container_of
 from sika.bootstrap import Container
-from sika.chat.i18n import translator
-from sika.chat.ussd import UssdGateway, UssdRequest
+from sika.chat.ussd import UssdGateway, UssdRequest, unavailable
 
 __all__ = ["router"]
 
@@ -46,8 +45,7 @@ async def ussd(
     characters."""
     body = await request.body()
     if len(body) > BODY_BYTES_MAX:
-        return PlainTextResponse("END " + translator(None)("Sorry, this service is not available. Please "
-                                                           "try again."))
+        return PlainTextResponse(unavailable())
     fields = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
     call = UssdRequest(session_id=fields.get("sessionId", ""), service_code=fields.get("serviceCode", ""),
                        phone_number=fields.get("phoneNumber", ""), network_code=fields.get("networkCode", ""),
@@ -56,5 +54,5 @@ async def ussd(
         screen = await run_in_threadpool(gateway.handle, call)
     except Exception:  # the phone must get a screen whatever happens; the error is logged
         log.exception("USSD session %s failed", call.session_id[:64])
-        screen = "END " + translator(None)("Sorry, this service is not available. Please try again.")
+        screen = unavailable()
     return PlainTextResponse(screen)

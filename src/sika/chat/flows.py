@@ -287,8 +287,8 @@ def _send_confirm_ask(ctx: Context) -> Reply:
                      amount=ctx.t.amount(d["amount"]), name=d["name"], number=d["to"],
                      fee=ctx.t.amount(d["fee"]), total=ctx.t.amount(d["amount"] + d["fee"]))
     else:
-        text = ctx.t("{number} has no Sika wallet yet: they will get a code to collect {amount} at an agent "
-                     "or by opening a wallet (7 days).\nFee: {fee}. Total: {total}. Send?",
+        text = ctx.t("{number} has no Sika wallet: they get a code to collect {amount} (7 days).\n"
+                     "Fee: {fee}. Total: {total}. Send?",
                      number=d["to"], amount=ctx.t.amount(d["amount"]), fee=ctx.t.amount(d["fee"]),
                      total=ctx.t.amount(d["amount"] + d["fee"]))
     return _confirm(ctx, text)
@@ -475,7 +475,7 @@ def _purchase_pin(ctx: Context, answer: Answer) -> None:
 
 def _bills_biller_ask(ctx: Context) -> Reply:
     return Reply(ctx.t("Which bill?"), choices=[
-        Choice("ceet", ctx.t("CEET electricity (Cash Power)")),
+        Choice("ceet", ctx.t("Electricity (CEET)")),
         Choice("tde", ctx.t("TdE water")),
         Choice("canal", ctx.t("Canal+ TV")),
     ])

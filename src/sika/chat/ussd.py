@@ -18,7 +18,7 @@ from sika.chat.i18n import translator
 from sika.chat.messages import Inbound, InboundKind, Reply
 from sika.errors import SikaError
 
-__all__ = ["SCREEN_CHARS_MAX", "UssdGateway", "UssdRequest"]
+__all__ = ["SCREEN_CHARS_MAX", "UssdGateway", "UssdRequest", "unavailable"]
 
 SCREEN_CHARS_MAX = 182
 SESSION_ID_CHARS_MAX = 128
@@ -44,11 +44,11 @@ class UssdGateway:
         """The screen for this request: ``CON …`` or ``END …``, never longer than 182 characters."""
         session = request.session_id.strip()[:SESSION_ID_CHARS_MAX]
         if not session:
-            return "END " + translator(None)("Sorry, this service is not available. Please try again.")
+            return unavailable()
         try:
             msisdn = phones.normalize(request.phone_number)
         except SikaError:
-            return "END " + translator(None)("Sorry, this service is not available. Please try again.")
+            return unavailable()
         inputs = request.text[:TEXT_CHARS_MAX].split("*") if request.text else []
         conversations = self._dialog.conversations
         state = conversations.load("ussd", session)
@@ -119,3 +119,9 @@ def _shorten(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     return text[: max(limit - 1, 0)].rstrip() + _ELLIPSIS
+
+
+def unavailable(language: str | None = None) -> str:
+    """The screen for a session we cannot serve (bad request, unexpected failure)."""
+    t = translator(language)
+    return "END " + t("Sorry, this service is not available. Please try again.")
