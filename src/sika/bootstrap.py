@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from sika.auth import ApiKeys, Sessions
+from sika.chat.dialog import Dialog
+from sika.chat.notifications import NotificationText
+from sika.chat.whatsapp import GraphClient, WhatsApp
 from sika.config import Settings
 from sika.db import create_db_engine
 from sika.ledger import Ledger
@@ -36,9 +39,14 @@ class Container:
     approvals: Approvals
     callbacks: Callbacks
     purchases: Purchases
+    # The chat channels, wired after the container exists (the dialog calls the services above).
+    dialog: Dialog | None = None
+    whatsapp: WhatsApp | None = None
 
     def close(self) -> None:
         self.purchases.providers.close()
+        if self.whatsapp is not None and self.whatsapp.graph is not None:
+            self.whatsapp.graph.close()
         self.ledger.close()
         self.engine.dispose()
 
@@ -60,7 +68,7 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Container:
                         voucher_key=settings.voucher_key.encode())
     agents = Agents(engine, ledger, api_keys)
     merchants = Merchants(engine, ledger, api_keys)
-    return Container(
+    container = Container(
         settings=settings,
         engine=engine,
         ledger=ledger,
@@ -76,6 +84,33 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Container:
         purchases=Purchases(payments, customers, _providers(settings),
                             deadline_s=settings.provider_deadline_s),
     )
+    _chat(container)
+    return container
+
+
+def _chat(container: Container) -> None:
+    """The dialog for every channel; WhatsApp when configured, which then also delivers the outbox."""
+    settings = container.settings
+    container.dialog = Dialog(container)
+    if not (settings.whatsapp_verify_token and settings.whatsapp_app_secret):
+        return
+    graph = None
+    if settings.whatsapp_token and settings.whatsapp_phone_number_id:
+        graph = GraphClient(settings.whatsapp_api_url, settings.whatsapp_phone_number_id,
+                            settings.whatsapp_token, rate_per_s=settings.whatsapp_rate_per_s)
+    customers = container.customers
+
+    def template_language(msisdn: str) -> str:
+        customer = customers.find(msisdn)
+        return customer.language if customer is not None else "fr"
+
+    container.whatsapp = WhatsApp(
+        container.engine, verify_token=settings.whatsapp_verify_token,
+        app_secret=settings.whatsapp_app_secret, graph=graph, handler=container.dialog.handle,
+        template_name=settings.whatsapp_template, template_language=template_language,
+        notification_text=NotificationText(customers))
+    if graph is not None:
+        container.outbox.channel = container.whatsapp
 
 
 def _providers(settings: Settings) -> Providers:

@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     whatsapp_token: str | None = None
     whatsapp_phone_number_id: str | None = None
     whatsapp_api_url: str = "https://graph.facebook.com/v21.0"
+    # The approved template for messages outside the 24-hour window (one body variable, {{1}}).
+    whatsapp_template: str = Field(default="sika_notification", min_length=1, max_length=512)
+    # Meta's throughput tier: messages a second this process sends at most.
+    whatsapp_rate_per_s: float = Field(default=80.0, gt=0, le=10_000)
 
     # Database connections held by one process; the group-commit writer uses one of them.
     db_pool_size: int = Field(default=10, ge=1, le=200)

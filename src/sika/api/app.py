@@ -10,10 +10,10 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 import sika
-from sika.api import merchants, payments, problems, purchases, ussd, wallets
+from sika.api import merchants, payments, problems, purchases, ussd, wallets, whatsapp
+from sika.bootstrap import Container
 from sika.chat.dialog import Dialog
 from sika.chat.ussd import UssdGateway
-from sika.bootstrap import Container
 from sika.db import ping
 from sika.workers import WorkerRunner, default_jobs
 
@@ -40,7 +40,7 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.container = container
-    dialog = Dialog(container)
+    dialog = container.dialog or Dialog(container)
     app.state.dialog = dialog
     app.state.ussd = UssdGateway(dialog)
     problems.install(app)
@@ -49,6 +49,7 @@ def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
     app.include_router(merchants.router)
     app.include_router(purchases.router)
     app.include_router(ussd.router)
+    whatsapp.include(app, container.whatsapp)
 
     @app.get("/healthz", tags=["operations"], summary="200 when the database answers")
     async def healthz() -> JSONResponse:

@@ -23,6 +23,7 @@ from sika.chat.i18n import Translator, translator
 from sika.chat.messages import Choice, Inbound, InboundKind, Reply, Turn
 from sika.chat.shortcuts import Command, command, parse_intent
 from sika.chat.state import Conversations, State
+from sika.chat.whatsapp.attachments import dangerous
 from sika.errors import SikaError
 
 if TYPE_CHECKING:
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
 __all__ = ["Answer", "Context", "Dialog", "Invalid"]
 
 log = logging.getLogger(__name__)
-security = logging.getLogger("sika.security")
 
 
 class Dialog:
@@ -152,14 +152,11 @@ class Dialog:
 
     @staticmethod
     def _attachment(ctx: Context) -> None:
-        from sika.chat.whatsapp.attachments import dangerous
-
+        # Never downloaded, never opened; the channel logged the security event when it arrived.
         attachment = ctx.inbound.attachment
         reason = dangerous(attachment.filename if attachment else None,
                            attachment.mime_type if attachment else None)
         if reason is not None:
-            security.warning("refused attachment from %s: %s (%s)", ctx.msisdn,
-                             attachment.filename if attachment else "?", reason)
             ctx.say(ctx.t("Warning: this file could harm your phone and was not opened. Sika never "
                           "asks you to open files. Delete it if you do not know where it comes from."))
         else:

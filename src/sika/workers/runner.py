@@ -36,7 +36,7 @@ def default_jobs(container: Container) -> list[Job]:
     ledger = container.ledger
     payments = container.payments
     every = container.settings.jobs_interval_s
-    return [
+    jobs = [
         Job(
             name="ledger-expiry",
             interval_s=container.settings.ledger_expiry_interval_s,
@@ -53,6 +53,18 @@ def default_jobs(container: Container) -> list[Job]:
             run=lambda: prune(container.engine, ttl_s=container.settings.idempotency_ttl_s), batch_max=1_000),
         Job(name="movement-recovery", interval_s=every * 30, run=payments.recover, batch_max=100),
     ]
+    if container.dialog is not None:
+        conversations = container.dialog.conversations
+        jobs.append(Job(name="conversation-pruning", interval_s=every * 600, run=conversations.forget_idle,
+                        batch_max=1_000))
+    whatsapp = container.whatsapp
+    if whatsapp is not None:
+        jobs += [
+            Job(name="whatsapp-inbox", interval_s=min(every, 0.2), run=whatsapp.process_inbox, batch_max=100),
+            Job(name="whatsapp-send", interval_s=every, run=whatsapp.send_due, batch_max=100),
+            Job(name="whatsapp-pruning", interval_s=every * 3600, run=whatsapp.prune, batch_max=1_000),
+        ]
+    return jobs
 
 
 class WorkerRunner:

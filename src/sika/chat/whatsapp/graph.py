@@ -1,0 +1,259 @@
+"""The Cloud API client: ``POST {api_url}/{phone_number_id}/messages``, paced, retried, kept alive.
+
+* Each thread keeps its own HTTP/1.1 connection to the Graph API (``http.client``), so a busy sender
+  pays for TCP and TLS handshakes once, not per message.
+* A token bucket shared by every thread that uses one client caps the throughput at ``rate_per_s``
+  (Meta's default for a phone number is 80 messages a second); build one client per process.
+* Failures that may pass are retried with exponential back-off and jitter: connection errors and
+  timeouts, 5xx answers, and Meta's throttling codes (130429 throughput, 131056 pair rate, …). Other
+  errors are raised at once as :class:`GraphError` carrying Meta's ``error_code``.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from sika.errors import SikaError
+
+__all__ = ["RETRYABLE_CODES", "GraphClient", "GraphError", "KeepAliveTransport", "TokenBucket",
+           "Transport"]
+
+log = logging.getLogger(__name__)
+
+RETRIES_MAX = 10
+REQUEST_BYTES_MAX = 256 * 1024
+RESPONSE_BYTES_MAX = 1024 * 1024
+BACKOFF_S_MAX = 30.0
+# Connections kept per transport (one per thread and host); dead threads' are closed beyond this.
+CONNECTIONS_MAX = 64
+WAMID_CHARS_MAX = 128
+ERROR_MESSAGE_CHARS_MAX = 200
+
+# A kept connection belongs to one thread and one (scheme, host, port).
+_Key = tuple[int, str, str, int | None]
+
+RETRYABLE_CODES = frozenset({
+    1,       # API unknown (transient)
+    2,       # API service: temporary downtime
+    4,       # API too many calls (application rate limit)
+    80007,   # WhatsApp Business Account rate limit
+    130429,  # throughput of the phone number reached
+    131000,  # something went wrong (Meta advises a retry)
+    131016,  # service unavailable
+    131056,  # pair rate limit: too many messages to one person
+    133004,  # server temporarily unavailable
+})
+
+
+class GraphError(SikaError):
+    """Meta refused a message (``error_code`` from its answer), or could not be reached."""
+
+    code = "whatsapp_send_failed"
+    status = 502
+
+    def __init__(self, message: str, *, http_status: int | None = None, error_code: int | None = None,
+                 retryable: bool = False) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.error_code = error_code
+        self.retryable = retryable
+
+
+class Transport(Protocol):
+    def post(self, url: str, body: bytes, headers: Mapping[str, str], timeout_s: float) -> tuple[int, bytes]:
+        """POST and return ``(status, body)``; raise ``OSError`` or ``http.client.HTTPException``."""
+
+    def close(self) -> None: ...
+
+
+class TokenBucket:
+    """At most ``burst + rate_per_s * T`` grants in any span of ``T`` seconds, whatever the threads.
+
+    A taker that finds the bucket empty reserves the next token (the level goes below zero) and
+    sleeps until it is due, outside the lock: waiting threads are served in order, none spins.
+    """
+
+    def __init__(self, rate_per_s: float, burst: float, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        assert rate_per_s > 0 and burst >= 1, (rate_per_s, burst)
+        self.rate_per_s = rate_per_s
+        self.burst = burst
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._level = burst
+        self._stamp = clock()
+
+    def take(self) -> float:
+        """Wait for one token; returns how long we waited (seconds)."""
+        with self._lock:
+            now = self._clock()
+            self._level = min(self.burst, self._level + (now - self._stamp) * self.rate_per_s) - 1
+            self._stamp = now
+            wait_s = -self._level / self.rate_per_s if self._level < 0 else 0.0
+        if wait_s > 0:
+            self._sleep(wait_s)
+        return wait_s
+
+
+class KeepAliveTransport:
+    """One persistent ``http.client`` connection per thread and host."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._connections: dict[_Key, http.client.HTTPConnection] = {}
+
+    def post(self, url: str, body: bytes, headers: Mapping[str, str], timeout_s: float) -> tuple[int, bytes]:
+        parts = urlsplit(url)
+        assert parts.scheme in ("http", "https") and parts.hostname, url
+        key: _Key = (threading.get_ident(), parts.scheme, parts.hostname, parts.port)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        with self._lock:
+            connection = self._connections.get(key)
+        fresh = connection is None
+        if connection is None:
+            connection = self._open(key, timeout_s)
+        try:
+            return self._exchange(connection, key, target, body, headers)
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            if fresh:
+                raise
+            # The server closed the idle connection we kept: say it again on a new one.
+            return self._exchange(self._open(key, timeout_s), key, target, body, headers)
+
+    def close(self) -> None:
+        with self._lock:
+            connections = list(self._connections.values())
+            self._connections.clear()
+        for connection in connections:
+            connection.close()
+
+    def _exchange(self, connection: http.client.HTTPConnection, key: _Key, target: str,
+                  body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
+        try:
+            connection.request("POST", target, body=body, headers=dict(headers))
+            response = connection.getresponse()
+            data = response.read(RESPONSE_BYTES_MAX + 1)
+        except BaseException:
+            self._drop(key, connection)
+            raise
+        if len(data) > RESPONSE_BYTES_MAX or not response.isclosed():
+            self._drop(key, connection)  # unread bytes would corrupt the next exchange
+        return response.status, data[:RESPONSE_BYTES_MAX]
+
+    def _open(self, key: _Key, timeout_s: float) -> http.client.HTTPConnection:
+        _, scheme, host, port = key
+        factory = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+        connection = factory(host, port, timeout=timeout_s)
+        with self._lock:
+            stale = self._connections.pop(key, None)
+            if len(self._connections) >= CONNECTIONS_MAX:
+                stale_keys = self._of_dead_threads()
+                dropped = [self._connections.pop(k) for k in stale_keys]
+            else:
+                dropped = []
+            self._connections[key] = connection
+        for old in ([stale] if stale is not None else []) + dropped:
+            old.close()
+        return connection
+
+    def _drop(self, key: _Key, connection: http.client.HTTPConnection) -> None:
+        with self._lock:
+            if self._connections.get(key) is connection:
+                del self._connections[key]
+        connection.close()
+
+    def _of_dead_threads(self) -> list[_Key]:
+        alive = {thread.ident for thread in threading.enumerate()}
+        return [key for key in self._connections if key[0] not in alive]
+
+
+class GraphClient:
+    def __init__(self, api_url: str, phone_number_id: str, token: str, *, timeout_s: float = 10,
+                 rate_per_s: float = 80.0, retries: int = 4, transport: Transport | None = None,
+                 burst: float | None = None, backoff_s: float = 0.5,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        assert 0 <= retries <= RETRIES_MAX and 0 < timeout_s <= 300 and backoff_s >= 0
+        assert phone_number_id.isalnum(), phone_number_id
+        self.url = f"{api_url.rstrip('/')}/{phone_number_id}/messages"
+        self._headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
+                         "Accept": "application/json", "User-Agent": "sika-whatsapp"}
+        self._timeout_s = timeout_s
+        self._retries = retries
+        self._backoff_s = backoff_s
+        self._sleep = sleep
+        # A tenth of a second's worth of messages may go at once; the rest are paced.
+        self.bucket = TokenBucket(rate_per_s, burst if burst is not None else max(1.0, rate_per_s / 10))
+        self._transport: Transport = transport or KeepAliveTransport()
+
+    def __enter__(self) -> GraphClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def send(self, body: Mapping[str, Any]) -> str:
+        """Send one message body; returns its ``wamid``, or raises :class:`GraphError`."""
+        data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        assert len(data) <= REQUEST_BYTES_MAX, len(data)
+        attempt = 0
+        while True:
+            error = self._attempt(data)
+            if isinstance(error, str):
+                return error
+            if not error.retryable or attempt >= self._retries:
+                raise error
+            delay_s = min(BACKOFF_S_MAX, self._backoff_s * 2**attempt)
+            attempt += 1
+            log.info("whatsapp send retry %s after %s (code %s)", attempt, error.http_status,
+                     error.error_code)
+            self._sleep(delay_s / 2 + random.uniform(0, delay_s / 2))  # noqa: S311 (jitter, not secrecy)
+
+    def _attempt(self, data: bytes) -> str | GraphError:
+        self.bucket.take()
+        try:
+            status, answer = self._transport.post(self.url, data, self._headers, self._timeout_s)
+        except (OSError, http.client.HTTPException) as exc:
+            error = GraphError(f"the Graph API could not be reached: {type(exc).__name__}", retryable=True)
+            error.__cause__ = exc
+            return error
+        if 200 <= status < 300:
+            return _wamid(status, answer)
+        return _error(status, answer)
+
+
+def _wamid(status: int, answer: bytes) -> str:
+    try:
+        wamid = json.loads(answer)["messages"][0]["id"]
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        # Not retried: Meta may have accepted the message, and a second one would be a duplicate.
+        raise GraphError("the Graph API accepted a message without naming it", http_status=status) from exc
+    if not isinstance(wamid, str) or not 0 < len(wamid) <= WAMID_CHARS_MAX:
+        raise GraphError("the Graph API named a message with an unusable id", http_status=status)
+    return wamid
+
+
+def _error(status: int, answer: bytes) -> GraphError:
+    code: int | None = None
+    message = ""
+    try:
+        error = json.loads(answer)["error"]
+        raw_code = error.get("code")
+        code = raw_code if isinstance(raw_code, int) and not isinstance(raw_code, bool) else None
+        message = str(error.get("message", ""))[:ERROR_MESSAGE_CHARS_MAX]
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        pass
+    retryable = status >= 500 or status == 429 or code in RETRYABLE_CODES
+    return GraphError(f"the Graph API answered {status} (code {code}): {message}".rstrip(": "),
+                      http_status=status, error_code=code, retryable=retryable)

@@ -1,0 +1,194 @@
+"""Whole conversations over WhatsApp, wire to wire: Meta-shaped signed webhooks in, the dialog in the
+workers, the Cloud API out to a local fake Graph API that enforces Meta's limits. In French, English and
+Arabic: open a wallet, cash in through the REST API, send money, buy airtime, pay a bill."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from sika.api.app import create_app
+from sika.auth import Role
+from sika.bootstrap import Container, bootstrap
+from sika.chat.whatsapp.fake_graph import FakeGraph
+from sika.config import Settings
+from sika.ledger import audit
+
+SECRET, VERIFY = "app-secret-for-tests", "verify-me"
+_ids = itertools.count()
+
+
+@pytest.fixture
+def graph() -> Iterator[FakeGraph]:
+    with FakeGraph() as fake:
+        yield fake
+
+
+@pytest.fixture
+def container(database_url: str, graph: FakeGraph) -> Iterator[Container]:
+    built = bootstrap(Settings(
+        database_url=database_url, providers="instant", whatsapp_verify_token=VERIFY,
+        whatsapp_app_secret=SECRET, whatsapp_token=graph.token,
+        whatsapp_phone_number_id=graph.phone_number_id, whatsapp_api_url=graph.url))
+    yield built
+    assert audit.check(built.engine) == []
+    built.close()
+
+
+@pytest.fixture
+def client(container: Container) -> Iterator[TestClient]:
+    with TestClient(create_app(container, run_workers=False)) as test_client:
+        yield test_client
+
+
+class Phone:
+    """A WhatsApp user: types, taps buttons and list rows, reads what Sika sent back."""
+
+    def __init__(self, client: TestClient, container: Container, graph: FakeGraph, msisdn: str) -> None:
+        self.client, self.container, self.graph, self.msisdn = client, container, graph, msisdn
+        self.seen = 0
+
+    def _deliver(self, message: dict[str, Any]) -> None:
+        body = json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+            "field": "messages", "value": {
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "22870000000",
+                             "phone_number_id": self.graph.phone_number_id},
+                "contacts": [{"profile": {"name": "Tester"}, "wa_id": self.msisdn.removeprefix("+")}],
+                "messages": [{"from": self.msisdn.removeprefix("+"), "id": f"wamid.T{next(_ids)}",
+                              "timestamp": str(int(time.time())), **message}]}}]}]}).encode()
+        signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        headers = {"X-Hub-Signature-256": signature, "Content-Type": "application/json"}
+        answer = self.client.post("/webhooks/whatsapp", content=body, headers=headers)
+        assert answer.status_code == 200, answer.text
+        assert self.container.whatsapp is not None
+        while self.container.whatsapp.process_inbox():
+            pass
+
+    def type(self, text: str) -> list[dict[str, Any]]:
+        self._deliver({"type": "text", "text": {"body": text}})
+        return self.inbox()
+
+    def tap(self, choice_id: str) -> list[dict[str, Any]]:
+        """Tap the button or list row with this id on the last interactive message."""
+        last = self.last_interactive()
+        kind = last["interactive"]["type"]
+        if kind == "button":
+            titles = {b["reply"]["id"]: b["reply"]["title"] for b in last["interactive"]["action"]["buttons"]}
+            reply = {"type": "button_reply", "button_reply": {"id": choice_id, "title": titles[choice_id]}}
+        else:
+            rows = {r["id"]: r["title"] for s in last["interactive"]["action"]["sections"] for r in s["rows"]}
+            reply = {"type": "list_reply", "list_reply": {"id": choice_id, "title": rows[choice_id]}}
+        self._deliver({"type": "interactive", "interactive": reply})
+        return self.inbox()
+
+    def inbox(self) -> list[dict[str, Any]]:
+        mine = [s.body for s in self.graph.sent if s.to == self.msisdn.removeprefix("+")]
+        new, self.seen = mine[self.seen:], len(mine)
+        return new
+
+    def last_interactive(self) -> dict[str, Any]:
+        mine = [s.body for s in self.graph.sent if s.to == self.msisdn.removeprefix("+")]
+        return next(body for body in reversed(mine) if body["type"] == "interactive")
+
+    def read(self) -> str:
+        mine = [s.text for s in self.graph.sent if s.to == self.msisdn.removeprefix("+")]
+        return "\n".join(mine)
+
+
+def _cash_in(client: TestClient, container: Container, msisdn: str, amount: int) -> None:
+    _, secret = container.api_keys.create(Role.ADMIN, "ops")
+    admin = {"Authorization": f"Bearer {secret}"}
+    made = client.post("/v1/agents", headers=admin, json={"name": "Boutique Bè"}).json()
+    agent = {"Authorization": f"Bearer {made['api_key']}"}
+    funded = client.post(f"/v1/agents/{made['id']}/float",
+                         headers={**admin, "Idempotency-Key": f"f{next(_ids)}"}, json={"amount": 1_000_000})
+    assert funded.status_code == 201
+    done = client.post("/v1/cash-ins", headers={**agent, "Idempotency-Key": f"c{next(_ids)}"},
+                       json={"msisdn": msisdn, "amount": amount})
+    assert done.status_code == 201, done.text
+
+
+def _balance(container: Container, msisdn: str) -> int:
+    account = container.customers.get(msisdn).account_id
+    assert account is not None
+    return container.ledger.get_account(account).balance
+
+
+@pytest.mark.parametrize(("language", "msisdn", "words"), [
+    ("fr", "+22890112233", {"send": "envoyer 2000 à 97112233", "amount": "2 000 F CFA"}),
+    ("en", "+22891445566", {"send": "send 2000 to 97112233", "amount": "2,000 F CFA"}),
+    ("ar", "+22893556677", {"send": "أرسل 2000 إلى 97112233", "amount": "2,000 F CFA"}),
+])
+def test_a_whole_life_on_whatsapp(client: TestClient, container: Container, graph: FakeGraph, *,
+                                  language: str, msisdn: str, words: dict[str, str]) -> None:
+    from sika.wallet import Pin
+
+    container.customers.open("+22897112233", "Kofi Agbeko", pin=Pin("5938"), tier=1)
+    phone = Phone(client, container, graph, msisdn)
+    # A new number: welcome, language, name, PIN twice.
+    phone.type("Bonjour")
+    phone.tap(f"lang:{language}")
+    phone.type("Awa Kponton")
+    phone.type("2580")
+    phone.type("2580")
+    assert container.customers.get(msisdn).language == language
+    _cash_in(client, container, msisdn, 30_000)
+    # Send money with a shortcut in the language, then confirm and give the PIN.
+    phone.type(words["send"])
+    assert words["amount"] in phone.read()
+    phone.tap("confirm")
+    phone.type("2580")
+    assert _balance(container, "+22897112233") == 2_000
+    # Airtime for oneself: menu, airtime, for me, operator, airtime, amount, confirm, PIN.
+    phone.type("menu")
+    phone.tap("airtime")
+    phone.tap("me")
+    phone.tap("op:togocom")
+    phone.tap("airtime")
+    phone.type("1000")
+    phone.tap("confirm")
+    phone.type("2580")
+    # A CEET bill: the token comes back in the chat.
+    phone.type("menu")
+    phone.tap("bills")
+    phone.tap("ceet")
+    phone.type("12345678903")
+    phone.type("3000")
+    phone.tap("confirm")
+    phone.type("2580")
+    assert _balance(container, msisdn) == 30_000 - 2_000 - 1_000 - 3_000 - 100
+    assert graph.rejected == []  # everything we sent was within Meta's limits
+    if language == "ar":
+        assert all(text.startswith("\u200f") for text in graph.texts_to(msisdn)[-3:] if text)
+    # The PINs typed are not kept anywhere in the inbox.
+    from sqlalchemy import select
+
+    from sika.chat.whatsapp.schema import inbox
+    with container.engine.connect() as connection:
+        texts = [row.text for row in connection.execute(select(inbox.c.text))]
+    assert "2580" not in texts
+    # Receipts from the outbox go out over WhatsApp too.
+    assert container.outbox.deliver_due() > 0
+    assert graph.rejected == []
+
+
+def test_the_webhook_refuses_bad_signatures_and_answers_the_handshake(client: TestClient) -> None:
+    body = b'{"object":"whatsapp_business_account","entry":[]}'
+    assert client.post("/webhooks/whatsapp", content=body).status_code == 401
+    assert client.post("/webhooks/whatsapp", content=body,
+                       headers={"X-Hub-Signature-256": "sha256=" + "0" * 64}).status_code == 401
+    handshake = client.get("/webhooks/whatsapp", params={"hub.mode": "subscribe", "hub.verify_token": VERIFY,
+                                                        "hub.challenge": "1158201444"})
+    assert (handshake.status_code, handshake.text) == (200, "1158201444")
+    wrong = client.get("/webhooks/whatsapp", params={"hub.mode": "subscribe", "hub.verify_token": "nope",
+                                                    "hub.challenge": "1"})
+    assert wrong.status_code == 403
