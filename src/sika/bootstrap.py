@@ -19,6 +19,8 @@ from sika.payments.approvals import Approvals
 from sika.payments.callbacks import Callbacks
 from sika.payments.purchases import Purchases
 from sika.providers import Providers, SandboxBehaviour, sandbox_providers
+from sika.rides.index import location_index
+from sika.rides.service import Rides
 from sika.wallet import Customers
 
 __all__ = ["Container", "bootstrap"]
@@ -42,9 +44,12 @@ class Container:
     # The chat channels, wired after the container exists (the dialog calls the services above).
     dialog: Dialog | None = None
     whatsapp: WhatsApp | None = None
+    rides: Rides | None = None
 
     def close(self) -> None:
         self.purchases.providers.close()
+        if self.rides is not None:
+            self.rides.index.close()
         if self.whatsapp is not None and self.whatsapp.graph is not None:
             self.whatsapp.graph.close()
         self.ledger.close()
@@ -84,6 +89,8 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Container:
         purchases=Purchases(payments, customers, _providers(settings),
                             deadline_s=settings.provider_deadline_s),
     )
+    container.rides = Rides(engine, ledger, customers, payments, container.purchases, cities=settings.cities,
+                            index=location_index(settings.redis_url), matcher=settings.rides_matcher)
     _chat(container)
     return container
 

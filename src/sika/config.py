@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sika.payments.fees import DEFAULT_FEES, FeeSchedule
+from sika.rides.cities import DEFAULT_CITIES, City
 from sika.wallet.tiers import DEFAULT_TIERS, TIER_MAX, TierLimits
 
 __all__ = ["Settings", "settings"]
@@ -58,6 +59,11 @@ class Settings(BaseSettings):
     # once (tests), "off" disables provider payments.
     providers: Literal["sandbox", "instant", "off"] = "sandbox"
     provider_deadline_s: int = Field(default=120, ge=5, le=86_400)
+
+    # Rides: the cities (JSON list of sika.rides.cities.City in SIKA_CITIES), how requests are matched.
+    cities: list[City] = Field(default_factory=lambda: list(DEFAULT_CITIES))
+    rides_matcher: Literal["greedy", "batch"] = "greedy"
+    dispatch_interval_s: float = Field(default=1.0, gt=0, le=60)
 
     @field_validator("tiers")
     @classmethod

@@ -24,6 +24,8 @@ _KNOWN: dict[str, tuple[AccountKind, AccountFlags]] = {
     "commission_expense": (AccountKind.COMMISSION_EXPENSE, AccountFlags.NONE),
     "voucher_holding": (AccountKind.VOUCHER_HOLDING, AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS),
     "meter_source": (AccountKind.LIMIT_METER, AccountFlags.NONE),
+    # Riders' fares between the hold and the split between driver and platform.
+    "rides_clearing": (AccountKind.SUSPENSE, AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS),
     # Holds each movement's guard leg (see Payments._finish): counts, never money.
     "movement_guard": (AccountKind.LIMIT_METER, AccountFlags.NONE),
 }

@@ -50,6 +50,9 @@ class Kind(enum.StrEnum):
     MERCHANT_PAYMENT = "merchant_payment"
     MERCHANT_REFUND = "merchant_refund"
     FLOAT = "float"
+    RIDE = "ride"                      # a rider's fare: held from the wallet, or charged to a card
+    RIDE_CASH = "ride_cash"            # the commission on a fare paid in cash: the driver's debt
+    DRIVER_PAYOUT = "driver_payout"    # a driver's earnings to the wallet, or the debt from it
 
 
 class Status(enum.StrEnum):
@@ -78,6 +81,10 @@ class Code(enum.IntEnum):
     MERCHANT_PAYMENT = 50
     MERCHANT_REFUND = 51
     FLOAT = 60
+    RIDE_FARE = 70
+    RIDE_EARNING = 71
+    RIDE_COMMISSION = 72
+    DRIVER_PAYOUT = 73
 
 
 class Role(enum.StrEnum):
@@ -89,6 +96,7 @@ class Role(enum.StrEnum):
     METER = "meter"             # counts a wallet's monthly inflow
     MERCHANT = "merchant"       # debits a merchant's account
     HOLDING = "holding"         # debits the voucher holding account
+    DRIVER = "driver"           # debits a driver's account (a payout)
     PLATFORM = "platform"
 
 

@@ -51,9 +51,13 @@ HOLD_MARGIN_S = 600
 SWEEP_MAX = 100
 REFERENCE_CHARS_MAX = 64
 _NS = 1_000_000_000
-_PURCHASE_KINDS = {ProductKind.AIRTIME: Kind.AIRTIME, ProductKind.DATA: Kind.AIRTIME,
-                   ProductKind.ELECTRICITY: Kind.BILL, ProductKind.WATER: Kind.BILL,
-                   ProductKind.TV: Kind.BILL}
+_PURCHASE_KINDS = {
+    ProductKind.AIRTIME: Kind.AIRTIME,
+    ProductKind.DATA: Kind.AIRTIME,
+    ProductKind.ELECTRICITY: Kind.BILL,
+    ProductKind.WATER: Kind.BILL,
+    ProductKind.TV: Kind.BILL,
+}
 _TOP_UP_KINDS = (ProductKind.CARD, ProductKind.MOBILE_MONEY)
 
 
@@ -73,9 +77,16 @@ class PurchaseQuote:
 
 
 class Purchases:
-    def __init__(self, payments: Payments, customers: Customers, providers: Providers, *,
-                 clock_ns: Callable[[], int] = time.time_ns, deadline_s: int = DEADLINE_S,
-                 poll_interval_s: int = POLL_INTERVAL_S) -> None:
+    def __init__(
+        self,
+        payments: Payments,
+        customers: Customers,
+        providers: Providers,
+        *,
+        clock_ns: Callable[[], int] = time.time_ns,
+        deadline_s: int = DEADLINE_S,
+        poll_interval_s: int = POLL_INTERVAL_S,
+    ) -> None:
         self._payments = payments
         self._customers = customers
         self.providers = providers
@@ -105,18 +116,34 @@ class Purchases:
         reference = _reference(kind, reference)
         quote = self.providers.get(provider).quote(product, reference, amount)
         operation = Operation.AIRTIME if kind in (ProductKind.AIRTIME, ProductKind.DATA) else Operation.BILL
-        return PurchaseQuote(provider=provider, product=product, reference=reference, amount=quote.amount,
-                             fee=self._payments.fees.fee(operation, quote.amount),
-                             description=quote.description, details=dict(quote.details))
+        return PurchaseQuote(
+            provider=provider,
+            product=product,
+            reference=reference,
+            amount=quote.amount,
+            fee=self._payments.fees.fee(operation, quote.amount),
+            description=quote.description,
+            details=dict(quote.details),
+        )
 
-    def buy(self, movement_id: str, payer: Customer, *, provider: str, product: str, reference: str,
-            amount: int | None = None, pin: Pin | None = None) -> Movement:
+    def buy(
+        self,
+        movement_id: str,
+        payer: Customer,
+        *,
+        provider: str,
+        product: str,
+        reference: str,
+        amount: int | None = None,
+        pin: Pin | None = None,
+    ) -> Movement:
         """Hold the amount and fee, order from the provider, settle on its answer."""
         existing = self._payments.find(movement_id)
         if existing is not None:
             if existing.payer_customer_id != payer.id or existing.product != product:
-                raise SikaError("this Idempotency-Key was used for another payment",
-                                code="idempotency_conflict")
+                raise SikaError(
+                    "this Idempotency-Key was used for another payment", code="idempotency_conflict"
+                )
             return existing
         quote = self.quote(provider, product, reference, amount)
         self._payments.check_transaction(payer, quote.total)
@@ -127,29 +154,66 @@ class Purchases:
         assert payer.account_id is not None
         accounts = self._payments.accounts
         hold = self._hold_timeout_s
-        legs = [Leg(f"{movement_id}.0", payer.account_id, accounts.provider(provider), quote.amount,
-                    Code.PROVIDER_PAYMENT, Role.PAYER, pending=True, timeout_s=hold)]
+        legs = [
+            Leg(
+                f"{movement_id}.0",
+                payer.account_id,
+                accounts.provider(provider),
+                quote.amount,
+                Code.PROVIDER_PAYMENT,
+                Role.PAYER,
+                pending=True,
+                timeout_s=hold,
+            )
+        ]
         if quote.fee:
-            legs.append(Leg(f"{movement_id}.1", payer.account_id, accounts.id("fee_revenue"), quote.fee,
-                            Code.FEE, Role.PAYER, pending=True, timeout_s=hold))
+            legs.append(
+                Leg(
+                    f"{movement_id}.1",
+                    payer.account_id,
+                    accounts.id("fee_revenue"),
+                    quote.fee,
+                    Code.FEE,
+                    Role.PAYER,
+                    pending=True,
+                    timeout_s=hold,
+                )
+            )
         kind = _PURCHASE_KINDS[self.kind_of(provider, product)]
         movement = self._payments.run(
-            movement_id, legs, kind=kind, amount=quote.amount, fee=quote.fee, payer_customer_id=payer.id,
-            counterparty=quote.reference, provider=provider, product=product,
+            movement_id,
+            legs,
+            kind=kind,
+            amount=quote.amount,
+            fee=quote.fee,
+            payer_customer_id=payer.id,
+            counterparty=quote.reference,
+            provider=provider,
+            product=product,
             deadline_ns=self._clock_ns() + self._deadline_ns,
-            details={"description": quote.description, **quote.details})
+            details={"description": quote.description, **quote.details},
+        )
         if movement.status is not Status.PENDING:
             return movement  # refused by the ledger (funds, limits): nothing was ordered
         return self._order(movement, quote.reference)
 
-    def top_up(self, movement_id: str, customer: Customer, *, provider: str, product: str,
-               reference: str, amount: int) -> Movement:
+    def top_up(
+        self,
+        movement_id: str,
+        customer: Customer,
+        *,
+        provider: str,
+        product: str,
+        reference: str,
+        amount: int,
+    ) -> Movement:
         """Money in from a card or an operator wallet: the wallet is credited once the provider confirms."""
         existing = self._payments.find(movement_id)
         if existing is not None:
             if existing.payee_customer_id != customer.id or existing.product != product:
-                raise SikaError("this Idempotency-Key was used for another payment",
-                                code="idempotency_conflict")
+                raise SikaError(
+                    "this Idempotency-Key was used for another payment", code="idempotency_conflict"
+                )
             return existing
         kind = self.kind_of(provider, product)
         if kind not in _TOP_UP_KINDS:
@@ -158,19 +222,73 @@ class Purchases:
         quote = self.providers.get(provider).quote(product, reference, amount)
         self._payments.check_transaction(customer, quote.amount)
         assert customer.account_id is not None
-        legs = [Leg(f"{movement_id}.0", self._payments.accounts.provider(provider), customer.account_id,
-                    quote.amount, Code.TOP_UP, Role.PLATFORM),
-                self._payments.meter_leg(movement_id, customer, quote.amount)]
+        legs = [
+            Leg(
+                f"{movement_id}.0",
+                self._payments.accounts.provider(provider),
+                customer.account_id,
+                quote.amount,
+                Code.TOP_UP,
+                Role.PLATFORM,
+            ),
+            self._payments.meter_leg(movement_id, customer, quote.amount),
+        ]
         movement = self._payments.run(
-            movement_id, legs, kind=Kind.TOP_UP, amount=quote.amount, payee_customer_id=customer.id,
-            counterparty=_masked(reference), provider=provider, product=product, deferred=True,
-            deadline_ns=self._clock_ns() + self._deadline_ns, details={"description": quote.description})
+            movement_id,
+            legs,
+            kind=Kind.TOP_UP,
+            amount=quote.amount,
+            payee_customer_id=customer.id,
+            counterparty=_masked(reference),
+            provider=provider,
+            product=product,
+            deferred=True,
+            deadline_ns=self._clock_ns() + self._deadline_ns,
+            details={"description": quote.description},
+        )
+        return self._order(movement, reference)
+
+    def charge_card(
+        self,
+        movement_id: str,
+        customer: Customer,
+        *,
+        reference: str,
+        amount: int,
+        legs: list[Leg],
+        details: dict[str, Any],
+    ) -> Movement:
+        """Charge a card for something other than a top-up (a ride): ``legs`` move the money once the
+        processor confirms, like a top-up's."""
+        existing = self._payments.find(movement_id)
+        if existing is not None:
+            return existing
+        reference = _reference(ProductKind.CARD, reference)
+        quote = self.providers.get("card").quote("card_topup", reference, amount)
+        movement = self._payments.run(
+            movement_id,
+            legs,
+            kind=Kind.RIDE,
+            amount=quote.amount,
+            payer_customer_id=customer.id,
+            counterparty=_masked(reference),
+            provider="card",
+            product="card_topup",
+            deferred=True,
+            deadline_ns=self._clock_ns() + self._deadline_ns,
+            details=details,
+        )
         return self._order(movement, reference)
 
     def _order(self, movement: Movement, reference: str) -> Movement:
         assert movement.provider is not None and movement.product is not None
-        order = Order(id=movement.id, provider=movement.provider, product=movement.product,
-                      reference=reference, amount=movement.amount)
+        order = Order(
+            id=movement.id,
+            provider=movement.provider,
+            product=movement.product,
+            reference=reference,
+            amount=movement.amount,
+        )
         try:
             outcome = self.providers.get(movement.provider).submit(order, callback=self.on_callback)
         except ProviderUnavailable as exc:
@@ -200,26 +318,42 @@ class Purchases:
                 self._payments.note_reference(movement_id, outcome.provider_reference)
             return self._payments.settle(movement_id, success=True, receipt=dict(outcome.receipt))
         return self._payments.settle(
-            movement_id, success=False, error_code="provider_failed",
-            reason=f"the provider refused: {outcome.message or outcome.error_code or 'failed'}")
+            movement_id,
+            success=False,
+            error_code="provider_failed",
+            reason=f"the provider refused: {outcome.message or outcome.error_code or 'failed'}",
+        )
 
     def poll(self, limit: int = SWEEP_MAX) -> int:
         """Ask providers about pending orders not heard of lately; give up on those past the deadline."""
         now = self._clock_ns()
         engine = self._payments.engine
         with engine.connect() as connection:
-            ids = connection.execute(
-                select(movements.c.id).where(movements.c.status == Status.PENDING,
-                                             movements.c.provider.is_not(None),
-                                             movements.c.updated_at_ns < now - self._poll_ns)
-                .order_by(movements.c.updated_at_ns).limit(limit)).scalars().all()
+            ids = (
+                connection.execute(
+                    select(movements.c.id)
+                    .where(
+                        movements.c.status == Status.PENDING,
+                        movements.c.provider.is_not(None),
+                        movements.c.updated_at_ns < now - self._poll_ns,
+                    )
+                    .order_by(movements.c.updated_at_ns)
+                    .limit(limit)
+                )
+                .scalars()
+                .all()
+            )
         for movement_id in ids:
             with engine.begin() as connection:  # one poller per order at a time, across processes
                 claimed = connection.execute(
                     update(movements)
-                    .where(movements.c.id == movement_id, movements.c.status == Status.PENDING,
-                           movements.c.updated_at_ns < now - self._poll_ns)
-                    .values(updated_at_ns=now)).rowcount
+                    .where(
+                        movements.c.id == movement_id,
+                        movements.c.status == Status.PENDING,
+                        movements.c.updated_at_ns < now - self._poll_ns,
+                    )
+                    .values(updated_at_ns=now)
+                ).rowcount
             if claimed:
                 self._poll_one(self._payments.get(movement_id), now)
         return len(ids)
@@ -234,8 +368,12 @@ class Purchases:
         if outcome.final and outcome.error_code != "unknown_order":
             self._apply(movement.id, outcome)
         elif movement.deadline_ns is not None and now >= movement.deadline_ns:
-            self._payments.settle(movement.id, success=False, error_code="provider_timeout",
-                                  reason="the provider did not answer in time; nothing was taken")
+            self._payments.settle(
+                movement.id,
+                success=False,
+                error_code="provider_timeout",
+                reason="the provider did not answer in time; nothing was taken",
+            )
 
 
 def _reference(kind: ProductKind, reference: str) -> str:

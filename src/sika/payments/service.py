@@ -471,6 +471,35 @@ class Payments:
                 raise AssertionError(f"settling {movement.id}: unexpected ledger answer {first}")
         return self._close(movement, success=outcome, receipt=receipt, error_code=error_code, reason=reason)
 
+    def capture(self, movement_id: str, amount: int, then: list[Leg]) -> Movement:
+        """Post part (or all) of a movement's single hold and move it on with ``then``, in one chain.
+
+        Rides hold an estimate at booking and capture the final fare at the end; the rest of the hold
+        returns to the rider. A second capture (a retry, a race) changes nothing.
+        """
+        movement = self.get(movement_id)
+        if movement.status is not Status.PENDING:
+            return movement
+        (held,) = [leg for leg in movement.legs if leg.pending]
+        assert 0 < amount <= held.amount, (amount, held.amount)
+        transfers = [Transfer(id=f"{held.id}.post", pending_id=held.id, amount=amount, code=held.code,
+                              flags=TransferFlags.POST_PENDING | (TransferFlags.LINKED if then else 0),
+                              metadata={"movement": movement.id})]
+        transfers += [leg.transfer(linked=i < len(then) - 1, movement_id=movement.id)
+                      for i, leg in enumerate(then)]
+        results = self._ledger.submit(transfers)
+        refused = next((r for r in results
+                        if r not in _OK and r is not TransferResult.LINKED_EVENT_FAILED), None)
+        if refused in (TransferResult.PENDING_TRANSFER_EXPIRED,
+                       TransferResult.PENDING_TRANSFER_ALREADY_VOIDED):
+            return self._close(movement, success=False, receipt=None, error_code="hold_expired",
+                               reason="the hold on the wallet ran out before the trip ended")
+        # Posted now, or by a concurrent capture (already posted, or the same post with other fields).
+        assert refused in (None, TransferResult.PENDING_TRANSFER_ALREADY_POSTED,
+                           TransferResult.EXISTS_WITH_DIFFERENT_FIELDS), refused
+        self._note(movement, fare=amount)
+        return self._close(self.get(movement_id), success=True, receipt=None, error_code=None, reason=None)
+
     def _settle_deferred(self, movement: Movement, *, success: bool, receipt: dict[str, str] | None,
                          error_code: str | None, reason: str | None) -> Movement:
         if not success:
@@ -686,7 +715,8 @@ class Payments:
                     params=params, now_ns=now)
 
     def _receipts(self, movement: Movement) -> list[tuple[str, str, dict[str, Any]]]:
-        base: dict[str, Any] = {"id": movement.id, "amount": movement.amount, "fee": movement.fee}
+        amount = int(movement.details.get("fare", movement.amount))
+        base: dict[str, Any] = {"id": movement.id, "amount": amount, "fee": movement.fee}
         for name in ("description", "receipt"):
             if movement.details.get(name):
                 base[name] = movement.details[name]

@@ -53,6 +53,9 @@ def default_jobs(container: Container) -> list[Job]:
             run=lambda: prune(container.engine, ttl_s=container.settings.idempotency_ttl_s), batch_max=1_000),
         Job(name="movement-recovery", interval_s=every * 30, run=payments.recover, batch_max=100),
     ]
+    if container.rides is not None:
+        jobs.append(Job(name="ride-dispatch", interval_s=container.settings.dispatch_interval_s,
+                        run=container.rides.dispatch_tick, batch_max=200))
     if container.dialog is not None:
         conversations = container.dialog.conversations
         jobs.append(Job(name="conversation-pruning", interval_s=every * 600, run=conversations.forget_idle,

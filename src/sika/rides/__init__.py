@@ -1,0 +1,1 @@
+"""Rides: moto-taxi on demand: cities and fares, drivers, dispatch, trips, payment, the simulator."""

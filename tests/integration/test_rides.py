@@ -1,0 +1,375 @@
+"""Rides end to end on a real database: drivers, dispatch, the trip's life, each payment method with
+completion and with cancellation, and the races the database must win (PostgreSQL)."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from sika.bootstrap import Container, bootstrap
+from sika.config import Settings
+from sika.errors import SikaError
+from sika.ledger import audit
+from sika.payments import new_movement_id
+from sika.rides.geo import Point
+from sika.rides.service import Driver, Rides
+from sika.rides.trips import TripStatus
+from sika.wallet import Customer, Pin
+
+PICKUP = Point(6.1319, 1.2228)  # Lomé, Grand marché
+DROPOFF = Point(6.1725, 1.2145)  # Lomé, Tokoin
+_numbers = itertools.count(10)
+
+
+class Clock:
+    def __init__(self) -> None:
+        import time
+
+        self.now_ns = time.time_ns()
+
+    def __call__(self) -> int:
+        return self.now_ns
+
+    def advance(self, seconds: float) -> None:
+        self.now_ns += int(seconds * 1e9)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def container(database_url: str, clock: Clock) -> Iterator[Container]:
+    built = bootstrap(Settings(database_url=database_url, providers="instant"))
+    assert built.rides is not None
+    built.rides._clock_ns = clock
+    yield built
+    assert audit.check(built.engine) == []
+    built.close()
+
+
+@pytest.fixture
+def rides(container: Container) -> Rides:
+    assert container.rides is not None
+    return container.rides
+
+
+def person(container: Container, name: str, cash: int = 0) -> Customer:
+    msisdn = f"+228900{next(_numbers):05d}"
+    container.customers.open(msisdn, name, pin=Pin("4827"), tier=1)
+    if cash:
+        agent, _ = container.agents.create(f"Agent for {name}")
+        container.payments.credit_float(new_movement_id(), agent, cash)
+        container.payments.cash_in(new_movement_id(), agent, msisdn, cash)
+    return container.customers.get(msisdn)
+
+
+def driver(container: Container, rides: Rides, name: str, at: Point, plate: str) -> Driver:
+    made = rides.onboard(person(container, name), city_id="lome", vehicle_type="moto", plate=plate)
+    rides.set_documents(made.id, "approved")
+    rides.update_location(made.id, at)
+    return rides.set_online(made.id, online=True)
+
+
+def balance(container: Container, account_id: int | None) -> int:
+    assert account_id is not None
+    return container.ledger.get_account(account_id).balance
+
+
+def offered_to(rides: Rides, driver_id: int) -> list[str]:
+    return [str(o["trip_id"]) for o in rides.pending_offers(driver_id)]
+
+
+def ride(rides: Rides, clock: Clock, driver_id: int, trip_id: str) -> None:
+    rides.accept(driver_id, trip_id)
+    clock.advance(240)
+    rides.arrive(driver_id, trip_id)
+    rides.start(driver_id, trip_id)
+    clock.advance(600)
+    rides.complete(driver_id, trip_id)
+
+
+def test_a_wallet_trip_holds_then_captures_the_fare_and_splits_it(
+    container: Container, rides: Rides, clock: Clock
+) -> None:
+    kofi = driver(container, rides, "Kofi", Point(6.1330, 1.2240), "TG-1001-AA")
+    ama = person(container, "Ama", cash=10_000)
+    quote = rides.quote("lome", "moto", PICKUP, DROPOFF)
+    assert quote.fare % 25 == 0 and quote.pickup_eta_s is not None and quote.pickup_eta_s < 300
+    trip = rides.request(
+        "trip-w1",
+        ama,
+        city_id="lome",
+        vehicle_type="moto",
+        pickup=PICKUP,
+        dropoff=DROPOFF,
+        payment_method="wallet",
+    )
+    account = container.ledger.get_account(ama.account_id or 0)
+    assert account.available < account.balance  # the hold
+    assert offered_to(rides, kofi.id) == [trip.id]
+    ride(rides, clock, kofi.id, trip.id)
+    done = rides.trip(trip.id)
+    assert done.status is TripStatus.COMPLETED and done.final_fare is not None
+    fare = done.final_fare
+    commission = fare * 15 // 100
+    assert balance(container, ama.account_id) == 10_000 - fare
+    assert container.ledger.get_account(ama.account_id or 0).available == 10_000 - fare  # the rest returned
+    assert balance(container, kofi.account_id) == fare - commission
+    payout = rides.settle_driver(kofi.id)
+    assert payout is not None and payout.amount == fare - commission
+    assert balance(container, kofi.account_id) == 0
+    assert rides.rate(trip.id, by="rider", stars=5, customer_id=ama.id).rider_rating == 5
+    with pytest.raises(SikaError, match="rated already"):
+        rides.rate(trip.id, by="rider", stars=1, customer_id=ama.id)
+    assert rides.driver(kofi.id).rating == 5.0
+
+
+def test_a_cash_trip_books_the_commission_as_the_drivers_debt(
+    container: Container, rides: Rides, clock: Clock
+) -> None:
+    yao = driver(container, rides, "Yao", Point(6.1330, 1.2240), "TG-1002-AA")
+    rider = person(container, "Efua")
+    trip = rides.request(
+        "trip-c1",
+        rider,
+        city_id="lome",
+        vehicle_type="moto",
+        pickup=PICKUP,
+        dropoff=DROPOFF,
+        payment_method="cash",
+    )
+    ride(rides, clock, yao.id, trip.id)
+    fare = rides.trip(trip.id).final_fare or 0
+    assert balance(container, yao.account_id) == -(fare * 15 // 100)
+    # The debt is settled from the driver's wallet when it holds money.
+    wallet = container.customers.by_id(yao.customer_id)
+    agent, _ = container.agents.create("Agent Bè")
+    container.payments.credit_float(new_movement_id(), agent, 50_000)
+    container.payments.cash_in(new_movement_id(), agent, wallet.msisdn, 5_000)
+    settled = rides.settle_driver(yao.id)
+    assert settled is not None and settled.amount == fare * 15 // 100
+    assert balance(container, yao.account_id) == 0
+
+
+def test_a_card_trip_is_charged_through_the_processor(
+    container: Container, rides: Rides, clock: Clock
+) -> None:
+    esi = driver(container, rides, "Esi", Point(6.1330, 1.2240), "TG-1003-AA")
+    rider = person(container, "Komla")
+    trip = rides.request(
+        "trip-k1",
+        rider,
+        city_id="lome",
+        vehicle_type="moto",
+        pickup=PICKUP,
+        dropoff=DROPOFF,
+        payment_method="card",
+        card_token="tok_visa_4242",
+    )
+    ride(rides, clock, esi.id, trip.id)
+    assert container.purchases.providers.wait_for_callbacks(5.0)
+    fare = rides.trip(trip.id).final_fare or 0
+    payment = container.payments.get(rides.trip(trip.id).payment_id or "")
+    assert payment.status.value == "completed"
+    assert balance(container, esi.account_id) == fare - fare * 15 // 100
+
+
+def test_cancellations_release_the_hold_or_charge_the_late_fee(
+    container: Container, rides: Rides, clock: Clock
+) -> None:
+    kafui = driver(container, rides, "Kafui", Point(6.1330, 1.2240), "TG-1004-AA")
+    rider = person(container, "Akua", cash=10_000)
+    early = rides.request(
+        "trip-x1",
+        rider,
+        city_id="lome",
+        vehicle_type="moto",
+        pickup=PICKUP,
+        dropoff=DROPOFF,
+        payment_method="wallet",
+    )
+    rides.cancel(early.id, by="rider", reason="changed my mind")
+    assert rides.trip(early.id).status is TripStatus.CANCELLED
+    account = container.ledger.get_account(rider.account_id or 0)
+    assert account.balance == account.available == 10_000
+    late = rides.request(
+        "trip-x2",
+        rider,
+        city_id="lome",
+        vehicle_type="moto",
+        pickup=PICKUP,
+        dropoff=DROPOFF,
+        payment_method="wallet",
+    )
+    rides.accept(kafui.id, late.id)
+    clock.advance(600)  # ten minutes after a driver was assigned
+    cancelled = rides.cancel(late.id, by="rider")
+    assert cancelled.cancel_fee == 200
+    assert balance(container, rider.account_id) == 10_000 - 200
+    assert balance(container, kafui.account_id) == 200 - 30
+    with pytest.raises(SikaError) as caught:
+        rides.start(kafui.id, late.id)
+    assert caught.value.code == "illegal_transition"
+
+
+def test_a_driver_who_cancels_hands_the_trip_to_the_next(
+    container: Container, rides: Rides, clock: Clock
+) -> None:
+    near = driver(container, rides, "Near", Point(6.1322, 1.2231), "TG-1005-AA")
+    far = driver(container, rides, "Far", Point(6.1400, 1.2300), "TG-1006-AA")
+    rider = person(container, "Dzifa")
+    trip = rides.request(
+        "trip-d1",
+        rider,
+        city_id="lome",
+        vehicle_type="moto",
+        pickup=PICKUP,
+        dropoff=DROPOFF,
+        payment_method="cash",
+    )
+    assert offered_to(rides, near.id) == [trip.id]
+    rides.accept(near.id, trip.id)
+    rides.cancel(trip.id, by="driver", driver_id=near.id, reason="flat tyre")
+    again = rides.trip(trip.id)
+    assert again.status is TripStatus.REQUESTED and again.driver_id is None
+    assert rides.driver(near.id).cancelled == 1
+    rides.dispatch_tick()
+    assert offered_to(rides, far.id) == [trip.id]
+    assert offered_to(rides, near.id) == []
+
+
+def test_offers_expire_then_the_search_widens_then_gives_up(
+    container: Container, rides: Rides, clock: Clock
+) -> None:
+    slow = driver(container, rides, "Slow", Point(6.1500, 1.2228), "TG-1007-AA")  # about 2 km away
+    rider = person(container, "Mawuli", cash=5_000)
+    trip = rides.request(
+        "trip-n1",
+        rider,
+        city_id="lome",
+        vehicle_type="moto",
+        pickup=PICKUP,
+        dropoff=DROPOFF,
+        payment_method="wallet",
+    )
+    assert offered_to(rides, slow.id) == [trip.id]  # not within 1 km: found at the next radius
+    clock.advance(16)
+    rides.update_location(slow.id, Point(6.1500, 1.2228))
+    rides.dispatch_tick()  # the offer expired; nobody else anywhere: no driver found
+    assert rides.driver(slow.id).timed_out == 1
+    assert rides.trip(trip.id).status is TripStatus.NO_DRIVER_FOUND
+    account = container.ledger.get_account(rider.account_id or 0)
+    assert account.balance == account.available == 5_000
+
+
+def test_a_trip_is_refused_outside_the_city_and_without_the_documents(
+    container: Container, rides: Rides
+) -> None:
+    rider = person(container, "Selom")
+    with pytest.raises(SikaError) as caught:
+        rides.request(
+            "trip-o1",
+            rider,
+            city_id="lome",
+            vehicle_type="moto",
+            pickup=Point(9.55, 1.19),
+            dropoff=DROPOFF,
+            payment_method="cash",
+        )
+    assert caught.value.code == "outside_service_area"
+    pending = rides.onboard(
+        person(container, "New driver"), city_id="lome", vehicle_type="moto", plate="TG 9 XX"
+    )
+    with pytest.raises(SikaError) as caught:
+        rides.set_online(pending.id, online=True)
+    assert caught.value.code == "documents_not_approved"
+
+
+@pytest.mark.postgres
+def test_two_drivers_accepting_one_trip_at_once_one_wins(postgres_url: str) -> None:
+    container = bootstrap(Settings(database_url=postgres_url, providers="instant"))
+    try:
+        rides = container.rides
+        assert rides is not None
+        drivers = [
+            driver(container, rides, f"D{i}", Point(6.1320 + i * 1e-4, 1.2229), f"TG-20{i}-AA")
+            for i in range(3)
+        ]
+        rider = person(container, "Rider")
+        trip = rides.request(
+            "trip-r1",
+            rider,
+            city_id="lome",
+            vehicle_type="moto",
+            pickup=PICKUP,
+            dropoff=DROPOFF,
+            payment_method="cash",
+        )
+        barrier = threading.Barrier(3)
+        outcomes: list[str] = []
+
+        def take(d: Driver) -> None:
+            barrier.wait()
+            try:
+                rides.accept(d.id, trip.id)
+                outcomes.append("won")
+            except SikaError as exc:
+                outcomes.append(exc.code)
+
+        threads = [threading.Thread(target=take, args=(d,)) for d in drivers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(outcomes) == ["offer_closed", "offer_closed", "won"] or outcomes.count("won") == 1
+        assert rides.trip(trip.id).status is TripStatus.DRIVER_ASSIGNED
+    finally:
+        container.close()
+
+
+@pytest.mark.postgres
+def test_one_driver_offered_two_trips_gets_one(postgres_url: str) -> None:
+    container = bootstrap(Settings(database_url=postgres_url, providers="instant"))
+    try:
+        rides = container.rides
+        assert rides is not None
+        only = driver(container, rides, "Only", Point(6.1320, 1.2229), "TG-3001-AA")
+        trips = []
+        for i in range(2):
+            rider = person(container, f"Rider {i}")
+            trip = rides.request(
+                f"trip-t{i}",
+                rider,
+                city_id="lome",
+                vehicle_type="moto",
+                pickup=PICKUP,
+                dropoff=DROPOFF,
+                payment_method="cash",
+            )
+            trips.append(trip.id)
+        assert sorted(offered_to(rides, only.id)) == sorted(trips)
+        barrier = threading.Barrier(2)
+        outcomes: list[str] = []
+
+        def take(trip_id: str) -> None:
+            barrier.wait()
+            try:
+                rides.accept(only.id, trip_id)
+                outcomes.append("won")
+            except SikaError as exc:
+                outcomes.append(exc.code)
+
+        threads = [threading.Thread(target=take, args=(t,)) for t in trips]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(outcomes) == ["driver_busy", "won"]
+        assert rides.active_trip_of_driver(only.id) is not None
+    finally:
+        container.close()
