@@ -34,10 +34,17 @@ def graph() -> Iterator[FakeGraph]:
 
 @pytest.fixture
 def container(database_url: str, graph: FakeGraph) -> Iterator[Container]:
-    built = bootstrap(Settings(
-        database_url=database_url, providers="instant", whatsapp_verify_token=VERIFY,
-        whatsapp_app_secret=SECRET, whatsapp_token=graph.token,
-        whatsapp_phone_number_id=graph.phone_number_id, whatsapp_api_url=graph.url))
+    built = bootstrap(
+        Settings(
+            database_url=database_url,
+            providers="instant",
+            whatsapp_verify_token=VERIFY,
+            whatsapp_app_secret=SECRET,
+            whatsapp_token=graph.token,
+            whatsapp_phone_number_id=graph.phone_number_id,
+            whatsapp_api_url=graph.url,
+        )
+    )
     yield built
     assert audit.check(built.engine) == []
     built.close()
@@ -57,14 +64,42 @@ class Phone:
         self.seen = 0
 
     def _deliver(self, message: dict[str, Any]) -> None:
-        body = json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
-            "field": "messages", "value": {
-                "messaging_product": "whatsapp",
-                "metadata": {"display_phone_number": "22870000000",
-                             "phone_number_id": self.graph.phone_number_id},
-                "contacts": [{"profile": {"name": "Tester"}, "wa_id": self.msisdn.removeprefix("+")}],
-                "messages": [{"from": self.msisdn.removeprefix("+"), "id": f"wamid.T{next(_ids)}",
-                              "timestamp": str(int(time.time())), **message}]}}]}]}).encode()
+        body = json.dumps(
+            {
+                "object": "whatsapp_business_account",
+                "entry": [
+                    {
+                        "id": "1",
+                        "changes": [
+                            {
+                                "field": "messages",
+                                "value": {
+                                    "messaging_product": "whatsapp",
+                                    "metadata": {
+                                        "display_phone_number": "22870000000",
+                                        "phone_number_id": self.graph.phone_number_id,
+                                    },
+                                    "contacts": [
+                                        {
+                                            "profile": {"name": "Tester"},
+                                            "wa_id": self.msisdn.removeprefix("+"),
+                                        }
+                                    ],
+                                    "messages": [
+                                        {
+                                            "from": self.msisdn.removeprefix("+"),
+                                            "id": f"wamid.T{next(_ids)}",
+                                            "timestamp": str(int(time.time())),
+                                            **message,
+                                        }
+                                    ],
+                                },
+                            }
+                        ],
+                    }
+                ],
+            }
+        ).encode()
         signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
         headers = {"X-Hub-Signature-256": signature, "Content-Type": "application/json"}
         answer = self.client.post("/webhooks/whatsapp", content=body, headers=headers)
@@ -75,6 +110,13 @@ class Phone:
 
     def type(self, text: str) -> list[dict[str, Any]]:
         self._deliver({"type": "text", "text": {"body": text}})
+        return self.inbox()
+
+    def share_location(self, lat: float, lng: float, name: str | None = None) -> list[dict[str, Any]]:
+        location: dict[str, Any] = {"latitude": lat, "longitude": lng}
+        if name:
+            location["name"] = name
+        self._deliver({"type": "location", "location": location})
         return self.inbox()
 
     def tap(self, choice_id: str) -> list[dict[str, Any]]:
@@ -92,7 +134,7 @@ class Phone:
 
     def inbox(self) -> list[dict[str, Any]]:
         mine = [s.body for s in self.graph.sent if s.to == self.msisdn.removeprefix("+")]
-        new, self.seen = mine[self.seen:], len(mine)
+        new, self.seen = mine[self.seen :], len(mine)
         return new
 
     def last_interactive(self) -> dict[str, Any]:
@@ -109,11 +151,17 @@ def _cash_in(client: TestClient, container: Container, msisdn: str, amount: int)
     admin = {"Authorization": f"Bearer {secret}"}
     made = client.post("/v1/agents", headers=admin, json={"name": "Boutique Bè"}).json()
     agent = {"Authorization": f"Bearer {made['api_key']}"}
-    funded = client.post(f"/v1/agents/{made['id']}/float",
-                         headers={**admin, "Idempotency-Key": f"f{next(_ids)}"}, json={"amount": 1_000_000})
+    funded = client.post(
+        f"/v1/agents/{made['id']}/float",
+        headers={**admin, "Idempotency-Key": f"f{next(_ids)}"},
+        json={"amount": 1_000_000},
+    )
     assert funded.status_code == 201
-    done = client.post("/v1/cash-ins", headers={**agent, "Idempotency-Key": f"c{next(_ids)}"},
-                       json={"msisdn": msisdn, "amount": amount})
+    done = client.post(
+        "/v1/cash-ins",
+        headers={**agent, "Idempotency-Key": f"c{next(_ids)}"},
+        json={"msisdn": msisdn, "amount": amount},
+    )
     assert done.status_code == 201, done.text
 
 
@@ -123,13 +171,23 @@ def _balance(container: Container, msisdn: str) -> int:
     return container.ledger.get_account(account).balance
 
 
-@pytest.mark.parametrize(("language", "msisdn", "words"), [
-    ("fr", "+22890112233", {"send": "envoyer 2000 à 97112233", "amount": "2 000 F CFA"}),
-    ("en", "+22891445566", {"send": "send 2000 to 97112233", "amount": "2,000 F CFA"}),
-    ("ar", "+22893556677", {"send": "أرسل 2000 إلى 97112233", "amount": "2,000 F CFA"}),
-])
-def test_a_whole_life_on_whatsapp(client: TestClient, container: Container, graph: FakeGraph, *,
-                                  language: str, msisdn: str, words: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    ("language", "msisdn", "words"),
+    [
+        ("fr", "+22890112233", {"send": "envoyer 2000 à 97112233", "amount": "2 000 F CFA"}),
+        ("en", "+22891445566", {"send": "send 2000 to 97112233", "amount": "2,000 F CFA"}),
+        ("ar", "+22893556677", {"send": "أرسل 2000 إلى 97112233", "amount": "2,000 F CFA"}),
+    ],
+)
+def test_a_whole_life_on_whatsapp(
+    client: TestClient,
+    container: Container,
+    graph: FakeGraph,
+    *,
+    language: str,
+    msisdn: str,
+    words: dict[str, str],
+) -> None:
     from sika.wallet import Pin
 
     container.customers.open("+22897112233", "Kofi Agbeko", pin=Pin("5938"), tier=1)
@@ -173,6 +231,7 @@ def test_a_whole_life_on_whatsapp(client: TestClient, container: Container, grap
     from sqlalchemy import select
 
     from sika.chat.whatsapp.schema import inbox
+
     with container.engine.connect() as connection:
         texts = [row.text for row in connection.execute(select(inbox.c.text))]
     assert "2580" not in texts
@@ -184,11 +243,55 @@ def test_a_whole_life_on_whatsapp(client: TestClient, container: Container, grap
 def test_the_webhook_refuses_bad_signatures_and_answers_the_handshake(client: TestClient) -> None:
     body = b'{"object":"whatsapp_business_account","entry":[]}'
     assert client.post("/webhooks/whatsapp", content=body).status_code == 401
-    assert client.post("/webhooks/whatsapp", content=body,
-                       headers={"X-Hub-Signature-256": "sha256=" + "0" * 64}).status_code == 401
-    handshake = client.get("/webhooks/whatsapp", params={"hub.mode": "subscribe", "hub.verify_token": VERIFY,
-                                                        "hub.challenge": "1158201444"})
+    assert (
+        client.post(
+            "/webhooks/whatsapp", content=body, headers={"X-Hub-Signature-256": "sha256=" + "0" * 64}
+        ).status_code
+        == 401
+    )
+    handshake = client.get(
+        "/webhooks/whatsapp",
+        params={"hub.mode": "subscribe", "hub.verify_token": VERIFY, "hub.challenge": "1158201444"},
+    )
     assert (handshake.status_code, handshake.text) == (200, "1158201444")
-    wrong = client.get("/webhooks/whatsapp", params={"hub.mode": "subscribe", "hub.verify_token": "nope",
-                                                    "hub.challenge": "1"})
+    wrong = client.get(
+        "/webhooks/whatsapp",
+        params={"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "1"},
+    )
     assert wrong.status_code == 403
+
+
+def test_a_ride_booked_on_whatsapp_tells_the_rider_who_is_coming(
+    client: TestClient, container: Container, graph: FakeGraph
+) -> None:
+    from sika.rides.geo import Point
+    from sika.wallet import Pin
+
+    rides = container.rides
+    assert rides is not None
+    driver_wallet = container.customers.open("+22897112233", "Kofi Agbeko", pin=Pin("5938"), tier=1)
+    kofi = rides.onboard(driver_wallet, city_id="lome", vehicle_type="moto", plate="TG-4821-AZ")
+    rides.set_documents(kofi.id, "approved")
+    rides.update_location(kofi.id, Point(6.1330, 1.2240))
+    rides.set_online(kofi.id, online=True)
+    container.customers.open("+22890112233", "Ama Mensah", pin=Pin("4827"), tier=1)
+    phone = Phone(client, container, graph, "+22890112233")
+    phone.share_location(6.1319, 1.2228, "Grand marché")
+    assert "📎" in phone.read()
+    phone.share_location(6.1725, 1.2145, "Tokoin")
+    action = phone.last_interactive()["interactive"]["action"]
+    vehicles = [b["reply"]["id"] for b in action.get("buttons", [])] + [
+        row["id"] for section in action.get("sections", []) for row in section["rows"]
+    ]
+    assert vehicles == ["vehicle:moto", "vehicle:tricycle", "vehicle:car"]
+    phone.tap("vehicle:moto")
+    phone.tap("pay:cash")
+    phone.tap("confirm")
+    trip = rides.active_trip_of_rider(container.customers.get("+22890112233").id)
+    assert trip is not None and trip.status.value == "requested"
+    assert [o["trip_id"] for o in rides.pending_offers(kofi.id)] == [trip.id]
+    rides.accept(kofi.id, trip.id)
+    while container.outbox.deliver_due():
+        pass
+    assert any("TG-4821-AZ" in text for text in graph.texts_to("+22890112233"))
+    assert graph.rejected == []

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sika.chat.i18n import Translator, translator
-from sika.chat.messages import Inbound, Reply
+from sika.chat.messages import Inbound, Location, Reply
 from sika.chat.state import State
 from sika.payments import movement_id
 from sika.wallet import Customer
@@ -29,6 +29,7 @@ class Invalid(Exception):
 class Answer:
     text: str
     choice: str | None  # a choice id, when the input picked one of the choices on screen
+    location: Location | None = None  # a shared location (WhatsApp)
 
 
 @dataclass

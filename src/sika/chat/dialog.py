@@ -74,8 +74,22 @@ class Dialog:
         if inbound.kind is InboundKind.ATTACHMENT:
             self._attachment(ctx)
             return
+        if inbound.kind is InboundKind.LOCATION and ctx.customer is not None:
+            # A shared location answers a ride step, or starts booking a ride from there.
+            step = flows.step(state.flow, state.step)
+            if step.on_location is None:
+                state.reset("ride", "pickup")
+                step = flows.step("ride", "pickup")
+            assert step.on_location is not None and inbound.location is not None
+            try:
+                step.on_location(ctx, inbound.location)
+            except Invalid as problem:
+                ctx.say(problem.message)
+            self._ask(ctx)
+            return
         if inbound.kind is InboundKind.LOCATION:
-            ctx.say(ctx.t("Thanks for the location. Rides are not available here yet."))
+            ctx.say(ctx.t("Open your wallet first: then you can book rides by sharing your location."))
+            state.reset("welcome", flows.WELCOME_FIRST_STEP)
             self._ask(ctx)
             return
         if inbound.kind is InboundKind.UNSUPPORTED:

@@ -16,11 +16,12 @@ from typing import Any
 from sika import phones
 from sika.chat.context import Answer, Context, Invalid
 from sika.chat.i18n import LANGUAGES, N_, translator
-from sika.chat.messages import Choice, Reply
+from sika.chat.messages import Choice, Location, Reply
 from sika.chat.shortcuts import Intent, parse_amount
 from sika.errors import SikaError
 from sika.payments import Movement, Status
 from sika.providers import operator_hint
+from sika.rides.geo import Point
 from sika.wallet import InvalidPin, Pin, PinHasher, PinLocked
 
 __all__ = ["WELCOME_FIRST_STEP", "Step", "explain", "help_text", "start_intent", "step", "welcome_intro"]
@@ -29,8 +30,15 @@ NAME_CHARS_MIN = 2
 HISTORY_ITEMS = 5
 BUNDLES_SHOWN = 8
 
-NATIVE_NAMES = {"fr": "Français", "en": "English", "es": "Español", "it": "Italiano", "pt": "Português",
-                "ru": "Русский", "ar": "العربية"}
+NATIVE_NAMES = {
+    "fr": "Français",
+    "en": "English",
+    "es": "Español",
+    "it": "Italiano",
+    "pt": "Português",
+    "ru": "Русский",
+    "ar": "العربية",
+}
 _NS = 1_000_000_000
 
 
@@ -39,6 +47,7 @@ class Step:
     ask: Callable[[Context], Reply]
     answer: Callable[[Context, Answer], None]
     secret: bool = False  # the answer is a PIN: never kept, never matched against shortcuts
+    on_location: Callable[[Context, Location], None] | None = None  # the step takes a shared location
 
 
 def _invalid(message: str) -> Exception:
@@ -49,14 +58,18 @@ def _invalid(message: str) -> Exception:
 
 _ERRORS: dict[str, str] = {
     "insufficient_funds": N_("Your balance is too low for this amount and its fee."),
-    "limit_exceeded": N_("This is above the limits of your wallet's level. An agent can raise your level "
-                         "when you show an ID."),
-    "pin_locked": N_("Too many wrong PINs: payments are blocked for 30 minutes. An agent can reset your "
-                     "PIN."),
+    "limit_exceeded": N_(
+        "This is above the limits of your wallet's level. An agent can raise your level when you show an ID."
+    ),
+    "pin_locked": N_(
+        "Too many wrong PINs: payments are blocked for 30 minutes. An agent can reset your PIN."
+    ),
     "unknown_wallet": N_("This number has no Sika wallet."),
     "invalid_msisdn": N_("That is not a valid phone number. Example: 90112233 or +22890112233."),
-    "unsupported_country": N_("Sika sends money within the XOF zone only (Togo, Benin, Burkina Faso, Côte "
-                              "d'Ivoire, Guinea-Bissau, Mali, Niger, Senegal)."),
+    "unsupported_country": N_(
+        "Sika sends money within the XOF zone only (Togo, Benin, Burkina Faso, Côte "
+        "d'Ivoire, Guinea-Bissau, Mali, Niger, Senegal)."
+    ),
     "not_a_mobile_number": N_("That is not a mobile number."),
     "same_wallet": N_("You cannot send money to yourself."),
     "provider_failed": N_("The provider refused the payment. Nothing was taken from your wallet."),
@@ -72,6 +85,8 @@ _ERRORS: dict[str, str] = {
     "approval_expired": N_("This request has expired."),
     "approval_closed": N_("This request was already answered."),
     "invalid_name": N_("Please type your name (2 to 80 letters)."),
+    "trip_in_progress": N_("You already have a ride under way."),
+    "outside_service_area": N_("Sorry, rides are not available here yet."),
 }
 
 
@@ -81,8 +96,9 @@ def _err(ctx: Context, code: str) -> str:
 
 def explain(ctx: Context, error: SikaError) -> str:
     if isinstance(error, InvalidPin):
-        return ctx.t.plural("Wrong PIN. {count} try left.", "Wrong PIN. {count} tries left.",
-                            error.tries_left)
+        return ctx.t.plural(
+            "Wrong PIN. {count} try left.", "Wrong PIN. {count} tries left.", error.tries_left
+        )
     message = _ERRORS.get(error.code)
     if message is not None:
         return ctx.t(message)
@@ -95,8 +111,12 @@ WELCOME_FIRST_STEP = "language"
 
 
 def welcome_intro(ctx: Context) -> None:
-    ctx.say(ctx.t("Welcome to Sika! Send and receive money, buy airtime and pay your bills, right here. "
-                  "Let's open your wallet: it takes a minute."))
+    ctx.say(
+        ctx.t(
+            "Welcome to Sika! Send and receive money, buy airtime and pay your bills, right here. "
+            "Let's open your wallet: it takes a minute."
+        )
+    )
 
 
 def _language_choices() -> list[Choice]:
@@ -140,12 +160,17 @@ def _welcome_pin_again(ctx: Context, answer: Answer) -> None:
     ctx.container.customers.open(ctx.msisdn, str(ctx.state.data["name"]), language=language, pin=pin)
     ctx.refresh_customer()
     waiting = ctx.container.payments.vouchers_for(ctx.msisdn)
-    text = ctx.t("Your Sika wallet is open, {name}! Keep your PIN secret: Sika never asks for it except "
-                 "to confirm a payment.", name=ctx.state.data["name"])
+    text = ctx.t(
+        "Your Sika wallet is open, {name}! Keep your PIN secret: Sika never asks for it except "
+        "to confirm a payment.",
+        name=ctx.state.data["name"],
+    )
     if waiting:
-        text += "\n" + ctx.t("Money is waiting for you: {amount}. Ask the sender for the code and an agent "
-                             "pays it, or claim it in the app.",
-                             amount=ctx.t.amount(sum(int(v["amount"]) for v in waiting)))
+        text += "\n" + ctx.t(
+            "Money is waiting for you: {amount}. Ask the sender for the code and an agent "
+            "pays it, or claim it in the app.",
+            amount=ctx.t.amount(sum(int(v["amount"]) for v in waiting)),
+        )
     ctx.done(text)
 
 
@@ -163,15 +188,18 @@ def _pin(ctx: Context, text: str) -> Pin:
 
 # Menu ------------------------------------------------------------------------------------------------
 
+
 def _menu_ask(ctx: Context) -> Reply:
     pending = _pending_approvals(ctx)
-    approvals = ctx.t("Approve a request ({count})", count=len(pending)) if pending else ctx.t(
-        "Approve a request")
+    approvals = (
+        ctx.t("Approve a request ({count})", count=len(pending)) if pending else ctx.t("Approve a request")
+    )
     choices = [
         Choice("balance", ctx.t("Balance")),
         Choice("send", ctx.t("Send money")),
         Choice("airtime", ctx.t("Airtime and data")),
         Choice("bills", ctx.t("Bills and TV")),
+        Choice("ride", ctx.t("Book a ride")),
         Choice("approvals", approvals),
         Choice("history", ctx.t("History")),
         Choice("language", ctx.t("Language")),
@@ -183,8 +211,7 @@ def _menu_ask(ctx: Context) -> Reply:
 def _menu(ctx: Context, answer: Answer) -> None:
     choice = answer.choice
     if choice is None:
-        raise _invalid(ctx.t("Choose an option from the menu, or type for example "
-                             "\"send 5000 to 90112233\"."))
+        raise _invalid(ctx.t('Choose an option from the menu, or type for example "send 5000 to 90112233".'))
     if choice == "balance":
         _say_balance(ctx)
     elif choice == "history":
@@ -197,6 +224,8 @@ def _menu(ctx: Context, answer: Answer) -> None:
         ctx.go("airtime", "whom")
     elif choice == "bills":
         ctx.go("bills", "biller")
+    elif choice == "ride":
+        ctx.go("ride", "pickup")
     elif choice == "approvals":
         if not _pending_approvals(ctx):
             ctx.say(ctx.t("No request is waiting for your approval."))
@@ -209,9 +238,10 @@ def _menu(ctx: Context, answer: Answer) -> None:
 def help_text(ctx: Context) -> str:
     return ctx.t(
         "Sika: your wallet in this chat.\n"
-        "Shortcuts: \"balance\", \"send 5000 to 90112233\", \"airtime 1000 for 97112233\".\n"
-        "At any step: 0 to go back, \"cancel\" to stop, \"menu\" for the menu.\n"
-        "Never share your PIN; Sika asks for it only to confirm a payment.")
+        'Shortcuts: "balance", "send 5000 to 90112233", "airtime 1000 for 97112233".\n'
+        'At any step: 0 to go back, "cancel" to stop, "menu" for the menu.\n'
+        "Never share your PIN; Sika asks for it only to confirm a payment."
+    )
 
 
 def _say_balance(ctx: Context) -> None:
@@ -219,8 +249,10 @@ def _say_balance(ctx: Context) -> None:
     account = ctx.container.ledger.get_account(ctx.customer.account_id)
     text = ctx.t("Your balance: {balance}.", balance=ctx.t.amount(account.balance))
     if account.available != account.balance:
-        text += "\n" + ctx.t("Available now: {available} (the rest is held for payments in progress).",
-                             available=ctx.t.amount(account.available))
+        text += "\n" + ctx.t(
+            "Available now: {available} (the rest is held for payments in progress).",
+            available=ctx.t.amount(account.available),
+        )
     ctx.done(text)
 
 
@@ -234,29 +266,48 @@ def _say_history(ctx: Context) -> None:
     for m in items:
         sign = "-" if m.payer_customer_id == ctx.customer.id else "+"
         when = time.strftime("%d/%m %H:%M", time.gmtime(m.created_at_ns // _NS))
-        lines.append(f"{when} {sign}{ctx.t.amount(m.amount)} {_kind_name(ctx, m)} {m.counterparty or ''}"
-                     f"{'' if m.status is Status.COMPLETED else ' (' + _status_name(ctx, m) + ')'}".rstrip())
+        lines.append(
+            f"{when} {sign}{ctx.t.amount(m.amount)} {_kind_name(ctx, m)} {m.counterparty or ''}"
+            f"{'' if m.status is Status.COMPLETED else ' (' + _status_name(ctx, m) + ')'}".rstrip()
+        )
     ctx.done("\n".join(lines))
 
 
 def _kind_name(ctx: Context, m: Movement) -> str:
-    names = {"cash_in": N_("cash-in"), "cash_out": N_("cash-out"), "transfer": N_("transfer"),
-             "voucher": N_("transfer"), "voucher_claim": N_("received"), "voucher_refund": N_("refund"),
-             "airtime": N_("airtime"), "bill": N_("bill"), "top_up": N_("top-up"),
-             "merchant_payment": N_("payment"), "merchant_refund": N_("refund")}
+    names = {
+        "cash_in": N_("cash-in"),
+        "cash_out": N_("cash-out"),
+        "transfer": N_("transfer"),
+        "voucher": N_("transfer"),
+        "voucher_claim": N_("received"),
+        "voucher_refund": N_("refund"),
+        "airtime": N_("airtime"),
+        "bill": N_("bill"),
+        "top_up": N_("top-up"),
+        "merchant_payment": N_("payment"),
+        "merchant_refund": N_("refund"),
+    }
     return ctx.t(names.get(str(m.kind), N_("payment")))
 
 
 def _status_name(ctx: Context, m: Movement) -> str:
-    return ctx.t({"pending": N_("pending"), "failed": N_("failed"), "processing": N_("pending"),
-                  "refunded": N_("refunded")}.get(str(m.status), N_("pending")))
+    return ctx.t(
+        {
+            "pending": N_("pending"),
+            "failed": N_("failed"),
+            "processing": N_("pending"),
+            "refunded": N_("refunded"),
+        }.get(str(m.status), N_("pending"))
+    )
 
 
 # Send money ------------------------------------------------------------------------------------------
 
+
 def _ask_text(message: str) -> Callable[[Context], Reply]:
     def ask(ctx: Context) -> Reply:
         return Reply(ctx.t(message))
+
     return ask
 
 
@@ -283,14 +334,23 @@ def _quote_transfer(ctx: Context, to: str, amount: int) -> None:
 def _send_confirm_ask(ctx: Context) -> Reply:
     d = ctx.state.data
     if d.get("name"):
-        text = ctx.t("Send {amount} to {name} ({number})?\nFee: {fee}. Total: {total}.",
-                     amount=ctx.t.amount(d["amount"]), name=d["name"], number=d["to"],
-                     fee=ctx.t.amount(d["fee"]), total=ctx.t.amount(d["amount"] + d["fee"]))
+        text = ctx.t(
+            "Send {amount} to {name} ({number})?\nFee: {fee}. Total: {total}.",
+            amount=ctx.t.amount(d["amount"]),
+            name=d["name"],
+            number=d["to"],
+            fee=ctx.t.amount(d["fee"]),
+            total=ctx.t.amount(d["amount"] + d["fee"]),
+        )
     else:
-        text = ctx.t("{number} has no Sika wallet: they get a code to collect {amount} (7 days).\n"
-                     "Fee: {fee}. Total: {total}. Send?",
-                     number=d["to"], amount=ctx.t.amount(d["amount"]), fee=ctx.t.amount(d["fee"]),
-                     total=ctx.t.amount(d["amount"] + d["fee"]))
+        text = ctx.t(
+            "{number} has no Sika wallet: they get a code to collect {amount} (7 days).\n"
+            "Fee: {fee}. Total: {total}. Send?",
+            number=d["to"],
+            amount=ctx.t.amount(d["amount"]),
+            fee=ctx.t.amount(d["fee"]),
+            total=ctx.t.amount(d["amount"] + d["fee"]),
+        )
     return _confirm(ctx, text)
 
 
@@ -307,6 +367,7 @@ def _confirmed(next_flow: str) -> Callable[[Context, Answer], None]:
             ctx.state.reset()
         else:
             raise _invalid(ctx.t("Please answer Confirm or Cancel."))
+
     return answer
 
 
@@ -318,18 +379,34 @@ def _send_pin(ctx: Context, answer: Answer) -> None:
     d = ctx.state.data
     customer = ctx.customer
     assert customer is not None
-    movement = _with_pin(ctx, answer, lambda pin: ctx.container.payments.transfer(
-        ctx.movement_id(), customer, str(d["to"]), int(d["amount"]), pin=pin))
+    movement = _with_pin(
+        ctx,
+        answer,
+        lambda pin: ctx.container.payments.transfer(
+            ctx.movement_id(), customer, str(d["to"]), int(d["amount"]), pin=pin
+        ),
+    )
     if movement is None:
         return
     if movement.kind.value == "voucher":
-        ctx.done(ctx.t("Sent {amount} to {number}. They received a code by message to collect it. "
-                       "Reference: {id}.", amount=ctx.t.amount(movement.amount), number=d["to"],
-                       id=movement.id))
+        ctx.done(
+            ctx.t(
+                "Sent {amount} to {number}. They received a code by message to collect it. Reference: {id}.",
+                amount=ctx.t.amount(movement.amount),
+                number=d["to"],
+                id=movement.id,
+            )
+        )
     else:
-        ctx.done(ctx.t("Sent {amount} to {name}. Fee: {fee}. Reference: {id}.",
-                       amount=ctx.t.amount(movement.amount), name=d.get("name") or d["to"],
-                       fee=ctx.t.amount(movement.fee), id=movement.id))
+        ctx.done(
+            ctx.t(
+                "Sent {amount} to {name}. Fee: {fee}. Reference: {id}.",
+                amount=ctx.t.amount(movement.amount),
+                name=d.get("name") or d["to"],
+                fee=ctx.t.amount(movement.fee),
+                id=movement.id,
+            )
+        )
 
 
 def _with_pin(ctx: Context, answer: Answer, pay: Callable[[Pin], Movement]) -> Movement | None:
@@ -348,12 +425,22 @@ def _with_pin(ctx: Context, answer: Answer, pay: Callable[[Pin], Movement]) -> M
         ctx.done(explain(ctx, exc))
         return None
     if movement.status is Status.FAILED:
-        ctx.done(explain(ctx, SikaError(movement.error_code or "payment_failed",
-                                        code=movement.error_code or "payment_failed")))
+        ctx.done(
+            explain(
+                ctx,
+                SikaError(
+                    movement.error_code or "payment_failed", code=movement.error_code or "payment_failed"
+                ),
+            )
+        )
         return None
     if movement.status in (Status.PENDING, Status.PROCESSING):
-        ctx.done(ctx.t("Your payment of {amount} is being processed. You will get a receipt here.",
-                       amount=ctx.t.amount(movement.amount)))
+        ctx.done(
+            ctx.t(
+                "Your payment of {amount} is being processed. You will get a receipt here.",
+                amount=ctx.t.amount(movement.amount),
+            )
+        )
         return None
     return movement
 
@@ -365,9 +452,12 @@ def _looks_like_pin(text: str) -> bool:
 
 # Airtime and data ------------------------------------------------------------------------------------
 
+
 def _airtime_whom_ask(ctx: Context) -> Reply:
-    return Reply(ctx.t("Airtime or data for whom?"),
-                 choices=[Choice("me", ctx.t("For me")), Choice("other", ctx.t("Another number"))])
+    return Reply(
+        ctx.t("Airtime or data for whom?"),
+        choices=[Choice("me", ctx.t("For me")), Choice("other", ctx.t("Another number"))],
+    )
 
 
 def _airtime_whom(ctx: Context, answer: Answer) -> None:
@@ -390,8 +480,10 @@ def _airtime_operator_ask(ctx: Context) -> Reply:
     operators = [("togocom", "Togocom"), ("moov", "Moov Africa")]
     if hint == "moov":
         operators.reverse()
-    text = ctx.t("Which operator is {number} with? Numbers can move between operators, so please check.",
-                 number=ctx.state.data.get("number", ctx.msisdn))
+    text = ctx.t(
+        "Which operator is {number} with? Numbers can move between operators, so please check.",
+        number=ctx.state.data.get("number", ctx.msisdn),
+    )
     return Reply(text, choices=[Choice(f"op:{code}", name) for code, name in operators])
 
 
@@ -413,9 +505,13 @@ def _bundles(ctx: Context) -> list[dict[str, Any]]:
 def _airtime_product_ask(ctx: Context) -> Reply:
     choices = [Choice("airtime", ctx.t("Airtime (any amount)"))]
     choices.extend(
-        Choice(str(bundle["product"]), str(bundle["name"])[:24],
-               description=ctx.t.amount(int(bundle["price"])) if bundle.get("price") else None)
-        for bundle in _bundles(ctx))
+        Choice(
+            str(bundle["product"]),
+            str(bundle["name"])[:24],
+            description=ctx.t.amount(int(bundle["price"])) if bundle.get("price") else None,
+        )
+        for bundle in _bundles(ctx)
+    )
     return Reply(ctx.t("Airtime or a data bundle?"), choices=choices, button=ctx.t("Choose"))
 
 
@@ -442,15 +538,25 @@ def _quote_purchase(ctx: Context, provider: str, product: str, reference: str, a
         quote = ctx.container.purchases.quote(provider, product, reference, amount)
     except SikaError as exc:
         raise _invalid(explain(ctx, exc)) from exc
-    ctx.state.data.update(provider=provider, product=product, reference=quote.reference, amount=quote.amount,
-                          fee=quote.fee, description=quote.description)
+    ctx.state.data.update(
+        provider=provider,
+        product=product,
+        reference=quote.reference,
+        amount=quote.amount,
+        fee=quote.fee,
+        description=quote.description,
+    )
 
 
 def _purchase_confirm_ask(ctx: Context) -> Reply:
     d = ctx.state.data
-    text = ctx.t("{description}\nAmount: {amount}. Fee: {fee}. Total: {total}. Confirm?",
-                 description=d["description"], amount=ctx.t.amount(d["amount"]), fee=ctx.t.amount(d["fee"]),
-                 total=ctx.t.amount(d["amount"] + d["fee"]))
+    text = ctx.t(
+        "{description}\nAmount: {amount}. Fee: {fee}. Total: {total}. Confirm?",
+        description=d["description"],
+        amount=ctx.t.amount(d["amount"]),
+        fee=ctx.t.amount(d["fee"]),
+        total=ctx.t.amount(d["amount"] + d["fee"]),
+    )
     return _confirm(ctx, text)
 
 
@@ -458,14 +564,28 @@ def _purchase_pin(ctx: Context, answer: Answer) -> None:
     d = ctx.state.data
     customer = ctx.customer
     assert customer is not None
-    movement = _with_pin(ctx, answer, lambda pin: ctx.container.purchases.buy(
-        ctx.movement_id(), customer, provider=str(d["provider"]), product=str(d["product"]),
-        reference=str(d["reference"]), amount=int(d["amount"]), pin=pin))
+    movement = _with_pin(
+        ctx,
+        answer,
+        lambda pin: ctx.container.purchases.buy(
+            ctx.movement_id(),
+            customer,
+            provider=str(d["provider"]),
+            product=str(d["product"]),
+            reference=str(d["reference"]),
+            amount=int(d["amount"]),
+            pin=pin,
+        ),
+    )
     if movement is None:
         return
     receipt = movement.details.get("receipt") or {}
-    text = ctx.t("Paid: {description}. Amount: {amount}. Reference: {id}.", description=d["description"],
-                 amount=ctx.t.amount(movement.amount), id=movement.id)
+    text = ctx.t(
+        "Paid: {description}. Amount: {amount}. Reference: {id}.",
+        description=d["description"],
+        amount=ctx.t.amount(movement.amount),
+        id=movement.id,
+    )
     if receipt.get("token"):
         text += "\n" + ctx.t("Your electricity token: {token}", token=receipt["token"])
     ctx.done(text)
@@ -473,12 +593,16 @@ def _purchase_pin(ctx: Context, answer: Answer) -> None:
 
 # Bills and TV ----------------------------------------------------------------------------------------
 
+
 def _bills_biller_ask(ctx: Context) -> Reply:
-    return Reply(ctx.t("Which bill?"), choices=[
-        Choice("ceet", ctx.t("Electricity (CEET)")),
-        Choice("tde", ctx.t("TdE water")),
-        Choice("canal", ctx.t("Canal+ TV")),
-    ])
+    return Reply(
+        ctx.t("Which bill?"),
+        choices=[
+            Choice("ceet", ctx.t("Electricity (CEET)")),
+            Choice("tde", ctx.t("TdE water")),
+            Choice("canal", ctx.t("Canal+ TV")),
+        ],
+    )
 
 
 def _bills_biller(ctx: Context, answer: Answer) -> None:
@@ -489,9 +613,11 @@ def _bills_biller(ctx: Context, answer: Answer) -> None:
 
 
 def _bills_reference_ask(ctx: Context) -> Reply:
-    prompts = {"ceet": N_("Type your Cash Power meter number (11 digits)."),
-               "tde": N_("Type your TdE subscriber number (8 digits)."),
-               "canal": N_("Type your Canal+ card number (14 digits).")}
+    prompts = {
+        "ceet": N_("Type your Cash Power meter number (11 digits)."),
+        "tde": N_("Type your TdE subscriber number (8 digits)."),
+        "canal": N_("Type your Canal+ card number (14 digits)."),
+    }
     return Reply(ctx.t(prompts[str(ctx.state.data["provider"])]))
 
 
@@ -535,6 +661,7 @@ def _bills_package(ctx: Context, answer: Answer) -> None:
 
 # Approvals -------------------------------------------------------------------------------------------
 
+
 def _pending_approvals(ctx: Context) -> list[Any]:
     if ctx.customer is None:
         return []
@@ -542,8 +669,9 @@ def _pending_approvals(ctx: Context) -> list[Any]:
 
 
 def _approvals_pick_ask(ctx: Context) -> Reply:
-    choices = [Choice(a.id, ctx.t.amount(a.amount), description=a.description[:72])
-               for a in _pending_approvals(ctx)]
+    choices = [
+        Choice(a.id, ctx.t.amount(a.amount), description=a.description[:72]) for a in _pending_approvals(ctx)
+    ]
     if not choices:
         ctx.state.reset()
         return Reply(ctx.t("No request is waiting for your approval."))
@@ -559,8 +687,12 @@ def _approvals_pick(ctx: Context, answer: Answer) -> None:
 
 def _approvals_decide_ask(ctx: Context) -> Reply:
     approval = ctx.container.approvals.get(str(ctx.state.data["approval"]))
-    text = ctx.t("{description}\nAmount: {amount}. Fee: {fee}.", description=approval.description,
-                 amount=ctx.t.amount(approval.amount), fee=ctx.t.amount(approval.fee))
+    text = ctx.t(
+        "{description}\nAmount: {amount}. Fee: {fee}.",
+        description=approval.description,
+        amount=ctx.t.amount(approval.amount),
+        fee=ctx.t.amount(approval.fee),
+    )
     return Reply(text, choices=[Choice("confirm", ctx.t("Approve")), Choice("decline", ctx.t("Decline"))])
 
 
@@ -581,11 +713,150 @@ def _approvals_pin(ctx: Context, answer: Answer) -> None:
     approval_id = str(ctx.state.data["approval"])
     movement = _with_pin(ctx, answer, lambda pin: ctx.container.approvals.approve(approval_id, customer, pin))
     if movement is not None:
-        ctx.done(ctx.t("Paid {amount} to {name}. Reference: {id}.", amount=ctx.t.amount(movement.amount),
-                       name=movement.counterparty or "", id=movement.id))
+        ctx.done(
+            ctx.t(
+                "Paid {amount} to {name}. Reference: {id}.",
+                amount=ctx.t.amount(movement.amount),
+                name=movement.counterparty or "",
+                id=movement.id,
+            )
+        )
+
+
+# Rides -----------------------------------------------------------------------------------------------
+
+_VEHICLE_NAMES = {"moto": N_("Moto"), "tricycle": N_("Tricycle"), "car": N_("Car")}
+
+
+def _ride_pickup_ask(ctx: Context) -> Reply:
+    return Reply(ctx.t("Where are you? Share your location: tap 📎, then Location."))
+
+
+def _ride_pickup(ctx: Context, location: Location) -> None:
+    rides = ctx.container.rides
+    assert rides is not None
+    city = next((c for c in rides.cities if c.area.contains(location.latitude, location.longitude)), None)
+    if city is None:
+        ctx.state.reset()
+        raise _invalid(ctx.t("Sorry, rides are not available here yet."))
+    ctx.state.data.update(city=city.id, pickup=[location.latitude, location.longitude])
+    ctx.go("ride", "dropoff")
+
+
+def _ride_dropoff_ask(ctx: Context) -> Reply:
+    return Reply(ctx.t("Where to? Share the location of your destination: tap 📎, then Location."))
+
+
+def _ride_dropoff(ctx: Context, location: Location) -> None:
+    ctx.state.data["dropoff"] = [location.latitude, location.longitude]
+    ctx.go("ride", "vehicle")
+
+
+def _need_location(ctx: Context, answer: Answer) -> None:
+    raise _invalid(ctx.t("Please share a location: tap 📎, then Location."))
+
+
+def _ride_points(ctx: Context) -> tuple[Point, Point]:
+    d = ctx.state.data
+    return Point(*d["pickup"]), Point(*d["dropoff"])
+
+
+def _ride_vehicle_ask(ctx: Context) -> Reply:
+    rides = ctx.container.rides
+    assert rides is not None
+    pickup, dropoff = _ride_points(ctx)
+    choices = []
+    for vehicle in rides.city(str(ctx.state.data["city"])).vehicles:
+        try:
+            quote = rides.quote(str(ctx.state.data["city"]), vehicle.type, pickup, dropoff)
+        except SikaError as exc:
+            ctx.state.reset()
+            return Reply(explain(ctx, exc))
+        wait = (
+            ctx.t("{minutes} min away", minutes=max(1, round(quote.pickup_eta_s / 60)))
+            if (quote.pickup_eta_s is not None)
+            else ctx.t("no driver nearby yet")
+        )
+        choices.append(
+            Choice(
+                f"vehicle:{vehicle.type}",
+                ctx.t(_VEHICLE_NAMES[vehicle.type]),
+                description=f"{ctx.t.amount(quote.fare)}, {wait}",
+            )
+        )
+    return Reply(ctx.t("Which ride?"), choices=choices, button=ctx.t("Choose"))
+
+
+def _ride_vehicle(ctx: Context, answer: Answer) -> None:
+    if answer.choice is None or not answer.choice.startswith("vehicle:"):
+        raise _invalid(ctx.t("Please choose one of the options."))
+    rides = ctx.container.rides
+    assert rides is not None
+    vehicle = answer.choice.removeprefix("vehicle:")
+    pickup, dropoff = _ride_points(ctx)
+    quote = rides.quote(str(ctx.state.data["city"]), vehicle, pickup, dropoff)
+    ctx.state.data.update(vehicle=vehicle, fare=quote.fare, km=round(quote.distance_m / 1000, 1))
+    ctx.go("ride", "payment")
+
+
+def _ride_payment_ask(ctx: Context) -> Reply:
+    return Reply(
+        ctx.t("How will you pay?"),
+        choices=[Choice("pay:cash", ctx.t("Cash")), Choice("pay:wallet", ctx.t("Sika wallet"))],
+    )
+
+
+def _ride_payment(ctx: Context, answer: Answer) -> None:
+    if answer.choice not in ("pay:cash", "pay:wallet"):
+        raise _invalid(ctx.t("Please choose one of the options."))
+    ctx.state.data["payment"] = answer.choice.removeprefix("pay:")
+    ctx.go("ride", "confirm")
+
+
+def _ride_confirm_ask(ctx: Context) -> Reply:
+    d = ctx.state.data
+    text = ctx.t(
+        "{vehicle}, about {km} km: {fare}, paid {payment}. Book it?",
+        vehicle=ctx.t(_VEHICLE_NAMES[str(d["vehicle"])]),
+        km=d["km"],
+        fare=ctx.t.amount(int(d["fare"])),
+        payment=ctx.t("in cash") if d["payment"] == "cash" else ctx.t("from your Sika wallet"),
+    )
+    return _confirm(ctx, text)
+
+
+def _ride_confirm(ctx: Context, answer: Answer) -> None:
+    if answer.choice == "cancel":
+        ctx.say(ctx.t("Cancelled. Nothing was sent."))
+        ctx.state.reset()
+        return
+    if answer.choice != "confirm":
+        raise _invalid(ctx.t("Please answer Confirm or Cancel."))
+    rides = ctx.container.rides
+    assert rides is not None and ctx.customer is not None
+    d = ctx.state.data
+    pickup, dropoff = _ride_points(ctx)
+    try:
+        trip = rides.request(
+            "trip_" + ctx.movement_id().removeprefix("mv_"),
+            ctx.customer,
+            city_id=str(d["city"]),
+            vehicle_type=str(d["vehicle"]),
+            pickup=pickup,
+            dropoff=dropoff,
+            payment_method=str(d["payment"]),
+        )
+    except SikaError as exc:
+        ctx.done(explain(ctx, exc))
+        return
+    if trip.status.value == "no_driver_found":
+        ctx.done(ctx.t("Sorry, no driver is free near you right now. Please try again in a few minutes."))
+        return
+    ctx.done(ctx.t("Looking for a driver near you… You will get a message with the driver's name and plate."))
 
 
 # Language --------------------------------------------------------------------------------------------
+
 
 def _language_ask(ctx: Context) -> Reply:
     return Reply(ctx.t("Choose your language."), choices=_language_choices(), button=ctx.t("Languages"))
@@ -601,6 +872,7 @@ def _language(ctx: Context, answer: Answer) -> None:
 
 
 # Shortcuts -------------------------------------------------------------------------------------------
+
 
 def start_intent(ctx: Context, intent: Intent) -> None:
     """A shortcut typed at any time: jump to the flow's confirmation with what it said."""
@@ -636,12 +908,14 @@ def _airtime_operator_then(ctx: Context, answer: Answer) -> None:
     if pending is not None:  # from a shortcut: the amount is known, go straight to the confirmation
         ctx.state.back()
         ctx.state.go("airtime", "amount")
-        _quote_purchase(ctx, str(ctx.state.data["operator"]), "airtime", str(ctx.state.data["number"]),
-                        int(pending))
+        _quote_purchase(
+            ctx, str(ctx.state.data["operator"]), "airtime", str(ctx.state.data["number"]), int(pending)
+        )
         ctx.go("airtime", "confirm")
 
 
 # Shared answers --------------------------------------------------------------------------------------
+
 
 def _number(ctx: Context, text: str) -> str:
     try:
@@ -657,14 +931,15 @@ def _amount(ctx: Context, text: str) -> int:
     return amount
 
 
-
 _STEPS: dict[tuple[str, str], Step] = {
     ("welcome", "language"): Step(_welcome_language_ask, _welcome_language),
     ("welcome", "name"): Step(_ask_text(N_("What is your name?")), _welcome_name),
-    ("welcome", "pin"): Step(_ask_text(N_("Choose a 4-digit PIN to protect your wallet.")),
-                             _welcome_pin, secret=True),
-    ("welcome", "pin_again"): Step(_ask_text(N_("Type the same PIN again.")), _welcome_pin_again,
-                                   secret=True),
+    ("welcome", "pin"): Step(
+        _ask_text(N_("Choose a 4-digit PIN to protect your wallet.")), _welcome_pin, secret=True
+    ),
+    ("welcome", "pin_again"): Step(
+        _ask_text(N_("Type the same PIN again.")), _welcome_pin_again, secret=True
+    ),
     ("menu", "menu"): Step(_menu_ask, _menu),
     ("send", "to"): Step(_ask_text(N_("Send money to which number? Example: 90112233")), _send_to),
     ("send", "amount"): Step(_ask_text(N_("How much do you want to send?")), _send_amount),
@@ -674,14 +949,16 @@ _STEPS: dict[tuple[str, str], Step] = {
     ("airtime", "number"): Step(_ask_text(N_("Which number? Example: 97112233")), _airtime_number),
     ("airtime", "operator"): Step(_airtime_operator_ask, _airtime_operator_then),
     ("airtime", "product"): Step(_airtime_product_ask, _airtime_product),
-    ("airtime", "amount"): Step(_ask_text(N_("How much airtime? From 100 to 100 000 F CFA.")),
-                                _airtime_amount),
+    ("airtime", "amount"): Step(
+        _ask_text(N_("How much airtime? From 100 to 100 000 F CFA.")), _airtime_amount
+    ),
     ("airtime", "confirm"): Step(_purchase_confirm_ask, _confirmed("airtime")),
     ("airtime", "pin"): Step(_pin_ask, _purchase_pin, secret=True),
     ("bills", "biller"): Step(_bills_biller_ask, _bills_biller),
     ("bills", "reference"): Step(_bills_reference_ask, _bills_reference),
-    ("bills", "amount"): Step(_ask_text(N_("How much electricity do you want to buy, in francs?")),
-                              _bills_amount),
+    ("bills", "amount"): Step(
+        _ask_text(N_("How much electricity do you want to buy, in francs?")), _bills_amount
+    ),
     ("bills", "package"): Step(_bills_package_ask, _bills_package),
     ("bills", "confirm"): Step(_purchase_confirm_ask, _confirmed("bills")),
     ("bills", "pin"): Step(_pin_ask, _purchase_pin, secret=True),
@@ -689,6 +966,11 @@ _STEPS: dict[tuple[str, str], Step] = {
     ("approvals", "decide"): Step(_approvals_decide_ask, _approvals_decide),
     ("approvals", "pin"): Step(_pin_ask, _approvals_pin, secret=True),
     ("language", "pick"): Step(_language_ask, _language),
+    ("ride", "pickup"): Step(_ride_pickup_ask, _need_location, on_location=_ride_pickup),
+    ("ride", "dropoff"): Step(_ride_dropoff_ask, _need_location, on_location=_ride_dropoff),
+    ("ride", "vehicle"): Step(_ride_vehicle_ask, _ride_vehicle),
+    ("ride", "payment"): Step(_ride_payment_ask, _ride_payment),
+    ("ride", "confirm"): Step(_ride_confirm_ask, _ride_confirm),
 }
 
 
