@@ -373,3 +373,43 @@ def test_one_driver_offered_two_trips_gets_one(postgres_url: str) -> None:
         assert rides.active_trip_of_driver(only.id) is not None
     finally:
         container.close()
+
+
+def test_a_cash_trip_cancelled_costs_nothing_and_a_late_card_cancellation_charges_the_card(
+    container: Container, rides: Rides, clock: Clock
+) -> None:
+    kwame = driver(container, rides, "Kwame", Point(6.1330, 1.2240), "TG-1008-AA")
+    rider = person(container, "Adjoa")
+    cash = rides.request(
+        "trip-cc1",
+        rider,
+        city_id="lome",
+        vehicle_type="moto",
+        pickup=PICKUP,
+        dropoff=DROPOFF,
+        payment_method="cash",
+    )
+    rides.accept(kwame.id, cash.id)
+    clock.advance(600)
+    assert rides.cancel(cash.id, by="rider").cancel_fee == 0  # nothing to take a cash fee from
+    assert balance(container, kwame.account_id) == 0
+    rides.update_location(kwame.id, Point(6.1331, 1.2241))  # ten minutes on: a fresh position
+    card = rides.request(
+        "trip-cc2",
+        rider,
+        city_id="lome",
+        vehicle_type="moto",
+        pickup=PICKUP,
+        dropoff=DROPOFF,
+        payment_method="card",
+        card_token="tok_visa_4242",
+    )
+    rides.accept(kwame.id, card.id)
+    clock.advance(600)
+    assert rides.cancel(card.id, by="rider").cancel_fee == 200
+    assert container.purchases.providers.wait_for_callbacks(5.0)
+    assert balance(container, kwame.account_id) == 200 - 30
+    # The driver was told about the cancellation and about earnings nowhere else.
+    driver_msisdn = container.customers.by_id(kwame.customer_id).msisdn
+    kinds = [m.kind for m in container.outbox.feed(driver_msisdn)]
+    assert kinds.count("ride_cancelled") == 2

@@ -795,7 +795,7 @@ def _ride_vehicle(ctx: Context, answer: Answer) -> None:
     vehicle = answer.choice.removeprefix("vehicle:")
     pickup, dropoff = _ride_points(ctx)
     quote = rides.quote(str(ctx.state.data["city"]), vehicle, pickup, dropoff)
-    ctx.state.data.update(vehicle=vehicle, fare=quote.fare, km=round(quote.distance_m / 1000, 1))
+    ctx.state.data.update(vehicle=vehicle, fare=quote.fare, km=ctx.t.decimal(quote.distance_m / 1000))
     ctx.go("ride", "payment")
 
 

@@ -73,6 +73,10 @@ class Translator:
             return f"{number.replace(chr(0x202F), ' ').replace(chr(0xA0), ' ')} {XOF_SYMBOL}"
         return f"{number} {currency}"
 
+    def decimal(self, value: float, digits: int = 1) -> str:
+        """A number with decimals as this language writes it: "3,2" in French, "3.2" in English."""
+        return format_decimal(round(value, digits), format="#,##0." + "#" * digits, locale=self._locale)
+
     def directed(self, text: str) -> str:
         """Arabic lines start with a right-to-left mark, so that a line opening with digits or a
         phone number is still laid out right to left."""

@@ -51,6 +51,7 @@ _RIDES: dict[str, str] = {
     "ride_cancelled": N_("The ride was cancelled. Cancellation fee: {fee}."),
     "ride_no_driver": N_("Sorry, no driver is free near you right now. Please try again in a few minutes."),
     "ride_reassigning": N_("Your driver could not come: we are finding you another one."),
+    "ride_earning": N_("Trip completed: fare {amount}, paid {payment}. Your earnings: {earning}."),
 }
 _PAYMENT_NAMES = {"cash": N_("in cash"), "wallet": N_("from your Sika wallet"), "card": N_("by card")}
 

@@ -264,7 +264,7 @@ class Purchases:
         if existing is not None:
             return existing
         reference = _reference(ProductKind.CARD, reference)
-        quote = self.providers.get("card").quote("card_topup", reference, amount)
+        quote = self.providers.get("card").quote("card_payment", reference, amount)
         movement = self._payments.run(
             movement_id,
             legs,
@@ -273,7 +273,7 @@ class Purchases:
             payer_customer_id=customer.id,
             counterparty=_masked(reference),
             provider="card",
-            product="card_topup",
+            product="card_payment",
             deferred=True,
             deadline_ns=self._clock_ns() + self._deadline_ns,
             details=details,

@@ -54,29 +54,35 @@ class CardSandbox(SandboxProvider):
     asynchronous = True
 
     def __init__(
-        self, behaviour: SandboxBehaviour | None = None, *, amount_min: int = 500, amount_max: int = 500_000
+        self, behaviour: SandboxBehaviour | None = None, *, amount_min: int = 500, amount_max: int = 500_000,
+        payment_min: int = 100,
     ) -> None:
-        assert 0 < amount_min <= amount_max
+        assert 0 < amount_min <= amount_max and 0 < payment_min <= amount_max
         super().__init__(behaviour)
         self.amount_min = amount_min
         self.amount_max = amount_max
+        # Paying for something (a ride) may cost less than the smallest top-up.
+        self.payment_min = payment_min
 
     def magic_reference(self, magic: Magic) -> str:
         body = "4" + "0" * 13 + magic.digit
         return body + luhn_check_digit(body)
 
     def catalogue(self) -> list[CatalogueEntry]:
-        product = Product("card_topup", "Card top-up", None, self.amount_min, self.amount_max)
+        top_up = Product("card_topup", "Card top-up", None, self.amount_min, self.amount_max)
+        payment = Product("card_payment", "Card payment", None, self.payment_min, self.amount_max)
         return [CatalogueEntry(self.name, ProductKind.CARD, self.display_name, "card_number_or_token",
-                               (product,))]
+                               (top_up, payment))]
 
     def _quote(self, product: str, reference: str, amount: int | None) -> Quote:
-        if product != "card_topup":
-            raise ProviderRejected("the card processor takes card top-ups only", code="unknown_product")
+        if product not in ("card_topup", "card_payment"):
+            raise ProviderRejected("the card processor takes top-ups and payments only", code="unknown_product")
         details = _card_details(reference)
-        paid = check_amount(amount, self.amount_min, self.amount_max)
+        least = self.amount_min if product == "card_topup" else self.payment_min
+        paid = check_amount(amount, least, self.amount_max)
         shown = f"{details['brand']} ending {details['last4']}" if "last4" in details else "saved card"
-        return Quote(paid, f"Card top-up, {shown}", details)
+        what = "Card top-up" if product == "card_topup" else "Card payment"
+        return Quote(paid, f"{what}, {shown}", details)
 
     def _significant(self, reference: str) -> str:
         if reference.startswith("tok_"):

@@ -23,7 +23,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sika.rides.index import LocationIndex
 from sqlalchemy import Engine, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -37,6 +36,7 @@ from sika.rides import dispatch
 from sika.rides.cities import City, Vehicle, city_by_id
 from sika.rides.fares import round_up
 from sika.rides.geo import Point, Router, StraightLineRouter, haversine_m
+from sika.rides.index import LocationIndex
 from sika.rides.schema import ACTIVE_STATES, drivers, offers, trips
 from sika.rides.trips import Event, IllegalTransition, TripStatus, next_status
 from sika.wallet import Customer, Customers
@@ -814,6 +814,13 @@ class Rides:
         trip = self.trip(trip_id)
         self._charge(trip, fare)
         self._notify(trip, "ride_completed", {"amount": fare, "payment": trip.payment_method})
+        earning = fare - vehicle.fares.commission(fare)
+        self._notify_driver(
+            trip,
+            driver_id,
+            "ride_earning",
+            {"amount": fare, "earning": earning, "payment": trip.payment_method},
+        )
         return self.trip(trip_id)
 
     def cancel(self, trip_id: str, *, by: str, reason: str = "", driver_id: int | None = None) -> Trip:
@@ -873,7 +880,14 @@ class Rides:
             raise IllegalTransition("this trip moved on meanwhile")
         trip = self.trip(trip_id)
         if fee:
-            self._charge(trip, fee)
+            try:
+                self._charge(trip, fee)
+            except SikaError as exc:  # the card refused a small charge: the fee is waived, not lost
+                log.warning("late-cancellation fee of trip %s waived: %s", trip.id, exc.code)
+                with self._engine.begin() as connection:
+                    connection.execute(update(trips).where(trips.c.id == trip.id).values(cancel_fee=0))
+                self._release(trip, "ride_cancelled")
+                trip = self.trip(trip_id)
         else:
             self._release(trip, "ride_cancelled")
         self._notify(trip, "ride_cancelled", {"by": by, "fee": fee})
