@@ -76,7 +76,8 @@ class CardSandbox(SandboxProvider):
 
     def _quote(self, product: str, reference: str, amount: int | None) -> Quote:
         if product not in ("card_topup", "card_payment"):
-            raise ProviderRejected("the card processor takes top-ups and payments only", code="unknown_product")
+            raise ProviderRejected("the card processor takes top-ups and payments only",
+                                   code="unknown_product")
         details = _card_details(reference)
         least = self.amount_min if product == "card_topup" else self.payment_min
         paid = check_amount(amount, least, self.amount_max)
