@@ -11,10 +11,12 @@ from dataclasses import dataclass
 
 from sika.auth import Role
 from sika.bootstrap import Container
+from sika.errors import SikaError
 from sika.payments import Agent, Merchant
+from sika.rides.geo import Point
 from sika.wallet import Pin, UnknownWallet
 
-__all__ = ["DEMO_AGENT", "DEMO_MERCHANT", "DEMO_WALLETS", "DemoKeys", "seed"]
+__all__ = ["DEMO_AGENT", "DEMO_DRIVERS", "DEMO_MERCHANT", "DEMO_WALLETS", "DemoKeys", "seed"]
 
 DEMO_AGENT = ("Demo agent, Lomé Bè", "+22892001122", 2_000_000)
 DEMO_MERCHANT = "Demo shop, Assigamé"
@@ -26,11 +28,24 @@ DEMO_WALLETS: dict[str, tuple[str, str, str, int]] = {
 }
 
 
+# Demo drivers in Lomé: (msisdn, name, plate, latitude, longitude). Their wallets' PIN is 7314.
+DEMO_DRIVERS: list[tuple[str, str, str, float, float]] = [
+    ("+22870100001", "Komlan Adzo", "TG-4821-AZ", 6.1319, 1.2228),  # Grand marché
+    ("+22870100002", "Yawo Sena", "TG-7310-BK", 6.1725, 1.2145),  # Tokoin
+    ("+22870100003", "Koffi Dodzi", "TG-1954-CE", 6.1390, 1.2460),  # Bè
+    ("+22870100004", "Essi Amavi", "TG-6622-DA", 6.1650, 1.2400),  # Nyékonakpoè
+    ("+22870100005", "Mensah Elom", "TG-3071-EF", 6.1840, 1.1980),  # Agoè road
+    ("+22870100006", "Abla Dovi", "TG-8409-FG", 6.1250, 1.2050),  # Lomé port
+]
+DEMO_DRIVER_PIN = "7314"
+
+
 @dataclass(frozen=True, slots=True)
 class DemoKeys:
     agent: str
     merchant: str
     admin: str
+    driver_ids: tuple[int, ...] = ()
 
 
 def seed(container: Container) -> DemoKeys:
@@ -48,7 +63,34 @@ def seed(container: Container) -> DemoKeys:
         payments.cash_in(f"demo-cash-in-{msisdn}", agent, msisdn, opening).raise_for_failure()
     _, admin_key = container.api_keys.create(Role.ADMIN, "demo operator")
     assert merchant.name and name
-    return DemoKeys(agent=agent_key, merchant=merchant_key, admin=admin_key)
+    return DemoKeys(
+        agent=agent_key, merchant=merchant_key, admin=admin_key, driver_ids=tuple(_drivers(container))
+    )
+
+
+def _drivers(container: Container) -> list[int]:
+    """The demo fleet: wallet holders with approved documents, online where they stand."""
+    rides = container.rides
+    assert rides is not None
+    ids = []
+    for msisdn, holder, plate, lat, lng in DEMO_DRIVERS:
+        try:
+            customer = container.customers.get(msisdn)
+        except UnknownWallet:
+            customer = container.customers.open(msisdn, holder, pin=Pin(DEMO_DRIVER_PIN), tier=1)
+        try:
+            driver = rides.driver_of(customer.id)
+        except SikaError:
+            driver = rides.onboard(customer, city_id="lome", vehicle_type="moto", plate=plate)
+        rides.set_documents(driver.id, "approved")
+        try:
+            rides.update_location(driver.id, Point(lat, lng))
+        except SikaError as exc:
+            if exc.code != "too_many_updates":
+                raise
+        rides.set_online(driver.id, online=True)
+        ids.append(driver.id)
+    return ids
 
 
 def _agent(container: Container) -> tuple[Agent, str]:

@@ -15,15 +15,17 @@ from sika.bootstrap import Container
 from sika.chat.dialog import Dialog
 from sika.chat.ussd import UssdGateway
 from sika.db import ping
-from sika.workers import WorkerRunner, default_jobs
+from sika.workers import Job, WorkerRunner, default_jobs
 
 __all__ = ["create_app"]
 
 
-def create_app(container: Container, *, run_workers: bool = True) -> FastAPI:
+def create_app(
+    container: Container, *, run_workers: bool = True, extra_jobs: list[Job] | None = None
+) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        runner = WorkerRunner(default_jobs(container)) if run_workers else None
+        runner = WorkerRunner(default_jobs(container) + (extra_jobs or [])) if run_workers else None
         if runner is not None:
             runner.start()
         try:

@@ -26,16 +26,24 @@ def serve(
     from sika.api.app import create_app
 
     container = bootstrap(settings())
+    extra_jobs = []
     if demo:
+        from sika.rides.demo_fleet import DemoFleet
+        from sika.workers import Job
+
         keys = demo_data.seed(container)
+        assert container.rides is not None
+        fleet = DemoFleet(container.rides, list(keys.driver_ids))
+        extra_jobs.append(Job(name="demo-fleet", interval_s=1.0, run=fleet.tick, batch_max=1_000))
         wallets = ", ".join(f"{m} (PIN {w[2]})" for m, w in demo_data.DEMO_WALLETS.items())
         typer.echo(f"sika demo: wallets {wallets}", err=True)
         typer.echo(f"sika demo: agent API key {keys.agent}", err=True)
         typer.echo(f"sika demo: merchant API key {keys.merchant}", err=True)
         typer.echo(f"sika demo: admin API key {keys.admin}", err=True)
-        typer.echo("sika demo: sandbox providers on (magic references: see docs/wallet.md);"
-                   f" try http://{host}:{port}/docs", err=True)
-    uvicorn.run(create_app(container), host=host, port=port, log_level="info")
+        typer.echo(f"sika demo: {len(keys.driver_ids)} moto drivers online in Lomé (they accept rides by"
+                   " themselves); sandbox providers on (magic references: see docs/wallet.md);"
+                   f" try http://{host}:{port}/docs or `sika chat --phone +22890112233`", err=True)
+    uvicorn.run(create_app(container, extra_jobs=extra_jobs), host=host, port=port, log_level="info")
 
 
 def worker() -> None:
