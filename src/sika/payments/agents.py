@@ -91,9 +91,8 @@ class _Registry:
     def rotate_key(self, row_id: int, role: Role, name: str) -> str:
         """A new API key for this agent or merchant; the old one stops working at once."""
         key, secret = self._api_keys.create(role, name)
+        old = self._row(self.table.c.id == row_id)["api_key_id"]
         with self._engine.begin() as connection:
-            old = connection.execute(
-                select(self.table.c.api_key_id).where(self.table.c.id == row_id)).scalar_one()
             connection.execute(update(self.table).where(self.table.c.id == row_id).values(api_key_id=key.id))
         self._api_keys.revoke(old)
         return secret

@@ -21,13 +21,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-from sika.rides.index import LocationIndex
 
 from sika.rides.geo import Point, Router
+from sika.rides.index import LocationIndex
 
 __all__ = ["Candidate", "Search", "assign_batch", "rank"]
 
 CANDIDATES_MAX = 50
+# The most drivers one search looks at, busy ones included.
+_NEAREST_MAX = 5_000
 # A pairing slower than this is not worth making: the rider would rather wait for the next round.
 _INFEASIBLE = 1e9
 
@@ -44,16 +46,22 @@ def rank(pickup: Point, *, index: LocationIndex, router: Router, speed_kmh: floa
          available: Callable[[int], bool] | None = None, limit: int = CANDIDATES_MAX) -> list[Candidate]:
     """Drivers within ``radius_m`` of ``pickup`` whose location is fresh, fastest to arrive first."""
     skip = set(exclude)
-    near = index.nearest(pickup, k=min(limit + len(skip), CANDIDATES_MAX * 4), radius_m=radius_m,
-                         now_s=now_s, max_age_s=max_age_s)
-    found: list[Candidate] = []
-    for driver_id, distance_m in near:
-        if driver_id in skip or (available is not None and not available(driver_id)):
-            continue
-        position = index.position(driver_id)
-        if position is None:
-            continue
-        found.append(Candidate(driver_id, distance_m, router.eta_s(position, pickup, speed_kmh)))
+    # Busy or already-asked drivers stay in the index: ask for more until enough free ones are found
+    # or the index has nobody else within the radius.
+    k = limit + len(skip)
+    while True:
+        near = index.nearest(pickup, k=k, radius_m=radius_m, now_s=now_s, max_age_s=max_age_s)
+        found: list[Candidate] = []
+        for driver_id, distance_m in near:
+            if driver_id in skip or (available is not None and not available(driver_id)):
+                continue
+            position = index.position(driver_id)
+            if position is None:
+                continue
+            found.append(Candidate(driver_id, distance_m, router.eta_s(position, pickup, speed_kmh)))
+        if len(found) >= limit or len(near) < k or k >= _NEAREST_MAX:
+            break
+        k = min(k * 4, _NEAREST_MAX)
     found.sort(key=lambda c: (c.eta_s, c.driver_id))
     return found[:limit]
 

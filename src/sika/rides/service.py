@@ -1059,15 +1059,13 @@ class Rides:
 
     def _notify_driver(self, trip: Trip, driver_id: int, kind: str, params: dict[str, Any]) -> None:
         now = self._clock_ns()
+        # Read before the write transaction: on SQLite a transaction that reads first cannot wait for
+        # the write lock another connection holds.
+        with self._engine.connect() as connection:
+            msisdn = self._driver_msisdn(connection, driver_id)
         with self._engine.begin() as connection:
-            enqueue(
-                connection,
-                dedupe_key=f"{trip.id}:{kind}:driver:{now}",
-                msisdn=self._driver_msisdn(connection, driver_id),
-                kind=kind,
-                now_ns=now,
-                params={"trip": trip.id, **params},
-            )
+            enqueue(connection, dedupe_key=f"{trip.id}:{kind}:driver:{now}", msisdn=msisdn, kind=kind,
+                    now_ns=now, params={"trip": trip.id, **params})
 
     @staticmethod
     def _driver_msisdn(connection: Any, driver_id: int) -> str:
