@@ -1,0 +1,519 @@
+"""A city's moto-taxi service as a discrete-event simulation (SimPy), dispatched by the real code.
+
+One run: ``drivers`` drivers start online at random points of the city's service area; riders ask for
+trips as a Poisson process that follows a day's profile (:mod:`sika.rides.demand`) for ``hours``
+hours from a local ``start_hour``; each request is dispatched by :mod:`sika.rides.dispatch` over an
+:class:`~sika.rides.index.H3Index`, exactly as in the live service, and moves through
+:func:`sika.rides.trips.next_status`, so that an illegal transition fails the run. After the last
+request the simulation runs on until every request is resolved; driver-time is counted over the
+``hours`` only.
+
+Dispatch policies:
+
+- ``greedy``: each request gets a :class:`~sika.rides.dispatch.Search`; offers go out in batches of
+  ``city.offer_batch`` to ranked candidates; each offered driver accepts with ``accept_probability``
+  after a response delay drawn in [``response_s_min``, ``response_s_max``] (below the offer timeout)
+  or lets the offer lapse; the first acceptance wins and the other offers lapse; with no acceptance
+  the search goes on when the timeout passes (next batch, then a wider radius). When the search is
+  exhausted, the rider retries a minute later with probability ``retry_probability`` (the drivers who
+  did not accept are not asked again), or gives up (``no_driver``).
+- ``batch``: every ``batch_interval_s`` seconds, :func:`~sika.rides.dispatch.assign_batch` pairs all
+  waiting requests with the free drivers ranked within the widest search radius of any of them; each
+  paired driver accepts with the same probability and delay; an offer that lapses returns the request
+  to the pool, and that driver is not paired with it again.
+
+Riders cancel (``patience``) when no driver has been assigned after a patience drawn in
+[``patience_s_min``, ``patience_s_max``] (checked between offers: an offer in flight is answered).
+
+States:
+
+- a driver is *free* (in the index, offered trips), *offered* (holds one offer and gets no other)
+  or *busy* (going to a pickup or carrying a rider: out of the index, never given a second trip);
+- a request follows :class:`~sika.rides.trips.TripStatus`: ``requested`` → ``driver_assigned`` →
+  ``driver_arrived`` → ``in_progress`` → ``completed``, or ``requested`` → ``cancelled`` (patience)
+  or ``no_driver_found``.
+
+Free drivers send their position every ``update_interval_s`` (as the drivers' app does), so that none
+is older than the city's ``location_max_age_s``. A busy driver is not in the index (``rank`` keeps the
+``k`` nearest before it filters on availability, so busy drivers left in it would hide free ones);
+it re-enters at its drop-off point.
+
+Deterministic: one seeded :class:`numpy.random.Generator` draws everything, in SimPy's event order,
+and every collection is iterated in a fixed order; there is no wall clock.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+import simpy
+
+from sika.errors import SikaError
+from sika.rides.cities import City, VehicleType
+from sika.rides.demand import DemandModel
+from sika.rides.dispatch import CANDIDATES_MAX, Candidate, Search, assign_batch, rank
+from sika.rides.geo import Point, StraightLineRouter
+from sika.rides.index import RESOLUTIONS, H3Index
+from sika.rides.trips import Event, TripStatus, next_status
+
+__all__ = [
+    "DRIVERS_DEFAULT",
+    "POLICIES",
+    "REQUESTS_PER_HOUR_DEFAULT",
+    "InvalidSimulation",
+    "Pickup",
+    "SimulationConfig",
+    "SimulationResult",
+    "simulate",
+    "trips_held_max",
+    "wait_by_hour",
+]
+
+POLICIES = ("greedy", "batch")
+# Calibrated so that Lomé's mean wait with the greedy policy is close to Gozem's 5 minutes
+# (docs/rides.md, "Simulator").
+DRIVERS_DEFAULT = 300
+REQUESTS_PER_HOUR_DEFAULT = 125.0
+# Limits, so that a typo cannot start a week-long run.
+DRIVERS_MAX = 20_000
+REQUESTS_PER_HOUR_MAX = 50_000.0
+HOURS_MAX = 24.0 * 7
+RETRIES_MAX = 15
+UPDATE_INTERVAL_S_MAX = 30.0
+# After the last request, every request resolves within patience + the longest trip; this bounds it.
+_DRAIN_S_MAX = 6 * 3_600.0
+_PROGRESS_STEPS = 100
+
+Progress = Callable[[float], None]
+Process = Generator[simpy.events.Event, Any, None]
+
+
+class InvalidSimulation(SikaError):
+    code = "invalid_simulation"
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationConfig:
+    city: City
+    drivers: int = DRIVERS_DEFAULT
+    requests_per_hour: float = REQUESTS_PER_HOUR_DEFAULT
+    hours: float = 24.0
+    policy: str = "greedy"
+    seed: int = 1
+    start_hour: float = 6.0
+    vehicle: VehicleType = VehicleType.MOTO
+    accept_probability: float = 0.8
+    response_s_min: float = 2.0
+    response_s_max: float = 12.0
+    update_interval_s: float = 20.0
+    batch_interval_s: float = 5.0
+    patience_s_min: float = 12 * 60.0
+    patience_s_max: float = 15 * 60.0
+    retry_after_s: float = 60.0
+    retry_probability: float = 0.7
+    # The index answers the same at every resolution, only faster or slower: resolution 9 suits tens of
+    # thousands of drivers; a few hundred spread over a city search fastest at 7 (fewer, larger cells).
+    index_resolution: int = 7
+
+    def validate(self) -> None:
+        """Every mistake as one :class:`InvalidSimulation`, before any work."""
+        checks = (
+            (self.policy in POLICIES, f"policy must be one of {', '.join(POLICIES)}, not {self.policy!r}"),
+            (1 <= self.drivers <= DRIVERS_MAX, f"drivers must be between 1 and {DRIVERS_MAX:,}"),
+            (0 < self.requests_per_hour <= REQUESTS_PER_HOUR_MAX,
+             f"requests per hour must be above 0 and at most {REQUESTS_PER_HOUR_MAX:,.0f}"),
+            (0 < self.hours <= HOURS_MAX, f"hours must be above 0 and at most {HOURS_MAX:.0f}"),
+            (0 <= self.start_hour < 24, "the start hour must be in [0, 24)"),
+            (0 < self.accept_probability <= 1, "the acceptance probability must be in (0, 1]"),
+            (0 <= self.response_s_min <= self.response_s_max < self.city.offer_timeout_s,
+             f"response delays must be ordered and below the offer timeout ({self.city.offer_timeout_s} s)"),
+            (0 < self.update_interval_s <= min(UPDATE_INTERVAL_S_MAX, self.city.location_max_age_s / 2),
+             "the update interval must be above 0, at most 30 s and half the location's maximum age"),
+            (0 < self.batch_interval_s <= 60, "the batch interval must be in (0, 60] s"),
+            (0 < self.patience_s_min <= self.patience_s_max <= 3_600,
+             "patience must be ordered, at most 1 h"),
+            (0 < self.retry_after_s <= 600, "the retry delay must be in (0, 600] s"),
+            (0 <= self.retry_probability <= 1, "the retry probability must be in [0, 1]"),
+            (self.index_resolution in RESOLUTIONS, "the index resolution must be between 5 and 12"),
+        )
+        for ok, message in checks:
+            if not ok:
+                raise InvalidSimulation(message)
+        self.city.vehicle(self.vehicle)  # the city runs this service
+
+
+class Pickup(NamedTuple):
+    """When a rider asked, when a driver accepted, when the driver reached the pickup (seconds)."""
+
+    requested_s: float
+    assigned_s: float
+    arrived_s: float
+
+    @property
+    def wait_s(self) -> float:
+        return self.arrived_s - self.requested_s
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationResult:
+    config: SimulationConfig
+    requests: int
+    completed: int
+    cancellations: dict[str, int]
+    # Every rider picked up, in order of pickup.
+    pickups: list[Pickup]
+    busy_s: float
+    offers: int
+    offers_accepted: int
+    # The audit: the most trips any driver held at once, from the recorded intervals (must be 1).
+    trips_held_max: int
+    end_s: float
+
+    @property
+    def completed_ratio(self) -> float:
+        return self.completed / self.requests if self.requests else 0.0
+
+    @property
+    def driver_utilization(self) -> float:
+        return self.busy_s / (self.config.drivers * self.config.hours * 3_600)
+
+    def wait_s(self) -> dict[str, float | None]:
+        """Mean and percentiles of the wait, in seconds (``None`` when nobody was picked up)."""
+        if not self.pickups:
+            return {"mean": None, "p50": None, "p90": None, "p99": None}
+        values = np.array([pickup.wait_s for pickup in self.pickups])
+        p50, p90, p99 = (float(p) for p in np.percentile(values, [50, 90, 99]))
+        return {"mean": float(values.mean()), "p50": p50, "p90": p90, "p99": p99}
+
+    def assign_s_mean(self) -> float | None:
+        """How long riders waited for a driver to accept, on average (the rest of the wait is the ride
+        to the pickup)."""
+        if not self.pickups:
+            return None
+        total_s = math.fsum(pickup.assigned_s - pickup.requested_s for pickup in self.pickups)
+        return total_s / len(self.pickups)
+
+    def as_json(self) -> dict[str, Any]:
+        c = self.config
+        wait = self.wait_s()
+        return {
+            "city": c.city.id, "policy": c.policy, "seed": c.seed, "drivers": c.drivers, "hours": c.hours,
+            "requests_per_hour": c.requests_per_hour, "start_hour": c.start_hour,
+            "requests": self.requests, "completed": self.completed,
+            "completed_ratio": round(self.completed_ratio, 6),
+            "cancelled": sum(self.cancellations.values()), "cancellations": dict(self.cancellations),
+            **{f"wait_s_{name}": None if value is None else round(value, 3) for name, value in wait.items()},
+            "assign_s_mean": None if (assign_s := self.assign_s_mean()) is None else round(assign_s, 3),
+            "driver_utilization": round(self.driver_utilization, 6),
+            "offers": self.offers, "offers_accepted": self.offers_accepted,
+            "trips_held_max": self.trips_held_max,
+        }
+
+
+@dataclass(slots=True)
+class _Driver:
+    id: int
+    position: Point
+    trip: int | None = None
+    offered: bool = False
+    # (assigned, dropped off) of every trip, for the audit.
+    trips: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def free(self) -> bool:
+        return self.trip is None and not self.offered
+
+
+@dataclass(slots=True)
+class _Request:
+    id: int
+    at_s: float
+    pickup: Point
+    dropoff: Point
+    deadline_s: float
+    status: TripStatus = TripStatus.REQUESTED
+    declined: set[int] = field(default_factory=set)
+
+    def move(self, event: Event) -> None:
+        self.status = next_status(self.status, event)
+
+
+def simulate(config: SimulationConfig, progress: Progress | None = None) -> SimulationResult:
+    """Run one simulation; ``progress`` is called with the simulated seconds done, now and then."""
+    config.validate()
+    return _Simulation(config).run(progress)
+
+
+class _Simulation:
+    def __init__(self, config: SimulationConfig) -> None:
+        self.config = config
+        self.city = config.city
+        self.speed_kmh = config.city.vehicle(config.vehicle).speed_kmh
+        self.horizon_s = config.hours * 3_600
+        self.env = simpy.Environment()
+        # Three streams from one seed: the city (drivers' starting points) and the riders (when, where,
+        # how patient) are the same under every policy, so that policies are compared on the same day;
+        # people's answers (accept or not, when, retry or not) come in the order the policy asks.
+        city_rng, rider_rng, answer_rng = (np.random.default_rng(s) for s in
+                                           np.random.SeedSequence(config.seed).spawn(3))
+        self.rider_rng = rider_rng
+        self.answer_rng = answer_rng
+        self.router = StraightLineRouter(config.city.detour_factor)
+        self.index = H3Index(config.index_resolution)
+        self.demand = DemandModel(area=config.city.area, detour_factor=config.city.detour_factor,
+                                  requests_per_hour=config.requests_per_hour, start_hour=config.start_hour)
+        area = config.city.area
+        self.drivers = [
+            _Driver(i, Point(float(city_rng.uniform(area.lat_min, area.lat_max)),
+                             float(city_rng.uniform(area.lng_min, area.lng_max))))
+            for i in range(config.drivers)
+        ]
+        self.pool: dict[int, _Request] = {}  # batch policy: requests waiting for a pairing
+        self.requests = 0
+        self.open = 0
+        self.completed = 0
+        self.cancellations: Counter[str] = Counter()
+        self.pickups: list[Pickup] = []
+        self.busy_s = 0.0
+        self.offers = 0
+        self.offers_accepted = 0
+        self.arrivals_done = False
+        self.done = self.env.event()
+
+    def run(self, progress: Progress | None) -> SimulationResult:
+        for driver in self.drivers:
+            self.index.update(driver.id, driver.position, 0.0)
+        self.env.process(self._arrivals())
+        self.env.process(self._heartbeats())
+        if self.config.policy == "batch":
+            self.env.process(self._batch_rounds())
+        step_s = self.horizon_s / _PROGRESS_STEPS
+        for step in range(1, _PROGRESS_STEPS + 1):
+            self.env.run(until=step_s * step)
+            if progress is not None:
+                progress(step_s * step)
+        if not self.done.triggered:
+            limit = self.env.timeout(self.horizon_s + _DRAIN_S_MAX - self.env.now)
+            self.env.run(until=self.env.any_of([self.done, limit]))
+        assert self.done.triggered, "every request resolves within the drain limit"
+        assert self.open == 0 and not self.pool
+        assert self.requests == self.completed + sum(self.cancellations.values())
+        return SimulationResult(
+            config=self.config, requests=self.requests, completed=self.completed,
+            cancellations=dict(sorted(self.cancellations.items())), pickups=self.pickups, busy_s=self.busy_s,
+            offers=self.offers, offers_accepted=self.offers_accepted, trips_held_max=self._audit(),
+            end_s=float(self.env.now),
+        )
+
+    # Riders -------------------------------------------------------------------------------------------
+
+    def _arrivals(self) -> Process:
+        config = self.config
+        while True:
+            at_s = self.demand.next_arrival_s(self.env.now, self.rider_rng)
+            if at_s >= self.horizon_s:
+                break
+            yield self.env.timeout(at_s - self.env.now)
+            pickup = self.demand.pickup(self.rider_rng)
+            dropoff = self.demand.dropoff(pickup, self.rider_rng)
+            patience_s = float(self.rider_rng.uniform(config.patience_s_min, config.patience_s_max))
+            request = _Request(id=self.requests, at_s=at_s, pickup=pickup, dropoff=dropoff,
+                               deadline_s=at_s + patience_s)
+            self.requests += 1
+            self.open += 1
+            if config.policy == "greedy":
+                self.env.process(self._greedy(request))
+            else:
+                self.pool[request.id] = request
+        self.arrivals_done = True
+        self._check_done()
+
+    def _cancel(self, request: _Request, reason: str) -> None:
+        request.move(Event.NO_DRIVER if reason == "no_driver" else Event.CANCEL)
+        self.cancellations[reason] += 1
+        self.open -= 1
+        self._check_done()
+
+    def _check_done(self) -> None:
+        if self.arrivals_done and self.open == 0 and not self.done.triggered:
+            self.done.succeed()
+
+    # Drivers ------------------------------------------------------------------------------------------
+
+    def _heartbeats(self) -> Process:
+        """Free drivers' apps send their position every ``update_interval_s``."""
+        while True:
+            yield self.env.timeout(self.config.update_interval_s)
+            now = float(self.env.now)
+            for driver in self.drivers:
+                if driver.trip is None:
+                    self.index.update(driver.id, driver.position, now)
+
+    def _available(self, driver_id: int) -> bool:
+        return self.drivers[driver_id].free
+
+    def _respond(self) -> tuple[bool, float]:
+        """One driver's answer to an offer: accepted or not, and when."""
+        accepted = float(self.answer_rng.random()) < self.config.accept_probability
+        delay_s = float(self.answer_rng.uniform(self.config.response_s_min, self.config.response_s_max))
+        self.offers += 1
+        self.offers_accepted += accepted
+        return accepted, delay_s
+
+    def _assign(self, request: _Request, driver: _Driver) -> None:
+        assert driver.trip is None and not driver.offered, "a driver never holds two trips"
+        request.move(Event.ASSIGN)
+        driver.trip = request.id
+        self.index.remove(driver.id)
+        self.env.process(self._trip(request, driver))
+
+    def _trip(self, request: _Request, driver: _Driver) -> Process:
+        assigned_s = float(self.env.now)
+        yield self.env.timeout(self.router.eta_s(driver.position, request.pickup, self.speed_kmh))
+        request.move(Event.ARRIVE)
+        self.pickups.append(Pickup(request.at_s, assigned_s, float(self.env.now)))
+        request.move(Event.START)
+        yield self.env.timeout(self.router.eta_s(request.pickup, request.dropoff, self.speed_kmh))
+        request.move(Event.COMPLETE)
+        dropped_s = float(self.env.now)
+        assert driver.trip == request.id
+        driver.trips.append((assigned_s, dropped_s))
+        self.busy_s += max(0.0, min(dropped_s, self.horizon_s) - min(assigned_s, self.horizon_s))
+        driver.position = request.dropoff
+        driver.trip = None
+        self.index.update(driver.id, driver.position, dropped_s)
+        self.completed += 1
+        self.open -= 1
+        self._check_done()
+
+    def _audit(self) -> int:
+        return max((trips_held_max(driver.trips) for driver in self.drivers), default=0)
+
+    # Greedy: one search per request -------------------------------------------------------------------
+
+    def _greedy(self, request: _Request) -> Process:
+        city, config = self.city, self.config
+        search = Search(radii_m=city.search_radii_m, batch=city.offer_batch)
+        retries = 0
+        while True:
+            now = float(self.env.now)
+            if now >= request.deadline_s:
+                self._cancel(request, "patience")
+                return
+            offers = search.next_offers(request.pickup, index=self.index, router=self.router,
+                                        speed_kmh=self.speed_kmh, now_s=now,
+                                        max_age_s=city.location_max_age_s, available=self._available)
+            if not offers:
+                if (retries < RETRIES_MAX and now + config.retry_after_s < request.deadline_s
+                        and float(self.answer_rng.random()) < config.retry_probability):
+                    retries += 1
+                    yield self.env.timeout(config.retry_after_s)
+                    search.retry_from_start()
+                    continue
+                self._cancel(request, "no_driver")
+                return
+            winner, wait_s = self._offer(offers)
+            yield self.env.timeout(wait_s)
+            for candidate in offers:
+                self.drivers[candidate.driver_id].offered = False
+            if winner is not None:
+                self._assign(request, self.drivers[winner])
+                return
+
+    def _offer(self, offers: list[Candidate]) -> tuple[int | None, float]:
+        """Offers to a batch: the first driver to accept and when, or nobody at the timeout."""
+        winner: tuple[float, int] | None = None
+        for candidate in offers:
+            driver = self.drivers[candidate.driver_id]
+            assert driver.free
+            driver.offered = True
+            accepted, delay_s = self._respond()
+            if accepted and (winner is None or (delay_s, candidate.driver_id) < winner):
+                winner = (delay_s, candidate.driver_id)
+        if winner is None:
+            return None, float(self.city.offer_timeout_s)
+        return winner[1], winner[0]
+
+    # Batch: all waiting requests against all free drivers, every few seconds -------------------------
+
+    def _batch_rounds(self) -> Process:
+        while True:
+            yield self.env.timeout(self.config.batch_interval_s)
+            self._batch_round()
+
+    def _batch_round(self) -> None:
+        now = float(self.env.now)
+        for request_id in sorted(self.pool):
+            if self.pool[request_id].deadline_s <= now:
+                self._cancel(self.pool.pop(request_id), "patience")
+        if not self.pool:
+            return
+        requests = [(request_id, self.pool[request_id].pickup) for request_id in sorted(self.pool)]
+        radius_m = max(self.city.search_radii_m)
+        near: set[int] = set()
+        for _, pickup in requests:
+            near.update(c.driver_id for c in rank(
+                pickup, index=self.index, router=self.router, speed_kmh=self.speed_kmh, radius_m=radius_m,
+                now_s=now, max_age_s=self.city.location_max_age_s, available=self._available,
+                limit=CANDIDATES_MAX))
+        drivers = [(driver_id, self.drivers[driver_id].position) for driver_id in sorted(near)]
+        max_eta_s = radius_m * self.city.detour_factor / (self.speed_kmh / 3.6)
+        pairs = assign_batch(requests, drivers, router=self.router, speed_kmh=self.speed_kmh,
+                             max_eta_s=max_eta_s)
+        # A driver who let a request's offer lapse is not paired with it again: such requests go to
+        # the nearest of the drivers left over, one by one (assign_batch takes no per-request exclusions).
+        taken = {driver_id for _, driver_id, _ in pairs}
+        again = []
+        for request_id, driver_id, _ in sorted(pairs):
+            if driver_id in self.pool[request_id].declined:
+                taken.discard(driver_id)
+                again.append(request_id)
+            else:
+                self._offer_to(request_id, driver_id)
+        for request_id in again:
+            request = self.pool[request_id]
+            left = [(d, p) for d, p in drivers if d not in taken and d not in request.declined]
+            for _, driver_id, _ in assign_batch([(request_id, request.pickup)], left, router=self.router,
+                                                speed_kmh=self.speed_kmh, max_eta_s=max_eta_s):
+                taken.add(driver_id)
+                self._offer_to(request_id, driver_id)
+
+    def _offer_to(self, request_id: int, driver_id: int) -> None:
+        self.env.process(self._batch_offer(self.pool.pop(request_id), self.drivers[driver_id]))
+
+    def _batch_offer(self, request: _Request, driver: _Driver) -> Process:
+        assert driver.free
+        driver.offered = True
+        accepted, delay_s = self._respond()
+        yield self.env.timeout(delay_s if accepted else float(self.city.offer_timeout_s))
+        driver.offered = False
+        if accepted:
+            self._assign(request, driver)
+        else:
+            request.declined.add(driver.id)
+            self.pool[request.id] = request
+
+
+def wait_by_hour(result: SimulationResult) -> list[tuple[int, float, int]]:
+    """(hours since the start, mean wait in seconds, riders) for each simulated hour with pickups, by
+    the time of the request."""
+    buckets: dict[int, list[float]] = {}
+    for pickup in result.pickups:
+        buckets.setdefault(int(pickup.requested_s // 3_600), []).append(pickup.wait_s)
+    return [(hour, math.fsum(waits) / len(waits), len(waits)) for hour, waits in sorted(buckets.items())]
+
+
+def trips_held_max(trips: Sequence[tuple[float, float]]) -> int:
+    """The most trips held at once, given each trip's (assigned, dropped off) times."""
+    # At equal times a drop-off (-1) sorts before an assignment (+1): back-to-back trips do not overlap.
+    events = sorted([(start_s, 1) for start_s, _ in trips] + [(end_s, -1) for _, end_s in trips])
+    held = held_max = 0
+    for _, delta in events:
+        held += delta
+        held_max = max(held_max, held)
+    return held_max
