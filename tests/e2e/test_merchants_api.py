@@ -22,12 +22,20 @@ PRICE = 12_500
 FEE = 125  # 1 % of the price, paid by the merchant
 
 
-def _ask(world: World, msisdn: str, amount: int, *, merchant: dict[str, str] | None = None,
-         reference: str = "order-1042", idempotency: dict[str, str] | None = None) -> dict[str, Any]:
-    asked = world.client.post("/v1/payment-requests", headers={**(merchant or world.merchant),
-                                                               **(idempotency or key())},
-                              json={"msisdn": msisdn, "amount": amount, "description": "2 pagnes",
-                                    "reference": reference})
+def _ask(
+    world: World,
+    msisdn: str,
+    amount: int,
+    *,
+    merchant: dict[str, str] | None = None,
+    reference: str = "order-1042",
+    idempotency: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    asked = world.client.post(
+        "/v1/payment-requests",
+        headers={**(merchant or world.merchant), **(idempotency or key())},
+        json={"msisdn": msisdn, "amount": amount, "description": "2 pagnes", "reference": reference},
+    )
     assert asked.status_code == 201, asked.text
     body: dict[str, Any] = asked.json()
     return body
@@ -43,8 +51,13 @@ def _merchant_balance(world: World, merchant: dict[str, str] | None = None) -> i
     return int(me.json()["balance"])
 
 
-def _paid(world: World, customer: dict[str, str], msisdn: str, amount: int = PRICE,
-          merchant: dict[str, str] | None = None) -> str:
+def _paid(
+    world: World,
+    customer: dict[str, str],
+    msisdn: str,
+    amount: int = PRICE,
+    merchant: dict[str, str] | None = None,
+) -> str:
     request = _ask(world, msisdn, amount, merchant=merchant)
     approved = _approve(world, customer, request["id"])
     assert approved.status_code == 201, approved.text
@@ -52,28 +65,41 @@ def _paid(world: World, customer: dict[str, str], msisdn: str, amount: int = PRI
 
 
 def _new_merchant(world: World, name: str, callback_url: str | None = None) -> dict[str, Any]:
-    made = world.client.post("/v1/merchants", headers=world.admin,
-                             json={"name": name, "callback_url": callback_url})
+    made = world.client.post(
+        "/v1/merchants", headers=world.admin, json={"name": name, "callback_url": callback_url}
+    )
     assert made.status_code == 201, made.text
     body: dict[str, Any] = made.json()
     return body
 
 
-def _refund(world: World, payment_id: str, amount: int | None = None, *,
-            merchant: dict[str, str] | None = None, idempotency: dict[str, str] | None = None) -> Any:
-    return world.client.post(f"/v1/payments/{payment_id}/refunds",
-                             headers={**(merchant or world.merchant), **(idempotency or key())},
-                             json={} if amount is None else {"amount": amount})
+def _refund(
+    world: World,
+    payment_id: str,
+    amount: int | None = None,
+    *,
+    merchant: dict[str, str] | None = None,
+    idempotency: dict[str, str] | None = None,
+) -> Any:
+    return world.client.post(
+        f"/v1/payments/{payment_id}/refunds",
+        headers={**(merchant or world.merchant), **(idempotency or key())},
+        json={} if amount is None else {"amount": amount},
+    )
 
 
 # Request to pay ----------------------------------------------------------------------------------
+
 
 def test_a_customer_approves_a_merchants_request_with_the_pin_and_pays_once(world: World) -> None:
     ama = world.wallet(AMA, "Ama Mensah", cash=50_000)
     same = key()
     request = _ask(world, AMA, PRICE, idempotency=same)
     assert (request["status"], request["amount"], request["reference"]) == (
-        "pending_approval", PRICE, "order-1042")
+        "pending_approval",
+        PRICE,
+        "order-1042",
+    )
     assert _ask(world, AMA, PRICE, idempotency=same)["id"] == request["id"]  # a retried request
     assert [a["id"] for a in world.client.get("/v1/approvals", headers=ama).json()] == [request["id"]]
 
@@ -84,7 +110,10 @@ def test_a_customer_approves_a_merchants_request_with_the_pin_and_pays_once(worl
     paid = _approve(world, ama, request["id"])
     assert paid.status_code == 201, paid.text
     assert (paid.json()["kind"], paid.json()["status"], paid.json()["fee"]) == (
-        "merchant_payment", "completed", FEE)
+        "merchant_payment",
+        "completed",
+        FEE,
+    )
     again = _approve(world, ama, request["id"])
     assert (again.status_code, again.json()["id"]) == (201, paid.json()["id"])
     assert world.balance(AMA) == 50_000 - PRICE
@@ -149,15 +178,20 @@ def test_requests_are_private_to_their_merchant_and_customer(world: World) -> No
     assert (not_yours.status_code, not_yours.json()["code"]) == (404, "unknown_approval")
     declined = world.client.post(f"/v1/approvals/{request['id']}/decline", headers=kofi)
     assert declined.status_code == 404
-    by_merchant = world.client.post(f"/v1/approvals/{request['id']}/approve", headers=world.merchant,
-                                    json={"pin": "4827"})
+    by_merchant = world.client.post(
+        f"/v1/approvals/{request['id']}/approve", headers=world.merchant, json={"pin": "4827"}
+    )
     assert by_merchant.status_code == 403
-    unknown = world.client.post("/v1/payment-requests", headers={**world.merchant, **key()},
-                                json={"msisdn": "+22893556677", "amount": 100})
+    unknown = world.client.post(
+        "/v1/payment-requests",
+        headers={**world.merchant, **key()},
+        json={"msisdn": "+22893556677", "amount": 100},
+    )
     assert unknown.status_code == 404
 
 
 # Refunds -----------------------------------------------------------------------------------------
+
 
 def test_a_full_refund_gives_the_whole_amount_back_once(world: World) -> None:
     ama = world.wallet(AMA, "Ama Mensah", cash=50_000)
@@ -169,7 +203,10 @@ def test_a_full_refund_gives_the_whole_amount_back_once(world: World) -> None:
     refunded = _refund(world, payment, idempotency=same)
     assert refunded.status_code == 201, refunded.text
     assert (refunded.json()["kind"], refunded.json()["amount"], refunded.json()["status"]) == (
-        "merchant_refund", PRICE, "completed")
+        "merchant_refund",
+        PRICE,
+        "completed",
+    )
     assert _refund(world, payment, idempotency=same).json() == refunded.json()  # a retry
     assert world.balance(AMA) == 50_000
     assert _merchant_balance(world) == 2 * (PRICE - FEE) - PRICE
@@ -229,6 +266,7 @@ def test_a_refund_of_a_request_not_yet_paid_is_refused(world: World) -> None:
 
 
 # Signed callbacks --------------------------------------------------------------------------------
+
 
 @dataclass
 class _Hit:
@@ -295,15 +333,17 @@ def _deliver_until_quiet(world: World, tries_max: int = 5) -> list[int]:
     for _ in range(tries_max):
         claimed.append(world.container.callbacks.deliver_due())
         with world.container.engine.begin() as connection:
-            connection.execute(update(callbacks).where(callbacks.c.status == "queued")
-                               .values(next_attempt_ns=0))
+            connection.execute(
+                update(callbacks).where(callbacks.c.status == "queued").values(next_attempt_ns=0)
+            )
         if claimed[-1] == 0:
             break
     return claimed
 
 
 def test_a_merchant_gets_signed_callbacks_once_each_despite_a_failed_first_try(
-        world: World, merchant_server: MerchantServer) -> None:
+    world: World, merchant_server: MerchantServer
+) -> None:
     shop = _new_merchant(world, "Assigame Online", callback_url=merchant_server.url)
     assert shop["callback_secret"].startswith("whsec_")
     headers = {"Authorization": f"Bearer {shop['api_key']}"}
@@ -323,11 +363,16 @@ def test_a_merchant_gets_signed_callbacks_once_each_despite_a_failed_first_try(
     assert all(len(hits) == 1 for hits in acknowledged.values()), acknowledged
     events = {json.loads(hits[0].body)["type"]: json.loads(hits[0].body) for hits in acknowledged.values()}
     assert sorted(t for t in (json.loads(h[0].body)["type"] for h in acknowledged.values())) == [
-        "payment.completed", "payment.completed", "payment.declined", "refund.completed"]
+        "payment.completed",
+        "payment.completed",
+        "payment.declined",
+        "refund.completed",
+    ]
     for hit in merchant_server.hits:
         assert verify(shop["callback_secret"], hit.body, hit.headers["Sika-Signature"]), hit
-        assert not verify(world.container.merchants.list()[0].callback_secret, hit.body,
-                          hit.headers["Sika-Signature"])
+        assert not verify(
+            world.container.merchants.list()[0].callback_secret, hit.body, hit.headers["Sika-Signature"]
+        )
         assert json.loads(hit.body)["id"] == hit.headers["Sika-Event-Id"]
     # The retry carried the same event id and the same body.
     tries: dict[str, list[_Hit]] = {}
@@ -344,7 +389,8 @@ def test_a_merchant_gets_signed_callbacks_once_each_despite_a_failed_first_try(
 
 
 def test_a_callback_body_changed_in_transit_does_not_verify(
-        world: World, merchant_server: MerchantServer) -> None:
+    world: World, merchant_server: MerchantServer
+) -> None:
     shop = _new_merchant(world, "Assigame Online", callback_url=merchant_server.url)
     ama = world.wallet(AMA, "Ama Mensah", cash=50_000)
     payment = _paid(world, ama, AMA, merchant={"Authorization": f"Bearer {shop['api_key']}"})
@@ -352,19 +398,24 @@ def test_a_callback_body_changed_in_transit_does_not_verify(
     hit = merchant_server.hits[-1]
     body = json.loads(hit.body)
     assert (body["type"], body["data"]["payment_id"], body["data"]["amount"]) == (
-        "payment.completed", payment, PRICE)
+        "payment.completed",
+        payment,
+        PRICE,
+    )
     assert body["data"]["reference"] == "order-1042"
     assert verify(shop["callback_secret"], hit.body, hit.headers["Sika-Signature"])
     forged = hit.body.replace(str(PRICE).encode(), b"99999")
     assert not verify(shop["callback_secret"], forged, hit.headers["Sika-Signature"])
     # A replay long after the event is refused too.
     timestamp = int(dict(p.split("=", 1) for p in hit.headers["Sika-Signature"].split(","))["t"])
-    assert not verify(shop["callback_secret"], hit.body, hit.headers["Sika-Signature"],
-                      now_s=timestamp + 3_600)
+    assert not verify(
+        shop["callback_secret"], hit.body, hit.headers["Sika-Signature"], now_s=timestamp + 3_600
+    )
 
 
 def test_a_request_the_customer_cannot_pay_reports_payment_failed(
-        world: World, merchant_server: MerchantServer) -> None:
+    world: World, merchant_server: MerchantServer
+) -> None:
     shop = _new_merchant(world, "Assigame Online", callback_url=merchant_server.url)
     ama = world.wallet(AMA, "Ama Mensah", cash=1_000)
     request = _ask(world, AMA, PRICE, merchant={"Authorization": f"Bearer {shop['api_key']}"})
@@ -374,3 +425,36 @@ def test_a_request_the_customer_cannot_pay_reports_payment_failed(
     assert types == ["payment.failed"]
     data = json.loads(merchant_server.hits[-1].body)["data"]
     assert (data["request_id"], data["error_code"]) == (request["id"], "insufficient_funds")
+
+
+def test_too_small_requests_and_refused_approvals_leave_nothing_stuck(world: World) -> None:
+    tiny = world.client.post(
+        "/v1/payment-requests",
+        headers={**world.merchant, **key()},
+        json={"msisdn": "+22890112233", "amount": 1},
+    )
+    assert tiny.status_code in (400, 404)  # no wallet yet, or too small
+    ama = world.wallet("+22890112233", "Ama Mensah", tier=0, cash=100_000)
+    tiny = world.client.post(
+        "/v1/payment-requests",
+        headers={**world.merchant, **key()},
+        json={"msisdn": "+22890112233", "amount": 1},
+    )
+    assert (tiny.status_code, tiny.json()["code"]) == (400, "amount_below_minimum")
+    big = world.client.post(
+        "/v1/payment-requests",
+        headers={**world.merchant, **key()},
+        json={"msisdn": "+22890112233", "amount": 150_000},
+    )
+    assert big.status_code == 201, big.text
+    refused = world.client.post(
+        f"/v1/approvals/{big.json()['id']}/approve", headers=ama, json={"pin": "4827"}
+    )
+    assert (refused.status_code, refused.json()["code"]) == (403, "limit_exceeded")
+    # Still pending: the customer can decline it, and it expires like any other.
+    assert (
+        world.client.get(f"/v1/payment-requests/{big.json()['id']}", headers=world.merchant).json()["status"]
+        == "pending_approval"
+    )
+    declined = world.client.post(f"/v1/approvals/{big.json()['id']}/decline", headers=ama)
+    assert declined.json()["status"] == "declined"

@@ -20,16 +20,20 @@ def _settle_callbacks(world: World) -> None:
 
 
 def test_airtime_for_another_number_is_paid_at_once(world: World, ama: dict[str, str]) -> None:
-    bought = world.client.post("/v1/airtime", headers={**ama, **key()},
-                               json={"operator": "moov", "msisdn": "99123456", "amount": 1_000})
+    bought = world.client.post(
+        "/v1/airtime",
+        headers={**ama, **key()},
+        json={"operator": "moov", "msisdn": "99123456", "amount": 1_000},
+    )
     assert bought.status_code == 201, bought.text
     assert (bought.json()["status"], bought.json()["kind"]) == ("completed", "airtime")
     assert world.balance(AMA) == 100_000 - 1_000
 
 
 def test_airtime_limits_and_operator_hint(world: World, ama: dict[str, str]) -> None:
-    small = world.client.post("/v1/airtime", headers={**ama, **key()},
-                              json={"operator": "togocom", "amount": 50})
+    small = world.client.post(
+        "/v1/airtime", headers={**ama, **key()}, json={"operator": "togocom", "amount": 50}
+    )
     assert (small.status_code, small.json()["code"]) == (422, "amount_below_minimum")
     hint = world.client.get("/v1/operators/hint", params={"msisdn": "97112233"}).json()
     assert hint == {"msisdn": "+22897112233", "operator": "moov"}
@@ -37,8 +41,11 @@ def test_airtime_limits_and_operator_hint(world: World, ama: dict[str, str]) -> 
 
 
 def test_a_ceet_token_comes_in_the_receipt(world: World, ama: dict[str, str]) -> None:
-    paid = world.client.post("/v1/bills", headers={**ama, **key()},
-                             json={"provider": "ceet", "reference": "12345678903", "amount": 5_000})
+    paid = world.client.post(
+        "/v1/bills",
+        headers={**ama, **key()},
+        json={"provider": "ceet", "reference": "12345678903", "amount": 5_000},
+    )
     assert paid.status_code == 201, paid.text
     token = paid.json()["details"]["receipt"]["token"]
     assert len(token.replace("-", "")) == 20
@@ -46,31 +53,45 @@ def test_a_ceet_token_comes_in_the_receipt(world: World, ama: dict[str, str]) ->
 
 
 def test_tde_water_is_looked_up_then_paid(world: World, ama: dict[str, str]) -> None:
-    quote = world.client.get("/v1/purchases/quote", headers=ama,
-                             params={"provider": "tde", "product": "water", "reference": "12345678"})
+    quote = world.client.get(
+        "/v1/purchases/quote",
+        headers=ama,
+        params={"provider": "tde", "product": "water", "reference": "12345678"},
+    )
     assert quote.status_code == 200, quote.text
     due = quote.json()["amount"]
-    wrong = world.client.post("/v1/bills", headers={**ama, **key()},
-                              json={"provider": "tde", "reference": "12345678", "amount": due + 1})
+    wrong = world.client.post(
+        "/v1/bills",
+        headers={**ama, **key()},
+        json={"provider": "tde", "reference": "12345678", "amount": due + 1},
+    )
     assert wrong.json()["code"] == "amount_mismatch"
-    paid = world.client.post("/v1/bills", headers={**ama, **key()},
-                             json={"provider": "tde", "reference": "12345678", "amount": due})
+    paid = world.client.post(
+        "/v1/bills",
+        headers={**ama, **key()},
+        json={"provider": "tde", "reference": "12345678", "amount": due},
+    )
     assert paid.status_code == 201, paid.text
     assert world.balance(AMA) == 100_000 - due - 100
 
 
 def test_a_declined_bill_releases_the_hold(world: World, ama: dict[str, str]) -> None:
-    declined = world.client.post("/v1/bills", headers={**ama, **key()},
-                                 json={"provider": "canal", "reference": "10000000000001",
-                                       "package": "ACCESS", "amount": 5_000})
+    declined = world.client.post(
+        "/v1/bills",
+        headers={**ama, **key()},
+        json={"provider": "canal", "reference": "10000000000001", "package": "ACCESS", "amount": 5_000},
+    )
     assert (declined.status_code, declined.json()["code"]) == (502, "provider_failed")
     wallet = world.client.get(f"/v1/wallets/{AMA}", headers=world.admin).json()
     assert wallet["balance"] == wallet["available"] == 100_000
 
 
 def test_a_provider_that_never_answers_is_given_up_at_the_deadline(world: World, ama: dict[str, str]) -> None:
-    hung = world.client.post("/v1/airtime", headers={**ama, **key()},
-                             json={"operator": "togocom", "msisdn": "+22890000002", "amount": 2_000})
+    hung = world.client.post(
+        "/v1/airtime",
+        headers={**ama, **key()},
+        json={"operator": "togocom", "msisdn": "+22890000002", "amount": 2_000},
+    )
     assert (hung.status_code, hung.json()["status"]) == (201, "pending")
     wallet = world.client.get(f"/v1/wallets/{AMA}", headers=world.admin).json()
     assert (wallet["balance"], wallet["available"]) == (100_000, 100_000 - 2_000)
@@ -83,6 +104,7 @@ def test_a_provider_that_never_answers_is_given_up_at_the_deadline(world: World,
     from sqlalchemy import update
 
     from sika.payments.schema import movements
+
     with world.container.engine.begin() as connection:
         connection.execute(update(movements).values(deadline_ns=0))
     assert [m.id for m in world.container.payments.stuck()] == [hung.json()["id"]]
@@ -94,8 +116,11 @@ def test_a_provider_that_never_answers_is_given_up_at_the_deadline(world: World,
 
 
 def test_a_double_callback_pays_once(world: World, ama: dict[str, str]) -> None:
-    bought = world.client.post("/v1/airtime", headers={**ama, **key()},
-                               json={"operator": "togocom", "msisdn": "+22890000003", "amount": 3_000})
+    bought = world.client.post(
+        "/v1/airtime",
+        headers={**ama, **key()},
+        json={"operator": "togocom", "msisdn": "+22890000003", "amount": 3_000},
+    )
     assert bought.status_code == 201, bought.text
     _settle_callbacks(world)
     done = world.client.get(f"/v1/transfers/{bought.json()['id']}", headers=ama).json()
@@ -104,8 +129,11 @@ def test_a_double_callback_pays_once(world: World, ama: dict[str, str]) -> None:
 
 
 def test_unavailable_at_submit_but_received_is_found_by_polling(world: World, ama: dict[str, str]) -> None:
-    bought = world.client.post("/v1/airtime", headers={**ama, **key()},
-                               json={"operator": "togocom", "msisdn": "+22890000004", "amount": 1_500})
+    bought = world.client.post(
+        "/v1/airtime",
+        headers={**ama, **key()},
+        json={"operator": "togocom", "msisdn": "+22890000004", "amount": 1_500},
+    )
     assert (bought.status_code, bought.json()["status"]) == (201, "pending")
     world.container.purchases._poll_ns = 0
     world.container.purchases.poll()
@@ -114,8 +142,11 @@ def test_unavailable_at_submit_but_received_is_found_by_polling(world: World, am
 
 
 def test_card_top_up_credits_the_wallet_once_confirmed(world: World, ama: dict[str, str]) -> None:
-    started = world.client.post("/v1/top-ups", headers={**ama, **key()},
-                                json={"source": "card", "reference": "tok_visa_4242", "amount": 20_000})
+    started = world.client.post(
+        "/v1/top-ups",
+        headers={**ama, **key()},
+        json={"source": "card", "reference": "tok_visa_4242", "amount": 20_000},
+    )
     assert started.status_code == 201, started.text
     assert started.json()["status"] in ("pending", "processing", "completed")  # the callback may be quick
     assert started.json()["counterparty"] == "tok_visa_4242"  # tokens are kept, card numbers masked
@@ -125,11 +156,33 @@ def test_card_top_up_credits_the_wallet_once_confirmed(world: World, ama: dict[s
 
 
 def test_flooz_top_up_through_paygate(world: World, ama: dict[str, str]) -> None:
-    started = world.client.post("/v1/top-ups", headers={**ama, **key()},
-                                json={"source": "flooz", "reference": "+22899123456", "amount": 5_000})
+    started = world.client.post(
+        "/v1/top-ups",
+        headers={**ama, **key()},
+        json={"source": "flooz", "reference": "+22899123456", "amount": 5_000},
+    )
     assert started.status_code == 201, started.text
     _settle_callbacks(world)
     world.container.purchases._poll_ns = 0
     world.container.purchases.poll()
     assert world.container.payments.get(started.json()["id"]).status is Status.COMPLETED
     assert world.balance(AMA) == 105_000
+
+
+def test_a_top_up_confirmed_after_it_was_given_up_moves_nothing_and_is_reconciled(
+    world: World, ama: dict[str, str]
+) -> None:
+    started = world.client.post(
+        "/v1/top-ups",
+        headers={**ama, **key()},
+        json={"source": "card", "reference": "tok_sandbox_000002", "amount": 7_000},
+    )
+    assert (started.status_code, started.json()["status"]) == (201, "pending")  # never answers
+    payments = world.container.payments
+    movement_id = started.json()["id"]
+    payments.settle(movement_id, success=False, error_code="provider_timeout", reason="gave up")
+    late = payments.settle(movement_id, success=True, receipt={"authorization_code": "123456"})
+    assert (late.status, late.error_code) == (Status.FAILED, "provider_timeout")
+    assert late.details["late_outcome"] == "succeeded"
+    assert world.balance(AMA) == 100_000  # nothing credited
+    assert movement_id in [m.id for m in payments.stuck()]

@@ -295,3 +295,44 @@ def test_a_ride_booked_on_whatsapp_tells_the_rider_who_is_coming(
         pass
     assert any("TG-4821-AZ" in text for text in graph.texts_to("+22890112233"))
     assert graph.rejected == []
+
+
+def test_a_wallet_ride_needs_the_pin_and_a_locked_pin_stops_it(
+    client: TestClient, container: Container, graph: FakeGraph
+) -> None:
+    from sika.rides.geo import Point
+    from sika.wallet import Pin
+
+    rides = container.rides
+    assert rides is not None
+    kofi = rides.onboard(
+        container.customers.open("+22897112233", "Kofi", pin=Pin("5938"), tier=1),
+        city_id="lome",
+        vehicle_type="moto",
+        plate="TG-4821-AZ",
+    )
+    rides.set_documents(kofi.id, "approved")
+    rides.update_location(kofi.id, Point(6.1330, 1.2240))
+    rides.set_online(kofi.id, online=True)
+    container.customers.open("+22890112233", "Ama Mensah", pin=Pin("4827"), tier=1)
+    _cash_in(client, container, "+22890112233", 10_000)
+    phone = Phone(client, container, graph, "+22890112233")
+
+    def book() -> None:
+        phone.share_location(6.1319, 1.2228)
+        phone.share_location(6.1725, 1.2145)
+        phone.tap("vehicle:moto")
+        phone.tap("pay:wallet")
+        phone.tap("confirm")
+
+    book()
+    phone.type("1357")  # wrong: asked again, nothing booked
+    ama = container.customers.get("+22890112233")
+    assert rides.active_trip_of_rider(ama.id) is None
+    phone.type("1357")
+    phone.type("1357")  # the third wrong PIN locks the wallet
+    assert rides.active_trip_of_rider(ama.id) is None
+    book()
+    phone.type("4827")  # the right PIN, but the wallet is locked for 30 minutes
+    assert rides.active_trip_of_rider(ama.id) is None
+    assert container.ledger.get_account(ama.account_id or 0).available == 10_000

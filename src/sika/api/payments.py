@@ -359,10 +359,10 @@ async def notifications(
     cursor: Annotated[str | None, Query(max_length=20, pattern=r"^\d+$")] = None,
 ) -> NotificationPage:
     def run() -> NotificationPage:
-        customer = container.customers.get(msisdn)
         if who.customer_id is None:
-            who.require(Role.ADMIN)
-        elif who.customer_id != customer.id:
+            who.require(Role.ADMIN)  # before the lookup: whether a number has a wallet is not for others
+        customer = container.customers.get(msisdn)
+        if who.customer_id is not None and who.customer_id != customer.id:
             raise Forbidden("a customer sees only their own notifications")
         items = container.outbox.feed(customer.msisdn, limit=limit,
                                       before=int(cursor) if cursor is not None else None)

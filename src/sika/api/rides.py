@@ -146,15 +146,10 @@ def _trip_out(container: Container, trip: Trip) -> TripOut:
     driver = None
     if trip.driver_id is not None:
         d = _rides(container).driver(trip.driver_id)
-        driver = {
-            "id": d.id,
-            "name": d.name,
-            "plate": d.plate,
-            "vehicle": d.vehicle_type,
-            "rating": d.rating,
-            "lat": d.lat,
-            "lng": d.lng,
-        }
+        driver = {"id": d.id, "name": d.name, "plate": d.plate, "vehicle": d.vehicle_type, "rating": d.rating}
+        if trip.status.value in ("driver_assigned", "driver_arrived", "in_progress"):
+            # Where the driver is, only while the trip is under way.
+            driver.update(lat=d.lat, lng=d.lng)
     return TripOut(
         id=trip.id,
         status=str(trip.status),

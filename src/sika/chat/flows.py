@@ -832,6 +832,19 @@ def _ride_confirm(ctx: Context, answer: Answer) -> None:
         return
     if answer.choice != "confirm":
         raise _invalid(ctx.t("Please answer Confirm or Cancel."))
+    if ctx.state.data.get("payment") == "wallet":
+        ctx.go("ride", "pin")  # the wallet is held at booking: that needs the PIN
+        return
+    _book_ride(ctx, None)
+
+
+def _ride_pin(ctx: Context, answer: Answer) -> None:
+    if not _looks_like_pin(answer.text):
+        raise _invalid(_err(ctx, "invalid_pin_format"))
+    _book_ride(ctx, Pin(answer.text.strip()))
+
+
+def _book_ride(ctx: Context, pin: Pin | None) -> None:
     rides = ctx.container.rides
     assert rides is not None and ctx.customer is not None
     d = ctx.state.data
@@ -845,7 +858,10 @@ def _ride_confirm(ctx: Context, answer: Answer) -> None:
             pickup=pickup,
             dropoff=dropoff,
             payment_method=str(d["payment"]),
+            pin=pin,
         )
+    except InvalidPin as exc:
+        raise _invalid(explain(ctx, exc)) from exc
     except SikaError as exc:
         ctx.done(explain(ctx, exc))
         return
@@ -971,6 +987,7 @@ _STEPS: dict[tuple[str, str], Step] = {
     ("ride", "vehicle"): Step(_ride_vehicle_ask, _ride_vehicle),
     ("ride", "payment"): Step(_ride_payment_ask, _ride_payment),
     ("ride", "confirm"): Step(_ride_confirm_ask, _ride_confirm),
+    ("ride", "pin"): Step(_pin_ask, _ride_pin, secret=True),
 }
 
 

@@ -179,6 +179,8 @@ def reconcile(
 def _issue(status: object, details: dict[str, object]) -> str:
     if details.get("late_outcome"):
         return "provider succeeded after the hold was released: charge or reverse with the provider"
+    if details.get("trip") and str(status) == "failed":
+        return "the card refused a completed ride's fare: collect it from the rider, pay the driver"
     if details.get("refund_required"):
         return "paid at the provider but refused by our limits: refund at the provider"
     if str(status) == "processing":

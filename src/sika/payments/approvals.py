@@ -86,6 +86,8 @@ class Approvals:
         customer = self._customers.get(msisdn)
         if not 60 <= ttl_s <= TTL_S_MAX:
             raise SikaError(f"a request lives 60 to {TTL_S_MAX} seconds", code="validation_error")
+        if self._payments.fees.fee(Operation.MERCHANT, amount) >= amount:
+            raise SikaError("this amount is too small to pay by Sika", code="amount_below_minimum")
         text = " ".join(description.split())[:DESCRIPTION_CHARS_MAX] or f"Payment to {merchant.name}"
         if reference is not None and not 0 < len(reference) <= REFERENCE_CHARS_MAX:
             raise SikaError("a merchant reference has 1 to 64 characters", code="validation_error")
@@ -146,16 +148,23 @@ class Approvals:
             # Every answer needs the PIN, a repeated one too: it shows the payment to whoever asks.
             customer = self._customers.verify_pin(customer.msisdn, pin)
         if approval.status == "pending":
+            # What can be refused without moving money is refused before the request is marked approved.
+            self._payments.check_transaction(customer, approval.amount)
             with self._engine.begin() as connection:
                 connection.execute(
                     update(approvals)
                     .where(approvals.c.id == approval_id, approvals.c.status == "pending")
                     .values(status="approved", movement_id=approval_id))
             approval = self.get(approval_id)
-        if approval.status not in ("approved", "failed"):
-            raise ApprovalClosed(f"this request is {approval.status}")
+        if approval.status not in ("approved", "failed") or (
+                approval.status == "failed" and approval.movement_id is None):
+            raise ApprovalClosed(f"this request is {approval.status}; ask for a new one")
         # Approved: pay (again, harmlessly, if an earlier approval was interrupted before paying).
-        movement = self._pay(approval, customer)
+        try:
+            movement = self._pay(approval, customer)
+        except SikaError as exc:
+            self._refused(approval, exc)
+            raise
         if movement.status is Status.FAILED:
             with self._engine.begin() as connection:
                 connection.execute(update(approvals).where(
@@ -165,6 +174,17 @@ class Approvals:
                                      event_id=f"{approval.id}:failed", now_ns=self._clock_ns(),
                                      data=_event_data(approval, movement))
         return movement
+
+    def _refused(self, approval: Approval, error: SikaError) -> None:
+        """The payment was refused before anything was recorded: the request fails, the merchant is told."""
+        with self._engine.begin() as connection:
+            failed = connection.execute(update(approvals).where(
+                approvals.c.id == approval.id, approvals.c.status == "approved").values(
+                    status="failed", movement_id=None)).rowcount
+            if failed and approval.merchant_id is not None:
+                enqueue_callback(connection, merchant_id=approval.merchant_id, event="payment.failed",
+                                 event_id=f"{approval.id}:failed", now_ns=self._clock_ns(),
+                                 data={**_event_data(approval, None), "error_code": error.code})
 
     def decline(self, approval_id: str, customer: Customer) -> Approval:
         self._own(approval_id, customer)

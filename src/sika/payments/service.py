@@ -287,7 +287,9 @@ class Payments:
         self._check_transaction(customer, amount)
         self._customers.ensure_unlocked(customer)
         fee = self.fees.fee(Operation.MERCHANT, amount)
-        assert customer.account_id is not None and fee < amount
+        if fee >= amount:
+            raise SikaError("this amount is too small to pay by Sika", code="amount_below_minimum")
+        assert customer.account_id is not None
         legs = [Leg(f"{movement_id}.0", customer.account_id, merchant.account_id, amount,
                     Code.MERCHANT_PAYMENT, Role.PAYER)]
         if fee:
@@ -506,10 +508,16 @@ class Payments:
             return self._close(movement, success=False, receipt=receipt, error_code=error_code, reason=reason)
         with self._engine.begin() as connection:
             details = {**movement.details, "receipt": receipt or {}}
-            connection.execute(
+            won = connection.execute(
                 update(movements).where(movements.c.id == movement.id, movements.c.status == Status.PENDING)
                 .values(status=str(Status.PROCESSING), updated_at_ns=self._clock_ns(),
-                        details=json.dumps(details, separators=(",", ":"))))
+                        details=json.dumps(details, separators=(",", ":")))).rowcount
+        if not won:
+            # Given up meanwhile (the deadline): nothing moves now; reconciliation sees the late success.
+            current = self.get(movement.id)
+            if current.status is Status.FAILED and "late_outcome" not in current.details:
+                self._note(current, late_outcome="succeeded", late_receipt=receipt or {})
+            return self.get(movement.id)
         moved = self._finish(self.get(movement.id))
         if moved.status is Status.FAILED:
             # Paid at the provider, refused by our limits: the provider payment must be refunded.
@@ -560,7 +568,8 @@ class Payments:
                 .order_by(movements.c.created_at_ns.desc()).limit(limit * 5)).mappings())
         found = [_movement(row) for row in rows]
         return [m for m in found if m.status is not Status.FAILED
-                or "late_outcome" in m.details or m.details.get("refund_required")][:limit]
+                or "late_outcome" in m.details or m.details.get("refund_required")
+                or (m.kind is Kind.RIDE and m.provider == "card")][:limit]
 
     # Recovery ------------------------------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 Two promises are kept by the database itself, whatever races the application loses:
 
 - a trip never gets two drivers: assignment is one conditional UPDATE (``status = 'requested'``);
-- a driver never holds two trips: a partial unique index on ``driver_id`` over the active states.
+- a driver never holds two trips: a partial unique index on ``driver_id`` over the active states;
+- a rider has one trip under way at a time: the same kind of index on ``rider_customer_id``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ __all__ = ["ACTIVE_STATES", "drivers", "offers", "trips"]
 # A driver holds at most one trip in these states.
 ACTIVE_STATES = ("driver_assigned", "driver_arrived", "in_progress")
 _ACTIVE_SQL = "status IN ('driver_assigned', 'driver_arrived', 'in_progress')"
+_OPEN_SQL = "status IN ('requested', 'driver_assigned', 'driver_arrived', 'in_progress')"
 
 drivers = Table(
     "rides_drivers",
@@ -51,6 +53,8 @@ drivers = Table(
     Column("located_at_ns", BigInteger, nullable=True),
     # When location or availability last changed: processes with their own index catch up from here.
     Column("changed_at_ns", BigInteger, nullable=False, server_default=text("0")),
+    # One payout at a time per driver: a payout holds this lease while it reads and moves the balance.
+    Column("payout_lock_until_ns", BigInteger, nullable=True),
     Column("offers", Integer, nullable=False, server_default=text("0")),
     Column("accepted", Integer, nullable=False, server_default=text("0")),
     Column("declined", Integer, nullable=False, server_default=text("0")),
@@ -107,6 +111,9 @@ trips = Table(
     CheckConstraint(f"driver_id IS NOT NULL OR NOT ({_ACTIVE_SQL})", name="ck_rides_trips_driver"),
     Index("ux_rides_trips_active_driver", "driver_id", unique=True,
           sqlite_where=text(_ACTIVE_SQL), postgresql_where=text(_ACTIVE_SQL)),
+    # A rider has one trip under way at a time, however many requests race.
+    Index("ux_rides_trips_open_rider", "rider_customer_id", unique=True,
+          sqlite_where=text(_OPEN_SQL), postgresql_where=text(_OPEN_SQL)),
     Index("ix_rides_trips_status", "status", "updated_at_ns"),
     Index("ix_rides_trips_rider", "rider_customer_id", "requested_at_ns"),
 )

@@ -39,7 +39,7 @@ from sika.rides.geo import Point, Router, StraightLineRouter, haversine_m
 from sika.rides.index import LocationIndex
 from sika.rides.schema import ACTIVE_STATES, drivers, offers, trips
 from sika.rides.trips import Event, IllegalTransition, TripStatus, next_status
-from sika.wallet import Customer, Customers
+from sika.wallet import Customer, Customers, Pin
 from sika.wallet.schema import customers
 
 __all__ = ["Driver", "Quote", "Rides", "Trip"]
@@ -53,6 +53,8 @@ HOLD_TIMEOUT_S = 4 * 3600
 PLATE_CHARS_MAX = 16
 TICK_TRIPS_MAX = 200
 RATING_MIN, RATING_MAX = 1, 5
+# Longer than a payout takes (two ledger reads and one movement); a crashed payout frees it then.
+PAYOUT_LEASE_S = 60
 PAYMENT_METHODS = ("cash", "wallet", "card")
 
 
@@ -261,7 +263,34 @@ class Rides:
             self.index.update(driver_id, point, now / _NS)
 
     def settle_driver(self, driver_id: int) -> Movement | None:
-        """Pay a driver's earnings out to the wallet, or take what the driver owes from it."""
+        """Pay a driver's earnings out to the wallet, or take what the driver owes from it.
+
+        The driver's account may go negative (cash commissions owed), so the ledger alone cannot stop
+        two payouts of one balance: a payout holds a lease on the driver row while it reads the
+        balance and moves it; a second one at the same time is refused (409 ``payout_in_progress``).
+        """
+        now = self._clock_ns()
+        with self._engine.begin() as connection:
+            leased = connection.execute(
+                update(drivers)
+                .where(
+                    drivers.c.id == driver_id,
+                    or_(drivers.c.payout_lock_until_ns.is_(None), drivers.c.payout_lock_until_ns < now),
+                )
+                .values(payout_lock_until_ns=now + PAYOUT_LEASE_S * _NS)
+            ).rowcount
+        if not leased:
+            self.driver(driver_id)  # unknown driver -> 404
+            raise DriverError("a payout is already running for this driver", code="payout_in_progress")
+        try:
+            return self._settle_driver(driver_id)
+        finally:
+            with self._engine.begin() as connection:
+                connection.execute(
+                    update(drivers).where(drivers.c.id == driver_id).values(payout_lock_until_ns=None)
+                )
+
+    def _settle_driver(self, driver_id: int) -> Movement | None:
         driver = self.driver(driver_id)
         customer = self._customers.by_id(driver.customer_id)
         assert customer.account_id is not None
@@ -313,8 +342,14 @@ class Rides:
         dropoff: Point,
         payment_method: str,
         card_token: str | None = None,
+        pin: Pin | None = None,
     ) -> Trip:
-        """Book a trip (idempotent on ``trip_id``): hold the fare for a wallet trip, then dispatch."""
+        """Book a trip (idempotent on ``trip_id``): hold the fare for a wallet trip, then dispatch.
+
+        A wallet trip moves money: ``pin`` is checked when given (the chat asks for it); without it the
+        caller authenticated the rider with the PIN already (a session token), and a PIN lock still
+        stops it.
+        """
         existing = self._find(trip_id)
         if existing is not None:
             if existing.rider_customer_id != rider.id:
@@ -324,10 +359,19 @@ class Rides:
             return existing
         if payment_method not in PAYMENT_METHODS:
             raise SikaError("pay by cash, wallet or card", code="validation_error")
-        if payment_method == "card" and not card_token:
-            raise SikaError("a card trip needs the card's token", code="validation_error")
+        if payment_method == "card" and not (card_token and card_token.startswith("tok_")):
+            # A saved card's token only: card numbers are never stored with a trip.
+            raise SikaError("a card trip needs a saved card's token (tok_…)", code="validation_error")
         self._no_active_trip(rider)
         quote = self.quote(city_id, vehicle_type, pickup, dropoff)
+        if payment_method == "card":
+            assert card_token is not None
+            self._purchases.providers.get("card").quote("card_payment", card_token, quote.fare)
+        if payment_method == "wallet":
+            if pin is not None:
+                rider = self._customers.verify_pin(rider.msisdn, pin)
+            else:
+                self._customers.ensure_unlocked(rider)
         city = self.city(city_id)
         now = self._clock_ns()
         payment_id = None
@@ -357,33 +401,45 @@ class Rides:
                 details={"trip": trip_id},
             )
             held.raise_for_failure()
-        with self._engine.begin() as connection:
-            connection.execute(
-                insert(trips).values(
-                    id=trip_id,
-                    rider_customer_id=rider.id,
-                    rider_msisdn=rider.msisdn,
-                    city=city.id,
-                    vehicle_type=vehicle_type,
-                    pickup_lat=pickup.lat,
-                    pickup_lng=pickup.lng,
-                    dropoff_lat=dropoff.lat,
-                    dropoff_lng=dropoff.lng,
-                    distance_m=quote.distance_m,
-                    duration_s=quote.duration_s,
-                    quoted_fare=quote.fare,
-                    payment_method=payment_method,
-                    card_token=card_token,
-                    payment_id=payment_id,
-                    status=str(TripStatus.REQUESTED),
-                    dispatch=json.dumps({"step": 0, "asked": []}),
-                    requested_at_ns=now,
-                    updated_at_ns=now,
-                )
+        try:
+            self._insert_trip(
+                id=trip_id,
+                rider_customer_id=rider.id,
+                rider_msisdn=rider.msisdn,
+                city=city.id,
+                vehicle_type=vehicle_type,
+                pickup_lat=pickup.lat,
+                pickup_lng=pickup.lng,
+                dropoff_lat=dropoff.lat,
+                dropoff_lng=dropoff.lng,
+                distance_m=quote.distance_m,
+                duration_s=quote.duration_s,
+                quoted_fare=quote.fare,
+                payment_method=payment_method,
+                card_token=card_token,
+                payment_id=payment_id,
+                status=str(TripStatus.REQUESTED),
+                dispatch=json.dumps({"step": 0, "asked": []}),
+                requested_at_ns=now,
+                updated_at_ns=now,
             )
+        except IntegrityError as exc:
+            # Another booking of this rider won the race for "one trip under way": give the hold back.
+            if payment_id is not None:
+                self._payments.settle(
+                    payment_id,
+                    success=False,
+                    error_code="trip_in_progress",
+                    reason="another trip is under way; nothing was taken",
+                )
+            raise DriverError("you already have a trip under way", code="trip_in_progress") from exc
         if self.matcher == "greedy":
             self._dispatch_one(self.trip(trip_id))
         return self.trip(trip_id)
+
+    def _insert_trip(self, **values: Any) -> None:
+        with self._engine.begin() as connection:
+            connection.execute(insert(trips).values(values))
 
     def trip(self, trip_id: str) -> Trip:
         found = self._find(trip_id)
@@ -696,20 +752,8 @@ class Rides:
         trip = self.trip(trip_id)
         try:
             with self._engine.begin() as connection:
-                offer = connection.execute(
-                    update(offers)
-                    .where(
-                        offers.c.trip_id == trip_id,
-                        offers.c.driver_id == driver_id,
-                        offers.c.status == "pending",
-                        offers.c.expires_at_ns > now,
-                    )
-                    .values(status="accepted")
-                ).rowcount
-                if not offer:
-                    raise DriverError(
-                        "no open offer for this trip: it expired or went to someone else", code="offer_closed"
-                    )
+                # The trip row first, in every accept: concurrent accepts queue on it rather than
+                # deadlock on each other's offer rows.
                 taken = connection.execute(
                     update(trips)
                     .where(trips.c.id == trip_id, trips.c.status == "requested")
@@ -722,6 +766,20 @@ class Rides:
                 ).rowcount
                 if not taken:
                     raise DriverError("another driver took this trip", code="trip_taken")
+                offer = connection.execute(
+                    update(offers)
+                    .where(
+                        offers.c.trip_id == trip_id,
+                        offers.c.driver_id == driver_id,
+                        offers.c.status == "pending",
+                        offers.c.expires_at_ns > now,
+                    )
+                    .values(status="accepted")
+                ).rowcount
+                if not offer:  # rolls the assignment back
+                    raise DriverError(
+                        "no open offer for this trip: it expired or went to someone else", code="offer_closed"
+                    )
                 connection.execute(
                     update(offers)
                     .where(offers.c.trip_id == trip_id, offers.c.status == "pending")
@@ -812,7 +870,19 @@ class Rides:
         if not done:
             raise IllegalTransition(f"a trip that is {trip.status} cannot complete")
         trip = self.trip(trip_id)
-        self._charge(trip, fare)
+        try:
+            self._charge(trip, fare)
+        except SikaError as exc:
+            if trip.payment_method != "card":
+                raise
+            # The card refused the fare at once: the rider pays the driver in cash, as on the street.
+            log.warning("card refused for trip %s (%s): paid in cash instead", trip.id, exc.code)
+            with self._engine.begin() as connection:
+                connection.execute(
+                    update(trips).where(trips.c.id == trip.id).values(payment_method="cash", card_token=None)
+                )
+            trip = self.trip(trip_id)
+            self._charge(trip, fare)
         self._notify(trip, "ride_completed", {"amount": fare, "payment": trip.payment_method})
         earning = fare - vehicle.fares.commission(fare)
         self._notify_driver(
@@ -1064,8 +1134,14 @@ class Rides:
         with self._engine.connect() as connection:
             msisdn = self._driver_msisdn(connection, driver_id)
         with self._engine.begin() as connection:
-            enqueue(connection, dedupe_key=f"{trip.id}:{kind}:driver:{now}", msisdn=msisdn, kind=kind,
-                    now_ns=now, params={"trip": trip.id, **params})
+            enqueue(
+                connection,
+                dedupe_key=f"{trip.id}:{kind}:driver:{now}",
+                msisdn=msisdn,
+                kind=kind,
+                now_ns=now,
+                params={"trip": trip.id, **params},
+            )
 
     @staticmethod
     def _driver_msisdn(connection: Any, driver_id: int) -> str:

@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("lng", sa.Float(), nullable=True),
         sa.Column("located_at_ns", sa.BigInteger(), nullable=True),
         sa.Column("changed_at_ns", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
+        sa.Column("payout_lock_until_ns", sa.BigInteger(), nullable=True),
         sa.Column("offers", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.Column("accepted", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.Column("declined", sa.Integer(), server_default=sa.text("0"), nullable=False),
@@ -125,6 +126,15 @@ def upgrade() -> None:
             sqlite_where=sa.text("status IN ('driver_assigned', 'driver_arrived', 'in_progress')"),
             postgresql_where=sa.text("status IN ('driver_assigned', 'driver_arrived', 'in_progress')"),
         )
+        batch_op.create_index(
+            "ux_rides_trips_open_rider",
+            ["rider_customer_id"],
+            unique=True,
+            sqlite_where=sa.text("status IN ('requested', 'driver_assigned', 'driver_arrived', 'in_progress')"),
+            postgresql_where=sa.text(
+                "status IN ('requested', 'driver_assigned', 'driver_arrived', 'in_progress')"
+            ),
+        )
 
     op.create_table(
         "rides_offers",
@@ -165,6 +175,7 @@ def downgrade() -> None:
 
     op.drop_table("rides_offers")
     with op.batch_alter_table("rides_trips", schema=None) as batch_op:
+        batch_op.drop_index("ux_rides_trips_open_rider")
         batch_op.drop_index(
             "ux_rides_trips_active_driver",
             sqlite_where=sa.text("status IN ('driver_assigned', 'driver_arrived', 'in_progress')"),
