@@ -279,3 +279,15 @@ def sqlite_town(sqlite_url: str) -> Iterator[Container]:
     yield built
     assert audit.check(built.engine) == []
     built.close()
+
+
+def test_a_pin_typed_after_the_form_expired_is_masked_and_moves_nothing(town: Container) -> None:
+    clock = Clock()
+    chat = Chat(Dialog(town, Conversations(town.engine, clock_ns=clock)), AMA)
+    chat("envoyer 5000 à 97112233")
+    chat.pick("confirm")
+    clock.now_ns += 6 * 60 * 10**9
+    turn = chat("4827")
+    assert turn.secret_input
+    assert balance(town, KOFI) == 50_000
+    assert chat.choices()[:2] == ["balance", "send"]

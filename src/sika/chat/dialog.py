@@ -96,6 +96,15 @@ class Dialog:
             ctx.say(ctx.t("Sorry, I can only read text messages and the buttons I send."))
             self._ask(ctx)
             return
+        if state.fresh and inbound.kind is InboundKind.TEXT and flows.looks_like_pin(inbound.text):
+            # Four digits opening a conversation are most likely a PIN typed after the form expired:
+            # never keep it, and say that nothing happened.
+            ctx.secret_input = True
+            ctx.say(ctx.t("Your session had expired, so nothing was sent. Please start again."))
+            if ctx.customer is None:
+                state.reset("welcome", flows.WELCOME_FIRST_STEP)
+            self._ask(ctx)
+            return
         if ctx.customer is None and state.flow != "welcome":
             state.reset("welcome", flows.WELCOME_FIRST_STEP)
             flows.welcome_intro(ctx)

@@ -24,7 +24,16 @@ from sika.providers import operator_hint
 from sika.rides.geo import Point
 from sika.wallet import InvalidPin, Pin, PinHasher, PinLocked
 
-__all__ = ["WELCOME_FIRST_STEP", "Step", "explain", "help_text", "start_intent", "step", "welcome_intro"]
+__all__ = [
+    "WELCOME_FIRST_STEP",
+    "Step",
+    "explain",
+    "help_text",
+    "looks_like_pin",
+    "start_intent",
+    "step",
+    "welcome_intro",
+]
 
 NAME_CHARS_MIN = 2
 HISTORY_ITEMS = 5
@@ -411,7 +420,7 @@ def _send_pin(ctx: Context, answer: Answer) -> None:
 
 def _with_pin(ctx: Context, answer: Answer, pay: Callable[[Pin], Movement]) -> Movement | None:
     """Run ``pay`` with the PIN typed; explain a refusal and finish, or ask again on a wrong PIN."""
-    pin = Pin(answer.text.strip()) if _looks_like_pin(answer.text) else None
+    pin = Pin(answer.text.strip()) if looks_like_pin(answer.text) else None
     if pin is None:
         raise _invalid(_err(ctx, "invalid_pin_format"))
     try:
@@ -445,7 +454,7 @@ def _with_pin(ctx: Context, answer: Answer, pay: Callable[[Pin], Movement]) -> M
     return movement
 
 
-def _looks_like_pin(text: str) -> bool:
+def looks_like_pin(text: str) -> bool:
     candidate = text.strip()
     return len(candidate) == 4 and candidate.isascii() and candidate.isdigit()
 
@@ -839,7 +848,7 @@ def _ride_confirm(ctx: Context, answer: Answer) -> None:
 
 
 def _ride_pin(ctx: Context, answer: Answer) -> None:
-    if not _looks_like_pin(answer.text):
+    if not looks_like_pin(answer.text):
         raise _invalid(_err(ctx, "invalid_pin_format"))
     _book_ride(ctx, Pin(answer.text.strip()))
 
