@@ -3,27 +3,40 @@
 Stored as JSON in ``chat_conversations`` after every message, so a restart (or another process
 answering the next message) carries on where it was. A conversation idle for more than
 ``IDLE_S`` (5 minutes) starts again from the menu.
+
+A channel that handles messages in batches (WhatsApp's inbox) opens a :class:`Batch` with
+:func:`batch`: within it, on that thread, the conversations of the batch's numbers are read in one
+query, a save stays in memory (the next load sees it), and the channel writes every save with
+:meth:`Batch.write` in the transaction that marks the messages handled: a conversation moves on only
+together with the record that its message was answered.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Connection, Engine, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sika.chat.schema import conversations
 
-__all__ = ["IDLE_S", "Conversations", "State"]
+__all__ = ["IDLE_S", "Batch", "Conversations", "State", "batch"]
 
 IDLE_S = 5 * 60
 TRAIL_MAX = 20
 STATE_BYTES_MAX = 16_384
+# Conversations one batch reads at once (and so at most the messages of a batch).
+BATCH_KEYS_MAX = 1_000
 _NS = 1_000_000_000
+
+# A stored conversation: its state as JSON, and when it was saved.
+_Row = tuple[str, int]
 
 
 @dataclass(slots=True)
@@ -63,15 +76,20 @@ class Conversations:
         self._idle_ns = idle_s * _NS
 
     def load(self, channel: str, session_key: str) -> State:
-        with self._engine.connect() as connection:
-            row = connection.execute(
-                select(conversations.c.state, conversations.c.updated_at_ns)
-                .where(conversations.c.channel == channel, conversations.c.session_key == session_key)
-            ).first()
-        if row is None or self._clock_ns() - row.updated_at_ns > self._idle_ns:
-            language = json.loads(row.state).get("language") if row is not None else None
+        current = self._batch(channel)
+        row = current.row(session_key) if current is not None else _NOT_HELD
+        if row is _NOT_HELD:
+            with self._engine.connect() as connection:
+                found = connection.execute(
+                    select(conversations.c.state, conversations.c.updated_at_ns)
+                    .where(conversations.c.channel == channel, conversations.c.session_key == session_key)
+                ).first()
+            row = (found.state, found.updated_at_ns) if found is not None else None
+        assert row is not _NOT_HELD
+        if row is None or self._clock_ns() - row[1] > self._idle_ns:
+            language = json.loads(row[0]).get("language") if row is not None else None
             return State(language=language)
-        stored = json.loads(row.state)
+        stored = json.loads(row[0])
         return State(flow=stored["flow"], step=stored["step"], data=stored["data"], trail=stored["trail"],
                      expect=stored["expect"], language=stored.get("language"),
                      channel=stored.get("channel", {}), fresh=False)
@@ -83,13 +101,18 @@ class Conversations:
         assert len(encoded.encode()) <= STATE_BYTES_MAX, "a conversation's state stays small"
         values = {"channel": channel, "session_key": session_key, "msisdn": msisdn, "state": encoded,
                   "updated_at_ns": self._clock_ns()}
+        current = self._batch(channel)
+        if current is not None and current.holds(session_key):
+            current.keep(values)
+            return
         with self._engine.begin() as connection:
-            dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-            statement = dialect.insert(conversations).values(values)
-            connection.execute(statement.on_conflict_do_update(
-                index_elements=["channel", "session_key"],
-                set_={"state": statement.excluded.state, "updated_at_ns": statement.excluded.updated_at_ns,
-                      "msisdn": statement.excluded.msisdn}))
+            _upsert(connection, [values])
+
+    def _batch(self, channel: str) -> Batch | None:
+        current = _current.get()
+        if current is None or current.engine is not self._engine or current.channel != channel:
+            return None
+        return current
 
     def forget_idle(self, *, older_than_s: int = 24 * 3600, limit: int = 1_000) -> int:
         """Drop conversations idle for a day (the job keeps the table small)."""
@@ -100,3 +123,94 @@ class Conversations:
             return int(connection.execute(delete(conversations).where(
                 conversations.c.updated_at_ns < cutoff,
                 conversations.c.session_key.in_(select(old.c.session_key)))).rowcount)
+
+
+_NOT_HELD: Any = object()
+_current: ContextVar[Batch | None] = ContextVar("sika_chat_state_batch", default=None)
+
+
+class Batch:
+    """The conversations of one batch of messages on one channel: read at once, written at once."""
+
+    def __init__(self, engine: Engine, channel: str, session_keys: Iterable[str]) -> None:
+        self.engine = engine
+        self.channel = channel
+        keys = sorted(set(session_keys))
+        assert len(keys) <= BATCH_KEYS_MAX, len(keys)
+        self._rows: dict[str, _Row | None] = dict.fromkeys(keys)
+        self._unsaved: dict[str, dict[str, Any]] = {}
+        if keys:
+            with engine.connect() as connection:
+                found = connection.execute(
+                    select(conversations.c.session_key, conversations.c.state, conversations.c.updated_at_ns)
+                    .where(conversations.c.channel == channel, conversations.c.session_key.in_(keys)))
+                for key, state, updated_at_ns in found:
+                    self._rows[key] = (state, updated_at_ns)
+
+    def holds(self, session_key: str) -> bool:
+        return session_key in self._rows
+
+    def row(self, session_key: str) -> _Row | None:
+        """The conversation as last saved in this batch or stored before it; ``_NOT_HELD`` for a key
+        outside the batch."""
+        return self._rows.get(session_key, _NOT_HELD)
+
+    def keep(self, values: dict[str, Any]) -> None:
+        assert values["channel"] == self.channel and values["session_key"] in self._rows
+        self._rows[values["session_key"]] = (values["state"], values["updated_at_ns"])
+        self._unsaved[values["session_key"]] = values
+
+    @property
+    def unsaved(self) -> int:
+        return len(self._unsaved)
+
+    def write(self, connection: Connection) -> int:
+        """Write the saves kept since the last write, in the caller's transaction; how many."""
+        rows = [self._unsaved[key] for key in sorted(self._unsaved)]  # one order for every writer
+        if rows:
+            _upsert(connection, rows)
+        self._unsaved.clear()
+        return len(rows)
+
+    def snapshot(self, session_key: str) -> tuple[Any, dict[str, Any] | None]:
+        """Where a conversation stands in this batch, for :meth:`restore`."""
+        return self._rows.get(session_key, _NOT_HELD), self._unsaved.get(session_key)
+
+    def restore(self, session_key: str, snapshot: tuple[Any, dict[str, Any] | None]) -> None:
+        """Undo what was kept for a conversation since :meth:`snapshot` (its message failed)."""
+        row, unsaved = snapshot
+        if row is _NOT_HELD:
+            self._rows.pop(session_key, None)
+        else:
+            self._rows[session_key] = row
+        if unsaved is None:
+            self._unsaved.pop(session_key, None)
+        else:
+            self._unsaved[session_key] = unsaved
+
+    def forget(self, session_keys: Iterable[str]) -> None:
+        """Drop what this batch holds for these keys (their saves were not written): the next load
+        reads the database again."""
+        for key in session_keys:
+            self._unsaved.pop(key, None)
+            self._rows.pop(key, None)
+
+
+@contextmanager
+def batch(engine: Engine, channel: str, session_keys: Iterable[str]) -> Iterator[Batch]:
+    """Hold these conversations for a batch, on this thread; saves not written by the end are lost."""
+    held = Batch(engine, channel, session_keys)
+    token = _current.set(held)
+    try:
+        yield held
+    finally:
+        _current.reset(token)
+
+
+def _upsert(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(conversations)
+    connection.execute(statement.on_conflict_do_update(
+        index_elements=["channel", "session_key"],
+        set_={"state": statement.excluded.state, "updated_at_ns": statement.excluded.updated_at_ns,
+              "msisdn": statement.excluded.msisdn}), rows)

@@ -15,6 +15,7 @@ from rich.progress import Progress as RichProgress
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from sika.bench.dispatch import DispatchResult
     from sika.bench.ledger import BenchConfig, BenchResult
 
 __all__ = ["app"]
@@ -102,6 +103,103 @@ def ledger_command(
         from sika.bench.ledger import markdown_table
 
         markdown.write_text(markdown_table(results))
+
+
+@app.command("whatsapp")
+def whatsapp_command(
+    *,
+    backend: Annotated[
+        str, typer.Option(help="sqlite or postgres (a throwaway cluster, fsync on).")
+    ] = "sqlite",
+    messages: Annotated[int, typer.Option(help="Inbound messages (one signed notification each).")] = 10_000,
+    users: Annotated[int, typer.Option(help="Wallets the messages come from, in turn.")] = 1_000,
+    clients: Annotated[int, typer.Option(help="Concurrent webhook clients (threads, keep-alive).")] = 16,
+    processes: Annotated[
+        int, typer.Option(help="`sika worker` processes besides `sika serve`, sharing the inbox.")
+    ] = 0,
+    rate: Annotated[
+        float, typer.Option(help="Messages a second the clients send at most (0: as fast as answered).")
+    ] = 0.0,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the result as one JSON object on the last line.")
+    ] = False,
+) -> None:
+    """Inbound WhatsApp messages per second end to end (webhook, inbox, dialog, replies at a local fake
+    Graph API), and the webhook's latency."""
+    from sika.bench.whatsapp import WhatsAppBenchConfig, run_whatsapp_bench
+
+    config = WhatsAppBenchConfig(backend=backend, messages=messages, users=users, clients=clients,
+                                 processes=processes, rate_per_s=rate)
+    config.validate()
+    stderr = Console(stderr=True)
+    with _progress(stderr) as progress:
+        progress.title = f"whatsapp {backend}, {processes} extra worker(s)"
+        result = run_whatsapp_bench(config, progress=progress)
+    if json_output:
+        typer.echo(json.dumps(result.as_json(), sort_keys=True))
+        return
+    table = Table(title="sika bench whatsapp (webhook → inbox → dialog → fake Graph API)")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for name, value in result.as_json().items():
+        if name != "server_error_lines":
+            table.add_row(name, f"{value:,}" if isinstance(value, int | float) and not isinstance(value, bool)
+                          else str(value))
+    Console().print(table)
+    for line in result.server_error_lines:
+        stderr.print(line, style="yellow", soft_wrap=True, markup=False)
+
+
+@app.command("dispatch")
+def dispatch_command(
+    *,
+    drivers: Annotated[int, typer.Option(help="Drivers placed over Lomé's service area.")] = 50_000,
+    queries: Annotated[int, typer.Option(help="Rider points searched (10 nearest within 3 km).")] = 10_000,
+    resolution: Annotated[int, typer.Option(help="H3 resolution of Sika's index (5..12).")] = 9,
+    seed: Annotated[int, typer.Option(help="Seed of the random positions.")] = 1,
+    redis_url: Annotated[
+        str | None,
+        typer.Option(help="Redis to compare with (default SIKA_REDIS_URL, else a throwaway redis-server)."),
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the result as one JSON object on the last line.")
+    ] = False,
+) -> None:
+    """Nearest-driver search on the same data in Sika's H3 index and in Redis GEOSEARCH."""
+    from sika.bench.dispatch import DispatchConfig, bench_redis, run_dispatch_bench
+
+    config = DispatchConfig(drivers=drivers, queries=queries, resolution=resolution, seed=seed)
+    config.validate()
+    stderr = Console(stderr=True)
+    with bench_redis(redis_url) as url, _progress(stderr) as progress:
+        progress.title = "dispatch"
+        result = run_dispatch_bench(config, redis_url=url, progress=progress)
+    if json_output:
+        typer.echo(json.dumps(result.as_json(), sort_keys=True))
+    else:
+        Console().print(_dispatch_table(result))
+
+
+def _dispatch_table(r: DispatchResult) -> Table:
+    table = Table(
+        title=f"sika bench dispatch: {r.drivers:,} drivers, {r.queries:,} queries,"
+        f" {r.k} nearest within {r.radius_m:,.0f} m (H3 resolution {r.resolution})"
+    )
+    for name in ("", "Sika H3Index", "Redis GEOSEARCH", "RedisGeoIndex (Lua)"):
+        table.add_column(name, justify="left" if not name else "right")
+    table.add_row("p50 µs", f"{r.sika_p50_us:,.1f}", f"{r.redis_p50_us:,.1f}", f"{r.redis_index_p50_us:,.1f}")
+    table.add_row("p99 µs", f"{r.sika_p99_us:,.1f}", f"{r.redis_p99_us:,.1f}", f"{r.redis_index_p99_us:,.1f}")
+    table.add_row(
+        "loads/s (batched)", f"{r.sika_inserts_per_s:,.0f}", f"{r.redis_pipelined_updates_per_s:,.0f}",
+        f"{r.redis_index_updates_per_s:,.0f}",
+    )
+    table.add_row(
+        "moves/s (one per call)", f"{r.sika_updates_per_s:,.0f}", f"{r.redis_single_updates_per_s:,.0f}",
+        f"{r.redis_index_single_updates_per_s:,.0f}",
+    )
+    table.add_row("agreement with Sika", "", f"{r.agreement:.1%}", f"{r.redis_index_agreement:.1%}")
+    table.caption = f"{r.target}: {'met' if r.target_met else 'missed'} (Redis {r.redis_version})"
+    return table
 
 
 def _run_all(configs: Sequence[BenchConfig]) -> list[BenchResult]:

@@ -18,6 +18,9 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, min=1, max=65_535, help="Port to listen on."),
     demo: bool = typer.Option(False, "--demo", help="Seed demo accounts and turn sandboxes on."),
+    jobs: bool = typer.Option(
+        True, "--jobs/--no-jobs",
+        help="Run the background workers in this process too; --no-jobs leaves them to `sika worker`."),
 ) -> None:
     """HTTP API, webhooks and background workers in one process; migrates the database first."""
     import uvicorn
@@ -43,7 +46,8 @@ def serve(
         typer.echo(f"sika demo: {len(keys.driver_ids)} moto drivers online in Lomé (they accept rides by"
                    " themselves); sandbox providers on (magic references: see docs/wallet.md);"
                    f" try http://{host}:{port}/docs or `sika chat --phone +22890112233`", err=True)
-    uvicorn.run(create_app(container, extra_jobs=extra_jobs), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(container, run_workers=jobs, extra_jobs=extra_jobs), host=host, port=port,
+                log_level="info")
 
 
 def worker() -> None:

@@ -7,6 +7,13 @@ queued in the transaction that marks the message handled, and are sent right awa
 that fails is retried from the outbound queue (:meth:`WhatsApp.send_due`) without asking the dialog
 again. Messages of one person are handled, and answered, in the order they came.
 
+A worker's pass handles its claimed batch in few transactions: the conversations of the batch are
+read at once (:func:`sika.chat.state.batch`), and up to ``FLUSH_MAX`` answered messages (or what
+``FLUSH_S`` gathered) are recorded in one transaction: marked handled, their conversations saved,
+their answers queued and, for people with nothing else waiting, leased to this worker, which sends
+them right after the commit and records the sends in one more transaction. A worker that dies between
+the two leaves its answers leased: the outbound queue sends them once the lease has run out.
+
 Meta allows free-form messages only within 24 hours of the person's last message (the
 customer-service window). Outside it, :meth:`send` sends the approved template ``template_name``
 instead, with the first reply's text as its one body parameter ({{1}}); replies without text are
@@ -19,21 +26,26 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine
 
+from sika.chat import state
 from sika.chat.messages import MASK, Inbound, Reply, Turn
 from sika.chat.whatsapp import store
 from sika.chat.whatsapp.attachments import screen
 from sika.chat.whatsapp.graph import GraphClient, GraphError
 from sika.chat.whatsapp.render import DEFAULT_LIST_BUTTON, render, render_template
 from sika.chat.whatsapp.schema import inbox, outbound
-from sika.chat.whatsapp.webhook import parse, signature_valid, verify_subscription
+from sika.chat.whatsapp.webhook import CHANNEL, parse, signature_valid, verify_subscription
 from sika.payments.outbox import SECRET, Message
-from sika.payments.queue import claim_due, renew
+from sika.payments.queue import backoff_ns, claim_due, renew
 
 __all__ = ["Handler", "NotificationText", "WhatsApp", "default_notification_text"]
 
@@ -56,6 +68,14 @@ OUTBOUND_ATTEMPTS_MAX = 8
 DEFER_NS = _NS // 5
 BATCH_MAX = 1_000
 RETENTION_S = 30 * 86_400
+# Messages of concurrent notifications the webhook stores in one transaction at most.
+GROUP_MESSAGES_MAX = 1_000
+# Threads that send a pass's answers (the Graph API answers each request in tens of milliseconds):
+# each person's answers go out in order on one of them.
+SEND_THREADS = 32
+# Answered messages one transaction records at most, and how long the first of them waits for it.
+FLUSH_MAX = 100
+FLUSH_NS = _NS // 10
 
 
 def default_notification_text(kind: str, params: dict[str, Any], _msisdn: str) -> str:
@@ -82,6 +102,10 @@ class WhatsApp:
         self._template_language = template_language
         self._notification_text = notification_text
         self._list_button = list_button
+        self._storer = _GroupCommit(lambda received: store.add_inbounds(engine, received))
+        # Made on first use; its idle threads end with it.
+        self._sender_pool: ThreadPoolExecutor | None = None
+        self._senders_lock = threading.Lock()
 
     @property
     def enabled(self) -> bool:
@@ -108,13 +132,16 @@ class WhatsApp:
             return 0
         parsed = parse(payload)
         now = self._clock_ns()
-        new = 0
+        received = []
         for message in parsed.messages:
             sent_at_s = parsed.sent_at_s.get(message.message_id)
             sent_at_ns = min(now, sent_at_s * _NS) if sent_at_s is not None else now
-            if store.add_inbound(self._engine, message, sent_at_ns=sent_at_ns, now_ns=now):
+            received.append(store.Received(message, sent_at_ns=sent_at_ns, now_ns=now))
+        new = 0
+        for item, added in zip(received, self._storer.store(received) if received else [], strict=True):
+            if added:
                 new += 1
-                screen(message.msisdn, message.attachment)
+                screen(item.inbound.msisdn, item.inbound.attachment)
         if parsed.statuses:
             store.apply_statuses(self._engine, parsed.statuses, now_ns=now)
         return new
@@ -126,37 +153,144 @@ class WhatsApp:
         messages were claimed."""
         assert 0 < limit <= BATCH_MAX
         rows = claim_due(self._engine, inbox, now_ns=self._clock_ns(), limit=limit, lease_s=INBOX_LEASE_S)
-        for row in rows:
-            self._handle(row)
+        if rows:
+            self._handle_batch(rows)
         return len(rows)
 
-    def _handle(self, row: Any) -> None:
-        now = self._clock_ns()
-        lease = renew(self._engine, inbox, row["id"], row["lease_until_ns"], now_ns=now,
-                      lease_s=INBOX_LEASE_S)
-        if lease is None:
-            return  # our lease ran out while earlier rows were handled: another worker has it
-        earlier_ns = store.older_queued_ns(self._engine, inbox, row["msisdn"], row["id"])
-        if earlier_ns is not None:
-            store.defer(self._engine, inbox, row["id"], lease, until_ns=max(earlier_ns, now) + DEFER_NS)
-            return
+    def _handle_batch(self, rows: Sequence[Any]) -> None:
+        leases: dict[int, int] = {row["id"]: row["lease_until_ns"] for row in rows}
+        earlier = store.queued_before(self._engine, inbox, rows)
+        numbers = {row["msisdn"] for row in rows}
+        windows = store.last_inbounds_ns(self._engine, numbers) if self.graph is not None else {}
+        waits: dict[str, int] = {}  # people whose earlier message waits: when it is due
+        handled: list[store.Handled] = []
+        first_ns = 0
+        with state.batch(self._engine, CHANNEL, numbers) as conversations:
+            for index, row in enumerate(rows):
+                now = self._clock_ns()
+                if row["id"] in leases and leases[row["id"]] - now < INBOX_LEASE_S * _NS // 2:
+                    # Slow going: record what is done, and keep the rest of the batch ours.
+                    self._flush(handled, conversations, waits)
+                    handled = []
+                    rest = {r["id"]: leases[r["id"]] for r in rows[index:] if r["id"] in leases}
+                    leases = store.renew_all(self._engine, inbox, rest, now_ns=now, lease_s=INBOX_LEASE_S)
+                lease = leases.get(row["id"])
+                if lease is None:
+                    continue  # our lease ran out while earlier rows were handled: another worker has it
+                due_ns = _due_before(row, earlier, waits)
+                if due_ns is not None:
+                    until_ns = max(due_ns, now) + DEFER_NS
+                    store.defer(self._engine, inbox, row["id"], lease, until_ns=until_ns)
+                    waits[row["msisdn"]] = min(waits.get(row["msisdn"], until_ns), until_ns)
+                    continue
+                answered = self._answer(row, lease, windows, conversations, waits)
+                if answered is None:
+                    continue
+                first_ns = first_ns if handled else now
+                handled.append(answered)
+                if len(handled) >= FLUSH_MAX or self._clock_ns() - first_ns >= FLUSH_NS:
+                    self._flush(handled, conversations, waits)
+                    handled = []
+            self._flush(handled, conversations, waits)
+
+    def _answer(self, row: Any, lease: int, windows: dict[str, int], conversations: state.Batch,
+                waits: dict[str, int]) -> store.Handled | None:
+        """Hand one message to the dialog: what to record, or None when it failed (it is retried)."""
+        msisdn = row["msisdn"]
+        before = conversations.snapshot(msisdn)
         try:
             inbound = store.decode_inbound(row["payload_json"])
             turn = self.handler(inbound)
-            outgoing = self._outgoing(inbound.msisdn, turn.replies)
+            outgoing = self._outgoing(inbound.msisdn, turn.replies,
+                                      window_open=self._window_open_at(windows.get(msisdn)))
         except Exception as exc:  # the dialog's failure is retried later; the message is kept
-            gave_up = store.retry_inbound(self._engine, row, lease, exc, now_ns=self._clock_ns(),
+            conversations.restore(msisdn, before)
+            now = self._clock_ns()
+            gave_up = store.retry_inbound(self._engine, row, lease, exc, now_ns=now,
                                           attempts_max=INBOX_ATTEMPTS_MAX)
+            if not gave_up:  # this person's next messages wait for this one
+                waits[msisdn] = min(waits.get(msisdn, now), now + backoff_ns(int(row["attempts"])))
             log.warning("whatsapp message %s (inbox %s) failed on attempt %s: %s%s", row["message_id"],
                         row["id"], row["attempts"], type(exc).__name__, "; given up" if gave_up else "")
+            return None
+        return store.Handled(row=row, lease=lease, outgoing=outgoing, secret=turn.secret_input)
+
+    def _flush(self, handled: list[store.Handled], conversations: state.Batch, waits: dict[str, int]) -> None:
+        """Record answered messages in one transaction, then send their answers."""
+        if not handled and not conversations.unsaved:
             return
-        ids = store.finish_inbound(self._engine, row, lease, outgoing, secret=turn.secret_input,
-                                   now_ns=self._clock_ns())
-        if ids is None:
-            log.error("whatsapp message %s was handled after its lease ran out; its answers are dropped",
-                      row["message_id"])
+        now = self._clock_ns()
+        send_lease_ns = now + OUTBOUND_LEASE_S * _NS if self.graph is not None else None
+        try:
+            with self._engine.begin() as connection:
+                queued = store.finish_inbounds(connection, handled, now_ns=now,
+                                               send_lease_until_ns=send_lease_ns)
+                conversations.write(connection)
+        except store.LeaseLost as lost:
+            # Rolled back: nothing of these messages was recorded. Give back those still ours; they
+            # are handled again (money moves once: its id comes from the message id).
+            log.error("whatsapp message %s was taken over by another worker; %s answered messages are "
+                      "handled again", lost.args[0], len(handled))
+            numbers = {item.row["msisdn"] for item in handled}
+            conversations.forget(numbers)
+            for item in handled:
+                store.defer(self._engine, inbox, item.row["id"], item.lease, until_ns=now)
+            for number in numbers:
+                waits[number] = min(waits.get(number, now), now)
             return
-        self._send_rows(row["msisdn"], ids)
+        self._send_queued([answer for answers in queued for answer in answers])
+
+    def _send_queued(self, queued: Sequence[store.Queued]) -> None:
+        """Send answers just queued, each person's in order on one thread, several people at once;
+        record the sends in one transaction (even when a send could not be recorded as failed)."""
+        if self.graph is None or not queued:
+            return
+        by_number: dict[str, list[store.Queued]] = {}
+        for answer in queued:
+            by_number.setdefault(answer.msisdn, []).append(answer)
+        people = list(by_number.values())
+        sent: list[tuple[int, int, str]] = []
+        failure: BaseException | None = None
+        if len(people) == 1:
+            outcomes: list[Future[list[tuple[int, int, str]]]] = []
+            sent = self._send_person(people[0])
+        else:
+            outcomes = [self._senders().submit(self._send_person, answers) for answers in people]
+        for outcome in outcomes:
+            try:
+                sent += outcome.result()
+            except Exception as exc:  # recorded below, after the sends that did go out
+                failure = failure or exc
+        store.sent_outbounds(self._engine, sent, now_ns=self._clock_ns())
+        if failure is not None:
+            raise failure
+
+    def _send_person(self, answers: Sequence[store.Queued]) -> list[tuple[int, int, str]]:
+        """Send one person's answers in order, stopping at the first that must wait; what went out."""
+        sent: list[tuple[int, int, str]] = []
+        for position, answer in enumerate(answers):
+            if answer.lease is None:
+                self._give_back(answers[position:])  # an earlier message waits: the queue sends these
+                break
+            wamid, go_on = self._try_send(answer.as_row(), answer.lease)
+            if wamid is not None:
+                sent.append((answer.id, answer.lease, wamid))
+            if not go_on:
+                self._give_back(answers[position + 1:])
+                break
+        return sent
+
+    def _senders(self) -> ThreadPoolExecutor:
+        with self._senders_lock:
+            if self._sender_pool is None:
+                self._sender_pool = ThreadPoolExecutor(SEND_THREADS, thread_name_prefix="whatsapp-send")
+            return self._sender_pool
+
+    def _give_back(self, answers: Sequence[store.Queued]) -> None:
+        now = self._clock_ns()
+        for answer in answers:
+            if answer.lease is not None:
+                store.defer(self._engine, outbound, answer.id, answer.lease, until_ns=now)
 
     # Sending -------------------------------------------------------------------------------------
 
@@ -207,17 +341,20 @@ class WhatsApp:
 
     def window_open(self, msisdn: str) -> bool:
         """Whether free-form messages may be sent to ``msisdn`` now (Meta's 24-hour window)."""
-        last = store.last_inbound_ns(self._engine, msisdn)
-        return last is not None and self._clock_ns() - last < (WINDOW_S - WINDOW_MARGIN_S) * _NS
+        return self._window_open_at(store.last_inbound_ns(self._engine, msisdn))
 
-    def _outgoing(self, msisdn: str, replies: Sequence[Reply], *, secret: str | None = None
-                  ) -> list[store.Outgoing]:
+    def _window_open_at(self, last_inbound_ns: int | None) -> bool:
+        return (last_inbound_ns is not None
+                and self._clock_ns() - last_inbound_ns < (WINDOW_S - WINDOW_MARGIN_S) * _NS)
+
+    def _outgoing(self, msisdn: str, replies: Sequence[Reply], *, secret: str | None = None,
+                  window_open: bool | None = None) -> list[store.Outgoing]:
         if self.graph is None:
             if replies:
                 log.warning("whatsapp sending is off (no token): %s replies to %s dropped", len(replies),
                             msisdn)
             return []
-        if self.window_open(msisdn):
+        if window_open if window_open is not None else self.window_open(msisdn):
             bodies = [body for reply in replies
                       for body in render(msisdn, reply, list_button=self._list_button)]
         else:
@@ -257,7 +394,15 @@ class WhatsApp:
         return wamids
 
     def _send_row(self, row: Any, lease: int) -> tuple[str | None, bool]:
-        """Send one leased row: ``(wamid or None, whether the next row may go)``."""
+        """Send one leased row and record it: ``(wamid or None, whether the next row may go)``."""
+        wamid, go_on = self._try_send(row, lease)
+        if wamid is not None:
+            store.sent_outbound(self._engine, row["id"], lease, wamid, now_ns=self._clock_ns())
+        return wamid, go_on
+
+    def _try_send(self, row: Any, lease: int) -> tuple[str | None, bool]:
+        """Send one leased row; a failure is recorded (the row is retried or failed), a success is
+        the caller's to record. Returns ``(wamid or None, whether the next row may go)``."""
         assert self.graph is not None
         body = json.loads(row["secret_body_json"] or row["body_json"])
         try:
@@ -272,8 +417,81 @@ class WhatsApp:
                         row["msisdn"], row["attempts"], type(exc).__name__, error_code,
                         ": given up" if final else "")
             return None, final
-        store.sent_outbound(self._engine, row["id"], lease, wamid, now_ns=self._clock_ns())
         return wamid, True
+
+
+@dataclass(eq=False, slots=True)
+class _Request:
+    received: Sequence[store.Received]
+    added: list[bool] = field(default_factory=list)
+    error: BaseException | None = None
+    done: bool = False
+
+
+class _GroupCommit:
+    """Concurrent webhook calls share one transaction (a group commit): the first caller in writes
+    everything queued meanwhile, its own messages among them, and hands over to a waiting caller;
+    the others wait for their group's commit. Fewer commits, and no caller sleeps in the database's
+    lock queue. A notification is answered only once its messages are durably stored, as before."""
+
+    def __init__(self, write: Callable[[Sequence[store.Received]], list[bool]], *,
+                 messages_max: int = GROUP_MESSAGES_MAX) -> None:
+        self._write = write
+        self._messages_max = messages_max
+        self._changed = threading.Condition()
+        self._queue: deque[_Request] = deque()
+        self._writing = False
+
+    def store(self, received: Sequence[store.Received]) -> list[bool]:
+        """Store ``received`` (in a group); whether each message was new."""
+        request = _Request(received)
+        with self._changed:
+            self._queue.append(request)
+            while self._writing and not request.done:
+                self._changed.wait()
+            leading = not request.done
+            self._writing = self._writing or leading
+        if leading:
+            try:
+                while not request.done:
+                    self._write_group()
+            finally:
+                with self._changed:
+                    self._writing = False
+                    self._changed.notify_all()
+        if request.error is not None:
+            raise request.error
+        return request.added
+
+    def _write_group(self) -> None:
+        with self._changed:
+            group = [self._queue.popleft()]
+            count = len(group[0].received)
+            while self._queue and count + len(self._queue[0].received) <= self._messages_max:
+                count += len(self._queue[0].received)
+                group.append(self._queue.popleft())
+        try:
+            added = self._write([item for request in group for item in request.received])
+        except BaseException as exc:  # every caller of the group hears of it (Meta delivers again)
+            for request in group:
+                request.error = exc
+        else:
+            position = 0
+            for request in group:
+                request.added = added[position:position + len(request.received)]
+                position += len(request.received)
+        with self._changed:
+            for request in group:
+                request.done = True
+            self._changed.notify_all()
+
+
+def _due_before(row: Any, earlier: dict[str, list[tuple[int, int]]], waits: dict[str, int]) -> int | None:
+    """When the first earlier message of the same person that still waits is due, if there is one."""
+    dues = [due_ns for row_id, due_ns in earlier.get(row["msisdn"], ()) if row_id < row["id"]]
+    if row["msisdn"] in waits:
+        dues.append(waits[row["msisdn"]])
+    return min(dues, default=None)
 
 
 def _outgoing(body: dict[str, Any], secret: str | None) -> store.Outgoing:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, case, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sika.chat.messages import MASK, Attachment, Inbound, InboundKind, Location
@@ -20,33 +20,44 @@ from sika.chat.whatsapp.webhook import StatusUpdate
 from sika.payments.queue import backoff_ns
 
 __all__ = [
+    "Handled",
+    "LeaseLost",
     "Outgoing",
+    "Queued",
+    "Received",
     "add_inbound",
+    "add_inbounds",
     "apply_statuses",
     "decode_inbound",
     "defer",
     "encode_inbound",
     "enqueue_outbound",
-    "finish_inbound",
+    "finish_inbounds",
     "last_inbound_ns",
+    "last_inbounds_ns",
     "lease_outbound",
     "older_queued_ns",
     "outbound_status",
     "prune",
+    "queued_before",
+    "renew_all",
     "retry_inbound",
     "sent_outbound",
+    "sent_outbounds",
     "unsent_outbound",
 ]
 
 _NS = 1_000_000_000
 ERROR_CHARS_MAX = 200
+# Messages one transaction of the webhook stores at most.
+ADD_MAX = 10_000
 PRUNE_BATCH_MAX = 10_000
 # A status may only move forward: the webhooks for one message can arrive out of order.
 _BEFORE = {"sent": ("queued",), "delivered": ("queued", "sent"), "read": ("queued", "sent", "delivered"),
            "failed": ("queued", "sent", "delivered")}
 
 
-class _LeaseLost(Exception):
+class LeaseLost(Exception):
     """Another worker took the row over: roll back."""
 
 
@@ -58,49 +69,111 @@ class Outgoing:
     secret_body_json: str | None = None
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Handled:
+    """A claimed message the dialog answered: what to record in the batch's transaction."""
+
+    row: Any
+    lease: int
+    outgoing: Sequence[Outgoing]
+    secret: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Queued:
+    """An answer just queued: ``lease`` is set when it was leased to us, to be sent at once."""
+
+    id: int
+    msisdn: str
+    body_json: str
+    secret_body_json: str | None
+    lease: int | None
+
+    def as_row(self) -> dict[str, Any]:
+        """As a leased row of ``wa_outbound`` reads, for the code that sends both."""
+        return {"id": self.id, "msisdn": self.msisdn, "body_json": self.body_json,
+                "secret_body_json": self.secret_body_json, "attempts": 1, "lease_until_ns": self.lease}
+
+
 # The inbox ------------------------------------------------------------------------------------------
 
 def add_inbound(engine: Engine, inbound: Inbound, *, sent_at_ns: int, now_ns: int) -> bool:
     """Store a received message once (a second delivery of its id is a no-op) and open its sender's
     24-hour window. Returns whether it was new."""
-    assert inbound.channel == "whatsapp" and inbound.message_id and inbound.msisdn.startswith("+")
-    row = {"message_id": inbound.message_id, "msisdn": inbound.msisdn, "kind": inbound.kind.value,
-           "text": inbound.text, "choice_id": inbound.choice_id, "payload_json": encode_inbound(inbound),
-           "status": "queued", "attempts": 0, "next_attempt_ns": now_ns, "received_at_ns": now_ns}
-    with engine.begin() as connection:
-        dialect = _dialect(connection)
-        # RETURNING rather than rowcount: with PostgreSQL's implicit RETURNING, rowcount is -1.
-        added = connection.execute(dialect.insert(inbox).values(row).on_conflict_do_nothing(
-            index_elements=["message_id"]).returning(inbox.c.id)).first() is not None
-        fresh = dialect.insert(contacts).values(msisdn=inbound.msisdn, last_inbound_at_ns=sent_at_ns)
-        connection.execute(fresh.on_conflict_do_update(
-            index_elements=["msisdn"],
-            set_={"last_inbound_at_ns": case(
-                (fresh.excluded.last_inbound_at_ns > contacts.c.last_inbound_at_ns,
-                 fresh.excluded.last_inbound_at_ns),
-                else_=contacts.c.last_inbound_at_ns)}))
+    (added,) = add_inbounds(engine, [Received(inbound, sent_at_ns=sent_at_ns, now_ns=now_ns)])
     return added
 
 
-def finish_inbound(engine: Engine, row: Any, lease: int, outgoing: Sequence[Outgoing], *, secret: bool,
-                   now_ns: int) -> list[int] | None:
-    """Mark a claimed message handled and queue its answers, in one transaction; the answers' row
-    ids, or None when our lease was lost (nothing is written then). A secret's text is masked here."""
-    values: dict[str, Any] = {"status": "done", "handled_at_ns": now_ns, "lease_until_ns": None}
-    if secret:
-        masked = dataclasses.replace(decode_inbound(row["payload_json"]), text=MASK)
-        values.update(text=MASK, payload_json=encode_inbound(masked))
-    try:
-        with engine.begin() as connection:
-            taken = connection.execute(
-                update(inbox).where(inbox.c.id == row["id"], inbox.c.status == "queued",
-                                    inbox.c.lease_until_ns == lease).values(values)).rowcount
-            if not taken:
-                raise _LeaseLost
-            keys = [f"inbox:{row['id']}:{n}" for n in range(len(outgoing))]
-            return enqueue_outbound(connection, row["msisdn"], outgoing, keys=keys, now_ns=now_ns)
-    except _LeaseLost:
-        return None
+@dataclasses.dataclass(frozen=True, slots=True)
+class Received:
+    """A message from a notification: when it was sent (the window opens there) and received."""
+
+    inbound: Inbound
+    sent_at_ns: int
+    now_ns: int
+
+
+def add_inbounds(engine: Engine, received: Sequence[Received]) -> list[bool]:
+    """:func:`add_inbound` for many messages, in order, in one transaction; whether each was new."""
+    assert len(received) <= ADD_MAX, len(received)
+    latest: dict[str, int] = {}
+    rows = []
+    for item in received:
+        inbound = item.inbound
+        assert inbound.channel == "whatsapp" and inbound.message_id and inbound.msisdn.startswith("+")
+        rows.append({"message_id": inbound.message_id, "msisdn": inbound.msisdn, "kind": inbound.kind.value,
+                     "text": inbound.text, "choice_id": inbound.choice_id,
+                     "payload_json": encode_inbound(inbound), "status": "queued", "attempts": 0,
+                     "next_attempt_ns": item.now_ns, "received_at_ns": item.now_ns})
+        latest[inbound.msisdn] = max(latest.get(inbound.msisdn, item.sent_at_ns), item.sent_at_ns)
+    if not rows:
+        return []
+    with engine.begin() as connection:
+        statements = _statements(connection)
+        # One row at a time, RETURNING rather than rowcount (with PostgreSQL's implicit RETURNING,
+        # rowcount is -1): a message id delivered twice, even within this group, is stored once.
+        added = [connection.execute(statements.add_inbound, row).first() is not None for row in rows]
+        # One order for every writer: two groups opening the same windows cannot deadlock.
+        connection.execute(statements.open_window, [{"msisdn": msisdn, "last_inbound_at_ns": at_ns}
+                                                    for msisdn, at_ns in sorted(latest.items())])
+    return added
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Statements:
+    """Statements on the hot paths, built once per dialect (building one costs as much as running it)."""
+
+    add_inbound: Any
+    open_window: Any
+    done: Any
+    enqueue: Any
+
+
+_BUILT: dict[str, _Statements] = {}
+
+
+def _statements(connection: Connection) -> _Statements:
+    name = connection.dialect.name
+    built = _BUILT.get(name)
+    if built is None:
+        dialect = _dialect(connection)
+        fresh = dialect.insert(contacts)
+        built = _Statements(
+            add_inbound=dialect.insert(inbox).on_conflict_do_nothing(index_elements=["message_id"])
+            .returning(inbox.c.id),
+            open_window=fresh.on_conflict_do_update(
+                index_elements=["msisdn"],
+                set_={"last_inbound_at_ns": case(
+                    (fresh.excluded.last_inbound_at_ns > contacts.c.last_inbound_at_ns,
+                     fresh.excluded.last_inbound_at_ns),
+                    else_=contacts.c.last_inbound_at_ns)}),
+            done=update(inbox).where(inbox.c.id == bindparam("row_id"), inbox.c.status == "queued",
+                                     inbox.c.lease_until_ns == bindparam("lease"))
+            .values(status="done", handled_at_ns=bindparam("handled_at_ns"), lease_until_ns=None),
+            enqueue=insert(outbound).returning(outbound.c.source_key, outbound.c.id),
+        )
+        _BUILT[name] = built
+    return built
 
 
 def retry_inbound(engine: Engine, row: Any, lease: int, error: BaseException, *, now_ns: int,
@@ -115,6 +188,102 @@ def retry_inbound(engine: Engine, row: Any, lease: int, error: BaseException, *,
                     next_attempt_ns=now_ns + backoff_ns(int(row["attempts"])),
                     last_error=type(error).__name__[:ERROR_CHARS_MAX]))
     return gave_up
+
+
+def finish_inbounds(connection: Connection, handled: Sequence[Handled], *, now_ns: int,
+                    send_lease_until_ns: int | None) -> list[list[Queued]]:
+    """Mark claimed messages handled and queue their answers, in the caller's transaction (answers of
+    a message are ``inbox:<id>:<n>``). Raises :class:`LeaseLost` when one of them is no longer ours:
+    the caller rolls back. With ``send_lease_until_ns``, the answers to people with nothing queued
+    before them are leased to the caller, to be sent right after the commit."""
+    statements = _statements(connection)
+    plain = [{"row_id": item.row["id"], "lease": item.lease, "handled_at_ns": now_ns}
+             for item in handled if not item.secret]
+    if plain and connection.execute(statements.done, plain).rowcount != len(plain):
+        raise LeaseLost([row["row_id"] for row in plain])
+    for item in handled:
+        if item.secret:  # a PIN: the text is masked as the message is marked handled
+            masked = dataclasses.replace(decode_inbound(item.row["payload_json"]), text=MASK)
+            taken = connection.execute(
+                update(inbox).where(inbox.c.id == item.row["id"], inbox.c.status == "queued",
+                                    inbox.c.lease_until_ns == item.lease)
+                .values(status="done", handled_at_ns=now_ns, lease_until_ns=None, text=MASK,
+                        payload_json=encode_inbound(masked))).rowcount
+            if not taken:
+                raise LeaseLost([item.row["id"]])
+    return _enqueue_answers(connection, handled, now_ns=now_ns, send_lease_until_ns=send_lease_until_ns)
+
+
+def _enqueue_answers(connection: Connection, handled: Sequence[Handled], *, now_ns: int,
+                     send_lease_until_ns: int | None) -> list[list[Queued]]:
+    numbers = sorted({item.row["msisdn"] for item in handled if item.outgoing})
+    if not numbers:
+        return [[] for _ in handled]
+    waiting = set(connection.execute(select(outbound.c.msisdn).distinct().where(
+        outbound.c.msisdn.in_(numbers), outbound.c.status == "queued")).scalars())
+    rows = []
+    for item in handled:
+        msisdn = item.row["msisdn"]
+        lease = send_lease_until_ns if msisdn not in waiting else None
+        rows += [{"msisdn": msisdn, "body_json": body.body_json, "secret_body_json": body.secret_body_json,
+                  "status": "queued", "attempts": 0 if lease is None else 1, "lease_until_ns": lease,
+                  "next_attempt_ns": now_ns, "created_at_ns": now_ns, "updated_at_ns": now_ns,
+                  "source_key": f"inbox:{item.row['id']}:{n}"} for n, body in enumerate(item.outgoing)]
+    keys = [row["source_key"] for row in rows]
+    # Queued before by a worker that lost the message since (it cannot be: the message was ours,
+    # queued, and is marked done in this transaction); never sent twice even so.
+    known: dict[str, int] = {key: int(row_id) for key, row_id in connection.execute(
+        select(outbound.c.source_key, outbound.c.id).where(outbound.c.source_key.in_(keys)))}
+    fresh = [row for row in rows if row["source_key"] not in known]
+    ids: dict[str, int] = {key: int(row_id) for key, row_id in connection.execute(
+        _statements(connection).enqueue, fresh)} if fresh else {}
+    queued: list[list[Queued]] = []
+    position = 0
+    for item in handled:
+        answers = []
+        for row in rows[position:position + len(item.outgoing)]:
+            key = row["source_key"]
+            ours = key in ids
+            answers.append(Queued(ids[key] if ours else known[key], row["msisdn"], row["body_json"],
+                                  row["secret_body_json"], row["lease_until_ns"] if ours else None))
+        position += len(item.outgoing)
+        queued.append(answers)
+    return queued
+
+
+def queued_before(engine: Engine, table: Table, rows: Sequence[Any]) -> dict[str, list[tuple[int, int]]]:
+    """For a claimed batch: the still-queued rows of the same people that came before the batch's
+    last row and are not in the batch, as ``(id, next_attempt_ns)`` by number, oldest first."""
+    if not rows:
+        return {}
+    ids = [int(row["id"]) for row in rows]
+    numbers = sorted({row["msisdn"] for row in rows})
+    with engine.connect() as connection:
+        found = connection.execute(
+            select(table.c.msisdn, table.c.id, table.c.next_attempt_ns)
+            .where(table.c.msisdn.in_(numbers), table.c.status == "queued", table.c.id < max(ids),
+                   table.c.id.not_in(ids)).order_by(table.c.id)).all()
+    earlier: dict[str, list[tuple[int, int]]] = {}
+    for msisdn, row_id, due_ns in found:
+        earlier.setdefault(msisdn, []).append((int(row_id), int(due_ns)))
+    return earlier
+
+
+def renew_all(engine: Engine, table: Table, leases: Mapping[int, int], *, now_ns: int,
+              lease_s: int) -> dict[int, int]:
+    """Extend our leases on claimed rows (``{id: lease}``); returns the new lease of each row still
+    ours (see :func:`sika.payments.queue.renew`)."""
+    renewed_ns = now_ns + lease_s * _NS
+    kept: dict[int, int] = {}
+    with engine.begin() as connection:
+        for row_id, lease in sorted(leases.items()):
+            taken = connection.execute(
+                update(table).where(table.c.id == row_id, table.c.status == "queued",
+                                    table.c.lease_until_ns == lease)
+                .values(lease_until_ns=renewed_ns)).rowcount
+            if taken:
+                kept[row_id] = renewed_ns
+    return kept
 
 
 # Both queues ----------------------------------------------------------------------------------------
@@ -201,6 +370,19 @@ def sent_outbound(engine: Engine, row_id: int, lease: int, wamid: str, *, now_ns
                     error_code=None, updated_at_ns=now_ns))
 
 
+def sent_outbounds(engine: Engine, sent: Sequence[tuple[int, int, str]], *, now_ns: int) -> None:
+    """Record sends that Meta accepted, ``(id, lease, wamid)`` each, in one transaction."""
+    if not sent:
+        return
+    statement = (update(outbound)
+                 .where(outbound.c.id == bindparam("row_id"), outbound.c.lease_until_ns == bindparam("lease"))
+                 .values(status="sent", wamid=bindparam("sent_wamid"), secret_body_json=None,
+                         lease_until_ns=None, error_code=None, updated_at_ns=now_ns))
+    with engine.begin() as connection:
+        connection.execute(statement, [{"row_id": row_id, "lease": lease, "sent_wamid": wamid}
+                                       for row_id, lease, wamid in sent])
+
+
 def unsent_outbound(engine: Engine, row: Any, lease: int, *, error_code: int | None, retryable: bool,
                     now_ns: int, attempts_max: int) -> bool:
     """Record a failed send: queued again later, or failed for good; returns whether for good."""
@@ -241,6 +423,16 @@ def last_inbound_ns(engine: Engine, msisdn: str) -> int | None:
         found: int | None = connection.execute(
             select(contacts.c.last_inbound_at_ns).where(contacts.c.msisdn == msisdn)).scalar()
     return found
+
+
+def last_inbounds_ns(engine: Engine, numbers: Collection[str]) -> dict[str, int]:
+    """When each of these numbers last wrote to us (numbers that never did are missing)."""
+    if not numbers:
+        return {}
+    with engine.connect() as connection:
+        found = connection.execute(select(contacts.c.msisdn, contacts.c.last_inbound_at_ns)
+                                   .where(contacts.c.msisdn.in_(sorted(numbers))))
+        return {msisdn: int(at_ns) for msisdn, at_ns in found}
 
 
 # Inbound messages as JSON ---------------------------------------------------------------------------

@@ -1,0 +1,638 @@
+"""``sika bench whatsapp``: inbound WhatsApp messages per second, wire to wire, and the webhook's latency.
+
+One run measures the real path, every piece in its own process as in production:
+
+1. starts :class:`~sika.chat.whatsapp.fake_graph.FakeGraph` (a local Graph API, strict about Meta's
+   limits) in this process;
+2. a fresh database (a SQLite file in a temporary directory, or a throwaway PostgreSQL cluster with
+   fsync on), migrated, with ``users`` wallets opened through :class:`~sika.wallet.Customers`, PINs
+   included (hashed with argon2id at its cheapest settings, so that a thousand wallets open in seconds;
+   no step of this workload asks for a PIN);
+3. ``python -m sika serve`` (HTTP, webhook and workers) with ``SIKA_WHATSAPP_*`` pointing at the fake,
+   plus ``processes`` ``sika worker`` processes, which share the inbox with the server;
+4. ``clients`` threads, each on its own keep-alive connection, POST signed, Meta-shaped notifications
+   (one message each), and record each answer's latency. Every user goes round the same script, each
+   message meaningful where the conversation stands: "menu" (the menu), a tap on "balance" in the
+   menu, the shortcut "solde" or "balance", a tap on "history", "mon solde" or "my balance". All but
+   "menu" read the database (the ledger's account, the payments' history) and answer with two
+   messages (the answer, then the menu again); "menu" answers with one;
+5. waits until the fake has received every reply the script calls for, and checks each user got
+   exactly theirs, in the numbers expected.
+
+``messages_per_s`` is end to end: from the first POST to the last reply at the fake. Meta paces a
+phone number (80 messages a second by default, up to 1,000 on its highest tier):
+``SIKA_WHATSAPP_RATE_PER_S`` is set far above that here, so that the pacing is not what is measured.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import http.client
+import json
+import math
+import os
+import re
+import resource
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from sika.chat.whatsapp.fake_graph import FakeGraph
+from sika.db import create_db_engine
+from sika.devservers import free_port, temporary_postgres
+from sika.errors import SikaError
+from sika.ledger import Ledger
+from sika.migration import upgrade
+from sika.wallet import Customers, Pin, PinHasher
+
+__all__ = [
+    "BACKENDS",
+    "MESSAGES_DEFAULT",
+    "TARGET_MESSAGES_PER_S",
+    "TARGET_WEBHOOK_P99_MS",
+    "USERS_DEFAULT",
+    "WhatsAppBenchConfig",
+    "WhatsAppBenchError",
+    "WhatsAppBenchResult",
+    "run_whatsapp_bench",
+]
+
+BACKENDS = ("sqlite", "postgres")
+MESSAGES_DEFAULT = 10_000
+USERS_DEFAULT = 1_000
+CLIENTS_DEFAULT = 16
+# Limits, so that a typo cannot start an hour-long run or exhaust the machine.
+MESSAGES_MAX = 1_000_000
+USERS_MAX = 100_000
+CLIENTS_MAX = 256
+PROCESSES_MAX = 16
+RATE_PER_S_MAX = 100_000.0
+# Issue 4: Meta's highest throughput tier, and a webhook that answers well within Meta's timeout.
+TARGET_MESSAGES_PER_S = 1_000.0
+TARGET_WEBHOOK_P99_MS = 250.0
+
+# The server's own pacing of sends (Meta's cap per number); far above what is measured.
+SEND_RATE_PER_S = 10_000
+START_TIMEOUT_S = 60
+STOP_TIMEOUT_S = 20
+# A run whose replies stop coming for this long is over: what is missing is reported.
+STALL_S = 60.0
+REQUEST_TIMEOUT_S = 60.0
+POLL_S = 0.05
+ERROR_LINES_MAX = 10
+LANGUAGES = ("fr", "en")
+WEBHOOK = "/webhooks/whatsapp"
+# The cheapest argon2id the library takes: seeding is not what is measured.
+_SEED_HASHER = PinHasher(time_cost=1, memory_cost_kib=8)
+_SEED_PIN = "2580"
+# uvicorn's access and info lines, and the workers' INFO lines: anything else in the logs is reported.
+_QUIET_LINE = re.compile(r"^(INFO|DEBUG):|^\d{4}-\d\d-\d\d [\d:,.]+ (INFO|DEBUG) |^\s*$")
+
+
+class WhatsAppBenchError(SikaError):
+    code = "bench_invalid_argument"
+
+
+class Progress(Protocol):
+    """Where a run reports its progress: ``phase`` starts a bar and returns its ``advance``."""
+
+    def phase(self, description: str, total: int) -> Callable[[int], None]: ...
+
+
+class _Silent:
+    def phase(self, description: str, total: int) -> Callable[[int], None]:
+        return lambda _n: None
+
+
+@dataclass(frozen=True, slots=True)
+class WhatsAppBenchConfig:
+    backend: str = "sqlite"
+    messages: int = MESSAGES_DEFAULT
+    users: int = USERS_DEFAULT
+    clients: int = CLIENTS_DEFAULT
+    # `sika worker` processes besides `sika serve` (which runs the inbox too).
+    processes: int = 0
+    # Messages a second all clients together send at most; 0: as fast as the webhook answers.
+    rate_per_s: float = 0.0
+
+    def validate(self) -> None:
+        """Raise :class:`WhatsAppBenchError` naming the first argument out of its range."""
+        if self.backend not in BACKENDS:
+            raise WhatsAppBenchError(f"--backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
+        limits = (
+            ("--messages", self.messages, 1, MESSAGES_MAX),
+            ("--users", self.users, 1, USERS_MAX),
+            ("--clients", self.clients, 1, CLIENTS_MAX),
+            ("--processes", self.processes, 0, PROCESSES_MAX),
+        )
+        for name, value, low, high in limits:
+            if not low <= value <= high:
+                raise WhatsAppBenchError(f"{name} must be between {low} and {high}, not {value}")
+        if not 0 <= self.rate_per_s <= RATE_PER_S_MAX:
+            raise WhatsAppBenchError(
+                f"--rate must be between 0 and {RATE_PER_S_MAX:.0f}, not {self.rate_per_s}")
+
+
+@dataclass(frozen=True, slots=True)
+class WhatsAppBenchResult:
+    backend: str
+    processes: int
+    clients: int
+    users: int
+    messages: int
+    # End to end: from the first POST to the last reply at the fake Graph API.
+    seconds: float
+    messages_per_s: float
+    replies: int
+    replies_expected: int
+    replies_per_s: float
+    # Messages whose replies did not all arrive (counted per user, in the script's numbers).
+    unanswered: int
+    webhook_p50_ms: float
+    webhook_p90_ms: float
+    webhook_p99_ms: float
+    webhook_max_ms: float
+    # How fast the clients got their notifications accepted (all POSTs, first to last answer).
+    webhook_per_s: float
+    rate_per_s: float
+    # Non-200 answers (or failed connections) by status; bodies the fake refused.
+    http_errors: dict[str, int]
+    rejected: int
+    # Warnings, errors and tracebacks in the server's and workers' logs.
+    server_errors: int
+    server_error_lines: list[str]
+    # CPU seconds each side spent during the run, and how busy the whole machine was (0..1).
+    server_cpu_s: float
+    workers_cpu_s: float
+    bench_cpu_s: float
+    # The rest of the machine's busy CPU time: the database server on postgres, and whatever else ran.
+    other_cpu_s: float
+    machine_cpu_busy: float
+    target: str = field(default="")
+    target_met: bool = field(default=False)
+
+    def as_json(self) -> dict[str, Any]:
+        values = asdict(self)
+        for key, value in values.items():
+            if isinstance(value, float):
+                values[key] = round(value, 3)
+        return values
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One message of the script: what is typed or tapped, and how many replies it gets."""
+
+    kind: str  # "text" or "choice"
+    words: dict[str, str]  # by language: the text typed, or the tapped option's title
+    choice_id: str | None
+    replies: int
+
+
+_SCRIPT = (
+    _Step("text", {"fr": "menu", "en": "menu"}, None, 1),
+    _Step("choice", {"fr": "Solde", "en": "Balance"}, "balance", 2),
+    _Step("text", {"fr": "solde", "en": "balance"}, None, 2),
+    _Step("choice", {"fr": "Historique", "en": "History"}, "history", 2),
+    _Step("text", {"fr": "mon solde", "en": "my balance"}, None, 2),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    body: bytes
+    signature: str
+
+
+@dataclass(slots=True)
+class _Plan:
+    """Every POST, dealt to the clients (a user's messages all go through one client, in order)."""
+
+    per_client: list[list[_Request]]
+    expected_by_user: dict[str, int]
+
+    @property
+    def replies_expected(self) -> int:
+        return sum(self.expected_by_user.values())
+
+
+@dataclass(slots=True)
+class _Drive:
+    began_s: float  # time.monotonic() when the clients were let go
+    posted_s: float  # when the last answer came back
+    latencies_s: list[float]
+    http_errors: Counter[str]
+
+
+def run_whatsapp_bench(config: WhatsAppBenchConfig, *,
+                       progress: Progress | None = None) -> WhatsAppBenchResult:
+    """One run, on a fresh database and fresh processes, all cleaned up afterwards."""
+    config.validate()
+    reporter = progress or _Silent()
+    with tempfile.TemporaryDirectory(prefix="sika-bench-wa-") as directory, \
+            _database(config.backend, Path(directory)) as url, FakeGraph() as graph:
+        users = _seed(url, config.users, reporter)
+        secret = secrets.token_hex(16)
+        plan = _plan(config, users, secret)
+        port = free_port()
+        env = _environment(url, graph, secret)
+        with _processes(config.processes, port, env, Path(directory), reporter) as fleet:
+            machine_before, own_before, fleet_before = _machine_cpu(), _own_cpu_s(), fleet.cpu_s()
+            drive, answered_s = _drive(config, plan, port, graph, reporter)
+            own_cpu_s = _own_cpu_s() - own_before
+            machine_busy, machine_cpu_s = _busy(machine_before, _machine_cpu())
+            fleet_after = fleet.cpu_s()
+            server_cpu_s, workers_cpu_s = (fleet_after[0] - fleet_before[0], fleet_after[1] - fleet_before[1])
+        error_lines = fleet.problem_lines()
+        sent = graph.sent
+        rejected = len(graph.rejected)
+    return _result(config, plan, drive, answered_s, sent_to=Counter(s.to for s in sent), rejected=rejected,
+                   error_lines=error_lines,
+                   cpu=(server_cpu_s, workers_cpu_s, own_cpu_s, machine_busy, machine_cpu_s))
+
+
+# The database ------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _database(backend: str, directory: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        # Under the system's temporary directory: on this machine's disk, so fsync is real.
+        yield f"sqlite:///{directory / 'bench.db'}"
+        return
+    with temporary_postgres(durable=True) as url:
+        yield url
+
+
+def _seed(url: str, count: int, progress: Progress) -> list[tuple[str, str]]:
+    """Open ``count`` wallets with PINs; returns (msisdn, language) of each."""
+    engine = create_db_engine(url)
+    ledger = Ledger(engine)
+    try:
+        upgrade(engine)
+        customers = Customers(engine, ledger, hasher=_SEED_HASHER)
+        advance = progress.phase("opening wallets", count)
+        users: list[tuple[str, str]] = []
+        for index in range(count):
+            msisdn = f"+22890{index:06d}"
+            language = LANGUAGES[index % len(LANGUAGES)]
+            customers.open(msisdn, f"Client {index}", language=language, pin=Pin(_SEED_PIN))
+            users.append((msisdn, language))
+            advance(1)
+        return users
+    finally:
+        ledger.close()
+        engine.dispose()
+
+
+# The workload ------------------------------------------------------------------------------------
+
+
+def _plan(config: WhatsAppBenchConfig, users: Sequence[tuple[str, str]], secret: str) -> _Plan:
+    """Message ``j`` comes from user ``j % users``, as its ``j // users``-th; users are dealt to the
+    clients in turn, so each user's messages are far apart and always in order."""
+    run = secrets.token_hex(4)
+    per_client: list[list[_Request]] = [[] for _ in range(config.clients)]
+    expected: Counter[str] = Counter()
+    now_s = int(time.time())
+    for j in range(config.messages):
+        user = j % len(users)
+        msisdn, language = users[user]
+        step = _SCRIPT[(j // len(users)) % len(_SCRIPT)]
+        body = _notification(msisdn, f"wamid.bench{run}.{j}", step, language, now_s)
+        signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        per_client[user % config.clients].append(_Request(body, signature))
+        expected[msisdn.removeprefix("+")] += step.replies
+    return _Plan(per_client=[c for c in per_client if c], expected_by_user=dict(expected))
+
+
+def _notification(msisdn: str, message_id: str, step: _Step, language: str, now_s: int) -> bytes:
+    wa_id = msisdn.removeprefix("+")
+    message: dict[str, Any] = {"from": wa_id, "id": message_id, "timestamp": str(now_s)}
+    if step.choice_id is None:
+        message.update(type="text", text={"body": step.words[language]})
+    else:
+        message.update(type="interactive", interactive={
+            "type": "list_reply", "list_reply": {"id": step.choice_id, "title": step.words[language]}})
+    return json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+        "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "22870000000", "phone_number_id": "bench"},
+            "contacts": [{"profile": {"name": "Client"}, "wa_id": wa_id}],
+            "messages": [message]}}]}]}, separators=(",", ":")).encode()
+
+
+def _drive(config: WhatsAppBenchConfig, plan: _Plan, port: int, graph: FakeGraph,
+           progress: Progress) -> tuple[_Drive, float | None]:
+    """Run the clients, then wait for the replies; returns the drive and when the last reply came."""
+    clients = len(plan.per_client)
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    errors: list[Counter[str]] = [Counter() for _ in range(clients)]
+    failures: list[BaseException] = []
+    start_line = threading.Barrier(clients + 1)
+    began = [0.0]
+    finished_s = [0.0] * clients
+    interval_s = clients / config.rate_per_s if config.rate_per_s else 0.0
+
+    def client(index: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT_S)
+        try:
+            start_line.wait()
+            offset_s = interval_s * index / clients
+            for number, request in enumerate(plan.per_client[index]):
+                if interval_s:
+                    delay_s = began[0] + offset_s + number * interval_s - time.monotonic()
+                    if delay_s > 0:
+                        time.sleep(delay_s)
+                latencies[index].append(_post(connection, request, errors[index]))
+            finished_s[index] = time.monotonic()
+        except BaseException as exc:  # reported in the main thread, not lost with this one
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=client, args=(i,), name=f"bench-wa-client-{i}", daemon=True)
+               for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    advance = progress.phase("messages answered (replies at the fake Graph API)", plan.replies_expected)
+    began[0] = time.monotonic()
+    start_line.wait()
+    answered_s = _await_replies(graph, plan.replies_expected, threads, advance)
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+    return _Drive(began_s=began[0], posted_s=max(finished_s),
+                  latencies_s=[s for client_latencies in latencies for s in client_latencies],
+                  http_errors=sum(errors, Counter())), answered_s
+
+
+def _post(connection: http.client.HTTPConnection, request: _Request, errors: Counter[str]) -> float:
+    headers = {"Content-Type": "application/json", "X-Hub-Signature-256": request.signature}
+    began = time.perf_counter()
+    try:
+        connection.request("POST", WEBHOOK, body=request.body, headers=headers)
+        answer = connection.getresponse()
+        answer.read()
+        if answer.status != 200:
+            errors[str(answer.status)] += 1
+    except (OSError, http.client.HTTPException) as exc:
+        errors[type(exc).__name__] += 1
+        connection.close()  # http.client reconnects on the next request
+    return time.perf_counter() - began
+
+
+def _await_replies(graph: FakeGraph, expected: int, clients: Sequence[threading.Thread],
+                   advance: Callable[[int], None]) -> float | None:
+    """Wait until the fake has ``expected`` replies, or they stop coming; when the last one came."""
+    seen = 0
+    last_change = time.monotonic()
+    while True:
+        # The fake's request counter moves the bar; its list of messages is read once, at the end.
+        time.sleep(POLL_S)
+        complete = graph.wait_for(expected, timeout_s=0.0)
+        requests = min(graph.requests, expected)
+        if requests > seen:
+            advance(requests - seen)
+            seen = requests
+            last_change = time.monotonic()
+        if complete:
+            break
+        if not any(t.is_alive() for t in clients) and time.monotonic() - last_change > STALL_S:
+            break
+    return max((s.at_s for s in graph.sent), default=None)
+
+
+# The server and workers --------------------------------------------------------------------------
+
+
+def _environment(url: str, graph: FakeGraph, secret: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SIKA_")}
+    env.update({
+        "SIKA_DATABASE_URL": url,
+        "SIKA_WHATSAPP_VERIFY_TOKEN": secrets.token_hex(8),
+        "SIKA_WHATSAPP_APP_SECRET": secret,
+        "SIKA_WHATSAPP_TOKEN": graph.token,
+        "SIKA_WHATSAPP_PHONE_NUMBER_ID": graph.phone_number_id,
+        "SIKA_WHATSAPP_API_URL": graph.url,
+        "SIKA_WHATSAPP_RATE_PER_S": str(SEND_RATE_PER_S),
+        # No provider is called by this workload; answer at once if one were.
+        "SIKA_PROVIDERS": "instant",
+    })
+    return env
+
+
+class _Fleet:
+    """``sika serve`` and the ``sika worker`` processes, with their logs in files."""
+
+    def __init__(self, server: subprocess.Popen[bytes], workers: list[subprocess.Popen[bytes]],
+                 logs: list[Path]) -> None:
+        self.server = server
+        self.workers = workers
+        self.logs = logs
+
+    def cpu_s(self) -> tuple[float, float]:
+        """CPU seconds used so far by the server, and by the workers together."""
+        return _process_cpu_s(self.server.pid), sum(_process_cpu_s(w.pid) for w in self.workers)
+
+    def problem_lines(self) -> list[str]:
+        """Every log line that is not routine (access lines, INFO), in order."""
+        lines: list[str] = []
+        for log in self.logs:
+            if log.exists():
+                lines += [f"{log.stem}: {line}" for line in log.read_text(errors="replace").splitlines()
+                          if not _QUIET_LINE.search(line)]
+        return lines
+
+
+@contextmanager
+def _processes(workers: int, port: int, env: dict[str, str], directory: Path,
+               progress: Progress) -> Iterator[_Fleet]:
+    advance = progress.phase("starting sika serve" + (f" and {workers} sika worker" if workers else ""),
+                             1 + workers)
+    started: list[subprocess.Popen[bytes]] = []
+    logs: list[Path] = []
+    with contextlib.ExitStack() as files:
+        def start(name: str, *argv: str) -> subprocess.Popen[bytes]:
+            log = directory / f"{name}.log"
+            logs.append(log)
+            out = files.enter_context(log.open("wb"))
+            process = subprocess.Popen([sys.executable, "-m", "sika", *argv], env=env, stdout=out,
+                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            started.append(process)
+            return process
+
+        try:
+            # With workers, the server answers HTTP alone (the usual split); else it runs the jobs too.
+            server = start("serve", "serve", "--port", str(port), *(["--no-jobs"] if workers else []))
+            _wait_for_health(port, server, logs[0])
+            advance(1)
+            fleet = _Fleet(server, [start(f"worker-{n}", "worker") for n in range(workers)], logs)
+            time.sleep(0.5 if workers else 0)  # the workers bootstrap (and check the migrations) first
+            advance(workers)
+            yield fleet
+        finally:
+            _stop(started)
+
+
+def _wait_for_health(port: int, server: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            tail = log.read_text(errors="replace")[-1_500:] if log.exists() else ""
+            raise WhatsAppBenchError(f"sika serve exited with {server.returncode} while starting: {tail}",
+                                     code="bench_server_failed")
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+        try:
+            connection.request("GET", "/healthz")
+            if connection.getresponse().status == 200:
+                return
+        except (OSError, http.client.HTTPException):
+            pass
+        finally:
+            connection.close()
+        time.sleep(0.1)
+    raise WhatsAppBenchError(f"sika serve did not answer /healthz within {START_TIMEOUT_S} s",
+                             code="bench_server_failed")
+
+
+def _stop(processes: Sequence[subprocess.Popen[bytes]]) -> None:
+    """Ask each process to stop (as Ctrl-C would), then kill what is still there."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# Measuring CPU -----------------------------------------------------------------------------------
+
+
+def _process_cpu_s(pid: int) -> float:
+    """User and system CPU seconds of a running process (0 when it is gone or not on Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # utime and stime are the 14th and 15th fields; the split above starts at the 3rd.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _machine_cpu() -> tuple[int, int]:
+    """(idle, total) jiffies of the whole machine, (0, 0) where /proc/stat is missing."""
+    try:
+        first = Path("/proc/stat").read_text().splitlines()[0].split()
+    except OSError:
+        return 0, 0
+    values = [int(v) for v in first[1:]]
+    return values[3] + values[4], sum(values[:8])
+
+
+def _busy(before: tuple[int, int], after: tuple[int, int]) -> tuple[float, float]:
+    """How busy the machine was (0..1), and its busy CPU seconds, between two readings."""
+    total = after[1] - before[1]
+    busy = total - (after[0] - before[0])
+    return (busy / total if total > 0 else 0.0), busy / os.sysconf("SC_CLK_TCK")
+
+
+# Results -----------------------------------------------------------------------------------------
+
+
+def _result(config: WhatsAppBenchConfig, plan: _Plan, drive: _Drive, answered_s: float | None, *,
+            sent_to: Counter[str], rejected: int, error_lines: list[str],
+            cpu: tuple[float, float, float, float, float]) -> WhatsAppBenchResult:
+    replies = sum(sent_to.values())
+    short_by_user = {user: expected - sent_to.get(user, 0)
+                     for user, expected in plan.expected_by_user.items()}
+    unanswered = _unanswered(config, plan, short_by_user)
+    end_s = answered_s if answered_s is not None else drive.posted_s
+    seconds = max(end_s - drive.began_s, 1e-9)
+    answered = config.messages - unanswered
+    posting_s = max(drive.posted_s - drive.began_s, 1e-9)
+    server_cpu_s, workers_cpu_s, bench_cpu_s, machine_busy, machine_cpu_s = cpu
+    result = WhatsAppBenchResult(
+        backend=config.backend,
+        processes=config.processes,
+        clients=len(plan.per_client),
+        users=config.users,
+        messages=config.messages,
+        seconds=seconds,
+        messages_per_s=answered / seconds,
+        replies=replies,
+        replies_expected=plan.replies_expected,
+        replies_per_s=replies / seconds,
+        unanswered=unanswered,
+        webhook_p50_ms=_percentile_ms(drive.latencies_s, 0.50),
+        webhook_p90_ms=_percentile_ms(drive.latencies_s, 0.90),
+        webhook_p99_ms=_percentile_ms(drive.latencies_s, 0.99),
+        webhook_max_ms=max(drive.latencies_s, default=0.0) * 1_000,
+        webhook_per_s=len(drive.latencies_s) / posting_s,
+        rate_per_s=config.rate_per_s,
+        http_errors=dict(drive.http_errors),
+        rejected=rejected,
+        server_errors=len(error_lines),
+        server_error_lines=list(dict.fromkeys(error_lines))[:ERROR_LINES_MAX],
+        server_cpu_s=server_cpu_s,
+        workers_cpu_s=workers_cpu_s,
+        bench_cpu_s=bench_cpu_s,
+        other_cpu_s=max(0.0, machine_cpu_s - server_cpu_s - workers_cpu_s - bench_cpu_s),
+        machine_cpu_busy=machine_busy,
+    )
+    met = (result.unanswered == 0 and result.messages_per_s >= TARGET_MESSAGES_PER_S
+           and result.webhook_p99_ms < TARGET_WEBHOOK_P99_MS)
+    return _replace_target(result, met)
+
+
+def _unanswered(config: WhatsAppBenchConfig, plan: _Plan, short_by_user: dict[str, int]) -> int:
+    """Messages without all their replies: a user short of replies lacks them for their last messages."""
+    if not any(short > 0 for short in short_by_user.values()):
+        return 0
+    missing = 0
+    for user, short in short_by_user.items():
+        # Walk back through this user's messages, newest first, until the shortfall is covered.
+        left = short
+        index = int(user[-6:])
+        count = len(range(index, config.messages, config.users))
+        for position in reversed(range(count)):
+            if left <= 0:
+                break
+            left -= _SCRIPT[position % len(_SCRIPT)].replies
+            missing += 1
+    return missing
+
+
+def _replace_target(result: WhatsAppBenchResult, met: bool) -> WhatsAppBenchResult:
+    text = f">= {TARGET_MESSAGES_PER_S:,.0f} messages/s, webhook p99 < {TARGET_WEBHOOK_P99_MS:.0f} ms"
+    return replace(result, target=text, target_met=met)
+
+
+def _percentile_ms(samples_s: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile, in milliseconds."""
+    if not samples_s:
+        return 0.0
+    ordered = sorted(samples_s)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1] * 1_000
