@@ -336,3 +336,67 @@ def test_a_wallet_ride_needs_the_pin_and_a_locked_pin_stops_it(
     phone.type("4827")  # the right PIN, but the wallet is locked for 30 minutes
     assert rides.active_trip_of_rider(ama.id) is None
     assert container.ledger.get_account(ama.account_id or 0).available == 10_000
+
+
+def test_several_messages_of_one_person_in_one_batch_each_see_the_previous_answer(
+    client: TestClient, container: Container, graph: FakeGraph
+) -> None:
+    from sika.wallet import Pin
+
+    container.customers.open("+22890112233", "Ama Mensah", pin=Pin("4827"), language="en", tier=1)
+    now = str(int(time.time()))
+    messages = [
+        {"type": "text", "text": {"body": "menu"}},
+        # Tapped on the menu the first message brings: only valid once that answer is in the state.
+        {
+            "type": "interactive",
+            "interactive": {"type": "list_reply", "list_reply": {"id": "balance", "title": "Balance"}},
+        },
+        {"type": "text", "text": {"body": "history"}},
+    ]
+    body = json.dumps(
+        {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": "1",
+                    "changes": [
+                        {
+                            "field": "messages",
+                            "value": {
+                                "messaging_product": "whatsapp",
+                                "metadata": {
+                                    "display_phone_number": "22870000000",
+                                    "phone_number_id": graph.phone_number_id,
+                                },
+                                "contacts": [{"profile": {"name": "Ama"}, "wa_id": "22890112233"}],
+                                "messages": [
+                                    {
+                                        "from": "22890112233",
+                                        "id": f"wamid.B{next(_ids)}",
+                                        "timestamp": now,
+                                        **m,
+                                    }
+                                    for m in messages
+                                ],
+                            },
+                        }
+                    ],
+                }
+            ],
+        }
+    ).encode()
+    signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    assert (
+        client.post(
+            "/webhooks/whatsapp", content=body, headers={"X-Hub-Signature-256": signature}
+        ).status_code
+        == 200
+    )
+    assert container.whatsapp is not None
+    while container.whatsapp.process_inbox():
+        pass
+    texts = graph.texts_to("+22890112233")
+    balance_at = next(i for i, t in enumerate(texts) if "Your balance: 0 F CFA." in t)
+    history_at = next(i for i, t in enumerate(texts) if "No transactions yet." in t)
+    assert 0 < balance_at < history_at
