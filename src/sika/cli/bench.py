@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["app"]
 
 app = typer.Typer(
-    help="Benchmarks: the ledger's throughput against the floor of plain inserts.",
+    help="Benchmarks: the ledger against plain inserts, WhatsApp end to end, nearest-driver search vs Redis.",
     no_args_is_help=True,
     add_completion=False,
 )
