@@ -15,7 +15,7 @@ from sika.errors import SikaError
 from sika.ledger import audit
 from sika.payments import new_movement_id
 from sika.rides.geo import Point
-from sika.rides.service import Driver, Rides
+from sika.rides.service import Driver, Rides, Trip
 from sika.rides.trips import TripStatus
 from sika.wallet import Customer, Pin
 
@@ -75,6 +75,20 @@ def driver(container: Container, rides: Rides, name: str, at: Point, plate: str)
     return rides.set_online(made.id, online=True)
 
 
+def book(rides: Rides, trip_id: str, rider: Customer, payment: str, card_token: str | None = None) -> Trip:
+    """A moto trip across Lomé, from the Grand marché to Tokoin."""
+    return rides.request(
+        trip_id,
+        rider,
+        city_id="lome",
+        vehicle_type="moto",
+        pickup=PICKUP,
+        dropoff=DROPOFF,
+        payment_method=payment,
+        card_token=card_token,
+    )
+
+
 def balance(container: Container, account_id: int | None) -> int:
     assert account_id is not None
     return container.ledger.get_account(account_id).balance
@@ -100,15 +114,7 @@ def test_a_wallet_trip_holds_then_captures_the_fare_and_splits_it(
     ama = person(container, "Ama", cash=10_000)
     quote = rides.quote("lome", "moto", PICKUP, DROPOFF)
     assert quote.fare % 25 == 0 and quote.pickup_eta_s is not None and quote.pickup_eta_s < 300
-    trip = rides.request(
-        "trip-w1",
-        ama,
-        city_id="lome",
-        vehicle_type="moto",
-        pickup=PICKUP,
-        dropoff=DROPOFF,
-        payment_method="wallet",
-    )
+    trip = book(rides, "trip-w1", ama, "wallet")
     account = container.ledger.get_account(ama.account_id or 0)
     assert account.available < account.balance  # the hold
     assert offered_to(rides, kofi.id) == [trip.id]
@@ -134,15 +140,7 @@ def test_a_cash_trip_books_the_commission_as_the_drivers_debt(
 ) -> None:
     yao = driver(container, rides, "Yao", Point(6.1330, 1.2240), "TG-1002-AA")
     rider = person(container, "Efua")
-    trip = rides.request(
-        "trip-c1",
-        rider,
-        city_id="lome",
-        vehicle_type="moto",
-        pickup=PICKUP,
-        dropoff=DROPOFF,
-        payment_method="cash",
-    )
+    trip = book(rides, "trip-c1", rider, "cash")
     ride(rides, clock, yao.id, trip.id)
     fare = rides.trip(trip.id).final_fare or 0
     assert balance(container, yao.account_id) == -(fare * 15 // 100)
@@ -161,16 +159,7 @@ def test_a_card_trip_is_charged_through_the_processor(
 ) -> None:
     esi = driver(container, rides, "Esi", Point(6.1330, 1.2240), "TG-1003-AA")
     rider = person(container, "Komla")
-    trip = rides.request(
-        "trip-k1",
-        rider,
-        city_id="lome",
-        vehicle_type="moto",
-        pickup=PICKUP,
-        dropoff=DROPOFF,
-        payment_method="card",
-        card_token="tok_visa_4242",
-    )
+    trip = book(rides, "trip-k1", rider, "card", card_token="tok_visa_4242")
     ride(rides, clock, esi.id, trip.id)
     assert container.purchases.providers.wait_for_callbacks(5.0)
     fare = rides.trip(trip.id).final_fare or 0
@@ -184,28 +173,12 @@ def test_cancellations_release_the_hold_or_charge_the_late_fee(
 ) -> None:
     kafui = driver(container, rides, "Kafui", Point(6.1330, 1.2240), "TG-1004-AA")
     rider = person(container, "Akua", cash=10_000)
-    early = rides.request(
-        "trip-x1",
-        rider,
-        city_id="lome",
-        vehicle_type="moto",
-        pickup=PICKUP,
-        dropoff=DROPOFF,
-        payment_method="wallet",
-    )
+    early = book(rides, "trip-x1", rider, "wallet")
     rides.cancel(early.id, by="rider", reason="changed my mind")
     assert rides.trip(early.id).status is TripStatus.CANCELLED
     account = container.ledger.get_account(rider.account_id or 0)
     assert account.balance == account.available == 10_000
-    late = rides.request(
-        "trip-x2",
-        rider,
-        city_id="lome",
-        vehicle_type="moto",
-        pickup=PICKUP,
-        dropoff=DROPOFF,
-        payment_method="wallet",
-    )
+    late = book(rides, "trip-x2", rider, "wallet")
     rides.accept(kafui.id, late.id)
     clock.advance(600)  # ten minutes after a driver was assigned
     cancelled = rides.cancel(late.id, by="rider")
@@ -223,15 +196,7 @@ def test_a_driver_who_cancels_hands_the_trip_to_the_next(
     near = driver(container, rides, "Near", Point(6.1322, 1.2231), "TG-1005-AA")
     far = driver(container, rides, "Far", Point(6.1400, 1.2300), "TG-1006-AA")
     rider = person(container, "Dzifa")
-    trip = rides.request(
-        "trip-d1",
-        rider,
-        city_id="lome",
-        vehicle_type="moto",
-        pickup=PICKUP,
-        dropoff=DROPOFF,
-        payment_method="cash",
-    )
+    trip = book(rides, "trip-d1", rider, "cash")
     assert offered_to(rides, near.id) == [trip.id]
     rides.accept(near.id, trip.id)
     rides.cancel(trip.id, by="driver", driver_id=near.id, reason="flat tyre")
@@ -248,15 +213,7 @@ def test_offers_expire_then_the_search_widens_then_gives_up(
 ) -> None:
     slow = driver(container, rides, "Slow", Point(6.1500, 1.2228), "TG-1007-AA")  # about 2 km away
     rider = person(container, "Mawuli", cash=5_000)
-    trip = rides.request(
-        "trip-n1",
-        rider,
-        city_id="lome",
-        vehicle_type="moto",
-        pickup=PICKUP,
-        dropoff=DROPOFF,
-        payment_method="wallet",
-    )
+    trip = book(rides, "trip-n1", rider, "wallet")
     assert offered_to(rides, slow.id) == [trip.id]  # not within 1 km: found at the next radius
     clock.advance(16)
     rides.update_location(slow.id, Point(6.1500, 1.2228))
@@ -301,15 +258,7 @@ def test_two_drivers_accepting_one_trip_at_once_one_wins(postgres_url: str) -> N
             for i in range(3)
         ]
         rider = person(container, "Rider")
-        trip = rides.request(
-            "trip-r1",
-            rider,
-            city_id="lome",
-            vehicle_type="moto",
-            pickup=PICKUP,
-            dropoff=DROPOFF,
-            payment_method="cash",
-        )
+        trip = book(rides, "trip-r1", rider, "cash")
         barrier = threading.Barrier(3)
         outcomes: list[str] = []
 
@@ -342,15 +291,7 @@ def test_one_driver_offered_two_trips_gets_one(postgres_url: str) -> None:
         trips = []
         for i in range(2):
             rider = person(container, f"Rider {i}")
-            trip = rides.request(
-                f"trip-t{i}",
-                rider,
-                city_id="lome",
-                vehicle_type="moto",
-                pickup=PICKUP,
-                dropoff=DROPOFF,
-                payment_method="cash",
-            )
+            trip = book(rides, f"trip-t{i}", rider, "cash")
             trips.append(trip.id)
         assert sorted(offered_to(rides, only.id)) == sorted(trips)
         barrier = threading.Barrier(2)
@@ -380,30 +321,13 @@ def test_a_cash_trip_cancelled_costs_nothing_and_a_late_card_cancellation_charge
 ) -> None:
     kwame = driver(container, rides, "Kwame", Point(6.1330, 1.2240), "TG-1008-AA")
     rider = person(container, "Adjoa")
-    cash = rides.request(
-        "trip-cc1",
-        rider,
-        city_id="lome",
-        vehicle_type="moto",
-        pickup=PICKUP,
-        dropoff=DROPOFF,
-        payment_method="cash",
-    )
+    cash = book(rides, "trip-cc1", rider, "cash")
     rides.accept(kwame.id, cash.id)
     clock.advance(600)
     assert rides.cancel(cash.id, by="rider").cancel_fee == 0  # nothing to take a cash fee from
     assert balance(container, kwame.account_id) == 0
     rides.update_location(kwame.id, Point(6.1331, 1.2241))  # ten minutes on: a fresh position
-    card = rides.request(
-        "trip-cc2",
-        rider,
-        city_id="lome",
-        vehicle_type="moto",
-        pickup=PICKUP,
-        dropoff=DROPOFF,
-        payment_method="card",
-        card_token="tok_visa_4242",
-    )
+    card = book(rides, "trip-cc2", rider, "card", card_token="tok_visa_4242")
     rides.accept(kwame.id, card.id)
     clock.advance(600)
     assert rides.cancel(card.id, by="rider").cancel_fee == 200
@@ -418,15 +342,7 @@ def test_a_cash_trip_cancelled_costs_nothing_and_a_late_card_cancellation_charge
 def test_two_payouts_at_once_pay_the_earnings_once(container: Container, rides: Rides, clock: Clock) -> None:
     kodjo = driver(container, rides, "Kodjo", Point(6.1330, 1.2240), "TG-1009-AA")
     rider = person(container, "Afi", cash=10_000)
-    trip = rides.request(
-        "trip-p1",
-        rider,
-        city_id="lome",
-        vehicle_type="moto",
-        pickup=PICKUP,
-        dropoff=DROPOFF,
-        payment_method="wallet",
-    )
+    trip = book(rides, "trip-p1", rider, "wallet")
     ride(rides, clock, kodjo.id, trip.id)
     earned = balance(container, kodjo.account_id)
     assert earned > 0
@@ -457,16 +373,7 @@ def test_a_card_trip_needs_a_valid_saved_card_token(container: Container, rides:
     rider = person(container, "Edem")
     for token in ("x", "4242424242424242", "tok_"):
         with pytest.raises(SikaError) as caught:
-            rides.request(
-                f"trip-v-{token}",
-                rider,
-                city_id="lome",
-                vehicle_type="moto",
-                pickup=PICKUP,
-                dropoff=DROPOFF,
-                payment_method="card",
-                card_token=token,
-            )
+            book(rides, f"trip-v-{token}", rider, "card", card_token=token)
         assert caught.value.code in ("validation_error", "invalid_reference")
     assert rides.active_trip_of_rider(rider.id) is None
 
@@ -479,15 +386,7 @@ def test_a_locked_pin_stops_a_wallet_booking(container: Container, rides: Rides)
         with pytest.raises((InvalidPin, PinLocked)):
             container.customers.verify_pin(rider.msisdn, Pin("1357"))
     with pytest.raises(PinLocked):
-        rides.request(
-            "trip-l1",
-            container.customers.get(rider.msisdn),
-            city_id="lome",
-            vehicle_type="moto",
-            pickup=PICKUP,
-            dropoff=DROPOFF,
-            payment_method="wallet",
-        )
+        book(rides, "trip-l1", container.customers.get(rider.msisdn), "wallet")
     account = container.ledger.get_account(rider.account_id or 0)
     assert account.balance == account.available == 5_000
 
@@ -503,23 +402,15 @@ def test_one_rider_booking_twice_at_once_gets_one_trip_and_one_hold(postgres_url
         barrier = threading.Barrier(4)
         outcomes: list[str] = []
 
-        def book(i: int) -> None:
+        def attempt(i: int) -> None:
             barrier.wait()
             try:
-                rides.request(
-                    f"trip-twice-{i}",
-                    rider,
-                    city_id="lome",
-                    vehicle_type="moto",
-                    pickup=PICKUP,
-                    dropoff=DROPOFF,
-                    payment_method="wallet",
-                )
+                book(rides, f"trip-twice-{i}", rider, "wallet")
                 outcomes.append("booked")
             except SikaError as exc:
                 outcomes.append(exc.code)
 
-        threads = [threading.Thread(target=book, args=(i,)) for i in range(4)]
+        threads = [threading.Thread(target=attempt, args=(i,)) for i in range(4)]
         for t in threads:
             t.start()
         for t in threads:
