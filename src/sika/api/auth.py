@@ -10,8 +10,9 @@ from starlette.concurrency import run_in_threadpool
 from sika.auth import Role
 from sika.bootstrap import Container
 from sika.errors import SikaError
+from sika.wallet import Customer
 
-__all__ = ["Caller", "Forbidden", "Unauthorized", "caller", "container_of"]
+__all__ = ["Caller", "Forbidden", "Unauthorized", "caller", "container_of", "customer_of"]
 
 
 class Unauthorized(SikaError):
@@ -53,3 +54,10 @@ async def caller(request: Request) -> Caller:
 def container_of(request: Request) -> Container:
     container: Container = request.app.state.container
     return container
+
+
+def customer_of(container: Container, who: Caller) -> Customer:
+    """The calling customer; a route a customer uses for their own wallet refuses API keys."""
+    if who.customer_id is None:
+        raise Forbidden("this needs a customer token (POST /v1/sessions with the PIN), not an API key")
+    return container.customers.by_id(who.customer_id)

@@ -16,13 +16,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from sika.api.auth import Caller, Forbidden, caller, container_of
+from sika.api.auth import Caller, caller, container_of, customer_of
 from sika.api.payments import AMOUNT_MAX, IdempotencyKey, TransferOut, money_post, transfer_out
 from sika.auth import Role
 from sika.bootstrap import Container
 from sika.payments import Merchant, Movement
 from sika.payments.approvals import Approval, UnknownApproval
-from sika.wallet import Customer, Pin
+from sika.wallet import Pin
 
 __all__ = ["router"]
 
@@ -84,12 +84,6 @@ def _merchant(container: Container, who: Caller) -> Merchant:
     who.require(Role.MERCHANT)
     assert who.key_id is not None
     return container.merchants.by_key(who.key_id)
-
-
-def _customer(container: Container, who: Caller) -> Customer:
-    if who.customer_id is None:
-        raise Forbidden("only the customer answers their approval requests (Bearer customer token)")
-    return container.customers.by_id(who.customer_id)
 
 
 @router.post("/merchants", status_code=201, response_model=MerchantOut, summary="Create a merchant (admin)")
@@ -167,7 +161,7 @@ async def my_approvals(
     container: Annotated[Container, Depends(container_of)],
 ) -> list[ApprovalOut]:
     def run() -> list[ApprovalOut]:
-        customer = _customer(container, who)
+        customer = customer_of(container, who)
         return [_approval_out(a) for a in container.approvals.pending_for(customer.id)]
 
     return await run_in_threadpool(run)
@@ -185,7 +179,7 @@ async def approve(
     container: Annotated[Container, Depends(container_of)],
 ) -> TransferOut:
     def run() -> TransferOut:
-        customer = _customer(container, who)
+        customer = customer_of(container, who)
         movement: Movement = container.approvals.approve(approval_id[:40], customer, Pin(body.pin))
         return transfer_out(movement.raise_for_failure())
 
@@ -199,7 +193,7 @@ async def decline(
     container: Annotated[Container, Depends(container_of)],
 ) -> ApprovalOut:
     def run() -> ApprovalOut:
-        return _approval_out(container.approvals.decline(approval_id[:40], _customer(container, who)))
+        return _approval_out(container.approvals.decline(approval_id[:40], customer_of(container, who)))
 
     return await run_in_threadpool(run)
 

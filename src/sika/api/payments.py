@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from sika import phones
-from sika.api.auth import Caller, Forbidden, caller, container_of
+from sika.api.auth import Caller, Forbidden, caller, container_of, customer_of
 from sika.api.idempotency import KEY_CHARS_MAX, idempotent, scope_of
 from sika.auth import Role
 from sika.bootstrap import Container
@@ -200,7 +200,7 @@ async def quote(
     amount: Annotated[int, Query(gt=0, le=AMOUNT_MAX)],
 ) -> QuoteOut:
     def run() -> QuoteOut:
-        payer = _customer(container, who)
+        payer = customer_of(container, who)
         q = container.payments.quote_transfer(payer, to, amount)
         return QuoteOut(to=q.to, amount=q.amount, fee=q.fee, total=q.total, operation=str(q.operation),
                         recipient_name=q.recipient_name)
@@ -217,7 +217,7 @@ async def send_money(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     def run(mid: str) -> Movement:
-        payer = _customer(container, who)
+        payer = customer_of(container, who)
         pin = Pin(body.pin) if body.pin is not None else None
         return container.payments.transfer(mid, payer, body.to, body.amount, pin=pin)
 
@@ -238,12 +238,6 @@ async def get_transfer(
         return transfer_out(movement)
 
     return await run_in_threadpool(run)
-
-
-def _customer(container: Container, who: Caller) -> Any:
-    if who.customer_id is None:
-        raise Forbidden("only a customer (Bearer customer token from POST /v1/sessions) sends money")
-    return container.customers.by_id(who.customer_id)
 
 
 def _is_party(container: Container, who: Caller, movement: Movement) -> bool:

@@ -15,12 +15,12 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from sika import phones
-from sika.api.auth import Caller, Forbidden, caller, container_of
+from sika.api.auth import Caller, caller, container_of, customer_of
 from sika.api.payments import AMOUNT_MAX, IdempotencyKey, money_post
 from sika.bootstrap import Container
 from sika.payments import Movement
 from sika.providers import operator_hint
-from sika.wallet import Customer, Pin
+from sika.wallet import Pin
 
 __all__ = ["router"]
 
@@ -79,12 +79,6 @@ class PurchaseQuoteOut(BaseModel):
     details: dict[str, str]
 
 
-def _customer(container: Container, who: Caller) -> Customer:
-    if who.customer_id is None:
-        raise Forbidden("only a customer (Bearer customer token) pays from a wallet")
-    return container.customers.by_id(who.customer_id)
-
-
 def _bill_product(body: Bill) -> str:
     if body.provider == "canal":
         return f"tv:{body.package or ''}"
@@ -114,7 +108,7 @@ async def quote(
     amount: Annotated[int | None, Query(gt=0, le=AMOUNT_MAX)] = None,
 ) -> PurchaseQuoteOut:
     def run() -> PurchaseQuoteOut:
-        _customer(container, who)
+        customer_of(container, who)
         q = container.purchases.quote(provider, product, reference, amount)
         return PurchaseQuoteOut(provider=q.provider, product=q.product, reference=q.reference,
                                 amount=q.amount, fee=q.fee, total=q.total, description=q.description,
@@ -131,7 +125,7 @@ async def buy_airtime(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     def run(mid: str) -> Movement:
-        payer = _customer(container, who)
+        payer = customer_of(container, who)
         return container.purchases.buy(mid, payer, provider=body.operator, product="airtime",
                                        reference=body.msisdn or payer.msisdn, amount=body.amount,
                                        pin=_pin(body.pin))
@@ -147,7 +141,7 @@ async def buy_data(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     def run(mid: str) -> Movement:
-        payer = _customer(container, who)
+        payer = customer_of(container, who)
         return container.purchases.buy(mid, payer, provider=body.operator, product=f"data:{body.bundle}",
                                        reference=body.msisdn or payer.msisdn, pin=_pin(body.pin))
 
@@ -163,7 +157,7 @@ async def pay_bill(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     def run(mid: str) -> Movement:
-        payer = _customer(container, who)
+        payer = customer_of(container, who)
         return container.purchases.buy(mid, payer, provider=body.provider, product=_bill_product(body),
                                        reference=body.reference, amount=body.amount, pin=_pin(body.pin))
 
@@ -181,7 +175,7 @@ async def top_up(
     """Answers ``pending`` until the processor confirms; the wallet is credited then, once."""
 
     def run(mid: str) -> Movement:
-        customer = _customer(container, who)
+        customer = customer_of(container, who)
         if body.source == "card":
             provider, product = "card", "card_topup"
         else:

@@ -10,14 +10,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from sika.api.auth import Caller, Forbidden, caller, container_of
+from sika.api.auth import Caller, caller, container_of, customer_of
 from sika.api.payments import IdempotencyKey, money_post
 from sika.auth import Role
 from sika.bootstrap import Container
 from sika.errors import SikaError
 from sika.rides.geo import Point
 from sika.rides.service import Driver, Rides, Trip
-from sika.wallet import Customer
 
 __all__ = ["router"]
 
@@ -132,14 +131,8 @@ def _rides(container: Container) -> Rides:
     return rides
 
 
-def _customer(container: Container, who: Caller) -> Customer:
-    if who.customer_id is None:
-        raise Forbidden("riders and drivers use their customer token (POST /v1/sessions)")
-    return container.customers.by_id(who.customer_id)
-
-
 def _me(container: Container, who: Caller) -> Driver:
-    return _rides(container).driver_of(_customer(container, who).id)
+    return _rides(container).driver_of(customer_of(container, who).id)
 
 
 def _trip_out(container: Container, trip: Trip) -> TripOut:
@@ -195,7 +188,7 @@ def _driver_out(container: Container, driver: Driver) -> DriverOut:
 def _visible(container: Container, who: Caller, trip: Trip) -> None:
     if who.role is Role.ADMIN:
         return
-    customer = _customer(container, who)
+    customer = customer_of(container, who)
     if trip.rider_customer_id == customer.id:
         return
     if trip.driver_id is not None and _rides(container).driver(trip.driver_id).customer_id == customer.id:
@@ -247,7 +240,7 @@ async def book(
     returns. Needs an ``Idempotency-Key``: a retry books one trip."""
 
     def run(mid: str) -> JSONResponse:
-        rider = _customer(container, who)
+        rider = customer_of(container, who)
         trip = _rides(container).request(
             "trip_" + mid.removeprefix("mv_"),
             rider,
@@ -296,7 +289,7 @@ async def cancel(
         trip = rides.trip(trip_id[:40])
         if who.role is Role.ADMIN:
             return _trip_out(container, rides.cancel(trip.id, by="system", reason=body.reason))
-        customer = _customer(container, who)
+        customer = customer_of(container, who)
         if trip.rider_customer_id == customer.id:
             return _trip_out(container, rides.cancel(trip.id, by="rider", reason=body.reason))
         driver = _me(container, who)
@@ -321,7 +314,7 @@ async def rate(
 ) -> TripOut:
     def run() -> TripOut:
         rides = _rides(container)
-        customer = _customer(container, who)
+        customer = customer_of(container, who)
         trip = rides.trip(trip_id[:40])
         by = "rider" if trip.rider_customer_id == customer.id else "driver"
         return _trip_out(container, rides.rate(trip.id, by=by, stars=body.stars, customer_id=customer.id))
@@ -346,7 +339,7 @@ async def onboard(
 ) -> DriverOut:
     def run() -> DriverOut:
         driver = _rides(container).onboard(
-            _customer(container, who), city_id=body.city, vehicle_type=body.vehicle, plate=body.plate
+            customer_of(container, who), city_id=body.city, vehicle_type=body.vehicle, plate=body.plate
         )
         return _driver_out(container, driver)
 
