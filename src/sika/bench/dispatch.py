@@ -30,14 +30,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import h3
 import redis
 
+from sika.bench.ledger import SILENT, BenchError, Progress
 from sika.config import settings
 from sika.devservers import temporary_redis
-from sika.errors import SikaError
 from sika.rides.geo import EARTH_RADIUS_M, BBox, Point, destination, haversine_m, random_point_in
 from sika.rides.index import (
     K_MAX,
@@ -90,19 +90,9 @@ MAX_AGE_S = 60.0
 TARGET = "sika_p50_us <= redis_p50_us / 5"
 
 
-class DispatchBenchError(SikaError):
+class DispatchBenchError(BenchError):
     code = "bench_invalid_argument"
 
-
-class Progress(Protocol):
-    """Where a run reports its progress: ``phase`` starts a bar and returns its ``advance``."""
-
-    def phase(self, description: str, total: int) -> Callable[[int], None]: ...
-
-
-class _Silent:
-    def phase(self, description: str, total: int) -> Callable[[int], None]:
-        return lambda _n: None
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +180,7 @@ def run_dispatch_bench(
     config: DispatchConfig, *, redis_url: str, progress: Progress | None = None
 ) -> DispatchResult:
     config.validate()
-    reporter = progress or _Silent()
+    reporter = progress or SILENT
     data = _data(config)
     key = f"sika:bench:{secrets.token_hex(4)}:drivers"
     index = RedisGeoIndex(redis_url, key=key, timeout_s=30)  # refuses a malformed URL in one line

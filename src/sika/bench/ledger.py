@@ -102,6 +102,10 @@ class _Silent:
         return lambda _n: None
 
 
+# For runs nobody watches (tests, --json without a terminal); every benchmark shares it.
+SILENT: Progress = _Silent()
+
+
 @dataclass(frozen=True, slots=True)
 class BenchConfig:
     backend: str = "sqlite"
@@ -238,7 +242,7 @@ def run_bench(
     config.validate()
     if config.backend == "postgres" and server_url is None:
         raise BenchError("a PostgreSQL run needs a server: open one with bench_server('postgres')")
-    reporter = progress or _Silent()
+    reporter = progress or SILENT
     with _fresh_database(config.backend, server_url) as url:
         engine = create_db_engine(url, pool_size=config.clients + 2)
         try:

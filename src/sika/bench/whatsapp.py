@@ -47,12 +47,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from sika.bench.ledger import SILENT, BenchError, Progress
 from sika.chat.whatsapp.fake_graph import FakeGraph
 from sika.db import create_db_engine
 from sika.devservers import free_port, temporary_postgres
-from sika.errors import SikaError
 from sika.ledger import Ledger
 from sika.migration import upgrade
 from sika.wallet import Customers, Pin, PinHasher
@@ -101,19 +101,9 @@ _SEED_PIN = "2580"
 _QUIET_LINE = re.compile(r"^(INFO|DEBUG):|^\d{4}-\d\d-\d\d [\d:,.]+ (INFO|DEBUG) |^\s*$")
 
 
-class WhatsAppBenchError(SikaError):
+class WhatsAppBenchError(BenchError):
     code = "bench_invalid_argument"
 
-
-class Progress(Protocol):
-    """Where a run reports its progress: ``phase`` starts a bar and returns its ``advance``."""
-
-    def phase(self, description: str, total: int) -> Callable[[int], None]: ...
-
-
-class _Silent:
-    def phase(self, description: str, total: int) -> Callable[[int], None]:
-        return lambda _n: None
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +230,7 @@ def run_whatsapp_bench(config: WhatsAppBenchConfig, *,
                        progress: Progress | None = None) -> WhatsAppBenchResult:
     """One run, on a fresh database and fresh processes, all cleaned up afterwards."""
     config.validate()
-    reporter = progress or _Silent()
+    reporter = progress or SILENT
     with tempfile.TemporaryDirectory(prefix="sika-bench-wa-") as directory, \
             _database(config.backend, Path(directory)) as url, FakeGraph() as graph:
         users = _seed(url, config.users, reporter)
