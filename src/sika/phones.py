@@ -6,6 +6,8 @@ country code is read as Togolese (+228, eight digits), the home market.
 
 from __future__ import annotations
 
+import functools
+
 import phonenumbers
 
 from sika.errors import SikaError
@@ -17,6 +19,8 @@ DEFAULT_REGION = "TG"
 XOF_REGIONS = frozenset({"BJ", "BF", "CI", "GW", "ML", "NE", "SN", "TG"})
 # Typed input is bounded before any parsing: a phone number is never longer than this.
 _INPUT_CHARS_MAX = 32
+# Numbers :func:`normalize` remembers (a few megabytes at most).
+NORMALIZED_CACHE_MAX = 16_384
 
 
 class InvalidMsisdn(SikaError):
@@ -25,6 +29,13 @@ class InvalidMsisdn(SikaError):
 
 def normalize(raw: str, *, default_region: str = DEFAULT_REGION) -> str:
     """The E.164 form of a mobile number in the XOF zone, or :class:`InvalidMsisdn`."""
+    return _normalized(raw, default_region)
+
+
+# Every chat message and API call names a number, most of them the same few: parsing one with
+# phonenumbers costs tens of microseconds. Refusals are not cached (an exception is raised anew).
+@functools.lru_cache(maxsize=NORMALIZED_CACHE_MAX)
+def _normalized(raw: str, default_region: str) -> str:
     text = raw.strip()
     if not text or len(text) > _INPUT_CHARS_MAX:
         raise InvalidMsisdn("a phone number has 8 to 15 digits, like +22890112233")

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, text, update
+from sqlalchemy import Engine, bindparam, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import PoolProxiedConnection
 
@@ -47,6 +47,9 @@ BATCH_MAX = 8_190
 PAGE_LIMIT_MAX = 200
 RETRIES_MAX = 10
 EXPIRY_SWEEP_MAX = 1_000
+# Reads on hot paths (a balance in the chat), built once: building a statement costs more than running it.
+_ACCOUNT_BY_ID = select(schema.accounts).where(schema.accounts.c.id == bindparam("id"))
+_ACCOUNTS_BY_ID = select(schema.accounts).where(schema.accounts.c.id.in_(bindparam("ids", expanding=True)))
 
 
 class LedgerError(SikaError):
@@ -158,10 +161,11 @@ class Ledger:
         return self.get_account(new_id)
 
     def get_account(self, account_id: int) -> Account:
-        found = self.get_accounts([account_id])
-        if account_id not in found:
+        with self.engine.connect() as connection:
+            row = connection.execute(_ACCOUNT_BY_ID, {"id": account_id}).mappings().first()
+        if row is None:
             raise AccountNotFound(f"no account {account_id}")
-        return found[account_id]
+        return _account(row)
 
     def get_accounts(self, account_ids: Sequence[int]) -> dict[int, Account]:
         ids = sorted(set(account_ids))
@@ -170,9 +174,7 @@ class Ledger:
         if not ids:
             return {}
         with self.engine.connect() as connection:
-            rows = connection.execute(
-                select(schema.accounts).where(schema.accounts.c.id.in_(ids))
-            ).mappings()
+            rows = connection.execute(_ACCOUNTS_BY_ID, {"ids": ids}).mappings()
             return {row["id"]: _account(row) for row in rows}
 
     def close_account(self, account_id: int) -> Account:

@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sika import phones
@@ -77,6 +77,14 @@ _OK = (TransferResult.OK, TransferResult.EXISTS)
 # The guard leg's amount when its chain happened, and its tombstone's when the chain was refused.
 _GUARD_DONE = 1
 _GUARD_REFUSED = 2
+# A customer's history is the movements they paid and those they were paid, newest first; both
+# statements built once (building one costs more than running it; the chat reads it often).
+_NEVER_NS = 2**63 - 1
+_HISTORY = tuple(
+    select(movements).where(column == bindparam("customer_id"),
+                            movements.c.created_at_ns < bindparam("before_ns"))
+    .order_by(movements.c.created_at_ns.desc()).limit(bindparam("limit"))
+    for column in (movements.c.payer_customer_id, movements.c.payee_customer_id))
 
 
 class VoucherRefused(SikaError):
@@ -148,13 +156,11 @@ class Payments:
         """Movements where the customer paid or was paid, newest first."""
         assert 0 < limit <= PAGE_LIMIT_MAX
         found: list[Movement] = []
+        values = {"customer_id": customer_id, "before_ns": _NEVER_NS if before_ns is None else before_ns,
+                  "limit": limit}
         with self._engine.connect() as connection:
-            for column in (movements.c.payer_customer_id, movements.c.payee_customer_id):
-                query = select(movements).where(column == customer_id)
-                if before_ns is not None:
-                    query = query.where(movements.c.created_at_ns < before_ns)
-                rows = connection.execute(query.order_by(movements.c.created_at_ns.desc()).limit(limit))
-                found.extend(_movement(row) for row in rows.mappings())
+            for query in _HISTORY:
+                found.extend(_movement(row) for row in connection.execute(query, values).mappings())
         unique = {m.id: m for m in found}
         return sorted(unique.values(), key=lambda m: (m.created_at_ns, m.id), reverse=True)[:limit]
 
