@@ -29,5 +29,7 @@ TEMPLATE_PARAM_SPACES_MAX = 4
 
 
 def width(text: str) -> int:
-    """The length of ``text`` in UTF-16 code units."""
-    return len(text) + sum(1 for char in text if ord(char) > 0xFFFF)
+    """The length of ``text`` in UTF-16 code units (lone surrogates count one, as in JSON)."""
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
