@@ -114,6 +114,7 @@ def _chat(container: Container) -> None:
     container.whatsapp = WhatsApp(
         container.engine, verify_token=settings.whatsapp_verify_token,
         app_secret=settings.whatsapp_app_secret, graph=graph, handler=container.dialog.handle,
+        prefetch=container.dialog.prefetch,
         template_name=settings.whatsapp_template, template_language=template_language,
         notification_text=NotificationText(customers))
     if graph is not None:

@@ -10,10 +10,11 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import event
 
 from sika.bootstrap import Container, bootstrap
 from sika.chat.dialog import Dialog
-from sika.chat.messages import Inbound, InboundKind, Turn
+from sika.chat.messages import Choice, Inbound, InboundKind, Turn
 from sika.chat.state import Conversations
 from sika.chat.ussd import SCREEN_CHARS_MAX, UssdGateway, UssdRequest
 from sika.config import Settings
@@ -291,3 +292,78 @@ def test_a_pin_typed_after_the_form_expired_is_masked_and_moves_nothing(town: Co
     assert turn.secret_input
     assert balance(town, KOFI) == 50_000
     assert chat.choices()[:2] == ["balance", "send"]
+
+
+# Reading ahead for a batch ----------------------------------------------------------------------------
+
+class Statements:
+    """The SQL statements an engine runs while counting, by the tables they name."""
+
+    def __init__(self, container: Container) -> None:
+        self.seen: list[str] = []
+        event.listen(container.engine, "before_cursor_execute", self._record)
+        self._engine = container.engine
+
+    def _record(self, _conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        self.seen.append(statement)
+
+    def naming(self, table: str) -> int:
+        return sum(table in statement for statement in self.seen)
+
+    def close(self) -> None:
+        event.remove(self._engine, "before_cursor_execute", self._record)
+
+
+def test_a_batch_reads_wallets_and_requests_at_once_and_a_second_message_afresh(town: Container) -> None:
+    merchant, _ = town.merchants.create("Assigamé Market")
+    for amount in (1_000, 2_000, 3_000):
+        town.approvals.request_payment(new_movement_id(), merchant, AMA, amount, description="Order")
+    dialog = Dialog(town)
+    ama, kofi, new = Chat(dialog, AMA), Chat(dialog, KOFI), Chat(dialog, NEW)
+    counted = Statements(town)
+    try:
+        with dialog.prefetch({AMA, KOFI, NEW}):
+            read_ahead = counted.naming("wallet_customers"), counted.naming("pay_approvals")
+            menu = ama("menu").replies[-1].choices
+            kofi("menu")
+            new("bonjour")
+            during = counted.naming("wallet_customers"), counted.naming("pay_approvals")
+            ama.pick("language")  # Ama's second message of the batch: read again
+            after = counted.naming("wallet_customers"), counted.naming("pay_approvals")
+    finally:
+        counted.close()
+    assert read_ahead == (1, 1) and during == read_ahead and after[0] > during[0]
+    assert approvals_title(menu) == approvals_title(Chat(dialog, AMA)("menu").replies[-1].choices)
+    assert "(3)" in approvals_title(menu)
+    assert new.choices() != [] and "Sika" in new.text()  # no wallet: welcomed, as without the batch
+
+
+def approvals_title(choices: list[Choice]) -> str:
+    return next(c.title for c in choices if c.id == "approvals")
+
+
+def test_requests_read_ahead_are_forgotten_once_one_is_answered(town: Container) -> None:
+    merchant, _ = town.merchants.create("Assigamé Market")
+    town.approvals.request_payment(new_movement_id(), merchant, AMA, 7_500, description="Order 12")
+    dialog = Dialog(town)
+    chat = Chat(dialog, AMA)
+    chat("menu")
+    chat.pick("approvals")
+    chat("1")
+    with dialog.prefetch({AMA}):
+        turn = chat.pick("decline")  # the menu that follows counts the requests again: none left
+    assert approvals_title(turn.replies[-1].choices) == "Valider une demande"  # Ama reads French
+
+
+def test_many_customers_and_their_first_requests_in_one_query_each(town: Container) -> None:
+    merchant, _ = town.merchants.create("Assigamé Market")
+    for n in range(12):
+        town.approvals.request_payment(new_movement_id(), merchant, AMA, 100 + n, description=f"#{n}")
+    town.approvals.request_payment(new_movement_id(), merchant, KOFI, 900, description="Kofi's")
+    found = town.customers.find_many([AMA, KOFI, NEW])
+    assert set(found) == {AMA, KOFI} and found[AMA] == town.customers.get(AMA)
+    pending = town.approvals.pending_for_many([found[AMA].id, found[KOFI].id], limit=10)
+    assert [a.amount for a in pending[found[AMA].id]] == [100 + n for n in range(10)]
+    assert [a.description for a in pending[found[KOFI].id]] == ["Kofi's"]
+    assert pending[found[AMA].id] == town.approvals.pending_for(found[AMA].id, limit=10)
+    assert town.customers.find_many([]) == {} and town.approvals.pending_for_many([]) == {}

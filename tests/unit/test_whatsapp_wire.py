@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -23,7 +24,7 @@ from sika.chat.whatsapp import _limits as limit
 from sika.chat.whatsapp.attachments import dangerous
 from sika.chat.whatsapp.fake_graph import FakeGraph, validate
 from sika.chat.whatsapp.graph import GraphClient, GraphError, KeepAliveTransport, TokenBucket
-from sika.chat.whatsapp.render import render, render_template, split_text
+from sika.chat.whatsapp.render import combine, render, render_template, render_turn, split_text
 from sika.chat.whatsapp.webhook import parse, signature_valid, verify_subscription
 
 AMA = "22890112233"
@@ -325,6 +326,31 @@ def test_arabic_chunks_each_start_right_to_left() -> None:
     assert len(bodies) > 1 and all(body["text"]["body"].startswith("\u200f") for body in bodies)
 
 
+def test_an_answer_and_the_next_question_go_as_one_interactive_message() -> None:
+    menu = [Choice("balance", "Solde"), Choice("send", "Envoyer"), Choice("help", "Aide")]
+    answer, question = Reply("Votre solde : 5 000 F CFA."), Reply("Et maintenant ?", menu)
+    (body,) = render_turn("+22890112233", [answer, question])
+    assert body["interactive"]["body"]["text"] == "Votre solde : 5 000 F CFA.\n\nEt maintenant ?"
+    assert [b["reply"]["id"] for b in body["interactive"]["action"]["buttons"]] == ["balance", "send", "help"]
+
+
+def test_texts_alone_and_answers_too_long_to_share_a_body_stay_messages_of_their_own() -> None:
+    menu = [Choice("yes", "Oui")]
+    assert [r.text for r in combine([Reply("reçu"), Reply("autre reçu")])] == ["reçu", "autre reçu"]
+    long = Reply("x " * 600)  # 1,200 units: with the question, more than an interactive body
+    assert combine([long, Reply("Confirmer ?", menu)]) == [long, Reply("Confirmer ?", menu)]
+    # As many of the texts just before the question as fit go with it; the others before, in order.
+    first, second = Reply("a " * 300), Reply("b " * 300)
+    assert [r.text for r in combine([first, second, Reply("?", menu)])] == [
+        first.text, second.text.strip() + "\n\n?"]
+
+
+def test_replies_in_other_directions_are_not_folded_together() -> None:
+    menu = [Choice("yes", "نعم")]
+    replies = [Reply("Solde : 5 000 F CFA"), Reply("\u200fهل تريد المتابعة؟", menu, rtl=True)]
+    assert combine(replies) == replies
+
+
 def test_a_template_parameter_is_one_line_without_runs_of_spaces() -> None:
     body = render_template("+22890112233", "sika_notification", "fr",
                            ["Reçu :\n\n5 000 F CFA\tenvoyés      à Kofi"])
@@ -342,6 +368,28 @@ _replies = st.builds(
                                title=_titles, description=st.none() | st.text(max_size=120)),
                      max_size=25, unique_by=lambda c: c.id),
     button=st.none() | _titles, rtl=st.booleans())
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_replies, max_size=4))
+def test_a_turn_combined_loses_no_word_and_keeps_the_order_and_every_choice(replies: list[Reply]) -> None:
+    bodies = render_turn("+22890112233", replies)
+    for body in bodies:
+        assert validate(body) is None, (validate(body), body)
+    texts = [body["text"]["body"] if body["type"] == "text" else body["interactive"]["body"]["text"]
+             for body in bodies]
+    # Every character of the texts arrives, in order; only blanks and direction marks may change, and
+    # Meta's required body of an empty question ("…") and the page of a second list ("2/3") are added.
+    def ink(text: str) -> str:
+        return "".join(text.replace("\u200f", "").split())
+
+    sent = "".join(ink(text) for text in texts if text != "…" and not re.fullmatch(r"\d+/\d+", text))
+    assert sent == "".join(ink(reply.text) for reply in replies)
+    offered = [row.get("reply", row)["id"] for body in bodies if body["type"] == "interactive"
+               for row in body["interactive"]["action"].get("buttons")
+               or body["interactive"]["action"]["sections"][0]["rows"]]
+    assert offered == [choice.id for reply in replies for choice in reply.choices]
+    assert len(bodies) <= sum(len(render("+22890112233", reply)) for reply in replies)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

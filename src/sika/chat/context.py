@@ -9,6 +9,7 @@ from sika.chat.i18n import Translator, translator
 from sika.chat.messages import Inbound, Location, Reply
 from sika.chat.state import State
 from sika.payments import movement_id
+from sika.payments.approvals import Approval
 from sika.wallet import Customer
 
 if TYPE_CHECKING:
@@ -43,6 +44,8 @@ class Context:
     customer: Customer | None
     replies: list[Reply] = field(default_factory=list)
     secret_input: bool = False
+    # The customer's pending approvals as read for this turn (None: not read yet; see flows).
+    pending_approvals: list[Approval] | None = None
 
     @property
     def msisdn(self) -> str:

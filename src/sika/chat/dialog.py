@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sika import phones
@@ -25,6 +28,8 @@ from sika.chat.shortcuts import Command, command, parse_intent
 from sika.chat.state import Conversations, State
 from sika.chat.whatsapp.attachments import dangerous
 from sika.errors import SikaError
+from sika.payments.approvals import Approval
+from sika.wallet import Customer
 
 if TYPE_CHECKING:
     from sika.bootstrap import Container
@@ -48,12 +53,12 @@ class Dialog:
         """
         key = session_key or inbound.msisdn
         state = self.conversations.load(inbound.channel, key)
-        customer = self.container.customers.find(inbound.msisdn)
+        customer, pending = self._read_ahead(inbound.msisdn)
         language = language or (customer.language if customer is not None else state.language)
         if language is None:
             language = phones.default_language(inbound.msisdn)
         ctx = Context(container=self.container, inbound=inbound, state=state, t=translator(language),
-                      customer=customer)
+                      customer=customer, pending_approvals=pending)
         try:
             self._turn(ctx)
         except SikaError as exc:
@@ -61,6 +66,30 @@ class Dialog:
             self._ask(ctx)
         self.conversations.save(inbound.channel, key, inbound.msisdn, ctx.state)
         return Turn(replies=ctx.replies, secret_input=ctx.secret_input)
+
+    @contextmanager
+    def prefetch(self, numbers: Collection[str]) -> Iterator[None]:
+        """Read the wallets of ``numbers`` and their pending approvals at once, for the messages a
+        channel is about to hand over in a batch (on this thread): each number's first message then
+        reads nothing more of them; a later one of the same number in the batch reads afresh, since
+        the first may have changed them. What is read here is as fresh as the batch is short."""
+        found = self.container.customers.find_many(numbers)
+        pending = self.container.approvals.pending_for_many([c.id for c in found.values()],
+                                                            limit=flows.PENDING_SHOWN)
+        token = _ahead.set(_ReadAhead(self, set(numbers), found, pending))
+        try:
+            yield
+        finally:
+            _ahead.reset(token)
+
+    def _read_ahead(self, msisdn: str) -> tuple[Customer | None, list[Approval] | None]:
+        """The customer (and their pending approvals, when read ahead) for this message."""
+        ahead = _ahead.get()
+        if ahead is None or ahead.dialog is not self or msisdn not in ahead.unread:
+            return self.container.customers.find(msisdn), None
+        ahead.unread.discard(msisdn)  # once: the next message of this number reads afresh
+        customer = ahead.customers.get(msisdn)
+        return customer, (ahead.approvals.get(customer.id, []) if customer is not None else None)
 
     def expects_secret(self, channel: str, session_key: str) -> bool:
         """Whether the next answer is a PIN (a terminal then reads it without echo)."""
@@ -160,7 +189,8 @@ class Dialog:
         if inbound.kind is InboundKind.CHOICE and inbound.choice_id in state.expect:
             return inbound.choice_id
         text = inbound.text.strip()
-        if text.isdigit() and state.expect and 1 <= int(text) <= len(state.expect):
+        # Decimal digits of any script ("٢" too; not "²", which int() refuses), and few of them.
+        if text.isdecimal() and len(text) <= 3 and state.expect and 1 <= int(text) <= len(state.expect):
             return state.expect[int(text) - 1]
         if inbound.kind is InboundKind.CHOICE:
             return None  # a button from an old screen: treat as nothing chosen
@@ -184,6 +214,17 @@ class Dialog:
                           "asks you to open files. Delete it if you do not know where it comes from."))
         else:
             ctx.say(ctx.t("Sika does not read files or pictures; nothing was opened."))
+
+
+@dataclass(slots=True)
+class _ReadAhead:
+    dialog: Dialog
+    unread: set[str]  # numbers whose first message has not been handled yet
+    customers: dict[str, Customer]
+    approvals: dict[int, list[Approval]]
+
+
+_ahead: ContextVar[_ReadAhead | None] = ContextVar("sika_chat_read_ahead", default=None)
 
 
 def _directed(t: Translator, choices: list[Choice]) -> list[Choice]:

@@ -25,6 +25,7 @@ from sika.rides.geo import Point
 from sika.wallet import InvalidPin, Pin, PinHasher, PinLocked
 
 __all__ = [
+    "PENDING_SHOWN",
     "WELCOME_FIRST_STEP",
     "Step",
     "explain",
@@ -38,6 +39,8 @@ __all__ = [
 NAME_CHARS_MIN = 2
 HISTORY_ITEMS = 5
 BUNDLES_SHOWN = 8
+# Requests for approval a list shows at most (a WhatsApp list has 10 rows).
+PENDING_SHOWN = 10
 
 NATIVE_NAMES = {
     "fr": "Français",
@@ -672,9 +675,13 @@ def _bills_package(ctx: Context, answer: Answer) -> None:
 
 
 def _pending_approvals(ctx: Context) -> list[Any]:
+    """The requests waiting for the customer, read once a turn (or ahead, with the batch: see
+    :meth:`~sika.chat.dialog.Dialog.prefetch`); answering one forgets them."""
     if ctx.customer is None:
         return []
-    return ctx.container.approvals.pending_for(ctx.customer.id, limit=10)
+    if ctx.pending_approvals is None:
+        ctx.pending_approvals = ctx.container.approvals.pending_for(ctx.customer.id, limit=PENDING_SHOWN)
+    return ctx.pending_approvals
 
 
 def _approvals_pick_ask(ctx: Context) -> Reply:
@@ -711,6 +718,7 @@ def _approvals_decide(ctx: Context, answer: Answer) -> None:
         ctx.go("approvals", "pin")
     elif answer.choice == "decline":
         ctx.container.approvals.decline(str(ctx.state.data["approval"]), ctx.customer)
+        ctx.pending_approvals = None
         ctx.done(ctx.t("Request declined. Nothing was paid."))
     else:
         raise _invalid(ctx.t("Please answer Approve or Decline."))
@@ -721,6 +729,7 @@ def _approvals_pin(ctx: Context, answer: Answer) -> None:
     assert customer is not None
     approval_id = str(ctx.state.data["approval"])
     movement = _with_pin(ctx, answer, lambda pin: ctx.container.approvals.approve(approval_id, customer, pin))
+    ctx.pending_approvals = None
     if movement is not None:
         ctx.done(
             ctx.t(

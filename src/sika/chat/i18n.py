@@ -104,5 +104,11 @@ def translator(language: str | None) -> Translator:
         language = DEFAULT_LANGUAGE
     assert language is not None
     with _lock:
-        translations = _translations(language)
-    return Translator(language, translations)
+        return _translator(language)
+
+
+@functools.cache
+def _translator(language: str) -> Translator:
+    # A Translator holds nothing that changes: one per language serves every message (making one
+    # parses the locale, which costs as much as the rest of a chat message's rendering).
+    return Translator(language, _translations(language))

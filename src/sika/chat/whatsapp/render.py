@@ -8,12 +8,18 @@
   tap away (the dialog also takes a typed number);
 * an interactive body holds at most 1,024 characters: the start of a longer text goes first, as text.
 
+A turn's replies go out as few messages as fit (:func:`render_turn`): an answer followed by the next
+question (the menu, say) becomes one interactive message whose body holds both. Each message is a
+notification on the person's phone, and Meta's throughput cap (80 messages a second per number by
+default, 1,000 at most) counts messages, not turns.
+
 Titles too long are shortened with "…", and made unique (Meta refuses two equal titles). Outside the
 24-hour customer-service window only a template may be sent: :func:`render_template`.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -22,7 +28,8 @@ from sika.chat.messages import Choice, Reply
 from sika.chat.whatsapp import _limits as limit
 from sika.chat.whatsapp._limits import width
 
-__all__ = ["CHOICES_MAX", "DEFAULT_LIST_BUTTON", "render", "render_template", "split_text"]
+__all__ = ["CHOICES_MAX", "DEFAULT_LIST_BUTTON", "combine", "render", "render_template", "render_turn",
+           "split_text"]
 
 DEFAULT_LIST_BUTTON = "Menu"
 # A reply that offers more options than this is a programming error, not a long menu.
@@ -31,6 +38,8 @@ ELLIPSIS = "…"
 _RLM = "\u200f"
 # Body of an interactive message whose reply has no text: Meta requires one.
 _EMPTY_BODY = "…"
+# Titles and lines _shorten remembers.
+SHORTENED_CACHE_MAX = 4_096
 _BLANKS = re.compile(r"\s+")
 _NEWLINE_RUN = re.compile(r"\s*[\n\r\t\v\f]\s*")
 
@@ -54,6 +63,31 @@ def render(to: str, reply: Reply, *, list_button: str = DEFAULT_LIST_BUTTON) -> 
         page_body = body if number == 1 else f"{number}/{len(pages)}"
         bodies.append(_list(recipient, page_body, label, page))
     return bodies
+
+
+def render_turn(to: str, replies: Sequence[Reply], *,
+                list_button: str = DEFAULT_LIST_BUTTON) -> list[dict[str, Any]]:
+    """The bodies for a whole turn, in order: :func:`render` of each of :func:`combine`'s replies."""
+    return [body for reply in combine(replies) for body in render(to, reply, list_button=list_button)]
+
+
+def combine(replies: Sequence[Reply]) -> list[Reply]:
+    """``replies`` with the text-only replies just before a question (a reply with choices) folded
+    into its body, a blank line apart, as many as fit in an interactive body (1,024 units) and read in
+    the same direction; the others stay messages of their own, uncut and in order."""
+    combined: list[Reply] = []
+    for reply in replies:
+        text = reply.text.strip()
+        while reply.choices and combined and not combined[-1].choices and combined[-1].rtl == reply.rtl:
+            joined = f"{combined[-1].text.strip()}\n\n{text}".strip()
+            if width(joined) > (limit.INTERACTIVE_BODY - 1 if reply.rtl else limit.INTERACTIVE_BODY):
+                break
+            combined.pop()
+            text = joined
+        combined.append(reply if text == reply.text.strip() else
+                        Reply(text=text, choices=reply.choices, button=reply.button, end=reply.end,
+                              rtl=reply.rtl))
+    return combined
 
 
 def render_template(to: str, name: str, language: str, params: Sequence[str]) -> dict[str, Any]:
@@ -185,6 +219,7 @@ def _unique_titles(titles: Sequence[str], units_max: int) -> list[str]:
     return unique
 
 
+@functools.lru_cache(maxsize=SHORTENED_CACHE_MAX)  # menus repeat the same few titles
 def _shorten(text: str, units_max: int) -> str:
     """One line of at most ``units_max`` UTF-16 units, ending in "…" when it had to be cut."""
     line = _BLANKS.sub(" ", text).strip()

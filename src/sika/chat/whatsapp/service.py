@@ -24,13 +24,16 @@ Nothing here logs what people write: message ids, numbers and error codes only.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,17 +44,20 @@ from sika.chat.messages import MASK, Inbound, Reply, Turn
 from sika.chat.whatsapp import store
 from sika.chat.whatsapp.attachments import screen
 from sika.chat.whatsapp.graph import GraphClient, GraphError
-from sika.chat.whatsapp.render import DEFAULT_LIST_BUTTON, render, render_template
+from sika.chat.whatsapp.render import DEFAULT_LIST_BUTTON, render_template, render_turn
 from sika.chat.whatsapp.schema import inbox, outbound
-from sika.chat.whatsapp.webhook import CHANNEL, parse, signature_valid, verify_subscription
+from sika.chat.whatsapp.webhook import CHANNEL, StatusUpdate, parse, signature_valid, verify_subscription
 from sika.payments.outbox import SECRET, Message
 from sika.payments.queue import backoff_ns, claim_due, renew
 
-__all__ = ["Handler", "NotificationText", "WhatsApp", "default_notification_text"]
+__all__ = ["Handler", "NotificationText", "Prefetch", "WhatsApp", "default_notification_text"]
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Inbound], Turn]
+# Reads what the handler will need for a batch's numbers at once, for the batch's duration (on this
+# thread): Dialog.prefetch.
+Prefetch = Callable[[Collection[str]], AbstractContextManager[None]]
 # (kind, params, msisdn) -> the sentence to send, in the recipient's language.
 NotificationText = Callable[[str, dict[str, Any], str], str]
 
@@ -91,18 +97,20 @@ class WhatsApp:
                  template_name: str = "sika_notification",
                  template_language: str | Callable[[str], str] = "fr",
                  notification_text: NotificationText = default_notification_text,
-                 list_button: str = DEFAULT_LIST_BUTTON) -> None:
+                 list_button: str = DEFAULT_LIST_BUTTON, prefetch: Prefetch | None = None) -> None:
         self._engine = engine
         self._verify_token = verify_token
         self._app_secret = app_secret
         self.graph = graph
         self.handler = handler
+        self._prefetch = prefetch
         self._clock_ns = clock_ns
         self._template_name = template_name
         self._template_language = template_language
         self._notification_text = notification_text
         self._list_button = list_button
-        self._storer = _GroupCommit(lambda received: store.add_inbounds(engine, received))
+        self._storer = _GroupCommit(lambda received: store.add_inbounds(engine, received),
+                                    lambda statuses, now: store.apply_statuses(engine, statuses, now_ns=now))
         # Made on first use; its idle threads end with it.
         self._sender_pool: ThreadPoolExecutor | None = None
         self._senders_lock = threading.Lock()
@@ -125,26 +133,38 @@ class WhatsApp:
 
         The signature must have been checked. A body that is not JSON stores nothing.
         """
+        notification = self._notification(raw_body)
+        if notification is None:
+            return 0
+        received, statuses, now = notification
+        return _screen_new(received, self._storer.commit(received, statuses, now_ns=now))
+
+    async def receive_async(self, raw_body: bytes) -> int:
+        """:meth:`receive` for the webhook's event loop: awaits the group commit rather than holding a
+        thread for each notification."""
+        notification = self._notification(raw_body)
+        if notification is None:
+            return 0
+        received, statuses, now = notification
+        return _screen_new(received, await self._storer.commit_async(received, statuses, now_ns=now))
+
+    def _notification(self, raw_body: bytes) -> tuple[list[store.Received], list[StatusUpdate], int] | None:
+        """A notification's messages and statuses, and when it came; None when there is nothing to do."""
         try:
             payload = json.loads(raw_body)
         except (ValueError, RecursionError):
             log.info("whatsapp notification of %s bytes is not JSON: ignored", len(raw_body))
-            return 0
+            return None
         parsed = parse(payload)
+        if not parsed.messages and not parsed.statuses:
+            return None
         now = self._clock_ns()
         received = []
         for message in parsed.messages:
             sent_at_s = parsed.sent_at_s.get(message.message_id)
             sent_at_ns = min(now, sent_at_s * _NS) if sent_at_s is not None else now
             received.append(store.Received(message, sent_at_ns=sent_at_ns, now_ns=now))
-        new = 0
-        for item, added in zip(received, self._storer.store(received) if received else [], strict=True):
-            if added:
-                new += 1
-                screen(item.inbound.msisdn, item.inbound.attachment)
-        if parsed.statuses:
-            store.apply_statuses(self._engine, parsed.statuses, now_ns=now)
-        return new
+        return received, parsed.statuses, now
 
     # The inbox -----------------------------------------------------------------------------------
 
@@ -165,7 +185,8 @@ class WhatsApp:
         waits: dict[str, int] = {}  # people whose earlier message waits: when it is due
         handled: list[store.Handled] = []
         first_ns = 0
-        with state.batch(self._engine, CHANNEL, numbers) as conversations:
+        with (state.batch(self._engine, CHANNEL, numbers) as conversations,
+              self._prefetch(numbers) if self._prefetch is not None else nullcontext()):
             for index, row in enumerate(rows):
                 now = self._clock_ns()
                 if row["id"] in leases and leases[row["id"]] - now < INBOX_LEASE_S * _NS // 2:
@@ -355,8 +376,7 @@ class WhatsApp:
                             msisdn)
             return []
         if window_open if window_open is not None else self.window_open(msisdn):
-            bodies = [body for reply in replies
-                      for body in render(msisdn, reply, list_button=self._list_button)]
+            bodies = render_turn(msisdn, replies, list_button=self._list_button)
         else:
             first = next((reply.text for reply in replies if reply.text.strip()), None)
             if first is None:
@@ -422,68 +442,178 @@ class WhatsApp:
 
 @dataclass(eq=False, slots=True)
 class _Request:
+    """One notification's writes, what came of them, and how its caller is woken once they are done:
+    a thread waits on an event, a coroutine awaits a future of its event loop."""
+
     received: Sequence[store.Received]
+    statuses: Sequence[StatusUpdate]
+    now_ns: int
+    waiter: threading.Event | asyncio.Future[None]
     added: list[bool] = field(default_factory=list)
     error: BaseException | None = None
-    done: bool = False
+
+    @property
+    def size(self) -> int:
+        return len(self.received) + len(self.statuses)
+
+    def outcome(self) -> list[bool]:
+        if self.error is not None:
+            raise self.error
+        return self.added
 
 
 class _GroupCommit:
-    """Concurrent webhook calls share one transaction (a group commit): the first caller in writes
-    everything queued meanwhile, its own messages among them, and hands over to a waiting caller;
-    the others wait for their group's commit. Fewer commits, and no caller sleeps in the database's
-    lock queue. A notification is answered only once its messages are durably stored, as before."""
+    """Concurrent notifications share one transaction (a group commit). Callers queue their writes; one
+    writer thread stores the messages of everything queued meanwhile in one transaction, applies each
+    caller's statuses, wakes the callers, then starts on what queued up during the write. Fewer
+    commits, no caller sleeps in the database's lock queue, and a coroutine caller costs no thread of
+    its own (:meth:`commit_async`). A notification is answered only once its writes are committed; a
+    failed write reaches every caller it concerns, so that Meta delivers those notifications again."""
 
-    def __init__(self, write: Callable[[Sequence[store.Received]], list[bool]], *,
-                 messages_max: int = GROUP_MESSAGES_MAX) -> None:
+    def __init__(self, write: Callable[[Sequence[store.Received]], list[bool]],
+                 apply_statuses: Callable[[Sequence[StatusUpdate], int], object], *,
+                 messages_max: int = GROUP_MESSAGES_MAX, idle_s: float = 1.0) -> None:
         self._write = write
+        self._apply_statuses = apply_statuses
         self._messages_max = messages_max
-        self._changed = threading.Condition()
+        self._idle_s = idle_s  # an idle writer thread ends after this; under load it never idles
+        self._lock = threading.Lock()
         self._queue: deque[_Request] = deque()
-        self._writing = False
+        self._writing = False  # the writer has work: a caller that queues need not wake it
+        self._alive = False  # a writer thread runs (it ends after idle_s without work)
+        # How a caller wakes the parked writer: far cheaper than a thread pool's submit per group.
+        self._wakeup: queue.SimpleQueue[None] = queue.SimpleQueue()
 
-    def store(self, received: Sequence[store.Received]) -> list[bool]:
-        """Store ``received`` (in a group); whether each message was new."""
-        request = _Request(received)
-        with self._changed:
+    def commit(self, received: Sequence[store.Received], statuses: Sequence[StatusUpdate] = (), *,
+               now_ns: int) -> list[bool]:
+        """Store ``received`` and apply ``statuses`` (in a group); whether each message was new."""
+        waiter = threading.Event()
+        request = _Request(received, statuses, now_ns, waiter)
+        self._enqueue(request)
+        waiter.wait()
+        return request.outcome()
+
+    async def commit_async(self, received: Sequence[store.Received], statuses: Sequence[StatusUpdate] = (),
+                           *, now_ns: int) -> list[bool]:
+        """:meth:`commit` for a coroutine: its event loop goes on serving while the group is written."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        request = _Request(received, statuses, now_ns, waiter)
+        self._enqueue(request)
+        await waiter
+        return request.outcome()
+
+    def _enqueue(self, request: _Request) -> None:
+        with self._lock:
             self._queue.append(request)
-            while self._writing and not request.done:
-                self._changed.wait()
-            leading = not request.done
-            self._writing = self._writing or leading
-        if leading:
-            try:
-                while not request.done:
-                    self._write_group()
-            finally:
-                with self._changed:
-                    self._writing = False
-                    self._changed.notify_all()
-        if request.error is not None:
-            raise request.error
-        return request.added
-
-    def _write_group(self) -> None:
-        with self._changed:
-            group = [self._queue.popleft()]
-            count = len(group[0].received)
-            while self._queue and count + len(self._queue[0].received) <= self._messages_max:
-                count += len(self._queue[0].received)
-                group.append(self._queue.popleft())
+            if self._writing:
+                return  # the writer takes it after the group it is writing
+            self._writing = True
+            start = not self._alive
+            self._alive = True
+        if not start:
+            self._wakeup.put(None)
+            return
         try:
-            added = self._write([item for request in group for item in request.received])
-        except BaseException as exc:  # every caller of the group hears of it (Meta delivers again)
-            for request in group:
-                request.error = exc
+            # Not a daemon: a write under way is committed and answered before the interpreter exits
+            # (an idle writer holds the exit up for idle_s at most).
+            threading.Thread(target=self._run, name="whatsapp-inbox").start()
+        except RuntimeError as exc:  # no thread to write with: refuse rather than never answer
+            self._fail_queued(exc)
+            raise
+
+    def _run(self) -> None:
+        """The writer: write groups while callers wait, park in between, end once idle for long."""
+        while True:
+            with self._lock:
+                group = self._take_group() if self._queue else None
+                self._writing = group is not None
+            if group is not None:
+                self._write_group(group)
+                _wake(group)
+            elif not self._park():
+                return
+
+    def _park(self) -> bool:
+        """Wait for a caller; False when none came within ``idle_s`` (the thread ends)."""
+        try:
+            self._wakeup.get(timeout=self._idle_s)
+        except queue.Empty:
+            with self._lock:
+                if not self._writing:
+                    self._alive = False
+                    return False
+            self._wakeup.get()  # a caller came as the wait ran out: its wake-up is on its way
+        return True
+
+    def _take_group(self) -> list[_Request]:
+        group = [self._queue.popleft()]
+        size = group[0].size
+        while self._queue and size + self._queue[0].size <= self._messages_max:
+            size += self._queue[0].size
+            group.append(self._queue.popleft())
+        return group
+
+    def _write_group(self, group: list[_Request]) -> None:
+        """The group's messages in one transaction, then each caller's statuses in its own, as
+        :meth:`WhatsApp.receive` always did: statuses wait for the messages of their notification."""
+        with_messages = [request for request in group if request.received]
+        if with_messages:
+            try:
+                added = self._write([item for request in with_messages for item in request.received])
+            except BaseException as exc:  # every caller of the group hears of it (Meta delivers again)
+                for request in with_messages:
+                    request.error = exc
+            else:
+                position = 0
+                for request in with_messages:
+                    request.added = added[position:position + len(request.received)]
+                    position += len(request.received)
+        for request in group:
+            if request.statuses and request.error is None:
+                try:
+                    self._apply_statuses(request.statuses, request.now_ns)
+                except BaseException as exc:  # this notification's caller hears of it, as before
+                    request.error = exc
+
+    def _fail_queued(self, error: BaseException) -> None:
+        with self._lock:
+            group = list(self._queue)
+            self._queue.clear()
+            self._writing = self._alive = False
+        for request in group:
+            request.error = error
+        _wake(group)
+
+
+def _wake(group: Sequence[_Request]) -> None:
+    """Wake a written group's callers: threads at once, each event loop's coroutines with one call."""
+    futures: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+    for request in group:
+        if isinstance(request.waiter, threading.Event):
+            request.waiter.set()
         else:
-            position = 0
-            for request in group:
-                request.added = added[position:position + len(request.received)]
-                position += len(request.received)
-        with self._changed:
-            for request in group:
-                request.done = True
-            self._changed.notify_all()
+            futures.setdefault(request.waiter.get_loop(), []).append(request.waiter)
+    for loop, waiting in futures.items():
+        try:
+            loop.call_soon_threadsafe(_settle, waiting)
+        except RuntimeError:  # the loop is closed: nobody awaits these any more
+            continue
+
+
+def _settle(futures: Sequence[asyncio.Future[None]]) -> None:
+    for future in futures:
+        if not future.done():  # a caller cancelled meanwhile (its client went away)
+            future.set_result(None)
+
+
+def _screen_new(received: Sequence[store.Received], added: Sequence[bool]) -> int:
+    """How many messages were new; the files among them are screened (once, when first stored)."""
+    new = 0
+    for item, was_added in zip(received, added, strict=True):
+        if was_added:
+            new += 1
+            screen(item.inbound.msisdn, item.inbound.attachment)
+    return new
 
 
 def _due_before(row: Any, earlier: dict[str, list[tuple[int, int]]], waits: dict[str, int]) -> int | None:
