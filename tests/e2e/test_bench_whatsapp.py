@@ -25,7 +25,7 @@ def test_the_whatsapp_benchmark_answers_every_message_and_prints_its_figures_as_
     assert (result["backend"], result["messages"], result["processes"]) == ("sqlite", 200, 0)
     # Every message answered: each user got exactly the replies the script calls for, none refused.
     assert result["unanswered"] == 0
-    assert result["replies"] == result["replies_expected"] > result["messages"]
+    assert result["replies"] == result["replies_expected"] >= result["messages"]
     assert result["http_errors"] == {} and result["rejected"] == 0
     assert result["server_errors"] == 0, result["server_error_lines"]
     assert result["messages_per_s"] > 0 and result["webhook_p50_ms"] <= result["webhook_p99_ms"]

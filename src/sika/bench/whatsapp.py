@@ -3,19 +3,21 @@
 One run measures the real path, every piece in its own process as in production:
 
 1. starts :class:`~sika.chat.whatsapp.fake_graph.FakeGraph` (a local Graph API, strict about Meta's
-   limits) in this process;
+   limits) in this process, served from an asyncio event loop on a thread of its own (the lean mode:
+   the load generator must not take the CPU the system under test needs);
 2. a fresh database (a SQLite file in a temporary directory, or a throwaway PostgreSQL cluster with
    fsync on), migrated, with ``users`` wallets opened through :class:`~sika.wallet.Customers`, PINs
    included (hashed with argon2id at its cheapest settings, so that a thousand wallets open in seconds;
    no step of this workload asks for a PIN);
 3. ``python -m sika serve`` (HTTP, webhook and workers) with ``SIKA_WHATSAPP_*`` pointing at the fake,
    plus ``processes`` ``sika worker`` processes, which share the inbox with the server;
-4. ``clients`` threads, each on its own keep-alive connection, POST signed, Meta-shaped notifications
-   (one message each), and record each answer's latency. Every user goes round the same script, each
-   message meaningful where the conversation stands: "menu" (the menu), a tap on "balance" in the
-   menu, the shortcut "solde" or "balance", a tap on "history", "mon solde" or "my balance". All but
-   "menu" read the database (the ledger's account, the payments' history) and answer with two
-   messages (the answer, then the menu again); "menu" answers with one;
+4. ``clients`` clients of :class:`~sika.bench.webhook_load.WebhookLoad` (one asyncio event loop, each
+   client on its own keep-alive connection) POST signed, Meta-shaped notifications (one message
+   each), built and signed before the clock starts, and record each answer's latency. Every user goes
+   round the same script, each message meaningful where the conversation stands: "menu" (the menu),
+   a tap on "balance" in the menu, the shortcut "solde" or "balance", a tap on "history", "mon solde"
+   or "my balance". All but "menu" read the database (the ledger's account, the payments' history);
+   the WhatsApp messages each step's answer makes are in :data:`_SCRIPT`;
 5. waits until the fake has received every reply the script calls for, and checks each user got
    exactly theirs, in the numbers expected.
 
@@ -27,6 +29,7 @@ phone number (80 messages a second by default, up to 1,000 on its highest tier):
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import hmac
 import http.client
@@ -40,7 +43,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -50,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from sika.bench.ledger import SILENT, BenchError, Progress
+from sika.bench.webhook_load import LoadResult, WebhookLoad
 from sika.chat.whatsapp.fake_graph import FakeGraph
 from sika.db import create_db_engine
 from sika.devservers import free_port, temporary_postgres
@@ -78,6 +81,7 @@ MESSAGES_MAX = 1_000_000
 USERS_MAX = 100_000
 CLIENTS_MAX = 256
 PROCESSES_MAX = 16
+INBOX_THREADS_MAX = 16
 RATE_PER_S_MAX = 100_000.0
 # Issue 4: Meta's highest throughput tier, and a webhook that answers well within Meta's timeout.
 TARGET_MESSAGES_PER_S = 1_000.0
@@ -94,6 +98,7 @@ POLL_S = 0.05
 ERROR_LINES_MAX = 10
 LANGUAGES = ("fr", "en")
 WEBHOOK = "/webhooks/whatsapp"
+HOST = "127.0.0.1"
 # The cheapest argon2id the library takes: seeding is not what is measured.
 _SEED_HASHER = PinHasher(time_cost=1, memory_cost_kib=8)
 _SEED_PIN = "2580"
@@ -116,6 +121,11 @@ class WhatsAppBenchConfig:
     processes: int = 0
     # Messages a second all clients together send at most; 0: as fast as the webhook answers.
     rate_per_s: float = 0.0
+    # The server's line per HTTP request (off, as at this rate in production: every message is
+    # recorded in the inbox; on costs about a fifth of the server's CPU).
+    access_log: bool = False
+    # Threads handling the inbox in each process that runs it (SIKA_WHATSAPP_INBOX_THREADS).
+    inbox_threads: int = 2
 
     def validate(self) -> None:
         """Raise :class:`WhatsAppBenchError` naming the first argument out of its range."""
@@ -126,6 +136,7 @@ class WhatsAppBenchConfig:
             ("--users", self.users, 1, USERS_MAX),
             ("--clients", self.clients, 1, CLIENTS_MAX),
             ("--processes", self.processes, 0, PROCESSES_MAX),
+            ("--inbox-threads", self.inbox_threads, 1, INBOX_THREADS_MAX),
         )
         for name, value, low, high in limits:
             if not low <= value <= high:
@@ -157,6 +168,8 @@ class WhatsAppBenchResult:
     # How fast the clients got their notifications accepted (all POSTs, first to last answer).
     webhook_per_s: float
     rate_per_s: float
+    access_log: bool
+    inbox_threads: int
     # Non-200 answers (or failed connections) by status; bodies the fake refused.
     http_errors: dict[str, int]
     rejected: int
@@ -188,42 +201,31 @@ class _Step:
     kind: str  # "text" or "choice"
     words: dict[str, str]  # by language: the text typed, or the tapped option's title
     choice_id: str | None
-    replies: int
+    replies: int  # WhatsApp messages its answer makes, each checked for at the fake
 
 
+# The replies column is the one to change when the rendering of a turn changes.
 _SCRIPT = (
     _Step("text", {"fr": "menu", "en": "menu"}, None, 1),
-    _Step("choice", {"fr": "Solde", "en": "Balance"}, "balance", 2),
-    _Step("text", {"fr": "solde", "en": "balance"}, None, 2),
-    _Step("choice", {"fr": "Historique", "en": "History"}, "history", 2),
-    _Step("text", {"fr": "mon solde", "en": "my balance"}, None, 2),
+    _Step("choice", {"fr": "Solde", "en": "Balance"}, "balance", 1),
+    _Step("text", {"fr": "solde", "en": "balance"}, None, 1),
+    _Step("choice", {"fr": "Historique", "en": "History"}, "history", 1),
+    _Step("text", {"fr": "mon solde", "en": "my balance"}, None, 1),
 )
-
-
-@dataclass(frozen=True, slots=True)
-class _Request:
-    body: bytes
-    signature: str
+assert all(step.replies >= 1 for step in _SCRIPT), "a message without a reply cannot be checked for"
 
 
 @dataclass(slots=True)
 class _Plan:
-    """Every POST, dealt to the clients (a user's messages all go through one client, in order)."""
+    """Every POST, as the bytes that go on the wire, dealt to the clients (a user's messages all go
+    through one client, in order)."""
 
-    per_client: list[list[_Request]]
+    per_client: list[list[bytes]]
     expected_by_user: dict[str, int]
 
     @property
     def replies_expected(self) -> int:
         return sum(self.expected_by_user.values())
-
-
-@dataclass(slots=True)
-class _Drive:
-    began_s: float  # time.monotonic() when the clients were let go
-    posted_s: float  # when the last answer came back
-    latencies_s: list[float]
-    http_errors: Counter[str]
 
 
 def run_whatsapp_bench(config: WhatsAppBenchConfig, *,
@@ -232,13 +234,14 @@ def run_whatsapp_bench(config: WhatsAppBenchConfig, *,
     config.validate()
     reporter = progress or SILENT
     with tempfile.TemporaryDirectory(prefix="sika-bench-wa-") as directory, \
-            _database(config.backend, Path(directory)) as url, FakeGraph() as graph:
+            _database(config.backend, Path(directory)) as url, FakeGraph(serving="asyncio") as graph:
         users = _seed(url, config.users, reporter)
         secret = secrets.token_hex(16)
-        plan = _plan(config, users, secret)
         port = free_port()
-        env = _environment(url, graph, secret)
-        with _processes(config.processes, port, env, Path(directory), reporter) as fleet:
+        plan = _plan(config, users, secret, port)
+        env = _environment(url, graph, secret, config.inbox_threads)
+        with _processes(config.processes, port, env, Path(directory), reporter,
+                        access_log=config.access_log) as fleet, _heap_frozen():
             machine_before, own_before, fleet_before = _machine_cpu(), _own_cpu_s(), fleet.cpu_s()
             drive, answered_s = _drive(config, plan, port, graph, reporter)
             own_cpu_s = _own_cpu_s() - own_before
@@ -251,6 +254,19 @@ def run_whatsapp_bench(config: WhatsAppBenchConfig, *,
     return _result(config, plan, drive, answered_s, sent_to=Counter(s.to for s in sent), rejected=rejected,
                    error_lines=error_lines,
                    cpu=(server_cpu_s, workers_cpu_s, own_cpu_s, machine_busy, machine_cpu_s))
+
+
+@contextmanager
+def _heap_frozen() -> Iterator[None]:
+    """Hide what lives before the run (modules, the plan's requests) from the garbage collector: its
+    full collections during the run, as the fake keeps every reply, would walk them all, in the
+    benchmark's CPU time."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 # The database ------------------------------------------------------------------------------------
@@ -290,11 +306,12 @@ def _seed(url: str, count: int, progress: Progress) -> list[tuple[str, str]]:
 # The workload ------------------------------------------------------------------------------------
 
 
-def _plan(config: WhatsAppBenchConfig, users: Sequence[tuple[str, str]], secret: str) -> _Plan:
+def _plan(config: WhatsAppBenchConfig, users: Sequence[tuple[str, str]], secret: str, port: int) -> _Plan:
     """Message ``j`` comes from user ``j % users``, as its ``j // users``-th; users are dealt to the
-    clients in turn, so each user's messages are far apart and always in order."""
+    clients in turn, so each user's messages are far apart and always in order. Every request is built
+    and signed here, before the clock starts: signing is Meta's work, not the system's."""
     run = secrets.token_hex(4)
-    per_client: list[list[_Request]] = [[] for _ in range(config.clients)]
+    per_client: list[list[bytes]] = [[] for _ in range(config.clients)]
     expected: Counter[str] = Counter()
     now_s = int(time.time())
     for j in range(config.messages):
@@ -302,10 +319,17 @@ def _plan(config: WhatsAppBenchConfig, users: Sequence[tuple[str, str]], secret:
         msisdn, language = users[user]
         step = _SCRIPT[(j // len(users)) % len(_SCRIPT)]
         body = _notification(msisdn, f"wamid.bench{run}.{j}", step, language, now_s)
-        signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        per_client[user % config.clients].append(_Request(body, signature))
+        per_client[user % config.clients].append(_request(body, secret, port))
         expected[msisdn.removeprefix("+")] += step.replies
     return _Plan(per_client=[c for c in per_client if c], expected_by_user=dict(expected))
+
+
+def _request(body: bytes, secret: str, port: int) -> bytes:
+    """The whole POST as Meta sends it: the notification, signed with the app's secret."""
+    signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return (f"POST {WEBHOOK} HTTP/1.1\r\nHost: {HOST}:{port}\r\nContent-Type: application/json\r\n"
+            f"X-Hub-Signature-256: sha256={signature}\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode("ascii") + body
 
 
 def _notification(msisdn: str, message_id: str, step: _Step, language: str, now_s: int) -> bytes:
@@ -325,67 +349,18 @@ def _notification(msisdn: str, message_id: str, step: _Step, language: str, now_
 
 
 def _drive(config: WhatsAppBenchConfig, plan: _Plan, port: int, graph: FakeGraph,
-           progress: Progress) -> tuple[_Drive, float | None]:
-    """Run the clients, then wait for the replies; returns the drive and when the last reply came."""
-    clients = len(plan.per_client)
-    latencies: list[list[float]] = [[] for _ in range(clients)]
-    errors: list[Counter[str]] = [Counter() for _ in range(clients)]
-    failures: list[BaseException] = []
-    start_line = threading.Barrier(clients + 1)
-    began = [0.0]
-    finished_s = [0.0] * clients
-    interval_s = clients / config.rate_per_s if config.rate_per_s else 0.0
-
-    def client(index: int) -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT_S)
-        try:
-            start_line.wait()
-            offset_s = interval_s * index / clients
-            for number, request in enumerate(plan.per_client[index]):
-                if interval_s:
-                    delay_s = began[0] + offset_s + number * interval_s - time.monotonic()
-                    if delay_s > 0:
-                        time.sleep(delay_s)
-                latencies[index].append(_post(connection, request, errors[index]))
-            finished_s[index] = time.monotonic()
-        except BaseException as exc:  # reported in the main thread, not lost with this one
-            failures.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=client, args=(i,), name=f"bench-wa-client-{i}", daemon=True)
-               for i in range(clients)]
-    for thread in threads:
-        thread.start()
+           progress: Progress) -> tuple[LoadResult, float | None]:
+    """Run the clients, then wait for the replies; returns the clients' figures and when the last
+    reply came."""
+    load = WebhookLoad(HOST, port, plan.per_client, rate_per_s=config.rate_per_s,
+                       timeout_s=REQUEST_TIMEOUT_S)
     advance = progress.phase("messages answered (replies at the fake Graph API)", plan.replies_expected)
-    began[0] = time.monotonic()
-    start_line.wait()
-    answered_s = _await_replies(graph, plan.replies_expected, threads, advance)
-    for thread in threads:
-        thread.join()
-    if failures:
-        raise failures[0]
-    return _Drive(began_s=began[0], posted_s=max(finished_s),
-                  latencies_s=[s for client_latencies in latencies for s in client_latencies],
-                  http_errors=sum(errors, Counter())), answered_s
+    load.start()
+    answered_s = _await_replies(graph, plan.replies_expected, load, advance)
+    return load.join(), answered_s
 
 
-def _post(connection: http.client.HTTPConnection, request: _Request, errors: Counter[str]) -> float:
-    headers = {"Content-Type": "application/json", "X-Hub-Signature-256": request.signature}
-    began = time.perf_counter()
-    try:
-        connection.request("POST", WEBHOOK, body=request.body, headers=headers)
-        answer = connection.getresponse()
-        answer.read()
-        if answer.status != 200:
-            errors[str(answer.status)] += 1
-    except (OSError, http.client.HTTPException) as exc:
-        errors[type(exc).__name__] += 1
-        connection.close()  # http.client reconnects on the next request
-    return time.perf_counter() - began
-
-
-def _await_replies(graph: FakeGraph, expected: int, clients: Sequence[threading.Thread],
+def _await_replies(graph: FakeGraph, expected: int, load: WebhookLoad,
                    advance: Callable[[int], None]) -> float | None:
     """Wait until the fake has ``expected`` replies, or they stop coming; when the last one came."""
     seen = 0
@@ -401,7 +376,7 @@ def _await_replies(graph: FakeGraph, expected: int, clients: Sequence[threading.
             last_change = time.monotonic()
         if complete:
             break
-        if not any(t.is_alive() for t in clients) and time.monotonic() - last_change > STALL_S:
+        if not load.running and time.monotonic() - last_change > STALL_S:
             break
     return max((s.at_s for s in graph.sent), default=None)
 
@@ -409,7 +384,7 @@ def _await_replies(graph: FakeGraph, expected: int, clients: Sequence[threading.
 # The server and workers --------------------------------------------------------------------------
 
 
-def _environment(url: str, graph: FakeGraph, secret: str) -> dict[str, str]:
+def _environment(url: str, graph: FakeGraph, secret: str, inbox_threads: int) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("SIKA_")}
     env.update({
         "SIKA_DATABASE_URL": url,
@@ -421,6 +396,7 @@ def _environment(url: str, graph: FakeGraph, secret: str) -> dict[str, str]:
         "SIKA_WHATSAPP_RATE_PER_S": str(SEND_RATE_PER_S),
         # No provider is called by this workload; answer at once if one were.
         "SIKA_PROVIDERS": "instant",
+        "SIKA_WHATSAPP_INBOX_THREADS": str(inbox_threads),
     })
     return env
 
@@ -450,7 +426,7 @@ class _Fleet:
 
 @contextmanager
 def _processes(workers: int, port: int, env: dict[str, str], directory: Path,
-               progress: Progress) -> Iterator[_Fleet]:
+               progress: Progress, *, access_log: bool) -> Iterator[_Fleet]:
     advance = progress.phase("starting sika serve" + (f" and {workers} sika worker" if workers else ""),
                              1 + workers)
     started: list[subprocess.Popen[bytes]] = []
@@ -467,7 +443,8 @@ def _processes(workers: int, port: int, env: dict[str, str], directory: Path,
 
         try:
             # With workers, the server answers HTTP alone (the usual split); else it runs the jobs too.
-            server = start("serve", "serve", "--port", str(port), *(["--no-jobs"] if workers else []))
+            server = start("serve", "serve", "--port", str(port), *(["--no-jobs"] if workers else []),
+                           "--access-log" if access_log else "--no-access-log")
             _wait_for_health(port, server, logs[0])
             advance(1)
             fleet = _Fleet(server, [start(f"worker-{n}", "worker") for n in range(workers)], logs)
@@ -551,17 +528,17 @@ def _busy(before: tuple[int, int], after: tuple[int, int]) -> tuple[float, float
 # Results -----------------------------------------------------------------------------------------
 
 
-def _result(config: WhatsAppBenchConfig, plan: _Plan, drive: _Drive, answered_s: float | None, *,
+def _result(config: WhatsAppBenchConfig, plan: _Plan, drive: LoadResult, answered_s: float | None, *,
             sent_to: Counter[str], rejected: int, error_lines: list[str],
             cpu: tuple[float, float, float, float, float]) -> WhatsAppBenchResult:
     replies = sum(sent_to.values())
     short_by_user = {user: expected - sent_to.get(user, 0)
                      for user, expected in plan.expected_by_user.items()}
     unanswered = _unanswered(config, plan, short_by_user)
-    end_s = answered_s if answered_s is not None else drive.posted_s
+    end_s = answered_s if answered_s is not None else drive.finished_s
     seconds = max(end_s - drive.began_s, 1e-9)
     answered = config.messages - unanswered
-    posting_s = max(drive.posted_s - drive.began_s, 1e-9)
+    posting_s = max(drive.finished_s - drive.began_s, 1e-9)
     server_cpu_s, workers_cpu_s, bench_cpu_s, machine_busy, machine_cpu_s = cpu
     result = WhatsAppBenchResult(
         backend=config.backend,
@@ -581,7 +558,9 @@ def _result(config: WhatsAppBenchConfig, plan: _Plan, drive: _Drive, answered_s:
         webhook_max_ms=max(drive.latencies_s, default=0.0) * 1_000,
         webhook_per_s=len(drive.latencies_s) / posting_s,
         rate_per_s=config.rate_per_s,
-        http_errors=dict(drive.http_errors),
+        access_log=config.access_log,
+        inbox_threads=config.inbox_threads,
+        http_errors=dict(drive.errors),
         rejected=rejected,
         server_errors=len(error_lines),
         server_error_lines=list(dict.fromkeys(error_lines))[:ERROR_LINES_MAX],

@@ -113,13 +113,22 @@ def whatsapp_command(
     ] = "sqlite",
     messages: Annotated[int, typer.Option(help="Inbound messages (one signed notification each).")] = 10_000,
     users: Annotated[int, typer.Option(help="Wallets the messages come from, in turn.")] = 1_000,
-    clients: Annotated[int, typer.Option(help="Concurrent webhook clients (threads, keep-alive).")] = 16,
+    clients: Annotated[
+        int, typer.Option(help="Concurrent webhook clients (keep-alive connections, one asyncio loop).")
+    ] = 16,
     processes: Annotated[
         int, typer.Option(help="`sika worker` processes besides `sika serve`, sharing the inbox.")
     ] = 0,
     rate: Annotated[
         float, typer.Option(help="Messages a second the clients send at most (0: as fast as answered).")
     ] = 0.0,
+    access_log: Annotated[
+        bool, typer.Option("--access-log/--no-access-log",
+                           help="The server's access log (off: every message is in the inbox anyway).")
+    ] = False,
+    inbox_threads: Annotated[
+        int, typer.Option(help="Threads handling the inbox in each process that runs it.")
+    ] = 2,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the result as one JSON object on the last line.")
     ] = False,
@@ -129,7 +138,8 @@ def whatsapp_command(
     from sika.bench.whatsapp import WhatsAppBenchConfig, run_whatsapp_bench
 
     config = WhatsAppBenchConfig(backend=backend, messages=messages, users=users, clients=clients,
-                                 processes=processes, rate_per_s=rate)
+                                 processes=processes, rate_per_s=rate, access_log=access_log,
+                                 inbox_threads=inbox_threads)
     config.validate()
     stderr = Console(stderr=True)
     with _progress(stderr) as progress:

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 # A job that keeps failing backs off up to this long, so a database outage is not hammered.
 _BACKOFF_S_MAX = 30.0
+THREADS_MAX = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,12 @@ class Job:
     # Returns how many items it handled; a full batch means "run again at once".
     run: Callable[[], int]
     batch_max: int = 1_000
+    # Threads running the job side by side: for a job that waits on I/O (the disk, another server)
+    # as long as it computes, a second thread computes while the first one waits.
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        assert 1 <= self.threads <= THREADS_MAX, self.threads
 
 
 def default_jobs(container: Container) -> list[Job]:
@@ -63,7 +70,8 @@ def default_jobs(container: Container) -> list[Job]:
     whatsapp = container.whatsapp
     if whatsapp is not None:
         jobs += [
-            Job(name="whatsapp-inbox", interval_s=min(every, 0.2), run=whatsapp.process_inbox, batch_max=100),
+            Job(name="whatsapp-inbox", interval_s=min(every, 0.2), run=whatsapp.process_inbox, batch_max=100,
+                threads=container.settings.whatsapp_inbox_threads),
             Job(name="whatsapp-send", interval_s=every, run=whatsapp.send_due, batch_max=100),
             Job(name="whatsapp-pruning", interval_s=every * 3600, run=whatsapp.prune, batch_max=1_000),
         ]
@@ -79,10 +87,11 @@ class WorkerRunner:
     def start(self) -> None:
         assert not self._threads, "already started"
         for job in self._jobs:
-            thread = threading.Thread(target=self._loop, args=(job,), name=f"job-{job.name}",
-                                      daemon=True)
-            thread.start()
-            self._threads.append(thread)
+            for number in range(job.threads):
+                name = f"job-{job.name}" if job.threads == 1 else f"job-{job.name}-{number + 1}"
+                thread = threading.Thread(target=self._loop, args=(job,), name=name, daemon=True)
+                thread.start()
+                self._threads.append(thread)
 
     def stop(self, timeout_s: float = 10.0) -> None:
         self._stop.set()

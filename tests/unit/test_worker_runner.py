@@ -1,0 +1,52 @@
+"""The job runner: a job's threads run side by side, a full batch runs again at once, stop stops."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from sika.workers import Job, WorkerRunner
+
+
+def test_a_job_with_two_threads_runs_twice_at_once_and_stops() -> None:
+    both_in = threading.Barrier(2, timeout=5)
+    names: set[str] = set()
+
+    def run() -> int:
+        name = threading.current_thread().name
+        if name not in names:
+            names.add(name)
+            both_in.wait()  # only passes when the two threads are in the job together
+        return 0
+
+    runner = WorkerRunner([Job(name="inbox", interval_s=0.01, run=run, threads=2)])
+    runner.start()
+    try:
+        while both_in.n_waiting or len(names) < 2:
+            threading.Event().wait(0.01)
+    finally:
+        runner.stop()
+    assert names == {"job-inbox-1", "job-inbox-2"} and not both_in.broken
+
+
+def test_a_full_batch_runs_again_without_waiting() -> None:
+    calls = threading.Semaphore(0)
+
+    def run() -> int:
+        calls.release()
+        return 10
+
+    runner = WorkerRunner([Job(name="busy", interval_s=3_600, run=run, batch_max=10)])
+    runner.start()
+    try:
+        for _ in range(3):  # an hour's interval, yet three calls
+            assert calls.acquire(timeout=5)
+    finally:
+        runner.stop()
+
+
+@pytest.mark.parametrize("threads", [0, 17])
+def test_threads_are_bounded(threads: int) -> None:
+    with pytest.raises(AssertionError):
+        Job(name="x", interval_s=1, run=lambda: 0, threads=threads)
