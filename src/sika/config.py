@@ -29,9 +29,10 @@ class Settings(BaseSettings):
     whatsapp_template: str = Field(default="sika_notification", min_length=1, max_length=512)
     # Meta's throughput tier: messages a second this process sends at most.
     whatsapp_rate_per_s: float = Field(default=80.0, gt=0, le=10_000)
-    # Threads of each process handling the WhatsApp inbox: a pass waits on the disk and on Meta about as
-    # long as it computes (docs/benchmarks.md), so two keep a process busy.
-    whatsapp_inbox_threads: int = Field(default=2, ge=1, le=16)
+    # Threads of each process handling the WhatsApp inbox. One is best when the Graph API answers
+    # fast: a second thread in the same process mostly waits for the GIL (docs/benchmarks.md); more
+    # processes (`sika worker`) scale instead. More threads help when Meta is slow to answer.
+    whatsapp_inbox_threads: int = Field(default=1, ge=1, le=16)
 
     # Database connections held by one process; the group-commit writer uses one of them.
     db_pool_size: int = Field(default=10, ge=1, le=200)

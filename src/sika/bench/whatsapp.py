@@ -125,7 +125,7 @@ class WhatsAppBenchConfig:
     # recorded in the inbox; on costs about a fifth of the server's CPU).
     access_log: bool = False
     # Threads handling the inbox in each process that runs it (SIKA_WHATSAPP_INBOX_THREADS).
-    inbox_threads: int = 2
+    inbox_threads: int = 1
 
     def validate(self) -> None:
         """Raise :class:`WhatsAppBenchError` naming the first argument out of its range."""

@@ -128,7 +128,7 @@ def whatsapp_command(
     ] = False,
     inbox_threads: Annotated[
         int, typer.Option(help="Threads handling the inbox in each process that runs it.")
-    ] = 2,
+    ] = 1,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the result as one JSON object on the last line.")
     ] = False,

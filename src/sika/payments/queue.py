@@ -13,6 +13,8 @@ from typing import Any
 
 from sqlalchemy import Engine, Table, or_, select, update
 
+from sika.db import writing
+
 __all__ = ["backoff_ns", "claim_due", "renew"]
 
 _NS = 1_000_000_000
@@ -30,7 +32,7 @@ def claim_due(engine: Engine, table: Table, *, now_ns: int, limit: int, lease_s:
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    with engine.begin() as connection:
+    with writing(engine).begin() as connection:
         rows = connection.execute(
             update(table)
             .where(c.id.in_(due.scalar_subquery()))
@@ -54,7 +56,7 @@ def renew(engine: Engine, table: Table, row_id: int, lease_until_ns: int, *, now
     over an expired lease from working on the same row at the same time.
     """
     renewed = now_ns + lease_s * _NS
-    with engine.begin() as connection:
+    with writing(engine).begin() as connection:
         taken = connection.execute(
             update(table)
             .where(table.c.id == row_id, table.c.status == "queued", table.c.lease_until_ns == lease_until_ns)

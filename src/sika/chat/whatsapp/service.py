@@ -47,6 +47,7 @@ from sika.chat.whatsapp.graph import GraphClient, GraphError
 from sika.chat.whatsapp.render import DEFAULT_LIST_BUTTON, render_template, render_turn
 from sika.chat.whatsapp.schema import inbox, outbound
 from sika.chat.whatsapp.webhook import CHANNEL, StatusUpdate, parse, signature_valid, verify_subscription
+from sika.db import writing
 from sika.payments.outbox import SECRET, Message
 from sika.payments.queue import backoff_ns, claim_due, renew
 
@@ -243,7 +244,7 @@ class WhatsApp:
         now = self._clock_ns()
         send_lease_ns = now + OUTBOUND_LEASE_S * _NS if self.graph is not None else None
         try:
-            with self._engine.begin() as connection:
+            with writing(self._engine).begin() as connection:
                 queued = store.finish_inbounds(connection, handled, now_ns=now,
                                                send_lease_until_ns=send_lease_ns)
                 conversations.write(connection)
@@ -390,7 +391,7 @@ class WhatsApp:
         if not outgoing:
             return []
         keys = [f"{key}:{n}" for n in range(len(outgoing))] if key is not None else None
-        with self._engine.begin() as connection:
+        with writing(self._engine).begin() as connection:
             ids = store.enqueue_outbound(connection, msisdn, outgoing, keys=keys, now_ns=self._clock_ns())
         return self._send_rows(msisdn, ids)
 

@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sika.chat.messages import MASK, Attachment, Inbound, InboundKind, Location
 from sika.chat.whatsapp.schema import contacts, inbox, outbound
 from sika.chat.whatsapp.webhook import StatusUpdate
+from sika.db import writing
 from sika.payments.queue import backoff_ns
 
 __all__ = [
@@ -128,7 +129,7 @@ def add_inbounds(engine: Engine, received: Sequence[Received]) -> list[bool]:
         latest[inbound.msisdn] = max(latest.get(inbound.msisdn, item.sent_at_ns), item.sent_at_ns)
     if not rows:
         return []
-    with engine.begin() as connection:
+    with writing(engine).begin() as connection:
         statements = _statements(connection)
         # One row at a time, RETURNING rather than rowcount (with PostgreSQL's implicit RETURNING,
         # rowcount is -1): a message id delivered twice, even within this group, is stored once.
@@ -180,7 +181,7 @@ def retry_inbound(engine: Engine, row: Any, lease: int, error: BaseException, *,
                   attempts_max: int) -> bool:
     """Put a message back after a failure, later, or give up on it; returns whether we gave up."""
     gave_up = int(row["attempts"]) >= attempts_max
-    with engine.begin() as connection:
+    with writing(engine).begin() as connection:
         connection.execute(
             update(inbox).where(inbox.c.id == row["id"], inbox.c.status == "queued",
                                 inbox.c.lease_until_ns == lease)
@@ -275,7 +276,7 @@ def renew_all(engine: Engine, table: Table, leases: Mapping[int, int], *, now_ns
     ours (see :func:`sika.payments.queue.renew`)."""
     renewed_ns = now_ns + lease_s * _NS
     kept: dict[int, int] = {}
-    with engine.begin() as connection:
+    with writing(engine).begin() as connection:
         for row_id, lease in sorted(leases.items()):
             taken = connection.execute(
                 update(table).where(table.c.id == row_id, table.c.status == "queued",
@@ -300,7 +301,7 @@ def older_queued_ns(engine: Engine, table: Table, msisdn: str, row_id: int) -> i
 
 def defer(engine: Engine, table: Table, row_id: int, lease: int, *, until_ns: int) -> None:
     """Give a claimed row back without counting the claim as an attempt."""
-    with engine.begin() as connection:
+    with writing(engine).begin() as connection:
         connection.execute(
             update(table).where(table.c.id == row_id, table.c.status == "queued",
                                 table.c.lease_until_ns == lease)
@@ -311,7 +312,7 @@ def prune(engine: Engine, *, before_ns: int, limit: int = PRUNE_BATCH_MAX) -> in
     """Forget finished messages received or sent before ``before_ns`` (at most ``limit`` per table)."""
     assert 0 < limit <= PRUNE_BATCH_MAX
     removed = 0
-    with engine.begin() as connection:
+    with writing(engine).begin() as connection:
         for table, stamp, finished in ((inbox, inbox.c.received_at_ns, ("done", "failed")),
                                        (outbound, outbound.c.created_at_ns,
                                         ("sent", "delivered", "read", "failed"))):
@@ -347,7 +348,7 @@ def enqueue_outbound(connection: Connection, msisdn: str, outgoing: Sequence[Out
 
 def lease_outbound(engine: Engine, row_id: int, *, now_ns: int, lease_s: int) -> Any | None:
     """Lease one queued, due, unleased outbound row (the row), or None."""
-    with engine.begin() as connection:
+    with writing(engine).begin() as connection:
         return connection.execute(
             update(outbound)
             .where(outbound.c.id == row_id, outbound.c.status == "queued",
@@ -363,7 +364,7 @@ def outbound_status(engine: Engine, row_id: int) -> str:
 
 
 def sent_outbound(engine: Engine, row_id: int, lease: int, wamid: str, *, now_ns: int) -> None:
-    with engine.begin() as connection:
+    with writing(engine).begin() as connection:
         connection.execute(
             update(outbound).where(outbound.c.id == row_id, outbound.c.lease_until_ns == lease)
             .values(status="sent", wamid=wamid, secret_body_json=None, lease_until_ns=None,
@@ -378,7 +379,7 @@ def sent_outbounds(engine: Engine, sent: Sequence[tuple[int, int, str]], *, now_
                  .where(outbound.c.id == bindparam("row_id"), outbound.c.lease_until_ns == bindparam("lease"))
                  .values(status="sent", wamid=bindparam("sent_wamid"), secret_body_json=None,
                          lease_until_ns=None, error_code=None, updated_at_ns=now_ns))
-    with engine.begin() as connection:
+    with writing(engine).begin() as connection:
         connection.execute(statement, [{"row_id": row_id, "lease": lease, "sent_wamid": wamid}
                                        for row_id, lease, wamid in sent])
 
@@ -392,7 +393,7 @@ def unsent_outbound(engine: Engine, row: Any, lease: int, *, error_code: int | N
                               "next_attempt_ns": now_ns + backoff_ns(int(row["attempts"]))}
     if final:
         values["secret_body_json"] = None
-    with engine.begin() as connection:
+    with writing(engine).begin() as connection:
         connection.execute(update(outbound).where(outbound.c.id == row["id"], outbound.c.status == "queued",
                                                   outbound.c.lease_until_ns == lease).values(values))
     return final
@@ -405,7 +406,7 @@ def apply_statuses(engine: Engine, statuses: Sequence[StatusUpdate], *, now_ns: 
     ordered = sorted(statuses, key=lambda s: (s.message_id, tuple(_BEFORE).index(s.status)))
     if not ordered:
         return 0
-    with engine.begin() as connection:
+    with writing(engine).begin() as connection:
         for status in ordered:
             values: dict[str, Any] = {"status": status.status, "updated_at_ns": now_ns}
             if status.error_code is not None:
