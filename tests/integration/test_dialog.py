@@ -323,19 +323,24 @@ def test_a_batch_reads_wallets_and_requests_at_once_and_a_second_message_afresh(
     counted = Statements(town)
     try:
         with dialog.prefetch({AMA, KOFI, NEW}):
-            read_ahead = counted.naming("wallet_customers"), counted.naming("pay_approvals")
+            read_ahead = [counted.naming(table) for table in TABLES]
             menu = ama("menu").replies[-1].choices
-            kofi("menu")
+            kofi("solde")
             new("bonjour")
-            during = counted.naming("wallet_customers"), counted.naming("pay_approvals")
-            ama.pick("language")  # Ama's second message of the batch: read again
-            after = counted.naming("wallet_customers"), counted.naming("pay_approvals")
+            during = [counted.naming(table) for table in TABLES]
+            ama("solde")  # Ama's second message of the batch: read again
+            after = [counted.naming(table) for table in TABLES]
     finally:
         counted.close()
-    assert read_ahead == (1, 1) and during == read_ahead and after[0] > during[0]
+    assert read_ahead == [1, 1, 1] and during == read_ahead
+    assert after[0] > during[0] and after[2] > during[2]
+    assert "50,000 F CFA" in kofi.text() and "50 000 F CFA" in ama.text()  # Kofi reads English
     assert approvals_title(menu) == approvals_title(Chat(dialog, AMA)("menu").replies[-1].choices)
     assert "(3)" in approvals_title(menu)
     assert new.choices() != [] and "Sika" in new.text()  # no wallet: welcomed, as without the batch
+
+
+TABLES = ("wallet_customers", "pay_approvals", "ledger_accounts")
 
 
 def approvals_title(choices: list[Choice]) -> str:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from sika.chat.i18n import Translator, translator
 from sika.chat.messages import Inbound, Location, Reply
 from sika.chat.state import State
+from sika.ledger import Account
 from sika.payments import movement_id
 from sika.payments.approvals import Approval
 from sika.wallet import Customer
@@ -46,6 +47,9 @@ class Context:
     secret_input: bool = False
     # The customer's pending approvals as read for this turn (None: not read yet; see flows).
     pending_approvals: list[Approval] | None = None
+    # The wallet's account as read ahead with the batch (None: read it when needed). Money moves only
+    # at a PIN step, and the dialog drops this before one: a balance shown after a payment is read.
+    account: Account | None = None
 
     @property
     def msisdn(self) -> str:

@@ -28,6 +28,7 @@ from sika.chat.shortcuts import Command, command, parse_intent
 from sika.chat.state import Conversations, State
 from sika.chat.whatsapp.attachments import dangerous
 from sika.errors import SikaError
+from sika.ledger import Account
 from sika.payments.approvals import Approval
 from sika.wallet import Customer
 
@@ -53,12 +54,12 @@ class Dialog:
         """
         key = session_key or inbound.msisdn
         state = self.conversations.load(inbound.channel, key)
-        customer, pending = self._read_ahead(inbound.msisdn)
+        customer, pending, account = self._read_ahead(inbound.msisdn)
         language = language or (customer.language if customer is not None else state.language)
         if language is None:
             language = phones.default_language(inbound.msisdn)
         ctx = Context(container=self.container, inbound=inbound, state=state, t=translator(language),
-                      customer=customer, pending_approvals=pending)
+                      customer=customer, pending_approvals=pending, account=account)
         try:
             self._turn(ctx)
         except SikaError as exc:
@@ -69,27 +70,32 @@ class Dialog:
 
     @contextmanager
     def prefetch(self, numbers: Collection[str]) -> Iterator[None]:
-        """Read the wallets of ``numbers`` and their pending approvals at once, for the messages a
+        """Read the wallets of ``numbers``, their accounts and pending approvals at once, for the messages a
         channel is about to hand over in a batch (on this thread): each number's first message then
         reads nothing more of them; a later one of the same number in the batch reads afresh, since
         the first may have changed them. What is read here is as fresh as the batch is short."""
         found = self.container.customers.find_many(numbers)
         pending = self.container.approvals.pending_for_many([c.id for c in found.values()],
                                                             limit=flows.PENDING_SHOWN)
-        token = _ahead.set(_ReadAhead(self, set(numbers), found, pending))
+        accounts = self.container.ledger.get_accounts(
+            [c.account_id for c in found.values() if c.account_id is not None])
+        token = _ahead.set(_ReadAhead(self, set(numbers), found, pending, accounts))
         try:
             yield
         finally:
             _ahead.reset(token)
 
-    def _read_ahead(self, msisdn: str) -> tuple[Customer | None, list[Approval] | None]:
-        """The customer (and their pending approvals, when read ahead) for this message."""
+    def _read_ahead(self, msisdn: str) -> tuple[Customer | None, list[Approval] | None, Account | None]:
+        """The customer (and their pending approvals and account, when read ahead) for this message."""
         ahead = _ahead.get()
         if ahead is None or ahead.dialog is not self or msisdn not in ahead.unread:
-            return self.container.customers.find(msisdn), None
+            return self.container.customers.find(msisdn), None, None
         ahead.unread.discard(msisdn)  # once: the next message of this number reads afresh
         customer = ahead.customers.get(msisdn)
-        return customer, (ahead.approvals.get(customer.id, []) if customer is not None else None)
+        if customer is None:
+            return None, None, None
+        account = ahead.accounts.get(customer.account_id) if customer.account_id is not None else None
+        return customer, ahead.approvals.get(customer.id, []), account
 
     def expects_secret(self, channel: str, session_key: str) -> bool:
         """Whether the next answer is a PIN (a terminal then reads it without echo)."""
@@ -153,8 +159,8 @@ class Dialog:
                 self._ask(ctx)
                 return
         answer = Answer(text=text, choice=self._choice(state, inbound))
-        if step.secret:
-            ctx.secret_input = True
+        if step.secret:  # a PIN; money may move now, so a balance shown after it is read afresh
+            ctx.secret_input, ctx.account = True, None
         try:
             step.answer(ctx, answer)
         except Invalid as problem:
@@ -222,6 +228,7 @@ class _ReadAhead:
     unread: set[str]  # numbers whose first message has not been handled yet
     customers: dict[str, Customer]
     approvals: dict[int, list[Approval]]
+    accounts: dict[int, Account]
 
 
 _ahead: ContextVar[_ReadAhead | None] = ContextVar("sika_chat_read_ahead", default=None)

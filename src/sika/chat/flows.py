@@ -258,7 +258,7 @@ def help_text(ctx: Context) -> str:
 
 def _say_balance(ctx: Context) -> None:
     assert ctx.customer is not None and ctx.customer.account_id is not None
-    account = ctx.container.ledger.get_account(ctx.customer.account_id)
+    account = ctx.account or ctx.container.ledger.get_account(ctx.customer.account_id)
     text = ctx.t("Your balance: {balance}.", balance=ctx.t.amount(account.balance))
     if account.available != account.balance:
         text += "\n" + ctx.t(
