@@ -181,10 +181,30 @@ def test_statuses_are_applied_after_the_messages_of_their_notification_with_its_
         ])
 
     assert asyncio.run(scenario()) == [[True], []]
-    assert fake.statuses == [(["w1"], 7), (["w2", "w3"], 8)]
+    # In order, after the messages; one call a group, timed by its latest notification.
+    assert [wamid for wamids, _ in fake.statuses for wamid in wamids] == ["w1", "w2", "w3"]
+    assert fake.statuses[-1][1] == 8 and fake.events[0] == "commit"
 
 
-def test_a_failed_status_update_reaches_its_caller_only(fake: FakeStore, committer: _GroupCommit) -> None:
+def test_the_statuses_of_a_group_are_applied_in_one_transaction(fake: FakeStore,
+                                                                committer: _GroupCommit) -> None:
+    async def scenario() -> None:
+        first = asyncio.create_task(committer.commit_async(received("first"), now_ns=5))
+        await asyncio.to_thread(fake.started.wait, WAIT_S_MAX)
+        crowd = [asyncio.create_task(
+            committer.commit_async(received(f"m{n}"), [status(f"w{n}")], now_ns=6 + n)) for n in range(3)]
+        crowd.append(asyncio.create_task(committer.commit_async((), [status("w9")], now_ns=6)))
+        await queued(committer, 4)
+        fake.release.set()
+        await settle([first, *crowd])
+
+    asyncio.run(scenario())
+    assert fake.writes == [["first"], ["m0", "m1", "m2"]]
+    assert fake.statuses == [(["w0", "w1", "w2", "w9"], 8)]
+
+
+def test_a_failed_status_update_reaches_only_callers_with_statuses(fake: FakeStore,
+                                                                   committer: _GroupCommit) -> None:
     fake.release.set()
     fake.status_failure = ConnectionError("database went away")
 

@@ -555,8 +555,9 @@ class _GroupCommit:
         return group
 
     def _write_group(self, group: list[_Request]) -> None:
-        """The group's messages in one transaction, then each caller's statuses in its own, as
-        :meth:`WhatsApp.receive` always did: statuses wait for the messages of their notification."""
+        """The group's messages in one transaction, then the statuses of the group's notifications
+        whose messages are stored in one more (Meta posts two or three statuses for every message we
+        send, so at scale most notifications are statuses)."""
         with_messages = [request for request in group if request.received]
         if with_messages:
             try:
@@ -569,11 +570,13 @@ class _GroupCommit:
                 for request in with_messages:
                     request.added = added[position:position + len(request.received)]
                     position += len(request.received)
-        for request in group:
-            if request.statuses and request.error is None:
-                try:
-                    self._apply_statuses(request.statuses, request.now_ns)
-                except BaseException as exc:  # this notification's caller hears of it, as before
+        with_statuses = [request for request in group if request.statuses and request.error is None]
+        if with_statuses:
+            try:
+                self._apply_statuses([status for request in with_statuses for status in request.statuses],
+                                     max(request.now_ns for request in with_statuses))
+            except BaseException as exc:  # their callers hear of it (Meta delivers again)
+                for request in with_statuses:
                     request.error = exc
 
     def _fail_queued(self, error: BaseException) -> None:
