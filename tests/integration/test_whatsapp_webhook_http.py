@@ -4,13 +4,15 @@ of its group, so that Meta delivers again)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, MutableMapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -157,3 +159,24 @@ def test_a_failed_write_is_a_500_problem_to_every_caller_and_the_redelivery_is_s
         redelivered = [client.post(whatsapp_api.PATH, content=body, headers=signed(body)) for body in bodies]
     assert [answer.json() for answer in redelivered] == [{"received": 1}] * 4
     assert stored(engine) == 4
+
+
+@pytest.mark.parametrize(("declared", "status"), [("²", 401), ("9" * 5_000, 413), ("-1", 401),
+                                                  ("2000000", 413)])
+def test_a_content_length_anyone_could_type_is_never_a_500(app: FastAPI, declared: str, status: int) -> None:
+    """Straight to the ASGI app, as a lenient proxy would pass the header on."""
+    sent: list[MutableMapping[str, Any]] = []
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "scheme": "http", "path": whatsapp_api.PATH, "raw_path": whatsapp_api.PATH.encode(),
+             "query_string": b"", "root_path": "", "server": ("test", 80), "client": ("test", 1),
+             "headers": [(b"content-length", declared.encode("latin-1")),
+                         (b"x-hub-signature-256", b"sha256=00")]}
+
+    async def receive() -> MutableMapping[str, Any]:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == status

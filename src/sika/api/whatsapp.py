@@ -123,7 +123,8 @@ async def _notified(whatsapp: WhatsApp | None, headers: Iterable[tuple[bytes, by
     if whatsapp is None:
         return _off()
     declared, signature = _headers(headers)
-    if declared.isdigit() and int(declared) > BODY_BYTES_MAX:
+    # ASCII digits only ("²" is a digit int() refuses), and a length too long to read is too large.
+    if declared.isascii() and declared.isdigit() and (len(declared) > 9 or int(declared) > BODY_BYTES_MAX):
         return _too_large()
     raw = await _body(receive)
     if raw is None:
