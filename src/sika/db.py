@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import sqlite3
 import time
-import weakref
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from sika.errors import ConfigurationError
 
@@ -31,7 +30,6 @@ __all__ = ["create_db_engine", "is_sqlite", "ping", "writing"]
 LOCK_PAUSE_S_MIN = 0.000_2
 LOCK_PAUSE_S_MAX = 0.002
 _IMMEDIATE = "sika_begin_immediate"
-_writers: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -101,9 +99,11 @@ def writing(engine: Engine) -> Engine:
     waiting for it in short steps (see the module's docstring); elsewhere, ``engine`` itself."""
     if not is_sqlite(engine):
         return engine
-    writer = _writers.get(engine)
+    # Kept on the engine itself (a cycle the collector frees with it), made once.
+    writer: Engine | None = getattr(engine, "_sika_writer", None)
     if writer is None:
-        writer = _writers.setdefault(engine, engine.execution_options(**{_IMMEDIATE: True}))
+        writer = engine.execution_options(**{_IMMEDIATE: True})
+        engine._sika_writer = writer  # type: ignore[attr-defined]
     return writer
 
 
@@ -120,7 +120,9 @@ def _begin_immediate(dbapi_connection: sqlite3.Connection, busy_timeout_ms: int)
                 return
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or time.monotonic() >= deadline:
-                    raise
+                    # As SQLAlchemy raises a driver's error elsewhere. The Connection is not to be
+                    # used again (writing(engine).begin() discards it).
+                    raise OperationalError("BEGIN IMMEDIATE", None, exc) from exc
             time.sleep(pause_s)
             pause_s = min(pause_s * 2, LOCK_PAUSE_S_MAX)
     finally:

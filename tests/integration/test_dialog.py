@@ -372,3 +372,26 @@ def test_many_customers_and_their_first_requests_in_one_query_each(town: Contain
     assert [a.description for a in pending[found[KOFI].id]] == ["Kofi's"]
     assert pending[found[AMA].id] == town.approvals.pending_for(found[AMA].id, limit=10)
     assert town.customers.find_many([]) == {} and town.approvals.pending_for_many([]) == {}
+
+
+def test_a_payment_in_the_batch_makes_later_balances_of_the_batch_read_afresh(town: Container) -> None:
+    dialog = Dialog(town)
+    ama, kofi = Chat(dialog, AMA), Chat(dialog, KOFI)
+    ama("envoyer 5000 à 97112233")
+    ama.pick("confirm")
+    with dialog.prefetch({AMA, KOFI}):
+        ama("4827")  # the PIN: Kofi's account, read ahead at 50,000, is read again
+        kofi("balance")
+    assert "55,000 F CFA" in kofi.text()
+
+
+def test_when_reading_ahead_fails_each_message_reads_for_itself(town: Container,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(_numbers: object) -> object:
+        raise ConnectionError("database went away")
+
+    monkeypatch.setattr(town.customers, "find_many", broken)
+    dialog = Dialog(town)
+    with dialog.prefetch({AMA}):
+        turn = Chat(dialog, AMA)("solde")
+    assert "50 000 F CFA" in "\n".join(reply.text for reply in turn.replies)

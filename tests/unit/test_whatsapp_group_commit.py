@@ -13,6 +13,7 @@ from typing import TypeVar
 import pytest
 
 from sika.chat.messages import Inbound, InboundKind
+from sika.chat.whatsapp import service as service_module
 from sika.chat.whatsapp.service import _GroupCommit, _Request
 from sika.chat.whatsapp.store import Received
 from sika.chat.whatsapp.webhook import StatusUpdate
@@ -269,3 +270,23 @@ def test_the_writer_thread_ends_once_idle_and_the_next_caller_starts_another(fak
     assert asyncio.run(committer.commit_async(received("b"), now_ns=5)) == [True]
     assert committer.commit(received("c"), now_ns=5) == [True]
     assert fake.writes == [["a"], ["b"], ["c"]]
+
+
+def test_a_writer_that_dies_refuses_its_callers_and_the_next_caller_starts_another(
+        fake: FakeStore, committer: _GroupCommit, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    fake.release.set()
+    wake = service_module._wake
+    calls = []
+
+    def wake_once_broken(group: Sequence[object]) -> None:
+        calls.append(len(group))
+        if len(calls) == 1:
+            raise MemoryError("no memory to wake the callers")
+        wake(group)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service_module, "_wake", wake_once_broken)
+    with pytest.raises(MemoryError):
+        committer.commit(received("m1"), now_ns=5)
+    assert committer.commit(received("m2"), now_ns=6) == [True]  # a new writer
+    assert fake.writes == [["m1"], ["m2"]] and "writer stopped" in caplog.text

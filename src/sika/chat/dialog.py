@@ -74,11 +74,16 @@ class Dialog:
         channel is about to hand over in a batch (on this thread): each number's first message then
         reads nothing more of them; a later one of the same number in the batch reads afresh, since
         the first may have changed them. What is read here is as fresh as the batch is short."""
-        found = self.container.customers.find_many(numbers)
-        pending = self.container.approvals.pending_for_many([c.id for c in found.values()],
-                                                            limit=flows.PENDING_SHOWN)
-        accounts = self.container.ledger.get_accounts(
-            [c.account_id for c in found.values() if c.account_id is not None])
+        try:
+            found = self.container.customers.find_many(numbers)
+            pending = self.container.approvals.pending_for_many([c.id for c in found.values()],
+                                                                limit=flows.PENDING_SHOWN)
+            accounts = self.container.ledger.get_accounts(
+                [c.account_id for c in found.values() if c.account_id is not None])
+        except Exception:  # each message reads for itself, and only its own failure holds it back
+            log.exception("reading ahead for %s numbers failed; each message reads for itself", len(numbers))
+            yield
+            return
         token = _ahead.set(_ReadAhead(self, set(numbers), found, pending, accounts))
         try:
             yield
@@ -159,8 +164,8 @@ class Dialog:
                 self._ask(ctx)
                 return
         answer = Answer(text=text, choice=self._choice(state, inbound))
-        if step.secret:  # a PIN; money may move now, so a balance shown after it is read afresh
-            ctx.secret_input, ctx.account = True, None
+        if step.secret:  # a PIN: money may move now, so balances shown after it are read afresh
+            ctx.secret_input, ctx.account = True, _forget_accounts()
         try:
             step.answer(ctx, answer)
         except Invalid as problem:
@@ -232,6 +237,15 @@ class _ReadAhead:
 
 
 _ahead: ContextVar[_ReadAhead | None] = ContextVar("sika_chat_read_ahead", default=None)
+
+
+def _forget_accounts() -> Account | None:
+    """Money may move: the accounts read ahead for the batch are read again, whoever they belong to
+    (the payee's next message in this batch shows the payment). None, the turn's account now."""
+    ahead = _ahead.get()
+    if ahead is not None:
+        ahead.accounts.clear()
+    return None
 
 
 def _directed(t: Translator, choices: list[Choice]) -> list[Choice]:

@@ -553,8 +553,9 @@ class _LeanConnection(asyncio.Protocol):
         if "transfer-encoding" in head.headers:
             self._refuse(400, "only Content-Length bodies")
             return False
-        if not length.isdigit() or int(length) > REQUEST_BYTES_MAX:  # as the threaded mode answers
-            self._refuse(413 if length.isdigit() else 411, "bad length")
+        digits = length.isascii() and length.isdigit()  # not "²", which int() refuses
+        if not digits or len(length) > 9 or int(length) > REQUEST_BYTES_MAX:  # as the threaded mode
+            self._refuse(413 if digits else 411, "bad length")
             return False
         self._head, self._body_at, self._length = head, end + 4, int(length)
         return True

@@ -35,6 +35,7 @@ from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
 
 from sqlalchemy import Engine
@@ -452,14 +453,20 @@ class _Request:
     waiter: threading.Event | asyncio.Future[None]
     added: list[bool] = field(default_factory=list)
     error: BaseException | None = None
+    # The error's traceback where it happened: the callers of a group share the error, and each
+    # raise would otherwise add its caller's frames to the last one's (hundreds of lines logged).
+    origin: TracebackType | None = None
 
     @property
     def size(self) -> int:
         return len(self.received) + len(self.statuses)
 
+    def fail(self, error: BaseException) -> None:
+        self.error, self.origin = error, error.__traceback__
+
     def outcome(self) -> list[bool]:
         if self.error is not None:
-            raise self.error
+            raise self.error.with_traceback(self.origin)
         return self.added
 
 
@@ -524,15 +531,24 @@ class _GroupCommit:
 
     def _run(self) -> None:
         """The writer: write groups while callers wait, park in between, end once idle for long."""
-        while True:
-            with self._lock:
-                group = self._take_group() if self._queue else None
-                self._writing = group is not None
-            if group is not None:
-                self._write_group(group)
-                _wake(group)
-            elif not self._park():
-                return
+        group: list[_Request] | None = None
+        try:
+            while True:
+                with self._lock:
+                    group = self._take_group() if self._queue else None
+                    self._writing = group is not None
+                if group is not None:
+                    self._write_group(group)
+                    _wake(group)
+                    group = None
+                elif not self._park():
+                    return
+        except BaseException as exc:  # never leave callers waiting on a writer that is gone
+            log.exception("the whatsapp inbox writer stopped; the notifications waiting are refused")
+            for request in group or ():
+                request.fail(exc)
+            _wake(group or [])
+            self._fail_queued(exc)  # the next caller starts a new writer
 
     def _park(self) -> bool:
         """Wait for a caller; False when none came within ``idle_s`` (the thread ends)."""
@@ -564,7 +580,7 @@ class _GroupCommit:
                 added = self._write([item for request in with_messages for item in request.received])
             except BaseException as exc:  # every caller of the group hears of it (Meta delivers again)
                 for request in with_messages:
-                    request.error = exc
+                    request.fail(exc)
             else:
                 position = 0
                 for request in with_messages:
@@ -577,7 +593,7 @@ class _GroupCommit:
                                      max(request.now_ns for request in with_statuses))
             except BaseException as exc:  # their callers hear of it (Meta delivers again)
                 for request in with_statuses:
-                    request.error = exc
+                    request.fail(exc)
 
     def _fail_queued(self, error: BaseException) -> None:
         with self._lock:
@@ -585,7 +601,7 @@ class _GroupCommit:
             self._queue.clear()
             self._writing = self._alive = False
         for request in group:
-            request.error = error
+            request.fail(error)
         _wake(group)
 
 
