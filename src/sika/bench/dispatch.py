@@ -35,7 +35,7 @@ from typing import Any
 import h3
 import redis
 
-from sika.bench.ledger import SILENT, BenchError, Progress
+from sika.bench.ledger import SILENT, BenchError, Progress, check_ranges
 from sika.config import settings
 from sika.devservers import temporary_redis
 from sika.rides.geo import EARTH_RADIUS_M, BBox, Point, destination, haversine_m, random_point_in
@@ -106,16 +106,13 @@ class DispatchConfig:
 
     def validate(self) -> None:
         """Raise :class:`DispatchBenchError` naming the first argument out of its range."""
-        limits: tuple[tuple[str, float, float, float], ...] = (
+        check_ranges((
             ("--drivers", self.drivers, 1, DRIVERS_MAX),
             ("--queries", self.queries, 1, QUERIES_MAX),
             ("--k", self.k, 1, K_MAX),
             ("--radius-m", self.radius_m, 1, RADIUS_M_MAX),
             ("--resolution", self.resolution, RESOLUTIONS[0], RESOLUTIONS[-1]),
-        )
-        for name, value, low, high in limits:
-            if not low <= value <= high:
-                raise DispatchBenchError(f"{name} must be between {low:g} and {high:g}, not {value:g}")
+        ), DispatchBenchError)
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,7 @@ __all__ = [
     "BenchResult",
     "Progress",
     "bench_server",
+    "check_ranges",
     "markdown_table",
     "matrix_configs",
     "run_bench",
@@ -91,6 +92,18 @@ class BenchError(SikaError):
     code = "bench_invalid_argument"
 
 
+def check_ranges(limits: Sequence[tuple[str, float, float, float]], error: type[BenchError]) -> None:
+    """Raise ``error`` naming the first option (``name, value, lowest, highest``) out of its range."""
+    for name, value, low, high in limits:
+        if not low <= value <= high:
+            raise error(f"{name} must be between {_plain(low)} and {_plain(high)}, not {_plain(value)}")
+
+
+def _plain(number: float) -> str:
+    """1000000 rather than 1e+06, 0.5 as 0.5."""
+    return str(int(number)) if float(number).is_integer() else f"{number:g}"
+
+
 class Progress(Protocol):
     """Where a run reports its progress: ``phase`` starts a bar and returns its ``advance``."""
 
@@ -119,15 +132,12 @@ class BenchConfig:
         """Raise :class:`BenchError` naming the first argument out of its range."""
         if self.backend not in BACKENDS:
             raise BenchError(f"--backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
-        limits = (
+        check_ranges((
             ("--transfers", self.transfers, 1, TRANSFERS_MAX),
             ("--batch", self.batch, 1, BATCH_MAX),
             ("--clients", self.clients, 1, CLIENTS_MAX),
             ("--accounts", self.accounts, 2, ACCOUNTS_MAX),
-        )
-        for name, value, low, high in limits:
-            if not low <= value <= high:
-                raise BenchError(f"{name} must be between {low} and {high}, not {value}")
+        ), BenchError)
 
 
 @dataclass(frozen=True, slots=True)

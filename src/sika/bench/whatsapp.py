@@ -51,7 +51,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sika.bench.ledger import SILENT, BenchError, Progress
+from sika.bench.ledger import SILENT, BenchError, Progress, check_ranges
 from sika.bench.webhook_load import LoadResult, WebhookLoad
 from sika.chat.whatsapp.fake_graph import FakeGraph
 from sika.db import create_db_engine
@@ -131,19 +131,14 @@ class WhatsAppBenchConfig:
         """Raise :class:`WhatsAppBenchError` naming the first argument out of its range."""
         if self.backend not in BACKENDS:
             raise WhatsAppBenchError(f"--backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
-        limits = (
+        check_ranges((
             ("--messages", self.messages, 1, MESSAGES_MAX),
             ("--users", self.users, 1, USERS_MAX),
             ("--clients", self.clients, 1, CLIENTS_MAX),
             ("--processes", self.processes, 0, PROCESSES_MAX),
             ("--inbox-threads", self.inbox_threads, 1, INBOX_THREADS_MAX),
-        )
-        for name, value, low, high in limits:
-            if not low <= value <= high:
-                raise WhatsAppBenchError(f"{name} must be between {low} and {high}, not {value}")
-        if not 0 <= self.rate_per_s <= RATE_PER_S_MAX:
-            raise WhatsAppBenchError(
-                f"--rate must be between 0 and {RATE_PER_S_MAX:.0f}, not {self.rate_per_s}")
+            ("--rate", self.rate_per_s, 0, RATE_PER_S_MAX),
+        ), WhatsAppBenchError)
 
 
 @dataclass(frozen=True, slots=True)
