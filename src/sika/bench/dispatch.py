@@ -29,13 +29,13 @@ import secrets
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import h3
 import redis
 
-from sika.bench.ledger import SILENT, BenchError, Progress, check_ranges
+from sika.bench.ledger import SILENT, BenchError, Progress, check_ranges, percentile, rounded_json
 from sika.config import settings
 from sika.devservers import temporary_redis
 from sika.rides.geo import EARTH_RADIUS_M, BBox, Point, destination, haversine_m, random_point_in
@@ -147,11 +147,7 @@ class DispatchResult:
     redis_version: str
 
     def as_json(self) -> dict[str, Any]:
-        values = asdict(self)
-        for key, value in values.items():
-            if isinstance(value, float):
-                values[key] = round(value, 3)
-        return values
+        return rounded_json(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +235,7 @@ def _run(
     positions = _positions(data)
     agreed = _agreement(positions, data.queries, sika_found, redis_found)
     index_agreed = _agreement(positions, data.queries, sika_found, index_found)
-    sika_p50, redis_p50 = _percentile_us(sika_s, 0.5), _percentile_us(redis_s, 0.5)
+    sika_p50, redis_p50 = percentile(sika_s, 0.5) * 1e6, percentile(redis_s, 0.5) * 1e6
     return DispatchResult(
         drivers=config.drivers,
         queries=config.queries,
@@ -248,11 +244,11 @@ def _run(
         resolution=config.resolution,
         seed=config.seed,
         sika_p50_us=sika_p50,
-        sika_p99_us=_percentile_us(sika_s, 0.99),
+        sika_p99_us=percentile(sika_s, 0.99) * 1e6,
         redis_p50_us=redis_p50,
-        redis_p99_us=_percentile_us(redis_s, 0.99),
-        redis_index_p50_us=_percentile_us(index_s, 0.5),
-        redis_index_p99_us=_percentile_us(index_s, 0.99),
+        redis_p99_us=percentile(redis_s, 0.99) * 1e6,
+        redis_index_p50_us=percentile(index_s, 0.5) * 1e6,
+        redis_index_p99_us=percentile(index_s, 0.99) * 1e6,
         redis_index_queries=len(sample),
         moves=len(data.moves),
         agreement=agreed[0] / agreed[1],
@@ -450,10 +446,3 @@ def _agreement(
     return agreed, max(sample, 1)
 
 
-def _percentile_us(samples_s: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile, in microseconds."""
-    if not samples_s:
-        return 0.0
-    ordered = sorted(samples_s)
-    rank = max(1, math.ceil(fraction * len(ordered)))
-    return ordered[rank - 1] * 1e6

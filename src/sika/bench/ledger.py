@@ -56,9 +56,12 @@ __all__ = [
     "BenchResult",
     "Progress",
     "bench_server",
+    "check_choice",
     "check_ranges",
     "markdown_table",
     "matrix_configs",
+    "percentile",
+    "rounded_json",
     "run_bench",
     "target_text",
 ]
@@ -90,6 +93,12 @@ _OK = TransferResult.OK
 
 class BenchError(SikaError):
     code = "bench_invalid_argument"
+
+
+def check_choice(name: str, value: str, choices: Sequence[str], error: type[BenchError]) -> None:
+    """Raise ``error`` when option ``name`` is not one of ``choices``."""
+    if value not in choices:
+        raise error(f"{name} must be one of {', '.join(choices)}, not {value!r}")
 
 
 def check_ranges(limits: Sequence[tuple[str, float, float, float]], error: type[BenchError]) -> None:
@@ -130,8 +139,7 @@ class BenchConfig:
 
     def validate(self) -> None:
         """Raise :class:`BenchError` naming the first argument out of its range."""
-        if self.backend not in BACKENDS:
-            raise BenchError(f"--backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
+        check_choice("--backend", self.backend, BACKENDS, BenchError)
         check_ranges((
             ("--transfers", self.transfers, 1, TRANSFERS_MAX),
             ("--batch", self.batch, 1, BATCH_MAX),
@@ -165,11 +173,7 @@ class BenchResult:
     target_met: bool | None = None
 
     def as_json(self) -> dict[str, Any]:
-        values = asdict(self)
-        for key, value in values.items():
-            if isinstance(value, float):
-                values[key] = round(value, 3)
-        return values
+        return rounded_json(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -575,12 +579,12 @@ def _result(config: BenchConfig, ledger: _Drive, floor: _Drive, *, durable: bool
         transfers_per_s=rate,
         failed=failed,
         failures=dict(ledger.failures),
-        latency_ms_p50=_percentile_ms(ledger.latencies_s, 0.50),
-        latency_ms_p99=_percentile_ms(ledger.latencies_s, 0.99),
+        latency_ms_p50=percentile(ledger.latencies_s, 0.50) * 1_000,
+        latency_ms_p99=percentile(ledger.latencies_s, 0.99) * 1_000,
         floor_rows_per_s=floor_rate,
         floor_seconds=floor.seconds,
-        floor_latency_ms_p50=_percentile_ms(floor.latencies_s, 0.50),
-        floor_latency_ms_p99=_percentile_ms(floor.latencies_s, 0.99),
+        floor_latency_ms_p50=percentile(floor.latencies_s, 0.50) * 1_000,
+        floor_latency_ms_p99=percentile(floor.latencies_s, 0.99) * 1_000,
         ratio_to_floor=rate / floor_rate,
         durable=durable,
         seed=config.seed,
@@ -599,13 +603,18 @@ def _judged(result: BenchResult) -> BenchResult:
     return result
 
 
-def _percentile_ms(samples_s: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile, in milliseconds."""
-    if not samples_s:
+def percentile(samples: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile (0.0 for no samples), in the samples' unit."""
+    if not samples:
         return 0.0
-    ordered = sorted(samples_s)
-    rank = max(1, math.ceil(fraction * len(ordered)))
-    return ordered[rank - 1] * 1_000
+    ordered = sorted(samples)
+    return ordered[max(1, math.ceil(fraction * len(ordered))) - 1]
+
+
+def rounded_json(result: Any) -> dict[str, Any]:
+    """A result dataclass as JSON fields, floats to three decimals."""
+    values: dict[str, Any] = asdict(result)
+    return {key: round(value, 3) if isinstance(value, float) else value for key, value in values.items()}
 
 
 def markdown_table(results: Sequence[BenchResult]) -> str:

@@ -34,7 +34,6 @@ import hashlib
 import hmac
 import http.client
 import json
-import math
 import os
 import re
 import resource
@@ -47,11 +46,19 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sika.bench.ledger import SILENT, BenchError, Progress, check_ranges
+from sika.bench.ledger import (
+    SILENT,
+    BenchError,
+    Progress,
+    check_choice,
+    check_ranges,
+    percentile,
+    rounded_json,
+)
 from sika.bench.webhook_load import LoadResult, WebhookLoad
 from sika.chat.whatsapp.fake_graph import FakeGraph
 from sika.db import create_db_engine
@@ -129,8 +136,7 @@ class WhatsAppBenchConfig:
 
     def validate(self) -> None:
         """Raise :class:`WhatsAppBenchError` naming the first argument out of its range."""
-        if self.backend not in BACKENDS:
-            raise WhatsAppBenchError(f"--backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
+        check_choice("--backend", self.backend, BACKENDS, WhatsAppBenchError)
         check_ranges((
             ("--messages", self.messages, 1, MESSAGES_MAX),
             ("--users", self.users, 1, USERS_MAX),
@@ -182,11 +188,7 @@ class WhatsAppBenchResult:
     target_met: bool = field(default=False)
 
     def as_json(self) -> dict[str, Any]:
-        values = asdict(self)
-        for key, value in values.items():
-            if isinstance(value, float):
-                values[key] = round(value, 3)
-        return values
+        return rounded_json(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -547,9 +549,9 @@ def _result(config: WhatsAppBenchConfig, plan: _Plan, drive: LoadResult, answere
         replies_expected=plan.replies_expected,
         replies_per_s=replies / seconds,
         unanswered=unanswered,
-        webhook_p50_ms=_percentile_ms(drive.latencies_s, 0.50),
-        webhook_p90_ms=_percentile_ms(drive.latencies_s, 0.90),
-        webhook_p99_ms=_percentile_ms(drive.latencies_s, 0.99),
+        webhook_p50_ms=percentile(drive.latencies_s, 0.50) * 1_000,
+        webhook_p90_ms=percentile(drive.latencies_s, 0.90) * 1_000,
+        webhook_p99_ms=percentile(drive.latencies_s, 0.99) * 1_000,
         webhook_max_ms=max(drive.latencies_s, default=0.0) * 1_000,
         webhook_per_s=len(drive.latencies_s) / posting_s,
         rate_per_s=config.rate_per_s,
@@ -593,10 +595,3 @@ def _replace_target(result: WhatsAppBenchResult, met: bool) -> WhatsAppBenchResu
     return replace(result, target=text, target_met=met)
 
 
-def _percentile_ms(samples_s: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile, in milliseconds."""
-    if not samples_s:
-        return 0.0
-    ordered = sorted(samples_s)
-    rank = max(1, math.ceil(fraction * len(ordered)))
-    return ordered[rank - 1] * 1_000
