@@ -9,7 +9,7 @@ again. Messages of one person are handled, and answered, in the order they came.
 
 A worker's pass handles its claimed batch in few transactions: the conversations of the batch are
 read at once (:func:`sika.chat.state.batch`), and up to ``FLUSH_MAX`` answered messages (or what
-``FLUSH_S`` gathered) are recorded in one transaction: marked handled, their conversations saved,
+``FLUSH_NS`` gathered) are recorded in one transaction: marked handled, their conversations saved,
 their answers queued and, for people with nothing else waiting, leased to this worker, which sends
 them right after the commit and records the sends in one more transaction. A worker that dies between
 the two leaves its answers leased: the outbound queue sends them once the lease has run out.

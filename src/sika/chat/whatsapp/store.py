@@ -26,7 +26,6 @@ __all__ = [
     "Outgoing",
     "Queued",
     "Received",
-    "add_inbound",
     "add_inbounds",
     "apply_statuses",
     "decode_inbound",
@@ -98,13 +97,6 @@ class Queued:
 
 # The inbox ------------------------------------------------------------------------------------------
 
-def add_inbound(engine: Engine, inbound: Inbound, *, sent_at_ns: int, now_ns: int) -> bool:
-    """Store a received message once (a second delivery of its id is a no-op) and open its sender's
-    24-hour window. Returns whether it was new."""
-    (added,) = add_inbounds(engine, [Received(inbound, sent_at_ns=sent_at_ns, now_ns=now_ns)])
-    return added
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class Received:
     """A message from a notification: when it was sent (the window opens there) and received."""
@@ -115,7 +107,9 @@ class Received:
 
 
 def add_inbounds(engine: Engine, received: Sequence[Received]) -> list[bool]:
-    """:func:`add_inbound` for many messages, in order, in one transaction; whether each was new."""
+    """Store received messages once each (a second delivery of an id is a no-op, even within the
+    group), in order, in one transaction, and open their senders' 24-hour windows; whether each was
+    new."""
     assert len(received) <= ADD_MAX, len(received)
     latest: dict[str, int] = {}
     rows = []
