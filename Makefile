@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements.lock requirements-test.lock pyproject.toml | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock requirements-test.lock pyproject.toml fakes/pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: run test check lint typecheck services lock clean bench
 
@@ -10,7 +10,7 @@ $(STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements-test.lock
-	$(BIN)/python -m pip install -q --no-deps -e .
+	$(BIN)/python -m pip install -q --no-deps -e . -e fakes
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -27,7 +27,7 @@ test: $(STAMP) services
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests fakes
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
