@@ -18,6 +18,10 @@ __all__ = ["Settings", "settings"]
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SIKA_", extra="ignore")
 
+    # "production" refuses to start on a development default secret; anything else warns about each.
+    env: Literal["development", "production"] = "development"
+    # Where providers and gateways reach this server (their callback URLs are built from it).
+    public_url: str | None = Field(default=None, max_length=500)
     database_url: str = "sqlite:///./sika.db"
     redis_url: str | None = None
     whatsapp_verify_token: str | None = None
@@ -63,6 +67,16 @@ class Settings(BaseSettings):
     # once (tests), "off" disables provider payments.
     providers: Literal["sandbox", "instant", "off"] = "sandbox"
     provider_deadline_s: int = Field(default=120, ge=5, le=86_400)
+
+    # Africa's Talking (USSD gateway, SMS, airtime): one account for its APIs. Its callbacks are not
+    # signed: they are accepted from the allowed addresses (comma-separated IPs or CIDRs; empty: any)
+    # and, when a token is set, only with ``?token=<token>`` in the callback URL.
+    africastalking_url: str = Field(default="https://api.africastalking.com", max_length=500)
+    africastalking_username: str | None = Field(default=None, max_length=100)
+    africastalking_api_key: str | None = Field(default=None, max_length=200)
+    africastalking_callback_token: str | None = Field(default=None, min_length=16, max_length=200)
+    africastalking_allowed_ips: str = Field(default="", max_length=2_000)
+    sms_sender_id: str | None = Field(default=None, max_length=11)
 
     # Rides: the cities (JSON list of sika.rides.cities.City in SIKA_CITIES), how requests are matched.
     cities: list[City] = Field(default_factory=lambda: list(DEFAULT_CITIES))
