@@ -5,9 +5,12 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sika.calendar.announcements import RamadanAnnouncement
+from sika.calendar.places import ALL_CITIES
+from sika.calendar.prayers import PrayerMethod
 from sika.payments.fees import DEFAULT_FEES, FeeSchedule
 from sika.rides.cities import DEFAULT_CITIES, City
 from sika.wallet.tiers import DEFAULT_TIERS, TIER_MAX, TierLimits
@@ -83,12 +86,30 @@ class Settings(BaseSettings):
     rides_matcher: Literal["greedy", "batch"] = "greedy"
     dispatch_interval_s: float = Field(default=1.0, gt=0, le=60)
 
+    # Calendar: how each city's prayer times are computed (JSON in SIKA_PRAYER, keyed by city id or
+    # "*": sika.calendar.PrayerMethod; default the Muslim World League's angles), and the Ramadan
+    # starts (and ends) operators announced (JSON list in SIKA_RAMADAN: sika.calendar.RamadanAnnouncement).
+    prayer: dict[str, PrayerMethod] = Field(default_factory=dict, max_length=100)
+    ramadan: list[RamadanAnnouncement] = Field(default_factory=list, max_length=1_000)
+
     @field_validator("tiers")
     @classmethod
     def _every_tier(cls, tiers: dict[int, TierLimits]) -> dict[int, TierLimits]:
         if set(tiers) != set(range(TIER_MAX + 1)):
             raise ValueError(f"SIKA_TIERS must define tiers 0 to {TIER_MAX}")
         return tiers
+
+    @model_validator(mode="after")
+    def _calendar_cities(self) -> Settings:
+        ids = {city.id for city in self.cities}
+        unknown = sorted(set(self.prayer) - ids - {ALL_CITIES})
+        unknown += sorted({a.city for a in self.ramadan if a.city is not None and a.city not in ids})
+        if unknown:
+            raise ValueError(f"SIKA_PRAYER or SIKA_RAMADAN names unknown cities: {', '.join(unknown)}")
+        scopes = [(a.hijri_year, a.scope) for a in self.ramadan]
+        if len(set(scopes)) != len(scopes):
+            raise ValueError("SIKA_RAMADAN has two announcements for the same year and scope")
+        return self
 
 
 @lru_cache(maxsize=1)

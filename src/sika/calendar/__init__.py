@@ -1,0 +1,49 @@
+"""The calendar: prayer times (adhanpy), Ramadan (hijridate's Umm al-Qura table corrected by
+operators' announcements) and windows relative to them, for campaigns, quiet hours and drivers.
+
+Start at :class:`Calendar`; docs/calendar.md has the window grammar and examples.
+"""
+
+from sika.calendar.announcements import (
+    AnnouncementStore,
+    MemoryAnnouncements,
+    RamadanAnnouncement,
+    parse_announcement,
+)
+from sika.calendar.errors import (
+    CalendarError,
+    DateOutOfRange,
+    InvalidAnnouncement,
+    InvalidWindow,
+    PrayerTimesUnavailable,
+)
+from sika.calendar.prayers import Prayer, PrayerMethod, PrayerTimes
+from sika.calendar.ramadan import RamadanSeason
+from sika.calendar.schedule import Change, Interval, Schedule
+from sika.calendar.service import Calendar
+from sika.calendar.windows import Anchor, Window, parse_window, parse_windows, windows_json
+
+__all__ = [
+    "Anchor",
+    "AnnouncementStore",
+    "Calendar",
+    "CalendarError",
+    "Change",
+    "DateOutOfRange",
+    "Interval",
+    "InvalidAnnouncement",
+    "InvalidWindow",
+    "MemoryAnnouncements",
+    "Prayer",
+    "PrayerMethod",
+    "PrayerTimes",
+    "PrayerTimesUnavailable",
+    "RamadanAnnouncement",
+    "RamadanSeason",
+    "Schedule",
+    "Window",
+    "parse_announcement",
+    "parse_window",
+    "parse_windows",
+    "windows_json",
+]
