@@ -63,6 +63,18 @@ class Change:
 _Occurrence = tuple[float, float, int]  # start and end (UTC seconds), index of the window
 
 
+@dataclass(frozen=True, slots=True)
+class _Day:
+    """A local date's bounds (UTC seconds) and the open spans that overlap it."""
+
+    first: float
+    after: float
+    spans: tuple[tuple[float, float], ...]
+
+
+_NO_DAY = _Day(0.0, 0.0, ())
+
+
 class Schedule:
     """The union of ``windows`` in ``place``: built by :meth:`sika.calendar.Calendar.schedule`."""
 
@@ -78,13 +90,21 @@ class Schedule:
         self._needs_ramadan = any(window.days != "every_day" for window in self.windows)
         self._revision = ramadan.revision() if self._needs_ramadan else 0
         self._by_start_day: dict[int, tuple[_Occurrence, ...]] = {}
-        self._by_local_day: dict[int, tuple[tuple[float, float], ...]] = {}
+        self._by_local_day: dict[int, _Day] = {}
+        self._recent = _NO_DAY  # the date asked last: most calls ask about today again
 
     def contains(self, instant: datetime) -> bool:
         """Whether ``instant`` (an aware datetime) lies in one of the windows."""
         seconds = _seconds(instant)
-        spans = self._spans(instant.astimezone(self.place.zone).toordinal())
-        return any(start <= seconds < end for start, end in spans)
+        self._check_revision()
+        day = self._recent
+        if not day.first <= seconds < day.after:
+            day = self._day(instant.astimezone(self.place.zone).toordinal())
+            self._recent = day
+        for start, end in day.spans:  # noqa: SIM110 (a plain loop: no generator on the hot path)
+            if start <= seconds < end:
+                return True
+        return False
 
     def next_change(self, instant: datetime, *, horizon_days: int = HORIZON_DAYS_DEFAULT) -> Change | None:
         """The first instant after ``instant`` where :meth:`contains` changes, and which edge it is.
@@ -132,16 +152,17 @@ class Schedule:
         if self._needs_ramadan:
             revision = self._ramadan.revision()
             if revision != self._revision:
-                self._by_start_day, self._by_local_day, self._revision = {}, {}, revision
+                self._by_start_day, self._by_local_day, self._recent = {}, {}, _NO_DAY
+                self._revision = revision
 
-    def _spans(self, day: int) -> tuple[tuple[float, float], ...]:
-        self._check_revision()
+    def _day(self, day: int) -> _Day:
         found = self._by_local_day.get(day)
         if found is None:
             # Every occurrence that overlaps local date `day` starts on a date from day-3 to day+1.
             first, after = self._midnight(day), self._midnight(day + 1)
-            found = tuple((start, end) for anchored in range(day - 3, day + 2)
-                          for start, end, _ in self._occurrences(anchored) if start < after and end > first)
+            found = _Day(first, after, tuple(
+                (start, end) for anchored in range(day - 3, day + 2)
+                for start, end, _ in self._occurrences(anchored) if start < after and end > first))
             if len(self._by_local_day) >= DAYS_CACHED_MAX:
                 self._by_local_day.clear()
             self._by_local_day[day] = found
@@ -191,7 +212,7 @@ class Schedule:
 
 
 def _seconds(instant: datetime) -> float:
-    if instant.tzinfo is None or instant.utcoffset() is None:
+    if instant.tzinfo is None:
         raise ValueError("windows are evaluated at aware datetimes (a naive one has no time zone)")
     return instant.timestamp()
 
