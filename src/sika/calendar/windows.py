@@ -21,7 +21,17 @@ import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError, model_serializer, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    GetJsonSchemaHandler,
+    TypeAdapter,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from sika.calendar.errors import InvalidWindow
 from sika.calendar.prayers import Prayer
@@ -78,6 +88,15 @@ class Anchor(BaseModel, frozen=True, extra="forbid"):
     @model_serializer
     def _as_text(self) -> str:
         return str(self)
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+                                     ) -> JsonSchemaValue:
+        # OpenAPI readers should see the text form first: it is what campaigns and the console send.
+        if handler.mode == "serialization":
+            return {"type": "string", "examples": ["maghrib-10min", "04:00"]}
+        text = {"type": "string", "examples": ["maghrib-10min", "isha+1h30min", "04:00"]}
+        return {"anyOf": [text, handler(core_schema)]}
 
     def __str__(self) -> str:
         if self.minute is not None:
