@@ -75,6 +75,17 @@ class _Day:
 _NO_DAY = _Day(0.0, 0.0, ())
 
 
+@dataclass(slots=True)
+class _Caches:
+    """What a schedule computed from one revision of the Ramadan announcements, swapped whole when it
+    changes: a computation that raced the change writes into the old one, never the new."""
+
+    revision: int
+    by_start_day: dict[int, tuple[_Occurrence, ...]]
+    by_local_day: dict[int, _Day]
+    recent: _Day = _NO_DAY  # the date asked last: most calls ask about today again
+
+
 class Schedule:
     """The union of ``windows`` in ``place``: built by :meth:`sika.calendar.Calendar.schedule`."""
 
@@ -88,19 +99,16 @@ class Schedule:
         self._clock = clock
         self._ramadan = ramadan
         self._needs_ramadan = any(window.days != "every_day" for window in self.windows)
-        self._revision = ramadan.revision() if self._needs_ramadan else 0
-        self._by_start_day: dict[int, tuple[_Occurrence, ...]] = {}
-        self._by_local_day: dict[int, _Day] = {}
-        self._recent = _NO_DAY  # the date asked last: most calls ask about today again
+        self._caches = _Caches(ramadan.revision() if self._needs_ramadan else 0, {}, {})
 
     def contains(self, instant: datetime) -> bool:
         """Whether ``instant`` (an aware datetime) lies in one of the windows."""
         seconds = _seconds(instant)
-        self._check_revision()
-        day = self._recent
+        caches = self._current()
+        day = caches.recent
         if not day.first <= seconds < day.after:
-            day = self._day(instant.astimezone(self.place.zone).toordinal())
-            self._recent = day
+            day = self._day(caches, instant.astimezone(self.place.zone).toordinal())
+            caches.recent = day
         for start, end in day.spans:  # noqa: SIM110 (a plain loop: no generator on the hot path)
             if start <= seconds < end:
                 return True
@@ -114,7 +122,7 @@ class Schedule:
         """
         if not 1 <= horizon_days <= HORIZON_DAYS_MAX:
             raise CalendarError(f"horizon_days is 1 to {HORIZON_DAYS_MAX}", code="invalid_horizon")
-        self._check_revision()
+        caches = self._current()
         seconds = _seconds(instant)
         day = instant.astimezone(self.place.zone).toordinal()
         heap: list[_Occurrence] = []
@@ -122,7 +130,7 @@ class Schedule:
         close, closing = seconds, None  # how far the union reaches past `instant`, and through what
         while next_day <= last:
             for anchored in range(next_day, min(next_day + _CHUNK_DAYS, last + 1)):
-                for occurrence in self._occurrences(anchored):
+                for occurrence in self._occurrences(caches, anchored):
                     heapq.heappush(heap, occurrence)
             next_day = min(next_day + _CHUNK_DAYS, last + 1)
             safe = self._midnight(next_day) - _START_SLACK_S  # dates not collected yet start after this
@@ -138,46 +146,48 @@ class Schedule:
 
     def occurrences(self, day: date) -> list[Interval]:
         """The occurrences anchored on the local date ``day``, in order of start."""
-        self._check_revision()
+        caches = self._current()
         return [Interval(datetime.fromtimestamp(start, self.place.zone),
                          datetime.fromtimestamp(end, self.place.zone), self.windows[index])
-                for start, end, index in sorted(self._occurrences(day.toordinal()))]
+                for start, end, index in sorted(self._occurrences(caches, day.toordinal()))]
 
     def _change(self, at_s: float, *, opens: bool, occurrence: _Occurrence, end: bool) -> Change:
         window = self.windows[occurrence[2]]
         return Change(at=datetime.fromtimestamp(at_s, self.place.zone), opens=opens,
                       anchor=window.end if end else window.start, window=window)
 
-    def _check_revision(self) -> None:
+    def _current(self) -> _Caches:
+        caches = self._caches
         if self._needs_ramadan:
             revision = self._ramadan.revision()
-            if revision != self._revision:
-                self._by_start_day, self._by_local_day, self._recent = {}, {}, _NO_DAY
-                self._revision = revision
+            if revision != caches.revision:
+                caches = _Caches(revision, {}, {})
+                self._caches = caches
+        return caches
 
-    def _day(self, day: int) -> _Day:
-        found = self._by_local_day.get(day)
+    def _day(self, caches: _Caches, day: int) -> _Day:
+        found = caches.by_local_day.get(day)
         if found is None:
             # Every occurrence that overlaps local date `day` starts on a date from day-3 to day+1.
             first, after = self._midnight(day), self._midnight(day + 1)
             found = _Day(first, after, tuple(
                 (start, end) for anchored in range(day - 3, day + 2)
-                for start, end, _ in self._occurrences(anchored) if start < after and end > first))
-            if len(self._by_local_day) >= DAYS_CACHED_MAX:
-                self._by_local_day.clear()
-            self._by_local_day[day] = found
+                for start, end, _ in self._occurrences(caches, anchored) if start < after and end > first))
+            if len(caches.by_local_day) >= DAYS_CACHED_MAX:
+                caches.by_local_day.clear()
+            caches.by_local_day[day] = found
         return found
 
-    def _occurrences(self, day: int) -> tuple[_Occurrence, ...]:
-        found = self._by_start_day.get(day)
+    def _occurrences(self, caches: _Caches, day: int) -> tuple[_Occurrence, ...]:
+        found = caches.by_start_day.get(day)
         if found is None:
             local = date.fromordinal(day)
             found = tuple(occurrence for index, window in enumerate(self.windows)
                           if self._eligible(window, local)
                           for occurrence in self._occurrence(window, index, local))
-            if len(self._by_start_day) >= DAYS_CACHED_MAX:
-                self._by_start_day.clear()
-            self._by_start_day[day] = found
+            if len(caches.by_start_day) >= DAYS_CACHED_MAX:
+                caches.by_start_day.clear()
+            caches.by_start_day[day] = found
         return found
 
     def _eligible(self, window: Window, day: date) -> bool:
