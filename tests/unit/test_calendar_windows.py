@@ -8,7 +8,17 @@ from zoneinfo import ZoneInfo
 import pytest
 from calendar_support import calendar_with_summer_time
 
-from sika.calendar import Calendar, InvalidWindow, Prayer, parse_window, parse_windows, windows_json
+from sika.calendar import (
+    Calendar,
+    InvalidWindow,
+    Prayer,
+    around_prayers,
+    parse_window,
+    parse_windows,
+    ramadan_table,
+    to_hijri,
+    windows_json,
+)
 
 LOME = ZoneInfo("Africa/Lome")
 COTONOU = ZoneInfo("Africa/Porto-Novo")
@@ -187,3 +197,23 @@ def test_windows_that_never_close_have_no_next_change(calendar: Calendar) -> Non
 def test_a_naive_datetime_is_refused(calendar: Calendar) -> None:
     with pytest.raises(ValueError, match="aware"):
         calendar.contains(NIGHT, "lome", datetime(2026, 3, 1, 23, 0))
+
+
+def test_a_prayer_quiet_profile_holds_around_each_of_the_five_prayers(calendar: Calendar) -> None:
+    profile = around_prayers(10, 20)
+    assert [str(w) for w in profile][:2] == ["fajr-10min to fajr+20min", "dhuhr-10min to dhuhr+20min"]
+    times = calendar.prayer_times("lome", date(2026, 3, 1))
+    for prayer in (Prayer.FAJR, Prayer.DHUHR, Prayer.ASR, Prayer.MAGHRIB, Prayer.ISHA):
+        assert calendar.contains(profile, "lome", times.at(prayer) + timedelta(minutes=19))
+        assert not calendar.contains(profile, "lome", times.at(prayer) + timedelta(minutes=20))
+    # Maghrib+20 (18:27) and Isha-10 (19:03) leave a gap: a message held at 18:20 goes at 18:27.
+    change = calendar.next_change(profile, "lome", times.maghrib + timedelta(minutes=13))
+    assert change is not None and (change.at, str(change.anchor)) == (
+        times.maghrib + timedelta(minutes=20), "maghrib+20min")
+    with pytest.raises(InvalidWindow):
+        around_prayers(0, 0)
+
+
+def test_umm_al_qura_dates_are_at_hand() -> None:
+    assert to_hijri(date(2026, 3, 1)) == (1447, 9, 12)
+    assert ramadan_table(1448) == (date(2027, 2, 8), date(2027, 3, 8))

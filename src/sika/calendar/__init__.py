@@ -17,11 +17,12 @@ from sika.calendar.errors import (
     InvalidWindow,
     PrayerTimesUnavailable,
 )
+from sika.calendar.hijri import HijriDate, ramadan_table, to_hijri
 from sika.calendar.prayers import Prayer, PrayerMethod, PrayerTimes
 from sika.calendar.ramadan import RamadanSeason
 from sika.calendar.schedule import Change, Interval, Schedule
 from sika.calendar.service import Calendar
-from sika.calendar.windows import Anchor, Window, parse_window, parse_windows, windows_json
+from sika.calendar.windows import Anchor, Window, around_prayers, parse_window, parse_windows, windows_json
 
 __all__ = [
     "Anchor",
@@ -30,6 +31,7 @@ __all__ = [
     "CalendarError",
     "Change",
     "DateOutOfRange",
+    "HijriDate",
     "Interval",
     "InvalidAnnouncement",
     "InvalidWindow",
@@ -42,8 +44,11 @@ __all__ = [
     "RamadanSeason",
     "Schedule",
     "Window",
+    "around_prayers",
     "parse_announcement",
     "parse_window",
     "parse_windows",
+    "ramadan_table",
+    "to_hijri",
     "windows_json",
 ]

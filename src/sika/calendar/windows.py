@@ -44,6 +44,7 @@ __all__ = [
     "DayFilter",
     "Weekday",
     "Window",
+    "around_prayers",
     "parse_window",
     "parse_windows",
     "windows_json",
@@ -158,6 +159,21 @@ class Window(BaseModel, frozen=True, extra="forbid"):
         if self.weekdays is not None:
             on.append(",".join(self.weekdays))
         return f"{self.start} to {self.end}" + (f" ({'; '.join(on)})" if on else "")
+
+
+FIVE_PRAYERS = (Prayer.FAJR, Prayer.DHUHR, Prayer.ASR, Prayer.MAGHRIB, Prayer.ISHA)
+
+
+def around_prayers(before_min: int, after_min: int, prayers: Sequence[Prayer] = FIVE_PRAYERS, *,
+                   days: DayFilter = "every_day") -> tuple[Window, ...]:
+    """One window per prayer, from ``before_min`` minutes before it to ``after_min`` after: a
+    prayer quiet profile. Their union is what a :class:`~sika.calendar.schedule.Schedule` answers."""
+    if before_min < 0 or after_min < 0 or before_min + after_min == 0:
+        raise InvalidWindow("minutes before and after a prayer are positive, and not both zero")
+    if max(before_min, after_min) > ANCHOR_OFFSET_MIN_MAX:
+        raise InvalidWindow(f"at most {ANCHOR_OFFSET_MIN_MAX} minutes before or after a prayer")
+    return tuple(Window(start=Anchor(prayer=prayer, offset_min=-before_min),
+                        end=Anchor(prayer=prayer, offset_min=after_min), days=days) for prayer in prayers)
 
 
 _WINDOWS = TypeAdapter(list[Window])
