@@ -75,3 +75,11 @@ def test_mistakes_fail_with_one_line_and_a_code(tmp_path: Path) -> None:
         assert done.stdout == ""
         assert done.stderr.strip().count("\n") == 0 and f"[{code}]" in done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_a_mistyped_announcement_in_the_environment_is_one_line_too(tmp_path: Path) -> None:
+    wrong = {"SIKA_RAMADAN": '[{"hijri_year": 1447, "start": "2027-02-19", "country": "TG"}]'}
+    done = sika("calendar", "ramadan", cwd=tmp_path, env=wrong)
+    assert done.returncode == 1
+    assert done.stderr.strip().count("\n") == 0 and "[configuration_error]" in done.stderr
+    assert "more than 3 days away (wrong year?)" in done.stderr

@@ -33,10 +33,17 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object 
 
 
 def _calendar() -> Calendar:
-    from sika.calendar import Calendar, MemoryAnnouncements
-    from sika.config import settings
+    from pydantic import ValidationError
 
-    s = settings()
+    from sika.calendar import Calendar, MemoryAnnouncements
+    from sika.calendar.validation import first_error
+    from sika.config import settings
+    from sika.errors import ConfigurationError
+
+    try:
+        s = settings()
+    except ValidationError as exc:  # SIKA_PRAYER, SIKA_RAMADAN: what operators type into the environment
+        raise ConfigurationError(f"invalid setting: {first_error(exc)}") from exc
     return Calendar(s.cities, prayer=s.prayer, announcements=MemoryAnnouncements(s.ramadan))
 
 
