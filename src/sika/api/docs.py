@@ -24,8 +24,8 @@ _FRONT = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Sika</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="icon" href="{assets}/favicon-32x32.png">
-<style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;line-height:1.5}}
-a{{color:#0a6c4f}}</style></head>
+<style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;
+line-height:1.5}} a{{color:#0a6c4f}}</style></head>
 <body><h1>Sika {version}</h1>
 <p>Mobile money over chat, moto-taxi on demand and promotions for the XOF zone.</p>
 <ul>

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sika import phones
-from sika.chat import flows
+from sika.chat import abroad, flows
 from sika.chat.context import Answer, Context, Invalid
 from sika.chat.i18n import Translator, translator
 from sika.chat.messages import Choice, Inbound, InboundKind, Reply, Turn
@@ -52,6 +52,8 @@ class Dialog:
 
         ``language`` overrides the customer's for this message (the terminal's ``--lang``).
         """
+        if abroad.outside_zone(inbound.msisdn):  # one polite answer; nothing opened or stored
+            return abroad.answer(inbound)
         key = session_key or inbound.msisdn
         state = self.conversations.load(inbound.channel, key)
         customer, pending, account = self._read_ahead(inbound.msisdn)
