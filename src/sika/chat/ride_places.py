@@ -14,10 +14,11 @@ when booked by name; ``matches`` (``"<city>:<place>"`` keys) and ``typed`` while
 
 from __future__ import annotations
 
+from sika import phones
 from sika.chat.context import Answer, Context, Invalid
 from sika.chat.messages import Choice, Location, Reply
 from sika.rides.cities import City
-from sika.rides.places import Place, fold, recent, search
+from sika.rides.places import Place, fold, last_city, recent, search
 
 __all__ = ["dropoff", "dropoff_ask", "dropoff_location", "pick", "pick_ask", "pickup", "pickup_ask",
            "pickup_location"]
@@ -63,16 +64,16 @@ def pick_ask(ctx: Context) -> Reply:
 # Answering ---------------------------------------------------------------------------------------
 
 def pickup(ctx: Context, answer: Answer) -> None:
-    _take(ctx, answer, "pickup", _cities(ctx))
+    _take(ctx, answer, "pickup", _pickup_scopes(ctx))
 
 
 def dropoff(ctx: Context, answer: Answer) -> None:
-    _take(ctx, answer, "dropoff", [_city(ctx)])
+    _take(ctx, answer, "dropoff", [[_city(ctx)]])
 
 
 def pick(ctx: Context, answer: Answer) -> None:
     end = "pickup" if ctx.state.step == "pickup_pick" else "dropoff"
-    _take(ctx, answer, end, _cities(ctx) if end == "pickup" else [_city(ctx)])
+    _take(ctx, answer, end, _pickup_scopes(ctx) if end == "pickup" else [[_city(ctx)]])
 
 
 def pickup_location(ctx: Context, location: Location) -> None:
@@ -93,15 +94,18 @@ def dropoff_location(ctx: Context, location: Location) -> None:
     ctx.go("ride", "vehicle")
 
 
-def _take(ctx: Context, answer: Answer, end: str, cities: list[City]) -> None:
-    """A place chosen, or typed letters: one match is taken, several are listed, none is refused."""
+def _take(ctx: Context, answer: Answer, end: str, scopes: list[list[City]]) -> None:
+    """A place chosen, or typed letters (searched in the first of ``scopes`` where they match): one
+    match is taken, several are listed, none is refused."""
     chosen = _place(ctx, answer.choice) if answer.choice else None
     if chosen is not None:
         _set(ctx, end, *chosen)
         return
     typed = " ".join(answer.text.split())[:40]
-    matches = [(city, place) for city in cities
-               for place in search(city.places, typed, MATCHES_SHOWN)][:MATCHES_SHOWN]
+    matches: list[tuple[City, Place]] = []
+    for cities in scopes:
+        matches = matches or [(city, place) for city in cities
+                              for place in search(city.places, typed, MATCHES_SHOWN)][:MATCHES_SHOWN]
     exact = [(city, place) for city, place in matches if fold(typed) in place.search_keys()]
     if len(matches) == 1 or len(exact) == 1:
         _set(ctx, end, *(exact or matches)[0])
@@ -139,6 +143,16 @@ def _cities(ctx: Context) -> list[City]:
     rides = ctx.container.rides
     assert rides is not None
     return list(rides.cities)
+
+
+def _pickup_scopes(ctx: Context) -> list[list[City]]:
+    """Where a pick-up is searched, nearest first: the city of the rider's last ride, the cities of
+    their number's country, then every city ("Grand Marché" is in several)."""
+    assert ctx.customer is not None
+    cities = _cities(ctx)
+    last = last_city(ctx.container.engine, ctx.customer.id)
+    country = phones.region(ctx.msisdn)
+    return [[c for c in cities if c.id == last], [c for c in cities if c.country == country], cities]
 
 
 def _city(ctx: Context) -> City:

@@ -118,7 +118,9 @@ def pages(last: dict[str, Any]) -> list[str]:
             bodies.append("")
         bodies[-1] += (separator if bodies[-1] else "") + piece
 
-    for line in text.split("\n"):
+    for line in (" ".join(line.split()) for line in text.split("\n")):
+        if line and len(line) <= room and len(bodies[-1]) + 1 + len(line) > room:
+            bodies.append("")  # a line that fits on a page of its own is not cut in two
         words = [word[i:i + room] for word in line.split() for i in range(0, len(word), room)]
         for position, word in enumerate(words):
             put(word, " " if position else "\n")

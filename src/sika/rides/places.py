@@ -20,7 +20,7 @@ from sqlalchemy import Engine, select
 from sika.rides.geo import Point, haversine_m
 from sika.rides.schema import trips
 
-__all__ = ["PLACES_MAX", "Place", "fold", "nearest", "recent", "search"]
+__all__ = ["PLACES_MAX", "Place", "fold", "last_city", "nearest", "recent", "search"]
 
 PLACES_MAX = 500          # places one city lists at most
 ALIASES_MAX = 8
@@ -106,6 +106,15 @@ def recent(engine: Engine, customer_id: int, places: Sequence[Place], limit: int
                 if len(found) >= limit:
                     return found
     return found
+
+
+def last_city(engine: Engine, customer_id: int) -> str | None:
+    """The city of the rider's latest trip, if they had one."""
+    with engine.connect() as connection:
+        city: str | None = connection.execute(
+            select(trips.c.city).where(trips.c.rider_customer_id == customer_id)
+            .order_by(trips.c.requested_at_ns.desc()).limit(1)).scalar()
+    return city
 
 
 def nearest(places: Sequence[Place], lat: float, lng: float) -> Place | None:
