@@ -5,21 +5,34 @@ are for the eight countries of the West African CFA franc, so such a message get
 ("not available in your country") in the language of the sender's country when Sika speaks it (an
 official language of the country of the number: French for +33, Spanish for +34, Arabic for +212),
 else in French and English, and the conversation goes no further: no wallet is opened, nothing is
-stored, nothing is retried.
+retried. A number is answered once a day at most (the next messages of the day get no answer), so
+that an automatic responder on the other side cannot keep a conversation of apologies going.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import phonenumbers
 from babel.languages import get_official_languages
+from sqlalchemy import Engine
 
 from sika.chat.i18n import LANGUAGES, translator
 from sika.chat.messages import Inbound, Reply, Turn
+from sika.chat.state import Conversations, State
 from sika.phones import XOF_REGIONS
 
-__all__ = ["answer", "language_of", "outside_zone"]
+__all__ = ["ANSWER_EVERY_S", "answer", "language_of", "outside_zone", "remembered"]
 
+ANSWER_EVERY_S = 24 * 3600
+_CHANNEL = "abroad"
 _FALLBACK = ("fr", "en")
+
+
+def remembered(engine: Engine, clock_ns: Callable[[], int]) -> Conversations:
+    """Where the numbers answered today are remembered (kept a day, then forgotten by the job that
+    forgets idle conversations)."""
+    return Conversations(engine, clock_ns=clock_ns, idle_s=ANSWER_EVERY_S)
 
 
 def outside_zone(msisdn: str) -> bool:
@@ -36,8 +49,12 @@ def language_of(msisdn: str) -> str | None:
     return next((language for language in spoken if language in LANGUAGES), None)
 
 
-def answer(inbound: Inbound) -> Turn:
-    """The one answer to a message from outside the zone."""
+def answer(inbound: Inbound, conversations: Conversations) -> Turn:
+    """The one answer to a message from outside the zone; no answer when the number had it today
+    (``conversations`` remembers it, under the channel ``abroad``)."""
+    if not conversations.load(_CHANNEL, inbound.msisdn).fresh:
+        return Turn(replies=[])
+    conversations.save(_CHANNEL, inbound.msisdn, inbound.msisdn, State())
     language = language_of(inbound.msisdn)
     texts = []
     for code in (language,) if language is not None else _FALLBACK:
