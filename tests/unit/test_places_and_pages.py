@@ -4,7 +4,7 @@ in its city, and a USSD screen of any length is paged without losing a word."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -57,12 +57,14 @@ _WORDS = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Z
 
 @given(lines=st.lists(st.lists(_WORDS, max_size=25), max_size=6), choices=st.lists(_WORDS, max_size=12),
        end=st.booleans())
+@example(lines=[["x" * 171], ["y" * 20]], choices=[], end=True)  # a line exactly one page long
 def test_a_screen_of_any_length_is_paged_without_losing_a_word(lines: list[list[str]], choices: list[str],
                                                                end: bool) -> None:
     text = "\n".join(" ".join(words) for words in lines)
     screens = pages({"text": text, "choices": choices, "end": end})
     assert all(len(screen) <= SCREEN_CHARS_MAX for screen in screens)
     assert all(screen.startswith("CON ") and screen.endswith("\n99. >>") for screen in screens[:-1])
+    assert all(screen[4:].removesuffix("\n99. >>").strip() for screen in screens[:-1])  # no empty page
     assert screens[-1].startswith("END " if end else "CON ") and not screens[-1].endswith("99. >>")
     shown = " ".join(screen[4:].removesuffix("\n99. >>") for screen in screens)
     if len(screens) < 12:  # a screen of more than 12 pages is cut on the last (no flow says that much)

@@ -119,7 +119,7 @@ def pages(last: dict[str, Any]) -> list[str]:
         bodies[-1] += (separator if bodies[-1] else "") + piece
 
     for line in (" ".join(line.split()) for line in text.split("\n")):
-        if line and len(line) <= room and len(bodies[-1]) + 1 + len(line) > room:
+        if bodies[-1] and line and len(line) <= room and len(bodies[-1]) + 1 + len(line) > room:
             bodies.append("")  # a line that fits on a page of its own is not cut in two
         words = [word[i:i + room] for word in line.split() for i in range(0, len(word), room)]
         for position, word in enumerate(words):
