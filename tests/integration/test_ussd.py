@@ -204,6 +204,15 @@ def test_a_ride_is_booked_by_place_names_followed_and_cancelled_on_ussd(containe
     assert again.endswith("\n1. Université de Lomé\n2. Grand Marché")  # the last places first
 
 
+def test_back_from_the_destination_shows_the_places_listed_again(container: Container) -> None:
+    phone = Phone(UssdGateway(Dialog(container)), AMA)
+    listed = phone.dial("5", "gra")
+    phone.answer("1")
+    assert phone.answer("0") == listed  # back: the same list of places
+    assert phone.answer("2") == "CON Où allez-vous ? Tapez les premières lettres d'un lieu."
+    assert "De Grand Marché à Université de Kara." in phone.answer("univ")  # Kara's, this time
+
+
 def test_a_place_nobody_knows_is_said_and_asked_again(container: Container) -> None:
     phone = Phone(UssdGateway(Dialog(container)), AMA)
     refused = phone.dial("5", "zzz")

@@ -9,7 +9,8 @@ flow goes on to the same vehicle, quote, payment, confirmation and PIN steps, wh
 
 Steps (flow ``ride``): ``pickup`` → (``pickup_pick``) → ``dropoff`` → (``dropoff_pick``) → ``vehicle``.
 State: ``city``, ``pickup`` and ``dropoff`` as ``[lat, lng]``, ``pickup_name`` and ``dropoff_name``
-when booked by name; ``matches`` (``"<city>:<place>"`` keys) and ``typed`` while a list is shown.
+when booked by name; ``pickup_matches``/``dropoff_matches`` (``"<city>:<place>"`` keys) and
+``pickup_typed``/``dropoff_typed``: the list shown for each.
 """
 
 from __future__ import annotations
@@ -53,11 +54,13 @@ def dropoff_ask(ctx: Context) -> Reply:
 
 def pick_ask(ctx: Context) -> Reply:
     """The places that matched the letters typed (for the pick-up or the destination)."""
-    found = [entry for entry in (_place(ctx, key) for key in ctx.state.data.get("matches", [])) if entry]
+    end = _end(ctx)
+    keys = ctx.state.data.get(f"{end}_matches", [])
+    found = [entry for entry in (_place(ctx, key) for key in keys) if entry]
     several = len({city.id for city, _ in found}) > 1
     choices = [_choice(city, place, with_city=several) for city, place in found]
     text = ctx.t('Several places start with "{typed}": which one? Or type more letters.',
-                 typed=ctx.state.data.get("typed", ""))
+                 typed=ctx.state.data.get(f"{end}_typed", ""))
     return Reply(text, choices=choices, button=ctx.t("Choose"))
 
 
@@ -72,7 +75,7 @@ def dropoff(ctx: Context, answer: Answer) -> None:
 
 
 def pick(ctx: Context, answer: Answer) -> None:
-    end = "pickup" if ctx.state.step == "pickup_pick" else "dropoff"
+    end = _end(ctx)
     _take(ctx, answer, end, _pickup_scopes(ctx) if end == "pickup" else [[_city(ctx)]])
 
 
@@ -112,15 +115,14 @@ def _take(ctx: Context, answer: Answer, end: str, scopes: list[list[City]]) -> N
         return
     if not matches:
         raise Invalid(ctx.t('No place starts with "{typed}". Type other letters.', typed=typed))
-    ctx.state.data.update(matches=[_key(city, place) for city, place in matches], typed=typed)
+    ctx.state.data.update({f"{end}_matches": [_key(city, place) for city, place in matches],
+                           f"{end}_typed": typed})
     if ctx.state.step != f"{end}_pick":
         ctx.go("ride", f"{end}_pick")
 
 
 def _set(ctx: Context, end: str, city: City, place: Place) -> None:
-    data = ctx.state.data
-    for name in ("matches", "typed"):
-        data.pop(name, None)
+    data = ctx.state.data  # the list shown stays: "back" shows it again
     if end == "pickup":
         data.update(city=city.id, pickup=[place.lat, place.lng], pickup_name=place.name)
         ctx.go("ride", "dropoff")
@@ -134,6 +136,11 @@ def _set(ctx: Context, end: str, city: City, place: Place) -> None:
 
 
 # Places ------------------------------------------------------------------------------------------
+
+def _end(ctx: Context) -> str:
+    """Which end of the ride a list of places is for."""
+    return "pickup" if ctx.state.step == "pickup_pick" else "dropoff"
+
 
 def _shares_locations(ctx: Context) -> bool:
     return ctx.inbound.channel == "whatsapp"
