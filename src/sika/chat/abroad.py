@@ -11,6 +11,7 @@ that an automatic responder on the other side cannot keep a conversation of apol
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import phonenumbers
@@ -25,6 +26,7 @@ from sika.phones import XOF_REGIONS
 __all__ = ["ANSWER_EVERY_S", "answer", "language_of", "outside_zone", "remembered"]
 
 ANSWER_EVERY_S = 24 * 3600
+REGIONS_CACHED_MAX = 16_384
 _CHANNEL = "abroad"
 _FALLBACK = ("fr", "en")
 
@@ -65,6 +67,7 @@ def answer(inbound: Inbound, conversations: Conversations) -> Turn:
     return Turn(replies=[Reply(text="\n\n".join(texts), end=True, rtl=rtl)])
 
 
+@functools.lru_cache(maxsize=REGIONS_CACHED_MAX)  # every message asks, mostly for the same numbers
 def _region(msisdn: str) -> str | None:
     try:
         region = phonenumbers.region_code_for_number(phonenumbers.parse(msisdn[:32]))
