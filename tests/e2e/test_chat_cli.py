@@ -63,6 +63,6 @@ def test_a_ride_is_booked_in_the_terminal_by_typing_place_names(sqlite_url: str)
                           timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert "Type the first letters of a place" in done.stdout and "WhatsApp" not in done.stdout
-    assert "From Hédzranawoé to Port autonome." in done.stdout
+    assert "Pick-up: Hédzranawoé. Destination: Port autonome." in done.stdout
     assert "Moto" in done.stdout and "F CFA" in done.stdout
     assert "no driver is free near you" in done.stdout  # nobody drives in this test town

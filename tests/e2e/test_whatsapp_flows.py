@@ -427,7 +427,7 @@ def test_a_ride_is_booked_on_whatsapp_by_typing_place_names(
     phone.tap("place:lome:grand-marche")
     phone.type("tokoin")
     phone.tap("place:lome:gare-tokoin")
-    assert "De Grand Marché à Gare de Tokoin." in graph.texts_to("+22890112233")[-1]
+    assert "Départ : Grand Marché. Arrivée : Gare de Tokoin." in graph.texts_to("+22890112233")[-1]
     phone.tap("vehicle:moto")
     phone.tap("pay:cash")
     phone.tap("confirm")

@@ -131,7 +131,8 @@ def _set(ctx: Context, end: str, city: City, place: Place) -> None:
         raise Invalid(ctx.t("That is where the driver picks you up: choose another destination."))
     data.update(dropoff=[place.lat, place.lng], dropoff_name=place.name)
     if data.get("pickup_name"):
-        ctx.say(ctx.t("From {pickup} to {dropoff}.", pickup=data["pickup_name"], dropoff=place.name))
+        ctx.say(ctx.t("Pick-up: {pickup}. Destination: {dropoff}.", pickup=data["pickup_name"],
+                      dropoff=place.name))
     ctx.go("ride", "vehicle")
 
 
