@@ -48,3 +48,21 @@ def test_lang_shows_another_language_and_a_bad_number_is_one_line(sqlite_url: st
                          env=env, capture_output=True, text=True, timeout=60, check=False)
     assert bad.returncode == 1
     assert bad.stderr.count("\n") == 1 and "unsupported_country" in bad.stderr
+
+
+def test_a_ride_is_booked_in_the_terminal_by_typing_place_names(sqlite_url: str) -> None:
+    container = bootstrap(Settings(database_url=sqlite_url, providers="off"))
+    try:
+        container.customers.open("+22890112233", "Ama Mensah", language="en", pin=Pin("4827"), tier=1)
+    finally:
+        container.close()
+    env = {**os.environ, "SIKA_DATABASE_URL": sqlite_url, "SIKA_PROVIDERS": "off"}
+    # Book a ride; "hedz" (no accent) is Hédzranawoé; "port" is the port; a moto, cash, confirm.
+    done = subprocess.run([sys.executable, "-m", "sika", "chat", "--phone", "+22890112233"],
+                          input="5\nhedz\nport\n1\n1\n1\n", env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "Type the first letters of a place" in done.stdout and "WhatsApp" not in done.stdout
+    assert "Pick-up: Hédzranawoé. Destination: Port autonome." in done.stdout
+    assert "Moto" in done.stdout and "F CFA" in done.stdout
+    assert "no driver is free near you" in done.stdout  # nobody drives in this test town

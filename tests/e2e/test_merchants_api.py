@@ -458,3 +458,12 @@ def test_too_small_requests_and_refused_approvals_leave_nothing_stuck(world: Wor
     )
     declined = world.client.post(f"/v1/approvals/{big.json()['id']}/decline", headers=ama)
     assert declined.json()["status"] == "declined"
+
+
+def test_a_customer_sees_who_asks_by_the_registered_name_and_the_description_as_a_note(world: World) -> None:
+    ama = world.wallet(AMA, "Ama Mensah", cash=50_000)
+    posted = world.client.post("/v1/payment-requests", headers={**world.merchant, **key()},
+                               json={"msisdn": AMA, "amount": PRICE, "description": "Sika Support refund"})
+    assert posted.status_code == 201, posted.text
+    (listed,) = world.client.get("/v1/approvals", headers=ama).json()
+    assert (listed["requester"], listed["description"]) == ("Assigame Market", "Sika Support refund")

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -66,8 +67,9 @@ class Phone:
     def _deliver(self, message: dict[str, Any]) -> None:
         self.deliver_together([message])
 
-    def deliver_together(self, messages: list[dict[str, Any]]) -> None:
-        """One signed notification carrying ``messages`` (Meta may batch them), then the inbox job."""
+    def deliver_together(self, messages: list[dict[str, Any]], *, process: bool = True) -> None:
+        """One signed notification carrying ``messages`` (Meta may batch them), then the inbox job
+        (unless ``process`` is false: the messages then wait in the inbox)."""
         wa_id = self.msisdn.removeprefix("+")
         value = {
             "messaging_product": "whatsapp",
@@ -84,7 +86,7 @@ class Phone:
         answer = self.client.post("/webhooks/whatsapp", content=body, headers=headers)
         assert answer.status_code == 200, answer.text
         assert self.container.whatsapp is not None
-        while self.container.whatsapp.process_inbox():
+        while process and self.container.whatsapp.process_inbox():
             pass
 
     def type(self, text: str) -> list[dict[str, Any]]:
@@ -337,3 +339,116 @@ def test_several_messages_of_one_person_in_one_batch_each_see_the_previous_answe
     balance_at = next(i for i, t in enumerate(texts) if "Your balance: 0 F CFA." in t)
     history_at = next(i for i, t in enumerate(texts) if "No transactions yet." in t)
     assert 0 < balance_at < history_at
+
+
+def test_a_pin_is_never_stored_in_clear_not_even_before_the_dialog_reads_it(
+    client: TestClient, container: Container, graph: FakeGraph
+) -> None:
+    from pathlib import Path
+
+    from sqlalchemy import select
+
+    from sika.chat.whatsapp.schema import inbox
+    from sika.wallet import Pin
+
+    pin = "7391"
+    container.customers.open("+22890112233", "Ama Mensah", pin=Pin(pin), tier=1)
+    container.customers.open("+22897112233", "Kofi Agbeko", pin=Pin("5938"), tier=1)
+    _cash_in(client, container, "+22890112233", 10_000)
+    phone = Phone(client, container, graph, "+22890112233")
+    phone.type("envoyer 2000 à 97112233")
+    phone.tap("confirm")
+    phone.deliver_together([{"type": "text", "text": {"body": pin}}], process=False)
+    with container.engine.connect() as connection:  # stored, not yet handled
+        waiting = connection.execute(select(inbox).where(inbox.c.status == "queued")).mappings().one()
+    assert waiting["text"] == "••••" and pin not in waiting["payload_json"]
+    assert container.whatsapp is not None
+    while container.whatsapp.process_inbox():
+        pass
+    assert _balance(container, "+22897112233") == 2_000  # the sealed PIN was opened, and it paid
+    assert "2 000 F CFA" in graph.texts_to("+22890112233")[-1]
+    with container.engine.connect() as connection:
+        assert all(pin not in f"{row.text} {row.payload_json}" for row in connection.execute(select(inbox)))
+    url = container.settings.database_url
+    if url.startswith("sqlite:///"):  # the database file and its write-ahead log, byte by byte
+        files = [path for path in Path(url.removeprefix("sqlite:///")).parent.iterdir()
+                 if path.name.startswith(Path(url).name)]
+        assert any(path.name.endswith("-wal") for path in files)
+        for path in files:
+            assert re.search(rb"(?<![0-9A-Za-z])7391(?![0-9A-Za-z])", path.read_bytes()) is None, path
+
+
+@pytest.mark.parametrize(("msisdn", "expected"), [
+    ("+33612345678", ["Désolé, Sika n'est pas disponible dans votre pays."]),
+    ("+34612345678", ["Lo sentimos, Sika no está disponible en tu país."]),
+    ("+4915112345678", ["Désolé, Sika n'est pas disponible dans votre pays.",
+                        "Sorry, Sika is not available in your country."]),
+])
+def test_a_number_outside_the_xof_zone_gets_one_polite_answer_in_its_language(
+    client: TestClient, container: Container, graph: FakeGraph, msisdn: str, expected: list[str]
+) -> None:
+    from sqlalchemy import select
+
+    from sika.chat.whatsapp.schema import inbox
+
+    phone = Phone(client, container, graph, msisdn)
+    phone.type("Hello, I would like to send money")
+    (answer,) = graph.texts_to(msisdn)
+    assert all(sentence in answer for sentence in expected) and "Togo" in answer
+    assert container.whatsapp is not None and container.whatsapp.process_inbox() == 0  # nothing retried
+    phone.type("Hello?")  # the same day: answered once, not in a loop with an automatic responder
+    with container.engine.connect() as connection:
+        handled = connection.execute(select(inbox.c.status, inbox.c.attempts)).all()
+    assert [(row.status, row.attempts) for row in handled] == [("done", 1), ("done", 1)]
+    assert len(graph.texts_to(msisdn)) == 1 and graph.rejected == []
+    assert container.customers.find_many([msisdn]) == {}  # no wallet opened
+
+
+def test_a_ride_is_booked_on_whatsapp_by_typing_place_names(
+    client: TestClient, container: Container, graph: FakeGraph
+) -> None:
+    from sika.rides.geo import Point
+    from sika.wallet import Pin
+
+    rides = container.rides
+    assert rides is not None
+    kofi = rides.onboard(container.customers.open("+22897112233", "Kofi", pin=Pin("5938"), tier=1),
+                         city_id="lome", vehicle_type="moto", plate="TG-4821-AZ")
+    rides.set_documents(kofi.id, "approved")
+    rides.update_location(kofi.id, Point(6.1330, 1.2240))
+    rides.set_online(kofi.id, online=True)
+    container.customers.open("+22890112233", "Ama Mensah", pin=Pin("4827"), tier=1)
+    phone = Phone(client, container, graph, "+22890112233")
+    phone.type("menu")
+    phone.tap("ride")
+    assert "📎" in phone.read() and "tapez le nom d'un lieu" in phone.read()
+    phone.type("grand marche")  # the name whole, in Lomé and in Kara: which one?
+    assert "Plusieurs lieux" in graph.texts_to("+22890112233")[-1]
+    phone.tap("place:lome:grand-marche")
+    phone.type("tokoin")
+    phone.tap("place:lome:gare-tokoin")
+    assert "Départ : Grand Marché. Arrivée : Gare de Tokoin." in graph.texts_to("+22890112233")[-1]
+    phone.tap("vehicle:moto")
+    phone.tap("pay:cash")
+    phone.tap("confirm")
+    trip = rides.active_trip_of_rider(container.customers.get("+22890112233").id)
+    assert trip is not None and (trip.pickup.lat, trip.dropoff.lat) == (6.1306, 6.1531)
+    assert graph.rejected == []
+
+
+def test_a_request_to_pay_is_announced_with_the_registered_merchant_name(
+    client: TestClient, container: Container, graph: FakeGraph
+) -> None:
+    from sika.payments import new_movement_id
+    from sika.wallet import Pin
+
+    container.customers.open("+22890112233", "Ama Mensah", pin=Pin("4827"), tier=1)
+    Phone(client, container, graph, "+22890112233").type("menu")  # the 24-hour window is open
+    merchant, _ = container.merchants.create("Boutique Kodjo")
+    container.approvals.request_payment(new_movement_id(), merchant, "+22890112233", 3_500,
+                                        description="Sika Support: remboursement")
+    while container.outbox.deliver_due():
+        pass
+    announced = graph.texts_to("+22890112233")[-1]
+    assert announced.startswith("Boutique Kodjo vous demande de payer 3 500 F CFA (frais 0 F CFA).")
+    assert announced.endswith('Leur note : "Sika Support: remboursement"')

@@ -238,7 +238,9 @@ def test_the_ussd_route_speaks_africas_talking(town: Container) -> None:
         assert first.status_code == 200
         assert first.headers["content-type"].startswith("text/plain")
         assert first.text.startswith("CON ") and len(first.text) <= SCREEN_CHARS_MAX
-        balance_screen = client.post("/ussd", data={**form, "text": "1"})
+        pin_screen = client.post("/ussd", data={**form, "text": "1"})
+        assert pin_screen.text.startswith("CON ") and "PIN" in pin_screen.text
+        balance_screen = client.post("/ussd", data={**form, "text": "1*4827"})
         assert balance_screen.text.startswith("END ") and "50 000 F CFA" in balance_screen.text
         junk = client.post("/ussd", content=b"\xff\xfe%%%", headers={"content-type": "text/plain"})
         assert junk.status_code == 200 and junk.text.startswith("END ")

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 import sika
-from sika.api import merchants, payments, problems, purchases, rides, ussd, wallets, whatsapp
+from sika.api import docs, merchants, payments, problems, purchases, rides, ussd, wallets, whatsapp
 from sika.bootstrap import Container
 from sika.chat.dialog import Dialog
 from sika.chat.ussd import UssdGateway
@@ -40,12 +40,15 @@ def create_app(
         version=sika.__version__,
         description="Mobile money over chat, moto-taxi on demand and promotions for the XOF zone.",
         lifespan=lifespan,
+        docs_url=None,  # served from vendored assets instead of a CDN: see sika.api.docs
+        redoc_url=None,
     )
     app.state.container = container
     dialog = container.dialog or Dialog(container)
     app.state.dialog = dialog
     app.state.ussd = UssdGateway(dialog)
     problems.install(app)
+    docs.install(app)
     app.include_router(wallets.router)
     app.include_router(payments.router)
     app.include_router(merchants.router)

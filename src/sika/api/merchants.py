@@ -58,10 +58,12 @@ class ApprovalOut(BaseModel):
     status: str
     amount: int
     fee: int
-    description: str
+    description: str = Field(description="the merchant's own text: show it as their note, never as who asks")
     reference: str | None
     payment_id: str | None
     expires_at: float
+    requester: str | None = Field(default=None, description="who asks, by the name Sika registered for "
+                                  "them: show this first (in the customer's list of requests)")
 
 
 class ApprovePayment(BaseModel):
@@ -72,12 +74,12 @@ class Refund(BaseModel):
     amount: int | None = Field(default=None, gt=0, le=AMOUNT_MAX, description="default: the whole payment")
 
 
-def _approval_out(approval: Approval) -> ApprovalOut:
+def _approval_out(approval: Approval, requester: str | None = None) -> ApprovalOut:
     status = "pending_approval" if approval.status == "pending" else approval.status
     return ApprovalOut(id=approval.id, kind=approval.kind, status=status, amount=approval.amount,
                        fee=approval.fee, description=approval.description,
                        reference=approval.merchant_reference, payment_id=approval.movement_id,
-                       expires_at=approval.expires_at_ns / 1e9)
+                       expires_at=approval.expires_at_ns / 1e9, requester=requester)
 
 
 def _merchant(container: Container, who: Caller) -> Merchant:
@@ -162,7 +164,8 @@ async def my_approvals(
 ) -> list[ApprovalOut]:
     def run() -> list[ApprovalOut]:
         customer = customer_of(container, who)
-        return [_approval_out(a) for a in container.approvals.pending_for(customer.id)]
+        return [_approval_out(a, container.approvals.requester(a)[0])
+                for a in container.approvals.pending_for(customer.id)]
 
     return await run_in_threadpool(run)
 

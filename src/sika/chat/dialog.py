@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sika import phones
-from sika.chat import flows
+from sika.chat import abroad, flows
 from sika.chat.context import Answer, Context, Invalid
 from sika.chat.i18n import Translator, translator
 from sika.chat.messages import Choice, Inbound, InboundKind, Reply, Turn
@@ -45,6 +45,7 @@ class Dialog:
                  clock_ns: Callable[[], int] = time.time_ns) -> None:
         self.container = container
         self.conversations = conversations or Conversations(container.engine, clock_ns=clock_ns)
+        self._abroad = abroad.remembered(container.engine, clock_ns)
 
     def handle(self, inbound: Inbound, *, session_key: str | None = None,
                language: str | None = None) -> Turn:
@@ -52,6 +53,8 @@ class Dialog:
 
         ``language`` overrides the customer's for this message (the terminal's ``--lang``).
         """
+        if abroad.outside_zone(inbound.msisdn):  # one polite answer; nothing opened or stored
+            return abroad.answer(inbound, self._abroad)
         key = session_key or inbound.msisdn
         state = self.conversations.load(inbound.channel, key)
         customer, pending, account = self._read_ahead(inbound.msisdn)

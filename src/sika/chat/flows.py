@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sika import phones
+from sika.chat import bill_references, pin_gate, ride_status
+from sika.chat import ride_places as places
 from sika.chat.context import Answer, Context, Invalid
 from sika.chat.i18n import LANGUAGES, N_, translator
 from sika.chat.messages import Choice, Location, Reply
@@ -224,10 +226,8 @@ def _menu(ctx: Context, answer: Answer) -> None:
     choice = answer.choice
     if choice is None:
         raise _invalid(ctx.t('Choose an option from the menu, or type for example "send 5000 to 90112233".'))
-    if choice == "balance":
-        _say_balance(ctx)
-    elif choice == "history":
-        _say_history(ctx)
+    if choice in ("balance", "history"):
+        pin_gate.read(ctx, choice, _say_balance if choice == "balance" else _say_history)
     elif choice == "help":
         ctx.done(help_text(ctx))
     elif choice == "send":
@@ -237,7 +237,7 @@ def _menu(ctx: Context, answer: Answer) -> None:
     elif choice == "bills":
         ctx.go("bills", "biller")
     elif choice == "ride":
-        ctx.go("ride", "pickup")
+        ride_status.start(ctx)
     elif choice == "approvals":
         if not _pending_approvals(ctx):
             ctx.say(ctx.t("No request is waiting for your approval."))
@@ -549,7 +549,9 @@ def _quote_purchase(ctx: Context, provider: str, product: str, reference: str, a
     try:
         quote = ctx.container.purchases.quote(provider, product, reference, amount)
     except SikaError as exc:
-        raise _invalid(explain(ctx, exc)) from exc
+        if exc.code == "invalid_reference" and ctx.state.flow == "bills" and ctx.state.step != "reference":
+            ctx.state.back()  # never ask again for what cannot fix it: back to the reference
+        raise _invalid(bill_references.problem(ctx, provider, exc) or explain(ctx, exc)) from exc
     ctx.state.data.update(
         provider=provider,
         product=product,
@@ -634,18 +636,16 @@ def _bills_reference_ask(ctx: Context) -> Reply:
 
 
 def _bills_reference(ctx: Context, answer: Answer) -> None:
-    reference = "".join(answer.text.split())
-    if not reference or len(reference) > 64:
-        raise _invalid(_err(ctx, "invalid_reference"))
-    ctx.state.data["reference"] = reference
+    reference = "".join(answer.text.split())[:64]
     provider = str(ctx.state.data["provider"])
+    ctx.state.data["reference"] = reference
     if provider == "tde":
         _quote_purchase(ctx, "tde", "water", reference, None)
         ctx.go("bills", "confirm")
-    elif provider == "canal":
-        ctx.go("bills", "package")
-    else:
-        ctx.go("bills", "amount")
+        return
+    product = "electricity" if provider == "ceet" else next((p for p, _, _ in _canal_packages(ctx)), "tv:")
+    bill_references.check(ctx, provider, product, reference, explain)
+    ctx.go("bills", "package" if provider == "canal" else "amount")
 
 
 def _bills_amount(ctx: Context, answer: Answer) -> None:
@@ -654,13 +654,16 @@ def _bills_amount(ctx: Context, answer: Answer) -> None:
     ctx.go("bills", "confirm")
 
 
+def _canal_packages(ctx: Context) -> list[tuple[str, str, int | None]]:
+    """Canal+'s packages: product, name and price."""
+    return [(str(product["product"]), str(product["name"]), product.get("price"))
+            for entry in ctx.container.purchases.catalogue() if entry["provider"] == "canal"
+            for product in entry["products"][:10]]
+
+
 def _bills_package_ask(ctx: Context) -> Reply:
-    choices = []
-    for entry in ctx.container.purchases.catalogue():
-        if entry["provider"] == "canal":
-            for product in entry["products"][:10]:
-                price = ctx.t.amount(int(product["price"])) if product.get("price") else None
-                choices.append(Choice(str(product["product"]), str(product["name"])[:24], description=price))
+    choices = [Choice(product, name[:24], description=ctx.t.amount(int(price)) if price else None)
+               for product, name, price in _canal_packages(ctx)]
     return Reply(ctx.t("Which Canal+ package?"), choices=choices, button=ctx.t("Packages"))
 
 
@@ -685,9 +688,13 @@ def _pending_approvals(ctx: Context) -> list[Any]:
 
 
 def _approvals_pick_ask(ctx: Context) -> Reply:
-    choices = [
-        Choice(a.id, ctx.t.amount(a.amount), description=a.description[:72]) for a in _pending_approvals(ctx)
-    ]
+    # Who asks by their registered name; what the merchant wrote only as their note.
+    choices = []
+    for a in _pending_approvals(ctx):
+        name, note = ctx.container.approvals.requester(a)
+        amount = ctx.t.amount(a.amount)
+        line = ctx.t('{amount}. Their note: "{note}"', amount=amount, note=note) if note else amount
+        choices.append(Choice(a.id, name, description=line[:72]))
     if not choices:
         ctx.state.reset()
         return Reply(ctx.t("No request is waiting for your approval."))
@@ -703,12 +710,14 @@ def _approvals_pick(ctx: Context, answer: Answer) -> None:
 
 def _approvals_decide_ask(ctx: Context) -> Reply:
     approval = ctx.container.approvals.get(str(ctx.state.data["approval"]))
-    text = ctx.t(
-        "{description}\nAmount: {amount}. Fee: {fee}.",
-        description=approval.description,
-        amount=ctx.t.amount(approval.amount),
-        fee=ctx.t.amount(approval.fee),
-    )
+    name, note = ctx.container.approvals.requester(approval)
+    amount, fee = ctx.t.amount(approval.amount), ctx.t.amount(approval.fee)
+    if approval.kind == "cash_out":
+        text = ctx.t("Cash-out at {name}: {amount}. Fee: {fee}.", name=name, amount=amount, fee=fee)
+    else:
+        text = ctx.t("{name} asks you to pay {amount}. Fee: {fee}.", name=name, amount=amount, fee=fee)
+    if note:
+        text += "\n" + ctx.t('Their note: "{note}"', note=note)
     return Reply(text, choices=[Choice("confirm", ctx.t("Approve")), Choice("decline", ctx.t("Decline"))])
 
 
@@ -744,34 +753,6 @@ def _approvals_pin(ctx: Context, answer: Answer) -> None:
 # Rides -----------------------------------------------------------------------------------------------
 
 _VEHICLE_NAMES = {"moto": N_("Moto"), "tricycle": N_("Tricycle"), "car": N_("Car")}
-
-
-def _ride_pickup_ask(ctx: Context) -> Reply:
-    return Reply(ctx.t("Where are you? Share your location: tap 📎, then Location."))
-
-
-def _ride_pickup(ctx: Context, location: Location) -> None:
-    rides = ctx.container.rides
-    assert rides is not None
-    city = next((c for c in rides.cities if c.area.contains(location.latitude, location.longitude)), None)
-    if city is None:
-        ctx.state.reset()
-        raise _invalid(ctx.t("Sorry, rides are not available here yet."))
-    ctx.state.data.update(city=city.id, pickup=[location.latitude, location.longitude])
-    ctx.go("ride", "dropoff")
-
-
-def _ride_dropoff_ask(ctx: Context) -> Reply:
-    return Reply(ctx.t("Where to? Share the location of your destination: tap 📎, then Location."))
-
-
-def _ride_dropoff(ctx: Context, location: Location) -> None:
-    ctx.state.data["dropoff"] = [location.latitude, location.longitude]
-    ctx.go("ride", "vehicle")
-
-
-def _need_location(ctx: Context, answer: Answer) -> None:
-    raise _invalid(ctx.t("Please share a location: tap 📎, then Location."))
 
 
 def _ride_points(ctx: Context) -> tuple[Point, Point]:
@@ -886,7 +867,7 @@ def _book_ride(ctx: Context, pin: Pin | None) -> None:
     if trip.status.value == "no_driver_found":
         ctx.done(ctx.t("Sorry, no driver is free near you right now. Please try again in a few minutes."))
         return
-    ctx.done(ctx.t("Looking for a driver near you… You will get a message with the driver's name and plate."))
+    ctx.done(ride_status.booked_text(ctx))
 
 
 # Language --------------------------------------------------------------------------------------------
@@ -911,11 +892,8 @@ def _language(ctx: Context, answer: Answer) -> None:
 def start_intent(ctx: Context, intent: Intent) -> None:
     """A shortcut typed at any time: jump to the flow's confirmation with what it said."""
     ctx.state.reset()
-    if intent.action == "balance":
-        _say_balance(ctx)
-        return
-    if intent.action == "history":
-        _say_history(ctx)
+    if intent.action in ("balance", "history"):
+        pin_gate.read(ctx, intent.action, _say_balance if intent.action == "balance" else _say_history)
         return
     try:
         number = phones.normalize(intent.number) if intent.number else ctx.msisdn
@@ -1000,8 +978,13 @@ _STEPS: dict[tuple[str, str], Step] = {
     ("approvals", "decide"): Step(_approvals_decide_ask, _approvals_decide),
     ("approvals", "pin"): Step(_pin_ask, _approvals_pin, secret=True),
     ("language", "pick"): Step(_language_ask, _language),
-    ("ride", "pickup"): Step(_ride_pickup_ask, _need_location, on_location=_ride_pickup),
-    ("ride", "dropoff"): Step(_ride_dropoff_ask, _need_location, on_location=_ride_dropoff),
+    ("balance", "pin"): Step(pin_gate.ask, pin_gate.unlocked(_say_balance, explain), secret=True),
+    ("history", "pin"): Step(pin_gate.ask, pin_gate.unlocked(_say_history, explain), secret=True),
+    ("ride", "status"): Step(ride_status.status_ask, ride_status.status),
+    ("ride", "pickup"): Step(places.pickup_ask, places.pickup, on_location=places.pickup_location),
+    ("ride", "pickup_pick"): Step(places.pick_ask, places.pick, on_location=places.pickup_location),
+    ("ride", "dropoff"): Step(places.dropoff_ask, places.dropoff, on_location=places.dropoff_location),
+    ("ride", "dropoff_pick"): Step(places.pick_ask, places.pick, on_location=places.dropoff_location),
     ("ride", "vehicle"): Step(_ride_vehicle_ask, _ride_vehicle),
     ("ride", "payment"): Step(_ride_payment_ask, _ride_payment),
     ("ride", "confirm"): Step(_ride_confirm_ask, _ride_confirm),

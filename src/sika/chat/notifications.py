@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from sika.chat.i18n import N_, Translator, translator
+from sika.payments.approvals import merchant_note
 from sika.wallet import Customers
 
 __all__ = ["NotificationText"]
@@ -85,15 +86,12 @@ def render(t: Translator, kind: str, params: dict[str, Any]) -> str:
             code=params.get("secret", "—"),
             days=params.get("expires_days", 7),
         )
-    if kind == "approval_requested":
-        return t(
-            "{requester} asks you to pay {amount} (fee {fee}): {description}. To answer, write "
-            '"menu" and choose "Approve a request".',
-            requester=params.get("from", ""),
-            amount=values["amount"],
-            fee=values["fee"],
-            description=params.get("description", ""),
-        )
+    if kind == "approval_requested":  # who asks by their registered name; the merchant's words as a note
+        text = t('{requester} asks you to pay {amount} (fee {fee}). To answer, write "menu" and choose '
+                 '"Approve a request".', requester=values["from"], amount=values["amount"], fee=values["fee"])
+        merchant = params.get("kind") != "cash_out"
+        note = merchant_note(str(values["description"]), str(values["from"])) if merchant else ""
+        return text + "\n" + t('Their note: "{note}"', note=note) if note else text
     if kind in _RIDES:
         payment = params.get("payment")
         return t(

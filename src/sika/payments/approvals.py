@@ -26,7 +26,7 @@ from sika.payments.schema import approvals
 from sika.payments.service import Payments
 from sika.wallet import Customer, Customers, Pin
 
-__all__ = ["Approval", "ApprovalClosed", "Approvals", "UnknownApproval"]
+__all__ = ["Approval", "ApprovalClosed", "Approvals", "UnknownApproval", "merchant_note"]
 
 TTL_S = 5 * 60
 TTL_S_MAX = 24 * 3600
@@ -107,7 +107,7 @@ class Approvals:
             raise SikaError(f"a request lives 60 to {TTL_S_MAX} seconds", code="validation_error")
         if self._payments.fees.fee(Operation.MERCHANT, amount) >= amount:
             raise SikaError("this amount is too small to pay by Sika", code="amount_below_minimum")
-        text = " ".join(description.split())[:DESCRIPTION_CHARS_MAX] or f"Payment to {merchant.name}"
+        text = " ".join(description.split())[:DESCRIPTION_CHARS_MAX] or _default_description(merchant.name)
         if reference is not None and not 0 < len(reference) <= REFERENCE_CHARS_MAX:
             raise SikaError("a merchant reference has 1 to 64 characters", code="validation_error")
         return self._ask(approval_id, "merchant_payment", customer, amount, 0, merchant_id=merchant.id,
@@ -139,6 +139,18 @@ class Approvals:
         return self.get(approval_id)
 
     # Reading -------------------------------------------------------------------------------------
+
+    def requester(self, approval: Approval) -> tuple[str, str]:
+        """Who asks, by the name Sika registered for them, and the merchant's own note ("" when none).
+
+        A request's description is free text the merchant writes ("Sika refund", "Your bank"): shown as
+        who asks, it lets any merchant pass for anyone. Channels show the registered name first and
+        the description only as the merchant's note."""
+        if approval.merchant_id is not None:
+            name = self._merchants.get(approval.merchant_id).name
+            return name, merchant_note(approval.description, name)
+        assert approval.agent_id is not None
+        return self._agents.get(approval.agent_id).name, ""
 
     def get(self, approval_id: str) -> Approval:
         with self._engine.connect() as connection:
@@ -266,6 +278,15 @@ class Approvals:
         return self._payments.merchant_payment(approval.id, merchant, customer, approval.amount,
                                                reference=approval.merchant_reference,
                                                description=approval.description)
+
+
+def merchant_note(description: str, merchant_name: str) -> str:
+    """The merchant's own words in a request's description ("" when Sika wrote it for them)."""
+    return "" if description == _default_description(merchant_name) else description
+
+
+def _default_description(merchant_name: str) -> str:
+    return f"Payment to {merchant_name}"
 
 
 def _event_data(approval: Approval, movement: Movement | None) -> dict[str, Any]:

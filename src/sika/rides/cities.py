@@ -4,7 +4,8 @@ vehicles, at what speeds and fares.
 The defaults open Lomé first, then Kara, Cotonou, Ouagadougou and Bamako (one city after another, as
 Gozem did). Override them with ``SIKA_CITIES`` (JSON: a list of :class:`City`). A service area is a
 latitude/longitude box: simple, fast to test, and close enough for cities whose dispatch radius is a
-few kilometres.
+few kilometres. A city's ``places`` are the named places a ride can be booked by
+(:mod:`sika.rides.places`), each inside the area.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from sika.errors import SikaError
 from sika.rides.fares import FarePolicy
+from sika.rides.place_lists import DEFAULT_PLACES
+from sika.rides.places import PLACES_MAX, Place
 
 __all__ = ["DEFAULT_CITIES", "Area", "City", "UnknownCity", "Vehicle", "VehicleType", "city_by_id"]
 
@@ -73,6 +76,18 @@ class City(BaseModel, frozen=True):
     # A driver whose last location is older than this is not offered trips.
     location_max_age_s: int = Field(default=60, ge=5, le=3_600)
     detour_factor: float = Field(default=1.3, ge=1.0, le=3.0)
+    # Markets, stations, landmarks: what riders without a location to share book by.
+    places: list[Place] = Field(default_factory=list, max_length=PLACES_MAX)
+
+    @model_validator(mode="after")
+    def _places_inside(self) -> City:
+        ids = [place.id for place in self.places]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"{self.id}: two places have the same id")
+        for place in self.places:
+            if not self.area.contains(place.lat, place.lng):
+                raise ValueError(f"{self.id}: place {place.id} is outside the service area")
+        return self
 
     @field_validator("timezone")
     @classmethod
@@ -120,6 +135,7 @@ DEFAULT_CITIES: list[City] = [
         timezone="Africa/Lome",
         area=Area(lat_min=6.10, lat_max=6.30, lng_min=1.10, lng_max=1.35),
         vehicles=_vehicles(),
+        places=DEFAULT_PLACES["lome"],
     ),
     City(
         id="kara",
@@ -128,6 +144,7 @@ DEFAULT_CITIES: list[City] = [
         timezone="Africa/Lome",
         area=Area(lat_min=9.50, lat_max=9.60, lng_min=1.14, lng_max=1.24),
         vehicles=_vehicles(0.9),
+        places=DEFAULT_PLACES["kara"],
     ),
     City(
         id="cotonou",
@@ -136,6 +153,7 @@ DEFAULT_CITIES: list[City] = [
         timezone="Africa/Porto-Novo",
         area=Area(lat_min=6.34, lat_max=6.42, lng_min=2.33, lng_max=2.47),
         vehicles=_vehicles(1.1),
+        places=DEFAULT_PLACES["cotonou"],
     ),
     City(
         id="ouagadougou",
@@ -144,6 +162,7 @@ DEFAULT_CITIES: list[City] = [
         timezone="Africa/Ouagadougou",
         area=Area(lat_min=12.30, lat_max=12.42, lng_min=-1.60, lng_max=-1.45),
         vehicles=_vehicles(),
+        places=DEFAULT_PLACES["ouagadougou"],
     ),
     City(
         id="bamako",
@@ -152,6 +171,7 @@ DEFAULT_CITIES: list[City] = [
         timezone="Africa/Bamako",
         area=Area(lat_min=12.56, lat_max=12.70, lng_min=-8.08, lng_max=-7.90),
         vehicles=_vehicles(),
+        places=DEFAULT_PLACES["bamako"],
     ),
 ]
 

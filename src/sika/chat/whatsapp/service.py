@@ -47,6 +47,7 @@ from sika.chat.whatsapp.attachments import screen
 from sika.chat.whatsapp.graph import GraphClient, GraphError
 from sika.chat.whatsapp.render import DEFAULT_LIST_BUTTON, render_template, render_turn
 from sika.chat.whatsapp.schema import inbox, outbound
+from sika.chat.whatsapp.sealing import Sealer
 from sika.chat.whatsapp.webhook import CHANNEL, StatusUpdate, parse, signature_valid, verify_subscription
 from sika.db import writing
 from sika.payments.outbox import SECRET, Message
@@ -103,6 +104,7 @@ class WhatsApp:
         self._engine = engine
         self._verify_token = verify_token
         self._app_secret = app_secret
+        self._sealer = Sealer(app_secret)  # what could be a PIN is stored sealed
         self.graph = graph
         self.handler = handler
         self._prefetch = prefetch
@@ -161,12 +163,7 @@ class WhatsApp:
         if not parsed.messages and not parsed.statuses:
             return None
         now = self._clock_ns()
-        received = []
-        for message in parsed.messages:
-            sent_at_s = parsed.sent_at_s.get(message.message_id)
-            sent_at_ns = min(now, sent_at_s * _NS) if sent_at_s is not None else now
-            received.append(store.Received(message, sent_at_ns=sent_at_ns, now_ns=now))
-        return received, parsed.statuses, now
+        return store.received_of(parsed, now_ns=now, sealer=self._sealer), parsed.statuses, now
 
     # The inbox -----------------------------------------------------------------------------------
 
@@ -222,7 +219,7 @@ class WhatsApp:
         msisdn = row["msisdn"]
         before = conversations.snapshot(msisdn)
         try:
-            inbound = store.decode_inbound(row["payload_json"])
+            inbound = store.decode_inbound(row["payload_json"], self._sealer.open)
             turn = self.handler(inbound)
             outgoing = self._outgoing(inbound.msisdn, turn.replies,
                                       window_open=self._window_open_at(windows.get(msisdn)))

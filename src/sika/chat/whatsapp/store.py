@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, bindparam, case, delete, func, insert, or_, select, update
@@ -16,7 +16,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from sika.chat.messages import MASK, Attachment, Inbound, InboundKind, Location
 from sika.chat.whatsapp.schema import contacts, inbox, outbound
-from sika.chat.whatsapp.webhook import StatusUpdate
+from sika.chat.whatsapp.sealing import Sealer
+from sika.chat.whatsapp.webhook import Parsed, StatusUpdate
 from sika.db import writing
 from sika.payments.queue import backoff_ns
 
@@ -40,6 +41,7 @@ __all__ = [
     "outbound_status",
     "prune",
     "queued_before",
+    "received_of",
     "renew_all",
     "retry_inbound",
     "sent_outbound",
@@ -99,11 +101,26 @@ class Queued:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Received:
-    """A message from a notification: when it was sent (the window opens there) and received."""
+    """A message from a notification: when it was sent (the window opens there) and received.
+
+    ``inbound`` is as stored: a text that could be a PIN is masked, and ``sealed`` holds it sealed
+    (see :mod:`sika.chat.whatsapp.sealing`)."""
 
     inbound: Inbound
     sent_at_ns: int
     now_ns: int
+    sealed: str | None = None
+
+
+def received_of(parsed: Parsed, *, now_ns: int, sealer: Sealer) -> list[Received]:
+    """A notification's messages as the inbox stores them, PIN-like texts sealed before any write."""
+    received = []
+    for message in parsed.messages:
+        sent_at_s = parsed.sent_at_s.get(message.message_id)
+        stored, sealed = sealer.inbound(message)
+        received.append(Received(stored, sent_at_ns=min(now_ns, sent_at_s * _NS) if sent_at_s is not None
+                                 else now_ns, now_ns=now_ns, sealed=sealed))
+    return received
 
 
 def add_inbounds(engine: Engine, received: Sequence[Received]) -> list[bool]:
@@ -117,8 +134,8 @@ def add_inbounds(engine: Engine, received: Sequence[Received]) -> list[bool]:
         inbound = item.inbound
         assert inbound.channel == "whatsapp" and inbound.message_id and inbound.msisdn.startswith("+")
         rows.append({"message_id": inbound.message_id, "msisdn": inbound.msisdn, "kind": inbound.kind.value,
-                     "text": inbound.text, "choice_id": inbound.choice_id,
-                     "payload_json": encode_inbound(inbound), "status": "queued", "attempts": 0,
+                     "text": inbound.text, "choice_id": inbound.choice_id, "status": "queued", "attempts": 0,
+                     "payload_json": encode_inbound(inbound, sealed=item.sealed),
                      "next_attempt_ns": item.now_ns, "received_at_ns": item.now_ns})
         latest[inbound.msisdn] = max(latest.get(inbound.msisdn, item.sent_at_ns), item.sent_at_ns)
     if not rows:
@@ -432,14 +449,19 @@ def last_inbounds_ns(engine: Engine, numbers: Collection[str]) -> dict[str, int]
 
 # Inbound messages as JSON ---------------------------------------------------------------------------
 
-def encode_inbound(inbound: Inbound) -> str:
+def encode_inbound(inbound: Inbound, *, sealed: str | None = None) -> str:
     data = dataclasses.asdict(inbound)
     data["kind"] = inbound.kind.value
+    if sealed is not None:
+        data["sealed"] = sealed
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
-def decode_inbound(payload_json: str) -> Inbound:
+def decode_inbound(payload_json: str, opener: Callable[[str], str | None] | None = None) -> Inbound:
+    """The stored message; with ``opener``, its sealed text opened (the mask when it cannot be)."""
     data = json.loads(payload_json)
+    if data.get("sealed") and opener is not None:
+        data["text"] = opener(str(data["sealed"])) or MASK
     location = Location(**data["location"]) if data.get("location") else None
     attachment = Attachment(**data["attachment"]) if data.get("attachment") else None
     inbound = Inbound(channel=data["channel"], msisdn=data["msisdn"], kind=InboundKind(data["kind"]),
