@@ -25,6 +25,7 @@ from sika.tables import ROWID, metadata
 __all__ = [
     "agents",
     "approvals",
+    "bill_claims",
     "callbacks",
     "inflow_meters",
     "merchants",
@@ -194,4 +195,17 @@ callbacks = Table(
     Column("delivered_at_ns", BigInteger, nullable=True),
     CheckConstraint("status IN ('queued', 'delivered', 'failed')", name="ck_pay_callbacks_status"),
     Index("ix_pay_callbacks_due", "status", "next_attempt_ns"),
+)
+
+# A bill being paid or paid: one row per biller, reference and period, so that two processes cannot
+# pay the same bill twice. A claim whose movement failed (or never got written) is taken over.
+bill_claims = Table(
+    "pay_bill_claims",
+    metadata,
+    Column("provider", String(20), primary_key=True),
+    Column("reference", String(64), primary_key=True),
+    Column("period", String(40), primary_key=True),
+    Column("movement_id", String(40), nullable=False, index=True),
+    Column("amount", BigInteger, nullable=False),
+    Column("created_at_ns", BigInteger, nullable=False),
 )
