@@ -39,6 +39,8 @@ class Service:
     kind: ProductKind
     # The adapter family serving it: "africastalking", "biller", "cinetpay", "paygate".
     adapter: str
+    # What it is called in an error or a banner ("airtime", "card payments").
+    label: str
 
     def matches(self, product: str) -> bool:
         if self.prefix.endswith(":"):
@@ -55,19 +57,22 @@ class Brand:
     services: tuple[Service, ...]
 
 
-_AIRTIME = Service("airtime", ProductKind.AIRTIME, "africastalking")
-_DATA = Service("data:", ProductKind.DATA, "biller")
+_AIRTIME = Service("airtime", ProductKind.AIRTIME, "africastalking", "airtime")
+_DATA = Service("data:", ProductKind.DATA, "biller", "data bundles")
 
 BRANDS: dict[str, Brand] = {brand.name: brand for brand in (
     Brand("togocom", "Togocom", "msisdn", (_AIRTIME, _DATA)),
     Brand("moov", "Moov Africa", "msisdn", (_AIRTIME, _DATA)),
     Brand("ceet", "CEET Cash Power", "meter_number",
-          (Service("electricity", ProductKind.ELECTRICITY, "biller"),)),
-    Brand("tde", "TdE", "subscriber_reference", (Service("water", ProductKind.WATER, "biller"),)),
-    Brand("canal", "Canal+", "card_number", (Service("tv:", ProductKind.TV, "biller"),)),
-    Brand("card", "Card", "card_label", (Service("card_topup", ProductKind.CARD, "cinetpay"),
-                                         Service("card_payment", ProductKind.CARD, "cinetpay"))),
-    Brand("paygate", "PayGate", "msisdn", (Service("wallet_topup:", ProductKind.MOBILE_MONEY, "paygate"),)),
+          (Service("electricity", ProductKind.ELECTRICITY, "biller", "electricity"),)),
+    Brand("tde", "TdE", "subscriber_reference",
+          (Service("water", ProductKind.WATER, "biller", "water bills"),)),
+    Brand("canal", "Canal+", "card_number", (Service("tv:", ProductKind.TV, "biller", "renewals"),)),
+    Brand("card", "Card", "card_label",
+          (Service("card_topup", ProductKind.CARD, "cinetpay", "top-ups"),
+           Service("card_payment", ProductKind.CARD, "cinetpay", "payments"))),
+    Brand("paygate", "PayGate", "msisdn",
+          (Service("wallet_topup:", ProductKind.MOBILE_MONEY, "paygate", "Flooz and T-Money top-ups"),)),
 )}
 
 

@@ -104,7 +104,7 @@ class Providers:
         if adapter is None:
             why = self.missing.get(service.adapter, "not configured")
             raise ProviderNotConfigured(
-                f"{found.display_name} {service.kind} is not available: its provider is not configured "
+                f"{found.display_name} {service.label}: not available, its provider is not configured "
                 f"({why})")
         return adapter
 
