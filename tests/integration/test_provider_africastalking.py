@@ -20,7 +20,8 @@ FORM = {"content-type": "application/x-www-form-urlencoded"}
 @pytest.fixture
 def africastalking() -> Iterator[FakeAfricasTalking]:
     # Not at once: a real operator's word comes by notification, after the "Sent" answer.
-    behaviour = Behaviour.at_once(slow_answer_s=1.0).with_(callback_delay_s_min=0.05, callback_delay_s_max=0.05)
+    behaviour = Behaviour.at_once(slow_answer_s=1.0).with_(callback_delay_s_min=0.05,
+                                                           callback_delay_s_max=0.05)
     with FakeAfricasTalking(behaviour) as fake:
         yield fake
 
@@ -30,8 +31,9 @@ def town(sqlite_url: str, africastalking: FakeAfricasTalking) -> Iterator[Served
     port, public = public_address()
     africastalking.callback_url = f"{public}/v1/providers/africastalking/callback?token={TOKEN}"
     with served(sqlite_url, port, africastalking_airtime_url=africastalking.url,
-                africastalking_username=africastalking.username, africastalking_api_key=africastalking.api_key,
-                africastalking_callback_token=TOKEN, africastalking_allowed_ips="127.0.0.1/32") as sika:
+                africastalking_username=africastalking.username,
+                africastalking_api_key=africastalking.api_key, africastalking_callback_token=TOKEN,
+                africastalking_allowed_ips="127.0.0.1/32") as sika:
         yield sika
 
 

@@ -40,8 +40,8 @@ def card_top_up(town: Served, movement_id: str, label: str, amount: int = 20_000
 
 def test_a_card_top_up_sends_the_customer_to_the_card_page_and_credits_once_notified(
         town: Served, cinetpay: FakeCinetPay) -> None:
-    started = town.container.purchases.top_up("mv_cp_ok", town.customer, provider="card", product="card_topup",
-                                              reference="tok_visa_4242", amount=20_000)
+    started = town.container.purchases.top_up("mv_cp_ok", town.customer, provider="card",
+                                              product="card_topup", reference="tok_visa_4242", amount=20_000)
     page = httpx.get(started.details["payment_url"], timeout=5)
     assert page.status_code == 200 and "20000" in page.text  # the page the customer pays on
     assert cinetpay.wait_idle()

@@ -34,7 +34,8 @@ def town(sqlite_url: str, paygate: FakePayGate) -> Iterator[Served]:
 
 def top_up(town: Served, movement_id: str, msisdn: str, amount: int = 5_000, network: str = "FLOOZ") -> str:
     started = town.container.purchases.top_up(movement_id, town.customer, provider="paygate",
-                                              product=f"wallet_topup:{network}", reference=msisdn, amount=amount)
+                                              product=f"wallet_topup:{network}", reference=msisdn,
+                                              amount=amount)
     # The customer confirms on the phone: pending, unless the fake's instant customer was quicker.
     assert started.status in (Status.PENDING, Status.COMPLETED), started
     return started.id
@@ -44,13 +45,15 @@ def test_a_flooz_top_up_is_credited_once_paygate_calls_back(town: Served, paygat
     movement_id = top_up(town, "mv_pg_ok", "+22899123456")
     assert paygate.wait_idle()
     done = settled(town, movement_id)
-    assert (done.status, done.provider_reference) == (Status.COMPLETED, paygate.payments[movement_id].tx_reference)
+    registered = paygate.payments[movement_id]
+    assert (done.status, done.provider_reference) == (Status.COMPLETED, registered.tx_reference)
     assert done.details["receipt"]["payment_reference"].startswith("FLOOZ.")
     assert town.balance() == OPENING + 5_000
     assert paygate.deliveries.sent[-1][1] == 200  # the callback went over HTTP and was taken
 
 
-def test_a_cancelled_payment_is_found_by_polling_and_credits_nothing(town: Served, paygate: FakePayGate) -> None:
+def test_a_cancelled_payment_is_found_by_polling_and_credits_nothing(
+        town: Served, paygate: FakePayGate) -> None:
     movement_id = top_up(town, "mv_pg_no", "+22890000001", network="TMONEY")
     assert paygate.wait_idle()
     assert paygate.payments[movement_id].status == 6  # cancelled: PayGate does not call back
@@ -124,8 +127,8 @@ def test_a_merchant_payout_leaves_its_balance_once_paygate_pays(town: Served, pa
                                                                  shop: int) -> None:
     before = merchant_balance(town, shop)
     merchant = town.container.merchants.get(shop)
-    done = town.container.payouts.merchant_payout("mv_po_ok", merchant, msisdn="+22899123456", network="FLOOZ",
-                                                  amount=10_000)
+    done = town.container.payouts.merchant_payout("mv_po_ok", merchant, msisdn="+22899123456",
+                                                  network="FLOOZ", amount=10_000)
     assert done.status is Status.COMPLETED
     assert merchant_balance(town, shop) == before - 10_000
     assert [(p["reference"], p["amount"], p["phone_number"]) for p in paygate.payouts] == [
@@ -135,8 +138,8 @@ def test_a_merchant_payout_leaves_its_balance_once_paygate_pays(town: Served, pa
 def test_a_refused_payout_gives_the_balance_back(town: Served, paygate: FakePayGate, shop: int) -> None:
     before = merchant_balance(town, shop)
     merchant = town.container.merchants.get(shop)
-    done = town.container.payouts.merchant_payout("mv_po_no", merchant, msisdn="+22890000001", network="TMONEY",
-                                                  amount=10_000)
+    done = town.container.payouts.merchant_payout("mv_po_no", merchant, msisdn="+22890000001",
+                                                  network="TMONEY", amount=10_000)
     assert (done.status, done.error_code) == (Status.FAILED, "provider_failed")
     assert merchant_balance(town, shop) == before and paygate.payouts == []
 

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from sika.providers.base import (
     Balance,
@@ -28,6 +28,8 @@ from sika.providers.base import (
     WithBalance,
 )
 from sika.providers.brands import BRANDS, Brand, service_of
+
+_T = TypeVar("_T")
 
 __all__ = ["BrandRoute", "Providers", "Route"]
 
@@ -165,6 +167,10 @@ class Providers:
         return found, failed
 
     # Lifecycle -------------------------------------------------------------------------------------
+
+    def find_owned(self, kind: type[_T]) -> _T | None:
+        """What this registry owns of type ``kind`` (local fakes, for tests and demos)."""
+        return next((owned for owned in self._owned if isinstance(owned, kind)), None)
 
     def wait_for_callbacks(self, timeout_s: float = 5.0) -> bool:
         """For tests and demos with local fakes: True once they have sent every callback due."""
