@@ -394,8 +394,8 @@ def _environment(url: str, graph: FakeGraph, secret: str, inbox_threads: int) ->
         "SIKA_WHATSAPP_PHONE_NUMBER_ID": graph.phone_number_id,
         "SIKA_WHATSAPP_API_URL": graph.url,
         "SIKA_WHATSAPP_RATE_PER_S": str(SEND_RATE_PER_S),
-        # No provider is called by this workload; answer at once if one were.
-        "SIKA_PROVIDERS": "instant",
+        # No provider is called by this workload: keep local fakes and HTTP clients out of it.
+        "SIKA_PROVIDERS": "off",
         "SIKA_WHATSAPP_INBOX_THREADS": str(inbox_threads),
     })
     return env
