@@ -112,7 +112,9 @@ HOST = "127.0.0.1"
 _SEED_HASHER = PinHasher(time_cost=1, memory_cost_kib=8)
 _SEED_PIN = "2580"
 # uvicorn's access and info lines, and the workers' INFO lines: anything else in the logs is reported.
-_QUIET_LINE = re.compile(r"^(INFO|DEBUG):|^\d{4}-\d\d-\d\d [\d:,.]+ (INFO|DEBUG) |^\s*$")
+# Also quiet: what `sika serve` and `sika worker` say at start (live providers, development defaults).
+_QUIET_LINE = re.compile(r"^(INFO|DEBUG):|^\d{4}-\d\d-\d\d [\d:,.]+ (INFO|DEBUG) |^\s*$"
+                         r"|^sika: (live providers|no provider is live|not configured|warning: )")
 
 
 class WhatsAppBenchError(BenchError):
@@ -388,6 +390,7 @@ def _environment(url: str, graph: FakeGraph, secret: str, inbox_threads: int) ->
     env = {key: value for key, value in os.environ.items() if not key.startswith("SIKA_")}
     env.update({
         "SIKA_DATABASE_URL": url,
+        "SIKA_VOUCHER_KEY": secrets.token_urlsafe(32),
         "SIKA_WHATSAPP_VERIFY_TOKEN": secrets.token_hex(8),
         "SIKA_WHATSAPP_APP_SECRET": secret,
         "SIKA_WHATSAPP_TOKEN": graph.token,

@@ -102,6 +102,8 @@ movements = Table(
     Index("ix_pay_movements_status", "status", "deadline_ns"),
     Index("ix_pay_movements_payer", "payer_customer_id", "created_at_ns"),
     Index("ix_pay_movements_payee", "payee_customer_id", "created_at_ns"),
+    # Providers that name an order by their own reference only (Africa's Talking's callbacks).
+    Index("ix_pay_movements_provider_reference", "provider_reference"),
 )
 
 vouchers = Table(

@@ -1,4 +1,5 @@
-"""Providers: bill claims, so that one bill is paid once across processes.
+"""Providers: bill claims, so that one bill is paid once across processes; movements found by the
+provider's own reference (callbacks that name only it).
 
 Revision ID: 0010_providers
 Revises: 0009_rides
@@ -28,8 +29,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("provider", "reference", "period"),
     )
     op.create_index("ix_pay_bill_claims_movement_id", "pay_bill_claims", ["movement_id"])
+    op.create_index("ix_pay_movements_provider_reference", "pay_movements", ["provider_reference"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_pay_movements_provider_reference", table_name="pay_movements")
     op.drop_index("ix_pay_bill_claims_movement_id", table_name="pay_bill_claims")
     op.drop_table("pay_bill_claims")
