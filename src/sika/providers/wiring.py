@@ -37,6 +37,7 @@ _BILLER_ROUTES = (("ceet", "electricity"), ("tde", "water"), ("canal", "tv:"), (
                   ("moov", "data:"))
 # Stands for this process when there is no public URL: the local fakes never dial it.
 IN_PROCESS_URL = "http://sika.in-process.invalid"
+_REFUSED_KEPT = 100
 
 
 @dataclass
@@ -60,6 +61,7 @@ class CallbackRelay:
             self.target(segments[2], request)
         except Exception as exc:  # a refused callback is the provider's problem, as over HTTP
             self.refused.append(f"{segments[2]}: {exc}")
+            del self.refused[:-_REFUSED_KEPT]
             log.info("in-process callback to %s refused: %s", segments[2], exc)
             return 401
         return 200
