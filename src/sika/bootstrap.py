@@ -17,8 +17,9 @@ from sika.migration import upgrade
 from sika.payments import Agents, Merchants, Outbox, Payments
 from sika.payments.approvals import Approvals
 from sika.payments.callbacks import Callbacks
+from sika.payments.payouts import PayoutService
 from sika.payments.purchases import Purchases
-from sika.providers import Providers, SandboxBehaviour, sandbox_providers
+from sika.providers.wiring import CallbackRelay, build_providers, payouts
 from sika.rides.index import location_index
 from sika.rides.service import Rides
 from sika.wallet import Customers
@@ -41,6 +42,7 @@ class Container:
     approvals: Approvals
     callbacks: Callbacks
     purchases: Purchases
+    payouts: PayoutService
     # The chat channels, wired after the container exists (the dialog calls the services above).
     dialog: Dialog | None = None
     whatsapp: WhatsApp | None = None
@@ -48,6 +50,8 @@ class Container:
 
     def close(self) -> None:
         self.purchases.providers.close()
+        if self.payouts.provider is not None:
+            self.payouts.provider.close()
         if self.rides is not None:
             self.rides.index.close()
         if self.whatsapp is not None and self.whatsapp.graph is not None:
@@ -73,6 +77,10 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Container:
                         voucher_key=settings.voucher_key.encode())
     agents = Agents(engine, ledger, api_keys)
     merchants = Merchants(engine, ledger, api_keys)
+    relay = CallbackRelay()  # local fakes without a public URL call back through it
+    purchases = Purchases(payments, customers, build_providers(settings, relay),
+                          deadline_s=settings.provider_deadline_s)
+    relay.target = purchases.callback
     container = Container(
         settings=settings,
         engine=engine,
@@ -86,8 +94,8 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Container:
         outbox=Outbox(engine),
         approvals=Approvals(engine, customers, payments, agents, merchants),
         callbacks=Callbacks(engine),
-        purchases=Purchases(payments, customers, _providers(settings),
-                            deadline_s=settings.provider_deadline_s),
+        purchases=purchases,
+        payouts=PayoutService(payments, payouts(settings)),
     )
     container.rides = Rides(engine, ledger, customers, payments, container.purchases, cities=settings.cities,
                             index=location_index(settings.redis_url), matcher=settings.rides_matcher)
@@ -119,10 +127,3 @@ def _chat(container: Container) -> None:
         notification_text=NotificationText(customers))
     if graph is not None:
         container.outbox.channel = container.whatsapp
-
-
-def _providers(settings: Settings) -> Providers:
-    if settings.providers == "off":
-        return Providers([])
-    behaviour = SandboxBehaviour.instant() if settings.providers == "instant" else None
-    return sandbox_providers(behaviour)

@@ -10,7 +10,18 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 import sika
-from sika.api import docs, merchants, payments, problems, purchases, rides, ussd, wallets, whatsapp
+from sika.api import (
+    docs,
+    merchants,
+    payments,
+    problems,
+    provider_callbacks,
+    purchases,
+    rides,
+    ussd,
+    wallets,
+    whatsapp,
+)
 from sika.bootstrap import Container
 from sika.chat.dialog import Dialog
 from sika.chat.ussd import UssdGateway
@@ -53,6 +64,7 @@ def create_app(
     app.include_router(payments.router)
     app.include_router(merchants.router)
     app.include_router(purchases.router)
+    app.include_router(provider_callbacks.router)
     app.include_router(rides.router)
     app.include_router(ussd.router)
     whatsapp.include(app, container.whatsapp)

@@ -6,7 +6,19 @@ import sys
 
 import typer
 
-from sika.cli import apikey, bench, calendar, chat, db, ledger, operators, serve, simulate
+from sika.cli import (
+    apikey,
+    bench,
+    calendar,
+    chat,
+    db,
+    ledger,
+    operators,
+    payouts,
+    reconcile,
+    serve,
+    simulate,
+)
 from sika.errors import SikaError
 
 __all__ = ["app", "run"]
@@ -29,7 +41,8 @@ app.add_typer(apikey.app, name="apikey")
 app.add_typer(operators.agent_app, name="agent")
 app.add_typer(operators.merchant_app, name="merchant")
 app.add_typer(operators.wallet_app, name="wallet")
-app.command("reconcile")(operators.reconcile)
+app.add_typer(payouts.app, name="payout")
+app.command("reconcile")(reconcile.reconcile)
 app.command("chat")(chat.chat)
 
 

@@ -1,9 +1,7 @@
-"""Operator commands: agents and their floats, merchants, wallets and their history, reconciliation."""
+"""Operator commands: agents and their floats, merchants, wallets and their history."""
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 
 import typer
@@ -13,7 +11,7 @@ from rich.table import Table
 from sika.cli.context import container
 from sika.payments import movement_id, new_movement_id
 
-__all__ = ["agent_app", "merchant_app", "reconcile", "wallet_app"]
+__all__ = ["agent_app", "merchant_app", "wallet_app", "when"]
 
 agent_app = typer.Typer(help="Agents: the shops where customers cash in and out.", no_args_is_help=True)
 merchant_app = typer.Typer(help="Merchants: paid by request-to-pay, with signed callbacks.",
@@ -21,7 +19,7 @@ merchant_app = typer.Typer(help="Merchants: paid by request-to-pay, with signed 
 wallet_app = typer.Typer(help="Wallets: look one up, see its history, change its tier.", no_args_is_help=True)
 
 
-def _when(ns: int) -> str:
+def when(ns: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ns / 1e9))
 
 
@@ -108,11 +106,11 @@ def wallet_show(msisdn: str = typer.Argument(..., help="The wallet's phone numbe
                  f"time, receives ≤ {limits.inflow_month_max} a month)"),
         ("balance", f"{account.balance} XOF (available {account.available})"),
         (f"inflow {month}", f"{inflow} XOF of {limits.inflow_month_max}"),
-        ("PIN", "locked until " + _when(customer.pin_locked_until_ns)
+        ("PIN", "locked until " + when(customer.pin_locked_until_ns)
          if customer.pin_locked_until_ns and customer.pin_locked_until_ns > time.time_ns()
          else ("set" if customer.has_pin else "not set")),
         ("vouchers waiting", str(len(vouchers))),
-        ("opened", _when(customer.created_at_ns)),
+        ("opened", when(customer.created_at_ns)),
     ]:
         table.add_row(label, value)
     Console().print(table)
@@ -130,7 +128,7 @@ def wallet_history(
     table = Table("when (UTC)", "id", "what", "with", "amount", "fee", "status")
     for m in items:
         sign = "-" if m.payer_customer_id == customer.id else "+"
-        table.add_row(_when(m.created_at_ns), m.id, str(m.kind), m.counterparty or "", f"{sign}{m.amount}",
+        table.add_row(when(m.created_at_ns), m.id, str(m.kind), m.counterparty or "", f"{sign}{m.amount}",
                       str(m.fee), str(m.status) + (f" ({m.error_code})" if m.error_code else ""))
     Console().print(table)
 
@@ -145,44 +143,3 @@ def wallet_tier(
     with container() as c:
         customer = c.customers.set_tier(msisdn, tier)
     typer.echo(f"{customer.msisdn} is now tier {customer.tier}")
-
-
-def reconcile(
-    as_json: bool = typer.Option(False, "--json", help="One JSON object on the last line."),
-) -> None:
-    """List what needs an operator: provider payments past their deadline, movements a crash left
-    half-done, provider successes after the hold was released, undelivered merchant callbacks.
-    Exits 1 when anything is listed."""
-    with container() as c:
-        stuck = c.payments.stuck()
-        callbacks = c.callbacks.undelivered()
-    rows = [{"id": m.id, "kind": str(m.kind), "status": str(m.status), "provider": m.provider,
-             "amount": m.amount, "since": _when(m.updated_at_ns),
-             "issue": _issue(m.status, m.details)} for m in stuck]
-    if as_json:
-        typer.echo(json.dumps({"movements": rows, "callbacks": callbacks}))
-    else:
-        table = Table("id", "kind", "status", "provider", "amount", "since (UTC)", "issue")
-        for row in rows:
-            table.add_row(*(str(row[k]) for k in ("id", "kind", "status", "provider", "amount", "since",
-                                                   "issue")))
-        console = Console()
-        console.print(table)
-        for callback in callbacks:
-            console.print(f"callback {callback['dedupe_key']} to {callback['url']}: {callback['status']}, "
-                          f"{callback['attempts']} tries, last error {callback['last_error']}")
-        console.print(f"{len(rows)} movement(s) and {len(callbacks)} callback(s) need attention")
-    if rows or callbacks:
-        sys.exit(1)
-
-
-def _issue(status: object, details: dict[str, object]) -> str:
-    if details.get("late_outcome"):
-        return "provider succeeded after the hold was released: charge or reverse with the provider"
-    if details.get("trip") and str(status) == "failed":
-        return "the card refused a completed ride's fare: collect it from the rider, pay the driver"
-    if details.get("refund_required"):
-        return "paid at the provider but refused by our limits: refund at the provider"
-    if str(status) == "processing":
-        return "interrupted: the recovery job finishes it"
-    return "past its deadline: the polling job gives it up"

@@ -5,11 +5,15 @@ from __future__ import annotations
 import logging
 import signal
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import typer
 
-from sika.bootstrap import bootstrap
-from sika.config import settings
+from sika.bootstrap import Container, bootstrap
+from sika.config import Settings, settings
+
+if TYPE_CHECKING:
+    from sika.workers import Job
 
 __all__ = ["serve", "worker"]
 
@@ -17,7 +21,8 @@ __all__ = ["serve", "worker"]
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, min=1, max=65_535, help="Port to listen on."),
-    demo: bool = typer.Option(False, "--demo", help="Seed demo accounts and turn sandboxes on."),
+    demo: bool = typer.Option(
+        False, "--demo", help="Seed demo accounts and serve local fakes of the providers (sandboxes)."),
     jobs: bool = typer.Option(
         True, "--jobs/--no-jobs",
         help="Run the background workers in this process too; --no-jobs leaves them to `sika worker`."),
@@ -29,27 +34,11 @@ def serve(
     """HTTP API, webhooks and background workers in one process; migrates the database first."""
     import uvicorn
 
-    from sika import demo as demo_data
     from sika.api.app import create_app
 
-    container = bootstrap(settings())
-    extra_jobs = []
-    if demo:
-        from sika.rides.demo_fleet import DemoFleet
-        from sika.workers import Job
-
-        keys = demo_data.seed(container)
-        assert container.rides is not None
-        fleet = DemoFleet(container.rides, list(keys.driver_ids))
-        extra_jobs.append(Job(name="demo-fleet", interval_s=1.0, run=fleet.tick, batch_max=1_000))
-        wallets = ", ".join(f"{m} (PIN {w[2]})" for m, w in demo_data.DEMO_WALLETS.items())
-        typer.echo(f"sika demo: wallets {wallets}", err=True)
-        typer.echo(f"sika demo: agent API key {keys.agent}", err=True)
-        typer.echo(f"sika demo: merchant API key {keys.merchant}", err=True)
-        typer.echo(f"sika demo: admin API key {keys.admin}", err=True)
-        typer.echo(f"sika demo: {len(keys.driver_ids)} moto drivers online in Lomé (they accept rides by"
-                   " themselves); sandbox providers on (magic references: see docs/wallet.md);"
-                   f" try http://{host}:{port}/docs or `sika chat --phone +22890112233`", err=True)
+    chosen = _settings_for(settings(), demo=demo, host=host, port=port)
+    container = _start(chosen)
+    extra_jobs = _demo(container, host, port) if demo else []
     uvicorn.run(create_app(container, run_workers=jobs, extra_jobs=extra_jobs), host=host, port=port,
                 log_level="info", access_log=access_log)
 
@@ -59,7 +48,7 @@ def worker() -> None:
     from sika.workers import WorkerRunner, default_jobs
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    container = bootstrap(settings())
+    container = _start(settings())
     runner = WorkerRunner(default_jobs(container))
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:
@@ -73,3 +62,48 @@ def worker() -> None:
         runner.wait()
     finally:
         container.close()
+
+
+def _settings_for(base: Settings, *, demo: bool, host: str, port: int) -> Settings:
+    """``--demo`` turns the local fakes on, and they call this server back where it listens."""
+    if not demo:
+        return base
+    update: dict[str, object] = {}
+    if base.providers not in ("sandbox", "instant"):
+        update["providers"] = "sandbox"
+    if base.public_url is None:
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 (naming, not binding)
+        update["public_url"] = f"http://{shown}:{port}"
+    return base.model_copy(update=update)
+
+
+def _start(chosen: Settings) -> Container:
+    """Refuse production on development defaults (one line, exit 2), warn otherwise, wire, and say
+    which providers are live."""
+    from sika.startup import check_defaults, provider_banner
+
+    check_defaults(chosen, lambda line: typer.echo(line, err=True))
+    container = bootstrap(chosen)
+    for line in provider_banner(container.purchases.providers, chosen):
+        typer.echo(line, err=True)
+    return container
+
+
+def _demo(container: Container, host: str, port: int) -> list[Job]:
+    from sika import demo as demo_data
+    from sika.rides.demo_fleet import DemoFleet
+    from sika.workers import Job
+
+    keys = demo_data.seed(container)
+    assert container.rides is not None
+    fleet = DemoFleet(container.rides, list(keys.driver_ids))
+    wallets = ", ".join(f"{m} (PIN {w[2]})" for m, w in demo_data.DEMO_WALLETS.items())
+    typer.echo(f"sika demo: wallets {wallets}", err=True)
+    typer.echo(f"sika demo: agent API key {keys.agent}", err=True)
+    typer.echo(f"sika demo: merchant API key {keys.merchant}", err=True)
+    typer.echo(f"sika demo: admin API key {keys.admin}", err=True)
+    typer.echo(f"sika demo: {len(keys.driver_ids)} moto drivers online in Lomé (they accept rides by"
+               " themselves); providers are local fakes driven through the real adapters (magic"
+               f" references: see docs/wallet.md); try http://{host}:{port}/docs or"
+               " `sika chat --phone +22890112233`", err=True)
+    return [Job(name="demo-fleet", interval_s=1.0, run=fleet.tick, batch_max=1_000)]

@@ -53,6 +53,7 @@ class Kind(enum.StrEnum):
     RIDE = "ride"                      # a rider's fare: held from the wallet, or charged to a card
     RIDE_CASH = "ride_cash"            # the commission on a fare paid in cash: the driver's debt
     DRIVER_PAYOUT = "driver_payout"    # a driver's earnings to the wallet, or the debt from it
+    PAYOUT = "payout"                  # money out to a mobile-money wallet, through a provider
 
 
 class Status(enum.StrEnum):
@@ -85,6 +86,7 @@ class Code(enum.IntEnum):
     RIDE_EARNING = 71
     RIDE_COMMISSION = 72
     DRIVER_PAYOUT = 73
+    PAYOUT = 80
 
 
 class Role(enum.StrEnum):
