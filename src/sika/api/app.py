@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 import sika
-from sika.api import merchants, payments, problems, purchases, rides, ussd, wallets, whatsapp
+from sika.api import merchants, payments, problems, purchases, rides, sms, ussd, wallets, whatsapp
 from sika.bootstrap import Container
 from sika.chat.dialog import Dialog
 from sika.chat.ussd import UssdGateway
@@ -52,6 +52,7 @@ def create_app(
     app.include_router(purchases.router)
     app.include_router(rides.router)
     app.include_router(ussd.router)
+    app.include_router(sms.router)
     whatsapp.include(app, container.whatsapp)
 
     @app.get("/healthz", tags=["operations"], summary="200 when the database answers")

@@ -14,8 +14,11 @@ from sika.api.auth import Caller, caller, container_of, customer_of
 from sika.api.payments import IdempotencyKey, money_post
 from sika.auth import Role
 from sika.bootstrap import Container
+from sika.chat.i18n import translator
+from sika.chat.payout_text import explain
 from sika.errors import SikaError
 from sika.rides.geo import Point
+from sika.rides.payouts import pay_out
 from sika.rides.service import Driver, Rides, Trip
 
 __all__ = ["router"]
@@ -427,12 +430,19 @@ async def my_offers(
 async def payout(
     who: Annotated[Caller, Depends(caller)], container: Annotated[Container, Depends(container_of)]
 ) -> dict[str, Any]:
+    """``moved`` (XOF), ``direction`` (``to_wallet``, ``from_wallet`` or null), ``owed`` (cash-ride
+    commissions still owed), ``code`` (paid_out, debt_settled, debt_partly_settled, commissions_owed,
+    nothing_due) and ``explanation`` (in the driver's language: what happened, what to do)."""
+
     def run() -> dict[str, Any]:
-        movement = _rides(container).settle_driver(_me(container, who).id)
-        if movement is None:
-            return {"moved": 0}
-        movement.raise_for_failure()
-        return {"moved": movement.amount, "id": movement.id, "kind": str(movement.kind)}
+        me = _me(container, who)
+        done = pay_out(_rides(container), container.ledger, container.customers, me.id)
+        answer: dict[str, Any] = {"moved": done.moved, "direction": done.direction, "owed": done.owed,
+                                  "code": done.code}
+        if done.movement is not None:
+            answer.update(id=done.movement.id, kind=str(done.movement.kind))
+        language = container.customers.by_id(me.customer_id).language
+        return {**answer, "explanation": explain(translator(language), done)}
 
     return await run_in_threadpool(run)
 

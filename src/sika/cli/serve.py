@@ -32,7 +32,14 @@ def serve(
     from sika import demo as demo_data
     from sika.api.app import create_app
 
-    container = bootstrap(settings())
+    app_settings, demo_sms = settings(), None
+    if demo:
+        from sika.chat.sms.demo import start_demo_sms
+
+        local = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 (a comparison)
+        demo_sms, sms_settings = start_demo_sms(f"http://{local}:{port}", app_settings.sms_sender_id)
+        app_settings = app_settings.model_copy(update=sms_settings)
+    container = bootstrap(app_settings)
     extra_jobs = []
     if demo:
         from sika.rides.demo_fleet import DemoFleet
@@ -47,11 +54,20 @@ def serve(
         typer.echo(f"sika demo: agent API key {keys.agent}", err=True)
         typer.echo(f"sika demo: merchant API key {keys.merchant}", err=True)
         typer.echo(f"sika demo: admin API key {keys.admin}", err=True)
+        drivers = ", ".join(msisdn for msisdn, *_ in demo_data.DEMO_DRIVERS)
+        typer.echo(f"sika demo: drivers {drivers} (PIN {demo_data.DEMO_DRIVER_PIN})", err=True)
+        if demo_sms is not None:
+            typer.echo(f"sika demo: SMS go to a fake Africa's Talking at {demo_sms.url}: what people would"
+                       f" read is at {demo_sms.url}/messages", err=True)
         typer.echo(f"sika demo: {len(keys.driver_ids)} moto drivers online in Lomé (they accept rides by"
                    " themselves); sandbox providers on (magic references: see docs/wallet.md);"
                    f" try http://{host}:{port}/docs or `sika chat --phone +22890112233`", err=True)
-    uvicorn.run(create_app(container, run_workers=jobs, extra_jobs=extra_jobs), host=host, port=port,
-                log_level="info", access_log=access_log)
+    try:
+        uvicorn.run(create_app(container, run_workers=jobs, extra_jobs=extra_jobs), host=host, port=port,
+                    log_level="info", access_log=access_log)
+    finally:
+        if demo_sms is not None:
+            demo_sms.close()
 
 
 def worker() -> None:
