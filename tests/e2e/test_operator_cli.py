@@ -53,7 +53,11 @@ def test_wallet_show_history_tier_and_reconcile(sqlite_url: str) -> None:
     assert shown.returncode == 0, shown.stderr
     assert "Ama Mensah" in shown.stdout and "7000 XOF" in shown.stdout
     history = sika("wallet", "history", "+22890112233", database_url=sqlite_url)
-    assert "cash_in" in history.stdout and "+7000" in history.stdout
+    assert "+7000" in history.stdout and "balance 7000 XOF" in history.stdout
+    statement = json.loads(sika("wallet", "history", "+22890112233", "--json",
+                                database_url=sqlite_url).stdout.splitlines()[-1])
+    (item,) = statement["items"]
+    assert (item["kind"], item["amount"], item["counterparty"]) == ("cash_in", 7_000, "Boutique Bè")
     assert sika("wallet", "tier", "+22890112233", "1", database_url=sqlite_url).returncode == 0
     assert "tier" in sika("wallet", "show", "+22890112233", database_url=sqlite_url).stdout
     clean = sika("reconcile", "--json", database_url=sqlite_url)
