@@ -172,15 +172,15 @@ def _welcome_pin_again(ctx: Context, answer: Answer) -> None:
     ctx.container.customers.open(ctx.msisdn, str(ctx.state.data["name"]), language=language, pin=pin)
     ctx.refresh_customer()
     waiting = ctx.container.payments.vouchers_for(ctx.msisdn)
+    if waiting:  # short: a USSD screen must still show the question for the code
+        ctx.say(ctx.t("Your Sika wallet is open, {name}!", name=ctx.state.data["name"]))
+        vouchers.offer_claim(ctx, sum(int(v["amount"]) for v in waiting))
+        return
     text = ctx.t(
         "Your Sika wallet is open, {name}! Keep your PIN secret: Sika never asks for it except "
         "to confirm a payment.",
         name=ctx.state.data["name"],
     )
-    if waiting:
-        ctx.say(text)
-        vouchers.offer_claim(ctx, sum(int(v["amount"]) for v in waiting))
-        return
     ctx.done(text)
 
 
