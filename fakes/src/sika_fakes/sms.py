@@ -15,7 +15,7 @@ For tests and people, it keeps every message it accepted:
 
 - ``GET /messages`` (``?to=+228…`` to filter) → ``{"messages": [{"id", "to", "from", "text", "status",
   "at"}]}``, oldest first; ``DELETE /messages`` forgets them;
-- ``POST /control`` with JSON ``{"fail_next": 2, "http_status": 500}`` (the next requests fail),
+- ``POST /control`` with JSON ``{"fail_next": 2, "http_status": 500}`` (the next requests fail; 0 heals),
   ``{"refuse": "+22890000000", "status_code": 406}`` (that number is refused: 406 UserInBlacklist),
   ``{"delay_s": 1.5}`` (answer slowly), ``{"report_status": "Failed", "failure_reason":
   "AbsentSubscriber"}`` (how delivery reports end).
@@ -152,6 +152,11 @@ class FakeSms:
         with self._lock:
             self._fail_next.extend([http_status] * count)
 
+    def heal(self) -> None:
+        """The gateway answers again: failures still to come are forgotten."""
+        with self._lock:
+            self._fail_next.clear()
+
     def refuse(self, number: str, status_code: int = 406) -> None:
         assert status_code in _STATUS_TEXT and status_code != 101, status_code
         with self._lock:
@@ -204,6 +209,7 @@ class FakeSms:
 
     def handle_control(self, body: dict[str, Any]) -> tuple[int, Any]:
         if "fail_next" in body:
+            self.heal()
             self.fail_next(int(body["fail_next"]), int(body.get("http_status", 500)))
         if "refuse" in body:
             self.refuse(str(body["refuse"]), int(body.get("status_code", 406)))
