@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import pytest
 
 from sika.chat.sms.africastalking import AfricasTalkingSms, SmsRejected, SmsUnavailable
-from sika.chat.sms.parts import GSM7, PARTS_MAX, UCS2, split
+from sika.chat.sms.parts import GSM7, PARTS_MAX, UCS2, fold, split
 
 
 def test_a_gsm7_text_of_160_characters_is_one_sms_and_161_are_two_parts_of_at_most_153() -> None:
@@ -97,3 +97,10 @@ def test_a_gateway_error_status_or_garbage_is_retried_later() -> None:
         gateway = AfricasTalkingSms("http://at.test", "sika", "k", transport=_Transport(status, body))
         with pytest.raises(SmsUnavailable):
             gateway.send("+22890112233", "hello")
+
+
+def test_a_few_french_accents_are_folded_to_gsm7_but_arabic_and_russian_stay_ucs2() -> None:
+    assert fold("Reçu : Dépôt chez Bè, « merci »") == 'Recu : Dépot chez Bè, " merci "'  # é and è are GSM-7
+    assert split(fold("Reçu " * 40)).encoding == GSM7
+    assert fold("Ваш код: 12345678") == "Ваш код: 12345678"
+    assert fold("رمزك: 12345678 «ç»") == "رمزك: 12345678 «ç»"

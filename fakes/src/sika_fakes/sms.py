@@ -269,7 +269,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(404, "Not Found")
             return
         to = parse_qs(parts.query).get("to", [None])[0]
-        self._answer(200, {"messages": [asdict(m) | {"from": m.sender} for m in self.owner.messages(to)]})
+        listed = [{k: v for k, v in asdict(m).items() if k != "sender"} | {"from": m.sender}
+                  for m in self.owner.messages(to)]
+        self._answer(200, {"messages": listed})
 
     def do_DELETE(self) -> None:
         if urlsplit(self.path).path != "/messages":

@@ -1,7 +1,8 @@
 """The SMS channel of the outbox: a receipt, a notification or a code, as SMS, through the gateway.
 
 The text is the one the person would read in the chat (:class:`sika.chat.notifications.NotificationText`,
-in their language), split into parts by :func:`sika.chat.sms.parts.split` (at most ``PARTS_MAX``).
+in their language), in GSM-7 when a few accents are all that keep it out (:func:`~sika.chat.sms.parts.fold`),
+split into parts by :func:`sika.chat.sms.parts.split` (at most ``PARTS_MAX``).
 Each outbox message is sent once: the row written when the gateway accepted it (``outbox_id`` is
 unique) makes a second delivery of the same message send nothing. Delivery reports update that row;
 no row keeps the text, which may carry a code.
@@ -18,7 +19,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sika.chat.sms.africastalking import AfricasTalkingSms, SmsRejected
-from sika.chat.sms.parts import split
+from sika.chat.sms.parts import fold, split
 from sika.chat.sms.schema import sms_messages
 from sika.payments.channels import Message, Unreachable
 
@@ -50,7 +51,7 @@ class SmsChannel:
             if connection.execute(select(sms_messages.c.id).where(
                     sms_messages.c.outbox_id == message.id)).first() is not None:
                 return  # sent already, by a delivery that crashed before it was recorded
-        parts = split(self._text(message.kind, message.params, message.msisdn))
+        parts = split(fold(self._text(message.kind, message.params, message.msisdn)))
         if parts.cut:
             log.warning("message %s (%s) cut to %s SMS parts", message.id, message.kind, parts.count)
         try:

@@ -7,14 +7,17 @@ capitals, emoji) is sent as UCS-2: 70 UTF-16 units in one SMS, 67 per part when 
 never ends in the middle of an extension pair or a surrogate pair, and prefers to end at a space.
 
 French, English, Spanish, Italian and Portuguese mostly fit GSM-7 ("é", "è", "à", "ù", "ì", "ò", "Ç",
-"ñ" are in it; "ç" lower-case is not, "ê", "ô", "â" are not): the few that do not are sent as UCS-2.
+"ñ" are in it; "ç" lower-case is not, nor "ê", "ô", "â"). One such letter would make the whole message
+UCS-2, less than half as many characters a part: :func:`fold` writes them as their nearest GSM-7
+letter ("ç" as "c", "ô" as "o", typographic quotes as plain ones), as operators' "smart encoding" does,
+when that makes the whole text GSM-7. Arabic and Russian stay UCS-2.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["GSM7", "PARTS_MAX", "UCS2", "Parts", "split"]
+__all__ = ["GSM7", "PARTS_MAX", "UCS2", "Parts", "fold", "split"]
 
 GSM7 = "gsm7"
 UCS2 = "ucs2"
@@ -29,6 +32,16 @@ _BASIC = set(
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 _EXTENSION = set("\f^{}\\[~]|€")
+
+
+# Latin letters and punctuation outside GSM 03.38, as their nearest GSM-7 character(s).
+_FOLDS = str.maketrans({
+    "ç": "c", "â": "a", "ê": "e", "î": "i", "ô": "o", "û": "u", "ë": "e", "ï": "i", "ÿ": "y", "á": "a",
+    "í": "i", "ó": "o", "ú": "u", "ã": "a", "õ": "o", "À": "A", "Â": "A", "È": "E", "Ê": "E", "Ë": "E",
+    "Î": "I", "Ï": "I", "Ô": "O", "Ù": "U", "Û": "U", "Á": "A", "Í": "I", "Ó": "O", "Ú": "U", "Ã": "A",
+    "Õ": "O", "œ": "oe", "Œ": "OE", "’": "'", "‘": "'", "“": '"', "”": '"', "«": '"', "»": '"',
+    "–": "-", "—": "-", "…": "...", "\u00a0": " ", "\u202f": " ", "•": "*",
+})
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +67,14 @@ def _units(char: str, encoding: str) -> int:
 
 def encoding_of(text: str) -> str:
     return GSM7 if all(c in _BASIC or c in _EXTENSION for c in text) else UCS2
+
+
+def fold(text: str) -> str:
+    """``text`` in GSM-7 when a few Latin letters are all that keep it out; else ``text`` unchanged."""
+    if encoding_of(text) == GSM7:
+        return text
+    folded = text.translate(_FOLDS)
+    return folded if encoding_of(folded) == GSM7 else text
 
 
 def split(text: str, *, parts_max: int = PARTS_MAX) -> Parts:
