@@ -314,14 +314,7 @@ def _send_confirm_ask(ctx: Context) -> Reply:
             total=ctx.t.amount(d["amount"] + d["fee"]),
         )
     else:
-        text = ctx.t(
-            "{number} has no Sika wallet: they get a code to collect {amount} (7 days).\n"
-            "Fee: {fee}. Total: {total}. Send?",
-            number=d["to"],
-            amount=ctx.t.amount(d["amount"]),
-            fee=ctx.t.amount(d["fee"]),
-            total=ctx.t.amount(d["amount"] + d["fee"]),
-        )
+        text = vouchers.confirm_text(ctx, str(d["to"]), int(d["amount"]), int(d["fee"]))
     return _confirm(ctx, text)
 
 

@@ -16,7 +16,7 @@ from sika.errors import SikaError
 from sika.payments import Movement, Status
 from sika.payments.channels import Route
 
-__all__ = ["code_answer", "code_ask", "offer_claim", "sent_text"]
+__all__ = ["code_answer", "code_ask", "confirm_text", "offer_claim", "sent_text"]
 
 _CHANNELS = {"sms": N_("SMS"), "whatsapp": N_("WhatsApp")}
 _REFUSALS = {
@@ -34,6 +34,20 @@ _LATER = ("0", "later", "plus tard")
 def route_of(ctx: Context, number: str) -> Route | None:
     """The route a voucher's code to ``number`` takes now (None: nothing reaches them)."""
     return ctx.container.outbox.channel.route(number, "voucher_received", secret=True)
+
+
+def confirm_text(ctx: Context, number: str, amount: int, fee: int) -> str:
+    """The question before sending to a number without a wallet: how the code will travel."""
+    route = route_of(ctx, number)
+    values = {"number": number, "amount": ctx.t.amount(amount), "fee": ctx.t.amount(fee),
+              "total": ctx.t.amount(amount + fee),
+              "days": ctx.container.settings.voucher_ttl_s // 86_400}
+    if route is not None and route.name in _CHANNELS:
+        return ctx.t("{number} has no Sika wallet: we send them a code by {channel} to collect {amount} "
+                     "({days} days).\nFee: {fee}. Total: {total}. Send?",
+                     channel=ctx.t(_CHANNELS[route.name]), **values)
+    return ctx.t("{number} has no Sika wallet and no message of ours reaches them: we send you the code "
+                 "to give them ({amount}, {days} days).\nFee: {fee}. Total: {total}. Send?", **values)
 
 
 def sent_text(ctx: Context, movement: Movement) -> str:
