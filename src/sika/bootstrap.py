@@ -111,7 +111,8 @@ def _chat(container: Container) -> None:
     text = NotificationText(customers, container.statements)
     if settings.whatsapp_verify_token and settings.whatsapp_app_secret:
         container.whatsapp = _whatsapp(container, text)
-    container.sms = sms_channel(settings, container.engine, text)
+    container.sms = sms_channel(settings, container.engine, text, outbox=container.outbox,
+                                payments=container.payments)
     container.outbox.channel = outbox_router(container.engine, customers, whatsapp=container.whatsapp,
                                              sms=container.sms)
 

@@ -173,3 +173,22 @@ def test_the_chat_tells_the_sender_the_code_goes_by_sms(world: World) -> None:
                                      message_id=f"sms-chat-{n}", text=text))
         texts.append("\n".join(reply.text for reply in turn.replies))
     assert "nous lui envoyons par SMS un code" in texts[-1], texts
+
+
+def test_a_code_the_network_never_delivered_is_replaced_and_the_new_one_goes_to_the_sender(
+        world: World, fake: FakeSms) -> None:
+    _send_to_stranger(world)
+    _drain(world.container)
+    (sms,) = fake.messages(STRANGER)
+    report = {"id": sms.id, "status": "Failed", "phoneNumber": STRANGER, "failureReason": "AbsentSubscriber"}
+    for _ in range(2):  # a report delivered twice replaces the code once
+        world.client.post(f"/webhooks/africastalking/sms?token={TOKEN}", data=report)
+    _drain(world.container)
+    (passed_on,) = [m for m in fake.messages(AMA) if STRANGER in m.text and re.search(r"\b\d{8}\b", m.text)]
+    old, new = _code(sms.text), _code(passed_on.text)
+    stale = world.client.post("/v1/vouchers/claim", headers={**world.agent, **key()},
+                              json={"msisdn": STRANGER, "code": old})
+    assert stale.json()["code"] == "invalid_voucher"
+    paid = world.client.post("/v1/vouchers/claim", headers={**world.agent, **key()},
+                             json={"msisdn": STRANGER, "code": new})
+    assert paid.status_code == 201, paid.text

@@ -25,20 +25,31 @@ from sika.chat.whatsapp import WhatsApp
 from sika.chat.whatsapp.store import last_inbound_ns
 from sika.config import Settings
 from sika.errors import SikaError
+from sika.payments import Outbox, Payments
 from sika.payments.channels import InboxChannel, Route, Router
 from sika.wallet import Customers
 
 __all__ = ["outbox_router", "sms_channel"]
 
 
-def sms_channel(settings: Settings, engine: Engine,
-                text: Callable[[str, dict[str, Any], str], str]) -> SmsChannel | None:
-    """The SMS channel when Africa's Talking is configured, else None (no SMS at all)."""
+def sms_channel(settings: Settings, engine: Engine, text: Callable[[str, dict[str, Any], str], str], *,
+                outbox: Outbox, payments: Payments) -> SmsChannel | None:
+    """The SMS channel when Africa's Talking is configured, else None (no SMS at all).
+
+    A voucher's code whose SMS the network reports undelivered is replaced by a new code, which goes
+    to the sender to pass on (the old one reached nobody).
+    """
     if not (settings.africastalking_username and settings.africastalking_api_key):
         return None
     gateway = AfricasTalkingSms(settings.africastalking_url, settings.africastalking_username,
                                 settings.africastalking_api_key, sender_id=settings.sms_sender_id)
-    return SmsChannel(engine, gateway, text)
+
+    def undelivered(outbox_id: int) -> None:
+        message = outbox.get(outbox_id)
+        if message is not None and message.kind == "voucher_received" and message.params.get("id"):
+            payments.reissue_voucher_code(str(message.params["id"]))
+
+    return SmsChannel(engine, gateway, text, undelivered=undelivered)
 
 
 def outbox_router(engine: Engine, customers: Customers, *, whatsapp: WhatsApp | None,

@@ -110,6 +110,11 @@ class Outbox:
                 self._delivered(message, lease, route)
         return len(messages)
 
+    def get(self, message_id: int) -> Message | None:
+        with self._engine.connect() as connection:
+            row = connection.execute(select(outbox).where(outbox.c.id == message_id)).mappings().first()
+        return _message(row) if row is not None else None
+
     def feed(self, msisdn: str, *, limit: int = 50, before: int | None = None) -> list[Message]:
         """Delivered and queued messages for one number, newest first (the in-app inbox)."""
         assert 0 < limit <= PAGE_LIMIT_MAX

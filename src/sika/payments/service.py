@@ -357,6 +357,29 @@ class Payments:
             ).mappings().all()
         return [dict(row) for row in rows]
 
+    def reissue_voucher_code(self, voucher_id: str) -> bool:
+        """The code never reached the recipient (its SMS failed on the way): a new code replaces it and
+        goes to the sender, to pass on. False when the voucher is no longer waiting."""
+        code = "".join(secrets.choice("0123456789") for _ in range(VOUCHER_CODE_DIGITS))
+        now = self._clock_ns()
+        with self._engine.begin() as connection:
+            changed = connection.execute(
+                update(vouchers)
+                .where(vouchers.c.movement_id == voucher_id, vouchers.c.status == "held",
+                       vouchers.c.settled_by.is_(None))
+                .values(code_digest=self._code_digest(voucher_id, code), failed_tries=0)).rowcount
+            if not changed:
+                return False
+            row = connection.execute(
+                select(vouchers).where(vouchers.c.movement_id == voucher_id)).mappings().one()
+            sender = self._customers.by_id(int(row["sender_customer_id"]))
+            days = max(1, (int(row["expires_at_ns"]) - now) // (86_400 * _NS))
+            enqueue(connection, dedupe_key=f"{voucher_id}:reissued:{now}", msisdn=sender.msisdn,
+                    kind="voucher_code_to_pass_on", now_ns=now,
+                    params={"amount": int(row["amount"]), SECRET: code, "expires_days": days,
+                            "id": voucher_id, "to": str(row["recipient_msisdn"])})
+        return True
+
     def refund_expired_vouchers(self, limit: int = SWEEP_MAX) -> int:
         """Give the sender back what nobody claimed in time (one attempt a day if the refund fails)."""
         now = self._clock_ns()

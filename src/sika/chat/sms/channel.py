@@ -38,10 +38,13 @@ Text = Callable[[str, dict[str, Any], str], str]
 
 class SmsChannel:
     def __init__(self, engine: Engine, gateway: AfricasTalkingSms, text: Text, *,
+                 undelivered: Callable[[int], None] | None = None,
                  clock_ns: Callable[[], int] = time.time_ns) -> None:
+        """``undelivered(outbox_id)`` runs once when a report says a message never reached the phone."""
         self._engine = engine
         self.gateway = gateway
         self._text = text
+        self._undelivered = undelivered
         self._clock_ns = clock_ns
 
     def deliver(self, message: Message) -> None:
@@ -69,25 +72,28 @@ class SmsChannel:
     def report(self, provider_id: str, status: str, failure_reason: str | None = None) -> bool:
         """A delivery report: the message's status now. False when no message has this id.
 
-        A final status (success, failed, rejected) is not overwritten by a late intermediate one.
+        A final status (success, failed, rejected) is kept: a late or repeated report changes nothing,
+        and the first report that the message never arrived runs ``undelivered`` once.
         """
         status = status.strip().lower()[:STATUS_CHARS_MAX]
         if status not in REPORT_STATUSES:
             return False
         c = sms_messages.c
-        query = update(sms_messages).where(c.provider_id == provider_id[:100])
-        if status not in _FINAL:
-            query = query.where(c.status.not_in(sorted(_FINAL)))
         with self._engine.begin() as connection:
-            found = connection.execute(query.values(
-                status=status, updated_at_ns=self._clock_ns(),
-                failure_reason=(failure_reason or "")[:REASON_CHARS_MAX] or None)).rowcount
-            if not found:
-                found = connection.execute(select(c.id).where(c.provider_id == provider_id[:100])).first() \
-                    is not None
-        if status in ("failed", "rejected"):
+            changed = connection.execute(
+                update(sms_messages)
+                .where(c.provider_id == provider_id[:100], c.status.not_in(sorted(_FINAL)))
+                .values(status=status, updated_at_ns=self._clock_ns(),
+                        failure_reason=(failure_reason or "")[:REASON_CHARS_MAX] or None)
+                .returning(c.outbox_id)).all()
+            known = bool(changed) or connection.execute(
+                select(c.id).where(c.provider_id == provider_id[:100])).first() is not None
+        if changed and status in ("failed", "rejected"):
             log.warning("SMS %s was not delivered: %s %s", provider_id, status, failure_reason or "")
-        return bool(found)
+            outbox_id = changed[0].outbox_id
+            if self._undelivered is not None and outbox_id is not None:
+                self._undelivered(int(outbox_id))
+        return known
 
     def sent_to(self, msisdn: str, *, limit: int = 50) -> list[dict[str, Any]]:
         """The SMS sent to a number, newest first (for operators): no texts, only what happened."""
