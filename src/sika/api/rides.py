@@ -430,19 +430,13 @@ async def my_offers(
 async def payout(
     who: Annotated[Caller, Depends(caller)], container: Annotated[Container, Depends(container_of)]
 ) -> dict[str, Any]:
-    """``moved`` (XOF), ``direction`` (``to_wallet``, ``from_wallet`` or null), ``owed`` (cash-ride
-    commissions still owed), ``code`` (paid_out, debt_settled, debt_partly_settled, commissions_owed,
-    nothing_due) and ``explanation`` (in the driver's language: what happened, what to do)."""
+    """What moved and what is still owed, explained in the driver's language (docs/wallet.md)."""
 
     def run() -> dict[str, Any]:
         me = _me(container, who)
         done = pay_out(_rides(container), container.ledger, container.customers, me.id)
-        answer: dict[str, Any] = {"moved": done.moved, "direction": done.direction, "owed": done.owed,
-                                  "code": done.code}
-        if done.movement is not None:
-            answer.update(id=done.movement.id, kind=str(done.movement.kind))
         language = container.customers.by_id(me.customer_id).language
-        return {**answer, "explanation": explain(translator(language), done)}
+        return {**done.as_dict(), "explanation": explain(translator(language), done)}
 
     return await run_in_threadpool(run)
 

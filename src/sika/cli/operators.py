@@ -195,8 +195,7 @@ def wallet_payout(msisdn: str = typer.Argument(..., help="The driver's wallet nu
         driver = c.rides.driver_of(c.customers.get(msisdn).id)
         done = pay_out(c.rides, c.ledger, c.customers, driver.id)
     typer.echo(explain(translator("en"), done))
-    typer.echo(json.dumps({"moved": done.moved, "direction": done.direction, "owed": done.owed,
-                           "code": done.code, "id": done.movement.id if done.movement else None}))
+    typer.echo(json.dumps(done.as_dict()))
 
 
 @wallet_app.command("tier")

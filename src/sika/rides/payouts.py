@@ -10,6 +10,7 @@ why (a debt and an empty wallet) and what to do (top the wallet up, ask again).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sika.ledger import Ledger
 from sika.payments import Kind, Movement
@@ -37,6 +38,15 @@ class Payout:
         if self.direction == "from_wallet":
             return "debt_partly_settled" if self.owed else "debt_settled"
         return "commissions_owed" if self.owed else "nothing_due"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The answer of a payout: ``moved``, ``direction``, ``owed``, ``code``, and the movement's
+        ``id`` and ``kind`` when one ran."""
+        answer: dict[str, Any] = {"moved": self.moved, "direction": self.direction, "owed": self.owed,
+                                  "code": self.code}
+        if self.movement is not None:
+            answer.update(id=self.movement.id, kind=str(self.movement.kind))
+        return answer
 
 
 def pay_out(rides: Rides, ledger: Ledger, customers: Customers, driver_id: int) -> Payout:
