@@ -75,7 +75,7 @@ def test_a_wallet_ride_is_pending_while_held_then_shows_the_fare_charged_not_the
     (charged,) = [item for item in _statement(world, AMA) if item["kind"] == "ride"]
     assert done["final_fare"] < hold
     assert (charged["status"], charged["amount"], charged["counterparty"]) == (
-        "completed", -done["final_fare"], "Komlan Adzo")
+        "completed", -done["final_fare"], f"Komlan Adzo ({DRIVER})")
     assert _completed_sum(_statement(world, AMA)) == world.balance(AMA) == 20_000 - done["final_fare"]
 
 

@@ -180,7 +180,7 @@ def test_a_day_of_mixed_operations_leaves_statements_that_add_up_on_every_side(t
     assert AMA in collected["counterparty"] and "Ama Mensah" in collected["counterparty"]
     # Purchases name the provider and a masked reference; the hold and its post count once.
     assert (a[airtime["id"]]["amount"], a[airtime["id"]]["counterparty"]) == (
-        -1_000 - airtime["fee"], "Togocom")
+        -1_000 - airtime["fee"], f"Togocom ({KOFI})")
     assert a[bill["id"]]["amount"] == -5_000 - bill["fee"] and a[bill["id"]]["fee"] == bill["fee"]
     # Described from structured fields, in Ama's language (French), the meter masked.
     assert a[bill["id"]]["description"] == "Électricité CEET Cash Power, compteur ••••8903"
@@ -191,7 +191,7 @@ def test_a_day_of_mixed_operations_leaves_statements_that_add_up_on_every_side(t
     # The wallet ride shows the fare charged, not the hold; the driver's payout is the driver's.
     (ride,) = [item for item in a.values() if item["kind"] == "ride"]
     assert (ride["amount"], ride["status"], ride["counterparty"]) == (-trip["final_fare"], "completed",
-                                                                      "Komlan Adzo")
+                                                                      f"Komlan Adzo ({DRIVER})")
     (earned,) = d.values()
     fare = trip["final_fare"]
     assert (earned["kind"], earned["amount"]) == ("driver_payout", fare - fare * 15 // 100)

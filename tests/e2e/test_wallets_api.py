@@ -123,8 +123,9 @@ def test_a_wallets_statement_pages_newest_first_for_admins_and_the_customer(worl
     first = client.get("/v1/wallets/90112233/transactions?limit=2", headers=admin).json()
     assert [item["id"] for item in first["items"]] == [ids[2], ids[1]]
     assert first["items"][0] == {"id": ids[2], "kind": "cash_in", "status": "completed", "amount": 3_000,
-                                 "fee": 0, "currency": "XOF", "counterparty": "Boutique Bè",
-                                 "counterparty_msisdn": None, "description": "Dépôt chez Boutique Bè",
+                                 "fee": 0, "currency": "XOF", "counterparty": "Boutique Bè (+22892001122)",
+                                 "counterparty_msisdn": "+22892001122",
+                                 "description": "Dépôt chez Boutique Bè",
                                  "at": first["items"][0]["at"]}
     assert first["items"][0]["at"].endswith("+00:00")
     rest = client.get(f"/v1/wallets/90112233/transactions?limit=2&cursor={first['next_cursor']}",

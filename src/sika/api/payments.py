@@ -366,16 +366,16 @@ async def notifications(
                                       before=int(cursor) if cursor is not None else None)
         next_cursor = str(items[-1].id) if len(items) == limit else None
         text = NotificationText(container.customers, container.statements)
-        # A code meant for the owner (one to pass on) is shown to the owner once, then forgotten.
-        owner = who.customer_id is not None
-        page = [NotificationOut(
-            id=m.id, kind=m.kind, status=m.status, channel=m.channel, created_at=m.created_at_ns / 1e9,
-            params={k: v for k, v in m.params.items() if k != SECRET},
-            text=text(m.kind, m.params if owner and m.kind in OWNER_SECRET_KINDS else
-                      {k: v for k, v in m.params.items() if k != SECRET}, m.msisdn))
-            for m in items]
-        if owner:
-            container.outbox.forget_secrets([m for m in items if m.kind in OWNER_SECRET_KINDS])
+        # A code meant for the owner (one to pass on) is shown to the owner once, then forgotten; no
+        # other code is ever shown here.
+        revealed = [m for m in items if who.customer_id is not None and m.kind in OWNER_SECRET_KINDS]
+        page = []
+        for m in items:
+            public = {k: v for k, v in m.params.items() if k != SECRET}
+            page.append(NotificationOut(
+                id=m.id, kind=m.kind, status=m.status, channel=m.channel, created_at=m.created_at_ns / 1e9,
+                params=public, text=text(m.kind, m.params if m in revealed else public, m.msisdn)))
+        container.outbox.forget_secrets(revealed)
         return NotificationPage(items=page, next_cursor=next_cursor)
 
     return await run_in_threadpool(run)

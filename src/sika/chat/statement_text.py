@@ -16,8 +16,7 @@ from typing import Any
 from sika.chat.i18n import N_, Translator
 from sika.payments.statement import Item, ItemStatus
 
-__all__ = ["as_dict", "description", "history_line", "history_text", "receipt", "signed_amount",
-           "status_name"]
+__all__ = ["as_dict", "description", "history_line", "history_text", "receipt", "signed_amount"]
 
 _NS = 1_000_000_000
 
@@ -50,7 +49,6 @@ _RIDES = {
     "cancelled": N_("Late cancellation fee of a ride"),
     "completed": N_("Ride with {party}"),
 }
-_STATUS = {ItemStatus.PENDING: N_("pending"), ItemStatus.FAILED: N_("failed")}
 
 
 def description(t: Translator, item: Item) -> str:
@@ -78,10 +76,6 @@ def signed_amount(t: Translator, amount: int) -> str:
     """An item's amount with its sign: "+5 000 F CFA", "-5 100 F CFA"."""
     sign = "+" if amount > 0 else "-" if amount < 0 else ""
     return sign + t.amount(abs(amount))
-
-
-def status_name(t: Translator, item: Item) -> str:
-    return t(_STATUS[item.status]) if item.status in _STATUS else ""
 
 
 def history_line(t: Translator, item: Item) -> str:

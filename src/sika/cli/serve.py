@@ -33,7 +33,8 @@ def serve(
     from sika.api.app import create_app
 
     app_settings, demo_sms = settings(), None
-    if demo:
+    if demo and not (app_settings.africastalking_username and app_settings.africastalking_api_key):
+        # No SMS gateway configured: the demo brings its fake one.
         from sika.chat.sms.demo import start_demo_sms
 
         local = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 (a comparison)

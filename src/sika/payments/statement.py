@@ -34,7 +34,7 @@ from sqlalchemy import Engine, and_, or_, select
 from sika.errors import SikaError
 from sika.ledger import Ledger, TransferFlags, TransferRecord
 from sika.payments.movements import Code, Kind, Movement, Status, movement_from_row
-from sika.payments.schema import movements, vouchers
+from sika.payments.schema import agents, movements, vouchers
 from sika.rides.schema import drivers, trips
 from sika.wallet import Customer
 from sika.wallet.schema import customers
@@ -300,40 +300,48 @@ class _Parties:
         voucher_ids = [str(m.details["voucher"]) for m in batch
                        if m.kind is Kind.VOUCHER_CLAIM and "voucher" in m.details]
         trip_ids = [str(m.details["trip"]) for m in batch if m.kind is Kind.RIDE and "trip" in m.details]
+        agent_ids = sorted({m.agent_id for m in batch if m.agent_id is not None})
         with engine.connect() as connection:
-            self.senders = dict(connection.execute(
+            self.senders = {str(k): int(v) for k, v in connection.execute(
                 select(vouchers.c.movement_id, vouchers.c.sender_customer_id)
-                .where(vouchers.c.movement_id.in_(voucher_ids))).all()) if voucher_ids else {}
+                .where(vouchers.c.movement_id.in_(voucher_ids)))} if voucher_ids else {}
+            self.trips = {row.id: row for row in connection.execute(
+                select(trips.c.id, trips.c.status, trips.c.city, trips.c.vehicle_type,
+                       drivers.c.customer_id.label("driver"))
+                .select_from(trips.outerjoin(drivers, drivers.c.id == trips.c.driver_id))
+                .where(trips.c.id.in_(trip_ids)))} if trip_ids else {}
+            self.agents = {row.id: Party(row.name, row.msisdn) for row in connection.execute(
+                select(agents.c.id, agents.c.name, agents.c.msisdn).where(agents.c.id.in_(agent_ids)))
+            } if agent_ids else {}
             ids = {i for m in batch for i in (m.payer_customer_id, m.payee_customer_id) if i is not None}
-            ids |= {int(i) for i in self.senders.values()}
+            ids |= set(self.senders.values()) | {int(t.driver) for t in self.trips.values() if t.driver}
             self.people = {row.id: Party(row.name, row.msisdn) for row in connection.execute(
                 select(customers.c.id, customers.c.name, customers.c.msisdn)
                 .where(customers.c.id.in_(sorted(ids))))} if ids else {}
-            self.trips = {row.id: row for row in connection.execute(
-                select(trips.c.id, trips.c.status, trips.c.city, trips.c.vehicle_type, trips.c.cancel_fee,
-                       drivers.c.name.label("driver"))
-                .select_from(trips.outerjoin(drivers, drivers.c.id == trips.c.driver_id))
-                .where(trips.c.id.in_(trip_ids)))} if trip_ids else {}
 
     def other(self, m: Movement, products: dict[tuple[str, str], tuple[str, str, str]]) -> Party:
         me = self.customer.id
+        brand = Party(name=_BRAND)
         if m.kind is Kind.TRANSFER:
             other_id = m.payee_customer_id if m.payer_customer_id == me else m.payer_customer_id
             return self.people.get(other_id or -1, Party(msisdn=m.counterparty))
         if m.kind in (Kind.VOUCHER, Kind.VOUCHER_REFUND):
             return Party(msisdn=m.counterparty)  # the number the voucher was for
         if m.kind is Kind.VOUCHER_CLAIM:
-            sender = self.senders.get(str(m.details.get("voucher")))
-            return self.people.get(int(sender or -1), Party(name=_BRAND))
+            return self.people.get(self.senders.get(str(m.details.get("voucher")), -1), brand)
         if m.kind in _PURCHASES:
-            _, provider, _ = products.get((m.provider or "", m.product or ""), ("", m.provider or "", ""))
-            return Party(name=provider or _BRAND)
+            kind, provider, _ = products.get((m.provider or "", m.product or ""), ("", m.provider or "", ""))
+            number = m.counterparty if kind in _PHONE_REFERENCES and m.counterparty != self.customer.msisdn \
+                else None
+            return Party(name=provider or _BRAND, msisdn=number)
         if m.kind is Kind.RIDE:
             trip = self.trips.get(str(m.details.get("trip")))
-            return Party(name=trip.driver) if trip is not None and trip.driver else Party(name=_BRAND)
+            return self.people.get(int(trip.driver), brand) if trip is not None and trip.driver else brand
         if m.kind is Kind.DRIVER_PAYOUT:
-            return Party(name=_BRAND)
-        return Party(name=m.counterparty)  # an agent's or a merchant's registered name
+            return brand
+        if m.agent_id is not None and m.agent_id in self.agents:
+            return self.agents[m.agent_id]
+        return Party(name=m.counterparty)  # a merchant's registered name
 
     def trip(self, trip_id: object) -> Any:
         return self.trips.get(str(trip_id))
