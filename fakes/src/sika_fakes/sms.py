@@ -14,7 +14,8 @@ publishes it:
 For tests and people, it keeps every message it accepted:
 
 - ``GET /messages`` (``?to=+228…`` to filter) → ``{"messages": [{"id", "to", "from", "text", "status",
-  "at"}]}``, oldest first; ``DELETE /messages`` forgets them;
+  "at"}]}``, oldest first (``status``: Sent, then what the delivery report said); ``DELETE /messages``
+  forgets them;
 - ``POST /control`` with JSON ``{"fail_next": 2, "http_status": 500}`` (the next requests fail; 0 heals),
   ``{"refuse": "+22890000000", "status_code": 406}`` (that number is refused: 406 UserInBlacklist),
   ``{"delay_s": 1.5}`` (answer slowly), ``{"report_status": "Failed", "failure_reason":
@@ -36,7 +37,7 @@ import secrets
 import threading
 import time
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -233,8 +234,14 @@ class FakeSms:
                 with urllib.request.urlopen(request, timeout=5) as answer:  # noqa: S310
                     answer.read()
                 self.reports_sent += 1
+                self._reported(report["id"], report["status"])
             except OSError as exc:
                 self.report_errors.append(f"{report['id']}: {exc}")
+
+
+    def _reported(self, message_id: str, status: str) -> None:
+        with self._lock:
+            self._messages = [replace(m, status=status) if m.id == message_id else m for m in self._messages]
 
 
 class _Handler(BaseHTTPRequestHandler):
