@@ -39,7 +39,8 @@ from sika.rides.schema import drivers, trips
 from sika.wallet import Customer
 from sika.wallet.schema import customers
 
-__all__ = ["PAGE_LIMIT_MAX", "Item", "ItemStatus", "Party", "StatementPage", "Statements", "effect"]
+__all__ = ["PAGE_LIMIT_MAX", "Effect", "Item", "ItemStatus", "Party", "StatementPage", "Statements", "effect",
+           "mask", "transfer_ids"]
 
 PAGE_LIMIT_MAX = 200
 # A page skips movements that are not this customer's to see (a sender's failed attempt); it reads
