@@ -57,7 +57,10 @@ def description(t: Translator, item: Item) -> str:
     party = item.counterparty.short
     kind = item.kind
     if kind in ("airtime", "bill", "top_up"):
-        with_reference, without = _PURCHASES.get(subject.get("product_kind", ""), _PURCHASES["airtime"])
+        templates = _PURCHASES.get(subject.get("product_kind", ""))
+        if templates is None:  # a product no longer in the catalogue
+            return t("Payment to {party}", party=party)
+        with_reference, without = templates
         template = with_reference if subject.get("reference") else without
         return t(template, provider=subject.get("provider", ""), product=subject.get("product", ""),
                  reference=subject.get("reference", ""))

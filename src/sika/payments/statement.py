@@ -90,7 +90,7 @@ class Item:
     counterparty: Party
     at_ns: int
     # What a description is rendered from: ``direction`` (in/out), and by kind ``product_kind``,
-    # ``provider``, ``product``, ``reference`` (masked), ``merchant``, ``trip_status``, ``city``.
+    # ``provider``, ``product``, ``reference`` (a number, or a masked meter or card), ``trip_status``.
     subject: dict[str, str]
     error_code: str | None = None
 
@@ -307,8 +307,7 @@ class _Parties:
                 select(vouchers.c.movement_id, vouchers.c.sender_customer_id)
                 .where(vouchers.c.movement_id.in_(voucher_ids)))} if voucher_ids else {}
             self.trips = {row.id: row for row in connection.execute(
-                select(trips.c.id, trips.c.status, trips.c.city, trips.c.vehicle_type,
-                       drivers.c.customer_id.label("driver"))
+                select(trips.c.id, trips.c.status, drivers.c.customer_id.label("driver"))
                 .select_from(trips.outerjoin(drivers, drivers.c.id == trips.c.driver_id))
                 .where(trips.c.id.in_(trip_ids)))} if trip_ids else {}
             self.agents = {row.id: Party(row.name, row.msisdn) for row in connection.execute(
@@ -375,9 +374,7 @@ def _subject(m: Movement, customer: Customer, amount: int,
     elif m.kind is Kind.RIDE:
         trip = parties.trip(m.details.get("trip"))
         if trip is not None:
-            subject.update(trip_status=str(trip.status), city=str(trip.city), vehicle=str(trip.vehicle_type))
-    elif m.kind in (Kind.MERCHANT_PAYMENT, Kind.MERCHANT_REFUND):
-        subject["merchant"] = m.counterparty or ""
+            subject["trip_status"] = str(trip.status)
     return subject
 
 
@@ -386,7 +383,8 @@ def _received(m: Movement, customer: Customer) -> bool:
 
 
 def _kind_guess(m: Movement) -> str:
-    return {Kind.AIRTIME: "airtime", Kind.BILL: "electricity", Kind.TOP_UP: "card"}.get(m.kind, "")
+    """A product no longer in the catalogue: airtime is airtime; the rest is described generically."""
+    return "airtime" if m.kind is Kind.AIRTIME else ""
 
 
 def mask(reference: str) -> str:
