@@ -18,6 +18,7 @@ from sika.api import (
     provider_callbacks,
     purchases,
     rides,
+    sms,
     ussd,
     wallets,
     whatsapp,
@@ -67,6 +68,7 @@ def create_app(
     app.include_router(provider_callbacks.router)
     app.include_router(rides.router)
     app.include_router(ussd.router)
+    app.include_router(sms.router)
     whatsapp.include(app, container.whatsapp)
 
     @app.get("/healthz", tags=["operations"], summary="200 when the database answers")

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import time
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from sika.cli.context import container
+from sika.errors import SikaError
 from sika.payments import movement_id, new_movement_id
+
+if TYPE_CHECKING:
+    from sika.ledger import Ledger
+    from sika.rides.payouts import Payout
+    from sika.rides.service import Rides
+    from sika.wallet import Customers
 
 __all__ = ["agent_app", "merchant_app", "wallet_app", "when"]
 
@@ -17,6 +26,17 @@ agent_app = typer.Typer(help="Agents: the shops where customers cash in and out.
 merchant_app = typer.Typer(help="Merchants: paid by request-to-pay, with signed callbacks.",
                            no_args_is_help=True)
 wallet_app = typer.Typer(help="Wallets: look one up, see its history, change its tier.", no_args_is_help=True)
+
+
+def _driving(rides: Rides, ledger: Ledger, customers: Customers, customer_id: int) -> Payout | None:
+    """Where a wallet holder who drives stands with the platform (None: not a driver)."""
+    from sika.rides.payouts import standing
+
+    try:
+        driver = rides.driver_of(customer_id)
+    except SikaError:
+        return None
+    return standing(rides, ledger, customers, driver.id)
 
 
 def when(ns: int) -> str:
@@ -99,6 +119,7 @@ def wallet_show(msisdn: str = typer.Argument(..., help="The wallet's phone numbe
         month = month_of(time.time_ns())
         inflow = c.payments.meters.used(customer.id, month)
         vouchers = c.payments.vouchers_for(customer.msisdn)
+        driving = _driving(c.rides, c.ledger, c.customers, customer.id) if c.rides is not None else None
     table = Table(show_header=False)
     for label, value in [
         ("number", customer.msisdn), ("name", customer.name), ("language", customer.language),
@@ -111,26 +132,69 @@ def wallet_show(msisdn: str = typer.Argument(..., help="The wallet's phone numbe
          else ("set" if customer.has_pin else "not set")),
         ("vouchers waiting", str(len(vouchers))),
         ("opened", when(customer.created_at_ns)),
+        *_driver_rows(driving),
     ]:
         table.add_row(label, value)
     Console().print(table)
+
+
+def _driver_rows(driving: Payout | None) -> list[tuple[str, str]]:
+    if driving is None:
+        return []
+    if driving.owed:
+        return [("driver account", f"owes {driving.owed} XOF of cash-ride commissions: top up the wallet, "
+                                   "then `sika wallet payout` takes it")]
+    return [("driver account", f"{driving.earnings} XOF of earnings to pay out (`sika wallet payout`)")]
 
 
 @wallet_app.command("history")
 def wallet_history(
     msisdn: str = typer.Argument(..., help="The wallet's phone number."),
     limit: int = typer.Option(20, min=1, max=200, help="How many movements, newest first."),
+    cursor: str | None = typer.Option(None, help="Go on from a previous page's cursor."),
+    as_json: bool = typer.Option(False, "--json",
+                                 help="One JSON object (items, next_cursor) on the last line."),
 ) -> None:
-    """A wallet's movements: what, with whom, amount, fee, status."""
+    """A wallet's statement: each movement once as this customer sees it (the amounts of completed
+    items add up to the balance): when, what, with whom, amount, fee, status."""
+    from sika.chat.i18n import translator
+    from sika.chat.statement_text import as_dict
+
     with container() as c:
         customer = c.customers.get(msisdn)
-        items = c.payments.history(customer.id, limit=limit)
+        page = c.statements.page(customer, limit=limit, cursor=cursor)
+        assert customer.account_id is not None
+        balance = c.ledger.get_account(customer.account_id).balance
+    t = translator(customer.language)
+    items = [as_dict(t, item) for item in page.items]
+    if as_json:
+        typer.echo(json.dumps({"items": items, "next_cursor": page.next_cursor}, ensure_ascii=False))
+        return
     table = Table("when (UTC)", "id", "what", "with", "amount", "fee", "status")
-    for m in items:
-        sign = "-" if m.payer_customer_id == customer.id else "+"
-        table.add_row(when(m.created_at_ns), m.id, str(m.kind), m.counterparty or "", f"{sign}{m.amount}",
-                      str(m.fee), str(m.status) + (f" ({m.error_code})" if m.error_code else ""))
-    Console().print(table)
+    for item, shown in zip(page.items, items, strict=True):
+        table.add_row(when(item.at_ns), item.id, shown["description"], shown["counterparty"],
+                      f"{item.amount:+}", str(item.fee),
+                      shown["status"] + (f" ({item.error_code})" if item.error_code else ""))
+    console = Console()
+    console.print(table)
+    more = f"; more with --cursor {page.next_cursor}" if page.next_cursor else ""
+    console.print(f"balance {balance} XOF{more}")
+
+
+@wallet_app.command("payout")
+def wallet_payout(msisdn: str = typer.Argument(..., help="The driver's wallet number.")) -> None:
+    """Settle a driver's account with their wallet: earnings paid out, or cash-ride commissions owed
+    taken from it; says what moved and what is still owed."""
+    from sika.chat.i18n import translator
+    from sika.chat.payout_text import explain
+    from sika.rides.payouts import pay_out
+
+    with container() as c:
+        assert c.rides is not None
+        driver = c.rides.driver_of(c.customers.get(msisdn).id)
+        done = pay_out(c.rides, c.ledger, c.customers, driver.id)
+    typer.echo(explain(translator("en"), done))
+    typer.echo(json.dumps(done.as_dict()))
 
 
 @wallet_app.command("tier")

@@ -37,10 +37,26 @@ def serve(
     from sika.api.app import create_app
 
     chosen = _settings_for(settings(), demo=demo, host=host, port=port)
+    demo_sms = None
+    if demo and not (chosen.africastalking_username and chosen.africastalking_api_key):
+        # No SMS gateway configured: the demo brings its fake one.
+        from sika.chat.sms.demo import start_demo_sms
+
+        assert chosen.public_url is not None
+        demo_sms, sms_settings = start_demo_sms(chosen.public_url, chosen.sms_sender_id,
+                                               token=chosen.africastalking_callback_token)
+        chosen = chosen.model_copy(update=sms_settings)
     container = _start(chosen)
     extra_jobs = _demo(container, host, port) if demo else []
-    uvicorn.run(create_app(container, run_workers=jobs, extra_jobs=extra_jobs), host=host, port=port,
-                log_level="info", access_log=access_log)
+    if demo_sms is not None:
+        typer.echo(f"sika demo: SMS go to a fake Africa's Talking at {demo_sms.url}: what people would"
+                   f" read is at {demo_sms.url}/messages", err=True)
+    try:
+        uvicorn.run(create_app(container, run_workers=jobs, extra_jobs=extra_jobs), host=host, port=port,
+                    log_level="info", access_log=access_log)
+    finally:
+        if demo_sms is not None:
+            demo_sms.close()
 
 
 def worker() -> None:
@@ -102,6 +118,8 @@ def _demo(container: Container, host: str, port: int) -> list[Job]:
     typer.echo(f"sika demo: agent API key {keys.agent}", err=True)
     typer.echo(f"sika demo: merchant API key {keys.merchant}", err=True)
     typer.echo(f"sika demo: admin API key {keys.admin}", err=True)
+    drivers = ", ".join(msisdn for msisdn, *_ in demo_data.DEMO_DRIVERS)
+    typer.echo(f"sika demo: drivers {drivers} (PIN {demo_data.DEMO_DRIVER_PIN})", err=True)
     typer.echo(f"sika demo: {len(keys.driver_ids)} moto drivers online in Lomé (they accept rides by"
                " themselves); providers are local fakes driven through the real adapters (magic"
                f" references: see docs/wallet.md); try http://{host}:{port}/docs or"

@@ -28,6 +28,7 @@ __all__ = [
     "PaymentRefused",
     "Status",
     "UnknownMovement",
+    "movement_from_row",
     "movement_id",
     "new_movement_id",
     "refusal",
@@ -252,3 +253,16 @@ def check_id(value: str) -> str:
     if not 0 < len(value) <= ID_CHARS_MAX or not value.isascii() or not value.isprintable():
         raise SikaError(f"a movement id has 1 to {ID_CHARS_MAX} ASCII characters", code="validation_error")
     return value
+
+
+def movement_from_row(row: Any) -> Movement:
+    return Movement(
+        id=row["id"], kind=Kind(row["kind"]), status=Status(row["status"]), amount=row["amount"],
+        fee=row["fee"], commission=row["commission"], currency=row["currency"],
+        payer_customer_id=row["payer_customer_id"], payee_customer_id=row["payee_customer_id"],
+        agent_id=row["agent_id"], merchant_id=row["merchant_id"], counterparty=row["counterparty"],
+        provider=row["provider"], product=row["product"], provider_reference=row["provider_reference"],
+        details=json.loads(row["details"]), error_code=row["error_code"],
+        created_at_ns=row["created_at_ns"], updated_at_ns=row["updated_at_ns"],
+        legs=legs_from_json(row["legs"]), deadline_ns=row["deadline_ns"],
+    )

@@ -174,6 +174,8 @@ outbox = Table(
     Column("last_error", String(200), nullable=True),
     Column("created_at_ns", BigInteger, nullable=False),
     Column("delivered_at_ns", BigInteger, nullable=True),
+    # The route that delivered it: whatsapp, sms, inbox (or a test's channel).
+    Column("channel", String(12), nullable=True),
     CheckConstraint("status IN ('queued', 'delivered', 'failed')", name="ck_pay_outbox_status"),
     Index("ix_pay_outbox_due", "status", "next_attempt_ns"),
     Index("ix_pay_outbox_msisdn", "msisdn", "id"),
