@@ -14,6 +14,7 @@ from sika.api import merchants, payments, problems, purchases, rides, ussd, wall
 from sika.bootstrap import Container
 from sika.chat.dialog import Dialog
 from sika.chat.ussd import UssdGateway
+from sika.console.web import router as console_router
 from sika.db import ping
 from sika.workers import Job, WorkerRunner, default_jobs
 
@@ -52,6 +53,7 @@ def create_app(
     app.include_router(purchases.router)
     app.include_router(rides.router)
     app.include_router(ussd.router)
+    app.include_router(console_router)
     whatsapp.include(app, container.whatsapp)
 
     @app.get("/healthz", tags=["operations"], summary="200 when the database answers")

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from sika.cli import apikey, bench, chat, db, ledger, operators, serve, simulate
+from sika.cli import apikey, bench, chat, console, db, ledger, operators, serve, simulate
 from sika.errors import SikaError
 
 __all__ = ["app", "run"]
@@ -29,6 +29,7 @@ app.add_typer(operators.agent_app, name="agent")
 app.add_typer(operators.merchant_app, name="merchant")
 app.add_typer(operators.wallet_app, name="wallet")
 app.command("reconcile")(operators.reconcile)
+app.add_typer(console.operator_app, name="operator")
 app.command("chat")(chat.chat)
 
 

@@ -1,0 +1,88 @@
+"""Browser tests: ``sika serve --demo`` on a free port and a SQLite file, driven through Debian's
+chromium by Playwright (never a browser Playwright downloads). ``make test`` installs chromium
+(scripts/install-services.sh); without it these tests are skipped with the reason."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SIKA = Path(sys.executable).parent / "sika"
+START_S_MAX = 60
+
+
+@dataclass(frozen=True)
+class Demo:
+    url: str
+    env: dict[str, str]
+    passwords: dict[str, str]
+    admin_key: str
+
+    def sika(self, *args: str) -> str:
+        done = subprocess.run([str(SIKA), *args], env=self.env, capture_output=True, text=True, check=True,
+                              timeout=120)
+        return done.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    folder = tmp_path_factory.mktemp("console-demo")
+    env = {**os.environ, "SIKA_DATABASE_URL": f"sqlite:///{folder / 'sika.db'}", "SIKA_PROVIDERS": "instant"}
+    passwords = {}
+    for name, role in (("ama", "operator"), ("kofi", "approver"), ("yawa", "viewer")):
+        made = subprocess.run([str(SIKA), "operator", "create", "--name", name, "--role", role], env=env,
+                              capture_output=True, text=True, check=True, timeout=120)
+        passwords[name] = made.stdout.strip().splitlines()[-1]
+    port = _free_port()
+    log = (folder / "serve.log").open("w")
+    server = subprocess.Popen([str(SIKA), "serve", "--demo", "--port", str(port), "--no-access-log"], env=env,
+                              stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_S_MAX
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert server.poll() is None, (folder / "serve.log").read_text()
+            assert time.monotonic() < deadline, "sika serve --demo did not start"
+            time.sleep(0.3)
+        text = (folder / "serve.log").read_text()
+        admin_key = next(line.rsplit(" ", 1)[1] for line in text.splitlines() if "admin API key" in line)
+        yield Demo(url=url, env=env, passwords=passwords, admin_key=admin_key)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (scripts/install-services.sh installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        yield launched
+        launched.close()
