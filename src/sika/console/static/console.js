@@ -43,7 +43,7 @@
   function map() {
     var el = document.getElementById("map");
     if (!el || typeof L === "undefined") return;
-    var m = L.map(el, { zoomControl: true, attributionControl: false });
+    var m = L.map(el, { zoomControl: true, attributionControl: false, zoomSnap: 0.25 });
     m.fitBounds(JSON.parse(el.dataset.bounds));
     if (el.dataset.geo) {
       fetch(el.dataset.geo, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (geo) {
