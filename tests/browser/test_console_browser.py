@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from browser_support import Demo
 
@@ -135,13 +136,25 @@ def test_an_approver_cannot_approve_their_own_proposal(open_page: Any) -> None:
     assert page.inner_text("[data-testid=proposal-status]") == "rejected"
 
 
-def test_the_rides_map_shows_the_demo_drivers_over_the_city(open_page: Any) -> None:
+def test_the_rides_map_shows_the_demo_drivers_and_a_trip_moving_on(open_page: Any, demo: Demo) -> None:
     page = open_page("yawa")
     page.goto("/console/rides")
     page.wait_for_function("document.querySelectorAll('#map path.driver-marker').length >= 6")
     assert page.get_attribute("[data-testid=map]", "data-drivers") == "6"
     page.wait_for_function("document.querySelectorAll('#map .place-label').length > 0")  # the GeoJSON base
+    rider = httpx.post(f"{demo.url}/v1/sessions", json={"msisdn": "+22891445566", "pin": "6049"}).json()
+    headers = {"Authorization": f"Bearer {rider['token']}", "Idempotency-Key": "console-map-trip"}
+    route = {"pickup": {"lat": 6.1380, "lng": 1.2300}, "dropoff": {"lat": 6.1700, "lng": 1.2150}}
+    booked = httpx.post(f"{demo.url}/v1/rides/trips", headers=headers, json={**route, "payment": "cash"})
+    assert booked.status_code == 201, booked.text
+    trip = booked.json()["id"]
+    # The table refreshes by htmx and the map by polling: the trip appears, then a demo driver takes it.
+    page.wait_for_selector(f"[data-testid=trips] >> text={trip}")
+    page.wait_for_function("document.querySelectorAll('#map path.trip-line').length >= 1")
+    page.wait_for_selector("[data-testid=trips] >> text=driver assigned", timeout=45_000)
     shot(page, "console-rides")
+    page.click(f"text={trip}")
+    assert "requested" in page.inner_text("[data-testid=timeline]")
 
 
 def test_the_dashboard_draws_its_charts(open_page: Any) -> None:

@@ -69,7 +69,7 @@
     function draw(live) {
       layers.clearLayers();
       live.trips.forEach(function (t) {
-        L.polyline([t.pickup, t.dropoff], { color: "#d97706", weight: 3, dashArray: "6 6" }).addTo(layers)
+        L.polyline([t.pickup, t.dropoff], { color: "#d97706", weight: 3, dashArray: "6 6", className: "trip-line" }).addTo(layers)
           .bindPopup('<a href="' + esc(el.dataset.tripUrl + encodeURIComponent(t.id)) + '">' + esc(el.dataset.labelTrip + " " + t.id) + "</a> · " + esc(t.status));
         L.circleMarker(t.pickup, { radius: 6, color: "#fff", weight: 2, fillColor: "#2563eb", fillOpacity: 1 }).addTo(layers);
       });
