@@ -35,8 +35,11 @@ def live(engine: Engine, city: str) -> dict[str, Any]:
         latest = [_trip(r) for r in c.execute(
             select(*columns).where(trips.c.city == city).order_by(trips.c.requested_at_ns.desc()).limit(20))]
     busy = {t["driver_id"] for t in under_way if t["driver_id"] is not None}
+    names = {driver["id"]: driver["name"] for driver in fleet}
     for driver in fleet:
         driver["busy"] = driver["id"] in busy
+    for trip in latest:
+        trip["driver"] = names.get(trip["driver_id"], "")
     return {"city": city, "drivers": fleet, "trips": under_way, "latest": latest}
 
 
