@@ -5,6 +5,7 @@ chromium by Playwright (never a browser Playwright downloads). ``make test`` ins
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import time
@@ -50,7 +51,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             time.sleep(0.3)
         text = (folder / "serve.log").read_text()
         admin_key = next(line.rsplit(" ", 1)[1] for line in text.splitlines() if "admin API key" in line)
-        yield Demo(url=url, env=env, passwords=passwords, admin_key=admin_key)
+        # "log in as demo-operator (password P), demo-approver (password Q), or …"
+        staff = dict(re.findall(r"(demo-\w+) \(password (\S+)\)", text))
+        yield Demo(url=url, env=env, passwords={**passwords, **staff}, admin_key=admin_key)
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -163,3 +163,17 @@ def test_the_dashboard_draws_its_charts(open_page: Any) -> None:
     assert page.locator("[data-testid=chart-messages] .uplot canvas").count() == 1
     assert "F CFA" in page.inner_text("[data-testid=money-in]")
     shot(page, "console-dashboard")
+
+
+def test_the_demo_prints_operators_who_can_run_maker_checker_alone(open_page: Any) -> None:
+    maker = open_page("demo-operator")
+    maker.goto("/console/approvals/new?kind=wallet_credit&msisdn=%2B22891445566")
+    maker.fill("input[name=amount]", "250")
+    maker.fill("input[name=reason]", "demo")
+    maker.click("[data-testid=propose]")
+    maker.wait_for_selector("[data-testid=own-proposal]")
+    checker = open_page("demo-approver")
+    checker.goto(maker.url)
+    checker.click("[data-testid=approve]")
+    checker.wait_for_selector("[data-testid=proposal-movement]")
+    assert checker.inner_text("[data-testid=proposal-status]") == "executed"

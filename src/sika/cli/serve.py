@@ -50,8 +50,12 @@ def serve(
         typer.echo(f"sika demo: {len(keys.driver_ids)} moto drivers online in Lomé (they accept rides by"
                    " themselves); sandbox providers on (magic references: see docs/wallet.md);"
                    f" try http://{host}:{port}/docs or `sika chat --phone +22890112233`", err=True)
-        typer.echo(f"sika demo: operations console at http://{host}:{port}/console (log in with the admin API"
-                   " key above, or as an operator made by `sika operator create`)", err=True)
+        from sika.console.demo import seed_operators
+
+        staff = ", ".join(f"{name} (password {password})"
+                          for name, password in seed_operators(container.engine).items())
+        typer.echo(f"sika demo: operations console at http://{host}:{port}/console: log in as {staff},"
+                   " or with the admin API key above", err=True)
     uvicorn.run(create_app(container, run_workers=jobs, extra_jobs=extra_jobs), host=host, port=port,
                 log_level="info", access_log=access_log)
 
