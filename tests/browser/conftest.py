@@ -24,7 +24,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     folder = tmp_path_factory.mktemp("console-demo")
     env = {**os.environ, "SIKA_DATABASE_URL": f"sqlite:///{folder / 'sika.db'}", "SIKA_PROVIDERS": "instant"}
@@ -60,8 +60,10 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Module-scoped, not session-scoped: Playwright's sync API keeps an event loop marked running in
+    the main thread while it is open, which would break every later test that calls asyncio.run."""
     if not CHROMIUM.exists():
         reason = "Debian's chromium is not installed (scripts/install-services.sh installs it)"
         if os.environ.get("CI"):
