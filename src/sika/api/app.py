@@ -26,6 +26,7 @@ from sika.api import (
 from sika.bootstrap import Container
 from sika.chat.dialog import Dialog
 from sika.chat.ussd import UssdGateway
+from sika.console.web import router as console_router
 from sika.db import ping
 from sika.workers import Job, WorkerRunner, default_jobs
 
@@ -69,6 +70,7 @@ def create_app(
     app.include_router(rides.router)
     app.include_router(ussd.router)
     app.include_router(sms.router)
+    app.include_router(console_router)
     whatsapp.include(app, container.whatsapp)
 
     @app.get("/healthz", tags=["operations"], summary="200 when the database answers")

@@ -11,6 +11,7 @@ from sika.cli import (
     bench,
     calendar,
     chat,
+    console,
     db,
     ledger,
     operators,
@@ -43,6 +44,7 @@ app.add_typer(operators.merchant_app, name="merchant")
 app.add_typer(operators.wallet_app, name="wallet")
 app.add_typer(payouts.app, name="payout")
 app.command("reconcile")(reconcile.reconcile)
+app.add_typer(console.operator_app, name="operator")
 app.command("chat")(chat.chat)
 
 

@@ -124,4 +124,10 @@ def _demo(container: Container, host: str, port: int) -> list[Job]:
                " themselves); providers are local fakes driven through the real adapters (magic"
                f" references: see docs/wallet.md); try http://{host}:{port}/docs or"
                " `sika chat --phone +22890112233`", err=True)
+    from sika.console.demo import seed_operators
+
+    staff = ", ".join(f"{name} (password {password})"
+                      for name, password in seed_operators(container.engine).items())
+    typer.echo(f"sika demo: operations console at http://{host}:{port}/console: log in as {staff},"
+               " or with the admin API key above", err=True)
     return [Job(name="demo-fleet", interval_s=1.0, run=fleet.tick, batch_max=1_000)]

@@ -55,6 +55,7 @@ class Kind(enum.StrEnum):
     RIDE_CASH = "ride_cash"            # the commission on a fare paid in cash: the driver's debt
     DRIVER_PAYOUT = "driver_payout"    # a driver's earnings to the wallet, or the debt from it
     PAYOUT = "payout"                  # money out to a mobile-money wallet, through a provider
+    ADJUSTMENT = "adjustment"          # an operator's correction, approved by a second one (console)
 
 
 class Status(enum.StrEnum):
@@ -83,6 +84,7 @@ class Code(enum.IntEnum):
     MERCHANT_PAYMENT = 50
     MERCHANT_REFUND = 51
     FLOAT = 60
+    ADJUSTMENT = 61
     RIDE_FARE = 70
     RIDE_EARNING = 71
     RIDE_COMMISSION = 72

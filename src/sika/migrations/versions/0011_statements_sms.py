@@ -1,7 +1,7 @@
 """SMS: the messages handed to the SMS gateway and their delivery reports; the route of each outbox message.
 
 Revision ID: 0011_statements_sms
-Revises: 0009_rides
+Revises: 0010_providers
 Create Date: 2026-12-04 18:00:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011_statements_sms"
-down_revision = "0009_rides"
+down_revision = "0010_providers"
 branch_labels = None
 depends_on = None
 
