@@ -8,10 +8,12 @@ from sqlalchemy import Engine
 
 from sika.auth import ApiKeys, Sessions
 from sika.chat.dialog import Dialog
-from sika.chat.notifications import NotificationText
 from sika.chat.routes import outbox_router, sms_channel
+from sika.chat.services import ChatServices
 from sika.chat.sms.channel import SmsChannel
+from sika.chat.texts.notifications import NotificationText
 from sika.chat.whatsapp import GraphClient, WhatsApp
+from sika.chat.wiring import chat_services
 from sika.config import Settings
 from sika.db import create_db_engine
 from sika.ledger import Ledger
@@ -47,7 +49,9 @@ class Container:
     purchases: Purchases
     payouts: PayoutService
     statements: Statements
-    # The chat channels, wired after the container exists (the dialog calls the services above).
+    # The chat, wired after the container exists: its ports over the services above, the dialog
+    # and the channels.
+    chat: ChatServices | None = None
     dialog: Dialog | None = None
     whatsapp: WhatsApp | None = None
     rides: Rides | None = None
@@ -115,7 +119,12 @@ def _chat(container: Container) -> None:
     """The dialog for every channel; WhatsApp and SMS when configured; the outbox's routes."""
     settings = container.settings
     customers = container.customers
-    container.dialog = Dialog(container)
+    assert container.rides is not None
+    container.chat = chat_services(
+        container.engine, customers=customers, accounts=container.ledger, payments=container.payments,
+        purchases=container.purchases, approvals=container.approvals, statements=container.statements,
+        rides=container.rides, outbox=container.outbox, voucher_ttl_s=settings.voucher_ttl_s)
+    container.dialog = Dialog(container.chat)
     text = NotificationText(customers, container.statements)
     if settings.whatsapp_verify_token and settings.whatsapp_app_secret:
         container.whatsapp = _whatsapp(container, text)

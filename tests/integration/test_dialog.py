@@ -84,7 +84,7 @@ def balance(container: Container, msisdn: str) -> int:
 
 
 def test_a_new_number_opens_a_wallet_in_arabic(town: Container) -> None:
-    chat = Chat(Dialog(town), NEW)
+    chat = Chat(Dialog(town.chat), NEW)
     chat("مرحبا")
     assert [c for c in chat.choices() if c.startswith("lang:")]
     chat.pick("lang:ar")
@@ -105,7 +105,7 @@ def test_a_new_number_opens_a_wallet_in_arabic(town: Container) -> None:
 
 
 def test_send_money_with_a_french_shortcut_and_the_pin(town: Container) -> None:
-    chat = Chat(Dialog(town), AMA)
+    chat = Chat(Dialog(town.chat), AMA)
     chat("envoyer 5000 à 97112233")
     assert "5 000 F CFA" in chat.text() and "Kofi Agbeko" in chat.text()
     chat.pick("confirm")
@@ -118,7 +118,7 @@ def test_send_money_with_a_french_shortcut_and_the_pin(town: Container) -> None:
 
 
 def test_a_wrong_pin_is_counted_and_back_and_cancel_work(town: Container) -> None:
-    chat = Chat(Dialog(town), KOFI)
+    chat = Chat(Dialog(town.chat), KOFI)
     chat("menu")
     chat.pick("send")
     chat("90112233")
@@ -134,7 +134,7 @@ def test_a_wrong_pin_is_counted_and_back_and_cancel_work(town: Container) -> Non
 
 
 def test_airtime_for_another_number_in_english(town: Container) -> None:
-    chat = Chat(Dialog(town), KOFI)
+    chat = Chat(Dialog(town.chat), KOFI)
     chat("airtime 1000 for 99123456")
     assert chat.choices() == ["op:moov", "op:togocom"]  # the prefix is a hint: Moov first
     chat.pick("op:moov")
@@ -145,7 +145,7 @@ def test_airtime_for_another_number_in_english(town: Container) -> None:
 
 
 def test_a_ceet_bill_gives_the_token_in_the_chat(town: Container) -> None:
-    chat = Chat(Dialog(town), AMA)
+    chat = Chat(Dialog(town.chat), AMA)
     chat("menu")
     chat.pick("bills")
     chat.pick("ceet")
@@ -160,7 +160,7 @@ def test_a_ceet_bill_gives_the_token_in_the_chat(town: Container) -> None:
 def test_a_merchant_request_is_approved_in_the_chat(town: Container) -> None:
     merchant, _ = town.merchants.create("Assigamé Market")
     town.approvals.request_payment(new_movement_id(), merchant, AMA, 7_500, description="Order 12")
-    chat = Chat(Dialog(town), AMA)
+    chat = Chat(Dialog(town.chat), AMA)
     chat("menu")
     chat.pick("approvals")
     chat(str(1))
@@ -172,7 +172,7 @@ def test_a_merchant_request_is_approved_in_the_chat(town: Container) -> None:
 
 def test_history_language_and_idle_expiry(town: Container) -> None:
     clock = Clock()
-    dialog = Dialog(town, Conversations(town.engine, clock_ns=clock))
+    dialog = Dialog(town.chat, Conversations(town.engine, clock_ns=clock))
     chat = Chat(dialog, AMA)
     chat("solde")
     assert "50 000 F CFA" in chat.text()
@@ -190,7 +190,7 @@ def test_history_language_and_idle_expiry(town: Container) -> None:
 
 
 def test_ussd_sessions_send_money_within_182_characters(town: Container) -> None:
-    gateway = UssdGateway(Dialog(town))
+    gateway = UssdGateway(Dialog(town.chat))
     inputs: list[str] = []
 
     def dial(value: str | None = None) -> str:
@@ -219,7 +219,7 @@ def test_ussd_sessions_send_money_within_182_characters(town: Container) -> None
 def test_an_attachment_is_never_opened(town: Container) -> None:
     from sika.chat.messages import Attachment
 
-    dialog = Dialog(town)
+    dialog = Dialog(town.chat)
     letter = Attachment(media_type="document", filename="LOVE-LETTER-FOR-YOU.txt.vbs")
     turn = dialog.handle(Inbound(channel="whatsapp", msisdn=AMA, kind=InboundKind.ATTACHMENT,
                                  message_id="a1", attachment=letter))
@@ -255,7 +255,7 @@ _TYPED = st.one_of(st.text(max_size=200), st.sampled_from(["0", "00", "1", "2", 
 @given(inputs=st.lists(_TYPED, max_size=8), channel=st.sampled_from(["whatsapp", "terminal"]))
 def test_whatever_is_typed_the_engine_answers(sqlite_town: Container, inputs: list[str],
                                               channel: str) -> None:
-    chat = Chat(Dialog(sqlite_town), AMA, channel=channel)
+    chat = Chat(Dialog(sqlite_town.chat), AMA, channel=channel)
     for text in inputs:
         turn = chat(text)
         assert turn.replies
@@ -267,7 +267,7 @@ def test_whatever_is_typed_the_engine_answers(sqlite_town: Container, inputs: li
        session=st.text(max_size=200))
 def test_whatever_the_ussd_gateway_gets_it_answers_a_screen(sqlite_town: Container, text: str, phone: str,
                                                             session: str) -> None:
-    screen = UssdGateway(Dialog(sqlite_town)).handle(UssdRequest(session, "*555#", phone, "61501", text))
+    screen = UssdGateway(Dialog(sqlite_town.chat)).handle(UssdRequest(session, "*555#", phone, "61501", text))
     assert screen.startswith(("CON ", "END ")) and len(screen) <= SCREEN_CHARS_MAX
 
 
@@ -286,7 +286,7 @@ def sqlite_town(sqlite_url: str) -> Iterator[Container]:
 
 def test_a_pin_typed_after_the_form_expired_is_masked_and_moves_nothing(town: Container) -> None:
     clock = Clock()
-    chat = Chat(Dialog(town, Conversations(town.engine, clock_ns=clock)), AMA)
+    chat = Chat(Dialog(town.chat, Conversations(town.engine, clock_ns=clock)), AMA)
     chat("envoyer 5000 à 97112233")
     chat.pick("confirm")
     clock.now_ns += 6 * 60 * 10**9
@@ -320,7 +320,7 @@ def test_a_batch_reads_wallets_and_requests_at_once_and_a_second_message_afresh(
     merchant, _ = town.merchants.create("Assigamé Market")
     for amount in (1_000, 2_000, 3_000):
         town.approvals.request_payment(new_movement_id(), merchant, AMA, amount, description="Order")
-    dialog = Dialog(town)
+    dialog = Dialog(town.chat)
     ama, kofi, new = Chat(dialog, AMA), Chat(dialog, KOFI), Chat(dialog, NEW)
     counted = Statements(town)
     try:
@@ -352,7 +352,7 @@ def approvals_title(choices: list[Choice]) -> str:
 def test_requests_read_ahead_are_forgotten_once_one_is_answered(town: Container) -> None:
     merchant, _ = town.merchants.create("Assigamé Market")
     town.approvals.request_payment(new_movement_id(), merchant, AMA, 7_500, description="Order 12")
-    dialog = Dialog(town)
+    dialog = Dialog(town.chat)
     chat = Chat(dialog, AMA)
     chat("menu")
     chat.pick("approvals")
@@ -377,7 +377,7 @@ def test_many_customers_and_their_first_requests_in_one_query_each(town: Contain
 
 
 def test_a_payment_in_the_batch_makes_later_balances_of_the_batch_read_afresh(town: Container) -> None:
-    dialog = Dialog(town)
+    dialog = Dialog(town.chat)
     ama, kofi = Chat(dialog, AMA), Chat(dialog, KOFI)
     ama("envoyer 5000 à 97112233")
     ama.pick("confirm")
@@ -393,7 +393,7 @@ def test_when_reading_ahead_fails_each_message_reads_for_itself(town: Container,
         raise ConnectionError("database went away")
 
     monkeypatch.setattr(town.customers, "find_many", broken)
-    dialog = Dialog(town)
+    dialog = Dialog(town.chat)
     with dialog.prefetch({AMA}):
         turn = Chat(dialog, AMA)("solde")
     assert "50 000 F CFA" in "\n".join(reply.text for reply in turn.replies)

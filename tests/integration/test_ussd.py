@@ -87,7 +87,7 @@ def balance(container: Container, msisdn: str) -> int:
 # Paging and dial strings ------------------------------------------------------------------------------
 
 def test_a_first_request_with_inputs_is_read_through_the_menu(container: Container) -> None:
-    phone = Phone(UssdGateway(Dialog(container)), AMA)
+    phone = Phone(UssdGateway(Dialog(container.chat)), AMA)
     asked = phone.dial("1")  # *155*1#: balance, straight from the dial string
     assert asked == "CON Saisissez votre code PIN à 4 chiffres pour voir votre solde."
     assert phone.answer(AMA_PIN) == "END Votre solde : 50 000 F CFA."
@@ -97,9 +97,12 @@ def test_a_first_request_with_inputs_is_read_through_the_menu(container: Contain
 
 
 def test_a_long_closing_screen_is_paged_never_cut(container: Container) -> None:
-    container.payments.transfer(new_movement_id(), container.customers.get(AMA), NEW, 3_000,
-                                pin=Pin(AMA_PIN))
-    phone = Phone(UssdGateway(Dialog(container)), NEW)
+    sender = Phone(UssdGateway(Dialog(container.chat)), AMA)
+    receipt, last = sender.read_all(sender.dial("2", NEW.removeprefix("+228"), "3000", "1", AMA_PIN))
+    assert last.startswith("END ") and receipt.startswith("Vous avez envoyé 3 000 F CFA au +22893000111")
+    assert re.search(r"Référence : mv_\w+\.$", receipt.rstrip())  # to its last word
+    assert "…" not in receipt
+    phone = Phone(UssdGateway(Dialog(container.chat)), NEW)
     welcome, languages = phone.read_all(phone.dial())
     assert welcome.startswith("Bienvenue sur Sika !") and "cela prend une minute." in welcome
     assert "1. Français" in languages and "7. العربية" in languages
@@ -107,15 +110,14 @@ def test_a_long_closing_screen_is_paged_never_cut(container: Container) -> None:
     phone.answer("Kafui Mensah")
     phone.answer("3691")
     opened, last = phone.read_all(phone.answer("3691"))
-    assert last.startswith("END ")
+    assert last.startswith("CON ")  # the code of the money waiting, asked at once
     assert "Votre portefeuille Sika est ouvert, Kafui Mensah !" in opened
     assert "De l'argent vous attend : 3 000 F CFA." in opened
-    assert opened.rstrip().endswith("ou récupérez-le dans l'application.")  # to its last word
     assert "…" not in opened
 
 
 def test_balance_and_history_on_ussd_need_the_pin_and_a_wrong_one_counts(container: Container) -> None:
-    phone = Phone(UssdGateway(Dialog(container)), AMA)
+    phone = Phone(UssdGateway(Dialog(container.chat)), AMA)
     phone.dial()
     asked = phone.answer("1")
     assert "PIN" in asked and "F CFA" not in asked
@@ -126,13 +128,13 @@ def test_balance_and_history_on_ussd_need_the_pin_and_a_wrong_one_counts(contain
     assert container.customers.get(AMA).pin_failures == 0
     phone.dial()
     assert "PIN" in phone.answer("7") and "50 000" not in phone.answer("0")
-    typed = Phone(UssdGateway(Dialog(container)), AMA)
+    typed = Phone(UssdGateway(Dialog(container.chat)), AMA)
     assert "PIN" in typed.dial("solde")  # a typed shortcut asks it too
 
 
 def test_whatsapp_and_the_terminal_show_the_balance_without_the_pin(container: Container) -> None:
     for channel in ("whatsapp", "terminal"):
-        turn = Dialog(container).handle(Inbound(channel=channel, msisdn=AMA, kind=InboundKind.TEXT,
+        turn = Dialog(container.chat).handle(Inbound(channel=channel, msisdn=AMA, kind=InboundKind.TEXT,
                                                 message_id=f"{channel}-1", text="solde"))
         assert turn.replies[0].text == "Votre solde : 50 000 F CFA."
 
@@ -174,7 +176,7 @@ def test_a_ride_is_booked_by_place_names_followed_and_cancelled_on_ussd(containe
     rides = container.rides
     assert rides is not None
     driver = _driver_at_grand_marche(container)
-    phone = Phone(UssdGateway(Dialog(container)), AMA)
+    phone = Phone(UssdGateway(Dialog(container.chat)), AMA)
     phone.dial()
     assert phone.answer("5").startswith("CON Où le chauffeur doit-il vous prendre ?")
     several = phone.answer("GRA")
@@ -194,19 +196,19 @@ def test_a_ride_is_booked_by_place_names_followed_and_cancelled_on_ussd(containe
     assert (trip.pickup, trip.dropoff) == (Point(6.1306, 1.2214), Point(6.1738, 1.2131))
     assert container.ledger.get_account(ama.account_id or 0).available <= 50_000 - fare  # held
     rides.accept(driver.id, trip.id)
-    status = Phone(UssdGateway(Dialog(container)), AMA).dial("5")
+    status = Phone(UssdGateway(Dialog(container.chat)), AMA).dial("5")
     assert status == ("CON Votre course : Komlan Adzo arrive, plaque TG-4821-AZ.\n"
                       "1. Annuler la course\n2. Menu")
-    cancelled = Phone(UssdGateway(Dialog(container)), AMA).dial("5", "1")
+    cancelled = Phone(UssdGateway(Dialog(container.chat)), AMA).dial("5", "1")
     assert cancelled.startswith("END La course a été annulée.")
     assert rides.trip(trip.id).status is TripStatus.CANCELLED
     assert container.ledger.get_account(ama.account_id or 0).available == 50_000
-    again = Phone(UssdGateway(Dialog(container)), AMA).dial("5")
+    again = Phone(UssdGateway(Dialog(container.chat)), AMA).dial("5")
     assert again.endswith("\n1. Université de Lomé\n2. Grand Marché")  # the last places first
 
 
 def test_back_from_the_destination_shows_the_places_listed_again(container: Container) -> None:
-    phone = Phone(UssdGateway(Dialog(container)), AMA)
+    phone = Phone(UssdGateway(Dialog(container.chat)), AMA)
     listed = phone.dial("5", "gra")
     phone.answer("1")
     assert phone.answer("0") == listed  # back: the same list of places
@@ -215,7 +217,7 @@ def test_back_from_the_destination_shows_the_places_listed_again(container: Cont
 
 
 def test_a_place_nobody_knows_is_said_and_asked_again(container: Container) -> None:
-    phone = Phone(UssdGateway(Dialog(container)), AMA)
+    phone = Phone(UssdGateway(Dialog(container.chat)), AMA)
     refused = phone.dial("5", "zzz")
     assert refused.startswith('CON Aucun lieu ne commence par "zzz". Tapez d\'autres lettres.\n')
     assert "Tapez les premières lettres" in refused
@@ -224,7 +226,7 @@ def test_a_place_nobody_knows_is_said_and_asked_again(container: Container) -> N
 # Bills and requests to pay ------------------------------------------------------------------------------
 
 def test_a_mistyped_meter_is_refused_at_the_meter_step_and_never_at_the_amount(container: Container) -> None:
-    phone = Phone(UssdGateway(Dialog(container)), AMA)
+    phone = Phone(UssdGateway(Dialog(container.chat)), AMA)
     phone.dial("4", "1")
     refused, question = phone.read_all(phone.answer("12345678901"))  # a bad check digit
     assert refused.startswith("Ce n'est pas un numéro de compteur Cash Power valide. Il a 11 chiffres")
@@ -241,7 +243,7 @@ def test_a_reference_refused_at_the_amount_goes_back_to_the_reference(
     from sika.payments.purchases import PurchaseQuote
     from sika.providers import ProviderRejected
 
-    phone = Phone(UssdGateway(Dialog(container)), AMA)
+    phone = Phone(UssdGateway(Dialog(container.chat)), AMA)
     phone.dial("4", "1", "12345678903")
     real = container.purchases.quote
 
@@ -260,7 +262,7 @@ def test_a_request_to_pay_names_the_registered_merchant_first(container: Contain
     merchant, _ = container.merchants.create("Boutique Kodjo")
     container.approvals.request_payment(new_movement_id(), merchant, AMA, 3_500,
                                         description="Sika Support - remboursement")
-    phone = Phone(UssdGateway(Dialog(container)), AMA)
+    phone = Phone(UssdGateway(Dialog(container.chat)), AMA)
     listed = phone.dial("6")
     assert listed.endswith("\n1. Boutique Kodjo") and "Sika Support" not in listed
     assert phone.answer("1") == ("CON Boutique Kodjo vous demande de payer 3 500 F CFA. Frais : 0 F CFA.\n"
@@ -279,10 +281,11 @@ def test_no_pin_typed_on_ussd_or_in_the_terminal_reaches_the_sqlite_file_or_its_
     pin = "7391"
     built.customers.open(AMA, "Ama Mensah", pin=Pin(pin), tier=1)
     built.payments.cash_in(new_movement_id(), agent, AMA, 20_000)
-    phone = Phone(UssdGateway(Dialog(built)), AMA)
+    phone = Phone(UssdGateway(Dialog(built.chat)), AMA)
     assert phone.dial("1", pin).startswith("END Votre solde")
-    assert phone.dial("2", "97112233", "1000", "1", pin).startswith("END ")  # a voucher: no wallet there
-    terminal = Dialog(built)
+    _, last = phone.read_all(phone.dial("2", "97112233", "1000", "1", pin))  # a voucher: no wallet there
+    assert last.startswith("END ")
+    terminal = Dialog(built.chat)
     for n, text in enumerate(["envoyer 500 à 97112233", "1", pin]):
         turn = terminal.handle(Inbound(channel="terminal", msisdn=AMA, kind=InboundKind.TEXT,
                                        message_id=f"t{n}", text=text))

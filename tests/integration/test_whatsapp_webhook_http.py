@@ -24,6 +24,7 @@ from sika.api import problems
 from sika.api import whatsapp as whatsapp_api
 from sika.chat.messages import Inbound, Reply, Turn
 from sika.chat.whatsapp import WhatsApp, store
+from sika.chat.whatsapp import service as whatsapp_service
 from sika.chat.whatsapp.schema import inbox
 
 SECRET = "app-secret-for-tests"
@@ -118,7 +119,7 @@ def test_the_200_comes_only_once_the_messages_are_committed(
         assert release.wait(WAIT_S_MAX)
         return add_inbounds(engine, received)
 
-    monkeypatch.setattr(store, "add_inbounds", held)
+    monkeypatch.setattr(whatsapp_service, "add_inbounds", held)
     body = notification("wamid.D")
     with TestClient(app) as client, ThreadPoolExecutor(1) as pool:
         answer = pool.submit(client.post, whatsapp_api.PATH, content=body, headers=signed(body))
@@ -141,7 +142,7 @@ def test_a_failed_write_is_a_500_problem_to_every_caller_and_the_redelivery_is_s
         assert release.wait(WAIT_S_MAX)  # the others queue up behind this write
         raise ConnectionError("database went away")
 
-    monkeypatch.setattr(store, "add_inbounds", failing)
+    monkeypatch.setattr(whatsapp_service, "add_inbounds", failing)
     bodies = [notification(f"wamid.C{n}") for n in range(4)]
     with TestClient(app, raise_server_exceptions=False) as client, ThreadPoolExecutor(4) as pool:
         def post(body: bytes) -> tuple[int, str]:
@@ -155,7 +156,7 @@ def test_a_failed_write_is_a_500_problem_to_every_caller_and_the_redelivery_is_s
         assert [answer.result(WAIT_S_MAX) for answer in answers] == [(500, "internal_error")] * 4
         assert stored(engine) == 0
 
-        monkeypatch.setattr(store, "add_inbounds", add_inbounds)
+        monkeypatch.setattr(whatsapp_service, "add_inbounds", add_inbounds)
         redelivered = [client.post(whatsapp_api.PATH, content=body, headers=signed(body)) for body in bodies]
     assert [answer.json() for answer in redelivered] == [{"received": 1}] * 4
     assert stored(engine) == 4

@@ -13,8 +13,8 @@ from typing import TypeVar
 import pytest
 
 from sika.chat.messages import Inbound, InboundKind
-from sika.chat.whatsapp import service as service_module
-from sika.chat.whatsapp.service import _GroupCommit, _Request
+from sika.chat.whatsapp import group_commit as group_commit_module
+from sika.chat.whatsapp.group_commit import GroupCommit, InboxBusy, Request
 from sika.chat.whatsapp.store import Received
 from sika.chat.whatsapp.webhook import StatusUpdate
 
@@ -74,7 +74,7 @@ async def settle(tasks: Sequence[asyncio.Task[T]]) -> list[T | BaseException]:
     return await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), WAIT_S_MAX)
 
 
-async def queued(committer: _GroupCommit, count: int) -> None:
+async def queued(committer: GroupCommit, count: int) -> None:
     """Let the event loop run until ``count`` requests wait behind the write in progress."""
     deadline = time.monotonic() + WAIT_S_MAX
     while len(committer._queue) < count:
@@ -88,18 +88,18 @@ def fake() -> FakeStore:
 
 
 @pytest.fixture
-def committer(fake: FakeStore) -> _GroupCommit:
-    return _GroupCommit(fake.write, fake.apply_statuses, messages_max=10)
+def committer(fake: FakeStore) -> GroupCommit:
+    return GroupCommit(fake.write, fake.apply_statuses, messages_max=10)
 
 
-def test_a_lone_coroutine_is_written_at_once(fake: FakeStore, committer: _GroupCommit) -> None:
+def test_a_lone_coroutine_is_written_at_once(fake: FakeStore, committer: GroupCommit) -> None:
     fake.release.set()
     assert asyncio.run(committer.commit_async(received("a", "old-b"), now_ns=5)) == [True, False]
     assert fake.writes == [["a", "old-b"]]
 
 
 def test_concurrent_coroutines_share_one_transaction_and_are_answered_only_after_its_commit(
-        fake: FakeStore, committer: _GroupCommit) -> None:
+        fake: FakeStore, committer: GroupCommit) -> None:
     async def scenario() -> None:
         first = asyncio.create_task(committer.commit_async(received("first"), now_ns=5))
         await asyncio.to_thread(fake.started.wait, WAIT_S_MAX)
@@ -119,7 +119,7 @@ def test_concurrent_coroutines_share_one_transaction_and_are_answered_only_after
 
 
 def test_a_failed_write_reaches_every_caller_of_its_group_and_the_next_group_is_written(
-        fake: FakeStore, committer: _GroupCommit) -> None:
+        fake: FakeStore, committer: GroupCommit) -> None:
     async def scenario() -> None:
         first = asyncio.create_task(committer.commit_async(received("first"), now_ns=5))
         await asyncio.to_thread(fake.started.wait, WAIT_S_MAX)
@@ -136,7 +136,7 @@ def test_a_failed_write_reaches_every_caller_of_its_group_and_the_next_group_is_
     assert fake.writes == [["first"], ["b", "c", "d"], ["e"]]
 
 
-def test_threads_and_coroutines_share_a_group(fake: FakeStore, committer: _GroupCommit) -> None:
+def test_threads_and_coroutines_share_a_group(fake: FakeStore, committer: GroupCommit) -> None:
     with ThreadPoolExecutor(2) as pool:
         first = pool.submit(committer.commit, received("first"), now_ns=5)
         assert fake.started.wait(WAIT_S_MAX)
@@ -156,7 +156,7 @@ def test_threads_and_coroutines_share_a_group(fake: FakeStore, committer: _Group
 
 
 def test_a_request_that_would_overfill_the_group_waits_for_the_next_one(
-        fake: FakeStore, committer: _GroupCommit) -> None:
+        fake: FakeStore, committer: GroupCommit) -> None:
     async def scenario() -> None:
         first = asyncio.create_task(committer.commit_async(received("first"), now_ns=5))
         await asyncio.to_thread(fake.started.wait, WAIT_S_MAX)
@@ -172,7 +172,7 @@ def test_a_request_that_would_overfill_the_group_waits_for_the_next_one(
 
 
 def test_statuses_are_applied_after_the_messages_of_their_notification_with_its_time(
-        fake: FakeStore, committer: _GroupCommit) -> None:
+        fake: FakeStore, committer: GroupCommit) -> None:
     fake.release.set()
 
     async def scenario() -> list[list[bool] | BaseException]:
@@ -188,7 +188,7 @@ def test_statuses_are_applied_after_the_messages_of_their_notification_with_its_
 
 
 def test_the_statuses_of_a_group_are_applied_in_one_transaction(fake: FakeStore,
-                                                                committer: _GroupCommit) -> None:
+                                                                committer: GroupCommit) -> None:
     async def scenario() -> None:
         first = asyncio.create_task(committer.commit_async(received("first"), now_ns=5))
         await asyncio.to_thread(fake.started.wait, WAIT_S_MAX)
@@ -205,7 +205,7 @@ def test_the_statuses_of_a_group_are_applied_in_one_transaction(fake: FakeStore,
 
 
 def test_a_failed_status_update_reaches_only_callers_with_statuses(fake: FakeStore,
-                                                                   committer: _GroupCommit) -> None:
+                                                                   committer: GroupCommit) -> None:
     fake.release.set()
     fake.status_failure = ConnectionError("database went away")
 
@@ -220,7 +220,7 @@ def test_a_failed_status_update_reaches_only_callers_with_statuses(fake: FakeSto
 
 
 def test_the_statuses_of_a_notification_whose_messages_failed_are_not_applied(
-        fake: FakeStore, committer: _GroupCommit) -> None:
+        fake: FakeStore, committer: GroupCommit) -> None:
     fake.release.set()
     fake.failure = ConnectionError("database went away")
     with pytest.raises(ConnectionError):
@@ -230,7 +230,7 @@ def test_the_statuses_of_a_notification_whose_messages_failed_are_not_applied(
     assert fake.statuses == [(["w2"], 8)]
 
 
-def test_a_caller_that_gives_up_does_not_stop_the_writer(fake: FakeStore, committer: _GroupCommit) -> None:
+def test_a_caller_that_gives_up_does_not_stop_the_writer(fake: FakeStore, committer: GroupCommit) -> None:
     async def scenario() -> None:
         first = asyncio.create_task(committer.commit_async(received("first"), now_ns=5))
         await asyncio.to_thread(fake.started.wait, WAIT_S_MAX)
@@ -246,13 +246,13 @@ def test_a_caller_that_gives_up_does_not_stop_the_writer(fake: FakeStore, commit
     assert fake.writes == [["first"], ["gone"], ["next"]]
 
 
-def test_callers_of_a_closed_event_loop_are_skipped(fake: FakeStore, committer: _GroupCommit) -> None:
+def test_callers_of_a_closed_event_loop_are_skipped(fake: FakeStore, committer: GroupCommit) -> None:
     fake.release.set()
     loop = asyncio.new_event_loop()
     orphan: asyncio.Future[None] = loop.create_future()
     loop.close()
 
-    committer._enqueue(_Request(received("orphan"), (), 5, orphan))
+    committer._enqueue(Request(received("orphan"), (), 5, orphan))
     wait_until(lambda: not committer._writing)
     assert committer.commit(received("next"), now_ns=5) == [True]
     assert fake.writes == [["orphan"], ["next"]]
@@ -260,7 +260,7 @@ def test_callers_of_a_closed_event_loop_are_skipped(fake: FakeStore, committer: 
 
 def test_the_writer_thread_ends_once_idle_and_the_next_caller_starts_another(fake: FakeStore) -> None:
     fake.release.set()
-    committer = _GroupCommit(fake.write, fake.apply_statuses, idle_s=0.01)
+    committer = GroupCommit(fake.write, fake.apply_statuses, idle_s=0.01)
 
     def writers() -> list[threading.Thread]:
         return [t for t in threading.enumerate() if t.name == "whatsapp-inbox" and t.is_alive()]
@@ -273,10 +273,10 @@ def test_the_writer_thread_ends_once_idle_and_the_next_caller_starts_another(fak
 
 
 def test_a_writer_that_dies_refuses_its_callers_and_the_next_caller_starts_another(
-        fake: FakeStore, committer: _GroupCommit, monkeypatch: pytest.MonkeyPatch,
+        fake: FakeStore, committer: GroupCommit, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
     fake.release.set()
-    wake = service_module._wake
+    wake = group_commit_module._wake
     calls = []
 
     def wake_once_broken(group: Sequence[object]) -> None:
@@ -285,7 +285,7 @@ def test_a_writer_that_dies_refuses_its_callers_and_the_next_caller_starts_anoth
             raise MemoryError("no memory to wake the callers")
         wake(group)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(service_module, "_wake", wake_once_broken)
+    monkeypatch.setattr(group_commit_module, "_wake", wake_once_broken)
     with pytest.raises(MemoryError):
         committer.commit(received("m1"), now_ns=5)
     assert committer.commit(received("m2"), now_ns=6) == [True]  # a new writer

@@ -57,7 +57,8 @@ def create_app(
         redoc_url=None,
     )
     app.state.container = container
-    dialog = container.dialog or Dialog(container)
+    assert container.chat is not None, "bootstrap wires the chat"
+    dialog = container.dialog or Dialog(container.chat)
     app.state.dialog = dialog
     app.state.ussd = UssdGateway(dialog)
     problems.install(app)

@@ -20,7 +20,7 @@ from sika.api.auth import Caller, Forbidden, caller, container_of, customer_of
 from sika.api.idempotency import KEY_CHARS_MAX, idempotent, scope_of
 from sika.auth import Role
 from sika.bootstrap import Container
-from sika.chat.notifications import NotificationText
+from sika.chat.texts.notifications import NotificationText
 from sika.payments import Agent, Movement, UnknownMovement, movement_id
 from sika.payments.outbox import OWNER_SECRET_KINDS, SECRET
 from sika.wallet import Pin

@@ -15,7 +15,7 @@ from sika.api.payments import IdempotencyKey, money_post
 from sika.auth import Role
 from sika.bootstrap import Container
 from sika.chat.i18n import translator
-from sika.chat.payout_text import explain
+from sika.chat.texts.payouts import explain
 from sika.errors import SikaError
 from sika.rides.geo import Point
 from sika.rides.payouts import pay_out

@@ -14,7 +14,7 @@ from sika.api.idempotency import KEY_CHARS_MAX, idempotent
 from sika.auth import Role
 from sika.bootstrap import Container
 from sika.chat.i18n import translator
-from sika.chat.statement_text import as_dict
+from sika.chat.texts.statement import as_dict
 from sika.errors import SikaError
 from sika.wallet import Customer, Pin
 

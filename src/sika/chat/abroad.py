@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 
 from sika.chat.i18n import LANGUAGES, translator
 from sika.chat.messages import Inbound, Reply, Turn
+from sika.chat.services import ConversationPort
 from sika.chat.state import Conversations, State
 from sika.phones import XOF_REGIONS
 
@@ -51,7 +52,7 @@ def language_of(msisdn: str) -> str | None:
     return next((language for language in spoken if language in LANGUAGES), None)
 
 
-def answer(inbound: Inbound, conversations: Conversations) -> Turn:
+def answer(inbound: Inbound, conversations: ConversationPort) -> Turn:
     """The one answer to a message from outside the zone; no answer when the number had it today
     (``conversations`` remembers it, under the channel ``abroad``)."""
     if not conversations.load(_CHANNEL, inbound.msisdn).fresh:

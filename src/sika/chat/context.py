@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from sika.chat.i18n import Translator, translator
 from sika.chat.messages import Inbound, Location, Reply
+from sika.chat.services import ChatServices
 from sika.chat.state import State
 from sika.ledger import Account
 from sika.payments import movement_id
 from sika.payments.approvals import Approval
 from sika.wallet import Customer
-
-if TYPE_CHECKING:
-    from sika.bootstrap import Container
 
 __all__ = ["Answer", "Context", "Invalid"]
 
@@ -36,9 +33,9 @@ class Answer:
 
 @dataclass
 class Context:
-    """What a step sees: the services, the user, the conversation, and where replies go."""
+    """What a step sees: the services (as ports), the user, the conversation, and where replies go."""
 
-    container: Container
+    services: ChatServices
     inbound: Inbound
     state: State
     t: Translator
@@ -70,7 +67,7 @@ class Context:
         return movement_id("chat", f"{self.inbound.channel}:{self.inbound.msisdn}:{self.inbound.message_id}")
 
     def refresh_customer(self) -> None:
-        self.customer = self.container.customers.find(self.msisdn)
+        self.customer = self.services.customers.find(self.msisdn)
         if self.customer is not None:
             self.t = translator(self.customer.language)
             self.state.language = self.customer.language

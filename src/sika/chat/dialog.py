@@ -12,28 +12,23 @@ twice moves money once.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from sika import phones
 from sika.chat import abroad, flows
 from sika.chat.context import Answer, Context, Invalid
 from sika.chat.i18n import Translator, translator
 from sika.chat.messages import Choice, Inbound, InboundKind, Reply, Turn
+from sika.chat.services import ChatServices, ConversationPort
 from sika.chat.shortcuts import Command, command, parse_intent
-from sika.chat.state import Conversations, State
-from sika.chat.whatsapp.attachments import dangerous
+from sika.chat.state import State
 from sika.errors import SikaError
 from sika.ledger import Account
 from sika.payments.approvals import Approval
 from sika.wallet import Customer
-
-if TYPE_CHECKING:
-    from sika.bootstrap import Container
 
 __all__ = ["Answer", "Context", "Dialog", "Invalid"]
 
@@ -41,11 +36,12 @@ log = logging.getLogger(__name__)
 
 
 class Dialog:
-    def __init__(self, container: Container, conversations: Conversations | None = None, *,
-                 clock_ns: Callable[[], int] = time.time_ns) -> None:
-        self.container = container
-        self.conversations = conversations or Conversations(container.engine, clock_ns=clock_ns)
-        self._abroad = abroad.remembered(container.engine, clock_ns)
+    """The engine over ``services`` (the ports of :mod:`sika.chat.services`); ``conversations``, when
+    given, keeps the conversations instead of ``services.conversations``."""
+
+    def __init__(self, services: ChatServices, conversations: ConversationPort | None = None) -> None:
+        self.services = services
+        self.conversations = conversations or services.conversations
 
     def handle(self, inbound: Inbound, *, session_key: str | None = None,
                language: str | None = None) -> Turn:
@@ -54,14 +50,14 @@ class Dialog:
         ``language`` overrides the customer's for this message (the terminal's ``--lang``).
         """
         if abroad.outside_zone(inbound.msisdn):  # one polite answer; nothing opened or stored
-            return abroad.answer(inbound, self._abroad)
+            return abroad.answer(inbound, self.services.answered_abroad)
         key = session_key or inbound.msisdn
         state = self.conversations.load(inbound.channel, key)
         customer, pending, account = self._read_ahead(inbound.msisdn)
         language = language or (customer.language if customer is not None else state.language)
         if language is None:
             language = phones.default_language(inbound.msisdn)
-        ctx = Context(container=self.container, inbound=inbound, state=state, t=translator(language),
+        ctx = Context(services=self.services, inbound=inbound, state=state, t=translator(language),
                       customer=customer, pending_approvals=pending, account=account)
         try:
             self._turn(ctx)
@@ -78,10 +74,10 @@ class Dialog:
         reads nothing more of them; a later one of the same number in the batch reads afresh, since
         the first may have changed them. What is read here is as fresh as the batch is short."""
         try:
-            found = self.container.customers.find_many(numbers)
-            pending = self.container.approvals.pending_for_many([c.id for c in found.values()],
-                                                                limit=flows.PENDING_SHOWN)
-            accounts = self.container.ledger.get_accounts(
+            found = self.services.customers.find_many(numbers)
+            pending = self.services.approvals.pending_for_many([c.id for c in found.values()],
+                                                               limit=flows.PENDING_SHOWN)
+            accounts = self.services.accounts.get_accounts(
                 [c.account_id for c in found.values() if c.account_id is not None])
         except Exception:  # each message reads for itself, and only its own failure holds it back
             log.exception("reading ahead for %s numbers failed; each message reads for itself", len(numbers))
@@ -97,7 +93,7 @@ class Dialog:
         """The customer (and their pending approvals and account, when read ahead) for this message."""
         ahead = _ahead.get()
         if ahead is None or ahead.dialog is not self or msisdn not in ahead.unread:
-            return self.container.customers.find(msisdn), None, None
+            return self.services.customers.find(msisdn), None, None
         ahead.unread.discard(msisdn)  # once: the next message of this number reads afresh
         customer = ahead.customers.get(msisdn)
         if customer is None:
@@ -219,11 +215,10 @@ class Dialog:
 
     @staticmethod
     def _attachment(ctx: Context) -> None:
-        # Never downloaded, never opened; the channel logged the security event when it arrived.
+        # Never downloaded, never opened: the channel screened the file when it arrived (and logged
+        # a security event for a dangerous one); the dialog only says what the channel found.
         attachment = ctx.inbound.attachment
-        reason = dangerous(attachment.filename if attachment else None,
-                           attachment.mime_type if attachment else None)
-        if reason is not None:
+        if attachment is not None and attachment.dangerous:
             ctx.say(ctx.t("Warning: this file could harm your phone and was not opened. Sika never "
                           "asks you to open files. Delete it if you do not know where it comes from."))
         else:

@@ -31,9 +31,14 @@ class Location:
 
 @dataclass(frozen=True, slots=True)
 class Attachment:
+    """A file someone sent, as the channel describes it: never downloaded, never opened. The channel
+    screens it on arrival (WhatsApp: :mod:`sika.chat.whatsapp.attachments`) and says whether it is a
+    file that would run code (``dangerous``); the dialog only words the warning."""
+
     media_type: str            # "image", "document", "audio", "video", "sticker"
     filename: str | None = None
     mime_type: str | None = None
+    dangerous: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,8 @@ def chat(
         raise typer.BadParameter(f"choose one of {', '.join(LANGUAGES)}", param_hint="--lang")
     msisdn = phones.normalize(phone)
     container = bootstrap(settings())
-    dialog = Dialog(container)
+    assert container.chat is not None, "bootstrap wires the chat"
+    dialog = Dialog(container.chat)
     try:
         _show(dialog.handle(_inbound(msisdn, "menu"), language=lang).replies)
         while True:

@@ -158,7 +158,7 @@ def wallet_history(
     """A wallet's statement: each movement once as this customer sees it (the amounts of completed
     items add up to the balance): when, what, with whom, amount, fee, status."""
     from sika.chat.i18n import translator
-    from sika.chat.statement_text import as_dict
+    from sika.chat.texts.statement import as_dict
 
     with container() as c:
         customer = c.customers.get(msisdn)
@@ -186,7 +186,7 @@ def wallet_payout(msisdn: str = typer.Argument(..., help="The driver's wallet nu
     """Settle a driver's account with their wallet: earnings paid out, or cash-ride commissions owed
     taken from it; says what moved and what is still owed."""
     from sika.chat.i18n import translator
-    from sika.chat.payout_text import explain
+    from sika.chat.texts.payouts import explain
     from sika.rides.payouts import pay_out
 
     with container() as c:

@@ -2,7 +2,7 @@
 
 The movements are the wallet's statement (:mod:`sika.payments.statement`): each movement once as the
 customer sees it, the amounts of completed items adding up to the balance, rendered as the REST API
-and the CLI render it (:func:`sika.chat.statement_text.as_dict`), in the operator's language.
+and the CLI render it (:func:`sika.chat.texts.statement.as_dict`), in the operator's language.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 from sika.bootstrap import Container
 from sika.chat.i18n import translator
-from sika.chat.statement_text import as_dict
+from sika.chat.texts.statement import as_dict
 from sika.ledger import Account
 from sika.payments.approvals import Approval
 from sika.payments.meters import month_of

@@ -17,7 +17,7 @@ history, receipts, the console). An :class:`Item` is one movement seen from one 
   number, the agent, the merchant's registered name, the provider, the driver; never the customer.
 
 Descriptions for people are rendered from ``subject`` (structured fields) by the presentation layer,
-in the reader's language (:mod:`sika.chat.statement_text`).
+in the reader's language (:mod:`sika.chat.texts.statement`).
 """
 
 from __future__ import annotations

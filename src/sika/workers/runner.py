@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from sika.api.idempotency import prune
 from sika.bootstrap import Container
+from sika.chat.state import Conversations
 
 __all__ = ["Job", "WorkerRunner", "default_jobs"]
 
@@ -64,7 +65,7 @@ def default_jobs(container: Container) -> list[Job]:
         jobs.append(Job(name="ride-dispatch", interval_s=container.settings.dispatch_interval_s,
                         run=container.rides.dispatch_tick, batch_max=200))
     if container.dialog is not None:
-        conversations = container.dialog.conversations
+        conversations = Conversations(container.engine)  # forgets idle ones of every channel
         jobs.append(Job(name="conversation-pruning", interval_s=every * 600, run=conversations.forget_idle,
                         batch_max=1_000))
     whatsapp = container.whatsapp

@@ -1,8 +1,9 @@
 """The SMS channel of the outbox: a receipt, a notification or a code, as SMS, through the gateway.
 
-The text is the one the person would read in the chat (:class:`sika.chat.notifications.NotificationText`,
-in their language), in GSM-7 when a few accents are all that keep it out (:func:`~sika.chat.sms.parts.fold`),
-split into parts by :func:`sika.chat.sms.parts.split` (at most ``PARTS_MAX``).
+The text is the one the person would read in the chat
+(:class:`sika.chat.texts.notifications.NotificationText`, in their language), in GSM-7 when a few
+accents are all that keep it out (:func:`~sika.chat.sms.parts.fold`), split into parts by
+:func:`sika.chat.sms.parts.split` (at most ``PARTS_MAX``).
 Each outbox message is sent once: the row written when the gateway accepted it (``outbox_id`` is
 unique) makes a second delivery of the same message send nothing. Delivery reports update that row;
 no row keeps the text, which may carry a code.

@@ -24,8 +24,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+import sika.chat.whatsapp._limits as limit
 from sika.chat.messages import Choice, Reply
-from sika.chat.whatsapp import _limits as limit
 from sika.chat.whatsapp._limits import width
 
 __all__ = ["CHOICES_MAX", "DEFAULT_LIST_BUTTON", "combine", "render", "render_template", "render_turn",

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, Table, bindparam, case, delete, func,
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sika.chat.messages import MASK, Attachment, Inbound, InboundKind, Location
+from sika.chat.whatsapp.attachments import dangerous
 from sika.chat.whatsapp.schema import contacts, inbox, outbound
 from sika.chat.whatsapp.sealing import Sealer
 from sika.chat.whatsapp.webhook import Parsed, StatusUpdate
@@ -463,12 +464,18 @@ def decode_inbound(payload_json: str, opener: Callable[[str], str | None] | None
     if data.get("sealed") and opener is not None:
         data["text"] = opener(str(data["sealed"])) or MASK
     location = Location(**data["location"]) if data.get("location") else None
-    attachment = Attachment(**data["attachment"]) if data.get("attachment") else None
+    attachment = _attachment(data["attachment"]) if data.get("attachment") else None
     inbound = Inbound(channel=data["channel"], msisdn=data["msisdn"], kind=InboundKind(data["kind"]),
                       message_id=data["message_id"], text=data["text"], choice_id=data["choice_id"],
                       location=location, attachment=attachment, profile_name=data["profile_name"])
     assert inbound.msisdn.startswith("+") and inbound.message_id, inbound.message_id
     return inbound
+
+
+def _attachment(data: dict[str, Any]) -> Attachment:
+    if "dangerous" not in data:  # stored before files were screened on arrival: screen it now
+        data = {**data, "dangerous": dangerous(data.get("filename"), data.get("mime_type")) is not None}
+    return Attachment(**data)
 
 
 def _dialect(connection: Connection) -> Any:

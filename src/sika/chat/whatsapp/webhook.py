@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sika.chat.messages import Attachment, Inbound, InboundKind, Location
+from sika.chat.whatsapp.attachments import dangerous
 
 __all__ = ["CHANNEL", "Parsed", "StatusUpdate", "parse", "signature_valid", "verify_subscription"]
 
@@ -158,8 +159,10 @@ def _message(raw: object, names: dict[str, str]) -> Inbound | None:
         return replace(base, kind=InboundKind.LOCATION, location=location) if location else base
     if isinstance(kind, str) and kind in MEDIA_TYPES:
         media = _dict(message.get(kind)) or {}
-        attachment = Attachment(media_type=kind, filename=_text(media.get("filename"), NAME_CHARS_MAX),
-                                mime_type=_text(media.get("mime_type"), MIME_CHARS_MAX))
+        filename = _text(media.get("filename"), NAME_CHARS_MAX)
+        mime_type = _text(media.get("mime_type"), MIME_CHARS_MAX)
+        attachment = Attachment(media_type=kind, filename=filename, mime_type=mime_type,
+                                dangerous=dangerous(filename, mime_type) is not None)
         return replace(base, kind=InboundKind.ATTACHMENT, attachment=attachment)
     return base  # reaction, contacts, order, system, unknown, …
 

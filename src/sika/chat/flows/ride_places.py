@@ -19,7 +19,7 @@ from sika import phones
 from sika.chat.context import Answer, Context, Invalid
 from sika.chat.messages import Choice, Location, Reply
 from sika.rides.cities import City
-from sika.rides.places import Place, fold, last_city, recent, search
+from sika.rides.places import Place, fold, search
 
 __all__ = ["dropoff", "dropoff_ask", "dropoff_location", "pick", "pick_ask", "pickup", "pickup_ask",
            "pickup_location"]
@@ -80,9 +80,8 @@ def pick(ctx: Context, answer: Answer) -> None:
 
 
 def pickup_location(ctx: Context, location: Location) -> None:
-    rides = ctx.container.rides
-    assert rides is not None
-    city = next((c for c in rides.cities if c.area.contains(location.latitude, location.longitude)), None)
+    city = next((c for c in ctx.services.rides.cities
+                 if c.area.contains(location.latitude, location.longitude)), None)
     if city is None:
         ctx.state.reset()
         raise Invalid(ctx.t("Sorry, rides are not available here yet."))
@@ -148,9 +147,7 @@ def _shares_locations(ctx: Context) -> bool:
 
 
 def _cities(ctx: Context) -> list[City]:
-    rides = ctx.container.rides
-    assert rides is not None
-    return list(rides.cities)
+    return list(ctx.services.rides.cities)
 
 
 def _pickup_scopes(ctx: Context) -> list[list[City]]:
@@ -158,22 +155,20 @@ def _pickup_scopes(ctx: Context) -> list[list[City]]:
     their number's country, then every city ("Grand Marché" is in several)."""
     assert ctx.customer is not None
     cities = _cities(ctx)
-    last = last_city(ctx.container.engine, ctx.customer.id)
+    last = ctx.services.places.last_city(ctx.customer.id)
     country = phones.region(ctx.msisdn)
     return [[c for c in cities if c.id == last], [c for c in cities if c.country == country], cities]
 
 
 def _city(ctx: Context) -> City:
-    rides = ctx.container.rides
-    assert rides is not None
-    return rides.city(str(ctx.state.data["city"]))
+    return ctx.services.rides.city(str(ctx.state.data["city"]))
 
 
 def _recent_choices(ctx: Context, cities: list[City]) -> list[Choice]:
     """The places of the rider's last rides in these cities, most recent first."""
     assert ctx.customer is not None
     ordered = [(city, place) for city in cities for place in city.places]
-    places = recent(ctx.container.engine, ctx.customer.id, [place for _, place in ordered], RECENT_SHOWN)
+    places = ctx.services.places.recent(ctx.customer.id, [place for _, place in ordered], RECENT_SHOWN)
     city_of = {id(place): city for city, place in ordered}
     several = len({city_of[id(place)].id for place in places}) > 1
     return [_choice(city_of[id(place)], place, with_city=several) for place in places]

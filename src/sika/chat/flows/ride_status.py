@@ -22,9 +22,8 @@ _CANCELLABLE = (TripStatus.REQUESTED, TripStatus.DRIVER_ASSIGNED, TripStatus.DRI
 
 def start(ctx: Context) -> None:
     """The menu's "Book a ride": the ride under way if there is one, else a new booking."""
-    rides = ctx.container.rides
-    assert rides is not None and ctx.customer is not None
-    trip = rides.active_trip_of_rider(ctx.customer.id)
+    assert ctx.customer is not None
+    trip = ctx.services.rides.active_trip_of_rider(ctx.customer.id)
     if trip is None:
         ctx.go("ride", "pickup")
         return
@@ -42,9 +41,7 @@ def booked_text(ctx: Context) -> str:
 
 
 def status_ask(ctx: Context) -> Reply:
-    rides = ctx.container.rides
-    assert rides is not None
-    trip = rides.trip(str(ctx.state.data["trip"]))
+    trip = ctx.services.rides.trip(str(ctx.state.data["trip"]))
     if trip.status.final:
         ctx.state.reset()
         return Reply(ctx.t("This ride is over."))
@@ -58,10 +55,8 @@ def status(ctx: Context, answer: Answer) -> None:
         return
     if answer.choice != "ride_cancel":
         raise Invalid(ctx.t("Please choose one of the options."))
-    rides = ctx.container.rides
-    assert rides is not None
     try:
-        trip = rides.cancel(str(ctx.state.data["trip"]), by="rider")
+        trip = ctx.services.rides.cancel(str(ctx.state.data["trip"]), by="rider")
     except SikaError as exc:  # the ride moved on meanwhile (started, or over)
         ctx.done(ctx.t("Sorry, that did not work ({code}). Please try again.", code=exc.code))
         return
@@ -72,11 +67,9 @@ def status(ctx: Context, answer: Answer) -> None:
 
 
 def _describe(ctx: Context, trip: Trip) -> str:
-    rides = ctx.container.rides
-    assert rides is not None
     if trip.status is TripStatus.REQUESTED or trip.driver_id is None:
         return ctx.t("Your ride: we are looking for a driver near you.")
-    driver = rides.driver(trip.driver_id)
+    driver = ctx.services.rides.driver(trip.driver_id)
     if trip.status is TripStatus.DRIVER_ASSIGNED:
         return ctx.t("Your ride: {driver} is coming on plate {plate}.", driver=driver.name,
                      plate=driver.plate)

@@ -8,9 +8,8 @@ instead of at the amount step, where no amount could fix it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from sika.chat.context import Context, Invalid
+from sika.chat.flows.refusals import explain
 from sika.chat.i18n import N_
 from sika.errors import SikaError
 
@@ -26,11 +25,10 @@ _RULES = {
 }
 
 
-def check(ctx: Context, provider: str, product: str, reference: str,
-          explain: Callable[[Context, SikaError], str]) -> None:
+def check(ctx: Context, provider: str, product: str, reference: str) -> None:
     """Refuse (:class:`Invalid`) a reference the provider does not take, saying why."""
     try:
-        ctx.container.purchases.quote(provider, product, reference, None)
+        ctx.services.purchases.quote(provider, product, reference, None)
     except SikaError as exc:
         if exc.code != "amount_required":
             raise Invalid(problem(ctx, provider, exc) or explain(ctx, exc)) from exc

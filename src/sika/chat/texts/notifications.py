@@ -15,7 +15,7 @@ from typing import Any
 
 from sika import phones
 from sika.chat.i18n import N_, Translator, translator
-from sika.chat.statement_text import receipt
+from sika.chat.texts.statement import receipt
 from sika.errors import SikaError
 from sika.payments.approvals import merchant_note
 from sika.payments.statement import Statements

@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sika.chat.context import Answer, Context, Invalid
+from sika.chat.flows.pin import typed_pin
+from sika.chat.flows.refusals import explain
 from sika.chat.i18n import N_
 from sika.chat.messages import Reply
-from sika.errors import SikaError
-from sika.wallet import InvalidPin, Pin, PinLocked
+from sika.wallet import InvalidPin, PinLocked
 
 __all__ = ["PIN_CHANNELS", "ask", "read", "unlocked"]
 
@@ -25,7 +26,6 @@ _ASKS = {"balance": N_("Type your 4-digit PIN to see your balance."),
          "history": N_("Type your 4-digit PIN to see your last transactions.")}
 
 Show = Callable[[Context], None]
-Explain = Callable[[Context, SikaError], str]
 
 
 def read(ctx: Context, flow: str, show: Show) -> None:
@@ -42,15 +42,13 @@ def ask(ctx: Context) -> Reply:
     return Reply(ctx.t(_ASKS[ctx.state.flow]))
 
 
-def unlocked(show: Show, explain: Explain) -> Callable[[Context, Answer], None]:
+def unlocked(show: Show) -> Callable[[Context, Answer], None]:
     """The answer of a ``(flow, "pin")`` step: check the PIN, then show."""
 
     def answer(ctx: Context, given: Answer) -> None:
-        typed = given.text.strip()
-        if not (len(typed) == 4 and typed.isascii() and typed.isdigit()):
-            raise Invalid(ctx.t("A PIN is 4 digits."))
+        pin = typed_pin(ctx, given)
         try:
-            ctx.customer = ctx.container.customers.verify_pin(ctx.msisdn, Pin(typed))
+            ctx.customer = ctx.services.customers.verify_pin(ctx.msisdn, pin)
         except PinLocked as exc:
             ctx.done(explain(ctx, exc))
             return

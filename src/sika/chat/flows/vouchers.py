@@ -14,7 +14,6 @@ from sika.chat.i18n import N_
 from sika.chat.messages import Reply
 from sika.errors import SikaError
 from sika.payments import Movement, Status
-from sika.payments.channels import Route
 
 __all__ = ["code_answer", "code_ask", "confirm_text", "offer_claim", "sent_text"]
 
@@ -31,21 +30,15 @@ _REFUSALS = {
 _LATER = ("0", "later", "plus tard")
 
 
-def route_of(ctx: Context, number: str) -> Route | None:
-    """The route a voucher's code to ``number`` takes now (None: nothing reaches them)."""
-    return ctx.container.outbox.channel.route(number, "voucher_received", secret=True)
-
-
 def confirm_text(ctx: Context, number: str, amount: int, fee: int) -> str:
     """The question before sending to a number without a wallet: how the code will travel."""
-    route = route_of(ctx, number)
+    route = ctx.services.code_route(number)
     values = {"number": number, "amount": ctx.t.amount(amount), "fee": ctx.t.amount(fee),
-              "total": ctx.t.amount(amount + fee),
-              "days": ctx.container.settings.voucher_ttl_s // 86_400}
-    if route is not None and route.name in _CHANNELS:
+              "total": ctx.t.amount(amount + fee), "days": ctx.services.voucher_ttl_s // 86_400}
+    if route is not None and route in _CHANNELS:
         return ctx.t("{number} has no Sika wallet: we send them a code by {channel} to collect {amount} "
                      "({days} days).\nFee: {fee}. Total: {total}. Send?",
-                     channel=ctx.t(_CHANNELS[route.name]), **values)
+                     channel=ctx.t(_CHANNELS[route]), **values)
     return ctx.t("{number} has no Sika wallet and no message of ours reaches them: we send you the code "
                  "to give them ({amount}, {days} days).\nFee: {fee}. Total: {total}. Send?", **values)
 
@@ -53,13 +46,13 @@ def confirm_text(ctx: Context, number: str, amount: int, fee: int) -> str:
 def sent_text(ctx: Context, movement: Movement) -> str:
     """What the sender reads once the voucher is made."""
     number = movement.counterparty or ""
-    route = route_of(ctx, number)
+    route = ctx.services.code_route(number)
     values = {"amount": ctx.t.amount(movement.amount), "number": number, "fee": ctx.t.amount(movement.fee),
               "id": movement.id}
-    if route is not None and route.name in _CHANNELS:
+    if route is not None and route in _CHANNELS:
         return ctx.t("Sent {amount} to {number}, who has no Sika wallet yet: we are sending them a code "
                      "by {channel} to collect it. Fee: {fee}. Reference: {id}.",
-                     channel=ctx.t(_CHANNELS[route.name]), **values)
+                     channel=ctx.t(_CHANNELS[route]), **values)
     return ctx.t("Sent {amount} to {number}, who has no Sika wallet yet. No message of ours can reach "
                  "them: we are sending you the code, give it to them. Fee: {fee}. Reference: {id}.",
                  **values)
@@ -81,7 +74,7 @@ def code_answer(ctx: Context, answer: Answer) -> None:
         ctx.done(ctx.t("You can collect it later at a Sika agent, with its code."))
         return
     try:
-        movement = ctx.container.payments.claim_voucher(ctx.movement_id(), ctx.msisdn, text)
+        movement = ctx.services.payments.claim_voucher(ctx.movement_id(), ctx.msisdn, text)
     except SikaError as exc:
         refusal = _REFUSALS.get(exc.code)
         if refusal is None:

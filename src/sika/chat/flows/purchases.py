@@ -1,0 +1,80 @@
+"""What airtime, data, bills and TV share: the provider's quote, the confirmation, the PIN, the receipt.
+
+The quote comes from the provider (through :class:`~sika.payments.purchases.Purchases`): it says the
+amount due, the fee and a description; a reference the provider does not know sends the form back to
+the step where it was typed (:mod:`.bill_references`). The receipt carries an electricity token when
+the provider gives one.
+"""
+
+from __future__ import annotations
+
+from sika.chat.context import Answer, Context, Invalid
+from sika.chat.flows.bill_references import problem
+from sika.chat.flows.forms import confirm
+from sika.chat.flows.pin import with_pin
+from sika.chat.flows.refusals import explain
+from sika.chat.messages import Reply
+from sika.errors import SikaError
+
+__all__ = ["confirm_ask", "pin", "quote"]
+
+
+def quote(ctx: Context, provider: str, product: str, reference: str, amount: int | None) -> None:
+    """The provider's quote, kept for the confirmation; :class:`Invalid` with the reason otherwise."""
+    try:
+        found = ctx.services.purchases.quote(provider, product, reference, amount)
+    except SikaError as exc:
+        if exc.code == "invalid_reference" and ctx.state.flow == "bills" and ctx.state.step != "reference":
+            ctx.state.back()  # never ask again for what cannot fix it: back to the reference
+        raise Invalid(problem(ctx, provider, exc) or explain(ctx, exc)) from exc
+    ctx.state.data.update(
+        provider=provider,
+        product=product,
+        reference=found.reference,
+        amount=found.amount,
+        fee=found.fee,
+        description=found.description,
+    )
+
+
+def confirm_ask(ctx: Context) -> Reply:
+    d = ctx.state.data
+    text = ctx.t(
+        "{description}\nAmount: {amount}. Fee: {fee}. Total: {total}. Confirm?",
+        description=d["description"],
+        amount=ctx.t.amount(d["amount"]),
+        fee=ctx.t.amount(d["fee"]),
+        total=ctx.t.amount(d["amount"] + d["fee"]),
+    )
+    return confirm(ctx, text)
+
+
+def pin(ctx: Context, answer: Answer) -> None:
+    d = ctx.state.data
+    customer = ctx.customer
+    assert customer is not None
+    movement = with_pin(
+        ctx,
+        answer,
+        lambda typed: ctx.services.purchases.buy(
+            ctx.movement_id(),
+            customer,
+            provider=str(d["provider"]),
+            product=str(d["product"]),
+            reference=str(d["reference"]),
+            amount=int(d["amount"]),
+            pin=typed,
+        ),
+    )
+    if movement is None:
+        return
+    receipt = movement.details.get("receipt") or {}
+    text = ctx.t(
+        "Paid: {description}. Amount: {amount}. Reference: {id}.",
+        description=d["description"],
+        amount=ctx.t.amount(movement.amount),
+        id=movement.id,
+    )
+    if receipt.get("token"):
+        text += "\n" + ctx.t("Your electricity token: {token}", token=receipt["token"])
+    ctx.done(text)

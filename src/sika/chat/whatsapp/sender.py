@@ -1,0 +1,286 @@
+"""Replies out to the Cloud API: rendered within Meta's limits, queued, sent in order, retried.
+
+Replies are rendered (:func:`~sika.chat.whatsapp.render.render_turn`) within the person's 24-hour
+customer-service window, else the approved template ``template_name`` carries the first reply's text
+(its one body parameter, {{1}}); replies without text are dropped then. What is rendered is queued in
+``wa_outbound`` and sent right away, each person's messages in order (several people at once on up to
+``SEND_THREADS`` threads); a send that fails is retried from the queue (:meth:`Sender.send_due`). A
+secret (a voucher's code) is masked in what stays stored once the message is sent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from sqlalchemy import Engine
+
+from sika.chat.messages import MASK, Reply
+from sika.chat.whatsapp.graph import GraphClient, GraphError
+from sika.chat.whatsapp.render import DEFAULT_LIST_BUTTON, render_template, render_turn
+from sika.chat.whatsapp.schema import outbound
+from sika.chat.whatsapp.store import (
+    Outgoing,
+    Queued,
+    defer,
+    enqueue_outbound,
+    last_inbound_ns,
+    lease_outbound,
+    older_queued_ns,
+    outbound_status,
+    sent_outbound,
+    sent_outbounds,
+    unsent_outbound,
+)
+from sika.db import writing
+from sika.payments.outbox import SECRET, Message
+from sika.payments.queue import claim_due, renew
+
+__all__ = ["BATCH_MAX", "DEFER_NS", "OUTBOUND_LEASE_S", "NotificationText", "Sender",
+           "default_notification_text"]
+
+log = logging.getLogger(__name__)
+
+# (kind, params, msisdn) -> the sentence to send, in the recipient's language.
+NotificationText = Callable[[str, dict[str, Any], str], str]
+
+_NS = 1_000_000_000
+WINDOW_S = 24 * 3600
+# A message sent this close to the window's end might arrive after it: use the template instead.
+WINDOW_MARGIN_S = 60
+# Longer than GraphClient's worst case (timeouts and back-off over all its retries).
+OUTBOUND_LEASE_S = 300
+OUTBOUND_ATTEMPTS_MAX = 8
+# A row waiting behind an earlier one of the same person is looked at again this much later.
+DEFER_NS = _NS // 5
+BATCH_MAX = 1_000
+# Threads that send a pass's answers (the Graph API answers each request in tens of milliseconds):
+# each person's answers go out in order on one of them.
+SEND_THREADS = 32
+
+
+def default_notification_text(kind: str, params: dict[str, Any], _msisdn: str) -> str:
+    """A plain line for tests and for a WhatsApp without the dialog's translated receipts."""
+    amount = params.get("amount")
+    what = kind.replace("_", " ")
+    return f"Sika: {what}, {amount} F CFA." if isinstance(amount, int) else f"Sika: {what}."
+
+
+class Sender:
+    """Sends replies and notifications to one WhatsApp Business number (``graph``; None: sending is
+    off, and replies are dropped with a warning)."""
+
+    def __init__(self, engine: Engine, graph: GraphClient | None, *,
+                 clock_ns: Callable[[], int] = time.time_ns, template_name: str = "sika_notification",
+                 template_language: str | Callable[[str], str] = "fr",
+                 notification_text: NotificationText = default_notification_text,
+                 list_button: str = DEFAULT_LIST_BUTTON) -> None:
+        self._engine = engine
+        self.graph = graph
+        self._clock_ns = clock_ns
+        self._template_name = template_name
+        self._template_language = template_language
+        self._notification_text = notification_text
+        self._list_button = list_button
+        # Made on first use; its idle threads end with it.
+        self._sender_pool: ThreadPoolExecutor | None = None
+        self._senders_lock = threading.Lock()
+
+    def send_queued(self, queued: Sequence[Queued]) -> None:
+        """Send answers just queued, each person's in order on one thread, several people at once;
+        record the sends in one transaction (even when a send could not be recorded as failed)."""
+        if self.graph is None or not queued:
+            return
+        by_number: dict[str, list[Queued]] = {}
+        for answer in queued:
+            by_number.setdefault(answer.msisdn, []).append(answer)
+        people = list(by_number.values())
+        sent: list[tuple[int, int, str]] = []
+        failure: BaseException | None = None
+        if len(people) == 1:
+            outcomes: list[Future[list[tuple[int, int, str]]]] = []
+            sent = self._send_person(people[0])
+        else:
+            outcomes = [self._senders().submit(self._send_person, answers) for answers in people]
+        for outcome in outcomes:
+            try:
+                sent += outcome.result()
+            except Exception as exc:  # recorded below, after the sends that did go out
+                failure = failure or exc
+        sent_outbounds(self._engine, sent, now_ns=self._clock_ns())
+        if failure is not None:
+            raise failure
+
+    def _send_person(self, answers: Sequence[Queued]) -> list[tuple[int, int, str]]:
+        """Send one person's answers in order, stopping at the first that must wait; what went out."""
+        sent: list[tuple[int, int, str]] = []
+        for position, answer in enumerate(answers):
+            if answer.lease is None:
+                self._give_back(answers[position:])  # an earlier message waits: the queue sends these
+                break
+            wamid, go_on = self._try_send(answer.as_row(), answer.lease)
+            if wamid is not None:
+                sent.append((answer.id, answer.lease, wamid))
+            if not go_on:
+                self._give_back(answers[position + 1:])
+                break
+        return sent
+
+    def _senders(self) -> ThreadPoolExecutor:
+        with self._senders_lock:
+            if self._sender_pool is None:
+                self._sender_pool = ThreadPoolExecutor(SEND_THREADS, thread_name_prefix="whatsapp-send")
+            return self._sender_pool
+
+    def _give_back(self, answers: Sequence[Queued]) -> None:
+        now = self._clock_ns()
+        for answer in answers:
+            if answer.lease is not None:
+                defer(self._engine, outbound, answer.id, answer.lease, until_ns=now)
+
+    # Sending -------------------------------------------------------------------------------------
+
+    def send(self, msisdn: str, replies: Sequence[Reply], *, key: str | None = None) -> list[str]:
+        """Queue and send replies to ``msisdn`` (a template outside the 24-hour window). Returns the
+        wamids of what went out now; what could not is retried by :meth:`send_due`. With ``key``, a
+        second call with the same key sends nothing new."""
+        return self._queue_and_send(msisdn, self.outgoing(msisdn, replies), key)
+
+    def deliver(self, message: Message) -> None:
+        """The payments outbox's :class:`~sika.payments.outbox.Channel`: a receipt or notification.
+
+        It returns once the message is in the outbound queue (a failed send is retried there), and
+        raises only when it could not be queued. A secret (a voucher's code) is masked in what stays
+        stored once the message is sent.
+        """
+        text = self._notification_text(message.kind, message.params, message.msisdn)
+        secret = message.params.get(SECRET)
+        outgoing = self.outgoing(message.msisdn, [Reply(text=text)],
+                                  secret=str(secret) if secret not in (None, "") else None)
+        self._queue_and_send(message.msisdn, outgoing, f"outbox:{message.id}")
+
+    def send_due(self, limit: int = 100) -> int:
+        """One worker pass over the outbound queue: send what is due again. Returns how many rows
+        were claimed."""
+        assert 0 < limit <= BATCH_MAX
+        if self.graph is None:
+            return 0
+        rows = claim_due(self._engine, outbound, now_ns=self._clock_ns(), limit=limit,
+                         lease_s=OUTBOUND_LEASE_S)
+        for row in rows:
+            now = self._clock_ns()
+            lease = renew(self._engine, outbound, row["id"], row["lease_until_ns"], now_ns=now,
+                          lease_s=OUTBOUND_LEASE_S)
+            if lease is None:
+                continue
+            earlier_ns = older_queued_ns(self._engine, outbound, row["msisdn"], row["id"])
+            if earlier_ns is not None:
+                defer(self._engine, outbound, row["id"], lease,
+                            until_ns=max(earlier_ns, now) + DEFER_NS)
+                continue
+            self._send_row(row, lease)
+        return len(rows)
+
+    def window_open(self, msisdn: str) -> bool:
+        """Whether free-form messages may be sent to ``msisdn`` now (Meta's 24-hour window)."""
+        return self.window_open_at(last_inbound_ns(self._engine, msisdn))
+
+    def window_open_at(self, last_inbound_ns: int | None) -> bool:
+        return (last_inbound_ns is not None
+                and self._clock_ns() - last_inbound_ns < (WINDOW_S - WINDOW_MARGIN_S) * _NS)
+
+    def outgoing(self, msisdn: str, replies: Sequence[Reply], *, secret: str | None = None,
+                  window_open: bool | None = None) -> list[Outgoing]:
+        if self.graph is None:
+            if replies:
+                log.warning("whatsapp sending is off (no token): %s replies to %s dropped", len(replies),
+                            msisdn)
+            return []
+        if window_open if window_open is not None else self.window_open(msisdn):
+            bodies = render_turn(msisdn, replies, list_button=self._list_button)
+        else:
+            first = next((reply.text for reply in replies if reply.text.strip()), None)
+            if first is None:
+                return []
+            language = (self._template_language if isinstance(self._template_language, str)
+                        else self._template_language(msisdn))
+            bodies = [render_template(msisdn, self._template_name, language, [first])]
+        return [_outgoing(body, secret) for body in bodies]
+
+    def _queue_and_send(self, msisdn: str, outgoing: list[Outgoing], key: str | None) -> list[str]:
+        if not outgoing:
+            return []
+        keys = [f"{key}:{n}" for n in range(len(outgoing))] if key is not None else None
+        with writing(self._engine).begin() as connection:
+            ids = enqueue_outbound(connection, msisdn, outgoing, keys=keys, now_ns=self._clock_ns())
+        return self._send_rows(msisdn, ids)
+
+    def _send_rows(self, msisdn: str, ids: list[int]) -> list[str]:
+        """Send queued rows now, in order, stopping at the first that must wait."""
+        wamids: list[str] = []
+        if not ids or older_queued_ns(self._engine, outbound, msisdn, ids[0]) is not None:
+            return wamids  # earlier messages to this person wait: the queue sends these after them
+        for row_id in ids:
+            row = lease_outbound(self._engine, row_id, now_ns=self._clock_ns(),
+                                       lease_s=OUTBOUND_LEASE_S)
+            if row is None:
+                if outbound_status(self._engine, row_id) == "queued":
+                    break  # another sender holds it, or it waits for a retry
+                continue  # sent before (a repeated key)
+            wamid, go_on = self._send_row(row, row["lease_until_ns"])
+            if wamid is not None:
+                wamids.append(wamid)
+            if not go_on:
+                break
+        return wamids
+
+    def _send_row(self, row: Any, lease: int) -> tuple[str | None, bool]:
+        """Send one leased row and record it: ``(wamid or None, whether the next row may go)``."""
+        wamid, go_on = self._try_send(row, lease)
+        if wamid is not None:
+            sent_outbound(self._engine, row["id"], lease, wamid, now_ns=self._clock_ns())
+        return wamid, go_on
+
+    def _try_send(self, row: Any, lease: int) -> tuple[str | None, bool]:
+        """Send one leased row; a failure is recorded (the row is retried or failed), a success is
+        the caller's to record. Returns ``(wamid or None, whether the next row may go)``."""
+        assert self.graph is not None
+        body = json.loads(row["secret_body_json"] or row["body_json"])
+        try:
+            wamid = self.graph.send(body)
+        except Exception as exc:  # GraphError, or a bug: the row is retried, then given up
+            error_code = exc.error_code if isinstance(exc, GraphError) else None
+            retryable = exc.retryable if isinstance(exc, GraphError) else True
+            final = unsent_outbound(self._engine, row, lease, error_code=error_code,
+                                          retryable=retryable, now_ns=self._clock_ns(),
+                                          attempts_max=OUTBOUND_ATTEMPTS_MAX)
+            log.warning("whatsapp message %s to %s not sent (attempt %s, %s, code %s)%s", row["id"],
+                        row["msisdn"], row["attempts"], type(exc).__name__, error_code,
+                        ": given up" if final else "")
+            return None, final
+        return wamid, True
+
+
+
+def _outgoing(body: dict[str, Any], secret: str | None) -> Outgoing:
+    full = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    if not secret:
+        return Outgoing(body_json=full)
+    masked = json.dumps(_masked(body, secret), separators=(",", ":"), ensure_ascii=False)
+    return Outgoing(body_json=masked, secret_body_json=full if masked != full else None)
+
+
+def _masked(value: Any, secret: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(secret, MASK)
+    if isinstance(value, dict):
+        return {key: _masked(item, secret) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_masked(item, secret) for item in value]
+    return value
+
