@@ -5,6 +5,7 @@ USSD gateway, in French, English and Arabic."""
 from __future__ import annotations
 
 import itertools
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -216,14 +217,30 @@ def test_ussd_sessions_send_money_within_182_characters(town: Container) -> None
     assert balance(town, KOFI) == 53_000
 
 
-def test_an_attachment_is_never_opened(town: Container) -> None:
+def test_an_attachment_is_never_opened(town: Container, monkeypatch: pytest.MonkeyPatch) -> None:
     from sika.chat.messages import Attachment
 
+    reached: list[object] = []
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        reached.append(args)  # fetching a file from the channel needs the network: fail loudly
+        raise AssertionError("the dialog reached for the network")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
     dialog = Dialog(town.chat)
-    letter = Attachment(media_type="document", filename="LOVE-LETTER-FOR-YOU.txt.vbs")
-    turn = dialog.handle(Inbound(channel="whatsapp", msisdn=AMA, kind=InboundKind.ATTACHMENT,
-                                 message_id="a1", attachment=letter))
-    assert (turn.replies and "!" in turn.replies[0].text) or turn.replies
+    # As the channel hands them over: screened on arrival, described, never downloaded.
+    letter = Attachment(media_type="document", filename="LOVE-LETTER-FOR-YOU.txt.vbs", dangerous=True)
+    photo = Attachment(media_type="image", mime_type="image/jpeg")
+    warned, ignored = (dialog.handle(Inbound(channel="whatsapp", msisdn=AMA, kind=InboundKind.ATTACHMENT,
+                                             message_id=f"a{n}", attachment=file))
+                       for n, file in enumerate((letter, photo)))
+    assert warned.replies[0].text == (
+        "Attention : ce fichier pourrait endommager votre téléphone et n'a pas été ouvert. Sika ne vous "
+        "demande jamais d'ouvrir des fichiers. Supprimez-le si vous ne savez pas d'où il vient.")
+    assert ignored.replies[0].text == "Sika ne lit ni les fichiers ni les photos ; rien n'a été ouvert."
+    assert [len(turn.replies) for turn in (warned, ignored)] == [1, 1]  # that sentence, nothing else
+    assert reached == [] and balance(town, AMA) == 50_000
 
 
 def test_the_ussd_route_speaks_africas_talking(town: Container) -> None:

@@ -26,7 +26,7 @@ from ledger_support import FakeClock
 from sqlalchemy import Engine, func, select
 
 from sika.api import whatsapp as whatsapp_api
-from sika.chat.messages import MASK, Choice, Inbound, InboundKind, Reply, Turn
+from sika.chat.messages import MASK, Attachment, Choice, Inbound, InboundKind, Reply, Turn
 from sika.chat.whatsapp import GraphClient, WhatsApp
 from sika.chat.whatsapp.schema import contacts, inbox, outbound
 from sika.chat.whatsapp.service import INBOX_ATTEMPTS_MAX
@@ -395,7 +395,7 @@ def test_sending_is_off_without_a_graph_client_and_the_message_is_still_handled(
 
 
 def test_a_dangerous_attachment_is_logged_once_as_a_security_event_with_number_and_name(
-        service: WhatsApp, dialog: Dialog, caplog: pytest.LogCaptureFixture) -> None:
+        engine: Engine, service: WhatsApp, dialog: Dialog, caplog: pytest.LogCaptureFixture) -> None:
     document = {"from": AMA, "id": "wamid.doc", "timestamp": "1700000000", "type": "document",
                 "document": {"filename": "LOVE-LETTER-FOR-YOU.TXT.vbs", "mime_type": "text/vbscript",
                              "sha256": "abc", "id": "media-1"}}
@@ -408,6 +408,12 @@ def test_a_dangerous_attachment_is_logged_once_as_a_security_event_with_number_a
     assert "+22890112233" in logged and "LOVE-LETTER-FOR-YOU.TXT.vbs" in logged
     service.process_inbox()
     assert dialog.seen[0].kind is InboundKind.ATTACHMENT
+    # The dialog gets the channel's verdict, and nothing that could fetch the file: its media id
+    # is kept nowhere.
+    assert dialog.seen[0].attachment == Attachment("document", "LOVE-LETTER-FOR-YOU.TXT.vbs", "text/vbscript",
+                                                   dangerous=True)
+    assert "media-1" not in repr(dialog.seen[0])
+    assert all("media-1" not in repr(dict(row)) for row in rows(engine, inbox))
 
 
 def test_old_handled_messages_are_pruned(engine: Engine, service: WhatsApp, clock: FakeClock) -> None:

@@ -25,6 +25,7 @@ from sika.api import whatsapp as whatsapp_api
 from sika.chat.messages import Inbound, Reply, Turn
 from sika.chat.whatsapp import WhatsApp, store
 from sika.chat.whatsapp import service as whatsapp_service
+from sika.chat.whatsapp.group_commit import InboxBusy
 from sika.chat.whatsapp.schema import inbox
 
 SECRET = "app-secret-for-tests"
@@ -160,6 +161,24 @@ def test_a_failed_write_is_a_500_problem_to_every_caller_and_the_redelivery_is_s
         redelivered = [client.post(whatsapp_api.PATH, content=body, headers=signed(body)) for body in bodies]
     assert [answer.json() for answer in redelivered] == [{"received": 1}] * 4
     assert stored(engine) == 4
+
+
+def test_a_busy_inbox_is_a_503_problem_with_retry_after_and_the_redelivery_is_stored(
+        app: FastAPI, service: WhatsApp, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def busy(raw_body: bytes) -> int:
+        raise InboxBusy("10000 writes wait for the inbox already")
+
+    body = notification("wamid.E")
+    with TestClient(app) as client:
+        with monkeypatch.context() as patched:
+            patched.setattr(service, "receive_async", busy)
+            answer = client.post(whatsapp_api.PATH, content=body, headers=signed(body))
+        assert answer.status_code == 503 and answer.json()["code"] == "whatsapp_inbox_busy"
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.headers["retry-after"] == str(whatsapp_api.RETRY_AFTER_S)
+        assert stored(engine) == 0
+        assert client.post(whatsapp_api.PATH, content=body, headers=signed(body)).json() == {"received": 1}
+    assert stored(engine) == 1
 
 
 @pytest.mark.parametrize(("declared", "status"), [("²", 401), ("9" * 5_000, 413), ("-1", 401),

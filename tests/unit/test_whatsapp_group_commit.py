@@ -290,3 +290,57 @@ def test_a_writer_that_dies_refuses_its_callers_and_the_next_caller_starts_anoth
         committer.commit(received("m1"), now_ns=5)
     assert committer.commit(received("m2"), now_ns=6) == [True]  # a new writer
     assert fake.writes == [["m1"], ["m2"]] and "writer stopped" in caplog.text
+
+
+def test_a_full_queue_refuses_a_notification_at_once_and_takes_it_once_the_writer_caught_up(
+        fake: FakeStore) -> None:
+    committer = GroupCommit(fake.write, fake.apply_statuses, messages_max=2, queued_max=3)
+
+    async def scenario() -> None:
+        first = asyncio.create_task(committer.commit_async(received("first"), now_ns=5))
+        await asyncio.to_thread(fake.started.wait, WAIT_S_MAX)
+        waiting = asyncio.create_task(committer.commit_async(received("b", "c"), [status("w")], now_ns=5))
+        await queued(committer, 1)  # three writes wait: the queue is full
+        with pytest.raises(InboxBusy) as refused:
+            await committer.commit_async(received("d"), now_ns=5)
+        assert refused.value.code == "whatsapp_inbox_busy" and refused.value.status == 503
+        with pytest.raises(InboxBusy):
+            committer.commit((), [status("x")], now_ns=5)  # a thread is refused alike, statuses too
+        fake.release.set()
+        assert await settle([first, waiting]) == [[True], [True, True]]
+        assert await committer.commit_async(received("d"), now_ns=5) == [True]  # Meta's redelivery
+
+    asyncio.run(scenario())
+    assert fake.writes == [["first"], ["b", "c"], ["d"]]
+    assert [wamids for wamids, _ in fake.statuses] == [["w"]]  # the refused status was never applied
+
+
+def test_a_notification_bigger_than_the_queue_is_taken_when_nothing_waits(fake: FakeStore) -> None:
+    fake.release.set()
+    committer = GroupCommit(fake.write, fake.apply_statuses, messages_max=2, queued_max=2)
+    assert committer.commit(received("a", "b", "c"), now_ns=5) == [True, True, True]
+
+
+def test_a_thread_waits_for_its_group_no_longer_than_the_limit_and_the_write_still_lands(
+        fake: FakeStore) -> None:
+    committer = GroupCommit(fake.write, fake.apply_statuses, wait_s=0.05)
+    with pytest.raises(InboxBusy) as late:
+        committer.commit(received("slow"), now_ns=5)  # the write is held until released below
+    assert late.value.code == "whatsapp_inbox_busy" and "within 0.05 s" in late.value.message
+    fake.release.set()
+    wait_until(lambda: fake.events == ["commit"])
+    assert committer.commit(received("old-slow"), now_ns=5) == [False]  # the redelivery finds it stored
+    assert fake.writes == [["slow"], ["old-slow"]]
+
+
+def test_a_coroutine_waits_for_its_group_no_longer_than_the_limit(fake: FakeStore) -> None:
+    committer = GroupCommit(fake.write, fake.apply_statuses, wait_s=0.05)
+
+    async def scenario() -> None:
+        with pytest.raises(InboxBusy):
+            await committer.commit_async(received("slow"), now_ns=5)
+        fake.release.set()
+        assert await committer.commit_async(received("next"), now_ns=5) == [True]
+
+    asyncio.run(scenario())
+    assert fake.writes == [["slow"], ["next"]]

@@ -112,6 +112,9 @@ def test_media_become_attachments_with_name_and_type_and_are_never_fetched() -> 
     assert [(a.media_type, a.filename, a.mime_type) for _, a in attachments if a] == [
         ("image", None, "image/jpeg"), ("document", "facture.pdf.exe", "application/x-msdownload"),
         ("audio", None, "audio/ogg; codecs=opus"), ("video", None, None), ("sticker", None, None)]
+    # Screened on arrival; the media ids (what the Graph API would need to fetch a file) kept nowhere.
+    assert [a.dangerous for _, a in attachments if a] == [False, True, False, False, False]
+    assert not any(media_id in repr(m) for m in parsed.messages for media_id in ("'m1'", "'m2'", "'m3'"))
 
 
 @pytest.mark.parametrize("kind,content", [

@@ -4,7 +4,9 @@ A notification is checked (size, then ``X-Hub-Signature-256`` over the raw bytes
 inbox and answered ``200`` at once; the dialog runs later, in the workers. A correctly signed body
 that is not a notification Sika understands (junk JSON, another webhook field) is answered ``200``
 too, with nothing stored: Meta retries every other answer for days, and junk would never get better.
-``404`` while WhatsApp is off (no verify token or app secret).
+``404`` while WhatsApp is off (no verify token or app secret). ``503`` (``whatsapp_inbox_busy``, with
+``Retry-After``) when the inbox cannot store it now: too many notifications wait for the database, or
+the wait ran out (:mod:`sika.chat.whatsapp.group_commit`); Meta delivers it again.
 
 Notifications are the server's busiest path (a thousand a second at full load), so :func:`include`
 serves them from a small ASGI middleware, ahead of FastAPI's routing (which tries every included router
@@ -25,6 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sika.api import problems
 from sika.chat.whatsapp import WhatsApp
+from sika.chat.whatsapp.group_commit import InboxBusy
 
 __all__ = ["BODY_BYTES_MAX", "include", "router"]
 
@@ -32,6 +35,8 @@ router = APIRouter(tags=["channels"])
 PATH = "/webhooks/whatsapp"
 # Meta's notifications are a few kilobytes; a body this large is not one.
 BODY_BYTES_MAX = 1024 * 1024
+# When a busy inbox asks Meta to deliver a notification again (Meta retries with back-off anyway).
+RETRY_AFTER_S = 5
 _PROBLEMS: dict[int | str, dict[str, Any]] = {404: {"description": "WhatsApp is off"}}
 
 
@@ -107,7 +112,9 @@ async def verify(
 
 @router.post("/webhooks/whatsapp", summary="Meta's notifications: messages and delivery statuses",
              responses={401: {"description": "missing or wrong X-Hub-Signature-256"},
-                        413: {"description": "body over 1 MiB"}, **_PROBLEMS},
+                        413: {"description": "body over 1 MiB"},
+                        503: {"description": "the inbox is busy: Meta delivers the notification again"},
+                        **_PROBLEMS},
              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                  "schema": {"type": "object", "properties": {"object": {"type": "string"},
                                                              "entry": {"type": "array"}}}}}}})
@@ -131,7 +138,12 @@ async def _notified(whatsapp: WhatsApp | None, headers: Iterable[tuple[bytes, by
         return _too_large()
     if not whatsapp.authentic(raw, signature):
         return problems.problem(401, "invalid_signature", "X-Hub-Signature-256 is missing or wrong")
-    stored = await whatsapp.receive_async(raw)
+    try:
+        stored = await whatsapp.receive_async(raw)
+    except InboxBusy as exc:  # the inbox is behind: Meta delivers the notification again later
+        busy = problems.problem(503, exc.code, exc.message)
+        busy.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return busy
     # What JSONResponse({"received": stored}) would send, without its general-purpose encoder.
     return Response(b'{"received":%d}' % stored, media_type="application/json")
 

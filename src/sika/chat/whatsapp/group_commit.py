@@ -6,10 +6,10 @@ what queued up during the write. A 200 goes back to Meta only once the notificat
 committed; a failed write reaches every caller it concerns, so that Meta delivers them again.
 
 Bounded, like everything on the request path: at most ``QUEUED_MAX`` writes wait (beyond, a
-notification is refused at once with :class:`InboxBusy`, ``whatsapp_inbox_full``), and a caller waits
-``WAIT_S`` at most (then ``whatsapp_inbox_timeout``). Either way the webhook answers 503 and Meta
-delivers the notification again; a write that still lands after its caller gave up is harmless, since
-the inbox keeps each message id once.
+notification is refused at once), and a caller waits ``WAIT_S`` at most. Either way it gets
+:class:`InboxBusy` (``whatsapp_inbox_busy``), the webhook answers 503 and Meta delivers the
+notification again; a write that still lands after its caller gave up is harmless, since the inbox
+keeps each message id once.
 """
 
 from __future__ import annotations
@@ -133,8 +133,7 @@ class GroupCommit:
         with self._lock:
             if self._queue and self._queued + request.size > self._queued_max:
                 # Refused before anything is queued: Meta delivers it again once the writer caught up.
-                raise InboxBusy(f"{self._queued} writes wait for the inbox already",
-                                code="whatsapp_inbox_full")
+                raise InboxBusy(f"{self._queued} writes wait for the inbox already")
             self._queue.append(request)
             self._queued += request.size
             if self._writing:
@@ -254,8 +253,7 @@ def _settle(futures: Sequence[asyncio.Future[None]]) -> None:
 
 
 def _timed_out(wait_s: float) -> InboxBusy:
-    return InboxBusy(f"the inbox did not store the notification within {wait_s:g} s",
-                     code="whatsapp_inbox_timeout")
+    return InboxBusy(f"the inbox did not store the notification within {wait_s:g} s")
 
 
 def _expire(waiter: asyncio.Future[None], wait_s: float) -> None:
