@@ -19,7 +19,8 @@ def test_a_terminal_conversation_opens_a_wallet_and_reads_the_balance(sqlite_url
     done = subprocess.run([sys.executable, "-m", "sika", "chat", "--phone", "+22893000111"], input=typed,
                           env=env, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
-    assert "Bienvenue" in done.stdout or "Sika" in done.stdout
+    assert "Bienvenue sur Sika !" in done.stdout  # +228: French until English is chosen
+    assert "Your Sika wallet is open, Yao Mensah!" in done.stdout
     assert "Your balance: 0 F CFA." in done.stdout
     assert "2580" not in done.stdout  # the PIN is never echoed
     container = bootstrap(Settings(database_url=sqlite_url, providers="off"))
