@@ -15,6 +15,7 @@ keeps each message id once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -99,6 +100,9 @@ class GroupCommit:
         self._lock = threading.Lock()
         self._queue: deque[Request] = deque()
         self._queued = 0  # the writes (messages and statuses) of the requests in _queue
+        # The waiting coroutines of the event loop that called last (a loop served before keeps its
+        # own until its waiters are answered or expired).
+        self._deadlines: _Deadlines | None = None
         self._writing = False  # the writer has work: a caller that queues need not wake it
         self._alive = False  # a writer thread runs (it ends after idle_s without work)
         # How a caller wakes the parked writer: far cheaper than a thread pool's submit per group.
@@ -121,12 +125,11 @@ class GroupCommit:
         waiter: asyncio.Future[None] = loop.create_future()
         request = Request(received, statuses, now_ns, waiter)
         self._enqueue(request)
-        # One timer a notification, cancelled once answered: cheaper than asyncio.wait_for's task.
-        timer = loop.call_later(self._wait_s, _expire, waiter, self._wait_s)
-        try:
-            await waiter
-        finally:
-            timer.cancel()
+        deadlines = self._deadlines
+        if deadlines is None or deadlines.loop is not loop:
+            deadlines = self._deadlines = _Deadlines(loop, self._wait_s)
+        deadlines.add(waiter)
+        await waiter
         return request.outcome()
 
     def _enqueue(self, request: Request) -> None:
@@ -182,7 +185,10 @@ class GroupCommit:
                 if not self._writing:
                     self._alive = False
                     return False
-            self._wakeup.get()  # a caller came as the wait ran out: its wake-up is on its way
+            # A caller came as the wait ran out: its wake-up is on its way. Bounded all the same:
+            # the loop looks at the queue whether or not the wake-up arrived.
+            with contextlib.suppress(queue.Empty):
+                self._wakeup.get(timeout=self._wait_s)
         return True
 
     def _take_group(self) -> list[Request]:
@@ -256,6 +262,31 @@ def _timed_out(wait_s: float) -> InboxBusy:
     return InboxBusy(f"the inbox did not store the notification within {wait_s:g} s")
 
 
-def _expire(waiter: asyncio.Future[None], wait_s: float) -> None:
-    if not waiter.done():  # answered meanwhile, or its client went away
-        waiter.set_exception(_timed_out(wait_s))
+class _Deadlines:
+    """The coroutines of one event loop waiting for their groups, oldest first, and one timer that
+    fails those still waiting after ``wait_s``: one timer for them all rather than one each (a timer
+    a notification costs as much as the rest of the group commit's work for it)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, wait_s: float) -> None:
+        self.loop = loop
+        self._wait_s = wait_s
+        self._waiting: deque[tuple[float, asyncio.Future[None]]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, waiter: asyncio.Future[None]) -> None:
+        """Called on the loop's thread, as every method here."""
+        while self._waiting and self._waiting[0][1].done():  # answered: forget them as we go
+            self._waiting.popleft()
+        self._waiting.append((self.loop.time() + self._wait_s, waiter))
+        if self._timer is None:
+            self._timer = self.loop.call_at(self._waiting[0][0], self._expire)
+
+    def _expire(self) -> None:
+        self._timer = None
+        now = self.loop.time()
+        while self._waiting and (self._waiting[0][1].done() or self._waiting[0][0] <= now):
+            _, waiter = self._waiting.popleft()
+            if not waiter.done():  # still waiting: its notification is refused (Meta delivers again)
+                waiter.set_exception(_timed_out(self._wait_s))
+        if self._waiting:
+            self._timer = self.loop.call_at(self._waiting[0][0], self._expire)
