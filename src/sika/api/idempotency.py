@@ -70,10 +70,15 @@ async def idempotent(
     try:
         status, payload = await handler()
     except SikaError as exc:
-        if exc.status >= 500:
+        if exc.status >= 500 or exc.code == "idempotency_conflict":
+            # A conflict means the key belongs to another request (its movement says so): this one
+            # must not take the key's answer over, or the owner's retry could never learn its outcome.
             await run_in_threadpool(_release, engine, scope, key)
-            raise
+            if exc.status >= 500:
+                raise
         status, payload = exc.status, problem_body(exc.status, exc.code, exc.message)
+        if exc.code == "idempotency_conflict":
+            return _response(status, payload)
     except BaseException:
         await run_in_threadpool(_release, engine, scope, key)
         raise

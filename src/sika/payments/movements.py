@@ -164,6 +164,8 @@ class Movement:
     updated_at_ns: int
     legs: list[Leg] = field(default_factory=list)
     deadline_ns: int | None = None
+    # The fingerprint of the request that made it (sika.payments.fingerprints); None on older rows.
+    request_digest: str | None = None
 
     @property
     def holds(self) -> bool:

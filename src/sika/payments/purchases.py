@@ -24,8 +24,8 @@ from typing import Any
 from sqlalchemy import select, update
 
 from sika import phones
-from sika.errors import SikaError
 from sika.payments.fees import Operation
+from sika.payments.fingerprints import fingerprint
 from sika.payments.movements import Code, Kind, Leg, Movement, Role, Status
 from sika.payments.schema import movements
 from sika.payments.service import Payments
@@ -138,12 +138,11 @@ class Purchases:
         pin: Pin | None = None,
     ) -> Movement:
         """Hold the amount and fee, order from the provider, settle on its answer."""
+        request = fingerprint("purchase", payer=payer.id, provider=provider, product=product,
+                              reference=reference.strip(), amount=amount)
         existing = self._payments.find(movement_id)
         if existing is not None:
-            if existing.payer_customer_id != payer.id or existing.product != product:
-                raise SikaError(
-                    "this Idempotency-Key was used for another payment", code="idempotency_conflict"
-                )
+            self._payments.check_same_request(existing, request, payer_customer_id=payer.id, product=product)
             return existing
         quote = self.quote(provider, product, reference, amount)
         self._payments.check_transaction(payer, quote.total)
@@ -192,6 +191,7 @@ class Purchases:
             product=product,
             deadline_ns=self._clock_ns() + self._deadline_ns,
             details={"description": quote.description, **quote.details},
+            request=request,
         )
         if movement.status is not Status.PENDING:
             return movement  # refused by the ledger (funds, limits): nothing was ordered
@@ -208,12 +208,13 @@ class Purchases:
         amount: int,
     ) -> Movement:
         """Money in from a card or an operator wallet: the wallet is credited once the provider confirms."""
+        # A card number is not kept, even digested: its last four digits tell retries apart enough.
+        request = fingerprint("top_up", customer=customer.id, provider=provider, product=product,
+                              reference=_masked(reference.strip()), amount=amount)
         existing = self._payments.find(movement_id)
         if existing is not None:
-            if existing.payee_customer_id != customer.id or existing.product != product:
-                raise SikaError(
-                    "this Idempotency-Key was used for another payment", code="idempotency_conflict"
-                )
+            self._payments.check_same_request(existing, request, payee_customer_id=customer.id,
+                                              product=product)
             return existing
         kind = self.kind_of(provider, product)
         if kind not in _TOP_UP_KINDS:
@@ -245,6 +246,7 @@ class Purchases:
             deferred=True,
             deadline_ns=self._clock_ns() + self._deadline_ns,
             details={"description": quote.description},
+            request=request,
         )
         return self._order(movement, reference)
 
