@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 import sika
-from sika.api import merchants, payments, problems, purchases, rides, ussd, wallets, whatsapp
+from sika.api import merchants, openapi, payments, problems, purchases, rides, ussd, wallets, whatsapp
 from sika.bootstrap import Container
 from sika.chat.dialog import Dialog
 from sika.chat.ussd import UssdGateway
@@ -46,6 +46,7 @@ def create_app(
     app.state.dialog = dialog
     app.state.ussd = UssdGateway(dialog)
     problems.install(app)
+    openapi.install(app)
     app.include_router(wallets.router)
     app.include_router(payments.router)
     app.include_router(merchants.router)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from sika.auth import Role
@@ -36,7 +38,11 @@ class Caller:
             raise Forbidden("this key's role may not do that")
 
 
-async def caller(request: Request) -> Caller:
+# Declares the scheme in the OpenAPI document; the header is read below, with Sika's own problem.
+_BEARER = HTTPBearer(auto_error=False, description="an API key (admin, agent, merchant) or a customer token")
+
+
+async def caller(request: Request, _declared: Annotated[object, Depends(_BEARER)] = None) -> Caller:
     container: Container = request.app.state.container
     header = request.headers.get("authorization", "")
     scheme, _, credential = header.partition(" ")

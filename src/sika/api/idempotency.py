@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,13 +24,16 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from sika.api.auth import Caller
-from sika.api.problems import problem, problem_body
+from sika.api.problems import problem, problem_body, status_of
 from sika.auth.schema import idempotency
 from sika.errors import SikaError
 
-__all__ = ["KEY_CHARS_MAX", "idempotent", "prune", "scope_of"]
+__all__ = ["KEY_CHARS_MAX", "KEY_PATTERN", "idempotent", "prune", "scope_of"]
 
 KEY_CHARS_MAX = 255
+# Visible ASCII: what an HTTP header carries without ambiguity (no spaces, no controls).
+KEY_PATTERN = rf"^[\x21-\x7e]{{1,{KEY_CHARS_MAX}}}$"
+_KEY = re.compile(KEY_PATTERN)
 _CLAIM_TRIES_MAX = 3
 # A claim still unanswered after this long belongs to a request that died (a crash, a kill): a retry
 # takes it over. Longer than any request runs; the services below resume what it had started.
@@ -61,8 +65,9 @@ async def idempotent(
     """Run ``handler`` (which returns status and JSON body) at most once per caller and key."""
     if key is None or not key.strip():
         return problem(400, "idempotency_key_required", "send an Idempotency-Key header")
-    if len(key) > KEY_CHARS_MAX or not key.isprintable():
-        return problem(400, "validation_error", f"Idempotency-Key has 1 to {KEY_CHARS_MAX} characters")
+    if _KEY.fullmatch(key) is None:
+        return problem(422, "validation_error",
+                       f"Idempotency-Key has 1 to {KEY_CHARS_MAX} visible ASCII characters, no spaces")
     scope, digest = _scope(who), _digest(route, body)
     claimed = await run_in_threadpool(_claim, engine, scope, key, digest)
     if claimed is not None:
@@ -70,13 +75,15 @@ async def idempotent(
     try:
         status, payload = await handler()
     except SikaError as exc:
-        if exc.status >= 500 or exc.code == "idempotency_conflict":
+        status = status_of(exc)
+        if status >= 500 or exc.code == "idempotency_conflict" or hasattr(exc, "locked_until_ns"):
             # A conflict means the key belongs to another request (its movement says so): this one
             # must not take the key's answer over, or the owner's retry could never learn its outcome.
+            # A lock passes: a retry once it is lifted must run afresh.
             await run_in_threadpool(_release, engine, scope, key)
-            if exc.status >= 500:
+            if status >= 500 or hasattr(exc, "locked_until_ns"):
                 raise
-        status, payload = exc.status, problem_body(exc.status, exc.code, exc.message)
+        payload = problem_body(status, exc.code, exc.message)
         if exc.code == "idempotency_conflict":
             return _response(status, payload)
     except BaseException:

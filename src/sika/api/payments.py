@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 from starlette.concurrency import run_in_threadpool
 
 from sika import phones
 from sika.api.auth import Caller, Forbidden, caller, container_of, customer_of
-from sika.api.idempotency import KEY_CHARS_MAX, idempotent, scope_of
+from sika.api.fields import AMOUNT_MAX, Amount, Body, IdPath, Msisdn, MsisdnPath, MsisdnQuery, Name, PinDigits
+from sika.api.idempotency import KEY_CHARS_MAX, KEY_PATTERN, idempotent, scope_of
 from sika.auth import Role
 from sika.bootstrap import Container
 from sika.payments import Agent, Movement, UnknownMovement, movement_id
@@ -27,51 +28,52 @@ __all__ = ["AMOUNT_MAX", "IdempotencyKey", "TransferOut", "money_post", "router"
 
 router = APIRouter(prefix="/v1", tags=["payments"])
 
-AMOUNT_MAX = 10**12
 _MONEY_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "idempotency_key_required, invalid_amount, invalid_msisdn"},
-    402: {"description": "insufficient_funds, float_insufficient"},
-    403: {"description": "limit_exceeded, forbidden"},
+    400: {"description": "idempotency_key_required"},
+    403: {"description": "limit_exceeded, forbidden, cash_out_frozen"},
     404: {"description": "unknown_wallet"},
-    409: {"description": "idempotency_conflict, idempotency_in_progress"},
+    409: {"description": "idempotency_conflict, idempotency_in_progress, insufficient_funds, "
+                         "float_insufficient, same_wallet"},
+    429: {"description": "pin_locked (Retry-After says for how long)"},
 }
-IdempotencyKey = Annotated[str | None, Header(max_length=KEY_CHARS_MAX,
+IdempotencyKey = Annotated[str | None, Header(max_length=KEY_CHARS_MAX, pattern=KEY_PATTERN,
                                               description="required: a retry with the same key and "
                                                           "body moves the money once")]
 
 
-class CashIn(BaseModel):
-    msisdn: str = Field(max_length=32, examples=["+22890112233"])
-    amount: int = Field(gt=0, le=AMOUNT_MAX, examples=[5000])
+class CashIn(Body):
+    msisdn: Msisdn
+    amount: Amount
 
 
-class CashOut(BaseModel):
-    msisdn: str = Field(max_length=32, examples=["+22890112233"])
-    amount: int = Field(gt=0, le=AMOUNT_MAX, examples=[5000])
-    pin: str | None = Field(default=None, max_length=8, description=(
+class CashOut(Body):
+    msisdn: Msisdn
+    amount: Amount
+    pin: PinDigits | None = Field(default=None, description=(
         "the customer's PIN typed on the agent's device; without it the customer approves the "
         "request in their own channel (status pending_approval)"))
 
 
-class SendMoney(BaseModel):
-    to: str = Field(max_length=32, examples=["+22897112233"])
-    amount: int = Field(gt=0, le=AMOUNT_MAX, examples=[2000])
-    pin: str | None = Field(default=None, max_length=8,
-                            description="checked when given; the session token already proves the PIN")
+class SendMoney(Body):
+    to: Msisdn
+    amount: Amount
+    pin: PinDigits | None = Field(default=None,
+                                  description="checked when given; the session token already proves the PIN")
 
 
-class ClaimVoucher(BaseModel):
-    msisdn: str = Field(max_length=32, description="the number the voucher was sent to")
-    code: str = Field(max_length=16, description="the 8-digit code sent to that number")
+class ClaimVoucher(Body):
+    msisdn: Msisdn = Field(description="the number the voucher was sent to")
+    code: Annotated[str, StringConstraints(pattern=r"^[0-9]{8}$")] = Field(
+        description="the 8-digit code sent to that number")
 
 
-class FloatCredit(BaseModel):
-    amount: int = Field(gt=0, le=AMOUNT_MAX)
+class FloatCredit(Body):
+    amount: Amount
 
 
-class NewAgent(BaseModel):
-    name: str = Field(max_length=80)
-    msisdn: str | None = Field(default=None, max_length=32)
+class NewAgent(Body):
+    name: Name
+    msisdn: Msisdn | None = None
 
 
 class AgentOut(BaseModel):
@@ -94,6 +96,17 @@ class TransferOut(BaseModel):
     error_code: str | None
     details: dict[str, Any]
     created_at: float = Field(description="Unix time in seconds")
+
+
+class PendingApprovalOut(BaseModel):
+    """A cash-out without the PIN: the customer approves it in their own channel."""
+
+    id: str
+    kind: str
+    status: Literal["pending_approval"]
+    amount: int
+    fee: int
+    expires_at: float = Field(description="Unix time in seconds")
 
 
 class QuoteOut(BaseModel):
@@ -169,7 +182,8 @@ async def cash_in(
     return await money_post(container, who, idempotency_key, "POST /v1/cash-ins", body=body, run=run)
 
 
-@router.post("/cash-outs", status_code=201, response_model=TransferOut, responses=_MONEY_ERRORS,
+@router.post("/cash-outs", status_code=201, response_model=TransferOut | PendingApprovalOut,
+             responses=_MONEY_ERRORS,
              summary="Cash-out: the wallet pays the agent's float, the agent hands over cash")
 async def cash_out(
     body: CashOut,
@@ -196,7 +210,7 @@ async def cash_out(
 async def quote(
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],
-    to: Annotated[str, Query(max_length=32)],
+    to: MsisdnQuery,
     amount: Annotated[int, Query(gt=0, le=AMOUNT_MAX)],
 ) -> QuoteOut:
     def run() -> QuoteOut:
@@ -226,7 +240,7 @@ async def send_money(
 
 @router.get("/transfers/{transfer_id}", response_model=TransferOut, summary="One transfer")
 async def get_transfer(
-    transfer_id: Annotated[str, Field(max_length=40)],
+    transfer_id: IdPath,
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],
 ) -> TransferOut:
@@ -280,7 +294,7 @@ async def claim_voucher(
 async def list_vouchers(
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],
-    msisdn: Annotated[str, Query(max_length=32)],
+    msisdn: MsisdnQuery,
 ) -> list[VoucherOut]:
     def run() -> list[VoucherOut]:
         if who.customer_id is not None:
@@ -346,7 +360,7 @@ async def credit_float(
 @router.get("/wallets/{msisdn}/notifications", response_model=NotificationPage,
             summary="Receipts and notifications for a wallet, newest first (the in-app inbox)")
 async def notifications(
-    msisdn: str,
+    msisdn: MsisdnPath,
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],
     limit: Annotated[int, Query(ge=1, le=200)] = 50,

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from sika import phones
 from sika.api.auth import Caller, caller, container_of, customer_of
+from sika.api.fields import Amount, Body, Msisdn, MsisdnQuery, PinDigits
 from sika.api.payments import AMOUNT_MAX, IdempotencyKey, money_post
 from sika.bootstrap import Container
 from sika.payments import Movement
@@ -36,36 +37,36 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 Operator = Literal["togocom", "moov"]
 
 
-class Airtime(BaseModel):
+class Airtime(Body):
     operator: Operator = Field(description="the user's choice: numbers are portable, the prefix is a hint")
-    msisdn: str | None = Field(default=None, max_length=32, description="default: the customer's own number")
-    amount: int = Field(gt=0, le=AMOUNT_MAX, examples=[1000])
-    pin: str | None = Field(default=None, max_length=8)
+    msisdn: Msisdn | None = Field(default=None, description="default: the customer's own number")
+    amount: Amount
+    pin: PinDigits | None = None
 
 
-class DataBundle(BaseModel):
+class DataBundle(Body):
     operator: Operator
-    msisdn: str | None = Field(default=None, max_length=32)
+    msisdn: Msisdn | None = None
     bundle: str = Field(max_length=32, description="a bundle code from GET /v1/catalogue")
-    pin: str | None = Field(default=None, max_length=8)
+    pin: PinDigits | None = None
 
 
-class Bill(BaseModel):
+class Bill(Body):
     provider: Literal["ceet", "tde", "canal"]
     reference: str = Field(max_length=64, description="CEET meter number, TdE subscriber reference or "
                                                       "Canal+ card number")
-    amount: int | None = Field(default=None, gt=0, le=AMOUNT_MAX,
+    amount: Amount | None = Field(default=None,
                                description="CEET: the amount to load; TdE: the amount due (see quote); "
                                            "Canal+: the package price")
     package: str | None = Field(default=None, max_length=32, description="Canal+ only: the package code")
-    pin: str | None = Field(default=None, max_length=8)
+    pin: PinDigits | None = None
 
 
-class TopUp(BaseModel):
+class TopUp(Body):
     source: Literal["card", "flooz", "tmoney"]
     reference: str = Field(max_length=64, description="a card token (tok_…) or number; or the operator "
                                                       "wallet's number")
-    amount: int = Field(gt=0, le=AMOUNT_MAX)
+    amount: Amount
 
 
 class PurchaseQuoteOut(BaseModel):
@@ -91,7 +92,7 @@ async def catalogue(container: Annotated[Container, Depends(container_of)]) -> l
 
 
 @router.get("/operators/hint", summary="The operator a number's prefix suggests (numbers are portable)")
-async def hint(msisdn: Annotated[str, Query(max_length=32)]) -> dict[str, str | None]:
+async def hint(msisdn: MsisdnQuery) -> dict[str, str | None]:
     number = phones.normalize(msisdn)
     return {"msisdn": number, "operator": operator_hint(number)}
 

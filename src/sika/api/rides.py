@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from sika.api.auth import Caller, caller, container_of, customer_of
+from sika.api.fields import WHOLE, Body, IdPath
 from sika.api.payments import IdempotencyKey, money_post
 from sika.auth import Role
 from sika.bootstrap import Container
@@ -29,7 +30,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-class Position(BaseModel):
+class Position(Body):
     lat: float = Field(ge=-90, le=90, examples=[6.1319])
     lng: float = Field(ge=-180, le=180, examples=[1.2228])
 
@@ -37,7 +38,7 @@ class Position(BaseModel):
         return Point(self.lat, self.lng)
 
 
-class QuoteRequest(BaseModel):
+class QuoteRequest(Body):
     city: str = Field(default="lome", max_length=32)
     vehicle: Literal["moto", "tricycle", "car"] = "moto"
     pickup: Position
@@ -57,7 +58,7 @@ class QuoteOut(BaseModel):
 class TripRequest(QuoteRequest):
     payment: Literal["cash", "wallet", "card"] = "cash"
     card_token: str | None = Field(
-        default=None, max_length=64, description="card trips: a saved card's token"
+        default=None, pattern=r"^tok_[A-Za-z0-9_-]{1,60}$", description="card trips: a saved card's token"
     )
 
 
@@ -80,22 +81,24 @@ class TripOut(BaseModel):
     driver_rating: int | None
 
 
-class Cancel(BaseModel):
+class Cancel(Body):
     reason: str = Field(default="", max_length=140)
 
 
-class Complete(BaseModel):
-    distance_m: int | None = Field(default=None, ge=0, le=500_000, description="the odometer's distance")
+class Complete(Body):
+    distance_m: Annotated[int, Field(ge=0, le=500_000), WHOLE] | None = Field(
+        default=None, description="the odometer's distance")
 
 
-class Rating(BaseModel):
-    stars: int = Field(ge=1, le=5)
+class Rating(Body):
+    stars: Annotated[int, Field(ge=1, le=5), WHOLE]
 
 
-class Onboard(BaseModel):
+class Onboard(Body):
     city: str = Field(default="lome", max_length=32)
     vehicle: Literal["moto", "tricycle", "car"] = "moto"
-    plate: str = Field(max_length=16, examples=["TG-4821-AZ"])
+    plate: str = Field(pattern=r"^[A-Za-z0-9-]{3,16}$", examples=["TG-4821-AZ"],
+                       description="3 to 16 letters, digits and dashes")
 
 
 class DriverOut(BaseModel):
@@ -117,11 +120,11 @@ class DriverOut(BaseModel):
     balance: int = Field(description="earnings not paid out yet; negative: commissions owed on cash trips")
 
 
-class Availability(BaseModel):
+class Availability(Body):
     online: bool
 
 
-class Documents(BaseModel):
+class Documents(Body):
     status: Literal["pending", "approved", "rejected"]
 
 
@@ -260,7 +263,7 @@ async def book(
     "/trips/{trip_id}", response_model=TripOut, responses=_ERRORS, summary="A trip (rider, driver, admin)"
 )
 async def get_trip(
-    trip_id: str,
+    trip_id: IdPath,
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],
 ) -> TripOut:
@@ -279,7 +282,7 @@ async def get_trip(
     summary="Cancel: the rider ends the trip (a fee when late); the driver hands it back",
 )
 async def cancel(
-    trip_id: str,
+    trip_id: IdPath,
     body: Cancel,
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],
@@ -307,7 +310,7 @@ async def cancel(
     summary="Rate the other side after the trip: 1 to 5 stars, once",
 )
 async def rate(
-    trip_id: str,
+    trip_id: IdPath,
     body: Rating,
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],
@@ -439,7 +442,7 @@ async def payout(
 
 def _driver_step(name: str, summary: str) -> None:
     async def step(
-        trip_id: str,
+        trip_id: IdPath,
         who: Annotated[Caller, Depends(caller)],
         container: Annotated[Container, Depends(container_of)],
     ) -> TripOut:
@@ -465,7 +468,7 @@ _driver_step("start", "The rider is on board")
     "/trips/{trip_id}/decline", status_code=204, responses=_ERRORS, summary="Decline an offered trip"
 )
 async def decline(
-    trip_id: str,
+    trip_id: IdPath,
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],
 ) -> None:
@@ -479,7 +482,7 @@ async def decline(
     summary="End the trip: final fare, payment, receipts",
 )
 async def complete(
-    trip_id: str,
+    trip_id: IdPath,
     body: Complete,
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],

@@ -10,7 +10,8 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from sika.api.auth import Caller, Forbidden, caller, container_of
-from sika.api.idempotency import KEY_CHARS_MAX, idempotent
+from sika.api.fields import WHOLE, Body, Msisdn, MsisdnPath, Name, NewPinDigits, PinDigits
+from sika.api.idempotency import KEY_CHARS_MAX, KEY_PATTERN, idempotent
 from sika.auth import Role
 from sika.bootstrap import Container
 from sika.errors import SikaError
@@ -22,11 +23,11 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1", tags=["wallets"])
 
 
-class OpenWallet(BaseModel):
-    msisdn: str = Field(max_length=32, examples=["+22890112233"])
-    name: str = Field(max_length=200, examples=["Ama Mensah"])
-    language: str | None = Field(default=None, max_length=5, examples=["fr"])
-    pin: str | None = Field(default=None, max_length=8, examples=["4827"])
+class OpenWallet(Body):
+    msisdn: Msisdn
+    name: Name
+    language: Literal["fr", "en", "es", "it", "pt", "ru", "ar"] | None = None
+    pin: NewPinDigits | None = None
 
 
 class Wallet(BaseModel):
@@ -53,9 +54,9 @@ class TransactionPage(BaseModel):
     next_cursor: str | None
 
 
-class OpenSession(BaseModel):
-    msisdn: str = Field(max_length=32)
-    pin: str = Field(max_length=8)
+class OpenSession(Body):
+    msisdn: Msisdn
+    pin: PinDigits
 
 
 class SessionOut(BaseModel):
@@ -84,7 +85,7 @@ async def open_wallet(
     body: OpenWallet,
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],
-    idempotency_key: Annotated[str | None, Header(max_length=KEY_CHARS_MAX)] = None,
+    idempotency_key: Annotated[str | None, Header(max_length=KEY_CHARS_MAX, pattern=KEY_PATTERN)] = None,
 ) -> JSONResponse:
     """Retries with the same ``Idempotency-Key`` and body get the first answer (the header is
     optional here, since opening moves no money; when sent, it is honoured)."""
@@ -107,7 +108,7 @@ async def open_wallet(
 
 @router.get("/wallets/{msisdn}", response_model=Wallet, summary="A wallet's balance and tier")
 async def get_wallet(
-    msisdn: str,
+    msisdn: MsisdnPath,
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],
 ) -> Wallet:
@@ -119,21 +120,22 @@ async def get_wallet(
     return await run_in_threadpool(run)
 
 
-class PinChange(BaseModel):
-    new_pin: str = Field(max_length=8)
-    old_pin: str | None = Field(default=None, max_length=8,
-                                description="required from the customer; an agent resetting leaves it out")
+class PinChange(Body):
+    new_pin: NewPinDigits
+    old_pin: PinDigits | None = Field(
+        default=None, description="required from the customer; an agent resetting leaves it out")
 
 
-class TierChange(BaseModel):
-    tier: int = Field(ge=0, le=2, description="1 once an agent has recorded the customer's ID")
+class TierChange(Body):
+    tier: Annotated[int, Field(ge=0, le=2), WHOLE] = Field(
+        description="1 once an agent has recorded the customer's ID")
 
 
 @router.put("/wallets/{msisdn}/pin", status_code=204, summary="Change the PIN (customer) or reset it (agent)",
             responses={401: {"description": "invalid_pin"}, 400: {"description": "weak_pin"},
                        423: {"description": "pin_locked"}})
 async def change_pin(
-    msisdn: str,
+    msisdn: MsisdnPath,
     body: PinChange,
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],
@@ -156,7 +158,7 @@ async def change_pin(
 
 @router.put("/wallets/{msisdn}/tier", response_model=Wallet, summary="Set the KYC tier (agent, admin)")
 async def change_tier(
-    msisdn: str,
+    msisdn: MsisdnPath,
     body: TierChange,
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],
@@ -173,7 +175,7 @@ async def change_tier(
 @router.get("/wallets/{msisdn}/transactions", response_model=TransactionPage,
             summary="A wallet's transactions, newest first")
 async def wallet_transactions(
-    msisdn: str,
+    msisdn: MsisdnPath,
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],
     limit: Annotated[int, Query(ge=1, le=200)] = 50,

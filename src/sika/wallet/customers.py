@@ -59,17 +59,21 @@ class InvalidPin(SikaError):
     code = "invalid_pin"
     status = 401
 
-    def __init__(self, tries_left: int) -> None:
-        super().__init__(f"wrong PIN; {tries_left} tries left before the wallet locks")
+    def __init__(self, tries_left: int, *, what: str = "the wallet locks") -> None:
+        tries = "1 try" if tries_left == 1 else f"{tries_left} tries"
+        super().__init__(f"wrong PIN; {tries} left before {what}")
         self.tries_left = tries_left
 
 
 class PinLocked(SikaError):
-    code = "pin_locked"
-    status = 423
+    """Too many wrong PINs: ``what`` is locked until ``locked_until_ns`` (the answer says when)."""
 
-    def __init__(self, locked_until_ns: int) -> None:
-        super().__init__("too many wrong PINs: money movement is locked for a while")
+    code = "pin_locked"
+    status = 429
+
+    def __init__(self, locked_until_ns: int, *, what: str = "PIN use and money movement") -> None:
+        until = time.strftime("%H:%M UTC", time.gmtime(locked_until_ns // _NS_PER_S))
+        super().__init__(f"too many wrong PINs: {what} locked until {until}")
         self.locked_until_ns = locked_until_ns
 
 
@@ -330,7 +334,10 @@ def _customer(row: Any) -> Customer:
 
 
 def _clean_name(name: str) -> str:
-    cleaned = " ".join(unicodedata.normalize("NFC", name).split())
+    # Invisible characters (controls, zero-width, direction marks) are dropped, not refused: a name
+    # pasted from elsewhere often carries some.
+    visible = "".join(ch for ch in unicodedata.normalize("NFC", name) if ch.isprintable() or ch.isspace())
+    cleaned = " ".join(visible.split())
     if not cleaned or len(cleaned) > NAME_CHARS_MAX or not cleaned.isprintable():
         raise SikaError(f"a name has 1 to {NAME_CHARS_MAX} printable characters", code="invalid_name")
     return cleaned
