@@ -31,6 +31,7 @@ __all__ = [
     "Name",
     "NewPinDigits",
     "PinDigits",
+    "RowIdPath",
     "msisdn_schema",
 ]
 
@@ -99,4 +100,6 @@ MsisdnPath = Annotated[str, Path(pattern=MSISDN_PATTERN, max_length=16,
 MsisdnQuery = Annotated[str, Query(pattern=MSISDN_PATTERN, max_length=16,
                                    description="a number in E.164", examples=["+22890112233"])]
 # Ids the server made (movements, trips, approvals): short, visible ASCII.
-IdPath = Annotated[str, Path(pattern=r"^[\x21-\x7e]{1,40}$", max_length=40)]
+IdPath = Annotated[str, Path(min_length=1, max_length=40)]
+# Ids the database numbers (agents, drivers): a 64-bit row id.
+RowIdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]

@@ -17,7 +17,18 @@ from starlette.concurrency import run_in_threadpool
 
 from sika import phones
 from sika.api.auth import Caller, Forbidden, caller, container_of, customer_of
-from sika.api.fields import AMOUNT_MAX, Amount, Body, IdPath, Msisdn, MsisdnPath, MsisdnQuery, Name, PinDigits
+from sika.api.fields import (
+    AMOUNT_MAX,
+    Amount,
+    Body,
+    IdPath,
+    Msisdn,
+    MsisdnPath,
+    MsisdnQuery,
+    Name,
+    PinDigits,
+    RowIdPath,
+)
 from sika.api.idempotency import KEY_CHARS_MAX, KEY_PATTERN, idempotent, scope_of
 from sika.auth import Role
 from sika.bootstrap import Container
@@ -340,7 +351,7 @@ async def agent_me(
 @router.post("/agents/{agent_id}/float", status_code=201, response_model=TransferOut,
              responses=_MONEY_ERRORS, summary="Credit an agent's float (admin)")
 async def credit_float(
-    agent_id: int,
+    agent_id: RowIdPath,
     body: FloatCredit,
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],

@@ -24,7 +24,7 @@ _MEDIA_TYPE = "application/problem+json"
 # fee, a trip's state, a provider's answer about a bill), 429 when tries ran out for a while.
 _STATUS_BY_CODE: dict[str, int] = {
     "unknown_trip": 404, "unknown_driver": 404, "unknown_product": 404, "unknown_provider": 404,
-    "unknown_order": 404, "unknown_vehicle_type": 404, "invalid_reference": 404,
+    "unknown_order": 404, "unknown_vehicle_type": 404, "invalid_reference": 404, "invalid_cursor": 404,
     "same_wallet": 409, "amount_below_minimum": 409, "amount_above_maximum": 409, "amount_mismatch": 409,
     "nothing_due": 409, "outside_service_area": 409, "pin_not_set": 409, "pin_already_set": 409,
     "documents_not_approved": 409, "insufficient_funds": 409, "float_insufficient": 409,

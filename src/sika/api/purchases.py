@@ -62,11 +62,20 @@ class Bill(Body):
     pin: PinDigits | None = None
 
 
-class TopUp(Body):
-    source: Literal["card", "flooz", "tmoney"]
-    reference: str = Field(max_length=64, description="a card token (tok_…) or number; or the operator "
-                                                      "wallet's number")
+class CardTopUp(Body):
+    source: Literal["card"]
+    reference: str = Field(pattern=r"^(?:tok_[A-Za-z0-9_-]{1,60}|[0-9]{12,19})$",
+                           description="a saved card's token (tok_…) or the card number")
     amount: Amount
+
+
+class WalletTopUp(Body):
+    source: Literal["flooz", "tmoney"]
+    reference: Msisdn = Field(description="the operator wallet's number")
+    amount: Amount
+
+
+TopUp = CardTopUp | WalletTopUp
 
 
 class PurchaseQuoteOut(BaseModel):

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from sika.api.auth import Caller, caller, container_of, customer_of
-from sika.api.fields import WHOLE, Body, IdPath
+from sika.api.fields import WHOLE, Body, IdPath, RowIdPath
 from sika.api.payments import IdempotencyKey, money_post
 from sika.auth import Role
 from sika.bootstrap import Container
@@ -55,11 +55,21 @@ class QuoteOut(BaseModel):
     pickup_eta_s: int | None = Field(description="null: no driver nearby right now")
 
 
-class TripRequest(QuoteRequest):
-    payment: Literal["cash", "wallet", "card"] = "cash"
-    card_token: str | None = Field(
-        default=None, pattern=r"^tok_[A-Za-z0-9_-]{1,60}$", description="card trips: a saved card's token"
-    )
+class CardTrip(QuoteRequest):
+    payment: Literal["card"]
+    card_token: str = Field(pattern=r"^tok_[A-Za-z0-9_-]{1,60}$", description="a saved card's token")
+
+
+class CashOrWalletTrip(QuoteRequest):
+    payment: Literal["cash", "wallet"] = "cash"
+
+    @property
+    def card_token(self) -> None:
+        return None
+
+
+# A card trip names its card; the others name none (the schema says so, not a 400 after the fact).
+TripRequest = CardTrip | CashOrWalletTrip
 
 
 class TripOut(BaseModel):
@@ -356,7 +366,7 @@ async def onboard(
     summary="Record the driver's documents check (admin)",
 )
 async def documents(
-    driver_id: int,
+    driver_id: RowIdPath,
     body: Documents,
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],
