@@ -17,11 +17,13 @@ from sika.migration import upgrade
 from sika.payments import Agents, Merchants, Outbox, Payments
 from sika.payments.approvals import Approvals
 from sika.payments.callbacks import Callbacks
+from sika.payments.outbox import SECRET, enqueue
 from sika.payments.purchases import Purchases
 from sika.providers import Providers, SandboxBehaviour, sandbox_providers
 from sika.rides.index import location_index
 from sika.rides.service import Rides
 from sika.wallet import Customers
+from sika.wallet.pin_resets import PinResets
 
 __all__ = ["Container", "bootstrap"]
 
@@ -45,6 +47,7 @@ class Container:
     dialog: Dialog | None = None
     whatsapp: WhatsApp | None = None
     rides: Rides | None = None
+    pin_resets: PinResets | None = None
 
     def close(self) -> None:
         self.purchases.providers.close()
@@ -91,6 +94,8 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Container:
     )
     container.rides = Rides(engine, ledger, customers, payments, container.purchases, cities=settings.cities,
                             index=location_index(settings.redis_url), matcher=settings.rides_matcher)
+    container.pin_resets = PinResets(engine, customers, enqueue, code_key=settings.voucher_key.encode(),
+                                     secret_param=SECRET, freeze_cash_out_s=settings.pin_reset_freeze_s)
     _chat(container)
     return container
 

@@ -10,7 +10,18 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 import sika
-from sika.api import merchants, openapi, payments, problems, purchases, rides, ussd, wallets, whatsapp
+from sika.api import (
+    access,
+    merchants,
+    openapi,
+    payments,
+    problems,
+    purchases,
+    rides,
+    ussd,
+    wallets,
+    whatsapp,
+)
 from sika.bootstrap import Container
 from sika.chat.dialog import Dialog
 from sika.chat.ussd import UssdGateway
@@ -48,6 +59,7 @@ def create_app(
     problems.install(app)
     openapi.install(app)
     app.include_router(wallets.router)
+    app.include_router(access.router)
     app.include_router(payments.router)
     app.include_router(merchants.router)
     app.include_router(purchases.router)

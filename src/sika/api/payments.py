@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, StringConstraints
 from starlette.concurrency import run_in_threadpool
 
 from sika import phones
-from sika.api.auth import Caller, Forbidden, caller, container_of, customer_of
+from sika.api.auth import Caller, Forbidden, caller, container_of, customer_of, visible_customer
 from sika.api.fields import (
     AMOUNT_MAX,
     Amount,
@@ -378,11 +378,7 @@ async def notifications(
     cursor: Annotated[str | None, Query(max_length=20, pattern=r"^\d+$")] = None,
 ) -> NotificationPage:
     def run() -> NotificationPage:
-        if who.customer_id is None:
-            who.require(Role.ADMIN)  # before the lookup: whether a number has a wallet is not for others
-        customer = container.customers.get(msisdn)
-        if who.customer_id is not None and who.customer_id != customer.id:
-            raise Forbidden("a customer sees only their own notifications")
+        customer = visible_customer(container, who, msisdn, Role.ADMIN)
         items = container.outbox.feed(customer.msisdn, limit=limit,
                                       before=int(cursor) if cursor is not None else None)
         next_cursor = str(items[-1].id) if len(items) == limit else None

@@ -3,7 +3,7 @@ the trip's steps for drivers (a driver app uses these with the driver's customer
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
@@ -11,12 +11,22 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from sika.api.auth import Caller, caller, container_of, customer_of
-from sika.api.fields import WHOLE, Body, IdPath, RowIdPath
+from sika.api.fields import IdPath, RowIdPath
 from sika.api.payments import IdempotencyKey, money_post
+from sika.api.ride_requests import (
+    Availability,
+    Cancel,
+    Complete,
+    Documents,
+    Onboard,
+    Position,
+    QuoteRequest,
+    Rating,
+    TripRequest,
+)
 from sika.auth import Role
 from sika.bootstrap import Container
 from sika.errors import SikaError
-from sika.rides.geo import Point
 from sika.rides.service import Driver, Rides, Trip
 
 __all__ = ["router"]
@@ -30,21 +40,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-class Position(Body):
-    lat: float = Field(ge=-90, le=90, examples=[6.1319])
-    lng: float = Field(ge=-180, le=180, examples=[1.2228])
-
-    def point(self) -> Point:
-        return Point(self.lat, self.lng)
-
-
-class QuoteRequest(Body):
-    city: str = Field(default="lome", max_length=32)
-    vehicle: Literal["moto", "tricycle", "car"] = "moto"
-    pickup: Position
-    dropoff: Position
-
-
 class QuoteOut(BaseModel):
     city: str
     vehicle: str
@@ -53,23 +48,6 @@ class QuoteOut(BaseModel):
     distance_m: int
     duration_s: int
     pickup_eta_s: int | None = Field(description="null: no driver nearby right now")
-
-
-class CardTrip(QuoteRequest):
-    payment: Literal["card"]
-    card_token: str = Field(pattern=r"^tok_[A-Za-z0-9_-]{1,60}$", description="a saved card's token")
-
-
-class CashOrWalletTrip(QuoteRequest):
-    payment: Literal["cash", "wallet"] = "cash"
-
-    @property
-    def card_token(self) -> None:
-        return None
-
-
-# A card trip names its card; the others name none (the schema says so, not a 400 after the fact).
-TripRequest = CardTrip | CashOrWalletTrip
 
 
 class TripOut(BaseModel):
@@ -91,26 +69,6 @@ class TripOut(BaseModel):
     driver_rating: int | None
 
 
-class Cancel(Body):
-    reason: str = Field(default="", max_length=140)
-
-
-class Complete(Body):
-    distance_m: Annotated[int, Field(ge=0, le=500_000), WHOLE] | None = Field(
-        default=None, description="the odometer's distance")
-
-
-class Rating(Body):
-    stars: Annotated[int, Field(ge=1, le=5), WHOLE]
-
-
-class Onboard(Body):
-    city: str = Field(default="lome", max_length=32)
-    vehicle: Literal["moto", "tricycle", "car"] = "moto"
-    plate: str = Field(pattern=r"^[A-Za-z0-9-]{3,16}$", examples=["TG-4821-AZ"],
-                       description="3 to 16 letters, digits and dashes")
-
-
 class DriverOut(BaseModel):
     id: int
     name: str
@@ -128,14 +86,6 @@ class DriverOut(BaseModel):
     cancelled: int
     completed: int
     balance: int = Field(description="earnings not paid out yet; negative: commissions owed on cash trips")
-
-
-class Availability(Body):
-    online: bool
-
-
-class Documents(Body):
-    status: Literal["pending", "approved", "rejected"]
 
 
 def _rides(container: Container) -> Rides:

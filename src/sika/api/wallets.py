@@ -9,12 +9,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from sika.api.auth import Caller, Forbidden, caller, container_of
-from sika.api.fields import WHOLE, Body, Msisdn, MsisdnPath, Name, NewPinDigits, PinDigits
+from sika.api.auth import Caller, caller, container_of, visible_customer
+from sika.api.fields import WHOLE, Body, Msisdn, MsisdnPath, Name, NewPinDigits
 from sika.api.idempotency import KEY_CHARS_MAX, KEY_PATTERN, idempotent
 from sika.auth import Role
 from sika.bootstrap import Container
-from sika.errors import SikaError
 from sika.ledger import TransferFlags, TransferRecord
 from sika.wallet import Customer, Pin
 
@@ -52,24 +51,6 @@ class WalletTransaction(BaseModel):
 class TransactionPage(BaseModel):
     items: list[WalletTransaction]
     next_cursor: str | None
-
-
-class OpenSession(Body):
-    msisdn: Msisdn
-    pin: PinDigits
-
-
-class SessionOut(BaseModel):
-    token: str
-    expires_at: int = Field(description="Unix time in seconds")
-
-
-def _authorize(who: Caller, customer: Customer, *roles: Role) -> None:
-    """The wallet's own customer, or a key with one of ``roles``."""
-    if who.customer_id is None:
-        who.require(*roles)
-    elif who.customer_id != customer.id:
-        raise Forbidden("a customer sees only their own wallet")
 
 
 def _wallet(container: Container, customer: Customer) -> Wallet:
@@ -113,47 +94,14 @@ async def get_wallet(
     container: Annotated[Container, Depends(container_of)],
 ) -> Wallet:
     def run() -> Wallet:
-        customer = container.customers.get(msisdn)
-        _authorize(who, customer, Role.ADMIN, Role.AGENT)
-        return _wallet(container, customer)
+        return _wallet(container, visible_customer(container, who, msisdn, Role.ADMIN, Role.AGENT))
 
     return await run_in_threadpool(run)
-
-
-class PinChange(Body):
-    new_pin: NewPinDigits
-    old_pin: PinDigits | None = Field(
-        default=None, description="required from the customer; an agent resetting leaves it out")
 
 
 class TierChange(Body):
     tier: Annotated[int, Field(ge=0, le=2), WHOLE] = Field(
         description="1 once an agent has recorded the customer's ID")
-
-
-@router.put("/wallets/{msisdn}/pin", status_code=204, summary="Change the PIN (customer) or reset it (agent)",
-            responses={401: {"description": "invalid_pin"}, 400: {"description": "weak_pin"},
-                       423: {"description": "pin_locked"}})
-async def change_pin(
-    msisdn: MsisdnPath,
-    body: PinChange,
-    who: Annotated[Caller, Depends(caller)],
-    container: Annotated[Container, Depends(container_of)],
-) -> None:
-    """The customer gives the old PIN; an agent, having checked the customer's ID, resets it (which
-    lifts a lock)."""
-
-    def run() -> None:
-        customer = container.customers.get(msisdn)
-        _authorize(who, customer, Role.AGENT, Role.ADMIN)
-        if who.customer_id is not None:
-            if body.old_pin is None:
-                raise SikaError("give the current PIN to change it", code="validation_error")
-            container.customers.change_pin(customer.msisdn, Pin(body.old_pin), Pin(body.new_pin))
-        else:
-            container.customers.reset_pin(customer.msisdn, Pin(body.new_pin))
-
-    await run_in_threadpool(run)
 
 
 @router.put("/wallets/{msisdn}/tier", response_model=Wallet, summary="Set the KYC tier (agent, admin)")
@@ -182,8 +130,7 @@ async def wallet_transactions(
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> TransactionPage:
     def run() -> TransactionPage:
-        customer = container.customers.get(msisdn)
-        _authorize(who, customer, Role.ADMIN)
+        customer = visible_customer(container, who, msisdn, Role.ADMIN)
         assert customer.account_id is not None
         page = container.ledger.account_transfers(customer.account_id, limit=limit, cursor=cursor)
         items = [_transaction(record, customer.account_id) for record in page.items]
@@ -209,15 +156,3 @@ def _transaction(record: TransferRecord, account_id: int) -> WalletTransaction:
         code=record.code,
         created_at=record.created_at_ns / 1e9,
     )
-
-
-@router.post("/sessions", status_code=201, response_model=SessionOut,
-             summary="Log a customer in with their PIN")
-async def open_session(
-    body: OpenSession, container: Annotated[Container, Depends(container_of)]
-) -> SessionOut:
-    def run() -> SessionOut:
-        session = container.sessions.open(body.msisdn, Pin(body.pin))
-        return SessionOut(token=session.token, expires_at=session.expires_at_ns // 1_000_000_000)
-
-    return await run_in_threadpool(run)

@@ -225,6 +225,7 @@ class Payments:
         return self._cash_out(movement_id, agent, customer, amount)
 
     def _cash_out(self, movement_id: str, agent: Agent, customer: Customer, amount: int) -> Movement:
+        self._customers.ensure_cash_out_allowed(customer)
         fee = self.fees.fee(Operation.CASH_OUT, amount)
         commission = self.fees.cash_out_commission(fee)
         assert customer.account_id is not None
@@ -263,6 +264,7 @@ class Payments:
             return self._resume(existing, request, payer_customer_id=payer.id, amount=amount,
                                 counterparty=phones.normalize(to))
         quote = self.quote_transfer(payer, to, amount)
+        self._customers.ensure_cash_out_allowed(payer)  # a PIN reset's freeze holds money in
         self._check_transaction(payer, amount + quote.fee)
         if pin is not None:
             payer = self._customers.verify_pin(payer.msisdn, pin)

@@ -49,5 +49,6 @@ pin_resets = Table(
     Column("requested_by", BigInteger, nullable=True),
     Column("expires_at_ns", BigInteger, nullable=False),
     Column("created_at_ns", BigInteger, nullable=False),
-    CheckConstraint("status IN ('pending', 'used', 'blocked', 'expired')", name="ck_wallet_pin_resets_status"),
+    CheckConstraint("status IN ('pending', 'used', 'blocked', 'expired')",
+                    name="ck_wallet_pin_resets_status"),
 )
