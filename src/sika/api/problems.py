@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
-from starlette.routing import Match
+from starlette.routing import compile_path
 
 from sika.errors import SikaError
 
@@ -85,10 +85,15 @@ def install(app: FastAPI) -> None:
 
 
 def _allowed(request: Request) -> str:
-    """Every method the path takes, across its routes (Starlette names only the first route's)."""
+    """Every method the path takes, from the OpenAPI document (Starlette names only the first
+    route's, and sees no further than an included router)."""
+    path = request.scope.get("path", "")
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE:
-            methods.update(getattr(route, "methods", None) or ())
+    for template, item in request.app.openapi().get("paths", {}).items():
+        pattern, _, _ = compile_path(template)
+        if pattern.match(path):
+            methods.update(method.upper() for method in item if method in _METHODS)
     return ", ".join(sorted(methods))
+
+
+_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options"})

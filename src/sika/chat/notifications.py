@@ -85,6 +85,13 @@ def render(t: Translator, kind: str, params: dict[str, Any]) -> str:
             code=params.get("secret", "—"),
             days=params.get("expires_days", 7),
         )
+    if kind == "pin_reset_code":
+        return t(
+            "Sika: your PIN reset code is {code}. It works for {minutes} minutes. Give it only to the "
+            "agent resetting your PIN at your request. Not you? Do not share it: your PIN stays as it is.",
+            code=params.get("secret", "—"),
+            minutes=params.get("expires_min", 15),
+        )
     if kind == "approval_requested":
         return t(
             "{requester} asks you to pay {amount} (fee {fee}): {description}. To answer, write "

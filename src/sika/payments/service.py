@@ -519,7 +519,13 @@ class Payments:
         # Posted now, or by a concurrent capture (already posted, or the same post with other fields).
         assert refused in (None, TransferResult.PENDING_TRANSFER_ALREADY_POSTED,
                            TransferResult.EXISTS_WITH_DIFFERENT_FIELDS), refused
-        self._note(movement, fare=amount)
+        # The movement is what was charged (the fare), not what was held: the transfer, the history
+        # and the receipts say the fare; the hold stays in the details.
+        with self._engine.begin() as connection:
+            connection.execute(update(movements).where(
+                movements.c.id == movement.id, movements.c.status == Status.PENDING).values(
+                amount=amount, updated_at_ns=self._clock_ns(), details=json.dumps(
+                    {**movement.details, "fare": amount, "hold": held.amount}, separators=(",", ":"))))
         return self._close(self.get(movement_id), success=True, receipt=None, error_code=None, reason=None)
 
     def _settle_deferred(self, movement: Movement, *, success: bool, receipt: dict[str, str] | None,
