@@ -185,9 +185,8 @@ def test_a_wallet_ride_has_one_fare_everywhere(world: World, distance_m: int | N
     earning = fare - fare * 15 // 100
     assert world.client.get("/v1/rides/drivers/me", headers=driver).json()["balance"] == earning
     with world.container.engine.connect() as connection:
-        notices = {row.kind: row.params for row in connection.execute(select(outbox.c.kind, outbox.c.params)
-                                                                        .where(outbox.c.kind.in_(
-                                                                            ["ride_completed", "ride_earning"])))}
-    assert json.loads(notices["ride_completed"])["amount"] == fare
-    assert (json.loads(notices["ride_earning"])["amount"], json.loads(notices["ride_earning"])["earning"]) == (
-        fare, earning)
+        kinds = ["ride_completed", "ride_earning"]
+        rows = connection.execute(select(outbox.c.kind, outbox.c.params).where(outbox.c.kind.in_(kinds)))
+        notices = {row.kind: json.loads(row.params) for row in rows}
+    assert notices["ride_completed"]["amount"] == fare
+    assert (notices["ride_earning"]["amount"], notices["ride_earning"]["earning"]) == (fare, earning)
