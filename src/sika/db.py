@@ -30,6 +30,8 @@ __all__ = ["create_db_engine", "is_sqlite", "ping", "writing"]
 LOCK_PAUSE_S_MIN = 0.000_2
 LOCK_PAUSE_S_MAX = 0.002
 _IMMEDIATE = "sika_begin_immediate"
+SQLITE_OVERFLOW_MIN = 90
+POOL_WAIT_S_MARGIN = 30
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -51,7 +53,12 @@ def create_db_engine(url: str, *, pool_size: int = 10, busy_timeout_ms: int = 10
         engine = create_engine(
             parsed,
             pool_size=pool_size,
-            max_overflow=pool_size,
+            # A request thread may hold two connections at once (a write transaction, and a read it
+            # makes meanwhile), and the server runs up to 40 request threads besides its workers: a
+            # pool smaller than that deadlocks under load until the pool's timeout turns into a 5xx.
+            # A SQLite connection is a file handle and a small cache, so the overflow is generous.
+            max_overflow=max(pool_size, SQLITE_OVERFLOW_MIN),
+            pool_timeout=busy_timeout_ms / 1000 + POOL_WAIT_S_MARGIN,
             connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
         )
         _configure_sqlite(engine, busy_timeout_ms)

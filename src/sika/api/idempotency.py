@@ -11,8 +11,10 @@ answer being stored still moves it once.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -20,15 +22,18 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, delete, insert, select, tuple_, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from sika.api.auth import Caller
 from sika.api.problems import problem, problem_body, status_of
 from sika.auth.schema import idempotency
+from sika.db import writing
 from sika.errors import SikaError
 
 __all__ = ["KEY_CHARS_MAX", "KEY_PATTERN", "idempotent", "prune", "scope_of"]
+
+log = logging.getLogger(__name__)
 
 KEY_CHARS_MAX = 255
 # Visible ASCII: what an HTTP header carries without ambiguity (no spaces, no controls).
@@ -89,7 +94,14 @@ async def idempotent(
     except BaseException:
         await run_in_threadpool(_release, engine, scope, key)
         raise
-    await run_in_threadpool(_store, engine, scope, key, status, payload)
+    try:
+        await run_in_threadpool(_store, engine, scope, key, status, payload)
+    except OperationalError:
+        # The work is done and its answer is true: a busy database must not turn it into a 5xx. The
+        # claim goes (if it can); a retry runs again and finds the movement its id names.
+        log.warning("could not store the answer for an Idempotency-Key; releasing it", exc_info=True)
+        with contextlib.suppress(OperationalError):
+            await run_in_threadpool(_release, engine, scope, key)
     return _response(status, payload)
 
 
@@ -97,7 +109,7 @@ def _claim(engine: Engine, scope: str, key: str, digest: str) -> JSONResponse | 
     """None when this request now owns the key; else the answer a retry gets."""
     for _ in range(_CLAIM_TRIES_MAX):
         try:
-            with engine.begin() as connection:
+            with writing(engine).begin() as connection:
                 connection.execute(insert(idempotency).values(
                     scope=scope, key=key, request_digest=digest, created_at_ns=time.time_ns()))
             return None
@@ -122,7 +134,7 @@ def _take_over(engine: Engine, scope: str, key: str, claimed_at_ns: int) -> bool
     now = time.time_ns()
     if now - claimed_at_ns < CLAIM_LEASE_S * 1_000_000_000:
         return False
-    with engine.begin() as connection:
+    with writing(engine).begin() as connection:
         taken = connection.execute(
             update(idempotency)
             .where(idempotency.c.scope == scope, idempotency.c.key == key,
@@ -143,7 +155,7 @@ def _answer(row: Any, digest: str) -> JSONResponse:
 
 
 def _store(engine: Engine, scope: str, key: str, status: int, payload: Any) -> None:
-    with engine.begin() as connection:
+    with writing(engine).begin() as connection:
         connection.execute(
             update(idempotency)
             .where(idempotency.c.scope == scope, idempotency.c.key == key)
@@ -152,7 +164,7 @@ def _store(engine: Engine, scope: str, key: str, status: int, payload: Any) -> N
 
 
 def _release(engine: Engine, scope: str, key: str) -> None:
-    with engine.begin() as connection:
+    with writing(engine).begin() as connection:
         connection.execute(
             delete(idempotency).where(idempotency.c.scope == scope, idempotency.c.key == key)
         )
@@ -167,7 +179,7 @@ def prune(engine: Engine, *, ttl_s: int, limit: int = 1_000) -> int:
     """Forget answered keys older than ``ttl_s``. A key reused after that runs again, and finds the
     movement its id derives from: it still moves the money once."""
     cutoff = time.time_ns() - ttl_s * 1_000_000_000
-    with engine.begin() as connection:
+    with writing(engine).begin() as connection:
         old = (select(idempotency.c.scope, idempotency.c.key)
                .where(idempotency.c.created_at_ns < cutoff, idempotency.c.status.is_not(None))
                .limit(limit).subquery())

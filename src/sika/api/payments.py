@@ -7,12 +7,15 @@ and the key, so that even a retry after a crash (the stored answer lost) moves t
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StringConstraints
+from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from sika import phones
@@ -38,6 +41,9 @@ from sika.wallet import Pin
 __all__ = ["AMOUNT_MAX", "IdempotencyKey", "TransferOut", "money_post", "router", "transfer_out"]
 
 router = APIRouter(prefix="/v1", tags=["payments"])
+log = logging.getLogger(__name__)
+BUSY_RUNS_MAX = 3
+BUSY_PAUSE_S = 0.05
 
 _MONEY_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "idempotency_key_required"},
@@ -162,13 +168,28 @@ async def money_post(container: Container, who: Caller, key: str | None, route: 
     """Run ``run(movement id)`` once per caller and key; a refused payment is stored as its problem."""
     async def handler() -> tuple[int, Any]:
         assert key is not None
-        result = await run_in_threadpool(run, movement_id(f"{scope_of(who)}|{route}", key))
+        result = await run_in_threadpool(run_again_if_busy, run, movement_id(f"{scope_of(who)}|{route}", key))
         if isinstance(result, JSONResponse):
             return result.status_code, json.loads(bytes(result.body))
         return 201, transfer_out(result.raise_for_failure()).model_dump()
 
     return await idempotent(container.engine, who, key=key, route=route,
                             body=body.model_dump(mode="json"), handler=handler)
+
+
+def run_again_if_busy(run: Callable[[str], Movement | JSONResponse], mid: str) -> Movement | JSONResponse:
+    """``run(mid)``, run again when the database was too busy to finish it: the services resume a
+    movement by its id, so a second run finishes what the first started (the money moves once) and
+    the answer tells the truth, rather than a 5xx after the money may have moved."""
+    for attempt in range(BUSY_RUNS_MAX):
+        try:
+            return run(mid)
+        except OperationalError:
+            if attempt == BUSY_RUNS_MAX - 1:
+                raise
+            log.warning("database busy while running %s; running it again", mid)
+            time.sleep(BUSY_PAUSE_S * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _agent(container: Container, who: Caller) -> Agent:

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, delete, insert, select
 from sika.auth._secrets import digest, new_secret
 from sika.auth.schema import sessions
 from sika.auth.throttle import LoginThrottle
+from sika.db import writing
 from sika.wallet.customers import Customer, Customers, InvalidPin
 from sika.wallet.pins import Pin
 
@@ -58,7 +59,7 @@ class Sessions:
         token = new_secret(_TOKEN_PREFIX)
         now_ns = self._clock_ns()
         expires_at_ns = now_ns + self._ttl_ns
-        with self._engine.begin() as connection:
+        with writing(self._engine).begin() as connection:
             # Expired sessions are swept as new ones open: the table stays small without a job.
             connection.execute(delete(sessions).where(sessions.c.expires_at_ns <= now_ns))
             connection.execute(
@@ -82,6 +83,6 @@ class Sessions:
 
     def revoke_all(self, customer_id: int) -> int:
         """End every session of the customer (a PIN changed or reset); returns how many."""
-        with self._engine.begin() as connection:
+        with writing(self._engine).begin() as connection:
             return int(connection.execute(
                 delete(sessions).where(sessions.c.customer_id == customer_id)).rowcount)

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sika.auth.schema import login_throttle
+from sika.db import writing
 from sika.errors import SikaError
 
 __all__ = ["LoginThrottle", "TooManyAttempts"]
@@ -57,7 +58,7 @@ class LoginThrottle:
         now = self._clock_ns()
         bucket = _bucket(source)
         c = login_throttle.c
-        with self._engine.begin() as connection:
+        with writing(self._engine).begin() as connection:
             dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
             connection.execute(dialect.insert(login_throttle).values(
                 bucket=bucket, window_start_ns=now, failures=0).on_conflict_do_nothing(

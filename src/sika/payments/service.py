@@ -33,6 +33,7 @@ from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sika import phones
+from sika.db import writing
 from sika.errors import SikaError
 from sika.ledger import Ledger, Transfer, TransferFlags, TransferResult
 from sika.payments.accounts import SystemAccounts
@@ -439,7 +440,7 @@ class Payments:
                                          code="voucher_expired")
                 return row
         if rows:
-            with self._engine.begin() as connection:
+            with writing(self._engine).begin() as connection:
                 connection.execute(update(vouchers).where(
                     vouchers.c.recipient_msisdn == number, vouchers.c.status == "held"
                 ).values(failed_tries=vouchers.c.failed_tries + 1))
@@ -521,7 +522,7 @@ class Payments:
                            TransferResult.EXISTS_WITH_DIFFERENT_FIELDS), refused
         # The movement is what was charged (the fare), not what was held: the transfer, the history
         # and the receipts say the fare; the hold stays in the details.
-        with self._engine.begin() as connection:
+        with writing(self._engine).begin() as connection:
             connection.execute(update(movements).where(
                 movements.c.id == movement.id, movements.c.status == Status.PENDING).values(
                 amount=amount, updated_at_ns=self._clock_ns(), details=json.dumps(
@@ -532,7 +533,7 @@ class Payments:
                          error_code: str | None, reason: str | None) -> Movement:
         if not success:
             return self._close(movement, success=False, receipt=receipt, error_code=error_code, reason=reason)
-        with self._engine.begin() as connection:
+        with writing(self._engine).begin() as connection:
             details = {**movement.details, "receipt": receipt or {}}
             won = connection.execute(
                 update(movements).where(movements.c.id == movement.id, movements.c.status == Status.PENDING)
@@ -560,7 +561,7 @@ class Payments:
         if not success:
             error_code = error_code or "provider_failed"
             details["reason"] = reason or "the provider refused or failed the payment; nothing was taken"
-        with self._engine.begin() as connection:
+        with writing(self._engine).begin() as connection:
             done = connection.execute(
                 update(movements)
                 .where(movements.c.id == movement.id, movements.c.status == Status.PENDING)
@@ -573,7 +574,7 @@ class Payments:
 
     def _note(self, movement: Movement, **notes: Any) -> None:
         details = {**movement.details, **notes}
-        with self._engine.begin() as connection:
+        with writing(self._engine).begin() as connection:
             connection.execute(update(movements).where(movements.c.id == movement.id).values(
                 details=json.dumps(details, separators=(",", ":")), updated_at_ns=self._clock_ns()))
 
@@ -636,7 +637,7 @@ class Payments:
                   "details": json.dumps(details or {}, separators=(",", ":")), "created_at_ns": now,
                   "updated_at_ns": now, "request_digest": request, **parties}
         try:
-            with self._engine.begin() as connection:
+            with writing(self._engine).begin() as connection:
                 connection.execute(insert(movements).values(values))
                 if reserve_voucher is not None:
                     self._reserve_voucher(connection, reserve_voucher, movement_id)
@@ -692,7 +693,7 @@ class Payments:
             else:
                 error = None  # another try moved the money: the chain happened
         now = self._clock_ns()
-        with self._engine.begin() as connection:
+        with writing(self._engine).begin() as connection:
             done = connection.execute(
                 update(movements)
                 .where(movements.c.id == movement.id, movements.c.status == Status.PROCESSING)
@@ -812,7 +813,7 @@ class Payments:
         return self._meter_leg(movement_id, customer, amount)
 
     def note_reference(self, movement_id: str, reference: str) -> None:
-        with self._engine.begin() as connection:
+        with writing(self._engine).begin() as connection:
             connection.execute(update(movements).where(
                 movements.c.id == movement_id, movements.c.provider_reference.is_(None)
             ).values(provider_reference=reference[:80]))

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, bindparam, case, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sika import phones
+from sika.db import writing
 from sika.errors import SikaError
 from sika.ledger import AccountFlags, AccountKind, Ledger
 from sika.wallet.pins import Pin, PinHasher
@@ -160,7 +161,7 @@ class Customers:
             pin.check_strength()
             values["pin_hash"] = self._hasher.hash(pin)
         try:
-            with self._engine.begin() as connection:
+            with writing(self._engine).begin() as connection:
                 connection.execute(insert(customers).values(values))
         except IntegrityError as exc:
             raise WalletExists(f"{number} already has a wallet") from exc
@@ -288,7 +289,7 @@ class Customers:
 
     def _record_success(self, customer: Customer, now_ns: int) -> Customer:
         c = customers.c
-        with self._engine.begin() as connection:
+        with writing(self._engine).begin() as connection:
             done = connection.execute(
                 update(customers)
                 .where(c.id == customer.id, _unlocked(now_ns))
@@ -307,7 +308,7 @@ class Customers:
             (lock_expired, literal(None)),
             else_=c.pin_locked_until_ns,
         )
-        with self._engine.begin() as connection:
+        with writing(self._engine).begin() as connection:
             row = connection.execute(
                 update(customers)
                 .where(c.id == customer.id, _unlocked(now_ns))
@@ -331,7 +332,7 @@ class Customers:
             values = {"login_failures": failures, "login_locked_until_ns": case(
                 (failures >= self._tries_max, literal(now_ns + self._lock_ns)), else_=literal(None))}
         unlocked = c.login_locked_until_ns.is_(None) | (c.login_locked_until_ns <= now_ns)
-        with self._engine.begin() as connection:
+        with writing(self._engine).begin() as connection:
             row = connection.execute(
                 update(customers).where(c.id == customer.id, unlocked).values(values)
                 .returning(c.login_failures, c.login_locked_until_ns)).first()
@@ -363,7 +364,7 @@ class Customers:
 
     def _update(self, msisdn: str, **values: Any) -> Customer:
         customer = self.get(msisdn)
-        with self._engine.begin() as connection:
+        with writing(self._engine).begin() as connection:
             connection.execute(update(customers).where(customers.c.id == customer.id).values(values))
         return self.get(msisdn)
 
@@ -383,7 +384,7 @@ class Customers:
             metadata={"msisdn": customer.msisdn},
             balance_max=self._tiers[customer.tier].balance_max,
         )
-        with self._engine.begin() as connection:
+        with writing(self._engine).begin() as connection:
             connection.execute(
                 update(customers)
                 .where(customers.c.id == customer.id, customers.c.account_id.is_(None))

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
+from sika.db import writing
 from sika.errors import SikaError
 from sika.wallet.customers import Customer, Customers
 from sika.wallet.pins import Pin
@@ -70,7 +71,7 @@ class PinResets:
         now = self._clock_ns()
         code = "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
         expires = now + self._ttl_ns
-        with self._engine.begin() as connection:
+        with writing(self._engine).begin() as connection:
             connection.execute(update(pin_resets).where(
                 pin_resets.c.customer_id == customer.id, pin_resets.c.status == "pending"
             ).values(status="expired"))
@@ -97,7 +98,7 @@ class PinResets:
         if not hmac.compare_digest(row["code_digest"], self._digest(int(row["id"]), code)):
             self._wrong(int(row["id"]))
             raise ResetRefused("wrong reset code")
-        with self._engine.begin() as connection:
+        with writing(self._engine).begin() as connection:
             used = connection.execute(
                 update(pin_resets).where(pin_resets.c.id == row["id"], pin_resets.c.status == "pending")
                 .values(status="used")).rowcount
@@ -107,7 +108,7 @@ class PinResets:
 
     def _wrong(self, reset_id: int) -> None:
         c = pin_resets.c
-        with self._engine.begin() as connection:
+        with writing(self._engine).begin() as connection:
             connection.execute(update(pin_resets).where(c.id == reset_id).values(
                 failed_tries=c.failed_tries + 1))
             connection.execute(
