@@ -25,6 +25,7 @@ from sqlalchemy import Engine, delete, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.concurrency import run_in_threadpool
 
+from sika.api import owners
 from sika.api.auth import Caller
 from sika.api.problems import problem, problem_body, status_of
 from sika.auth.schema import idempotency
@@ -41,7 +42,8 @@ KEY_PATTERN = rf"^[\x21-\x7e]{{1,{KEY_CHARS_MAX}}}$"
 _KEY = re.compile(KEY_PATTERN)
 _CLAIM_TRIES_MAX = 3
 # A claim still unanswered after this long belongs to a request that died (a crash, a kill): a retry
-# takes it over. Longer than any request runs; the services below resume what it had started.
+# takes it over. Longer than any request runs; the services below resume what it had started. A claim
+# whose owner process is known to be gone (sika.api.owners) is taken over at once.
 CLAIM_LEASE_S = 60
 
 
@@ -111,35 +113,38 @@ def _claim(engine: Engine, scope: str, key: str, digest: str) -> JSONResponse | 
         try:
             with writing(engine).begin() as connection:
                 connection.execute(insert(idempotency).values(
-                    scope=scope, key=key, request_digest=digest, created_at_ns=time.time_ns()))
+                    scope=scope, key=key, request_digest=digest, created_at_ns=time.time_ns(),
+                    owner=owners.current()))
             return None
         except IntegrityError:
             pass
         with engine.connect() as connection:
             row = connection.execute(
                 select(idempotency.c.request_digest, idempotency.c.status, idempotency.c.response,
-                       idempotency.c.created_at_ns)
+                       idempotency.c.created_at_ns, idempotency.c.owner)
                 .where(idempotency.c.scope == scope, idempotency.c.key == key)
             ).first()
         if row is not None:
             if row.status is None and row.request_digest == digest and _take_over(
-                    engine, scope, key, row.created_at_ns):
+                    engine, scope, key, row.created_at_ns, row.owner):
                 return None
             return _answer(row, digest)
         # Released by a failed first attempt in the meantime: claim it again.
     return problem(409, "idempotency_in_progress", "this Idempotency-Key is busy; retry later")
 
 
-def _take_over(engine: Engine, scope: str, key: str, claimed_at_ns: int) -> bool:
+def _take_over(engine: Engine, scope: str, key: str, claimed_at_ns: int, owner: str | None) -> bool:
+    """Take an unanswered claim over when its owner is gone (a crash, a kill: at once) or its lease
+    ran out (an owner this process cannot check, on another machine)."""
     now = time.time_ns()
-    if now - claimed_at_ns < CLAIM_LEASE_S * 1_000_000_000:
+    if now - claimed_at_ns < CLAIM_LEASE_S * 1_000_000_000 and not owners.is_gone(owner):
         return False
     with writing(engine).begin() as connection:
         taken = connection.execute(
             update(idempotency)
             .where(idempotency.c.scope == scope, idempotency.c.key == key,
                    idempotency.c.status.is_(None), idempotency.c.created_at_ns == claimed_at_ns)
-            .values(created_at_ns=now)
+            .values(created_at_ns=now, owner=owners.current())
         ).rowcount
     return bool(taken)
 
