@@ -31,6 +31,7 @@ from sika.api.problems import problem, problem_body, status_of
 from sika.auth.schema import idempotency
 from sika.db import writing
 from sika.errors import SikaError
+from sika.payments.crashpoints import ProcessCrash, reached
 
 __all__ = ["KEY_CHARS_MAX", "KEY_PATTERN", "idempotent", "prune", "scope_of"]
 
@@ -80,6 +81,7 @@ async def idempotent(
     if claimed is not None:
         return claimed
     try:
+        reached("claimed")
         status, payload = await handler()
     except SikaError as exc:
         status = status_of(exc)
@@ -93,11 +95,14 @@ async def idempotent(
         payload = problem_body(status, exc.code, exc.message)
         if exc.code == "idempotency_conflict":
             return _response(status, payload)
+    except ProcessCrash:
+        raise  # a dead process cleans nothing up: the claim stays, its owner gone
     except BaseException:
         await run_in_threadpool(_release, engine, scope, key)
         raise
     try:
         await run_in_threadpool(_store, engine, scope, key, status, payload)
+        reached("answered")
     except OperationalError:
         # The work is done and its answer is true: a busy database must not turn it into a 5xx. The
         # claim goes (if it can); a retry runs again and finds the movement its id names.

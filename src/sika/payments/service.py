@@ -39,6 +39,7 @@ from sika.ledger import Ledger, Transfer, TransferFlags, TransferResult
 from sika.payments.accounts import SystemAccounts
 from sika.payments.agents import Agent, Merchant
 from sika.payments.callbacks import enqueue_callback
+from sika.payments.crashpoints import reached
 from sika.payments.fees import DEFAULT_FEES, FeeSchedule, Operation
 from sika.payments.fingerprints import fingerprint
 from sika.payments.meters import InflowMeters, month_of
@@ -644,6 +645,7 @@ class Payments:
         except IntegrityError:
             same = {k: v for k, v in parties.items() if k != "deadline_ns"}
             return self._resume(self.get(movement_id), request, kind=kind, amount=amount, **same)
+        reached("recorded")
         return self.get(movement_id) if deferred else self._finish(self.get(movement_id))
 
     def _resume(self, existing: Movement, request: str, **legacy: Any) -> Movement:
@@ -676,6 +678,7 @@ class Payments:
         happen, and every try, reading the guard, agrees on the outcome.
         """
         results = self._ledger.submit(chain(movement.legs, movement.id))
+        reached("ledger_committed")
         failed = next(((leg, result) for leg, result in zip(movement.legs, results, strict=True)
                        if result not in _OK and result is not TransferResult.LINKED_EVENT_FAILED), None)
         status = Status.PENDING if movement.holds else Status.COMPLETED
@@ -708,6 +711,7 @@ class Payments:
                     .where(vouchers.c.movement_id == movement.details["voucher"],
                            vouchers.c.settled_by == movement.id, vouchers.c.status == "held")
                     .values(settled_by=None))
+        reached("finished")
         return self.get(movement.id)
 
     def _make_final(self, movement: Movement, error: str, reason: str) -> tuple[str, str] | None:
