@@ -18,18 +18,23 @@ import sqlite3
 import time
 from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from sika.errors import ConfigurationError
 
-__all__ = ["create_db_engine", "is_sqlite", "ping", "writing"]
+__all__ = ["UNAVAILABLE", "create_db_engine", "is_sqlite", "ping", "writing"]
 
 # How long a writer waits between tries for SQLite's write lock: short, then doubling up to the most.
 LOCK_PAUSE_S_MIN = 0.000_2
 LOCK_PAUSE_S_MAX = 0.002
 _IMMEDIATE = "sika_begin_immediate"
+# The database is away, restarting, or too busy for now: through SQLAlchemy, or straight from a driver
+# (the ledger store speaks to psycopg and sqlite3 directly). A request failing so may be run again.
+UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, sqlite3.OperationalError,
+                                             psycopg.OperationalError)
 SQLITE_OVERFLOW_MIN = 90
 POOL_WAIT_S_MARGIN = 30
 

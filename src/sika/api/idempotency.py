@@ -22,14 +22,14 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, delete, insert, select, tuple_, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from sika.api import owners
 from sika.api.auth import Caller
 from sika.api.problems import problem, problem_body, status_of
 from sika.auth.schema import idempotency
-from sika.db import writing
+from sika.db import UNAVAILABLE, writing
 from sika.errors import SikaError
 from sika.payments.crashpoints import ProcessCrash, reached
 
@@ -103,11 +103,11 @@ async def idempotent(
     try:
         await run_in_threadpool(_store, engine, scope, key, status, payload)
         reached("answered")
-    except OperationalError:
+    except UNAVAILABLE:
         # The work is done and its answer is true: a busy database must not turn it into a 5xx. The
         # claim goes (if it can); a retry runs again and finds the movement its id names.
         log.warning("could not store the answer for an Idempotency-Key; releasing it", exc_info=True)
-        with contextlib.suppress(OperationalError):
+        with contextlib.suppress(*UNAVAILABLE):
             await run_in_threadpool(_release, engine, scope, key)
     return _response(status, payload)
 

@@ -15,7 +15,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StringConstraints
-from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from sika import phones
@@ -35,6 +34,7 @@ from sika.api.fields import (
 from sika.api.idempotency import KEY_CHARS_MAX, KEY_PATTERN, idempotent, scope_of
 from sika.auth import Role
 from sika.bootstrap import Container
+from sika.db import UNAVAILABLE
 from sika.payments import Agent, Movement, UnknownMovement, movement_id
 from sika.wallet import Pin
 
@@ -184,7 +184,7 @@ def run_again_if_busy(run: Callable[[str], Movement | JSONResponse], mid: str) -
     for attempt in range(BUSY_RUNS_MAX):
         try:
             return run(mid)
-        except OperationalError:
+        except UNAVAILABLE:
             if attempt == BUSY_RUNS_MAX - 1:
                 raise
             log.warning("database busy while running %s; running it again", mid)

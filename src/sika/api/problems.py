@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.routing import compile_path
 
+from sika.db import UNAVAILABLE
 from sika.errors import SikaError
 
 __all__ = ["install", "problem", "problem_body", "status_of"]
@@ -77,6 +78,16 @@ def install(app: FastAPI) -> None:
         for name, value in (exc.headers or {}).items():
             answer.headers[name] = value  # 405's Allow (RFC 9110 requires it), 401's WWW-Authenticate
         return answer
+
+    async def _database(_request: Request, _exc: Exception) -> JSONResponse:
+        # The database is down, restarting or too busy: the request may be retried (with its
+        # Idempotency-Key, a retry finishes what this one started, once).
+        answer = problem(503, "database_unavailable", "the database did not answer; retry shortly")
+        answer.headers["Retry-After"] = "1"
+        return answer
+
+    for error in UNAVAILABLE:
+        app.add_exception_handler(error, _database)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, _exc: Exception) -> JSONResponse:
