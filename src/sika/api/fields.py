@@ -15,7 +15,7 @@ from fastapi import Path, Query
 from phonenumbers import PhoneMetadata
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-from sika.phones import XOF_REGIONS
+from sika.phones import DEFAULT_REGION, XOF_REGIONS
 from sika.wallet.pins import PIN_DIGITS, WEAK_PINS
 
 __all__ = [
@@ -39,17 +39,23 @@ AMOUNT_MAX = 10**12
 
 
 def _mobile_pattern() -> str:
-    """E.164 mobile numbers of the XOF zone, from the same metadata :func:`sika.phones.normalize`
-    checks numbers against: a number the pattern admits is one the server takes."""
+    """Mobile numbers of the XOF zone in E.164, or a Togolese one without its country code (as
+    :func:`sika.phones.normalize` reads a number typed so), from the same metadata the server checks
+    numbers against: a number the pattern admits is one the server takes."""
     countries = []
     for region in sorted(XOF_REGIONS):
-        metadata = PhoneMetadata.metadata_for_region(region)
-        assert metadata is not None and metadata.mobile is not None, region
-        national = metadata.mobile.national_number_pattern
-        assert national is not None, region
-        countries.append(f"{metadata.country_code}(?:{national})")
-    assert phonenumbers.country_code_for_region("TG") == 228
-    return r"^\+(?:" + "|".join(countries) + ")$"
+        national = _national_mobile(region)
+        countries.append(f"{phonenumbers.country_code_for_region(region)}(?:{national})")
+    home = _national_mobile(DEFAULT_REGION)
+    return r"^(?:\+(?:" + "|".join(countries) + f")|{home})$"
+
+
+def _national_mobile(region: str) -> str:
+    metadata = PhoneMetadata.metadata_for_region(region)
+    assert metadata is not None and metadata.mobile is not None, region
+    national = metadata.mobile.national_number_pattern
+    assert national is not None, region
+    return national
 
 
 MSISDN_PATTERN = _mobile_pattern()
@@ -75,7 +81,8 @@ class Body(BaseModel):
 
 
 Msisdn = Annotated[str, StringConstraints(pattern=MSISDN_PATTERN, max_length=16),
-                   Field(description="a mobile number of the XOF zone in E.164", examples=["+22890112233"])]
+                   Field(description="a mobile number of the XOF zone in E.164 (a Togolese one may leave "
+                                     "+228 out)", examples=["+22890112233"])]
 PinDigits = Annotated[str, StringConstraints(pattern=rf"^[0-9]{{{PIN_DIGITS}}}$"),
                       Field(description="the wallet's 4-digit PIN", examples=["4827"])]
 # A new PIN: four digits, not a run nor a repeated digit (the server refuses those as weak_pin).

@@ -132,7 +132,9 @@ class QuoteOut(BaseModel):
     fee: int
     total: int
     operation: str
-    recipient_name: str | None = Field(description="null: no wallet yet; the money waits as a voucher")
+    recipient_name: str | None = Field(description=(
+        "enough of the name to recognise the right person (the first name and initials: 'Kofi A.'), not "
+        "a directory of everyone's names; null: no wallet yet, the money waits as a voucher"))
 
 
 class VoucherOut(BaseModel):
@@ -249,7 +251,7 @@ async def quote(
         payer = customer_of(container, who)
         q = container.payments.quote_transfer(payer, to, amount)
         return QuoteOut(to=q.to, amount=q.amount, fee=q.fee, total=q.total, operation=str(q.operation),
-                        recipient_name=q.recipient_name)
+                        recipient_name=None if q.recipient_name is None else _recognisable(q.recipient_name))
 
     return await run_in_threadpool(run)
 
@@ -284,6 +286,13 @@ async def get_transfer(
         return transfer_out(movement)
 
     return await run_in_threadpool(run)
+
+
+def _recognisable(name: str) -> str:
+    """"Kofi Agbeko" -> "Kofi A.": the sender can tell they have the right number, and a stranger
+    probing numbers does not collect full names."""
+    first, *others = name.split()
+    return " ".join([first, *(f"{other[0]}." for other in others)])
 
 
 def _is_party(container: Container, who: Caller, movement: Movement) -> bool:

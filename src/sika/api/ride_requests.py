@@ -61,8 +61,8 @@ class Rating(Body):
 class Onboard(Body):
     city: str = Field(default="lome", max_length=32)
     vehicle: Literal["moto", "tricycle", "car"] = "moto"
-    plate: str = Field(pattern=r"^[A-Za-z0-9-]{3,16}$", examples=["TG-4821-AZ"],
-                       description="3 to 16 letters, digits and dashes")
+    plate: str = Field(pattern=r"^ *[A-Za-z0-9-](?: *[A-Za-z0-9-]){2,15} *$", max_length=40,
+                       examples=["TG-4821-AZ"], description="3 to 16 letters, digits and dashes")
 
 
 class Availability(Body):
