@@ -190,3 +190,21 @@ def test_a_wallet_ride_has_one_fare_everywhere(world: World, distance_m: int | N
         notices = {row.kind: json.loads(row.params) for row in rows}
     assert notices["ride_completed"]["amount"] == fare
     assert (notices["ride_earning"]["amount"], notices["ride_earning"]["earning"]) == (fare, earning)
+
+
+def test_the_openapi_document_says_what_the_server_does(world: World) -> None:
+    document = world.client.get("/openapi.json").json()
+    send = document["paths"]["/v1/transfers"]["post"]
+    header = next(p for p in send["parameters"] if p["name"].lower() == "idempotency-key")
+    assert header["required"] is True
+    assert set(send["responses"]["422"]["content"]) == {"application/problem+json"}
+    assert {"400", "401", "403", "404", "409", "429"} <= set(send["responses"])
+    cash_out = document["paths"]["/v1/cash-outs"]["post"]["responses"]["201"]["content"]
+    schema = cash_out["application/json"]["schema"]
+    assert len(schema.get("anyOf", [])) == 2  # a completed cash-out, or one waiting for approval
+    opening = document["paths"]["/v1/wallets"]["post"]
+    optional = next(p for p in opening["parameters"] if p["name"].lower() == "idempotency-key")
+    assert optional["required"] is False  # opening a wallet moves no money
+    missing = world.client.post("/v1/transfers", headers=world.wallet(AMA, "Ama Mensah"),
+                                json={"to": KOFI, "amount": 1_000})
+    assert (missing.status_code, missing.json()["code"]) == (400, "idempotency_key_required")
