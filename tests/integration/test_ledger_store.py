@@ -675,7 +675,7 @@ def test_a_cursor_past_the_largest_sequence_number_is_refused(ledger: Ledger) ->
     with pytest.raises(LedgerError) as refused:
         ledger.account_transfers(1, cursor=_cursor(f"seq:{2**63}"))
 
-    assert refused.value.code == "validation_error"
+    assert refused.value.code == "invalid_cursor"
 
 
 # The audit and the database's own checks --------------------------------------------------------
