@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from sika.auth import ApiKeys, Sessions
+from sika.auth.throttle import LoginThrottle
 from sika.chat.dialog import Dialog
 from sika.chat.notifications import NotificationText
 from sika.chat.whatsapp import GraphClient, WhatsApp
@@ -82,7 +83,8 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Container:
         ledger=ledger,
         customers=customers,
         api_keys=api_keys,
-        sessions=Sessions(engine, customers),
+        sessions=Sessions(engine, customers, throttle=LoginThrottle(engine, exempt=[
+            address.strip() for address in settings.login_throttle_exempt.split(",") if address.strip()])),
         agents=agents,
         merchants=merchants,
         payments=payments,
