@@ -191,6 +191,7 @@ def test_sqlite_with_its_writer_killed_mid_commit_keeps_every_returned_commit(tm
             lines.append(line.strip())
         writer.send_signal(signal.SIGKILL)  # while it is in its next commit, or about to be
         writer.wait(timeout=30)
+        writer.stdout.close()
         returned.extend(lines)
         _opens_clean(url, returned)
 
