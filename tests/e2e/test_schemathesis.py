@@ -4,7 +4,8 @@ The OpenAPI document is a promise: a request it allows is accepted (or refused f
 things: 401, 403, 404, 409, 429), a request it forbids is refused, every answer has a documented
 status, media type and shape, and no input makes the server fail. Schemathesis generates requests
 from the document (examples, coverage, fuzzing and stateful phases) and checks all of that; a bounded
-number of examples per operation and a fixed seed keep the run to a few minutes and repeatable.
+number of examples per operation and a fixed seed keep the run to a few minutes and repeatable (one
+worker: Hypothesis describing filters from several threads at once trips a CPython 3.11 ast bug).
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
         _wait_until_up(url, server, log_path)
         keys = {line.split(" API key ")[0].rsplit(" ", 1)[-1]: line.rsplit(" ", 1)[-1]
                 for line in log_path.read_text().splitlines() if " API key " in line}
-        msisdn, (_, _, pin, _) = next(iter(DEMO_WALLETS.items()))
+        # Not the wallet of the document's examples (+22890112233, PIN 4827): an example PIN change
+        # would end this token's session and leave the rest of the run unauthenticated.
+        msisdn, (_, _, pin, _) = list(DEMO_WALLETS.items())[1]
         token = httpx.post(f"{url}/v1/sessions", json={"msisdn": msisdn, "pin": pin}).json()["token"]
         yield url, {"admin": keys["admin"], "agent": keys["agent"], "merchant": keys["merchant"],
                     "customer": token}
@@ -75,7 +78,7 @@ def test_schemathesis_finds_nothing_with_every_check(demo_server: tuple[str, dic
     run = subprocess.run(
         [str(SCHEMATHESIS), "run", f"{url}/openapi.json", "--checks", "all",
          "-H", f"Authorization: Bearer {credentials[credential]}",
-         "--max-examples", str(EXAMPLES_PER_OPERATION), "--seed", str(SEED), "--workers", "2",
+         "--max-examples", str(EXAMPLES_PER_OPERATION), "--seed", str(SEED), "--workers", "1",
          "--no-color", "--generation-database", "none"],
         capture_output=True, text=True, timeout=RUN_S_MAX, check=False)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
