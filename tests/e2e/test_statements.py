@@ -113,7 +113,8 @@ def _ride(town: Town, rider: dict[str, str], driver: dict[str, str]) -> dict[str
     assert booked.status_code == 201, booked.text
     trip = booked.json()["id"]
     for step in ("accept", "arrive", "start"):
-        assert town.post(f"/v1/rides/trips/{trip}/{step}", driver, money=False).status_code == 200
+        stepped = town.post(f"/v1/rides/trips/{trip}/{step}", driver, money=False)
+        assert stepped.status_code == 200, stepped.text
     done = town.post(f"/v1/rides/trips/{trip}/complete", driver, money=False)
     assert done.json()["status"] == "completed", done.text
     return dict(done.json())

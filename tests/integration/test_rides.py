@@ -425,3 +425,27 @@ def test_one_rider_booking_twice_at_once_gets_one_trip_and_one_hold(postgres_url
         assert audit.check(container.engine) == []
     finally:
         container.close()
+
+
+def test_a_booking_whose_dispatch_met_a_busy_database_is_offered_when_run_again(
+    container: Container, rides: Rides, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API runs a request again by its id when the database was too busy (sika.api.payments):
+    the second run finishes what the first started, so the nearby driver gets the offer at once."""
+    from sqlalchemy.exc import OperationalError
+
+    kofi = driver(container, rides, "Kofi", Point(6.1330, 1.2240), "TG-1002-AA")
+    ama = person(container, "Ama", cash=10_000)
+    offer = rides._offer
+
+    def busy(*args: object, **kwargs: object) -> None:
+        monkeypatch.setattr(rides, "_offer", offer)
+        raise OperationalError("INSERT INTO offers", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(rides, "_offer", busy)
+    with pytest.raises(OperationalError):
+        book(rides, "trip-b1", ama, "wallet")
+    assert offered_to(rides, kofi.id) == []
+    trip = book(rides, "trip-b1", ama, "wallet")
+    assert offered_to(rides, kofi.id) == [trip.id]
+    assert rides.accept(kofi.id, trip.id).status is TripStatus.DRIVER_ASSIGNED

@@ -357,6 +357,10 @@ class Rides:
                 raise SikaError(
                     "this Idempotency-Key was used for another request", code="idempotency_conflict"
                 )
+            if existing.status is TripStatus.REQUESTED and self.matcher == "greedy":
+                # A first run stopped by a busy database may have stored the trip but not its offers.
+                self._dispatch_one(existing)  # nothing when an offer is open already
+                return self.trip(trip_id)
             return existing
         if payment_method not in PAYMENT_METHODS:
             raise SikaError("pay by cash, wallet or card", code="validation_error")
