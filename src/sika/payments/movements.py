@@ -85,6 +85,14 @@ class Code(enum.IntEnum):
     RIDE_EARNING = 71
     RIDE_COMMISSION = 72
     DRIVER_PAYOUT = 73
+    # Promotions (sika.promotions): a campaign budget pays a reward, a meter counts it against a cap, a
+    # refund claws it back; budgets are funded by and returned to their sponsor; prizes of draws.
+    REWARD = 80
+    REWARD_METER = 81
+    CLAWBACK = 82
+    BUDGET_FUNDING = 83
+    BUDGET_RETURN = 84
+    PRIZE = 85
 
 
 class Role(enum.StrEnum):
@@ -98,6 +106,7 @@ class Role(enum.StrEnum):
     HOLDING = "holding"         # debits the voucher holding account
     DRIVER = "driver"           # debits a driver's account (a payout)
     PLATFORM = "platform"
+    PROMOTION = "promotion"     # a leg of an optional group (a reward): refused, the group is dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +119,9 @@ class Leg:
     role: str
     pending: bool = False
     timeout_s: int = 0
+    # The optional group this leg belongs to ("" for a leg the movement needs): when the ledger refuses
+    # a leg of a group, the movement goes on without the whole group (see sika.payments.hooks).
+    optional: str = ""
 
     def transfer(self, *, linked: bool, movement_id: str) -> Transfer:
         flags = TransferFlags.NONE

@@ -287,7 +287,9 @@ class Purchases:
             provider=movement.provider,
             product=movement.product,
             reference=reference,
-            amount=movement.amount,
+            # Plus what extras have the provider deliver on top (an airtime bonus a campaign pays for).
+            amount=movement.amount + sum(int(info.get("order_extra", 0))
+                                         for info in movement.details.get("extras", {}).values()),
         )
         try:
             outcome = self.providers.get(movement.provider).submit(order, callback=self.on_callback)
