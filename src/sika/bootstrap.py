@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from sika.auth import ApiKeys, Sessions
+from sika.calendar import Calendar, MemoryAnnouncements
 from sika.chat.dialog import Dialog
 from sika.chat.notifications import NotificationText
 from sika.chat.whatsapp import GraphClient, WhatsApp
@@ -18,6 +19,7 @@ from sika.payments import Agents, Merchants, Outbox, Payments
 from sika.payments.approvals import Approvals
 from sika.payments.callbacks import Callbacks
 from sika.payments.purchases import Purchases
+from sika.promotions import Promotions
 from sika.providers import Providers, SandboxBehaviour, sandbox_providers
 from sika.rides.index import location_index
 from sika.rides.service import Rides
@@ -41,6 +43,8 @@ class Container:
     approvals: Approvals
     callbacks: Callbacks
     purchases: Purchases
+    calendar: Calendar
+    promotions: Promotions
     # The chat channels, wired after the container exists (the dialog calls the services above).
     dialog: Dialog | None = None
     whatsapp: WhatsApp | None = None
@@ -73,6 +77,11 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Container:
                         voucher_key=settings.voucher_key.encode())
     agents = Agents(engine, ledger, api_keys)
     merchants = Merchants(engine, ledger, api_keys)
+    calendar = Calendar(settings.cities, prayer=settings.prayer,
+                        announcements=MemoryAnnouncements(settings.ramadan))
+    # Registers its hook with payments: rewards go into the chains of the movements that earn them.
+    promotions = Promotions(engine, ledger, customers, payments, merchants=merchants, calendar=calendar,
+                            code_key=settings.promo_code_key.encode())
     container = Container(
         settings=settings,
         engine=engine,
@@ -88,6 +97,8 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Container:
         callbacks=Callbacks(engine),
         purchases=Purchases(payments, customers, _providers(settings),
                             deadline_s=settings.provider_deadline_s),
+        calendar=calendar,
+        promotions=promotions,
     )
     container.rides = Rides(engine, ledger, customers, payments, container.purchases, cities=settings.cities,
                             index=location_index(settings.redis_url), matcher=settings.rides_matcher)

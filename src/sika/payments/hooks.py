@@ -34,8 +34,17 @@ from sika.ledger import Ledger, Transfer, TransferResult
 from sika.payments.movements import Code, Kind, Leg, Movement, Role, Status, legs_json
 from sika.payments.schema import movements
 
-__all__ = ["GROUPS_MAX", "Additions", "Draft", "Extra", "MovementHook", "drop_group", "extend", "rewards_of",
-           "without_group"]
+__all__ = [
+    "GROUPS_MAX",
+    "Additions",
+    "Draft",
+    "Extra",
+    "MovementHook",
+    "drop_group",
+    "extend",
+    "rewards_of",
+    "without_group",
+]
 
 GROUPS_MAX = 8  # optional groups one movement carries at most (each refusal costs one more try)
 _GROUP = re.compile(r"^[a-z0-9_]{1,16}$")
@@ -110,8 +119,9 @@ class MovementHook(Protocol):
         ...
 
 
-def extend(hooks: Sequence[MovementHook], draft: Draft,
-           guard: tuple[int, int]) -> tuple[list[Leg], dict[str, Any]]:
+def extend(
+    hooks: Sequence[MovementHook], draft: Draft, guard: tuple[int, int]
+) -> tuple[list[Leg], dict[str, Any]]:
     """The draft's legs with every hook's groups (each closed by its guard leg), and its details with
     what they mean. ``guard`` is the (debit, credit) pair of counting accounts guard legs move between."""
     legs, details = list(draft.legs), dict(draft.details)
@@ -124,8 +134,10 @@ def extend(hooks: Sequence[MovementHook], draft: Draft,
             assert all(leg.optional == extra.group for leg in extra.legs), extra.group
             extras[extra.group] = dict(extra.info)
             if extra.legs:
-                legs += [*extra.legs, _guard(draft.id, extra.group, guard, pending=draft.holds,
-                                             timeout_s=draft.hold_timeout_s)]
+                legs += [
+                    *extra.legs,
+                    _guard(draft.id, extra.group, guard, pending=draft.holds, timeout_s=draft.hold_timeout_s),
+                ]
     assert len(extras) <= GROUPS_MAX, len(extras)
     if extras:
         details["extras"] = extras
@@ -135,12 +147,22 @@ def extend(hooks: Sequence[MovementHook], draft: Draft,
 def _guard(movement_id: str, group: str, accounts: tuple[int, int], *, pending: bool, timeout_s: int) -> Leg:
     # Pending with the movement's holds: a voided hold voids its groups' guards with it (settle voids
     # every pending leg), so an expired purchase leaves nothing posted behind.
-    return Leg(f"{movement_id}.o{group}", accounts[0], accounts[1], _GROUP_DONE, Code.GUARD, Role.PROMOTION,
-               pending=pending, timeout_s=timeout_s, optional=group)
+    return Leg(
+        f"{movement_id}.o{group}",
+        accounts[0],
+        accounts[1],
+        _GROUP_DONE,
+        Code.GUARD,
+        Role.PROMOTION,
+        pending=pending,
+        timeout_s=timeout_s,
+        optional=group,
+    )
 
 
-def drop_group(ledger: Ledger, engine: Engine, movement: Movement, refusal: tuple[Leg, TransferResult],
-               now_ns: int) -> Movement | None:
+def drop_group(
+    ledger: Ledger, engine: Engine, movement: Movement, refusal: tuple[Leg, TransferResult], now_ns: int
+) -> Movement | None:
     """The movement without the group of the refused leg (``refusal``: the leg and the ledger's answer),
     dropped for good (and so rewritten while it is still being processed); None when another try
     carried the group through with the chain already."""
@@ -150,22 +172,35 @@ def drop_group(ledger: Ledger, engine: Engine, movement: Movement, refusal: tupl
     legs, details = kept
     with engine.begin() as connection:
         connection.execute(
-            update(movements).where(movements.c.id == movement.id, movements.c.status == Status.PROCESSING)
-            .values(legs=legs_json(legs), details=json.dumps(details, separators=(",", ":")),
-                    updated_at_ns=now_ns))
+            update(movements)
+            .where(movements.c.id == movement.id, movements.c.status == Status.PROCESSING)
+            .values(
+                legs=legs_json(legs), details=json.dumps(details, separators=(",", ":")), updated_at_ns=now_ns
+            )
+        )
     return replace(movement, legs=legs, details=details)
 
 
-def without_group(ledger: Ledger, movement_id: str, legs: Sequence[Leg], details: Mapping[str, Any],
-                  refusal: tuple[Leg, TransferResult]) -> tuple[list[Leg], dict[str, Any]] | None:
+def without_group(
+    ledger: Ledger,
+    movement_id: str,
+    legs: Sequence[Leg],
+    details: Mapping[str, Any],
+    refusal: tuple[Leg, TransferResult],
+) -> tuple[list[Leg], dict[str, Any]] | None:
     """Legs and details without the refused leg's group once its guard's tombstone is in the ledger;
     None when the guard is there with its own fields (the group went through with the chain)."""
     refused, result = refusal
     group = refused.optional
     guard = next(leg for leg in legs if leg.optional == group and leg.code == Code.GUARD)
-    tombstone = Transfer(id=guard.id, debit_account_id=guard.debit, credit_account_id=guard.credit,
-                         amount=_GROUP_DROPPED, code=Code.GUARD,
-                         metadata={"movement": movement_id, "dropped": group})
+    tombstone = Transfer(
+        id=guard.id,
+        debit_account_id=guard.debit,
+        credit_account_id=guard.credit,
+        amount=_GROUP_DROPPED,
+        code=Code.GUARD,
+        metadata={"movement": movement_id, "dropped": group},
+    )
     (answer,) = ledger.submit([tombstone])
     if answer not in (TransferResult.OK, TransferResult.EXISTS):
         assert answer is TransferResult.EXISTS_WITH_DIFFERENT_FIELDS, answer
@@ -186,5 +221,8 @@ def rewards_of(movement: Movement) -> list[dict[str, Any]]:
     """What the movement's groups paid its customer (``reward`` in answers and receipts): each group
     whose info names an ``amount`` and a ``campaign``."""
     extras = movement.details.get("extras") or {}
-    return [dict(info) for info in extras.values()
-            if isinstance(info, dict) and info.get("amount") and info.get("campaign")]
+    return [
+        dict(info)
+        for info in extras.values()
+        if isinstance(info, dict) and info.get("amount") and info.get("campaign")
+    ]

@@ -116,6 +116,7 @@ class BudgetState:
     clawed_back: int
 
     def __post_init__(self) -> None:
-        assert min(self.spent, self.reserved, self.remaining, self.funded, self.returned,
-                   self.clawed_back) >= 0, self
+        assert (
+            min(self.spent, self.reserved, self.remaining, self.funded, self.returned, self.clawed_back) >= 0
+        ), self
         assert self.spent + self.reserved + self.remaining == self.budget, self

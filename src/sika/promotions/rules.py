@@ -121,7 +121,7 @@ _ONLY: dict[CampaignKind, tuple[Operation, ...]] = {
 def parse_rules(kind: CampaignKind, raw: Any) -> Rules:
     """Validated rules for a campaign of ``kind``, or :class:`InvalidCampaign` saying what is wrong."""
     if not isinstance(raw, dict):
-        raise InvalidCampaign("rules: an object, e.g. {\"percent\": 5, \"reward_max\": 500, ...}")
+        raise InvalidCampaign('rules: an object, e.g. {"percent": 5, "reward_max": 500, ...}')
     if kind in _ONLY and "operations" not in raw:
         raw = {**raw, "operations": [str(o) for o in _ONLY[kind]]}
     if kind is CampaignKind.REFERRAL and "operations" not in raw:
