@@ -10,7 +10,19 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 import sika
-from sika.api import docs, merchants, payments, problems, purchases, rides, ussd, wallets, whatsapp
+from sika.api import (
+    docs,
+    merchants,
+    payments,
+    problems,
+    promotions,
+    purchases,
+    rewards,
+    rides,
+    ussd,
+    wallets,
+    whatsapp,
+)
 from sika.bootstrap import Container
 from sika.chat.dialog import Dialog
 from sika.chat.ussd import UssdGateway
@@ -54,6 +66,8 @@ def create_app(
     app.include_router(merchants.router)
     app.include_router(purchases.router)
     app.include_router(rides.router)
+    app.include_router(promotions.router)
+    app.include_router(rewards.router)
     app.include_router(ussd.router)
     whatsapp.include(app, container.whatsapp)
 
