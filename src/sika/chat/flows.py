@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sika import phones
-from sika.chat import bill_references, pin_gate, ride_status
+from sika.chat import bill_references, pin_gate, promotions, ride_status
 from sika.chat import ride_places as places
 from sika.chat.context import Answer, Context, Invalid
 from sika.chat.i18n import LANGUAGES, N_, translator
@@ -216,6 +216,7 @@ def _menu_ask(ctx: Context) -> Reply:
         Choice("ride", ctx.t("Book a ride")),
         Choice("approvals", approvals),
         Choice("history", ctx.t("History")),
+        Choice("promotions", ctx.t("Promotions")),
         Choice("language", ctx.t("Language")),
         Choice("help", ctx.t("Help")),
     ]
@@ -245,6 +246,8 @@ def _menu(ctx: Context, answer: Answer) -> None:
         ctx.go("approvals", "pick")
     elif choice == "language":
         ctx.go("language", "pick")
+    elif choice == "promotions":
+        ctx.go("promo", "menu")
 
 
 def help_text(ctx: Context) -> str:
@@ -401,24 +404,21 @@ def _send_pin(ctx: Context, answer: Answer) -> None:
     if movement is None:
         return
     if movement.kind.value == "voucher":
-        ctx.done(
-            ctx.t(
-                "Sent {amount} to {number}. They received a code by message to collect it. Reference: {id}.",
-                amount=ctx.t.amount(movement.amount),
-                number=d["to"],
-                id=movement.id,
-            )
+        text = ctx.t(
+            "Sent {amount} to {number}. They received a code by message to collect it. Reference: {id}.",
+            amount=ctx.t.amount(movement.amount),
+            number=d["to"],
+            id=movement.id,
         )
     else:
-        ctx.done(
-            ctx.t(
-                "Sent {amount} to {name}. Fee: {fee}. Reference: {id}.",
-                amount=ctx.t.amount(movement.amount),
-                name=d.get("name") or d["to"],
-                fee=ctx.t.amount(movement.fee),
-                id=movement.id,
-            )
+        text = ctx.t(
+            "Sent {amount} to {name}. Fee: {fee}. Reference: {id}.",
+            amount=ctx.t.amount(movement.amount),
+            name=d.get("name") or d["to"],
+            fee=ctx.t.amount(movement.fee),
+            id=movement.id,
         )
+    ctx.done(promotions.with_rewards(ctx, text, movement))
 
 
 def _with_pin(ctx: Context, answer: Answer, pay: Callable[[Pin], Movement]) -> Movement | None:
@@ -602,7 +602,7 @@ def _purchase_pin(ctx: Context, answer: Answer) -> None:
     )
     if receipt.get("token"):
         text += "\n" + ctx.t("Your electricity token: {token}", token=receipt["token"])
-    ctx.done(text)
+    ctx.done(promotions.with_rewards(ctx, text, movement))
 
 
 # Bills and TV ----------------------------------------------------------------------------------------
@@ -981,6 +981,8 @@ _STEPS: dict[tuple[str, str], Step] = {
     ("balance", "pin"): Step(pin_gate.ask, pin_gate.unlocked(_say_balance, explain), secret=True),
     ("history", "pin"): Step(pin_gate.ask, pin_gate.unlocked(_say_history, explain), secret=True),
     ("ride", "status"): Step(ride_status.status_ask, ride_status.status),
+    ("promo", "menu"): Step(promotions.menu_ask, promotions.menu),
+    ("promo", "code"): Step(promotions.code_ask, promotions.code),
     ("ride", "pickup"): Step(places.pickup_ask, places.pickup, on_location=places.pickup_location),
     ("ride", "pickup_pick"): Step(places.pick_ask, places.pick, on_location=places.pickup_location),
     ("ride", "dropoff"): Step(places.dropoff_ask, places.dropoff, on_location=places.dropoff_location),

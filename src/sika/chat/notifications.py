@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from sika.chat.i18n import N_, Translator, translator
+from sika.chat.promotion_texts import prize_won_text, receipt_reward_lines
 from sika.payments.approvals import merchant_note
 from sika.wallet import Customers
 
@@ -76,6 +77,8 @@ def render(t: Translator, kind: str, params: dict[str, Any]) -> str:
     values.setdefault("from", "")
     values.setdefault("description", "")
     values.setdefault("id", "")
+    if kind == "promo_prize_won":
+        return prize_won_text(t, params)
     if kind == "voucher_received":
         return t(
             "{sender} sent you {amount} with Sika. Your code: {code}. Collect it within {days} days at "
@@ -112,7 +115,7 @@ def render(t: Translator, kind: str, params: dict[str, Any]) -> str:
             amount=values["amount"],
             id=values["id"],
         )
-    text = t(template, **values)
+    text = "\n".join([t(template, **values), *receipt_reward_lines(t, params)])
     receipt = params.get("receipt")
     if isinstance(receipt, dict) and receipt.get("token"):
         text += "\n" + t("Your electricity token: {token}", token=receipt["token"])

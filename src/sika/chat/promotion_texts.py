@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from babel.lists import format_list
 
@@ -18,7 +19,16 @@ from sika.payments.hooks import rewards_of
 from sika.promotions import Campaign, CampaignKind, EntryLine, Reason, RewardLine, Verdict
 from sika.promotions.timing import CalendarWhen
 
-__all__ = ["CODE_ERRORS", "entry_text", "offer_text", "reward_lines", "reward_text", "verdict_text"]
+__all__ = [
+    "CODE_ERRORS",
+    "entry_text",
+    "offer_text",
+    "prize_won_text",
+    "receipt_reward_lines",
+    "reward_lines",
+    "reward_text",
+    "verdict_text",
+]
 
 _OPERATIONS = {
     "transfer": N_("transfers"),
@@ -200,3 +210,36 @@ def reward_lines(t: Translator, movement: Movement) -> list[str]:
                 )
             )
     return lines
+
+
+def receipt_reward_lines(t: Translator, params: dict[str, Any]) -> list[str]:
+    """The reward lines of a receipt from the outbox (``reward``/``bonus`` and their campaigns' names)."""
+    lines = []
+    if params.get("reward"):
+        lines.append(
+            t(
+                "Reward: {amount} ({name}).",
+                amount=t.amount(int(params["reward"])),
+                name=params.get("reward_name", ""),
+            )
+        )
+    if params.get("bonus"):
+        lines.append(
+            t(
+                "Bonus: {amount} of extra airtime ({name}).",
+                amount=t.amount(int(params["bonus"])),
+                name=params.get("bonus_name", ""),
+            )
+        )
+    return lines
+
+
+def prize_won_text(t: Translator, params: dict[str, Any]) -> str:
+    return t(
+        "Congratulations! Your ticket {entry} won {amount} in the draw of {campaign}. The prize is in your "
+        "wallet. Reference: {id}.",
+        entry=params.get("entry", ""),
+        amount=t.amount(int(params.get("amount", 0))),
+        campaign=params.get("campaign", ""),
+        id=params.get("id", ""),
+    )

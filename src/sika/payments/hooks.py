@@ -226,3 +226,14 @@ def rewards_of(movement: Movement) -> list[dict[str, Any]]:
         for info in extras.values()
         if isinstance(info, dict) and info.get("amount") and info.get("campaign")
     ]
+
+
+def receipt_params(movement: Movement) -> dict[str, Any]:
+    """What a payer's receipt says the payment earned: ``reward`` (francs into the wallet) and ``bonus``
+    (extra airtime delivered), each with the campaign's name."""
+    params: dict[str, Any] = {}
+    for info in rewards_of(movement):
+        key = "bonus" if info.get("delivered") == "airtime" else "reward"
+        params[key] = int(params.get(key, 0)) + int(info["amount"])
+        params.setdefault(f"{key}_name", str(info.get("name", "")))
+    return params

@@ -39,7 +39,7 @@ from sika.payments.accounts import SystemAccounts
 from sika.payments.agents import Agent, Merchant
 from sika.payments.callbacks import enqueue_callback
 from sika.payments.fees import DEFAULT_FEES, FeeSchedule, Operation
-from sika.payments.hooks import Draft, MovementHook, drop_group, extend, without_group
+from sika.payments.hooks import Draft, MovementHook, drop_group, extend, receipt_params, without_group
 from sika.payments.meters import InflowMeters, month_of
 from sika.payments.movements import (
     Code,
@@ -774,7 +774,8 @@ class Payments:
         other = movement.counterparty or ""
         if payer is not None:
             to = payee.name if payee is not None else other
-            out.append((payer.msisdn, f"receipt_{movement.kind}_sent", {**base, "to": to}))
+            out.append((payer.msisdn, f"receipt_{movement.kind}_sent",
+                        {**base, "to": to, **receipt_params(movement)}))
         if payee is not None:
             origin = payer.name if payer is not None else other
             out.append((payee.msisdn, f"receipt_{movement.kind}_received", {**base, "from": origin}))
