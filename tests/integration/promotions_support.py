@@ -43,10 +43,13 @@ class Town:
             self.container.payments.merchant_payment(new_movement_id(), merchant, buyer, cash)
         return merchant
 
-    def campaign(self, kind: str = "cashback", budget: int = 1_000, *, start: bool = True, **fields: Any) -> Campaign:
+    def campaign(
+        self, kind: str = "cashback", budget: int = 1_000, *, start: bool = True, **fields: Any
+    ) -> Campaign:
         rules = fields.pop("rules", {"percent": 5, "reward_max": 250, "operations": ["transfer"]})
-        made = self.container.promotions.campaigns.create(name=fields.pop("name", f"{kind} test"), kind=kind,
-                                                          budget=budget, rules=rules, **fields)
+        made = self.container.promotions.campaigns.create(
+            name=fields.pop("name", f"{kind} test"), kind=kind, budget=budget, rules=rules, **fields
+        )
         if start:
             self.container.promotions.campaigns.start(made.id)
         return self.container.promotions.store.get(made.id)

@@ -24,8 +24,9 @@ from sika.providers import Magic
 def containers(database_url: str) -> Iterator[list[Container]]:
     """Three containers on one database, as three processes would have; audited at the end."""
     built = [bootstrap(Settings(database_url=database_url, providers="instant"))]
-    built += [bootstrap(Settings(database_url=database_url, providers="instant"), migrate=False)
-              for _ in range(2)]
+    built += [
+        bootstrap(Settings(database_url=database_url, providers="instant"), migrate=False) for _ in range(2)
+    ]
     yield built
     assert audit.check(built[0].engine) == []
     for container in built:
@@ -53,8 +54,9 @@ def test_a_cashback_pays_each_transfer_from_the_budget_then_transfers_go_on_with
     assert town.container.promotions.campaigns.view(campaign.id).rewards == 4
 
 
-def test_concurrent_transfers_from_several_processes_never_overspend(containers: list[Container],
-                                                                     town: Town) -> None:
+def test_concurrent_transfers_from_several_processes_never_overspend(
+    containers: list[Container], town: Town
+) -> None:
     campaign = town.campaign(budget=2_000)  # eight rewards of 250
     payers = [town.wallet(f"Payer {i}", 50_000) for i in range(8)]
     payee = town.wallet("Payee")
@@ -92,7 +94,12 @@ def test_funding_is_a_real_transfer_and_ending_returns_the_unspent_budget_to_the
     town.send(ama, kofi, 5_000)
     ended = promotions.end(campaign.id)
     assert ended.status.value == "ended"
-    assert (ended.money.budget, ended.money.spent, ended.money.remaining, ended.money.returned) == (250, 250, 0, 2_750)
+    assert (ended.money.budget, ended.money.spent, ended.money.remaining, ended.money.returned) == (
+        250,
+        250,
+        0,
+        2_750,
+    )
     assert town.container.ledger.get_account(merchant.account_id).balance == before - 250
     assert town.send(ama, kofi, 5_000).details.get("extras") is None  # ended: nothing more
     with pytest.raises(CampaignStateError):
@@ -102,7 +109,9 @@ def test_funding_is_a_real_transfer_and_ending_returns_the_unspent_budget_to_the
 
 def test_a_refund_claws_the_reward_back_into_the_budget(town: Town) -> None:
     merchant = town.merchant()
-    campaign = town.campaign(budget=5_000, rules={"percent": 10, "reward_max": 1_000, "operations": ["merchant"]})
+    campaign = town.campaign(
+        budget=5_000, rules={"percent": 10, "reward_max": 1_000, "operations": ["merchant"]}
+    )
     ama = town.wallet("Ama", 20_000)
     payments = town.container.payments
     paid = payments.merchant_payment(new_movement_id(), merchant, ama, 8_000)
@@ -117,21 +126,36 @@ def test_a_refund_claws_the_reward_back_into_the_budget(town: Town) -> None:
 
 
 def test_a_held_purchase_reserves_its_reward_and_the_reward_follows_the_holds_fate(town: Town) -> None:
-    campaign = town.campaign(budget=5_000, rules={"percent": 10, "reward_max": 1_000, "operations": ["airtime"]})
+    campaign = town.campaign(
+        budget=5_000, rules={"percent": 10, "reward_max": 1_000, "operations": ["airtime"]}
+    )
     ama = town.wallet("Ama", 50_000)
     purchases = town.container.purchases
     togocom = purchases.providers.get("togocom")
-    silent = purchases.buy(new_movement_id(), ama, provider="togocom", product="airtime",
-                           reference=togocom.magic_reference(Magic.NEVER_ANSWERS), amount=2_000)
+    silent = purchases.buy(
+        new_movement_id(),
+        ama,
+        provider="togocom",
+        product="airtime",
+        reference=togocom.magic_reference(Magic.NEVER_ANSWERS),
+        amount=2_000,
+    )
     assert silent.status is Status.PENDING
     assert (assert_adds_up(town, campaign).reserved, town.money(campaign).remaining) == (200, 4_800)
     town.container.payments.settle(silent.id, success=False, error_code="provider_timeout")
     assert (assert_adds_up(town, campaign).reserved, town.money(campaign).remaining) == (0, 5_000)
-    declined = purchases.buy(new_movement_id(), ama, provider="togocom", product="airtime",
-                             reference=togocom.magic_reference(Magic.DECLINED), amount=2_000)
+    declined = purchases.buy(
+        new_movement_id(),
+        ama,
+        provider="togocom",
+        product="airtime",
+        reference=togocom.magic_reference(Magic.DECLINED),
+        amount=2_000,
+    )
     assert declined.status is Status.FAILED and town.money(campaign).remaining == 5_000
-    bought = purchases.buy(new_movement_id(), ama, provider="togocom", product="airtime",
-                           reference=ama.msisdn, amount=3_000)
+    bought = purchases.buy(
+        new_movement_id(), ama, provider="togocom", product="airtime", reference=ama.msisdn, amount=3_000
+    )
     assert bought.status is Status.COMPLETED
     money = assert_adds_up(town, campaign)
     assert (money.spent, money.reserved, money.remaining) == (300, 0, 4_700)
@@ -144,8 +168,9 @@ def test_an_airtime_bonus_is_delivered_by_the_provider_and_paid_for_by_the_budge
     purchases = town.container.purchases
     provider_account = town.container.payments.accounts.provider("togocom")
     before = town.container.ledger.get_account(provider_account).balance
-    bought = purchases.buy(new_movement_id(), ama, provider="togocom", product="airtime", reference=ama.msisdn,
-                           amount=1_000)
+    bought = purchases.buy(
+        new_movement_id(), ama, provider="togocom", product="airtime", reference=ama.msisdn, amount=1_000
+    )
     assert bought.status is Status.COMPLETED
     order = purchases.providers.get("togocom")._orders[bought.id].order  # type: ignore[attr-defined]
     assert order.amount == 1_200  # the customer's 1 000 and the campaign's 200
@@ -155,14 +180,17 @@ def test_an_airtime_bonus_is_delivered_by_the_provider_and_paid_for_by_the_budge
 
 
 def test_a_cap_per_customer_holds_under_concurrent_payments(containers: list[Container], town: Town) -> None:
-    campaign = town.campaign(budget=100_000, rules={"percent": 5, "reward_max": 250, "operations": ["transfer"],
-                                                    "per_customer_count_max": 2})
+    campaign = town.campaign(
+        budget=100_000,
+        rules={"percent": 5, "reward_max": 250, "operations": ["transfer"], "per_customer_count_max": 2},
+    )
     ama, kofi = town.wallet("Ama", 100_000), town.wallet("Kofi")
 
     def pay(i: int) -> Status:
         container = containers[i % len(containers)]
-        return container.payments.transfer(new_movement_id(), container.customers.get(ama.msisdn), kofi.msisdn,
-                                           5_000).status
+        return container.payments.transfer(
+            new_movement_id(), container.customers.get(ama.msisdn), kofi.msisdn, 5_000
+        ).status
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         assert list(pool.map(pay, range(12))) == [Status.COMPLETED] * 12
@@ -175,8 +203,10 @@ def test_a_cap_per_customer_holds_under_concurrent_payments(containers: list[Con
 def test_exclusive_offers_pay_the_best_one_and_additive_ones_add_up(town: Town) -> None:
     small = town.campaign(name="Small", rules={"percent": 1, "reward_max": 1_000, "operations": ["transfer"]})
     big = town.campaign(name="Big", rules={"percent": 3, "reward_max": 1_000, "operations": ["transfer"]})
-    extra = town.campaign(name="Extra", rules={"percent": 2, "reward_max": 1_000, "operations": ["transfer"],
-                                               "stacking": "additive"})
+    extra = town.campaign(
+        name="Extra",
+        rules={"percent": 2, "reward_max": 1_000, "operations": ["transfer"], "stacking": "additive"},
+    )
     ama, kofi = town.wallet("Ama", 50_000), town.wallet("Kofi")
     sent = town.send(ama, kofi, 10_000)
     assert town.balance(ama) == 50_000 - 10_000 - sent.fee + 300 + 200

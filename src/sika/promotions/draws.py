@@ -254,11 +254,10 @@ class Draws:
         """Post each prize to its winner's wallet (or back to the budget); {k: (entry, customer)} paid."""
         holding = self._system.id("prize_holding")
         with self._engine.connect() as connection:
-            owners = dict(
-                connection.execute(select(entries.c.id, entries.c.customer_id).where(entries.c.id.in_(won)))
-                .tuples()
-                .all()
+            rows = connection.execute(
+                select(entries.c.id, entries.c.customer_id).where(entries.c.id.in_(won))
             )
+            owners = {str(row.id): int(row.customer_id) for row in rows}
         paid: dict[int, tuple[str, int]] = {}
         for k, prize in enumerate(draw.prizes):
             if k < len(won):
