@@ -18,6 +18,7 @@ from sika.payments import Status, new_movement_id
 from sika.promotions import CampaignStateError, Reason
 from sika.promotions.schema import rewards
 from sika.providers import Magic
+from sika.rides.geo import Point
 
 
 @pytest.fixture
@@ -234,3 +235,37 @@ def test_a_referral_rewards_both_sides_after_the_newcomers_first_payment_only(to
     with pytest.raises(SikaError) as paid_already:
         promotions.redeem(yaw, kofi.msisdn)
     assert paid_already.value.code in ("referred_already", "not_new")
+
+
+def test_a_ride_discount_is_paid_back_with_the_fare_of_a_wallet_ride(town: Town) -> None:
+    rides = town.container.rides
+    assert rides is not None
+    campaign = town.campaign(
+        "ride_discount", 5_000, rules={"percent": 10, "reward_max": 1_000, "cities": ["lome"]}
+    )
+    pickup, dropoff = Point(6.1319, 1.2228), Point(6.1725, 1.2145)
+    kofi = rides.onboard(town.wallet("Kofi"), city_id="lome", vehicle_type="moto", plate="TG-7001-AA")
+    rides.set_documents(kofi.id, "approved")
+    rides.update_location(kofi.id, Point(6.1330, 1.2240))
+    rides.set_online(kofi.id, online=True)
+    ama = town.wallet("Ama", 20_000)
+    trip = rides.request(
+        "trip-promo-1",
+        ama,
+        city_id="lome",
+        vehicle_type="moto",
+        pickup=pickup,
+        dropoff=dropoff,
+        payment_method="wallet",
+    )
+    assert town.money(campaign).reserved == 0  # the hold earns nothing: the fare will
+    rides.accept(kofi.id, trip.id)
+    rides.arrive(kofi.id, trip.id)
+    rides.start(kofi.id, trip.id)
+    rides.complete(kofi.id, trip.id)
+    fare = rides.trip(trip.id).final_fare
+    assert fare is not None
+    assert town.balance(ama) == 20_000 - fare + fare // 10
+    assert assert_adds_up(town, campaign).spent == fare // 10
+    (line,) = town.container.promotions.rewards_of(ama.id)
+    assert (line.kind, line.amount) == ("ride_discount", fare // 10)
