@@ -9,12 +9,13 @@ batch as the payment that earns it.
 
 Extras are optional. When the ledger refuses a leg of a group (the budget ran out in a race, a cap
 was reached), the movement goes on without the whole group: it never fails because of a reward. The
-drop is made final in the ledger first, as a refused movement's is (``Payments._make_final``): each
-group carries a guard leg, and dropping the group takes the guard's id with other fields. A
-concurrent try of the same movement that still carries the group then fails on that guard and drops
-it too; a try that finds the guard with its own fields learns that the group was paid. Every try
-agrees, and the movement's row is rewritten without the group (``details["dropped"][group]`` says
-which leg the ledger refused and why).
+drop is made final in the ledger first, as a refused movement's is (``Payments._make_final``): the
+first leg of a group (whose id only this movement uses) is its guard, and dropping the group takes
+that id with a tombstone (a count between two counting accounts, no money). A concurrent try of the
+same movement that still carries the group then fails on that leg and drops the group too; a try that
+finds the leg with its own fields learns that the group was paid. Every try agrees, and the
+movement's row is rewritten without the group (``details["dropped"][group]`` says which leg the
+ledger refused and why). No leg is added for this: a reward costs the ledger its own legs only.
 
 Once the movement completes, each hook's :meth:`MovementHook.completed` runs in the transaction that
 records the outcome, so what a hook writes (a reward row, a draw entry) is written once, with it.
@@ -48,9 +49,8 @@ __all__ = [
 
 GROUPS_MAX = 8  # optional groups one movement carries at most (each refusal costs one more try)
 _GROUP = re.compile(r"^[a-z0-9_]{1,16}$")
-# A group's guard: its amount when the group went with the chain, and its tombstone's when dropped.
-_GROUP_DONE = 1
-_GROUP_DROPPED = 2
+# A dropped group's tombstone moves this count between two counting accounts (never money).
+_TOMBSTONE_AMOUNT = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,11 +119,8 @@ class MovementHook(Protocol):
         ...
 
 
-def extend(
-    hooks: Sequence[MovementHook], draft: Draft, guard: tuple[int, int]
-) -> tuple[list[Leg], dict[str, Any]]:
-    """The draft's legs with every hook's groups (each closed by its guard leg), and its details with
-    what they mean. ``guard`` is the (debit, credit) pair of counting accounts guard legs move between."""
+def extend(hooks: Sequence[MovementHook], draft: Draft) -> tuple[list[Leg], dict[str, Any]]:
+    """The draft's legs with every hook's groups, and its details with what they mean."""
     legs, details = list(draft.legs), dict(draft.details)
     extras: dict[str, Any] = {}
     for hook in hooks:
@@ -132,41 +129,29 @@ def extend(
         for extra in added.extras:
             assert _GROUP.match(extra.group) and extra.group not in extras, extra.group
             assert all(leg.optional == extra.group for leg in extra.legs), extra.group
+            # The first leg guards the group (see the module's docstring): its id is this movement's.
+            assert not extra.legs or extra.legs[0].id.startswith(f"{draft.id}."), extra.legs[0].id
             extras[extra.group] = dict(extra.info)
-            if extra.legs:
-                legs += [
-                    *extra.legs,
-                    _guard(draft.id, extra.group, guard, pending=draft.holds, timeout_s=draft.hold_timeout_s),
-                ]
+            legs += extra.legs
     assert len(extras) <= GROUPS_MAX, len(extras)
     if extras:
         details["extras"] = extras
     return legs, details
 
 
-def _guard(movement_id: str, group: str, accounts: tuple[int, int], *, pending: bool, timeout_s: int) -> Leg:
-    # Pending with the movement's holds: a voided hold voids its groups' guards with it (settle voids
-    # every pending leg), so an expired purchase leaves nothing posted behind.
-    return Leg(
-        f"{movement_id}.o{group}",
-        accounts[0],
-        accounts[1],
-        _GROUP_DONE,
-        Code.GUARD,
-        Role.PROMOTION,
-        pending=pending,
-        timeout_s=timeout_s,
-        optional=group,
-    )
-
-
 def drop_group(
-    ledger: Ledger, engine: Engine, movement: Movement, refusal: tuple[Leg, TransferResult], now_ns: int
+    ledger: Ledger,
+    engine: Engine,
+    movement: Movement,
+    refusal: tuple[Leg, TransferResult],
+    *,
+    now_ns: int,
+    counting: tuple[int, int],
 ) -> Movement | None:
     """The movement without the group of the refused leg (``refusal``: the leg and the ledger's answer),
     dropped for good (and so rewritten while it is still being processed); None when another try
-    carried the group through with the chain already."""
-    kept = without_group(ledger, movement.id, movement.legs, movement.details, refusal)
+    carried the group through with the chain already. ``counting``: the accounts a tombstone uses."""
+    kept = without_group(ledger, movement.id, movement.legs, movement.details, refusal, counting=counting)
     if kept is None:
         return None
     legs, details = kept
@@ -187,17 +172,19 @@ def without_group(
     legs: Sequence[Leg],
     details: Mapping[str, Any],
     refusal: tuple[Leg, TransferResult],
+    *,
+    counting: tuple[int, int],
 ) -> tuple[list[Leg], dict[str, Any]] | None:
-    """Legs and details without the refused leg's group once its guard's tombstone is in the ledger;
-    None when the guard is there with its own fields (the group went through with the chain)."""
+    """Legs and details without the refused leg's group once a tombstone holds its first leg's id;
+    None when that leg is there with its own fields (the group went through with the chain)."""
     refused, result = refusal
     group = refused.optional
-    guard = next(leg for leg in legs if leg.optional == group and leg.code == Code.GUARD)
+    guard = next(leg for leg in legs if leg.optional == group)
     tombstone = Transfer(
         id=guard.id,
-        debit_account_id=guard.debit,
-        credit_account_id=guard.credit,
-        amount=_GROUP_DROPPED,
+        debit_account_id=counting[0],
+        credit_account_id=counting[1],
+        amount=_TOMBSTONE_AMOUNT,
         code=Code.GUARD,
         metadata={"movement": movement_id, "dropped": group},
     )
@@ -206,7 +193,7 @@ def without_group(
         assert answer is TransferResult.EXISTS_WITH_DIFFERENT_FIELDS, answer
         stored = ledger.get_transfer(guard.id)
         assert stored is not None
-        if stored.amount == _GROUP_DONE:
+        if "dropped" not in stored.metadata:
             return None
     kept = dict(details)
     extras = {k: v for k, v in dict(kept.get("extras", {})).items() if k != group}

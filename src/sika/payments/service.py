@@ -512,7 +512,8 @@ class Payments:
             refused = None if failed is None else failed[1]
             if failed is None or failed[0] == 0 or not legs[failed[0] - 1].optional:
                 break
-            kept = without_group(self._ledger, movement.id, legs, details, (legs[failed[0] - 1], failed[1]))
+            kept = without_group(self._ledger, movement.id, legs, details, (legs[failed[0] - 1], failed[1]),
+                                 counting=self._counting())
             if kept is not None:
                 legs, details = kept
         if refused in (TransferResult.PENDING_TRANSFER_EXPIRED,
@@ -670,7 +671,8 @@ class Payments:
         if failed is not None and failed[0].optional:
             # An optional group (a reward) was refused: the movement goes on without it, or with it
             # when another try carried it through (each drop removes a group: this recurses briefly).
-            dropped = drop_group(self._ledger, self._engine, movement, failed, self._clock_ns())
+            dropped = drop_group(self._ledger, self._engine, movement, failed, now_ns=self._clock_ns(),
+                                 counting=self._counting())
             return self._finish(movement if dropped is None else dropped)
         status = Status.PENDING if movement.holds else Status.COMPLETED
         error, details = None, dict(movement.details)
@@ -799,8 +801,11 @@ class Payments:
             raise VoucherRefused("this voucher is being paid out, or was already", code="voucher_settled")
 
     def _extend(self, draft: Draft) -> tuple[list[Leg], dict[str, Any]]:
-        guard = (self.accounts.id("meter_source"), self.accounts.id("movement_guard"))
-        return extend(self.hooks, draft, guard)
+        return extend(self.hooks, draft)
+
+    def _counting(self) -> tuple[int, int]:
+        """The accounts a tombstone moves its count between (as a movement's guard leg does)."""
+        return self.accounts.id("meter_source"), self.accounts.id("movement_guard")
 
     # For other payment services (purchases): the same path and checks --------------------------------
 
