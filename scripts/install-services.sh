@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Installs the PostgreSQL and Redis servers from the system's packages when they are missing.
+# Installs the PostgreSQL and Redis servers from the system's packages when they are missing, and
+# Debian's chromium for the console's browser tests (Playwright drives it; it never downloads a browser).
 # Tests start their own throwaway servers; nothing is left running by this script.
 set -euo pipefail
 
 have_postgres() { ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; }
 have_redis() { command -v redis-server >/dev/null 2>&1; }
+have_chromium() { [ -x /usr/bin/chromium ]; }
 
 missing=()
 have_postgres || missing+=(postgresql)
 have_redis || missing+=(redis-server)
+have_chromium || missing+=(chromium)
 command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
@@ -30,4 +33,4 @@ export DEBIAN_FRONTEND=noninteractive
 # Keep our createcluster.conf if the package ships its own (no conffile prompt without a tty).
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
   -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}" >/dev/null
-have_postgres && have_redis
+have_postgres && have_redis && have_chromium

@@ -16,3 +16,11 @@ for lang in fr en es it pt ru ar; do
         "$BIN/pybabel" -q init -D sika -i "$LOCALE/sika.pot" -d "$LOCALE" -l "$lang"
     fi
 done
+# The operations console has a domain of its own, in French and English (src/sika/console/i18n.py says
+# why); tests/unit/test_console_catalogs.py keeps it complete.
+CONSOLE=src/sika/console/locale
+"$BIN/pybabel" -q extract -F "$CONSOLE/babel.cfg" -k t -k N_ --no-location --sort-output \
+    --project "Sika console" --copyright-holder "Sika contributors" -o "$CONSOLE/console.pot" src/sika/console
+for lang in fr en; do
+    "$BIN/pybabel" -q update --no-fuzzy-matching --ignore-obsolete -D console -i "$CONSOLE/console.pot" -d "$CONSOLE" -l "$lang"
+done

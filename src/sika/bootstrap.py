@@ -10,6 +10,8 @@ from sika.auth import ApiKeys, Sessions
 from sika.calendar import Calendar, MemoryAnnouncements
 from sika.chat.dialog import Dialog
 from sika.chat.notifications import NotificationText
+from sika.chat.routes import outbox_router, sms_channel
+from sika.chat.sms.channel import SmsChannel
 from sika.chat.whatsapp import GraphClient, WhatsApp
 from sika.config import Settings
 from sika.db import create_db_engine
@@ -18,9 +20,11 @@ from sika.migration import upgrade
 from sika.payments import Agents, Merchants, Outbox, Payments
 from sika.payments.approvals import Approvals
 from sika.payments.callbacks import Callbacks
+from sika.payments.payouts import PayoutService
 from sika.payments.purchases import Purchases
+from sika.payments.statement import Statements
 from sika.promotions import Promotions
-from sika.providers import Providers, SandboxBehaviour, sandbox_providers
+from sika.providers.wiring import CallbackRelay, build_providers, payouts
 from sika.rides.index import location_index
 from sika.rides.service import Rides
 from sika.wallet import Customers
@@ -43,15 +47,22 @@ class Container:
     approvals: Approvals
     callbacks: Callbacks
     purchases: Purchases
+    payouts: PayoutService
+    statements: Statements
     calendar: Calendar
     promotions: Promotions
     # The chat channels, wired after the container exists (the dialog calls the services above).
     dialog: Dialog | None = None
     whatsapp: WhatsApp | None = None
     rides: Rides | None = None
+    sms: SmsChannel | None = None
 
     def close(self) -> None:
         self.purchases.providers.close()
+        if self.payouts.provider is not None:
+            self.payouts.provider.close()
+        if self.sms is not None:
+            self.sms.close()
         if self.rides is not None:
             self.rides.index.close()
         if self.whatsapp is not None and self.whatsapp.graph is not None:
@@ -77,6 +88,10 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Container:
                         voucher_key=settings.voucher_key.encode())
     agents = Agents(engine, ledger, api_keys)
     merchants = Merchants(engine, ledger, api_keys)
+    relay = CallbackRelay()  # local fakes without a public URL call back through it
+    purchases = Purchases(payments, customers, build_providers(settings, relay),
+                          deadline_s=settings.provider_deadline_s)
+    relay.target = purchases.callback
     calendar = Calendar(settings.cities, prayer=settings.prayer,
                         announcements=MemoryAnnouncements(settings.ramadan))
     # Registers its hook with payments: rewards go into the chains of the movements that earn them.
@@ -95,8 +110,9 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Container:
         outbox=Outbox(engine),
         approvals=Approvals(engine, customers, payments, agents, merchants),
         callbacks=Callbacks(engine),
-        purchases=Purchases(payments, customers, _providers(settings),
-                            deadline_s=settings.provider_deadline_s),
+        purchases=purchases,
+        payouts=PayoutService(payments, payouts(settings)),
+        statements=Statements(engine, ledger, purchases.catalogue),
         calendar=calendar,
         promotions=promotions,
     )
@@ -107,11 +123,21 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Container:
 
 
 def _chat(container: Container) -> None:
-    """The dialog for every channel; WhatsApp when configured, which then also delivers the outbox."""
+    """The dialog for every channel; WhatsApp and SMS when configured; the outbox's routes."""
     settings = container.settings
+    customers = container.customers
     container.dialog = Dialog(container)
-    if not (settings.whatsapp_verify_token and settings.whatsapp_app_secret):
-        return
+    text = NotificationText(customers, container.statements)
+    if settings.whatsapp_verify_token and settings.whatsapp_app_secret:
+        container.whatsapp = _whatsapp(container, text)
+    container.sms = sms_channel(settings, container.engine, text, outbox=container.outbox,
+                                payments=container.payments)
+    container.outbox.channel = outbox_router(container.engine, customers, whatsapp=container.whatsapp,
+                                             sms=container.sms)
+
+
+def _whatsapp(container: Container, text: NotificationText) -> WhatsApp:
+    settings = container.settings
     graph = None
     if settings.whatsapp_token and settings.whatsapp_phone_number_id:
         graph = GraphClient(settings.whatsapp_api_url, settings.whatsapp_phone_number_id,
@@ -122,18 +148,11 @@ def _chat(container: Container) -> None:
         customer = customers.find(msisdn)
         return customer.language if customer is not None else "fr"
 
-    container.whatsapp = WhatsApp(
+    assert container.dialog is not None
+    return WhatsApp(
         container.engine, verify_token=settings.whatsapp_verify_token,
         app_secret=settings.whatsapp_app_secret, graph=graph, handler=container.dialog.handle,
         prefetch=container.dialog.prefetch,
         template_name=settings.whatsapp_template, template_language=template_language,
-        notification_text=NotificationText(customers))
-    if graph is not None:
-        container.outbox.channel = container.whatsapp
+        notification_text=text)
 
-
-def _providers(settings: Settings) -> Providers:
-    if settings.providers == "off":
-        return Providers([])
-    behaviour = SandboxBehaviour.instant() if settings.providers == "instant" else None
-    return sandbox_providers(behaviour)

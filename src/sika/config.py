@@ -65,11 +65,38 @@ class Settings(BaseSettings):
     # How long a stored Idempotency-Key answer is replayed.
     idempotency_ttl_s: int = Field(default=7 * 24 * 3600, ge=3600, le=365 * 24 * 3600)
     jobs_interval_s: float = Field(default=1.0, gt=0, le=3_600)
-    # Providers (airtime, bills, TV, cards, operator wallets). Only sandboxes exist so far: "sandbox"
-    # behaves like the real ones (latency, failures, late or missing callbacks), "instant" answers at
-    # once (tests), "off" disables provider payments.
-    providers: Literal["sandbox", "instant", "off"] = "sandbox"
+    # Providers (airtime, bills, TV, cards, operator wallets); see docs/wallet.md and docs/deploy.md.
+    # "live": each provider is on when its SIKA_<PROVIDER>_* settings are complete, and off (503
+    # provider_not_configured) otherwise; "sandbox": local fakes of every provider (sika-fakes),
+    # driven through the real adapters, with latency, failures and late callbacks (--demo);
+    # "instant": the same fakes answering at once (tests); "off": no provider at all.
+    providers: Literal["live", "sandbox", "instant", "off"] = "live"
     provider_deadline_s: int = Field(default=120, ge=5, le=86_400)
+    # Each HTTP call to a provider: how long to wait for an answer, how many more tries.
+    provider_timeout_s: float = Field(default=15.0, gt=0, le=120)
+    provider_retries_max: int = Field(default=2, ge=0, le=5)
+
+    # PayGate Global (Flooz and T-Money top-ups, payouts). Its callbacks are not signed: register
+    # <public_url>/v1/providers/paygate/callback?token=<callback token> and list its addresses.
+    paygate_url: str = Field(default="https://paygateglobal.com", max_length=500)
+    paygate_auth_token: str | None = Field(default=None, max_length=200)
+    paygate_callback_token: str | None = Field(default=None, min_length=16, max_length=200)
+    paygate_allowed_ips: str = Field(default="", max_length=2_000)
+    # Whether PayGate refuses a repeated payout reference (not public): then lost answers are retried.
+    paygate_disburse_reference_idempotent: bool = False
+
+    # CinetPay (card payments on its hosted page): notifications are signed with the secret key.
+    cinetpay_url: str = Field(default="https://api-checkout.cinetpay.com", max_length=500)
+    cinetpay_apikey: str | None = Field(default=None, max_length=200)
+    cinetpay_site_id: str | None = Field(default=None, max_length=50)
+    cinetpay_secret_key: str | None = Field(default=None, max_length=200)
+    # Where the card page sends the customer back (default: the public URL).
+    cinetpay_return_url: str | None = Field(default=None, max_length=500)
+
+    # The biller aggregator (CEET, TdE, Canal+, data bundles): Sika's own protocol (docs/wallet.md).
+    biller_url: str | None = Field(default=None, max_length=500)
+    biller_api_key: str | None = Field(default=None, max_length=200)
+    biller_secret: str | None = Field(default=None, min_length=16, max_length=200)
 
     # Africa's Talking (USSD gateway, SMS, airtime): one account for its APIs. Its callbacks are not
     # signed: they are accepted from the allowed addresses (comma-separated IPs or CIDRs; empty: any)
@@ -80,6 +107,11 @@ class Settings(BaseSettings):
     africastalking_callback_token: str | None = Field(default=None, min_length=16, max_length=200)
     africastalking_allowed_ips: str = Field(default="", max_length=2_000)
     sms_sender_id: str | None = Field(default=None, max_length=11)
+    # Airtime through Africa's Talking: its own base URL when it differs (the local fakes), the
+    # currency of the amounts, and the status lookup's path (empty: rely on callbacks).
+    africastalking_airtime_url: str | None = Field(default=None, max_length=500)
+    africastalking_currency: str = Field(default="XOF", min_length=3, max_length=3)
+    africastalking_airtime_status_path: str = Field(default="/query/transaction/find", max_length=200)
 
     # Rides: the cities (JSON list of sika.rides.cities.City in SIKA_CITIES), how requests are matched.
     cities: list[City] = Field(default_factory=lambda: list(DEFAULT_CITIES))

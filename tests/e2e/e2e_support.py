@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from fastapi.testclient import TestClient
@@ -61,3 +65,33 @@ class World:
         return int(self.client.get("/v1/agents/me", headers=self.agent).json()["float_balance"])
 
 
+
+
+@contextlib.contextmanager
+def served(container: Container, *, port: int) -> Iterator[str]:
+    """The real HTTP server (uvicorn, with the background jobs) on 127.0.0.1:``port``, in a thread."""
+    import uvicorn
+
+    from sika.api.app import create_app
+
+    server = uvicorn.Server(uvicorn.Config(create_app(container), host="127.0.0.1", port=port,
+                                           log_level="warning", access_log=False, lifespan="on"))
+    thread = threading.Thread(target=server.run, name="sika-test-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+
+
+def eventually(check: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    """Wait until ``check()`` holds (background jobs at work), or fail."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, "still not so after waiting"
+        time.sleep(0.05)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -76,6 +77,9 @@ def test_serve_demo_answers_healthz_and_stops_cleanly(sqlite_url: str) -> None:
         server.send_signal(signal.SIGINT)
         _, stderr = server.communicate(timeout=_TIMEOUT_S)
     assert server.returncode == 0, stderr
+    # The banner names the demo drivers (and their PIN) and where the demo's SMS can be read.
+    assert "+22870100001" in stderr and "(PIN 7314)" in stderr
+    assert re.search(r"SMS go to a fake Africa's Talking at http://127\.0\.0\.1:\d+", stderr), stderr
     # The demo seeded funded accounts that audit clean.
     assert sika("ledger", "check", database_url=sqlite_url).returncode == 0
     database = sqlite_url.removeprefix("sqlite:///")

@@ -53,12 +53,17 @@ def test_wallet_show_history_tier_and_reconcile(sqlite_url: str) -> None:
     assert shown.returncode == 0, shown.stderr
     assert "Ama Mensah" in shown.stdout and "7000 XOF" in shown.stdout
     history = sika("wallet", "history", "+22890112233", database_url=sqlite_url)
-    assert "cash_in" in history.stdout and "+7000" in history.stdout
+    assert "+7000" in history.stdout and "balance 7000 XOF" in history.stdout
+    statement = json.loads(sika("wallet", "history", "+22890112233", "--json",
+                                database_url=sqlite_url).stdout.splitlines()[-1])
+    (item,) = statement["items"]
+    assert (item["kind"], item["amount"], item["counterparty"]) == ("cash_in", 7_000, "Boutique Bè")
     assert sika("wallet", "tier", "+22890112233", "1", database_url=sqlite_url).returncode == 0
     assert "tier" in sika("wallet", "show", "+22890112233", database_url=sqlite_url).stdout
     clean = sika("reconcile", "--json", database_url=sqlite_url)
     assert clean.returncode == 0, clean.stderr
-    assert json.loads(clean.stdout.splitlines()[-1]) == {"movements": [], "callbacks": []}
+    report = json.loads(clean.stdout.splitlines()[-1])
+    assert (report["movements"], report["callbacks"], report["providers"]["drift"]) == ([], [], [])
     # A movement a crash left half-done shows up once the grace period has passed.
     container = bootstrap(Settings(database_url=sqlite_url, providers="off"))
     try:
@@ -84,3 +89,34 @@ def test_a_missing_wallet_is_one_line_on_stderr(sqlite_url: str) -> None:
     done = sika("wallet", "show", "+22890112233", database_url=sqlite_url)
     assert done.returncode == 1
     assert done.stderr.strip() == "sika: +22890112233 has no wallet [unknown_wallet]"
+
+
+def test_wallet_payout_explains_a_drivers_cash_ride_debt_and_wallet_show_names_it(sqlite_url: str) -> None:
+    from sika.rides.geo import Point
+
+    container = bootstrap(Settings(database_url=sqlite_url, providers="off"))
+    try:
+        rides = container.rides
+        assert rides is not None
+        rider = container.customers.open("+22890112233", "Ama Mensah", pin=Pin("4827"))
+        driving = container.customers.open("+22870100001", "Komlan Adzo", pin=Pin("7314"), language="en")
+        driver = rides.onboard(driving, city_id="lome", vehicle_type="moto", plate="TG4821AZ")
+        rides.set_documents(driver.id, "approved")
+        rides.update_location(driver.id, Point(6.1330, 1.2240))
+        rides.set_online(driver.id, online=True)
+        trip = rides.request("trip-cash-1", rider, city_id="lome", vehicle_type="moto",
+                             pickup=Point(6.1319, 1.2228), dropoff=Point(6.1725, 1.2145),
+                             payment_method="cash")
+        for step in (rides.accept, rides.arrive, rides.start, rides.complete):
+            trip = step(driver.id, trip.id)
+        assert trip.final_fare is not None
+        owed = trip.final_fare * 15 // 100
+    finally:
+        container.close()
+    shown = sika("wallet", "show", "+22870100001", database_url=sqlite_url)
+    assert f"owes {owed} XOF" in shown.stdout
+    paid = sika("wallet", "payout", "+22870100001", database_url=sqlite_url)
+    assert paid.returncode == 0, paid.stderr
+    assert f"Nothing was paid out: you owe {owed:,} F CFA of commissions" in paid.stdout
+    assert json.loads(paid.stdout.splitlines()[-1]) == {"moved": 0, "direction": None, "owed": owed,
+                                                        "code": "commissions_owed"}

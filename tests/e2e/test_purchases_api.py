@@ -1,4 +1,5 @@
-"""Airtime, data, bills, TV and top-ups through HTTP, with sandboxes that fail, hang and call back twice."""
+"""Airtime, data, bills, TV and top-ups through HTTP, through the real adapters and their local fakes
+(which fail, hang, answer late and call back twice on magic references)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import pytest
 from e2e_support import World, key
 
 from sika.payments import Status
+from sika_fakes.local import LocalFakes
 
 AMA = "+22890112233"
 
@@ -128,16 +130,16 @@ def test_a_double_callback_pays_once(world: World, ama: dict[str, str]) -> None:
     assert world.balance(AMA) == 100_000 - 3_000
 
 
-def test_unavailable_at_submit_but_received_is_found_by_polling(world: World, ama: dict[str, str]) -> None:
+def test_a_provider_that_answers_after_the_timeout_is_asked_again_and_charges_once(
+        world: World, ama: dict[str, str]) -> None:
     bought = world.client.post(
         "/v1/airtime",
         headers={**ama, **key()},
         json={"operator": "togocom", "msisdn": "+22890000004", "amount": 1_500},
     )
-    assert (bought.status_code, bought.json()["status"]) == (201, "pending")
-    world.container.purchases._poll_ns = 0
-    world.container.purchases.poll()
-    assert world.container.payments.get(bought.json()["id"]).status is Status.COMPLETED
+    assert (bought.status_code, bought.json()["status"]) == (201, "completed")
+    fakes = world.container.purchases.providers.find_owned(LocalFakes)
+    assert fakes is not None and len(fakes.africastalking.sent) == 1  # two sends, one airtime
     assert world.balance(AMA) == 100_000 - 1_500
 
 
@@ -149,7 +151,8 @@ def test_card_top_up_credits_the_wallet_once_confirmed(world: World, ama: dict[s
     )
     assert started.status_code == 201, started.text
     assert started.json()["status"] in ("pending", "processing", "completed")  # the callback may be quick
-    assert started.json()["counterparty"] == "tok_visa_4242"  # tokens are kept, card numbers masked
+    assert started.json()["counterparty"] == "tok_visa_4242"  # the card's label; no card number is kept
+    assert "/pay/" in started.json()["details"]["payment_url"]  # where the customer types the card
     _settle_callbacks(world)
     assert world.container.payments.get(started.json()["id"]).status is Status.COMPLETED
     assert world.balance(AMA) == 120_000
@@ -186,3 +189,40 @@ def test_a_top_up_confirmed_after_it_was_given_up_moves_nothing_and_is_reconcile
     assert late.details["late_outcome"] == "succeeded"
     assert world.balance(AMA) == 100_000  # nothing credited
     assert movement_id in [m.id for m in payments.stuck()]
+
+
+def test_a_card_number_is_never_taken_and_nothing_is_credited(world: World, ama: dict[str, str]) -> None:
+    refused = world.client.post(
+        "/v1/top-ups",
+        headers={**ama, **key()},
+        json={"source": "card", "reference": "4111111111111111", "amount": 50_000},
+    )
+    assert (refused.status_code, refused.json()["code"]) == (422, "invalid_reference")
+    assert world.balance(AMA) == 100_000
+
+
+def test_a_cinetpay_notification_arrives_on_the_callback_route_and_a_forged_one_is_refused(
+        world: World, ama: dict[str, str]) -> None:
+    started = world.client.post(
+        "/v1/top-ups",
+        headers={**ama, **key()},
+        json={"source": "card", "reference": "tok_test_000002", "amount": 9_000},  # the customer waits
+    )
+    movement_id = started.json()["id"]
+    fakes = world.container.purchases.providers.find_owned(LocalFakes)
+    assert fakes is not None
+    fakes.cinetpay.payments[movement_id].status = "ACCEPTED"  # the customer pays on the page
+    headers, fields = fakes.cinetpay.notification(movement_id)
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    forged = world.client.post("/v1/providers/cinetpay/callback", data={**fields, "cpm_amount": "900000"},
+                               headers={**form, **headers})
+    assert (forged.status_code, forged.json()["code"]) == (401, "forged_callback")
+    assert world.balance(AMA) == 100_000
+    taken = world.client.post("/v1/providers/cinetpay/callback", data=fields, headers={**form, **headers})
+    assert (taken.status_code, taken.json()) == (200, {"received": 1})
+    again = world.client.post("/v1/providers/cinetpay/callback", data=fields, headers={**form, **headers})
+    assert again.status_code == 200
+    assert world.container.payments.get(movement_id).status is Status.COMPLETED
+    assert world.balance(AMA) == 109_000  # once
+    unknown = world.client.post("/v1/providers/nobody/callback", content=b"{}")
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "unknown_provider")

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from e2e_support import bearer
+from e2e_support import World, bearer, key
 from fastapi.testclient import TestClient
 
 from sika.auth import Role
@@ -112,36 +112,31 @@ def test_sika_apikey_create_prints_the_key_alone_on_the_last_line(sqlite_url: st
     assert key is not None and key.role is Role.AGENT and key.name == "Agent Bè"
 
 
-def test_a_wallets_transactions_page_newest_first_for_admins_and_the_customer(
-    client: TestClient, container: Container
-) -> None:
-    from sika.ledger import AccountKind, Transfer
-
-    client.post("/v1/wallets", headers=bearer(container, Role.AGENT),
-                json={"msisdn": "90112233", "name": "Ama", "pin": "4827"})
-    wallet = container.customers.get("90112233")
-    assert wallet.account_id is not None
-    bank = container.ledger.create_account(currency="XOF", kind=AccountKind.SETTLEMENT_BANK)
-    container.ledger.create_transfers([
-        Transfer(id=f"cash-in-{n}", debit_account_id=bank.id, credit_account_id=wallet.account_id,
-                 amount=1_000 * n)
-        for n in (1, 2, 3)
-    ])
-    admin = bearer(container, Role.ADMIN)
+def test_a_wallets_statement_pages_newest_first_for_admins_and_the_customer(world: World) -> None:
+    client, admin = world.client, world.admin
+    world.wallet("+22890112233", "Ama")
+    ids = []
+    for n in (1, 2, 3):
+        done = client.post("/v1/cash-ins", headers={**world.agent, **key()},
+                           json={"msisdn": "90112233", "amount": 1_000 * n})
+        ids.append(done.json()["id"])
     first = client.get("/v1/wallets/90112233/transactions?limit=2", headers=admin).json()
-    assert [item["id"] for item in first["items"]] == ["cash-in-3", "cash-in-2"]
-    assert first["items"][0] == {"id": "cash-in-3", "direction": "credit", "amount": 3_000,
-                                 "currency": "XOF", "status": "posted", "code": 0,
-                                 "created_at": first["items"][0]["created_at"]}
+    assert [item["id"] for item in first["items"]] == [ids[2], ids[1]]
+    assert first["items"][0] == {"id": ids[2], "kind": "cash_in", "status": "completed", "amount": 3_000,
+                                 "fee": 0, "currency": "XOF", "counterparty": "Boutique Bè (+22892001122)",
+                                 "counterparty_msisdn": "+22892001122",
+                                 "description": "Dépôt chez Boutique Bè",
+                                 "at": first["items"][0]["at"]}
+    assert first["items"][0]["at"].endswith("+00:00")
     rest = client.get(f"/v1/wallets/90112233/transactions?limit=2&cursor={first['next_cursor']}",
                       headers=admin).json()
-    assert [item["id"] for item in rest["items"]] == ["cash-in-1"]
+    assert [item["id"] for item in rest["items"]] == [ids[0]]
     assert rest["next_cursor"] is None
 
     token = client.post("/v1/sessions", json={"msisdn": "90112233", "pin": "4827"}).json()["token"]
     own = client.get("/v1/wallets/90112233/transactions", headers={"Authorization": f"Bearer {token}"})
-    assert len(own.json()["items"]) == 3
-    agent = client.get("/v1/wallets/90112233/transactions", headers=bearer(container, Role.AGENT))
+    assert sum(item["amount"] for item in own.json()["items"]) == world.balance("+22890112233") == 6_000
+    agent = client.get("/v1/wallets/90112233/transactions", headers=bearer(world.container, Role.AGENT))
     assert agent.status_code == 403
     forged = client.get("/v1/wallets/90112233/transactions?cursor=bm9wZQ", headers=admin)
     assert forged.status_code == 400

@@ -19,9 +19,9 @@ from fastapi.testclient import TestClient
 from sika.api.app import create_app
 from sika.auth import Role
 from sika.bootstrap import Container, bootstrap
-from sika.chat.whatsapp.fake_graph import FakeGraph
 from sika.config import Settings
 from sika.ledger import audit
+from sika_fakes.graph import FakeGraph
 
 SECRET, VERIFY = "app-secret-for-tests", "verify-me"
 _ids = itertools.count()

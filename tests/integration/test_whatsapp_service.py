@@ -28,12 +28,12 @@ from sqlalchemy import Engine, func, select
 from sika.api import whatsapp as whatsapp_api
 from sika.chat.messages import MASK, Choice, Inbound, InboundKind, Reply, Turn
 from sika.chat.whatsapp import GraphClient, WhatsApp
-from sika.chat.whatsapp.fake_graph import FakeGraph
 from sika.chat.whatsapp.schema import contacts, inbox, outbound
 from sika.chat.whatsapp.service import INBOX_ATTEMPTS_MAX
 from sika.db import create_db_engine
 from sika.migration import upgrade
 from sika.payments.outbox import Message
+from sika_fakes.graph import FakeGraph
 
 AMA, KOFI = "22890112233", "22897112233"
 SECRET, TOKEN = "app-secret-for-tests", "verify-me"

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from sika.chat.messages import Choice, Reply
-from sika.chat.whatsapp.fake_graph import HEAD_BYTES_MAX, FakeGraph, Serving, validate
 from sika.chat.whatsapp.graph import GraphClient, GraphError
 from sika.chat.whatsapp.render import render
+from sika_fakes.graph import HEAD_BYTES_MAX, FakeGraph, Serving, validate
 
 AMA = "+22890112233"
 

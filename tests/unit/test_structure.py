@@ -26,7 +26,6 @@ _KNOWN: set[str] = {
     "module sika.chat.whatsapp.service",
     "module sika.rides.index",
     "module sika.bench.ledger",
-    "module sika.chat.whatsapp.fake_graph",
     "module sika.bench.whatsapp",
     "module sika.rides.simulation",
     "function sika.rides.service.request",

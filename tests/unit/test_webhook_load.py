@@ -15,8 +15,8 @@ import pytest
 
 from sika.bench.webhook_load import WebhookLoad
 from sika.chat.messages import Reply
-from sika.chat.whatsapp.fake_graph import FakeGraph
 from sika.chat.whatsapp.render import render
+from sika_fakes.graph import FakeGraph
 
 
 @pytest.fixture

@@ -22,10 +22,10 @@ from hypothesis import strategies as st
 from sika.chat.messages import Choice, InboundKind, Reply
 from sika.chat.whatsapp import _limits as limit
 from sika.chat.whatsapp.attachments import dangerous
-from sika.chat.whatsapp.fake_graph import FakeGraph, validate
 from sika.chat.whatsapp.graph import GraphClient, GraphError, KeepAliveTransport, TokenBucket
 from sika.chat.whatsapp.render import combine, render, render_template, render_turn, split_text
 from sika.chat.whatsapp.webhook import parse, signature_valid, verify_subscription
+from sika_fakes.graph import FakeGraph, validate
 
 AMA = "22890112233"
 _ids = itertools.count()
@@ -529,3 +529,12 @@ def test_the_rate_cap_holds_across_threads_sharing_one_client(graph: FakeGraph) 
     busiest = max(sum(1 for s in stamps if start <= s <= start + span) for start in stamps)
     assert busiest <= burst + rate * span + 2  # +2: a thread may be scheduled late after its grant
     assert len(graph.sent) == count
+
+
+def test_what_sika_renders_to_stays_within_meta_s_documented_limits() -> None:
+    from sika_fakes import meta_limits as meta
+
+    names = [name for name in dir(meta) if name.isupper()]
+    assert len(names) >= 15
+    for name in names:
+        assert getattr(limit, name) <= getattr(meta, name), name

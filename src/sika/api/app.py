@@ -16,9 +16,11 @@ from sika.api import (
     payments,
     problems,
     promotions,
+    provider_callbacks,
     purchases,
     rewards,
     rides,
+    sms,
     ussd,
     wallets,
     whatsapp,
@@ -26,6 +28,7 @@ from sika.api import (
 from sika.bootstrap import Container
 from sika.chat.dialog import Dialog
 from sika.chat.ussd import UssdGateway
+from sika.console.web import router as console_router
 from sika.db import ping
 from sika.workers import Job, WorkerRunner, default_jobs
 
@@ -65,10 +68,13 @@ def create_app(
     app.include_router(payments.router)
     app.include_router(merchants.router)
     app.include_router(purchases.router)
+    app.include_router(provider_callbacks.router)
     app.include_router(rides.router)
     app.include_router(promotions.router)
     app.include_router(rewards.router)
     app.include_router(ussd.router)
+    app.include_router(sms.router)
+    app.include_router(console_router)
     whatsapp.include(app, container.whatsapp)
 
     @app.get("/healthz", tags=["operations"], summary="200 when the database answers")

@@ -20,8 +20,10 @@ from sika.api.auth import Caller, Forbidden, caller, container_of, customer_of
 from sika.api.idempotency import KEY_CHARS_MAX, idempotent, scope_of
 from sika.auth import Role
 from sika.bootstrap import Container
+from sika.chat.notifications import NotificationText
 from sika.payments import Agent, Movement, UnknownMovement, movement_id
 from sika.payments.hooks import rewards_of
+from sika.payments.outbox import OWNER_SECRET_KINDS, SECRET
 from sika.wallet import Pin
 
 __all__ = ["AMOUNT_MAX", "IdempotencyKey", "TransferOut", "money_post", "router", "transfer_out"]
@@ -123,8 +125,10 @@ class VoucherOut(BaseModel):
 class NotificationOut(BaseModel):
     id: int
     kind: str
-    params: dict[str, Any]
+    text: str = Field(description="the sentence the customer reads, in their language")
+    params: dict[str, Any] = Field(description="what the text was made from (a code is never shown here)")
     status: str
+    channel: str | None = Field(description="how it reached the customer: whatsapp, sms, inbox")
     created_at: float
 
 
@@ -379,10 +383,18 @@ async def notifications(
         items = container.outbox.feed(customer.msisdn, limit=limit,
                                       before=int(cursor) if cursor is not None else None)
         next_cursor = str(items[-1].id) if len(items) == limit else None
-        return NotificationPage(
-            items=[NotificationOut(id=m.id, kind=m.kind, params=m.params, status=m.status,
-                                   created_at=m.created_at_ns / 1e9) for m in items],
-            next_cursor=next_cursor)
+        text = NotificationText(container.customers, container.statements)
+        # A code meant for the owner (one to pass on) is shown to the owner once, then forgotten; no
+        # other code is ever shown here.
+        revealed = [m for m in items if who.customer_id is not None and m.kind in OWNER_SECRET_KINDS]
+        page = []
+        for m in items:
+            public = {k: v for k, v in m.params.items() if k != SECRET}
+            page.append(NotificationOut(
+                id=m.id, kind=m.kind, status=m.status, channel=m.channel, created_at=m.created_at_ns / 1e9,
+                params=public, text=text(m.kind, m.params if m in revealed else public, m.msisdn)))
+        container.outbox.forget_secrets(revealed)
+        return NotificationPage(items=page, next_cursor=next_cursor)
 
     return await run_in_threadpool(run)
 

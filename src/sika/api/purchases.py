@@ -31,7 +31,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"description": "limit_exceeded"},
     422: {"description": "invalid_reference, amount_below_minimum, amount_above_maximum, unknown_product, "
                          "nothing_due, amount_mismatch"},
+    409: {"description": "bill_already_paid: this bill is paid, or being paid, by another payment"},
     502: {"description": "provider_failed: the provider refused; the hold was released"},
+    503: {"description": "provider_not_configured: no live provider sells this (nothing was held or "
+                         "credited); provider_unavailable"},
 }
 Operator = Literal["togocom", "moov"]
 
@@ -63,8 +66,10 @@ class Bill(BaseModel):
 
 class TopUp(BaseModel):
     source: Literal["card", "flooz", "tmoney"]
-    reference: str = Field(max_length=64, description="a card token (tok_…) or number; or the operator "
-                                                      "wallet's number")
+    reference: str = Field(max_length=64, description="card: the customer's card label (tok_…; the card "
+                                                      "itself is typed on the processor's page, whose "
+                                                      "address comes back as details.payment_url); "
+                                                      "flooz/tmoney: the wallet's number")
     amount: int = Field(gt=0, le=AMOUNT_MAX)
 
 
@@ -165,7 +170,7 @@ async def pay_bill(
 
 
 @router.post("/top-ups", status_code=201, responses=_ERRORS,
-             summary="Top the wallet up by card (3-D Secure) or from Flooz / T-Money (PayGate)")
+             summary="Top the wallet up by card (CinetPay's page) or from Flooz / T-Money (PayGate)")
 async def top_up(
     body: TopUp,
     who: Annotated[Caller, Depends(caller)],

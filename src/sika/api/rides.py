@@ -14,8 +14,11 @@ from sika.api.auth import Caller, caller, container_of, customer_of
 from sika.api.payments import IdempotencyKey, money_post
 from sika.auth import Role
 from sika.bootstrap import Container
+from sika.chat.i18n import translator
+from sika.chat.payout_text import explain
 from sika.errors import SikaError
 from sika.rides.geo import Point
+from sika.rides.payouts import pay_out
 from sika.rides.service import Driver, Rides, Trip
 
 __all__ = ["router"]
@@ -427,12 +430,13 @@ async def my_offers(
 async def payout(
     who: Annotated[Caller, Depends(caller)], container: Annotated[Container, Depends(container_of)]
 ) -> dict[str, Any]:
+    """What moved and what is still owed, explained in the driver's language (docs/wallet.md)."""
+
     def run() -> dict[str, Any]:
-        movement = _rides(container).settle_driver(_me(container, who).id)
-        if movement is None:
-            return {"moved": 0}
-        movement.raise_for_failure()
-        return {"moved": movement.amount, "id": movement.id, "kind": str(movement.kind)}
+        me = _me(container, who)
+        done = pay_out(_rides(container), container.ledger, container.customers, me.id)
+        language = container.customers.by_id(me.customer_id).language
+        return {**done.as_dict(), "explanation": explain(translator(language), done)}
 
     return await run_in_threadpool(run)
 

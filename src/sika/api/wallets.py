@@ -13,8 +13,9 @@ from sika.api.auth import Caller, Forbidden, caller, container_of
 from sika.api.idempotency import KEY_CHARS_MAX, idempotent
 from sika.auth import Role
 from sika.bootstrap import Container
+from sika.chat.i18n import translator
+from sika.chat.statement_text import as_dict
 from sika.errors import SikaError
-from sika.ledger import TransferFlags, TransferRecord
 from sika.wallet import Customer, Pin
 
 __all__ = ["router"]
@@ -38,18 +39,28 @@ class Wallet(BaseModel):
     tier: int
 
 
-class WalletTransaction(BaseModel):
-    id: str
-    direction: Literal["credit", "debit"]
-    amount: int
+class StatementItem(BaseModel):
+    """One movement as this customer sees it (docs/wallet.md, "Statements")."""
+
+    id: str = Field(description="the movement's id (as in GET /v1/transfers/{id})")
+    kind: str = Field(description="cash_in, cash_out, transfer, voucher, voucher_claim, voucher_refund, "
+                                  "airtime, bill, top_up, merchant_payment, merchant_refund, ride, "
+                                  "driver_payout")
+    status: Literal["completed", "pending", "failed"]
+    amount: int = Field(description="the signed change of this wallet's balance, fee included: the "
+                                    "amounts of completed items add up to the balance; a pending item's "
+                                    "is what is held or expected; a failed item's is 0")
+    fee: int = Field(description="this customer's fee (never the other side's)")
     currency: str
-    status: Literal["posted", "pending", "voided", "expired"]
-    code: int
-    created_at: float = Field(description="Unix time in seconds")
+    counterparty: str = Field(description="the other party as this customer sees them: name (number), "
+                                          "an agent, a merchant's registered name, a provider, a driver")
+    counterparty_msisdn: str | None = Field(description="the other party's number, when a person")
+    description: str = Field(description="what it was, in the customer's language")
+    at: str = Field(description="when, ISO-8601 (UTC)")
 
 
 class TransactionPage(BaseModel):
-    items: list[WalletTransaction]
+    items: list[StatementItem]
     next_cursor: str | None
 
 
@@ -171,42 +182,28 @@ async def change_tier(
 
 
 @router.get("/wallets/{msisdn}/transactions", response_model=TransactionPage,
-            summary="A wallet's transactions, newest first")
+            summary="A wallet's statement, newest first",
+            responses={400: {"description": "validation_error (a cursor no page gave)"}})
 async def wallet_transactions(
     msisdn: str,
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> TransactionPage:
+    """Each movement once, as this customer sees it: the ``amount``s of ``completed`` items add up to
+    the wallet's balance; ``pending`` items are not in it yet; the customer never sees another's fee
+    or failed attempts. Pages follow ``next_cursor`` until it is null."""
+
     def run() -> TransactionPage:
         customer = container.customers.get(msisdn)
         _authorize(who, customer, Role.ADMIN)
-        assert customer.account_id is not None
-        page = container.ledger.account_transfers(customer.account_id, limit=limit, cursor=cursor)
-        items = [_transaction(record, customer.account_id) for record in page.items]
-        return TransactionPage(items=items, next_cursor=page.next_cursor)
+        page = container.statements.page(customer, limit=limit, cursor=cursor)
+        t = translator(customer.language)
+        return TransactionPage(items=[StatementItem(**as_dict(t, item)) for item in page.items],
+                               next_cursor=page.next_cursor)
 
     return await run_in_threadpool(run)
-
-
-def _transaction(record: TransferRecord, account_id: int) -> WalletTransaction:
-    flags = int(record.flags)
-    if flags & TransferFlags.PENDING:
-        status = str(record.pending_status or "pending")
-    elif flags & TransferFlags.VOID_PENDING:
-        status = "voided"
-    else:
-        status = "posted"
-    return WalletTransaction(
-        id=record.id,
-        direction="credit" if record.credit_account_id == account_id else "debit",
-        amount=record.amount,
-        currency=record.currency,
-        status=status,
-        code=record.code,
-        created_at=record.created_at_ns / 1e9,
-    )
 
 
 @router.post("/sessions", status_code=201, response_model=SessionOut,

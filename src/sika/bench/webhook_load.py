@@ -17,6 +17,7 @@ are received in; each latency runs from the send to the whole answer.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import threading
 import time
 from collections import Counter
@@ -25,9 +26,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import cast
 
-from sika.chat.whatsapp.fake_graph import new_event_loop
-
-__all__ = ["BadAnswer", "LoadResult", "WebhookLoad"]
+__all__ = ["BadAnswer", "LoadResult", "WebhookLoad", "new_event_loop"]
 
 CLIENTS_MAX = 1_024
 # An answer's head larger than this is not a webhook's answer.
@@ -248,3 +247,14 @@ class WebhookLoad:
             sent_before_s = time.perf_counter() - self._timeout_s
             for connection in self._connections:
                 connection.expire(sent_before_s)
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's event loop where it is installed (its transports and parsing are C), else asyncio's:
+    the load generator must not be the bottleneck of what it measures."""
+    try:
+        uvloop = importlib.import_module("uvloop")
+    except ImportError:  # uvloop is not built for Windows
+        return asyncio.new_event_loop()
+    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    return loop

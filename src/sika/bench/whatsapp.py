@@ -2,7 +2,7 @@
 
 One run measures the real path, every piece in its own process as in production:
 
-1. starts :class:`~sika.chat.whatsapp.fake_graph.FakeGraph` (a local Graph API, strict about Meta's
+1. starts :class:`sika_fakes.graph.FakeGraph` (a local Graph API, strict about Meta's
    limits) in this process, served from an asyncio event loop on a thread of its own (the lean mode:
    the load generator must not take the CPU the system under test needs);
 2. a fresh database (a SQLite file in a temporary directory, or a throwaway PostgreSQL cluster with
@@ -48,7 +48,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sika.bench.ledger import (
     SILENT,
@@ -60,12 +60,14 @@ from sika.bench.ledger import (
     rounded_json,
 )
 from sika.bench.webhook_load import LoadResult, WebhookLoad
-from sika.chat.whatsapp.fake_graph import FakeGraph
 from sika.db import create_db_engine
 from sika.devservers import free_port, temporary_postgres
 from sika.ledger import Ledger
 from sika.migration import upgrade
 from sika.wallet import Customers, Pin, PinHasher
+
+if TYPE_CHECKING:  # the fakes are a separate distribution, imported when the bench runs
+    from sika_fakes.graph import FakeGraph
 
 __all__ = [
     "BACKENDS",
@@ -110,7 +112,9 @@ HOST = "127.0.0.1"
 _SEED_HASHER = PinHasher(time_cost=1, memory_cost_kib=8)
 _SEED_PIN = "2580"
 # uvicorn's access and info lines, and the workers' INFO lines: anything else in the logs is reported.
-_QUIET_LINE = re.compile(r"^(INFO|DEBUG):|^\d{4}-\d\d-\d\d [\d:,.]+ (INFO|DEBUG) |^\s*$")
+# Also quiet: what `sika serve` and `sika worker` say at start (live providers, development defaults).
+_QUIET_LINE = re.compile(r"^(INFO|DEBUG):|^\d{4}-\d\d-\d\d [\d:,.]+ (INFO|DEBUG) |^\s*$"
+                         r"|^sika: (live providers|no provider is live|not configured|warning: )")
 
 
 class WhatsAppBenchError(BenchError):
@@ -230,8 +234,9 @@ def run_whatsapp_bench(config: WhatsAppBenchConfig, *,
     """One run, on a fresh database and fresh processes, all cleaned up afterwards."""
     config.validate()
     reporter = progress or SILENT
+    fake_graph = _fake_graph_class()
     with tempfile.TemporaryDirectory(prefix="sika-bench-wa-") as directory, \
-            _database(config.backend, Path(directory)) as url, FakeGraph(serving="asyncio") as graph:
+            _database(config.backend, Path(directory)) as url, fake_graph(serving="asyncio") as graph:
         users = _seed(url, config.users, reporter)
         secret = secrets.token_hex(16)
         port = free_port()
@@ -385,14 +390,15 @@ def _environment(url: str, graph: FakeGraph, secret: str, inbox_threads: int) ->
     env = {key: value for key, value in os.environ.items() if not key.startswith("SIKA_")}
     env.update({
         "SIKA_DATABASE_URL": url,
+        "SIKA_VOUCHER_KEY": secrets.token_urlsafe(32),
         "SIKA_WHATSAPP_VERIFY_TOKEN": secrets.token_hex(8),
         "SIKA_WHATSAPP_APP_SECRET": secret,
         "SIKA_WHATSAPP_TOKEN": graph.token,
         "SIKA_WHATSAPP_PHONE_NUMBER_ID": graph.phone_number_id,
         "SIKA_WHATSAPP_API_URL": graph.url,
         "SIKA_WHATSAPP_RATE_PER_S": str(SEND_RATE_PER_S),
-        # No provider is called by this workload; answer at once if one were.
-        "SIKA_PROVIDERS": "instant",
+        # No provider is called by this workload: keep local fakes and HTTP clients out of it.
+        "SIKA_PROVIDERS": "off",
         "SIKA_WHATSAPP_INBOX_THREADS": str(inbox_threads),
     })
     return env
@@ -595,3 +601,11 @@ def _replace_target(result: WhatsAppBenchResult, met: bool) -> WhatsAppBenchResu
     return replace(result, target=text, target_met=met)
 
 
+def _fake_graph_class() -> type[FakeGraph]:
+    """The fake Graph API, from the ``sika-fakes`` distribution (never part of a production install)."""
+    try:
+        from sika_fakes.graph import FakeGraph  # noqa: PLC0415 (optional: only this bench needs it)
+    except ImportError as exc:
+        raise BenchError("sika bench whatsapp needs the fake Graph API of the sika-fakes distribution: "
+                         "`pip install -e fakes` (make installs it)", code="fakes_not_installed") from exc
+    return FakeGraph

@@ -8,18 +8,18 @@ ask again). Steps never write wire formats and never hold a PIN longer than the 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sika import phones
-from sika.chat import bill_references, pin_gate, promotions, ride_status
+from sika.chat import bill_references, pin_gate, promotions, ride_status, vouchers
 from sika.chat import ride_places as places
 from sika.chat.context import Answer, Context, Invalid
 from sika.chat.i18n import LANGUAGES, N_, translator
 from sika.chat.messages import Choice, Location, Reply
 from sika.chat.shortcuts import Intent, parse_amount
+from sika.chat.statement_text import history_text
 from sika.errors import SikaError
 from sika.payments import Movement, Status
 from sika.providers import operator_hint
@@ -53,7 +53,6 @@ NATIVE_NAMES = {
     "ru": "Русский",
     "ar": "العربية",
 }
-_NS = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -94,6 +93,8 @@ _ERRORS: dict[str, str] = {
     "nothing_due": N_("Nothing is due on this account."),
     "amount_mismatch": N_("The amount must be exactly the amount due."),
     "provider_unavailable": N_("The provider cannot be reached right now. Try again in a few minutes."),
+    "provider_not_configured": N_("This service is not available yet. Nothing was taken from your wallet."),
+    "bill_already_paid": N_("This bill is already paid, or being paid. Nothing was taken from your wallet."),
     "weak_pin": N_("This PIN is too easy to guess. Avoid 0000, 1234 and the like."),
     "invalid_pin_format": N_("A PIN is 4 digits."),
     "approval_expired": N_("This request has expired."),
@@ -174,17 +175,15 @@ def _welcome_pin_again(ctx: Context, answer: Answer) -> None:
     ctx.container.customers.open(ctx.msisdn, str(ctx.state.data["name"]), language=language, pin=pin)
     ctx.refresh_customer()
     waiting = ctx.container.payments.vouchers_for(ctx.msisdn)
+    if waiting:  # short: a USSD screen must still show the question for the code
+        ctx.say(ctx.t("Your Sika wallet is open, {name}!", name=ctx.state.data["name"]))
+        vouchers.offer_claim(ctx, sum(int(v["amount"]) for v in waiting))
+        return
     text = ctx.t(
         "Your Sika wallet is open, {name}! Keep your PIN secret: Sika never asks for it except "
         "to confirm a payment.",
         name=ctx.state.data["name"],
     )
-    if waiting:
-        text += "\n" + ctx.t(
-            "Money is waiting for you: {amount}. Ask the sender for the code and an agent "
-            "pays it, or claim it in the app.",
-            amount=ctx.t.amount(sum(int(v["amount"]) for v in waiting)),
-        )
     ctx.done(text)
 
 
@@ -273,47 +272,8 @@ def _say_balance(ctx: Context) -> None:
 
 def _say_history(ctx: Context) -> None:
     assert ctx.customer is not None
-    items = ctx.container.payments.history(ctx.customer.id, limit=HISTORY_ITEMS)
-    if not items:
-        ctx.done(ctx.t("No transactions yet."))
-        return
-    lines = [ctx.t("Your last transactions:")]
-    for m in items:
-        sign = "-" if m.payer_customer_id == ctx.customer.id else "+"
-        when = time.strftime("%d/%m %H:%M", time.gmtime(m.created_at_ns // _NS))
-        lines.append(
-            f"{when} {sign}{ctx.t.amount(m.amount)} {_kind_name(ctx, m)} {m.counterparty or ''}"
-            f"{'' if m.status is Status.COMPLETED else ' (' + _status_name(ctx, m) + ')'}".rstrip()
-        )
-    ctx.done("\n".join(lines))
-
-
-def _kind_name(ctx: Context, m: Movement) -> str:
-    names = {
-        "cash_in": N_("cash-in"),
-        "cash_out": N_("cash-out"),
-        "transfer": N_("transfer"),
-        "voucher": N_("transfer"),
-        "voucher_claim": N_("received"),
-        "voucher_refund": N_("refund"),
-        "airtime": N_("airtime"),
-        "bill": N_("bill"),
-        "top_up": N_("top-up"),
-        "merchant_payment": N_("payment"),
-        "merchant_refund": N_("refund"),
-    }
-    return ctx.t(names.get(str(m.kind), N_("payment")))
-
-
-def _status_name(ctx: Context, m: Movement) -> str:
-    return ctx.t(
-        {
-            "pending": N_("pending"),
-            "failed": N_("failed"),
-            "processing": N_("pending"),
-            "refunded": N_("refunded"),
-        }.get(str(m.status), N_("pending"))
-    )
+    page = ctx.container.statements.page(ctx.customer, limit=HISTORY_ITEMS)
+    ctx.done(history_text(ctx.t, page.items))
 
 
 # Send money ------------------------------------------------------------------------------------------
@@ -358,14 +318,7 @@ def _send_confirm_ask(ctx: Context) -> Reply:
             total=ctx.t.amount(d["amount"] + d["fee"]),
         )
     else:
-        text = ctx.t(
-            "{number} has no Sika wallet: they get a code to collect {amount} (7 days).\n"
-            "Fee: {fee}. Total: {total}. Send?",
-            number=d["to"],
-            amount=ctx.t.amount(d["amount"]),
-            fee=ctx.t.amount(d["fee"]),
-            total=ctx.t.amount(d["amount"] + d["fee"]),
-        )
+        text = vouchers.confirm_text(ctx, str(d["to"]), int(d["amount"]), int(d["fee"]))
     return _confirm(ctx, text)
 
 
@@ -404,12 +357,7 @@ def _send_pin(ctx: Context, answer: Answer) -> None:
     if movement is None:
         return
     if movement.kind.value == "voucher":
-        text = ctx.t(
-            "Sent {amount} to {number}. They received a code by message to collect it. Reference: {id}.",
-            amount=ctx.t.amount(movement.amount),
-            number=d["to"],
-            id=movement.id,
-        )
+        text = vouchers.sent_text(ctx, movement)
     else:
         text = ctx.t(
             "Sent {amount} to {name}. Fee: {fee}. Reference: {id}.",
@@ -991,6 +939,7 @@ _STEPS: dict[tuple[str, str], Step] = {
     ("ride", "payment"): Step(_ride_payment_ask, _ride_payment),
     ("ride", "confirm"): Step(_ride_confirm_ask, _ride_confirm),
     ("ride", "pin"): Step(_pin_ask, _ride_pin, secret=True),
+    ("voucher", "code"): Step(vouchers.code_ask, vouchers.code_answer, secret=True),
 }
 
 

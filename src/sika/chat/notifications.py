@@ -1,46 +1,29 @@
 """Receipts and notifications from the outbox, as sentences in the recipient's language.
 
 The payments outbox stores what happened (a kind and parameters); this renders it for a person when a
-chat channel delivers it. Kinds follow ``receipt_<movement kind>_<sent|received>``, plus
-``voucher_received`` (a code for someone without a wallet) and ``approval_requested``.
+channel delivers it (WhatsApp, SMS) or when the in-app inbox is read. Receipts
+(``receipt_<movement kind>_<sent|received>``) are rendered from the movement's statement item as that
+person sees it (:mod:`sika.payments.statement`): the amount the ledger moved for them, their fee, the
+other party, a translated description. Other kinds: ``voucher_received`` (a code for someone without
+a wallet), ``voucher_code_to_pass_on`` (the code for the sender, when nobody could reach the
+recipient), ``pin_reset_code``, ``approval_requested`` and the rides' messages.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
+from sika import phones
 from sika.chat.i18n import N_, Translator, translator
 from sika.chat.promotion_texts import prize_won_text, receipt_reward_lines
+from sika.chat.statement_text import receipt
+from sika.errors import SikaError
 from sika.payments.approvals import merchant_note
+from sika.payments.statement import Statements
 from sika.wallet import Customers
 
-__all__ = ["NotificationText"]
-
-_SENT: dict[str, str] = {
-    "transfer": N_("Receipt: you sent {amount} to {to}. Fee: {fee}. Reference: {id}."),
-    "voucher": N_(
-        "Receipt: you sent {amount} to {to}, who will collect it with a code. Fee: {fee}. Reference: {id}."
-    ),
-    "cash_out": N_("Receipt: cash-out of {amount} at {to}. Fee: {fee}. Reference: {id}."),
-    "airtime": N_("Receipt: {description}. Amount: {amount}. Reference: {id}."),
-    "bill": N_("Receipt: {description}. Amount: {amount}. Fee: {fee}. Reference: {id}."),
-    "merchant_payment": N_("Receipt: you paid {amount} to {to}. Reference: {id}."),
-    "ride": N_("Receipt: your ride, {amount}, paid from your wallet. Reference: {id}."),
-    "driver_payout": N_(
-        "{amount} of commissions on cash rides were settled from your wallet. Reference: {id}."
-    ),
-}
-_RECEIVED: dict[str, str] = {
-    "transfer": N_("You received {amount} from {from}. Reference: {id}."),
-    "cash_in": N_("Cash-in of {amount} at {from}. Reference: {id}."),
-    "voucher_claim": N_("You received {amount} (a transfer collected with its code). Reference: {id}."),
-    "voucher_refund": N_(
-        "{amount} came back to your wallet: {from} did not collect it within 7 days. Reference: {id}."
-    ),
-    "top_up": N_("Your wallet was topped up with {amount}. Reference: {id}."),
-    "merchant_refund": N_("{from} refunded you {amount}. Reference: {id}."),
-    "driver_payout": N_("Your ride earnings, {amount}, were paid to your wallet. Reference: {id}."),
-}
+__all__ = ["NotificationText", "render"]
 
 _RIDES: dict[str, str] = {
     "ride_offer": N_(
@@ -55,18 +38,58 @@ _RIDES: dict[str, str] = {
     "ride_reassigning": N_("Your driver could not come: we are finding you another one."),
     "ride_earning": N_("Trip completed: fare {amount}, paid {payment}. Your earnings: {earning}."),
 }
+# Messages that carry a code (params["secret"], wiped once delivered).
+_CODES = {
+    "voucher_received": N_(
+        "{sender} sent you {amount} with Sika. Your code: {code}. Collect it within {days} days at a "
+        "Sika agent, or open a Sika wallet on this number and type the code. Share it with no one else."
+    ),
+    "voucher_code_to_pass_on": N_(
+        "We could not send a message to {to}. Give them this code to collect the {amount} you sent: "
+        "{code}. It is valid {days} days, at a Sika agent or to open a Sika wallet on their number."
+    ),
+    "pin_reset_code": N_(
+        "Your Sika PIN reset code: {code}. Sika never asks for it: share it with no one."
+    ),
+}
 _PAYMENT_NAMES = {"cash": N_("in cash"), "wallet": N_("from your Sika wallet"), "card": N_("by card")}
 
 
 class NotificationText:
-    """``(kind, params, msisdn) -> text``, in the language of the wallet behind ``msisdn``."""
+    """``(kind, params, msisdn) -> text``, in the language of the wallet behind ``msisdn`` (else the
+    usual language of the number's country)."""
 
-    def __init__(self, customers: Customers) -> None:
+    def __init__(self, customers: Customers, statements: Statements | None = None) -> None:
         self._customers = customers
+        self._statements = statements
 
     def __call__(self, kind: str, params: dict[str, Any], msisdn: str) -> str:
         customer = self._customers.find(msisdn)
-        return render(translator(customer.language if customer else None), kind, params)
+        t = translator(customer.language if customer is not None else _language_of(msisdn))
+        if kind.startswith("receipt_") and customer is not None and self._statements is not None:
+            item = self._statements.item(customer, str(params.get("id", "")))
+            if item is not None:
+                # A reward came into the wallet with the payment (its own line): the receipt says what
+                # was paid, and the reward under it.
+                reward = int(params.get("reward", 0) or 0)
+                shown = replace(item, amount=item.amount - reward) if reward and item.amount < 0 else item
+                text = "\n".join([receipt(t, shown), *receipt_reward_lines(t, params)])
+                return _with_token(t, text, params)
+        return render(t, kind, params)
+
+
+def _language_of(msisdn: str) -> str | None:
+    try:
+        return phones.default_language(msisdn)
+    except SikaError:
+        return None
+
+
+def _with_token(t: Translator, text: str, params: dict[str, Any]) -> str:
+    details = params.get("receipt")
+    if isinstance(details, dict) and details.get("token"):
+        return text + "\n" + t("Your electricity token: {token}", token=details["token"])
+    return text
 
 
 def render(t: Translator, kind: str, params: dict[str, Any]) -> str:
@@ -79,16 +102,10 @@ def render(t: Translator, kind: str, params: dict[str, Any]) -> str:
     values.setdefault("id", "")
     if kind == "promo_prize_won":
         return prize_won_text(t, params)
-    if kind == "voucher_received":
-        return t(
-            "{sender} sent you {amount} with Sika. Your code: {code}. Collect it within {days} days at "
-            "a Sika agent, or open a wallet by writing to this number. Never share this code with "
-            "anyone but the agent.",
-            sender=params.get("sender", ""),
-            amount=values["amount"],
-            code=params.get("secret", "—"),
-            days=params.get("expires_days", 7),
-        )
+    if kind in _CODES:
+        return t(_CODES[kind], sender=params.get("sender", ""), amount=values["amount"],
+                 code=params.get("secret") or "••••••••", days=params.get("expires_days", 7),
+                 to=values["to"])
     if kind == "approval_requested":  # who asks by their registered name; the merchant's words as a note
         text = t('{requester} asks you to pay {amount} (fee {fee}). To answer, write "menu" and choose '
                  '"Approve a request".', requester=values["from"], amount=values["amount"], fee=values["fee"])
@@ -107,16 +124,5 @@ def render(t: Translator, kind: str, params: dict[str, Any]) -> str:
                 "payment": t(_PAYMENT_NAMES[payment]) if payment in _PAYMENT_NAMES else "",
             },
         )
-    base, _, direction = kind.removeprefix("receipt_").rpartition("_")
-    template = (_SENT if direction == "sent" else _RECEIVED).get(base)
-    if template is None:
-        return t(
-            "Sika: a movement of {amount} on your wallet. Reference: {id}.",
-            amount=values["amount"],
-            id=values["id"],
-        )
-    text = "\n".join([t(template, **values), *receipt_reward_lines(t, params)])
-    receipt = params.get("receipt")
-    if isinstance(receipt, dict) and receipt.get("token"):
-        text += "\n" + t("Your electricity token: {token}", token=receipt["token"])
-    return text
+    return _with_token(t, t("Sika: a movement of {amount} on your wallet. Reference: {id}.",
+                            amount=values["amount"], id=values["id"]), params)

@@ -106,15 +106,12 @@ def _mine(ctx: Context) -> None:
 
 def _why(ctx: Context) -> None:
     assert ctx.customer is not None
-    paid = [
-        m
-        for m in ctx.container.payments.history(ctx.customer.id, limit=_HISTORY_LOOKED_AT)
-        if m.payer_customer_id == ctx.customer.id
-    ]
+    page = ctx.container.statements.page(ctx.customer, limit=_HISTORY_LOOKED_AT)
+    paid = [item for item in page.items if item.amount < 0]  # what the customer paid, newest first
     if not paid:
         ctx.done(ctx.t("You have made no payment yet."))
         return
-    last = paid[0]
+    last = ctx.container.payments.get(paid[0].id)
     verdicts = ctx.container.promotions.why(last)
     head = ctx.t("Your last payment: {amount} ({id}).", amount=ctx.t.amount(last.amount), id=last.id)
     if not verdicts:

@@ -242,9 +242,9 @@ def _run_all(configs: Sequence[BenchConfig]) -> list[BenchResult]:
 def promotions_command(
     *,
     backend: Annotated[str, typer.Option(help="sqlite or postgres.")] = "sqlite",
-    transfers: Annotated[int, typer.Option(help="Transfers per arm and round.")] = 2_000,
+    transfers: Annotated[int, typer.Option(help="Transfers per arm and round.")] = 500,
     clients: Annotated[int, typer.Option(help="Concurrent clients (threads).")] = 8,
-    rounds: Annotated[int, typer.Option(help="Rounds; the arms alternate, each figure is its median.")] = 3,
+    rounds: Annotated[int, typer.Option(help="Rounds; the arms alternate, each figure is its median.")] = 6,
     json_output: Annotated[bool, typer.Option("--json", help="The result as JSON on the last line.")] = False,
 ) -> None:
     """Wallet transfers a second with three active campaigns against none, in the same run (goal: at

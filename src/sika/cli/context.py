@@ -12,9 +12,11 @@ __all__ = ["container"]
 
 
 @contextmanager
-def container() -> Iterator[Container]:
-    # Operator commands never order from providers: keep sandboxes' threads out of them.
-    built = bootstrap(settings().model_copy(update={"providers": "off"}))
+def container(*, providers: bool = False) -> Iterator[Container]:
+    """``providers``: the configured providers too (reconcile, payouts); most commands never order
+    from a provider, and keep local fakes and HTTP clients out of their process."""
+    chosen = settings() if providers else settings().model_copy(update={"providers": "off"})
+    built = bootstrap(chosen)
     try:
         yield built
     finally:

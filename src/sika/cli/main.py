@@ -6,7 +6,21 @@ import sys
 
 import typer
 
-from sika.cli import apikey, bench, calendar, campaign, chat, db, ledger, operators, serve, simulate
+from sika.cli import (
+    apikey,
+    bench,
+    calendar,
+    campaign,
+    chat,
+    console,
+    db,
+    ledger,
+    operators,
+    payouts,
+    reconcile,
+    serve,
+    simulate,
+)
 from sika.errors import SikaError
 
 __all__ = ["app", "run"]
@@ -30,7 +44,9 @@ app.add_typer(apikey.app, name="apikey")
 app.add_typer(operators.agent_app, name="agent")
 app.add_typer(operators.merchant_app, name="merchant")
 app.add_typer(operators.wallet_app, name="wallet")
-app.command("reconcile")(operators.reconcile)
+app.add_typer(payouts.app, name="payout")
+app.command("reconcile")(reconcile.reconcile)
+app.add_typer(console.operator_app, name="operator")
 app.command("chat")(chat.chat)
 
 

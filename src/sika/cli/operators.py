@@ -1,19 +1,26 @@
-"""Operator commands: agents and their floats, merchants, wallets and their history, reconciliation."""
+"""Operator commands: agents and their floats, merchants, wallets and their history."""
 
 from __future__ import annotations
 
 import json
-import sys
 import time
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from sika.cli.context import container
+from sika.errors import SikaError
 from sika.payments import movement_id, new_movement_id
 
-__all__ = ["agent_app", "merchant_app", "reconcile", "wallet_app"]
+if TYPE_CHECKING:
+    from sika.ledger import Ledger
+    from sika.rides.payouts import Payout
+    from sika.rides.service import Rides
+    from sika.wallet import Customers
+
+__all__ = ["agent_app", "merchant_app", "wallet_app", "when"]
 
 agent_app = typer.Typer(help="Agents: the shops where customers cash in and out.", no_args_is_help=True)
 merchant_app = typer.Typer(help="Merchants: paid by request-to-pay, with signed callbacks.",
@@ -21,7 +28,18 @@ merchant_app = typer.Typer(help="Merchants: paid by request-to-pay, with signed 
 wallet_app = typer.Typer(help="Wallets: look one up, see its history, change its tier.", no_args_is_help=True)
 
 
-def _when(ns: int) -> str:
+def _driving(rides: Rides, ledger: Ledger, customers: Customers, customer_id: int) -> Payout | None:
+    """Where a wallet holder who drives stands with the platform (None: not a driver)."""
+    from sika.rides.payouts import standing
+
+    try:
+        driver = rides.driver_of(customer_id)
+    except SikaError:
+        return None
+    return standing(rides, ledger, customers, driver.id)
+
+
+def when(ns: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ns / 1e9))
 
 
@@ -101,6 +119,7 @@ def wallet_show(msisdn: str = typer.Argument(..., help="The wallet's phone numbe
         month = month_of(time.time_ns())
         inflow = c.payments.meters.used(customer.id, month)
         vouchers = c.payments.vouchers_for(customer.msisdn)
+        driving = _driving(c.rides, c.ledger, c.customers, customer.id) if c.rides is not None else None
     table = Table(show_header=False)
     for label, value in [
         ("number", customer.msisdn), ("name", customer.name), ("language", customer.language),
@@ -108,31 +127,74 @@ def wallet_show(msisdn: str = typer.Argument(..., help="The wallet's phone numbe
                  f"time, receives ≤ {limits.inflow_month_max} a month)"),
         ("balance", f"{account.balance} XOF (available {account.available})"),
         (f"inflow {month}", f"{inflow} XOF of {limits.inflow_month_max}"),
-        ("PIN", "locked until " + _when(customer.pin_locked_until_ns)
+        ("PIN", "locked until " + when(customer.pin_locked_until_ns)
          if customer.pin_locked_until_ns and customer.pin_locked_until_ns > time.time_ns()
          else ("set" if customer.has_pin else "not set")),
         ("vouchers waiting", str(len(vouchers))),
-        ("opened", _when(customer.created_at_ns)),
+        ("opened", when(customer.created_at_ns)),
+        *_driver_rows(driving),
     ]:
         table.add_row(label, value)
     Console().print(table)
+
+
+def _driver_rows(driving: Payout | None) -> list[tuple[str, str]]:
+    if driving is None:
+        return []
+    if driving.owed:
+        return [("driver account", f"owes {driving.owed} XOF of cash-ride commissions: top up the wallet, "
+                                   "then `sika wallet payout` takes it")]
+    return [("driver account", f"{driving.earnings} XOF of earnings to pay out (`sika wallet payout`)")]
 
 
 @wallet_app.command("history")
 def wallet_history(
     msisdn: str = typer.Argument(..., help="The wallet's phone number."),
     limit: int = typer.Option(20, min=1, max=200, help="How many movements, newest first."),
+    cursor: str | None = typer.Option(None, help="Go on from a previous page's cursor."),
+    as_json: bool = typer.Option(False, "--json",
+                                 help="One JSON object (items, next_cursor) on the last line."),
 ) -> None:
-    """A wallet's movements: what, with whom, amount, fee, status."""
+    """A wallet's statement: each movement once as this customer sees it (the amounts of completed
+    items add up to the balance): when, what, with whom, amount, fee, status."""
+    from sika.chat.i18n import translator
+    from sika.chat.statement_text import as_dict
+
     with container() as c:
         customer = c.customers.get(msisdn)
-        items = c.payments.history(customer.id, limit=limit)
+        page = c.statements.page(customer, limit=limit, cursor=cursor)
+        assert customer.account_id is not None
+        balance = c.ledger.get_account(customer.account_id).balance
+    t = translator(customer.language)
+    items = [as_dict(t, item) for item in page.items]
+    if as_json:
+        typer.echo(json.dumps({"items": items, "next_cursor": page.next_cursor}, ensure_ascii=False))
+        return
     table = Table("when (UTC)", "id", "what", "with", "amount", "fee", "status")
-    for m in items:
-        sign = "-" if m.payer_customer_id == customer.id else "+"
-        table.add_row(_when(m.created_at_ns), m.id, str(m.kind), m.counterparty or "", f"{sign}{m.amount}",
-                      str(m.fee), str(m.status) + (f" ({m.error_code})" if m.error_code else ""))
-    Console().print(table)
+    for item, shown in zip(page.items, items, strict=True):
+        table.add_row(when(item.at_ns), item.id, shown["description"], shown["counterparty"],
+                      f"{item.amount:+}", str(item.fee),
+                      shown["status"] + (f" ({item.error_code})" if item.error_code else ""))
+    console = Console()
+    console.print(table)
+    more = f"; more with --cursor {page.next_cursor}" if page.next_cursor else ""
+    console.print(f"balance {balance} XOF{more}")
+
+
+@wallet_app.command("payout")
+def wallet_payout(msisdn: str = typer.Argument(..., help="The driver's wallet number.")) -> None:
+    """Settle a driver's account with their wallet: earnings paid out, or cash-ride commissions owed
+    taken from it; says what moved and what is still owed."""
+    from sika.chat.i18n import translator
+    from sika.chat.payout_text import explain
+    from sika.rides.payouts import pay_out
+
+    with container() as c:
+        assert c.rides is not None
+        driver = c.rides.driver_of(c.customers.get(msisdn).id)
+        done = pay_out(c.rides, c.ledger, c.customers, driver.id)
+    typer.echo(explain(translator("en"), done))
+    typer.echo(json.dumps(done.as_dict()))
 
 
 @wallet_app.command("tier")
@@ -145,44 +207,3 @@ def wallet_tier(
     with container() as c:
         customer = c.customers.set_tier(msisdn, tier)
     typer.echo(f"{customer.msisdn} is now tier {customer.tier}")
-
-
-def reconcile(
-    as_json: bool = typer.Option(False, "--json", help="One JSON object on the last line."),
-) -> None:
-    """List what needs an operator: provider payments past their deadline, movements a crash left
-    half-done, provider successes after the hold was released, undelivered merchant callbacks.
-    Exits 1 when anything is listed."""
-    with container() as c:
-        stuck = c.payments.stuck()
-        callbacks = c.callbacks.undelivered()
-    rows = [{"id": m.id, "kind": str(m.kind), "status": str(m.status), "provider": m.provider,
-             "amount": m.amount, "since": _when(m.updated_at_ns),
-             "issue": _issue(m.status, m.details)} for m in stuck]
-    if as_json:
-        typer.echo(json.dumps({"movements": rows, "callbacks": callbacks}))
-    else:
-        table = Table("id", "kind", "status", "provider", "amount", "since (UTC)", "issue")
-        for row in rows:
-            table.add_row(*(str(row[k]) for k in ("id", "kind", "status", "provider", "amount", "since",
-                                                   "issue")))
-        console = Console()
-        console.print(table)
-        for callback in callbacks:
-            console.print(f"callback {callback['dedupe_key']} to {callback['url']}: {callback['status']}, "
-                          f"{callback['attempts']} tries, last error {callback['last_error']}")
-        console.print(f"{len(rows)} movement(s) and {len(callbacks)} callback(s) need attention")
-    if rows or callbacks:
-        sys.exit(1)
-
-
-def _issue(status: object, details: dict[str, object]) -> str:
-    if details.get("late_outcome"):
-        return "provider succeeded after the hold was released: charge or reverse with the provider"
-    if details.get("trip") and str(status) == "failed":
-        return "the card refused a completed ride's fare: collect it from the rider, pay the driver"
-    if details.get("refund_required"):
-        return "paid at the provider but refused by our limits: refund at the provider"
-    if str(status) == "processing":
-        return "interrupted: the recovery job finishes it"
-    return "past its deadline: the polling job gives it up"

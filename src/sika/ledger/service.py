@@ -50,6 +50,10 @@ EXPIRY_SWEEP_MAX = 1_000
 # Reads on hot paths (a balance in the chat), built once: building a statement costs more than running it.
 _ACCOUNT_BY_ID = select(schema.accounts).where(schema.accounts.c.id == bindparam("id"))
 _ACCOUNTS_BY_ID = select(schema.accounts).where(schema.accounts.c.id.in_(bindparam("ids", expanding=True)))
+_TRANSFERS_BY_ID = text(
+    f"SELECT {TRANSFER_COLUMNS} FROM ledger_transfers t"
+    " LEFT JOIN ledger_pending p ON p.transfer_id = t.id WHERE t.id IN :ids"
+).bindparams(bindparam("ids", expanding=True))
 
 
 class LedgerError(SikaError):
@@ -239,6 +243,17 @@ class Ledger:
                 {"id": transfer_id},
             ).first()
         return record_from_row(row) if row is not None else None
+
+    def get_transfers(self, transfer_ids: Sequence[str]) -> dict[str, TransferRecord]:
+        """The stored transfers among ``transfer_ids`` (missing ids are left out), by id."""
+        ids = sorted(set(transfer_ids))
+        if len(ids) > BATCH_MAX:
+            raise LedgerError(f"at most {BATCH_MAX} transfers at once", code="too_many")
+        if not ids:
+            return {}
+        with self.engine.connect() as connection:
+            rows = connection.execute(_TRANSFERS_BY_ID, {"ids": ids}).all()
+        return {row[1]: record_from_row(row) for row in rows}
 
     def account_transfers(
         self, account_id: int, *, limit: int = 50, cursor: str | None = None

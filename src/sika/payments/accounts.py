@@ -26,6 +26,8 @@ _KNOWN: dict[str, tuple[AccountKind, AccountFlags]] = {
     "meter_source": (AccountKind.LIMIT_METER, AccountFlags.NONE),
     # Riders' fares between the hold and the split between driver and platform.
     "rides_clearing": (AccountKind.SUSPENSE, AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS),
+    # The other side of operators' corrections (console maker-checker): cleared by finance.
+    "manual_adjustments": (AccountKind.SUSPENSE, AccountFlags.NONE),
     # Holds each movement's guard leg (see Payments._finish): counts, never money.
     "movement_guard": (AccountKind.LIMIT_METER, AccountFlags.NONE),
     # What promotions the platform sponsors cost it (sika.promotions); prizes between a draw's commitment

@@ -28,6 +28,7 @@ __all__ = [
     "PaymentRefused",
     "Status",
     "UnknownMovement",
+    "movement_from_row",
     "movement_id",
     "new_movement_id",
     "refusal",
@@ -53,6 +54,8 @@ class Kind(enum.StrEnum):
     RIDE = "ride"                      # a rider's fare: held from the wallet, or charged to a card
     RIDE_CASH = "ride_cash"            # the commission on a fare paid in cash: the driver's debt
     DRIVER_PAYOUT = "driver_payout"    # a driver's earnings to the wallet, or the debt from it
+    PAYOUT = "payout"                  # money out to a mobile-money wallet, through a provider
+    ADJUSTMENT = "adjustment"          # an operator's correction, approved by a second one (console)
 
 
 class Status(enum.StrEnum):
@@ -81,18 +84,20 @@ class Code(enum.IntEnum):
     MERCHANT_PAYMENT = 50
     MERCHANT_REFUND = 51
     FLOAT = 60
+    ADJUSTMENT = 61
     RIDE_FARE = 70
     RIDE_EARNING = 71
     RIDE_COMMISSION = 72
     DRIVER_PAYOUT = 73
+    PAYOUT = 80
     # Promotions (sika.promotions): a campaign budget pays a reward, a meter counts it against a cap, a
     # refund claws it back; budgets are funded by and returned to their sponsor; prizes of draws.
-    REWARD = 80
-    REWARD_METER = 81
-    CLAWBACK = 82
-    BUDGET_FUNDING = 83
-    BUDGET_RETURN = 84
-    PRIZE = 85
+    REWARD = 90
+    REWARD_METER = 91
+    CLAWBACK = 92
+    BUDGET_FUNDING = 93
+    BUDGET_RETURN = 94
+    PRIZE = 95
 
 
 class Role(enum.StrEnum):
@@ -262,3 +267,16 @@ def check_id(value: str) -> str:
     if not 0 < len(value) <= ID_CHARS_MAX or not value.isascii() or not value.isprintable():
         raise SikaError(f"a movement id has 1 to {ID_CHARS_MAX} ASCII characters", code="validation_error")
     return value
+
+
+def movement_from_row(row: Any) -> Movement:
+    return Movement(
+        id=row["id"], kind=Kind(row["kind"]), status=Status(row["status"]), amount=row["amount"],
+        fee=row["fee"], commission=row["commission"], currency=row["currency"],
+        payer_customer_id=row["payer_customer_id"], payee_customer_id=row["payee_customer_id"],
+        agent_id=row["agent_id"], merchant_id=row["merchant_id"], counterparty=row["counterparty"],
+        provider=row["provider"], product=row["product"], provider_reference=row["provider_reference"],
+        details=json.loads(row["details"]), error_code=row["error_code"],
+        created_at_ns=row["created_at_ns"], updated_at_ns=row["updated_at_ns"],
+        legs=legs_from_json(row["legs"]), deadline_ns=row["deadline_ns"],
+    )

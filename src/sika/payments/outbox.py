@@ -8,6 +8,15 @@ Workers claim due messages under a lease (``FOR UPDATE SKIP LOCKED`` on PostgreS
 writer at a time), so several ``sika worker`` processes never deliver one message twice at once; a
 worker that dies mid-delivery loses its lease and the message is delivered by another. Delivery is
 at-least-once towards the channel, which drops repeats by the message id it is given.
+
+Each message goes through the channel that can really reach its person (:mod:`sika.payments.channels`).
+States::
+
+    queued --delivered by a route--> delivered   (a secret is wiped, unless the inbox holds it for
+                                                   its owner until read)
+    queued --channel failed, attempts left--> queued (later)
+    queued --no route reaches the number, or ATTEMPTS_MAX failures--> failed (secret wiped; the
+                                                   message's ``fallback`` is queued instead)
 """
 
 from __future__ import annotations
@@ -16,16 +25,26 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from sika.payments.channels import (
+    FALLBACK,
+    OWNER_SECRET_KINDS,
+    SECRET,
+    Channel,
+    InboxChannel,
+    Message,
+    Route,
+    Router,
+    Unreachable,
+)
 from sika.payments.queue import backoff_ns, claim_due, renew
 from sika.payments.schema import outbox
 
-__all__ = ["Channel", "InboxChannel", "Message", "Outbox", "enqueue"]
+__all__ = ["OWNER_SECRET_KINDS", "SECRET", "Channel", "InboxChannel", "Message", "Outbox", "enqueue"]
 
 log = logging.getLogger(__name__)
 
@@ -33,36 +52,6 @@ LEASE_S = 60
 ATTEMPTS_MAX = 10
 PAGE_LIMIT_MAX = 200
 ERROR_CHARS_MAX = 200
-# Params under this key are secrets (a voucher's code): wiped once the message is delivered.
-SECRET = "secret"  # noqa: S105 (a key name, not a password)
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    id: int
-    msisdn: str
-    kind: str
-    params: dict[str, Any]
-    status: str
-    attempts: int
-    created_at_ns: int
-    delivered_at_ns: int | None
-    lease_until_ns: int | None = None
-
-
-class Channel(Protocol):
-    def deliver(self, message: Message) -> None:
-        """Deliver or raise; called again for the same ``message.id`` after a failure or crash."""
-
-
-class InboxChannel:
-    """The in-app inbox: a delivered message is one a customer reads from their notifications feed.
-
-    It is the channel when no chat channel is configured; WhatsApp and SMS deliver the same messages.
-    """
-
-    def deliver(self, message: Message) -> None:
-        log.debug("notification %s (%s) to %s in the inbox", message.id, message.kind, message.msisdn)
 
 
 def enqueue(connection: Connection, *, dedupe_key: str, msisdn: str, kind: str, params: dict[str, Any],
@@ -77,11 +66,20 @@ def enqueue(connection: Connection, *, dedupe_key: str, msisdn: str, kind: str, 
 
 
 class Outbox:
-    def __init__(self, engine: Engine, channel: Channel | None = None, *,
+    def __init__(self, engine: Engine, channel: Channel | Router | None = None, *,
                  clock_ns: Callable[[], int] = time.time_ns) -> None:
         self._engine = engine
-        self.channel: Channel = channel or InboxChannel()
+        self._router = _routed(channel or InboxChannel())
         self._clock_ns = clock_ns
+
+    @property
+    def channel(self) -> Router:
+        """The routes messages go through; a plain channel set here takes every message."""
+        return self._router
+
+    @channel.setter
+    def channel(self, channel: Channel | Router) -> None:
+        self._router = _routed(channel)
 
     def claim(self, limit: int = 100) -> list[Message]:
         """Take up to ``limit`` due messages under a lease; the caller delivers them."""
@@ -89,7 +87,7 @@ class Outbox:
         return [_message(row) for row in rows]
 
     def deliver_due(self, limit: int = 100) -> int:
-        """One worker pass: claim, deliver, record. Returns how many were claimed."""
+        """One worker pass: claim, route, deliver, record. Returns how many were claimed."""
         messages = self.claim(limit)
         for message in messages:
             assert message.lease_until_ns is not None
@@ -97,14 +95,25 @@ class Outbox:
                           lease_s=LEASE_S)
             if lease is None:
                 continue  # our lease ran out while earlier messages were delivered: another worker has it
+            route = self._router.route(message.msisdn, message.kind, secret=message.secret)
+            if route is None:
+                self._give_up(message, lease, "unreachable: no channel reaches this number")
+                continue
             try:
-                self.channel.deliver(message)
+                route.channel.deliver(message)
+            except Unreachable as exc:
+                self._give_up(message, lease, f"unreachable by {route.name}: {exc}")
             except Exception as exc:  # any channel failure is retried later; the message is kept
-                log.warning("delivery of message %s failed: %s", message.id, exc)
+                log.warning("delivery of message %s by %s failed: %s", message.id, route.name, exc)
                 self._failed(message, f"{type(exc).__name__}: {exc}", lease)
             else:
-                self._delivered(message, lease)
+                self._delivered(message, lease, route)
         return len(messages)
+
+    def get(self, message_id: int) -> Message | None:
+        with self._engine.connect() as connection:
+            row = connection.execute(select(outbox).where(outbox.c.id == message_id)).mappings().first()
+        return _message(row) if row is not None else None
 
     def feed(self, msisdn: str, *, limit: int = 50, before: int | None = None) -> list[Message]:
         """Delivered and queued messages for one number, newest first (the in-app inbox)."""
@@ -116,33 +125,73 @@ class Outbox:
             rows = connection.execute(query.order_by(outbox.c.id.desc()).limit(limit)).mappings()
             return [_message(row) for row in rows]
 
+    def forget_secrets(self, messages: list[Message]) -> None:
+        """The owner has read these: wipe the secrets the inbox held for them."""
+        with self._engine.begin() as connection:
+            for message in messages:
+                if message.secret and message.status == "delivered":
+                    connection.execute(update(outbox).where(outbox.c.id == message.id).values(
+                        params=_json(_without_secret(message.params))))
+
     def pending_count(self) -> int:
         with self._engine.connect() as connection:
             return len(connection.execute(
                 select(outbox.c.id).where(outbox.c.status == "queued").limit(10_000)).all())
 
-    def _delivered(self, message: Message, lease: int) -> None:
-        params = {k: v for k, v in message.params.items() if k != SECRET}
+    def _delivered(self, message: Message, lease: int, route: Route) -> None:
+        params = message.params if route.for_owner else _without_secret(message.params)
         with self._engine.begin() as connection:
             connection.execute(
                 update(outbox).where(outbox.c.id == message.id, outbox.c.lease_until_ns == lease)
                 .values(status="delivered", delivered_at_ns=self._clock_ns(), lease_until_ns=None,
-                        params=json.dumps(params, separators=(",", ":"), ensure_ascii=False)))
+                        channel=route.name, params=_json(params)))
 
     def _failed(self, message: Message, error: str, lease: int) -> None:
+        if message.attempts >= ATTEMPTS_MAX:
+            self._give_up(message, lease, error)
+            return
         now = self._clock_ns()
-        gave_up = message.attempts >= ATTEMPTS_MAX
         with self._engine.begin() as connection:
             connection.execute(
                 update(outbox)
                 .where(and_(outbox.c.id == message.id, outbox.c.status == "queued",
                             outbox.c.lease_until_ns == lease))
-                .values(status="failed" if gave_up else "queued", lease_until_ns=None,
-                        next_attempt_ns=now + backoff_ns(message.attempts),
+                .values(lease_until_ns=None, next_attempt_ns=now + backoff_ns(message.attempts),
                         last_error=error[:ERROR_CHARS_MAX]))
+
+    def _give_up(self, message: Message, lease: int, error: str) -> None:
+        """Nobody can be reached (or every try failed): the message fails, its secret is wiped, and
+        whoever its ``fallback`` names is told instead, in the same transaction."""
+        now = self._clock_ns()
+        log.info("message %s (%s) given up: %s", message.id, message.kind, error)
+        with self._engine.begin() as connection:
+            done = connection.execute(
+                update(outbox)
+                .where(and_(outbox.c.id == message.id, outbox.c.status == "queued",
+                            outbox.c.lease_until_ns == lease))
+                .values(status="failed", lease_until_ns=None, last_error=error[:ERROR_CHARS_MAX],
+                        params=_json(_without_secret(message.params)))).rowcount
+            fallback = message.params.get(FALLBACK)
+            if done and isinstance(fallback, dict) and fallback.get("msisdn") and fallback.get("kind"):
+                params = {k: v for k, v in message.params.items() if k != FALLBACK}
+                enqueue(connection, dedupe_key=f"fallback:{message.id}", msisdn=str(fallback["msisdn"]),
+                        kind=str(fallback["kind"]), params={**params, "to": message.msisdn}, now_ns=now)
+
+
+def _routed(channel: Channel | Router) -> Router:
+    return channel if isinstance(channel, Router) else Router([Route("channel", channel)])
+
+
+def _without_secret(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if k != SECRET}
+
+
+def _json(params: dict[str, Any]) -> str:
+    return json.dumps(params, separators=(",", ":"), ensure_ascii=False)
 
 
 def _message(row: Any) -> Message:
     return Message(id=row["id"], msisdn=row["msisdn"], kind=row["kind"], params=json.loads(row["params"]),
                    status=row["status"], attempts=row["attempts"], created_at_ns=row["created_at_ns"],
-                   delivered_at_ns=row["delivered_at_ns"], lease_until_ns=row["lease_until_ns"])
+                   delivered_at_ns=row["delivered_at_ns"], lease_until_ns=row["lease_until_ns"],
+                   channel=row["channel"])

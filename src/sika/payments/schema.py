@@ -25,6 +25,7 @@ from sika.tables import ROWID, metadata
 __all__ = [
     "agents",
     "approvals",
+    "bill_claims",
     "callbacks",
     "inflow_meters",
     "merchants",
@@ -101,6 +102,8 @@ movements = Table(
     Index("ix_pay_movements_status", "status", "deadline_ns"),
     Index("ix_pay_movements_payer", "payer_customer_id", "created_at_ns"),
     Index("ix_pay_movements_payee", "payee_customer_id", "created_at_ns"),
+    # Providers that name an order by their own reference only (Africa's Talking's callbacks).
+    Index("ix_pay_movements_provider_reference", "provider_reference"),
 )
 
 vouchers = Table(
@@ -171,6 +174,8 @@ outbox = Table(
     Column("last_error", String(200), nullable=True),
     Column("created_at_ns", BigInteger, nullable=False),
     Column("delivered_at_ns", BigInteger, nullable=True),
+    # The route that delivered it: whatsapp, sms, inbox (or a test's channel).
+    Column("channel", String(12), nullable=True),
     CheckConstraint("status IN ('queued', 'delivered', 'failed')", name="ck_pay_outbox_status"),
     Index("ix_pay_outbox_due", "status", "next_attempt_ns"),
     Index("ix_pay_outbox_msisdn", "msisdn", "id"),
@@ -194,4 +199,17 @@ callbacks = Table(
     Column("delivered_at_ns", BigInteger, nullable=True),
     CheckConstraint("status IN ('queued', 'delivered', 'failed')", name="ck_pay_callbacks_status"),
     Index("ix_pay_callbacks_due", "status", "next_attempt_ns"),
+)
+
+# A bill being paid or paid: one row per biller, reference and period, so that two processes cannot
+# pay the same bill twice. A claim whose movement failed (or never got written) is taken over.
+bill_claims = Table(
+    "pay_bill_claims",
+    metadata,
+    Column("provider", String(20), primary_key=True),
+    Column("reference", String(64), primary_key=True),
+    Column("period", String(40), primary_key=True),
+    Column("movement_id", String(40), nullable=False, index=True),
+    Column("amount", BigInteger, nullable=False),
+    Column("created_at_ns", BigInteger, nullable=False),
 )

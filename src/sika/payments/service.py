@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sika import phones
@@ -38,6 +38,7 @@ from sika.ledger import Ledger, Transfer, TransferFlags, TransferResult
 from sika.payments.accounts import SystemAccounts
 from sika.payments.agents import Agent, Merchant
 from sika.payments.callbacks import enqueue_callback
+from sika.payments.channels import FALLBACK
 from sika.payments.fees import DEFAULT_FEES, FeeSchedule, Operation
 from sika.payments.hooks import Draft, MovementHook, drop_group, extend, receipt_params, without_group
 from sika.payments.meters import InflowMeters, month_of
@@ -53,8 +54,8 @@ from sika.payments.movements import (
     UnknownMovement,
     chain,
     check_id,
-    legs_from_json,
     legs_json,
+    movement_from_row,
     movement_id,
     refusal,
 )
@@ -78,14 +79,6 @@ _OK = (TransferResult.OK, TransferResult.EXISTS)
 # The guard leg's amount when its chain happened, and its tombstone's when the chain was refused.
 _GUARD_DONE = 1
 _GUARD_REFUSED = 2
-# A customer's history is the movements they paid and those they were paid, newest first; both
-# statements built once (building one costs more than running it; the chat reads it often).
-_NEVER_NS = 2**63 - 1
-_HISTORY = tuple(
-    select(movements).where(column == bindparam("customer_id"),
-                            movements.c.created_at_ns < bindparam("before_ns"))
-    .order_by(movements.c.created_at_ns.desc()).limit(bindparam("limit"))
-    for column in (movements.c.payer_customer_id, movements.c.payee_customer_id))
 
 
 class VoucherRefused(SikaError):
@@ -147,25 +140,13 @@ class Payments:
                 select(movements).where(movements.c.id == movement_id)).mappings().first()
         if row is None:
             raise UnknownMovement(f"no transfer {movement_id}")
-        return _movement(row)
+        return movement_from_row(row)
 
     def find(self, movement_id: str) -> Movement | None:
         try:
             return self.get(movement_id)
         except UnknownMovement:
             return None
-
-    def history(self, customer_id: int, *, limit: int = 50, before_ns: int | None = None) -> list[Movement]:
-        """Movements where the customer paid or was paid, newest first."""
-        assert 0 < limit <= PAGE_LIMIT_MAX
-        found: list[Movement] = []
-        values = {"customer_id": customer_id, "before_ns": _NEVER_NS if before_ns is None else before_ns,
-                  "limit": limit}
-        with self._engine.connect() as connection:
-            for query in _HISTORY:
-                found.extend(_movement(row) for row in connection.execute(query, values).mappings())
-        unique = {m.id: m for m in found}
-        return sorted(unique.values(), key=lambda m: (m.created_at_ns, m.id), reverse=True)[:limit]
 
     # Quotes --------------------------------------------------------------------------------------
 
@@ -379,6 +360,29 @@ class Payments:
             ).mappings().all()
         return [dict(row) for row in rows]
 
+    def reissue_voucher_code(self, voucher_id: str) -> bool:
+        """The code never reached the recipient (its SMS failed on the way): a new code replaces it and
+        goes to the sender, to pass on. False when the voucher is no longer waiting."""
+        code = "".join(secrets.choice("0123456789") for _ in range(VOUCHER_CODE_DIGITS))
+        now = self._clock_ns()
+        with self._engine.begin() as connection:
+            changed = connection.execute(
+                update(vouchers)
+                .where(vouchers.c.movement_id == voucher_id, vouchers.c.status == "held",
+                       vouchers.c.settled_by.is_(None))
+                .values(code_digest=self._code_digest(voucher_id, code), failed_tries=0)).rowcount
+            if not changed:
+                return False
+            row = connection.execute(
+                select(vouchers).where(vouchers.c.movement_id == voucher_id)).mappings().one()
+            sender = self._customers.by_id(int(row["sender_customer_id"]))
+            days = max(1, (int(row["expires_at_ns"]) - now) // (86_400 * _NS))
+            enqueue(connection, dedupe_key=f"{voucher_id}:reissued:{now}", msisdn=sender.msisdn,
+                    kind="voucher_code_to_pass_on", now_ns=now,
+                    params={"amount": int(row["amount"]), SECRET: code, "expires_days": days,
+                            "id": voucher_id, "to": str(row["recipient_msisdn"])})
+        return True
+
     def refund_expired_vouchers(self, limit: int = SWEEP_MAX) -> int:
         """Give the sender back what nobody claimed in time (one attempt a day if the refund fails)."""
         now = self._clock_ns()
@@ -591,7 +595,7 @@ class Payments:
                 select(movements).where(movements.c.status == Status.FAILED,
                                         movements.c.provider.is_not(None))
                 .order_by(movements.c.created_at_ns.desc()).limit(limit * 5)).mappings())
-        found = [_movement(row) for row in rows]
+        found = [movement_from_row(row) for row in rows]
         return [m for m in found if m.status is not Status.FAILED
                 or "late_outcome" in m.details or m.details.get("refund_required")
                 or (m.kind is Kind.RIDE and m.provider == "card")][:limit]
@@ -738,7 +742,9 @@ class Payments:
             enqueue(connection, dedupe_key=f"{movement.id}:voucher", msisdn=movement.counterparty,
                     kind="voucher_received", now_ns=now,
                     params={"amount": movement.amount, "sender": payer.name, SECRET: code,
-                            "expires_days": self._voucher_ttl_ns // (86_400 * _NS), "id": movement.id})
+                            "expires_days": self._voucher_ttl_ns // (86_400 * _NS), "id": movement.id,
+                            # nobody can reach the recipient: the sender gets the code to pass on
+                            FALLBACK: {"msisdn": payer.msisdn, "kind": "voucher_code_to_pass_on"}})
         elif movement.kind in (Kind.VOUCHER_CLAIM, Kind.VOUCHER_REFUND):
             connection.execute(
                 update(vouchers)
@@ -848,18 +854,3 @@ def _check_amount(amount: int) -> None:
         raise SikaError("an amount is a positive whole number of francs", code="invalid_amount")
     if amount > 10**12:
         raise SikaError("that amount is too large", code="invalid_amount")
-
-
-def _movement(row: Any) -> Movement:
-    return Movement(
-        id=row["id"], kind=Kind(row["kind"]), status=Status(row["status"]), amount=row["amount"],
-        fee=row["fee"], commission=row["commission"], currency=row["currency"],
-        payer_customer_id=row["payer_customer_id"], payee_customer_id=row["payee_customer_id"],
-        agent_id=row["agent_id"], merchant_id=row["merchant_id"], counterparty=row["counterparty"],
-        provider=row["provider"], product=row["product"], provider_reference=row["provider_reference"],
-        details=json.loads(row["details"]), error_code=row["error_code"],
-        created_at_ns=row["created_at_ns"], updated_at_ns=row["updated_at_ns"],
-        legs=legs_from_json(row["legs"]), deadline_ns=row["deadline_ns"],
-    )
-
-

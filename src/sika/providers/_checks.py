@@ -1,26 +1,29 @@
-"""Checks shared by the adapters: references, check digits, amounts, product codes."""
+"""Checks shared by the adapters: references, check digits, amounts, product codes, callback origins."""
 
 from __future__ import annotations
 
-import hashlib
+import hmac
+import ipaddress
+from functools import lru_cache
 
 from sika.phones import InvalidMsisdn, normalize
-from sika.providers.base import ProviderRejected
+from sika.providers.base import CallbackRequest, ForgedCallback, ProviderRejected
 
 __all__ = [
     "REFERENCE_CHARS_MAX",
     "check_amount",
-    "customer_name",
-    "digest",
+    "check_origin",
     "luhn_check_digit",
     "luhn_valid",
     "product_code",
     "require_digits",
+    "require_msisdn",
     "require_togo_msisdn",
 ]
 
 # Typed input is bounded before any parsing: no reference a provider takes is longer than this.
 REFERENCE_CHARS_MAX = 64
+_NETWORKS_MAX = 64
 
 
 def require_digits(reference: str, length: int, what: str) -> str:
@@ -29,13 +32,21 @@ def require_digits(reference: str, length: int, what: str) -> str:
     return reference
 
 
-def require_togo_msisdn(reference: str) -> str:
-    """A Togolese mobile number already in E.164, as Togo's operators and aggregators take it."""
+def require_msisdn(reference: str) -> str:
+    """A mobile number of the XOF zone already in E.164 (``+22890112233``, ``+2250700000000``)."""
     try:
         msisdn = normalize(reference)
     except InvalidMsisdn as exc:
         raise ProviderRejected(exc.message, code="invalid_reference") from exc
-    if msisdn != reference or not msisdn.startswith("+228"):
+    if msisdn != reference:
+        raise ProviderRejected("a mobile number in E.164, like +22890112233", code="invalid_reference")
+    return msisdn
+
+
+def require_togo_msisdn(reference: str) -> str:
+    """A Togolese mobile number already in E.164, as Togo's operators and aggregators take it."""
+    msisdn = require_msisdn(reference)
+    if not msisdn.startswith("+228"):
         raise ProviderRejected("a Togolese mobile number in E.164, like +22890112233",
                                code="invalid_reference")
     return msisdn
@@ -84,19 +95,25 @@ def product_code(product: str, prefix: str) -> str:
     return code
 
 
-def digest(*parts: str) -> int:
-    """A stable number drawn from ``parts``: sandboxes derive tokens, names and bills from it, so that
-    the same order or reference gives the same answer in every run."""
-    data = "\x1f".join(parts).encode()
-    return int.from_bytes(hashlib.sha256(data).digest()[:16], "big")
+@lru_cache(maxsize=16)
+def _networks(spec: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    parts = [part.strip() for part in spec.split(",") if part.strip()]
+    if len(parts) > _NETWORKS_MAX:
+        raise ValueError(f"at most {_NETWORKS_MAX} allowed networks")
+    return tuple(ipaddress.ip_network(part, strict=False) for part in parts)
 
 
-# Sandbox account holders: plausible Togolese names, one per reference, the same in every run.
-_NAMES = (
-    "Kossi Agbeko", "Ama Mensah", "Komlan Adjavon", "Afi Lawson", "Yao Amouzou", "Akossiwa Dogbe",
-    "Kodjo Tchalla", "Essi Kpodar", "Edem Ahadji", "Abla Gbeassor", "Koffi Sossou", "Adjoa Attiogbe",
-)
-
-
-def customer_name(reference: str) -> str:
-    return _NAMES[digest("customer", reference) % len(_NAMES)]
+def check_origin(request: CallbackRequest, *, provider: str, allowed_ips: str, token: str | None) -> None:
+    """For providers that sign nothing: the source must be in ``allowed_ips`` (comma-separated
+    addresses or CIDRs; empty: any) and the URL must carry ``?token=<token>`` when a token is set
+    (compared in constant time). Raises :class:`ForgedCallback`."""
+    networks = _networks(allowed_ips)
+    if networks:
+        try:
+            address = ipaddress.ip_address(request.client_host or "")
+        except ValueError as exc:
+            raise ForgedCallback(f"a {provider} callback from an unknown address") from exc
+        if not any(address in network for network in networks):
+            raise ForgedCallback(f"a {provider} callback from {address}, not an allowed address")
+    if token and not hmac.compare_digest(request.query.get("token", "").encode(), token.encode()):
+        raise ForgedCallback(f"a {provider} callback without its token")

@@ -2,8 +2,8 @@
 
 ``webhook`` reads what Meta posts, ``attachments`` judges files (never opened), ``render`` turns
 replies into Meta's message bodies within its limits, ``graph`` sends them, ``service`` ties these to
-the database (inbox, outbound queue, 24-hour windows), and ``fake_graph`` stands in for Meta in tests
-and benchmarks.
+the database (inbox, outbound queue, 24-hour windows). ``sika_fakes.graph`` (the separate
+``sika-fakes`` distribution) stands in for Meta in tests and benchmarks.
 """
 
 from sika.chat.whatsapp.attachments import dangerous

@@ -1,4 +1,7 @@
-"""Meta's documented limits on what the Cloud API accepts, in one place (render obeys, FakeGraph checks).
+"""Meta's documented limits on what the Cloud API accepts, in one place (render obeys them).
+
+The fake Graph API keeps its own copy, taken from Meta's documentation (``sika_fakes.meta_limits``),
+so that tests check these numbers against Meta's rather than against themselves.
 
 Lengths are counted in UTF-16 code units, the most any of Meta's clients could count: an emoji outside
 the Basic Multilingual Plane counts twice, so a text that fits here fits there whatever Meta counts.

@@ -1,0 +1,1 @@
+"""The operations console: the web pages operators run Sika from (docs/console.md)."""

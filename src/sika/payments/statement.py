@@ -1,0 +1,412 @@
+"""A wallet's statement: each movement once, as *this* customer sees it.
+
+One model for every screen that shows money (REST history, ``sika wallet history``, the chat and USSD
+history, receipts, the console). An :class:`Item` is one movement seen from one side:
+
+- ``amount`` is read from the **ledger**, not from the movement row: the transfers of that movement
+  that touched this customer's account, credits less debits, counted once posted (a hold counts when
+  it is posted, for what was posted: a wallet ride shows the fare captured, not the hold). Every
+  posted transfer on a wallet belongs to one movement that names the customer as payer or payee, so
+  the ``amount``s of ``completed`` items add up to the balance, whatever a movement row says.
+- ``pending`` items (money held for a provider, a top-up waiting for its provider) show what is held
+  or expected; they are not part of the balance yet.
+- ``failed`` items (nothing moved) are shown only to the person who tried; a recipient sees money
+  that arrived, never the sender's attempts nor the sender's fee (``fee`` counts only this
+  customer's fee legs).
+- ``counterparty`` is the other party as this side should see it: the other wallet's name and
+  number, the agent, the merchant's registered name, the provider, the driver; never the customer.
+
+Descriptions for people are rendered from ``subject`` (structured fields) by the presentation layer,
+in the reader's language (:mod:`sika.chat.statement_text`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, and_, or_, select
+
+from sika.errors import SikaError
+from sika.ledger import Ledger, TransferFlags, TransferRecord
+from sika.payments.movements import Code, Kind, Movement, Status, movement_from_row
+from sika.payments.schema import agents, movements, vouchers
+from sika.rides.schema import drivers, trips
+from sika.wallet import Customer
+from sika.wallet.schema import customers
+
+__all__ = ["PAGE_LIMIT_MAX", "Effect", "Item", "ItemStatus", "Party", "StatementPage", "Statements", "effect",
+           "mask", "transfer_ids"]
+
+PAGE_LIMIT_MAX = 200
+# A page skips movements that are not this customer's to see (a sender's failed attempt); it reads
+# at most this many batches before handing back a cursor, so a page costs a bounded number of reads.
+ROUNDS_MAX = 4
+_NEVER = (2**63 - 1, "")
+# A customer starts the movements of these kinds as their payee (the others as payer).
+_STARTED_BY_PAYEE = (Kind.TOP_UP, Kind.VOUCHER_CLAIM)
+_PURCHASES = (Kind.AIRTIME, Kind.BILL, Kind.TOP_UP)
+_PHONE_REFERENCES = ("airtime", "data", "mobile_money")
+_BRAND = "Sika"
+
+
+class ItemStatus(enum.StrEnum):
+    COMPLETED = "completed"
+    PENDING = "pending"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    """Who is on the other side: a name, a number, or both."""
+
+    name: str | None = None
+    msisdn: str | None = None
+
+    @property
+    def label(self) -> str:
+        if self.name and self.msisdn:
+            return f"{self.name} ({self.msisdn})"
+        return self.name or self.msisdn or ""
+
+    @property
+    def short(self) -> str:
+        """The name when there is one (a history line), else the number."""
+        return self.name or self.msisdn or ""
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    id: str
+    kind: str
+    status: ItemStatus
+    amount: int  # the signed change of this wallet's balance, fee included
+    fee: int
+    currency: str
+    counterparty: Party
+    at_ns: int
+    # What a description is rendered from: ``direction`` (in/out), and by kind ``product_kind``,
+    # ``provider``, ``product``, ``reference`` (a number, or a masked meter or card), ``trip_status``.
+    subject: dict[str, str]
+    error_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatementPage:
+    items: list[Item]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    """What a movement's ledger transfers did to one account."""
+
+    posted: int = 0       # credits less debits, posted
+    held: int = 0         # pending debits (negative) or credits (positive) still held
+    fee_posted: int = 0   # fee legs posted from this account
+    fee_held: int = 0
+
+
+def effect(movement: Movement, account_id: int, records: dict[str, TransferRecord]) -> Effect:
+    """The movement's transfers on ``account_id``, from the ledger's records of its legs.
+
+    A leg ``X`` may have been posted (``X.post``, for the amount posted) or voided (``X.void``): both
+    carry the movement's id. A record another movement owns (a voucher's settle leg, which its claim
+    and its refund share) is not this movement's and is left out.
+    """
+    posted = held = fee_posted = fee_held = 0
+    for leg in movement.legs:
+        if account_id not in (leg.debit, leg.credit):
+            continue
+        for transfer_id in (leg.id, f"{leg.id}.post", f"{leg.id}.void"):
+            record = records.get(transfer_id)
+            if record is None or record.metadata.get("movement") != movement.id:
+                continue
+            if account_id not in (record.debit_account_id, record.credit_account_id):
+                continue
+            sign = 1 if record.credit_account_id == account_id else -1
+            fee = record.code == Code.FEE and sign < 0
+            flags = record.flags
+            if flags & TransferFlags.PENDING:
+                if record.pending_status == "pending":
+                    held += sign * record.amount
+                    fee_held += record.amount if fee else 0
+            elif not flags & TransferFlags.VOID_PENDING:
+                posted += sign * record.amount
+                fee_posted += record.amount if fee else 0
+    return Effect(posted=posted, held=held, fee_posted=fee_posted, fee_held=fee_held)
+
+
+def _planned(movement: Movement, account_id: int) -> tuple[int, int]:
+    """(amount, fee) the movement's legs would move on the account: for one not in the ledger yet."""
+    amount = fee = 0
+    for leg in movement.legs:
+        if leg.credit == account_id:
+            amount += leg.amount
+        elif leg.debit == account_id:
+            amount -= leg.amount
+            fee += leg.amount if leg.code == Code.FEE else 0
+    return amount, fee
+
+
+def _touches(movement: Movement, account_id: int) -> bool:
+    return any(account_id in (leg.debit, leg.credit) for leg in movement.legs)
+
+
+def transfer_ids(movement: Movement, account_id: int) -> Iterable[str]:
+    """The ledger ids that may hold this movement's transfers on the account."""
+    for leg in movement.legs:
+        if account_id in (leg.debit, leg.credit):
+            yield from (leg.id, f"{leg.id}.post", f"{leg.id}.void")
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """A movement with the ledger's effect on the customer's account and whether they started it."""
+
+    movement: Movement
+    effect: Effect
+    started: bool
+
+
+class Statements:
+    """Statements of wallets, read from movements and the ledger.
+
+    ``catalogue`` gives the providers' catalogue (``Providers.catalogue()``): display names of
+    providers and products.
+    """
+
+    def __init__(self, engine: Engine, ledger: Ledger,
+                 catalogue: Callable[[], list[dict[str, Any]]] = list) -> None:
+        self._engine = engine
+        self._ledger = ledger
+        self._catalogue = catalogue
+
+    def page(self, customer: Customer, *, limit: int = 50, cursor: str | None = None) -> StatementPage:
+        """The customer's items, newest first, ``limit`` at a time (at most 200)."""
+        if not 1 <= limit <= PAGE_LIMIT_MAX:
+            raise SikaError(f"limit must be between 1 and {PAGE_LIMIT_MAX}", code="validation_error")
+        assert customer.account_id is not None
+        before = _decode(cursor) if cursor else _NEVER
+        seen: list[_Seen] = []
+        more = False
+        for _ in range(ROUNDS_MAX):
+            want = limit - len(seen)
+            batch = self._movements(customer.id, before, want + 1)
+            more = len(batch) > want
+            examined = batch[:want]
+            seen.extend(s for s in self._effects(customer, examined) if self._visible(s))
+            if examined:
+                before = (examined[-1].created_at_ns, examined[-1].id)
+            if not more or len(seen) >= limit:
+                break
+        items = self._items(customer, seen)
+        return StatementPage(items=items, next_cursor=_encode(before) if more else None)
+
+    def item(self, customer: Customer, movement_id: str) -> Item | None:
+        """One movement as this customer sees it (None: not theirs to see)."""
+        assert customer.account_id is not None
+        with self._engine.connect() as connection:
+            row = connection.execute(
+                select(movements).where(movements.c.id == movement_id)).mappings().first()
+        if row is None:
+            return None
+        found = movement_from_row(row)
+        if customer.id not in (found.payer_customer_id, found.payee_customer_id):
+            return None
+        seen = [s for s in self._effects(customer, [found]) if self._visible(s)]
+        items = self._items(customer, seen)
+        return items[0] if items else None
+
+    # Reading ---------------------------------------------------------------------------------------
+
+    def _movements(self, customer_id: int, before: tuple[int, str], n: int) -> list[Movement]:
+        """The customer's movements older than ``before``, newest first: those they paid, and those
+        they were paid unless failed (a recipient never sees a sender's failed attempt)."""
+        at, last_id = before
+        older = or_(movements.c.created_at_ns < at,
+                    and_(movements.c.created_at_ns == at, movements.c.id < last_id))
+        order = (movements.c.created_at_ns.desc(), movements.c.id.desc())
+        paid = select(movements).where(movements.c.payer_customer_id == customer_id, older)
+        received = select(movements).where(
+            movements.c.payee_customer_id == customer_id, older,
+            or_(movements.c.status != str(Status.FAILED),
+                movements.c.kind.in_([str(k) for k in _STARTED_BY_PAYEE])))
+        found: dict[str, Movement] = {}
+        with self._engine.connect() as connection:
+            for query in (paid, received):
+                for row in connection.execute(query.order_by(*order).limit(n)).mappings():
+                    found[row["id"]] = movement_from_row(row)
+        ordered = sorted(found.values(), key=lambda m: (m.created_at_ns, m.id), reverse=True)
+        return ordered[:n]
+
+    def _effects(self, customer: Customer, batch: Sequence[Movement]) -> list[_Seen]:
+        account = customer.account_id
+        assert account is not None
+        mine = [m for m in batch if _touches(m, account)]
+        records = self._ledger.get_transfers([tid for m in mine for tid in transfer_ids(m, account)])
+        return [_Seen(m, effect(m, account, records), _started_by(m, customer.id)) for m in mine]
+
+    @staticmethod
+    def _visible(seen: _Seen) -> bool:
+        """The one who started a movement sees it in every state; the other side, once money moved."""
+        return seen.started or seen.effect.posted != 0
+
+    def _items(self, customer: Customer, seen: list[_Seen]) -> list[Item]:
+        parties = _Parties(self._engine, customer, [s.movement for s in seen])
+        products = _products(self._catalogue())
+        out = []
+        for s in seen:
+            status, amount, fee = _figures(s, customer)
+            m = s.movement
+            out.append(Item(
+                id=m.id, kind=str(m.kind), status=status, amount=amount, fee=fee, currency=m.currency,
+                counterparty=parties.other(m, products), at_ns=m.created_at_ns,
+                subject=_subject(m, customer, amount, products, parties),
+                error_code=m.error_code if status is ItemStatus.FAILED else None))
+        return out
+
+
+def _started_by(movement: Movement, customer_id: int) -> bool:
+    if movement.kind in _STARTED_BY_PAYEE:
+        return movement.payee_customer_id == customer_id
+    return movement.payer_customer_id == customer_id
+
+
+def _figures(seen: _Seen, customer: Customer) -> tuple[ItemStatus, int, int]:
+    """(status, amount, fee) by the ledger: posted money is completed, whatever the row says."""
+    e, m = seen.effect, seen.movement
+    if e.posted:
+        return ItemStatus.COMPLETED, e.posted, e.fee_posted
+    if e.held:
+        return ItemStatus.PENDING, e.held, e.fee_held
+    if m.status in (Status.PENDING, Status.PROCESSING):
+        assert customer.account_id is not None
+        amount, fee = _planned(m, customer.account_id)
+        return ItemStatus.PENDING, amount, fee
+    if m.status is Status.FAILED:
+        return ItemStatus.FAILED, 0, 0
+    return ItemStatus.COMPLETED, 0, 0
+
+
+class _Parties:
+    """Names and numbers of the other sides of a page of movements, read in a few queries."""
+
+    def __init__(self, engine: Engine, customer: Customer, batch: list[Movement]) -> None:
+        self.customer = customer
+        voucher_ids = [str(m.details["voucher"]) for m in batch
+                       if m.kind is Kind.VOUCHER_CLAIM and "voucher" in m.details]
+        trip_ids = [str(m.details["trip"]) for m in batch if m.kind is Kind.RIDE and "trip" in m.details]
+        agent_ids = sorted({m.agent_id for m in batch if m.agent_id is not None})
+        with engine.connect() as connection:
+            self.senders = {str(k): int(v) for k, v in connection.execute(
+                select(vouchers.c.movement_id, vouchers.c.sender_customer_id)
+                .where(vouchers.c.movement_id.in_(voucher_ids)))} if voucher_ids else {}
+            self.trips = {row.id: row for row in connection.execute(
+                select(trips.c.id, trips.c.status, drivers.c.customer_id.label("driver"))
+                .select_from(trips.outerjoin(drivers, drivers.c.id == trips.c.driver_id))
+                .where(trips.c.id.in_(trip_ids)))} if trip_ids else {}
+            self.agents = {row.id: Party(row.name, row.msisdn) for row in connection.execute(
+                select(agents.c.id, agents.c.name, agents.c.msisdn).where(agents.c.id.in_(agent_ids)))
+            } if agent_ids else {}
+            ids = {i for m in batch for i in (m.payer_customer_id, m.payee_customer_id) if i is not None}
+            ids |= set(self.senders.values()) | {int(t.driver) for t in self.trips.values() if t.driver}
+            self.people = {row.id: Party(row.name, row.msisdn) for row in connection.execute(
+                select(customers.c.id, customers.c.name, customers.c.msisdn)
+                .where(customers.c.id.in_(sorted(ids))))} if ids else {}
+
+    def other(self, m: Movement, products: dict[tuple[str, str], tuple[str, str, str]]) -> Party:
+        me = self.customer.id
+        brand = Party(name=_BRAND)
+        if m.kind is Kind.TRANSFER:
+            other_id = m.payee_customer_id if m.payer_customer_id == me else m.payer_customer_id
+            return self.people.get(other_id or -1, Party(msisdn=m.counterparty))
+        if m.kind in (Kind.VOUCHER, Kind.VOUCHER_REFUND):
+            return Party(msisdn=m.counterparty)  # the number the voucher was for
+        if m.kind is Kind.VOUCHER_CLAIM:
+            return self.people.get(self.senders.get(str(m.details.get("voucher")), -1), brand)
+        if m.kind in _PURCHASES:
+            kind, provider, _ = products.get((m.provider or "", m.product or ""), ("", m.provider or "", ""))
+            number = m.counterparty if kind in _PHONE_REFERENCES and m.counterparty != self.customer.msisdn \
+                else None
+            return Party(name=provider or _BRAND, msisdn=number)
+        if m.kind is Kind.RIDE:
+            trip = self.trips.get(str(m.details.get("trip")))
+            return self.people.get(int(trip.driver), brand) if trip is not None and trip.driver else brand
+        if m.kind is Kind.DRIVER_PAYOUT:
+            return brand
+        if m.agent_id is not None and m.agent_id in self.agents:
+            return self.agents[m.agent_id]
+        return Party(name=m.counterparty)  # a merchant's registered name
+
+    def trip(self, trip_id: object) -> Any:
+        return self.trips.get(str(trip_id))
+
+
+def _products(catalogue: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[str, str, str]]:
+    """(provider, product) -> (product kind, provider's display name, product's display name)."""
+    found: dict[tuple[str, str], tuple[str, str, str]] = {}
+    for entry in catalogue:
+        for product in entry.get("products", []):
+            provider = str(entry.get("name") or entry["provider"])
+            found[(str(entry["provider"]), str(product["product"]))] = (
+                str(entry["kind"]), provider, str(product.get("name") or ""))
+    return found
+
+
+def _subject(m: Movement, customer: Customer, amount: int,
+             products: dict[tuple[str, str], tuple[str, str, str]], parties: _Parties) -> dict[str, str]:
+    subject = {"direction": "in" if amount > 0 or (amount == 0 and _received(m, customer)) else "out"}
+    if m.kind in _PURCHASES:
+        kind, provider, product = products.get((m.provider or "", m.product or ""),
+                                               (_kind_guess(m), m.provider or "", m.product or ""))
+        subject.update(product_kind=kind, provider=provider, product=product)
+        reference = m.counterparty or ""
+        if kind in _PHONE_REFERENCES:
+            if reference and reference != customer.msisdn:
+                subject["reference"] = reference
+        elif reference:
+            subject["reference"] = mask(reference)
+    elif m.kind is Kind.RIDE:
+        trip = parties.trip(m.details.get("trip"))
+        if trip is not None:
+            subject["trip_status"] = str(trip.status)
+    return subject
+
+
+def _received(m: Movement, customer: Customer) -> bool:
+    return m.payee_customer_id == customer.id
+
+
+def _kind_guess(m: Movement) -> str:
+    """A product no longer in the catalogue: airtime is airtime; the rest is described generically."""
+    return "airtime" if m.kind is Kind.AIRTIME else ""
+
+
+def mask(reference: str) -> str:
+    """A meter, card or subscriber reference as a statement shows it: its last four characters."""
+    reference = reference.lstrip("•")
+    if len(reference) <= 4:
+        return reference
+    return "••••" + reference[-4:]
+
+
+def _encode(position: tuple[int, str]) -> str:
+    raw = f"{position[0]}:{position[1]}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> tuple[int, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, _, last_id = raw.partition(":")
+        position = (int(at), last_id)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise SikaError("this cursor is not one a page gave", code="validation_error") from exc
+    if not last_id or position[0] < 0:
+        raise SikaError("this cursor is not one a page gave", code="validation_error")
+    return position
