@@ -13,9 +13,8 @@ from promotions_support import Town
 
 from sika.bootstrap import Container, bootstrap
 from sika.chat.dialog import Dialog
-from sika.chat.i18n import translator
 from sika.chat.messages import Inbound, InboundKind
-from sika.chat.notifications import render
+from sika.chat.notifications import NotificationText
 from sika.chat.ussd import SCREEN_CHARS_MAX, UssdGateway, UssdRequest
 from sika.config import Settings
 from sika.ledger import audit
@@ -97,9 +96,9 @@ def test_a_ussd_customer_sees_offers_enters_a_code_earns_and_asks_why(town: Town
             outbox.select().where(outbox.c.msisdn == ama.msisdn, outbox.c.kind == "receipt_transfer_sent")
         ).one()
 
-    assert render(translator("fr"), receipt.kind, json.loads(receipt.params)).endswith(
-        "Gain : 250 F CFA (Ramadan)."
-    )
+    told = NotificationText(town.container.customers, town.container.statements)
+    text = told(receipt.kind, json.loads(receipt.params), ama.msisdn)
+    assert "Montant : 5 000 F CFA" in text and text.endswith("Gain : 250 F CFA (Ramadan).")  # paid, then won
 
     ussd = Ussd(town.container, ama.msisdn)
     mine = ussd.choose(ussd.choose(ussd(), "Promotions"), "Mes gains et tickets")
