@@ -74,3 +74,9 @@ def assert_adds_up(town: Town, campaign: Campaign) -> BudgetState:
     assert money.reserved == account.debits_pending, (money, account)
     assert audit.check(town.container.engine) == []
     return money
+
+
+def assert_statement_adds_up(town: Town, customer: Customer) -> None:
+    """The wallet's statement (what the REST history shows) adds up to its balance, rewards included."""
+    items = town.container.statements.page(customer, limit=200).items
+    assert sum(i.amount for i in items if i.status.value == "completed") == town.balance(customer), items

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from promotions_support import Town, assert_adds_up
+from promotions_support import Town, assert_adds_up, assert_statement_adds_up
 from sqlalchemy import select, update
 
 from sika.bootstrap import Container, bootstrap
@@ -74,6 +74,7 @@ def test_a_draw_commits_then_reveals_winners_anyone_can_recompute(town: Town) ->
     owners = _owners(town, list(revealed.winners))
     for prize, winner in zip((5_000, 3_000, 1_000), revealed.winners, strict=True):
         assert town.balance(owners[winner]) == 10_000 - 1_000 + prize  # one entry each: three people won
+        assert_statement_adds_up(town, owners[winner])  # a prize is a movement naming its winner
     money = assert_adds_up(town, campaign)
     assert (money.spent, money.reserved, money.remaining) == (9_000, 0, 1_000)
     with town.container.engine.connect() as connection:

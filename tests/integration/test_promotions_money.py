@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from promotions_support import Town, assert_adds_up
+from promotions_support import Town, assert_adds_up, assert_statement_adds_up
 
 from sika.bootstrap import Container, bootstrap
 from sika.config import Settings
@@ -120,6 +120,7 @@ def test_a_refund_claws_the_reward_back_into_the_budget(town: Town) -> None:
     assert town.balance(ama) == 20_000 - 8_000 + 800
     payments.merchant_refund(new_movement_id(), merchant, paid.id, 4_000)  # half: half the reward back
     assert town.balance(ama) == 20_000 - 8_000 + 800 + 4_000 - 400
+    assert_statement_adds_up(town, ama)
     money = assert_adds_up(town, campaign)
     assert (money.spent, money.clawed_back, money.remaining) == (400, 400, 4_600)
     (line,) = town.container.promotions.rewards_of(ama.id)
@@ -234,7 +235,10 @@ def test_a_referral_rewards_both_sides_after_the_newcomers_first_payment_only(to
     assert self_referral.value.code == "self_referral"
     town.send(yaw, kofi, 2_000)
     town.send(yaw, kofi, 2_000)
+    assert (town.balance(akosua), promotions.referrals.pay_due(), promotions.referrals.pay_due()) == (0, 1, 0)
     assert (town.balance(akosua), town.balance(yaw)) == (500, 20_000 - 4_000 + 300)
+    for person in (akosua, yaw, kofi):
+        assert_statement_adds_up(town, person)
     assert assert_adds_up(town, campaign).spent == 800
     with pytest.raises(SikaError) as paid_already:
         promotions.redeem(yaw, kofi.msisdn)

@@ -56,6 +56,7 @@ class Kind(enum.StrEnum):
     DRIVER_PAYOUT = "driver_payout"    # a driver's earnings to the wallet, or the debt from it
     PAYOUT = "payout"                  # money out to a mobile-money wallet, through a provider
     ADJUSTMENT = "adjustment"          # an operator's correction, approved by a second one (console)
+    REWARD = "reward"                  # a campaign pays a customer outside a payment: a prize, a referrer
 
 
 class Status(enum.StrEnum):

@@ -24,12 +24,12 @@ from typing import Any
 from sqlalchemy import Engine, delete, insert, select, update
 
 from sika.ledger import Ledger, Transfer, TransferFlags, TransferResult
-from sika.payments.accounts import SystemAccounts
-from sika.payments.movements import Code
+from sika.payments import Kind, Payments, Status
+from sika.payments.movements import Code, Leg, Role
 from sika.payments.outbox import enqueue
 from sika.promotions.drawing import commitment, entrants_sha256, new_seed, verify, winners
 from sika.promotions.errors import CampaignStateError, DrawStateError, UnknownDraw
-from sika.promotions.model import State
+from sika.promotions.model import Campaign, State
 from sika.promotions.rules import CampaignKind
 from sika.promotions.schema import draws, entries, rewards
 from sika.promotions.store import CampaignStore
@@ -79,7 +79,7 @@ class Draws:
         engine: Engine,
         ledger: Ledger,
         store: CampaignStore,
-        system: SystemAccounts,
+        payments: Payments,
         customers: Customers,
         *,
         clock_ns: Callable[[], int] = time.time_ns,
@@ -87,7 +87,8 @@ class Draws:
         self._engine = engine
         self._ledger = ledger
         self._store = store
-        self._system = system
+        self._payments = payments
+        self._system = payments.accounts
         self._customers = customers
         self._clock_ns = clock_ns
 
@@ -148,7 +149,7 @@ class Draws:
         ids = self.entrants(draw_id)
         won = winners(seed, ids, len(draw.prizes))
         assert self._reserve(draw_id, campaign.account_id, draw.prizes), "prizes were reserved at commit"
-        paid = self._pay(draw, won)
+        paid = self._pay(draw, won, campaign)
         now = self._clock_ns()
         with self._engine.begin() as connection:
             done = connection.execute(
@@ -250,8 +251,12 @@ class Draws:
         ]
         return all(result in _OK for result in self._ledger.submit(chain))
 
-    def _pay(self, draw: Draw, won: list[str]) -> dict[int, tuple[str, int]]:
-        """Post each prize to its winner's wallet (or back to the budget); {k: (entry, customer)} paid."""
+    def _pay(self, draw: Draw, won: list[str], campaign: Campaign) -> dict[int, tuple[str, int]]:
+        """Pay each prize to its winner (or back to the budget); {k: (entry, customer)} paid.
+
+        The reservation is posted into the prize holding account, then a movement of its own pays the
+        winner (so the prize is in the winner's statement like any money in); a prize the wallet
+        refuses (its tier's caps) goes back to the budget."""
         holding = self._system.id("prize_holding")
         with self._engine.connect() as connection:
             rows = connection.execute(
@@ -260,42 +265,57 @@ class Draws:
             owners = {str(row.id): int(row.customer_id) for row in rows}
         paid: dict[int, tuple[str, int]] = {}
         for k, prize in enumerate(draw.prizes):
-            if k < len(won):
-                customer = self._customers.by_id(int(owners[won[k]]))
-                assert customer.account_id is not None
-                results = self._ledger.submit(
-                    [
-                        Transfer(
-                            id=f"{draw.id}.c{k}",
-                            pending_id=f"{draw.id}.p{k}",
-                            code=Code.PRIZE,
-                            flags=TransferFlags.POST_PENDING | TransferFlags.LINKED,
-                            metadata={"draw": draw.id},
-                        ),
-                        Transfer(
-                            id=f"{draw.id}.w{k}",
-                            debit_account_id=holding,
-                            credit_account_id=customer.account_id,
-                            amount=prize,
-                            code=Code.PRIZE,
-                            metadata={"draw": draw.id},
-                        ),
-                    ]
-                )
-                if all(r in _OK for r in results):
-                    paid[k] = (won[k], customer.id)
-                    continue
-            self._ledger.submit(
+            resolution = TransferFlags.POST_PENDING if k < len(won) else TransferFlags.VOID_PENDING
+            (done,) = self._ledger.submit(
                 [
                     Transfer(
-                        id=f"{draw.id}.v{k}",
+                        id=f"{draw.id}.{'c' if k < len(won) else 'v'}{k}",
                         pending_id=f"{draw.id}.p{k}",
                         code=Code.PRIZE,
-                        flags=TransferFlags.VOID_PENDING,
+                        flags=resolution,
                         metadata={"draw": draw.id},
                     )
                 ]
             )
+            assert done in (
+                *_OK,
+                TransferResult.PENDING_TRANSFER_ALREADY_POSTED,
+                TransferResult.PENDING_TRANSFER_ALREADY_VOIDED,
+            ), done
+            if k >= len(won):
+                continue
+            winner = self._customers.by_id(owners[won[k]])
+            assert winner.account_id is not None
+            movement_id = f"{draw.id}.w{k}"
+            legs = [
+                Leg(f"{movement_id}.0", holding, winner.account_id, prize, Code.PRIZE, Role.HOLDING),
+                self._payments.meter_leg(movement_id, winner, prize),
+            ]
+            moved = self._payments.run(
+                movement_id,
+                legs,
+                kind=Kind.REWARD,
+                amount=prize,
+                payee_customer_id=winner.id,
+                counterparty=campaign.name,
+                details={"campaign": campaign.id, "draw": draw.id, "entry": won[k]},
+            )
+            if moved.status is Status.COMPLETED:
+                paid[k] = (won[k], winner.id)
+            else:  # the wallet cannot take it: back to the budget
+                (back,) = self._ledger.submit(
+                    [
+                        Transfer(
+                            id=f"{draw.id}.b{k}",
+                            debit_account_id=holding,
+                            credit_account_id=campaign.account_id,
+                            amount=prize,
+                            code=Code.PRIZE,
+                            metadata={"draw": draw.id},
+                        )
+                    ]
+                )
+                assert back in _OK, back
         return paid
 
     def _seed(self, draw_id: str) -> str:

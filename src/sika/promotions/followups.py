@@ -40,7 +40,7 @@ _REFERRAL_REWARDED = (
         referrals.c.referee_customer_id == bindparam("referee"),
         referrals.c.campaign_id == bindparam("campaign"),
     )
-    .values(status="rewarded", movement_id=bindparam("movement"))
+    .values(status=bindparam("status"), movement_id=bindparam("movement"))
 )
 
 
@@ -90,10 +90,15 @@ def record(connection: Connection, movement: Movement, now_ns: int) -> None:
             )
         elif info.get("kind") == "referral":
             reward(info, int(info["customer"]), int(info.get("amount") or 0))
-            reward(info, int(info["referrer"]), int(info.get("referrer_amount") or 0))
+            status = "due" if int(info.get("referrer_amount") or 0) else "rewarded"  # the referrer's turn
             connection.execute(
                 _REFERRAL_REWARDED,
-                {"referee": int(info["customer"]), "campaign": info["campaign"], "movement": movement.id},
+                {
+                    "referee": int(info["customer"]),
+                    "campaign": info["campaign"],
+                    "movement": movement.id,
+                    "status": status,
+                },
             )
         else:
             reward(info, int(info["customer"]), int(info.get("amount") or 0))

@@ -142,8 +142,8 @@ class Grants:
             amount = rules.referee_amount or 0
             if amount:
                 legs.append(leg("e", campaign.account_id, self._wallet(draft), amount, Code.REWARD))
-            if rules.referrer_amount:
-                legs.append(leg("f", campaign.account_id, referrer[1], rules.referrer_amount, Code.REWARD))
+            # The referrer is paid by a movement of their own right after (Referrals.pay_due), so that
+            # the money is in their statement as a movement naming them.
             info.update(amount=amount, referrer=referrer[0], referrer_amount=rules.referrer_amount or 0)
         elif campaign.kind is CampaignKind.AIRTIME_BONUS:
             if draft.product != "airtime" or draft.provider is None:

@@ -138,7 +138,7 @@ referrals = Table(
     Column("status", String(10), nullable=False, server_default=text("'pending'")),
     Column("movement_id", String(40), nullable=True),
     Column("created_at_ns", BigInteger, nullable=False),
-    CheckConstraint("status IN ('pending', 'rewarded')", name="ck_promo_referrals_status"),
+    CheckConstraint("status IN ('pending', 'due', 'rewarded', 'unpaid')", name="ck_promo_referrals_status"),
     CheckConstraint("referee_customer_id <> referrer_customer_id", name="ck_promo_referrals_self"),
 )
 

@@ -80,9 +80,9 @@ class Promotions:
         self.grants = Grants(
             engine, ledger, self.store, self.when, customers=customers, system=payments.accounts
         )
-        self.draws = Draws(engine, ledger, self.store, payments.accounts, customers, clock_ns=clock_ns)
+        self.draws = Draws(engine, ledger, self.store, payments, customers, clock_ns=clock_ns)
         self.codes = Codes(engine, self.store, code_key, clock_ns=clock_ns)
-        self.referrals = Referrals(engine, self.store, customers, clock_ns=clock_ns)
+        self.referrals = Referrals(engine, self.store, customers, payments, clock_ns=clock_ns)
         self.forecaster = Forecaster(engine, customers, self.when, clock_ns=clock_ns)
         payments.hooks.append(self.grants)
 

@@ -62,6 +62,8 @@ def default_jobs(container: Container) -> list[Job]:
         # Ends campaigns whose end has passed and returns their unspent budgets (again for late voids).
         Job(name="campaign-closing", interval_s=every * 60, run=container.promotions.campaigns.close_due,
             batch_max=100),
+        Job(name="referral-payouts", interval_s=every * 5, run=container.promotions.referrals.pay_due,
+            batch_max=100),
     ]
     if container.rides is not None:
         jobs.append(Job(name="ride-dispatch", interval_s=container.settings.dispatch_interval_s,

@@ -147,7 +147,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=10), server_default=sa.text("'pending'"), nullable=False),
         sa.Column("movement_id", sa.String(length=40), nullable=True),
         sa.Column("created_at_ns", sa.BigInteger(), nullable=False),
-        sa.CheckConstraint("status IN ('pending', 'rewarded')", name="ck_promo_referrals_status"),
+        sa.CheckConstraint("status IN ('pending', 'due', 'rewarded', 'unpaid')", name="ck_promo_referrals_status"),
         sa.CheckConstraint("referee_customer_id <> referrer_customer_id", name="ck_promo_referrals_self"),
         sa.ForeignKeyConstraint(
             ["campaign_id"],
