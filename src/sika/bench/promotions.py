@@ -76,6 +76,10 @@ class PromotionsBenchResult:
     transfers_per_s_with: float
     rounds_without: list[float]
     rounds_with: list[float]
+    # This process's CPU time per transfer (every thread: clients, the ledger's writer): what a campaign
+    # costs in Python and in SQLite's library, less sensitive than a rate to what else runs on the box.
+    cpu_ms_without: list[float]
+    cpu_ms_with: list[float]
     rewards: int
     entries: int
 
@@ -83,8 +87,9 @@ class PromotionsBenchResult:
     def slowdown_pct(self) -> float:
         """The median of each round's own slowdown: a round runs its two arms back to back, so a load
         that drifts over the run (other work on the machine, a growing database) cancels out."""
-        return statistics.median(100 * (1 - live / idle)
-                                 for idle, live in zip(self.rounds_without, self.rounds_with, strict=True))
+        return statistics.median(
+            100 * (1 - live / idle) for idle, live in zip(self.rounds_without, self.rounds_with, strict=True)
+        )
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -98,6 +103,8 @@ class PromotionsBenchResult:
             "goal_pct_max": 15,
             "rounds_without": [round(r, 1) for r in self.rounds_without],
             "rounds_with": [round(r, 1) for r in self.rounds_with],
+            "cpu_ms_per_transfer_without": round(statistics.median(self.cpu_ms_without), 2),
+            "cpu_ms_per_transfer_with": round(statistics.median(self.cpu_ms_with), 2),
             "rewards": self.rewards,
             "entries": self.entries,
         }
@@ -120,11 +127,13 @@ def _run(container: Container, config: PromotionsBenchConfig, progress: Progress
     ids = _campaigns(container)
     campaigns = container.promotions.campaigns
     arms: dict[bool, list[float]] = {False: [], True: []}
+    cpu: dict[bool, list[float]] = {False: [], True: []}
     rng = random.Random(config.seed)  # noqa: S311 (a reproducible workload, no secret)
     for number in range(config.rounds):
         for live in (False, True) if number % 2 == 0 else (True, False):
             for campaign_id in ids:
                 (campaigns.start if live else campaigns.pause)(campaign_id)
+            started_cpu = time.process_time()
             arms[live].append(
                 _drive(
                     container,
@@ -136,6 +145,7 @@ def _run(container: Container, config: PromotionsBenchConfig, progress: Progress
                     ),
                 )
             )
+            cpu[live].append(1_000 * (time.process_time() - started_cpu) / config.transfers)
     violations = audit.check(container.engine)
     if violations:
         raise BenchError(
@@ -154,6 +164,8 @@ def _run(container: Container, config: PromotionsBenchConfig, progress: Progress
         transfers_per_s_with=statistics.median(arms[True]),
         rounds_without=arms[False],
         rounds_with=arms[True],
+        cpu_ms_without=cpu[False],
+        cpu_ms_with=cpu[True],
         rewards=sum(v.rewards for v in views),
         entries=sum(v.entries for v in views),
     )

@@ -268,6 +268,9 @@ def promotions_command(
     table.add_row("three", f"{result.transfers_per_s_with:,.0f}",
                   ", ".join(f"{r:,.0f}" for r in result.rounds_with))
     Console().print(table)
+    cpu = result.as_json()
+    typer.echo(f"CPU per transfer: {cpu['cpu_ms_per_transfer_without']} ms without, "
+               f"{cpu['cpu_ms_per_transfer_with']} ms with three campaigns")
     typer.echo(f"three campaigns cost {result.slowdown_pct:.1f} % of the throughput (goal: at most 15 %); "
                f"{result.rewards} rewards and {result.entries} draw entries")
 
