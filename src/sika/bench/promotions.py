@@ -1,9 +1,11 @@
 """``sika bench promotions``: wallet transfers a second with three active campaigns against none, in
 the same run, on the same database.
 
-Three campaigns cover every transfer, as a busy Ramadan would: a cashback (exclusive), a second one
-with a cap per customer and a window (its meters add legs, its window asks the calendar), and a prize
-draw (an entry per payment, additive). Rounds alternate the two arms (campaigns paused, then live,
+Three campaigns cover every transfer, as a busy Ramadan would: a cashback, a second one with a cap
+per customer and a window (its window asks the calendar), and a prize draw (an entry per payment).
+With the default mix the two cashbacks stack as campaigns do by default (exclusive: the better one
+pays), so a transfer carries one reward and an entry; with ``--mix heavy`` the second one adds up,
+so a transfer carries two rewards, a cap's meter leg and an entry (the worst case). Rounds alternate the two arms (campaigns paused, then live,
 then the other way round), so both see the same database size and the same neighbours on a shared
 machine; each arm's figure is its median round, and the slowdown is the median of each round's own
 (its two arms ran back to back). A transfer goes through the whole service path
@@ -38,6 +40,7 @@ from sika.wallet import Customer, Pin
 __all__ = ["PromotionsBenchConfig", "PromotionsBenchResult", "run_promotions_bench"]
 
 BACKENDS = ("sqlite", "postgres")
+MIXES = ("default", "heavy")
 WALLETS = 200
 FUNDED = 5_000_000
 
@@ -53,9 +56,13 @@ class PromotionsBenchConfig:
     clients: int = 8
     rounds: int = 6
     seed: int = 1
+    # default: the campaigns' default stacking (the best cashback pays, the draw adds an entry);
+    # heavy: the second cashback adds up, so every transfer carries two rewards, a cap and an entry.
+    mix: str = "default"
 
     def validate(self) -> None:
         check_choice("--backend", self.backend, BACKENDS, PromotionsBenchError)
+        check_choice("--mix", self.mix, MIXES, PromotionsBenchError)
         check_ranges(
             [
                 ("--transfers", self.transfers, 100, 200_000),
@@ -69,6 +76,7 @@ class PromotionsBenchConfig:
 @dataclass(frozen=True, slots=True)
 class PromotionsBenchResult:
     backend: str
+    mix: str
     clients: int
     transfers: int  # per arm, all rounds
     rounds: int
@@ -94,6 +102,7 @@ class PromotionsBenchResult:
     def as_json(self) -> dict[str, Any]:
         return {
             "backend": self.backend,
+            "mix": self.mix,
             "clients": self.clients,
             "transfers": self.transfers,
             "rounds": self.rounds,
@@ -124,7 +133,7 @@ def run_promotions_bench(
 
 def _run(container: Container, config: PromotionsBenchConfig, progress: Progress) -> PromotionsBenchResult:
     wallets = _wallets(container, progress)
-    ids = _campaigns(container)
+    ids = _campaigns(container, config.mix)
     campaigns = container.promotions.campaigns
     arms: dict[bool, list[float]] = {False: [], True: []}
     cpu: dict[bool, list[float]] = {False: [], True: []}
@@ -157,6 +166,7 @@ def _run(container: Container, config: PromotionsBenchConfig, progress: Progress
         assert money.spent + money.reserved + money.remaining == money.budget, money
     return PromotionsBenchResult(
         backend=config.backend,
+        mix=config.mix,
         clients=config.clients,
         transfers=config.transfers * config.rounds,
         rounds=config.rounds,
@@ -185,7 +195,7 @@ def _wallets(container: Container, progress: Progress) -> list[Customer]:
     return wallets
 
 
-def _campaigns(container: Container) -> list[str]:
+def _campaigns(container: Container, mix: str = "default") -> list[str]:
     campaigns = container.promotions.campaigns
     made = [
         campaigns.create(
@@ -202,7 +212,7 @@ def _campaigns(container: Container) -> list[str]:
                 "percent": 1,
                 "reward_max": 100,
                 "operations": ["transfer"],
-                "stacking": "additive",
+                "stacking": "additive" if mix == "heavy" else "exclusive",
                 "per_customer_count_max": 1_000_000,
                 "windows": [{"start": "00:00", "end": "24:00"}],
             },

@@ -245,13 +245,15 @@ def promotions_command(
     transfers: Annotated[int, typer.Option(help="Transfers per arm and round.")] = 500,
     clients: Annotated[int, typer.Option(help="Concurrent clients (threads).")] = 8,
     rounds: Annotated[int, typer.Option(help="Rounds; the arms alternate, each figure is its median.")] = 6,
+    mix: Annotated[str, typer.Option(help="default (the best cashback pays, plus a draw entry) or heavy "
+                                          "(two cashbacks add up, one capped, plus an entry).")] = "default",
     json_output: Annotated[bool, typer.Option("--json", help="The result as JSON on the last line.")] = False,
 ) -> None:
     """Wallet transfers a second with three active campaigns against none, in the same run (goal: at
     most 15 % slower)."""
     from sika.bench.promotions import PromotionsBenchConfig, run_promotions_bench
 
-    config = PromotionsBenchConfig(backend=backend, transfers=transfers, clients=clients, rounds=rounds)
+    config = PromotionsBenchConfig(backend=backend, transfers=transfers, clients=clients, rounds=rounds, mix=mix)
     config.validate()
     console = Console(stderr=True)
     with _progress(console) as phases:
@@ -260,7 +262,7 @@ def promotions_command(
     if json_output:
         typer.echo(json.dumps(result.as_json()))
         return
-    table = Table(title=f"sika bench promotions ({backend}, {clients} clients, {rounds} rounds)")
+    table = Table(title=f"sika bench promotions ({backend}, {mix} mix, {clients} clients, {rounds} rounds)")
     for name in ("campaigns", "transfers/s (median)", "rounds"):
         table.add_column(name, justify="right")
     table.add_row("none", f"{result.transfers_per_s_without:,.0f}",
