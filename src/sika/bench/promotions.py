@@ -5,11 +5,13 @@ Three campaigns cover every transfer, as a busy Ramadan would: a cashback, a sec
 per customer and a window (its window asks the calendar), and a prize draw (an entry per payment).
 With the default mix the two cashbacks stack as campaigns do by default (exclusive: the better one
 pays), so a transfer carries one reward and an entry; with ``--mix heavy`` the second one adds up,
-so a transfer carries two rewards, a cap's meter leg and an entry (the worst case). Rounds alternate the two arms (campaigns paused, then live,
-then the other way round), so both see the same database size and the same neighbours on a shared
-machine; each arm's figure is its median round, and the slowdown is the median of each round's own
-(its two arms ran back to back). A transfer goes through the whole service path
-(``Payments.transfer``: the quote, the limits, the chain with its rewards, the outcome and receipts).
+so a transfer carries two rewards, a cap's meter leg and an entry (the worst case).
+
+Rounds alternate the two arms (campaigns paused, then live, then the other way round), so both see
+the same database size and the same neighbours on a shared machine; each arm's figure is its median
+round, and the slowdown is the median of each round's own (its two arms ran back to back). A
+transfer goes through the whole service path (``Payments.transfer``: the quote, the limits, the
+chain with its rewards, the outcome and receipts).
 """
 
 from __future__ import annotations

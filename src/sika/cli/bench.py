@@ -253,7 +253,8 @@ def promotions_command(
     most 15 % slower)."""
     from sika.bench.promotions import PromotionsBenchConfig, run_promotions_bench
 
-    config = PromotionsBenchConfig(backend=backend, transfers=transfers, clients=clients, rounds=rounds, mix=mix)
+    config = PromotionsBenchConfig(backend=backend, transfers=transfers, clients=clients, rounds=rounds,
+                                   mix=mix)
     config.validate()
     console = Console(stderr=True)
     with _progress(console) as phases:
