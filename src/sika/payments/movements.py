@@ -152,7 +152,9 @@ def chain(legs: list[Leg], movement_id: str) -> list[Transfer]:
 
 
 def legs_json(legs: list[Leg]) -> str:
-    return json.dumps([asdict(leg) for leg in legs], separators=(",", ":"))
+    # A required leg is stored without its empty ``optional``: rows read the same as before hooks.
+    return json.dumps([{k: v for k, v in asdict(leg).items() if k != "optional" or v} for leg in legs],
+                      separators=(",", ":"))
 
 
 def legs_from_json(raw: str) -> list[Leg]:
