@@ -147,6 +147,8 @@ def _hours(t: Translator, campaign: Campaign, when: CalendarWhen, now_ns: int | 
 
 def verdict_text(t: Translator, verdict: Verdict) -> str:
     name = verdict.campaign.name
+    if verdict.reason is None and verdict.campaign.kind is CampaignKind.PRIZE_DRAW:
+        return t("{name}: this payment is a ticket for the draw.", name=name)
     if verdict.reason is None:
         return t("{name}: you earned {amount}.", name=name, amount=t.amount(verdict.amount))
     if verdict.reason is Reason.OUTSIDE_WINDOW and "at" in verdict.params:
