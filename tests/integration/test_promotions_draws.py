@@ -13,6 +13,8 @@ from promotions_support import Town, assert_adds_up, assert_statement_adds_up
 from sqlalchemy import select, update
 
 from sika.bootstrap import Container, bootstrap
+from sika.chat.i18n import translator
+from sika.chat.promotion_texts import verdict_text
 from sika.config import Settings
 from sika.errors import SikaError
 from sika.ledger import audit
@@ -53,8 +55,9 @@ def test_a_draw_commits_then_reveals_winners_anyone_can_recompute(town: Town) ->
     )
     payee = town.wallet("Payee")
     players = [town.wallet(f"Player {i}", 10_000) for i in range(12)]
-    for player in players:
-        town.send(player, payee, 1_000)
+    paid = [town.send(player, payee, 1_000) for player in players]
+    (verdict,) = town.container.promotions.why(paid[0])
+    assert verdict_text(translator("en"), verdict) == "prize_draw test: this payment is a ticket for the draw."
     draws = town.container.promotions.draws
     committed = draws.commit(campaign.id)
     assert committed.seed is None and committed.winners is None and committed.entrants == 12
