@@ -57,7 +57,8 @@ def test_a_draw_commits_then_reveals_winners_anyone_can_recompute(town: Town) ->
     players = [town.wallet(f"Player {i}", 10_000) for i in range(12)]
     paid = [town.send(player, payee, 1_000) for player in players]
     (verdict,) = town.container.promotions.why(paid[0])
-    assert verdict_text(translator("en"), verdict) == "prize_draw test: this payment is a ticket for the draw."
+    ticket = "prize_draw test: this payment is a ticket for the draw."
+    assert verdict_text(translator("en"), verdict) == ticket
     draws = town.container.promotions.draws
     committed = draws.commit(campaign.id)
     assert committed.seed is None and committed.winners is None and committed.entrants == 12
