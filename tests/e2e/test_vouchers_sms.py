@@ -130,7 +130,7 @@ def test_pin_reset_codes_go_by_sms_in_the_customers_language(world: World, fake:
                 params={"secret": "918273"}, now_ns=1)
     _drain(world.container)
     (sms,) = [m for m in fake.messages(AMA) if "918273" in m.text]
-    assert sms.text.startswith("Votre code de réinitialisation du PIN Sika : 918273.")
+    assert sms.text.startswith("Sika : votre code de réinitialisation du code PIN est 918273.")
     feed = world.client.get(f"/v1/wallets/{AMA}/notifications", headers=world.admin).json()["items"]
     reset = next(item for item in feed if item["kind"] == "pin_reset_code")
     assert (reset["channel"], "918273" in str(reset)) == ("sms", False)

@@ -2,7 +2,7 @@
 meters.
 
 Revision ID: 0015_promotions
-Revises: 0012_console
+Revises: 0013_reliability
 Create Date: 2026-12-04 18:26:23.710241
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015_promotions"
-down_revision = "0012_console"
+down_revision = "0013_reliability"
 branch_labels = None
 depends_on = None
 
