@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from sika.bootstrap import Container, bootstrap
 from sika.chat.i18n import translator
 from sika.chat.promotion_texts import verdict_text
+from sika.chat.statement_text import description
 from sika.config import Settings
 from sika.errors import SikaError
 from sika.ledger import audit
@@ -79,6 +80,9 @@ def test_a_draw_commits_then_reveals_winners_anyone_can_recompute(town: Town) ->
     for prize, winner in zip((5_000, 3_000, 1_000), revealed.winners, strict=True):
         assert town.balance(owners[winner]) == 10_000 - 1_000 + prize  # one entry each: three people won
         assert_statement_adds_up(town, owners[winner])  # a prize is a movement naming its winner
+        items = town.container.statements.page(owners[winner], limit=10).items
+        (prized,) = [item for item in items if item.amount == prize]
+        assert description(translator("fr"), prized) == f"Gain offert par {campaign.name}"
     money = assert_adds_up(town, campaign)
     assert (money.spent, money.reserved, money.remaining) == (9_000, 0, 1_000)
     with town.container.engine.connect() as connection:
