@@ -133,6 +133,8 @@ def test_a_draw_is_published_and_anyone_can_re_run_it(world: World) -> None:
     draw_id, commitment = committed.json()["id"], committed.json()["commitment"]
     revealed = client.post(f"/v1/draws/{draw_id}/reveal", headers=admin).json()
     public = client.get(f"/v1/draws/{draw_id}").json()  # no credentials
+    # An absolute address, fetched as published (a verifier needs no base to join it to).
+    assert public["entrants_url"] == f"http://testserver/v1/draws/{draw_id}/entrants"
     entrants = client.get(public["entrants_url"]).json()["items"]
     assert public == revealed and len(entrants) == 5
     seed = bytes.fromhex(public["seed"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -273,17 +273,17 @@ async def generate_codes(campaign_id: str, body: CodesIn, who: Who, container: O
     responses=_ERRORS,
     summary="Commit a draw: entries close, the seed's SHA-256 and the entrant list's are published",
 )
-async def commit_draw(campaign_id: str, who: Who, container: Of) -> dict[str, Any]:
+async def commit_draw(campaign_id: str, who: Who, container: Of, request: Request) -> dict[str, Any]:
     who.require(Role.ADMIN)
     draw = await run_in_threadpool(container.promotions.draws.commit, campaign_id[:16])
-    return draw.published()
+    return draw.published(str(request.base_url))
 
 
 @router.get("/campaigns/{campaign_id}/draws", responses=_ERRORS, summary="A campaign's draws, newest first")
-async def campaign_draws(campaign_id: str, who: Who, container: Of) -> dict[str, Any]:
+async def campaign_draws(campaign_id: str, who: Who, container: Of, request: Request) -> dict[str, Any]:
     who.require(Role.ADMIN)
     found = await run_in_threadpool(container.promotions.draws.of_campaign, campaign_id[:16])
-    return {"items": [draw.published() for draw in found]}
+    return {"items": [draw.published(str(request.base_url)) for draw in found]}
 
 
 @router.get(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -131,17 +131,18 @@ async def enter_code(body: CodeIn, who: Who, container: Of) -> dict[str, Any]:
 @router.post(
     "/draws/{draw_id}/reveal", summary="Reveal a draw's seed: the winners follow, prizes are paid (admin)"
 )
-async def reveal(draw_id: str, who: Who, container: Of) -> dict[str, Any]:
+async def reveal(draw_id: str, who: Who, container: Of, request: Request) -> dict[str, Any]:
     who.require(Role.ADMIN)
     draw = await run_in_threadpool(container.promotions.draws.reveal, draw_id[:16])
-    return draw.published()
+    return draw.published(str(request.base_url))
 
 
 @router.get(
     "/draws/{draw_id}", summary="A draw as published: commitment, and after the reveal the seed and winners"
 )
-async def get_draw(draw_id: str, container: Of) -> dict[str, Any]:
-    return (await run_in_threadpool(container.promotions.draws.get, draw_id[:16])).published()
+async def get_draw(draw_id: str, container: Of, request: Request) -> dict[str, Any]:
+    draw = await run_in_threadpool(container.promotions.draws.get, draw_id[:16])
+    return draw.published(str(request.base_url))
 
 
 @router.get("/draws/{draw_id}/entrants", summary="The entrant list, in the order entrants_sha256 hashes")

@@ -55,8 +55,9 @@ class Draw:
     committed_at_ns: int
     revealed_at_ns: int | None
 
-    def published(self) -> dict[str, Any]:
-        """What anyone may read, as the API publishes it."""
+    def published(self, base_url: str = "") -> dict[str, Any]:
+        """What anyone may read, as the API publishes it; ``base_url`` (the server's, as a request
+        reached it) makes ``entrants_url`` absolute, so a verifier can fetch it as it is."""
         return {
             "id": self.id,
             "campaign_id": self.campaign_id,
@@ -64,7 +65,7 @@ class Draw:
             "commitment": self.commitment,
             "entrants_sha256": self.entrants_sha256,
             "entrants": self.entrants,
-            "entrants_url": f"/v1/draws/{self.id}/entrants",
+            "entrants_url": f"{base_url.rstrip('/')}/v1/draws/{self.id}/entrants",
             "prizes": list(self.prizes),
             "seed": self.seed,
             "winners": None if self.winners is None else list(self.winners),
