@@ -98,6 +98,10 @@ def test_admin_routes_refuse_customers_and_explain_bad_campaigns(world: World) -
     assert "reward_max" in bad.json()["detail"]
     window = {**CASHBACK, "rules": {**CASHBACK["rules"], "windows": [{"start": "magrib", "end": "isha"}]}}
     assert client.post("/v1/campaigns", headers=admin, json=window).json()["code"] == "invalid_campaign"
+    # Strict bodies, as every body of the API: a budget in quotes is not a number.
+    quoted = client.post("/v1/campaigns", headers=admin, json={**CASHBACK, "budget": "5000"})
+    assert (quoted.status_code, quoted.json()["code"]) == (422, "validation_error")
+    assert client.get("/v1/campaigns", headers=admin).json()["items"] == []
     paths = client.get("/openapi.json").json()["paths"]
     for path in (
         "/v1/campaigns",

@@ -11,10 +11,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from sika.api.auth import Caller, caller, container_of
+from sika.api.fields import Body
 from sika.api.idempotency import idempotent
 from sika.api.payments import IdempotencyKey
 from sika.auth import Role
@@ -47,8 +48,8 @@ Instant = Annotated[
 ]
 
 
-class CampaignIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class CampaignIn(Body):
+    """Strict types, no unknown field (as every body of the API)."""
 
     name: str = Field(min_length=1, max_length=80, examples=["Ramadan cashback"])
     kind: str = Field(
@@ -69,8 +70,8 @@ class CampaignIn(BaseModel):
     city: str = Field(default="lome", max_length=32, description="whose clock and prayers its windows follow")
 
 
-class FundIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class FundIn(Body):
+    """Strict types, no unknown field (as every body of the API)."""
 
     amount: int = Field(gt=0, le=AMOUNT_MAX, examples=[500_000])
     source: str | None = Field(
@@ -80,8 +81,8 @@ class FundIn(BaseModel):
     )
 
 
-class CodesIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class CodesIn(Body):
+    """Strict types, no unknown field (as every body of the API)."""
 
     count: int = Field(ge=1, le=BATCH_MAX)
     prefix: str = Field(default="", max_length=8, examples=["RMD"])

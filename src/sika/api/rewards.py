@@ -8,10 +8,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from sika.api.auth import Caller, caller, container_of, customer_of
+from sika.api.fields import Body
 from sika.auth import Role
 from sika.bootstrap import Container
 from sika.chat.i18n import translator
@@ -27,8 +28,8 @@ Who = Annotated[Caller, Depends(caller)]
 Of = Annotated[Container, Depends(container_of)]
 
 
-class CodeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class CodeIn(Body):
+    """Strict types, no unknown field (as every body of the API)."""
 
     code: str = Field(
         min_length=1,
