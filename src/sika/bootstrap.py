@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 
 from sika.auth import ApiKeys, Sessions
 from sika.auth.throttle import LoginThrottle
+from sika.calendar import Calendar, MemoryAnnouncements
 from sika.chat.dialog import Dialog
 from sika.chat.routes import outbox_router, sms_channel
 from sika.chat.services import ChatServices
@@ -26,6 +27,7 @@ from sika.payments.outbox import SECRET, enqueue
 from sika.payments.payouts import PayoutService
 from sika.payments.purchases import Purchases
 from sika.payments.statement import Statements
+from sika.promotions import Promotions
 from sika.providers.wiring import CallbackRelay, build_providers, payouts
 from sika.rides.index import location_index
 from sika.rides.service import Rides
@@ -52,6 +54,8 @@ class Container:
     purchases: Purchases
     payouts: PayoutService
     statements: Statements
+    calendar: Calendar
+    promotions: Promotions
     # The chat, wired after the container exists: its ports over the services above, the dialog
     # and the channels.
     chat: ChatServices | None = None
@@ -96,6 +100,11 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Container:
     purchases = Purchases(payments, customers, build_providers(settings, relay),
                           deadline_s=settings.provider_deadline_s)
     relay.target = purchases.callback
+    calendar = Calendar(settings.cities, prayer=settings.prayer,
+                        announcements=MemoryAnnouncements(settings.ramadan))
+    # Registers its hook with payments: rewards go into the chains of the movements that earn them.
+    promotions = Promotions(engine, ledger, customers, payments, merchants=merchants, calendar=calendar,
+                            code_key=settings.promo_code_key.encode())
     container = Container(
         settings=settings,
         engine=engine,
@@ -113,6 +122,8 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Container:
         purchases=purchases,
         payouts=PayoutService(payments, payouts(settings)),
         statements=Statements(engine, ledger, purchases.catalogue),
+        calendar=calendar,
+        promotions=promotions,
     )
     container.rides = Rides(engine, ledger, customers, payments, container.purchases, cities=settings.cities,
                             index=location_index(settings.redis_url), matcher=settings.rides_matcher)
@@ -130,7 +141,8 @@ def _chat(container: Container) -> None:
     container.chat = chat_services(
         container.engine, customers=customers, accounts=container.ledger, payments=container.payments,
         purchases=container.purchases, approvals=container.approvals, statements=container.statements,
-        rides=container.rides, outbox=container.outbox, voucher_ttl_s=settings.voucher_ttl_s)
+        rides=container.rides, promotions=container.promotions, outbox=container.outbox,
+        voucher_ttl_s=settings.voucher_ttl_s)
     container.dialog = Dialog(container.chat)
     text = NotificationText(customers, container.statements)
     if settings.whatsapp_verify_token and settings.whatsapp_app_secret:

@@ -128,6 +128,10 @@ class Settings(BaseSettings):
     prayer: dict[str, PrayerMethod] = Field(default_factory=dict, max_length=100)
     ramadan: list[RamadanAnnouncement] = Field(default_factory=list, max_length=1_000)
 
+    # Promotions: the key of promotion codes' digests (codes are stored only as HMACs under it; set a
+    # secret one in production).
+    promo_code_key: str = Field(default="sika-promotion-codes", min_length=8, max_length=200)
+
     @field_validator("tiers")
     @classmethod
     def _every_tier(cls, tiers: dict[int, TierLimits]) -> dict[int, TierLimits]:

@@ -14,11 +14,12 @@ from sika.config import Settings
 from sika.errors import SikaError
 from sika.providers import BRANDS, Providers
 
-__all__ = ["DEVELOPMENT_VOUCHER_KEY", "InsecureDefaults", "check_defaults", "development_defaults",
-           "provider_banner"]
+__all__ = ["DEVELOPMENT_PROMO_CODE_KEY", "DEVELOPMENT_VOUCHER_KEY", "InsecureDefaults", "check_defaults",
+           "development_defaults", "provider_banner"]
 
 # Settings' own default: what a production start must not find.
 DEVELOPMENT_VOUCHER_KEY: str = Settings.model_fields["voucher_key"].default
+DEVELOPMENT_PROMO_CODE_KEY: str = Settings.model_fields["promo_code_key"].default
 
 
 class InsecureDefaults(SikaError):
@@ -31,6 +32,9 @@ def development_defaults(settings: Settings) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     if settings.voucher_key == DEVELOPMENT_VOUCHER_KEY:
         found.append(("SIKA_VOUCHER_KEY", "is the development key: anyone could forge voucher codes"))
+    if settings.promo_code_key == DEVELOPMENT_PROMO_CODE_KEY:
+        found.append(("SIKA_PROMO_CODE_KEY", "is the development key: promotion codes' digests are not "
+                                             "secret"))
     if settings.providers in ("sandbox", "instant"):
         found.append(("SIKA_PROVIDERS", f"is {settings.providers}: local fakes stand in for the providers"))
     if settings.paygate_auth_token and not settings.paygate_callback_token:

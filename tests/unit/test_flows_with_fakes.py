@@ -107,7 +107,8 @@ class Payments:
 def services(payments: Payments, customers: Customers) -> ChatServices:
     return ChatServices(customers=customers, accounts=Accounts(), payments=payments,
                         purchases=Unused(), approvals=Approvals(), statements=Unused(), rides=Unused(),
-                        places=Unused(), code_route=lambda _number: "sms", voucher_ttl_s=7 * 86_400,
+                        places=Unused(), promotions=Unused(), code_route=lambda _number: "sms",
+                        voucher_ttl_s=7 * 86_400,
                         conversations=MemoryConversations(), answered_abroad=MemoryConversations())
 
 

@@ -17,8 +17,10 @@ from sika.api import (
     openapi,
     payments,
     problems,
+    promotions,
     provider_callbacks,
     purchases,
+    rewards,
     rides,
     sms,
     ussd,
@@ -73,6 +75,8 @@ def create_app(
     app.include_router(purchases.router)
     app.include_router(provider_callbacks.router)
     app.include_router(rides.router)
+    app.include_router(promotions.router)
+    app.include_router(rewards.router)
     app.include_router(ussd.router)
     app.include_router(sms.router)
     app.include_router(console_router)

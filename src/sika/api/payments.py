@@ -37,6 +37,7 @@ from sika.bootstrap import Container
 from sika.chat.texts.notifications import NotificationText
 from sika.db import UNAVAILABLE
 from sika.payments import Agent, Movement, UnknownMovement, movement_id
+from sika.payments.hooks import rewards_of
 from sika.payments.outbox import OWNER_SECRET_KINDS, SECRET
 from sika.wallet import Pin
 
@@ -103,6 +104,13 @@ class AgentOut(BaseModel):
     api_key: str | None = Field(default=None, description="shown once, at creation")
 
 
+class RewardOut(BaseModel):
+    amount: int
+    campaign_id: str
+    campaign: str
+    kind: str
+
+
 class TransferOut(BaseModel):
     id: str
     kind: str
@@ -115,6 +123,7 @@ class TransferOut(BaseModel):
     error_code: str | None
     details: dict[str, Any]
     created_at: float = Field(description="Unix time in seconds")
+    reward: RewardOut | None = Field(default=None, description="what the payment earned from a campaign")
 
 
 class PendingApprovalOut(BaseModel):
@@ -166,7 +175,16 @@ def transfer_out(movement: Movement) -> TransferOut:
                        currency=movement.currency, counterparty=movement.counterparty,
                        error_code=movement.error_code,
                        details={k: v for k, v in movement.details.items() if k != "reason"},
-                       created_at=movement.created_at_ns / 1e9)
+                       created_at=movement.created_at_ns / 1e9, reward=_reward(movement))
+
+
+def _reward(movement: Movement) -> RewardOut | None:
+    """The payment's reward (the largest, when campaigns stacked; all are in ``details.extras``)."""
+    earned = max(rewards_of(movement), key=lambda info: int(info["amount"]), default=None)
+    if earned is None:
+        return None
+    return RewardOut(amount=int(earned["amount"]), campaign_id=str(earned["campaign"]),
+                     campaign=str(earned.get("name", "")), kind=str(earned.get("kind", "")))
 
 
 async def money_post(container: Container, who: Caller, key: str | None, route: str, *, body: BaseModel,

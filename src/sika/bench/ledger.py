@@ -58,6 +58,7 @@ __all__ = [
     "bench_server",
     "check_choice",
     "check_ranges",
+    "fresh_database",
     "markdown_table",
     "matrix_configs",
     "percentile",
@@ -257,7 +258,7 @@ def run_bench(
     if config.backend == "postgres" and server_url is None:
         raise BenchError("a PostgreSQL run needs a server: open one with bench_server('postgres')")
     reporter = progress or SILENT
-    with _fresh_database(config.backend, server_url) as url:
+    with fresh_database(config.backend, server_url) as url:
         engine = create_db_engine(url, pool_size=config.clients + 2)
         try:
             return _run_on(engine, config, reporter)
@@ -286,7 +287,7 @@ def _run_on(engine: Engine, config: BenchConfig, progress: Progress) -> BenchRes
 
 
 @contextmanager
-def _fresh_database(backend: str, server_url: str | None) -> Iterator[str]:
+def fresh_database(backend: str, server_url: str | None) -> Iterator[str]:
     if backend == "sqlite":
         # Under the system's temporary directory: on this machine's disk, so fsync is real.
         with tempfile.TemporaryDirectory(prefix="sika-bench-") as directory:

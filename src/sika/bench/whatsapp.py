@@ -391,6 +391,7 @@ def _environment(url: str, graph: FakeGraph, secret: str, inbox_threads: int) ->
     env.update({
         "SIKA_DATABASE_URL": url,
         "SIKA_VOUCHER_KEY": secrets.token_urlsafe(32),
+        "SIKA_PROMO_CODE_KEY": secrets.token_urlsafe(32),
         "SIKA_WHATSAPP_VERIFY_TOKEN": secrets.token_hex(8),
         "SIKA_WHATSAPP_APP_SECRET": secret,
         "SIKA_WHATSAPP_TOKEN": graph.token,

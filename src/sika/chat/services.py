@@ -20,6 +20,8 @@ from sika.payments import Movement, TransferQuote
 from sika.payments.approvals import Approval
 from sika.payments.purchases import PurchaseQuote
 from sika.payments.statement import StatementPage
+from sika.promotions import Campaign, EntryLine, RewardLine, Verdict
+from sika.promotions.timing import CalendarWhen
 from sika.rides.cities import City
 from sika.rides.geo import Point
 from sika.rides.places import Place
@@ -34,6 +36,7 @@ __all__ = [
     "CustomerPort",
     "PaymentPort",
     "PlacePort",
+    "PromotionPort",
     "PurchasePort",
     "RidePort",
     "StatementPort",
@@ -74,6 +77,8 @@ class PaymentPort(Protocol):
     def vouchers_for(self, msisdn: str) -> list[dict[str, Any]]: ...
 
     def claim_voucher(self, movement_id: str, msisdn: str, code: str) -> Movement: ...
+
+    def get(self, movement_id: str) -> Movement: ...
 
 
 class PurchasePort(Protocol):
@@ -141,6 +146,23 @@ class PlacePort(Protocol):
     def recent(self, customer_id: int, places: Sequence[Place], limit: int) -> list[Place]: ...
 
 
+class PromotionPort(Protocol):
+    """Offers, codes, rewards and why a payment earned nothing (:class:`sika.promotions.Promotions`)."""
+
+    @property
+    def when(self) -> CalendarWhen: ...
+
+    def offers(self) -> list[Campaign]: ...
+
+    def redeem(self, customer: Customer, typed: str) -> Campaign: ...
+
+    def why(self, movement: Movement) -> list[Verdict]: ...
+
+    def rewards_of(self, customer_id: int, limit: int = ...) -> list[RewardLine]: ...
+
+    def entries_of(self, customer_id: int, limit: int = ...) -> list[EntryLine]: ...
+
+
 class ConversationPort(Protocol):
     """Where the dialog keeps each conversation between messages (:class:`sika.chat.state.Conversations`)."""
 
@@ -161,6 +183,7 @@ class ChatServices:
     statements: StatementPort
     rides: RidePort
     places: PlacePort
+    promotions: PromotionPort
     # The channel a voucher's code to this number would take now ("sms", "whatsapp", …), None when no
     # message of ours reaches the number (the code then goes to the sender).
     code_route: Callable[[str], str | None]

@@ -20,6 +20,7 @@ from sika.chat.services import (
     ChatServices,
     CustomerPort,
     PaymentPort,
+    PromotionPort,
     PurchasePort,
     RidePort,
     StatementPort,
@@ -33,7 +34,7 @@ __all__ = ["chat_services"]
 
 def chat_services(engine: Engine, *, customers: CustomerPort, accounts: AccountPort, payments: PaymentPort,
                   purchases: PurchasePort, approvals: ApprovalPort, statements: StatementPort,
-                  rides: RidePort, outbox: Outbox, voucher_ttl_s: int,
+                  rides: RidePort, promotions: PromotionPort, outbox: Outbox, voucher_ttl_s: int,
                   clock_ns: Callable[[], int] = time.time_ns) -> ChatServices:
     def code_route(msisdn: str) -> str | None:
         # Read when asked: the outbox's routes are wired after the chat (WhatsApp needs the dialog).
@@ -43,6 +44,7 @@ def chat_services(engine: Engine, *, customers: CustomerPort, accounts: AccountP
     return ChatServices(
         customers=customers, accounts=accounts, payments=payments, purchases=purchases,
         approvals=approvals, statements=statements, rides=rides, places=_RiderPlaces(engine),
+        promotions=promotions,
         code_route=code_route, voucher_ttl_s=voucher_ttl_s,
         conversations=Conversations(engine, clock_ns=clock_ns),
         answered_abroad=abroad.remembered(engine, clock_ns))

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 __all__ = ["app"]
 
 app = typer.Typer(
-    help="Benchmarks: the ledger against plain inserts, WhatsApp end to end, nearest-driver search vs Redis.",
+    help="Benchmarks: the ledger against plain inserts, WhatsApp end to end, nearest-driver search vs Redis,"
+    " promotions' cost per transfer.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -235,6 +236,46 @@ def _run_all(configs: Sequence[BenchConfig]) -> list[BenchResult]:
                         )
                     results.append(result)
     return results
+
+
+@app.command("promotions")
+def promotions_command(
+    *,
+    backend: Annotated[str, typer.Option(help="sqlite or postgres.")] = "sqlite",
+    transfers: Annotated[int, typer.Option(help="Transfers per arm and round.")] = 500,
+    clients: Annotated[int, typer.Option(help="Concurrent clients (threads).")] = 8,
+    rounds: Annotated[int, typer.Option(help="Rounds; the arms alternate, each figure is its median.")] = 6,
+    mix: Annotated[str, typer.Option(help="default (the best cashback pays, plus a draw entry) or heavy "
+                                          "(two cashbacks add up, one capped, plus an entry).")] = "default",
+    json_output: Annotated[bool, typer.Option("--json", help="The result as JSON on the last line.")] = False,
+) -> None:
+    """Wallet transfers a second with three active campaigns against none, in the same run (goal: at
+    most 15 % slower)."""
+    from sika.bench.promotions import PromotionsBenchConfig, run_promotions_bench
+
+    config = PromotionsBenchConfig(backend=backend, transfers=transfers, clients=clients, rounds=rounds,
+                                   mix=mix)
+    config.validate()
+    console = Console(stderr=True)
+    with _progress(console) as phases:
+        phases.title = f"promotions on {backend}"
+        result = run_promotions_bench(config, progress=phases)
+    if json_output:
+        typer.echo(json.dumps(result.as_json()))
+        return
+    table = Table(title=f"sika bench promotions ({backend}, {mix} mix, {clients} clients, {rounds} rounds)")
+    for name in ("campaigns", "transfers/s (median)", "rounds"):
+        table.add_column(name, justify="right")
+    table.add_row("none", f"{result.transfers_per_s_without:,.0f}",
+                  ", ".join(f"{r:,.0f}" for r in result.rounds_without))
+    table.add_row("three", f"{result.transfers_per_s_with:,.0f}",
+                  ", ".join(f"{r:,.0f}" for r in result.rounds_with))
+    Console().print(table)
+    cpu = result.as_json()
+    typer.echo(f"CPU per transfer: {cpu['cpu_ms_per_transfer_without']} ms without, "
+               f"{cpu['cpu_ms_per_transfer_with']} ms with three campaigns")
+    typer.echo(f"three campaigns cost {result.slowdown_pct:.1f} % of the throughput (goal: at most 15 %); "
+               f"{result.rewards} rewards and {result.entries} draw entries")
 
 
 class _RichPhases:

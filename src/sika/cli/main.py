@@ -10,6 +10,7 @@ from sika.cli import (
     apikey,
     bench,
     calendar,
+    campaign,
     chat,
     console,
     db,
@@ -38,6 +39,7 @@ app.add_typer(ledger.app, name="ledger")
 app.add_typer(bench.app, name="bench")
 app.add_typer(simulate.app, name="simulate")
 app.add_typer(calendar.app, name="calendar")
+app.add_typer(campaign.app, name="campaign")
 app.add_typer(apikey.app, name="apikey")
 app.add_typer(operators.agent_app, name="agent")
 app.add_typer(operators.merchant_app, name="merchant")

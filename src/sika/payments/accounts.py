@@ -30,6 +30,10 @@ _KNOWN: dict[str, tuple[AccountKind, AccountFlags]] = {
     "manual_adjustments": (AccountKind.SUSPENSE, AccountFlags.NONE),
     # Holds each movement's guard leg (see Payments._finish): counts, never money.
     "movement_guard": (AccountKind.LIMIT_METER, AccountFlags.NONE),
+    # What promotions the platform sponsors cost it (sika.promotions); prizes between a draw's commitment
+    # and its reveal.
+    "promotions_expense": (AccountKind.COMMISSION_EXPENSE, AccountFlags.NONE),
+    "prize_holding": (AccountKind.SUSPENSE, AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS),
 }
 _PROVIDER_PREFIX = "provider:"
 NAME_CHARS_MAX = 40

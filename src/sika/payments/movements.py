@@ -56,6 +56,7 @@ class Kind(enum.StrEnum):
     DRIVER_PAYOUT = "driver_payout"    # a driver's earnings to the wallet, or the debt from it
     PAYOUT = "payout"                  # money out to a mobile-money wallet, through a provider
     ADJUSTMENT = "adjustment"          # an operator's correction, approved by a second one (console)
+    REWARD = "reward"                  # a campaign pays a customer outside a payment: a prize, a referrer
 
 
 class Status(enum.StrEnum):
@@ -90,6 +91,14 @@ class Code(enum.IntEnum):
     RIDE_COMMISSION = 72
     DRIVER_PAYOUT = 73
     PAYOUT = 80
+    # Promotions (sika.promotions): a campaign budget pays a reward, a meter counts it against a cap, a
+    # refund claws it back; budgets are funded by and returned to their sponsor; prizes of draws.
+    REWARD = 90
+    REWARD_METER = 91
+    CLAWBACK = 92
+    BUDGET_FUNDING = 93
+    BUDGET_RETURN = 94
+    PRIZE = 95
 
 
 class Role(enum.StrEnum):
@@ -103,6 +112,7 @@ class Role(enum.StrEnum):
     HOLDING = "holding"         # debits the voucher holding account
     DRIVER = "driver"           # debits a driver's account (a payout)
     PLATFORM = "platform"
+    PROMOTION = "promotion"     # a leg of an optional group (a reward): refused, the group is dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +125,9 @@ class Leg:
     role: str
     pending: bool = False
     timeout_s: int = 0
+    # The optional group this leg belongs to ("" for a leg the movement needs): when the ledger refuses
+    # a leg of a group, the movement goes on without the whole group (see sika.payments.hooks).
+    optional: str = ""
 
     def transfer(self, *, linked: bool, movement_id: str) -> Transfer:
         flags = TransferFlags.NONE
@@ -139,7 +152,9 @@ def chain(legs: list[Leg], movement_id: str) -> list[Transfer]:
 
 
 def legs_json(legs: list[Leg]) -> str:
-    return json.dumps([asdict(leg) for leg in legs], separators=(",", ":"))
+    # A required leg is stored without its empty ``optional``: rows read the same as before hooks.
+    return json.dumps([{k: v for k, v in asdict(leg).items() if k != "optional" or v} for leg in legs],
+                      separators=(",", ":"))
 
 
 def legs_from_json(raw: str) -> list[Leg]:

@@ -291,8 +291,10 @@ class Purchases:
 
     def _order(self, movement: Movement, reference: str, customer: Customer) -> Movement:
         assert movement.provider is not None and movement.product is not None
+        # Plus what extras have the provider deliver on top (an airtime bonus a campaign pays for).
+        extra = sum(int(info.get("order_extra", 0)) for info in movement.details.get("extras", {}).values())
         order = Order(id=movement.id, provider=movement.provider, product=movement.product,
-                      reference=reference, amount=movement.amount, customer_msisdn=customer.msisdn,
+                      reference=reference, amount=movement.amount + extra, customer_msisdn=customer.msisdn,
                       customer_name=customer.name)
         try:
             outcome = self.providers.get(movement.provider).submit(order)

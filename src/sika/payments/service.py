@@ -43,6 +43,7 @@ from sika.payments.channels import FALLBACK
 from sika.payments.crashpoints import reached
 from sika.payments.fees import DEFAULT_FEES, FeeSchedule, Operation
 from sika.payments.fingerprints import fingerprint
+from sika.payments.hooks import Draft, MovementHook, drop_group, extend, receipt_params, without_group
 from sika.payments.meters import InflowMeters, month_of
 from sika.payments.movements import (
     Code,
@@ -131,6 +132,8 @@ class Payments:
         self._voucher_key = voucher_key or b"sika-voucher-codes"
         self.accounts = SystemAccounts(engine, ledger)
         self.meters = InflowMeters(engine, ledger)
+        # Collaborators that add optional legs to movements and follow their outcome (promotions).
+        self.hooks: list[MovementHook] = []
 
     # Reading -------------------------------------------------------------------------------------
 
@@ -510,14 +513,29 @@ class Payments:
             return movement
         (held,) = [leg for leg in movement.legs if leg.pending]
         assert 0 < amount <= held.amount, (amount, held.amount)
-        transfers = [Transfer(id=f"{held.id}.post", pending_id=held.id, amount=amount, code=held.code,
-                              flags=TransferFlags.POST_PENDING | (TransferFlags.LINKED if then else 0),
-                              metadata={"movement": movement.id})]
-        transfers += [leg.transfer(linked=i < len(then) - 1, movement_id=movement.id)
-                      for i, leg in enumerate(then)]
-        results = self._ledger.submit(transfers)
-        refused = next((r for r in results
-                        if r not in _OK and r is not TransferResult.LINKED_EVENT_FAILED), None)
+        legs, details = list(then), dict(movement.details)
+        if self.hooks:  # a ride's reward is decided on the fare, and moves with its capture
+            legs, details = self._extend(Draft(
+                id=movement.id, kind=movement.kind, amount=amount, fee=0, legs=tuple(then),
+                details=movement.details, payer_customer_id=movement.payer_customer_id,
+                payee_customer_id=None, merchant_id=None, provider=movement.provider,
+                product=movement.product, now_ns=self._clock_ns()))
+        while True:
+            transfers = [Transfer(id=f"{held.id}.post", pending_id=held.id, amount=amount, code=held.code,
+                                  flags=TransferFlags.POST_PENDING | (TransferFlags.LINKED if legs else 0),
+                                  metadata={"movement": movement.id})]
+            transfers += [leg.transfer(linked=i < len(legs) - 1, movement_id=movement.id)
+                          for i, leg in enumerate(legs)]
+            results = self._ledger.submit(transfers)
+            failed = next(((i, r) for i, r in enumerate(results)
+                           if r not in _OK and r is not TransferResult.LINKED_EVENT_FAILED), None)
+            refused = None if failed is None else failed[1]
+            if failed is None or failed[0] == 0 or not legs[failed[0] - 1].optional:
+                break
+            kept = without_group(self._ledger, movement.id, legs, details, (legs[failed[0] - 1], failed[1]),
+                                 counting=self._counting())
+            if kept is not None:
+                legs, details = kept
         if refused in (TransferResult.PENDING_TRANSFER_EXPIRED,
                        TransferResult.PENDING_TRANSFER_ALREADY_VOIDED):
             return self._close(movement, success=False, receipt=None, error_code="hold_expired",
@@ -526,12 +544,12 @@ class Payments:
         assert refused in (None, TransferResult.PENDING_TRANSFER_ALREADY_POSTED,
                            TransferResult.EXISTS_WITH_DIFFERENT_FIELDS), refused
         # The movement is what was charged (the fare), not what was held: the transfer, the history
-        # and the receipts say the fare; the hold stays in the details.
+        # and the receipts say the fare; the hold stays in the details (with the reward's, if any).
         with writing(self._engine).begin() as connection:
             connection.execute(update(movements).where(
                 movements.c.id == movement.id, movements.c.status == Status.PENDING).values(
                 amount=amount, updated_at_ns=self._clock_ns(), details=json.dumps(
-                    {**movement.details, "fare": amount, "hold": held.amount}, separators=(",", ":"))))
+                    {**details, "fare": amount, "hold": held.amount}, separators=(",", ":"))))
         return self._close(self.get(movement_id), success=True, receipt=None, error_code=None, reason=None)
 
     def _settle_deferred(self, movement: Movement, *, success: bool, receipt: dict[str, str] | None,
@@ -634,6 +652,12 @@ class Payments:
         if request is None:
             request = _default_request(kind, amount, parties)
         now = self._clock_ns()
+        if self.hooks:
+            legs, details = self._extend(Draft(
+                id=movement_id, kind=kind, amount=amount, fee=fee, legs=tuple(legs), details=details or {},
+                payer_customer_id=parties.get("payer_customer_id"),
+                payee_customer_id=parties.get("payee_customer_id"), merchant_id=parties.get("merchant_id"),
+                provider=parties.get("provider"), product=parties.get("product"), now_ns=now))
         legs = [*legs, Leg(f"{movement_id}.g", self.accounts.id("meter_source"),
                            self.accounts.id("movement_guard"), _GUARD_DONE, Code.GUARD, Role.PLATFORM)]
         first = Status.PENDING if deferred else Status.PROCESSING
@@ -685,6 +709,12 @@ class Payments:
         reached("ledger_committed")
         failed = next(((leg, result) for leg, result in zip(movement.legs, results, strict=True)
                        if result not in _OK and result is not TransferResult.LINKED_EVENT_FAILED), None)
+        if failed is not None and failed[0].optional:
+            # An optional group (a reward) was refused: the movement goes on without it, or with it
+            # when another try carried it through (each drop removes a group: this recurses briefly).
+            dropped = drop_group(self._ledger, self._engine, movement, failed, now_ns=self._clock_ns(),
+                                 counting=self._counting())
+            return self._finish(movement if dropped is None else dropped)
         status = Status.PENDING if movement.holds else Status.COMPLETED
         error, details = None, dict(movement.details)
         if failed is not None:
@@ -773,6 +803,8 @@ class Payments:
         for msisdn, kind, params in self._receipts(movement):
             enqueue(connection, dedupe_key=f"{movement.id}:{kind}", msisdn=msisdn, kind=kind,
                     params=params, now_ns=now)
+        for hook in self.hooks:
+            hook.completed(connection, movement, now)
 
     def _receipts(self, movement: Movement) -> list[tuple[str, str, dict[str, Any]]]:
         amount = int(movement.details.get("fare", movement.amount))
@@ -788,7 +820,8 @@ class Payments:
         other = movement.counterparty or ""
         if payer is not None:
             to = payee.name if payee is not None else other
-            out.append((payer.msisdn, f"receipt_{movement.kind}_sent", {**base, "to": to}))
+            out.append((payer.msisdn, f"receipt_{movement.kind}_sent",
+                        {**base, "to": to, **receipt_params(movement)}))
         if payee is not None:
             origin = payer.name if payer is not None else other
             out.append((payee.msisdn, f"receipt_{movement.kind}_received", {**base, "from": origin}))
@@ -810,6 +843,13 @@ class Payments:
             vouchers.c.movement_id == voucher_id)).scalar_one_or_none()
         if owner != movement_id:
             raise VoucherRefused("this voucher is being paid out, or was already", code="voucher_settled")
+
+    def _extend(self, draft: Draft) -> tuple[list[Leg], dict[str, Any]]:
+        return extend(self.hooks, draft)
+
+    def _counting(self) -> tuple[int, int]:
+        """The accounts a tombstone moves its count between (as a movement's guard leg does)."""
+        return self.accounts.id("meter_source"), self.accounts.id("movement_guard")
 
     # For other payment services (purchases): the same path and checks --------------------------------
 

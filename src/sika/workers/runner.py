@@ -60,6 +60,11 @@ def default_jobs(container: Container) -> list[Job]:
         Job(name="idempotency-pruning", interval_s=every * 600,
             run=lambda: prune(container.engine, ttl_s=container.settings.idempotency_ttl_s), batch_max=1_000),
         Job(name="movement-recovery", interval_s=every * 30, run=payments.recover, batch_max=100),
+        # Ends campaigns whose end has passed and returns their unspent budgets (again for late voids).
+        Job(name="campaign-closing", interval_s=every * 60, run=container.promotions.campaigns.close_due,
+            batch_max=100),
+        Job(name="referral-payouts", interval_s=every * 5, run=container.promotions.referrals.pay_due,
+            batch_max=100),
     ]
     if container.rides is not None:
         jobs.append(Job(name="ride-dispatch", interval_s=container.settings.dispatch_interval_s,

@@ -15,6 +15,7 @@ module             flow (and its steps)
 ``ride_places``    a ride's pick-up and destination, by place name or shared location
 ``ride_booking``   the vehicle, the payment, the confirmation and the PIN of a ride
 ``ride_status``    the ride under way: who is coming, cancel it
+``promotions``     the offers running now, a code or a friend's number, my rewards, why no reward
 ``language``       the language of the chat
 ``intents``        shortcuts typed at any time, straight to a flow's confirmation
 =================  ==========================================================================
@@ -35,6 +36,7 @@ from sika.chat.flows import (
     language,
     menu,
     pin_gate,
+    promotions,
     purchases,
     ride_booking,
     ride_status,
@@ -99,6 +101,8 @@ _STEPS: dict[tuple[str, str], Step] = {
     ("balance", "pin"): Step(pin_gate.ask, pin_gate.unlocked(balance.show_balance), secret=True),
     ("history", "pin"): Step(pin_gate.ask, pin_gate.unlocked(balance.show_history), secret=True),
     ("ride", "status"): Step(ride_status.status_ask, ride_status.status),
+    ("promo", "menu"): Step(promotions.menu_ask, promotions.menu),
+    ("promo", "code"): Step(promotions.code_ask, promotions.code),
     ("ride", "pickup"): Step(places.pickup_ask, places.pickup, on_location=places.pickup_location),
     ("ride", "pickup_pick"): Step(places.pick_ask, places.pick, on_location=places.pickup_location),
     ("ride", "dropoff"): Step(places.dropoff_ask, places.dropoff, on_location=places.dropoff_location),

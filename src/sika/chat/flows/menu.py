@@ -20,6 +20,7 @@ _FIRST_STEPS = {
     "airtime": ("airtime", "whom"),
     "bills": ("bills", "biller"),
     "language": ("language", "pick"),
+    "promotions": ("promo", "menu"),
 }
 
 
@@ -36,6 +37,7 @@ def menu_ask(ctx: Context) -> Reply:
         Choice("ride", ctx.t("Book a ride")),
         Choice("approvals", approvals),
         Choice("history", ctx.t("History")),
+        Choice("promotions", ctx.t("Promotions")),
         Choice("language", ctx.t("Language")),
         Choice("help", ctx.t("Help")),
     ]

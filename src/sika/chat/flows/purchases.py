@@ -12,6 +12,7 @@ from sika.chat.context import Answer, Context, Invalid
 from sika.chat.flows.bill_references import problem
 from sika.chat.flows.forms import confirm
 from sika.chat.flows.pin import with_pin
+from sika.chat.flows.promotions import with_rewards
 from sika.chat.flows.refusals import explain
 from sika.chat.messages import Reply
 from sika.errors import SikaError
@@ -77,4 +78,4 @@ def pin(ctx: Context, answer: Answer) -> None:
     )
     if receipt.get("token"):
         text += "\n" + ctx.t("Your electricity token: {token}", token=receipt["token"])
-    ctx.done(text)
+    ctx.done(with_rewards(ctx, text, movement))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from sika.chat.context import Answer, Context, Invalid
 from sika.chat.flows.forms import amount, confirm, number
 from sika.chat.flows.pin import with_pin
+from sika.chat.flows.promotions import with_rewards
 from sika.chat.flows.refusals import explain
 from sika.chat.flows.vouchers import confirm_text as voucher_confirm_text
 from sika.chat.flows.vouchers import sent_text as voucher_sent_text
@@ -68,14 +69,13 @@ def pin(ctx: Context, answer: Answer) -> None:
     if movement is None:
         return
     if movement.kind.value == "voucher":
-        ctx.done(voucher_sent_text(ctx, movement))
+        text = voucher_sent_text(ctx, movement)
     else:
-        ctx.done(
-            ctx.t(
-                "Sent {amount} to {name}. Fee: {fee}. Reference: {id}.",
-                amount=ctx.t.amount(movement.amount),
-                name=d.get("name") or d["to"],
-                fee=ctx.t.amount(movement.fee),
-                id=movement.id,
-            )
+        text = ctx.t(
+            "Sent {amount} to {name}. Fee: {fee}. Reference: {id}.",
+            amount=ctx.t.amount(movement.amount),
+            name=d.get("name") or d["to"],
+            fee=ctx.t.amount(movement.fee),
+            id=movement.id,
         )
+    ctx.done(with_rewards(ctx, text, movement))

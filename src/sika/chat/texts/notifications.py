@@ -11,10 +11,12 @@ recipient), ``pin_reset_code``, ``approval_requested`` and the rides' messages.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from sika import phones
 from sika.chat.i18n import N_, Translator, translator
+from sika.chat.texts.promotions import prize_won_text, receipt_reward_lines
 from sika.chat.texts.statement import receipt
 from sika.errors import SikaError
 from sika.payments.approvals import merchant_note
@@ -68,7 +70,12 @@ class NotificationText:
         if kind.startswith("receipt_") and customer is not None and self._statements is not None:
             item = self._statements.item(customer, str(params.get("id", "")))
             if item is not None:
-                return _with_token(t, receipt(t, item), params)
+                # A reward came into the wallet with the payment (its own line): the receipt says what
+                # was paid, and the reward under it.
+                reward = int(params.get("reward", 0) or 0)
+                shown = replace(item, amount=item.amount - reward) if reward and item.amount < 0 else item
+                text = "\n".join([receipt(t, shown), *receipt_reward_lines(t, params)])
+                return _with_token(t, text, params)
         return render(t, kind, params)
 
 
@@ -94,6 +101,8 @@ def render(t: Translator, kind: str, params: dict[str, Any]) -> str:
     values.setdefault("from", "")
     values.setdefault("description", "")
     values.setdefault("id", "")
+    if kind == "promo_prize_won":
+        return prize_won_text(t, params)
     if kind in _CODES:
         return t(_CODES[kind], sender=params.get("sender", ""), amount=values["amount"],
                  code=params.get("secret") or "••••••••", days=params.get("expires_days", 7),

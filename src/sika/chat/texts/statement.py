@@ -33,6 +33,8 @@ _MOVES: dict[tuple[str, str], str] = {
     ("merchant_refund", "in"): N_("Refund from {party}"),
     ("driver_payout", "in"): N_("Ride earnings paid to your wallet"),
     ("driver_payout", "out"): N_("Commissions owed on cash rides, settled from your wallet"),
+    # A campaign pays outside a payment (a prize, a referrer's reward); {party} is the campaign's name.
+    ("reward", "in"): N_("Reward from {party}"),
 }
 # Provider purchases by product kind: with the reference (a number, a masked meter or card) and without.
 _PURCHASES: dict[str, tuple[str, str]] = {

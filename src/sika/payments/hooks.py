@@ -1,0 +1,226 @@
+"""Movement hooks: collaborators (promotions today) that add optional legs to a movement and follow
+its outcome, without the payments runner knowing what they mean.
+
+Before a movement is recorded, :class:`Payments` shows each hook a :class:`Draft` (what the movement
+is, its legs) and takes back *extras*: named groups of legs (a reward from a campaign budget, a meter
+counting it against a cap) with what they mean, kept in ``details["extras"][group]``. The groups go
+into the movement's one linked chain, before its guard leg, so a reward moves in the same ledger
+batch as the payment that earns it.
+
+Extras are optional. When the ledger refuses a leg of a group (the budget ran out in a race, a cap
+was reached), the movement goes on without the whole group: it never fails because of a reward. The
+drop is made final in the ledger first, as a refused movement's is (``Payments._make_final``): the
+first leg of a group (whose id only this movement uses) is its guard, and dropping the group takes
+that id with a tombstone (a count between two counting accounts, no money). A concurrent try of the
+same movement that still carries the group then fails on that leg and drops the group too; a try that
+finds the leg with its own fields learns that the group was paid. Every try agrees, and the
+movement's row is rewritten without the group (``details["dropped"][group]`` says which leg the
+ledger refused and why). No leg is added for this: a reward costs the ledger its own legs only.
+
+Once the movement completes, each hook's :meth:`MovementHook.completed` runs in the transaction that
+records the outcome, so what a hook writes (a reward row, a draw entry) is written once, with it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, Engine, update
+
+from sika.ledger import Ledger, Transfer, TransferResult
+from sika.payments.movements import Code, Kind, Leg, Movement, Role, Status, legs_json
+from sika.payments.schema import movements
+
+__all__ = [
+    "GROUPS_MAX",
+    "Additions",
+    "Draft",
+    "Extra",
+    "MovementHook",
+    "drop_group",
+    "extend",
+    "rewards_of",
+    "without_group",
+]
+
+GROUPS_MAX = 8  # optional groups one movement carries at most (each refusal costs one more try)
+_GROUP = re.compile(r"^[a-z0-9_]{1,16}$")
+# A dropped group's tombstone moves this count between two counting accounts (never money).
+_TOMBSTONE_AMOUNT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A movement about to be recorded (or a capture about to be posted), as a hook sees it."""
+
+    id: str
+    kind: Kind
+    amount: int
+    fee: int
+    legs: tuple[Leg, ...]
+    details: Mapping[str, Any]
+    payer_customer_id: int | None
+    payee_customer_id: int | None
+    merchant_id: int | None
+    provider: str | None
+    product: str | None
+    now_ns: int
+
+    @property
+    def holds(self) -> bool:
+        return any(leg.pending for leg in self.legs)
+
+    @property
+    def hold_timeout_s(self) -> int:
+        """The timeout of the movement's holds: an extra reserved with them expires with them."""
+        return max((leg.timeout_s for leg in self.legs if leg.pending), default=0)
+
+    @property
+    def payer_account_id(self) -> int | None:
+        """The wallet that pays (the debit of the first payer leg), when a customer pays."""
+        return next((leg.debit for leg in self.legs if leg.role == Role.PAYER), None)
+
+    @property
+    def payee_account_id(self) -> int | None:
+        """The account the first leg credits: the wallet a refund or a transfer pays into."""
+        return self.legs[0].credit if self.legs and self.payee_customer_id is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class Extra:
+    """One optional group: its legs (each marked ``optional=group``) and what it means."""
+
+    group: str
+    legs: tuple[Leg, ...]
+    info: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Additions:
+    extras: tuple[Extra, ...] = ()
+    # Merged into the movement's details: why nothing was added (what "why no cashback" reads).
+    notes: Mapping[str, Any] = field(default_factory=dict)
+
+
+NOTHING = Additions()
+
+
+class MovementHook(Protocol):
+    def extras(self, draft: Draft) -> Additions:
+        """The optional groups this movement carries (called before it is recorded)."""
+        ...
+
+    def completed(self, connection: Connection, movement: Movement, now_ns: int) -> None:
+        """Follow-ups of a completed movement, written in the transaction that records it."""
+        ...
+
+
+def extend(hooks: Sequence[MovementHook], draft: Draft) -> tuple[list[Leg], dict[str, Any]]:
+    """The draft's legs with every hook's groups, and its details with what they mean."""
+    legs, details = list(draft.legs), dict(draft.details)
+    extras: dict[str, Any] = {}
+    for hook in hooks:
+        added = hook.extras(draft)
+        details.update(added.notes)
+        for extra in added.extras:
+            assert _GROUP.match(extra.group) and extra.group not in extras, extra.group
+            assert all(leg.optional == extra.group for leg in extra.legs), extra.group
+            # The first leg guards the group (see the module's docstring): its id is this movement's.
+            assert not extra.legs or extra.legs[0].id.startswith(f"{draft.id}."), extra.legs[0].id
+            extras[extra.group] = dict(extra.info)
+            legs += extra.legs
+    assert len(extras) <= GROUPS_MAX, len(extras)
+    if extras:
+        details["extras"] = extras
+    return legs, details
+
+
+def drop_group(
+    ledger: Ledger,
+    engine: Engine,
+    movement: Movement,
+    refusal: tuple[Leg, TransferResult],
+    *,
+    now_ns: int,
+    counting: tuple[int, int],
+) -> Movement | None:
+    """The movement without the group of the refused leg (``refusal``: the leg and the ledger's answer),
+    dropped for good (and so rewritten while it is still being processed); None when another try
+    carried the group through with the chain already. ``counting``: the accounts a tombstone uses."""
+    kept = without_group(ledger, movement.id, movement.legs, movement.details, refusal, counting=counting)
+    if kept is None:
+        return None
+    legs, details = kept
+    with engine.begin() as connection:
+        connection.execute(
+            update(movements)
+            .where(movements.c.id == movement.id, movements.c.status == Status.PROCESSING)
+            .values(
+                legs=legs_json(legs), details=json.dumps(details, separators=(",", ":")), updated_at_ns=now_ns
+            )
+        )
+    return replace(movement, legs=legs, details=details)
+
+
+def without_group(
+    ledger: Ledger,
+    movement_id: str,
+    legs: Sequence[Leg],
+    details: Mapping[str, Any],
+    refusal: tuple[Leg, TransferResult],
+    *,
+    counting: tuple[int, int],
+) -> tuple[list[Leg], dict[str, Any]] | None:
+    """Legs and details without the refused leg's group once a tombstone holds its first leg's id;
+    None when that leg is there with its own fields (the group went through with the chain)."""
+    refused, result = refusal
+    group = refused.optional
+    guard = next(leg for leg in legs if leg.optional == group)
+    tombstone = Transfer(
+        id=guard.id,
+        debit_account_id=counting[0],
+        credit_account_id=counting[1],
+        amount=_TOMBSTONE_AMOUNT,
+        code=Code.GUARD,
+        metadata={"movement": movement_id, "dropped": group},
+    )
+    (answer,) = ledger.submit([tombstone])
+    if answer not in (TransferResult.OK, TransferResult.EXISTS):
+        assert answer is TransferResult.EXISTS_WITH_DIFFERENT_FIELDS, answer
+        stored = ledger.get_transfer(guard.id)
+        assert stored is not None
+        if "dropped" not in stored.metadata:
+            return None
+    kept = dict(details)
+    extras = {k: v for k, v in dict(kept.get("extras", {})).items() if k != group}
+    kept.pop("extras", None)
+    if extras:
+        kept["extras"] = extras
+    kept["dropped"] = {**dict(kept.get("dropped", {})), group: [refused.code, str(result)]}
+    return [leg for leg in legs if leg.optional != group], kept
+
+
+def rewards_of(movement: Movement) -> list[dict[str, Any]]:
+    """What the movement's groups paid its customer (``reward`` in answers and receipts): each group
+    whose info names an ``amount`` and a ``campaign``."""
+    extras = movement.details.get("extras") or {}
+    return [
+        dict(info)
+        for info in extras.values()
+        if isinstance(info, dict) and info.get("amount") and info.get("campaign")
+    ]
+
+
+def receipt_params(movement: Movement) -> dict[str, Any]:
+    """What a payer's receipt says the payment earned: ``reward`` (francs into the wallet) and ``bonus``
+    (extra airtime delivered), each with the campaign's name."""
+    params: dict[str, Any] = {}
+    for info in rewards_of(movement):
+        key = "bonus" if info.get("delivered") == "airtime" else "reward"
+        params[key] = int(params.get(key, 0)) + int(info["amount"])
+        params.setdefault(f"{key}_name", str(info.get("name", "")))
+    return params

@@ -1,0 +1,115 @@
+"""What a completed movement's promotions leave behind, written in the transaction that records the
+movement's outcome (once, with it): reward rows, draw entries, referrals marked rewarded, clawbacks
+and, when the wallet could not pay a reward back, what is owed.
+
+This runs for every rewarded payment, inside its outcome transaction: the rows of each table go in
+one statement, built once (building a statement costs more than running it).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, insert, update
+
+from sika.payments.movements import Movement
+from sika.promotions.schema import entries, referrals, rewards
+
+__all__ = ["new_entry_id", "record"]
+
+_INSERT_REWARDS = insert(rewards)
+_INSERT_ENTRIES = insert(entries)
+_CLAWED_BACK = (
+    update(rewards)
+    .where(rewards.c.id == bindparam("reward_id"))
+    .values(
+        clawed_back=rewards.c.clawed_back + bindparam("taken"),
+        status="clawed_back",
+        updated_at_ns=bindparam("now_ns"),
+    )
+)
+_OWED = (
+    update(rewards)
+    .where(rewards.c.id == bindparam("reward_id"))
+    .values(owed=rewards.c.owed + bindparam("taken"), status="owed", updated_at_ns=bindparam("now_ns"))
+)
+_REFERRAL_REWARDED = (
+    update(referrals)
+    .where(
+        referrals.c.referee_customer_id == bindparam("referee"),
+        referrals.c.campaign_id == bindparam("campaign"),
+    )
+    .values(status=bindparam("status"), movement_id=bindparam("movement"))
+)
+
+
+def new_entry_id() -> str:
+    """A draw entry's public id: random, so the published list says nothing about anyone."""
+    return "en_" + secrets.token_hex(8)
+
+
+def record(connection: Connection, movement: Movement, now_ns: int) -> None:
+    extras: dict[str, Any] = movement.details.get("extras") or {}
+    base = max(int(movement.details.get("fare", movement.amount)), 1)
+    paid: list[dict[str, Any]] = []
+    entered: list[dict[str, Any]] = []
+
+    def reward(info: dict[str, Any], customer_id: int, amount: int) -> None:
+        if amount > 0:
+            paid.append(
+                {
+                    "campaign_id": info["campaign"],
+                    "movement_id": movement.id,
+                    "customer_id": customer_id,
+                    "kind": info["kind"],
+                    "amount": amount,
+                    "base_amount": base,
+                    "created_at_ns": now_ns,
+                    "updated_at_ns": now_ns,
+                }
+            )
+
+    for info in extras.values():
+        if not isinstance(info, dict) or "campaign" not in info:
+            continue  # another hook's group
+        if "clawback" in info:
+            connection.execute(
+                _CLAWED_BACK,
+                {"reward_id": int(info["clawback"]), "taken": int(info["taken"]), "now_ns": now_ns},
+            )
+        elif info.get("entry"):
+            entered.append(
+                {
+                    "id": new_entry_id(),
+                    "campaign_id": info["campaign"],
+                    "customer_id": int(info["customer"]),
+                    "movement_id": movement.id,
+                    "created_at_ns": now_ns,
+                }
+            )
+        elif info.get("kind") == "referral":
+            reward(info, int(info["customer"]), int(info.get("amount") or 0))
+            status = "due" if int(info.get("referrer_amount") or 0) else "rewarded"  # the referrer's turn
+            connection.execute(
+                _REFERRAL_REWARDED,
+                {
+                    "referee": int(info["customer"]),
+                    "campaign": info["campaign"],
+                    "movement": movement.id,
+                    "status": status,
+                },
+            )
+        else:
+            reward(info, int(info["customer"]), int(info.get("amount") or 0))
+    if paid:
+        connection.execute(_INSERT_REWARDS, paid)
+    if entered:
+        connection.execute(_INSERT_ENTRIES, entered)
+    dropped: dict[str, Any] = movement.details.get("dropped") or {}
+    for group, planned in dict(movement.details.get("clawbacks") or {}).items():
+        if group in dropped:  # the wallet could not pay the reward back: it is owed
+            connection.execute(
+                _OWED,
+                {"reward_id": int(planned["clawback"]), "taken": int(planned["taken"]), "now_ns": now_ns},
+            )

@@ -1,0 +1,253 @@
+"""What each payment earns, decided before it is recorded and paid in its own ledger chain: the
+payments hook of promotions (see sika.payments.hooks).
+
+For a payment of an operation some live campaign rewards, every such campaign judges it
+(:mod:`sika.promotions.eligibility`), the stacking policy picks what pays, and each winning offer
+becomes an optional group of legs: the reward (budget -> the customer's wallet; for an airtime bonus,
+budget -> the provider, who delivers that much more airtime), plus one meter leg per cap. The ledger
+then pays it with the payment, or refuses it (budget empty, cap reached) and the payment goes on
+alone. Held payments (airtime, bills) hold their rewards too: posted or voided with them. A ride paid
+from the wallet earns at its capture, on the final fare. Why a campaign did not reward a payment goes
+into the payment's details (``details["promotions"][campaign]``), for "why no cashback".
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine, select
+
+from sika import phones
+from sika.ledger import Ledger
+from sika.payments.accounts import SystemAccounts
+from sika.payments.hooks import NOTHING, Additions, Draft, Extra
+from sika.payments.movements import Code, Kind, Leg, Movement, Role
+from sika.promotions.clawbacks import REVERSALS, plan_clawbacks
+from sika.promotions.eligibility import Customerish, Facts, Offer, Reason, choose, judge
+from sika.promotions.followups import record
+from sika.promotions.meters import Meters
+from sika.promotions.model import Campaign
+from sika.promotions.rules import CampaignKind, Operation
+from sika.promotions.schema import claims, referrals
+from sika.promotions.store import CampaignStore
+from sika.promotions.timing import CalendarWhen
+from sika.rides.schema import trips
+from sika.wallet import Customers
+
+__all__ = ["OPERATIONS", "Grants", "group_of"]
+
+OPERATIONS: dict[Kind, Operation] = {
+    Kind.TRANSFER: Operation.TRANSFER,
+    Kind.VOUCHER: Operation.TRANSFER,
+    Kind.AIRTIME: Operation.AIRTIME,
+    Kind.BILL: Operation.BILL,
+    Kind.MERCHANT_PAYMENT: Operation.MERCHANT,
+    Kind.RIDE: Operation.RIDE,
+}
+_DAY_NS = 86_400 * 1_000_000_000
+
+
+def group_of(campaign_id: str) -> str:
+    """The optional group a campaign's reward takes in a movement ("cp_1a2b…" -> "c1a2b…")."""
+    return "c" + campaign_id.removeprefix("cp_")
+
+
+class Grants:
+    def __init__(
+        self,
+        engine: Engine,
+        ledger: Ledger,
+        store: CampaignStore,
+        when: CalendarWhen,
+        *,
+        customers: Customers,
+        system: SystemAccounts,
+    ) -> None:
+        self._engine = engine
+        self._store = store
+        self._when = when
+        self._customers = customers
+        self._system = system
+        self.meters = Meters(engine, ledger)
+
+    # The hook --------------------------------------------------------------------------------------
+
+    def extras(self, draft: Draft) -> Additions:
+        if draft.kind in REVERSALS:
+            return plan_clawbacks(self._engine, self._store, draft)
+        operation = OPERATIONS.get(draft.kind)
+        if operation is None or draft.payer_customer_id is None or (draft.kind is Kind.RIDE and draft.holds):
+            return NOTHING  # a wallet ride's hold earns nothing: its capture does, on the final fare
+        live = [c for c in self._store.live() if operation in c.rules.operations]
+        if not live:
+            return NOTHING
+        facts = self._facts(draft, operation, draft.payer_customer_id)
+        offers: list[Offer] = []
+        notes: dict[str, str] = {}
+        for campaign in live:
+            claimed = self._claim_check(campaign.id, facts.customer_id)
+            verdict = judge(campaign, facts, self._when, claimed=claimed)
+            if verdict is Reason.NOT_RUNNING:
+                continue
+            if isinstance(verdict, Reason):
+                notes[campaign.id] = str(verdict)
+            elif campaign.kind is CampaignKind.REFERRAL and self._referrer(campaign, facts) is None:
+                notes[campaign.id] = str(Reason.NOT_REFERRED)
+            else:
+                offers.append(verdict)
+        kept, lost = choose(offers)
+        notes.update({offer.campaign.id: str(Reason.BETTER_OFFER) for offer in lost})
+        extras = tuple(extra for offer in kept if (extra := self._extra(draft, facts, offer)) is not None)
+        return Additions(extras, {"promotions": notes} if notes else {})
+
+    def completed(self, connection: Connection, movement: Movement, now_ns: int) -> None:
+        record(connection, movement, now_ns)
+
+    # Building a reward -----------------------------------------------------------------------------
+
+    def _extra(self, draft: Draft, facts: Facts, offer: Offer) -> Extra | None:
+        campaign, rules = offer.campaign, offer.campaign.rules
+        group = group_of(campaign.id)
+        base = f"{draft.id}.o{group}"
+
+        def leg(suffix: str, debit: int, credit: int, amount: int, code: int) -> Leg:
+            return Leg(
+                f"{base}.{suffix}",
+                debit,
+                credit,
+                amount,
+                code,
+                Role.PROMOTION,
+                pending=draft.holds,
+                timeout_s=draft.hold_timeout_s,
+                optional=group,
+            )
+
+        info: dict[str, object] = {
+            "campaign": campaign.id,
+            "kind": str(campaign.kind),
+            "name": campaign.name,
+            "customer": facts.customer_id,
+        }
+        legs: list[Leg] = []
+        amount = offer.amount
+        if campaign.kind is CampaignKind.PRIZE_DRAW:
+            info["entry"] = True
+        elif campaign.kind is CampaignKind.REFERRAL:
+            referrer = self._referrer(campaign, facts)
+            if referrer is None:
+                return None
+            amount = rules.referee_amount or 0
+            if amount:
+                legs.append(leg("e", campaign.account_id, self._wallet(draft), amount, Code.REWARD))
+            # The referrer is paid by a movement of their own right after (Referrals.pay_due), so that
+            # the money is in their statement as a movement naming them.
+            info.update(amount=amount, referrer=referrer[0], referrer_amount=rules.referrer_amount or 0)
+        elif campaign.kind is CampaignKind.AIRTIME_BONUS:
+            if draft.product != "airtime" or draft.provider is None:
+                return None  # a bundle's price is fixed: only airtime of any amount takes a bonus
+            provider = self._system.provider(draft.provider)
+            legs.append(leg("r", campaign.account_id, provider, amount, Code.REWARD))
+            info.update(amount=amount, order_extra=amount, delivered="airtime")
+        else:
+            legs.append(leg("r", campaign.account_id, self._wallet(draft), amount, Code.REWARD))
+            info["amount"] = amount
+        meter_source = self._system.id("meter_source")
+        for index, (key, cap, count) in enumerate(self._caps(campaign, facts, amount)):
+            meter = self.meters.account(key, cap)
+            legs.append(leg(f"m{index}", meter_source, meter, count, Code.REWARD_METER))
+        return Extra(group, tuple(legs), info)
+
+    def _caps(self, campaign: Campaign, facts: Facts, amount: int) -> list[tuple[str, int, int]]:
+        """(meter key, cap, what this reward counts) for each cap of the campaign."""
+        rules, who = campaign.rules, facts.customer_id
+        caps: list[tuple[str, int, int]] = []
+        if campaign.kind is CampaignKind.REFERRAL:
+            caps.append((f"{campaign.id}:ref:{who}", 1, 1))  # a referee is rewarded once
+        if rules.per_customer_max and amount:
+            caps.append((f"{campaign.id}:c:{who}", rules.per_customer_max, amount))
+        if rules.per_customer_count_max:
+            caps.append((f"{campaign.id}:n:{who}", rules.per_customer_count_max, 1))
+        if rules.per_customer_day_max or rules.per_day_max:
+            day = self._when.local_date(campaign, facts.at)
+            if rules.per_customer_day_max:
+                caps.append((f"{campaign.id}:n:{who}:{day}", rules.per_customer_day_max, 1))
+            if rules.per_day_max and amount:
+                caps.append((f"{campaign.id}:d:{day}", rules.per_day_max, amount))
+        if rules.per_device_max and facts.device:
+            device = hashlib.sha256(facts.device.encode()).hexdigest()[:24]
+            caps.append((f"{campaign.id}:v:{device}", rules.per_device_max, 1))
+        return caps
+
+    # Facts -----------------------------------------------------------------------------------------
+
+    def _facts(self, draft: Draft, operation: Operation, customer_id: int) -> Facts:
+        device = draft.details.get("device")
+        return Facts(
+            operation=operation,
+            amount=int(draft.details.get("fare", draft.amount)),
+            customer_id=customer_id,
+            now_ns=draft.now_ns,
+            at=datetime.fromtimestamp(draft.now_ns / 1e9, UTC),
+            read_customer=lambda: self._customerish(customer_id),
+            read_city=lambda: self._ride_city(draft) if operation is Operation.RIDE else None,
+            device=str(device)[:200] if device else None,
+        )
+
+    def _customerish(self, customer_id: int) -> Customerish:
+        customer = self._customers.by_id(customer_id)
+        return Customerish(
+            tier=customer.tier, opened_at_ns=customer.created_at_ns, country=phones.region(customer.msisdn)
+        )
+
+    def _ride_city(self, draft: Draft) -> str | None:
+        trip = draft.details.get("trip")
+        if not trip:
+            return None
+        with self._engine.connect() as connection:
+            found = connection.execute(
+                select(trips.c.city).where(trips.c.id == str(trip))
+            ).scalar_one_or_none()
+        return None if found is None else str(found)
+
+    def _wallet(self, draft: Draft) -> int:
+        account = draft.payer_account_id
+        if account is None:  # a card ride: the card pays, the reward goes to the rider's wallet
+            assert draft.payer_customer_id is not None
+            account = self._customers.by_id(draft.payer_customer_id).account_id
+        assert account is not None
+        return account
+
+    def _claim_check(self, campaign_id: str, customer_id: int) -> Callable[[], bool]:
+        """Whether the customer entered one of the campaign's codes (asked only if it needs one)."""
+
+        def claimed() -> bool:
+            with self._engine.connect() as connection:
+                found = connection.execute(
+                    select(claims.c.customer_id).where(
+                        claims.c.campaign_id == campaign_id, claims.c.customer_id == customer_id
+                    )
+                ).first()
+            return found is not None
+
+        return claimed
+
+    def _referrer(self, campaign: Campaign, facts: Facts) -> tuple[int, int] | None:
+        """(referrer id, referrer's wallet) when the customer was referred lately and not rewarded yet."""
+        since = facts.now_ns - campaign.rules.referral_days * _DAY_NS
+        with self._engine.connect() as connection:
+            found = connection.execute(
+                select(referrals.c.referrer_customer_id).where(
+                    referrals.c.referee_customer_id == facts.customer_id,
+                    referrals.c.campaign_id == campaign.id,
+                    referrals.c.status == "pending",
+                    referrals.c.created_at_ns >= since,
+                )
+            ).scalar_one_or_none()
+        if found is None:
+            return None
+        account = self._customers.by_id(int(found)).account_id
+        assert account is not None
+        return int(found), account
