@@ -32,7 +32,6 @@ _KNOWN: set[str] = {
     "function sika.rides.service._charge",
     "function sika.ledger.engine._apply_one",
     "function sika.rides.service.cancel",
-    "cycle sika.ledger",
     "cycle sika.chat.whatsapp",
     "cycle sika.bootstrap",
 }
