@@ -35,7 +35,7 @@ from typing import Any
 import h3
 import redis
 
-from sika.bench.ledger import SILENT, BenchError, Progress, check_ranges, percentile, rounded_json
+from sika.bench.common import SILENT, BenchError, Progress, check_ranges, percentile, rounded_json
 from sika.config import settings
 from sika.devservers import temporary_redis
 from sika.rides.geo import EARTH_RADIUS_M, BBox, Point, destination, haversine_m, random_point_in

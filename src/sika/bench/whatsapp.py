@@ -50,7 +50,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sika.bench.ledger import (
+from sika.bench.common import (
     SILENT,
     BenchError,
     Progress,

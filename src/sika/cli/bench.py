@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -57,6 +58,13 @@ def ledger_command(
     markdown: Annotated[
         Path | None, typer.Option(help="With --matrix: also write the table as Markdown to this file.")
     ] = None,
+    compare_pgledger: Annotated[
+        Path | None,
+        typer.Option(
+            help="A pgledger checkout (or its SQL file): run the same transfers through it on the same"
+            " PostgreSQL server (postgres only; pgledger is not shipped with Sika)."
+        ),
+    ] = None,
     json_output: Annotated[
         bool,
         typer.Option(
@@ -65,28 +73,15 @@ def ledger_command(
     ] = False,
 ) -> None:
     """Ledger throughput on a fresh database, and the floor: the same rows plainly inserted."""
-    from sika.bench.ledger import BACKENDS, TRANSFERS_DEFAULT, BenchConfig, BenchError, matrix_configs
+    from sika.bench.ledger import BenchConfig, BenchError
 
-    if matrix:
-        if backend is not None and backend not in BACKENDS:
-            raise BenchError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
-        configs = matrix_configs(
-            (backend,) if backend else BACKENDS, transfers=transfers, accounts=accounts, seed=seed
-        )
-    else:
-        if markdown is not None:
-            raise BenchError("--markdown goes with --matrix")
-        count = TRANSFERS_DEFAULT if transfers is None else transfers
-        configs = [
-            BenchConfig(
-                backend=backend or "sqlite",
-                transfers=count,
-                batch=batch,
-                clients=clients,
-                accounts=accounts,
-                seed=seed,
-            )
-        ]
+    if markdown is not None and not matrix:
+        raise BenchError("--markdown goes with --matrix")
+    single = BenchConfig(
+        backend=backend or "sqlite", transfers=transfers or 0, batch=batch, clients=clients,
+        accounts=accounts, seed=seed, compare_pgledger=compare_pgledger,
+    )
+    configs = _ledger_configs(single, matrix=matrix, backend=backend, transfers=transfers)
     for config in configs:
         config.validate()  # every mistake before the first minute of work, not after it
     results = _run_all(configs)
@@ -212,6 +207,26 @@ def _dispatch_table(r: DispatchResult) -> Table:
     return table
 
 
+def _ledger_configs(
+    single: BenchConfig, *, matrix: bool, backend: str | None, transfers: int | None
+) -> list[BenchConfig]:
+    """The runs asked for: ``single`` as given, or the whole matrix with its options."""
+    from sika.bench.ledger import BACKENDS, TRANSFERS_DEFAULT, BenchError, matrix_configs
+
+    if not matrix:
+        return [single if transfers is not None else replace(single, transfers=TRANSFERS_DEFAULT)]
+    if backend is not None and backend not in BACKENDS:
+        raise BenchError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    configs = matrix_configs(
+        (backend,) if backend else BACKENDS, transfers=transfers, accounts=single.accounts,
+        seed=single.seed,
+    )
+    if single.compare_pgledger is None:
+        return configs
+    return [replace(c, compare_pgledger=single.compare_pgledger) if c.backend == "postgres" else c
+            for c in configs]
+
+
 def _run_all(configs: Sequence[BenchConfig]) -> list[BenchResult]:
     from sika.bench.ledger import bench_server, run_bench
 
@@ -272,6 +287,8 @@ def _table(results: Sequence[BenchResult]) -> Table:
         "p99 ms",
         "floor rows/s",
         "ledger/floor",
+        "pgledger/s",
+        "ledger/pgledger",
         "failed",
         "target",
     ):
@@ -287,6 +304,8 @@ def _table(results: Sequence[BenchResult]) -> Table:
             f"{r.latency_ms_p99:.2f}",
             f"{r.floor_rows_per_s:,.0f}",
             f"{r.ratio_to_floor:.2f}",
+            "" if r.pgledger_transfers_per_s is None else f"{r.pgledger_transfers_per_s:,.0f}",
+            "" if r.ratio_to_pgledger is None else f"{r.ratio_to_pgledger:.2f}",
             str(r.failed),
             target_text(r),
         )
