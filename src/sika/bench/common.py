@@ -63,6 +63,8 @@ class _Silent:
 # For runs nobody watches (tests, --json without a terminal); every benchmark shares it.
 SILENT: Progress = _Silent()
 
+# Transfers a client sends between two updates of the progress bar.
+_ADVANCE_EVERY = 256
 # One client's way to send a request; returns the result codes other than ``ok``.
 Send = Callable[[Sequence[Any]], list[str]]
 
@@ -87,14 +89,21 @@ def drive_clients(
 
     def client(index: int) -> None:
         start_line.wait()
+        done = 0
         try:
             for request in plan[index]:
                 began = time.perf_counter()
                 failures[index].extend(senders[index](request))
                 latencies[index].append(time.perf_counter() - began)
-                advance(len(request))
+                done += len(request)
+                if done >= _ADVANCE_EVERY:
+                    # A progress bar's update takes a lock shared by every client: not per request.
+                    advance(done)
+                    done = 0
         except BaseException as exc:  # reported in the main thread, not lost with this one
             errors.append(exc)
+        finally:
+            advance(done)
 
     threads = [threading.Thread(target=client, args=(i,), name=f"bench-client-{i}") for i in range(len(plan))]
     for thread in threads:

@@ -16,7 +16,10 @@ __all__ = ["int_array", "literal_columns", "text_array"]
 
 
 def int_array(values: Iterable[int | None]) -> str:
-    return "{" + ",".join(["NULL" if v is None else str(int(v)) for v in values]) + "}"
+    listed = values if isinstance(values, list | tuple) else list(values)
+    if None in listed:
+        return "{" + ",".join(["NULL" if v is None else str(int(v)) for v in listed]) + "}"
+    return "{" + ",".join(map(str, map(int, listed))) + "}"
 
 
 def text_array(values: Iterable[str | None]) -> str:

@@ -38,6 +38,7 @@ from sika.ledger.rows import (
     PENDING_COLUMNS,
     TRANSFER_COLUMNS,
     AccountRow,
+    account_from_fields,
     account_from_row,
     account_row,
     accounts_of,
@@ -99,7 +100,7 @@ class PostgresBatches:
         rows = self.cache.rows(account_ids)
         if rows is None:
             return None
-        accounts = {account_id: account_from_row(row) for account_id, row in rows.items()}
+        accounts = {account_id: account_from_fields(row) for account_id, row in rows.items()}
         outcome = apply(
             transfers, accounts=accounts, existing={}, pendings={}, now_ns=now_ns, segments=segments
         )

@@ -24,6 +24,7 @@ __all__ = [
     "PENDING_COLUMNS",
     "TRANSFER_COLUMNS",
     "AccountRow",
+    "account_from_fields",
     "account_from_row",
     "account_row",
     "accounts_of",
@@ -48,9 +49,10 @@ INSERT_COLUMNS = (
 )
 PENDING_COLUMNS = "transfer_id, debit_account_id, credit_account_id, amount, status, expires_at_ns"
 
-# An account as ACCOUNT_COLUMNS reads it: (id, currency, kind, flags, debits_posted, credits_posted,
-# debits_pending, credits_pending, created_at_ns, balance_max).
-AccountRow = tuple[int, str, str, int, int, int, int, int, int, int | None]
+# An account's fields in ACCOUNT_COLUMNS's order, kind and flags already as enums: (id, currency,
+# kind, flags, debits_posted, credits_posted, debits_pending, credits_pending, created_at_ns,
+# balance_max).
+AccountRow = tuple[int, str, AccountKind, AccountFlags, int, int, int, int, int, int | None]
 
 _PENDING_FLAG = int(TransferFlags.PENDING)
 
@@ -94,12 +96,12 @@ def account_from_row(row: Sequence[Any]) -> Account:
 
 
 def account_row(account: Account) -> AccountRow:
-    """The inverse of :func:`account_from_row`: the row as the database now holds it."""
+    """The account's fields as the database now holds them (see :func:`account_from_fields`)."""
     return (
         account.id,
         account.currency,
-        str(account.kind),
-        int(account.flags),
+        account.kind,
+        account.flags,
         account.debits_posted,
         account.credits_posted,
         account.debits_pending,
@@ -107,6 +109,11 @@ def account_row(account: Account) -> AccountRow:
         account.created_at_ns,
         account.balance_max,
     )
+
+
+def account_from_fields(row: AccountRow) -> Account:
+    """A new Account from :func:`account_row`'s fields (no enum to rebuild: this is per batch)."""
+    return Account(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], {}, row[8], row[9])
 
 
 def _metadata_json(metadata: dict[str, Any]) -> str:

@@ -320,6 +320,9 @@ class Ledger:
     # Internals -----------------------------------------------------------------------------------
 
     def _group_committer(self) -> GroupCommitter:
+        committer = self._committer  # read without the lock: every request passes here
+        if committer is not None:
+            return committer
         with self._committer_lock:
             if self._committer is None:
                 self._committer = GroupCommitter(
