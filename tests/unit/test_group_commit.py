@@ -207,7 +207,7 @@ def test_close_stops_the_writer_thread(run: FakeRun) -> None:
     committer.close()
 
     # This committer's own thread: other tests' ledgers may still have theirs running.
-    assert not committer._thread.is_alive()
+    assert not any(thread.is_alive() for thread in committer._threads)
     with pytest.raises(RuntimeError):
         committer.submit(request("b"))
 
