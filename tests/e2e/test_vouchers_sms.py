@@ -146,9 +146,9 @@ def test_money_for_a_number_without_a_wallet_is_collected_when_it_opens_one_on_u
     def dial(answer: str | None) -> str:
         if answer is not None:
             inputs.append(answer)
-        screen = world.client.post(f"/ussd?token={TOKEN}", data={"sessionId": "ATUid_1", "serviceCode": "*155#",
-                                                  "phoneNumber": STRANGER, "networkCode": "61501",
-                                                  "text": "*".join(inputs)})
+        screen = world.client.post(f"/ussd?token={TOKEN}", data={
+            "sessionId": "ATUid_1", "serviceCode": "*155#", "phoneNumber": STRANGER, "networkCode": "61501",
+            "text": "*".join(inputs)})
         assert len(screen.text) <= 182, screen.text
         return screen.text
 

@@ -25,7 +25,6 @@ _KNOWN: set[str] = {
     "module sika.payments.service",
     "module sika.chat.whatsapp.service",
     "module sika.rides.index",
-    "module sika.bench.whatsapp",
     "module sika.rides.simulation",
     "function sika.rides.service.request",
     "function sika.rides.service._charge",

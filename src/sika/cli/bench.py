@@ -106,6 +106,10 @@ def whatsapp_command(
     backend: Annotated[
         str, typer.Option(help="sqlite or postgres (a throwaway cluster, fsync on).")
     ] = "sqlite",
+    mix: Annotated[
+        str, typer.Option(help="What users write: realistic (PIN-confirmed transfers, bills and airtime"
+                               " beside balance and history) or read (balance and history only).")
+    ] = "realistic",
     messages: Annotated[int, typer.Option(help="Inbound messages (one signed notification each).")] = 10_000,
     users: Annotated[int, typer.Option(help="Wallets the messages come from, in turn.")] = 1_000,
     clients: Annotated[
@@ -132,13 +136,13 @@ def whatsapp_command(
     Graph API), and the webhook's latency."""
     from sika.bench.whatsapp import WhatsAppBenchConfig, run_whatsapp_bench
 
-    config = WhatsAppBenchConfig(backend=backend, messages=messages, users=users, clients=clients,
+    config = WhatsAppBenchConfig(backend=backend, mix=mix, messages=messages, users=users, clients=clients,
                                  processes=processes, rate_per_s=rate, access_log=access_log,
                                  inbox_threads=inbox_threads)
     config.validate()
     stderr = Console(stderr=True)
     with _progress(stderr) as progress:
-        progress.title = f"whatsapp {backend}, {processes} extra worker(s)"
+        progress.title = f"whatsapp {backend} {mix}, {processes} extra worker(s)"
         result = run_whatsapp_bench(config, progress=progress)
     if json_output:
         typer.echo(json.dumps(result.as_json(), sort_keys=True))
@@ -147,11 +151,11 @@ def whatsapp_command(
     table.add_column("measure")
     table.add_column("value", justify="right")
     for name, value in result.as_json().items():
-        if name != "server_error_lines":
+        if name not in ("server_error_lines", "wrong_answer_examples", "money_problems"):
             table.add_row(name, f"{value:,}" if isinstance(value, int | float) and not isinstance(value, bool)
                           else str(value))
     Console().print(table)
-    for line in result.server_error_lines:
+    for line in (*result.server_error_lines, *result.wrong_answer_examples, *result.money_problems):
         stderr.print(line, style="yellow", soft_wrap=True, markup=False)
 
 
