@@ -13,6 +13,8 @@ from sika.chat.routes import outbox_router, sms_channel
 from sika.chat.sms.channel import SmsChannel
 from sika.chat.whatsapp import GraphClient, WhatsApp
 from sika.config import Settings
+from sika.coordination.leases import DatabaseLeases, RedisLeases, leases_for
+from sika.coordination.pacing import RedisPace
 from sika.db import create_db_engine
 from sika.ledger import Ledger
 from sika.migration import upgrade
@@ -47,6 +49,8 @@ class Container:
     purchases: Purchases
     payouts: PayoutService
     statements: Statements
+    # Which process runs a job that must run in one place at a time (Redis, else the database).
+    leases: DatabaseLeases | RedisLeases
     # The chat channels, wired after the container exists (the dialog calls the services above).
     dialog: Dialog | None = None
     whatsapp: WhatsApp | None = None
@@ -63,6 +67,8 @@ class Container:
             self.rides.index.close()
         if self.whatsapp is not None and self.whatsapp.graph is not None:
             self.whatsapp.graph.close()
+        if isinstance(self.leases, RedisLeases):
+            self.leases.close()
         self.ledger.close()
         self.engine.dispose()
 
@@ -104,6 +110,7 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Container:
         purchases=purchases,
         payouts=PayoutService(payments, payouts(settings)),
         statements=Statements(engine, ledger, purchases.catalogue),
+        leases=leases_for(settings.redis_url, engine),
     )
     container.rides = Rides(engine, ledger, customers, payments, container.purchases, cities=settings.cities,
                             index=location_index(settings.redis_url), matcher=settings.rides_matcher)
@@ -131,6 +138,11 @@ def _whatsapp(container: Container, text: NotificationText) -> WhatsApp:
     if settings.whatsapp_token and settings.whatsapp_phone_number_id:
         graph = GraphClient(settings.whatsapp_api_url, settings.whatsapp_phone_number_id,
                             settings.whatsapp_token, rate_per_s=settings.whatsapp_rate_per_s)
+        if settings.redis_url:
+            # Meta caps the number, not the process: every process sending for it shares one pace.
+            key = f"sika:whatsapp:pace:{settings.whatsapp_phone_number_id}"
+            graph.pace = RedisPace(settings.redis_url, key, graph.pace.rate_per_s, graph.burst,
+                                   local=graph.pace)
     customers = container.customers
 
     def template_language(msisdn: str) -> str:

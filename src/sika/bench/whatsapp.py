@@ -56,7 +56,7 @@ from sika.bench.whatsapp_fleet import busy, fleet, machine_cpu, own_cpu_s
 from sika.bench.whatsapp_mix import MIXES, Person, Step, mix_steps, shares
 from sika.bench.whatsapp_money import check_money, persons, seed_wallets
 from sika.config import Settings
-from sika.devservers import free_port, temporary_postgres
+from sika.devservers import free_port, temporary_postgres, temporary_redis
 
 if TYPE_CHECKING:  # the fakes are a separate distribution, imported when the bench runs
     from sika_fakes.graph import FakeGraph
@@ -83,6 +83,7 @@ MESSAGES_MAX = 1_000_000
 USERS_MAX = 100_000
 CLIENTS_MAX = 256
 PROCESSES_MAX = 16
+SERVERS_MAX = 8
 INBOX_THREADS_MAX = 16
 RATE_PER_S_MAX = 100_000.0
 # Issue 4: Meta's highest throughput tier, and a webhook that answers well within Meta's timeout.
@@ -113,6 +114,12 @@ class WhatsAppBenchConfig:
     clients: int = CLIENTS_DEFAULT
     # `sika worker` processes besides `sika serve` (which runs the inbox too).
     processes: int = 0
+    # `sika serve` processes, the clients dealt to them in turn (each answers the webhook; with
+    # workers, none runs the jobs).
+    servers: int = 1
+    # Every process shares a Redis (SIKA_REDIS_URL if set, else a throwaway redis-server): leases
+    # and WhatsApp's pacing live there instead of the database and each process.
+    redis: bool = False
     # Messages a second all clients together send at most; 0: as fast as the webhook answers.
     rate_per_s: float = 0.0
     # The server's line per HTTP request (off, as at this rate in production: every message is
@@ -131,6 +138,7 @@ class WhatsAppBenchConfig:
             ("--users", self.users, 2 if self.mix == "realistic" else 1, USERS_MAX),
             ("--clients", self.clients, 1, CLIENTS_MAX),
             ("--processes", self.processes, 0, PROCESSES_MAX),
+            ("--servers", self.servers, 1, SERVERS_MAX),
             ("--inbox-threads", self.inbox_threads, 1, INBOX_THREADS_MAX),
             ("--rate", self.rate_per_s, 0, RATE_PER_S_MAX),
         ), WhatsAppBenchError)
@@ -141,6 +149,8 @@ class WhatsAppBenchResult:
     backend: str
     mix: str
     processes: int
+    servers: int
+    redis: bool
     clients: int
     users: int
     messages: int
@@ -220,18 +230,19 @@ def run_whatsapp_bench(config: WhatsAppBenchConfig, *,
     reporter = progress or SILENT
     fake_graph = _fake_graph_class()
     with tempfile.TemporaryDirectory(prefix="sika-bench-wa-") as directory, \
-            _database(config.backend, Path(directory)) as url, fake_graph(serving="asyncio") as graph:
+            _database(config.backend, Path(directory)) as url, _redis(config.redis) as redis_url, \
+            fake_graph(serving="asyncio") as graph:
         secret = secrets.token_hex(16)
-        env = _environment(url, graph, secret, config.inbox_threads)
+        env = _environment(url, graph, secret, config.inbox_threads, redis_url)
         settings = Settings(database_url=url, voucher_key=env["SIKA_VOUCHER_KEY"])
         people = persons(config.users)
         seed_wallets(settings, people, reporter.phase("opening and funding wallets", len(people)))
-        port = free_port()
-        plan = _plan(config, people, secret, port)
-        with fleet(config.processes, port, env, Path(directory), reporter,
+        ports = [free_port() for _ in range(config.servers)]
+        plan = _plan(config, people, secret, ports)
+        with fleet(ports, config.processes, env, Path(directory), reporter,
                    access_log=config.access_log) as running, _heap_frozen():
             machine_before, own_before, fleet_before = machine_cpu(), own_cpu_s(), running.cpu_s()
-            drive, answered_s = _drive(config, plan, port, graph, reporter)
+            drive, answered_s = _drive(config, plan, ports, graph, reporter)
             own_cpu = own_cpu_s() - own_before
             machine_busy, machine_cpu_s = busy(machine_before, machine_cpu())
             fleet_after = running.cpu_s()
@@ -243,6 +254,20 @@ def run_whatsapp_bench(config: WhatsAppBenchConfig, *,
         rejected = len(graph.rejected)
     return _result(config, plan, drive, answered_s, checked=checked, money=money, rejected=rejected,
                    error_lines=error_lines, cpu=cpu)
+
+
+@contextmanager
+def _redis(wanted: bool) -> Iterator[str | None]:
+    """SIKA_REDIS_URL, or a throwaway redis-server, when the run shares a Redis; else None."""
+    if not wanted:
+        yield None
+        return
+    configured = os.environ.get("SIKA_REDIS_URL")
+    if configured:
+        yield configured
+        return
+    with temporary_redis() as url:
+        yield url
 
 
 @contextmanager
@@ -271,10 +296,11 @@ def _database(backend: str, directory: Path) -> Iterator[str]:
 # The workload ------------------------------------------------------------------------------------
 
 
-def _plan(config: WhatsAppBenchConfig, people: Sequence[Person], secret: str, port: int) -> _Plan:
+def _plan(config: WhatsAppBenchConfig, people: Sequence[Person], secret: str, ports: Sequence[int]) -> _Plan:
     """Message ``j`` comes from user ``j % users``, as its ``j // users``-th; users are dealt to the
-    clients in turn, so each user's messages are far apart and always in order. Every request is built
-    and signed here, before the clock starts: signing is Meta's work, not the system's."""
+    clients in turn, so each user's messages are far apart and always in order, and clients to the
+    servers in turn. Every request is built and signed here, before the clock starts: signing is
+    Meta's work, not the system's."""
     run = secrets.token_hex(4)
     count = len(people)
     steps = [mix_steps(config.mix, user, len(range(user, config.messages, count))) for user in range(count)]
@@ -284,8 +310,9 @@ def _plan(config: WhatsAppBenchConfig, people: Sequence[Person], secret: str, po
         user = j % count
         step = steps[user][j // count]
         body = _notification(people[user], f"wamid.bench{run}.{j}", step, now_s)
-        per_client[user % config.clients].append(_request(body, secret, port))
-    return _Plan(per_client=[c for c in per_client if c], people=list(people), steps=steps)
+        client = user % config.clients
+        per_client[client].append(_request(body, secret, ports[client % len(ports)]))
+    return _Plan(per_client=per_client, people=list(people), steps=steps)
 
 
 def _request(body: bytes, secret: str, port: int) -> bytes:
@@ -314,20 +341,31 @@ def _notification(person: Person, message_id: str, step: Step, now_s: int) -> by
             "messages": [message]}}]}]}, separators=(",", ":")).encode()
 
 
-def _drive(config: WhatsAppBenchConfig, plan: _Plan, port: int, graph: FakeGraph,
+def _drive(config: WhatsAppBenchConfig, plan: _Plan, ports: Sequence[int], graph: FakeGraph,
            progress: Progress) -> tuple[LoadResult, float | None]:
-    """Run the clients, then wait for the replies and receipts; returns the clients' figures and when
-    the last one came."""
-    load = WebhookLoad(HOST, port, plan.per_client, rate_per_s=config.rate_per_s,
-                       timeout_s=REQUEST_TIMEOUT_S)
+    """Run the clients (one load generator a server), then wait for the replies and receipts; returns
+    the clients' figures and when the last reply came."""
+    loads = []
+    for number, port in enumerate(ports):
+        mine = [requests for client, requests in enumerate(plan.per_client)
+                if client % len(ports) == number and requests]
+        if mine:
+            loads.append(WebhookLoad(HOST, port, mine, rate_per_s=config.rate_per_s / len(ports),
+                                     timeout_s=REQUEST_TIMEOUT_S))
     expected = sum(len(steps) for steps in plan.steps) + sum(plan.receipts_expected().values())
     advance = progress.phase("messages answered (replies at the fake Graph API)", expected)
-    load.start()
-    answered_s = _await_replies(graph, expected, load, advance)
-    return load.join(), answered_s
+    for load in loads:
+        load.start()
+    answered_s = _await_replies(graph, expected, loads, advance)
+    results = [load.join() for load in loads]
+    merged = LoadResult(began_s=min(r.began_s for r in results),
+                        finished_s=max(r.finished_s for r in results),
+                        latencies_s=[s for r in results for s in r.latencies_s],
+                        errors=sum((r.errors for r in results), Counter()))
+    return merged, answered_s
 
 
-def _await_replies(graph: FakeGraph, expected: int, load: WebhookLoad,
+def _await_replies(graph: FakeGraph, expected: int, loads: Sequence[WebhookLoad],
                    advance: Callable[[int], None]) -> float | None:
     """Wait until the fake has ``expected`` messages, or they stop coming; when the last one came."""
     seen = 0
@@ -343,7 +381,7 @@ def _await_replies(graph: FakeGraph, expected: int, load: WebhookLoad,
             last_change = time.monotonic()
         if complete:
             break
-        if not load.running and time.monotonic() - last_change > STALL_S:
+        if not any(load.running for load in loads) and time.monotonic() - last_change > STALL_S:
             break
     return max((s.at_s for s in graph.sent), default=None)
 
@@ -351,8 +389,11 @@ def _await_replies(graph: FakeGraph, expected: int, load: WebhookLoad,
 # The server and workers --------------------------------------------------------------------------
 
 
-def _environment(url: str, graph: FakeGraph, secret: str, inbox_threads: int) -> dict[str, str]:
+def _environment(url: str, graph: FakeGraph, secret: str, inbox_threads: int,
+                 redis_url: str | None) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("SIKA_")}
+    if redis_url is not None:
+        env["SIKA_REDIS_URL"] = redis_url
     env.update({
         "SIKA_DATABASE_URL": url,
         "SIKA_VOUCHER_KEY": secrets.token_urlsafe(32),
@@ -386,7 +427,9 @@ def _result(config: WhatsAppBenchConfig, plan: _Plan, drive: LoadResult, answere
         backend=config.backend,
         mix=config.mix,
         processes=config.processes,
-        clients=len(plan.per_client),
+        servers=config.servers,
+        redis=config.redis,
+        clients=sum(1 for requests in plan.per_client if requests),
         users=config.users,
         messages=config.messages,
         pin_share=mix_shares["pin_share"],

@@ -29,17 +29,18 @@ _QUIET_LINE = re.compile(r"^(INFO|DEBUG):|^\d{4}-\d\d-\d\d [\d:,.]+ (INFO|DEBUG)
 
 
 class Fleet:
-    """``sika serve`` and the ``sika worker`` processes, with their logs in files."""
+    """The ``sika serve`` processes and the ``sika worker`` processes, with their logs in files."""
 
-    def __init__(self, server: subprocess.Popen[bytes], workers: list[subprocess.Popen[bytes]],
+    def __init__(self, servers: list[subprocess.Popen[bytes]], workers: list[subprocess.Popen[bytes]],
                  logs: list[Path]) -> None:
-        self.server = server
+        self.servers = servers
         self.workers = workers
         self.logs = logs
 
     def cpu_s(self) -> tuple[float, float]:
-        """CPU seconds used so far by the server, and by the workers together."""
-        return _process_cpu_s(self.server.pid), sum(_process_cpu_s(w.pid) for w in self.workers)
+        """CPU seconds used so far by the servers together, and by the workers together."""
+        return (sum(_process_cpu_s(s.pid) for s in self.servers),
+                sum(_process_cpu_s(w.pid) for w in self.workers))
 
     def problem_lines(self) -> list[str]:
         """Every log line that is not routine (access lines, INFO), in order."""
@@ -52,10 +53,12 @@ class Fleet:
 
 
 @contextmanager
-def fleet(workers: int, port: int, env: dict[str, str], directory: Path,
-               progress: Progress, *, access_log: bool) -> Iterator[Fleet]:
-    advance = progress.phase("starting sika serve" + (f" and {workers} sika worker" if workers else ""),
-                             1 + workers)
+def fleet(ports: Sequence[int], workers: int, env: dict[str, str], directory: Path,
+          progress: Progress, *, access_log: bool) -> Iterator[Fleet]:
+    """A ``sika serve`` on each of ``ports``, and ``workers`` ``sika worker`` processes."""
+    advance = progress.phase(f"starting {len(ports)} sika serve" + (f" and {workers} sika worker"
+                                                                       if workers else ""),
+                             len(ports) + workers)
     started: list[subprocess.Popen[bytes]] = []
     logs: list[Path] = []
     with contextlib.ExitStack() as files:
@@ -69,12 +72,16 @@ def fleet(workers: int, port: int, env: dict[str, str], directory: Path,
             return process
 
         try:
-            # With workers, the server answers HTTP alone (the usual split); else it runs the jobs too.
-            server = start("serve", "serve", "--port", str(port), *(["--no-jobs"] if workers else []),
-                           "--access-log" if access_log else "--no-access-log")
-            _wait_for_health(port, server, logs[0])
-            advance(1)
-            running = Fleet(server, [start(f"worker-{n}", "worker") for n in range(workers)], logs)
+            servers = []
+            for number, port in enumerate(ports):
+                # With workers, a server answers HTTP alone (the usual split); else it runs the jobs too.
+                name = "serve" if len(ports) == 1 else f"serve-{number}"
+                server = start(name, "serve", "--port", str(port), *(["--no-jobs"] if workers else []),
+                               "--access-log" if access_log else "--no-access-log")
+                _wait_for_health(port, server, logs[-1])
+                servers.append(server)
+                advance(1)
+            running = Fleet(servers, [start(f"worker-{n}", "worker") for n in range(workers)], logs)
             time.sleep(0.5 if workers else 0)  # the workers bootstrap (and check the migrations) first
             advance(workers)
             yield running

@@ -118,6 +118,13 @@ def whatsapp_command(
     processes: Annotated[
         int, typer.Option(help="`sika worker` processes besides `sika serve`, sharing the inbox.")
     ] = 0,
+    servers: Annotated[
+        int, typer.Option(help="`sika serve` processes, the clients dealt to them in turn.")
+    ] = 1,
+    redis: Annotated[
+        bool, typer.Option("--redis/--no-redis",
+                           help="Share a Redis between the processes (SIKA_REDIS_URL, else a throwaway one).")
+    ] = False,
     rate: Annotated[
         float, typer.Option(help="Messages a second the clients send at most (0: as fast as answered).")
     ] = 0.0,
@@ -137,8 +144,8 @@ def whatsapp_command(
     from sika.bench.whatsapp import WhatsAppBenchConfig, run_whatsapp_bench
 
     config = WhatsAppBenchConfig(backend=backend, mix=mix, messages=messages, users=users, clients=clients,
-                                 processes=processes, rate_per_s=rate, access_log=access_log,
-                                 inbox_threads=inbox_threads)
+                                 processes=processes, servers=servers, redis=redis, rate_per_s=rate,
+                                 access_log=access_log, inbox_threads=inbox_threads)
     config.validate()
     stderr = Console(stderr=True)
     with _progress(stderr) as progress:
