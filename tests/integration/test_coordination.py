@@ -3,6 +3,7 @@ WhatsApp sends (in Redis). Two holders or two paces stand for two processes."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -88,7 +89,8 @@ def test_a_leased_job_runs_in_one_of_two_workers(engine: Engine) -> None:
                 runs[name] += 1
             return 0
 
-        return leased(Job(name="ride-dispatch", interval_s=0.01, run=run), DatabaseLeases(engine, holder=name))
+        job = Job(name="ride-dispatch", interval_s=0.01, run=run)
+        return leased(job, DatabaseLeases(engine, holder=name))
 
     runners = [WorkerRunner([job_of(name)]) for name in runs]
     for runner in runners:
@@ -116,7 +118,7 @@ def test_two_processes_sending_for_one_number_share_its_pace(redis_url: str) -> 
         for pace in paces:
             pace.close()
     # Each send's slot comes one interval after the previous one, whichever process took it.
-    gaps = [later - earlier for earlier, later in zip(slots, slots[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(slots)]
     assert all(abs(gap - 1 / rate_per_s) < 0.015 for gap in gaps), gaps
 
 
