@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from sika.auth import ApiKeys, Sessions
+from sika.auth.throttle import LoginThrottle
 from sika.chat.dialog import Dialog
 from sika.chat.notifications import NotificationText
 from sika.chat.routes import outbox_router, sms_channel
@@ -21,6 +22,7 @@ from sika.migration import upgrade
 from sika.payments import Agents, Merchants, Outbox, Payments
 from sika.payments.approvals import Approvals
 from sika.payments.callbacks import Callbacks
+from sika.payments.outbox import SECRET, enqueue
 from sika.payments.payouts import PayoutService
 from sika.payments.purchases import Purchases
 from sika.payments.statement import Statements
@@ -28,6 +30,7 @@ from sika.providers.wiring import CallbackRelay, build_providers, payouts
 from sika.rides.index import location_index
 from sika.rides.service import Rides
 from sika.wallet import Customers
+from sika.wallet.pin_resets import PinResets
 
 __all__ = ["Container", "bootstrap"]
 
@@ -56,6 +59,7 @@ class Container:
     whatsapp: WhatsApp | None = None
     rides: Rides | None = None
     sms: SmsChannel | None = None
+    pin_resets: PinResets | None = None
 
     def close(self) -> None:
         self.purchases.providers.close()
@@ -100,7 +104,8 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Container:
         ledger=ledger,
         customers=customers,
         api_keys=api_keys,
-        sessions=Sessions(engine, customers),
+        sessions=Sessions(engine, customers, throttle=LoginThrottle(engine, exempt=[
+            address.strip() for address in settings.login_throttle_exempt.split(",") if address.strip()])),
         agents=agents,
         merchants=merchants,
         payments=payments,
@@ -114,6 +119,8 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Container:
     )
     container.rides = Rides(engine, ledger, customers, payments, container.purchases, cities=settings.cities,
                             index=location_index(settings.redis_url), matcher=settings.rides_matcher)
+    container.pin_resets = PinResets(engine, customers, enqueue, code_key=settings.voucher_key.encode(),
+                                     secret_param=SECRET, freeze_cash_out_s=settings.pin_reset_freeze_s)
     _chat(container)
     return container
 

@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     tiers: dict[int, TierLimits] = Field(default_factory=lambda: dict(DEFAULT_TIERS))
     pin_tries_max: int = Field(default=3, ge=1, le=10)
     pin_lock_s: int = Field(default=1_800, ge=0, le=7 * 24 * 3600)
+    # After a PIN reset, cash-out and transfers out wait this long (a stolen reset cannot empty it).
+    pin_reset_freeze_s: int = Field(default=24 * 3600, ge=0, le=30 * 24 * 3600)
+    # Client addresses whose failed logins are not limited per address (comma-separated).
+    login_throttle_exempt: str = Field(default="127.0.0.1,::1", max_length=2_000)
 
     # Payments: the fee schedule (JSON in SIKA_FEES), vouchers, background jobs.
     fees: FeeSchedule = DEFAULT_FEES

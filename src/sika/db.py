@@ -18,18 +18,25 @@ import sqlite3
 import time
 from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from sika.errors import ConfigurationError
 
-__all__ = ["create_db_engine", "is_sqlite", "ping", "writing"]
+__all__ = ["UNAVAILABLE", "create_db_engine", "is_sqlite", "ping", "writing"]
 
 # How long a writer waits between tries for SQLite's write lock: short, then doubling up to the most.
 LOCK_PAUSE_S_MIN = 0.000_2
 LOCK_PAUSE_S_MAX = 0.002
 _IMMEDIATE = "sika_begin_immediate"
+# The database is away, restarting, or too busy for now: through SQLAlchemy, or straight from a driver
+# (the ledger store speaks to psycopg and sqlite3 directly). A request failing so may be run again.
+UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, sqlite3.OperationalError,
+                                             psycopg.OperationalError)
+SQLITE_OVERFLOW_MIN = 90
+POOL_WAIT_S_MARGIN = 30
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -51,7 +58,12 @@ def create_db_engine(url: str, *, pool_size: int = 10, busy_timeout_ms: int = 10
         engine = create_engine(
             parsed,
             pool_size=pool_size,
-            max_overflow=pool_size,
+            # A request thread may hold two connections at once (a write transaction, and a read it
+            # makes meanwhile), and the server runs up to 40 request threads besides its workers: a
+            # pool smaller than that deadlocks under load until the pool's timeout turns into a 5xx.
+            # A SQLite connection is a file handle and a small cache, so the overflow is generous.
+            max_overflow=max(pool_size, SQLITE_OVERFLOW_MIN),
+            pool_timeout=busy_timeout_ms / 1000 + POOL_WAIT_S_MARGIN,
             connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
         )
         _configure_sqlite(engine, busy_timeout_ms)

@@ -15,11 +15,13 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from sika.errors import SikaError
 
-__all__ = ["DevServerError", "free_port", "temporary_postgres", "temporary_redis"]
+__all__ = ["DevServerError", "PostgresCluster", "free_port", "postgres_cluster", "temporary_postgres",
+           "temporary_redis"]
 
 _START_TIMEOUT_S = 60
 
@@ -58,6 +60,29 @@ def temporary_postgres(*, durable: bool = True, max_connections: int = 200) -> I
 
     ``durable=False`` turns fsync off: fine for correctness tests, never for benchmarks.
     """
+    with postgres_cluster(durable=durable, max_connections=max_connections) as cluster:
+        yield cluster.url
+
+
+@dataclass
+class PostgresCluster:
+    """A running throwaway cluster that a test can crash and start again (database fault tests)."""
+
+    url: str
+    _ctl: Callable[[list[str]], None]
+
+    def crash(self) -> None:
+        """Stop as a power cut would: every server process quits at once, no checkpoint; the next
+        start replays the write-ahead log (``pg_ctl stop -m immediate``)."""
+        self._ctl(["-m", "immediate", "-w", "stop"])
+
+    def start(self) -> None:
+        self._ctl(["-w", "-t", str(_START_TIMEOUT_S), "start"])
+
+
+@contextmanager
+def postgres_cluster(*, durable: bool = True, max_connections: int = 200) -> Iterator[PostgresCluster]:
+    """:func:`temporary_postgres`, yielding the cluster itself."""
     bindir = _postgres_bindir()
     root = Path(tempfile.mkdtemp(prefix="sika-pg-"))
     data = root / "data"
@@ -74,10 +99,12 @@ def temporary_postgres(*, durable: bool = True, max_connections: int = 200) -> I
             f" -c synchronous_commit={'on' if durable else 'off'}"
             f" -c full_page_writes={'on' if durable else 'off'}"
         )
-        run([str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"),
-             "-w", "-t", str(_START_TIMEOUT_S), "start"])
+        def ctl(argv: list[str]) -> None:
+            run([str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), *argv])
+
+        ctl(["-w", "-t", str(_START_TIMEOUT_S), "start"])
         try:
-            yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+            yield PostgresCluster(f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", ctl)
         finally:
             subprocess.run(
                 _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w",

@@ -160,7 +160,7 @@ def test_a_customer_without_the_money_gets_insufficient_funds_and_the_request_fa
     ama = world.wallet(AMA, "Ama Mensah", cash=1_000)
     request = _ask(world, AMA, PRICE)
     poor = _approve(world, ama, request["id"])
-    assert (poor.status_code, poor.json()["code"]) == (402, "insufficient_funds")
+    assert (poor.status_code, poor.json()["code"]) == (409, "insufficient_funds")
     assert (world.balance(AMA), _merchant_balance(world)) == (1_000, 0)
     polled = world.client.get(f"/v1/payment-requests/{request['id']}", headers=world.merchant).json()
     assert polled["status"] == "failed"
@@ -236,7 +236,7 @@ def test_a_refund_the_merchant_cannot_cover_moves_nothing_and_a_smaller_one_stil
     payment = _paid(world, ama, AMA)
     # The merchant holds the price less the fee: the whole price is more than it has.
     short = _refund(world, payment)
-    assert (short.status_code, short.json()["code"]) == (402, "merchant_insufficient")
+    assert (short.status_code, short.json()["code"]) == (409, "merchant_insufficient")
     assert (world.balance(AMA), _merchant_balance(world)) == (50_000 - PRICE, PRICE - FEE)
     # Nothing was refunded, so a refund the merchant can cover goes through.
     covered = _refund(world, payment, PRICE - FEE)
@@ -440,7 +440,7 @@ def test_too_small_requests_and_refused_approvals_leave_nothing_stuck(world: Wor
         headers={**world.merchant, **key()},
         json={"msisdn": "+22890112233", "amount": 1},
     )
-    assert (tiny.status_code, tiny.json()["code"]) == (400, "amount_below_minimum")
+    assert (tiny.status_code, tiny.json()["code"]) == (409, "amount_below_minimum")
     big = world.client.post(
         "/v1/payment-requests",
         headers={**world.merchant, **key()},

@@ -36,7 +36,7 @@ def test_airtime_limits_and_operator_hint(world: World, ama: dict[str, str]) -> 
     small = world.client.post(
         "/v1/airtime", headers={**ama, **key()}, json={"operator": "togocom", "amount": 50}
     )
-    assert (small.status_code, small.json()["code"]) == (422, "amount_below_minimum")
+    assert (small.status_code, small.json()["code"]) == (409, "amount_below_minimum")
     hint = world.client.get("/v1/operators/hint", params={"msisdn": "97112233"}).json()
     assert hint == {"msisdn": "+22897112233", "operator": "moov"}
     assert world.balance(AMA) == 100_000
@@ -197,7 +197,7 @@ def test_a_card_number_is_never_taken_and_nothing_is_credited(world: World, ama:
         headers={**ama, **key()},
         json={"source": "card", "reference": "4111111111111111", "amount": 50_000},
     )
-    assert (refused.status_code, refused.json()["code"]) == (422, "invalid_reference")
+    assert (refused.status_code, refused.json()["code"]) == (404, "invalid_reference")  # docs/wallet.md, "Errors"
     assert world.balance(AMA) == 100_000
 
 

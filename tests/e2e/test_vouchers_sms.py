@@ -130,7 +130,7 @@ def test_pin_reset_codes_go_by_sms_in_the_customers_language(world: World, fake:
                 params={"secret": "918273"}, now_ns=1)
     _drain(world.container)
     (sms,) = [m for m in fake.messages(AMA) if "918273" in m.text]
-    assert sms.text.startswith("Votre code de réinitialisation du PIN Sika : 918273.")
+    assert sms.text.startswith("Sika : votre code de réinitialisation du code PIN est 918273.")
     feed = world.client.get(f"/v1/wallets/{AMA}/notifications", headers=world.admin).json()["items"]
     reset = next(item for item in feed if item["kind"] == "pin_reset_code")
     assert (reset["channel"], "918273" in str(reset)) == ("sms", False)
@@ -146,9 +146,10 @@ def test_money_for_a_number_without_a_wallet_is_collected_when_it_opens_one_on_u
     def dial(answer: str | None) -> str:
         if answer is not None:
             inputs.append(answer)
-        screen = world.client.post(f"/ussd?token={TOKEN}", data={
-            "sessionId": "ATUid_1", "serviceCode": "*155#", "phoneNumber": STRANGER, "networkCode": "61501",
-            "text": "*".join(inputs)})
+        screen = world.client.post(f"/ussd?token={TOKEN}",
+                                   data={"sessionId": "ATUid_1", "serviceCode": "*155#",
+                                         "phoneNumber": STRANGER, "networkCode": "61501",
+                                         "text": "*".join(inputs)})
         assert len(screen.text) <= 182, screen.text
         return screen.text
 

@@ -668,14 +668,14 @@ def test_a_cursor_this_api_did_not_give_is_refused(ledger: Ledger) -> None:
             ledger.account_transfers(1, cursor=cursor)
         codes[cursor] = refused.value.code
 
-    assert codes == dict.fromkeys(cursors, "validation_error")
+    assert codes == dict.fromkeys(cursors, "invalid_cursor")
 
 
 def test_a_cursor_past_the_largest_sequence_number_is_refused(ledger: Ledger) -> None:
     with pytest.raises(LedgerError) as refused:
         ledger.account_transfers(1, cursor=_cursor(f"seq:{2**63}"))
 
-    assert refused.value.code == "validation_error"
+    assert refused.value.code == "invalid_cursor"
 
 
 # The audit and the database's own checks --------------------------------------------------------

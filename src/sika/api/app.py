@@ -11,8 +11,10 @@ from starlette.concurrency import run_in_threadpool
 
 import sika
 from sika.api import (
+    access,
     docs,
     merchants,
+    openapi,
     payments,
     problems,
     provider_callbacks,
@@ -62,7 +64,9 @@ def create_app(
     app.state.ussd = UssdGateway(dialog)
     problems.install(app)
     docs.install(app)
+    openapi.install(app)
     app.include_router(wallets.router)
+    app.include_router(access.router)
     app.include_router(payments.router)
     app.include_router(merchants.router)
     app.include_router(purchases.router)

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from sika import phones
 from sika.auth import Role
 from sika.bootstrap import Container
 from sika.errors import SikaError
-from sika.wallet import Customer
+from sika.wallet import Customer, UnknownWallet
 
-__all__ = ["Caller", "Forbidden", "Unauthorized", "caller", "container_of", "customer_of"]
+__all__ = ["Caller", "Forbidden", "Unauthorized", "caller", "container_of", "customer_of", "visible_customer"]
 
 
 class Unauthorized(SikaError):
@@ -36,7 +39,11 @@ class Caller:
             raise Forbidden("this key's role may not do that")
 
 
-async def caller(request: Request) -> Caller:
+# Declares the scheme in the OpenAPI document; the header is read below, with Sika's own problem.
+_BEARER = HTTPBearer(auto_error=False, description="an API key (admin, agent, merchant) or a customer token")
+
+
+async def caller(request: Request, _declared: Annotated[object, Depends(_BEARER)] = None) -> Caller:
     container: Container = request.app.state.container
     header = request.headers.get("authorization", "")
     scheme, _, credential = header.partition(" ")
@@ -61,3 +68,15 @@ def customer_of(container: Container, who: Caller) -> Customer:
     if who.customer_id is None:
         raise Forbidden("this needs a customer token (POST /v1/sessions with the PIN), not an API key")
     return container.customers.by_id(who.customer_id)
+
+
+def visible_customer(container: Container, who: Caller, msisdn: str, *roles: Role) -> Customer:
+    """The wallet at ``msisdn`` if the caller may see it. Whether another number has a wallet is not
+    for a customer (nor a key without ``roles``) to learn: they get 404 or 403 whatever exists."""
+    if who.customer_id is None:
+        who.require(*roles)
+        return container.customers.get(msisdn)
+    own = container.customers.by_id(who.customer_id)
+    if own.msisdn != phones.normalize(msisdn):
+        raise UnknownWallet(f"{phones.normalize(msisdn)} has no wallet you can see")
+    return own

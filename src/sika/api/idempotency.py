@@ -11,8 +11,11 @@ answer being stored still moves it once.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,17 +25,26 @@ from sqlalchemy import Engine, delete, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
+from sika.api import owners
 from sika.api.auth import Caller
-from sika.api.problems import problem, problem_body
+from sika.api.problems import problem, problem_body, status_of
 from sika.auth.schema import idempotency
+from sika.db import UNAVAILABLE, writing
 from sika.errors import SikaError
+from sika.payments.crashpoints import ProcessCrash, reached
 
-__all__ = ["KEY_CHARS_MAX", "idempotent", "prune", "scope_of"]
+__all__ = ["KEY_CHARS_MAX", "KEY_PATTERN", "idempotent", "prune", "scope_of"]
+
+log = logging.getLogger(__name__)
 
 KEY_CHARS_MAX = 255
+# Visible ASCII: what an HTTP header carries without ambiguity (no spaces, no controls).
+KEY_PATTERN = rf"^[\x21-\x7e]{{1,{KEY_CHARS_MAX}}}$"
+_KEY = re.compile(KEY_PATTERN)
 _CLAIM_TRIES_MAX = 3
 # A claim still unanswered after this long belongs to a request that died (a crash, a kill): a retry
-# takes it over. Longer than any request runs; the services below resume what it had started.
+# takes it over. Longer than any request runs; the services below resume what it had started. A claim
+# whose owner process is known to be gone (sika.api.owners) is taken over at once.
 CLAIM_LEASE_S = 60
 
 
@@ -61,23 +73,42 @@ async def idempotent(
     """Run ``handler`` (which returns status and JSON body) at most once per caller and key."""
     if key is None or not key.strip():
         return problem(400, "idempotency_key_required", "send an Idempotency-Key header")
-    if len(key) > KEY_CHARS_MAX or not key.isprintable():
-        return problem(400, "validation_error", f"Idempotency-Key has 1 to {KEY_CHARS_MAX} characters")
+    if _KEY.fullmatch(key) is None:
+        return problem(422, "validation_error",
+                       f"Idempotency-Key has 1 to {KEY_CHARS_MAX} visible ASCII characters, no spaces")
     scope, digest = _scope(who), _digest(route, body)
     claimed = await run_in_threadpool(_claim, engine, scope, key, digest)
     if claimed is not None:
         return claimed
     try:
+        reached("claimed")
         status, payload = await handler()
     except SikaError as exc:
-        if exc.status >= 500:
+        status = status_of(exc)
+        if status >= 500 or exc.code == "idempotency_conflict" or hasattr(exc, "locked_until_ns"):
+            # A conflict means the key belongs to another request (its movement says so): this one
+            # must not take the key's answer over, or the owner's retry could never learn its outcome.
+            # A lock passes: a retry once it is lifted must run afresh.
             await run_in_threadpool(_release, engine, scope, key)
-            raise
-        status, payload = exc.status, problem_body(exc.status, exc.code, exc.message)
+            if status >= 500 or hasattr(exc, "locked_until_ns"):
+                raise
+        payload = problem_body(status, exc.code, exc.message)
+        if exc.code == "idempotency_conflict":
+            return _response(status, payload)
+    except ProcessCrash:
+        raise  # a dead process cleans nothing up: the claim stays, its owner gone
     except BaseException:
         await run_in_threadpool(_release, engine, scope, key)
         raise
-    await run_in_threadpool(_store, engine, scope, key, status, payload)
+    try:
+        await run_in_threadpool(_store, engine, scope, key, status, payload)
+        reached("answered")
+    except UNAVAILABLE:
+        # The work is done and its answer is true: a busy database must not turn it into a 5xx. The
+        # claim goes (if it can); a retry runs again and finds the movement its id names.
+        log.warning("could not store the answer for an Idempotency-Key; releasing it", exc_info=True)
+        with contextlib.suppress(*UNAVAILABLE):
+            await run_in_threadpool(_release, engine, scope, key)
     return _response(status, payload)
 
 
@@ -85,37 +116,40 @@ def _claim(engine: Engine, scope: str, key: str, digest: str) -> JSONResponse | 
     """None when this request now owns the key; else the answer a retry gets."""
     for _ in range(_CLAIM_TRIES_MAX):
         try:
-            with engine.begin() as connection:
+            with writing(engine).begin() as connection:
                 connection.execute(insert(idempotency).values(
-                    scope=scope, key=key, request_digest=digest, created_at_ns=time.time_ns()))
+                    scope=scope, key=key, request_digest=digest, created_at_ns=time.time_ns(),
+                    owner=owners.current()))
             return None
         except IntegrityError:
             pass
         with engine.connect() as connection:
             row = connection.execute(
                 select(idempotency.c.request_digest, idempotency.c.status, idempotency.c.response,
-                       idempotency.c.created_at_ns)
+                       idempotency.c.created_at_ns, idempotency.c.owner)
                 .where(idempotency.c.scope == scope, idempotency.c.key == key)
             ).first()
         if row is not None:
             if row.status is None and row.request_digest == digest and _take_over(
-                    engine, scope, key, row.created_at_ns):
+                    engine, scope, key, row.created_at_ns, row.owner):
                 return None
             return _answer(row, digest)
         # Released by a failed first attempt in the meantime: claim it again.
     return problem(409, "idempotency_in_progress", "this Idempotency-Key is busy; retry later")
 
 
-def _take_over(engine: Engine, scope: str, key: str, claimed_at_ns: int) -> bool:
+def _take_over(engine: Engine, scope: str, key: str, claimed_at_ns: int, owner: str | None) -> bool:
+    """Take an unanswered claim over when its owner is gone (a crash, a kill: at once) or its lease
+    ran out (an owner this process cannot check, on another machine)."""
     now = time.time_ns()
-    if now - claimed_at_ns < CLAIM_LEASE_S * 1_000_000_000:
+    if now - claimed_at_ns < CLAIM_LEASE_S * 1_000_000_000 and not owners.is_gone(owner):
         return False
-    with engine.begin() as connection:
+    with writing(engine).begin() as connection:
         taken = connection.execute(
             update(idempotency)
             .where(idempotency.c.scope == scope, idempotency.c.key == key,
                    idempotency.c.status.is_(None), idempotency.c.created_at_ns == claimed_at_ns)
-            .values(created_at_ns=now)
+            .values(created_at_ns=now, owner=owners.current())
         ).rowcount
     return bool(taken)
 
@@ -131,7 +165,7 @@ def _answer(row: Any, digest: str) -> JSONResponse:
 
 
 def _store(engine: Engine, scope: str, key: str, status: int, payload: Any) -> None:
-    with engine.begin() as connection:
+    with writing(engine).begin() as connection:
         connection.execute(
             update(idempotency)
             .where(idempotency.c.scope == scope, idempotency.c.key == key)
@@ -140,7 +174,7 @@ def _store(engine: Engine, scope: str, key: str, status: int, payload: Any) -> N
 
 
 def _release(engine: Engine, scope: str, key: str) -> None:
-    with engine.begin() as connection:
+    with writing(engine).begin() as connection:
         connection.execute(
             delete(idempotency).where(idempotency.c.scope == scope, idempotency.c.key == key)
         )
@@ -155,7 +189,7 @@ def prune(engine: Engine, *, ttl_s: int, limit: int = 1_000) -> int:
     """Forget answered keys older than ``ttl_s``. A key reused after that runs again, and finds the
     movement its id derives from: it still moves the money once."""
     cutoff = time.time_ns() - ttl_s * 1_000_000_000
-    with engine.begin() as connection:
+    with writing(engine).begin() as connection:
         old = (select(idempotency.c.scope, idempotency.c.key)
                .where(idempotency.c.created_at_ns < cutoff, idempotency.c.status.is_not(None))
                .limit(limit).subquery())

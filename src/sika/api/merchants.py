@@ -13,11 +13,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 from starlette.concurrency import run_in_threadpool
 
 from sika.api.auth import Caller, caller, container_of, customer_of
-from sika.api.payments import AMOUNT_MAX, IdempotencyKey, TransferOut, money_post, transfer_out
+from sika.api.fields import WHOLE, Amount, Body, IdPath, Msisdn, Name, PinDigits
+from sika.api.payments import IdempotencyKey, TransferOut, money_post, transfer_out
 from sika.auth import Role
 from sika.bootstrap import Container
 from sika.payments import Merchant, Movement
@@ -27,12 +28,12 @@ from sika.wallet import Pin
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1", tags=["merchants"])
+_Url = Annotated[str, StringConstraints(pattern=r"^https?://[\x21-\x7e]+$", max_length=500)]
 
 
-class NewMerchant(BaseModel):
-    name: str = Field(max_length=80)
-    callback_url: str | None = Field(default=None, max_length=500,
-                                     description="where signed payment events are POSTed")
+class NewMerchant(Body):
+    name: Name
+    callback_url: _Url | None = Field(default=None, description="where signed payment events are POSTed")
 
 
 class MerchantOut(BaseModel):
@@ -44,12 +45,12 @@ class MerchantOut(BaseModel):
     callback_secret: str | None = Field(default=None, description="the callbacks' HMAC key, shown once")
 
 
-class PaymentRequest(BaseModel):
-    msisdn: str = Field(max_length=32, examples=["+22890112233"])
-    amount: int = Field(gt=0, le=AMOUNT_MAX, examples=[12500])
+class PaymentRequest(Body):
+    msisdn: Msisdn
+    amount: Amount
     description: str = Field(default="", max_length=140, examples=["Order 1042: 2 pagnes"])
-    reference: str | None = Field(default=None, max_length=64, examples=["order-1042"])
-    expires_in_s: int = Field(default=300, ge=60, le=86_400)
+    reference: str | None = Field(default=None, min_length=1, max_length=64, examples=["order-1042"])
+    expires_in_s: Annotated[int, Field(ge=60, le=86_400), WHOLE] = 300
 
 
 class ApprovalOut(BaseModel):
@@ -66,12 +67,12 @@ class ApprovalOut(BaseModel):
                                   "them: show this first (in the customer's list of requests)")
 
 
-class ApprovePayment(BaseModel):
-    pin: str = Field(max_length=8)
+class ApprovePayment(Body):
+    pin: PinDigits
 
 
-class Refund(BaseModel):
-    amount: int | None = Field(default=None, gt=0, le=AMOUNT_MAX, description="default: the whole payment")
+class Refund(Body):
+    amount: Amount | None = Field(default=None, description="default: the whole payment")
 
 
 def _approval_out(approval: Approval, requester: str | None = None) -> ApprovalOut:
@@ -138,7 +139,7 @@ async def request_payment(
 
 @router.get("/payment-requests/{request_id}", response_model=ApprovalOut, summary="A request's status")
 async def get_payment_request(
-    request_id: str,
+    request_id: IdPath,
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],
 ) -> ApprovalOut:
@@ -176,7 +177,7 @@ async def my_approvals(
                         423: {"description": "pin_locked"}},
              summary="Approve a request with the PIN: the payment is made (once, however often sent)")
 async def approve(
-    approval_id: str,
+    approval_id: IdPath,
     body: ApprovePayment,
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],
@@ -191,7 +192,7 @@ async def approve(
 
 @router.post("/approvals/{approval_id}/decline", response_model=ApprovalOut, summary="Decline a request")
 async def decline(
-    approval_id: str,
+    approval_id: IdPath,
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],
 ) -> ApprovalOut:
@@ -205,7 +206,7 @@ async def decline(
              responses={409: {"description": "already_refunded, not_refundable"}},
              summary="Refund a payment, wholly or in part (once per payment)")
 async def refund(
-    payment_id: str,
+    payment_id: IdPath,
     body: Refund,
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],

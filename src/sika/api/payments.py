@@ -7,20 +7,35 @@ and the key, so that even a retry after a crash (the stored answer lost) moves t
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 from starlette.concurrency import run_in_threadpool
 
 from sika import phones
-from sika.api.auth import Caller, Forbidden, caller, container_of, customer_of
-from sika.api.idempotency import KEY_CHARS_MAX, idempotent, scope_of
+from sika.api.auth import Caller, Forbidden, caller, container_of, customer_of, visible_customer
+from sika.api.fields import (
+    AMOUNT_MAX,
+    Amount,
+    Body,
+    IdPath,
+    Msisdn,
+    MsisdnPath,
+    MsisdnQuery,
+    Name,
+    PinDigits,
+    RowIdPath,
+)
+from sika.api.idempotency import KEY_CHARS_MAX, KEY_PATTERN, idempotent, scope_of
 from sika.auth import Role
 from sika.bootstrap import Container
 from sika.chat.notifications import NotificationText
+from sika.db import UNAVAILABLE
 from sika.payments import Agent, Movement, UnknownMovement, movement_id
 from sika.payments.outbox import OWNER_SECRET_KINDS, SECRET
 from sika.wallet import Pin
@@ -28,52 +43,56 @@ from sika.wallet import Pin
 __all__ = ["AMOUNT_MAX", "IdempotencyKey", "TransferOut", "money_post", "router", "transfer_out"]
 
 router = APIRouter(prefix="/v1", tags=["payments"])
+log = logging.getLogger(__name__)
+BUSY_RUNS_MAX = 3
+BUSY_PAUSE_S = 0.05
 
-AMOUNT_MAX = 10**12
 _MONEY_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "idempotency_key_required, invalid_amount, invalid_msisdn"},
-    402: {"description": "insufficient_funds, float_insufficient"},
-    403: {"description": "limit_exceeded, forbidden"},
+    400: {"description": "idempotency_key_required"},
+    403: {"description": "limit_exceeded, forbidden, cash_out_frozen"},
     404: {"description": "unknown_wallet"},
-    409: {"description": "idempotency_conflict, idempotency_in_progress"},
+    409: {"description": "idempotency_conflict, idempotency_in_progress, insufficient_funds, "
+                         "float_insufficient, same_wallet"},
+    429: {"description": "pin_locked (Retry-After says for how long)"},
 }
-IdempotencyKey = Annotated[str | None, Header(max_length=KEY_CHARS_MAX,
+IdempotencyKey = Annotated[str | None, Header(max_length=KEY_CHARS_MAX, pattern=KEY_PATTERN,
                                               description="required: a retry with the same key and "
                                                           "body moves the money once")]
 
 
-class CashIn(BaseModel):
-    msisdn: str = Field(max_length=32, examples=["+22890112233"])
-    amount: int = Field(gt=0, le=AMOUNT_MAX, examples=[5000])
+class CashIn(Body):
+    msisdn: Msisdn
+    amount: Amount
 
 
-class CashOut(BaseModel):
-    msisdn: str = Field(max_length=32, examples=["+22890112233"])
-    amount: int = Field(gt=0, le=AMOUNT_MAX, examples=[5000])
-    pin: str | None = Field(default=None, max_length=8, description=(
+class CashOut(Body):
+    msisdn: Msisdn
+    amount: Amount
+    pin: PinDigits | None = Field(default=None, description=(
         "the customer's PIN typed on the agent's device; without it the customer approves the "
         "request in their own channel (status pending_approval)"))
 
 
-class SendMoney(BaseModel):
-    to: str = Field(max_length=32, examples=["+22897112233"])
-    amount: int = Field(gt=0, le=AMOUNT_MAX, examples=[2000])
-    pin: str | None = Field(default=None, max_length=8,
-                            description="checked when given; the session token already proves the PIN")
+class SendMoney(Body):
+    to: Msisdn
+    amount: Amount
+    pin: PinDigits | None = Field(default=None,
+                                  description="checked when given; the session token already proves the PIN")
 
 
-class ClaimVoucher(BaseModel):
-    msisdn: str = Field(max_length=32, description="the number the voucher was sent to")
-    code: str = Field(max_length=16, description="the 8-digit code sent to that number")
+class ClaimVoucher(Body):
+    msisdn: Msisdn = Field(description="the number the voucher was sent to")
+    code: Annotated[str, StringConstraints(pattern=r"^[0-9]{8}$")] = Field(
+        description="the 8-digit code sent to that number")
 
 
-class FloatCredit(BaseModel):
-    amount: int = Field(gt=0, le=AMOUNT_MAX)
+class FloatCredit(Body):
+    amount: Amount
 
 
-class NewAgent(BaseModel):
-    name: str = Field(max_length=80)
-    msisdn: str | None = Field(default=None, max_length=32)
+class NewAgent(Body):
+    name: Name
+    msisdn: Msisdn | None = None
 
 
 class AgentOut(BaseModel):
@@ -98,13 +117,26 @@ class TransferOut(BaseModel):
     created_at: float = Field(description="Unix time in seconds")
 
 
+class PendingApprovalOut(BaseModel):
+    """A cash-out without the PIN: the customer approves it in their own channel."""
+
+    id: str
+    kind: str
+    status: Literal["pending_approval"]
+    amount: int
+    fee: int
+    expires_at: float = Field(description="Unix time in seconds")
+
+
 class QuoteOut(BaseModel):
     to: str
     amount: int
     fee: int
     total: int
     operation: str
-    recipient_name: str | None = Field(description="null: no wallet yet; the money waits as a voucher")
+    recipient_name: str | None = Field(description=(
+        "enough of the name to recognise the right person (the first name and initials: 'Kofi A.'), not "
+        "a directory of everyone's names; null: no wallet yet, the money waits as a voucher"))
 
 
 class VoucherOut(BaseModel):
@@ -142,13 +174,28 @@ async def money_post(container: Container, who: Caller, key: str | None, route: 
     """Run ``run(movement id)`` once per caller and key; a refused payment is stored as its problem."""
     async def handler() -> tuple[int, Any]:
         assert key is not None
-        result = await run_in_threadpool(run, movement_id(f"{scope_of(who)}|{route}", key))
+        result = await run_in_threadpool(run_again_if_busy, run, movement_id(f"{scope_of(who)}|{route}", key))
         if isinstance(result, JSONResponse):
             return result.status_code, json.loads(bytes(result.body))
         return 201, transfer_out(result.raise_for_failure()).model_dump()
 
     return await idempotent(container.engine, who, key=key, route=route,
                             body=body.model_dump(mode="json"), handler=handler)
+
+
+def run_again_if_busy(run: Callable[[str], Movement | JSONResponse], mid: str) -> Movement | JSONResponse:
+    """``run(mid)``, run again when the database was too busy to finish it: the services resume a
+    movement by its id, so a second run finishes what the first started (the money moves once) and
+    the answer tells the truth, rather than a 5xx after the money may have moved."""
+    for attempt in range(BUSY_RUNS_MAX):
+        try:
+            return run(mid)
+        except UNAVAILABLE:
+            if attempt == BUSY_RUNS_MAX - 1:
+                raise
+            log.warning("database busy while running %s; running it again", mid)
+            time.sleep(BUSY_PAUSE_S * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _agent(container: Container, who: Caller) -> Agent:
@@ -173,7 +220,8 @@ async def cash_in(
     return await money_post(container, who, idempotency_key, "POST /v1/cash-ins", body=body, run=run)
 
 
-@router.post("/cash-outs", status_code=201, response_model=TransferOut, responses=_MONEY_ERRORS,
+@router.post("/cash-outs", status_code=201, response_model=TransferOut | PendingApprovalOut,
+             responses=_MONEY_ERRORS,
              summary="Cash-out: the wallet pays the agent's float, the agent hands over cash")
 async def cash_out(
     body: CashOut,
@@ -200,14 +248,14 @@ async def cash_out(
 async def quote(
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],
-    to: Annotated[str, Query(max_length=32)],
+    to: MsisdnQuery,
     amount: Annotated[int, Query(gt=0, le=AMOUNT_MAX)],
 ) -> QuoteOut:
     def run() -> QuoteOut:
         payer = customer_of(container, who)
         q = container.payments.quote_transfer(payer, to, amount)
         return QuoteOut(to=q.to, amount=q.amount, fee=q.fee, total=q.total, operation=str(q.operation),
-                        recipient_name=q.recipient_name)
+                        recipient_name=None if q.recipient_name is None else _recognisable(q.recipient_name))
 
     return await run_in_threadpool(run)
 
@@ -230,7 +278,7 @@ async def send_money(
 
 @router.get("/transfers/{transfer_id}", response_model=TransferOut, summary="One transfer")
 async def get_transfer(
-    transfer_id: Annotated[str, Field(max_length=40)],
+    transfer_id: IdPath,
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],
 ) -> TransferOut:
@@ -242,6 +290,13 @@ async def get_transfer(
         return transfer_out(movement)
 
     return await run_in_threadpool(run)
+
+
+def _recognisable(name: str) -> str:
+    """"Kofi Agbeko" -> "Kofi A.": the sender can tell they have the right number, and a stranger
+    probing numbers does not collect full names."""
+    first, *others = name.split()
+    return " ".join([first, *(f"{other[0]}." for other in others)])
 
 
 def _is_party(container: Container, who: Caller, movement: Movement) -> bool:
@@ -284,7 +339,7 @@ async def claim_voucher(
 async def list_vouchers(
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],
-    msisdn: Annotated[str, Query(max_length=32)],
+    msisdn: MsisdnQuery,
 ) -> list[VoucherOut]:
     def run() -> list[VoucherOut]:
         if who.customer_id is not None:
@@ -330,7 +385,7 @@ async def agent_me(
 @router.post("/agents/{agent_id}/float", status_code=201, response_model=TransferOut,
              responses=_MONEY_ERRORS, summary="Credit an agent's float (admin)")
 async def credit_float(
-    agent_id: int,
+    agent_id: RowIdPath,
     body: FloatCredit,
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],
@@ -350,18 +405,14 @@ async def credit_float(
 @router.get("/wallets/{msisdn}/notifications", response_model=NotificationPage,
             summary="Receipts and notifications for a wallet, newest first (the in-app inbox)")
 async def notifications(
-    msisdn: str,
+    msisdn: MsisdnPath,
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=20, pattern=r"^\d+$")] = None,
 ) -> NotificationPage:
     def run() -> NotificationPage:
-        if who.customer_id is None:
-            who.require(Role.ADMIN)  # before the lookup: whether a number has a wallet is not for others
-        customer = container.customers.get(msisdn)
-        if who.customer_id is not None and who.customer_id != customer.id:
-            raise Forbidden("a customer sees only their own notifications")
+        customer = visible_customer(container, who, msisdn, Role.ADMIN)
         items = container.outbox.feed(customer.msisdn, limit=limit,
                                       before=int(cursor) if cursor is not None else None)
         next_cursor = str(items[-1].id) if len(items) == limit else None

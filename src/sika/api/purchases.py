@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from sika import phones
 from sika.api.auth import Caller, caller, container_of, customer_of
+from sika.api.fields import Amount, Body, Msisdn, MsisdnQuery, PinDigits
 from sika.api.payments import AMOUNT_MAX, IdempotencyKey, money_post
 from sika.bootstrap import Container
 from sika.payments import Movement
@@ -27,11 +28,12 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1", tags=["airtime, bills and top-ups"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    402: {"description": "insufficient_funds"},
     403: {"description": "limit_exceeded"},
-    422: {"description": "invalid_reference, amount_below_minimum, amount_above_maximum, unknown_product, "
-                         "nothing_due, amount_mismatch"},
-    409: {"description": "bill_already_paid: this bill is paid, or being paid, by another payment"},
+    404: {"description": "invalid_reference (no such meter, subscriber or card; a card number is never "
+                         "taken), unknown_product"},
+    409: {"description": "insufficient_funds, amount_below_minimum, amount_above_maximum, nothing_due, "
+                         "amount_mismatch, bill_already_paid: this bill is paid, or being paid, by another "
+                         "payment"},
     502: {"description": "provider_failed: the provider refused; the hold was released"},
     503: {"description": "provider_not_configured: no live provider sells this (nothing was held or "
                          "credited); provider_unavailable"},
@@ -39,38 +41,47 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 Operator = Literal["togocom", "moov"]
 
 
-class Airtime(BaseModel):
+class Airtime(Body):
     operator: Operator = Field(description="the user's choice: numbers are portable, the prefix is a hint")
-    msisdn: str | None = Field(default=None, max_length=32, description="default: the customer's own number")
-    amount: int = Field(gt=0, le=AMOUNT_MAX, examples=[1000])
-    pin: str | None = Field(default=None, max_length=8)
+    msisdn: Msisdn | None = Field(default=None, description="default: the customer's own number")
+    amount: Amount
+    pin: PinDigits | None = None
 
 
-class DataBundle(BaseModel):
+class DataBundle(Body):
     operator: Operator
-    msisdn: str | None = Field(default=None, max_length=32)
+    msisdn: Msisdn | None = None
     bundle: str = Field(max_length=32, description="a bundle code from GET /v1/catalogue")
-    pin: str | None = Field(default=None, max_length=8)
+    pin: PinDigits | None = None
 
 
-class Bill(BaseModel):
+class Bill(Body):
     provider: Literal["ceet", "tde", "canal"]
     reference: str = Field(max_length=64, description="CEET meter number, TdE subscriber reference or "
                                                       "Canal+ card number")
-    amount: int | None = Field(default=None, gt=0, le=AMOUNT_MAX,
+    amount: Amount | None = Field(default=None,
                                description="CEET: the amount to load; TdE: the amount due (see quote); "
                                            "Canal+: the package price")
     package: str | None = Field(default=None, max_length=32, description="Canal+ only: the package code")
-    pin: str | None = Field(default=None, max_length=8)
+    pin: PinDigits | None = None
 
 
-class TopUp(BaseModel):
-    source: Literal["card", "flooz", "tmoney"]
-    reference: str = Field(max_length=64, description="card: the customer's card label (tok_…; the card "
-                                                      "itself is typed on the processor's page, whose "
-                                                      "address comes back as details.payment_url); "
-                                                      "flooz/tmoney: the wallet's number")
-    amount: int = Field(gt=0, le=AMOUNT_MAX)
+class CardTopUp(Body):
+    source: Literal["card"]
+    reference: str = Field(pattern=r"^(?:tok_[A-Za-z0-9_]{4,60}|[0-9]{12,19})$",
+                           description="the customer's card label (tok_…); the card itself is typed on the "
+                                       "processor's page, whose address comes back as details.payment_url "
+                                       "(a card number here is refused: invalid_reference)")
+    amount: Amount
+
+
+class WalletTopUp(Body):
+    source: Literal["flooz", "tmoney"]
+    reference: Msisdn = Field(description="the operator wallet's number")
+    amount: Amount
+
+
+TopUp = CardTopUp | WalletTopUp
 
 
 class PurchaseQuoteOut(BaseModel):
@@ -96,7 +107,7 @@ async def catalogue(container: Annotated[Container, Depends(container_of)]) -> l
 
 
 @router.get("/operators/hint", summary="The operator a number's prefix suggests (numbers are portable)")
-async def hint(msisdn: Annotated[str, Query(max_length=32)]) -> dict[str, str | None]:
+async def hint(msisdn: MsisdnQuery) -> dict[str, str | None]:
     number = phones.normalize(msisdn)
     return {"msisdn": number, "operator": operator_hint(number)}
 

@@ -3,7 +3,7 @@ the trip's steps for drivers (a driver app uses these with the driver's customer
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
@@ -11,13 +11,24 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from sika.api.auth import Caller, caller, container_of, customer_of
+from sika.api.fields import IdPath, RowIdPath
 from sika.api.payments import IdempotencyKey, money_post
+from sika.api.ride_requests import (
+    Availability,
+    Cancel,
+    Complete,
+    Documents,
+    Onboard,
+    Position,
+    QuoteRequest,
+    Rating,
+    TripRequest,
+)
 from sika.auth import Role
 from sika.bootstrap import Container
 from sika.chat.i18n import translator
 from sika.chat.payout_text import explain
 from sika.errors import SikaError
-from sika.rides.geo import Point
 from sika.rides.payouts import pay_out
 from sika.rides.service import Driver, Rides, Trip
 
@@ -32,21 +43,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-class Position(BaseModel):
-    lat: float = Field(ge=-90, le=90, examples=[6.1319])
-    lng: float = Field(ge=-180, le=180, examples=[1.2228])
-
-    def point(self) -> Point:
-        return Point(self.lat, self.lng)
-
-
-class QuoteRequest(BaseModel):
-    city: str = Field(default="lome", max_length=32)
-    vehicle: Literal["moto", "tricycle", "car"] = "moto"
-    pickup: Position
-    dropoff: Position
-
-
 class QuoteOut(BaseModel):
     city: str
     vehicle: str
@@ -55,13 +51,6 @@ class QuoteOut(BaseModel):
     distance_m: int
     duration_s: int
     pickup_eta_s: int | None = Field(description="null: no driver nearby right now")
-
-
-class TripRequest(QuoteRequest):
-    payment: Literal["cash", "wallet", "card"] = "cash"
-    card_token: str | None = Field(
-        default=None, max_length=64, description="card trips: a saved card's token"
-    )
 
 
 class TripOut(BaseModel):
@@ -83,24 +72,6 @@ class TripOut(BaseModel):
     driver_rating: int | None
 
 
-class Cancel(BaseModel):
-    reason: str = Field(default="", max_length=140)
-
-
-class Complete(BaseModel):
-    distance_m: int | None = Field(default=None, ge=0, le=500_000, description="the odometer's distance")
-
-
-class Rating(BaseModel):
-    stars: int = Field(ge=1, le=5)
-
-
-class Onboard(BaseModel):
-    city: str = Field(default="lome", max_length=32)
-    vehicle: Literal["moto", "tricycle", "car"] = "moto"
-    plate: str = Field(max_length=16, examples=["TG-4821-AZ"])
-
-
 class DriverOut(BaseModel):
     id: int
     name: str
@@ -118,14 +89,6 @@ class DriverOut(BaseModel):
     cancelled: int
     completed: int
     balance: int = Field(description="earnings not paid out yet; negative: commissions owed on cash trips")
-
-
-class Availability(BaseModel):
-    online: bool
-
-
-class Documents(BaseModel):
-    status: Literal["pending", "approved", "rejected"]
 
 
 def _rides(container: Container) -> Rides:
@@ -263,7 +226,7 @@ async def book(
     "/trips/{trip_id}", response_model=TripOut, responses=_ERRORS, summary="A trip (rider, driver, admin)"
 )
 async def get_trip(
-    trip_id: str,
+    trip_id: IdPath,
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],
 ) -> TripOut:
@@ -282,7 +245,7 @@ async def get_trip(
     summary="Cancel: the rider ends the trip (a fee when late); the driver hands it back",
 )
 async def cancel(
-    trip_id: str,
+    trip_id: IdPath,
     body: Cancel,
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],
@@ -310,7 +273,7 @@ async def cancel(
     summary="Rate the other side after the trip: 1 to 5 stars, once",
 )
 async def rate(
-    trip_id: str,
+    trip_id: IdPath,
     body: Rating,
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],
@@ -356,7 +319,7 @@ async def onboard(
     summary="Record the driver's documents check (admin)",
 )
 async def documents(
-    driver_id: int,
+    driver_id: RowIdPath,
     body: Documents,
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],
@@ -443,7 +406,7 @@ async def payout(
 
 def _driver_step(name: str, summary: str) -> None:
     async def step(
-        trip_id: str,
+        trip_id: IdPath,
         who: Annotated[Caller, Depends(caller)],
         container: Annotated[Container, Depends(container_of)],
     ) -> TripOut:
@@ -469,7 +432,7 @@ _driver_step("start", "The rider is on board")
     "/trips/{trip_id}/decline", status_code=204, responses=_ERRORS, summary="Decline an offered trip"
 )
 async def decline(
-    trip_id: str,
+    trip_id: IdPath,
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],
 ) -> None:
@@ -483,7 +446,7 @@ async def decline(
     summary="End the trip: final fare, payment, receipts",
 )
 async def complete(
-    trip_id: str,
+    trip_id: IdPath,
     body: Complete,
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],

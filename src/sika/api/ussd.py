@@ -38,7 +38,8 @@ def _gateway(request: Request) -> UssdGateway:
 @router.post("/ussd", response_class=PlainTextResponse,
              summary="Africa's Talking USSD callback: sessionId, serviceCode, phoneNumber, networkCode, text",
              openapi_extra={"requestBody": {"content": {"application/x-www-form-urlencoded": {"schema": {
-                 "type": "object", "required": ["sessionId", "phoneNumber"],
+                 # Nothing is required: whatever comes, the phone gets a screen (an END when unusable).
+                 "type": "object",
                  "properties": {name: {"type": "string"} for name in
                                 ("sessionId", "serviceCode", "phoneNumber", "networkCode", "text")}}}}},
                             "parameters": [{"name": "token", "in": "query", "required": False,

@@ -9,13 +9,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from sika.api.auth import Caller, Forbidden, caller, container_of
-from sika.api.idempotency import KEY_CHARS_MAX, idempotent
+from sika.api.auth import Caller, caller, container_of, visible_customer
+from sika.api.fields import WHOLE, Body, Msisdn, MsisdnPath, Name, NewPinDigits
+from sika.api.idempotency import KEY_CHARS_MAX, KEY_PATTERN, idempotent
 from sika.auth import Role
 from sika.bootstrap import Container
 from sika.chat.i18n import translator
 from sika.chat.statement_text import as_dict
-from sika.errors import SikaError
 from sika.wallet import Customer, Pin
 
 __all__ = ["router"]
@@ -23,11 +23,11 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1", tags=["wallets"])
 
 
-class OpenWallet(BaseModel):
-    msisdn: str = Field(max_length=32, examples=["+22890112233"])
-    name: str = Field(max_length=200, examples=["Ama Mensah"])
-    language: str | None = Field(default=None, max_length=5, examples=["fr"])
-    pin: str | None = Field(default=None, max_length=8, examples=["4827"])
+class OpenWallet(Body):
+    msisdn: Msisdn
+    name: Name
+    language: Literal["fr", "en", "es", "it", "pt", "ru", "ar"] | None = None
+    pin: NewPinDigits | None = None
 
 
 class Wallet(BaseModel):
@@ -64,24 +64,6 @@ class TransactionPage(BaseModel):
     next_cursor: str | None
 
 
-class OpenSession(BaseModel):
-    msisdn: str = Field(max_length=32)
-    pin: str = Field(max_length=8)
-
-
-class SessionOut(BaseModel):
-    token: str
-    expires_at: int = Field(description="Unix time in seconds")
-
-
-def _authorize(who: Caller, customer: Customer, *roles: Role) -> None:
-    """The wallet's own customer, or a key with one of ``roles``."""
-    if who.customer_id is None:
-        who.require(*roles)
-    elif who.customer_id != customer.id:
-        raise Forbidden("a customer sees only their own wallet")
-
-
 def _wallet(container: Container, customer: Customer) -> Wallet:
     assert customer.account_id is not None
     account = container.ledger.get_account(customer.account_id)
@@ -95,7 +77,7 @@ async def open_wallet(
     body: OpenWallet,
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],
-    idempotency_key: Annotated[str | None, Header(max_length=KEY_CHARS_MAX)] = None,
+    idempotency_key: Annotated[str | None, Header(max_length=KEY_CHARS_MAX, pattern=KEY_PATTERN)] = None,
 ) -> JSONResponse:
     """Retries with the same ``Idempotency-Key`` and body get the first answer (the header is
     optional here, since opening moves no money; when sent, it is honoured)."""
@@ -118,56 +100,24 @@ async def open_wallet(
 
 @router.get("/wallets/{msisdn}", response_model=Wallet, summary="A wallet's balance and tier")
 async def get_wallet(
-    msisdn: str,
+    msisdn: MsisdnPath,
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],
 ) -> Wallet:
     def run() -> Wallet:
-        customer = container.customers.get(msisdn)
-        _authorize(who, customer, Role.ADMIN, Role.AGENT)
-        return _wallet(container, customer)
+        return _wallet(container, visible_customer(container, who, msisdn, Role.ADMIN, Role.AGENT))
 
     return await run_in_threadpool(run)
 
 
-class PinChange(BaseModel):
-    new_pin: str = Field(max_length=8)
-    old_pin: str | None = Field(default=None, max_length=8,
-                                description="required from the customer; an agent resetting leaves it out")
-
-
-class TierChange(BaseModel):
-    tier: int = Field(ge=0, le=2, description="1 once an agent has recorded the customer's ID")
-
-
-@router.put("/wallets/{msisdn}/pin", status_code=204, summary="Change the PIN (customer) or reset it (agent)",
-            responses={401: {"description": "invalid_pin"}, 400: {"description": "weak_pin"},
-                       423: {"description": "pin_locked"}})
-async def change_pin(
-    msisdn: str,
-    body: PinChange,
-    who: Annotated[Caller, Depends(caller)],
-    container: Annotated[Container, Depends(container_of)],
-) -> None:
-    """The customer gives the old PIN; an agent, having checked the customer's ID, resets it (which
-    lifts a lock)."""
-
-    def run() -> None:
-        customer = container.customers.get(msisdn)
-        _authorize(who, customer, Role.AGENT, Role.ADMIN)
-        if who.customer_id is not None:
-            if body.old_pin is None:
-                raise SikaError("give the current PIN to change it", code="validation_error")
-            container.customers.change_pin(customer.msisdn, Pin(body.old_pin), Pin(body.new_pin))
-        else:
-            container.customers.reset_pin(customer.msisdn, Pin(body.new_pin))
-
-    await run_in_threadpool(run)
+class TierChange(Body):
+    tier: Annotated[int, Field(ge=0, le=2), WHOLE] = Field(
+        description="1 once an agent has recorded the customer's ID")
 
 
 @router.put("/wallets/{msisdn}/tier", response_model=Wallet, summary="Set the KYC tier (agent, admin)")
 async def change_tier(
-    msisdn: str,
+    msisdn: MsisdnPath,
     body: TierChange,
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],
@@ -183,9 +133,9 @@ async def change_tier(
 
 @router.get("/wallets/{msisdn}/transactions", response_model=TransactionPage,
             summary="A wallet's statement, newest first",
-            responses={400: {"description": "validation_error (a cursor no page gave)"}})
+            responses={404: {"description": "invalid_cursor (a cursor no page gave)"}})
 async def wallet_transactions(
-    msisdn: str,
+    msisdn: MsisdnPath,
     who: Annotated[Caller, Depends(caller)],
     container: Annotated[Container, Depends(container_of)],
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -196,8 +146,7 @@ async def wallet_transactions(
     or failed attempts. Pages follow ``next_cursor`` until it is null."""
 
     def run() -> TransactionPage:
-        customer = container.customers.get(msisdn)
-        _authorize(who, customer, Role.ADMIN)
+        customer = visible_customer(container, who, msisdn, Role.ADMIN)
         page = container.statements.page(customer, limit=limit, cursor=cursor)
         t = translator(customer.language)
         return TransactionPage(items=[StatementItem(**as_dict(t, item)) for item in page.items],
@@ -206,13 +155,3 @@ async def wallet_transactions(
     return await run_in_threadpool(run)
 
 
-@router.post("/sessions", status_code=201, response_model=SessionOut,
-             summary="Log a customer in with their PIN")
-async def open_session(
-    body: OpenSession, container: Annotated[Container, Depends(container_of)]
-) -> SessionOut:
-    def run() -> SessionOut:
-        session = container.sessions.open(body.msisdn, Pin(body.pin))
-        return SessionOut(token=session.token, expires_at=session.expires_at_ns // 1_000_000_000)
-
-    return await run_in_threadpool(run)

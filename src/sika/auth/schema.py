@@ -6,7 +6,7 @@ from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Integer,
 
 from sika.tables import ROWID, metadata
 
-__all__ = ["api_keys", "idempotency", "sessions"]
+__all__ = ["api_keys", "idempotency", "login_throttle", "sessions"]
 
 
 api_keys = Table(
@@ -39,4 +39,17 @@ idempotency = Table(
     Column("status", Integer, nullable=True),
     Column("response", Text, nullable=True),
     Column("created_at_ns", BigInteger, nullable=False),
+    # The process that holds an unanswered claim (sika.api.owners): a retry takes the claim over at
+    # once when that process is gone, instead of waiting for the lease to run out.
+    Column("owner", String(120), nullable=True),
+)
+
+# Failed logins counted per source (a client address) in fixed windows: one source cannot lock many
+# wallets, nor one wallet again and again.
+login_throttle = Table(
+    "auth_login_throttle",
+    metadata,
+    Column("bucket", String(80), primary_key=True),
+    Column("window_start_ns", BigInteger, nullable=False),
+    Column("failures", Integer, nullable=False),
 )

@@ -10,7 +10,9 @@ from sqlalchemy import Engine, delete, insert, select
 
 from sika.auth._secrets import digest, new_secret
 from sika.auth.schema import sessions
-from sika.wallet.customers import Customer, Customers
+from sika.auth.throttle import LoginThrottle
+from sika.db import writing
+from sika.wallet.customers import Customer, Customers, InvalidPin
 from sika.wallet.pins import Pin
 
 __all__ = ["Session", "Sessions"]
@@ -35,19 +37,29 @@ class Sessions:
         *,
         ttl_s: int = 900,
         clock_ns: Callable[[], int] = time.time_ns,
+        throttle: LoginThrottle | None = None,
     ) -> None:
         self._engine = engine
         self._customers = customers
         self._ttl_ns = ttl_s * _NS_PER_S
         self._clock_ns = clock_ns
+        self.throttle = throttle or LoginThrottle(engine, clock_ns=clock_ns)
+        # A new PIN ends every session the old one opened.
+        customers.on_pin_change(self.revoke_all)
 
-    def open(self, msisdn: str, pin: Pin) -> Session:
-        """Check the PIN (counting wrong tries, locking after too many) and issue a token."""
-        customer = self._customers.verify_pin(msisdn, pin)
+    def open(self, msisdn: str, pin: Pin, *, source: str = "unknown") -> Session:
+        """Check the PIN (counting wrong tries per wallet and per ``source``, the caller's address;
+        locking the login after too many) and issue a token."""
+        self.throttle.check(source)
+        try:
+            customer = self._customers.verify_login(msisdn, pin)
+        except InvalidPin:
+            self.throttle.failed(source)
+            raise
         token = new_secret(_TOKEN_PREFIX)
         now_ns = self._clock_ns()
         expires_at_ns = now_ns + self._ttl_ns
-        with self._engine.begin() as connection:
+        with writing(self._engine).begin() as connection:
             # Expired sessions are swept as new ones open: the table stays small without a job.
             connection.execute(delete(sessions).where(sessions.c.expires_at_ns <= now_ns))
             connection.execute(
@@ -68,3 +80,9 @@ class Sessions:
                 )
             ).scalar()
         return int(found) if found is not None else None
+
+    def revoke_all(self, customer_id: int) -> int:
+        """End every session of the customer (a PIN changed or reset); returns how many."""
+        with writing(self._engine).begin() as connection:
+            return int(connection.execute(
+                delete(sessions).where(sessions.c.customer_id == customer_id)).rowcount)

@@ -47,7 +47,8 @@ _CODES = {
         "{code}. It is valid {days} days, at a Sika agent or to open a Sika wallet on their number."
     ),
     "pin_reset_code": N_(
-        "Your Sika PIN reset code: {code}. Sika never asks for it: share it with no one."
+        "Sika: your PIN reset code is {code}. It works for {minutes} minutes. Give it only to the "
+        "agent resetting your PIN at your request. Not you? Do not share it: your PIN stays as it is."
     ),
 }
 _PAYMENT_NAMES = {"cash": N_("in cash"), "wallet": N_("from your Sika wallet"), "card": N_("by card")}
@@ -96,7 +97,7 @@ def render(t: Translator, kind: str, params: dict[str, Any]) -> str:
     if kind in _CODES:
         return t(_CODES[kind], sender=params.get("sender", ""), amount=values["amount"],
                  code=params.get("secret") or "••••••••", days=params.get("expires_days", 7),
-                 to=values["to"])
+                 to=values["to"], minutes=params.get("expires_min", 15))
     if kind == "approval_requested":  # who asks by their registered name; the merchant's words as a note
         text = t('{requester} asks you to pay {amount} (fee {fee}). To answer, write "menu" and choose '
                  '"Approve a request".', requester=values["from"], amount=values["amount"], fee=values["fee"])

@@ -408,7 +408,7 @@ def _decode_cursor(cursor: str) -> int:
         prefix, _, value = raw.partition(":")
         seq = int(value)
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise LedgerError("the cursor is not one this API gave", code="validation_error") from exc
+        raise LedgerError("the cursor is not one this API gave", code="invalid_cursor") from exc
     if prefix != "seq" or not 0 < seq < 2**63:
-        raise LedgerError("the cursor is not one this API gave", code="validation_error")
+        raise LedgerError("the cursor is not one this API gave", code="invalid_cursor")
     return seq

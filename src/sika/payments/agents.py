@@ -58,8 +58,10 @@ class Merchant:
 
 
 def _name(name: str) -> str:
-    cleaned = " ".join(unicodedata.normalize("NFC", name).split())
-    if not cleaned or len(cleaned) > NAME_CHARS_MAX or not cleaned.isprintable():
+    # Invisible characters are dropped, not refused (as for customers' names).
+    visible = "".join(ch for ch in unicodedata.normalize("NFC", name) if ch.isprintable() or ch.isspace())
+    cleaned = " ".join(visible.split())
+    if not cleaned or len(cleaned) > NAME_CHARS_MAX:
         raise SikaError(f"a name has 1 to {NAME_CHARS_MAX} printable characters", code="invalid_name")
     return cleaned
 

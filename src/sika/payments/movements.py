@@ -169,6 +169,8 @@ class Movement:
     updated_at_ns: int
     legs: list[Leg] = field(default_factory=list)
     deadline_ns: int | None = None
+    # The fingerprint of the request that made it (sika.payments.fingerprints); None on older rows.
+    request_digest: str | None = None
 
     @property
     def holds(self) -> bool:
@@ -267,4 +269,5 @@ def movement_from_row(row: Any) -> Movement:
         details=json.loads(row["details"]), error_code=row["error_code"],
         created_at_ns=row["created_at_ns"], updated_at_ns=row["updated_at_ns"],
         legs=legs_from_json(row["legs"]), deadline_ns=row["deadline_ns"],
+        request_digest=row["request_digest"],
     )

@@ -35,6 +35,7 @@ from sika import phones
 from sika.errors import SikaError
 from sika.payments.bill_claims import PERIOD_CHARS_MAX, BillClaims
 from sika.payments.fees import Operation
+from sika.payments.fingerprints import fingerprint
 from sika.payments.movements import Code, Kind, Leg, Movement, Role, Status
 from sika.payments.schema import movements
 from sika.payments.service import Payments
@@ -159,12 +160,11 @@ class Purchases:
         pin: Pin | None = None,
     ) -> Movement:
         """Hold the amount and fee, order from the provider, settle on its answer."""
+        request = fingerprint("purchase", payer=payer.id, provider=provider, product=product,
+                              reference=reference.strip(), amount=amount)
         existing = self._payments.find(movement_id)
         if existing is not None:
-            if existing.payer_customer_id != payer.id or existing.product != product:
-                raise SikaError(
-                    "this Idempotency-Key was used for another payment", code="idempotency_conflict"
-                )
+            self._payments.check_same_request(existing, request, payer_customer_id=payer.id, product=product)
             return existing
         quote = self.quote(provider, product, reference, amount)
         self._payments.check_transaction(payer, quote.total)
@@ -176,7 +176,7 @@ class Purchases:
         if period is not None:
             self.claims.claim(provider, quote.reference, period, movement_id, quote.amount)
         try:
-            movement = self._hold(movement_id, payer, quote)
+            movement = self._hold(movement_id, payer, quote, request)
         except BaseException:
             self.claims.release(movement_id)
             raise
@@ -185,7 +185,7 @@ class Purchases:
             return movement  # refused by the ledger (funds, limits): nothing was ordered
         return self._order(movement, quote.reference, payer)
 
-    def _hold(self, movement_id: str, payer: Customer, quote: PurchaseQuote) -> Movement:
+    def _hold(self, movement_id: str, payer: Customer, quote: PurchaseQuote, request: str) -> Movement:
         assert payer.account_id is not None
         accounts = self._payments.accounts
         legs = [Leg(f"{movement_id}.0", payer.account_id, accounts.provider(quote.provider), quote.amount,
@@ -205,6 +205,7 @@ class Purchases:
             product=quote.product,
             deadline_ns=self._clock_ns() + self._deadline_ns,
             details={"description": quote.description, **quote.details},
+            request=request,
         )
 
     def top_up(
@@ -218,12 +219,13 @@ class Purchases:
         amount: int,
     ) -> Movement:
         """Money in from a card or an operator wallet: the wallet is credited once the provider confirms."""
+        # A card number is not kept, even digested: its last four digits tell retries apart enough.
+        request = fingerprint("top_up", customer=customer.id, provider=provider, product=product,
+                              reference=_masked(reference.strip()), amount=amount)
         existing = self._payments.find(movement_id)
         if existing is not None:
-            if existing.payee_customer_id != customer.id or existing.product != product:
-                raise SikaError(
-                    "this Idempotency-Key was used for another payment", code="idempotency_conflict"
-                )
+            self._payments.check_same_request(existing, request, payee_customer_id=customer.id,
+                                              product=product)
             return existing
         kind = self.kind_of(provider, product)
         if kind not in _TOP_UP_KINDS:
@@ -250,6 +252,7 @@ class Purchases:
             deferred=True,
             deadline_ns=self._clock_ns() + self._deadline_ns,
             details={"description": quote.description},
+            request=request,
         )
         return self._order(movement, reference, customer)
 
@@ -368,6 +371,9 @@ class Purchases:
             self._apply(movement.id, outcome)
 
     def _apply(self, movement_id: str, outcome: Outcome) -> Movement:
+        url = outcome.receipt.get("redirect_url") if outcome.status is ProviderStatus.PENDING else None
+        if url:  # kept even when the callback already came: the answer tells where the customer paid
+            self._note_details(movement_id, payment_url=url)
         if outcome.provider_reference:
             with self._early_lock:
                 self._payments.note_reference(movement_id, outcome.provider_reference)
@@ -375,9 +381,6 @@ class Purchases:
             if early is not None and outcome.status is ProviderStatus.PENDING:
                 outcome = early
         if outcome.status is ProviderStatus.PENDING:
-            url = outcome.receipt.get("redirect_url")
-            if url:
-                self._note_details(movement_id, payment_url=url)
             return self._payments.get(movement_id)
         if outcome.status is ProviderStatus.SUCCEEDED:
             return self._payments.settle(movement_id, success=True, receipt=dict(outcome.receipt))

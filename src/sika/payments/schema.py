@@ -93,6 +93,10 @@ movements = Table(
     Column("deadline_ns", BigInteger, nullable=True),
     Column("created_at_ns", BigInteger, nullable=False),
     Column("updated_at_ns", BigInteger, nullable=False),
+    # SHA-256 of the request that made the movement (sika.payments.fingerprints): a second request
+    # with the same id and another fingerprint is a conflict, never a resume (Mojaloop's "modified
+    # request"), whatever the Idempotency-Key cache still holds.
+    Column("request_digest", String(64), nullable=True),
     CheckConstraint("amount > 0", name="ck_pay_movements_amount"),
     CheckConstraint("fee >= 0 AND commission >= 0", name="ck_pay_movements_fee"),
     CheckConstraint(

@@ -33,13 +33,16 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sika import phones
+from sika.db import writing
 from sika.errors import SikaError
 from sika.ledger import Ledger, Transfer, TransferFlags, TransferResult
 from sika.payments.accounts import SystemAccounts
 from sika.payments.agents import Agent, Merchant
 from sika.payments.callbacks import enqueue_callback
 from sika.payments.channels import FALLBACK
+from sika.payments.crashpoints import reached
 from sika.payments.fees import DEFAULT_FEES, FeeSchedule, Operation
+from sika.payments.fingerprints import fingerprint
 from sika.payments.meters import InflowMeters, month_of
 from sika.payments.movements import (
     Code,
@@ -169,6 +172,10 @@ class Payments:
         """The customer hands cash to the agent; the agent's float pays the wallet, plus commission."""
         _check_amount(amount)
         customer = self._customers.get(msisdn)
+        request = fingerprint("cash_in", agent=agent.id, customer=customer.id, amount=amount)
+        existing = self.find(movement_id)
+        if existing is not None:
+            return self._resume(existing, request)
         self._check_transaction(customer, amount)
         commission = self.fees.cash_in_commission(amount)
         assert customer.account_id is not None
@@ -180,7 +187,7 @@ class Payments:
         legs.append(self._meter_leg(movement_id, customer, amount))
         return self._run(movement_id, legs, kind=Kind.CASH_IN, amount=amount, commission=commission,
                          payee_customer_id=customer.id, agent_id=agent.id,
-                         counterparty=agent.name)
+                         counterparty=agent.name, request=request)
 
     def cash_out(self, movement_id: str, agent: Agent, msisdn: str, amount: int, pin: Pin) -> Movement:
         """The customer approves with the PIN; the wallet pays the agent's float, plus the fee."""
@@ -188,8 +195,8 @@ class Payments:
         customer = self._customers.get(msisdn)
         existing = self.find(movement_id)
         if existing is not None:  # a retry: the PIN was checked the first time
-            return self._resume(existing, kind=Kind.CASH_OUT, amount=amount, agent_id=agent.id,
-                                payer_customer_id=customer.id)
+            return self._resume(existing, _cash_out_request(agent, customer, amount), kind=Kind.CASH_OUT,
+                                amount=amount, agent_id=agent.id, payer_customer_id=customer.id)
         self._check_transaction(customer, amount)
         customer = self._customers.verify_pin(customer.msisdn, pin)
         return self._cash_out(movement_id, agent, customer, amount)
@@ -201,6 +208,7 @@ class Payments:
         return self._cash_out(movement_id, agent, customer, amount)
 
     def _cash_out(self, movement_id: str, agent: Agent, customer: Customer, amount: int) -> Movement:
+        self._customers.ensure_cash_out_allowed(customer)
         fee = self.fees.fee(Operation.CASH_OUT, amount)
         commission = self.fees.cash_out_commission(fee)
         assert customer.account_id is not None
@@ -214,7 +222,7 @@ class Payments:
                             agent.float_account_id, commission, Code.COMMISSION, Role.PLATFORM))
         return self._run(movement_id, legs, kind=Kind.CASH_OUT, amount=amount, fee=fee,
                          commission=commission, payer_customer_id=customer.id, agent_id=agent.id,
-                         counterparty=agent.name)
+                         counterparty=agent.name, request=_cash_out_request(agent, customer, amount))
 
     def credit_float(self, movement_id: str, agent: Agent, amount: int) -> Movement:
         """The agent bought e-money (paid the settlement bank): its float grows by ``amount``."""
@@ -222,7 +230,7 @@ class Payments:
         legs = [Leg(f"{movement_id}.0", self.accounts.id("settlement_bank"), agent.float_account_id,
                     amount, Code.FLOAT, Role.PLATFORM)]
         return self._run(movement_id, legs, kind=Kind.FLOAT, amount=amount, agent_id=agent.id,
-                         counterparty=agent.name)
+                         counterparty=agent.name, request=fingerprint("float", agent=agent.id, amount=amount))
 
     # Sending money -------------------------------------------------------------------------------
 
@@ -233,10 +241,13 @@ class Payments:
         ``pin`` is checked when given; a caller without it must have authenticated the customer
         with the PIN already (a session token, or the chat's PIN step).
         """
+        request = fingerprint("transfer", payer=payer.id, to=phones.normalize(to), amount=amount)
         existing = self.find(movement_id)
         if existing is not None:
-            return self._resume(existing, payer_customer_id=payer.id, amount=amount)
+            return self._resume(existing, request, payer_customer_id=payer.id, amount=amount,
+                                counterparty=phones.normalize(to))
         quote = self.quote_transfer(payer, to, amount)
+        self._customers.ensure_cash_out_allowed(payer)  # a PIN reset's freeze holds money in
         self._check_transaction(payer, amount + quote.fee)
         if pin is not None:
             payer = self._customers.verify_pin(payer.msisdn, pin)
@@ -252,7 +263,7 @@ class Payments:
                         amount, Code.VOUCHER_HOLD, Role.PAYER), *fee_legs]
             return self._run(movement_id, legs, kind=Kind.VOUCHER, amount=amount, fee=quote.fee,
                              payer_customer_id=payer.id, counterparty=quote.to,
-                             details={"operation": str(quote.operation)})
+                             details={"operation": str(quote.operation)}, request=request)
         payee = self._customers.get(quote.to)
         self._check_transaction(payee, amount)
         assert payee.account_id is not None
@@ -260,7 +271,7 @@ class Payments:
                     Role.PAYER), *fee_legs, self._meter_leg(movement_id, payee, amount)]
         return self._run(movement_id, legs, kind=Kind.TRANSFER, amount=amount, fee=quote.fee,
                          payer_customer_id=payer.id, payee_customer_id=payee.id, counterparty=quote.to,
-                         details={"operation": str(quote.operation)})
+                         details={"operation": str(quote.operation)}, request=request)
 
     # Merchants -----------------------------------------------------------------------------------
 
@@ -268,9 +279,11 @@ class Payments:
                          reference: str | None = None, description: str = "") -> Movement:
         """The customer (who approved with the PIN) pays the merchant; the merchant pays the fee."""
         _check_amount(amount)
+        request = fingerprint("merchant_payment", merchant=merchant.id, customer=customer.id, amount=amount,
+                              reference=reference)
         existing = self.find(movement_id)
         if existing is not None:
-            return self._resume(existing, payer_customer_id=customer.id, amount=amount)
+            return self._resume(existing, request, payer_customer_id=customer.id, amount=amount)
         self._check_transaction(customer, amount)
         self._customers.ensure_unlocked(customer)
         fee = self.fees.fee(Operation.MERCHANT, amount)
@@ -284,14 +297,15 @@ class Payments:
                             Code.FEE, Role.MERCHANT))
         return self._run(movement_id, legs, kind=Kind.MERCHANT_PAYMENT, amount=amount, fee=fee,
                          payer_customer_id=customer.id, merchant_id=merchant.id, counterparty=merchant.name,
-                         details={"reference": reference, "description": description})
+                         details={"reference": reference, "description": description}, request=request)
 
     def merchant_refund(self, movement_id: str, merchant: Merchant, payment_id: str,
                         amount: int | None = None) -> Movement:
         """Give a customer back all or part of a payment, once per payment (the fee is not returned)."""
+        request = fingerprint("merchant_refund", merchant=merchant.id, payment=payment_id, amount=amount)
         existing = self.find(movement_id)
         if existing is not None:
-            return self._resume(existing, merchant_id=merchant.id)
+            return self._resume(existing, request, merchant_id=merchant.id)
         payment = self.get(payment_id)
         if payment.merchant_id != merchant.id or payment.kind is not Kind.MERCHANT_PAYMENT:
             raise UnknownMovement(f"no payment {payment_id} to this merchant")
@@ -310,17 +324,19 @@ class Payments:
                     Code.MERCHANT_REFUND, Role.MERCHANT)]
         return self._run(movement_id, legs, kind=Kind.MERCHANT_REFUND, amount=amount,
                          payee_customer_id=customer.id, merchant_id=merchant.id, counterparty=merchant.name,
-                         details={"payment": payment_id})
+                         details={"payment": payment_id}, request=request)
 
     # Vouchers ------------------------------------------------------------------------------------
 
     def claim_voucher(self, movement_id: str, msisdn: str, code: str, *,
                       agent: Agent | None = None) -> Movement:
         """Pay a voucher out: into the recipient's (new) wallet, or in cash by an agent."""
+        number = phones.normalize(msisdn)
+        request = fingerprint("voucher_claim", msisdn=number, agent=None if agent is None else agent.id,
+                              code=self._code_digest("claim", code.strip().replace(" ", "")))
         existing = self.find(movement_id)
         if existing is not None:
-            return self._resume(existing)
-        number = phones.normalize(msisdn)
+            return self._resume(existing, request, counterparty=number)
         voucher = self._voucher_for(number, code)
         amount = int(voucher["amount"])
         settle_id = f"{voucher['movement_id']}.settle"
@@ -338,13 +354,13 @@ class Payments:
                                 agent.float_account_id, commission, Code.COMMISSION, Role.PLATFORM))
             return self._run(movement_id, legs, kind=Kind.VOUCHER_CLAIM, amount=amount,
                              commission=commission, agent_id=agent.id, counterparty=number,
-                             details=details, reserve_voucher=voucher["movement_id"])
+                             details=details, reserve_voucher=voucher["movement_id"], request=request)
         assert customer is not None and customer.account_id is not None
         legs = [Leg(settle_id, holding, customer.account_id, amount, Code.VOUCHER_CLAIM, Role.HOLDING),
                 self._meter_leg(movement_id, customer, amount)]
         return self._run(movement_id, legs, kind=Kind.VOUCHER_CLAIM, amount=amount,
                          payee_customer_id=customer.id, counterparty=number, details=details,
-                         reserve_voucher=voucher["movement_id"])
+                         reserve_voucher=voucher["movement_id"], request=request)
 
     def vouchers_for(self, msisdn: str) -> list[dict[str, Any]]:
         """Vouchers waiting for a number (for the welcome of a new wallet and for agents)."""
@@ -429,7 +445,7 @@ class Payments:
                                          code="voucher_expired")
                 return row
         if rows:
-            with self._engine.begin() as connection:
+            with writing(self._engine).begin() as connection:
                 connection.execute(update(vouchers).where(
                     vouchers.c.recipient_msisdn == number, vouchers.c.status == "held"
                 ).values(failed_tries=vouchers.c.failed_tries + 1))
@@ -509,14 +525,20 @@ class Payments:
         # Posted now, or by a concurrent capture (already posted, or the same post with other fields).
         assert refused in (None, TransferResult.PENDING_TRANSFER_ALREADY_POSTED,
                            TransferResult.EXISTS_WITH_DIFFERENT_FIELDS), refused
-        self._note(movement, fare=amount)
+        # The movement is what was charged (the fare), not what was held: the transfer, the history
+        # and the receipts say the fare; the hold stays in the details.
+        with writing(self._engine).begin() as connection:
+            connection.execute(update(movements).where(
+                movements.c.id == movement.id, movements.c.status == Status.PENDING).values(
+                amount=amount, updated_at_ns=self._clock_ns(), details=json.dumps(
+                    {**movement.details, "fare": amount, "hold": held.amount}, separators=(",", ":"))))
         return self._close(self.get(movement_id), success=True, receipt=None, error_code=None, reason=None)
 
     def _settle_deferred(self, movement: Movement, *, success: bool, receipt: dict[str, str] | None,
                          error_code: str | None, reason: str | None) -> Movement:
         if not success:
             return self._close(movement, success=False, receipt=receipt, error_code=error_code, reason=reason)
-        with self._engine.begin() as connection:
+        with writing(self._engine).begin() as connection:
             details = {**movement.details, "receipt": receipt or {}}
             won = connection.execute(
                 update(movements).where(movements.c.id == movement.id, movements.c.status == Status.PENDING)
@@ -544,7 +566,7 @@ class Payments:
         if not success:
             error_code = error_code or "provider_failed"
             details["reason"] = reason or "the provider refused or failed the payment; nothing was taken"
-        with self._engine.begin() as connection:
+        with writing(self._engine).begin() as connection:
             done = connection.execute(
                 update(movements)
                 .where(movements.c.id == movement.id, movements.c.status == Status.PENDING)
@@ -557,7 +579,7 @@ class Payments:
 
     def _note(self, movement: Movement, **notes: Any) -> None:
         details = {**movement.details, **notes}
-        with self._engine.begin() as connection:
+        with writing(self._engine).begin() as connection:
             connection.execute(update(movements).where(movements.c.id == movement.id).values(
                 details=json.dumps(details, separators=(",", ":")), updated_at_ns=self._clock_ns()))
 
@@ -600,14 +622,17 @@ class Payments:
 
     def _run(self, movement_id: str, legs: list[Leg], *, kind: Kind, amount: int, fee: int = 0,
              commission: int = 0, details: dict[str, Any] | None = None, deferred: bool = False,
-             reserve_voucher: str | None = None, **parties: Any) -> Movement:
+             reserve_voucher: str | None = None, request: str | None = None, **parties: Any) -> Movement:
         """Record the movement and submit its legs; ``deferred`` records it ``pending`` and submits
         nothing until :meth:`settle` (money that arrives only once a provider confirms).
 
         ``reserve_voucher`` marks the voucher as this movement's in the transaction that records the
-        movement, so that a mark never outlives a movement that was never recorded.
+        movement, so that a mark never outlives a movement that was never recorded. ``request`` is the
+        fingerprint of what was asked (by default: the kind, amount and parties).
         """
         check_id(movement_id)
+        if request is None:
+            request = _default_request(kind, amount, parties)
         now = self._clock_ns()
         legs = [*legs, Leg(f"{movement_id}.g", self.accounts.id("meter_source"),
                            self.accounts.id("movement_guard"), _GUARD_DONE, Code.GUARD, Role.PLATFORM)]
@@ -615,25 +640,37 @@ class Payments:
         values = {"id": movement_id, "kind": str(kind), "status": str(first), "amount": amount,
                   "fee": fee, "commission": commission, "currency": "XOF", "legs": legs_json(legs),
                   "details": json.dumps(details or {}, separators=(",", ":")), "created_at_ns": now,
-                  "updated_at_ns": now, **parties}
+                  "updated_at_ns": now, "request_digest": request, **parties}
         try:
-            with self._engine.begin() as connection:
+            with writing(self._engine).begin() as connection:
                 connection.execute(insert(movements).values(values))
                 if reserve_voucher is not None:
                     self._reserve_voucher(connection, reserve_voucher, movement_id)
         except IntegrityError:
             same = {k: v for k, v in parties.items() if k != "deadline_ns"}
-            return self._resume(self.get(movement_id), kind=kind, amount=amount, **same)
+            return self._resume(self.get(movement_id), request, kind=kind, amount=amount, **same)
+        reached("recorded")
         return self.get(movement_id) if deferred else self._finish(self.get(movement_id))
 
-    def _resume(self, existing: Movement, **expected: Any) -> Movement:
-        """A second request for a movement id: the same movement again, or a conflict."""
-        for name, value in expected.items():
-            if getattr(existing, name) != value:
-                raise MovementConflict("this Idempotency-Key was used for another payment")
+    def _resume(self, existing: Movement, request: str, **legacy: Any) -> Movement:
+        """A second request for a movement id: the same movement again, or a conflict.
+
+        The stored fingerprint decides; ``legacy`` fields are compared only on rows older than it.
+        """
+        self.check_same_request(existing, request, **legacy)
         if existing.status is Status.PROCESSING:
             return self._finish(existing)
         return existing
+
+    @staticmethod
+    def check_same_request(existing: Movement, request: str, **legacy: Any) -> None:
+        """:class:`MovementConflict` unless ``request`` is the request that made ``existing``."""
+        if existing.request_digest is not None:
+            same = existing.request_digest == request
+        else:
+            same = all(getattr(existing, name) == value for name, value in legacy.items())
+        if not same:
+            raise MovementConflict("this Idempotency-Key was used for another payment")
 
     def _finish(self, movement: Movement) -> Movement:
         """Submit the legs and record the outcome the ledger decided.
@@ -645,6 +682,7 @@ class Payments:
         happen, and every try, reading the guard, agrees on the outcome.
         """
         results = self._ledger.submit(chain(movement.legs, movement.id))
+        reached("ledger_committed")
         failed = next(((leg, result) for leg, result in zip(movement.legs, results, strict=True)
                        if result not in _OK and result is not TransferResult.LINKED_EVENT_FAILED), None)
         status = Status.PENDING if movement.holds else Status.COMPLETED
@@ -662,7 +700,7 @@ class Payments:
             else:
                 error = None  # another try moved the money: the chain happened
         now = self._clock_ns()
-        with self._engine.begin() as connection:
+        with writing(self._engine).begin() as connection:
             done = connection.execute(
                 update(movements)
                 .where(movements.c.id == movement.id, movements.c.status == Status.PROCESSING)
@@ -677,6 +715,7 @@ class Payments:
                     .where(vouchers.c.movement_id == movement.details["voucher"],
                            vouchers.c.settled_by == movement.id, vouchers.c.status == "held")
                     .values(settled_by=None))
+        reached("finished")
         return self.get(movement.id)
 
     def _make_final(self, movement: Movement, error: str, reason: str) -> tuple[str, str] | None:
@@ -784,7 +823,7 @@ class Payments:
         return self._meter_leg(movement_id, customer, amount)
 
     def note_reference(self, movement_id: str, reference: str) -> None:
-        with self._engine.begin() as connection:
+        with writing(self._engine).begin() as connection:
             connection.execute(update(movements).where(
                 movements.c.id == movement_id, movements.c.provider_reference.is_(None)
             ).values(provider_reference=reference[:80]))
@@ -806,6 +845,18 @@ class Payments:
     @staticmethod
     def _with(movement: Movement, status: Status, details: dict[str, Any]) -> Movement:
         return replace(movement, status=status, details=details)
+
+
+def _cash_out_request(agent: Agent, customer: Customer, amount: int) -> str:
+    return fingerprint("cash_out", agent=agent.id, customer=customer.id, amount=amount)
+
+
+def _default_request(kind: Kind, amount: int, parties: dict[str, Any]) -> str:
+    """What a movement made by another service (rides, purchases) was asked: kind, amount, parties."""
+    asked = {name: parties.get(name) for name in (
+        "payer_customer_id", "payee_customer_id", "agent_id", "merchant_id", "counterparty", "provider",
+        "product")}
+    return fingerprint(str(kind), amount=amount, **asked)
 
 
 def _check_amount(amount: int) -> None:

@@ -406,7 +406,7 @@ def _decode(cursor: str) -> tuple[int, str]:
         at, _, last_id = raw.partition(":")
         position = (int(at), last_id)
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise SikaError("this cursor is not one a page gave", code="validation_error") from exc
+        raise SikaError("this cursor is not one a page gave", code="invalid_cursor") from exc
     if not last_id or position[0] < 0:
-        raise SikaError("this cursor is not one a page gave", code="validation_error")
+        raise SikaError("this cursor is not one a page gave", code="invalid_cursor")
     return position

@@ -241,7 +241,8 @@ class Rides:
         return self.driver(driver_id)
 
     def update_location(self, driver_id: int, point: Point) -> None:
-        """A driver's position; more than one every two seconds is refused (rate-bounded)."""
+        """A driver's position, inside the driver's city; more than one every two seconds is refused."""
+        _inside(self.city(self.driver(driver_id).city), point, "driver's position")
         now = self._clock_ns()
         with self._engine.begin() as connection:
             done = connection.execute(
@@ -565,7 +566,7 @@ class Rides:
             step=int(state["step"]),
             asked=set(state["asked"]),
         )
-        free = self._free_drivers(city.id, vehicle.type)
+        free = self._free_drivers(city.id, vehicle.type, trip.rider_customer_id)
         self._catch_up()
         found = search.next_offers(
             trip.pickup,
@@ -635,6 +636,9 @@ class Rides:
         now = self._clock_ns()
         expires = now + city.offer_timeout_s * _NS
         with self._engine.begin() as connection:
+            own = connection.execute(select(drivers.c.id).where(
+                drivers.c.customer_id == trip.rider_customer_id)).scalar()
+            found = [candidate for candidate in found if candidate.driver_id != own]
             if state is not None:
                 connection.execute(
                     update(trips)
@@ -681,8 +685,10 @@ class Rides:
             self._release(trip, "no_driver_found")
             self._notify(trip, "ride_no_driver", {})
 
-    def _free_drivers(self, city_id: str, vehicle_type: str) -> set[int]:
-        """Online, approved drivers of this kind holding no trip."""
+    def _free_drivers(self, city_id: str, vehicle_type: str, rider_customer_id: int | None = None
+                      ) -> set[int]:
+        """Online, approved drivers of this kind holding no trip (and not the rider: a driver is
+        never offered their own trip)."""
         busy = select(trips.c.driver_id).where(
             trips.c.status.in_(ACTIVE_STATES), trips.c.driver_id.is_not(None)
         )
@@ -695,6 +701,7 @@ class Rides:
                         drivers.c.online.is_(True),
                         drivers.c.documents == "approved",
                         drivers.c.id.not_in(busy),
+                        drivers.c.customer_id != (rider_customer_id or 0),
                     )
                 ).scalars()
             )
@@ -766,6 +773,8 @@ class Rides:
                 ).rowcount
                 if not taken:
                     raise DriverError("another driver took this trip", code="trip_taken")
+                if trip.rider_customer_id == self.driver(driver_id).customer_id:  # rolls back
+                    raise DriverError("a driver cannot take their own trip", code="own_trip")
                 offer = connection.execute(
                     update(offers)
                     .where(
@@ -850,7 +859,7 @@ class Rides:
         )
         started = trip.started_at_ns or now
         duration = max(0, (now - started) // _NS)
-        fare = vehicle.fares.price(ridden, duration, city.local_hour(started / _NS))
+        fare = self._final_fare(trip, vehicle.fares.price(ridden, duration, city.local_hour(started / _NS)))
         with self._engine.begin() as connection:
             done = connection.execute(
                 update(trips)
@@ -1005,8 +1014,7 @@ class Rides:
         if trip.payment_method == "wallet":
             assert trip.payment_id is not None
             held = self._payments.get(trip.payment_id)
-            amount = min(amount, held.amount)  # the rider never pays more than was held
-            commission = policy.commission(amount)
+            assert amount <= held.amount, (amount, held.amount)  # _final_fare capped it
             clearing = self._payments.accounts.id("rides_clearing")
             then = [
                 Leg(
@@ -1076,6 +1084,13 @@ class Rides:
                 .where(trips.c.id == trip.id, trips.c.payment_id.is_(None))
                 .values(payment_id=mid)
             )
+
+    def _final_fare(self, trip: Trip, priced: int) -> int:
+        """The one fare of a trip: what the trip, the receipt, the notices and the ledger all say. A
+        wallet rider never pays more than was held at booking."""
+        if trip.payment_method == "wallet" and trip.payment_id is not None:
+            return min(priced, self._payments.get(trip.payment_id).amount)
+        return priced
 
     def _release(self, trip: Trip, code: str) -> None:
         if trip.payment_method == "wallet" and trip.payment_id is not None:

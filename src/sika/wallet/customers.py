@@ -18,6 +18,7 @@ from sqlalchemy import Engine, bindparam, case, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sika import phones
+from sika.db import writing
 from sika.errors import SikaError
 from sika.ledger import AccountFlags, AccountKind, Ledger
 from sika.wallet.pins import Pin, PinHasher
@@ -26,6 +27,7 @@ from sika.wallet.tiers import DEFAULT_TIERS, TIER_MAX, TierLimits
 
 __all__ = [
     "LANGUAGES",
+    "CashOutFrozen",
     "Customer",
     "Customers",
     "InvalidPin",
@@ -59,18 +61,37 @@ class InvalidPin(SikaError):
     code = "invalid_pin"
     status = 401
 
-    def __init__(self, tries_left: int) -> None:
-        super().__init__(f"wrong PIN; {tries_left} tries left before the wallet locks")
+    def __init__(self, tries_left: int, *, what: str = "the wallet locks", generic: bool = False) -> None:
+        tries = "1 try" if tries_left == 1 else f"{tries_left} tries"
+        if generic:  # a login: whether the number has a wallet is not for the caller to learn
+            super().__init__("wrong number or PIN")
+        else:
+            super().__init__(f"wrong PIN; {tries} left before {what}")
         self.tries_left = tries_left
 
 
 class PinLocked(SikaError):
-    code = "pin_locked"
-    status = 423
+    """Too many wrong PINs: ``what`` is locked until ``locked_until_ns`` (the answer says when)."""
 
-    def __init__(self, locked_until_ns: int) -> None:
-        super().__init__("too many wrong PINs: money movement is locked for a while")
+    code = "pin_locked"
+    status = 429
+
+    def __init__(self, locked_until_ns: int, *, what: str = "PIN use and money movement") -> None:
+        until = time.strftime("%H:%M UTC", time.gmtime(locked_until_ns // _NS_PER_S))
+        super().__init__(f"too many wrong PINs: {what} locked until {until}")
         self.locked_until_ns = locked_until_ns
+
+
+class CashOutFrozen(SikaError):
+    """A PIN reset freezes cash-out for a while (the answer says until when)."""
+
+    code = "cash_out_frozen"
+    status = 403
+
+    def __init__(self, frozen_until_ns: int) -> None:
+        until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(frozen_until_ns // _NS_PER_S))
+        super().__init__(f"the PIN was reset lately: cash-out is frozen until {until}")
+        self.frozen_until_ns = frozen_until_ns
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +106,9 @@ class Customer:
     pin_failures: int
     pin_locked_until_ns: int | None
     created_at_ns: int
+    login_failures: int = 0
+    login_locked_until_ns: int | None = None
+    cash_out_frozen_until_ns: int | None = None
 
 
 class Customers:
@@ -108,6 +132,10 @@ class Customers:
         self._lock_ns = pin_lock_s * _NS_PER_S
         assert set(tiers) == set(range(TIER_MAX + 1)), "every tier needs its limits"
         self._tiers = dict(tiers)
+        # Called with the customer's id after a PIN is changed or reset (sessions are revoked).
+        self._pin_listeners: list[Callable[[int], object]] = []
+        # A hash to verify against when a login names no wallet: it costs the same as a real one.
+        self._decoy = self._hasher.hash(Pin("5190"))
 
     # Opening and reading -------------------------------------------------------------------------
 
@@ -133,7 +161,7 @@ class Customers:
             pin.check_strength()
             values["pin_hash"] = self._hasher.hash(pin)
         try:
-            with self._engine.begin() as connection:
+            with writing(self._engine).begin() as connection:
                 connection.execute(insert(customers).values(values))
         except IntegrityError as exc:
             raise WalletExists(f"{number} already has a wallet") from exc
@@ -207,13 +235,42 @@ class Customers:
             raise SikaError("this wallet has a PIN already: change it instead", code="pin_already_set")
         return self._store_pin(customer, pin)
 
+    def on_pin_change(self, listener: Callable[[int], object]) -> None:
+        self._pin_listeners.append(listener)
+
     def change_pin(self, msisdn: str, old: Pin, new: Pin) -> Customer:
         customer = self.verify_pin(msisdn, old)
         return self._store_pin(customer, new)
 
-    def reset_pin(self, msisdn: str, new: Pin) -> Customer:
-        """An agent, having checked the customer's ID, sets a new PIN; the lock is lifted."""
-        return self._store_pin(self.get(msisdn), new)
+    def reset_pin(self, msisdn: str, new: Pin, *, freeze_cash_out_s: int = 0) -> Customer:
+        """Set a new PIN for a customer who lost it, once the reset was proven (a code sent to the
+        number: :mod:`sika.wallet.pin_resets`); the locks are lifted and cash-out is frozen for
+        ``freeze_cash_out_s``: whoever reset it must not walk away with the money at once."""
+        customer = self.get(msisdn)
+        frozen = self._clock_ns() + freeze_cash_out_s * _NS_PER_S if freeze_cash_out_s else None
+        return self._store_pin(customer, new, cash_out_frozen_until_ns=frozen)
+
+    def ensure_cash_out_allowed(self, customer: Customer) -> None:
+        frozen_until = customer.cash_out_frozen_until_ns
+        if frozen_until is not None and frozen_until > self._clock_ns():
+            raise CashOutFrozen(frozen_until)
+
+    def verify_login(self, msisdn: str, pin: Pin) -> Customer:
+        """A login without the customer's phone (``POST /v1/sessions``): the same PIN, but wrong
+        tries count apart and lock only this kind of login, so that a stranger who knows the number
+        cannot lock the owner out of WhatsApp or USSD. A number without a wallet answers as a wrong
+        PIN does, after as long, so that logins do not tell which numbers have wallets."""
+        customer = self.find(phones.normalize(msisdn))
+        now_ns = self._clock_ns()
+        if customer is None or not customer.has_pin:
+            self._hasher.verify(self._decoy, pin)
+            raise InvalidPin(tries_left=0, what="", generic=True)
+        for until in (customer.pin_locked_until_ns, customer.login_locked_until_ns):
+            if until is not None and until > now_ns:
+                raise PinLocked(until, what="logins")
+        if self._hasher.verify(self._pin_hash(customer.id), pin):
+            return self._record_login(customer, now_ns, success=True)
+        return self._record_login(customer, now_ns, success=False)
 
     def verify_pin(self, msisdn: str, pin: Pin) -> Customer:
         """The customer if ``pin`` is right; else :class:`InvalidPin` or :class:`PinLocked`."""
@@ -232,7 +289,7 @@ class Customers:
 
     def _record_success(self, customer: Customer, now_ns: int) -> Customer:
         c = customers.c
-        with self._engine.begin() as connection:
+        with writing(self._engine).begin() as connection:
             done = connection.execute(
                 update(customers)
                 .where(c.id == customer.id, _unlocked(now_ns))
@@ -251,7 +308,7 @@ class Customers:
             (lock_expired, literal(None)),
             else_=c.pin_locked_until_ns,
         )
-        with self._engine.begin() as connection:
+        with writing(self._engine).begin() as connection:
             row = connection.execute(
                 update(customers)
                 .where(c.id == customer.id, _unlocked(now_ns))
@@ -265,10 +322,37 @@ class Customers:
             raise PinLocked(until)
         raise InvalidPin(tries_left=self._tries_max - count)
 
-    def _store_pin(self, customer: Customer, pin: Pin) -> Customer:
+    def _record_login(self, customer: Customer, now_ns: int, *, success: bool) -> Customer:
+        c = customers.c
+        if success:
+            values: dict[str, Any] = {"login_failures": 0, "login_locked_until_ns": None}
+        else:
+            expired = c.login_locked_until_ns.is_not(None) & (c.login_locked_until_ns <= now_ns)
+            failures = case((expired, literal(1)), else_=c.login_failures + 1)
+            values = {"login_failures": failures, "login_locked_until_ns": case(
+                (failures >= self._tries_max, literal(now_ns + self._lock_ns)), else_=literal(None))}
+        unlocked = c.login_locked_until_ns.is_(None) | (c.login_locked_until_ns <= now_ns)
+        with writing(self._engine).begin() as connection:
+            row = connection.execute(
+                update(customers).where(c.id == customer.id, unlocked).values(values)
+                .returning(c.login_failures, c.login_locked_until_ns)).first()
+        if row is None:  # another try locked the login meanwhile
+            raise PinLocked(self.get(customer.msisdn).login_locked_until_ns or now_ns, what="logins")
+        if success:
+            return self.get(customer.msisdn)
+        count, until = row
+        if until is not None and until > now_ns:
+            raise PinLocked(until, what="logins")
+        raise InvalidPin(tries_left=self._tries_max - count, what="logins lock", generic=True)
+
+    def _store_pin(self, customer: Customer, pin: Pin, **more: Any) -> Customer:
         pin.check_strength()
-        return self._update(customer.msisdn, pin_hash=self._hasher.hash(pin), pin_failures=0,
-                            pin_locked_until_ns=None)
+        stored = self._update(customer.msisdn, pin_hash=self._hasher.hash(pin), pin_failures=0,
+                              pin_locked_until_ns=None, login_failures=0, login_locked_until_ns=None,
+                              **more)
+        for listener in self._pin_listeners:
+            listener(customer.id)
+        return stored
 
     def _pin_hash(self, customer_id: int) -> str:
         with self._engine.connect() as connection:
@@ -280,7 +364,7 @@ class Customers:
 
     def _update(self, msisdn: str, **values: Any) -> Customer:
         customer = self.get(msisdn)
-        with self._engine.begin() as connection:
+        with writing(self._engine).begin() as connection:
             connection.execute(update(customers).where(customers.c.id == customer.id).values(values))
         return self.get(msisdn)
 
@@ -300,7 +384,7 @@ class Customers:
             metadata={"msisdn": customer.msisdn},
             balance_max=self._tiers[customer.tier].balance_max,
         )
-        with self._engine.begin() as connection:
+        with writing(self._engine).begin() as connection:
             connection.execute(
                 update(customers)
                 .where(customers.c.id == customer.id, customers.c.account_id.is_(None))
@@ -326,11 +410,17 @@ def _customer(row: Any) -> Customer:
         pin_failures=row["pin_failures"],
         pin_locked_until_ns=row["pin_locked_until_ns"],
         created_at_ns=row["created_at_ns"],
+        login_failures=row["login_failures"],
+        login_locked_until_ns=row["login_locked_until_ns"],
+        cash_out_frozen_until_ns=row["cash_out_frozen_until_ns"],
     )
 
 
 def _clean_name(name: str) -> str:
-    cleaned = " ".join(unicodedata.normalize("NFC", name).split())
+    # Invisible characters (controls, zero-width, direction marks) are dropped, not refused: a name
+    # pasted from elsewhere often carries some.
+    visible = "".join(ch for ch in unicodedata.normalize("NFC", name) if ch.isprintable() or ch.isspace())
+    cleaned = " ".join(visible.split())
     if not cleaned or len(cleaned) > NAME_CHARS_MAX or not cleaned.isprintable():
         raise SikaError(f"a name has 1 to {NAME_CHARS_MAX} printable characters", code="invalid_name")
     return cleaned

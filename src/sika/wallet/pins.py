@@ -11,11 +11,11 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from sika.errors import SikaError
 
-__all__ = ["Pin", "PinHasher", "WeakPin"]
+__all__ = ["PIN_DIGITS", "WEAK_PINS", "Pin", "PinHasher", "WeakPin"]
 
 PIN_DIGITS = 4
 # Too easy to guess from three tries: repeated digits and straight runs.
-_WEAK = frozenset({d * PIN_DIGITS for d in "0123456789"} | {"1234", "4321", "0123", "9876", "1212"})
+WEAK_PINS = frozenset({d * PIN_DIGITS for d in "0123456789"} | {"1234", "4321", "0123", "9876", "1212"})
 
 
 class WeakPin(SikaError):
@@ -34,7 +34,7 @@ class Pin:
         return self._digits
 
     def check_strength(self) -> None:
-        if self._digits in _WEAK:
+        if self._digits in WEAK_PINS:
             raise WeakPin("choose a PIN that is not a run or a repeated digit")
 
     def __repr__(self) -> str:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016_scale_out"
-down_revision = "0012_console"
+down_revision = "0013_reliability"
 branch_labels = None
 depends_on = None
 
