@@ -29,7 +29,7 @@ from sika.payments.statement import Statements
 from sika.providers.wiring import CallbackRelay, build_providers, payouts
 from sika.rides.index import location_index
 from sika.rides.service import Rides
-from sika.wallet import Customers
+from sika.wallet import Customers, PinHasher, PinKeys
 from sika.wallet.pin_resets import PinResets
 
 __all__ = ["Container", "bootstrap"]
@@ -86,7 +86,8 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Container:
     if migrate:
         upgrade(engine)
     ledger = Ledger(engine, group_max=settings.ledger_group_max)
-    customers = Customers(engine, ledger, pin_tries_max=settings.pin_tries_max,
+    customers = Customers(engine, ledger, hasher=PinHasher(keys=PinKeys.parse(settings.pin_pepper)),
+                          pin_tries_max=settings.pin_tries_max,
                           pin_lock_s=settings.pin_lock_s, tiers=settings.tiers)
     api_keys = ApiKeys(engine)
     payments = Payments(engine, ledger, customers, tiers=settings.tiers, fees=settings.fees,

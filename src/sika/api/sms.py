@@ -31,10 +31,12 @@ _FIELDS = ("id", "status", "phoneNumber", "networkCode", "failureReason", "retry
 @router.post("/webhooks/africastalking/sms", summary="Africa's Talking SMS delivery reports",
              responses={403: {"description": "forbidden: not from Africa's Talking"},
                         404: {"description": "sms_not_configured"}},
-             openapi_extra={"requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
-                 "type": "object", "required": ["id", "status"],
-                 "properties": {name: {"type": "string", "minLength": 1 if name in ("id", "status") else 0}
-                                for name in _FIELDS}}}}}})
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/x-www-form-urlencoded": {"schema": {
+                     "type": "object", "required": ["id", "status"],
+                     "properties": {
+                         name: {"type": "string", "minLength": 1 if name in ("id", "status") else 0}
+                         for name in _FIELDS}}}}}})
 async def delivery_report(
     request: Request, container: Annotated[Container, Depends(container_of)]
 ) -> JSONResponse:

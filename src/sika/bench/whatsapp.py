@@ -234,7 +234,8 @@ def run_whatsapp_bench(config: WhatsAppBenchConfig, *,
             fake_graph(serving="asyncio") as graph:
         secret = secrets.token_hex(16)
         env = _environment(url, graph, secret, config.inbox_threads, redis_url)
-        settings = Settings(database_url=url, voucher_key=env["SIKA_VOUCHER_KEY"])
+        settings = Settings(database_url=url, voucher_key=env["SIKA_VOUCHER_KEY"],
+                            pin_pepper=env["SIKA_PIN_PEPPER"])
         people = persons(config.users)
         seed_wallets(settings, people, reporter.phase("opening and funding wallets", len(people)))
         ports = [free_port() for _ in range(config.servers)]
@@ -397,6 +398,8 @@ def _environment(url: str, graph: FakeGraph, secret: str, inbox_threads: int,
     env.update({
         "SIKA_DATABASE_URL": url,
         "SIKA_VOUCHER_KEY": secrets.token_urlsafe(32),
+        # PINs keyed as production should run them (sika.wallet.pin_keys), not argon2id alone.
+        "SIKA_PIN_PEPPER": f"bench:{secrets.token_urlsafe(32)}",
         "SIKA_WHATSAPP_VERIFY_TOKEN": secrets.token_hex(8),
         "SIKA_WHATSAPP_APP_SECRET": secret,
         "SIKA_WHATSAPP_TOKEN": graph.token,

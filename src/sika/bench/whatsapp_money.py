@@ -25,7 +25,7 @@ from sika.config import Settings
 from sika.ledger import audit
 from sika.payments import new_movement_id
 from sika.payments.schema import movements, outbox
-from sika.wallet import Customers, Pin, PinHasher
+from sika.wallet import Customers, Pin, PinHasher, PinKeys
 from sika.wallet.schema import customers
 
 __all__ = ["SEED_MINOR", "check_money", "persons", "seed_wallets"]
@@ -61,7 +61,7 @@ def seed_wallets(settings: Settings, people: Sequence[Person], advance: Callable
                         pin=Pin(person.pin), tier=1)
             container.payments.cash_in(new_movement_id(), agent, person.msisdn, SEED_MINOR)
             advance(1)
-        production_hash = PinHasher().hash(Pin(_PIN))
+        production_hash = PinHasher(keys=PinKeys.parse(settings.pin_pepper)).hash(Pin(_PIN))
         with container.engine.begin() as connection:
             connection.execute(update(customers).where(customers.c.msisdn.in_(
                 bindparam("numbers", expanding=True))).values(pin_hash=production_hash),

@@ -5,7 +5,7 @@ which one statement refuses to commit a batch whose accounts changed since this 
 write lock from the start).
 
 Revision ID: 0016_scale_out
-Revises: 0012_console
+Revises: 0013_reliability
 Create Date: 2026-12-04 19:00:00.000000
 """
 
