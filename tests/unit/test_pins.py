@@ -90,3 +90,13 @@ def test_a_malformed_pepper_setting_is_refused(setting: str) -> None:
 
 def test_no_pepper_setting_means_argon2id() -> None:
     assert PinKeys.parse(None) is None and PinKeys.parse("  ") is None
+
+
+def test_a_malformed_pepper_stops_the_settings_from_loading() -> None:
+    from pydantic import ValidationError
+
+    from sika.config import Settings
+
+    with pytest.raises(ValidationError, match="SIKA_PIN_PEPPER"):
+        Settings(pin_pepper="k1:short")
+    assert Settings(pin_pepper=f"k1:{SECRET_A}").pin_pepper == f"k1:{SECRET_A}"
