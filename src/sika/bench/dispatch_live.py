@@ -29,6 +29,7 @@ from sika.bench.common import Progress, percentile
 from sika.bootstrap import Container, bootstrap
 from sika.config import Settings
 from sika.ledger.schema import accounts as ledger_accounts
+from sika.rides.cities import DEFAULT_CITIES
 from sika.rides.geo import Point, destination
 from sika.rides.schema import drivers as drivers_table
 from sika.rides.service import Rides
@@ -166,8 +167,12 @@ def _time_updates(rides: Rides, ids: Sequence[int], positions: Sequence[Point], 
     # The drivers were located just now: their next position is accepted two seconds later.
     time.sleep(2.05)
     update_s: list[float] = []
+    area = next(city.area for city in DEFAULT_CITIES if city.id == CITY)
     for driver_id, position in zip(ids[:count], positions[:count], strict=True):
-        moved = destination(position, rng.uniform(0, 360), rng.uniform(0, 50))
+        bearing, metres = rng.uniform(0, 360), rng.uniform(0, 50)
+        moved = destination(position, bearing, metres)
+        if not area.contains(moved.lat, moved.lng):  # the service refuses a driver leaving the city
+            moved = destination(position, bearing + 180, metres)
         began = time.perf_counter()
         rides.update_location(driver_id, moved)
         update_s.append(time.perf_counter() - began)
