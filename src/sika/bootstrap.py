@@ -17,6 +17,8 @@ from sika.chat.texts.notifications import NotificationText
 from sika.chat.whatsapp import GraphClient, WhatsApp
 from sika.chat.wiring import chat_services
 from sika.config import Settings
+from sika.coordination.leases import DatabaseLeases, RedisLeases, leases_for
+from sika.coordination.pacing import RedisPace
 from sika.db import create_db_engine
 from sika.ledger import Ledger
 from sika.migration import upgrade
@@ -31,7 +33,7 @@ from sika.promotions import Promotions
 from sika.providers.wiring import CallbackRelay, build_providers, payouts
 from sika.rides.index import location_index
 from sika.rides.service import Rides
-from sika.wallet import Customers
+from sika.wallet import Customers, PinHasher, PinKeys
 from sika.wallet.pin_resets import PinResets
 
 __all__ = ["Container", "bootstrap"]
@@ -56,6 +58,8 @@ class Container:
     statements: Statements
     calendar: Calendar
     promotions: Promotions
+    # Which process runs a job that must run in one place at a time (Redis, else the database).
+    leases: DatabaseLeases | RedisLeases
     # The chat, wired after the container exists: its ports over the services above, the dialog
     # and the channels.
     chat: ChatServices | None = None
@@ -75,6 +79,8 @@ class Container:
             self.rides.index.close()
         if self.whatsapp is not None and self.whatsapp.graph is not None:
             self.whatsapp.graph.close()
+        if isinstance(self.leases, RedisLeases):
+            self.leases.close()
         self.ledger.close()
         self.engine.dispose()
 
@@ -88,7 +94,8 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Container:
     if migrate:
         upgrade(engine)
     ledger = Ledger(engine, group_max=settings.ledger_group_max)
-    customers = Customers(engine, ledger, pin_tries_max=settings.pin_tries_max,
+    customers = Customers(engine, ledger, hasher=PinHasher(keys=PinKeys.parse(settings.pin_pepper)),
+                          pin_tries_max=settings.pin_tries_max,
                           pin_lock_s=settings.pin_lock_s, tiers=settings.tiers)
     api_keys = ApiKeys(engine)
     payments = Payments(engine, ledger, customers, tiers=settings.tiers, fees=settings.fees,
@@ -124,6 +131,7 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Container:
         statements=Statements(engine, ledger, purchases.catalogue),
         calendar=calendar,
         promotions=promotions,
+        leases=leases_for(settings.redis_url, engine),
     )
     container.rides = Rides(engine, ledger, customers, payments, container.purchases, cities=settings.cities,
                             index=location_index(settings.redis_url), matcher=settings.rides_matcher)
@@ -159,6 +167,11 @@ def _whatsapp(container: Container, text: NotificationText) -> WhatsApp:
     if settings.whatsapp_token and settings.whatsapp_phone_number_id:
         graph = GraphClient(settings.whatsapp_api_url, settings.whatsapp_phone_number_id,
                             settings.whatsapp_token, rate_per_s=settings.whatsapp_rate_per_s)
+        if settings.redis_url:
+            # Meta caps the number, not the process: every process sending for it shares one pace.
+            key = f"sika:whatsapp:pace:{settings.whatsapp_phone_number_id}"
+            graph.pace = RedisPace(settings.redis_url, key, graph.pace.rate_per_s, graph.burst,
+                                   local=graph.pace)
     customers = container.customers
 
     def template_language(msisdn: str) -> str:

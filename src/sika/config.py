@@ -13,6 +13,7 @@ from sika.calendar.places import ALL_CITIES
 from sika.calendar.prayers import PrayerMethod
 from sika.payments.fees import DEFAULT_FEES, FeeSchedule
 from sika.rides.cities import DEFAULT_CITIES, City
+from sika.wallet.pin_keys import PinKeys
 from sika.wallet.tiers import DEFAULT_TIERS, TIER_MAX, TierLimits
 
 __all__ = ["Settings", "settings"]
@@ -56,6 +57,9 @@ class Settings(BaseSettings):
     pin_lock_s: int = Field(default=1_800, ge=0, le=7 * 24 * 3600)
     # After a PIN reset, cash-out and transfers out wait this long (a stolen reset cannot empty it).
     pin_reset_freeze_s: int = Field(default=24 * 3600, ge=0, le=30 * 24 * 3600)
+    # PIN keys, "id:secret[,id:secret…]", the first current (sika.wallet.pin_keys): PINs are then
+    # hashed with HMAC-SHA-256 under a key kept outside the database; unset, argon2id alone.
+    pin_pepper: str | None = Field(default=None, max_length=2_000, repr=False)
     # Client addresses whose failed logins are not limited per address (comma-separated).
     login_throttle_exempt: str = Field(default="127.0.0.1,::1", max_length=2_000)
 
@@ -131,6 +135,12 @@ class Settings(BaseSettings):
     # Promotions: the key of promotion codes' digests (codes are stored only as HMACs under it; set a
     # secret one in production).
     promo_code_key: str = Field(default="sika-promotion-codes", min_length=8, max_length=200)
+
+    @field_validator("pin_pepper")
+    @classmethod
+    def _pin_keys(cls, pepper: str | None) -> str | None:
+        PinKeys.parse(pepper)  # refused at start, not at the first PIN
+        return pepper
 
     @field_validator("tiers")
     @classmethod

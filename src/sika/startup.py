@@ -35,6 +35,9 @@ def development_defaults(settings: Settings) -> list[tuple[str, str]]:
     if settings.promo_code_key == DEVELOPMENT_PROMO_CODE_KEY:
         found.append(("SIKA_PROMO_CODE_KEY", "is the development key: promotion codes' digests are not "
                                              "secret"))
+    if settings.pin_pepper is None:
+        found.append(("SIKA_PIN_PEPPER", "is unset: a copy of the database alone lets anyone try the "
+                                         "10,000 PINs against each hash"))
     if settings.providers in ("sandbox", "instant"):
         found.append(("SIKA_PROVIDERS", f"is {settings.providers}: local fakes stand in for the providers"))
     if settings.paygate_auth_token and not settings.paygate_callback_token:

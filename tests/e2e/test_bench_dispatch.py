@@ -21,6 +21,9 @@ _KEYS = {
     "drivers",
     "queries",
     "agreement",
+    "live_search_p50_us",
+    "live_sql_p50_us",
+    "live_updates_per_s",
 }
 
 
@@ -37,6 +40,9 @@ def test_bench_dispatch_prints_its_result_as_json_on_the_last_line() -> None:
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert set(result) >= _KEYS
     assert (result["drivers"], result["queries"]) == (2_000, 200)
+    # The live path ran through the rides service: every search, and one move of each driver.
+    assert (result["live_drivers"], result["live_searches"], result["live_updates"]) == (2_000, 200, 2_000)
+    assert result["live_sql_p50_us"] <= result["live_search_p50_us"]
     assert all(result[key] > 0 for key in _KEYS - {"agreement"})
     # Both sides name the same nearest drivers (up to Redis's 0.6 m geohash precision and ties).
     assert result["agreement"] == 1.0

@@ -122,7 +122,7 @@ def test_production_refuses_to_start_on_development_defaults_with_one_line(sqlit
     assert refused.returncode == 1
     assert refused.stderr.strip().splitlines() == [
         "sika: refusing to start with SIKA_ENV=production on development defaults: SIKA_VOUCHER_KEY, "
-        "SIKA_PROMO_CODE_KEY, SIKA_PROVIDERS (see docs/deploy.md) [insecure_defaults]"]
+        "SIKA_PROMO_CODE_KEY, SIKA_PIN_PEPPER, SIKA_PROVIDERS (see docs/deploy.md) [insecure_defaults]"]
     worker = subprocess.run([sys.executable, "-m", "sika", "worker"], env=env, capture_output=True, text=True,
                             timeout=60, check=False)
     assert worker.returncode == 1 and "[insecure_defaults]" in worker.stderr

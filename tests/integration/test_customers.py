@@ -6,12 +6,23 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from sika.errors import SikaError
 from sika.ledger import AccountFlags, AccountKind, Ledger, Transfer
 from sika.ledger import TransferResult as R
-from sika.wallet import Customers, InvalidPin, Pin, PinHasher, PinLocked, UnknownWallet, WalletExists
+from sika.wallet import (
+    Customers,
+    InvalidPin,
+    Pin,
+    PinHasher,
+    PinKeyMissing,
+    PinKeys,
+    PinLocked,
+    UnknownWallet,
+    WalletExists,
+)
+from sika.wallet.schema import customers
 
 MINUTE_NS = 60 * 10**9
 
@@ -193,3 +204,29 @@ def test_a_wallet_holds_no_more_than_its_tier_allows_and_an_upgrade_raises_the_c
     wallets.set_tier("90112233", 0)
     assert ledger.get_account(customer.account_id).balance == tier0_cap + 1
     assert credit("after-downgrade", 1) is R.EXCEEDS_BALANCE_MAX
+
+
+def test_an_argon2id_pin_is_rehashed_with_the_key_at_the_next_right_pin_and_not_at_a_wrong_one(
+    engine: Engine, ledger: Ledger, clock: Clock
+) -> None:
+    argon = Customers(engine, ledger, hasher=PinHasher(time_cost=1, memory_cost_kib=64), clock_ns=clock)
+    argon.open("90112233", "Ama", pin=Pin("4827"))
+    keyed = Customers(engine, ledger, clock_ns=clock, hasher=PinHasher(
+        keys=PinKeys.parse("k2:second-secret-0123456789,k1:first-secret-0123456789")))
+
+    def stored() -> str:
+        with engine.connect() as connection:
+            value = connection.execute(select(customers.c.pin_hash)).scalar_one()
+        return str(value)
+
+    with pytest.raises(InvalidPin):
+        keyed.verify_pin("90112233", Pin("0007"))
+    assert stored().startswith("$argon2id$")
+    assert keyed.verify_pin("90112233", Pin("4827")).pin_failures == 0
+    assert stored().startswith("$sika-hmac$k2$")
+    assert keyed.verify_login("90112233", Pin("4827")).msisdn == "+22890112233"
+    with pytest.raises(InvalidPin):
+        keyed.verify_pin("90112233", Pin("4828"))
+    # Only the key opens it now: argon2id alone cannot check it, and says so rather than lock Ama out.
+    with pytest.raises(PinKeyMissing):
+        argon.verify_pin("90112233", Pin("4827"))

@@ -10,11 +10,11 @@ from collections.abc import Iterator
 
 import pytest
 from promotions_support import Town
-from sika.chat.texts.notifications import NotificationText
 
 from sika.bootstrap import Container, bootstrap
 from sika.chat.dialog import Dialog
 from sika.chat.messages import Inbound, InboundKind
+from sika.chat.texts.notifications import NotificationText
 from sika.chat.ussd import SCREEN_CHARS_MAX, UssdGateway, UssdRequest
 from sika.config import Settings
 from sika.ledger import audit

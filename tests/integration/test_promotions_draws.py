@@ -10,12 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from promotions_support import Town, assert_adds_up, assert_statement_adds_up
-from sika.chat.texts.statement import description
 from sqlalchemy import select, update
 
 from sika.bootstrap import Container, bootstrap
 from sika.chat.i18n import translator
 from sika.chat.texts.promotions import verdict_text
+from sika.chat.texts.statement import description
 from sika.config import Settings
 from sika.errors import SikaError
 from sika.ledger import audit

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
 
 import pytest
 
-from sika.ledger import group_commit
 from sika.ledger.group_commit import GroupCommitter
 from sika.ledger.model import Transfer, TransferResult
 
@@ -32,7 +28,12 @@ class FakeRun:
         self.started = threading.Event()
         self.failure: BaseException | None = None
 
-    def __call__(self, transfers: list[Transfer], segments: list[int]) -> list[TransferResult]:
+    def calls_ids(self) -> list[str]:
+        return [i for ids, _ in self.calls for i in ids]
+
+    def __call__(
+        self, transfers: list[Transfer], segments: list[int], lane: int = 0
+    ) -> list[TransferResult]:
         self.calls.append(([t.id for t in transfers], list(segments)))
         if len(self.calls) == 1:
             self.started.set()
@@ -78,7 +79,7 @@ def start_crowd(
     for position, transfers in enumerate(requests, start=1):
         crowd.append(pool.submit(committer.submit, transfers))
         # The queue is the committer's own; waiting on it keeps the crowd's order deterministic.
-        wait_until(lambda n=position: committer._queue.qsize() == n)
+        wait_until(lambda n=position: committer.waiting() == n)
     return first, crowd
 
 
@@ -206,7 +207,7 @@ def test_close_stops_the_writer_thread(run: FakeRun) -> None:
     committer.close()
 
     # This committer's own thread: other tests' ledgers may still have theirs running.
-    assert not committer._thread.is_alive()
+    assert not any(thread.is_alive() for thread in committer._threads)
     with pytest.raises(RuntimeError):
         committer.submit(request("b"))
 
@@ -217,7 +218,7 @@ def test_close_lets_the_requests_queued_before_it_finish(
     committer = GroupCommitter(run, group_max=10)
     first, crowd = start_crowd(committer, run, pool, [request("b"), request("no-c")])
     closing = pool.submit(committer.close)
-    wait_until(lambda: committer._queue.qsize() == 3)  # the stop marker
+    wait_until(lambda: committer.closed)
 
     run.release.set()
     closing.result(WAIT_S_MAX)
@@ -229,44 +230,82 @@ def test_close_lets_the_requests_queued_before_it_finish(
     assert run.calls[1:] == [(["b", "no-c"], [1, 1])]
 
 
-
-def test_a_request_racing_with_close_is_answered_rather_than_left_waiting(
-    run: FakeRun, monkeypatch: pytest.MonkeyPatch
+def test_requests_racing_with_close_are_each_answered_rather_than_left_waiting(
+    run: FakeRun,
 ) -> None:
     run.release.set()
-    parked = threading.Event()
-    gate = threading.Event()
+    committer = GroupCommitter(run, group_max=10, lanes=2)
+    answers: list[object] = []
+    start_line = threading.Barrier(9)
 
-    class GatedQueue(queue.Queue[Any]):
-        """Parks a submitter between its check that the committer is open and its enqueueing."""
+    def submit(index: int) -> None:
+        start_line.wait()
+        for attempt in range(50):
+            try:
+                answers.append(committer.submit(request(f"r{index}-{attempt}")))
+            except RuntimeError as exc:
+                answers.append(exc)
+                return
 
-        def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
-            if item is not None:
-                parked.set()
-                assert gate.wait(WAIT_S_MAX)
-            super().put(item, block, timeout)
-
-    monkeypatch.setattr(group_commit.queue, "Queue", GatedQueue)
-    committer = GroupCommitter(run, group_max=10)
-    monkeypatch.undo()
-    answer: Future[list[TransferResult]] = Future()
-
-    def submit() -> None:
-        try:
-            answer.set_result(committer.submit(request("late")))
-        except BaseException as exc:
-            answer.set_exception(exc)
-
-    # Daemon threads: if the request is never answered, they must not hold the test run open.
-    threading.Thread(target=submit, daemon=True).start()
-    assert parked.wait(WAIT_S_MAX)
-    closer = threading.Thread(target=committer.close, daemon=True)
-    closer.start()
-    closer.join(timeout=0.5)  # close() may finish now, or wait for the parked request: both sound
-    gate.set()
-
+    # Daemon threads: if a request is never answered, they must not hold the test run open.
+    submitters = [threading.Thread(target=submit, args=(i,), daemon=True) for i in range(8)]
+    for thread in submitters:
+        thread.start()
+    start_line.wait()
+    time.sleep(0.01)
+    committer.close()
+    for thread in submitters:
+        thread.join(timeout=WAIT_S_MAX)
+        assert not thread.is_alive(), "a request was left waiting"
     # Either answer is sound: refused because the committer closed, or run. Silence is not.
-    with contextlib.suppress(RuntimeError):
-        assert answer.result(timeout=2) == [TransferResult.OK]
-    closer.join(timeout=WAIT_S_MAX)
-    assert not closer.is_alive()
+    refused = [a for a in answers if isinstance(a, RuntimeError)]
+    assert len(refused) <= 8
+    assert all(a == [TransferResult.OK] for a in answers if not isinstance(a, RuntimeError))
+    assert len(answers) - len(refused) == len(run.calls_ids())
+
+
+def between(tid: str, debit: int, credit: int) -> list[Transfer]:
+    return [Transfer(id=tid, debit_account_id=debit, credit_account_id=credit, amount=1)]
+
+
+def test_with_two_lanes_a_request_on_other_accounts_runs_beside_a_group_in_flight(
+    run: FakeRun, pool: ThreadPoolExecutor
+) -> None:
+    committer = GroupCommitter(run, group_max=10, lanes=2)
+    try:
+        first = pool.submit(committer.submit, between("first", 1, 2))
+        assert run.started.wait(WAIT_S_MAX)
+        same_account = pool.submit(committer.submit, between("shares-1", 1, 3))
+        wait_until(lambda: committer.waiting() == 1)
+        elsewhere = pool.submit(committer.submit, between("elsewhere", 4, 5))
+
+        assert elsewhere.result(WAIT_S_MAX) == [TransferResult.OK]
+        assert not same_account.done(), "it ran while a group on its account was in flight"
+        assert committer.waiting() == 1
+        run.release.set()
+        assert first.result(WAIT_S_MAX) == [TransferResult.OK]
+        assert same_account.result(WAIT_S_MAX) == [TransferResult.OK]
+    finally:
+        committer.close()
+
+    assert [ids for ids, _ in run.calls] == [["first"], ["elsewhere"], ["shares-1"]]
+
+
+def test_a_request_kept_back_by_a_busy_account_goes_before_later_ones(
+    run: FakeRun, pool: ThreadPoolExecutor
+) -> None:
+    committer = GroupCommitter(run, group_max=1, lanes=2)
+    try:
+        first = pool.submit(committer.submit, between("first", 1, 2))
+        assert run.started.wait(WAIT_S_MAX)
+        kept = pool.submit(committer.submit, between("kept", 2, 3))
+        wait_until(lambda: committer.waiting() == 1)
+        later = pool.submit(committer.submit, between("later", 2, 5))
+        wait_until(lambda: committer.waiting() == 2)
+        run.release.set()
+        for future in (first, kept, later):
+            assert future.result(WAIT_S_MAX) == [TransferResult.OK]
+    finally:
+        committer.close()
+
+    assert [ids for ids, _ in run.calls] == [["first"], ["kept"], ["later"]]

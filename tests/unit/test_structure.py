@@ -23,14 +23,10 @@ _KNOWN: set[str] = {
     "module sika.rides.service",
     "module sika.payments.service",
     "module sika.rides.index",
-    "module sika.bench.ledger",
-    "module sika.bench.whatsapp",
     "module sika.rides.simulation",
     "function sika.rides.service.request",
     "function sika.rides.service._charge",
-    "function sika.ledger.engine._apply_one",
     "function sika.rides.service.cancel",
-    "cycle sika.ledger",
 }
 
 

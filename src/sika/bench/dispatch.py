@@ -29,13 +29,14 @@ import secrets
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import h3
 import redis
 
-from sika.bench.ledger import SILENT, BenchError, Progress, check_ranges, percentile, rounded_json
+from sika.bench.common import SILENT, BenchError, Progress, check_ranges, percentile, rounded_json
+from sika.bench.dispatch_live import measure_live
 from sika.config import settings
 from sika.devservers import temporary_redis
 from sika.rides.geo import EARTH_RADIUS_M, BBox, Point, destination, haversine_m, random_point_in
@@ -145,6 +146,17 @@ class DispatchResult:
     target: str
     target_met: bool
     redis_version: str
+    # The live path through the rides service (sika.bench.dispatch_live), on a SQLite database.
+    live_drivers: int
+    live_searches: int
+    live_search_p50_us: float
+    live_search_p99_us: float
+    live_sql_p50_us: float
+    live_sql_p99_us: float
+    live_updates: int
+    live_updates_per_s: float
+    live_update_p50_us: float
+    live_update_p99_us: float
 
     def as_json(self) -> dict[str, Any]:
         return rounded_json(self)
@@ -259,6 +271,7 @@ def _run(
         target_met=sika_p50 <= redis_p50 / 5,
         redis_version=version,
         **rates,
+        **asdict(measure_live(positions, data.queries, seed=config.seed, progress=progress)),
     )
 
 

@@ -24,15 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sika.bench.ledger import (
-    SILENT,
-    BenchError,
-    Progress,
-    bench_server,
-    check_choice,
-    check_ranges,
-    fresh_database,
-)
+from sika.bench.common import SILENT, BenchError, Progress, check_choice, check_ranges
+from sika.bench.databases import bench_server, fresh_database
 from sika.bootstrap import Container, bootstrap
 from sika.config import Settings
 from sika.ledger import audit

@@ -2,45 +2,36 @@
 
 One run measures the real path, every piece in its own process as in production:
 
-1. starts :class:`sika_fakes.graph.FakeGraph` (a local Graph API, strict about Meta's
-   limits) in this process, served from an asyncio event loop on a thread of its own (the lean mode:
-   the load generator must not take the CPU the system under test needs);
+1. starts :class:`sika_fakes.graph.FakeGraph` (a local Graph API, strict about Meta's limits) in
+   this process, served from an asyncio event loop on a thread of its own (the lean mode: the load
+   generator must not take the CPU the system under test needs);
 2. a fresh database (a SQLite file in a temporary directory, or a throwaway PostgreSQL cluster with
-   fsync on), migrated, with ``users`` wallets opened through :class:`~sika.wallet.Customers`, PINs
-   included (hashed with argon2id at its cheapest settings, so that a thousand wallets open in seconds;
-   no step of this workload asks for a PIN);
-3. ``python -m sika serve`` (HTTP, webhook and workers) with ``SIKA_WHATSAPP_*`` pointing at the fake,
-   plus ``processes`` ``sika worker`` processes, which share the inbox with the server;
+   fsync on), migrated, with ``users`` funded wallets (see :mod:`sika.bench.whatsapp_money`);
+3. ``python -m sika serve`` with ``SIKA_WHATSAPP_*`` pointing at the fake and the providers' fakes
+   of the ``sika-fakes`` distribution in each process (``SIKA_PROVIDERS=instant``), plus
+   ``processes`` ``sika worker`` processes, which share the inbox and the outbox with the server;
 4. ``clients`` clients of :class:`~sika.bench.webhook_load.WebhookLoad` (one asyncio event loop, each
    client on its own keep-alive connection) POST signed, Meta-shaped notifications (one message
-   each), built and signed before the clock starts, and record each answer's latency. Every user goes
-   round the same script, each message meaningful where the conversation stands: "menu" (the menu),
-   a tap on "balance" in the menu, the shortcut "solde" or "balance", a tap on "history", "mon solde"
-   or "my balance". All but "menu" read the database (the ledger's account, the payments' history);
-   the WhatsApp messages each step's answer makes are in :data:`_SCRIPT`;
-5. waits until the fake has received every reply the script calls for, and checks each user got
-   exactly theirs, in the numbers expected.
+   each), built and signed before the clock starts, and record each answer's latency. What users
+   write is the ``mix`` (:mod:`sika.bench.whatsapp_mix`): ``realistic`` by default, with
+   PIN-confirmed transfers, bills and airtime; ``read`` for balance and history alone;
+5. waits until the fake has every reply and receipt the mix calls for, checks each user's replies
+   one by one, and the money (:func:`~sika.bench.whatsapp_money.check_money`).
 
-``messages_per_s`` is end to end: from the first POST to the last reply at the fake. Meta paces a
-phone number (80 messages a second by default, up to 1,000 on its highest tier):
-``SIKA_WHATSAPP_RATE_PER_S`` is set far above that here, so that the pacing is not what is measured.
+``messages_per_s`` is end to end: from the first POST to the last reply or receipt at the fake, for
+the messages whose replies all arrived. Meta paces a phone number (80 messages a second by default,
+up to 1,000 on its highest tier): ``SIKA_WHATSAPP_RATE_PER_S`` is set far above that here, so that
+the pacing is not what is measured.
 """
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import hashlib
 import hmac
-import http.client
 import json
 import os
-import re
-import resource
 import secrets
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -50,7 +41,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sika.bench.ledger import (
+from sika.bench.common import (
     SILENT,
     BenchError,
     Progress,
@@ -60,11 +51,12 @@ from sika.bench.ledger import (
     rounded_json,
 )
 from sika.bench.webhook_load import LoadResult, WebhookLoad
-from sika.db import create_db_engine
-from sika.devservers import free_port, temporary_postgres
-from sika.ledger import Ledger
-from sika.migration import upgrade
-from sika.wallet import Customers, Pin, PinHasher
+from sika.bench.whatsapp_check import Checked, check_replies
+from sika.bench.whatsapp_fleet import busy, fleet, machine_cpu, own_cpu_s
+from sika.bench.whatsapp_mix import MIXES, Person, Step, mix_steps, shares
+from sika.bench.whatsapp_money import check_money, persons, seed_wallets
+from sika.config import Settings
+from sika.devservers import free_port, temporary_postgres, temporary_redis
 
 if TYPE_CHECKING:  # the fakes are a separate distribution, imported when the bench runs
     from sika_fakes.graph import FakeGraph
@@ -82,6 +74,7 @@ __all__ = [
 ]
 
 BACKENDS = ("sqlite", "postgres")
+MIX_DEFAULT = "realistic"
 MESSAGES_DEFAULT = 10_000
 USERS_DEFAULT = 1_000
 CLIENTS_DEFAULT = 16
@@ -90,6 +83,7 @@ MESSAGES_MAX = 1_000_000
 USERS_MAX = 100_000
 CLIENTS_MAX = 256
 PROCESSES_MAX = 16
+SERVERS_MAX = 8
 INBOX_THREADS_MAX = 16
 RATE_PER_S_MAX = 100_000.0
 # Issue 4: Meta's highest throughput tier, and a webhook that answers well within Meta's timeout.
@@ -98,38 +92,34 @@ TARGET_WEBHOOK_P99_MS = 250.0
 
 # The server's own pacing of sends (Meta's cap per number); far above what is measured.
 SEND_RATE_PER_S = 10_000
-START_TIMEOUT_S = 60
-STOP_TIMEOUT_S = 20
 # A run whose replies stop coming for this long is over: what is missing is reported.
 STALL_S = 60.0
 REQUEST_TIMEOUT_S = 60.0
 POLL_S = 0.05
 ERROR_LINES_MAX = 10
-LANGUAGES = ("fr", "en")
 WEBHOOK = "/webhooks/whatsapp"
 HOST = "127.0.0.1"
-# The cheapest argon2id the library takes: seeding is not what is measured.
-_SEED_HASHER = PinHasher(time_cost=1, memory_cost_kib=8)
-_SEED_PIN = "2580"
-# uvicorn's access and info lines, and the workers' INFO lines: anything else in the logs is reported.
-# Also quiet: what `sika serve` and `sika worker` say at start (live providers, development defaults).
-_QUIET_LINE = re.compile(r"^(INFO|DEBUG):|^\d{4}-\d\d-\d\d [\d:,.]+ (INFO|DEBUG) |^\s*$"
-                         r"|^sika: (live providers|no provider is live|not configured|warning: )")
 
 
 class WhatsAppBenchError(BenchError):
     code = "bench_invalid_argument"
 
 
-
 @dataclass(frozen=True, slots=True)
 class WhatsAppBenchConfig:
     backend: str = "sqlite"
+    mix: str = MIX_DEFAULT
     messages: int = MESSAGES_DEFAULT
     users: int = USERS_DEFAULT
     clients: int = CLIENTS_DEFAULT
     # `sika worker` processes besides `sika serve` (which runs the inbox too).
     processes: int = 0
+    # `sika serve` processes, the clients dealt to them in turn (each answers the webhook; with
+    # workers, none runs the jobs).
+    servers: int = 1
+    # Every process shares a Redis (SIKA_REDIS_URL if set, else a throwaway redis-server): leases
+    # and WhatsApp's pacing live there instead of the database and each process.
+    redis: bool = False
     # Messages a second all clients together send at most; 0: as fast as the webhook answers.
     rate_per_s: float = 0.0
     # The server's line per HTTP request (off, as at this rate in production: every message is
@@ -141,11 +131,14 @@ class WhatsAppBenchConfig:
     def validate(self) -> None:
         """Raise :class:`WhatsAppBenchError` naming the first argument out of its range."""
         check_choice("--backend", self.backend, BACKENDS, WhatsAppBenchError)
+        check_choice("--mix", self.mix, tuple(MIXES), WhatsAppBenchError)
         check_ranges((
             ("--messages", self.messages, 1, MESSAGES_MAX),
-            ("--users", self.users, 1, USERS_MAX),
+            # Users send money to one another: a realistic run needs two at least.
+            ("--users", self.users, 2 if self.mix == "realistic" else 1, USERS_MAX),
             ("--clients", self.clients, 1, CLIENTS_MAX),
             ("--processes", self.processes, 0, PROCESSES_MAX),
+            ("--servers", self.servers, 1, SERVERS_MAX),
             ("--inbox-threads", self.inbox_threads, 1, INBOX_THREADS_MAX),
             ("--rate", self.rate_per_s, 0, RATE_PER_S_MAX),
         ), WhatsAppBenchError)
@@ -154,18 +147,32 @@ class WhatsAppBenchConfig:
 @dataclass(frozen=True, slots=True)
 class WhatsAppBenchResult:
     backend: str
+    mix: str
     processes: int
+    servers: int
+    redis: bool
     clients: int
     users: int
     messages: int
+    # Of the messages: the PINs; the PINs and taps on Confirm; all messages of payments.
+    pin_share: float
+    pin_or_confirm_share: float
+    payment_share: float
     # End to end: from the first POST to the last reply at the fake Graph API.
     seconds: float
     messages_per_s: float
     replies: int
     replies_expected: int
     replies_per_s: float
-    # Messages whose replies did not all arrive (counted per user, in the script's numbers).
+    # Receipts the payments outbox sent over WhatsApp (payers, and transfers' recipients).
+    receipts: int
+    receipts_expected: int
+    # Messages whose replies did not all arrive; replies that were not what their step expects.
     unanswered: int
+    wrong_answers: int
+    wrong_answer_examples: list[str]
+    # What the audit of the ledger and of every user's money found (nothing: an empty list).
+    money_problems: list[str]
     webhook_p50_ms: float
     webhook_p90_ms: float
     webhook_p99_ms: float
@@ -195,38 +202,25 @@ class WhatsAppBenchResult:
         return rounded_json(self)
 
 
-@dataclass(frozen=True, slots=True)
-class _Step:
-    """One message of the script: what is typed or tapped, and how many replies it gets."""
-
-    kind: str  # "text" or "choice"
-    words: dict[str, str]  # by language: the text typed, or the tapped option's title
-    choice_id: str | None
-    replies: int  # WhatsApp messages its answer makes, each checked for at the fake
-
-
-# The replies column is the one to change when the rendering of a turn changes.
-_SCRIPT = (
-    _Step("text", {"fr": "menu", "en": "menu"}, None, 1),
-    _Step("choice", {"fr": "Solde", "en": "Balance"}, "balance", 1),
-    _Step("text", {"fr": "solde", "en": "balance"}, None, 1),
-    _Step("choice", {"fr": "Historique", "en": "History"}, "history", 1),
-    _Step("text", {"fr": "mon solde", "en": "my balance"}, None, 1),
-)
-assert all(step.replies >= 1 for step in _SCRIPT), "a message without a reply cannot be checked for"
-
-
 @dataclass(slots=True)
 class _Plan:
     """Every POST, as the bytes that go on the wire, dealt to the clients (a user's messages all go
-    through one client, in order)."""
+    through one client, in order), and each user's steps."""
 
     per_client: list[list[bytes]]
-    expected_by_user: dict[str, int]
+    people: list[Person]
+    steps: list[list[Step]]  # by user, in the order they are sent
 
-    @property
-    def replies_expected(self) -> int:
-        return sum(self.expected_by_user.values())
+    def receipts_expected(self) -> dict[str, int]:
+        """Receipts by user: one per payment made, one per transfer received."""
+        counts: Counter[str] = Counter()
+        for person, steps in zip(self.people, self.steps, strict=True):
+            for step in steps:
+                if step.pays is not None:
+                    counts[person.wa_id] += 1
+                if step.pays == "transfer":
+                    counts[person.recipient.removeprefix("+")] += 1
+        return dict(counts)
 
 
 def run_whatsapp_bench(config: WhatsAppBenchConfig, *,
@@ -236,26 +230,45 @@ def run_whatsapp_bench(config: WhatsAppBenchConfig, *,
     reporter = progress or SILENT
     fake_graph = _fake_graph_class()
     with tempfile.TemporaryDirectory(prefix="sika-bench-wa-") as directory, \
-            _database(config.backend, Path(directory)) as url, fake_graph(serving="asyncio") as graph:
-        users = _seed(url, config.users, reporter)
+            _database(config.backend, Path(directory)) as url, _redis(config.redis) as redis_url, \
+            fake_graph(serving="asyncio") as graph:
         secret = secrets.token_hex(16)
-        port = free_port()
-        plan = _plan(config, users, secret, port)
-        env = _environment(url, graph, secret, config.inbox_threads)
-        with _processes(config.processes, port, env, Path(directory), reporter,
-                        access_log=config.access_log) as fleet, _heap_frozen():
-            machine_before, own_before, fleet_before = _machine_cpu(), _own_cpu_s(), fleet.cpu_s()
-            drive, answered_s = _drive(config, plan, port, graph, reporter)
-            own_cpu_s = _own_cpu_s() - own_before
-            machine_busy, machine_cpu_s = _busy(machine_before, _machine_cpu())
-            fleet_after = fleet.cpu_s()
-            server_cpu_s, workers_cpu_s = (fleet_after[0] - fleet_before[0], fleet_after[1] - fleet_before[1])
-        error_lines = fleet.problem_lines()
-        sent = graph.sent
+        env = _environment(url, graph, secret, config.inbox_threads, redis_url)
+        settings = Settings(database_url=url, voucher_key=env["SIKA_VOUCHER_KEY"],
+                            pin_pepper=env["SIKA_PIN_PEPPER"])
+        people = persons(config.users)
+        seed_wallets(settings, people, reporter.phase("opening and funding wallets", len(people)))
+        ports = [free_port() for _ in range(config.servers)]
+        plan = _plan(config, people, secret, ports)
+        with fleet(ports, config.processes, env, Path(directory), reporter,
+                   access_log=config.access_log) as running, _heap_frozen():
+            machine_before, own_before, fleet_before = machine_cpu(), own_cpu_s(), running.cpu_s()
+            drive, answered_s = _drive(config, plan, ports, graph, reporter)
+            own_cpu = own_cpu_s() - own_before
+            machine_busy, machine_cpu_s = busy(machine_before, machine_cpu())
+            fleet_after = running.cpu_s()
+            cpu = (fleet_after[0] - fleet_before[0], fleet_after[1] - fleet_before[1], own_cpu,
+                   machine_busy, machine_cpu_s)
+        error_lines = running.problem_lines()
+        checked = check_replies(plan.people, plan.steps, graph.sent, plan.receipts_expected())
+        money = check_money(settings, plan.people, plan.steps)
         rejected = len(graph.rejected)
-    return _result(config, plan, drive, answered_s, sent_to=Counter(s.to for s in sent), rejected=rejected,
-                   error_lines=error_lines,
-                   cpu=(server_cpu_s, workers_cpu_s, own_cpu_s, machine_busy, machine_cpu_s))
+    return _result(config, plan, drive, answered_s, checked=checked, money=money, rejected=rejected,
+                   error_lines=error_lines, cpu=cpu)
+
+
+@contextmanager
+def _redis(wanted: bool) -> Iterator[str | None]:
+    """SIKA_REDIS_URL, or a throwaway redis-server, when the run shares a Redis; else None."""
+    if not wanted:
+        yield None
+        return
+    configured = os.environ.get("SIKA_REDIS_URL")
+    if configured:
+        yield configured
+        return
+    with temporary_redis() as url:
+        yield url
 
 
 @contextmanager
@@ -271,9 +284,6 @@ def _heap_frozen() -> Iterator[None]:
         gc.unfreeze()
 
 
-# The database ------------------------------------------------------------------------------------
-
-
 @contextmanager
 def _database(backend: str, directory: Path) -> Iterator[str]:
     if backend == "sqlite":
@@ -284,46 +294,26 @@ def _database(backend: str, directory: Path) -> Iterator[str]:
         yield url
 
 
-def _seed(url: str, count: int, progress: Progress) -> list[tuple[str, str]]:
-    """Open ``count`` wallets with PINs; returns (msisdn, language) of each."""
-    engine = create_db_engine(url)
-    ledger = Ledger(engine)
-    try:
-        upgrade(engine)
-        customers = Customers(engine, ledger, hasher=_SEED_HASHER)
-        advance = progress.phase("opening wallets", count)
-        users: list[tuple[str, str]] = []
-        for index in range(count):
-            msisdn = f"+22890{index:06d}"
-            language = LANGUAGES[index % len(LANGUAGES)]
-            customers.open(msisdn, f"Client {index}", language=language, pin=Pin(_SEED_PIN))
-            users.append((msisdn, language))
-            advance(1)
-        return users
-    finally:
-        ledger.close()
-        engine.dispose()
-
-
 # The workload ------------------------------------------------------------------------------------
 
 
-def _plan(config: WhatsAppBenchConfig, users: Sequence[tuple[str, str]], secret: str, port: int) -> _Plan:
+def _plan(config: WhatsAppBenchConfig, people: Sequence[Person], secret: str, ports: Sequence[int]) -> _Plan:
     """Message ``j`` comes from user ``j % users``, as its ``j // users``-th; users are dealt to the
-    clients in turn, so each user's messages are far apart and always in order. Every request is built
-    and signed here, before the clock starts: signing is Meta's work, not the system's."""
+    clients in turn, so each user's messages are far apart and always in order, and clients to the
+    servers in turn. Every request is built and signed here, before the clock starts: signing is
+    Meta's work, not the system's."""
     run = secrets.token_hex(4)
+    count = len(people)
+    steps = [mix_steps(config.mix, user, len(range(user, config.messages, count))) for user in range(count)]
     per_client: list[list[bytes]] = [[] for _ in range(config.clients)]
-    expected: Counter[str] = Counter()
     now_s = int(time.time())
     for j in range(config.messages):
-        user = j % len(users)
-        msisdn, language = users[user]
-        step = _SCRIPT[(j // len(users)) % len(_SCRIPT)]
-        body = _notification(msisdn, f"wamid.bench{run}.{j}", step, language, now_s)
-        per_client[user % config.clients].append(_request(body, secret, port))
-        expected[msisdn.removeprefix("+")] += step.replies
-    return _Plan(per_client=[c for c in per_client if c], expected_by_user=dict(expected))
+        user = j % count
+        step = steps[user][j // count]
+        body = _notification(people[user], f"wamid.bench{run}.{j}", step, now_s)
+        client = user % config.clients
+        per_client[client].append(_request(body, secret, ports[client % len(ports)]))
+    return _Plan(per_client=per_client, people=list(people), steps=steps)
 
 
 def _request(body: bytes, secret: str, port: int) -> bytes:
@@ -334,14 +324,16 @@ def _request(body: bytes, secret: str, port: int) -> bytes:
             ).encode("ascii") + body
 
 
-def _notification(msisdn: str, message_id: str, step: _Step, language: str, now_s: int) -> bytes:
-    wa_id = msisdn.removeprefix("+")
+def _notification(person: Person, message_id: str, step: Step, now_s: int) -> bytes:
+    wa_id = person.wa_id
     message: dict[str, Any] = {"from": wa_id, "id": message_id, "timestamp": str(now_s)}
+    typed = step.typed(person)
     if step.choice_id is None:
-        message.update(type="text", text={"body": step.words[language]})
+        message.update(type="text", text={"body": typed})
     else:
-        message.update(type="interactive", interactive={
-            "type": "list_reply", "list_reply": {"id": step.choice_id, "title": step.words[language]}})
+        kind = "button_reply" if step.choice_id == "confirm" else "list_reply"
+        message.update(type="interactive", interactive={"type": kind, kind: {"id": step.choice_id,
+                                                                            "title": typed}})
     return json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
         "field": "messages", "value": {
             "messaging_product": "whatsapp",
@@ -350,21 +342,33 @@ def _notification(msisdn: str, message_id: str, step: _Step, language: str, now_
             "messages": [message]}}]}]}, separators=(",", ":")).encode()
 
 
-def _drive(config: WhatsAppBenchConfig, plan: _Plan, port: int, graph: FakeGraph,
+def _drive(config: WhatsAppBenchConfig, plan: _Plan, ports: Sequence[int], graph: FakeGraph,
            progress: Progress) -> tuple[LoadResult, float | None]:
-    """Run the clients, then wait for the replies; returns the clients' figures and when the last
-    reply came."""
-    load = WebhookLoad(HOST, port, plan.per_client, rate_per_s=config.rate_per_s,
-                       timeout_s=REQUEST_TIMEOUT_S)
-    advance = progress.phase("messages answered (replies at the fake Graph API)", plan.replies_expected)
-    load.start()
-    answered_s = _await_replies(graph, plan.replies_expected, load, advance)
-    return load.join(), answered_s
+    """Run the clients (one load generator a server), then wait for the replies and receipts; returns
+    the clients' figures and when the last reply came."""
+    loads = []
+    for number, port in enumerate(ports):
+        mine = [requests for client, requests in enumerate(plan.per_client)
+                if client % len(ports) == number and requests]
+        if mine:
+            loads.append(WebhookLoad(HOST, port, mine, rate_per_s=config.rate_per_s / len(ports),
+                                     timeout_s=REQUEST_TIMEOUT_S))
+    expected = sum(len(steps) for steps in plan.steps) + sum(plan.receipts_expected().values())
+    advance = progress.phase("messages answered (replies at the fake Graph API)", expected)
+    for load in loads:
+        load.start()
+    answered_s = _await_replies(graph, expected, loads, advance)
+    results = [load.join() for load in loads]
+    merged = LoadResult(began_s=min(r.began_s for r in results),
+                        finished_s=max(r.finished_s for r in results),
+                        latencies_s=[s for r in results for s in r.latencies_s],
+                        errors=sum((r.errors for r in results), Counter()))
+    return merged, answered_s
 
 
-def _await_replies(graph: FakeGraph, expected: int, load: WebhookLoad,
+def _await_replies(graph: FakeGraph, expected: int, loads: Sequence[WebhookLoad],
                    advance: Callable[[int], None]) -> float | None:
-    """Wait until the fake has ``expected`` replies, or they stop coming; when the last one came."""
+    """Wait until the fake has ``expected`` messages, or they stop coming; when the last one came."""
     seen = 0
     last_change = time.monotonic()
     while True:
@@ -378,7 +382,7 @@ def _await_replies(graph: FakeGraph, expected: int, load: WebhookLoad,
             last_change = time.monotonic()
         if complete:
             break
-        if not load.running and time.monotonic() - last_change > STALL_S:
+        if not any(load.running for load in loads) and time.monotonic() - last_change > STALL_S:
             break
     return max((s.at_s for s in graph.sent), default=None)
 
@@ -386,179 +390,69 @@ def _await_replies(graph: FakeGraph, expected: int, load: WebhookLoad,
 # The server and workers --------------------------------------------------------------------------
 
 
-def _environment(url: str, graph: FakeGraph, secret: str, inbox_threads: int) -> dict[str, str]:
+def _environment(url: str, graph: FakeGraph, secret: str, inbox_threads: int,
+                 redis_url: str | None) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("SIKA_")}
+    if redis_url is not None:
+        env["SIKA_REDIS_URL"] = redis_url
     env.update({
         "SIKA_DATABASE_URL": url,
         "SIKA_VOUCHER_KEY": secrets.token_urlsafe(32),
         "SIKA_PROMO_CODE_KEY": secrets.token_urlsafe(32),
+        # PINs keyed as production should run them (sika.wallet.pin_keys), not argon2id alone.
+        "SIKA_PIN_PEPPER": f"bench:{secrets.token_urlsafe(32)}",
         "SIKA_WHATSAPP_VERIFY_TOKEN": secrets.token_hex(8),
         "SIKA_WHATSAPP_APP_SECRET": secret,
         "SIKA_WHATSAPP_TOKEN": graph.token,
         "SIKA_WHATSAPP_PHONE_NUMBER_ID": graph.phone_number_id,
         "SIKA_WHATSAPP_API_URL": graph.url,
         "SIKA_WHATSAPP_RATE_PER_S": str(SEND_RATE_PER_S),
-        # No provider is called by this workload: keep local fakes and HTTP clients out of it.
-        "SIKA_PROVIDERS": "off",
+        # The providers' fakes (sika-fakes), in each process, answering at once and without
+        # random misbehaviour: what is measured is Sika's side of a purchase.
+        "SIKA_PROVIDERS": "instant",
         "SIKA_WHATSAPP_INBOX_THREADS": str(inbox_threads),
     })
     return env
-
-
-class _Fleet:
-    """``sika serve`` and the ``sika worker`` processes, with their logs in files."""
-
-    def __init__(self, server: subprocess.Popen[bytes], workers: list[subprocess.Popen[bytes]],
-                 logs: list[Path]) -> None:
-        self.server = server
-        self.workers = workers
-        self.logs = logs
-
-    def cpu_s(self) -> tuple[float, float]:
-        """CPU seconds used so far by the server, and by the workers together."""
-        return _process_cpu_s(self.server.pid), sum(_process_cpu_s(w.pid) for w in self.workers)
-
-    def problem_lines(self) -> list[str]:
-        """Every log line that is not routine (access lines, INFO), in order."""
-        lines: list[str] = []
-        for log in self.logs:
-            if log.exists():
-                lines += [f"{log.stem}: {line}" for line in log.read_text(errors="replace").splitlines()
-                          if not _QUIET_LINE.search(line)]
-        return lines
-
-
-@contextmanager
-def _processes(workers: int, port: int, env: dict[str, str], directory: Path,
-               progress: Progress, *, access_log: bool) -> Iterator[_Fleet]:
-    advance = progress.phase("starting sika serve" + (f" and {workers} sika worker" if workers else ""),
-                             1 + workers)
-    started: list[subprocess.Popen[bytes]] = []
-    logs: list[Path] = []
-    with contextlib.ExitStack() as files:
-        def start(name: str, *argv: str) -> subprocess.Popen[bytes]:
-            log = directory / f"{name}.log"
-            logs.append(log)
-            out = files.enter_context(log.open("wb"))
-            process = subprocess.Popen([sys.executable, "-m", "sika", *argv], env=env, stdout=out,
-                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-            started.append(process)
-            return process
-
-        try:
-            # With workers, the server answers HTTP alone (the usual split); else it runs the jobs too.
-            server = start("serve", "serve", "--port", str(port), *(["--no-jobs"] if workers else []),
-                           "--access-log" if access_log else "--no-access-log")
-            _wait_for_health(port, server, logs[0])
-            advance(1)
-            fleet = _Fleet(server, [start(f"worker-{n}", "worker") for n in range(workers)], logs)
-            time.sleep(0.5 if workers else 0)  # the workers bootstrap (and check the migrations) first
-            advance(workers)
-            yield fleet
-        finally:
-            _stop(started)
-
-
-def _wait_for_health(port: int, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            tail = log.read_text(errors="replace")[-1_500:] if log.exists() else ""
-            raise WhatsAppBenchError(f"sika serve exited with {server.returncode} while starting: {tail}",
-                                     code="bench_server_failed")
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-        try:
-            connection.request("GET", "/healthz")
-            if connection.getresponse().status == 200:
-                return
-        except (OSError, http.client.HTTPException):
-            pass
-        finally:
-            connection.close()
-        time.sleep(0.1)
-    raise WhatsAppBenchError(f"sika serve did not answer /healthz within {START_TIMEOUT_S} s",
-                             code="bench_server_failed")
-
-
-def _stop(processes: Sequence[subprocess.Popen[bytes]]) -> None:
-    """Ask each process to stop (as Ctrl-C would), then kill what is still there."""
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    for process in processes:
-        try:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-# Measuring CPU -----------------------------------------------------------------------------------
-
-
-def _process_cpu_s(pid: int) -> float:
-    """User and system CPU seconds of a running process (0 when it is gone or not on Linux)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    # utime and stime are the 14th and 15th fields; the split above starts at the 3rd.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _own_cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _machine_cpu() -> tuple[int, int]:
-    """(idle, total) jiffies of the whole machine, (0, 0) where /proc/stat is missing."""
-    try:
-        first = Path("/proc/stat").read_text().splitlines()[0].split()
-    except OSError:
-        return 0, 0
-    values = [int(v) for v in first[1:]]
-    return values[3] + values[4], sum(values[:8])
-
-
-def _busy(before: tuple[int, int], after: tuple[int, int]) -> tuple[float, float]:
-    """How busy the machine was (0..1), and its busy CPU seconds, between two readings."""
-    total = after[1] - before[1]
-    busy = total - (after[0] - before[0])
-    return (busy / total if total > 0 else 0.0), busy / os.sysconf("SC_CLK_TCK")
 
 
 # Results -----------------------------------------------------------------------------------------
 
 
 def _result(config: WhatsAppBenchConfig, plan: _Plan, drive: LoadResult, answered_s: float | None, *,
-            sent_to: Counter[str], rejected: int, error_lines: list[str],
+            checked: Checked, money: list[str], rejected: int, error_lines: list[str],
             cpu: tuple[float, float, float, float, float]) -> WhatsAppBenchResult:
-    replies = sum(sent_to.values())
-    short_by_user = {user: expected - sent_to.get(user, 0)
-                     for user, expected in plan.expected_by_user.items()}
-    unanswered = _unanswered(config, plan, short_by_user)
     end_s = answered_s if answered_s is not None else drive.finished_s
     seconds = max(end_s - drive.began_s, 1e-9)
-    answered = config.messages - unanswered
+    answered = config.messages - checked.unanswered
     posting_s = max(drive.finished_s - drive.began_s, 1e-9)
     server_cpu_s, workers_cpu_s, bench_cpu_s, machine_busy, machine_cpu_s = cpu
+    mix_shares = shares(plan.steps)
     result = WhatsAppBenchResult(
         backend=config.backend,
+        mix=config.mix,
         processes=config.processes,
-        clients=len(plan.per_client),
+        servers=config.servers,
+        redis=config.redis,
+        clients=sum(1 for requests in plan.per_client if requests),
         users=config.users,
         messages=config.messages,
+        pin_share=mix_shares["pin_share"],
+        pin_or_confirm_share=mix_shares["pin_or_confirm_share"],
+        payment_share=mix_shares["payment_share"],
         seconds=seconds,
         messages_per_s=answered / seconds,
-        replies=replies,
-        replies_expected=plan.replies_expected,
-        replies_per_s=replies / seconds,
-        unanswered=unanswered,
-        webhook_p50_ms=percentile(drive.latencies_s, 0.50) * 1_000,
-        webhook_p90_ms=percentile(drive.latencies_s, 0.90) * 1_000,
-        webhook_p99_ms=percentile(drive.latencies_s, 0.99) * 1_000,
+        replies=checked.replies,
+        replies_expected=sum(len(steps) for steps in plan.steps),
+        replies_per_s=checked.replies / seconds,
+        receipts=checked.receipts,
+        receipts_expected=sum(plan.receipts_expected().values()),
+        unanswered=checked.unanswered,
+        wrong_answers=checked.wrong,
+        wrong_answer_examples=checked.examples[:ERROR_LINES_MAX],
+        money_problems=money[:ERROR_LINES_MAX],
+        webhook_p50_ms=_percentile_ms(drive.latencies_s, 0.50),
+        webhook_p90_ms=_percentile_ms(drive.latencies_s, 0.90),
+        webhook_p99_ms=_percentile_ms(drive.latencies_s, 0.99),
         webhook_max_ms=max(drive.latencies_s, default=0.0) * 1_000,
         webhook_per_s=len(drive.latencies_s) / posting_s,
         rate_per_s=config.rate_per_s,
@@ -574,32 +468,15 @@ def _result(config: WhatsAppBenchConfig, plan: _Plan, drive: LoadResult, answere
         other_cpu_s=max(0.0, machine_cpu_s - server_cpu_s - workers_cpu_s - bench_cpu_s),
         machine_cpu_busy=machine_busy,
     )
-    met = (result.unanswered == 0 and result.messages_per_s >= TARGET_MESSAGES_PER_S
+    met = (result.unanswered == 0 and result.wrong_answers == 0 and not result.money_problems
+           and result.messages_per_s >= TARGET_MESSAGES_PER_S
            and result.webhook_p99_ms < TARGET_WEBHOOK_P99_MS)
-    return _replace_target(result, met)
-
-
-def _unanswered(config: WhatsAppBenchConfig, plan: _Plan, short_by_user: dict[str, int]) -> int:
-    """Messages without all their replies: a user short of replies lacks them for their last messages."""
-    if not any(short > 0 for short in short_by_user.values()):
-        return 0
-    missing = 0
-    for user, short in short_by_user.items():
-        # Walk back through this user's messages, newest first, until the shortfall is covered.
-        left = short
-        index = int(user[-6:])
-        count = len(range(index, config.messages, config.users))
-        for position in reversed(range(count)):
-            if left <= 0:
-                break
-            left -= _SCRIPT[position % len(_SCRIPT)].replies
-            missing += 1
-    return missing
-
-
-def _replace_target(result: WhatsAppBenchResult, met: bool) -> WhatsAppBenchResult:
     text = f">= {TARGET_MESSAGES_PER_S:,.0f} messages/s, webhook p99 < {TARGET_WEBHOOK_P99_MS:.0f} ms"
     return replace(result, target=text, target_met=met)
+
+
+def _percentile_ms(samples: Sequence[float], fraction: float) -> float:
+    return percentile(samples, fraction) * 1_000
 
 
 def _fake_graph_class() -> type[FakeGraph]:

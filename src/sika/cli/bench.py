@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -58,6 +59,13 @@ def ledger_command(
     markdown: Annotated[
         Path | None, typer.Option(help="With --matrix: also write the table as Markdown to this file.")
     ] = None,
+    compare_pgledger: Annotated[
+        Path | None,
+        typer.Option(
+            help="A pgledger checkout (or its SQL file): run the same transfers through it on the same"
+            " PostgreSQL server (postgres only; pgledger is not shipped with Sika)."
+        ),
+    ] = None,
     json_output: Annotated[
         bool,
         typer.Option(
@@ -66,28 +74,15 @@ def ledger_command(
     ] = False,
 ) -> None:
     """Ledger throughput on a fresh database, and the floor: the same rows plainly inserted."""
-    from sika.bench.ledger import BACKENDS, TRANSFERS_DEFAULT, BenchConfig, BenchError, matrix_configs
+    from sika.bench.ledger import BenchConfig, BenchError
 
-    if matrix:
-        if backend is not None and backend not in BACKENDS:
-            raise BenchError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
-        configs = matrix_configs(
-            (backend,) if backend else BACKENDS, transfers=transfers, accounts=accounts, seed=seed
-        )
-    else:
-        if markdown is not None:
-            raise BenchError("--markdown goes with --matrix")
-        count = TRANSFERS_DEFAULT if transfers is None else transfers
-        configs = [
-            BenchConfig(
-                backend=backend or "sqlite",
-                transfers=count,
-                batch=batch,
-                clients=clients,
-                accounts=accounts,
-                seed=seed,
-            )
-        ]
+    if markdown is not None and not matrix:
+        raise BenchError("--markdown goes with --matrix")
+    single = BenchConfig(
+        backend=backend or "sqlite", transfers=transfers or 0, batch=batch, clients=clients,
+        accounts=accounts, seed=seed, compare_pgledger=compare_pgledger,
+    )
+    configs = _ledger_configs(single, matrix=matrix, backend=backend, transfers=transfers)
     for config in configs:
         config.validate()  # every mistake before the first minute of work, not after it
     results = _run_all(configs)
@@ -112,6 +107,10 @@ def whatsapp_command(
     backend: Annotated[
         str, typer.Option(help="sqlite or postgres (a throwaway cluster, fsync on).")
     ] = "sqlite",
+    mix: Annotated[
+        str, typer.Option(help="What users write: realistic (PIN-confirmed transfers, bills and airtime"
+                               " beside balance and history) or read (balance and history only).")
+    ] = "realistic",
     messages: Annotated[int, typer.Option(help="Inbound messages (one signed notification each).")] = 10_000,
     users: Annotated[int, typer.Option(help="Wallets the messages come from, in turn.")] = 1_000,
     clients: Annotated[
@@ -120,6 +119,13 @@ def whatsapp_command(
     processes: Annotated[
         int, typer.Option(help="`sika worker` processes besides `sika serve`, sharing the inbox.")
     ] = 0,
+    servers: Annotated[
+        int, typer.Option(help="`sika serve` processes, the clients dealt to them in turn.")
+    ] = 1,
+    redis: Annotated[
+        bool, typer.Option("--redis/--no-redis",
+                           help="Share a Redis between the processes (SIKA_REDIS_URL, else a throwaway one).")
+    ] = False,
     rate: Annotated[
         float, typer.Option(help="Messages a second the clients send at most (0: as fast as answered).")
     ] = 0.0,
@@ -138,13 +144,13 @@ def whatsapp_command(
     Graph API), and the webhook's latency."""
     from sika.bench.whatsapp import WhatsAppBenchConfig, run_whatsapp_bench
 
-    config = WhatsAppBenchConfig(backend=backend, messages=messages, users=users, clients=clients,
-                                 processes=processes, rate_per_s=rate, access_log=access_log,
-                                 inbox_threads=inbox_threads)
+    config = WhatsAppBenchConfig(backend=backend, mix=mix, messages=messages, users=users, clients=clients,
+                                 processes=processes, servers=servers, redis=redis, rate_per_s=rate,
+                                 access_log=access_log, inbox_threads=inbox_threads)
     config.validate()
     stderr = Console(stderr=True)
     with _progress(stderr) as progress:
-        progress.title = f"whatsapp {backend}, {processes} extra worker(s)"
+        progress.title = f"whatsapp {backend} {mix}, {processes} extra worker(s)"
         result = run_whatsapp_bench(config, progress=progress)
     if json_output:
         typer.echo(json.dumps(result.as_json(), sort_keys=True))
@@ -153,11 +159,11 @@ def whatsapp_command(
     table.add_column("measure")
     table.add_column("value", justify="right")
     for name, value in result.as_json().items():
-        if name != "server_error_lines":
+        if name not in ("server_error_lines", "wrong_answer_examples", "money_problems"):
             table.add_row(name, f"{value:,}" if isinstance(value, int | float) and not isinstance(value, bool)
                           else str(value))
     Console().print(table)
-    for line in result.server_error_lines:
+    for line in (*result.server_error_lines, *result.wrong_answer_examples, *result.money_problems):
         stderr.print(line, style="yellow", soft_wrap=True, markup=False)
 
 
@@ -211,6 +217,26 @@ def _dispatch_table(r: DispatchResult) -> Table:
     table.add_row("agreement with Sika", "", f"{r.agreement:.1%}", f"{r.redis_index_agreement:.1%}")
     table.caption = f"{r.target}: {'met' if r.target_met else 'missed'} (Redis {r.redis_version})"
     return table
+
+
+def _ledger_configs(
+    single: BenchConfig, *, matrix: bool, backend: str | None, transfers: int | None
+) -> list[BenchConfig]:
+    """The runs asked for: ``single`` as given, or the whole matrix with its options."""
+    from sika.bench.ledger import BACKENDS, TRANSFERS_DEFAULT, BenchError, matrix_configs
+
+    if not matrix:
+        return [single if transfers is not None else replace(single, transfers=TRANSFERS_DEFAULT)]
+    if backend is not None and backend not in BACKENDS:
+        raise BenchError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    configs = matrix_configs(
+        (backend,) if backend else BACKENDS, transfers=transfers, accounts=single.accounts,
+        seed=single.seed,
+    )
+    if single.compare_pgledger is None:
+        return configs
+    return [replace(c, compare_pgledger=single.compare_pgledger) if c.backend == "postgres" else c
+            for c in configs]
 
 
 def _run_all(configs: Sequence[BenchConfig]) -> list[BenchResult]:
@@ -313,6 +339,8 @@ def _table(results: Sequence[BenchResult]) -> Table:
         "p99 ms",
         "floor rows/s",
         "ledger/floor",
+        "pgledger/s",
+        "ledger/pgledger",
         "failed",
         "target",
     ):
@@ -328,6 +356,8 @@ def _table(results: Sequence[BenchResult]) -> Table:
             f"{r.latency_ms_p99:.2f}",
             f"{r.floor_rows_per_s:,.0f}",
             f"{r.ratio_to_floor:.2f}",
+            "" if r.pgledger_transfers_per_s is None else f"{r.pgledger_transfers_per_s:,.0f}",
+            "" if r.ratio_to_pgledger is None else f"{r.ratio_to_pgledger:.2f}",
             str(r.failed),
             target_text(r),
         )

@@ -274,27 +274,9 @@ def _apply_one(state: _State, t: Transfer) -> R:
         return R.CREDIT_ACCOUNT_CLOSED
     amount = t.amount
     pending = bool(flags & _PENDING)
-    if (
-        debit.debits_posted + debit.debits_pending + amount > AMOUNT_MAX
-        or credit.credits_posted + credit.credits_pending + amount > AMOUNT_MAX
-    ):
-        return R.OVERFLOWS
-    if (
-        int(debit.flags) & _DEBITS_LIMITED
-        and debit.debits_posted + debit.debits_pending + amount > debit.credits_posted
-    ):
-        return R.EXCEEDS_CREDITS
-    if (
-        int(credit.flags) & _CREDITS_LIMITED
-        and credit.credits_posted + credit.credits_pending + amount > credit.debits_posted
-    ):
-        return R.EXCEEDS_DEBITS
-    if (
-        credit.balance_max is not None
-        and credit.credits_posted + credit.credits_pending + amount - credit.debits_posted
-        > credit.balance_max
-    ):
-        return R.EXCEEDS_BALANCE_MAX
+    refused = _exceeds_limits(debit, credit, amount)
+    if refused is not None:
+        return refused
     _remember(state, debit)
     _remember(state, credit)
     if pending:
@@ -322,6 +304,32 @@ def _apply_one(state: _State, t: Transfer) -> R:
     if pending:
         _set_pending(state, record)
     return R.OK
+
+
+def _exceeds_limits(debit: Account, credit: Account, amount: int) -> R | None:
+    """Why moving ``amount`` would take either account past a limit, or None if it would not."""
+    if (
+        debit.debits_posted + debit.debits_pending + amount > AMOUNT_MAX
+        or credit.credits_posted + credit.credits_pending + amount > AMOUNT_MAX
+    ):
+        return R.OVERFLOWS
+    if (
+        int(debit.flags) & _DEBITS_LIMITED
+        and debit.debits_posted + debit.debits_pending + amount > debit.credits_posted
+    ):
+        return R.EXCEEDS_CREDITS
+    if (
+        int(credit.flags) & _CREDITS_LIMITED
+        and credit.credits_posted + credit.credits_pending + amount > credit.debits_posted
+    ):
+        return R.EXCEEDS_DEBITS
+    if (
+        credit.balance_max is not None
+        and credit.credits_posted + credit.credits_pending + amount - credit.debits_posted
+        > credit.balance_max
+    ):
+        return R.EXCEEDS_BALANCE_MAX
+    return None
 
 
 def _resolve_pending(state: _State, t: Transfer) -> R:

@@ -17,8 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import PoolProxiedConnection
 
 from sika.errors import SikaError
-from sika.ledger import schema
-from sika.ledger.group_commit import GroupCommitter
+from sika.ledger.conflicts import RetryableError
+from sika.ledger.group_commit import LANES_MAX, GroupCommitter
 from sika.ledger.model import (
     AMOUNT_MAX,
     METADATA_BYTES_MAX,
@@ -29,11 +29,15 @@ from sika.ledger.model import (
     TransferRecord,
     TransferResult,
 )
-from sika.ledger.store import TRANSFER_COLUMNS, BatchStore, RetryableError, record_from_row
+from sika.ledger.rows import TRANSFER_COLUMNS, record_from_row
+from sika.ledger.schema import accounts as ledger_accounts
+from sika.ledger.schema import pending as ledger_pending
+from sika.ledger.store import BatchStore
 from sika.money import currency as lookup_currency
 
 __all__ = [
     "BATCH_MAX",
+    "GROUP_LANES_DEFAULT",
     "PAGE_LIMIT_MAX",
     "AccountNotFound",
     "Ledger",
@@ -44,12 +48,14 @@ __all__ = [
 
 # One request or one committed group carries at most this many transfers (TigerBeetle's batch size).
 BATCH_MAX = 8_190
+# Groups in flight at once on PostgreSQL, each on its own connection (see group_commit).
+GROUP_LANES_DEFAULT = 2
 PAGE_LIMIT_MAX = 200
 RETRIES_MAX = 10
 EXPIRY_SWEEP_MAX = 1_000
 # Reads on hot paths (a balance in the chat), built once: building a statement costs more than running it.
-_ACCOUNT_BY_ID = select(schema.accounts).where(schema.accounts.c.id == bindparam("id"))
-_ACCOUNTS_BY_ID = select(schema.accounts).where(schema.accounts.c.id.in_(bindparam("ids", expanding=True)))
+_ACCOUNT_BY_ID = select(ledger_accounts).where(ledger_accounts.c.id == bindparam("id"))
+_ACCOUNTS_BY_ID = select(ledger_accounts).where(ledger_accounts.c.id.in_(bindparam("ids", expanding=True)))
 _TRANSFERS_BY_ID = text(
     f"SELECT {TRANSFER_COLUMNS} FROM ledger_transfers t"
     " LEFT JOIN ledger_pending p ON p.transfer_id = t.id WHERE t.id IN :ids"
@@ -91,13 +97,16 @@ class Ledger:
         *,
         clock_ns: Callable[[], int] = time.time_ns,
         group_max: int = BATCH_MAX,
+        group_lanes: int = GROUP_LANES_DEFAULT,
     ) -> None:
         self.engine = engine
         self._clock_ns = clock_ns
         self._store = BatchStore(engine)
         self._group_max = min(group_max, BATCH_MAX)
+        # SQLite has one writer at a time: a second lane would only queue on its lock.
+        self._group_lanes = 1 if engine.dialect.name == "sqlite" else min(group_lanes, LANES_MAX)
         self._committer: GroupCommitter | None = None
-        self._writer_connection: PoolProxiedConnection | None = None
+        self._writer_connections: dict[int, PoolProxiedConnection] = {}
         self._committer_lock = threading.Lock()
 
     # Accounts ------------------------------------------------------------------------------------
@@ -144,7 +153,7 @@ class Ledger:
         try:
             with self.engine.begin() as connection:
                 new_id = connection.execute(
-                    insert(schema.accounts).values(values).returning(schema.accounts.c.id)
+                    insert(ledger_accounts).values(values).returning(ledger_accounts.c.id)
                 ).scalar_one()
                 if account_id is not None and connection.dialect.name == "postgresql":
                     # An id chosen by the caller does not advance the sequence: move it past.
@@ -187,13 +196,14 @@ class Ledger:
         One conditional UPDATE, so that a reservation racing with the close either lands first (and
         the close is refused) or finds the account closed.
         """
-        a = schema.accounts.c
+        a = ledger_accounts.c
         with self.engine.begin() as connection:
             closed = connection.execute(
-                update(schema.accounts)
+                update(ledger_accounts)
                 .where(a.id == account_id, a.debits_pending == 0, a.credits_pending == 0)
                 .values(flags=a.flags.op("|")(int(AccountFlags.CLOSED)))
             ).rowcount
+        self._store.forget_accounts([account_id])
         if not closed:
             self.get_account(account_id)  # raises AccountNotFound when there is no such account
             raise LedgerError("the account still has pending transfers", code="account_has_pending")
@@ -203,15 +213,17 @@ class Ledger:
         """Change the cap on what the account may hold (None: no cap); the balance is untouched.
 
         A transfer committing concurrently is checked against the old cap or the new one, never
-        neither: the batch reads the cap under the account's lock, and this UPDATE takes that lock.
+        neither: a batch reads the cap (or checks the one it remembers) under the account's lock, and
+        this UPDATE takes that lock.
         """
         _check_balance_max(balance_max)
         with self.engine.begin() as connection:
             found = connection.execute(
-                update(schema.accounts)
-                .where(schema.accounts.c.id == account_id)
+                update(ledger_accounts)
+                .where(ledger_accounts.c.id == account_id)
                 .values(balance_max=balance_max)
             ).rowcount
+        self._store.forget_accounts([account_id])
         if not found:
             raise AccountNotFound(f"no account {account_id}")
         return self.get_account(account_id)
@@ -288,10 +300,10 @@ class Ledger:
         with self.engine.connect() as connection:
             due = list(
                 connection.execute(
-                    select(schema.pending.c.transfer_id)
-                    .where(schema.pending.c.status == "pending")
-                    .where(schema.pending.c.expires_at_ns <= now_ns)
-                    .order_by(schema.pending.c.expires_at_ns)
+                    select(ledger_pending.c.transfer_id)
+                    .where(ledger_pending.c.status == "pending")
+                    .where(ledger_pending.c.expires_at_ns <= now_ns)
+                    .order_by(ledger_pending.c.expires_at_ns)
                     .limit(min(limit, EXPIRY_SWEEP_MAX))
                 ).scalars()
             )
@@ -308,10 +320,15 @@ class Ledger:
     # Internals -----------------------------------------------------------------------------------
 
     def _group_committer(self) -> GroupCommitter:
+        committer = self._committer  # read without the lock: every request passes here
+        if committer is not None:
+            return committer
         with self._committer_lock:
             if self._committer is None:
-                self._committer = GroupCommitter(self._run_group, group_max=self._group_max,
-                                                 on_close=self._drop_writer_connection)
+                self._committer = GroupCommitter(
+                    self._run_group, group_max=self._group_max, lanes=self._group_lanes,
+                    on_close=self._drop_writer_connection,
+                )
             return self._committer
 
     def _run(self, transfers: list[Transfer], segments: list[int]) -> list[TransferResult]:
@@ -321,26 +338,29 @@ class Ledger:
         results: list[TransferResult] = outcome.results
         return results
 
-    def _run_group(self, transfers: list[Transfer], segments: list[int]) -> list[TransferResult]:
-        """The committer thread's batches, on a connection it keeps (only that thread calls this)."""
+    def _run_group(
+        self, transfers: list[Transfer], segments: list[int], lane: int
+    ) -> list[TransferResult]:
+        """A lane's batches, on a connection the lane keeps (only the lane's thread calls this)."""
         def attempt() -> Any:
-            if self._writer_connection is None:
-                self._writer_connection = self._store.dedicated_connection()
+            connection = self._writer_connections.get(lane)
+            if connection is None:
+                connection = self._writer_connections[lane] = self._store.dedicated_connection()
             try:
                 return self._store.run(transfers, now_ns=self._clock_ns(), segments=segments,
-                                       connection=self._writer_connection)
+                                       connection=connection)
             except RetryableError:
                 raise
             except Exception:
                 # The connection may be broken: the next attempt (or group) opens a fresh one.
-                self._drop_writer_connection(invalidate=True)
+                self._drop_writer_connection(lane, invalidate=True)
                 raise
 
         results: list[TransferResult] = self._with_retries(attempt).results
         return results
 
-    def _drop_writer_connection(self, *, invalidate: bool = False) -> None:
-        connection, self._writer_connection = self._writer_connection, None
+    def _drop_writer_connection(self, lane: int, *, invalidate: bool = False) -> None:
+        connection = self._writer_connections.pop(lane, None)
         if connection is not None:
             if invalidate:
                 connection.invalidate()

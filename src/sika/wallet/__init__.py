@@ -9,7 +9,7 @@ from sika.wallet.customers import (
     UnknownWallet,
     WalletExists,
 )
-from sika.wallet.pins import Pin, PinHasher, WeakPin
+from sika.wallet.pins import Pin, PinHasher, PinKeyMissing, PinKeys, WeakPin
 from sika.wallet.tiers import DEFAULT_TIERS, TierLimits
 
 __all__ = [
@@ -20,6 +20,8 @@ __all__ = [
     "InvalidPin",
     "Pin",
     "PinHasher",
+    "PinKeyMissing",
+    "PinKeys",
     "PinLocked",
     "TierLimits",
     "UnknownWallet",

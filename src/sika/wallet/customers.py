@@ -268,7 +268,9 @@ class Customers:
         for until in (customer.pin_locked_until_ns, customer.login_locked_until_ns):
             if until is not None and until > now_ns:
                 raise PinLocked(until, what="logins")
-        if self._hasher.verify(self._pin_hash(customer.id), pin):
+        stored = self._pin_hash(customer.id)
+        if self._hasher.verify(stored, pin):
+            self._upgrade_hash(customer.id, stored, pin)
             return self._record_login(customer, now_ns, success=True)
         return self._record_login(customer, now_ns, success=False)
 
@@ -282,6 +284,7 @@ class Customers:
             raise SikaError("set a PIN first", code="pin_not_set")
         stored = self._pin_hash(customer.id)
         if self._hasher.verify(stored, pin):
+            self._upgrade_hash(customer.id, stored, pin)
             return self._record_success(customer, now_ns)
         return self._record_failure(customer, now_ns)
 
@@ -353,6 +356,17 @@ class Customers:
         for listener in self._pin_listeners:
             listener(customer.id)
         return stored
+
+    def _upgrade_hash(self, customer_id: int, stored: str, pin: Pin) -> None:
+        """An argon2id hash, or one under an older key, is replaced by the current kind once the
+        right PIN is known; only if the stored hash is still the one checked (a PIN changed
+        meanwhile stays changed)."""
+        if not self._hasher.needs_rehash(stored):
+            return
+        c = customers.c
+        with writing(self._engine).begin() as connection:
+            connection.execute(update(customers).where(c.id == customer_id, c.pin_hash == stored)
+                               .values(pin_hash=self._hasher.hash(pin)))
 
     def _pin_hash(self, customer_id: int) -> str:
         with self._engine.connect() as connection:

@@ -1,4 +1,5 @@
-"""PINs: four digits, hashed with argon2id, never logged, stored or echoed in clear.
+"""PINs: four digits, hashed with a key kept outside the database (``sika.wallet.pin_keys``) or,
+without one, with argon2id; never logged, stored or echoed in clear.
 
 The hash is the only trace: ``Pin`` objects hide their digits from ``repr`` and ``str`` so that a PIN
 passed around by mistake cannot reach a log line.
@@ -10,8 +11,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from sika.errors import SikaError
+from sika.wallet.pin_keys import KEYED_PREFIX, PinKeyMissing, PinKeys
 
-__all__ = ["PIN_DIGITS", "WEAK_PINS", "Pin", "PinHasher", "WeakPin"]
+__all__ = ["PIN_DIGITS", "WEAK_PINS", "Pin", "PinHasher", "PinKeyMissing", "PinKeys", "WeakPin"]
 
 PIN_DIGITS = 4
 # Too easy to guess from three tries: repeated digits and straight runs.
@@ -44,17 +46,38 @@ class Pin:
 
 
 class PinHasher:
-    """argon2id with parameters sized for a 4-digit secret behind a 3-try lockout: the lockout is
-    the real defence; the hash keeps a database leak from handing out PINs directly."""
+    """With keys (``SIKA_PIN_PEPPER``): HMAC-SHA-256 under the current key, a few microseconds; a
+    stolen database reveals nothing without the key. Without keys: argon2id sized for a 4-digit
+    secret behind a 3-try lockout (the lockout is the real defence; a leak still gives the PINs to
+    anyone who tries the 10,000 values). Hashes of the other kind or of an older key still verify,
+    and :meth:`needs_rehash` says to replace them once the customer has given the right PIN."""
 
-    def __init__(self, *, time_cost: int = 2, memory_cost_kib: int = 19_456) -> None:
+    def __init__(self, *, keys: PinKeys | None = None, time_cost: int = 2,
+                 memory_cost_kib: int = 19_456) -> None:
+        self._keys = keys
         self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost_kib, parallelism=1)
 
     def hash(self, pin: Pin) -> str:
+        if self._keys is not None:
+            return self._keys.hash(pin.reveal())
         return self._hasher.hash(pin.reveal())
 
     def verify(self, stored_hash: str, pin: Pin) -> bool:
+        if stored_hash.startswith(KEYED_PREFIX):
+            if self._keys is None:
+                raise PinKeyMissing("this PIN was hashed with a key: set SIKA_PIN_PEPPER")
+            return self._keys.verify(stored_hash, pin.reveal())
         try:
             return self._hasher.verify(stored_hash, pin.reveal())
         except (VerificationError, InvalidHashError):
+            return False
+
+    def needs_rehash(self, stored_hash: str) -> bool:
+        if self._keys is not None:
+            return not self._keys.is_current(stored_hash)
+        if stored_hash.startswith(KEYED_PREFIX):
+            return False  # keys removed: cannot be verified, so never replaced from here
+        try:
+            return self._hasher.check_needs_rehash(stored_hash)
+        except InvalidHashError:
             return False

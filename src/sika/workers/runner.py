@@ -2,7 +2,10 @@
 
 Each job is idempotent and safe to run in several processes at once against one database (the ledger's
 expiry sweep re-reads each pending transfer under its accounts' locks), so ``sika worker`` can be
-started as many times as the load needs.
+started as many times as the load needs. Jobs that take work from a queue (the inbox, the outboxes)
+share it between processes by claims; the others, sweeps and the ride dispatcher, run in the one
+process that holds their lease (``sika.coordination.leases``: in Redis, else in the database), so that
+ten workers do not sweep ten times, and one dispatcher offers each trip.
 """
 
 from __future__ import annotations
@@ -10,18 +13,26 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sika.api.idempotency import prune
 from sika.bootstrap import Container
 from sika.chat.state import Conversations
+from sika.coordination.leases import TTL_S_MAX, Leases
 
-__all__ = ["Job", "WorkerRunner", "default_jobs"]
+__all__ = ["LEASED", "Job", "WorkerRunner", "default_jobs", "leased"]
 
 log = logging.getLogger(__name__)
 
 # A job that keeps failing backs off up to this long, so a database outage is not hammered.
 _BACKOFF_S_MAX = 30.0
+# A leased job's lease lasts three of its intervals (at least this long): a holder that stops is
+# replaced within that time.
+_LEASE_TTL_S_MIN = 5.0
+# Jobs that run in one process at a time; the others take their work by claims.
+LEASED = frozenset({"ledger-expiry", "voucher-refunds", "approval-expiry", "provider-polling",
+                    "idempotency-pruning", "movement-recovery", "ride-dispatch", "conversation-pruning",
+                    "whatsapp-pruning"})
 THREADS_MAX = 16
 
 
@@ -81,7 +92,18 @@ def default_jobs(container: Container) -> list[Job]:
             Job(name="whatsapp-send", interval_s=every, run=whatsapp.send_due, batch_max=100),
             Job(name="whatsapp-pruning", interval_s=every * 3600, run=whatsapp.prune, batch_max=1_000),
         ]
-    return jobs
+    return [leased(job, container.leases) if job.name in LEASED else job for job in jobs]
+
+
+def leased(job: Job, leases: Leases) -> Job:
+    """``job``, run only while this process holds its lease (taken or renewed before each run)."""
+    ttl_s = min(max(job.interval_s * 3, _LEASE_TTL_S_MIN), TTL_S_MAX)
+    run = job.run
+
+    def run_if_held() -> int:
+        return run() if leases.hold(f"job:{job.name}", ttl_s) else 0
+
+    return replace(job, run=run_if_held)
 
 
 class WorkerRunner:

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from sika.errors import SikaError
 
-__all__ = ["RETRYABLE_CODES", "GraphClient", "GraphError", "KeepAliveTransport", "TokenBucket",
+__all__ = ["RETRYABLE_CODES", "GraphClient", "GraphError", "KeepAliveTransport", "Pace", "TokenBucket",
            "Transport"]
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,16 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
+class Pace(Protocol):
+    """Paces sends: :class:`TokenBucket` in this process, or ``sika.coordination.pacing.RedisPace``."""
+
+    rate_per_s: float
+
+    def take(self) -> float: ...
+
+    def close(self) -> None: ...
+
+
 class TokenBucket:
     """At most ``burst + rate_per_s * T`` grants in any span of ``T`` seconds, whatever the threads.
 
@@ -102,6 +112,9 @@ class TokenBucket:
         if wait_s > 0:
             self._sleep(wait_s)
         return wait_s
+
+    def close(self) -> None:
+        """Nothing to release: the bucket lives in this process."""
 
 
 class KeepAliveTransport:
@@ -190,8 +203,10 @@ class GraphClient:
         self._retries = retries
         self._backoff_s = backoff_s
         self._sleep = sleep
-        # A tenth of a second's worth of messages may go at once; the rest are paced.
-        self.bucket = TokenBucket(rate_per_s, burst if burst is not None else max(1.0, rate_per_s / 10))
+        # A tenth of a second's worth of messages may go at once; the rest are paced. Shared with the
+        # other processes sending for this number when Redis is there (sika.coordination.pacing).
+        self.burst = burst if burst is not None else max(1.0, rate_per_s / 10)
+        self.pace: Pace = TokenBucket(rate_per_s, self.burst)
         self._transport: Transport = transport or KeepAliveTransport()
 
     def __enter__(self) -> GraphClient:
@@ -202,6 +217,7 @@ class GraphClient:
 
     def close(self) -> None:
         self._transport.close()
+        self.pace.close()
 
     def send(self, body: Mapping[str, Any]) -> str:
         """Send one message body; returns its ``wamid``, or raises :class:`GraphError`."""
@@ -221,7 +237,7 @@ class GraphClient:
             self._sleep(delay_s / 2 + random.uniform(0, delay_s / 2))  # noqa: S311 (jitter, not secrecy)
 
     def _attempt(self, data: bytes) -> str | GraphError:
-        self.bucket.take()
+        self.pace.take()
         try:
             status, answer = self._transport.post(self.url, data, self._headers, self._timeout_s)
         except (OSError, http.client.HTTPException) as exc:
