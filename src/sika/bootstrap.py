@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 
 from sika.auth import ApiKeys, Sessions
 from sika.auth.throttle import LoginThrottle
+from sika.calendar import Calendar, MemoryAnnouncements
 from sika.chat.dialog import Dialog
 from sika.chat.notifications import NotificationText
 from sika.chat.routes import outbox_router, sms_channel
@@ -17,6 +18,7 @@ from sika.config import Settings
 from sika.db import create_db_engine
 from sika.ledger import Ledger
 from sika.migration import upgrade
+from sika.notices.gate import Notices
 from sika.payments import Agents, Merchants, Outbox, Payments
 from sika.payments.approvals import Approvals
 from sika.payments.callbacks import Callbacks
@@ -56,6 +58,7 @@ class Container:
     rides: Rides | None = None
     sms: SmsChannel | None = None
     pin_resets: PinResets | None = None
+    notices: Notices | None = None
 
     def close(self) -> None:
         self.purchases.providers.close()
@@ -114,6 +117,10 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Container:
                             index=location_index(settings.redis_url), matcher=settings.rides_matcher)
     container.pin_resets = PinResets(engine, customers, enqueue, code_key=settings.voucher_key.encode(),
                                      secret_param=SECRET, freeze_cash_out_s=settings.pin_reset_freeze_s)
+    calendar = Calendar(settings.cities, prayer=settings.prayer,
+                        announcements=MemoryAnnouncements(settings.ramadan))
+    container.notices = Notices(engine, calendar, settings.notices)
+    container.outbox.gate = container.notices  # every outbound message passes the policy
     _chat(container)
     return container
 

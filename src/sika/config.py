@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sika.calendar.announcements import RamadanAnnouncement
 from sika.calendar.places import ALL_CITIES
 from sika.calendar.prayers import PrayerMethod
+from sika.notices.rules import NoticeRules
 from sika.payments.fees import DEFAULT_FEES, FeeSchedule
 from sika.rides.cities import DEFAULT_CITIES, City
 from sika.wallet.tiers import DEFAULT_TIERS, TIER_MAX, TierLimits
@@ -127,6 +128,9 @@ class Settings(BaseSettings):
     # starts (and ends) operators announced (JSON list in SIKA_RAMADAN: sika.calendar.RamadanAnnouncement).
     prayer: dict[str, PrayerMethod] = Field(default_factory=dict, max_length=100)
     ramadan: list[RamadanAnnouncement] = Field(default_factory=list, max_length=1_000)
+    # Notifications (docs/notifications.md): quiet hours' windows, marketing caps and staleness (JSON in
+    # SIKA_NOTICES: sika.notices.NoticeRules).
+    notices: NoticeRules = Field(default_factory=NoticeRules)
 
     @field_validator("tiers")
     @classmethod

@@ -16,7 +16,8 @@ ROWID = BigInteger().with_variant(Integer(), "sqlite")
 # Each domain describes its tables in a ``schema`` module; importing it registers them here.
 _SCHEMA_MODULES = ("sika.ledger.schema", "sika.wallet.schema", "sika.auth.schema",
                    "sika.payments.schema", "sika.chat.schema", "sika.chat.whatsapp.schema",
-                   "sika.rides.schema", "sika.chat.sms.schema", "sika.console.schema")
+                   "sika.rides.schema", "sika.chat.sms.schema", "sika.console.schema",
+                   "sika.notices.schema")
 
 
 def load_all() -> MetaData:

@@ -16,6 +16,7 @@ from sika.api import (
     merchants,
     openapi,
     payments,
+    preferences,
     problems,
     provider_callbacks,
     purchases,
@@ -67,6 +68,7 @@ def create_app(
     openapi.install(app)
     app.include_router(wallets.router)
     app.include_router(access.router)
+    app.include_router(preferences.router)
     app.include_router(payments.router)
     app.include_router(merchants.router)
     app.include_router(purchases.router)

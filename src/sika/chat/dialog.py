@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sika import phones
-from sika.chat import abroad, flows
+from sika.chat import abroad, consent, flows
 from sika.chat.context import Answer, Context, Invalid
 from sika.chat.i18n import Translator, translator
 from sika.chat.messages import Choice, Inbound, InboundKind, Reply, Turn
@@ -148,6 +148,12 @@ class Dialog:
                 state.reset("welcome", flows.WELCOME_FIRST_STEP)
             self._ask(ctx)
             return
+        if inbound.kind is InboundKind.TEXT and consent.is_stop(inbound.text) and not self._secret(state):
+            consent.stop(ctx)  # marketing ends at once, whatever the conversation was doing
+            if ctx.customer is None and state.flow != "welcome":
+                state.reset("welcome", flows.WELCOME_FIRST_STEP)
+            self._ask(ctx)
+            return
         if ctx.customer is None and state.flow != "welcome":
             state.reset("welcome", flows.WELCOME_FIRST_STEP)
             flows.welcome_intro(ctx)
@@ -197,6 +203,10 @@ class Dialog:
             state.reset()
         self._ask(ctx)
         return True
+
+    @staticmethod
+    def _secret(state: State) -> bool:
+        return not state.fresh and flows.step(state.flow, state.step).secret
 
     @staticmethod
     def _choice(state: State, inbound: Inbound) -> str | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sika import phones
-from sika.chat import bill_references, pin_gate, ride_status, vouchers
+from sika.chat import bill_references, consent, pin_gate, ride_status, vouchers
 from sika.chat import ride_places as places
 from sika.chat.context import Answer, Context, Invalid
 from sika.chat.i18n import LANGUAGES, N_, translator
@@ -216,6 +216,7 @@ def _menu_ask(ctx: Context) -> Reply:
         Choice("approvals", approvals),
         Choice("history", ctx.t("History")),
         Choice("language", ctx.t("Language")),
+        Choice("notices", ctx.t("Notifications")),
         Choice("help", ctx.t("Help")),
     ]
     return Reply(ctx.t("What would you like to do?"), choices=choices, button=ctx.t("Menu"))
@@ -244,6 +245,8 @@ def _menu(ctx: Context, answer: Answer) -> None:
         ctx.go("approvals", "pick")
     elif choice == "language":
         ctx.go("language", "pick")
+    elif choice == "notices":
+        ctx.go("notices", "quiet")
 
 
 def help_text(ctx: Context) -> str:
@@ -924,6 +927,8 @@ _STEPS: dict[tuple[str, str], Step] = {
     ("approvals", "decide"): Step(_approvals_decide_ask, _approvals_decide),
     ("approvals", "pin"): Step(_pin_ask, _approvals_pin, secret=True),
     ("language", "pick"): Step(_language_ask, _language),
+    ("notices", "quiet"): Step(consent.quiet_ask, consent.quiet_answer),
+    ("notices", "consent"): Step(consent.consent_ask, consent.consent_answer),
     ("balance", "pin"): Step(pin_gate.ask, pin_gate.unlocked(_say_balance, explain), secret=True),
     ("history", "pin"): Step(pin_gate.ask, pin_gate.unlocked(_say_history, explain), secret=True),
     ("ride", "status"): Step(ride_status.status_ask, ride_status.status),
