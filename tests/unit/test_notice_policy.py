@@ -49,7 +49,8 @@ def test_kinds_fall_in_the_four_categories() -> None:
 
 
 @pytest.mark.parametrize("quiet", ["prayer", "ramadan"])
-def test_marketing_waits_past_maghrib_in_lome_on_a_ramadan_day_while_a_receipt_goes_at_once(quiet: Quiet) -> None:
+def test_marketing_waits_past_maghrib_in_lome_on_a_ramadan_day_while_a_receipt_goes_at_once(
+        quiet: Quiet) -> None:
     at = _at("18:00")
     receipt = _decide(quiet, "receipt_transfer_received", at)
     assert (receipt.action, receipt.send_at) == ("send", at)
@@ -99,7 +100,8 @@ def test_three_a_week_the_fourth_waits_for_monday() -> None:
     # 1 March 2026 is a Sunday; three sent Thursday to Saturday.
     sent = (_at("10:00", "2026-02-26"), _at("10:00", "2026-02-27"), _at("10:00", "2026-02-28"))
     decision = _decide("off", "marketing_campaign", _at("10:00"), sent=sent)
-    assert (decision.action, decision.send_at, decision.reason) == ("hold", _at("00:00", "2026-03-02"), "cap_week")
+    assert (decision.action, decision.reason) == ("hold", "cap_week")
+    assert decision.send_at == _at("00:00", "2026-03-02")
 
 
 def test_marketing_that_cannot_go_within_a_day_of_being_written_is_dropped() -> None:
