@@ -157,5 +157,6 @@ def _whatsapp(container: Container, text: NotificationText) -> WhatsApp:
         app_secret=settings.whatsapp_app_secret, graph=graph, handler=container.dialog.handle,
         prefetch=container.dialog.prefetch,
         template_name=settings.whatsapp_template, template_language=template_language,
-        notification_text=text)
+        notification_text=text, marketing_template=settings.whatsapp_marketing_template,
+        on_marketing_limit=container.notices.store.pause_marketing if container.notices else None)
 

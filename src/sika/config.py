@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     whatsapp_api_url: str = "https://graph.facebook.com/v21.0"
     # The approved template for messages outside the 24-hour window (one body variable, {{1}}).
     whatsapp_template: str = Field(default="sika_notification", min_length=1, max_length=512)
+    # The approved MARKETING template promotions go out as ({{1}}: the campaign's text).
+    whatsapp_marketing_template: str = Field(default="sika_offer", min_length=1, max_length=512,
+                                             pattern=r"^[a-z0-9_]+$")
     # Meta's throughput tier: messages a second this process sends at most.
     whatsapp_rate_per_s: float = Field(default=80.0, gt=0, le=10_000)
     # Threads of each process handling the WhatsApp inbox. One is best when the Graph API answers

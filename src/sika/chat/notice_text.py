@@ -42,6 +42,8 @@ def reason_text(t: Translator, reason: str | dict[str, Any] | None) -> str | Non
         return t("held until {time}, after {prayer}", time=when, prayer=t(prayer))
     if code == "quiet":
         return t("held until {time}, the end of the customer's quiet hours", time=when)
+    if code == "paused":
+        return t("held until {time}: WhatsApp asked for a pause in offers to this customer", time=when)
     if code == "cap_day":
         return t("held until {time}: at most {count} marketing messages a day", time=when,
                  count=values.get("per_day", ""))

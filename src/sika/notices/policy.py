@@ -30,13 +30,14 @@ Action = Literal["send", "hold", "drop"]
 # quiet edges, caps and nights is far fewer).
 STEPS_MAX = 64
 HORIZON_DAYS = 15
+_Cause = tuple[str, dict[str, Any]]  # why the instant moved: a reason code and its values
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
     action: Action
     send_at: datetime | None  # None: dropped
-    reason: str  # a code: immediate, open, no_consent, quiet, cap_day, cap_week, stale
+    reason: str  # a code: immediate, open, no_consent, quiet, cap_day, cap_week, paused, stale
     values: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
@@ -56,7 +57,9 @@ def decide(preferences: Preferences, category: Category, now: datetime, *, rules
         return Decision("send", now, "immediate", {"category": category})
     if not preferences.marketing:
         return Decision("drop", None, "no_consent", {"category": category})
-    at, cause = _first_free(now, rules=rules, quiet=quiet, zone=zone, sent=sent)
+    paused_ns = preferences.marketing_paused_until_ns
+    paused = datetime.fromtimestamp(paused_ns / 1e9, now.tzinfo) if paused_ns is not None else None
+    at, cause = _first_free(now, rules=rules, quiet=quiet, zone=zone, sent=sent, paused=paused)
     deadline = (written or now) + timedelta(hours=rules.marketing_stale_h)
     if at is None or at > deadline:
         return Decision("drop", None, "stale", {"category": category, "stale_h": rules.marketing_stale_h,
@@ -73,9 +76,9 @@ def decide(preferences: Preferences, category: Category, now: datetime, *, rules
 
 
 def _first_free(now: datetime, *, rules: NoticeRules, quiet: Schedule | None, zone: tzinfo,
-                sent: Sequence[datetime]) -> tuple[datetime | None, tuple[str, dict[str, Any]]]:
-    at = now
-    cause: tuple[str, dict[str, Any]] = ("open", {})
+                sent: Sequence[datetime], paused: datetime | None) -> tuple[datetime | None, _Cause]:
+    at = max(now, paused) if paused is not None else now
+    cause: _Cause = ("paused", {}) if at > now else ("open", {})
     for _ in range(STEPS_MAX):
         moved = False
         if quiet is not None and quiet.contains(at):

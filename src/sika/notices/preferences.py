@@ -24,3 +24,4 @@ class Preferences:
     consent_asked_at_ns: int | None = None  # asked once: never again after this
     city: str | None = None  # the city whose prayer times apply; None: the number's country's first city
     updated_at_ns: int | None = None
+    marketing_paused_until_ns: int | None = None  # Meta's 131049: no marketing before then

@@ -20,6 +20,8 @@ notice_preferences = Table(
     # Consent is asked once: the instant it was asked (whatever the answer).
     Column("consent_asked_at_ns", BigInteger, nullable=True),
     Column("city", String(32), nullable=True),
+    # WhatsApp's per-user marketing limit (Meta's 131049) was hit: no marketing before this instant.
+    Column("marketing_paused_until_ns", BigInteger, nullable=True),
     Column("updated_at_ns", BigInteger, nullable=False),
     CheckConstraint("quiet IN ('off', 'night', 'prayer', 'ramadan')", name="ck_notice_preferences_quiet"),
 )

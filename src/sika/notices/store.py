@@ -52,6 +52,10 @@ class PreferenceStore:
         self.change(msisdn, marketing=False, via=via)
         return was
 
+    def pause_marketing(self, msisdn: str, until_ns: int) -> None:
+        """WhatsApp refused marketing to this person (Meta's 131049): none before ``until_ns``."""
+        self._upsert(msisdn, {"marketing_paused_until_ns": until_ns, "updated_at_ns": self._clock_ns()})
+
     def mark_asked(self, msisdn: str) -> bool:
         """Record that consent was asked; False when it had been already (ask once)."""
         if self.get(msisdn).consent_asked_at_ns is not None:

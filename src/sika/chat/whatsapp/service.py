@@ -45,11 +45,14 @@ from sika.chat.messages import MASK, Inbound, Reply, Turn
 from sika.chat.whatsapp import store
 from sika.chat.whatsapp.attachments import screen
 from sika.chat.whatsapp.graph import GraphClient, GraphError
+from sika.chat.whatsapp.marketing import MarketingSender
 from sika.chat.whatsapp.render import DEFAULT_LIST_BUTTON, render_template, render_turn
 from sika.chat.whatsapp.schema import inbox, outbound
 from sika.chat.whatsapp.sealing import Sealer
 from sika.chat.whatsapp.webhook import CHANNEL, StatusUpdate, parse, signature_valid, verify_subscription
 from sika.db import writing
+from sika.notices.categories import category_of
+from sika.payments.channels import Unreachable
 from sika.payments.outbox import SECRET, Message
 from sika.payments.queue import backoff_ns, claim_due, renew
 
@@ -100,7 +103,9 @@ class WhatsApp:
                  template_name: str = "sika_notification",
                  template_language: str | Callable[[str], str] = "fr",
                  notification_text: NotificationText = default_notification_text,
-                 list_button: str = DEFAULT_LIST_BUTTON, prefetch: Prefetch | None = None) -> None:
+                 list_button: str = DEFAULT_LIST_BUTTON, prefetch: Prefetch | None = None,
+                 marketing_template: str = "sika_offer",
+                 on_marketing_limit: Callable[[str, int], None] | None = None) -> None:
         self._engine = engine
         self._verify_token = verify_token
         self._app_secret = app_secret
@@ -113,6 +118,10 @@ class WhatsApp:
         self._template_language = template_language
         self._notification_text = notification_text
         self._list_button = list_button
+        # Promotions: an approved marketing template, sent while the outbox waits (see marketing.py).
+        self._marketing = None if graph is None else MarketingSender(
+            engine, graph, template_name=marketing_template, template_language=self._language_of,
+            text=notification_text, clock_ns=clock_ns, on_limit=on_marketing_limit)
         self._storer = _GroupCommit(lambda received: store.add_inbounds(engine, received),
                                     lambda statuses, now: store.apply_statuses(engine, statuses, now_ns=now))
         # Made on first use; its idle threads end with it.
@@ -327,6 +336,11 @@ class WhatsApp:
         raises only when it could not be queued. A secret (a voucher's code) is masked in what stays
         stored once the message is sent.
         """
+        if category_of(message.kind) == "marketing":  # never free-form, never queued behind the outbox
+            if self._marketing is None:
+                raise Unreachable("whatsapp sending is off (no token)")
+            self._marketing.deliver(message)
+            return
         text = self._notification_text(message.kind, message.params, message.msisdn)
         secret = message.params.get(SECRET)
         outgoing = self._outgoing(message.msisdn, [Reply(text=text)],
@@ -380,10 +394,12 @@ class WhatsApp:
             first = next((reply.text for reply in replies if reply.text.strip()), None)
             if first is None:
                 return []
-            language = (self._template_language if isinstance(self._template_language, str)
-                        else self._template_language(msisdn))
-            bodies = [render_template(msisdn, self._template_name, language, [first])]
+            bodies = [render_template(msisdn, self._template_name, self._language_of(msisdn), [first])]
         return [_outgoing(body, secret) for body in bodies]
+
+    def _language_of(self, msisdn: str) -> str:
+        return (self._template_language if isinstance(self._template_language, str)
+                else self._template_language(msisdn))
 
     def _queue_and_send(self, msisdn: str, outgoing: list[store.Outgoing], key: str | None) -> list[str]:
         if not outgoing:

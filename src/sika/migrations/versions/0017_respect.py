@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("consent_via", sa.String(length=12), nullable=True),
         sa.Column("consent_asked_at_ns", sa.BigInteger(), nullable=True),
         sa.Column("city", sa.String(length=32), nullable=True),
+        sa.Column("marketing_paused_until_ns", sa.BigInteger(), nullable=True),
         sa.Column("updated_at_ns", sa.BigInteger(), nullable=False),
         sa.CheckConstraint("quiet IN ('off', 'night', 'prayer', 'ramadan')", name="ck_notice_preferences_quiet"),
         sa.PrimaryKeyConstraint("msisdn"),
