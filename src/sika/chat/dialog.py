@@ -64,7 +64,8 @@ class Dialog:
         ctx = Context(container=self.container, inbound=inbound, state=state, t=translator(language),
                       customer=customer, pending_approvals=pending, account=account)
         try:
-            self._turn(ctx)
+            if not self._stopped(ctx):
+                self._turn(ctx)
         except SikaError as exc:
             ctx.say(flows.explain(ctx, exc))
             self._ask(ctx)
@@ -148,12 +149,6 @@ class Dialog:
                 state.reset("welcome", flows.WELCOME_FIRST_STEP)
             self._ask(ctx)
             return
-        if inbound.kind is InboundKind.TEXT and consent.is_stop(inbound.text) and not self._secret(state):
-            consent.stop(ctx)  # marketing ends at once, whatever the conversation was doing
-            if ctx.customer is None and state.flow != "welcome":
-                state.reset("welcome", flows.WELCOME_FIRST_STEP)
-            self._ask(ctx)
-            return
         if ctx.customer is None and state.flow != "welcome":
             state.reset("welcome", flows.WELCOME_FIRST_STEP)
             flows.welcome_intro(ctx)
@@ -204,9 +199,18 @@ class Dialog:
         self._ask(ctx)
         return True
 
-    @staticmethod
-    def _secret(state: State) -> bool:
-        return not state.fresh and flows.step(state.flow, state.step).secret
+    def _stopped(self, ctx: Context) -> bool:
+        """STOP (in any of the seven languages): marketing ends at once, whatever the conversation was
+        doing; True when that was the message."""
+        inbound, state = ctx.inbound, ctx.state
+        secret = not state.fresh and flows.step(state.flow, state.step).secret
+        if inbound.kind is not InboundKind.TEXT or secret or not consent.is_stop(inbound.text):
+            return False
+        consent.stop(ctx)
+        if ctx.customer is None and state.flow != "welcome":
+            state.reset("welcome", flows.WELCOME_FIRST_STEP)
+        self._ask(ctx)
+        return True
 
     @staticmethod
     def _choice(state: State, inbound: Inbound) -> str | None:
