@@ -22,6 +22,7 @@ from sika.api import (
     purchases,
     rides,
     sms,
+    sms_inbound,
     ussd,
     wallets,
     whatsapp,
@@ -76,6 +77,7 @@ def create_app(
     app.include_router(rides.router)
     app.include_router(ussd.router)
     app.include_router(sms.router)
+    app.include_router(sms_inbound.router)
     app.include_router(console_router)
     whatsapp.include(app, container.whatsapp)
 

@@ -15,7 +15,8 @@ from sika.chat.messages import Choice, Reply
 from sika.chat.shortcuts import normalize
 from sika.notices.gate import Notices
 
-__all__ = ["STOP_WORDS", "consent_answer", "consent_ask", "is_stop", "quiet_answer", "quiet_ask", "stop"]
+__all__ = ["STOP_CONFIRMATION", "STOP_WORDS", "consent_answer", "consent_ask", "is_stop", "quiet_answer",
+           "quiet_ask", "stop"]
 
 # What people type to stop promotions, in the seven languages (compared without accents or case).
 STOP_WORDS = frozenset(normalize(word) for word in (
@@ -27,6 +28,8 @@ STOP_WORDS = frozenset(normalize(word) for word in (
     "стоп", "отписаться", "хватит",  # ru
     "توقف", "ايقاف", "إيقاف", "الغاء الاشتراك",  # ar
 ))
+STOP_CONFIRMATION = N_("Done: Sika will send you no more offers or promotions. Receipts, codes and ride "
+                       "messages still come. To receive offers again, choose Notifications in the menu.")
 _VIA = {"whatsapp": "whatsapp", "ussd": "ussd", "sms": "sms"}
 _QUIET = {"off": N_("No quiet hours"), "night": N_("Quiet at night"), "prayer": N_("Quiet at prayer times"),
           "ramadan": N_("Prayer times, suhoor and iftar")}
@@ -44,8 +47,7 @@ def _notices(ctx: Context) -> Notices:
 def stop(ctx: Context) -> None:
     """Opt out of marketing now, say so, and cancel whatever was under way."""
     _notices(ctx).store.opt_out(ctx.msisdn, via=_VIA.get(ctx.inbound.channel, "chat"))
-    ctx.say(ctx.t("Done: Sika will send you no more offers or promotions. Receipts, codes and ride "
-                  "messages still come. To receive offers again, choose Notifications in the menu."))
+    ctx.say(ctx.t(STOP_CONFIRMATION))
     if ctx.state.flow not in ("menu", "welcome"):
         ctx.say(ctx.t("Cancelled. Nothing was sent."))  # what "stop" always did in the middle of a flow
         ctx.state.reset()

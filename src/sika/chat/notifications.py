@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from sika import phones
+from sika.chat.consent import STOP_CONFIRMATION
 from sika.chat.i18n import N_, Translator, translator
 from sika.chat.statement_text import receipt
 from sika.errors import SikaError
@@ -105,6 +106,8 @@ def render(t: Translator, kind: str, params: dict[str, Any]) -> str:
         merchant = params.get("kind") != "cash_out"
         note = merchant_note(str(values["description"]), str(values["from"])) if merchant else ""
         return text + "\n" + t('Their note: "{note}"', note=note) if note else text
+    if kind == "stop_confirmed":  # STOP by SMS: the same confirmation the chat gives
+        return t(STOP_CONFIRMATION)
     if kind.startswith("marketing_"):  # a campaign's own words (its operator wrote them per language)
         return t("Sika: {text}\nReply STOP to receive no more offers.", text=params.get("text", ""))
     if kind in _RIDES:
