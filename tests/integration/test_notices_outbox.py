@@ -190,3 +190,22 @@ def test_the_notifications_entry_asks_the_quiet_hours_then_consent(container: Co
     preferences = PreferenceStore(container.engine).get(KOFI)
     assert (preferences.quiet, preferences.marketing, preferences.consent_via) == ("prayer", True, "whatsapp")
     assert preferences.consent_at_ns is not None and preferences.consent_asked_at_ns is not None
+
+
+def test_consent_is_asked_once_in_the_customers_language_and_yes_turns_offers_on(
+        container: Container) -> None:
+    dialog = Dialog(container)
+
+    def say(text: str, channel: str = "whatsapp") -> list[str]:
+        turn = dialog.handle(Inbound(channel=channel, msisdn=AMA, kind=InboundKind.TEXT,
+                                     message_id=f"y{next(_ids)}", text=text))
+        return [reply.text for reply in turn.replies]
+
+    first = say("menu")
+    assert first[0].startswith("Souhaitez-vous recevoir les offres et promotions de Sika ?")  # Ama reads French
+    assert first[-1].startswith("Que voulez-vous faire")  # the menu stays the last screen
+    assert not any("Souhaitez-vous" in text for text in say("menu"))  # asked once, never again
+    assert say("oui")[0] == "Enregistré : vous recevrez des offres, en dehors de vos heures calmes."
+    preferences = PreferenceStore(container.engine).get(AMA)
+    assert (preferences.marketing, preferences.consent_via) == (True, "whatsapp")
+    assert not any("Enregistré" in text for text in say("oui"))  # answered: "oui" means nothing more

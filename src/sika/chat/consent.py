@@ -15,8 +15,8 @@ from sika.chat.messages import Choice, Reply
 from sika.chat.shortcuts import normalize
 from sika.notices.gate import Notices
 
-__all__ = ["STOP_CONFIRMATION", "STOP_WORDS", "consent_answer", "consent_ask", "is_stop", "quiet_answer",
-           "quiet_ask", "stop"]
+__all__ = ["CONSENT_QUESTION", "STOP_CONFIRMATION", "STOP_WORDS", "YES_WORDS", "agreed", "ask_once",
+           "consent_answer", "consent_ask", "is_stop", "quiet_answer", "quiet_ask", "stop"]
 
 # What people type to stop promotions, in the seven languages (compared without accents or case).
 STOP_WORDS = frozenset(normalize(word) for word in (
@@ -30,6 +30,11 @@ STOP_WORDS = frozenset(normalize(word) for word in (
 ))
 STOP_CONFIRMATION = N_("Done: Sika will send you no more offers or promotions. Receipts, codes and ride "
                        "messages still come. To receive offers again, choose Notifications in the menu.")
+# "Yes" to the consent question asked once, in the seven languages.
+YES_WORDS = frozenset(normalize(word) for word in (
+    "oui", "yes", "si", "sí", "sì", "sim", "да", "نعم"))
+CONSENT_QUESTION = N_("Would you like to receive Sika's offers and promotions? At most one a day, never "
+                      "in your quiet hours. Reply YES to agree; STOP ends them at any time.")
 _VIA = {"whatsapp": "whatsapp", "ussd": "ussd", "sms": "sms"}
 _QUIET = {"off": N_("No quiet hours"), "night": N_("Quiet at night"), "prayer": N_("Quiet at prayer times"),
           "ramadan": N_("Prayer times, suhoor and iftar")}
@@ -51,6 +56,29 @@ def stop(ctx: Context) -> None:
     if ctx.state.flow not in ("menu", "welcome"):
         ctx.say(ctx.t("Cancelled. Nothing was sent."))  # what "stop" always did in the middle of a flow
         ctx.state.reset()
+
+
+def ask_once(ctx: Context) -> None:
+    """After a turn that ends at the menu, ask a customer for marketing consent, once ever, in their
+    language, before the menu. Not on USSD: its one screen is the menu's."""
+    if ctx.inbound.channel == "ussd" or ctx.customer is None or ctx.state.flow != "menu" or not ctx.replies:
+        return
+    if not _notices(ctx).store.mark_asked(ctx.msisdn):
+        return
+    ctx.replies.insert(len(ctx.replies) - 1, Reply(text=ctx.t(CONSENT_QUESTION), rtl=ctx.t.rtl))
+
+
+def agreed(ctx: Context) -> bool:
+    """YES to the question :func:`ask_once` asked (and not answered yet): marketing on. True when so."""
+    if ctx.customer is None or normalize(ctx.inbound.text) not in YES_WORDS:
+        return False
+    store = _notices(ctx).store
+    preferences = store.get(ctx.msisdn)
+    if preferences.consent_asked_at_ns is None or preferences.consent_at_ns is not None:
+        return False  # never asked, or answered already: "yes" means nothing here
+    store.change(ctx.msisdn, marketing=True, via=_VIA.get(ctx.inbound.channel, "chat"))
+    ctx.say(ctx.t("Saved: you will receive offers, outside your quiet hours."))
+    return True
 
 
 def quiet_ask(ctx: Context) -> Reply:

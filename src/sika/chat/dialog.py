@@ -66,6 +66,7 @@ class Dialog:
         try:
             if not self._stopped(ctx):
                 self._turn(ctx)
+            consent.ask_once(ctx)
         except SikaError as exc:
             ctx.say(flows.explain(ctx, exc))
             self._ask(ctx)
@@ -201,10 +202,15 @@ class Dialog:
 
     def _stopped(self, ctx: Context) -> bool:
         """STOP (in any of the seven languages): marketing ends at once, whatever the conversation was
-        doing; True when that was the message."""
+        doing; YES to the consent question asked once: marketing on. True when that was the message."""
         inbound, state = ctx.inbound, ctx.state
         secret = not state.fresh and flows.step(state.flow, state.step).secret
-        if inbound.kind is not InboundKind.TEXT or secret or not consent.is_stop(inbound.text):
+        if inbound.kind is not InboundKind.TEXT or secret:
+            return False
+        if state.flow == "menu" and consent.agreed(ctx):
+            self._ask(ctx)
+            return True
+        if not consent.is_stop(inbound.text):
             return False
         consent.stop(ctx)
         if ctx.customer is None and state.flow != "welcome":
