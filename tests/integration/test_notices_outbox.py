@@ -202,7 +202,7 @@ def test_consent_is_asked_once_in_the_customers_language_and_yes_turns_offers_on
         return [reply.text for reply in turn.replies]
 
     first = say("menu")
-    assert first[0].startswith("Souhaitez-vous recevoir les offres et promotions de Sika ?")  # Ama reads French
+    assert first[0].startswith("Souhaitez-vous recevoir les offres et promotions de Sika ?")  # in French
     assert first[-1].startswith("Que voulez-vous faire")  # the menu stays the last screen
     assert not any("Souhaitez-vous" in text for text in say("menu"))  # asked once, never again
     assert say("oui")[0] == "Enregistré : vous recevrez des offres, en dehors de vos heures calmes."
