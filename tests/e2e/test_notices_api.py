@@ -8,10 +8,12 @@ import os
 import subprocess
 import sys
 
+from console_support import Desk, operator
 from e2e_support import World
 
 from sika.bootstrap import bootstrap
 from sika.config import Settings
+from sika.console.operators import Role
 from sika.notices.store import PreferenceStore
 from sika.payments.outbox import Outbox, enqueue
 
@@ -63,6 +65,11 @@ def test_the_feed_says_why_a_promotion_waits(world: World) -> None:
     assert (promo["status"], promo["category"]) == ("queued", "marketing")
     assert promo["reason"] == "retenu jusqu'à 18:27, après Maghrib"  # Ama reads French
     assert promo["text"] == "Sika : Iftar: -10 % on rides\nRépondez STOP pour ne plus recevoir d'offres."
+
+    world.client.cookies.clear()  # an operator reads the same reason in the console's notifications log
+    Desk(world.client).login("yawa", operator(world.container, "yawa", Role.VIEWER))
+    log = world.client.get("/console/notifications", params={"msisdn": AMA}).text
+    assert "marketing_iftar" in log and "retenu jusqu&#39;à 18:27, après Maghrib" in log
 
 
 def _explain(database_url: str, *args: str) -> tuple[list[str], dict[str, object]]:
