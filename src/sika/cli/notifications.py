@@ -70,3 +70,33 @@ def explain(
                            "reason": reason, "action": decision.action, "code": decision.reason,
                            "city": city, "quiet": preferences.quiet, "marketing": preferences.marketing},
                           ensure_ascii=False))
+
+
+@app.command("broadcast")
+def broadcast(
+    campaign: Annotated[str, typer.Argument(help="The campaign's id (a-z, 0-9, _): the message kind is "
+                                                 "marketing_<campaign>.")],
+    text: Annotated[str, typer.Option(help="What the promotion says (the template's {{1}}).")],
+    to: Annotated[list[str] | None, typer.Option(help="A recipient's number (repeat); default: every "
+                                                      "customer who agreed to marketing.")] = None,
+    tier: Annotated[int, typer.Option(help="The number's messaging tier: people a day (1000, 10000, "
+                                           "100000; 0: unlimited).")] = 1_000,
+    rate: Annotated[float, typer.Option(help="Messages a second at most.")] = 20.0,
+) -> None:
+    """Announce a campaign: one promotion per customer, paced, through the notification policy."""
+    from rich.progress import Progress
+
+    from sika.cli.context import container
+    from sika.notices.broadcast import announce
+
+    with container() as built:
+        assert built.notices is not None
+        recipients = list(to) if to else built.notices.store.opted_in()
+        with Progress(transient=True) as bar:
+            task = bar.add_task("announcing", total=len(recipients))
+            report = announce(built.notices, campaign=campaign, text=text, recipients=recipients,
+                              now=datetime.now(UTC), tier=tier, rate_per_s=rate,
+                              progress=lambda done: bar.update(task, completed=done))
+    typer.echo(f"{len(recipients)} recipients: {report.sent} sent, {report.held} held, "
+               f"{report.dropped} dropped, {report.failed} failed, {report.already} already queued")
+    typer.echo(json.dumps(report.as_json(), ensure_ascii=False))

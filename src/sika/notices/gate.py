@@ -34,7 +34,7 @@ SENT_ROWS_MAX = 500
 class Notices:
     def __init__(self, engine: Engine, calendar: Calendar, rules: NoticeRules | None = None, *,
                  store: PreferenceStore | None = None) -> None:
-        self._engine = engine
+        self.engine = engine
         self.calendar = calendar
         self.rules = rules or NoticeRules()
         self.store = store or PreferenceStore(engine)
@@ -75,7 +75,7 @@ class Notices:
         """When marketing messages were delivered to ``msisdn`` in the days before ``at``."""
         since = int((at - timedelta(days=SENT_LOOKBACK_DAYS)).timestamp() * 1e9)
         c = outbox.c
-        with self._engine.connect() as connection:
+        with self.engine.connect() as connection:
             rows = connection.execute(
                 select(c.delivered_at_ns).where(
                     c.msisdn == msisdn, c.status == "delivered", c.kind.startswith(MARKETING_PREFIX),

@@ -56,6 +56,13 @@ class PreferenceStore:
         """WhatsApp refused marketing to this person (Meta's 131049): none before ``until_ns``."""
         self._upsert(msisdn, {"marketing_paused_until_ns": until_ns, "updated_at_ns": self._clock_ns()})
 
+    def opted_in(self, limit: int = 100_000) -> list[str]:
+        """The numbers that agreed to marketing (a broadcast's audience), at most ``limit``."""
+        with self._engine.connect() as connection:
+            rows = connection.execute(select(notice_preferences.c.msisdn).where(
+                notice_preferences.c.marketing.is_(True)).order_by(notice_preferences.c.msisdn).limit(limit))
+            return [row[0] for row in rows]
+
     def mark_asked(self, msisdn: str) -> bool:
         """Record that consent was asked; False when it had been already (ask once)."""
         if self.get(msisdn).consent_asked_at_ns is not None:

@@ -62,11 +62,12 @@ ERROR_CHARS_MAX = 200
 
 
 def enqueue(connection: Connection, *, dedupe_key: str, msisdn: str, kind: str, params: dict[str, Any],
-            now_ns: int) -> None:
-    """Queue a message inside the caller's transaction; a second enqueue of ``dedupe_key`` is a no-op."""
+            now_ns: int, due_ns: int | None = None) -> None:
+    """Queue a message inside the caller's transaction; a second enqueue of ``dedupe_key`` is a no-op.
+    ``due_ns``: not before then (a paced broadcast); now by default."""
     values = {"dedupe_key": dedupe_key, "msisdn": msisdn, "kind": kind,
               "params": json.dumps(params, separators=(",", ":"), ensure_ascii=False),
-              "status": "queued", "next_attempt_ns": now_ns, "created_at_ns": now_ns}
+              "status": "queued", "next_attempt_ns": max(now_ns, due_ns or now_ns), "created_at_ns": now_ns}
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     connection.execute(dialect.insert(outbox).values(values).on_conflict_do_nothing(
         index_elements=["dedupe_key"]))
