@@ -4,6 +4,7 @@ and pair rate limiting (131056) backs off; neither is ever counted as delivered.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -138,3 +139,21 @@ def test_the_fake_answers_meta_s_error_json_for_both_limits() -> None:
                              "text": {"body": "x"}})
             assert getattr(raised.value, "error_code", None) == code
             assert words[code] in str(raised.value)
+
+
+def test_a_131049_reported_later_by_a_status_webhook_pauses_marketing_too(
+        container: Container, world: tuple[Outbox, WhatsApp, FakeGraph, Clock]) -> None:
+    _, whatsapp, _, clock = world
+    status = {"id": "wamid.HBgLMjI4OTAxMTIyMzMVAgARGBI", "status": "failed", "timestamp": "1772359200",
+              "recipient_id": AMA.removeprefix("+"),
+              "errors": [{"code": 131049, "title": "This message was not delivered to maintain healthy "
+                          "ecosystem engagement.", "error_data": {"details": "In order to maintain a healthy "
+                                                                  "ecosystem engagement, the message failed "
+                                                                  "to be delivered."}}]}
+    value = {"messaging_product": "whatsapp", "metadata": {"display_phone_number": "22870000000",
+                                                           "phone_number_id": "1065"}, "statuses": [status]}
+    body = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
+        {"field": "messages", "value": value}]}]}
+    whatsapp.receive(json.dumps(body).encode())
+    assert container.notices is not None
+    assert container.notices.store.get(AMA).marketing_paused_until_ns == clock() + 24 * 3600 * 10**9

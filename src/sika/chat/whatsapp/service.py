@@ -45,7 +45,7 @@ from sika.chat.messages import MASK, Inbound, Reply, Turn
 from sika.chat.whatsapp import store
 from sika.chat.whatsapp.attachments import screen
 from sika.chat.whatsapp.graph import GraphClient, GraphError
-from sika.chat.whatsapp.marketing import MarketingSender
+from sika.chat.whatsapp.marketing import LIMIT_PAUSE_S, PER_USER_MARKETING_LIMIT, MarketingSender
 from sika.chat.whatsapp.render import DEFAULT_LIST_BUTTON, render_template, render_turn
 from sika.chat.whatsapp.schema import inbox, outbound
 from sika.chat.whatsapp.sealing import Sealer
@@ -119,6 +119,7 @@ class WhatsApp:
         self._notification_text = notification_text
         self._list_button = list_button
         # Promotions: an approved marketing template, sent while the outbox waits (see marketing.py).
+        self._on_marketing_limit = on_marketing_limit
         self._marketing = None if graph is None else MarketingSender(
             engine, graph, template_name=marketing_template, template_language=self._language_of,
             text=notification_text, clock_ns=clock_ns, on_limit=on_marketing_limit)
@@ -172,6 +173,10 @@ class WhatsApp:
         if not parsed.messages and not parsed.statuses:
             return None
         now = self._clock_ns()
+        for status in parsed.statuses:  # Meta's 131049, reported late: a promotion did not arrive
+            limited = status.error_code == PER_USER_MARKETING_LIMIT and status.recipient
+            if limited and status.recipient and self._on_marketing_limit is not None:
+                self._on_marketing_limit(status.recipient, now + LIMIT_PAUSE_S * _NS)
         return store.received_of(parsed, now_ns=now, sealer=self._sealer), parsed.statuses, now
 
     # The inbox -----------------------------------------------------------------------------------
