@@ -61,4 +61,6 @@ def test_other_sms_are_received_and_change_nothing(world: World, fake: FakeSms) 
     _drain(world.container)
     assert fake.messages(STRANGER) == []
     nobody = world.client.post(f"{ROUTE}?token={TOKEN}", data={"from": "hello", "text": "STOP", "id": "x"})
-    assert (nobody.status_code, nobody.json()["code"]) == (422, "invalid_msisdn")
+    assert (nobody.status_code, nobody.json()) == (200, {"received": True, "stop": False})
+    empty = world.client.post(f"{ROUTE}?token={TOKEN}", data={"text": "STOP", "id": "y"})
+    assert (empty.status_code, empty.json()["code"]) == (422, "validation_error")

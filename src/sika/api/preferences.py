@@ -17,10 +17,10 @@ from sika.api.auth import Caller, caller, container_of, visible_customer
 from sika.api.fields import Body, MsisdnPath
 from sika.auth import Role
 from sika.bootstrap import Container
-from sika.errors import SikaError
 from sika.notices import Preferences
 from sika.notices.gate import Notices
 from sika.notices.preferences import Quiet
+from sika.rides.cities import UnknownCity
 
 __all__ = ["router"]
 
@@ -42,11 +42,6 @@ class PreferencesOut(BaseModel):
     marketing_consent_at: str | None = Field(description="ISO-8601: when consent was last given or withdrawn")
     marketing_consent_via: str | None = Field(description="api, admin, chat, whatsapp, sms, stop")
     city: str = Field(description="the city whose prayer times the quiet hours follow")
-
-
-class UnknownCityChoice(SikaError):
-    code = "unknown_city"
-    status = 422
 
 
 def _notices(container: Container) -> Notices:
@@ -75,6 +70,7 @@ async def get_preferences(msisdn: MsisdnPath, who: Annotated[Caller, Depends(cal
 
 
 @router.put("/wallets/{msisdn}/preferences", response_model=PreferencesOut,
+            responses={404: {"description": "unknown_wallet, or unknown_city (no such city configured)"}},
             summary="Set a customer's quiet hours and marketing consent")
 async def put_preferences(msisdn: MsisdnPath, body: PreferencesIn, who: Annotated[Caller, Depends(caller)],
                           container: Annotated[Container, Depends(container_of)]) -> PreferencesOut:
@@ -82,7 +78,7 @@ async def put_preferences(msisdn: MsisdnPath, body: PreferencesIn, who: Annotate
         customer = visible_customer(container, who, msisdn, Role.ADMIN)
         notices = _notices(container)
         if body.city is not None and body.city not in notices.calendar.places:
-            raise UnknownCityChoice(f"no city {body.city!r}: {', '.join(notices.calendar.places)}")
+            raise UnknownCity(f"no city {body.city!r}: {', '.join(notices.calendar.places)}")
         via = "api" if who.customer_id is not None else "admin"
         changes = {"city": body.city} if body.city is not None else {}
         preferences = notices.store.change(customer.msisdn, quiet=body.quiet, marketing=body.marketing,

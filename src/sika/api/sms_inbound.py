@@ -4,7 +4,8 @@ Only STOP and its equivalents in the seven languages are understood by SMS (the 
 WhatsApp, USSD and the app): the number is opted out of marketing at once, and a confirmation in its
 language goes back by the outbox (a service message: it is never held). Set this URL (with
 ``?token=<SIKA_AFRICASTALKING_CALLBACK_TOKEN>``) as the incoming messages callback in Africa's
-Talking's dashboard; it is accepted as the delivery reports are (:mod:`sika.api.sms`).
+Talking's dashboard; it is accepted as the delivery reports are (:mod:`sika.api.sms`). A message
+from anything but a mobile number of the zone is acknowledged and ignored.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ def _stop(container: Container, msisdn: str, message_id: str) -> None:
              openapi_extra={"requestBody": {"required": True, "content": {
                  "application/x-www-form-urlencoded": {"schema": {
                      "type": "object", "required": ["from", "text", "id"],
-                     "properties": {name: {"type": "string"} for name in _FIELDS}}}}}})
+                     "properties": {name: {"type": "string", "minLength": 1 if name in ("from", "id") else 0}
+                                    for name in _FIELDS}}}}}})
 async def inbound_sms(request: Request,
                       container: Annotated[Container, Depends(container_of)]) -> JSONResponse:
     """``from`` (the sender), ``text``, ``id`` (the gateway's id: a repeated callback stops once)."""
@@ -62,8 +64,8 @@ async def inbound_sms(request: Request,
     try:
         msisdn = phones.normalize(sender)
     except SikaError:
-        return problem(422, "invalid_msisdn", "the sender is not a phone number")
-    if not is_stop(text):
+        msisdn = None  # a short code, a sender name, a number abroad: nothing to opt out
+    if msisdn is None or not is_stop(text):
         return JSONResponse({"received": True, "stop": False})
     await run_in_threadpool(_stop, container, msisdn, message_id)
     return JSONResponse({"received": True, "stop": True})
