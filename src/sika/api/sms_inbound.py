@@ -46,7 +46,7 @@ def _stop(container: Container, msisdn: str, message_id: str) -> None:
              responses={403: {"description": "forbidden: not from Africa's Talking"}},
              openapi_extra={"requestBody": {"required": True, "content": {
                  "application/x-www-form-urlencoded": {"schema": {
-                     "type": "object", "required": ["from", "text", "id"],
+                     "type": "object", "required": ["from", "id"],
                      "properties": {name: {"type": "string", "minLength": 1 if name in ("from", "id") else 0}
                                     for name in _FIELDS}}}}}})
 async def inbound_sms(request: Request,
