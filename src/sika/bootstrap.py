@@ -22,6 +22,7 @@ from sika.coordination.pacing import RedisPace
 from sika.db import create_db_engine
 from sika.ledger import Ledger
 from sika.migration import upgrade
+from sika.notices.gate import Notices
 from sika.payments import Agents, Merchants, Outbox, Payments
 from sika.payments.approvals import Approvals
 from sika.payments.callbacks import Callbacks
@@ -68,6 +69,7 @@ class Container:
     rides: Rides | None = None
     sms: SmsChannel | None = None
     pin_resets: PinResets | None = None
+    notices: Notices | None = None
 
     def close(self) -> None:
         self.purchases.providers.close()
@@ -137,6 +139,8 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Container:
                             index=location_index(settings.redis_url), matcher=settings.rides_matcher)
     container.pin_resets = PinResets(engine, customers, enqueue, code_key=settings.voucher_key.encode(),
                                      secret_param=SECRET, freeze_cash_out_s=settings.pin_reset_freeze_s)
+    container.notices = Notices(engine, calendar, settings.notices)
+    container.outbox.gate = container.notices  # every outbound message passes the policy
     _chat(container)
     return container
 
@@ -145,11 +149,12 @@ def _chat(container: Container) -> None:
     """The dialog for every channel; WhatsApp and SMS when configured; the outbox's routes."""
     settings = container.settings
     customers = container.customers
-    assert container.rides is not None
+    assert container.rides is not None and container.notices is not None
     container.chat = chat_services(
         container.engine, customers=customers, accounts=container.ledger, payments=container.payments,
         purchases=container.purchases, approvals=container.approvals, statements=container.statements,
-        rides=container.rides, promotions=container.promotions, outbox=container.outbox,
+        rides=container.rides, promotions=container.promotions, notices=container.notices,
+        outbox=container.outbox,
         voucher_ttl_s=settings.voucher_ttl_s)
     container.dialog = Dialog(container.chat)
     text = NotificationText(customers, container.statements)
@@ -184,5 +189,6 @@ def _whatsapp(container: Container, text: NotificationText) -> WhatsApp:
         app_secret=settings.whatsapp_app_secret, graph=graph, handler=container.dialog.handle,
         prefetch=container.dialog.prefetch,
         template_name=settings.whatsapp_template, template_language=template_language,
-        notification_text=text)
+        notification_text=text, marketing_template=settings.whatsapp_marketing_template,
+        on_marketing_limit=container.notices.store.pause_marketing if container.notices else None)
 

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sika.calendar.announcements import RamadanAnnouncement
 from sika.calendar.places import ALL_CITIES
 from sika.calendar.prayers import PrayerMethod
+from sika.notices.rules import NoticeRules
 from sika.payments.fees import DEFAULT_FEES, FeeSchedule
 from sika.rides.cities import DEFAULT_CITIES, City
 from sika.wallet.pin_keys import PinKeys
@@ -35,6 +36,9 @@ class Settings(BaseSettings):
     whatsapp_api_url: str = "https://graph.facebook.com/v21.0"
     # The approved template for messages outside the 24-hour window (one body variable, {{1}}).
     whatsapp_template: str = Field(default="sika_notification", min_length=1, max_length=512)
+    # The approved MARKETING template promotions go out as ({{1}}: the campaign's text).
+    whatsapp_marketing_template: str = Field(default="sika_offer", min_length=1, max_length=512,
+                                             pattern=r"^[a-z0-9_]+$")
     # Meta's throughput tier: messages a second this process sends at most.
     whatsapp_rate_per_s: float = Field(default=80.0, gt=0, le=10_000)
     # Threads of each process handling the WhatsApp inbox. One is best when the Graph API answers
@@ -131,6 +135,9 @@ class Settings(BaseSettings):
     # starts (and ends) operators announced (JSON list in SIKA_RAMADAN: sika.calendar.RamadanAnnouncement).
     prayer: dict[str, PrayerMethod] = Field(default_factory=dict, max_length=100)
     ramadan: list[RamadanAnnouncement] = Field(default_factory=list, max_length=1_000)
+    # Notifications (docs/notifications.md): quiet hours' windows, marketing caps and staleness (JSON in
+    # SIKA_NOTICES: sika.notices.NoticeRules).
+    notices: NoticeRules = Field(default_factory=NoticeRules)
 
     # Promotions: the key of promotion codes' digests (codes are stored only as HMACs under it; set a
     # secret one in production).

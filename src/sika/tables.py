@@ -17,7 +17,7 @@ ROWID = BigInteger().with_variant(Integer(), "sqlite")
 _SCHEMA_MODULES = ("sika.ledger.schema", "sika.wallet.schema", "sika.auth.schema",
                    "sika.payments.schema", "sika.chat.schema", "sika.chat.whatsapp.schema",
                    "sika.rides.schema", "sika.chat.sms.schema", "sika.console.schema",
-                   "sika.promotions.schema", "sika.coordination.schema")
+                   "sika.promotions.schema", "sika.coordination.schema", "sika.notices.schema")
 
 
 def load_all() -> MetaData:

@@ -178,6 +178,7 @@ def test_history_language_and_idle_expiry(town: Container) -> None:
     chat("solde")
     assert "50 000 F CFA" in chat.text()
     chat("menu")
+    chat.pick("settings")
     chat.pick("language")
     chat.pick("lang:en")
     assert town.customers.get(AMA).language == "en"

@@ -37,6 +37,16 @@ class Unused:
         raise AssertionError(f"the flow called {name}, which this scenario does not expect")
 
 
+class AskedAlready:
+    """Notices whose consent question this customer already had: the menu comes without it."""
+
+    class _Store:
+        def mark_asked(self, msisdn: str) -> bool:
+            return False
+
+    store = _Store()
+
+
 class MemoryConversations:
     def __init__(self) -> None:
         self.saved: dict[tuple[str, str], State] = {}
@@ -107,7 +117,8 @@ class Payments:
 def services(payments: Payments, customers: Customers) -> ChatServices:
     return ChatServices(customers=customers, accounts=Accounts(), payments=payments,
                         purchases=Unused(), approvals=Approvals(), statements=Unused(), rides=Unused(),
-                        places=Unused(), promotions=Unused(), code_route=lambda _number: "sms",
+                        places=Unused(), promotions=Unused(), notices=AskedAlready(),
+                        code_route=lambda _number: "sms",
                         voucher_ttl_s=7 * 86_400,
                         conversations=MemoryConversations(), answered_abroad=MemoryConversations())
 

@@ -182,7 +182,8 @@ class FakeGraph:
 
     def fail_next(self, count: int, *, status: int | None = None, error_code: int | None = None) -> None:
         """Answer the next ``count`` requests with an error: ``500`` by default, or Meta's
-        ``error_code`` (130429 throughput, 131056 pair rate, …) with ``status`` (400 by default)."""
+        ``error_code`` (130429 throughput, 131056 pair rate, 131049 per-user marketing limit, …) with
+        ``status`` (400 by default), in Meta's words."""
         answer = status if status is not None else (400 if error_code is not None else 500)
         with self._lock:
             self._failures.extend([(answer, error_code)] * count)
@@ -206,7 +207,8 @@ class FakeGraph:
             status, code = failure
             if code is None:
                 return status, _error(1, "An unknown error occurred")
-            return status, _error(code, f"(#{code}) Rate limit hit")
+            message, details = _LIMITS.get(code, ("Rate limit hit", "Rate limit hit"))
+            return status, _error(code, f"(#{code}) {message}", details=details)
         try:
             body = json.loads(raw)
         except (ValueError, RecursionError):
@@ -358,9 +360,23 @@ def _string(value: object, name: str, units_max: int) -> str:
     return value
 
 
-def _error(code: int, message: str, kind: str = "OAuthException") -> dict[str, Any]:
+# Meta's wording for the limits a test can ask for (Cloud API error codes page): the message, and
+# error_data.details.
+_LIMITS = {
+    130429: ("Rate limit hit", "Message failed to send because there were too many messages sent from this "
+             "phone number in a short period of time."),
+    131049: ("This message was not delivered to maintain healthy ecosystem engagement.",
+             "In order to maintain a healthy ecosystem engagement, the message failed to be delivered."),
+    131056: ("(Business Account, Consumer Account) pair rate limit hit",
+             "Message failed to send because there were too many messages sent from this phone number to "
+             "the same phone number in a short period of time."),
+}
+
+
+def _error(code: int, message: str, kind: str = "OAuthException", *,
+           details: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "code": code,
-                      "error_data": {"messaging_product": "whatsapp", "details": message},
+                      "error_data": {"messaging_product": "whatsapp", "details": details or message},
                       "fbtrace_id": uuid.uuid4().hex[:24]}}
 
 

@@ -16,6 +16,7 @@ from sika.api import (
     merchants,
     openapi,
     payments,
+    preferences,
     problems,
     promotions,
     provider_callbacks,
@@ -23,6 +24,7 @@ from sika.api import (
     rewards,
     rides,
     sms,
+    sms_inbound,
     ussd,
     wallets,
     whatsapp,
@@ -70,6 +72,7 @@ def create_app(
     openapi.install(app)
     app.include_router(wallets.router)
     app.include_router(access.router)
+    app.include_router(preferences.router)
     app.include_router(payments.router)
     app.include_router(merchants.router)
     app.include_router(purchases.router)
@@ -79,6 +82,7 @@ def create_app(
     app.include_router(rewards.router)
     app.include_router(ussd.router)
     app.include_router(sms.router)
+    app.include_router(sms_inbound.router)
     app.include_router(console_router)
     whatsapp.include(app, container.whatsapp)
 

@@ -34,8 +34,11 @@ from sika.api.fields import (
 from sika.api.idempotency import KEY_CHARS_MAX, KEY_PATTERN, idempotent, scope_of
 from sika.auth import Role
 from sika.bootstrap import Container
+from sika.chat.i18n import translator
+from sika.chat.texts.notices import reason_text
 from sika.chat.texts.notifications import NotificationText
 from sika.db import UNAVAILABLE
+from sika.notices import category_of
 from sika.payments import Agent, Movement, UnknownMovement, movement_id
 from sika.payments.hooks import rewards_of
 from sika.payments.outbox import OWNER_SECRET_KINDS, SECRET
@@ -162,6 +165,9 @@ class NotificationOut(BaseModel):
     status: str
     channel: str | None = Field(description="how it reached the customer: whatsapp, sms, inbox")
     created_at: float
+    category: str = Field(default="service", description="security, transaction, service or marketing")
+    reason: str | None = Field(default=None, description="why the notification policy sent, held or dropped "
+                               "it (docs/notifications.md), in the customer's language")
 
 
 class NotificationPage(BaseModel):
@@ -435,6 +441,7 @@ async def notifications(
                                       before=int(cursor) if cursor is not None else None)
         next_cursor = str(items[-1].id) if len(items) == limit else None
         text = NotificationText(container.customers, container.statements)
+        t = translator(customer.language)
         # A code meant for the owner (one to pass on) is shown to the owner once, then forgotten; no
         # other code is ever shown here.
         revealed = [m for m in items if who.customer_id is not None and m.kind in OWNER_SECRET_KINDS]
@@ -443,7 +450,8 @@ async def notifications(
             public = {k: v for k, v in m.params.items() if k != SECRET}
             page.append(NotificationOut(
                 id=m.id, kind=m.kind, status=m.status, channel=m.channel, created_at=m.created_at_ns / 1e9,
-                params=public, text=text(m.kind, m.params if m in revealed else public, m.msisdn)))
+                params=public, text=text(m.kind, m.params if m in revealed else public, m.msisdn),
+                category=category_of(m.kind), reason=reason_text(t, m.reason)))
         container.outbox.forget_secrets(revealed)
         return NotificationPage(items=page, next_cursor=next_cursor)
 

@@ -18,7 +18,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from sika import phones
-from sika.chat import abroad, flows
+from sika.chat import abroad, consent, flows
 from sika.chat.context import Answer, Context, Invalid
 from sika.chat.i18n import Translator, translator
 from sika.chat.messages import Choice, Inbound, InboundKind, Reply, Turn
@@ -60,7 +60,9 @@ class Dialog:
         ctx = Context(services=self.services, inbound=inbound, state=state, t=translator(language),
                       customer=customer, pending_approvals=pending, account=account)
         try:
-            self._turn(ctx)
+            if not self._stopped(ctx):
+                self._turn(ctx)
+            consent.ask_once(ctx)
         except SikaError as exc:
             ctx.say(flows.explain(ctx, exc))
             self._ask(ctx)
@@ -191,6 +193,24 @@ class Dialog:
             state.reset()
         else:
             state.reset()
+        self._ask(ctx)
+        return True
+
+    def _stopped(self, ctx: Context) -> bool:
+        """STOP (in any of the seven languages): marketing ends at once, whatever the conversation was
+        doing; YES to the consent question asked once: marketing on. True when that was the message."""
+        inbound, state = ctx.inbound, ctx.state
+        secret = not state.fresh and flows.step(state.flow, state.step).secret
+        if inbound.kind is not InboundKind.TEXT or secret:
+            return False
+        if state.flow == "menu" and consent.agreed(ctx):
+            self._ask(ctx)
+            return True
+        if not consent.is_stop(inbound.text):
+            return False
+        consent.stop(ctx)
+        if ctx.customer is None and state.flow != "welcome":
+            state.reset("welcome", flows.WELCOME_FIRST_STEP)
         self._ask(ctx)
         return True
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from sika.chat.state import State
 from sika.ledger import Account
+from sika.notices.store import PreferenceStore
 from sika.payments import Movement, TransferQuote
 from sika.payments.approvals import Approval
 from sika.payments.purchases import PurchaseQuote
@@ -34,6 +35,7 @@ __all__ = [
     "ChatServices",
     "ConversationPort",
     "CustomerPort",
+    "NoticePort",
     "PaymentPort",
     "PlacePort",
     "PromotionPort",
@@ -163,6 +165,13 @@ class PromotionPort(Protocol):
     def entries_of(self, customer_id: int, limit: int = ...) -> list[EntryLine]: ...
 
 
+class NoticePort(Protocol):
+    """A customer's quiet hours and marketing consent (:class:`sika.notices.gate.Notices`)."""
+
+    @property
+    def store(self) -> PreferenceStore: ...
+
+
 class ConversationPort(Protocol):
     """Where the dialog keeps each conversation between messages (:class:`sika.chat.state.Conversations`)."""
 
@@ -184,6 +193,7 @@ class ChatServices:
     rides: RidePort
     places: PlacePort
     promotions: PromotionPort
+    notices: NoticePort
     # The channel a voucher's code to this number would take now ("sms", "whatsapp", …), None when no
     # message of ours reaches the number (the code then goes to the sender).
     code_route: Callable[[str], str | None]

@@ -19,6 +19,7 @@ from sika.chat.services import (
     ApprovalPort,
     ChatServices,
     CustomerPort,
+    NoticePort,
     PaymentPort,
     PromotionPort,
     PurchasePort,
@@ -34,7 +35,8 @@ __all__ = ["chat_services"]
 
 def chat_services(engine: Engine, *, customers: CustomerPort, accounts: AccountPort, payments: PaymentPort,
                   purchases: PurchasePort, approvals: ApprovalPort, statements: StatementPort,
-                  rides: RidePort, promotions: PromotionPort, outbox: Outbox, voucher_ttl_s: int,
+                  rides: RidePort, promotions: PromotionPort, notices: NoticePort,
+                  outbox: Outbox, voucher_ttl_s: int,
                   clock_ns: Callable[[], int] = time.time_ns) -> ChatServices:
     def code_route(msisdn: str) -> str | None:
         # Read when asked: the outbox's routes are wired after the chat (WhatsApp needs the dialog).
@@ -44,7 +46,7 @@ def chat_services(engine: Engine, *, customers: CustomerPort, accounts: AccountP
     return ChatServices(
         customers=customers, accounts=accounts, payments=payments, purchases=purchases,
         approvals=approvals, statements=statements, rides=rides, places=_RiderPlaces(engine),
-        promotions=promotions,
+        promotions=promotions, notices=notices,
         code_route=code_route, voucher_ttl_s=voucher_ttl_s,
         conversations=Conversations(engine, clock_ns=clock_ns),
         answered_abroad=abroad.remembered(engine, clock_ns))

@@ -15,6 +15,7 @@ from sika.cli import (
     console,
     db,
     ledger,
+    notifications,
     operators,
     payouts,
     reconcile,
@@ -45,6 +46,7 @@ app.add_typer(operators.agent_app, name="agent")
 app.add_typer(operators.merchant_app, name="merchant")
 app.add_typer(operators.wallet_app, name="wallet")
 app.add_typer(payouts.app, name="payout")
+app.add_typer(notifications.app, name="notifications")
 app.command("reconcile")(reconcile.reconcile)
 app.add_typer(console.operator_app, name="operator")
 app.command("chat")(chat.chat)

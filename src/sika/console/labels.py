@@ -15,8 +15,8 @@ LABELS = (
     N_("ride"), N_("ride_cash"), N_("driver_payout"), N_("adjustment"), N_("in"), N_("out"), N_("within"),
     # Movement, proposal, outbox and callback statuses; a hold's state; audit outcomes.
     N_("processing"), N_("pending"), N_("completed"), N_("failed"), N_("refunded"), N_("proposed"),
-    N_("approving"), N_("executed"), N_("rejected"), N_("queued"), N_("delivered"), N_("posted"),
-    N_("voided"), N_("expired"), N_("ok"), N_("refused"), N_("payer"), N_("payee"),
+    N_("approving"), N_("executed"), N_("rejected"), N_("queued"), N_("delivered"), N_("dropped"),
+    N_("posted"), N_("voided"), N_("expired"), N_("ok"), N_("refused"), N_("payer"), N_("payee"),
     # Trips and offers (sika.rides), how a ride is paid, who cancelled.
     N_("requested"), N_("driver_assigned"), N_("driver_arrived"), N_("in_progress"), N_("cancelled"),
     N_("no_driver_found"), N_("accepted"), N_("declined"), N_("lapsed"), N_("cash"), N_("card"),

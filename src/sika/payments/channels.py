@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["FALLBACK", "OWNER_SECRET_KINDS", "SECRET", "Channel", "InboxChannel", "Message", "Route",
-           "Router", "Unreachable"]
+__all__ = ["FALLBACK", "OWNER_SECRET_KINDS", "SECRET", "Channel", "Gate", "InboxChannel", "Message", "Route",
+           "Router", "Unreachable", "Verdict"]
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +43,24 @@ class Message:
     delivered_at_ns: int | None
     lease_until_ns: int | None = None
     channel: str | None = None
+    reason: str | None = None  # why the notification policy held, dropped or sent it (JSON)
 
     @property
     def secret(self) -> bool:
         return self.params.get(SECRET) not in (None, "")
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The notification policy's answer for one message (:mod:`sika.notices`): send when
+    ``send_at_ns`` is now or past, hold until it, drop when it is None; ``reason`` says why (JSON)."""
+
+    send_at_ns: int | None
+    reason: str
+
+
+class Gate(Protocol):
+    def verdict(self, message: Message, now_ns: int) -> Verdict: ...
 
 
 class Channel(Protocol):

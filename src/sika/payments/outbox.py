@@ -17,6 +17,11 @@ States::
     queued --channel failed, attempts left--> queued (later)
     queued --no route reaches the number, or ATTEMPTS_MAX failures--> failed (secret wiped; the
                                                    message's ``fallback`` is queued instead)
+    queued --the notification policy holds it--> queued (until the instant it may go; ``reason``)
+    queued --the notification policy drops it--> dropped (secret wiped; ``reason``)
+
+The policy (a :class:`~sika.payments.channels.Gate`, :mod:`sika.notices`) is asked before routing,
+each time a message is claimed: a message held until 19:20 is asked again at 19:20.
 """
 
 from __future__ import annotations
@@ -35,11 +40,13 @@ from sika.payments.channels import (
     OWNER_SECRET_KINDS,
     SECRET,
     Channel,
+    Gate,
     InboxChannel,
     Message,
     Route,
     Router,
     Unreachable,
+    Verdict,
 )
 from sika.payments.queue import backoff_ns, claim_due, renew
 from sika.payments.schema import outbox
@@ -55,11 +62,12 @@ ERROR_CHARS_MAX = 200
 
 
 def enqueue(connection: Connection, *, dedupe_key: str, msisdn: str, kind: str, params: dict[str, Any],
-            now_ns: int) -> None:
-    """Queue a message inside the caller's transaction; a second enqueue of ``dedupe_key`` is a no-op."""
+            now_ns: int, due_ns: int | None = None) -> None:
+    """Queue a message inside the caller's transaction; a second enqueue of ``dedupe_key`` is a no-op.
+    ``due_ns``: not before then (a paced broadcast); now by default."""
     values = {"dedupe_key": dedupe_key, "msisdn": msisdn, "kind": kind,
               "params": json.dumps(params, separators=(",", ":"), ensure_ascii=False),
-              "status": "queued", "next_attempt_ns": now_ns, "created_at_ns": now_ns}
+              "status": "queued", "next_attempt_ns": max(now_ns, due_ns or now_ns), "created_at_ns": now_ns}
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     connection.execute(dialect.insert(outbox).values(values).on_conflict_do_nothing(
         index_elements=["dedupe_key"]))
@@ -67,10 +75,11 @@ def enqueue(connection: Connection, *, dedupe_key: str, msisdn: str, kind: str, 
 
 class Outbox:
     def __init__(self, engine: Engine, channel: Channel | Router | None = None, *,
-                 clock_ns: Callable[[], int] = time.time_ns) -> None:
+                 clock_ns: Callable[[], int] = time.time_ns, gate: Gate | None = None) -> None:
         self._engine = engine
         self._router = _routed(channel or InboxChannel())
         self._clock_ns = clock_ns
+        self.gate = gate  # the notification policy; None: every message goes at once
 
     @property
     def channel(self) -> Router:
@@ -95,6 +104,9 @@ class Outbox:
                           lease_s=LEASE_S)
             if lease is None:
                 continue  # our lease ran out while earlier messages were delivered: another worker has it
+            go, reason = self._ask_gate(message, lease)
+            if not go:
+                continue
             route = self._router.route(message.msisdn, message.kind, secret=message.secret)
             if route is None:
                 self._give_up(message, lease, "unreachable: no channel reaches this number")
@@ -107,8 +119,32 @@ class Outbox:
                 log.warning("delivery of message %s by %s failed: %s", message.id, route.name, exc)
                 self._failed(message, f"{type(exc).__name__}: {exc}", lease)
             else:
-                self._delivered(message, lease, route)
+                self._delivered(message, lease, route, reason)
         return len(messages)
+
+    def _ask_gate(self, message: Message, lease: int) -> tuple[bool, str | None]:
+        """Whether the message may go now (else it was held or dropped), and the policy's reason."""
+        if self.gate is None:
+            return True, None
+        now = self._clock_ns()
+        verdict = self.gate.verdict(message, now)
+        if verdict.send_at_ns is not None and verdict.send_at_ns <= now:
+            return True, verdict.reason
+        self._hold_or_drop(message, lease, verdict)
+        return False, verdict.reason
+
+    def _hold_or_drop(self, message: Message, lease: int, verdict: Verdict) -> None:
+        c = outbox.c
+        where = and_(c.id == message.id, c.status == "queued", c.lease_until_ns == lease)
+        if verdict.send_at_ns is None:
+            values: dict[str, Any] = {"status": "dropped", "params": _json(_without_secret(message.params))}
+        else:  # waiting is no failed attempt
+            values = {"next_attempt_ns": verdict.send_at_ns, "attempts": max(message.attempts - 1, 0)}
+        log.info("message %s (%s) %s: %s", message.id, message.kind,
+                 "dropped" if verdict.send_at_ns is None else "held", verdict.reason)
+        with self._engine.begin() as connection:
+            connection.execute(update(outbox).where(where).values(
+                lease_until_ns=None, reason=verdict.reason[:ERROR_CHARS_MAX], **values))
 
     def get(self, message_id: int) -> Message | None:
         with self._engine.connect() as connection:
@@ -138,13 +174,13 @@ class Outbox:
             return len(connection.execute(
                 select(outbox.c.id).where(outbox.c.status == "queued").limit(10_000)).all())
 
-    def _delivered(self, message: Message, lease: int, route: Route) -> None:
+    def _delivered(self, message: Message, lease: int, route: Route, reason: str | None = None) -> None:
         params = message.params if route.for_owner else _without_secret(message.params)
         with self._engine.begin() as connection:
             connection.execute(
                 update(outbox).where(outbox.c.id == message.id, outbox.c.lease_until_ns == lease)
                 .values(status="delivered", delivered_at_ns=self._clock_ns(), lease_until_ns=None,
-                        channel=route.name, params=_json(params)))
+                        channel=route.name, params=_json(params), reason=reason))
 
     def _failed(self, message: Message, error: str, lease: int) -> None:
         if message.attempts >= ATTEMPTS_MAX:
@@ -194,4 +230,4 @@ def _message(row: Any) -> Message:
     return Message(id=row["id"], msisdn=row["msisdn"], kind=row["kind"], params=json.loads(row["params"]),
                    status=row["status"], attempts=row["attempts"], created_at_ns=row["created_at_ns"],
                    delivered_at_ns=row["delivered_at_ns"], lease_until_ns=row["lease_until_ns"],
-                   channel=row["channel"])
+                   channel=row["channel"], reason=row["reason"])

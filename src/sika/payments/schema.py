@@ -180,7 +180,10 @@ outbox = Table(
     Column("delivered_at_ns", BigInteger, nullable=True),
     # The route that delivered it: whatsapp, sms, inbox (or a test's channel).
     Column("channel", String(12), nullable=True),
-    CheckConstraint("status IN ('queued', 'delivered', 'failed')", name="ck_pay_outbox_status"),
+    # Why the notification policy held or dropped it, or let it go (sika.notices): a reason code and
+    # its values as JSON, made a sentence in the reader's language when shown.
+    Column("reason", String(200), nullable=True),
+    CheckConstraint("status IN ('queued', 'delivered', 'failed', 'dropped')", name="ck_pay_outbox_status"),
     Index("ix_pay_outbox_due", "status", "next_attempt_ns"),
     Index("ix_pay_outbox_msisdn", "msisdn", "id"),
 )

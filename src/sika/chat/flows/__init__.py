@@ -16,7 +16,8 @@ module             flow (and its steps)
 ``ride_booking``   the vehicle, the payment, the confirmation and the PIN of a ride
 ``ride_status``    the ride under way: who is coming, cancel it
 ``promotions``     the offers running now, a code or a friend's number, my rewards, why no reward
-``language``       the language of the chat
+``settings``       the language and the notifications, one menu entry
+``language``       the language of the chat (``sika.chat.consent``: quiet hours, marketing consent, STOP)
 ``intents``        shortcuts typed at any time, straight to a flow's confirmation
 =================  ==========================================================================
 
@@ -28,6 +29,7 @@ finds a conversation's step with :func:`step`.
 
 from __future__ import annotations
 
+from sika.chat import consent
 from sika.chat.flows import (
     airtime,
     approvals,
@@ -41,6 +43,7 @@ from sika.chat.flows import (
     ride_booking,
     ride_status,
     send,
+    settings,
     vouchers,
     welcome,
 )
@@ -101,6 +104,9 @@ _STEPS: dict[tuple[str, str], Step] = {
     ("balance", "pin"): Step(pin_gate.ask, pin_gate.unlocked(balance.show_balance), secret=True),
     ("history", "pin"): Step(pin_gate.ask, pin_gate.unlocked(balance.show_history), secret=True),
     ("ride", "status"): Step(ride_status.status_ask, ride_status.status),
+    ("settings", "pick"): Step(settings.pick_ask, settings.pick),
+    ("notices", "quiet"): Step(consent.quiet_ask, consent.quiet_answer),
+    ("notices", "consent"): Step(consent.consent_ask, consent.consent_answer),
     ("promo", "menu"): Step(promotions.menu_ask, promotions.menu),
     ("promo", "code"): Step(promotions.code_ask, promotions.code),
     ("ride", "pickup"): Step(places.pickup_ask, places.pickup, on_location=places.pickup_location),

@@ -19,8 +19,9 @@ _FIRST_STEPS = {
     "send": ("send", "to"),
     "airtime": ("airtime", "whom"),
     "bills": ("bills", "biller"),
-    "language": ("language", "pick"),
+    "language": ("language", "pick"),  # typed as a shortcut
     "promotions": ("promo", "menu"),
+    "settings": ("settings", "pick"),
 }
 
 
@@ -38,7 +39,7 @@ def menu_ask(ctx: Context) -> Reply:
         Choice("approvals", approvals),
         Choice("history", ctx.t("History")),
         Choice("promotions", ctx.t("Promotions")),
-        Choice("language", ctx.t("Language")),
+        Choice("settings", ctx.t("Settings")),
         Choice("help", ctx.t("Help")),
     ]
     return Reply(ctx.t("What would you like to do?"), choices=choices, button=ctx.t("Menu"))

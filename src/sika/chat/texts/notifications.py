@@ -6,7 +6,8 @@ channel delivers it (WhatsApp, SMS) or when the in-app inbox is read. Receipts
 person sees it (:mod:`sika.payments.statement`): the amount the ledger moved for them, their fee, the
 other party, a translated description. Other kinds: ``voucher_received`` (a code for someone without
 a wallet), ``voucher_code_to_pass_on`` (the code for the sender, when nobody could reach the
-recipient), ``pin_reset_code``, ``approval_requested`` and the rides' messages.
+recipient), ``pin_reset_code``, ``approval_requested``, the rides' messages and marketing
+(``marketing_<campaign>``: the campaign's text, with how to STOP).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from sika import phones
+from sika.chat.consent import STOP_CONFIRMATION
 from sika.chat.i18n import N_, Translator, translator
 from sika.chat.texts.promotions import prize_won_text, receipt_reward_lines
 from sika.chat.texts.statement import receipt
@@ -113,6 +115,10 @@ def render(t: Translator, kind: str, params: dict[str, Any]) -> str:
         merchant = params.get("kind") != "cash_out"
         note = merchant_note(str(values["description"]), str(values["from"])) if merchant else ""
         return text + "\n" + t('Their note: "{note}"', note=note) if note else text
+    if kind == "stop_confirmed":  # STOP by SMS: the same confirmation the chat gives
+        return t(STOP_CONFIRMATION)
+    if kind.startswith("marketing_"):  # a campaign's own words (its operator wrote them per language)
+        return t("Sika: {text}\nReply STOP to receive no more offers.", text=params.get("text", ""))
     if kind in _RIDES:
         payment = params.get("payment")
         return t(

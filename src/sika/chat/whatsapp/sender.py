@@ -91,6 +91,11 @@ class Sender:
         self._sender_pool: ThreadPoolExecutor | None = None
         self._senders_lock = threading.Lock()
 
+    def language_of(self, msisdn: str) -> str:
+        """The language templates to ``msisdn`` are sent in."""
+        return (self._template_language if isinstance(self._template_language, str)
+                else self._template_language(msisdn))
+
     def send_queued(self, queued: Sequence[Queued]) -> None:
         """Send answers just queued, each person's in order on one thread, several people at once;
         record the sends in one transaction (even when a send could not be recorded as failed)."""
@@ -207,9 +212,7 @@ class Sender:
             first = next((reply.text for reply in replies if reply.text.strip()), None)
             if first is None:
                 return []
-            language = (self._template_language if isinstance(self._template_language, str)
-                        else self._template_language(msisdn))
-            bodies = [render_template(msisdn, self._template_name, language, [first])]
+            bodies = [render_template(msisdn, self._template_name, self.language_of(msisdn), [first])]
         return [_outgoing(body, secret) for body in bodies]
 
     def _queue_and_send(self, msisdn: str, outgoing: list[Outgoing], key: str | None) -> list[str]:

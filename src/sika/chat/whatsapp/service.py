@@ -41,6 +41,7 @@ from sika.chat.messages import Inbound, Reply, Turn
 from sika.chat.whatsapp.attachments import screen
 from sika.chat.whatsapp.graph import GraphClient
 from sika.chat.whatsapp.group_commit import GroupCommit
+from sika.chat.whatsapp.marketing import LIMIT_PAUSE_S, PER_USER_MARKETING_LIMIT, MarketingSender
 from sika.chat.whatsapp.render import DEFAULT_LIST_BUTTON
 from sika.chat.whatsapp.schema import inbox
 from sika.chat.whatsapp.sealing import Sealer
@@ -71,6 +72,8 @@ from sika.chat.whatsapp.store import (
 )
 from sika.chat.whatsapp.webhook import CHANNEL, StatusUpdate, parse, signature_valid, verify_subscription
 from sika.db import writing
+from sika.notices.categories import category_of
+from sika.payments.channels import Unreachable
 from sika.payments.outbox import Message
 from sika.payments.queue import backoff_ns, claim_due
 
@@ -100,7 +103,9 @@ class WhatsApp:
                  template_name: str = "sika_notification",
                  template_language: str | Callable[[str], str] = "fr",
                  notification_text: NotificationText = default_notification_text,
-                 list_button: str = DEFAULT_LIST_BUTTON, prefetch: Prefetch | None = None) -> None:
+                 list_button: str = DEFAULT_LIST_BUTTON, prefetch: Prefetch | None = None,
+                 marketing_template: str = "sika_offer",
+                 on_marketing_limit: Callable[[str, int], None] | None = None) -> None:
         self._engine = engine
         self._verify_token = verify_token
         self._app_secret = app_secret
@@ -111,6 +116,11 @@ class WhatsApp:
         self._sender = Sender(engine, graph, clock_ns=clock_ns, template_name=template_name,
                               template_language=template_language, notification_text=notification_text,
                               list_button=list_button)
+        # Promotions: an approved marketing template, sent while the outbox waits (see marketing.py).
+        self._on_marketing_limit = on_marketing_limit
+        self._marketing = None if graph is None else MarketingSender(
+            engine, graph, template_name=marketing_template, template_language=self._sender.language_of,
+            text=notification_text, clock_ns=clock_ns, on_limit=on_marketing_limit)
         self._storer = GroupCommit(lambda received: add_inbounds(engine, received),
                                    lambda statuses, now: apply_statuses(engine, statuses, now_ns=now))
 
@@ -163,6 +173,10 @@ class WhatsApp:
         if not parsed.messages and not parsed.statuses:
             return None
         now = self._clock_ns()
+        for status in parsed.statuses:  # Meta's 131049, reported late: a promotion did not arrive
+            limited = status.error_code == PER_USER_MARKETING_LIMIT and status.recipient
+            if limited and status.recipient and self._on_marketing_limit is not None:
+                self._on_marketing_limit(status.recipient, now + LIMIT_PAUSE_S * _NS)
         return received_of(parsed, now_ns=now, sealer=self._sealer), parsed.statuses, now
 
     # The inbox -----------------------------------------------------------------------------------
@@ -270,7 +284,13 @@ class WhatsApp:
 
     def deliver(self, message: Message) -> None:
         """The payments outbox's :class:`~sika.payments.outbox.Channel`: a receipt or notification,
-        queued (a failed send is retried there); raises only when it could not be queued."""
+        queued (a failed send is retried there); raises only when it could not be queued. Marketing
+        goes only as the approved marketing template, never free-form nor queued behind the outbox."""
+        if category_of(message.kind) == "marketing":
+            if self._marketing is None:
+                raise Unreachable("whatsapp sending is off (no token)")
+            self._marketing.deliver(message)
+            return
         self._sender.deliver(message)
 
     def send_due(self, limit: int = 100) -> int:

@@ -12,6 +12,8 @@ from sqlalchemy import Engine, select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from sika.chat.i18n import translator
+from sika.chat.texts.notices import reason_text
 from sika.console.guard import Acting, ConsoleRoute, acting, current
 from sika.console.proposals import NotAllowed
 from sika.console.reconciliation import JOBS, queue, run_job
@@ -112,6 +114,7 @@ async def orders(request: Request, session: Session, status: str = "") -> Respon
 @router.get("/console/notifications")
 async def notifications(request: Request, session: Session, msisdn: str = "") -> Response:
     engine = services_of(request).container.engine
+    t = translator(session.language if session.language in ("fr", "en") else "fr")
 
     def load() -> list[dict[str, Any]]:
         query = select(outbox).order_by(outbox.c.id.desc()).limit(ROWS_MAX)
@@ -123,6 +126,7 @@ async def notifications(request: Request, session: Session, msisdn: str = "") ->
             params = json.loads(row["params"])
             params.pop(SECRET, None)  # a voucher's code is never shown, even to operators
             row["params"] = params
+            row["why"] = reason_text(t, row["reason"])  # held until 19:20, after Isha
         return rows
 
     return page(request, "notifications.html", session=session, rows=await run_in_threadpool(load),

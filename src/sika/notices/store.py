@@ -1,0 +1,80 @@
+"""Preferences in the database: read (defaults for a number never seen), change, opt out, consent asked."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from sika.notices.preferences import Preferences, Quiet
+from sika.notices.schema import notice_preferences
+
+__all__ = ["PreferenceStore"]
+
+_UNSET: Any = object()
+
+
+class PreferenceStore:
+    def __init__(self, engine: Engine, *, clock_ns: Callable[[], int] = time.time_ns) -> None:
+        self._engine = engine
+        self._clock_ns = clock_ns
+
+    def get(self, msisdn: str) -> Preferences:
+        """The number's preferences; a number that never chose has the defaults (no marketing)."""
+        with self._engine.connect() as connection:
+            row = connection.execute(select(notice_preferences).where(
+                notice_preferences.c.msisdn == msisdn)).mappings().first()
+        return Preferences(**row) if row is not None else Preferences(msisdn=msisdn)
+
+    def change(self, msisdn: str, *, quiet: Quiet | None = None, marketing: bool | None = None,
+               via: str = "api", city: str | None = _UNSET) -> Preferences:
+        """Set what is given; a change of marketing consent records when and how."""
+        now = self._clock_ns()
+        current = self.get(msisdn)
+        values: dict[str, Any] = {"updated_at_ns": now}
+        if quiet is not None:
+            values["quiet"] = quiet
+        if city is not _UNSET:
+            values["city"] = city
+        if marketing is not None and marketing != current.marketing:
+            values.update(marketing=marketing, consent_at_ns=now, consent_via=via)
+        if marketing is not None and current.consent_asked_at_ns is None:
+            values["consent_asked_at_ns"] = now  # they answered: never ask again
+        self._upsert(msisdn, values)
+        return self.get(msisdn)
+
+    def opt_out(self, msisdn: str, *, via: str = "stop") -> bool:
+        """STOP: no marketing from now on. True when they were opted in."""
+        was = self.get(msisdn).marketing
+        self.change(msisdn, marketing=False, via=via)
+        return was
+
+    def pause_marketing(self, msisdn: str, until_ns: int) -> None:
+        """WhatsApp refused marketing to this person (Meta's 131049): none before ``until_ns``."""
+        self._upsert(msisdn, {"marketing_paused_until_ns": until_ns, "updated_at_ns": self._clock_ns()})
+
+    def opted_in(self, limit: int = 100_000) -> list[str]:
+        """The numbers that agreed to marketing (a broadcast's audience), at most ``limit``."""
+        with self._engine.connect() as connection:
+            rows = connection.execute(select(notice_preferences.c.msisdn).where(
+                notice_preferences.c.marketing.is_(True)).order_by(notice_preferences.c.msisdn).limit(limit))
+            return [row[0] for row in rows]
+
+    def mark_asked(self, msisdn: str) -> bool:
+        """Record that consent was asked; False when it had been already (ask once)."""
+        if self.get(msisdn).consent_asked_at_ns is not None:
+            return False
+        now = self._clock_ns()
+        self._upsert(msisdn, {"consent_asked_at_ns": now, "updated_at_ns": now})
+        return True
+
+    def _upsert(self, msisdn: str, values: dict[str, Any]) -> None:
+        with self._engine.begin() as connection:
+            dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+            connection.execute(dialect.insert(notice_preferences).values(msisdn=msisdn, **values)
+                               .on_conflict_do_nothing(index_elements=["msisdn"]))
+            connection.execute(update(notice_preferences).where(notice_preferences.c.msisdn == msisdn)
+                               .values(**values))
