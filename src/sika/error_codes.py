@@ -117,6 +117,7 @@ class Code(StrEnum):
     BATCH_TOO_LARGE = "batch_too_large", _I, "a linked batch over its size limit"
     ACCOUNT_HAS_PENDING = "account_has_pending", _I, "the account has pending transfers"
     ACCOUNT_CLOSED = "account_closed", _C, "an account in this payment is closed"
+    LEDGER_RETRY = "ledger_retry", _D, "a batch rolled back for a reason a retry clears (retried inside)"
 
     # Payments: refusals a movement records as its error_code -----------------------------------------
     INSUFFICIENT_FUNDS = "insufficient_funds", _C, "the available balance does not cover amount and fee"
@@ -176,6 +177,9 @@ class Code(StrEnum):
     SMS_REJECTED = "sms_rejected", _U, "the SMS gateway refused the message"
     SMS_UNAVAILABLE = "sms_unavailable", _P, "the SMS gateway could not be reached"
     WHATSAPP_SEND_FAILED = "whatsapp_send_failed", _P, "Meta refused a message or could not be reached"
+    UNREACHABLE = "unreachable", _P, "no channel can ever deliver this message to this number"
+    LEASE_LOST = "lease_lost", _C, "another worker took a claimed message over; rolled back"
+    INVALID_ANSWER = "invalid_answer", _I, "a chat answer that does not fit the step (the reply says why)"
 
     # Rides -----------------------------------------------------------------------------------------
     UNKNOWN_TRIP = "unknown_trip", _N, "no such trip, or not the caller's"
@@ -212,6 +216,7 @@ class Code(StrEnum):
     # Console ---------------------------------------------------------------------------------------
     LOGIN_REFUSED = "login_refused", _A, "a wrong operator name, password or code"
     LOGIN_LOCKED = "login_locked", _A, "too many wrong logins: the operator is locked for a while"
+    LOGIN_REQUIRED = "login_required", _A, "no live console session: the browser goes to the login page"
     CSRF_REFUSED = "csrf_refused", _F, "a form without its anti-forgery token"
     FORM_TOO_LARGE = "form_too_large", _I, "a form over its byte limit"
     WEAK_PASSWORD = "weak_password", _I, "an operator password too short or too common"
@@ -230,3 +235,4 @@ class Code(StrEnum):
     BENCH_DATABASE_UNAVAILABLE = "bench_database_unavailable", _I, "the benchmark's database did not start"
     BENCH_REDIS_UNAVAILABLE = "bench_redis_unavailable", _I, "the benchmark's Redis did not start"
     BENCH_SERVER_FAILED = "bench_server_failed", _I, "the benchmark's server did not start or died"
+    BENCH_BAD_ANSWER = "bench_bad_answer", _I, "an HTTP answer the load generator cannot frame"

@@ -23,7 +23,6 @@ DEVELOPMENT_VOUCHER_KEY: str = Settings.model_fields["voucher_key"].default
 
 class InsecureDefaults(SikaError):
     code = "insecure_defaults"
-    status = 500
 
 
 def development_defaults(settings: Settings) -> list[tuple[str, str]]:

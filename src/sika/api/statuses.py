@@ -36,14 +36,13 @@ STATUS_BY_CATEGORY: dict[Category, int] = {
 # Where HTTP says more than the category: a provider that did not answer in time is a gateway
 # timeout, and a path that does not take a method is 405 (with Allow).
 _STATUS_BY_CODE: dict[Code, int] = {Code.PROVIDER_TIMEOUT: 504, Code.METHOD_NOT_ALLOWED: 405}
-_REGISTERED: frozenset[str] = frozenset(Code)
+_BY_VALUE: dict[str, Code] = {code.value: code for code in Code}
 
 
 def status_for(code: str) -> int:
     """The HTTP status of a registered code (500 for one the registry does not know: a bug)."""
-    try:
-        known = Code(code)
-    except ValueError:
+    known = _BY_VALUE.get(code)
+    if known is None:
         return 500
     return _STATUS_BY_CODE.get(known, STATUS_BY_CATEGORY[known.category])
 
@@ -51,7 +50,7 @@ def status_for(code: str) -> int:
 def status_of(exc: SikaError) -> int:
     """An exception's status: its code's, or, for a code passed through from a provider that the
     registry does not list (a biller's own refusal code), the status of its class's own code."""
-    if exc.code in _REGISTERED:
+    if exc.code in _BY_VALUE:
         return status_for(exc.code)
     return status_for(type(exc).code)
 

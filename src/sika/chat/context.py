@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from sika.chat.i18n import Translator, translator
 from sika.chat.messages import Inbound, Location, Reply
 from sika.chat.state import State
+from sika.errors import SikaError
 from sika.ledger import Account
 from sika.payments import movement_id
 from sika.payments.approvals import Approval
@@ -19,12 +20,10 @@ if TYPE_CHECKING:
 __all__ = ["Answer", "Context", "Invalid"]
 
 
-class Invalid(Exception):
+class Invalid(SikaError):
     """The answer does not fit the step: ``message`` says why (already translated)."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    code = "invalid_answer"
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ import psycopg
 from sqlalchemy import Engine
 from sqlalchemy.pool import PoolProxiedConnection
 
+from sika.errors import SikaError
 from sika.ledger import engine as rules
 from sika.ledger.model import (
     Account,
@@ -56,8 +57,10 @@ _INSERT_COLUMNS = (
 )
 
 
-class RetryableError(Exception):
+class RetryableError(SikaError):
     """The batch was rolled back for a reason that a second attempt can clear."""
+
+    code = "ledger_retry"
 
 
 def record_from_row(row: Sequence[Any]) -> TransferRecord:

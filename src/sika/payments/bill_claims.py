@@ -34,7 +34,6 @@ class BillAlreadyPaid(SikaError):
     """This bill is paid, or being paid, by another payment."""
 
     code = "bill_already_paid"
-    status = 409
 
 
 class BillClaims:
