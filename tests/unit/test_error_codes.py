@@ -120,7 +120,8 @@ def test_every_code_has_a_category_a_meaning_and_fits_a_movement_error_code_colu
 def test_docs_errors_md_is_generated_from_the_registry() -> None:
     written = (ROOT / "docs" / "errors.md").read_text(encoding="utf-8")
     assert written == errors_markdown(), "run: .venv/bin/python -m sika.api.statuses > docs/errors.md"
-    assert "| `pin_locked` | too many wrong PINs: the wallet is locked for a while | too_many | 429 |" in written
+    assert "| `pin_locked` | too many wrong PINs: the wallet is locked for a while | too_many | 429 |" \
+        in written
 
 
 @pytest.mark.parametrize(("code", "status"), [

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi.responses import JSONResponse
-from sqlalchemy import Engine, delete, insert, select, tuple_, update
+from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
@@ -34,7 +34,7 @@ from sika.error_codes import Code
 from sika.errors import SikaError
 from sika.payments.crashpoints import ProcessCrash, reached
 
-__all__ = ["KEY_CHARS_MAX", "KEY_PATTERN", "idempotent", "prune", "scope_of"]
+__all__ = ["KEY_CHARS_MAX", "KEY_PATTERN", "idempotent", "scope_of"]
 
 log = logging.getLogger(__name__)
 
@@ -184,15 +184,3 @@ def _release(engine: Engine, scope: str, key: str) -> None:
 def _response(status: int, payload: Any) -> JSONResponse:
     media = "application/problem+json" if status >= 400 else "application/json"
     return JSONResponse(payload, status_code=status, media_type=media)
-
-
-def prune(engine: Engine, *, ttl_s: int, limit: int = 1_000) -> int:
-    """Forget answered keys older than ``ttl_s``. A key reused after that runs again, and finds the
-    movement its id derives from: it still moves the money once."""
-    cutoff = time.time_ns() - ttl_s * 1_000_000_000
-    with writing(engine).begin() as connection:
-        old = (select(idempotency.c.scope, idempotency.c.key)
-               .where(idempotency.c.created_at_ns < cutoff, idempotency.c.status.is_not(None))
-               .limit(limit).subquery())
-        return int(connection.execute(delete(idempotency).where(
-            tuple_(idempotency.c.scope, idempotency.c.key).in_(select(old.c.scope, old.c.key)))).rowcount)

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sika.api.idempotency import prune
+from sika.auth.idempotency import prune
 from sika.bootstrap import Container
 
 __all__ = ["Job", "WorkerRunner", "default_jobs"]
