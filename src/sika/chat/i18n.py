@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import io
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
 
-__all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "LOCALE_DIR", "N_", "Translator", "catalog_languages",
+__all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "LOCALE_DIR", "N_", "Translator",
            "translator"]
 
 LANGUAGES = ("fr", "en", "es", "it", "pt", "ru", "ar")
@@ -40,12 +39,6 @@ _lock = threading.Lock()
 def N_(message: str) -> str:  # noqa: N802 (the gettext convention for "translate later")
     """Mark a sentence for extraction without translating it here."""
     return message
-
-
-def catalog_languages() -> Iterator[str]:
-    for language in LANGUAGES:
-        if (LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po").exists():
-            yield language
 
 
 class Translator:

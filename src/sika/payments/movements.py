@@ -63,7 +63,6 @@ class Status(enum.StrEnum):
     PENDING = "pending"         # money held, waiting for a provider
     COMPLETED = "completed"
     FAILED = "failed"
-    REFUNDED = "refunded"
 
 
 class Code(enum.IntEnum):
@@ -179,7 +178,7 @@ class Movement:
 
     @property
     def settled(self) -> bool:
-        return self.status in (Status.COMPLETED, Status.FAILED, Status.REFUNDED)
+        return self.status in (Status.COMPLETED, Status.FAILED)
 
     def raise_for_failure(self) -> Movement:
         """The movement itself, or the error that refused it."""
