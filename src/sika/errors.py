@@ -6,10 +6,13 @@ __all__ = ["ConfigurationError", "SikaError"]
 
 
 class SikaError(Exception):
-    """An operating error: expected, handled, reported with ``code`` (tests assert the code)."""
+    """An operating error: expected, handled, reported with ``code`` (tests assert the code).
+
+    The code is one of :class:`sika.error_codes.Code`; an error knows no HTTP status (the API edge,
+    :mod:`sika.api.statuses`, gives one from the code's category).
+    """
 
     code: str = "sika_error"
-    status: int = 400
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -23,4 +26,3 @@ class SikaError(Exception):
 
 class ConfigurationError(SikaError):
     code = "configuration_error"
-    status = 500

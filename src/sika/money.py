@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fractions import Fraction
 
-__all__ = ["CURRENCIES", "XOF", "XOF_PER_EUR", "Currency", "currency"]
+__all__ = ["CURRENCIES", "XOF", "Currency", "currency"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,10 +28,6 @@ CURRENCIES: dict[str, Currency] = {
     )
 }
 XOF = CURRENCIES["XOF"]
-
-# The CFA franc's fixed parity, exact: 1 EUR = 655.957 XOF.
-XOF_PER_EUR = Fraction(655_957, 1_000)
-
 
 def currency(code: str) -> Currency | None:
     return CURRENCIES.get(code)

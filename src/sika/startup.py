@@ -24,7 +24,6 @@ DEVELOPMENT_PROMO_CODE_KEY: str = Settings.model_fields["promo_code_key"].defaul
 
 class InsecureDefaults(SikaError):
     code = "insecure_defaults"
-    status = 500
 
 
 def development_defaults(settings: Settings) -> list[tuple[str, str]]:

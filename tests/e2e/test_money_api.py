@@ -274,7 +274,7 @@ def test_an_agent_raises_the_tier_after_checking_an_id(world: World) -> None:
 
 
 def test_old_idempotency_answers_are_pruned_and_a_reused_key_still_moves_money_once(world: World) -> None:
-    from sika.api.idempotency import prune
+    from sika.auth.idempotency import prune
 
     ama = world.wallet(AMA, "Ama Mensah", cash=10_000)
     world.wallet(KOFI, "Kofi Agbeko")

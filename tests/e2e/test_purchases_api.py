@@ -197,7 +197,7 @@ def test_a_card_number_is_never_taken_and_nothing_is_credited(world: World, ama:
         headers={**ama, **key()},
         json={"source": "card", "reference": "4111111111111111", "amount": 50_000},
     )
-    # docs/wallet.md, "Errors"
+    # docs/wallet.md, "Errors": no such card is 404
     assert (refused.status_code, refused.json()["code"]) == (404, "invalid_reference")
     assert world.balance(AMA) == 100_000
 

@@ -29,7 +29,7 @@ from sqlalchemy.exc import OperationalError
 
 from sika.api import owners
 from sika.api.app import create_app
-from sika.api.idempotency import prune
+from sika.auth.idempotency import prune
 from sika.auth.schema import idempotency
 from sika.bootstrap import Container, bootstrap
 from sika.config import Settings

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 import pytest
 
+from sika.api.statuses import status_of
 from sika.chat.messages import Inbound, InboundKind
 from sika.chat.whatsapp import group_commit as group_commit_module
 from sika.chat.whatsapp.group_commit import GroupCommit, InboxBusy, Request
@@ -303,7 +304,7 @@ def test_a_full_queue_refuses_a_notification_at_once_and_takes_it_once_the_write
         await queued(committer, 1)  # three writes wait: the queue is full
         with pytest.raises(InboxBusy) as refused:
             await committer.commit_async(received("d"), now_ns=5)
-        assert refused.value.code == "whatsapp_inbox_busy" and refused.value.status == 503
+        assert refused.value.code == "whatsapp_inbox_busy" and status_of(refused.value) == 503
         with pytest.raises(InboxBusy):
             committer.commit((), [status("x")], now_ns=5)  # a thread is refused alike, statuses too
         fake.release.set()

@@ -395,11 +395,57 @@ def test_a_turn_combined_loses_no_word_and_keeps_the_order_and_every_choice(repl
     assert len(bodies) <= sum(len(render("+22890112233", reply)) for reply in replies)
 
 
+# Meta's published limits (WhatsApp Cloud API, Messages reference: "text object", "interactive
+# object", "Interactive list messages"), written here and nowhere else so that neither the renderer
+# nor the fake can move them: a text body 4096 characters, an interactive body 1024, header and
+# footer 60; reply buttons at most 3, title 20, id 256; a list's button 20, 10 rows in all, row title
+# 24, description 72, id 200, section title 24. Counted in UTF-16 code units, the most Meta could count.
+_PUBLISHED = {"TEXT_BODY": 4096, "INTERACTIVE_BODY": 1024, "HEADER_TEXT": 60, "FOOTER_TEXT": 60,
+              "BUTTONS_MAX": 3, "BUTTON_TITLE": 20, "BUTTON_ID": 256, "LIST_BUTTON": 20, "LIST_ROWS_MAX": 10,
+              "ROW_TITLE": 24, "ROW_DESCRIPTION": 72, "ROW_ID": 200, "SECTION_TITLE": 24}
+
+
+def _units(text: str) -> int:
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _within_published_limits(body: dict[str, Any]) -> None:
+    if body["type"] == "text":
+        assert 0 < _units(body["text"]["body"]) <= 4096
+        return
+    interactive = body["interactive"]
+    assert 0 < _units(interactive["body"]["text"]) <= 1024
+    for part in ("header", "footer"):
+        assert _units(interactive.get(part, {}).get("text", "")) <= 60
+    action = interactive["action"]
+    if interactive["type"] == "button":
+        assert 1 <= len(action["buttons"]) <= 3
+        for button in action["buttons"]:
+            assert 0 < _units(button["reply"]["title"]) <= 20 and 0 < _units(button["reply"]["id"]) <= 256
+        return
+    assert interactive["type"] == "list" and 0 < _units(action["button"]) <= 20
+    rows = [row for section in action["sections"] for row in section["rows"]]
+    assert 1 <= len(rows) <= 10
+    for section in action["sections"]:
+        assert _units(section.get("title", "")) <= 24
+    for row in rows:
+        assert 0 < _units(row["title"]) <= 24 and 0 < _units(row["id"]) <= 200
+        assert _units(row.get("description", "")) <= 72
+
+
+def test_the_renderer_and_the_fake_hold_meta_s_published_limits() -> None:
+    from sika_fakes import meta_limits as meta
+
+    for name, published in _PUBLISHED.items():
+        assert (getattr(limit, name), getattr(meta, name)) == (published, published), name
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_replies)
-def test_everything_render_produces_passes_the_strict_fake(reply: Reply) -> None:
+def test_everything_render_produces_holds_meta_s_published_limits_and_passes_the_fake(reply: Reply) -> None:
     bodies = render("+22890112233", reply)
     for body in bodies:
+        _within_published_limits(body)
         assert validate(body) is None, (validate(body), body)
     if reply.choices:
         offered = [row.get("reply", row)["id"] for body in bodies if body["type"] == "interactive"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -50,3 +52,11 @@ def test_a_full_batch_runs_again_without_waiting() -> None:
 def test_threads_are_bounded(threads: int) -> None:
     with pytest.raises(AssertionError):
         Job(name="x", interval_s=1, run=lambda: 0, threads=threads)
+
+
+def test_a_worker_process_loads_no_web_framework() -> None:
+    # A fresh interpreter: this test process has FastAPI loaded already by other tests.
+    probe = "import sys, sika.workers.runner; print(sorted({'fastapi', 'starlette'} & set(sys.modules)))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                            timeout=60)
+    assert loaded.stdout.strip() == "[]", loaded.stdout + loaded.stderr

@@ -34,6 +34,7 @@ from sika.chat.dialog import Dialog
 from sika.chat.ussd import UssdGateway
 from sika.console.web import router as console_router
 from sika.db import ping
+from sika.error_codes import Code
 from sika.workers import Job, WorkerRunner, default_jobs
 
 __all__ = ["create_app"]
@@ -90,6 +91,6 @@ def create_app(
     async def healthz() -> JSONResponse:
         if await run_in_threadpool(ping, container.engine):
             return JSONResponse({"status": "ok", "database": container.engine.dialect.name})
-        return problems.problem(503, "database_unavailable", "the database does not answer")
+        return problems.problem_for(Code.DATABASE_UNAVAILABLE, "the database does not answer")
 
     return app

@@ -20,12 +20,10 @@ __all__ = ["Caller", "Forbidden", "Unauthorized", "caller", "container_of", "cus
 
 class Unauthorized(SikaError):
     code = "unauthorized"
-    status = 401
 
 
 class Forbidden(SikaError):
     code = "forbidden"
-    status = 403
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,19 +21,20 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi.responses import JSONResponse
-from sqlalchemy import Engine, delete, insert, select, tuple_, update
+from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from sika.api import owners
 from sika.api.auth import Caller
-from sika.api.problems import problem, problem_body, status_of
+from sika.api.problems import problem_body, problem_for, status_of
 from sika.auth.schema import idempotency
 from sika.db import UNAVAILABLE, writing
+from sika.error_codes import Code
 from sika.errors import SikaError
 from sika.payments.crashpoints import ProcessCrash, reached
 
-__all__ = ["KEY_CHARS_MAX", "KEY_PATTERN", "idempotent", "prune", "scope_of"]
+__all__ = ["KEY_CHARS_MAX", "KEY_PATTERN", "idempotent", "scope_of"]
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +73,9 @@ async def idempotent(
 ) -> JSONResponse:
     """Run ``handler`` (which returns status and JSON body) at most once per caller and key."""
     if key is None or not key.strip():
-        return problem(400, "idempotency_key_required", "send an Idempotency-Key header")
+        return problem_for(Code.IDEMPOTENCY_KEY_REQUIRED, "send an Idempotency-Key header")
     if _KEY.fullmatch(key) is None:
-        return problem(422, "validation_error",
+        return problem_for(Code.VALIDATION_ERROR,
                        f"Idempotency-Key has 1 to {KEY_CHARS_MAX} visible ASCII characters, no spaces")
     scope, digest = _scope(who), _digest(route, body)
     claimed = await run_in_threadpool(_claim, engine, scope, key, digest)
@@ -135,7 +136,7 @@ def _claim(engine: Engine, scope: str, key: str, digest: str) -> JSONResponse | 
                 return None
             return _answer(row, digest)
         # Released by a failed first attempt in the meantime: claim it again.
-    return problem(409, "idempotency_in_progress", "this Idempotency-Key is busy; retry later")
+    return problem_for(Code.IDEMPOTENCY_IN_PROGRESS, "this Idempotency-Key is busy; retry later")
 
 
 def _take_over(engine: Engine, scope: str, key: str, claimed_at_ns: int, owner: str | None) -> bool:
@@ -156,10 +157,10 @@ def _take_over(engine: Engine, scope: str, key: str, claimed_at_ns: int, owner: 
 
 def _answer(row: Any, digest: str) -> JSONResponse:
     if row.request_digest != digest:
-        return problem(409, "idempotency_conflict",
+        return problem_for(Code.IDEMPOTENCY_CONFLICT,
                        "this Idempotency-Key was used with another request")
     if row.status is None:
-        return problem(409, "idempotency_in_progress",
+        return problem_for(Code.IDEMPOTENCY_IN_PROGRESS,
                        "the first request with this Idempotency-Key is still running; retry later")
     return _response(row.status, json.loads(row.response))
 
@@ -183,15 +184,3 @@ def _release(engine: Engine, scope: str, key: str) -> None:
 def _response(status: int, payload: Any) -> JSONResponse:
     media = "application/problem+json" if status >= 400 else "application/json"
     return JSONResponse(payload, status_code=status, media_type=media)
-
-
-def prune(engine: Engine, *, ttl_s: int, limit: int = 1_000) -> int:
-    """Forget answered keys older than ``ttl_s``. A key reused after that runs again, and finds the
-    movement its id derives from: it still moves the money once."""
-    cutoff = time.time_ns() - ttl_s * 1_000_000_000
-    with writing(engine).begin() as connection:
-        old = (select(idempotency.c.scope, idempotency.c.key)
-               .where(idempotency.c.created_at_ns < cutoff, idempotency.c.status.is_not(None))
-               .limit(limit).subquery())
-        return int(connection.execute(delete(idempotency).where(
-            tuple_(idempotency.c.scope, idempotency.c.key).in_(select(old.c.scope, old.c.key)))).rowcount)

@@ -12,30 +12,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.routing import compile_path
 
+from sika.api.statuses import status_for, status_of
 from sika.db import UNAVAILABLE
+from sika.error_codes import Code
 from sika.errors import SikaError
 
-__all__ = ["install", "problem", "problem_body", "status_of"]
+__all__ = ["install", "problem", "problem_body", "problem_for", "status_of"]
 
 _MEDIA_TYPE = "application/problem+json"
-# The HTTP status of an error the domain raises, where the domain's own guess does not follow the
-# rule this API keeps (docs/wallet.md, "Errors"): 422 when a request breaks its schema, 400 for bad
-# input no schema can state, 404 when something named does not exist (or is not the caller's to
-# see), 409 when a well-formed request meets the state of things or the rules in force (a balance, a
-# fee, a trip's state, a provider's answer about a bill), 429 when tries ran out for a while.
-_STATUS_BY_CODE: dict[str, int] = {
-    "unknown_trip": 404, "unknown_driver": 404, "unknown_product": 404, "unknown_provider": 404,
-    "unknown_order": 404, "unknown_vehicle_type": 404, "invalid_reference": 404, "invalid_cursor": 404,
-    "same_wallet": 409, "amount_below_minimum": 409, "amount_above_maximum": 409, "amount_mismatch": 409,
-    "nothing_due": 409, "outside_service_area": 409, "pin_not_set": 409, "pin_already_set": 409,
-    "documents_not_approved": 409, "insufficient_funds": 409, "float_insufficient": 409,
-    "merchant_insufficient": 409, "not_refundable": 409, "voucher_expired": 409, "voucher_blocked": 409,
-    "pin_locked": 429, "too_many_updates": 429,
-}
-
-
-def status_of(exc: SikaError) -> int:
-    return _STATUS_BY_CODE.get(exc.code, exc.status)
 
 
 def problem_body(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
@@ -46,6 +30,11 @@ def problem_body(status: int, code: str, detail: str, **extra: Any) -> dict[str,
 def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
     return JSONResponse(problem_body(status, code, detail, **extra), status_code=status,
                         media_type=_MEDIA_TYPE)
+
+
+def problem_for(code: Code, detail: str, **extra: Any) -> JSONResponse:
+    """The answer for a registered code, with the status the edge gives its category."""
+    return problem(status_for(code), code, detail, **extra)
 
 
 def install(app: FastAPI) -> None:
@@ -65,14 +54,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
-        return problem(422, "validation_error", "the request is not valid", errors=errors)
+        return problem_for(Code.VALIDATION_ERROR, "the request is not valid", errors=errors)
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         if exc.status_code == 405:
             exc.headers = {"Allow": _allowed(request)}
-        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
-            exc.status_code, "http_error"
+        code = {404: Code.NOT_FOUND, 405: Code.METHOD_NOT_ALLOWED, 401: Code.UNAUTHORIZED}.get(
+            exc.status_code, Code.HTTP_ERROR
         )
         answer = problem(exc.status_code, code, str(exc.detail))
         for name, value in (exc.headers or {}).items():
@@ -82,7 +71,7 @@ def install(app: FastAPI) -> None:
     async def _database(_request: Request, _exc: Exception) -> JSONResponse:
         # The database is down, restarting or too busy: the request may be retried (with its
         # Idempotency-Key, a retry finishes what this one started, once).
-        answer = problem(503, "database_unavailable", "the database did not answer; retry shortly")
+        answer = problem_for(Code.DATABASE_UNAVAILABLE, "the database did not answer; retry shortly")
         answer.headers["Retry-After"] = "1"
         return answer
 
@@ -92,7 +81,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, _exc: Exception) -> JSONResponse:
         # The traceback goes to the log (uvicorn logs it); the client learns nothing internal.
-        return problem(500, "internal_error", "an unexpected error occurred; it has been logged")
+        return problem_for(Code.INTERNAL_ERROR, "an unexpected error occurred; it has been logged")
 
 
 def _allowed(request: Request) -> str:

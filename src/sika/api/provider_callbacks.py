@@ -17,8 +17,9 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from sika.api.auth import container_of
-from sika.api.problems import problem
+from sika.api.problems import problem_for
 from sika.bootstrap import Container
+from sika.error_codes import Code
 from sika.providers import CallbackRequest
 
 __all__ = ["router"]
@@ -37,10 +38,10 @@ async def callback(name: Name, request: Request,
                    container: Annotated[Container, Depends(container_of)]) -> JSONResponse:
     length = request.headers.get("content-length", "0")
     if not length.isdigit() or int(length) > CALLBACK_BYTES_MAX:
-        return problem(413, "callback_too_large", f"a callback is at most {CALLBACK_BYTES_MAX} bytes")
+        return problem_for(Code.CALLBACK_TOO_LARGE, f"a callback is at most {CALLBACK_BYTES_MAX} bytes")
     body = await request.body()
     if len(body) > CALLBACK_BYTES_MAX:
-        return problem(413, "callback_too_large", f"a callback is at most {CALLBACK_BYTES_MAX} bytes")
+        return problem_for(Code.CALLBACK_TOO_LARGE, f"a callback is at most {CALLBACK_BYTES_MAX} bytes")
     received = CallbackRequest(headers={k.lower(): v for k, v in request.headers.items()},
                                query=dict(request.query_params), body=body,
                                client_host=request.client.host if request.client is not None else None)

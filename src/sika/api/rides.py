@@ -368,12 +368,7 @@ async def location(
     container: Annotated[Container, Depends(container_of)],
 ) -> None:
     def run() -> None:
-        try:
-            _rides(container).update_location(_me(container, who).id, body.point())
-        except SikaError as exc:
-            if exc.code == "too_many_updates":
-                exc.status = 429
-            raise
+        _rides(container).update_location(_me(container, who).id, body.point())
 
     await run_in_threadpool(run)
 

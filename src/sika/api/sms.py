@@ -18,13 +18,15 @@ from starlette.concurrency import run_in_threadpool
 
 from sika.api.auth import container_of
 from sika.api.gateway_auth import africastalking_allowed
-from sika.api.problems import problem
+from sika.api.problems import problem_for
 from sika.bootstrap import Container
+from sika.error_codes import Code
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["channels"])
 BODY_BYTES_MAX = 4_096
+_FORM = "application/x-www-form-urlencoded"
 _FIELDS = ("id", "status", "phoneNumber", "networkCode", "failureReason", "retryCount")
 _FORM_SCHEMA = {"type": "object", "required": ["id", "status"],
                 "properties": {name: {"type": "string", "minLength": 1 if name in ("id", "status") else 0}
@@ -42,16 +44,16 @@ async def delivery_report(
     """A message's delivery status: ``id`` (the gateway's messageId), ``status`` (Sent, Submitted,
     Buffered, Rejected, Success, Failed), ``failureReason`` when it failed."""
     if not africastalking_allowed(request, container.settings):
-        return problem(403, "forbidden", "this callback comes from Africa's Talking only")
+        return problem_for(Code.FORBIDDEN, "this callback comes from Africa's Talking only")
     if container.sms is None:
-        return problem(404, "sms_not_configured", "SMS is not configured on this server")
+        return problem_for(Code.SMS_NOT_CONFIGURED, "SMS is not configured on this server")
     body = await request.body()
     if len(body) > BODY_BYTES_MAX:
-        return problem(413, "payload_too_large", f"a delivery report is at most {BODY_BYTES_MAX} bytes")
+        return problem_for(Code.PAYLOAD_TOO_LARGE, f"a delivery report is at most {BODY_BYTES_MAX} bytes")
     fields = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
     message_id, status = fields.get("id", ""), fields.get("status", "")
     if not message_id or not status:
-        return problem(422, "validation_error", "a delivery report has an id and a status")
+        return problem_for(Code.VALIDATION_ERROR, "a delivery report has an id and a status")
     sms = container.sms
     known = await run_in_threadpool(sms.report, message_id, status, fields.get("failureReason"))
     return JSONResponse({"received": True, "known": known})

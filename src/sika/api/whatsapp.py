@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from sika.api import problems
 from sika.chat.whatsapp import WhatsApp
 from sika.chat.whatsapp.group_commit import InboxBusy
+from sika.error_codes import Code
 
 __all__ = ["BODY_BYTES_MAX", "include", "router"]
 
@@ -89,7 +90,7 @@ def _enabled(state: State) -> WhatsApp | None:
 
 
 def _off() -> JSONResponse:
-    return problems.problem(404, "whatsapp_off", "WhatsApp is not configured on this server")
+    return problems.problem_for(Code.WHATSAPP_OFF, "WhatsApp is not configured on this server")
 
 
 @router.get("/webhooks/whatsapp", response_class=PlainTextResponse,
@@ -106,7 +107,7 @@ async def verify(
         return _off()
     echoed = whatsapp.verify(mode, token, challenge)
     if echoed is None:
-        return problems.problem(403, "forbidden", "the verify token does not match")
+        return problems.problem_for(Code.FORBIDDEN, "the verify token does not match")
     return PlainTextResponse(echoed)
 
 
@@ -137,7 +138,7 @@ async def _notified(whatsapp: WhatsApp | None, headers: Iterable[tuple[bytes, by
     if raw is None:
         return _too_large()
     if not whatsapp.authentic(raw, signature):
-        return problems.problem(401, "invalid_signature", "X-Hub-Signature-256 is missing or wrong")
+        return problems.problem_for(Code.INVALID_SIGNATURE, "X-Hub-Signature-256 is missing or wrong")
     try:
         stored = await whatsapp.receive_async(raw)
     except InboxBusy as exc:  # the inbox is behind: Meta delivers the notification again later
@@ -180,4 +181,4 @@ async def _body(receive: Receive) -> bytes | None:
 
 
 def _too_large() -> JSONResponse:
-    return problems.problem(413, "payload_too_large", f"a notification is at most {BODY_BYTES_MAX} bytes")
+    return problems.problem_for(Code.PAYLOAD_TOO_LARGE, f"a notification is at most {BODY_BYTES_MAX} bytes")

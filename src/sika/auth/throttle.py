@@ -30,7 +30,6 @@ BUCKET_CHARS_MAX = 80
 
 class TooManyAttempts(SikaError):
     code = "too_many_attempts"
-    status = 429
 
     def __init__(self, locked_until_ns: int) -> None:
         super().__init__("too many failed logins from this address: wait before trying again")

@@ -26,6 +26,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import cast
 
+from sika.errors import SikaError
+
 __all__ = ["BadAnswer", "LoadResult", "WebhookLoad", "new_event_loop"]
 
 CLIENTS_MAX = 1_024
@@ -36,8 +38,10 @@ CONNECT_TIMEOUT_S = 10.0
 WATCHDOG_S = 0.5
 
 
-class BadAnswer(Exception):
+class BadAnswer(SikaError):
     """An answer this generator cannot frame: not HTTP/1.x, no ``Content-Length``, unasked bytes."""
+
+    code = "bench_bad_answer"
 
 
 @dataclass(slots=True)

@@ -35,4 +35,3 @@ class PrayerTimesUnavailable(CalendarError):
     """The sun never reaches a prayer's angle that day (only near the poles, never in the XOF zone)."""
 
     code = "prayer_times_unavailable"
-    status = 422

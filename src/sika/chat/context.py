@@ -8,6 +8,7 @@ from sika.chat.i18n import Translator, translator
 from sika.chat.messages import Inbound, Location, Reply
 from sika.chat.services import ChatServices
 from sika.chat.state import State
+from sika.errors import SikaError
 from sika.ledger import Account
 from sika.payments import movement_id
 from sika.payments.approvals import Approval
@@ -16,12 +17,10 @@ from sika.wallet import Customer
 __all__ = ["Answer", "Context", "Invalid"]
 
 
-class Invalid(Exception):
+class Invalid(SikaError):
     """The answer does not fit the step: ``message`` says why (already translated)."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    code = "invalid_answer"
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from sika.api.statuses import status_of
 from sika.console.services import services_of
 from sika.console.sessions import ConsoleSession
 from sika.console.templating import page
@@ -30,13 +31,17 @@ COOKIE = "sika_console"
 FORM_BYTES_MAX = 16_384
 
 
-class LoginRequired(Exception):
-    """No live session: the browser goes to the login page."""
+class LoginRequired(SikaError):
+    """No live session: the browser goes to the login page (the guard catches it first)."""
+
+    code = "login_required"
+
+    def __init__(self, message: str = "log in first") -> None:
+        super().__init__(message)
 
 
 class CsrfRefused(SikaError):
     code = "csrf_refused"
-    status = 403
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +67,9 @@ class ConsoleRoute(APIRoute):
                 return RedirectResponse(target, status_code=303)
             except SikaError as exc:
                 session = await _session_or_none(request)
-                return page(request, "error.html", session=session, status=exc.status, code=exc.code,
-                            message=exc.message, error_status=exc.status)
+                status = status_of(exc)
+                return page(request, "error.html", session=session, status=status, code=exc.code,
+                            message=exc.message, error_status=status)
 
         return handler
 

@@ -66,7 +66,6 @@ class LoginRefused(SikaError):
     stranger learns nothing about which names exist."""
 
     code = "login_refused"
-    status = 401
 
 
 @dataclass(frozen=True, slots=True)

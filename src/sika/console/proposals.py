@@ -35,17 +35,14 @@ DECIDED = ("executed", "failed", "rejected")
 
 class SameOperator(SikaError):
     code = "maker_cannot_approve"
-    status = 403
 
 
 class NotAllowed(SikaError):
     code = "forbidden"
-    status = 403
 
 
 class ProposalClosed(SikaError):
     code = "proposal_closed"
-    status = 409
 
 
 @dataclass(frozen=True, slots=True)

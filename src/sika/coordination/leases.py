@@ -34,7 +34,6 @@ _NS = 1_000_000_000
 
 class LeaseError(SikaError):
     code = "lease_unavailable"
-    status = 503
 
 
 class Leases(Protocol):

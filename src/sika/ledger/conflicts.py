@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from sika.errors import SikaError
+
 __all__ = ["RetryableError"]
 
 
-class RetryableError(Exception):
+class RetryableError(SikaError):
     """The batch was rolled back for a reason that a second attempt can clear."""
+
+    code = "ledger_retry"

@@ -28,7 +28,6 @@ __all__ = [
     "Account",
     "AccountFlags",
     "AccountKind",
-    "AccountResult",
     "PendingStatus",
     "Transfer",
     "TransferFlags",
@@ -89,16 +88,6 @@ class PendingStatus(enum.StrEnum):
     POSTED = "posted"
     VOIDED = "voided"
     EXPIRED = "expired"
-
-
-class AccountResult(enum.StrEnum):
-    OK = "ok"
-    EXISTS = "exists"
-    EXISTS_WITH_DIFFERENT_FIELDS = "exists_with_different_fields"
-    CURRENCY_INVALID = "currency_invalid"
-    FLAGS_ARE_MUTUALLY_EXCLUSIVE = "flags_are_mutually_exclusive"
-    KIND_INVALID = "kind_invalid"
-    METADATA_TOO_LARGE = "metadata_too_large"
 
 
 class TransferResult(enum.StrEnum):

@@ -68,14 +68,12 @@ class LedgerError(SikaError):
 
 class AccountNotFound(LedgerError):
     code = "unknown_account"
-    status = 404
 
 
 class LedgerBusy(LedgerError):
     """Retries ran out: the database stayed locked or kept failing transiently."""
 
     code = "ledger_busy"
-    status = 503
 
 
 @dataclass(frozen=True, slots=True)

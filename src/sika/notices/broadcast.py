@@ -36,7 +36,6 @@ TEXT_CHARS_MAX = 900  # the template's body parameter, with room for the STOP li
 
 class InvalidCampaign(SikaError):
     code = "invalid_campaign"
-    status = 422
 
 
 @dataclass(slots=True)

@@ -30,12 +30,10 @@ URL_CHARS_MAX = 500
 
 class UnknownAgent(SikaError):
     code = "unknown_agent"
-    status = 404
 
 
 class UnknownMerchant(SikaError):
     code = "unknown_merchant"
-    status = 404
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,12 +57,10 @@ _NS = 1_000_000_000
 
 class UnknownApproval(SikaError):
     code = "unknown_approval"
-    status = 404
 
 
 class ApprovalClosed(SikaError):
     code = "approval_closed"
-    status = 409
 
 
 @dataclass(frozen=True, slots=True)

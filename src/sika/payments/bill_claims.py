@@ -34,7 +34,6 @@ class BillAlreadyPaid(SikaError):
     """This bill is paid, or being paid, by another payment."""
 
     code = "bill_already_paid"
-    status = 409
 
 
 class BillClaims:
@@ -69,7 +68,7 @@ class BillClaims:
                 return
             status = self._status_of(holder)
             abandoned = status is None and row["created_at_ns"] < now - self._stale_ns
-            if status not in (Status.FAILED, Status.REFUNDED) and not abandoned:
+            if status is not Status.FAILED and not abandoned:
                 break
             with self._engine.begin() as connection:
                 taken = connection.execute(

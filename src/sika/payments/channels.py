@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sika.errors import SikaError
+
 __all__ = ["FALLBACK", "OWNER_SECRET_KINDS", "SECRET", "Channel", "Gate", "InboxChannel", "Message", "Route",
            "Router", "Unreachable", "Verdict"]
 
@@ -69,8 +71,10 @@ class Channel(Protocol):
         :class:`Unreachable` gives the message up at once (no retry)."""
 
 
-class Unreachable(Exception):
+class Unreachable(SikaError):
     """This channel can never deliver this message (an invalid or blacklisted number, …)."""
+
+    code = "unreachable"
 
 
 class InboxChannel:

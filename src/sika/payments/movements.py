@@ -64,7 +64,6 @@ class Status(enum.StrEnum):
     PENDING = "pending"         # money held, waiting for a provider
     COMPLETED = "completed"
     FAILED = "failed"
-    REFUNDED = "refunded"
 
 
 class Code(enum.IntEnum):
@@ -194,7 +193,7 @@ class Movement:
 
     @property
     def settled(self) -> bool:
-        return self.status in (Status.COMPLETED, Status.FAILED, Status.REFUNDED)
+        return self.status in (Status.COMPLETED, Status.FAILED)
 
     def raise_for_failure(self) -> Movement:
         """The movement itself, or the error that refused it."""
@@ -206,39 +205,34 @@ class Movement:
 
 class UnknownMovement(SikaError):
     code = "unknown_transfer"
-    status = 404
 
 
 class MovementConflict(SikaError):
     """The id is taken by a different movement: an Idempotency-Key reused for another request."""
 
     code = "idempotency_conflict"
-    status = 409
 
 
-_REFUSALS: dict[str, tuple[int, str]] = {
-    "insufficient_funds": (402, "the wallet's available balance does not cover the amount and fee"),
-    "float_insufficient": (402, "the agent's float does not cover this cash-in"),
-    "merchant_insufficient": (402, "the merchant's balance does not cover this refund"),
-    "limit_exceeded": (403, "this would exceed the wallet's limits for its KYC tier"),
-    "account_closed": (409, "an account in this payment is closed"),
-    "voucher_settled": (409, "this voucher was already paid out"),
-    "already_refunded": (409, "this payment was refunded already"),
-    "provider_failed": (502, "the provider refused or failed the payment; nothing was taken"),
-    "provider_timeout": (504, "the provider did not answer in time; the hold was released"),
-    "payment_failed": (409, "the payment could not be made"),
+_REFUSALS: dict[str, str] = {
+    "insufficient_funds": "the wallet's available balance does not cover the amount and fee",
+    "float_insufficient": "the agent's float does not cover this cash-in",
+    "merchant_insufficient": "the merchant's balance does not cover this refund",
+    "limit_exceeded": "this would exceed the wallet's limits for its KYC tier",
+    "account_closed": "an account in this payment is closed",
+    "voucher_settled": "this voucher was already paid out",
+    "already_refunded": "this payment was refunded already",
+    "provider_failed": "the provider refused or failed the payment; nothing was taken",
+    "provider_timeout": "the provider did not answer in time; the hold was released",
+    "payment_failed": "the payment could not be made",
 }
 
 
 class PaymentRefused(SikaError):
-    status = 409
+    """A movement the ledger or a provider refused; its code says why."""
 
     @classmethod
     def from_code(cls, code: str, message: str | None = None) -> PaymentRefused:
-        status, default = _REFUSALS.get(code, _REFUSALS["payment_failed"])
-        error = cls(message or default, code=code)
-        error.status = status
-        return error
+        return cls(message or _REFUSALS.get(code, _REFUSALS["payment_failed"]), code=code)
 
 
 def refusal(result: TransferResult, leg: Leg) -> tuple[str, str]:

@@ -79,7 +79,6 @@ _TOP_UP_KINDS = (ProductKind.CARD, ProductKind.MOBILE_MONEY)
 
 class UnknownGateway(SikaError):
     code = "unknown_provider"
-    status = 404
 
 
 @dataclass(frozen=True, slots=True)

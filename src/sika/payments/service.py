@@ -86,7 +86,6 @@ _GUARD_REFUSED = 2
 
 class VoucherRefused(SikaError):
     code = "invalid_voucher"
-    status = 404
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,6 @@ _FLAGS_NOT_POSTED = 2 | 8  # pending and void transfers move no posted money
 
 class FundingRefused(SikaError):
     code = "insufficient_funds"
-    status = 402
 
 
 class Budgets:

@@ -23,33 +23,27 @@ class InvalidCampaign(PromotionError):
     """A campaign's fields or rules do not make sense (says which and why)."""
 
     code = "invalid_campaign"
-    status = 422
 
 
 class UnknownCampaign(PromotionError):
     code = "unknown_campaign"
-    status = 404
 
 
 class CampaignStateError(PromotionError):
     """The campaign's state forbids this (start an ended campaign, fund an ended one, …)."""
 
     code = "campaign_state"
-    status = 409
 
 
 class UnknownDraw(PromotionError):
     code = "unknown_draw"
-    status = 404
 
 
 class DrawStateError(PromotionError):
     code = "draw_state"
-    status = 409
 
 
 class CodeRefused(PromotionError):
     """A promotion code (or a referral) that cannot be used: unknown, used, expired, not for you."""
 
     code = "invalid_code"
-    status = 404

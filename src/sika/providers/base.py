@@ -77,7 +77,6 @@ class ProviderRejected(SikaError):
     charged."""
 
     code = "provider_rejected"
-    status = 422
 
 
 class ProviderUnavailable(SikaError):
@@ -85,7 +84,6 @@ class ProviderUnavailable(SikaError):
     received."""
 
     code = "provider_unavailable"
-    status = 503
 
 
 class ProviderNotConfigured(SikaError):
@@ -93,14 +91,12 @@ class ProviderNotConfigured(SikaError):
     incomplete. Nothing was held, ordered or credited."""
 
     code = "provider_not_configured"
-    status = 503
 
 
 class ForgedCallback(SikaError):
     """A callback that fails its provider's authentication (signature, token or source address)."""
 
     code = "forged_callback"
-    status = 401
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,6 @@ class VehicleType(enum.StrEnum):
 
 class UnknownCity(SikaError):
     code = "unknown_city"
-    status = 404
 
 
 class Area(BaseModel, frozen=True):

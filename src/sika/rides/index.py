@@ -98,7 +98,6 @@ class InvalidLocationQuery(LocationIndexError, ValueError):
 
 class LocationIndexUnavailable(LocationIndexError):
     code = "location_index_unavailable"
-    status = 503
 
 
 class LocationIndex(Protocol):

@@ -59,7 +59,7 @@ PAYMENT_METHODS = ("cash", "wallet", "card")
 
 
 class DriverError(SikaError):
-    status = 409
+    """A refusal about a driver, an offer or a trip; its code says which."""
 
 
 @dataclass(frozen=True, slots=True)

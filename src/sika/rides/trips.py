@@ -50,7 +50,6 @@ class Event(enum.StrEnum):
 
 class IllegalTransition(SikaError):
     code = "illegal_transition"
-    status = 409
 
 
 _S, _E = TripStatus, Event

@@ -49,17 +49,14 @@ _BY_MSISDNS = select(customers).where(customers.c.msisdn.in_(bindparam("numbers"
 
 class WalletExists(SikaError):
     code = "wallet_exists"
-    status = 409
 
 
 class UnknownWallet(SikaError):
     code = "unknown_wallet"
-    status = 404
 
 
 class InvalidPin(SikaError):
     code = "invalid_pin"
-    status = 401
 
     def __init__(self, tries_left: int, *, what: str = "the wallet locks", generic: bool = False) -> None:
         tries = "1 try" if tries_left == 1 else f"{tries_left} tries"
@@ -74,7 +71,6 @@ class PinLocked(SikaError):
     """Too many wrong PINs: ``what`` is locked until ``locked_until_ns`` (the answer says when)."""
 
     code = "pin_locked"
-    status = 429
 
     def __init__(self, locked_until_ns: int, *, what: str = "PIN use and money movement") -> None:
         until = time.strftime("%H:%M UTC", time.gmtime(locked_until_ns // _NS_PER_S))
@@ -86,7 +82,6 @@ class CashOutFrozen(SikaError):
     """A PIN reset freezes cash-out for a while (the answer says until when)."""
 
     code = "cash_out_frozen"
-    status = 403
 
     def __init__(self, frozen_until_ns: int) -> None:
         until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(frozen_until_ns // _NS_PER_S))

@@ -35,7 +35,6 @@ class PinKeyMissing(SikaError):
     customer's (their try is not counted against them)."""
 
     code = "pin_key_missing"
-    status = 503
 
 
 def _b64(raw: bytes) -> str:

@@ -43,7 +43,6 @@ Notify = Callable[..., None]
 
 class ResetRefused(SikaError):
     code = "invalid_reset_code"
-    status = 401
 
 
 @dataclass(frozen=True, slots=True)

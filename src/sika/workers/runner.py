@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from sika.api.idempotency import prune
+from sika.auth.idempotency import prune
 from sika.bootstrap import Container
 from sika.chat.state import Conversations
 from sika.coordination.leases import TTL_S_MAX, Leases

@@ -44,14 +44,12 @@ class SmsUnavailable(SikaError):
     """The gateway did not take the message (down, out of credit, refused our credentials): retry."""
 
     code = "sms_unavailable"
-    status = 502
 
 
 class SmsRejected(SikaError):
     """The gateway will never deliver to this number (invalid, blacklisted, do-not-disturb, …)."""
 
     code = "sms_rejected"
-    status = 422
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,7 +57,6 @@ class GraphError(SikaError):
     """Meta refused a message (``error_code`` from its answer), or could not be reached."""
 
     code = "whatsapp_send_failed"
-    status = 502
 
     def __init__(self, message: str, *, http_status: int | None = None, error_code: int | None = None,
                  retryable: bool = False) -> None:

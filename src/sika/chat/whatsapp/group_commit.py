@@ -46,7 +46,6 @@ class InboxBusy(SikaError):
     answered 503, and Meta delivers it again later."""
 
     code = "whatsapp_inbox_busy"
-    status = 503
 
 
 @dataclass(eq=False, slots=True)

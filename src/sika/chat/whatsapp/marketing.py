@@ -34,6 +34,7 @@ from sika.chat.whatsapp.store import (
     unsent_outbound,
 )
 from sika.db import writing
+from sika.errors import SikaError
 from sika.payments.channels import Message
 
 __all__ = ["LIMIT_PAUSE_S", "PAIR_RATE_LIMIT", "PER_USER_MARKETING_LIMIT", "MarketingSender",
@@ -48,8 +49,10 @@ LEASE_S = 60
 _NS = 1_000_000_000
 
 
-class MarketingUnsent(Exception):
+class MarketingUnsent(SikaError):
     """Meta did not take the promotion (or another worker is sending it): the outbox tries later."""
+
+    code = "marketing_unsent"
 
 
 class MarketingSender:

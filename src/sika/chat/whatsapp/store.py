@@ -20,6 +20,7 @@ from sika.chat.whatsapp.schema import contacts, inbox, outbound
 from sika.chat.whatsapp.sealing import Sealer
 from sika.chat.whatsapp.webhook import Parsed, StatusUpdate
 from sika.db import writing
+from sika.errors import SikaError
 from sika.payments.queue import backoff_ns
 
 __all__ = [
@@ -60,8 +61,13 @@ _BEFORE = {"sent": ("queued",), "delivered": ("queued", "sent"), "read": ("queue
            "failed": ("queued", "sent", "delivered")}
 
 
-class LeaseLost(Exception):
-    """Another worker took the row over: roll back."""
+class LeaseLost(SikaError):
+    """Another worker took the row over: roll back (``args[0]`` names the rows)."""
+
+    code = "lease_lost"
+
+    def __init__(self, row_ids: Sequence[object]) -> None:
+        super().__init__(", ".join(map(str, row_ids)))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

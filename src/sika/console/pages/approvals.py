@@ -19,6 +19,7 @@ from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from sika.api.statuses import status_of
 from sika.console import actions
 from sika.console.guard import Acting, ConsoleRoute, acting, current
 from sika.console.proposals import DECIDED, OPEN, Proposal
@@ -70,7 +71,7 @@ async def propose(request: Request, act: Act) -> Response:
         await _audit(services, act, "propose", "refused", kind_name, code=exc.code)
         values = {f.name: act.form.get(f.name, "")[:64] for f in action.fields}
         return page(request, "proposal_form.html", session=act.session, action=action, kinds=actions.kinds(),
-                    values=values, reason=act.form.get("reason", "")[:200], error=exc, status=exc.status)
+                    values=values, reason=act.form.get("reason", "")[:200], error=exc, status=status_of(exc))
     await _audit(services, act, "propose", "ok", proposal.id, kind=proposal.kind, amount=proposal.amount,
                  params=proposal.params, reason=proposal.reason)
     return RedirectResponse(f"/console/approvals/{proposal.id}", status_code=303)

@@ -29,7 +29,7 @@ __all__ = ["router"]
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 Session = Annotated[ConsoleSession, Depends(current)]
 ROWS_MAX = 100
-_STATUSES = ("processing", "pending", "completed", "failed", "refunded")
+_STATUSES = ("processing", "pending", "completed", "failed")
 
 
 @router.get("/console/reconcile")
