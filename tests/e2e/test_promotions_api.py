@@ -101,6 +101,8 @@ def test_admin_routes_refuse_customers_and_explain_bad_campaigns(world: World) -
     # Strict bodies, as every body of the API: a budget in quotes is not a number.
     quoted = client.post("/v1/campaigns", headers=admin, json={**CASHBACK, "budget": "5000"})
     assert (quoted.status_code, quoted.json()["code"]) == (422, "validation_error")
+    far = client.post("/v1/campaigns", headers=admin, json={**CASHBACK, "starts_at": 1.7e16})  # no date
+    assert (far.status_code, far.json()["code"]) == (422, "validation_error")
     assert client.get("/v1/campaigns", headers=admin).json()["items"] == []
     paths = client.get("/openapi.json").json()["paths"]
     for path in (

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from sika.api.auth import Caller, caller, container_of
-from sika.api.fields import Body
+from sika.api.fields import WHOLE, Body
 from sika.api.idempotency import idempotent
 from sika.api.payments import IdempotencyKey
 from sika.auth import Role
@@ -38,8 +38,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"description": "campaign_state, idempotency_conflict"},
     422: {"description": "invalid_campaign, validation_error"},
 }
+# Unix seconds up to 2100-01-01: a campaign's dates, not any float (1e16 seconds is no date at all).
+UNIX_S_MAX = 4_102_444_800
 Instant = Annotated[
-    str | float | None,
+    str | Annotated[float, Field(ge=0, le=UNIX_S_MAX)] | None,
     Field(
         default=None,
         description="ISO-8601 (without an offset: the city's wall clock) or Unix seconds",
@@ -57,7 +59,7 @@ class CampaignIn(Body):
         examples=["cashback"],
         description="cashback, airtime_bonus, ride_discount, referral or prize_draw",
     )
-    budget: int = Field(ge=0, le=AMOUNT_MAX, examples=[500_000])
+    budget: Annotated[int, Field(ge=0, le=AMOUNT_MAX, examples=[500_000]), WHOLE]
     starts_at: Instant = None
     ends_at: Instant = None
     rules: dict[str, Any] = Field(
@@ -73,7 +75,7 @@ class CampaignIn(Body):
 class FundIn(Body):
     """Strict types, no unknown field (as every body of the API)."""
 
-    amount: int = Field(gt=0, le=AMOUNT_MAX, examples=[500_000])
+    amount: Annotated[int, Field(gt=0, le=AMOUNT_MAX, examples=[500_000]), WHOLE]
     source: str | None = Field(
         default=None,
         max_length=48,
@@ -84,7 +86,7 @@ class FundIn(Body):
 class CodesIn(Body):
     """Strict types, no unknown field (as every body of the API)."""
 
-    count: int = Field(ge=1, le=BATCH_MAX)
+    count: Annotated[int, Field(ge=1, le=BATCH_MAX), WHOLE]
     prefix: str = Field(default="", max_length=8, examples=["RMD"])
 
 
