@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 
 from sika.auth import ApiKeys, Sessions
 from sika.auth.throttle import LoginThrottle
+from sika.calendar import Calendar, MemoryAnnouncements
 from sika.chat.dialog import Dialog
 from sika.chat.notifications import NotificationText
 from sika.chat.routes import outbox_router, sms_channel
@@ -111,7 +112,9 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Container:
         statements=Statements(engine, ledger, purchases.catalogue),
     )
     container.rides = Rides(engine, ledger, customers, payments, container.purchases, cities=settings.cities,
-                            index=location_index(settings.redis_url), matcher=settings.rides_matcher)
+                            index=location_index(settings.redis_url), matcher=settings.rides_matcher,
+                            calendar=Calendar(settings.cities, prayer=settings.prayer,
+                                              announcements=MemoryAnnouncements(settings.ramadan)))
     container.pin_resets = PinResets(engine, customers, enqueue, code_key=settings.voucher_key.encode(),
                                      secret_param=SECRET, freeze_cash_out_s=settings.pin_reset_freeze_s)
     _chat(container)

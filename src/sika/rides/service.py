@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from sika.calendar import Calendar
 from sika.errors import SikaError
 from sika.ledger import AccountFlags, AccountKind, Ledger
 from sika.payments import Kind, Movement, Payments, movement_id
@@ -34,6 +35,7 @@ from sika.payments.outbox import enqueue
 from sika.payments.purchases import Purchases
 from sika.rides import dispatch
 from sika.rides.cities import City, Vehicle, city_by_id
+from sika.rides.driver_hours import DriverHours, HoursNow, online_ns_by_driver
 from sika.rides.fares import round_up
 from sika.rides.geo import Point, Router, StraightLineRouter, haversine_m
 from sika.rides.index import LocationIndex
@@ -142,6 +144,7 @@ class Rides:
         router: Router | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
         matcher: str = "greedy",
+        calendar: Calendar | None = None,
     ) -> None:
         assert matcher in ("greedy", "batch")
         self._engine = engine
@@ -156,6 +159,7 @@ class Rides:
         self.matcher = matcher
         self._seen_ns = -1
         self._index_lock = threading.Lock()
+        self.hours = DriverHours(engine, calendar or Calendar(self.cities), self.city, self._driver_msisdn)
 
     # Cities and quotes ---------------------------------------------------------------------------
 
@@ -233,7 +237,13 @@ class Rides:
             raise DriverError(
                 "a driver goes online once the documents are approved", code="documents_not_approved"
             )
-        self._update_driver(driver_id, online=online, changed_at_ns=self._clock_ns())
+        now = self._clock_ns()
+        if online and not driver.online:
+            self.hours.start_shift(driver_id, driver.city, now)  # refused while resting
+        else:
+            with self._engine.begin() as connection:
+                self.hours.end_shift(connection, driver_id, now)
+        self._update_driver(driver_id, online=online, changed_at_ns=now)
         if not online:
             self.index.remove(driver_id)
         elif driver.lat is not None and driver.lng is not None and driver.located_at_ns is not None:
@@ -509,9 +519,10 @@ class Rides:
     # Dispatch ------------------------------------------------------------------------------------
 
     def dispatch_tick(self, limit: int = TICK_TRIPS_MAX) -> int:
-        """The dispatch job: expire unanswered offers, send the next batches, give up when exhausted;
-        with the batch matcher, assign all waiting requests at once."""
+        """The dispatch job: drivers' hours (warnings, the cap), expire unanswered offers, send the next
+        batches, give up when exhausted; with the batch matcher, assign all waiting requests at once."""
         now = self._clock_ns()
+        self.hours_tick()
         with self._engine.begin() as connection:
             expired = (
                 connection.execute(
@@ -566,21 +577,34 @@ class Rides:
             step=int(state["step"]),
             asked=set(state["asked"]),
         )
-        free = self._free_drivers(city.id, vehicle.type, trip.rider_customer_id)
+        states = self._driver_states(city.id, vehicle.type, trip.rider_customer_id)
         self._catch_up()
-        found = search.next_offers(
+        decision = dispatch.decide(
+            search,
             trip.pickup,
             index=self.index,
             router=self._router,
             speed_kmh=vehicle.speed_kmh,
             now_s=now / _NS,
             max_age_s=city.location_max_age_s,
-            available=free.__contains__,
+            state_of=states,
+            trip=self._facts(trip),
+            rule=city.hours,
         )
-        if not found:
+        if decision.offers:
+            self._offer(trip, city, decision.offers, {"step": search.step, "asked": sorted(search.asked)})
+        elif not decision.wait:  # a driver near holds another offer: the next tick asks again
             self._no_driver(trip)
-            return
-        self._offer(trip, city, found, {"step": search.step, "asked": sorted(search.asked)})
+
+    def _facts(self, trip: Trip) -> dispatch.TripFacts:
+        city = self.city(trip.city)
+        speed_ms = city.vehicle(trip.vehicle_type).speed_kmh / 3.6
+        return dispatch.TripFacts(
+            route_m=trip.distance_m,
+            route_s=trip.duration_s,
+            pickup_s_max=city.search_radii_m[-1] * city.detour_factor / speed_ms,
+            before_iftar=self.hours.before_iftar(city.id, self._clock_ns()),
+        )
 
     def _match_batch(self, waiting: list[Trip]) -> None:
         now = self._clock_ns()
@@ -602,9 +626,10 @@ class Rides:
                     ).scalars()
                 )
             requests = [(i, t.pickup) for i, t in enumerate(group) if t.id not in offered]
-            free = self._free_drivers(city_id, vehicle_type)
+            states = self._driver_states(city_id, vehicle_type)
             pool: dict[int, Point] = {}
-            for _, pickup in requests:
+            for i, pickup in requests:
+                free = dispatch.offerable(states, self._facts(group[i]), city.hours)
                 for candidate in dispatch.rank(
                     pickup,
                     index=self.index,
@@ -613,7 +638,7 @@ class Rides:
                     radius_m=city.search_radii_m[-1],
                     now_s=now / _NS,
                     max_age_s=city.location_max_age_s,
-                    available=free.__contains__,
+                    available=free,
                     limit=10,
                 ):
                     position = self.index.position(candidate.driver_id)
@@ -628,7 +653,9 @@ class Rides:
             )
             for i, driver_id, eta in pairs:
                 trip = group[i]
-                self._offer(trip, city, [dispatch.Candidate(driver_id, 0.0, eta)], None)
+                # Pooled for one request, paired with another: the same rule, for this trip.
+                if dispatch.offerable(states, self._facts(trip), city.hours)(driver_id):
+                    self._offer(trip, city, [dispatch.Candidate(driver_id, 0.0, eta)], None)
 
     def _offer(
         self, trip: Trip, city: City, found: list[dispatch.Candidate], state: dict[str, Any] | None
@@ -685,26 +712,50 @@ class Rides:
             self._release(trip, "no_driver_found")
             self._notify(trip, "ride_no_driver", {})
 
-    def _free_drivers(self, city_id: str, vehicle_type: str, rider_customer_id: int | None = None
-                      ) -> set[int]:
-        """Online, approved drivers of this kind holding no trip (and not the rider: a driver is
-        never offered their own trip)."""
+    def _driver_states(self, city_id: str, vehicle_type: str, rider_customer_id: int | None = None
+                       ) -> dict[int, dispatch.DriverState]:
+        """What dispatch needs to know of every online, approved driver of this kind (not the rider: a
+        driver is never offered their own trip): holding a trip, holding an offer, hours, rest, fasting."""
+        now = self._clock_ns()
         busy = select(trips.c.driver_id).where(
             trips.c.status.in_(ACTIVE_STATES), trips.c.driver_id.is_not(None)
         )
+        # An offer still open for a trip still looking (a cancelled trip's offers are left pending).
+        offered = (
+            select(offers.c.driver_id)
+            .join(trips, trips.c.id == offers.c.trip_id)
+            .where(offers.c.status == "pending", offers.c.expires_at_ns > now, trips.c.status == "requested")
+        )
+        hours = online_ns_by_driver(now)
         with self._engine.connect() as connection:
-            return set(
-                connection.execute(
-                    select(drivers.c.id).where(
-                        drivers.c.city == city_id,
-                        drivers.c.vehicle_type == vehicle_type,
-                        drivers.c.online.is_(True),
-                        drivers.c.documents == "approved",
-                        drivers.c.id.not_in(busy),
-                        drivers.c.customer_id != (rider_customer_id or 0),
-                    )
-                ).scalars()
+            rows = connection.execute(
+                select(
+                    drivers.c.id,
+                    drivers.c.id.in_(busy).label("busy"),
+                    drivers.c.id.in_(offered).label("offered"),
+                    hours.c.online_ns,
+                    drivers.c.rest_until_ns,
+                    drivers.c.fasting,
+                )
+                .outerjoin(hours, hours.c.driver_id == drivers.c.id)
+                .where(
+                    drivers.c.city == city_id,
+                    drivers.c.vehicle_type == vehicle_type,
+                    drivers.c.online.is_(True),
+                    drivers.c.documents == "approved",
+                    drivers.c.customer_id != (rider_customer_id or 0),
+                )
+            ).all()
+        return {
+            row.id: dispatch.DriverState(
+                busy=bool(row.busy),
+                offered=bool(row.offered),
+                online_s_24=(row.online_ns or 0) / _NS,
+                resting=row.rest_until_ns is not None and row.rest_until_ns > now,
+                fasting=bool(row.fasting),
             )
+            for row in rows
+        }
 
     def _catch_up(self) -> None:
         """Bring this process's index up to date with drivers changed elsewhere since the last look."""
@@ -747,9 +798,42 @@ class Rides:
             radius_m=radius_m,
             now_s=self._clock_ns() / _NS,
             max_age_s=city.location_max_age_s,
-            available=self._free_drivers(city.id, vehicle.type).__contains__,
+            available=self._free(city.id, vehicle.type),
             limit=limit,
         )
+
+    def hours_tick(self) -> None:
+        """Warn drivers near their cap; put those past it (and on no trip) offline to rest."""
+        now = self._clock_ns()
+        with self._engine.connect() as connection:
+            busy = set(connection.execute(select(trips.c.driver_id).where(
+                trips.c.status.in_(ACTIVE_STATES), trips.c.driver_id.is_not(None))).scalars())
+        for ended in self.hours.tick(now, busy):
+            self.index.remove(ended.driver_id)
+
+    def driver_hours(self, driver_id: int) -> HoursNow:
+        return self.hours.now(driver_id, self.driver(driver_id).city, self._clock_ns())
+
+    def set_fasting(self, driver_id: int, *, fasting: bool) -> Driver:
+        """Fasting mode, the driver's choice: a shorter cap, no long trip just before Maghrib."""
+        self._update_driver(driver_id, fasting=fasting)
+        return self.driver(driver_id)
+
+    def _fasting_guard(self, driver: Driver) -> bool:
+        """A fasting driver in the minutes before Maghrib on a Ramadan day."""
+        with self._engine.connect() as connection:
+            fasting = connection.execute(select(drivers.c.fasting).where(drivers.c.id == driver.id)).scalar()
+        return bool(fasting) and self.hours.before_iftar(driver.city, self._clock_ns())
+
+    def _free(self, city_id: str, vehicle_type: str) -> Callable[[int], bool]:
+        """Drivers a quote counts: online, holding no trip, not resting (any trip's rules aside)."""
+        states = self._driver_states(city_id, vehicle_type)
+
+        def free(driver_id: int) -> bool:
+            state = states.get(driver_id)
+            return state is not None and not state.busy and not state.resting
+
+        return free
 
     # The driver answers --------------------------------------------------------------------------
 
@@ -813,6 +897,11 @@ class Rides:
         return self.trip(trip_id)
 
     def decline(self, driver_id: int, trip_id: str) -> None:
+        """Say no to an offer. It counts against the driver's acceptance, except for a fasting driver in
+        the minutes before Maghrib: stopping to break the fast is not a refusal to work."""
+        driver = self.driver(driver_id)
+        free = self._fasting_guard(driver)
+        penalty = {"offers": drivers.c.offers - 1} if free else {"declined": drivers.c.declined + 1}
         with self._engine.begin() as connection:
             done = connection.execute(
                 update(offers)
@@ -822,9 +911,7 @@ class Rides:
                 .values(status="declined")
             ).rowcount
             if done:
-                connection.execute(
-                    update(drivers).where(drivers.c.id == driver_id).values(declined=drivers.c.declined + 1)
-                )
+                connection.execute(update(drivers).where(drivers.c.id == driver_id).values(penalty))
         if not done:
             raise DriverError("no open offer for this trip", code="offer_closed")
         trip = self.trip(trip_id)
