@@ -27,7 +27,6 @@ _KNOWN: set[str] = {
     "module sika.rides.index",
     "module sika.bench.ledger",
     "module sika.bench.whatsapp",
-    "module sika.rides.simulation",
     "function sika.rides.service.request",
     "function sika.rides.service._charge",
     "function sika.ledger.engine._apply_one",

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from sika.rides.cities import City
 from sika.rides.geo import Point, Router
 from sika.rides.hours import HoursRule
 from sika.rides.index import LocationIndex
@@ -148,6 +149,15 @@ class TripFacts:
     route_s: float
     pickup_s_max: float
     before_iftar: bool = False
+
+    @classmethod
+    def of(cls, city: City, speed_kmh: float, *, route_m: float, before_iftar: bool = False) -> TripFacts:
+        """A trip of ``route_m`` in ``city``: the pickup at the longest is the offer's timeout plus the ride
+        from the edge of the widest search radius."""
+        speed_ms = speed_kmh / 3.6
+        pickup_s_max = city.offer_timeout_s + city.search_radii_m[-1] * city.detour_factor / speed_ms
+        return cls(route_m=route_m, route_s=route_m / speed_ms, pickup_s_max=pickup_s_max,
+                   before_iftar=before_iftar)
 
 
 def verdict(state: DriverState, trip: TripFacts, rule: HoursRule) -> Verdict:

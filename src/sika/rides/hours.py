@@ -24,7 +24,8 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, Field, model_validator
 
-__all__ = ["DAY_S", "HoursRule", "Shift", "drivable_at_s", "online_s", "online_s_24", "rest_until_s",
+__all__ = ["DAY_S", "HoursRule", "Shift", "drivable_at_s", "online_s", "online_s_24", "online_s_max_24",
+           "rest_until_s",
            "warning_due"]
 
 DAY_S = 24 * 3_600.0
@@ -95,6 +96,15 @@ def rest_until_s(shifts: Sequence[Shift], now_s: float, rule: HoursRule, *, fast
     """When a driver who reaches the cap at ``now_s`` may drive again: ``rest_h`` later at least, and once
     there is ``return_h`` to drive (:func:`drivable_at_s`)."""
     return max(now_s + rule.rest_h * 3_600, drivable_at_s(shifts, now_s, rule, fasting=fasting))
+
+
+def online_s_max_24(shifts: Sequence[Shift], end_s: float) -> float:
+    """The most seconds online in any 24 hours up to ``end_s`` (open shifts run to ``end_s``)."""
+    closed = [(begin, end_s if finish is None else min(finish, end_s)) for begin, finish in shifts]
+    # The sliding count is piecewise linear: its maximum is where a window ends at a shift's end, or
+    # starts at a shift's start.
+    ends = {finish for _, finish in closed} | {min(begin + DAY_S, end_s) for begin, _ in closed} | {end_s}
+    return max((online_s(closed, end - DAY_S, end) for end in ends), default=0.0)
 
 
 def warning_due(left_s: float, rule: HoursRule) -> int | None:

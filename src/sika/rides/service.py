@@ -598,11 +598,10 @@ class Rides:
 
     def _facts(self, trip: Trip) -> dispatch.TripFacts:
         city = self.city(trip.city)
-        speed_ms = city.vehicle(trip.vehicle_type).speed_kmh / 3.6
-        return dispatch.TripFacts(
+        return dispatch.TripFacts.of(
+            city,
+            city.vehicle(trip.vehicle_type).speed_kmh,
             route_m=trip.distance_m,
-            route_s=trip.duration_s,
-            pickup_s_max=city.search_radii_m[-1] * city.detour_factor / speed_ms,
             before_iftar=self.hours.before_iftar(city.id, self._clock_ns()),
         )
 
