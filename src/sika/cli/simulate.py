@@ -17,7 +17,7 @@ from rich.table import Table
 from sika.errors import SikaError
 
 if TYPE_CHECKING:
-    from sika.rides.simulation import SimulationResult
+    from sika.rides.simulation import SimulationConfig, SimulationResult
 
 __all__ = ["app"]
 
@@ -73,7 +73,6 @@ def rides_command(
         DRIVERS_DEFAULT,
         REQUESTS_PER_HOUR_DEFAULT,
         SimulationConfig,
-        simulate,
     )
 
     if fatigue not in ("on", "off"):
@@ -94,14 +93,7 @@ def rides_command(
     if plot is not None and not plot.parent.is_dir():
         raise SikaError(f"cannot write the plot: {plot.parent} is not a directory", code="invalid_path")
 
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[clock]}"),
-               TimeElapsedColumn())
-    with RichProgress(*columns, console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task(f"simulating {config.city.name} ({config.policy}, {config.profile})",
-                                 total=config.hours * 3_600, clock="")
-        result = simulate(config, lambda done_s: progress.update(
-            task, completed=done_s, clock=f"{done_s / 3_600:.1f} of {config.hours:g} h"))
-
+    result = _run(config)
     console = Console()
     if not console.is_terminal:
         console.width = max(console.width, 100)
@@ -110,6 +102,19 @@ def rides_command(
         _plot(result, plot)
     if json_output:
         typer.echo(json.dumps(result.as_json(), sort_keys=True))
+
+
+def _run(config: SimulationConfig) -> SimulationResult:
+    """The run, with a progress bar on stderr."""
+    from sika.rides.simulation import simulate
+
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[clock]}"),
+               TimeElapsedColumn())
+    with RichProgress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task(f"simulating {config.city.name} ({config.policy}, {config.profile})",
+                                 total=config.hours * 3_600, clock="")
+        return simulate(config, lambda done_s: progress.update(
+            task, completed=done_s, clock=f"{done_s / 3_600:.1f} of {config.hours:g} h"))
 
 
 def _table(result: SimulationResult) -> Table:
