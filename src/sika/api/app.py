@@ -13,6 +13,7 @@ import sika
 from sika.api import (
     access,
     docs,
+    drivers,
     merchants,
     openapi,
     payments,
@@ -72,6 +73,7 @@ def create_app(
     app.include_router(purchases.router)
     app.include_router(provider_callbacks.router)
     app.include_router(rides.router)
+    app.include_router(drivers.router)
     app.include_router(ussd.router)
     app.include_router(sms.router)
     app.include_router(console_router)
