@@ -19,7 +19,6 @@ The rule (:class:`HoursRule`, one per city, ``City.hours``):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 from pydantic import BaseModel, Field, model_validator
@@ -29,8 +28,6 @@ __all__ = ["DAY_S", "HoursRule", "Shift", "drivable_at_s", "online_s", "online_s
            "warning_due"]
 
 DAY_S = 24 * 3_600.0
-# A rest is searched for at most a day ahead: after 24 h offline the window is empty.
-_SEARCH_STEPS = 48
 
 Shift = tuple[float, float | None]
 
@@ -77,19 +74,22 @@ def drivable_at_s(shifts: Sequence[Shift], now_s: float, rule: HoursRule, *, fas
     hold at most the cap less ``return_h`` (``now_s`` itself when they already do)."""
     closed = [(begin, now_s if finish is None else min(finish, now_s)) for begin, finish in shifts]
     target_s = rule.cap_s(fasting=fasting) - rule.return_h * 3_600
-    if online_s(closed, now_s - DAY_S, now_s) <= target_s:
+
+    def count(at_s: float) -> float:
+        return online_s(closed, at_s - DAY_S, at_s)
+
+    if count(now_s) <= target_s:
         return now_s
-    # The window's count only falls as time passes with the driver offline: bisect for the moment.
-    low, high = now_s, now_s + DAY_S
-    for _ in range(_SEARCH_STEPS):
-        if high - low < 1.0:
-            break
-        middle = (low + high) / 2
-        if online_s(closed, middle - DAY_S, middle) <= target_s:
-            high = middle
-        else:
-            low = middle
-    return float(math.ceil(high))
+    # Offline from now on, the count falls linearly between the moments a shift's start or end leaves
+    # the window: find the segment where it crosses the target, then the exact point on it.
+    breaks = sorted({edge + DAY_S for shift in closed for edge in shift if edge + DAY_S > now_s})
+    before_s, before = now_s, count(now_s)
+    for at_s in breaks:
+        value = count(at_s)
+        if value <= target_s:
+            return before_s + (before - target_s) * (at_s - before_s) / (before - value)
+        before_s, before = at_s, value
+    return before_s  # unreachable: a day later the window holds nothing
 
 
 def rest_until_s(shifts: Sequence[Shift], now_s: float, rule: HoursRule, *, fasting: bool) -> float:

@@ -62,6 +62,7 @@ from sika.rides.demand import PROFILES, DemandModel
 from sika.rides.dispatch import (
     CANDIDATES_MAX,
     Candidate,
+    Decision,
     Search,
     TripFacts,
     assign_batch,
@@ -91,6 +92,8 @@ __all__ = [
     "REQUESTS_PER_HOUR_DEFAULT",
     "InvalidSimulation",
     "Pickup",
+    "SimRequest",
+    "Simulation",
     "SimulationConfig",
     "SimulationResult",
     "simulate",
@@ -180,7 +183,7 @@ class SimulationResult:
 
 
 @dataclass(slots=True)
-class _Request:
+class SimRequest:
     id: int
     at_s: float
     pickup: Point
@@ -196,10 +199,10 @@ class _Request:
 def simulate(config: SimulationConfig, progress: Progress | None = None) -> SimulationResult:
     """Run one simulation; ``progress`` is called with the simulated seconds done, now and then."""
     config.validate()
-    return _Simulation(config).run(progress)
+    return Simulation(config).run(progress)
 
 
-class _Simulation:
+class Simulation:
     def __init__(self, config: SimulationConfig) -> None:
         self.config = config
         self.city = config.city
@@ -220,7 +223,7 @@ class _Simulation:
                                   profile=PROFILES[config.profile])
         self.fleet = Fleet(config, self.env, self.index, city_rng)
         self.drivers = self.fleet.drivers
-        self.pool: dict[int, _Request] = {}  # batch policy: requests waiting for a pairing
+        self.pool: dict[int, SimRequest] = {}  # batch policy: requests waiting for a pairing
         self.requests = 0
         self.open = 0
         self.completed = 0
@@ -267,7 +270,7 @@ class _Simulation:
             pickup = self.demand.pickup(self.rider_rng)
             dropoff = self.demand.dropoff(pickup, self.rider_rng)
             patience_s = float(self.rider_rng.uniform(config.patience_s_min, config.patience_s_max))
-            request = _Request(id=self.requests, at_s=at_s, pickup=pickup, dropoff=dropoff,
+            request = SimRequest(id=self.requests, at_s=at_s, pickup=pickup, dropoff=dropoff,
                                deadline_s=at_s + patience_s)
             self.requests += 1
             self.open += 1
@@ -278,7 +281,7 @@ class _Simulation:
         self.arrivals_done = True
         self._check_done()
 
-    def _cancel(self, request: _Request, reason: str) -> None:
+    def _cancel(self, request: SimRequest, reason: str) -> None:
         request.move(Event.NO_DRIVER if reason == "no_driver" else Event.CANCEL)
         self.cancellations[reason] += 1
         self.open -= 1
@@ -299,7 +302,7 @@ class _Simulation:
                 if driver.trip is None and driver.online:
                     self.index.update(driver.id, driver.position, now)
 
-    def _facts(self, request: _Request) -> TripFacts:
+    def _facts(self, request: SimRequest) -> TripFacts:
         """The trip as dispatch sees it, measured as the live service measures a booked trip."""
         return TripFacts.of(self.city, self.speed_kmh,
                             route_m=haversine_m(request.pickup, request.dropoff) * self.city.detour_factor,
@@ -313,14 +316,14 @@ class _Simulation:
         self.offers_accepted += accepted
         return accepted, delay_s
 
-    def _assign(self, request: _Request, driver: SimDriver) -> None:
+    def _assign(self, request: SimRequest, driver: SimDriver) -> None:
         assert driver.trip is None and not driver.offered, "a driver never holds two trips"
         request.move(Event.ASSIGN)
         driver.trip = request.id
         self.index.remove(driver.id)
         self.env.process(self._trip(request, driver))
 
-    def _trip(self, request: _Request, driver: SimDriver) -> Process:
+    def _trip(self, request: SimRequest, driver: SimDriver) -> Process:
         assigned_s = float(self.env.now)
         yield self.env.timeout(self.router.eta_s(driver.position, request.pickup, self.speed_kmh))
         request.move(Event.ARRIVE)
@@ -346,7 +349,7 @@ class _Simulation:
 
     # Greedy: one search per request -------------------------------------------------------------------
 
-    def _greedy(self, request: _Request) -> Process:
+    def _greedy(self, request: SimRequest) -> Process:
         city, config = self.city, self.config
         search = Search(radii_m=city.search_radii_m, batch=city.offer_batch)
         retries = 0
@@ -355,9 +358,7 @@ class _Simulation:
             if now >= request.deadline_s:
                 self._cancel(request, "patience")
                 return
-            decision = decide(search, request.pickup, index=self.index, router=self.router,
-                              speed_kmh=self.speed_kmh, now_s=now, max_age_s=city.location_max_age_s,
-                              state_of=self.fleet.state, trip=self._facts(request), rule=city.hours)
+            decision = self.decide(request, search)
             offers = decision.offers
             if decision.wait:  # the drivers near hold other offers: ask again at the next tick
                 yield self.env.timeout(config.batch_interval_s)
@@ -381,6 +382,13 @@ class _Simulation:
                 self.fleet.release(self.drivers[candidate.driver_id])
             if winner is not None:
                 return
+
+    def decide(self, request: SimRequest, search: Search) -> Decision:
+        """The live service's decision (:func:`~sika.rides.dispatch.decide`) on the simulated city now."""
+        city = self.city
+        return decide(search, request.pickup, index=self.index, router=self.router, speed_kmh=self.speed_kmh,
+                      now_s=float(self.env.now), max_age_s=city.location_max_age_s, state_of=self.fleet.state,
+                      trip=self._facts(request), rule=city.hours)
 
     def _offer(self, offers: list[Candidate]) -> tuple[int | None, float]:
         """Offers to a batch: the first driver to accept and when, or nobody at the timeout."""
@@ -448,7 +456,7 @@ class _Simulation:
     def _offer_to(self, request_id: int, driver_id: int) -> None:
         self.env.process(self._batch_offer(self.pool.pop(request_id), self.drivers[driver_id]))
 
-    def _batch_offer(self, request: _Request, driver: SimDriver) -> Process:
+    def _batch_offer(self, request: SimRequest, driver: SimDriver) -> Process:
         assert driver.free
         driver.offered = True
         accepted, delay_s = self._respond()
