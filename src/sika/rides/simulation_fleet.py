@@ -147,8 +147,8 @@ class Fleet:
                 if online_s_24(driver.shifts, float(self.env.now)) < cap_s:
                     self._online(driver)
                     continue
-            elif online_s_24(driver.shifts, now) < cap_s - _MARGIN_S:
-                continue
+            elif online_s_24(driver.shifts, now) < cap_s - 2 * _MARGIN_S:
+                continue  # the window slid meanwhile: more time to drive (a float's hair is not)
             if driver.online:
                 self._offline(driver)
             back_s = rest_until_s(driver.shifts, float(self.env.now), self.rule, fasting=driver.fasting)
