@@ -42,7 +42,6 @@ from sika.rides.index import LocationIndex
 from sika.rides.schema import ACTIVE_STATES, drivers, offers, trips
 from sika.rides.trips import Event, IllegalTransition, TripStatus, next_status
 from sika.wallet import Customer, Customers, Pin
-from sika.wallet.schema import customers
 
 __all__ = ["Driver", "Quote", "Rides", "Trip"]
 
@@ -848,7 +847,8 @@ class Rides:
                     update(trips)
                     .where(trips.c.id == trip_id, trips.c.status == "requested")
                     .values(
-                        status=str(TripStatus.DRIVER_ASSIGNED),
+                        # The state we move from is the one the WHERE requires: the machine says where to.
+                        status=str(next_status(TripStatus.REQUESTED, Event.ASSIGN)),
                         driver_id=driver_id,
                         assigned_at_ns=now,
                         updated_at_ns=now,
@@ -1244,15 +1244,12 @@ class Rides:
                 params={"trip": trip.id, **params},
             )
 
-    @staticmethod
-    def _driver_msisdn(connection: Any, driver_id: int) -> str:
-        return str(
-            connection.execute(
-                select(customers.c.msisdn)
-                .join(drivers, drivers.c.customer_id == customers.c.id)
-                .where(drivers.c.id == driver_id)
-            ).scalar_one()
-        )
+    def _driver_msisdn(self, connection: Any, driver_id: int) -> str:
+        """The driver's number, through the wallet's service (rides keep off the wallet's tables)."""
+        customer_id = connection.execute(
+            select(drivers.c.customer_id).where(drivers.c.id == driver_id)
+        ).scalar_one()
+        return self._customers.by_id(int(customer_id)).msisdn
 
     def _card_token(self, trip_id: str) -> str:
         with self._engine.connect() as connection:
