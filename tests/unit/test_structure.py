@@ -28,7 +28,6 @@ _KNOWN: set[str] = {
     "module sika.bench.ledger",
     "module sika.bench.whatsapp",
     "function sika.rides.service.request",
-    "function sika.rides.service._charge",
     "function sika.ledger.engine._apply_one",
     "function sika.rides.service.cancel",
     "cycle sika.ledger",

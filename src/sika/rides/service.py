@@ -20,7 +20,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, and_, insert, or_, select, update
@@ -29,16 +28,18 @@ from sqlalchemy.exc import IntegrityError
 from sika.calendar import Calendar
 from sika.errors import SikaError
 from sika.ledger import AccountFlags, AccountKind, Ledger
-from sika.payments import Kind, Movement, Payments, movement_id
+from sika.payments import Kind, Movement, Payments
 from sika.payments.movements import Code, Leg, Role
 from sika.payments.outbox import enqueue
 from sika.payments.purchases import Purchases
 from sika.rides import dispatch
+from sika.rides.billing import Billing
 from sika.rides.cities import City, Vehicle, city_by_id
 from sika.rides.driver_hours import DriverHours, HoursNow, online_ns_by_driver
 from sika.rides.fares import round_up
 from sika.rides.geo import Point, Router, StraightLineRouter, haversine_m
 from sika.rides.index import LocationIndex
+from sika.rides.records import Driver, DriverError, Quote, Trip, driver_of_row, trip_of_row
 from sika.rides.schema import ACTIVE_STATES, drivers, offers, trips
 from sika.rides.trips import Event, IllegalTransition, TripStatus, next_status
 from sika.wallet import Customer, Customers, Pin
@@ -57,76 +58,6 @@ RATING_MIN, RATING_MAX = 1, 5
 # Longer than a payout takes (two ledger reads and one movement); a crashed payout frees it then.
 PAYOUT_LEASE_S = 60
 PAYMENT_METHODS = ("cash", "wallet", "card")
-
-
-class DriverError(SikaError):
-    status = 409
-
-
-@dataclass(frozen=True, slots=True)
-class Quote:
-    city: str
-    vehicle: str
-    fare: int
-    distance_m: int
-    duration_s: int
-    pickup_eta_s: int | None  # None: no driver near right now
-
-
-@dataclass(frozen=True, slots=True)
-class Driver:
-    id: int
-    customer_id: int
-    name: str
-    city: str
-    vehicle_type: str
-    plate: str
-    documents: str
-    online: bool
-    account_id: int
-    lat: float | None
-    lng: float | None
-    located_at_ns: int | None
-    offers: int
-    accepted: int
-    declined: int
-    timed_out: int
-    cancelled: int
-    completed: int
-    rating: float | None
-
-    @property
-    def acceptance_ratio(self) -> float | None:
-        return self.accepted / self.offers if self.offers else None
-
-
-@dataclass(frozen=True, slots=True)
-class Trip:
-    id: str
-    rider_customer_id: int
-    rider_msisdn: str
-    city: str
-    vehicle_type: str
-    pickup: Point
-    dropoff: Point
-    distance_m: int
-    duration_s: int
-    quoted_fare: int
-    final_fare: int | None
-    payment_method: str
-    payment_id: str | None
-    status: TripStatus
-    driver_id: int | None
-    cancelled_by: str | None
-    cancel_reason: str | None
-    cancel_fee: int
-    rider_rating: int | None
-    driver_rating: int | None
-    requested_at_ns: int
-    assigned_at_ns: int | None
-    arrived_at_ns: int | None
-    started_at_ns: int | None
-    finished_at_ns: int | None
 
 
 class Rides:
@@ -158,6 +89,9 @@ class Rides:
         self.matcher = matcher
         self._seen_ns = -1
         self._index_lock = threading.Lock()
+        # A lambda, not the bound clock: tests and the demo swap ``_clock_ns`` after construction.
+        self.billing = Billing(engine, ledger, customers, payments, purchases, city=self.city,
+                               clock_ns=lambda: self._clock_ns())  # noqa: PLW0108
         self.hours = DriverHours(engine, calendar or Calendar(self.cities), self.city, self._driver_msisdn)
 
     # Cities and quotes ---------------------------------------------------------------------------
@@ -293,51 +227,12 @@ class Rides:
             self.driver(driver_id)  # unknown driver -> 404
             raise DriverError("a payout is already running for this driver", code="payout_in_progress")
         try:
-            return self._settle_driver(driver_id)
+            return self.billing.pay_out(self.driver(driver_id))
         finally:
             with self._engine.begin() as connection:
                 connection.execute(
                     update(drivers).where(drivers.c.id == driver_id).values(payout_lock_until_ns=None)
                 )
-
-    def _settle_driver(self, driver_id: int) -> Movement | None:
-        driver = self.driver(driver_id)
-        customer = self._customers.by_id(driver.customer_id)
-        assert customer.account_id is not None
-        balance = self._ledger.get_account(driver.account_id).balance
-        mid = movement_id("driver-payout", f"{driver.id}:{self._clock_ns()}")
-        if balance > 0:
-            legs = [
-                Leg(
-                    f"{mid}.0",
-                    driver.account_id,
-                    customer.account_id,
-                    balance,
-                    Code.DRIVER_PAYOUT,
-                    Role.DRIVER,
-                )
-            ]
-            return self._payments.run(
-                mid,
-                legs,
-                kind=Kind.DRIVER_PAYOUT,
-                amount=balance,
-                payee_customer_id=customer.id,
-                counterparty="Sika rides",
-            )
-        available = self._ledger.get_account(customer.account_id).available
-        owed = min(-balance, available)
-        if owed <= 0:
-            return None
-        legs = [Leg(f"{mid}.0", customer.account_id, driver.account_id, owed, Code.DRIVER_PAYOUT, Role.PAYER)]
-        return self._payments.run(
-            mid,
-            legs,
-            kind=Kind.DRIVER_PAYOUT,
-            amount=owed,
-            payer_customer_id=customer.id,
-            counterparty="Sika rides",
-        )
 
     # Booking -------------------------------------------------------------------------------------
 
@@ -472,7 +367,7 @@ class Rides:
                 .mappings()
                 .first()
             )
-        return None if row is None else _trip(row)
+        return None if row is None else trip_of_row(row)
 
     def active_trip_of_driver(self, driver_id: int) -> Trip | None:
         with self._engine.connect() as connection:
@@ -483,7 +378,7 @@ class Rides:
                 .mappings()
                 .first()
             )
-        return None if row is None else _trip(row)
+        return None if row is None else trip_of_row(row)
 
     def pending_offers(self, driver_id: int) -> list[dict[str, Any]]:
         now = self._clock_ns()
@@ -539,7 +434,7 @@ class Rides:
                 )
         with self._engine.connect() as connection:
             waiting = [
-                _trip(row)
+                trip_of_row(row)
                 for row in connection.execute(
                     select(trips)
                     .where(trips.c.status == "requested")
@@ -707,7 +602,7 @@ class Rides:
 
     def _no_driver(self, trip: Trip) -> None:
         if self._transition(trip, Event.NO_DRIVER, finished_at_ns=self._clock_ns()):
-            self._release(trip, "no_driver_found")
+            self.billing.release(trip, "no_driver_found")
             self._notify(trip, "ride_no_driver", {})
 
     def _driver_states(self, city_id: str, vehicle_type: str, rider_customer_id: int | None = None
@@ -945,7 +840,8 @@ class Rides:
         )
         started = trip.started_at_ns or now
         duration = max(0, (now - started) // _NS)
-        fare = self._final_fare(trip, vehicle.fares.price(ridden, duration, city.local_hour(started / _NS)))
+        priced = vehicle.fares.price(ridden, duration, city.local_hour(started / _NS))
+        fare = self.billing.final_fare(trip, priced)
         with self._engine.begin() as connection:
             done = connection.execute(
                 update(trips)
@@ -966,7 +862,7 @@ class Rides:
             raise IllegalTransition(f"a trip that is {trip.status} cannot complete")
         trip = self.trip(trip_id)
         try:
-            self._charge(trip, fare)
+            self.billing.charge(trip, fare)
         except SikaError as exc:
             if trip.payment_method != "card":
                 raise
@@ -977,7 +873,7 @@ class Rides:
                     update(trips).where(trips.c.id == trip.id).values(payment_method="cash", card_token=None)
                 )
             trip = self.trip(trip_id)
-            self._charge(trip, fare)
+            self.billing.charge(trip, fare)
         self._notify(trip, "ride_completed", {"amount": fare, "payment": trip.payment_method})
         earning = fare - vehicle.fares.commission(fare)
         self._notify_driver(
@@ -1046,15 +942,15 @@ class Rides:
         trip = self.trip(trip_id)
         if fee:
             try:
-                self._charge(trip, fee)
+                self.billing.charge(trip, fee)
             except SikaError as exc:  # the card refused a small charge: the fee is waived, not lost
                 log.warning("late-cancellation fee of trip %s waived: %s", trip.id, exc.code)
                 with self._engine.begin() as connection:
                     connection.execute(update(trips).where(trips.c.id == trip.id).values(cancel_fee=0))
-                self._release(trip, "ride_cancelled")
+                self.billing.release(trip, "ride_cancelled")
                 trip = self.trip(trip_id)
         else:
-            self._release(trip, "ride_cancelled")
+            self.billing.release(trip, "ride_cancelled")
         self._notify(trip, "ride_cancelled", {"by": by, "fee": fee})
         if trip.driver_id is not None:
             self._notify_driver(trip, trip.driver_id, "ride_cancelled", {"by": by})
@@ -1087,105 +983,6 @@ class Rides:
         if not done:
             raise DriverError("this trip was rated already", code="already_rated")
         return self.trip(trip_id)
-
-    # Money ---------------------------------------------------------------------------------------
-
-    def _charge(self, trip: Trip, amount: int) -> None:
-        assert trip.driver_id is not None
-        driver = self.driver(trip.driver_id)
-        policy = self.city(trip.city).vehicle(trip.vehicle_type).fares
-        commission = policy.commission(amount)
-        fee_revenue = self._payments.accounts.id("fee_revenue")
-        mid = f"{trip.id}.c"
-        if trip.payment_method == "wallet":
-            assert trip.payment_id is not None
-            held = self._payments.get(trip.payment_id)
-            assert amount <= held.amount, (amount, held.amount)  # _final_fare capped it
-            clearing = self._payments.accounts.id("rides_clearing")
-            then = [
-                Leg(
-                    f"{trip.payment_id}.1",
-                    clearing,
-                    driver.account_id,
-                    amount - commission,
-                    Code.RIDE_EARNING,
-                    Role.PLATFORM,
-                )
-            ]
-            if commission:
-                then.append(
-                    Leg(
-                        f"{trip.payment_id}.2",
-                        clearing,
-                        fee_revenue,
-                        commission,
-                        Code.RIDE_COMMISSION,
-                        Role.PLATFORM,
-                    )
-                )
-            self._payments.capture(trip.payment_id, amount, then)
-        elif trip.payment_method == "cash":
-            if commission:
-                legs = [
-                    Leg(
-                        f"{mid}.0",
-                        driver.account_id,
-                        fee_revenue,
-                        commission,
-                        Code.RIDE_COMMISSION,
-                        Role.PLATFORM,
-                    )
-                ]
-                self._payments.run(
-                    mid,
-                    legs,
-                    kind=Kind.RIDE_CASH,
-                    amount=commission,
-                    counterparty=f"trip {trip.id}",
-                    details={"trip": trip.id, "fare": amount},
-                )
-        else:
-            card = self._payments.accounts.provider("card")
-            legs = [
-                Leg(
-                    f"{mid}.0", card, driver.account_id, amount - commission, Code.RIDE_EARNING, Role.PLATFORM
-                )
-            ]
-            if commission:
-                legs.append(
-                    Leg(f"{mid}.1", card, fee_revenue, commission, Code.RIDE_COMMISSION, Role.PLATFORM)
-                )
-            rider = self._customers.by_id(trip.rider_customer_id)
-            self._purchases.charge_card(
-                mid,
-                rider,
-                reference=self._card_token(trip.id),
-                amount=amount,
-                legs=legs,
-                details={"trip": trip.id},
-            )
-        with self._engine.begin() as connection:
-            connection.execute(
-                update(trips)
-                .where(trips.c.id == trip.id, trips.c.payment_id.is_(None))
-                .values(payment_id=mid)
-            )
-
-    def _final_fare(self, trip: Trip, priced: int) -> int:
-        """The one fare of a trip: what the trip, the receipt, the notices and the ledger all say. A
-        wallet rider never pays more than was held at booking."""
-        if trip.payment_method == "wallet" and trip.payment_id is not None:
-            return min(priced, self._payments.get(trip.payment_id).amount)
-        return priced
-
-    def _release(self, trip: Trip, code: str) -> None:
-        if trip.payment_method == "wallet" and trip.payment_id is not None:
-            self._payments.settle(
-                trip.payment_id,
-                success=False,
-                error_code=code,
-                reason="the ride did not happen; nothing was taken",
-            )
 
     # Internals -----------------------------------------------------------------------------------
 
@@ -1251,22 +1048,17 @@ class Rides:
         ).scalar_one()
         return self._customers.by_id(int(customer_id)).msisdn
 
-    def _card_token(self, trip_id: str) -> str:
-        with self._engine.connect() as connection:
-            token = connection.execute(select(trips.c.card_token).where(trips.c.id == trip_id)).scalar_one()
-        return str(token)
-
     def _find(self, trip_id: str) -> Trip | None:
         with self._engine.connect() as connection:
             row = connection.execute(select(trips).where(trips.c.id == trip_id)).mappings().first()
-        return None if row is None else _trip(row)
+        return None if row is None else trip_of_row(row)
 
     def _driver_where(self, *where: Any) -> Driver:
         with self._engine.connect() as connection:
             row = connection.execute(select(drivers).where(and_(*where))).mappings().first()
         if row is None:
             raise SikaError("no such driver", code="unknown_driver")
-        return _driver(row)
+        return driver_of_row(row)
 
     def _update_driver(self, driver_id: int, **values: Any) -> None:
         with self._engine.begin() as connection:
@@ -1280,58 +1072,3 @@ class Rides:
 def _inside(city: City, point: Point, what: str) -> None:
     if not city.area.contains(point.lat, point.lng):
         raise SikaError(f"the {what} is outside {city.name}'s service area", code="outside_service_area")
-
-
-def _driver(row: Any) -> Driver:
-    count = row["rating_count"]
-    return Driver(
-        id=row["id"],
-        customer_id=row["customer_id"],
-        name=row["name"],
-        city=row["city"],
-        vehicle_type=row["vehicle_type"],
-        plate=row["plate"],
-        documents=row["documents"],
-        online=bool(row["online"]),
-        account_id=row["account_id"],
-        lat=row["lat"],
-        lng=row["lng"],
-        located_at_ns=row["located_at_ns"],
-        offers=row["offers"],
-        accepted=row["accepted"],
-        declined=row["declined"],
-        timed_out=row["timed_out"],
-        cancelled=row["cancelled"],
-        completed=row["completed"],
-        rating=row["rating_sum"] / count if count else None,
-    )
-
-
-def _trip(row: Any) -> Trip:
-    return Trip(
-        id=row["id"],
-        rider_customer_id=row["rider_customer_id"],
-        rider_msisdn=row["rider_msisdn"],
-        city=row["city"],
-        vehicle_type=row["vehicle_type"],
-        pickup=Point(row["pickup_lat"], row["pickup_lng"]),
-        dropoff=Point(row["dropoff_lat"], row["dropoff_lng"]),
-        distance_m=row["distance_m"],
-        duration_s=row["duration_s"],
-        quoted_fare=row["quoted_fare"],
-        final_fare=row["final_fare"],
-        payment_method=row["payment_method"],
-        payment_id=row["payment_id"],
-        status=TripStatus(row["status"]),
-        driver_id=row["driver_id"],
-        cancelled_by=row["cancelled_by"],
-        cancel_reason=row["cancel_reason"],
-        cancel_fee=row["cancel_fee"],
-        rider_rating=row["rider_rating"],
-        driver_rating=row["driver_rating"],
-        requested_at_ns=row["requested_at_ns"],
-        assigned_at_ns=row["assigned_at_ns"],
-        arrived_at_ns=row["arrived_at_ns"],
-        started_at_ns=row["started_at_ns"],
-        finished_at_ns=row["finished_at_ns"],
-    )
