@@ -26,6 +26,7 @@ from sqlalchemy import Engine, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sika.calendar import Calendar
+from sika.db import writing
 from sika.errors import SikaError
 from sika.ledger import AccountFlags, AccountKind, Ledger
 from sika.payments import Kind, Movement, Payments
@@ -555,7 +556,9 @@ class Rides:
     ) -> None:
         now = self._clock_ns()
         expires = now + city.offer_timeout_s * _NS
-        with self._engine.begin() as connection:
+        # It reads before it writes: on SQLite take the write lock first, or a write committed by another
+        # process in between (the dispatch job's) fails this one with "database is locked".
+        with writing(self._engine).begin() as connection:
             own = connection.execute(select(drivers.c.id).where(
                 drivers.c.customer_id == trip.rider_customer_id)).scalar()
             found = [candidate for candidate in found if candidate.driver_id != own]
