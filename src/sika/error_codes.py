@@ -204,6 +204,8 @@ class Code(StrEnum):
     LOCATION_INDEX_UNAVAILABLE = "location_index_unavailable", _D, "the location index does not answer"
     INVALID_SIMULATION = "invalid_simulation", _I, "a simulation's parameters out of range"
 
+    DRIVER_RESTING = "driver_resting", _C, "the driver reached the hours cap and rests until the time given"
+
     # Calendar --------------------------------------------------------------------------------------
     CALENDAR_ERROR = "calendar_error", _I, "the calendar refused a request"
     INVALID_WINDOW = "invalid_window", _I, "a quiet-hours window that does not parse or make sense"

@@ -47,3 +47,18 @@ def test_a_bad_option_fails_with_one_line_before_any_work(tmp_path: Path) -> Non
     assert done.returncode == 1
     assert done.stderr.strip().count("\n") == 0
     assert "invalid_simulation" in done.stderr
+
+
+def test_a_ramadan_day_with_the_hours_rule_reports_the_longest_time_online(tmp_path: Path) -> None:
+    done = sika("simulate", "rides", "--profile", "ramadan", "--fatigue", "on", "--hours", "14",
+                "--drivers", "40", "--requests-per-hour", "30", "--start-hour", "16", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (result["profile"], result["fatigue"], result["day"]) == ("ramadan", True, "2026-03-01")
+    assert 11 < result["driver_online_h_max"] <= 12
+
+
+def test_fatigue_is_on_or_off(tmp_path: Path) -> None:
+    done = sika("simulate", "rides", "--fatigue", "maybe", cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert "--fatigue is on or off, not 'maybe' [invalid_simulation]" in done.stderr

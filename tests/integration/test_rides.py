@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import insert
 
 from sika.bootstrap import Container, bootstrap
 from sika.config import Settings
@@ -15,6 +17,7 @@ from sika.errors import SikaError
 from sika.ledger import audit
 from sika.payments import new_movement_id
 from sika.rides.geo import Point
+from sika.rides.schema import offers
 from sika.rides.service import Driver, Rides, Trip
 from sika.rides.trips import TripStatus
 from sika.wallet import Customer, Pin
@@ -293,6 +296,15 @@ def test_one_driver_offered_two_trips_gets_one(postgres_url: str) -> None:
             rider = person(container, f"Rider {i}")
             trip = book(rides, f"trip-t{i}", rider, "cash")
             trips.append(trip.id)
+        # One offer at a time: the second trip waits for the driver rather than failing.
+        assert offered_to(rides, only.id) == [trips[0]]
+        assert rides.trip(trips[1]).status is TripStatus.REQUESTED
+        # Two dispatchers in two processes can still both offer the driver (each read the driver free):
+        # the database keeps one trip for the driver whatever the accepts race.
+        with container.engine.begin() as connection:
+            connection.execute(insert(offers).values(
+                trip_id=trips[1], driver_id=only.id, status="pending", eta_s=60,
+                sent_at_ns=time.time_ns(), expires_at_ns=time.time_ns() + 60 * 10**9))
         assert sorted(offered_to(rides, only.id)) == sorted(trips)
         barrier = threading.Barrier(2)
         outcomes: list[str] = []

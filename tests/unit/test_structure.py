@@ -23,9 +23,7 @@ _KNOWN: set[str] = {
     "module sika.rides.service",
     "module sika.payments.service",
     "module sika.rides.index",
-    "module sika.rides.simulation",
     "function sika.rides.service.request",
-    "function sika.rides.service._charge",
     "function sika.rides.service.cancel",
 }
 

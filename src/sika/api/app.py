@@ -13,6 +13,7 @@ import sika
 from sika.api import (
     access,
     docs,
+    drivers,
     merchants,
     openapi,
     payments,
@@ -79,6 +80,7 @@ def create_app(
     app.include_router(purchases.router)
     app.include_router(provider_callbacks.router)
     app.include_router(rides.router)
+    app.include_router(drivers.router)
     app.include_router(promotions.router)
     app.include_router(rewards.router)
     app.include_router(ussd.router)

@@ -32,7 +32,7 @@ from sika.errors import SikaError
 from sika.rides.payouts import pay_out
 from sika.rides.service import Driver, Rides, Trip
 
-__all__ = ["router"]
+__all__ = ["DriverOut", "driver_out", "router"]
 
 router = APIRouter(prefix="/v1/rides", tags=["rides"])
 
@@ -129,7 +129,7 @@ def _trip_out(container: Container, trip: Trip) -> TripOut:
     )
 
 
-def _driver_out(container: Container, driver: Driver) -> DriverOut:
+def driver_out(container: Container, driver: Driver) -> DriverOut:
     balance = container.ledger.get_account(driver.account_id).balance
     return DriverOut(
         id=driver.id,
@@ -307,7 +307,7 @@ async def onboard(
         driver = _rides(container).onboard(
             customer_of(container, who), city_id=body.city, vehicle_type=body.vehicle, plate=body.plate
         )
-        return _driver_out(container, driver)
+        return driver_out(container, driver)
 
     return await run_in_threadpool(run)
 
@@ -326,7 +326,7 @@ async def documents(
 ) -> DriverOut:
     def run() -> DriverOut:
         who.require(Role.ADMIN)
-        return _driver_out(container, _rides(container).set_documents(driver_id, body.status))
+        return driver_out(container, _rides(container).set_documents(driver_id, body.status))
 
     return await run_in_threadpool(run)
 
@@ -337,7 +337,7 @@ async def documents(
 async def me(
     who: Annotated[Caller, Depends(caller)], container: Annotated[Container, Depends(container_of)]
 ) -> DriverOut:
-    return await run_in_threadpool(lambda: _driver_out(container, _me(container, who)))
+    return await run_in_threadpool(lambda: driver_out(container, _me(container, who)))
 
 
 @router.put(
@@ -349,7 +349,7 @@ async def availability(
     container: Annotated[Container, Depends(container_of)],
 ) -> DriverOut:
     def run() -> DriverOut:
-        return _driver_out(
+        return driver_out(
             container, _rides(container).set_online(_me(container, who).id, online=body.online)
         )
 

@@ -17,7 +17,7 @@ from rich.table import Table
 from sika.errors import SikaError
 
 if TYPE_CHECKING:
-    from sika.rides.simulation import SimulationResult
+    from sika.rides.simulation import SimulationConfig, SimulationResult
 
 __all__ = ["app"]
 
@@ -54,6 +54,12 @@ def rides_command(
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same run.")] = 1,
     start_hour: Annotated[float, typer.Option(help="Local time the simulation starts at, in hours.")] = 6.0,
     accept_probability: Annotated[float, typer.Option(help="Chance that a driver accepts an offer.")] = 0.8,
+    profile: Annotated[
+        str, typer.Option(help="normal (a working day) or ramadan (quiet by day, peaks before iftar, late).")
+    ] = "normal",
+    fatigue: Annotated[
+        str, typer.Option(help="on: drivers keep the city's hours rule (12 h in any 24 h, fasting mode).")
+    ] = "off",
     json_output: Annotated[
         bool, typer.Option("--json", help="Also print the result as one JSON object, on the last line.")
     ] = False,
@@ -67,9 +73,10 @@ def rides_command(
         DRIVERS_DEFAULT,
         REQUESTS_PER_HOUR_DEFAULT,
         SimulationConfig,
-        simulate,
     )
 
+    if fatigue not in ("on", "off"):
+        raise SikaError(f"--fatigue is on or off, not {fatigue!r}", code="invalid_simulation")
     config = SimulationConfig(
         city=city_by_id(DEFAULT_CITIES, city),
         drivers=DRIVERS_DEFAULT if drivers is None else drivers,
@@ -79,19 +86,14 @@ def rides_command(
         seed=seed,
         start_hour=start_hour,
         accept_probability=accept_probability,
+        profile=profile,
+        fatigue=fatigue == "on",
     )
     config.validate()  # every mistake before the run, not after it
     if plot is not None and not plot.parent.is_dir():
         raise SikaError(f"cannot write the plot: {plot.parent} is not a directory", code="invalid_path")
 
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[clock]}"),
-               TimeElapsedColumn())
-    with RichProgress(*columns, console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task(f"simulating {config.city.name} ({config.policy})",
-                                 total=config.hours * 3_600, clock="")
-        result = simulate(config, lambda done_s: progress.update(
-            task, completed=done_s, clock=f"{done_s / 3_600:.1f} of {config.hours:g} h"))
-
+    result = _run(config)
     console = Console()
     if not console.is_terminal:
         console.width = max(console.width, 100)
@@ -102,10 +104,25 @@ def rides_command(
         typer.echo(json.dumps(result.as_json(), sort_keys=True))
 
 
+def _run(config: SimulationConfig) -> SimulationResult:
+    """The run, with a progress bar on stderr."""
+    from sika.rides.simulation import simulate
+
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[clock]}"),
+               TimeElapsedColumn())
+    with RichProgress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task(f"simulating {config.city.name} ({config.policy}, {config.profile})",
+                                 total=config.hours * 3_600, clock="")
+        return simulate(config, lambda done_s: progress.update(
+            task, completed=done_s, clock=f"{done_s / 3_600:.1f} of {config.hours:g} h"))
+
+
 def _table(result: SimulationResult) -> Table:
     c = result.config
     start = f"{int(c.start_hour):02d}:{round(c.start_hour % 1 * 60):02d}"
-    table = Table(title=f"{c.city.name}: {c.policy} dispatch, seed {c.seed}",
+    fatigue = "hours rule on" if c.fatigue else "no hours rule"
+    table = Table(title=f"{c.city.name}: {c.policy} dispatch, {c.profile} day ({c.start_day}), {fatigue}, "
+                        f"seed {c.seed}",
                   caption=f"{c.drivers} drivers, {c.requests_per_hour:g} requests/h, "
                           f"{c.hours:g} h from {start}")
     table.add_column("metric")
@@ -123,6 +140,7 @@ def _table(result: SimulationResult) -> Table:
     table.add_row("of which until a driver accepts (mean)", "-" if assign_s is None else f"{assign_s:.1f} s")
     table.add_row("driver_utilization", f"{result.driver_utilization:.3f}")
     table.add_row("offers (accepted)", f"{result.offers:,} ({result.offers_accepted:,})")
+    table.add_row("driver_online_h_max (any 24 h)", f"{result.driver_online_h_max:.2f} h")
     return table
 
 
@@ -156,8 +174,9 @@ def _plot(result: SimulationResult, path: Path) -> None:
     over_time.set_xticks(ticks, [f"{t % 24:02d}:00" for t in ticks])
     over_time.set(title="Waits over the day", xlabel="local time of the request", ylabel="minutes")
     over_time.legend()
-    figure.suptitle(f"{c.city.name}, {c.policy}, {c.drivers} drivers, {c.requests_per_hour:g} requests/h, "
-                    f"seed {c.seed}")
+    fatigue = "hours rule" if c.fatigue else "no hours rule"
+    figure.suptitle(f"{c.city.name}, {c.policy}, {c.profile} day, {fatigue}, {c.drivers} drivers, "
+                    f"{c.requests_per_hour:g} requests/h, seed {c.seed}")
     try:
         figure.savefig(path, format="png", dpi=80)
     except OSError as exc:

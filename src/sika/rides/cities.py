@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from sika.errors import SikaError
 from sika.rides.fares import FarePolicy
+from sika.rides.hours import HoursRule
 from sika.rides.place_lists import DEFAULT_PLACES
 from sika.rides.places import PLACES_MAX, Place
 
@@ -75,6 +76,8 @@ class City(BaseModel, frozen=True):
     # A driver whose last location is older than this is not offered trips.
     location_max_age_s: int = Field(default=60, ge=5, le=3_600)
     detour_factor: float = Field(default=1.3, ge=1.0, le=3.0)
+    # Drivers' hours: the cap in any 24 h, the rest after it, warnings, fasting mode (sika.rides.hours).
+    hours: HoursRule = Field(default_factory=HoursRule)
     # Markets, stations, landmarks: what riders without a location to share book by.
     places: list[Place] = Field(default_factory=list, max_length=PLACES_MAX)
 

@@ -1,4 +1,4 @@
-"""The rides tables: drivers, trips and offers.
+"""The rides tables: drivers, their online shifts, trips and offers.
 
 Two promises are kept by the database itself, whatever races the application loses:
 
@@ -27,7 +27,7 @@ from sqlalchemy import (
 
 from sika.tables import ROWID, metadata
 
-__all__ = ["ACTIVE_STATES", "drivers", "offers", "trips"]
+__all__ = ["ACTIVE_STATES", "driver_shifts", "drivers", "offers", "trips"]
 
 # A driver holds at most one trip in these states.
 ACTIVE_STATES = ("driver_assigned", "driver_arrived", "in_progress")
@@ -63,6 +63,9 @@ drivers = Table(
     Column("completed", Integer, nullable=False, server_default=text("0")),
     Column("rating_sum", Integer, nullable=False, server_default=text("0")),
     Column("rating_count", Integer, nullable=False, server_default=text("0")),
+    # The hours rule (sika.rides.hours): offline until then after reaching the cap; the driver's choice.
+    Column("rest_until_ns", BigInteger, nullable=True),
+    Column("fasting", Boolean, nullable=False, server_default=text("false")),
     Column("created_at_ns", BigInteger, nullable=False),
     CheckConstraint("documents IN ('pending', 'approved', 'rejected')", name="ck_rides_drivers_documents"),
     Index("ix_rides_drivers_city_online", "city", "online"),
@@ -133,4 +136,22 @@ offers = Table(
                     name="ck_rides_offers_status"),
     Index("ix_rides_offers_driver", "driver_id", "status"),
     Index("ix_rides_offers_due", "status", "expires_at_ns"),
+)
+
+# Every stretch a driver was online, so that any process counts the hours of the last 24 the same way.
+driver_shifts = Table(
+    "rides_driver_shifts",
+    metadata,
+    Column("id", ROWID, primary_key=True, autoincrement=True),
+    Column("driver_id", BigInteger, ForeignKey("rides_drivers.id"), nullable=False),
+    Column("started_at_ns", BigInteger, nullable=False),
+    Column("ended_at_ns", BigInteger, nullable=True),  # NULL: online now
+    # The last warning sent in this shift's countdown to the cap (minutes left): each goes once.
+    Column("warned_min", Integer, nullable=True),
+    CheckConstraint("ended_at_ns IS NULL OR ended_at_ns >= started_at_ns",
+                    name="ck_rides_driver_shifts_order"),
+    Index("ix_rides_driver_shifts_driver", "driver_id", "started_at_ns"),
+    # One open shift per driver, whatever two processes do at once.
+    Index("ux_rides_driver_shifts_open", "driver_id", unique=True,
+          sqlite_where=text("ended_at_ns IS NULL"), postgresql_where=text("ended_at_ns IS NULL")),
 )

@@ -20,27 +20,30 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from sika.calendar import Calendar
+from sika.db import writing
 from sika.errors import SikaError
 from sika.ledger import AccountFlags, AccountKind, Ledger
-from sika.payments import Kind, Movement, Payments, movement_id
+from sika.payments import Kind, Movement, Payments
 from sika.payments.movements import Code, Leg, Role
 from sika.payments.outbox import enqueue
 from sika.payments.purchases import Purchases
 from sika.rides import dispatch
+from sika.rides.billing import Billing
 from sika.rides.cities import City, Vehicle, city_by_id
+from sika.rides.driver_hours import DriverHours, HoursNow, online_ns_by_driver
 from sika.rides.fares import round_up
 from sika.rides.geo import Point, Router, StraightLineRouter, haversine_m
 from sika.rides.index import LocationIndex
+from sika.rides.records import Driver, DriverError, Quote, Trip, driver_of_row, trip_of_row
 from sika.rides.schema import ACTIVE_STATES, drivers, offers, trips
 from sika.rides.trips import Event, IllegalTransition, TripStatus, next_status
 from sika.wallet import Customer, Customers, Pin
-from sika.wallet.schema import customers
 
 __all__ = ["Driver", "Quote", "Rides", "Trip"]
 
@@ -58,76 +61,6 @@ PAYOUT_LEASE_S = 60
 PAYMENT_METHODS = ("cash", "wallet", "card")
 
 
-class DriverError(SikaError):
-    """A refusal about a driver, an offer or a trip; its code says which."""
-
-
-@dataclass(frozen=True, slots=True)
-class Quote:
-    city: str
-    vehicle: str
-    fare: int
-    distance_m: int
-    duration_s: int
-    pickup_eta_s: int | None  # None: no driver near right now
-
-
-@dataclass(frozen=True, slots=True)
-class Driver:
-    id: int
-    customer_id: int
-    name: str
-    city: str
-    vehicle_type: str
-    plate: str
-    documents: str
-    online: bool
-    account_id: int
-    lat: float | None
-    lng: float | None
-    located_at_ns: int | None
-    offers: int
-    accepted: int
-    declined: int
-    timed_out: int
-    cancelled: int
-    completed: int
-    rating: float | None
-
-    @property
-    def acceptance_ratio(self) -> float | None:
-        return self.accepted / self.offers if self.offers else None
-
-
-@dataclass(frozen=True, slots=True)
-class Trip:
-    id: str
-    rider_customer_id: int
-    rider_msisdn: str
-    city: str
-    vehicle_type: str
-    pickup: Point
-    dropoff: Point
-    distance_m: int
-    duration_s: int
-    quoted_fare: int
-    final_fare: int | None
-    payment_method: str
-    payment_id: str | None
-    status: TripStatus
-    driver_id: int | None
-    cancelled_by: str | None
-    cancel_reason: str | None
-    cancel_fee: int
-    rider_rating: int | None
-    driver_rating: int | None
-    requested_at_ns: int
-    assigned_at_ns: int | None
-    arrived_at_ns: int | None
-    started_at_ns: int | None
-    finished_at_ns: int | None
-
-
 class Rides:
     def __init__(
         self,
@@ -142,6 +75,7 @@ class Rides:
         router: Router | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
         matcher: str = "greedy",
+        calendar: Calendar | None = None,
     ) -> None:
         assert matcher in ("greedy", "batch")
         self._engine = engine
@@ -156,6 +90,10 @@ class Rides:
         self.matcher = matcher
         self._seen_ns = -1
         self._index_lock = threading.Lock()
+        # A lambda, not the bound clock: tests and the demo swap ``_clock_ns`` after construction.
+        self.billing = Billing(engine, ledger, customers, payments, purchases, city=self.city,
+                               clock_ns=lambda: self._clock_ns())  # noqa: PLW0108
+        self.hours = DriverHours(engine, calendar or Calendar(self.cities), self.city, self._driver_msisdn)
 
     # Cities and quotes ---------------------------------------------------------------------------
 
@@ -233,7 +171,13 @@ class Rides:
             raise DriverError(
                 "a driver goes online once the documents are approved", code="documents_not_approved"
             )
-        self._update_driver(driver_id, online=online, changed_at_ns=self._clock_ns())
+        now = self._clock_ns()
+        if online and not driver.online:
+            self.hours.start_shift(driver_id, driver.city, now)  # refused while resting
+        else:
+            with self._engine.begin() as connection:
+                self.hours.end_shift(connection, driver_id, now)
+        self._update_driver(driver_id, online=online, changed_at_ns=now)
         if not online:
             self.index.remove(driver_id)
         elif driver.lat is not None and driver.lng is not None and driver.located_at_ns is not None:
@@ -284,51 +228,12 @@ class Rides:
             self.driver(driver_id)  # unknown driver -> 404
             raise DriverError("a payout is already running for this driver", code="payout_in_progress")
         try:
-            return self._settle_driver(driver_id)
+            return self.billing.pay_out(self.driver(driver_id))
         finally:
             with self._engine.begin() as connection:
                 connection.execute(
                     update(drivers).where(drivers.c.id == driver_id).values(payout_lock_until_ns=None)
                 )
-
-    def _settle_driver(self, driver_id: int) -> Movement | None:
-        driver = self.driver(driver_id)
-        customer = self._customers.by_id(driver.customer_id)
-        assert customer.account_id is not None
-        balance = self._ledger.get_account(driver.account_id).balance
-        mid = movement_id("driver-payout", f"{driver.id}:{self._clock_ns()}")
-        if balance > 0:
-            legs = [
-                Leg(
-                    f"{mid}.0",
-                    driver.account_id,
-                    customer.account_id,
-                    balance,
-                    Code.DRIVER_PAYOUT,
-                    Role.DRIVER,
-                )
-            ]
-            return self._payments.run(
-                mid,
-                legs,
-                kind=Kind.DRIVER_PAYOUT,
-                amount=balance,
-                payee_customer_id=customer.id,
-                counterparty="Sika rides",
-            )
-        available = self._ledger.get_account(customer.account_id).available
-        owed = min(-balance, available)
-        if owed <= 0:
-            return None
-        legs = [Leg(f"{mid}.0", customer.account_id, driver.account_id, owed, Code.DRIVER_PAYOUT, Role.PAYER)]
-        return self._payments.run(
-            mid,
-            legs,
-            kind=Kind.DRIVER_PAYOUT,
-            amount=owed,
-            payer_customer_id=customer.id,
-            counterparty="Sika rides",
-        )
 
     # Booking -------------------------------------------------------------------------------------
 
@@ -467,7 +372,7 @@ class Rides:
                 .mappings()
                 .first()
             )
-        return None if row is None else _trip(row)
+        return None if row is None else trip_of_row(row)
 
     def active_trip_of_driver(self, driver_id: int) -> Trip | None:
         with self._engine.connect() as connection:
@@ -478,7 +383,7 @@ class Rides:
                 .mappings()
                 .first()
             )
-        return None if row is None else _trip(row)
+        return None if row is None else trip_of_row(row)
 
     def pending_offers(self, driver_id: int) -> list[dict[str, Any]]:
         now = self._clock_ns()
@@ -513,9 +418,10 @@ class Rides:
     # Dispatch ------------------------------------------------------------------------------------
 
     def dispatch_tick(self, limit: int = TICK_TRIPS_MAX) -> int:
-        """The dispatch job: expire unanswered offers, send the next batches, give up when exhausted;
-        with the batch matcher, assign all waiting requests at once."""
+        """The dispatch job: drivers' hours (warnings, the cap), expire unanswered offers, send the next
+        batches, give up when exhausted; with the batch matcher, assign all waiting requests at once."""
         now = self._clock_ns()
+        self.hours_tick()
         with self._engine.begin() as connection:
             expired = (
                 connection.execute(
@@ -533,7 +439,7 @@ class Rides:
                 )
         with self._engine.connect() as connection:
             waiting = [
-                _trip(row)
+                trip_of_row(row)
                 for row in connection.execute(
                     select(trips)
                     .where(trips.c.status == "requested")
@@ -570,21 +476,33 @@ class Rides:
             step=int(state["step"]),
             asked=set(state["asked"]),
         )
-        free = self._free_drivers(city.id, vehicle.type, trip.rider_customer_id)
+        states = self._driver_states(city.id, vehicle.type, trip.rider_customer_id)
         self._catch_up()
-        found = search.next_offers(
+        decision = dispatch.decide(
+            search,
             trip.pickup,
             index=self.index,
             router=self._router,
             speed_kmh=vehicle.speed_kmh,
             now_s=now / _NS,
             max_age_s=city.location_max_age_s,
-            available=free.__contains__,
+            state_of=states,
+            trip=self._facts(trip),
+            rule=city.hours,
         )
-        if not found:
+        if decision.offers:
+            self._offer(trip, city, decision.offers, {"step": search.step, "asked": sorted(search.asked)})
+        elif not decision.wait:  # a driver near holds another offer: the next tick asks again
             self._no_driver(trip)
-            return
-        self._offer(trip, city, found, {"step": search.step, "asked": sorted(search.asked)})
+
+    def _facts(self, trip: Trip) -> dispatch.TripFacts:
+        city = self.city(trip.city)
+        return dispatch.TripFacts.of(
+            city,
+            city.vehicle(trip.vehicle_type).speed_kmh,
+            route_m=trip.distance_m,
+            before_iftar=self.hours.before_iftar(city.id, self._clock_ns()),
+        )
 
     def _match_batch(self, waiting: list[Trip]) -> None:
         now = self._clock_ns()
@@ -606,9 +524,10 @@ class Rides:
                     ).scalars()
                 )
             requests = [(i, t.pickup) for i, t in enumerate(group) if t.id not in offered]
-            free = self._free_drivers(city_id, vehicle_type)
+            states = self._driver_states(city_id, vehicle_type)
             pool: dict[int, Point] = {}
-            for _, pickup in requests:
+            for i, pickup in requests:
+                free = dispatch.offerable(states, self._facts(group[i]), city.hours)
                 for candidate in dispatch.rank(
                     pickup,
                     index=self.index,
@@ -617,7 +536,7 @@ class Rides:
                     radius_m=city.search_radii_m[-1],
                     now_s=now / _NS,
                     max_age_s=city.location_max_age_s,
-                    available=free.__contains__,
+                    available=free,
                     limit=10,
                 ):
                     position = self.index.position(candidate.driver_id)
@@ -632,14 +551,18 @@ class Rides:
             )
             for i, driver_id, eta in pairs:
                 trip = group[i]
-                self._offer(trip, city, [dispatch.Candidate(driver_id, 0.0, eta)], None)
+                # Pooled for one request, paired with another: the same rule, for this trip.
+                if dispatch.offerable(states, self._facts(trip), city.hours)(driver_id):
+                    self._offer(trip, city, [dispatch.Candidate(driver_id, 0.0, eta)], None)
 
     def _offer(
         self, trip: Trip, city: City, found: list[dispatch.Candidate], state: dict[str, Any] | None
     ) -> None:
         now = self._clock_ns()
         expires = now + city.offer_timeout_s * _NS
-        with self._engine.begin() as connection:
+        # It reads before it writes: on SQLite take the write lock first, or a write committed by another
+        # process in between (the dispatch job's) fails this one with "database is locked".
+        with writing(self._engine).begin() as connection:
             own = connection.execute(select(drivers.c.id).where(
                 drivers.c.customer_id == trip.rider_customer_id)).scalar()
             found = [candidate for candidate in found if candidate.driver_id != own]
@@ -686,29 +609,53 @@ class Rides:
 
     def _no_driver(self, trip: Trip) -> None:
         if self._transition(trip, Event.NO_DRIVER, finished_at_ns=self._clock_ns()):
-            self._release(trip, "no_driver_found")
+            self.billing.release(trip, "no_driver_found")
             self._notify(trip, "ride_no_driver", {})
 
-    def _free_drivers(self, city_id: str, vehicle_type: str, rider_customer_id: int | None = None
-                      ) -> set[int]:
-        """Online, approved drivers of this kind holding no trip (and not the rider: a driver is
-        never offered their own trip)."""
+    def _driver_states(self, city_id: str, vehicle_type: str, rider_customer_id: int | None = None
+                       ) -> dict[int, dispatch.DriverState]:
+        """What dispatch needs to know of every online, approved driver of this kind (not the rider: a
+        driver is never offered their own trip): holding a trip, holding an offer, hours, rest, fasting."""
+        now = self._clock_ns()
         busy = select(trips.c.driver_id).where(
             trips.c.status.in_(ACTIVE_STATES), trips.c.driver_id.is_not(None)
         )
+        # An offer still open for a trip still looking (a cancelled trip's offers are left pending).
+        offered = (
+            select(offers.c.driver_id)
+            .join(trips, trips.c.id == offers.c.trip_id)
+            .where(offers.c.status == "pending", offers.c.expires_at_ns > now, trips.c.status == "requested")
+        )
+        hours = online_ns_by_driver(now)
         with self._engine.connect() as connection:
-            return set(
-                connection.execute(
-                    select(drivers.c.id).where(
-                        drivers.c.city == city_id,
-                        drivers.c.vehicle_type == vehicle_type,
-                        drivers.c.online.is_(True),
-                        drivers.c.documents == "approved",
-                        drivers.c.id.not_in(busy),
-                        drivers.c.customer_id != (rider_customer_id or 0),
-                    )
-                ).scalars()
+            rows = connection.execute(
+                select(
+                    drivers.c.id,
+                    drivers.c.id.in_(busy).label("busy"),
+                    drivers.c.id.in_(offered).label("offered"),
+                    hours.c.online_ns,
+                    drivers.c.rest_until_ns,
+                    drivers.c.fasting,
+                )
+                .outerjoin(hours, hours.c.driver_id == drivers.c.id)
+                .where(
+                    drivers.c.city == city_id,
+                    drivers.c.vehicle_type == vehicle_type,
+                    drivers.c.online.is_(True),
+                    drivers.c.documents == "approved",
+                    drivers.c.customer_id != (rider_customer_id or 0),
+                )
+            ).all()
+        return {
+            row.id: dispatch.DriverState(
+                busy=bool(row.busy),
+                offered=bool(row.offered),
+                online_s_24=(row.online_ns or 0) / _NS,
+                resting=row.rest_until_ns is not None and row.rest_until_ns > now,
+                fasting=bool(row.fasting),
             )
+            for row in rows
+        }
 
     def _catch_up(self) -> None:
         """Bring this process's index up to date with drivers changed elsewhere since the last look."""
@@ -751,9 +698,42 @@ class Rides:
             radius_m=radius_m,
             now_s=self._clock_ns() / _NS,
             max_age_s=city.location_max_age_s,
-            available=self._free_drivers(city.id, vehicle.type).__contains__,
+            available=self._free(city.id, vehicle.type),
             limit=limit,
         )
+
+    def hours_tick(self) -> None:
+        """Warn drivers near their cap; put those past it (and on no trip) offline to rest."""
+        now = self._clock_ns()
+        with self._engine.connect() as connection:
+            busy = set(connection.execute(select(trips.c.driver_id).where(
+                trips.c.status.in_(ACTIVE_STATES), trips.c.driver_id.is_not(None))).scalars())
+        for ended in self.hours.tick(now, busy):
+            self.index.remove(ended.driver_id)
+
+    def driver_hours(self, driver_id: int) -> HoursNow:
+        return self.hours.now(driver_id, self.driver(driver_id).city, self._clock_ns())
+
+    def set_fasting(self, driver_id: int, *, fasting: bool) -> Driver:
+        """Fasting mode, the driver's choice: a shorter cap, no long trip just before Maghrib."""
+        self._update_driver(driver_id, fasting=fasting)
+        return self.driver(driver_id)
+
+    def _fasting_guard(self, driver: Driver) -> bool:
+        """A fasting driver in the minutes before Maghrib on a Ramadan day."""
+        with self._engine.connect() as connection:
+            fasting = connection.execute(select(drivers.c.fasting).where(drivers.c.id == driver.id)).scalar()
+        return bool(fasting) and self.hours.before_iftar(driver.city, self._clock_ns())
+
+    def _free(self, city_id: str, vehicle_type: str) -> Callable[[int], bool]:
+        """Drivers a quote counts: online, holding no trip, not resting (any trip's rules aside)."""
+        states = self._driver_states(city_id, vehicle_type)
+
+        def free(driver_id: int) -> bool:
+            state = states.get(driver_id)
+            return state is not None and not state.busy and not state.resting
+
+        return free
 
     # The driver answers --------------------------------------------------------------------------
 
@@ -769,7 +749,8 @@ class Rides:
                     update(trips)
                     .where(trips.c.id == trip_id, trips.c.status == "requested")
                     .values(
-                        status=str(TripStatus.DRIVER_ASSIGNED),
+                        # The state we move from is the one the WHERE requires: the machine says where to.
+                        status=str(next_status(TripStatus.REQUESTED, Event.ASSIGN)),
                         driver_id=driver_id,
                         assigned_at_ns=now,
                         updated_at_ns=now,
@@ -817,6 +798,11 @@ class Rides:
         return self.trip(trip_id)
 
     def decline(self, driver_id: int, trip_id: str) -> None:
+        """Say no to an offer. It counts against the driver's acceptance, except for a fasting driver in
+        the minutes before Maghrib: stopping to break the fast is not a refusal to work."""
+        driver = self.driver(driver_id)
+        free = self._fasting_guard(driver)
+        penalty = {"offers": drivers.c.offers - 1} if free else {"declined": drivers.c.declined + 1}
         with self._engine.begin() as connection:
             done = connection.execute(
                 update(offers)
@@ -826,9 +812,7 @@ class Rides:
                 .values(status="declined")
             ).rowcount
             if done:
-                connection.execute(
-                    update(drivers).where(drivers.c.id == driver_id).values(declined=drivers.c.declined + 1)
-                )
+                connection.execute(update(drivers).where(drivers.c.id == driver_id).values(penalty))
         if not done:
             raise DriverError("no open offer for this trip", code="offer_closed")
         trip = self.trip(trip_id)
@@ -863,7 +847,8 @@ class Rides:
         )
         started = trip.started_at_ns or now
         duration = max(0, (now - started) // _NS)
-        fare = self._final_fare(trip, vehicle.fares.price(ridden, duration, city.local_hour(started / _NS)))
+        priced = vehicle.fares.price(ridden, duration, city.local_hour(started / _NS))
+        fare = self.billing.final_fare(trip, priced)
         with self._engine.begin() as connection:
             done = connection.execute(
                 update(trips)
@@ -884,7 +869,7 @@ class Rides:
             raise IllegalTransition(f"a trip that is {trip.status} cannot complete")
         trip = self.trip(trip_id)
         try:
-            self._charge(trip, fare)
+            self.billing.charge(trip, fare)
         except SikaError as exc:
             if trip.payment_method != "card":
                 raise
@@ -895,7 +880,7 @@ class Rides:
                     update(trips).where(trips.c.id == trip.id).values(payment_method="cash", card_token=None)
                 )
             trip = self.trip(trip_id)
-            self._charge(trip, fare)
+            self.billing.charge(trip, fare)
         self._notify(trip, "ride_completed", {"amount": fare, "payment": trip.payment_method})
         earning = fare - vehicle.fares.commission(fare)
         self._notify_driver(
@@ -964,15 +949,15 @@ class Rides:
         trip = self.trip(trip_id)
         if fee:
             try:
-                self._charge(trip, fee)
+                self.billing.charge(trip, fee)
             except SikaError as exc:  # the card refused a small charge: the fee is waived, not lost
                 log.warning("late-cancellation fee of trip %s waived: %s", trip.id, exc.code)
                 with self._engine.begin() as connection:
                     connection.execute(update(trips).where(trips.c.id == trip.id).values(cancel_fee=0))
-                self._release(trip, "ride_cancelled")
+                self.billing.release(trip, "ride_cancelled")
                 trip = self.trip(trip_id)
         else:
-            self._release(trip, "ride_cancelled")
+            self.billing.release(trip, "ride_cancelled")
         self._notify(trip, "ride_cancelled", {"by": by, "fee": fee})
         if trip.driver_id is not None:
             self._notify_driver(trip, trip.driver_id, "ride_cancelled", {"by": by})
@@ -1005,105 +990,6 @@ class Rides:
         if not done:
             raise DriverError("this trip was rated already", code="already_rated")
         return self.trip(trip_id)
-
-    # Money ---------------------------------------------------------------------------------------
-
-    def _charge(self, trip: Trip, amount: int) -> None:
-        assert trip.driver_id is not None
-        driver = self.driver(trip.driver_id)
-        policy = self.city(trip.city).vehicle(trip.vehicle_type).fares
-        commission = policy.commission(amount)
-        fee_revenue = self._payments.accounts.id("fee_revenue")
-        mid = f"{trip.id}.c"
-        if trip.payment_method == "wallet":
-            assert trip.payment_id is not None
-            held = self._payments.get(trip.payment_id)
-            assert amount <= held.amount, (amount, held.amount)  # _final_fare capped it
-            clearing = self._payments.accounts.id("rides_clearing")
-            then = [
-                Leg(
-                    f"{trip.payment_id}.1",
-                    clearing,
-                    driver.account_id,
-                    amount - commission,
-                    Code.RIDE_EARNING,
-                    Role.PLATFORM,
-                )
-            ]
-            if commission:
-                then.append(
-                    Leg(
-                        f"{trip.payment_id}.2",
-                        clearing,
-                        fee_revenue,
-                        commission,
-                        Code.RIDE_COMMISSION,
-                        Role.PLATFORM,
-                    )
-                )
-            self._payments.capture(trip.payment_id, amount, then)
-        elif trip.payment_method == "cash":
-            if commission:
-                legs = [
-                    Leg(
-                        f"{mid}.0",
-                        driver.account_id,
-                        fee_revenue,
-                        commission,
-                        Code.RIDE_COMMISSION,
-                        Role.PLATFORM,
-                    )
-                ]
-                self._payments.run(
-                    mid,
-                    legs,
-                    kind=Kind.RIDE_CASH,
-                    amount=commission,
-                    counterparty=f"trip {trip.id}",
-                    details={"trip": trip.id, "fare": amount},
-                )
-        else:
-            card = self._payments.accounts.provider("card")
-            legs = [
-                Leg(
-                    f"{mid}.0", card, driver.account_id, amount - commission, Code.RIDE_EARNING, Role.PLATFORM
-                )
-            ]
-            if commission:
-                legs.append(
-                    Leg(f"{mid}.1", card, fee_revenue, commission, Code.RIDE_COMMISSION, Role.PLATFORM)
-                )
-            rider = self._customers.by_id(trip.rider_customer_id)
-            self._purchases.charge_card(
-                mid,
-                rider,
-                reference=self._card_token(trip.id),
-                amount=amount,
-                legs=legs,
-                details={"trip": trip.id},
-            )
-        with self._engine.begin() as connection:
-            connection.execute(
-                update(trips)
-                .where(trips.c.id == trip.id, trips.c.payment_id.is_(None))
-                .values(payment_id=mid)
-            )
-
-    def _final_fare(self, trip: Trip, priced: int) -> int:
-        """The one fare of a trip: what the trip, the receipt, the notices and the ledger all say. A
-        wallet rider never pays more than was held at booking."""
-        if trip.payment_method == "wallet" and trip.payment_id is not None:
-            return min(priced, self._payments.get(trip.payment_id).amount)
-        return priced
-
-    def _release(self, trip: Trip, code: str) -> None:
-        if trip.payment_method == "wallet" and trip.payment_id is not None:
-            self._payments.settle(
-                trip.payment_id,
-                success=False,
-                error_code=code,
-                reason="the ride did not happen; nothing was taken",
-            )
 
     # Internals -----------------------------------------------------------------------------------
 
@@ -1162,32 +1048,24 @@ class Rides:
                 params={"trip": trip.id, **params},
             )
 
-    @staticmethod
-    def _driver_msisdn(connection: Any, driver_id: int) -> str:
-        return str(
-            connection.execute(
-                select(customers.c.msisdn)
-                .join(drivers, drivers.c.customer_id == customers.c.id)
-                .where(drivers.c.id == driver_id)
-            ).scalar_one()
-        )
-
-    def _card_token(self, trip_id: str) -> str:
-        with self._engine.connect() as connection:
-            token = connection.execute(select(trips.c.card_token).where(trips.c.id == trip_id)).scalar_one()
-        return str(token)
+    def _driver_msisdn(self, connection: Any, driver_id: int) -> str:
+        """The driver's number, through the wallet's service (rides keep off the wallet's tables)."""
+        customer_id = connection.execute(
+            select(drivers.c.customer_id).where(drivers.c.id == driver_id)
+        ).scalar_one()
+        return self._customers.by_id(int(customer_id)).msisdn
 
     def _find(self, trip_id: str) -> Trip | None:
         with self._engine.connect() as connection:
             row = connection.execute(select(trips).where(trips.c.id == trip_id)).mappings().first()
-        return None if row is None else _trip(row)
+        return None if row is None else trip_of_row(row)
 
     def _driver_where(self, *where: Any) -> Driver:
         with self._engine.connect() as connection:
             row = connection.execute(select(drivers).where(and_(*where))).mappings().first()
         if row is None:
             raise SikaError("no such driver", code="unknown_driver")
-        return _driver(row)
+        return driver_of_row(row)
 
     def _update_driver(self, driver_id: int, **values: Any) -> None:
         with self._engine.begin() as connection:
@@ -1201,58 +1079,3 @@ class Rides:
 def _inside(city: City, point: Point, what: str) -> None:
     if not city.area.contains(point.lat, point.lng):
         raise SikaError(f"the {what} is outside {city.name}'s service area", code="outside_service_area")
-
-
-def _driver(row: Any) -> Driver:
-    count = row["rating_count"]
-    return Driver(
-        id=row["id"],
-        customer_id=row["customer_id"],
-        name=row["name"],
-        city=row["city"],
-        vehicle_type=row["vehicle_type"],
-        plate=row["plate"],
-        documents=row["documents"],
-        online=bool(row["online"]),
-        account_id=row["account_id"],
-        lat=row["lat"],
-        lng=row["lng"],
-        located_at_ns=row["located_at_ns"],
-        offers=row["offers"],
-        accepted=row["accepted"],
-        declined=row["declined"],
-        timed_out=row["timed_out"],
-        cancelled=row["cancelled"],
-        completed=row["completed"],
-        rating=row["rating_sum"] / count if count else None,
-    )
-
-
-def _trip(row: Any) -> Trip:
-    return Trip(
-        id=row["id"],
-        rider_customer_id=row["rider_customer_id"],
-        rider_msisdn=row["rider_msisdn"],
-        city=row["city"],
-        vehicle_type=row["vehicle_type"],
-        pickup=Point(row["pickup_lat"], row["pickup_lng"]),
-        dropoff=Point(row["dropoff_lat"], row["dropoff_lng"]),
-        distance_m=row["distance_m"],
-        duration_s=row["duration_s"],
-        quoted_fare=row["quoted_fare"],
-        final_fare=row["final_fare"],
-        payment_method=row["payment_method"],
-        payment_id=row["payment_id"],
-        status=TripStatus(row["status"]),
-        driver_id=row["driver_id"],
-        cancelled_by=row["cancelled_by"],
-        cancel_reason=row["cancel_reason"],
-        cancel_fee=row["cancel_fee"],
-        rider_rating=row["rider_rating"],
-        driver_rating=row["driver_rating"],
-        requested_at_ns=row["requested_at_ns"],
-        assigned_at_ns=row["assigned_at_ns"],
-        arrived_at_ns=row["arrived_at_ns"],
-        started_at_ns=row["started_at_ns"],
-        finished_at_ns=row["finished_at_ns"],
-    )

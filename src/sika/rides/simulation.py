@@ -2,11 +2,15 @@
 
 One run: ``drivers`` drivers start online at random points of the city's service area; riders ask for
 trips as a Poisson process that follows a day's profile (:mod:`sika.rides.demand`) for ``hours``
-hours from a local ``start_hour``; each request is dispatched by :mod:`sika.rides.dispatch` over an
-:class:`~sika.rides.index.H3Index`, exactly as in the live service, and moves through
+hours from a local ``start_hour``; each request is dispatched by :func:`sika.rides.dispatch.decide` (the
+very decision the live service takes: who may be offered a trip, given who is busy, who holds another
+offer, their hours and fasting mode) over an :class:`~sika.rides.index.H3Index`, and moves through
 :func:`sika.rides.trips.next_status`, so that an illegal transition fails the run. After the last
 request the simulation runs on until every request is resolved; driver-time is counted over the
 ``hours`` only.
+
+The day is a working day or a Ramadan day (``profile``); with ``fatigue`` on the drivers follow the
+city's hours rule (:mod:`sika.rides.simulation_fleet`).
 
 Dispatch policies:
 
@@ -14,7 +18,9 @@ Dispatch policies:
   ``city.offer_batch`` to ranked candidates; each offered driver accepts with ``accept_probability``
   after a response delay drawn in [``response_s_min``, ``response_s_max``] (below the offer timeout)
   or lets the offer lapse; the first acceptance wins and the other offers lapse; with no acceptance
-  the search goes on when the timeout passes (next batch, then a wider radius). When the search is
+  the search goes on when the timeout passes (next batch, then a wider radius); when the only drivers
+  near hold another trip's offer, the request waits ``batch_interval_s`` (a dispatch tick) and asks
+  again, as the live service does. When the search is
   exhausted, the rider retries a minute later with probability ``retry_probability`` (the drivers who
   did not accept are not asked again), or gives up (``no_driver``).
 - ``batch``: every ``batch_interval_s`` seconds, :func:`~sika.rides.dispatch.assign_batch` pairs all
@@ -27,16 +33,15 @@ Riders cancel (``patience``) when no driver has been assigned after a patience d
 
 States:
 
-- a driver is *free* (in the index, offered trips), *offered* (holds one offer and gets no other)
-  or *busy* (going to a pickup or carrying a rider: out of the index, never given a second trip);
+- a driver is *offline*, *free* (in the index, offered trips), *offered* (holds one offer: the decision
+  gives no other) or *busy* (going to a pickup or carrying a rider: never given a second trip);
 - a request follows :class:`~sika.rides.trips.TripStatus`: ``requested`` → ``driver_assigned`` →
   ``driver_arrived`` → ``in_progress`` → ``completed``, or ``requested`` → ``cancelled`` (patience)
   or ``no_driver_found``.
 
 Free drivers send their position every ``update_interval_s`` (as the drivers' app does), so that none
-is older than the city's ``location_max_age_s``. A busy driver is not in the index (``rank`` keeps the
-``k`` nearest before it filters on availability, so busy drivers left in it would hide free ones);
-it re-enters at its drop-off point.
+is older than the city's ``location_max_age_s``. A busy driver sends none (the simulation does not move
+drivers along their route), so it leaves the index and re-enters at its drop-off point.
 
 Deterministic: one seeded :class:`numpy.random.Generator` draws everything, in SimPy's event order,
 and every collection is iterated in a fixed order; there is no wall clock.
@@ -53,20 +58,42 @@ from typing import Any, NamedTuple
 import numpy as np
 import simpy
 
-from sika.errors import SikaError
-from sika.rides.cities import City, VehicleType
-from sika.rides.demand import DemandModel
-from sika.rides.dispatch import CANDIDATES_MAX, Candidate, Search, assign_batch, rank
-from sika.rides.geo import Point, StraightLineRouter
-from sika.rides.index import RESOLUTIONS, H3Index
+from sika.rides.demand import PROFILES, DemandModel
+from sika.rides.dispatch import (
+    CANDIDATES_MAX,
+    Candidate,
+    Decision,
+    Search,
+    TripFacts,
+    assign_batch,
+    decide,
+    offerable,
+    rank,
+)
+from sika.rides.geo import Point, StraightLineRouter, haversine_m
+from sika.rides.index import H3Index
+from sika.rides.simulation_config import (
+    DRIVERS_DEFAULT,
+    POLICIES,
+    REQUESTS_PER_HOUR_DEFAULT,
+    InvalidSimulation,
+    SimulationConfig,
+)
+from sika.rides.simulation_config import (
+    PROFILES as PROFILE_NAMES,
+)
+from sika.rides.simulation_fleet import Fleet, SimDriver
 from sika.rides.trips import Event, TripStatus, next_status
 
 __all__ = [
     "DRIVERS_DEFAULT",
     "POLICIES",
+    "PROFILE_NAMES",
     "REQUESTS_PER_HOUR_DEFAULT",
     "InvalidSimulation",
     "Pickup",
+    "SimRequest",
+    "Simulation",
     "SimulationConfig",
     "SimulationResult",
     "simulate",
@@ -74,77 +101,13 @@ __all__ = [
     "wait_by_hour",
 ]
 
-POLICIES = ("greedy", "batch")
-# Calibrated so that Lomé's mean wait with the greedy policy is close to Gozem's 5 minutes
-# (docs/rides.md, "Simulator").
-DRIVERS_DEFAULT = 300
-REQUESTS_PER_HOUR_DEFAULT = 125.0
-# Limits, so that a typo cannot start a week-long run.
-DRIVERS_MAX = 20_000
-REQUESTS_PER_HOUR_MAX = 50_000.0
-HOURS_MAX = 24.0 * 7
 RETRIES_MAX = 15
-UPDATE_INTERVAL_S_MAX = 30.0
 # After the last request, every request resolves within patience + the longest trip; this bounds it.
 _DRAIN_S_MAX = 6 * 3_600.0
 _PROGRESS_STEPS = 100
 
 Progress = Callable[[float], None]
 Process = Generator[simpy.events.Event, Any, None]
-
-
-class InvalidSimulation(SikaError):
-    code = "invalid_simulation"
-
-
-@dataclass(frozen=True, slots=True)
-class SimulationConfig:
-    city: City
-    drivers: int = DRIVERS_DEFAULT
-    requests_per_hour: float = REQUESTS_PER_HOUR_DEFAULT
-    hours: float = 24.0
-    policy: str = "greedy"
-    seed: int = 1
-    start_hour: float = 6.0
-    vehicle: VehicleType = VehicleType.MOTO
-    accept_probability: float = 0.8
-    response_s_min: float = 2.0
-    response_s_max: float = 12.0
-    update_interval_s: float = 20.0
-    batch_interval_s: float = 5.0
-    patience_s_min: float = 12 * 60.0
-    patience_s_max: float = 15 * 60.0
-    retry_after_s: float = 60.0
-    retry_probability: float = 0.7
-    # The index answers the same at every resolution, only faster or slower: resolution 9 suits tens of
-    # thousands of drivers; a few hundred spread over a city search fastest at 7 (fewer, larger cells).
-    index_resolution: int = 7
-
-    def validate(self) -> None:
-        """Every mistake as one :class:`InvalidSimulation`, before any work."""
-        checks = (
-            (self.policy in POLICIES, f"policy must be one of {', '.join(POLICIES)}, not {self.policy!r}"),
-            (1 <= self.drivers <= DRIVERS_MAX, f"drivers must be between 1 and {DRIVERS_MAX:,}"),
-            (0 < self.requests_per_hour <= REQUESTS_PER_HOUR_MAX,
-             f"requests per hour must be above 0 and at most {REQUESTS_PER_HOUR_MAX:,.0f}"),
-            (0 < self.hours <= HOURS_MAX, f"hours must be above 0 and at most {HOURS_MAX:.0f}"),
-            (0 <= self.start_hour < 24, "the start hour must be in [0, 24)"),
-            (0 < self.accept_probability <= 1, "the acceptance probability must be in (0, 1]"),
-            (0 <= self.response_s_min <= self.response_s_max < self.city.offer_timeout_s,
-             f"response delays must be ordered and below the offer timeout ({self.city.offer_timeout_s} s)"),
-            (0 < self.update_interval_s <= min(UPDATE_INTERVAL_S_MAX, self.city.location_max_age_s / 2),
-             "the update interval must be above 0, at most 30 s and half the location's maximum age"),
-            (0 < self.batch_interval_s <= 60, "the batch interval must be in (0, 60] s"),
-            (0 < self.patience_s_min <= self.patience_s_max <= 3_600,
-             "patience must be ordered, at most 1 h"),
-            (0 < self.retry_after_s <= 600, "the retry delay must be in (0, 600] s"),
-            (0 <= self.retry_probability <= 1, "the retry probability must be in [0, 1]"),
-            (self.index_resolution in RESOLUTIONS, "the index resolution must be between 5 and 12"),
-        )
-        for ok, message in checks:
-            if not ok:
-                raise InvalidSimulation(message)
-        self.city.vehicle(self.vehicle)  # the city runs this service
 
 
 class Pickup(NamedTuple):
@@ -173,6 +136,8 @@ class SimulationResult:
     # The audit: the most trips any driver held at once, from the recorded intervals (must be 1).
     trips_held_max: int
     end_s: float
+    # The most hours any driver was online in any 24 hours of the run.
+    driver_online_h_max: float = 0.0
 
     @property
     def completed_ratio(self) -> float:
@@ -203,6 +168,8 @@ class SimulationResult:
         wait = self.wait_s()
         return {
             "city": c.city.id, "policy": c.policy, "seed": c.seed, "drivers": c.drivers, "hours": c.hours,
+            "profile": c.profile, "fatigue": c.fatigue, "day": c.start_day.isoformat(),
+            "driver_online_h_max": round(self.driver_online_h_max, 4),
             "requests_per_hour": c.requests_per_hour, "start_hour": c.start_hour,
             "requests": self.requests, "completed": self.completed,
             "completed_ratio": round(self.completed_ratio, 6),
@@ -216,21 +183,7 @@ class SimulationResult:
 
 
 @dataclass(slots=True)
-class _Driver:
-    id: int
-    position: Point
-    trip: int | None = None
-    offered: bool = False
-    # (assigned, dropped off) of every trip, for the audit.
-    trips: list[tuple[float, float]] = field(default_factory=list)
-
-    @property
-    def free(self) -> bool:
-        return self.trip is None and not self.offered
-
-
-@dataclass(slots=True)
-class _Request:
+class SimRequest:
     id: int
     at_s: float
     pickup: Point
@@ -246,10 +199,10 @@ class _Request:
 def simulate(config: SimulationConfig, progress: Progress | None = None) -> SimulationResult:
     """Run one simulation; ``progress`` is called with the simulated seconds done, now and then."""
     config.validate()
-    return _Simulation(config).run(progress)
+    return Simulation(config).run(progress)
 
 
-class _Simulation:
+class Simulation:
     def __init__(self, config: SimulationConfig) -> None:
         self.config = config
         self.city = config.city
@@ -266,14 +219,11 @@ class _Simulation:
         self.router = StraightLineRouter(config.city.detour_factor)
         self.index = H3Index(config.index_resolution)
         self.demand = DemandModel(area=config.city.area, detour_factor=config.city.detour_factor,
-                                  requests_per_hour=config.requests_per_hour, start_hour=config.start_hour)
-        area = config.city.area
-        self.drivers = [
-            _Driver(i, Point(float(city_rng.uniform(area.lat_min, area.lat_max)),
-                             float(city_rng.uniform(area.lng_min, area.lng_max))))
-            for i in range(config.drivers)
-        ]
-        self.pool: dict[int, _Request] = {}  # batch policy: requests waiting for a pairing
+                                  requests_per_hour=config.requests_per_hour, start_hour=config.start_hour,
+                                  profile=PROFILES[config.profile])
+        self.fleet = Fleet(config, self.env, self.index, city_rng)
+        self.drivers = self.fleet.drivers
+        self.pool: dict[int, SimRequest] = {}  # batch policy: requests waiting for a pairing
         self.requests = 0
         self.open = 0
         self.completed = 0
@@ -286,8 +236,6 @@ class _Simulation:
         self.done = self.env.event()
 
     def run(self, progress: Progress | None) -> SimulationResult:
-        for driver in self.drivers:
-            self.index.update(driver.id, driver.position, 0.0)
         self.env.process(self._arrivals())
         self.env.process(self._heartbeats())
         if self.config.policy == "batch":
@@ -307,7 +255,7 @@ class _Simulation:
             config=self.config, requests=self.requests, completed=self.completed,
             cancellations=dict(sorted(self.cancellations.items())), pickups=self.pickups, busy_s=self.busy_s,
             offers=self.offers, offers_accepted=self.offers_accepted, trips_held_max=self._audit(),
-            end_s=float(self.env.now),
+            end_s=float(self.env.now), driver_online_h_max=self.fleet.online_h_max(),
         )
 
     # Riders -------------------------------------------------------------------------------------------
@@ -322,7 +270,7 @@ class _Simulation:
             pickup = self.demand.pickup(self.rider_rng)
             dropoff = self.demand.dropoff(pickup, self.rider_rng)
             patience_s = float(self.rider_rng.uniform(config.patience_s_min, config.patience_s_max))
-            request = _Request(id=self.requests, at_s=at_s, pickup=pickup, dropoff=dropoff,
+            request = SimRequest(id=self.requests, at_s=at_s, pickup=pickup, dropoff=dropoff,
                                deadline_s=at_s + patience_s)
             self.requests += 1
             self.open += 1
@@ -333,7 +281,7 @@ class _Simulation:
         self.arrivals_done = True
         self._check_done()
 
-    def _cancel(self, request: _Request, reason: str) -> None:
+    def _cancel(self, request: SimRequest, reason: str) -> None:
         request.move(Event.NO_DRIVER if reason == "no_driver" else Event.CANCEL)
         self.cancellations[reason] += 1
         self.open -= 1
@@ -351,11 +299,14 @@ class _Simulation:
             yield self.env.timeout(self.config.update_interval_s)
             now = float(self.env.now)
             for driver in self.drivers:
-                if driver.trip is None:
+                if driver.trip is None and driver.online:
                     self.index.update(driver.id, driver.position, now)
 
-    def _available(self, driver_id: int) -> bool:
-        return self.drivers[driver_id].free
+    def _facts(self, request: SimRequest) -> TripFacts:
+        """The trip as dispatch sees it, measured as the live service measures a booked trip."""
+        return TripFacts.of(self.city, self.speed_kmh,
+                            route_m=haversine_m(request.pickup, request.dropoff) * self.city.detour_factor,
+                            before_iftar=self.fleet.before_iftar(float(self.env.now)))
 
     def _respond(self) -> tuple[bool, float]:
         """One driver's answer to an offer: accepted or not, and when."""
@@ -365,14 +316,14 @@ class _Simulation:
         self.offers_accepted += accepted
         return accepted, delay_s
 
-    def _assign(self, request: _Request, driver: _Driver) -> None:
+    def _assign(self, request: SimRequest, driver: SimDriver) -> None:
         assert driver.trip is None and not driver.offered, "a driver never holds two trips"
         request.move(Event.ASSIGN)
         driver.trip = request.id
         self.index.remove(driver.id)
         self.env.process(self._trip(request, driver))
 
-    def _trip(self, request: _Request, driver: _Driver) -> Process:
+    def _trip(self, request: SimRequest, driver: SimDriver) -> Process:
         assigned_s = float(self.env.now)
         yield self.env.timeout(self.router.eta_s(driver.position, request.pickup, self.speed_kmh))
         request.move(Event.ARRIVE)
@@ -386,7 +337,9 @@ class _Simulation:
         self.busy_s += max(0.0, min(dropped_s, self.horizon_s) - min(assigned_s, self.horizon_s))
         driver.position = request.dropoff
         driver.trip = None
-        self.index.update(driver.id, driver.position, dropped_s)
+        if driver.online:
+            self.index.update(driver.id, driver.position, dropped_s)
+        self.fleet.release(driver)
         self.completed += 1
         self.open -= 1
         self._check_done()
@@ -396,7 +349,7 @@ class _Simulation:
 
     # Greedy: one search per request -------------------------------------------------------------------
 
-    def _greedy(self, request: _Request) -> Process:
+    def _greedy(self, request: SimRequest) -> Process:
         city, config = self.city, self.config
         search = Search(radii_m=city.search_radii_m, batch=city.offer_batch)
         retries = 0
@@ -405,9 +358,11 @@ class _Simulation:
             if now >= request.deadline_s:
                 self._cancel(request, "patience")
                 return
-            offers = search.next_offers(request.pickup, index=self.index, router=self.router,
-                                        speed_kmh=self.speed_kmh, now_s=now,
-                                        max_age_s=city.location_max_age_s, available=self._available)
+            decision = self.decide(request, search)
+            offers = decision.offers
+            if decision.wait:  # the drivers near hold other offers: ask again at the next tick
+                yield self.env.timeout(config.batch_interval_s)
+                continue
             if not offers:
                 if (retries < RETRIES_MAX and now + config.retry_after_s < request.deadline_s
                         and float(self.answer_rng.random()) < config.retry_probability):
@@ -423,7 +378,17 @@ class _Simulation:
                 self.drivers[candidate.driver_id].offered = False
             if winner is not None:
                 self._assign(request, self.drivers[winner])
+            for candidate in offers:
+                self.fleet.release(self.drivers[candidate.driver_id])
+            if winner is not None:
                 return
+
+    def decide(self, request: SimRequest, search: Search) -> Decision:
+        """The live service's decision (:func:`~sika.rides.dispatch.decide`) on the simulated city now."""
+        city = self.city
+        return decide(search, request.pickup, index=self.index, router=self.router, speed_kmh=self.speed_kmh,
+                      now_s=float(self.env.now), max_age_s=city.location_max_age_s, state_of=self.fleet.state,
+                      trip=self._facts(request), rule=city.hours)
 
     def _offer(self, offers: list[Candidate]) -> tuple[int | None, float]:
         """Offers to a batch: the first driver to accept and when, or nobody at the timeout."""
@@ -456,10 +421,11 @@ class _Simulation:
         requests = [(request_id, self.pool[request_id].pickup) for request_id in sorted(self.pool)]
         radius_m = max(self.city.search_radii_m)
         near: set[int] = set()
-        for _, pickup in requests:
+        for request_id, pickup in requests:
+            may_offer = offerable(self.fleet.state, self._facts(self.pool[request_id]), self.city.hours)
             near.update(c.driver_id for c in rank(
                 pickup, index=self.index, router=self.router, speed_kmh=self.speed_kmh, radius_m=radius_m,
-                now_s=now, max_age_s=self.city.location_max_age_s, available=self._available,
+                now_s=now, max_age_s=self.city.location_max_age_s, available=may_offer,
                 limit=CANDIDATES_MAX))
         drivers = [(driver_id, self.drivers[driver_id].position) for driver_id in sorted(near)]
         max_eta_s = radius_m * self.city.detour_factor / (self.speed_kmh / 3.6)
@@ -470,14 +436,18 @@ class _Simulation:
         taken = {driver_id for _, driver_id, _ in pairs}
         again = []
         for request_id, driver_id, _ in sorted(pairs):
-            if driver_id in self.pool[request_id].declined:
+            facts = self._facts(self.pool[request_id])
+            if (driver_id in self.pool[request_id].declined
+                    or not offerable(self.fleet.state, facts, self.city.hours)(driver_id)):
                 taken.discard(driver_id)
                 again.append(request_id)
             else:
                 self._offer_to(request_id, driver_id)
         for request_id in again:
             request = self.pool[request_id]
-            left = [(d, p) for d, p in drivers if d not in taken and d not in request.declined]
+            may_offer = offerable(self.fleet.state, self._facts(request), self.city.hours)
+            left = [(d, p) for d, p in drivers
+                    if d not in taken and d not in request.declined and may_offer(d)]
             for _, driver_id, _ in assign_batch([(request_id, request.pickup)], left, router=self.router,
                                                 speed_kmh=self.speed_kmh, max_eta_s=max_eta_s):
                 taken.add(driver_id)
@@ -486,7 +456,7 @@ class _Simulation:
     def _offer_to(self, request_id: int, driver_id: int) -> None:
         self.env.process(self._batch_offer(self.pool.pop(request_id), self.drivers[driver_id]))
 
-    def _batch_offer(self, request: _Request, driver: _Driver) -> Process:
+    def _batch_offer(self, request: SimRequest, driver: SimDriver) -> Process:
         assert driver.free
         driver.offered = True
         accepted, delay_s = self._respond()
@@ -497,6 +467,7 @@ class _Simulation:
         else:
             request.declined.add(driver.id)
             self.pool[request.id] = request
+        self.fleet.release(driver)
 
 
 def wait_by_hour(result: SimulationResult) -> list[tuple[int, float, int]]:

@@ -39,6 +39,23 @@ _RIDES: dict[str, str] = {
     "ride_no_driver": N_("Sorry, no driver is free near you right now. Please try again in a few minutes."),
     "ride_reassigning": N_("Your driver could not come: we are finding you another one."),
     "ride_earning": N_("Trip completed: fare {amount}, paid {payment}. Your earnings: {earning}."),
+    # Drivers' hours and fasting mode (sika.rides.driver_hours): service messages, sent at once.
+    "driver_hours_left": N_(
+        "{minutes} min of driving left before your limit of hours online. Plan your last trip: at the limit "
+        "Sika puts you offline so that you can rest."
+    ),
+    "driver_rest": N_(
+        "You have been online {hours} h: time to rest. You are offline until {until}; you can go online "
+        "again from then."
+    ),
+    "driver_safety_tips": N_(
+        "Ramadan Mubarak! Ride safely while fasting: sleep before your shift, do not rush before iftar "
+        "(most crashes happen then), stop at Maghrib to break your fast, and never use your phone while "
+        "riding."
+    ),
+    "driver_iftar": N_(
+        "It is Maghrib ({maghrib}): stop and break your fast before your next trip. Enjoy your iftar!"
+    ),
 }
 # Messages that carry a code (params["secret"], wiped once delivered).
 _CODES = {
