@@ -137,8 +137,7 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Container:
     )
     container.rides = Rides(engine, ledger, customers, payments, container.purchases, cities=settings.cities,
                             index=location_index(settings.redis_url), matcher=settings.rides_matcher,
-                            calendar=Calendar(settings.cities, prayer=settings.prayer,
-                                              announcements=MemoryAnnouncements(settings.ramadan)))
+                            calendar=calendar)
     container.pin_resets = PinResets(engine, customers, enqueue, code_key=settings.voucher_key.encode(),
                                      secret_param=SECRET, freeze_cash_out_s=settings.pin_reset_freeze_s)
     container.notices = Notices(engine, calendar, settings.notices)

@@ -32,10 +32,10 @@ __all__ = ["CampaignOut", "campaign_out", "router"]
 router = APIRouter(prefix="/v1", tags=["promotions"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    402: {"description": "insufficient_funds (the sponsor cannot fund it)"},
     403: {"description": "forbidden: admin only"},
     404: {"description": "unknown_campaign"},
-    409: {"description": "campaign_state, idempotency_conflict"},
+    409: {"description": "campaign_state, idempotency_conflict, insufficient_funds (the sponsor cannot "
+                         "fund it)"},
     422: {"description": "invalid_campaign, validation_error"},
 }
 # Unix seconds up to 2100-01-01: a campaign's dates, not any float (1e16 seconds is no date at all).

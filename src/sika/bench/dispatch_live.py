@@ -130,7 +130,7 @@ def _time_searches(rides: Rides, queries: Sequence[Point],
     """Each search's seconds, and the seconds of its queries around the index."""
     sql_s = 0.0
     timed: dict[str, Callable[..., Any]] = {}
-    for name in ("_free_drivers", "_catch_up"):
+    for name in ("_driver_states", "_catch_up"):
         original = getattr(rides, name)
 
         def measured(*args: Any, _original: Callable[..., Any] = original) -> Any:

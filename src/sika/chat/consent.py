@@ -29,7 +29,8 @@ STOP_WORDS = frozenset(normalize(word) for word in (
     "توقف", "ايقاف", "إيقاف", "الغاء الاشتراك",  # ar
 ))
 STOP_CONFIRMATION = N_("Done: Sika will send you no more offers or promotions. Receipts, codes and ride "
-                       "messages still come. To receive offers again, choose Notifications in the menu.")
+                       "messages still come. To receive offers again, choose Settings, then "
+                       "Notifications, in the menu.")
 # "Yes" to the consent question asked once, in the seven languages.
 YES_WORDS = frozenset(normalize(word) for word in (
     "oui", "yes", "si", "sí", "sì", "sim", "да", "نعم"))

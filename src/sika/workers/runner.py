@@ -32,7 +32,7 @@ _LEASE_TTL_S_MIN = 5.0
 # Jobs that run in one process at a time; the others take their work by claims.
 LEASED = frozenset({"ledger-expiry", "voucher-refunds", "approval-expiry", "provider-polling",
                     "idempotency-pruning", "movement-recovery", "ride-dispatch", "conversation-pruning",
-                    "whatsapp-pruning"})
+                    "whatsapp-pruning", "campaign-closing", "referral-payouts"})
 THREADS_MAX = 16
 
 
