@@ -243,7 +243,7 @@ class Code(StrEnum):
 
     # Promotions ------------------------------------------------------------------------------------
     PROMOTION_ERROR = "promotion_error", _I, "a promotion could not be handled as asked"
-    INVALID_CAMPAIGN = "invalid_campaign", _U, "a campaign's rules, window or budget are not valid"
+    INVALID_CAMPAIGN = "invalid_campaign", _C, "a campaign's rules, window or budget do not hold together"
     UNKNOWN_CAMPAIGN = "unknown_campaign", _N, "no campaign has this id"
     CAMPAIGN_STATE = "campaign_state", _C, "the campaign's state does not allow this (draft, active, ended…)"
     UNKNOWN_DRAW = "unknown_draw", _N, "no draw has this id"

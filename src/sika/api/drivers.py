@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from sika.api.auth import Caller, caller, container_of
-from sika.api.fields import RowIdPath
+from sika.api.fields import Body, RowIdPath
 from sika.api.rides import DriverOut, driver_out
 from sika.auth import Role
 from sika.bootstrap import Container
@@ -38,7 +38,7 @@ class DriverHoursOut(DriverOut):
     fasting: bool = Field(description="fasting mode: shorter cap, no long trip just before Maghrib")
 
 
-class Fasting(BaseModel):
+class Fasting(Body):
     fasting: bool
 
 

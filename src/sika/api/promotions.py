@@ -34,9 +34,9 @@ router = APIRouter(prefix="/v1", tags=["promotions"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"description": "forbidden: admin only"},
     404: {"description": "unknown_campaign"},
-    409: {"description": "campaign_state, idempotency_conflict, insufficient_funds (the sponsor cannot "
-                         "fund it)"},
-    422: {"description": "invalid_campaign, validation_error"},
+    409: {"description": "invalid_campaign (rules that do not hold together), campaign_state, "
+                         "idempotency_conflict, insufficient_funds (the sponsor cannot fund it)"},
+    422: {"description": "validation_error"},
 }
 # Unix seconds up to 2100-01-01: a campaign's dates, not any float (1e16 seconds is no date at all).
 UNIX_S_MAX = 4_102_444_800
