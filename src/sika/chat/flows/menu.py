@@ -19,7 +19,6 @@ _FIRST_STEPS = {
     "send": ("send", "to"),
     "airtime": ("airtime", "whom"),
     "bills": ("bills", "biller"),
-    "language": ("language", "pick"),  # typed as a shortcut
     "promotions": ("promo", "menu"),
     "settings": ("settings", "pick"),
 }
