@@ -1,4 +1,5 @@
-"""Demo data for ``sika serve --demo``: an agent with a float, a merchant, funded wallets.
+"""Demo data for ``sika serve --demo``: an agent with a float, a merchant, funded wallets, a live
+cashback campaign (so "Promotions" has something to show and a first transfer earns something).
 
 Seeding is idempotent (agents and merchants found by name, wallets by number, money moved with fixed
 movement ids), so restarting the demo finds what it made before. Each start gives the demo agent and
@@ -16,7 +17,7 @@ from sika.payments import Agent, Merchant
 from sika.rides.geo import Point
 from sika.wallet import Pin, UnknownWallet
 
-__all__ = ["DEMO_AGENT", "DEMO_DRIVERS", "DEMO_MERCHANT", "DEMO_WALLETS", "DemoKeys", "seed"]
+__all__ = ["DEMO_AGENT", "DEMO_CAMPAIGN", "DEMO_DRIVERS", "DEMO_MERCHANT", "DEMO_WALLETS", "DemoKeys", "seed"]
 
 DEMO_AGENT = ("Demo agent, Lomé Bè", "+22892001122", 2_000_000)
 DEMO_MERCHANT = "Demo shop, Assigamé"
@@ -39,6 +40,19 @@ DEMO_DRIVERS: list[tuple[str, str, str, float, float]] = [
 ]
 DEMO_DRIVER_PIN = "7314"
 
+# A live cashback the demo's customers earn on their first payments: 2 % of a transfer, airtime, bill
+# or shop payment of 1,000 F CFA or more, 500 F CFA at most a payment and 1,500 a customer, paid from a
+# real budget (the platform's promotions account) that the campaign's page shows being spent.
+DEMO_CAMPAIGN = "Demo cashback"
+DEMO_CAMPAIGN_BUDGET = 100_000
+DEMO_CAMPAIGN_RULES = {
+    "operations": ["transfer", "airtime", "bill", "merchant"],
+    "percent": 2,
+    "reward_max": 500,
+    "amount_min": 1_000,
+    "per_customer_max": 1_500,
+}
+
 
 @dataclass(frozen=True, slots=True)
 class DemoKeys:
@@ -46,6 +60,7 @@ class DemoKeys:
     merchant: str
     admin: str
     driver_ids: tuple[int, ...] = ()
+    campaign_id: str = ""
 
 
 def seed(container: Container) -> DemoKeys:
@@ -63,9 +78,26 @@ def seed(container: Container) -> DemoKeys:
         payments.cash_in(f"demo-cash-in-{msisdn}", agent, msisdn, opening).raise_for_failure()
     _, admin_key = container.api_keys.create(Role.ADMIN, "demo operator")
     assert merchant.name and name
+    campaign_id = _campaign(container)
     return DemoKeys(
-        agent=agent_key, merchant=merchant_key, admin=admin_key, driver_ids=tuple(_drivers(container))
+        agent=agent_key,
+        merchant=merchant_key,
+        admin=admin_key,
+        driver_ids=tuple(_drivers(container)),
+        campaign_id=campaign_id,
     )
+
+
+def _campaign(container: Container) -> str:
+    """The demo's cashback campaign, found by name on a restart; started (its budget funded) once."""
+    campaigns = container.promotions.campaigns
+    existing = next((v.campaign for v in campaigns.list(limit=200) if v.campaign.name == DEMO_CAMPAIGN), None)
+    if existing is None:
+        existing = campaigns.create(
+            name=DEMO_CAMPAIGN, kind="cashback", budget=DEMO_CAMPAIGN_BUDGET, rules=DEMO_CAMPAIGN_RULES
+        )
+        campaigns.start(existing.id)
+    return existing.id
 
 
 def _drivers(container: Container) -> list[int]:

@@ -68,6 +68,29 @@ def test_the_demo_is_seeded_once_and_its_keys_work(client: TestClient, container
     assert providers == {"togocom", "moov", "ceet", "tde", "canal", "card", "paygate"}
 
 
+def test_the_demo_runs_one_live_cashback_that_a_first_transfer_earns(
+    client: TestClient, container: Container
+) -> None:
+    first = demo.seed(container)
+    second = demo.seed(container)
+    assert first.campaign_id == second.campaign_id  # a restart finds it, and does not fund it again
+    campaigns = client.get("/v1/campaigns", headers=_auth(second.admin)).json()["items"]
+    shown = [c for c in campaigns if c["name"] == demo.DEMO_CAMPAIGN]
+    assert len(shown) == 1 and shown[0]["status"] == "active"
+    assert (shown[0]["budget"], shown[0]["remaining"]) == (demo.DEMO_CAMPAIGN_BUDGET,) * 2
+    msisdn, (_, _, pin, _) = next(iter(demo.DEMO_WALLETS.items()))
+    session = client.post("/v1/sessions", json={"msisdn": msisdn, "pin": pin})
+    assert session.status_code == 201, session.text
+    ama = {"Authorization": f"Bearer {session.json()['token']}"}
+    sent = client.post(
+        "/v1/transfers", headers={**ama, **key()}, json={"to": "+22897112233", "amount": 5_000}
+    )
+    assert sent.status_code == 201, sent.text
+    assert sent.json()["reward"] == {
+        "amount": 100, "campaign_id": first.campaign_id, "campaign": demo.DEMO_CAMPAIGN, "kind": "cashback"
+    }
+
+
 def _auth(secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
 

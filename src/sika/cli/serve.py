@@ -118,6 +118,8 @@ def _demo(container: Container, host: str, port: int) -> list[Job]:
     typer.echo(f"sika demo: agent API key {keys.agent}", err=True)
     typer.echo(f"sika demo: merchant API key {keys.merchant}", err=True)
     typer.echo(f"sika demo: admin API key {keys.admin}", err=True)
+    typer.echo(f"sika demo: campaign {keys.campaign_id} ({demo_data.DEMO_CAMPAIGN}): 2 % back on payments of"
+               " 1,000 F CFA or more, from a real budget (GET /v1/campaigns with the admin key)", err=True)
     drivers = ", ".join(msisdn for msisdn, *_ in demo_data.DEMO_DRIVERS)
     typer.echo(f"sika demo: drivers {drivers} (PIN {demo_data.DEMO_DRIVER_PIN})", err=True)
     typer.echo(f"sika demo: {len(keys.driver_ids)} moto drivers online in Lomé (they accept rides by"
