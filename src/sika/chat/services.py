@@ -24,6 +24,7 @@ from sika.payments.statement import StatementPage
 from sika.promotions import Campaign, EntryLine, RewardLine, Verdict
 from sika.promotions.timing import CalendarWhen
 from sika.rides.cities import City
+from sika.rides.driver_hours import HoursNow
 from sika.rides.geo import Point
 from sika.rides.places import Place
 from sika.rides.service import Driver, Quote, Trip
@@ -138,6 +139,12 @@ class RidePort(Protocol):
     def cancel(self, trip_id: str, *, by: str) -> Trip: ...
 
     def driver(self, driver_id: int) -> Driver: ...
+
+    def driver_of(self, customer_id: int) -> Driver: ...
+
+    def driver_hours(self, driver_id: int) -> HoursNow: ...
+
+    def set_fasting(self, driver_id: int, *, fasting: bool) -> Driver: ...
 
 
 class PlacePort(Protocol):

@@ -16,7 +16,7 @@ module             flow (and its steps)
 ``ride_booking``   the vehicle, the payment, the confirmation and the PIN of a ride
 ``ride_status``    the ride under way: who is coming, cancel it
 ``promotions``     the offers running now, a code or a friend's number, my rewards, why no reward
-``settings``       the language and the notifications, one menu entry
+``settings``       the language, the notifications and a driver's fasting mode, one menu entry
 ``language``       the language of the chat (``sika.chat.consent``: quiet hours, marketing consent, STOP)
 ``intents``        shortcuts typed at any time, straight to a flow's confirmation
 =================  ==========================================================================
@@ -105,6 +105,7 @@ _STEPS: dict[tuple[str, str], Step] = {
     ("history", "pin"): Step(pin_gate.ask, pin_gate.unlocked(balance.show_history), secret=True),
     ("ride", "status"): Step(ride_status.status_ask, ride_status.status),
     ("settings", "pick"): Step(settings.pick_ask, settings.pick),
+    ("settings", "fasting"): Step(settings.fasting_ask, settings.fasting),
     ("notices", "quiet"): Step(consent.quiet_ask, consent.quiet_answer),
     ("notices", "consent"): Step(consent.consent_ask, consent.consent_answer),
     ("promo", "menu"): Step(promotions.menu_ask, promotions.menu),
