@@ -52,8 +52,8 @@ def test_a_driver_turns_fasting_mode_on_then_off_from_the_settings(container: Co
     assert "Settings: what would you like to change?" in chat.pick("Settings", "settings")
     assert ("fasting", "Fasting mode") in chat.choices
     shown = chat.pick("Fasting mode", "fasting")
-    assert shown == ("Fasting mode is off. Turned on, it keeps your day shorter (at most 8 hours online in 24)"
-                     " and sends you no long trip in the half hour before Maghrib.")
+    assert shown == ("Fasting mode is off. Turned on: at most 8 hours online in 24, no long trip in the half"
+                     " hour before Maghrib.")
     assert [c for c, _ in chat.choices] == ["fasting:on", "fasting:keep"]
     saved = chat.pick("Turn it on", "fasting:on")
     assert saved.startswith("Saved: fasting mode is on.")

@@ -61,8 +61,9 @@ def fasting_ask(ctx: Context) -> Reply:
                      "hour before Maghrib.", hours=shown)
         choices = [Choice("fasting:off", ctx.t("Turn it off")), Choice("fasting:keep", ctx.t("Leave it on"))]
     else:
-        text = ctx.t("Fasting mode is off. Turned on, it keeps your day shorter (at most {hours} hours "
-                     "online in 24) and sends you no long trip in the half hour before Maghrib.", hours=shown)
+        # Short enough for one USSD screen with its two choices (182 characters in all).
+        text = ctx.t("Fasting mode is off. Turned on: at most {hours} hours online in 24, no long trip in "
+                     "the half hour before Maghrib.", hours=shown)
         choices = [Choice("fasting:on", ctx.t("Turn it on")), Choice("fasting:keep", ctx.t("Leave it off"))]
     return Reply(text, choices=choices, button=ctx.t("Fasting mode"))
 
