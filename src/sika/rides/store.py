@@ -3,7 +3,8 @@
 Every statement that changes a trip's status takes its target from :func:`sika.rides.trips.next_status`
 and requires, in its WHERE, the status it moves from: two processes racing on one trip cannot both win,
 and no status is written that the state machine does not allow. Counters on the driver row (offers,
-accepted, declined…) move in the same transaction as the change they count.
+accepted, declined, timed out, completed, ratings) move in the transaction of the change they count; a
+driver's cancellation is counted just after the trip goes back to ``requested``.
 """
 
 from __future__ import annotations
