@@ -448,13 +448,13 @@ def test_a_booking_whose_dispatch_met_a_busy_database_is_offered_when_run_again(
 
     kofi = driver(container, rides, "Kofi", Point(6.1330, 1.2240), "TG-1002-AA")
     ama = person(container, "Ama", cash=10_000)
-    offer = rides._offer
+    offer = rides.dispatcher._offer
 
     def busy(*args: object, **kwargs: object) -> None:
-        monkeypatch.setattr(rides, "_offer", offer)
+        monkeypatch.setattr(rides.dispatcher, "_offer", offer)
         raise OperationalError("INSERT INTO offers", {}, Exception("database is locked"))
 
-    monkeypatch.setattr(rides, "_offer", busy)
+    monkeypatch.setattr(rides.dispatcher, "_offer", busy)
     with pytest.raises(OperationalError):
         book(rides, "trip-b1", ama, "wallet")
     assert offered_to(rides, kofi.id) == []

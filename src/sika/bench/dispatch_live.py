@@ -130,8 +130,8 @@ def _time_searches(rides: Rides, queries: Sequence[Point],
     """Each search's seconds, and the seconds of its queries around the index."""
     sql_s = 0.0
     timed: dict[str, Callable[..., Any]] = {}
-    for name in ("_driver_states", "_catch_up"):
-        original = getattr(rides, name)
+    for name in ("states", "catch_up"):  # the drivers' state query, the index's catch-up
+        original = getattr(rides.drivers, name)
 
         def measured(*args: Any, _original: Callable[..., Any] = original) -> Any:
             nonlocal sql_s
@@ -143,7 +143,7 @@ def _time_searches(rides: Rides, queries: Sequence[Point],
 
         timed[name] = measured
     for name, wrapper in timed.items():
-        setattr(rides, name, wrapper)  # on this instance only: the bench's own service
+        setattr(rides.drivers, name, wrapper)  # on this instance only: the bench's own service
     advance = progress.phase("live path: searches (Rides.quote)", len(queries))
     dropoff = Point(6.1375, 1.2123)  # the Grand Marché: a quote needs somewhere to go
     rides.quote(CITY, VEHICLE, queries[0], dropoff)  # the first catch-up reads every driver

@@ -1,7 +1,8 @@
-"""A trip's money: the wallet hold released or captured, the cash commission owed, the card charged, and
-a driver's payout.
+"""A trip's money: the wallet hold made at booking, released or captured, the cash commission owed, the
+card charged, and a driver's payout. Every call rides make into payments is here, and only here.
 
-A wallet trip's fare is captured from the hold made at booking and split, in the same ledger chain,
+A wallet trip holds an estimate at booking (the quote with a margin: the final fare may be higher) and
+its fare is captured from the hold made at booking and split, in the same ledger chain,
 between the driver's account and the platform's fee revenue; a cash trip books the platform's
 commission as the driver's debt (the driver collected the whole fare); a card trip is charged through
 the card processor. A payout moves a driver's earnings to the wallet, or takes what is owed from it.
@@ -18,11 +19,17 @@ from sika.payments import Kind, Movement, Payments, movement_id
 from sika.payments.movements import Code, Leg, Role
 from sika.payments.purchases import Purchases
 from sika.rides.cities import City
+from sika.rides.fares import round_up
 from sika.rides.records import Driver, Trip
 from sika.rides.schema import drivers, trips
-from sika.wallet import Customers
+from sika.wallet import Customer, Customers
 
-__all__ = ["Billing"]
+# Movement, Payments and Purchases are named here for the rest of rides (types only): billing is the one
+# rides module that imports payments.
+__all__ = ["Billing", "Movement", "Payments", "Purchases", "payout_direction"]
+
+HOLD_MARGIN_BP = 15_000  # a wallet trip holds 150 % of the quote: the final fare may be higher
+HOLD_TIMEOUT_S = 4 * 3600
 
 
 class Billing:
@@ -35,6 +42,48 @@ class Billing:
         self._purchases = purchases
         self._city = city
         self.clock_ns = clock_ns
+
+    def check_card(self, card_token: str, fare: int) -> None:
+        """Ask the card processor whether the saved card can pay ``fare`` (its error if not)."""
+        self._purchases.providers.get("card").quote("card_payment", card_token, fare)
+
+    def hold_fare(self, trip_id: str, rider: Customer, city: City, vehicle_type: str, fare: int) -> str:
+        """Hold the quote plus the margin on the rider's wallet for a wallet trip; the hold's payment id."""
+        payment_id = f"{trip_id}.p"
+        hold = round_up(fare * HOLD_MARGIN_BP // 10_000, city.vehicle(vehicle_type).fares.rounding)
+        assert rider.account_id is not None
+        legs = [
+            Leg(
+                f"{payment_id}.0",
+                rider.account_id,
+                self._payments.accounts.id("rides_clearing"),
+                hold,
+                Code.RIDE_FARE,
+                Role.PAYER,
+                pending=True,
+                timeout_s=HOLD_TIMEOUT_S,
+            )
+        ]
+        held = self._payments.run(
+            payment_id,
+            legs,
+            kind=Kind.RIDE,
+            amount=hold,
+            payer_customer_id=rider.id,
+            counterparty=f"{city.name} {vehicle_type}",
+            details={"trip": trip_id},
+        )
+        held.raise_for_failure()
+        return payment_id
+
+    def drop_hold(self, payment_id: str) -> None:
+        """Give a hold back whose trip could not be booked (another trip of the rider's won the race)."""
+        self._payments.settle(
+            payment_id,
+            success=False,
+            error_code="trip_in_progress",
+            reason="another trip is under way; nothing was taken",
+        )
 
     def final_fare(self, trip: Trip, priced: int) -> int:
         """The one fare of a trip: what the trip, the receipt, the notices and the ledger all say. A
@@ -116,3 +165,11 @@ class Billing:
         legs = [Leg(f"{mid}.0", customer.account_id, driver.account_id, owed, Code.DRIVER_PAYOUT, Role.PAYER)]
         return self._payments.run(mid, legs, kind=Kind.DRIVER_PAYOUT, amount=owed,
                                   payer_customer_id=customer.id, counterparty="Sika rides")
+
+
+def payout_direction(movement: Movement | None, customer_id: int) -> str | None:
+    """What a payout did for the driver whose wallet is ``customer_id``'s: ``to_wallet`` (earnings paid),
+    ``from_wallet`` (a debt settled), or None (no payout ran)."""
+    if movement is None or movement.kind is not Kind.DRIVER_PAYOUT:
+        return None
+    return "to_wallet" if movement.payee_customer_id == customer_id else "from_wallet"

@@ -106,10 +106,6 @@ class Search:
             self.step += 1
         return []
 
-    def retry_from_start(self) -> None:
-        """After a driver cancelled: ask again from the smallest radius, everyone but those who said no."""
-        self.step = 0
-
 
 class Verdict(enum.StrEnum):
     """Why a driver near a pickup is, or is not, offered the trip."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sika.ledger import Ledger
-from sika.payments import Kind, Movement
+from sika.rides.billing import Movement, payout_direction
 from sika.rides.service import Rides
 from sika.wallet import Customers
 
@@ -65,9 +65,7 @@ def standing(rides: Rides, ledger: Ledger, customers: Customers, driver_id: int,
     assert customer.account_id is not None
     balance = ledger.get_account(driver.account_id).balance
     available = ledger.get_account(customer.account_id).available
-    direction = None
-    if movement is not None and movement.kind is Kind.DRIVER_PAYOUT:
-        direction = "to_wallet" if movement.payee_customer_id == customer.id else "from_wallet"
+    direction = payout_direction(movement, customer.id)
     return Payout(moved=movement.amount if movement is not None else 0, direction=direction,
                   movement=movement, owed=max(0, -balance), earnings=max(0, balance),
                   wallet_available=available)

@@ -21,8 +21,9 @@ Dispatch policies:
   the search goes on when the timeout passes (next batch, then a wider radius); when the only drivers
   near hold another trip's offer, the request waits ``batch_interval_s`` (a dispatch tick) and asks
   again, as the live service does. When the search is
-  exhausted, the rider retries a minute later with probability ``retry_probability`` (the drivers who
-  did not accept are not asked again), or gives up (``no_driver``).
+  exhausted, the rider retries a minute later with probability ``retry_probability``, or gives up
+  (``no_driver``). A retry is what it is in the live service, a new booking: a new search from the
+  nearest ring, among every driver near (those who let the first search's offers lapse included).
 - ``batch``: every ``batch_interval_s`` seconds, :func:`~sika.rides.dispatch.assign_batch` pairs all
   waiting requests with the free drivers ranked within the widest search radius of any of them; each
   paired driver accepts with the same probability and delay; an offer that lapses returns the request
@@ -368,7 +369,7 @@ class Simulation:
                         and float(self.answer_rng.random()) < config.retry_probability):
                     retries += 1
                     yield self.env.timeout(config.retry_after_s)
-                    search.retry_from_start()
+                    search = Search(radii_m=city.search_radii_m, batch=city.offer_batch)  # a new booking
                     continue
                 self._cancel(request, "no_driver")
                 return
