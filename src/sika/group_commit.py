@@ -110,6 +110,7 @@ class GroupCommit(Generic[P, R]):
         # request; while it lingers, as many as it still hopes for (each wake-up costs a thread switch,
         # and a group of 20 would otherwise cost 20).
         self._wanted = 1
+        self._parked = 0  # lanes waiting on _arrived: with none, a submitter need not notify
         self._alive = 0  # lanes running (or about to)
         self._free_lanes = list(range(lanes - 1, -1, -1))  # lane numbers no thread holds, 0 last
         self._threads: list[threading.Thread] = []
@@ -157,7 +158,7 @@ class GroupCommit(Generic[P, R]):
             self._waiting.append(request)
             self._queued += request.size
             if self._alive == self._lanes or not self._free_lanes:  # every lane runs (or soon will)
-                if len(self._waiting) >= self._wanted:
+                if self._parked and len(self._waiting) >= self._wanted:
                     self._arrived.notify()
                 return
             starting = min(self._lanes - self._alive, len(self._free_lanes))
@@ -255,7 +256,7 @@ class GroupCommit(Generic[P, R]):
                 if not self._waiting and (self._closed or (timeout is not None and timeout <= 0)):
                     self._alive -= 1
                     return None
-                self._arrived.wait(None if self._waiting or timeout is None else timeout)
+                self._park(None if self._waiting or timeout is None else timeout)
                 size = self._take(group, keys, 0)
             # The callers just answered are waking up to send their next request; waiting a moment
             # for as many of them as there were keeps groups from splitting into alternating halves.
@@ -266,11 +267,19 @@ class GroupCommit(Generic[P, R]):
                     if remaining_s <= 0:
                         break
                     self._wanted = answered - len(group)
-                    self._arrived.wait(remaining_s)
+                    self._park(remaining_s)
                     size = self._take(group, keys, size)
                 self._wanted = 1
             self._busy |= keys
         return group
+
+    def _park(self, timeout: float | None) -> None:
+        """Wait (holding ``_lock``) for a request, or for keys to be freed."""
+        self._parked += 1
+        try:
+            self._arrived.wait(timeout)
+        finally:
+            self._parked -= 1
 
     def _take(self, group: list[Request[P, R]], keys: set[object], size: int) -> int:
         """Move the requests this group may take from the queue into it; returns its new size."""
@@ -306,7 +315,8 @@ class GroupCommit(Generic[P, R]):
         if self._busy:
             with self._lock:
                 self._release_keys(group)
-                self._arrived.notify()  # requests that waited for these keys may go now
+                if self._parked:
+                    self._arrived.notify()  # requests that waited for these keys may go now
         _wake(group)
 
     def _release_keys(self, group: Sequence[Request[P, R]]) -> None:
