@@ -202,12 +202,14 @@ def test_close_stops_the_writer_thread(run: FakeRun) -> None:
     run.release.set()
     committer = GroupCommitter(run, group_max=10)
     committer.submit(request("a"))
+    threads = committer.threads()
+    assert threads and all(thread.is_alive() for thread in threads)
 
     committer.close()
     committer.close()
 
     # This committer's own thread: other tests' ledgers may still have theirs running.
-    assert not any(thread.is_alive() for thread in committer._threads)
+    assert not any(thread.is_alive() for thread in threads)
     with pytest.raises(RuntimeError):
         committer.submit(request("b"))
 

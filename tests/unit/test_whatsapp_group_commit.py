@@ -12,10 +12,10 @@ from typing import TypeVar
 
 import pytest
 
+from sika import group_commit as mechanism
 from sika.api.statuses import status_of
 from sika.chat.messages import Inbound, InboundKind
-from sika.chat.whatsapp import group_commit as group_commit_module
-from sika.chat.whatsapp.group_commit import GroupCommit, InboxBusy, Request
+from sika.chat.whatsapp.group_commit import GroupCommit, InboxBusy, Notification
 from sika.chat.whatsapp.store import Received
 from sika.chat.whatsapp.webhook import StatusUpdate
 
@@ -78,7 +78,7 @@ async def settle(tasks: Sequence[asyncio.Task[T]]) -> list[T | BaseException]:
 async def queued(committer: GroupCommit, count: int) -> None:
     """Let the event loop run until ``count`` requests wait behind the write in progress."""
     deadline = time.monotonic() + WAIT_S_MAX
-    while len(committer._queue) < count:
+    while committer.waiting() < count:
         assert time.monotonic() < deadline, "timed out"
         await asyncio.sleep(0.001)
 
@@ -142,7 +142,7 @@ def test_threads_and_coroutines_share_a_group(fake: FakeStore, committer: GroupC
         first = pool.submit(committer.commit, received("first"), now_ns=5)
         assert fake.started.wait(WAIT_S_MAX)
         thread = pool.submit(committer.commit, received("t1", "old-t2"), now_ns=5)
-        wait_until(lambda: len(committer._queue) == 1)
+        wait_until(lambda: committer.waiting() == 1)
 
         async def coroutine() -> list[bool]:
             task = asyncio.create_task(committer.commit_async(received("old-c1"), now_ns=5))
@@ -253,8 +253,8 @@ def test_callers_of_a_closed_event_loop_are_skipped(fake: FakeStore, committer: 
     orphan: asyncio.Future[None] = loop.create_future()
     loop.close()
 
-    committer._enqueue(Request(received("orphan"), (), 5, orphan))
-    wait_until(lambda: not committer._writing)
+    committer._commit.enqueue(mechanism.Request(Notification(received("orphan"), (), 5), orphan))
+    wait_until(lambda: fake.writes == [["orphan"]] and committer.waiting() == 0)
     assert committer.commit(received("next"), now_ns=5) == [True]
     assert fake.writes == [["orphan"], ["next"]]
 
@@ -277,16 +277,16 @@ def test_a_writer_that_dies_refuses_its_callers_and_the_next_caller_starts_anoth
         fake: FakeStore, committer: GroupCommit, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
     fake.release.set()
-    wake = group_commit_module._wake
+    wake = mechanism._wake
     calls = []
 
-    def wake_once_broken(group: Sequence[object]) -> None:
+    def wake_once_broken(group: Sequence[object], *, guarded: bool = False) -> None:
         calls.append(len(group))
         if len(calls) == 1:
             raise MemoryError("no memory to wake the callers")
-        wake(group)  # type: ignore[arg-type]
+        wake(group, guarded=guarded)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(group_commit_module, "_wake", wake_once_broken)
+    monkeypatch.setattr(mechanism, "_wake", wake_once_broken)
     with pytest.raises(MemoryError):
         committer.commit(received("m1"), now_ns=5)
     assert committer.commit(received("m2"), now_ns=6) == [True]  # a new writer

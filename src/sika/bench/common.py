@@ -65,6 +65,9 @@ SILENT: Progress = _Silent()
 
 # Transfers a client sends between two updates of the progress bar.
 _ADVANCE_EVERY = 256
+# Longest the clients wait for each other at the start line: a client thread that never gets there
+# (it could not start) breaks the line for all rather than leaving them waiting for ever.
+_START_LINE_S = 60.0
 # One client's way to send a request; returns the result codes other than ``ok``.
 Send = Callable[[Sequence[Any]], list[str]]
 
@@ -85,7 +88,7 @@ def drive_clients(
     latencies: list[list[float]] = [[] for _ in plan]
     failures: list[list[str]] = [[] for _ in plan]
     errors: list[BaseException] = []
-    start_line = threading.Barrier(len(plan) + 1)
+    start_line = threading.Barrier(len(plan) + 1, timeout=_START_LINE_S)
 
     def client(index: int) -> None:
         start_line.wait()

@@ -59,6 +59,3 @@ class Assets:
 
     def find(self, path: str) -> Asset | None:
         return self._files.get(path)
-
-    def paths(self) -> list[str]:
-        return list(self._files)

@@ -16,8 +16,8 @@ from sqlalchemy import Engine, bindparam, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import PoolProxiedConnection
 
-from sika.errors import SikaError
 from sika.ledger.conflicts import RetryableError
+from sika.ledger.errors import AccountNotFound, LedgerBusy, LedgerError
 from sika.ledger.group_commit import LANES_MAX, GroupCommitter
 from sika.ledger.model import (
     AMOUNT_MAX,
@@ -60,20 +60,6 @@ _TRANSFERS_BY_ID = text(
     f"SELECT {TRANSFER_COLUMNS} FROM ledger_transfers t"
     " LEFT JOIN ledger_pending p ON p.transfer_id = t.id WHERE t.id IN :ids"
 ).bindparams(bindparam("ids", expanding=True))
-
-
-class LedgerError(SikaError):
-    code = "ledger_error"
-
-
-class AccountNotFound(LedgerError):
-    code = "unknown_account"
-
-
-class LedgerBusy(LedgerError):
-    """Retries ran out: the database stayed locked or kept failing transiently."""
-
-    code = "ledger_busy"
 
 
 @dataclass(frozen=True, slots=True)

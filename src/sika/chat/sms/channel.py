@@ -96,13 +96,5 @@ class SmsChannel:
                 self._undelivered(int(outbox_id))
         return known
 
-    def sent_to(self, msisdn: str, *, limit: int = 50) -> list[dict[str, Any]]:
-        """The SMS sent to a number, newest first (for operators): no texts, only what happened."""
-        with self._engine.connect() as connection:
-            rows = connection.execute(
-                select(sms_messages).where(sms_messages.c.msisdn == msisdn)
-                .order_by(sms_messages.c.id.desc()).limit(min(limit, 200))).mappings().all()
-        return [dict(row) for row in rows]
-
     def close(self) -> None:
         self.gateway.close()
