@@ -47,6 +47,11 @@ class SystemAccounts:
         self._ids: dict[str, int] = {}
         self._lock = threading.Lock()
 
+    @property
+    def currency(self) -> str:
+        """The currency of the platform's accounts, and so of every movement over them."""
+        return self._currency
+
     def id(self, name: str) -> int:
         """The ledger id of the account called ``name``, opening it the first time."""
         cached = self._ids.get(name)

@@ -20,6 +20,7 @@ from sika.errors import SikaError
 from sika.payments.agents import Agent, Agents, Merchant, Merchants
 from sika.payments.callbacks import enqueue_callback
 from sika.payments.fees import Operation
+from sika.payments.limits import Limits
 from sika.payments.movements import Movement, MovementConflict, Status, check_id
 from sika.payments.outbox import enqueue
 from sika.payments.schema import approvals
@@ -82,10 +83,11 @@ class Approval:
 
 class Approvals:
     def __init__(self, engine: Engine, customers: Customers, payments: Payments, agents: Agents,
-                 merchants: Merchants, *, clock_ns: Callable[[], int] = time.time_ns) -> None:
+                 merchants: Merchants, *, limits: Limits, clock_ns: Callable[[], int] = time.time_ns) -> None:
         self._engine = engine
         self._customers = customers
         self._payments = payments
+        self._limits = limits
         self._agents = agents
         self._merchants = merchants
         self._clock_ns = clock_ns
@@ -191,7 +193,7 @@ class Approvals:
             customer = self._customers.verify_pin(customer.msisdn, pin)
         if approval.status == "pending":
             # What can be refused without moving money is refused before the request is marked approved.
-            self._payments.check_transaction(customer, approval.amount)
+            self._limits.check_transaction(customer, approval.amount)
             with self._engine.begin() as connection:
                 connection.execute(
                     update(approvals)

@@ -14,10 +14,12 @@ from collections.abc import Callable
 from sqlalchemy import Engine, select, update
 
 from sika.ledger import Ledger
-from sika.payments import Kind, Movement, Payments, movement_id
+from sika.payments import Movement, Movements, movement_id
 from sika.payments.movements import Code, Leg, Role
 from sika.payments.purchases import Purchases
+from sika.rides import payment_kinds
 from sika.rides.cities import City
+from sika.rides.payment_kinds import DRIVER_PAYOUT, RIDE, RIDE_CASH
 from sika.rides.records import Driver, Trip
 from sika.rides.schema import drivers, trips
 from sika.wallet import Customers
@@ -26,12 +28,15 @@ __all__ = ["Billing"]
 
 
 class Billing:
-    def __init__(self, engine: Engine, ledger: Ledger, customers: Customers, payments: Payments,
+    def __init__(self, engine: Engine, ledger: Ledger, customers: Customers, movements: Movements,
                  purchases: Purchases, *, city: Callable[[str], City], clock_ns: Callable[[], int]) -> None:
+        """``movements``: the payments port rides post their movements through; rides' kinds are
+        registered on it here (receipts name the fare, a failed card fare is for an operator)."""
         self._engine = engine
         self._ledger = ledger
         self._customers = customers
-        self._payments = payments
+        self._payments = movements
+        payment_kinds.register(movements.kinds)
         self._purchases = purchases
         self._city = city
         self.clock_ns = clock_ns
@@ -76,14 +81,15 @@ class Billing:
         if commission:
             then.append(Leg(f"{trip.payment_id}.2", clearing, self._payments.accounts.id("fee_revenue"),
                             commission, Code.RIDE_COMMISSION, Role.PLATFORM))
-        self._payments.capture(trip.payment_id, amount, then)
+        # The movement says the fare charged; the hold stays in its details, beside the fare.
+        self._payments.capture(trip.payment_id, amount, then, notes={"fare": amount, "hold": _held(held)})
 
     def _cash_commission(self, trip: Trip, mid: str, amount: int, commission: int, account_id: int) -> None:
         if not commission:
             return
         fee_revenue = self._payments.accounts.id("fee_revenue")
         legs = [Leg(f"{mid}.0", account_id, fee_revenue, commission, Code.RIDE_COMMISSION, Role.PLATFORM)]
-        self._payments.run(mid, legs, kind=Kind.RIDE_CASH, amount=commission, counterparty=f"trip {trip.id}",
+        self._payments.run(mid, legs, kind=RIDE_CASH, amount=commission, counterparty=f"trip {trip.id}",
                            details={"trip": trip.id, "fare": amount})
 
     def _card(self, trip: Trip, mid: str, amount: int, commission: int, account_id: int) -> None:
@@ -96,7 +102,7 @@ class Billing:
             token = str(connection.execute(
                 select(trips.c.card_token).where(trips.c.id == trip.id)).scalar_one())
         rider = self._customers.by_id(trip.rider_customer_id)
-        self._purchases.charge_card(mid, rider, reference=token, amount=amount, legs=legs,
+        self._purchases.charge_card(mid, rider, reference=token, amount=amount, legs=legs, kind=RIDE,
                                     details={"trip": trip.id})
 
     def pay_out(self, driver: Driver) -> Movement | None:
@@ -108,11 +114,17 @@ class Billing:
         if balance > 0:
             legs = [Leg(f"{mid}.0", driver.account_id, customer.account_id, balance, Code.DRIVER_PAYOUT,
                         Role.DRIVER)]
-            return self._payments.run(mid, legs, kind=Kind.DRIVER_PAYOUT, amount=balance,
+            return self._payments.run(mid, legs, kind=DRIVER_PAYOUT, amount=balance,
                                       payee_customer_id=customer.id, counterparty="Sika rides")
         owed = min(-balance, self._ledger.get_account(customer.account_id).available)
         if owed <= 0:
             return None
         legs = [Leg(f"{mid}.0", customer.account_id, driver.account_id, owed, Code.DRIVER_PAYOUT, Role.PAYER)]
-        return self._payments.run(mid, legs, kind=Kind.DRIVER_PAYOUT, amount=owed,
+        return self._payments.run(mid, legs, kind=DRIVER_PAYOUT, amount=owed,
                                   payer_customer_id=customer.id, counterparty="Sika rides")
+
+
+def _held(movement: Movement) -> int:
+    """What the booking held: the amount of the movement's one pending leg."""
+    (hold,) = [leg for leg in movement.legs if leg.pending]
+    return hold.amount

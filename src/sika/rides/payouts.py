@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sika.ledger import Ledger
-from sika.payments import Kind, Movement
+from sika.payments import Movement
+from sika.rides.payment_kinds import DRIVER_PAYOUT
 from sika.rides.service import Rides
 from sika.wallet import Customers
 
@@ -66,7 +67,7 @@ def standing(rides: Rides, ledger: Ledger, customers: Customers, driver_id: int,
     balance = ledger.get_account(driver.account_id).balance
     available = ledger.get_account(customer.account_id).available
     direction = None
-    if movement is not None and movement.kind is Kind.DRIVER_PAYOUT:
+    if movement is not None and movement.kind is DRIVER_PAYOUT:
         direction = "to_wallet" if movement.payee_customer_id == customer.id else "from_wallet"
     return Payout(moved=movement.amount if movement is not None else 0, direction=direction,
                   movement=movement, owed=max(0, -balance), earnings=max(0, balance),

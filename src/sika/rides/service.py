@@ -29,7 +29,7 @@ from sika.calendar import Calendar
 from sika.db import writing
 from sika.errors import SikaError
 from sika.ledger import AccountFlags, AccountKind, Ledger
-from sika.payments import Kind, Movement, Payments
+from sika.payments import Movement, Movements
 from sika.payments.movements import Code, Leg, Role
 from sika.payments.outbox import enqueue
 from sika.payments.purchases import Purchases
@@ -40,6 +40,7 @@ from sika.rides.driver_hours import DriverHours, HoursNow, online_ns_by_driver
 from sika.rides.fares import round_up
 from sika.rides.geo import Point, Router, StraightLineRouter, haversine_m
 from sika.rides.index import LocationIndex
+from sika.rides.payment_kinds import RIDE
 from sika.rides.records import Driver, DriverError, Quote, Trip, driver_of_row, trip_of_row
 from sika.rides.schema import ACTIVE_STATES, drivers, offers, trips
 from sika.rides.trips import Event, IllegalTransition, TripStatus, next_status
@@ -67,7 +68,7 @@ class Rides:
         engine: Engine,
         ledger: Ledger,
         customers: Customers,
-        payments: Payments,
+        payments: Movements,
         purchases: Purchases,
         *,
         cities: Sequence[City],
@@ -304,7 +305,7 @@ class Rides:
             held = self._payments.run(
                 payment_id,
                 legs,
-                kind=Kind.RIDE,
+                kind=RIDE,
                 amount=hold,
                 payer_customer_id=rider.id,
                 counterparty=f"{city.name} {vehicle_type}",
