@@ -23,7 +23,7 @@ from sika.payments.callbacks import enqueue_callback
 from sika.payments.fees import DEFAULT_FEES, FeeSchedule, Operation
 from sika.payments.fingerprints import fingerprint
 from sika.payments.hooks import KindHooks
-from sika.payments.limits import AMOUNT_MIN, check_amount
+from sika.payments.limits import check_amount
 from sika.payments.movements import Code, Kind, Leg, Movement, Role, Status, UnknownMovement
 from sika.payments.recovery import PAGE_LIMIT_MAX, Recovery
 from sika.payments.recovery import SWEEP_MAX as RECOVERY_MAX
@@ -31,7 +31,7 @@ from sika.payments.settlement import Movements
 from sika.payments.vouchers import SWEEP_MAX, Vouchers
 from sika.wallet import Customer, Customers, Pin
 
-__all__ = ["AMOUNT_MIN", "Payments", "TransferQuote"]
+__all__ = ["Payments", "TransferQuote"]
 
 
 @dataclass(frozen=True, slots=True)
