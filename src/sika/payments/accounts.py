@@ -28,7 +28,7 @@ _KNOWN: dict[str, tuple[AccountKind, AccountFlags]] = {
     "rides_clearing": (AccountKind.SUSPENSE, AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS),
     # The other side of operators' corrections (console maker-checker): cleared by finance.
     "manual_adjustments": (AccountKind.SUSPENSE, AccountFlags.NONE),
-    # Holds each movement's guard leg (see Payments._finish): counts, never money.
+    # Holds each movement's guard leg (see sika.payments.runner, Runner.finish): counts, never money.
     "movement_guard": (AccountKind.LIMIT_METER, AccountFlags.NONE),
     # What promotions the platform sponsors cost it (sika.promotions); prizes between a draw's commitment
     # and its reveal.

@@ -1,15 +1,16 @@
 """Movement hooks: collaborators (promotions today) that add optional legs to a movement and follow
 its outcome, without the payments runner knowing what they mean.
 
-Before a movement is recorded, :class:`Payments` shows each hook a :class:`Draft` (what the movement
-is, its legs) and takes back *extras*: named groups of legs (a reward from a campaign budget, a meter
-counting it against a cap) with what they mean, kept in ``details["extras"][group]``. The groups go
+Before a movement is recorded, the runner (:mod:`sika.payments.runner`) shows each hook a
+:class:`Draft` (what the movement is, its legs) and takes back *extras*: named groups of legs (a
+reward from a campaign budget, a meter counting it against a cap) with what they mean, kept in
+``details["extras"][group]``. The groups go
 into the movement's one linked chain, before its guard leg, so a reward moves in the same ledger
 batch as the payment that earns it.
 
 Extras are optional. When the ledger refuses a leg of a group (the budget ran out in a race, a cap
 was reached), the movement goes on without the whole group: it never fails because of a reward. The
-drop is made final in the ledger first, as a refused movement's is (``Payments._make_final``): the
+drop is made final in the ledger first, as a refused movement's is (``Runner._make_final``): the
 first leg of a group (whose id only this movement uses) is its guard, and dropping the group takes
 that id with a tombstone (a count between two counting accounts, no money). A concurrent try of the
 same movement that still carries the group then fails on that leg and drops the group too; a try that
