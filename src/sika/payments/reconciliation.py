@@ -16,9 +16,9 @@ any                    another amount              the amounts differ
 =====================  ==========================  =================================================
 
 Payouts are not asked (PayGate has no status for them); ``sika reconcile`` lists those whose outcome
-is unknown through :meth:`sika.payments.recovery.Recovery.stuck`. Providers whose API reports a balance (PayGate's Flooz and
-T-Money balances, Africa's Talking's prepaid credit, the biller aggregator's float) have it listed,
-for the operator to compare with the settlement accounts.
+is unknown through :meth:`sika.payments.recovery.Recovery.stuck`. Providers whose API reports a
+balance (PayGate's Flooz and T-Money balances, Africa's Talking's prepaid credit, the biller
+aggregator's float) have it listed, for the operator to compare with the settlement accounts.
 """
 
 from __future__ import annotations
