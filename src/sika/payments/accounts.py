@@ -13,6 +13,7 @@ from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from sika.ledger import AccountFlags, AccountKind, Ledger
+from sika.money import XOF
 from sika.payments.schema import system_accounts
 
 __all__ = ["SystemAccounts"]
@@ -40,7 +41,7 @@ NAME_CHARS_MAX = 40
 
 
 class SystemAccounts:
-    def __init__(self, engine: Engine, ledger: Ledger, currency: str = "XOF") -> None:
+    def __init__(self, engine: Engine, ledger: Ledger, currency: str = XOF.code) -> None:
         self._engine = engine
         self._ledger = ledger
         self._currency = currency

@@ -36,7 +36,7 @@ def payments_over(engine: Engine, ledger: Ledger, customers: Customers, *, tiers
                   voucher_ttl_s: int = VOUCHER_TTL_S, recovery_grace_s: int = RECOVERY_GRACE_S,
                   voucher_key: bytes | None = None) -> PaymentParts:
     accounts = SystemAccounts(engine, ledger)
-    limits = Limits(tiers, InflowMeters(engine, ledger), accounts, clock_ns=clock_ns)
+    limits = Limits(tiers, InflowMeters(engine, ledger, accounts.currency), accounts, clock_ns=clock_ns)
     movements = Movements(engine, ledger, customers, accounts, limits, clock_ns=clock_ns,
                           recovery_grace_s=recovery_grace_s)
     vouchers = Vouchers(engine, movements, customers, fees, clock_ns=clock_ns, ttl_s=voucher_ttl_s,
