@@ -23,15 +23,17 @@ from sika.db import create_db_engine
 from sika.ledger import Ledger
 from sika.migration import upgrade
 from sika.notices.gate import Notices
-from sika.payments import Agents, Merchants, Outbox, Payments
+from sika.payments import Agents, Merchants, Movements, Outbox, Payments
 from sika.payments.approvals import Approvals
 from sika.payments.callbacks import Callbacks
 from sika.payments.outbox import SECRET, enqueue
 from sika.payments.payouts import PayoutService
 from sika.payments.purchases import Purchases
 from sika.payments.statement import Statements
+from sika.payments.wiring import payments_over
 from sika.promotions import Promotions
 from sika.providers.wiring import CallbackRelay, build_providers, payouts
+from sika.rides import payment_kinds as ride_kinds
 from sika.rides.index import location_index
 from sika.rides.service import Rides
 from sika.wallet import Customers, PinHasher, PinKeys
@@ -51,6 +53,8 @@ class Container:
     agents: Agents
     merchants: Merchants
     payments: Payments
+    # The movement runner: the port the services that post movements are given (sika.payments.runner).
+    movements: Movements
     outbox: Outbox
     approvals: Approvals
     callbacks: Callbacks
@@ -100,19 +104,20 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Container:
                           pin_tries_max=settings.pin_tries_max,
                           pin_lock_s=settings.pin_lock_s, tiers=settings.tiers)
     api_keys = ApiKeys(engine)
-    payments = Payments(engine, ledger, customers, tiers=settings.tiers, fees=settings.fees,
-                        voucher_ttl_s=settings.voucher_ttl_s, recovery_grace_s=settings.recovery_grace_s,
-                        voucher_key=settings.voucher_key.encode())
+    parts = payments_over(engine, ledger, customers, tiers=settings.tiers, fees=settings.fees,
+                          voucher_ttl_s=settings.voucher_ttl_s, recovery_grace_s=settings.recovery_grace_s,
+                          voucher_key=settings.voucher_key.encode())
+    payments, movements = parts.payments, parts.movements
     agents = Agents(engine, ledger, api_keys)
     merchants = Merchants(engine, ledger, api_keys)
     relay = CallbackRelay()  # local fakes without a public URL call back through it
-    purchases = Purchases(payments, customers, build_providers(settings, relay),
+    purchases = Purchases(engine, movements, customers, build_providers(settings, relay), fees=settings.fees,
                           deadline_s=settings.provider_deadline_s)
     relay.target = purchases.callback
     calendar = Calendar(settings.cities, prayer=settings.prayer,
                         announcements=MemoryAnnouncements(settings.ramadan))
-    # Registers its hook with payments: rewards go into the chains of the movements that earn them.
-    promotions = Promotions(engine, ledger, customers, payments, merchants=merchants, calendar=calendar,
+    # Registers its hook with the runner: rewards go into the chains of the movements that earn them.
+    promotions = Promotions(engine, ledger, customers, movements, merchants=merchants, calendar=calendar,
                             code_key=settings.promo_code_key.encode())
     container = Container(
         settings=settings,
@@ -125,19 +130,22 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Container:
         agents=agents,
         merchants=merchants,
         payments=payments,
+        movements=movements,
         outbox=Outbox(engine),
-        approvals=Approvals(engine, customers, payments, agents, merchants),
+        approvals=Approvals(engine, customers, payments, agents, merchants, limits=movements.limits),
         callbacks=Callbacks(engine),
         purchases=purchases,
-        payouts=PayoutService(payments, payouts(settings)),
+        payouts=PayoutService(movements, payouts(settings)),
         statements=Statements(engine, ledger, purchases.catalogue),
         calendar=calendar,
         promotions=promotions,
         leases=leases_for(settings.redis_url, engine),
     )
-    container.rides = Rides(engine, ledger, customers, payments, container.purchases, cities=settings.cities,
+    # Rides post their fares and payouts through the runner, and register their kinds on it (billing).
+    container.rides = Rides(engine, ledger, customers, movements, container.purchases, cities=settings.cities,
                             index=location_index(settings.redis_url), matcher=settings.rides_matcher,
                             calendar=calendar)
+    ride_kinds.show_in(container.statements)
     container.pin_resets = PinResets(engine, customers, enqueue, code_key=settings.voucher_key.encode(),
                                      secret_param=SECRET, freeze_cash_out_s=settings.pin_reset_freeze_s)
     container.notices = Notices(engine, calendar, settings.notices)

@@ -66,7 +66,7 @@ def drifted(town: Container, fakes: LocalFakes) -> list[tuple[str, str]]:
 
 def test_drift_and_balances_are_found_by_asking_each_provider(town: Container, fakes: LocalFakes) -> None:
     expected = drifted(town, fakes)
-    report = reconcile_providers(town.payments, town.purchases.providers)
+    report = reconcile_providers(town.engine, town.payments, town.purchases.providers)
     assert sorted((d.movement_id, d.issue) for d in report.drift) == expected
     assert report.checked == 3 and report.unchecked == {}
     accounts = {b.account for b in report.balances}

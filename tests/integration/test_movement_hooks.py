@@ -78,7 +78,7 @@ def test_a_group_rides_with_the_movement_or_is_dropped_and_the_movement_goes_on(
         container.customers.open(msisdn, "Client", pin=Pin("4827"), tier=1)
     container.payments.cash_in(new_movement_id(), agent, "+22890112233", 10_000)
     gift = Gift(_pot(container, 150))
-    container.payments.hooks = [gift]
+    container.movements.hooks = [gift]
     ama = container.customers.get("+22890112233")
     first = container.payments.transfer(new_movement_id(), ama, "+22897112233", 1_000)
     second = container.payments.transfer(new_movement_id(), ama, "+22897112233", 1_000)

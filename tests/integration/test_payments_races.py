@@ -31,6 +31,7 @@ from sika.payments import Agent, Message, Movement, Outbox, Payments, Status, ne
 from sika.payments.callbacks import TIMEOUT_S, Callbacks
 from sika.payments.outbox import enqueue
 from sika.payments.schema import callbacks, movements, outbox, vouchers
+from sika.payments.wiring import payments_over
 from sika.wallet import Customer, Pin
 
 AMA, KOFI = "+22890112233", "+22897112233"
@@ -209,9 +210,10 @@ def test_one_cash_in_and_one_voucher_retried_at_once_happen_once(containers: lis
 def _expired_voucher_sweeper(container: Container) -> Payments:
     """The refund job as it will run a week later: its clock is past every voucher's expiry."""
     later_ns = 8 * 24 * 3600 * _NS
-    return Payments(container.engine, container.ledger, container.customers, tiers=container.settings.tiers,
-                    fees=container.settings.fees, clock_ns=lambda: time.time_ns() + later_ns,
-                    voucher_key=container.settings.voucher_key.encode())
+    return payments_over(container.engine, container.ledger, container.customers,
+                         tiers=container.settings.tiers, fees=container.settings.fees,
+                         clock_ns=lambda: time.time_ns() + later_ns,
+                         voucher_key=container.settings.voucher_key.encode()).payments
 
 
 def test_a_voucher_claimed_and_refunded_at_once_is_paid_out_exactly_once(
@@ -476,8 +478,9 @@ class _HookedLedger:
 
 
 def _payments_on(container: Container, ledger: Any) -> Payments:
-    return Payments(container.engine, ledger, container.customers, tiers=container.settings.tiers,
-                    fees=container.settings.fees, voucher_key=container.settings.voucher_key.encode())
+    return payments_over(container.engine, ledger, container.customers, tiers=container.settings.tiers,
+                         fees=container.settings.fees,
+                         voucher_key=container.settings.voucher_key.encode()).payments
 
 
 def test_a_movement_refused_by_one_try_and_done_by_another_is_not_reported_failed(
@@ -541,10 +544,10 @@ def test_a_voucher_whose_claim_died_half_way_is_paid_out_once_by_recovery(
     assert payments.get(claim_id).status is Status.PROCESSING
     sweeper = _expired_voucher_sweeper(town.container)
     assert sweeper.refund_expired_vouchers() == 0  # the claim owns the voucher
-    recovery = Payments(town.container.engine, town.container.ledger, town.container.customers,
-                        tiers=town.container.settings.tiers, recovery_grace_s=1,
-                        clock_ns=lambda: time.time_ns() + 10 * _NS,
-                        voucher_key=town.container.settings.voucher_key.encode())
+    recovery = payments_over(town.container.engine, town.container.ledger, town.container.customers,
+                             tiers=town.container.settings.tiers, recovery_grace_s=1,
+                             clock_ns=lambda: time.time_ns() + 10 * _NS,
+                             voucher_key=town.container.settings.voucher_key.encode()).payments
     assert recovery.recover() == 1
     assert payments.get(claim_id).status is Status.COMPLETED
     assert sweeper.refund_expired_vouchers() == 0

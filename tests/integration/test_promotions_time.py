@@ -42,7 +42,8 @@ def clock() -> Clock:
 @pytest.fixture
 def container(database_url: str, clock: Clock) -> Iterator[Container]:
     built = bootstrap(Settings(database_url=database_url, providers="instant", ramadan=[ANNOUNCED]))
-    built.payments._clock_ns = clock  # payments happen when the test says
+    built.movements._clock_ns = clock  # payments happen when the test says
+    built.movements.limits._clock_ns = clock  # and count in the month it says
     yield built
     built.close()
 

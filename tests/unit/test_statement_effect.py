@@ -7,6 +7,7 @@ from __future__ import annotations
 from sika.ledger import PendingStatus, TransferFlags, TransferRecord
 from sika.payments.movements import Code, Kind, Leg, Movement, Status
 from sika.payments.statement import Effect, effect
+from sika.rides.payment_kinds import RIDE
 
 WALLET, PROVIDER, FEES, CLEARING, HOLDING = 1, 2, 3, 4, 5
 
@@ -68,7 +69,7 @@ def test_a_voided_or_expired_hold_counts_nothing() -> None:
 
 def test_a_wallet_ride_counts_the_fare_captured_not_the_hold() -> None:
     ride = _movement("t1.p", [Leg("t1.p.0", WALLET, CLEARING, 1_475, Code.RIDE_FARE, "payer", pending=True)],
-                     kind=Kind.RIDE)
+                     kind=RIDE)
     captured = _records(
         _record("t1.p.0", WALLET, CLEARING, 1_475, movement="t1.p", flags=TransferFlags.PENDING,
                 pending=PendingStatus.POSTED),

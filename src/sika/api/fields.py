@@ -15,6 +15,7 @@ from fastapi import Path, Query
 from phonenumbers import PhoneMetadata
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
+from sika.payments.limits import AMOUNT_MAX
 from sika.phones import DEFAULT_REGION, XOF_REGIONS
 from sika.wallet.pins import PIN_DIGITS, WEAK_PINS
 
@@ -35,7 +36,6 @@ __all__ = [
     "msisdn_schema",
 ]
 
-AMOUNT_MAX = 10**12
 
 
 def _mobile_pattern() -> str:

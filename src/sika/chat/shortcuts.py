@@ -15,10 +15,11 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from sika.payments.limits import AMOUNT_MAX
+
 __all__ = ["Command", "Intent", "command", "normalize", "parse_amount", "parse_intent"]
 
 TEXT_CHARS_MAX = 500
-AMOUNT_MAX = 10**12
 
 
 class Command(enum.StrEnum):

@@ -35,8 +35,8 @@ def reconcile(
     with container(providers=ask) as c:
         stuck = c.payments.stuck()
         callbacks = c.callbacks.undelivered()
-        report = reconcile_providers(c.payments, c.purchases.providers, since_s=since_hours * 3600) \
-            if ask else None
+        report = reconcile_providers(c.engine, c.payments, c.purchases.providers,
+                                     since_s=since_hours * 3600) if ask else None
     rows = [{"id": m.id, "kind": str(m.kind), "status": str(m.status), "provider": m.provider,
              "amount": m.amount, "since": when(m.updated_at_ns), "issue": _issue(m.kind, m.status, m.details)}
             for m in stuck]

@@ -98,28 +98,28 @@ def _prepare_wallet(container: Container, inputs: Mapping[str, str]) -> Prepared
 
 
 def _credit_wallet(container: Container, movement_id: str, params: Mapping[str, Any]) -> Movement:
-    payments = container.payments
+    movements = container.movements
     customer = container.customers.get(params["msisdn"])
     amount = int(params["amount"])
-    payments.check_transaction(customer, amount)
+    movements.limits.check_transaction(customer, amount)
     assert customer.account_id is not None
-    legs = [Leg(f"{movement_id}.0", payments.accounts.id("manual_adjustments"), customer.account_id, amount,
-                Code.ADJUSTMENT, Role.PLATFORM), payments.meter_leg(movement_id, customer, amount)]
-    return payments.run(movement_id, legs, kind=Kind.ADJUSTMENT, amount=amount,
+    legs = [Leg(f"{movement_id}.0", movements.accounts.id("manual_adjustments"), customer.account_id, amount,
+                Code.ADJUSTMENT, Role.PLATFORM), movements.limits.meter_leg(movement_id, customer, amount)]
+    return movements.run(movement_id, legs, kind=Kind.ADJUSTMENT, amount=amount,
                         payee_customer_id=customer.id, counterparty="Sika",
-                        details={"proposal": params.get("proposal"), "direction": "credit"})
+                         details={"proposal": params.get("proposal"), "direction": "credit"})
 
 
 def _debit_wallet(container: Container, movement_id: str, params: Mapping[str, Any]) -> Movement:
-    payments = container.payments
+    movements = container.movements
     customer = container.customers.get(params["msisdn"])
     amount = int(params["amount"])
     assert customer.account_id is not None
-    legs = [Leg(f"{movement_id}.0", customer.account_id, payments.accounts.id("manual_adjustments"), amount,
+    legs = [Leg(f"{movement_id}.0", customer.account_id, movements.accounts.id("manual_adjustments"), amount,
                 Code.ADJUSTMENT, Role.PAYER)]
-    return payments.run(movement_id, legs, kind=Kind.ADJUSTMENT, amount=amount,
-                        payer_customer_id=customer.id, counterparty="Sika",
-                        details={"proposal": params.get("proposal"), "direction": "debit"})
+    return movements.run(movement_id, legs, kind=Kind.ADJUSTMENT, amount=amount,
+                         payer_customer_id=customer.id, counterparty="Sika",
+                         details={"proposal": params.get("proposal"), "direction": "debit"})
 
 
 # Agents and merchants ------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ from typing import Any
 
 from sika.bootstrap import Container
 from sika.console.i18n import N_
-from sika.payments import Kind, Movement, Status
+from sika.payments import Movement, Status
+from sika.rides.payment_kinds import RIDE
 
 __all__ = ["JOBS", "Item", "queue"]
 
@@ -33,7 +34,7 @@ class Item:
 def _issue(m: Movement) -> str:
     if m.details.get("late_outcome"):
         return N_("The provider succeeded after the hold was released: charge or reverse with the provider.")
-    if m.kind is Kind.RIDE and m.status is Status.FAILED:
+    if m.kind is RIDE and m.status is Status.FAILED:
         return N_("The card refused a completed ride's fare: collect it from the rider, pay the driver.")
     if m.details.get("refund_required"):
         return N_("Paid at the provider but refused by our limits: refund at the provider.")

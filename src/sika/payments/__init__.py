@@ -13,7 +13,9 @@ from sika.payments.movements import (
     new_movement_id,
 )
 from sika.payments.outbox import Channel, InboxChannel, Message, Outbox
-from sika.payments.service import Payments, TransferQuote, VoucherRefused
+from sika.payments.service import Payments, TransferQuote
+from sika.payments.settlement import Movements
+from sika.payments.vouchers import VoucherRefused
 
 __all__ = [
     "DEFAULT_FEES",
@@ -29,6 +31,7 @@ __all__ = [
     "Message",
     "Movement",
     "MovementConflict",
+    "Movements",
     "Operation",
     "Outbox",
     "PaymentRefused",

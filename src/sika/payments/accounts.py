@@ -13,6 +13,7 @@ from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from sika.ledger import AccountFlags, AccountKind, Ledger
+from sika.money import XOF
 from sika.payments.schema import system_accounts
 
 __all__ = ["SystemAccounts"]
@@ -28,7 +29,7 @@ _KNOWN: dict[str, tuple[AccountKind, AccountFlags]] = {
     "rides_clearing": (AccountKind.SUSPENSE, AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS),
     # The other side of operators' corrections (console maker-checker): cleared by finance.
     "manual_adjustments": (AccountKind.SUSPENSE, AccountFlags.NONE),
-    # Holds each movement's guard leg (see Payments._finish): counts, never money.
+    # Holds each movement's guard leg (see sika.payments.runner, Runner.finish): counts, never money.
     "movement_guard": (AccountKind.LIMIT_METER, AccountFlags.NONE),
     # What promotions the platform sponsors cost it (sika.promotions); prizes between a draw's commitment
     # and its reveal.
@@ -40,12 +41,17 @@ NAME_CHARS_MAX = 40
 
 
 class SystemAccounts:
-    def __init__(self, engine: Engine, ledger: Ledger, currency: str = "XOF") -> None:
+    def __init__(self, engine: Engine, ledger: Ledger, currency: str = XOF.code) -> None:
         self._engine = engine
         self._ledger = ledger
         self._currency = currency
         self._ids: dict[str, int] = {}
         self._lock = threading.Lock()
+
+    @property
+    def currency(self) -> str:
+        """The currency of the platform's accounts, and so of every movement over them."""
+        return self._currency
 
     def id(self, name: str) -> int:
         """The ledger id of the account called ``name``, opening it the first time."""

@@ -20,6 +20,7 @@ from sika import phones
 from sika.auth import ApiKeys, Role
 from sika.errors import SikaError
 from sika.ledger import AccountFlags, AccountKind, Ledger
+from sika.money import XOF
 from sika.payments.schema import agents, merchants
 
 __all__ = ["Agent", "Agents", "Merchant", "Merchants", "UnknownAgent", "UnknownMerchant"]
@@ -78,8 +79,9 @@ class _Registry:
     table: Table
 
     def __init__(self, engine: Engine, ledger: Ledger, api_keys: ApiKeys,
-                 clock_ns: Callable[[], int] = time.time_ns) -> None:
+                 clock_ns: Callable[[], int] = time.time_ns, *, currency: str = XOF.code) -> None:
         self._engine = engine
+        self._currency = currency  # of the floats and merchant accounts it opens
         self._ledger = ledger
         self._api_keys = api_keys
         self._clock_ns = clock_ns
@@ -112,7 +114,7 @@ class Agents(_Registry):
         number = phones.normalize(msisdn) if msisdn is not None else None
         key, secret = self._api_keys.create(Role.AGENT, name)
         account = self._ledger.create_account(
-            currency="XOF", kind=AccountKind.AGENT_FLOAT,
+            currency=self._currency, kind=AccountKind.AGENT_FLOAT,
             flags=AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS, metadata={"agent": name})
         with self._engine.begin() as connection:
             connection.execute(insert(agents).values(
@@ -145,7 +147,7 @@ class Merchants(_Registry):
         url = _callback_url(callback_url)
         key, secret = self._api_keys.create(Role.MERCHANT, name)
         account = self._ledger.create_account(
-            currency="XOF", kind=AccountKind.MERCHANT,
+            currency=self._currency, kind=AccountKind.MERCHANT,
             flags=AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS, metadata={"merchant": name})
         with self._engine.begin() as connection:
             connection.execute(insert(merchants).values(

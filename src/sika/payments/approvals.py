@@ -20,6 +20,7 @@ from sika.errors import SikaError
 from sika.payments.agents import Agent, Agents, Merchant, Merchants
 from sika.payments.callbacks import enqueue_callback
 from sika.payments.fees import Operation
+from sika.payments.limits import Limits
 from sika.payments.movements import Movement, MovementConflict, Status, check_id
 from sika.payments.outbox import enqueue
 from sika.payments.schema import approvals
@@ -82,10 +83,11 @@ class Approval:
 
 class Approvals:
     def __init__(self, engine: Engine, customers: Customers, payments: Payments, agents: Agents,
-                 merchants: Merchants, *, clock_ns: Callable[[], int] = time.time_ns) -> None:
+                 merchants: Merchants, *, limits: Limits, clock_ns: Callable[[], int] = time.time_ns) -> None:
         self._engine = engine
         self._customers = customers
         self._payments = payments
+        self._limits = limits
         self._agents = agents
         self._merchants = merchants
         self._clock_ns = clock_ns
@@ -191,7 +193,7 @@ class Approvals:
             customer = self._customers.verify_pin(customer.msisdn, pin)
         if approval.status == "pending":
             # What can be refused without moving money is refused before the request is marked approved.
-            self._payments.check_transaction(customer, approval.amount)
+            self._limits.check_transaction(customer, approval.amount)
             with self._engine.begin() as connection:
                 connection.execute(
                     update(approvals)
@@ -214,7 +216,7 @@ class Approvals:
                 if approval.merchant_id is not None:
                     enqueue_callback(connection, merchant_id=approval.merchant_id, event="payment.failed",
                                      event_id=f"{approval.id}:failed", now_ns=self._clock_ns(),
-                                     data=_event_data(approval, movement))
+                                     data=_event_data(approval, movement, self._payments.accounts.currency))
         return movement
 
     def _refused(self, approval: Approval, error: SikaError) -> None:
@@ -226,7 +228,8 @@ class Approvals:
             if failed and approval.merchant_id is not None:
                 enqueue_callback(connection, merchant_id=approval.merchant_id, event="payment.failed",
                                  event_id=f"{approval.id}:failed", now_ns=self._clock_ns(),
-                                 data={**_event_data(approval, None), "error_code": error.code})
+                                 data={**_event_data(approval, None, self._payments.accounts.currency),
+                                       "error_code": error.code})
 
     def decline(self, approval_id: str, customer: Customer) -> Approval:
         self._own(approval_id, customer)
@@ -258,7 +261,7 @@ class Approvals:
             if approval.merchant_id is not None:
                 enqueue_callback(connection, merchant_id=approval.merchant_id, event=f"payment.{status}",
                                  event_id=f"{approval_id}:{status}", now_ns=now,
-                                 data=_event_data(approval, None))
+                                 data=_event_data(approval, None, self._payments.accounts.currency))
 
     def _own(self, approval_id: str, customer: Customer) -> Approval:
         approval = self.get(approval_id)
@@ -287,9 +290,9 @@ def _default_description(merchant_name: str) -> str:
     return f"Payment to {merchant_name}"
 
 
-def _event_data(approval: Approval, movement: Movement | None) -> dict[str, Any]:
+def _event_data(approval: Approval, movement: Movement | None, currency: str) -> dict[str, Any]:
     return {"request_id": approval.id, "reference": approval.merchant_reference, "amount": approval.amount,
-            "currency": "XOF", "payment_id": movement.id if movement is not None else None,
+            "currency": currency, "payment_id": movement.id if movement is not None else None,
             "error_code": movement.error_code if movement is not None else None}
 
 

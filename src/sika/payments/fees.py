@@ -16,9 +16,10 @@ import enum
 
 from pydantic import BaseModel, Field, model_validator
 
+from sika.payments.limits import AMOUNT_MAX
+
 __all__ = ["DEFAULT_FEES", "FeeBand", "FeeSchedule", "Operation"]
 
-_XOF_MAX = 10**12
 _BP = 10_000
 
 
@@ -34,11 +35,11 @@ class Operation(enum.StrEnum):
 
 
 class FeeBand(BaseModel, frozen=True):
-    up_to: int | None = Field(default=None, gt=0, le=_XOF_MAX, description="None: no upper bound")
-    flat: int = Field(default=0, ge=0, le=_XOF_MAX)
+    up_to: int | None = Field(default=None, gt=0, le=AMOUNT_MAX, description="None: no upper bound")
+    flat: int = Field(default=0, ge=0, le=AMOUNT_MAX)
     percent_bp: int = Field(default=0, ge=0, le=_BP, description="basis points: 100 = 1%")
-    min: int = Field(default=0, ge=0, le=_XOF_MAX)
-    max: int | None = Field(default=None, ge=0, le=_XOF_MAX)
+    min: int = Field(default=0, ge=0, le=AMOUNT_MAX)
+    max: int | None = Field(default=None, ge=0, le=AMOUNT_MAX)
 
     def fee(self, amount: int) -> int:
         fee = self.flat + -(-amount * self.percent_bp // _BP)

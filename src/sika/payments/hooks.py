@@ -1,15 +1,16 @@
 """Movement hooks: collaborators (promotions today) that add optional legs to a movement and follow
 its outcome, without the payments runner knowing what they mean.
 
-Before a movement is recorded, :class:`Payments` shows each hook a :class:`Draft` (what the movement
-is, its legs) and takes back *extras*: named groups of legs (a reward from a campaign budget, a meter
-counting it against a cap) with what they mean, kept in ``details["extras"][group]``. The groups go
+Before a movement is recorded, the runner (:mod:`sika.payments.runner`) shows each hook a
+:class:`Draft` (what the movement is, its legs) and takes back *extras*: named groups of legs (a
+reward from a campaign budget, a meter counting it against a cap) with what they mean, kept in
+``details["extras"][group]``. The groups go
 into the movement's one linked chain, before its guard leg, so a reward moves in the same ledger
 batch as the payment that earns it.
 
 Extras are optional. When the ledger refuses a leg of a group (the budget ran out in a race, a cap
 was reached), the movement goes on without the whole group: it never fails because of a reward. The
-drop is made final in the ledger first, as a refused movement's is (``Payments._make_final``): the
+drop is made final in the ledger first, as a refused movement's is (``Runner._make_final``): the
 first leg of a group (whose id only this movement uses) is its guard, and dropping the group takes
 that id with a tombstone (a count between two counting accounts, no money). A concurrent try of the
 same movement that still carries the group then fails on that leg and drops the group too; a try that
@@ -19,6 +20,12 @@ ledger refused and why). No leg is added for this: a reward costs the ledger its
 
 Once the movement completes, each hook's :meth:`MovementHook.completed` runs in the transaction that
 records the outcome, so what a hook writes (a reward row, a draw entry) is written once, with it.
+
+Per-kind hooks (:class:`KindHooks`) are the other half: what one *kind* of movement means beyond its
+money, registered in :class:`Kinds` by the domain that owns the kind (vouchers and merchants in
+payments, rides for its fares and payouts): the amount its receipts name, its follow-ups when it
+completes or fails, whether a failed one needs an operator, the error when one of its legs is already
+another movement's. A kind nobody registered is a plain payment.
 """
 
 from __future__ import annotations
@@ -40,6 +47,8 @@ __all__ = [
     "Additions",
     "Draft",
     "Extra",
+    "KindHooks",
+    "Kinds",
     "MovementHook",
     "drop_group",
     "extend",
@@ -117,6 +126,47 @@ class MovementHook(Protocol):
     def completed(self, connection: Connection, movement: Movement, now_ns: int) -> None:
         """Follow-ups of a completed movement, written in the transaction that records it."""
         ...
+
+
+class KindHooks:
+    """What one kind of movement does beyond moving money. Every method has a default: a subclass
+    overrides what its kind needs."""
+
+    # (error code, reason) when a leg of the movement is already another movement's: two movements
+    # share a leg id on purpose when only one of them may happen (a voucher paid out once).
+    taken = ("voucher_settled", "this was paid out already")
+
+    def receipt_amount(self, movement: Movement) -> int:
+        """The amount the movement's receipts name."""
+        return movement.amount
+
+    def completed(self, connection: Connection, movement: Movement, now_ns: int) -> None:
+        """Follow-ups of a completed movement, written in the transaction that records it (before the
+        receipts and the movement hooks)."""
+
+    def failed(self, connection: Connection, movement: Movement) -> None:
+        """Follow-ups of a failed movement, written in the transaction that records the failure."""
+
+    def needs_attention(self, movement: Movement) -> bool:
+        """Whether a failed movement with a provider is for an operator to look at (reconciliation)."""
+        return False
+
+
+_PLAIN = KindHooks()
+
+
+class Kinds:
+    """The registry of per-kind hooks one movement runner uses (each domain registers at wiring)."""
+
+    def __init__(self) -> None:
+        self._hooks: dict[Kind, KindHooks] = {}
+
+    def register(self, kind: Kind, hooks: KindHooks) -> None:
+        """What ``kind`` does (registering again replaces: a service built twice over one runner)."""
+        self._hooks[Kind(kind)] = hooks
+
+    def of(self, kind: Kind) -> KindHooks:
+        return self._hooks.get(kind, _PLAIN)
 
 
 def extend(hooks: Sequence[MovementHook], draft: Draft) -> tuple[list[Leg], dict[str, Any]]:

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from sika.ledger import AccountKind, Ledger
+from sika.money import XOF
 from sika.payments.schema import inflow_meters
 
 __all__ = ["InflowMeters", "month_of"]
@@ -28,8 +29,9 @@ def month_of(now_ns: int) -> str:
 
 
 class InflowMeters:
-    def __init__(self, engine: Engine, ledger: Ledger) -> None:
+    def __init__(self, engine: Engine, ledger: Ledger, currency: str = XOF.code) -> None:
         self._engine = engine
+        self._currency = currency
         self._ledger = ledger
         # (customer, month) -> (account id, the limit it was last set to)
         self._cache: dict[tuple[int, str], tuple[int, int]] = {}
@@ -64,7 +66,7 @@ class InflowMeters:
 
     def _open(self, customer_id: int, month: str, limit: int) -> int:
         account = self._ledger.create_account(
-            currency="XOF", kind=AccountKind.LIMIT_METER, balance_max=limit,
+            currency=self._currency, kind=AccountKind.LIMIT_METER, balance_max=limit,
             metadata={"customer": customer_id, "month": month})
         try:
             with self._engine.begin() as connection:

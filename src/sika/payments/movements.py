@@ -11,15 +11,18 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import re
 import secrets
+import threading
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from sika.errors import SikaError
 from sika.ledger import Transfer, TransferFlags, TransferResult
 
 __all__ = [
     "ID_CHARS_MAX",
+    "TRANSITIONS",
     "Code",
     "Kind",
     "Leg",
@@ -28,6 +31,7 @@ __all__ = [
     "PaymentRefused",
     "Status",
     "UnknownMovement",
+    "check_transition",
     "movement_from_row",
     "movement_id",
     "new_movement_id",
@@ -38,25 +42,78 @@ ID_CHARS_MAX = 40
 _ID_PREFIX = "mv_"
 
 
-class Kind(enum.StrEnum):
-    CASH_IN = "cash_in"
-    CASH_OUT = "cash_out"
-    TRANSFER = "transfer"
-    VOUCHER = "voucher"
-    VOUCHER_CLAIM = "voucher_claim"
-    VOUCHER_REFUND = "voucher_refund"
-    AIRTIME = "airtime"
-    BILL = "bill"
-    TOP_UP = "top_up"
-    MERCHANT_PAYMENT = "merchant_payment"
-    MERCHANT_REFUND = "merchant_refund"
-    FLOAT = "float"
-    RIDE = "ride"                      # a rider's fare: held from the wallet, or charged to a card
-    RIDE_CASH = "ride_cash"            # the commission on a fare paid in cash: the driver's debt
-    DRIVER_PAYOUT = "driver_payout"    # a driver's earnings to the wallet, or the debt from it
-    PAYOUT = "payout"                  # money out to a mobile-money wallet, through a provider
-    ADJUSTMENT = "adjustment"          # an operator's correction, approved by a second one (console)
-    REWARD = "reward"                  # a campaign pays a customer outside a payment: a prize, a referrer
+class Kind(str):
+    """What a movement is, as stored in ``movements.kind``: a short lowercase name.
+
+    Kinds are open: payments defines its own below; another domain names its kinds with
+    ``Kind("ride")`` and registers what they do (:class:`sika.payments.hooks.KindHooks`). A name
+    read from a row is always a ``Kind``, registered or not, so stored rows keep reading the same.
+    One object per name (interned), so ``movement.kind is Kind.TRANSFER`` holds.
+    """
+
+    __slots__ = ()
+    _interned: ClassVar[dict[str, Kind]] = {}
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    CASH_IN: ClassVar[Kind]
+    CASH_OUT: ClassVar[Kind]
+    TRANSFER: ClassVar[Kind]
+    VOUCHER: ClassVar[Kind]
+    VOUCHER_CLAIM: ClassVar[Kind]
+    VOUCHER_REFUND: ClassVar[Kind]
+    AIRTIME: ClassVar[Kind]
+    BILL: ClassVar[Kind]
+    TOP_UP: ClassVar[Kind]
+    MERCHANT_PAYMENT: ClassVar[Kind]
+    MERCHANT_REFUND: ClassVar[Kind]
+    FLOAT: ClassVar[Kind]
+    PAYOUT: ClassVar[Kind]
+    ADJUSTMENT: ClassVar[Kind]
+    REWARD: ClassVar[Kind]
+
+    def __new__(cls, value: str) -> Kind:
+        found = cls._interned.get(value)
+        if found is not None:
+            return found
+        if not isinstance(value, str) or not _KIND_NAME.match(value):
+            raise ValueError(f"a movement kind is 1 to {KIND_CHARS_MAX} of a-z and _: {value!r}")
+        with cls._lock:
+            found = cls._interned.get(value)
+            if found is None:
+                found = super().__new__(cls, value)
+                cls._interned[value] = found
+            return found
+
+    @property
+    def value(self) -> str:
+        """The stored name (as an enum member's ``value``)."""
+        return str.__str__(self)
+
+    def __repr__(self) -> str:
+        return f"Kind({str.__repr__(self)})"
+
+    def __str__(self) -> str:
+        return str.__str__(self)
+
+
+KIND_CHARS_MAX = 24
+_KIND_NAME = re.compile(rf"^[a-z][a-z_]{{0,{KIND_CHARS_MAX - 1}}}$")
+
+Kind.CASH_IN = Kind("cash_in")
+Kind.CASH_OUT = Kind("cash_out")
+Kind.TRANSFER = Kind("transfer")
+Kind.VOUCHER = Kind("voucher")
+Kind.VOUCHER_CLAIM = Kind("voucher_claim")
+Kind.VOUCHER_REFUND = Kind("voucher_refund")
+Kind.AIRTIME = Kind("airtime")
+Kind.BILL = Kind("bill")
+Kind.TOP_UP = Kind("top_up")
+Kind.MERCHANT_PAYMENT = Kind("merchant_payment")
+Kind.MERCHANT_REFUND = Kind("merchant_refund")
+Kind.FLOAT = Kind("float")
+Kind.PAYOUT = Kind("payout")            # money out to a mobile-money wallet, through a provider
+Kind.ADJUSTMENT = Kind("adjustment")    # an operator's correction, approved by a second one (console)
+Kind.REWARD = Kind("reward")            # a campaign pays a customer outside a payment: a prize, a referrer
 
 
 class Status(enum.StrEnum):
@@ -64,6 +121,22 @@ class Status(enum.StrEnum):
     PENDING = "pending"         # money held, waiting for a provider
     COMPLETED = "completed"
     FAILED = "failed"
+
+
+# The state machine of a movement's status (see sika.payments.runner): a movement is recorded
+# processing (or pending, when deferred), and completed and failed are final.
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.PROCESSING: frozenset({Status.PENDING, Status.COMPLETED, Status.FAILED}),
+    Status.PENDING: frozenset({Status.PROCESSING, Status.COMPLETED, Status.FAILED}),
+    Status.COMPLETED: frozenset(),
+    Status.FAILED: frozenset(),
+}
+
+
+def check_transition(current: Status, target: Status) -> Status:
+    """``target``, asserted to be a step the state machine allows from ``current``."""
+    assert target in TRANSITIONS[current], f"a movement cannot go from {current} to {target}"
+    return target
 
 
 class Code(enum.IntEnum):

@@ -14,17 +14,13 @@ late; it is never paid out twice nor given back when it left.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
-
-from sqlalchemy import update
 
 from sika.errors import SikaError
 from sika.payments.agents import Merchant
 from sika.payments.movements import Code, Kind, Leg, Movement, Role, Status
-from sika.payments.schema import movements
-from sika.payments.service import Payments
+from sika.payments.settlement import Movements
 from sika.providers import ProviderNotConfigured, ProviderStatus, ProviderUnavailable
 from sika.providers.paygate_payouts import Payout, Payouts
 
@@ -36,9 +32,9 @@ REASON_DEFAULT = "Sika payout"
 
 
 class PayoutService:
-    def __init__(self, payments: Payments, provider: Payouts | None, *,
+    def __init__(self, movements: Movements, provider: Payouts | None, *,
                  clock_ns: Callable[[], int] = time.time_ns, deadline_s: int = DEADLINE_S) -> None:
-        self._payments = payments
+        self._movements = movements
         self.provider = provider
         self._clock_ns = clock_ns
         self._deadline_ns = deadline_s * _NS
@@ -56,7 +52,7 @@ class PayoutService:
         if self.provider is None:
             raise ProviderNotConfigured("payouts are not available: PayGate is not configured "
                                         "(set SIKA_PAYGATE_AUTH_TOKEN)")
-        existing = self._payments.find(movement_id)
+        existing = self._movements.find(movement_id)
         if existing is not None:
             if existing.kind is not Kind.PAYOUT or existing.amount != amount:
                 raise SikaError("this reference was used for another payment",
@@ -64,10 +60,10 @@ class PayoutService:
             return existing
         payout = Payout(movement_id, msisdn, network, amount, reason)
         self.provider.check(payout)
-        settlement = self._payments.accounts.provider(self.provider.name)
+        settlement = self._movements.accounts.provider(self.provider.name)
         leg = Leg(f"{movement_id}.0", account_id, settlement, amount, Code.PAYOUT, role, pending=True,
                   timeout_s=0)  # never released by a clock
-        movement = self._payments.run(
+        movement = self._movements.run(
             movement_id, [leg], kind=Kind.PAYOUT, amount=amount, counterparty=msisdn,
             provider=self.provider.name, product=f"payout:{network}",
             deadline_ns=self._clock_ns() + self._deadline_ns,
@@ -77,29 +73,23 @@ class PayoutService:
         try:
             outcome = self.provider.send(payout)
         except ProviderUnavailable as exc:
-            self._note(movement, outcome_unknown=True, unknown_because=exc.message)
-            return self._payments.get(movement_id)
+            self._movements.note(movement, outcome_unknown=True, unknown_because=exc.message)
+            return self._movements.get(movement_id)
         if outcome.provider_reference:
-            self._payments.note_reference(movement_id, outcome.provider_reference)
+            self._movements.note_reference(movement_id, outcome.provider_reference)
         if outcome.status is ProviderStatus.SUCCEEDED:
-            return self._payments.settle(movement_id, success=True, receipt=dict(outcome.receipt))
-        return self._payments.settle(movement_id, success=False, error_code="provider_failed",
+            return self._movements.settle(movement_id, success=True, receipt=dict(outcome.receipt))
+        return self._movements.settle(movement_id, success=False, error_code="provider_failed",
                                      reason=outcome.message or "the provider refused the payout")
 
     def resolve(self, movement_id: str, *, sent: bool) -> Movement:
         """An operator's word on a payout whose outcome was unknown, after checking the provider."""
-        movement = self._payments.get(movement_id)
+        movement = self._movements.get(movement_id)
         if movement.kind is not Kind.PAYOUT:
             raise SikaError(f"{movement_id} is not a payout", code="not_a_payout")
         if movement.status is not Status.PENDING:
             raise SikaError(f"payout {movement_id} is {movement.status} already", code="payout_settled")
         if sent:
-            return self._payments.settle(movement_id, success=True, receipt={"resolved_by": "operator"})
-        return self._payments.settle(movement_id, success=False, error_code="provider_failed",
+            return self._movements.settle(movement_id, success=True, receipt={"resolved_by": "operator"})
+        return self._movements.settle(movement_id, success=False, error_code="provider_failed",
                                      reason="the provider did not pay it out (checked by an operator)")
-
-    def _note(self, movement: Movement, **notes: object) -> None:
-        details = {**movement.details, **notes}
-        with self._payments.engine.begin() as connection:
-            connection.execute(update(movements).where(movements.c.id == movement.id).values(
-                details=json.dumps(details, separators=(",", ":")), updated_at_ns=self._clock_ns()))

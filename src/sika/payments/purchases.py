@@ -12,9 +12,10 @@ Before anything is held, the product's provider must be live: otherwise the requ
 
 The provider's answer comes from whichever is first: the synchronous reply, its callback (read and
 authenticated by its adapter, see :meth:`Purchases.callback`), or the poll job asking ``status``.
-They all go through :meth:`Payments.settle`, which applies one outcome once. A provider that never
-answers is given up at the deadline (the hold is voided and the customer told); the ledger's own
-pending timeout, a little later, is the last resort if even that job is not running. ``sika
+They all go through ``Movements.settle`` (:mod:`sika.payments.settlement`), which applies one outcome
+once. A provider that never answers is given up at the deadline (the hold is voided and the customer
+told); the ledger's own pending timeout, a little later, is the last resort if even that job is not
+running. ``sika
 reconcile`` lists what is past its deadline and where Sika and a provider disagree.
 """
 
@@ -29,16 +30,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Engine, select, update
 
 from sika import phones
 from sika.errors import SikaError
 from sika.payments.bill_claims import PERIOD_CHARS_MAX, BillClaims
-from sika.payments.fees import Operation
+from sika.payments.fees import FeeSchedule, Operation
 from sika.payments.fingerprints import fingerprint
 from sika.payments.movements import Code, Kind, Leg, Movement, Role, Status
 from sika.payments.schema import movements
-from sika.payments.service import Payments
+from sika.payments.settlement import Movements
 from sika.providers import (
     CallbackRequest,
     Notice,
@@ -99,22 +100,26 @@ class PurchaseQuote:
 class Purchases:
     def __init__(
         self,
-        payments: Payments,
+        engine: Engine,
+        movements: Movements,
         customers: Customers,
         providers: Providers,
         *,
+        fees: FeeSchedule,
         clock_ns: Callable[[], int] = time.time_ns,
         deadline_s: int = DEADLINE_S,
         poll_interval_s: int = POLL_INTERVAL_S,
     ) -> None:
-        self._payments = payments
+        self._engine = engine
+        self._movements = movements
+        self._fees = fees
         self._customers = customers
         self.providers = providers
         self._clock_ns = clock_ns
         self._deadline_ns = deadline_s * _NS
         self._hold_timeout_s = deadline_s + HOLD_MARGIN_S
         self._poll_ns = poll_interval_s * _NS
-        self.claims = BillClaims(payments.engine, self._status_of, clock_ns=clock_ns)
+        self.claims = BillClaims(engine, self._status_of, clock_ns=clock_ns)
         # Callbacks that named a provider reference before this process learnt it (the provider's
         # answer and its callback raced): applied once the answer brings the reference.
         self._early: OrderedDict[str, Outcome] = OrderedDict()
@@ -142,7 +147,7 @@ class Purchases:
             product=product,
             reference=reference,
             amount=quote.amount,
-            fee=self._payments.fees.fee(operation, quote.amount),
+            fee=self._fees.fee(operation, quote.amount),
             description=quote.description,
             details=dict(quote.details),
         )
@@ -161,12 +166,12 @@ class Purchases:
         """Hold the amount and fee, order from the provider, settle on its answer."""
         request = fingerprint("purchase", payer=payer.id, provider=provider, product=product,
                               reference=reference.strip(), amount=amount)
-        existing = self._payments.find(movement_id)
+        existing = self._movements.find(movement_id)
         if existing is not None:
-            self._payments.check_same_request(existing, request, payer_customer_id=payer.id, product=product)
+            self._movements.check_same_request(existing, request, payer_customer_id=payer.id, product=product)
             return existing
         quote = self.quote(provider, product, reference, amount)
-        self._payments.check_transaction(payer, quote.total)
+        self._movements.limits.check_transaction(payer, quote.total)
         if pin is not None:
             payer = self._customers.verify_pin(payer.msisdn, pin)
         else:
@@ -186,13 +191,13 @@ class Purchases:
 
     def _hold(self, movement_id: str, payer: Customer, quote: PurchaseQuote, request: str) -> Movement:
         assert payer.account_id is not None
-        accounts = self._payments.accounts
+        accounts = self._movements.accounts
         legs = [Leg(f"{movement_id}.0", payer.account_id, accounts.provider(quote.provider), quote.amount,
                     Code.PROVIDER_PAYMENT, Role.PAYER, pending=True, timeout_s=self._hold_timeout_s)]
         if quote.fee:
             legs.append(Leg(f"{movement_id}.1", payer.account_id, accounts.id("fee_revenue"), quote.fee,
                             Code.FEE, Role.PAYER, pending=True, timeout_s=self._hold_timeout_s))
-        return self._payments.run(
+        return self._movements.run(
             movement_id,
             legs,
             kind=_PURCHASE_KINDS[self.kind_of(quote.provider, quote.product)],
@@ -221,9 +226,9 @@ class Purchases:
         # A card number is not kept, even digested: its last four digits tell retries apart enough.
         request = fingerprint("top_up", customer=customer.id, provider=provider, product=product,
                               reference=_masked(reference.strip()), amount=amount)
-        existing = self._payments.find(movement_id)
+        existing = self._movements.find(movement_id)
         if existing is not None:
-            self._payments.check_same_request(existing, request, payee_customer_id=customer.id,
+            self._movements.check_same_request(existing, request, payee_customer_id=customer.id,
                                               product=product)
             return existing
         kind = self.kind_of(provider, product)
@@ -232,14 +237,14 @@ class Purchases:
         self.providers.require(provider, product)  # first: a plain server answers 503, nothing else
         reference = _reference(kind, reference)
         quote = self.providers.get(provider).quote(product, reference, amount)
-        self._payments.check_transaction(customer, quote.amount)
+        self._movements.limits.check_transaction(customer, quote.amount)
         assert customer.account_id is not None
         legs = [
-            Leg(f"{movement_id}.0", self._payments.accounts.provider(provider), customer.account_id,
+            Leg(f"{movement_id}.0", self._movements.accounts.provider(provider), customer.account_id,
                 quote.amount, Code.TOP_UP, Role.PLATFORM),
-            self._payments.meter_leg(movement_id, customer, quote.amount),
+            self._movements.limits.meter_leg(movement_id, customer, quote.amount),
         ]
-        movement = self._payments.run(
+        movement = self._movements.run(
             movement_id,
             legs,
             kind=Kind.TOP_UP,
@@ -263,20 +268,21 @@ class Purchases:
         reference: str,
         amount: int,
         legs: list[Leg],
+        kind: Kind,
         details: dict[str, Any],
     ) -> Movement:
-        """Charge a card for something other than a top-up (a ride): ``legs`` move the money once the
-        processor confirms, like a top-up's."""
-        existing = self._payments.find(movement_id)
+        """Charge a card for something other than a top-up (``kind``, registered by the domain that
+        charges: a ride): ``legs`` move the money once the processor confirms, like a top-up's."""
+        existing = self._movements.find(movement_id)
         if existing is not None:
             return existing
         self.providers.require("card", "card_payment")
         reference = _reference(ProductKind.CARD, reference)
         quote = self.providers.get("card").quote("card_payment", reference, amount)
-        movement = self._payments.run(
+        movement = self._movements.run(
             movement_id,
             legs,
-            kind=Kind.RIDE,
+            kind=kind,
             amount=quote.amount,
             payer_customer_id=customer.id,
             counterparty=_masked(reference),
@@ -300,7 +306,7 @@ class Purchases:
         except ProviderUnavailable as exc:
             # The order may or may not have arrived: the poll job asks, the deadline ends it.
             log.warning("provider %s unavailable for %s: %s", movement.provider, movement.id, exc)
-            return self._payments.get(movement.id)
+            return self._movements.get(movement.id)
         except (ProviderRejected, ProviderNotConfigured) as exc:
             outcome = Outcome(status=ProviderStatus.FAILED, error_code=exc.code, message=exc.message)
         return self._apply(movement.id, outcome)
@@ -331,13 +337,13 @@ class Purchases:
     def _movement_of(self, gateway_name: str, notice: Notice) -> Movement | None:
         found: Movement | None = None
         if notice.order_id is not None:
-            found = self._payments.find(notice.order_id)
+            found = self._movements.find(notice.order_id)
         elif notice.provider_reference is not None:
-            with self._payments.engine.connect() as connection:
+            with self._engine.connect() as connection:
                 ids = connection.execute(select(movements.c.id).where(
                     movements.c.provider_reference == notice.provider_reference[:80]).limit(2)
                 ).scalars().all()
-            found = self._payments.get(ids[0]) if len(ids) == 1 else None
+            found = self._movements.get(ids[0]) if len(ids) == 1 else None
         if found is None or found.provider is None or found.product is None or found.kind is Kind.PAYOUT:
             return None
         try:
@@ -377,15 +383,15 @@ class Purchases:
             self._note_details(movement_id, payment_url=url)
         if outcome.provider_reference:
             with self._early_lock:
-                self._payments.note_reference(movement_id, outcome.provider_reference)
+                self._movements.note_reference(movement_id, outcome.provider_reference)
                 early = self._early.pop(outcome.provider_reference, None)
             if early is not None and outcome.status is ProviderStatus.PENDING:
                 outcome = early
         if outcome.status is ProviderStatus.PENDING:
-            return self._payments.get(movement_id)
+            return self._movements.get(movement_id)
         if outcome.status is ProviderStatus.SUCCEEDED:
-            return self._payments.settle(movement_id, success=True, receipt=dict(outcome.receipt))
-        settled = self._payments.settle(
+            return self._movements.settle(movement_id, success=True, receipt=dict(outcome.receipt))
+        settled = self._movements.settle(
             movement_id,
             success=False,
             error_code="provider_failed",
@@ -398,7 +404,7 @@ class Purchases:
     def poll(self, limit: int = SWEEP_MAX) -> int:
         """Ask providers about pending orders not heard of lately; give up on those past the deadline."""
         now = self._clock_ns()
-        engine = self._payments.engine
+        engine = self._engine
         due = (movements.c.status == Status.PENDING) & movements.c.provider.is_not(None) \
             & (movements.c.kind != Kind.PAYOUT) & (movements.c.updated_at_ns < now - self._poll_ns)
         with engine.connect() as connection:
@@ -411,7 +417,7 @@ class Purchases:
                     update(movements).where(movements.c.id == movement_id, due).values(updated_at_ns=now)
                 ).rowcount
             if claimed:
-                self._poll_one(self._payments.get(movement_id), now)
+                self._poll_one(self._movements.get(movement_id), now)
         return len(ids)
 
     def _poll_one(self, movement: Movement, now: int) -> None:
@@ -419,7 +425,7 @@ class Purchases:
         if outcome.final and outcome.error_code != "unknown_order":
             self._apply(movement.id, outcome)
         elif movement.deadline_ns is not None and now >= movement.deadline_ns:
-            gone = self._payments.settle(
+            gone = self._movements.settle(
                 movement.id,
                 success=False,
                 error_code="provider_timeout",
@@ -438,16 +444,16 @@ class Purchases:
             return Outcome(status=ProviderStatus.PENDING)
 
     def _note_details(self, movement_id: str, **notes: str) -> None:
-        movement = self._payments.get(movement_id)
+        movement = self._movements.get(movement_id)
         if all(movement.details.get(k) == v for k, v in notes.items()):
             return
         details = {**movement.details, **notes}
-        with self._payments.engine.begin() as connection:
+        with self._engine.begin() as connection:
             connection.execute(update(movements).where(movements.c.id == movement_id).values(
                 details=json.dumps(details, separators=(",", ":"))))
 
     def _status_of(self, movement_id: str) -> Status | None:
-        found = self._payments.find(movement_id)
+        found = self._movements.find(movement_id)
         return None if found is None else found.status
 
 

@@ -16,9 +16,9 @@ any                    another amount              the amounts differ
 =====================  ==========================  =================================================
 
 Payouts are not asked (PayGate has no status for them); ``sika reconcile`` lists those whose outcome
-is unknown through :meth:`Payments.stuck`. Providers whose API reports a balance (PayGate's Flooz and
-T-Money balances, Africa's Talking's prepaid credit, the biller aggregator's float) have it listed,
-for the operator to compare with the settlement accounts.
+is unknown through :meth:`sika.payments.recovery.Recovery.stuck`. Providers whose API reports a
+balance (PayGate's Flooz and T-Money balances, Africa's Talking's prepaid credit, the biller
+aggregator's float) have it listed, for the operator to compare with the settlement accounts.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from sika.payments.movements import Kind, Movement, Status
 from sika.payments.schema import movements
@@ -77,12 +77,12 @@ class ProviderReport:
 
 
 def reconcile_providers(
-    payments: Payments, providers: Providers, *, since_s: int = SINCE_S_DEFAULT, limit: int = ORDERS_MAX,
-    clock_ns: Callable[[], int] = time.time_ns,
+    engine: Engine, payments: Payments, providers: Providers, *, since_s: int = SINCE_S_DEFAULT,
+    limit: int = ORDERS_MAX, clock_ns: Callable[[], int] = time.time_ns,
 ) -> ProviderReport:
     assert 0 < limit <= ORDERS_MAX, limit
     since_ns = clock_ns() - since_s * _NS
-    with payments.engine.connect() as connection:
+    with engine.connect() as connection:
         ids = connection.execute(
             select(movements.c.id).where(movements.c.provider.is_not(None), movements.c.kind != Kind.PAYOUT,
                                     movements.c.created_at_ns >= since_ns)

@@ -25,22 +25,21 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Engine, and_, or_, select
+from sqlalchemy import Connection, Engine, and_, or_, select
 
 from sika.errors import SikaError
 from sika.ledger import Ledger, TransferFlags, TransferRecord
 from sika.payments.movements import Code, Kind, Movement, Status, movement_from_row
 from sika.payments.schema import agents, movements, vouchers
-from sika.rides.schema import drivers, trips
 from sika.wallet import Customer
 from sika.wallet.schema import customers
 
-__all__ = ["PAGE_LIMIT_MAX", "Effect", "Item", "ItemStatus", "Party", "StatementPage", "Statements", "effect",
-           "mask", "transfer_ids"]
+__all__ = ["PAGE_LIMIT_MAX", "Effect", "Item", "ItemStatus", "KindPage", "KindView", "Party", "StatementPage",
+           "Statements", "effect", "mask", "transfer_ids"]
 
 PAGE_LIMIT_MAX = 200
 # A page skips movements that are not this customer's to see (a sender's failed attempt); it reads
@@ -185,6 +184,11 @@ class Statements:
         self._engine = engine
         self._ledger = ledger
         self._catalogue = catalogue
+        self._views: dict[Kind, KindView] = {}
+
+    def register(self, kind: Kind, view: KindView) -> None:
+        """How items of ``kind`` (another domain's) name their other side and what they are about."""
+        self._views[Kind(kind)] = view
 
     def page(self, customer: Customer, *, limit: int = 50, cursor: str | None = None) -> StatementPage:
         """The customer's items, newest first, ``limit`` at a time (at most 200)."""
@@ -257,7 +261,7 @@ class Statements:
         return seen.started or seen.effect.posted != 0
 
     def _items(self, customer: Customer, seen: list[_Seen]) -> list[Item]:
-        parties = _Parties(self._engine, customer, [s.movement for s in seen])
+        parties = _Parties(self._engine, customer, [s.movement for s in seen], self._views)
         products = _products(self._catalogue())
         out = []
         for s in seen:
@@ -293,28 +297,52 @@ def _figures(seen: _Seen, customer: Customer) -> tuple[ItemStatus, int, int]:
     return ItemStatus.COMPLETED, 0, 0
 
 
+class KindPage(Protocol):
+    """What a kind's view read for one page of movements (see :class:`KindView`)."""
+
+    people: set[int]  # the customers this page's movements of the kind name (drivers, say)
+
+    def other(self, m: Movement, people: Mapping[int, Party]) -> Party | None:
+        """The other side of ``m`` (None: Sika itself)."""
+        ...
+
+    def subject(self, m: Movement) -> dict[str, str]:
+        """What a description of ``m`` is rendered from, beyond its direction."""
+        ...
+
+
+class KindView(Protocol):
+    """How a statement shows the movements of a kind another domain owns (rides register theirs at
+    wiring): what it reads for a page, in the page's own connection, in one query or a few."""
+
+    def read(self, connection: Connection, batch: Sequence[Movement]) -> KindPage:
+        ...
+
+
 class _Parties:
     """Names and numbers of the other sides of a page of movements, read in a few queries."""
 
-    def __init__(self, engine: Engine, customer: Customer, batch: list[Movement]) -> None:
+    def __init__(self, engine: Engine, customer: Customer, batch: list[Movement],
+                 views: Mapping[Kind, KindView]) -> None:
         self.customer = customer
         voucher_ids = [str(m.details["voucher"]) for m in batch
                        if m.kind is Kind.VOUCHER_CLAIM and "voucher" in m.details]
-        trip_ids = [str(m.details["trip"]) for m in batch if m.kind is Kind.RIDE and "trip" in m.details]
         agent_ids = sorted({m.agent_id for m in batch if m.agent_id is not None})
         with engine.connect() as connection:
+            self.pages: dict[Kind, KindPage] = {}
+            for kind, view in views.items():
+                if any(m.kind is kind for m in batch):
+                    self.pages[kind] = view.read(connection, [m for m in batch if m.kind is kind])
             self.senders = {str(k): int(v) for k, v in connection.execute(
                 select(vouchers.c.movement_id, vouchers.c.sender_customer_id)
                 .where(vouchers.c.movement_id.in_(voucher_ids)))} if voucher_ids else {}
-            self.trips = {row.id: row for row in connection.execute(
-                select(trips.c.id, trips.c.status, drivers.c.customer_id.label("driver"))
-                .select_from(trips.outerjoin(drivers, drivers.c.id == trips.c.driver_id))
-                .where(trips.c.id.in_(trip_ids)))} if trip_ids else {}
             self.agents = {row.id: Party(row.name, row.msisdn) for row in connection.execute(
                 select(agents.c.id, agents.c.name, agents.c.msisdn).where(agents.c.id.in_(agent_ids)))
             } if agent_ids else {}
             ids = {i for m in batch for i in (m.payer_customer_id, m.payee_customer_id) if i is not None}
-            ids |= set(self.senders.values()) | {int(t.driver) for t in self.trips.values() if t.driver}
+            ids |= set(self.senders.values())
+            for page in self.pages.values():
+                ids |= page.people
             self.people = {row.id: Party(row.name, row.msisdn) for row in connection.execute(
                 select(customers.c.id, customers.c.name, customers.c.msisdn)
                 .where(customers.c.id.in_(sorted(ids))))} if ids else {}
@@ -322,6 +350,9 @@ class _Parties:
     def other(self, m: Movement, products: dict[tuple[str, str], tuple[str, str, str]]) -> Party:
         me = self.customer.id
         brand = Party(name=_BRAND)
+        page = self.pages.get(m.kind)
+        if page is not None:
+            return page.other(m, self.people) or brand
         if m.kind is Kind.TRANSFER:
             other_id = m.payee_customer_id if m.payer_customer_id == me else m.payer_customer_id
             return self.people.get(other_id or -1, Party(msisdn=m.counterparty))
@@ -334,17 +365,13 @@ class _Parties:
             number = m.counterparty if kind in _PHONE_REFERENCES and m.counterparty != self.customer.msisdn \
                 else None
             return Party(name=provider or _BRAND, msisdn=number)
-        if m.kind is Kind.RIDE:
-            trip = self.trips.get(str(m.details.get("trip")))
-            return self.people.get(int(trip.driver), brand) if trip is not None and trip.driver else brand
-        if m.kind is Kind.DRIVER_PAYOUT:
-            return brand
         if m.agent_id is not None and m.agent_id in self.agents:
             return self.agents[m.agent_id]
         return Party(name=m.counterparty)  # a merchant's registered name
 
-    def trip(self, trip_id: object) -> Any:
-        return self.trips.get(str(trip_id))
+    def subject(self, m: Movement) -> dict[str, str]:
+        page = self.pages.get(m.kind)
+        return page.subject(m) if page is not None else {}
 
 
 def _products(catalogue: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[str, str, str]]:
@@ -371,10 +398,8 @@ def _subject(m: Movement, customer: Customer, amount: int,
                 subject["reference"] = reference
         elif reference:
             subject["reference"] = mask(reference)
-    elif m.kind is Kind.RIDE:
-        trip = parties.trip(m.details.get("trip"))
-        if trip is not None:
-            subject["trip_status"] = str(trip.status)
+    else:
+        subject.update(parties.subject(m))
     return subject
 
 

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, insert, select, update
 
 from sika.ledger import Ledger, Transfer, TransferFlags, TransferResult
-from sika.payments import Kind, Payments, Status
+from sika.payments import Kind, Movements, Status
 from sika.payments.movements import Code, Leg, Role
 from sika.payments.outbox import enqueue
 from sika.promotions.drawing import commitment, entrants_sha256, new_seed, verify, winners
@@ -80,7 +80,7 @@ class Draws:
         engine: Engine,
         ledger: Ledger,
         store: CampaignStore,
-        payments: Payments,
+        movements: Movements,
         customers: Customers,
         *,
         clock_ns: Callable[[], int] = time.time_ns,
@@ -88,8 +88,8 @@ class Draws:
         self._engine = engine
         self._ledger = ledger
         self._store = store
-        self._payments = payments
-        self._system = payments.accounts
+        self._movements = movements
+        self._system = movements.accounts
         self._customers = customers
         self._clock_ns = clock_ns
 
@@ -290,9 +290,9 @@ class Draws:
             movement_id = f"{draw.id}.w{k}"
             legs = [
                 Leg(f"{movement_id}.0", holding, winner.account_id, prize, Code.PRIZE, Role.HOLDING),
-                self._payments.meter_leg(movement_id, winner, prize),
+                self._movements.limits.meter_leg(movement_id, winner, prize),
             ]
-            moved = self._payments.run(
+            moved = self._movements.run(
                 movement_id,
                 legs,
                 kind=Kind.REWARD,

@@ -26,6 +26,7 @@ from sika.promotions.eligibility import Customerish, Facts, Offer, judge
 from sika.promotions.model import Campaign, State
 from sika.promotions.rules import Operation
 from sika.promotions.timing import CalendarWhen
+from sika.rides.payment_kinds import RIDE
 from sika.wallet import Customers
 
 __all__ = ["DAYS_MAX", "Forecast", "Forecaster", "Move", "replay"]
@@ -40,7 +41,7 @@ _OPERATIONS: dict[Kind, Operation] = {
     Kind.AIRTIME: Operation.AIRTIME,
     Kind.BILL: Operation.BILL,
     Kind.MERCHANT_PAYMENT: Operation.MERCHANT,
-    Kind.RIDE: Operation.RIDE,
+    RIDE: Operation.RIDE,
 }
 
 
@@ -216,7 +217,7 @@ class Forecaster:
             with self._engine.connect() as connection:
                 rows = connection.execute(query).all()
             for row in rows:
-                fare = json.loads(row.details).get("fare") if row.kind == Kind.RIDE else None
+                fare = json.loads(row.details).get("fare") if row.kind == RIDE else None
                 yield Move(
                     operation=_OPERATIONS[Kind(row.kind)],
                     amount=int(fare or row.amount),

@@ -33,6 +33,7 @@ from sika.promotions.rules import CampaignKind, Operation
 from sika.promotions.schema import claims, referrals
 from sika.promotions.store import CampaignStore
 from sika.promotions.timing import CalendarWhen
+from sika.rides.payment_kinds import RIDE
 from sika.rides.schema import trips
 from sika.wallet import Customers
 
@@ -44,7 +45,7 @@ OPERATIONS: dict[Kind, Operation] = {
     Kind.AIRTIME: Operation.AIRTIME,
     Kind.BILL: Operation.BILL,
     Kind.MERCHANT_PAYMENT: Operation.MERCHANT,
-    Kind.RIDE: Operation.RIDE,
+    RIDE: Operation.RIDE,
 }
 _DAY_NS = 86_400 * 1_000_000_000
 
@@ -78,7 +79,7 @@ class Grants:
         if draft.kind in REVERSALS:
             return plan_clawbacks(self._engine, self._store, draft)
         operation = OPERATIONS.get(draft.kind)
-        if operation is None or draft.payer_customer_id is None or (draft.kind is Kind.RIDE and draft.holds):
+        if operation is None or draft.payer_customer_id is None or (draft.kind is RIDE and draft.holds):
             return NOTHING  # a wallet ride's hold earns nothing: its capture does, on the final fare
         live = [c for c in self._store.live() if operation in c.rules.operations]
         if not live:

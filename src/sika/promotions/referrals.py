@@ -19,7 +19,7 @@ from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sika import phones
-from sika.payments import Kind, Payments, Status
+from sika.payments import Kind, Movements, Status
 from sika.payments.movements import Code, Leg, Role
 from sika.payments.schema import movements
 from sika.promotions.errors import CodeRefused
@@ -40,14 +40,14 @@ class Referrals:
         engine: Engine,
         store: CampaignStore,
         customers: Customers,
-        payments: Payments,
+        movements: Movements,
         *,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self._engine = engine
         self._store = store
         self._customers = customers
-        self._payments = payments
+        self._movements = movements
         self._clock_ns = clock_ns
 
     def refer(self, referee: Customer, referrer_number: str) -> Campaign:
@@ -122,9 +122,9 @@ class Referrals:
                 Code.REWARD,
                 Role.PLATFORM,
             ),
-            self._payments.meter_leg(movement_id, referrer, amount),
+            self._movements.limits.meter_leg(movement_id, referrer, amount),
         ]
-        moved = self._payments.run(
+        moved = self._movements.run(
             movement_id,
             legs,
             kind=Kind.REWARD,

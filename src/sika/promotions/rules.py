@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sika.calendar import Window
 from sika.calendar.windows import WINDOWS_MAX
+from sika.payments.limits import AMOUNT_MAX
 from sika.promotions.errors import InvalidCampaign
 
 __all__ = [
@@ -32,7 +33,6 @@ __all__ = [
     "parse_rules",
 ]
 
-AMOUNT_MAX = 10**12
 PRIZES_MAX = 100
 CITIES_MAX = 16
 _BP = 10_000  # basis points in a whole

@@ -1,7 +1,8 @@
 """Promotions, wired: campaigns and their budgets, the payments hook that grants rewards, codes,
 referrals, draws, forecasts, and what a customer sees (offers, rewards, entries, "why").
 
-Built once per process by ``sika.bootstrap``; building it registers its hook with :class:`Payments`.
+Built once per process by ``sika.bootstrap``; building it registers its hook with the movement runner
+(:class:`sika.payments.Movements`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from sqlalchemy import Engine, select
 
 from sika.calendar import Calendar
 from sika.ledger import Ledger
-from sika.payments import Merchants, Movement, Payments
+from sika.payments import Merchants, Movement, Movements
 from sika.promotions.budget import Budgets
 from sika.promotions.campaigns import Campaigns
 from sika.promotions.codes import Codes
@@ -64,7 +65,7 @@ class Promotions:
         engine: Engine,
         ledger: Ledger,
         customers: Customers,
-        payments: Payments,
+        movements: Movements,
         *,
         merchants: Merchants,
         calendar: Calendar,
@@ -75,16 +76,16 @@ class Promotions:
         self._clock_ns = clock_ns
         self.store = CampaignStore(engine, clock_ns=clock_ns)
         self.when = CalendarWhen(calendar)
-        self.budgets = Budgets(engine, ledger, payments.accounts, merchants)
+        self.budgets = Budgets(engine, ledger, movements.accounts, merchants)
         self.campaigns = Campaigns(engine, self.store, self.budgets, self.when, clock_ns=clock_ns)
         self.grants = Grants(
-            engine, ledger, self.store, self.when, customers=customers, system=payments.accounts
+            engine, ledger, self.store, self.when, customers=customers, system=movements.accounts
         )
-        self.draws = Draws(engine, ledger, self.store, payments, customers, clock_ns=clock_ns)
+        self.draws = Draws(engine, ledger, self.store, movements, customers, clock_ns=clock_ns)
         self.codes = Codes(engine, self.store, code_key, clock_ns=clock_ns)
-        self.referrals = Referrals(engine, self.store, customers, payments, clock_ns=clock_ns)
+        self.referrals = Referrals(engine, self.store, customers, movements, clock_ns=clock_ns)
         self.forecaster = Forecaster(engine, customers, self.when, clock_ns=clock_ns)
-        payments.hooks.append(self.grants)
+        movements.hooks.append(self.grants)
 
     def offers(self) -> list[Campaign]:
         """The campaigns running now, oldest first."""

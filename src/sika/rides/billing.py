@@ -15,30 +15,35 @@ from collections.abc import Callable
 from sqlalchemy import Engine, select, update
 
 from sika.ledger import Ledger
-from sika.payments import Kind, Movement, Payments, movement_id
+from sika.payments import Movement, Movements, movement_id
 from sika.payments.movements import Code, Leg, Role
 from sika.payments.purchases import Purchases
+from sika.rides import payment_kinds
 from sika.rides.cities import City
 from sika.rides.fares import round_up
+from sika.rides.payment_kinds import DRIVER_PAYOUT, RIDE, RIDE_CASH
 from sika.rides.records import Driver, Trip
 from sika.rides.schema import drivers, trips
 from sika.wallet import Customer, Customers
 
-# Movement, Payments and Purchases are named here for the rest of rides (types only): billing is the one
+# Movement, Movements and Purchases are named here for the rest of rides (types only): billing is the one
 # rides module that imports payments.
-__all__ = ["Billing", "Movement", "Payments", "Purchases", "payout_direction"]
+__all__ = ["Billing", "Movement", "Movements", "Purchases", "payout_direction"]
 
 HOLD_MARGIN_BP = 15_000  # a wallet trip holds 150 % of the quote: the final fare may be higher
 HOLD_TIMEOUT_S = 4 * 3600
 
 
 class Billing:
-    def __init__(self, engine: Engine, ledger: Ledger, customers: Customers, payments: Payments,
+    def __init__(self, engine: Engine, ledger: Ledger, customers: Customers, movements: Movements,
                  purchases: Purchases, *, city: Callable[[str], City], clock_ns: Callable[[], int]) -> None:
+        """``movements``: the payments port rides post their movements through; rides' kinds are
+        registered on it here (receipts name the fare, a failed card fare is for an operator)."""
         self._engine = engine
         self._ledger = ledger
         self._customers = customers
-        self._payments = payments
+        self._payments = movements
+        payment_kinds.register(movements.kinds)
         self._purchases = purchases
         self._city = city
         self.clock_ns = clock_ns
@@ -67,7 +72,7 @@ class Billing:
         held = self._payments.run(
             payment_id,
             legs,
-            kind=Kind.RIDE,
+            kind=RIDE,
             amount=hold,
             payer_customer_id=rider.id,
             counterparty=f"{city.name} {vehicle_type}",
@@ -125,14 +130,15 @@ class Billing:
         if commission:
             then.append(Leg(f"{trip.payment_id}.2", clearing, self._payments.accounts.id("fee_revenue"),
                             commission, Code.RIDE_COMMISSION, Role.PLATFORM))
-        self._payments.capture(trip.payment_id, amount, then)
+        # The movement says the fare charged; the hold stays in its details, beside the fare.
+        self._payments.capture(trip.payment_id, amount, then, notes={"fare": amount, "hold": _held(held)})
 
     def _cash_commission(self, trip: Trip, mid: str, amount: int, commission: int, account_id: int) -> None:
         if not commission:
             return
         fee_revenue = self._payments.accounts.id("fee_revenue")
         legs = [Leg(f"{mid}.0", account_id, fee_revenue, commission, Code.RIDE_COMMISSION, Role.PLATFORM)]
-        self._payments.run(mid, legs, kind=Kind.RIDE_CASH, amount=commission, counterparty=f"trip {trip.id}",
+        self._payments.run(mid, legs, kind=RIDE_CASH, amount=commission, counterparty=f"trip {trip.id}",
                            details={"trip": trip.id, "fare": amount})
 
     def _card(self, trip: Trip, mid: str, amount: int, commission: int, account_id: int) -> None:
@@ -145,7 +151,7 @@ class Billing:
             token = str(connection.execute(
                 select(trips.c.card_token).where(trips.c.id == trip.id)).scalar_one())
         rider = self._customers.by_id(trip.rider_customer_id)
-        self._purchases.charge_card(mid, rider, reference=token, amount=amount, legs=legs,
+        self._purchases.charge_card(mid, rider, reference=token, amount=amount, legs=legs, kind=RIDE,
                                     details={"trip": trip.id})
 
     def pay_out(self, driver: Driver) -> Movement | None:
@@ -157,19 +163,23 @@ class Billing:
         if balance > 0:
             legs = [Leg(f"{mid}.0", driver.account_id, customer.account_id, balance, Code.DRIVER_PAYOUT,
                         Role.DRIVER)]
-            return self._payments.run(mid, legs, kind=Kind.DRIVER_PAYOUT, amount=balance,
+            return self._payments.run(mid, legs, kind=DRIVER_PAYOUT, amount=balance,
                                       payee_customer_id=customer.id, counterparty="Sika rides")
         owed = min(-balance, self._ledger.get_account(customer.account_id).available)
         if owed <= 0:
             return None
         legs = [Leg(f"{mid}.0", customer.account_id, driver.account_id, owed, Code.DRIVER_PAYOUT, Role.PAYER)]
-        return self._payments.run(mid, legs, kind=Kind.DRIVER_PAYOUT, amount=owed,
+        return self._payments.run(mid, legs, kind=DRIVER_PAYOUT, amount=owed,
                                   payer_customer_id=customer.id, counterparty="Sika rides")
 
 
 def payout_direction(movement: Movement | None, customer_id: int) -> str | None:
     """What a payout did for the driver whose wallet is ``customer_id``'s: ``to_wallet`` (earnings paid),
     ``from_wallet`` (a debt settled), or None (no payout ran)."""
-    if movement is None or movement.kind is not Kind.DRIVER_PAYOUT:
+    if movement is None or movement.kind is not DRIVER_PAYOUT:
         return None
     return "to_wallet" if movement.payee_customer_id == customer_id else "from_wallet"
+def _held(movement: Movement) -> int:
+    """What the booking held: the amount of the movement's one pending leg."""
+    (hold,) = [leg for leg in movement.legs if leg.pending]
+    return hold.amount

@@ -33,7 +33,7 @@ from sqlalchemy import Engine
 
 from sika.calendar import Calendar
 from sika.ledger import Ledger
-from sika.rides.billing import Billing, Movement, Payments, Purchases
+from sika.rides.billing import Billing, Movement, Movements, Purchases
 from sika.rides.booking import Booking
 from sika.rides.cities import City, city_by_id
 from sika.rides.dispatcher import TICK_TRIPS_MAX, Dispatcher
@@ -56,7 +56,7 @@ class Rides:
         engine: Engine,
         ledger: Ledger,
         customers: Customers,
-        payments: Payments,
+        payments: Movements,
         purchases: Purchases,
         *,
         cities: Sequence[City],

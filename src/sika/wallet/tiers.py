@@ -13,7 +13,9 @@ from pydantic import BaseModel, Field, model_validator
 __all__ = ["DEFAULT_TIERS", "TIER_MAX", "TierLimits"]
 
 TIER_MAX = 2
-_XOF_MAX = 10**12  # a sanity bound on configured limits
+# A sanity bound on configured limits: sika.payments.limits.AMOUNT_MAX, restated because the wallet sits
+# below payments and cannot import it (tests/unit/test_limits.py keeps the two equal).
+_XOF_MAX = 10**12
 
 
 class TierLimits(BaseModel, frozen=True):

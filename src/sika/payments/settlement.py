@@ -1,0 +1,161 @@
+"""Settling ``pending`` movements: a provider's final answer, a hold captured; and :class:`Movements`,
+the runner with them: the port services post movements through (see :mod:`sika.payments.runner`).
+
+A ``pending`` movement holds money (two-phase legs) or waits for money (a deferred top-up). Its
+outcome comes once: held money is posted on success and voided on failure, deferred money moves on
+success. Posting and voiding race safely: the ledger resolves a pending transfer once, and whichever
+lost learns the truth from the ledger's answer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from sika.db import writing
+from sika.ledger import Transfer, TransferFlags, TransferResult
+from sika.payments.hooks import Draft, extend, without_group
+from sika.payments.movements import Leg, Movement, Status, check_transition
+from sika.payments.runner import OK, Runner
+from sika.payments.schema import movements
+
+__all__ = ["Movements"]
+
+_EXPIRED = (TransferResult.PENDING_TRANSFER_EXPIRED, TransferResult.PENDING_TRANSFER_ALREADY_VOIDED)
+
+
+class Movements(Runner):
+    """The movement runner with settling and capturing: what services that post movements are given."""
+
+    def settle(self, movement_id: str, *, success: bool, receipt: dict[str, str] | None = None,
+               error_code: str | None = None, reason: str | None = None) -> Movement:
+        """A provider's final answer for a ``pending`` movement, applied once.
+
+        A success that arrives after the hold was given up is kept in ``details["late_outcome"]`` for
+        reconciliation, since the provider delivered something we did not charge for.
+        """
+        movement = self.get(movement_id)
+        if movement.status is not Status.PENDING:
+            if movement.status is Status.FAILED and success and "late_outcome" not in movement.details:
+                self.note(movement, late_outcome="succeeded", late_receipt=receipt or {})
+            return self.get(movement_id)
+        if not movement.holds:
+            return self._settle_deferred(movement, success=success, receipt=receipt, error_code=error_code,
+                                         reason=reason)
+        verb = "post" if success else "void"
+        flags = TransferFlags.POST_PENDING if success else TransferFlags.VOID_PENDING
+        held = [leg for leg in movement.legs if leg.pending]
+        transfers = [Transfer(id=f"{leg.id}.{verb}", pending_id=leg.id, code=leg.code,
+                              flags=flags | (TransferFlags.LINKED if i < len(held) - 1 else 0),
+                              metadata={"movement": movement.id})
+                     for i, leg in enumerate(held)]
+        results = self._ledger.submit(transfers)
+        outcome = success
+        if any(r not in OK for r in results):
+            # The other resolution won (a timeout's void, an expiry, a callback's post): follow it.
+            first = next(r for r in results if r not in OK and r is not TransferResult.LINKED_EVENT_FAILED)
+            if first is TransferResult.PENDING_TRANSFER_ALREADY_POSTED:
+                outcome = True
+            elif first in _EXPIRED:
+                outcome = False
+                error_code, reason = "provider_timeout", "the provider answered too late; nothing was taken"
+                if success:
+                    self.note(movement, late_outcome="succeeded", late_receipt=receipt or {})
+                    movement = self.get(movement_id)
+            else:
+                raise AssertionError(f"settling {movement.id}: unexpected ledger answer {first}")
+        return self._close(movement, success=outcome, receipt=receipt, error_code=error_code, reason=reason)
+
+    def capture(self, movement_id: str, amount: int, then: list[Leg], *,
+                notes: Mapping[str, Any] | None = None) -> Movement:
+        """Post part (or all) of a movement's single hold and move it on with ``then``, in one chain.
+
+        A booking holds an estimate and captures the final amount at the end; the rest of the hold
+        returns to the payer. A second capture (a retry, a race) changes nothing. The movement then
+        says what was charged (``amount``), not what was held; ``notes`` (what the caller wants kept,
+        such as the hold) go into its details.
+        """
+        movement = self.get(movement_id)
+        if movement.status is not Status.PENDING:
+            return movement
+        (held,) = [leg for leg in movement.legs if leg.pending]
+        assert 0 < amount <= held.amount, (amount, held.amount)
+        legs, details = list(then), dict(movement.details)
+        if self.hooks:  # a reward decided on the amount charged moves with its capture
+            legs, details = extend(self.hooks, Draft(
+                id=movement.id, kind=movement.kind, amount=amount, fee=0, legs=tuple(then),
+                details=movement.details, payer_customer_id=movement.payer_customer_id,
+                payee_customer_id=None, merchant_id=None, provider=movement.provider,
+                product=movement.product, now_ns=self._clock_ns()))
+        refused = self._post_hold(movement, held, amount, legs, details)
+        if refused in _EXPIRED:
+            return self._close(movement, success=False, receipt=None, error_code="hold_expired",
+                               reason="the hold on the wallet ran out before the trip ended")
+        # Posted now, or by a concurrent capture (already posted, or the same post with other fields).
+        assert refused in (None, TransferResult.PENDING_TRANSFER_ALREADY_POSTED,
+                           TransferResult.EXISTS_WITH_DIFFERENT_FIELDS), refused
+        with writing(self._engine).begin() as connection:
+            connection.execute(movements.update().where(
+                movements.c.id == movement.id, movements.c.status == Status.PENDING).values(
+                amount=amount, updated_at_ns=self._clock_ns(), details=json.dumps(
+                    {**details, **(notes or {})}, separators=(",", ":"))))
+        return self._close(self.get(movement_id), success=True, receipt=None, error_code=None, reason=None)
+
+    def _post_hold(self, movement: Movement, held: Leg, amount: int, legs: list[Leg],
+                   details: dict[str, Any]) -> TransferResult | None:
+        """Post ``amount`` of the hold with ``legs`` linked; an optional group the ledger refuses is
+        dropped and the rest tried again. The refusal that stands, None when it all went through."""
+        while True:
+            transfers = [Transfer(id=f"{held.id}.post", pending_id=held.id, amount=amount, code=held.code,
+                                  flags=TransferFlags.POST_PENDING | (TransferFlags.LINKED if legs else 0),
+                                  metadata={"movement": movement.id})]
+            transfers += [leg.transfer(linked=i < len(legs) - 1, movement_id=movement.id)
+                          for i, leg in enumerate(legs)]
+            results = self._ledger.submit(transfers)
+            failed = next(((i, r) for i, r in enumerate(results)
+                           if r not in OK and r is not TransferResult.LINKED_EVENT_FAILED), None)
+            if failed is None or failed[0] == 0 or not legs[failed[0] - 1].optional:
+                return None if failed is None else failed[1]
+            kept = without_group(self._ledger, movement.id, legs, details, (legs[failed[0] - 1], failed[1]),
+                                 counting=self.counting())
+            if kept is not None:
+                legs[:], kept_details = kept
+                details.clear()
+                details.update(kept_details)
+
+    def _settle_deferred(self, movement: Movement, *, success: bool, receipt: dict[str, str] | None,
+                         error_code: str | None, reason: str | None) -> Movement:
+        if not success:
+            return self._close(movement, success=False, receipt=receipt, error_code=error_code, reason=reason)
+        check_transition(Status.PENDING, Status.PROCESSING)
+        with writing(self._engine).begin() as connection:
+            details = {**movement.details, "receipt": receipt or {}}
+            won = connection.execute(
+                movements.update().where(movements.c.id == movement.id, movements.c.status == Status.PENDING)
+                .values(status=str(Status.PROCESSING), updated_at_ns=self._clock_ns(),
+                        details=json.dumps(details, separators=(",", ":")))).rowcount
+        if not won:
+            # Given up meanwhile (the deadline): nothing moves now; reconciliation sees the late success.
+            current = self.get(movement.id)
+            if current.status is Status.FAILED and "late_outcome" not in current.details:
+                self.note(current, late_outcome="succeeded", late_receipt=receipt or {})
+            return self.get(movement.id)
+        moved = self.finish(self.get(movement.id))
+        if moved.status is Status.FAILED:
+            # Paid at the provider, refused by our limits: the provider payment must be refunded.
+            self.note(moved, refund_required=True)
+        return self.get(movement.id)
+
+    def _close(self, movement: Movement, *, success: bool, receipt: dict[str, str] | None,
+               error_code: str | None, reason: str | None) -> Movement:
+        details = dict(movement.details)
+        if receipt:
+            details["receipt"] = receipt
+        status = Status.COMPLETED if success else Status.FAILED
+        if not success:
+            error_code = error_code or "provider_failed"
+            details["reason"] = reason or "the provider refused or failed the payment; nothing was taken"
+        self.record_outcome(movement, Status.PENDING, status, error_code=None if success else error_code,
+                            details=details)
+        return self.get(movement.id)
