@@ -19,6 +19,8 @@ from test_crash import Server
 
 from sika.auth import Role
 from sika.bootstrap import bootstrap
+from sika.chat.i18n import translator
+from sika.chat.texts.statement import history_line
 from sika.config import Settings
 from sika.payments import new_movement_id
 from sika.wallet import Pin
@@ -73,6 +75,14 @@ def test_an_operator_runs_a_cashback_campaign_and_customers_see_their_rewards(wo
     shown = client.get(f"/v1/campaigns/{cid}", headers=admin).json()
     _identity(shown)
     assert (shown["spent"], shown["remaining"], shown["rewards"]) == (1_000, 0, 4)
+    # The statement names the cashback inside each line rather than showing a bare net figure.
+    history = client.get("/v1/wallets/+22890112233/transactions?limit=5", headers=ama).json()["items"]
+    sends = [item for item in history if item["kind"] == "transfer"]
+    assert [item["reward"] for item in sends] == [0, 250, 250, 250, 250]  # newest first
+    assert {item["amount"] - item["reward"] for item in sends} == {sends[0]["amount"]}
+    line = history_line(translator("fr"), world.container.statements.page(
+        world.container.customers.get("+22890112233"), limit=2).items[1])
+    assert line.endswith("Argent envoyé à Kofi (dont une récompense de 250 F CFA)"), line
     mine = client.get("/v1/me/rewards", headers=ama).json()
     assert [r["amount"] for r in mine["rewards"]] == [250] * 4
     assert (

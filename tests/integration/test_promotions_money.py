@@ -11,6 +11,8 @@ import pytest
 from promotions_support import Town, assert_adds_up, assert_statement_adds_up
 
 from sika.bootstrap import Container, bootstrap
+from sika.chat.i18n import translator
+from sika.chat.texts.statement import history_line
 from sika.config import Settings
 from sika.errors import SikaError
 from sika.ledger import audit
@@ -121,6 +123,12 @@ def test_a_refund_claws_the_reward_back_into_the_budget(town: Town) -> None:
     payments.merchant_refund(new_movement_id(), merchant, paid.id, 4_000)  # half: half the reward back
     assert town.balance(ama) == 20_000 - 8_000 + 800 + 4_000 - 400
     assert_statement_adds_up(town, ama)
+    refund, payment = town.container.statements.page(ama, limit=2).items  # newest first
+    assert (payment.amount, payment.reward, refund.amount, refund.reward) == (-7_200, 800, 3_600, -400)
+    assert history_line(translator("en"), refund).endswith(
+        "Refund from Assigame Market (less 400 F CFA: a reward taken back)")
+    assert history_line(translator("en"), payment).endswith(
+        "Payment to Assigame Market (with a reward of 800 F CFA)")
     money = assert_adds_up(town, campaign)
     assert (money.spent, money.clawed_back, money.remaining) == (400, 400, 4_600)
     (line,) = town.container.promotions.rewards_of(ama.id)

@@ -56,6 +56,9 @@ class StatementItem(BaseModel):
                                           "an agent, a merchant's registered name, a provider, a driver")
     counterparty_msisdn: str | None = Field(description="the other party's number, when a person")
     description: str = Field(description="what it was, in the customer's language")
+    reward: int = Field(default=0, description="the part of amount a campaign paid with this payment (a "
+                                               "cashback, a ride discount), or took back with a refund "
+                                               "(negative); 0 otherwise")
     at: str = Field(description="when, ISO-8601 (UTC)")
 
 

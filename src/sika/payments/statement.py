@@ -51,6 +51,8 @@ _STARTED_BY_PAYEE = (Kind.TOP_UP, Kind.VOUCHER_CLAIM)
 _PURCHASES = (Kind.AIRTIME, Kind.BILL, Kind.TOP_UP)
 _PHONE_REFERENCES = ("airtime", "data", "mobile_money")
 _BRAND = "Sika"
+# Legs by which a campaign pays a reward inside a payment's chain, or takes it back with a refund.
+_REWARD_CODES = (Code.REWARD, Code.CLAWBACK)
 
 
 class ItemStatus(enum.StrEnum):
@@ -92,6 +94,10 @@ class Item:
     # ``provider``, ``product``, ``reference`` (a number, or a masked meter or card), ``trip_status``.
     subject: dict[str, str]
     error_code: str | None = None
+    # The part of ``amount`` a campaign paid with the payment (a cashback, a ride discount), or took
+    # back with a refund (negative): the line names it rather than showing a bare net figure. 0 for a
+    # movement that is a reward in itself (a prize, a referral), which its description names.
+    reward: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +114,7 @@ class Effect:
     held: int = 0         # pending debits (negative) or credits (positive) still held
     fee_posted: int = 0   # fee legs posted from this account
     fee_held: int = 0
+    reward_posted: int = 0  # a campaign's reward credited in the movement's chain, less a clawback
 
 
 def effect(movement: Movement, account_id: int, records: dict[str, TransferRecord]) -> Effect:
@@ -117,7 +124,7 @@ def effect(movement: Movement, account_id: int, records: dict[str, TransferRecor
     carry the movement's id. A record another movement owns (a voucher's settle leg, which its claim
     and its refund share) is not this movement's and is left out.
     """
-    posted = held = fee_posted = fee_held = 0
+    posted = held = fee_posted = fee_held = reward = 0
     for leg in movement.legs:
         if account_id not in (leg.debit, leg.credit):
             continue
@@ -137,7 +144,8 @@ def effect(movement: Movement, account_id: int, records: dict[str, TransferRecor
             elif not flags & TransferFlags.VOID_PENDING:
                 posted += sign * record.amount
                 fee_posted += record.amount if fee else 0
-    return Effect(posted=posted, held=held, fee_posted=fee_posted, fee_held=fee_held)
+                reward += sign * record.amount if record.code in _REWARD_CODES else 0
+    return Effect(posted=posted, held=held, fee_posted=fee_posted, fee_held=fee_held, reward_posted=reward)
 
 
 def _planned(movement: Movement, account_id: int) -> tuple[int, int]:
@@ -271,7 +279,9 @@ class Statements:
                 id=m.id, kind=str(m.kind), status=status, amount=amount, fee=fee, currency=m.currency,
                 counterparty=parties.other(m, products), at_ns=m.created_at_ns,
                 subject=_subject(m, customer, amount, products, parties),
-                error_code=m.error_code if status is ItemStatus.FAILED else None))
+                error_code=m.error_code if status is ItemStatus.FAILED else None,
+                reward=s.effect.reward_posted if status is ItemStatus.COMPLETED and m.kind != Kind.REWARD
+                else 0))
         return out
 
 

@@ -92,7 +92,14 @@ def history_line(t: Translator, item: Item) -> str:
     if item.status is ItemStatus.PENDING:
         return t("{when} {amount} {what} (pending)", when=when, amount=signed_amount(t, item.amount),
                  what=what)
-    return t("{when} {amount} {what}", when=when, amount=signed_amount(t, item.amount), what=what)
+    amount = signed_amount(t, item.amount)
+    if item.reward > 0:
+        return t("{when} {amount} {what} (with a reward of {reward})", when=when, amount=amount, what=what,
+                 reward=t.amount(item.reward))
+    if item.reward < 0:
+        return t("{when} {amount} {what} (less {reward}: a reward taken back)", when=when, amount=amount,
+                 what=what, reward=t.amount(-item.reward))
+    return t("{when} {amount} {what}", when=when, amount=amount, what=what)
 
 
 def history_text(t: Translator, items: list[Item]) -> str:
@@ -135,5 +142,6 @@ def as_dict(t: Translator, item: Item) -> dict[str, Any]:
         "counterparty": item.counterparty.label,
         "counterparty_msisdn": item.counterparty.msisdn,
         "description": description(t, item),
+        "reward": item.reward,
         "at": datetime.fromtimestamp(item.at_ns / _NS, tz=UTC).isoformat(timespec="seconds"),
     }
