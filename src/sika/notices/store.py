@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sika.notices.preferences import Preferences, Quiet
@@ -71,10 +71,19 @@ class PreferenceStore:
         self._upsert(msisdn, {"consent_asked_at_ns": now, "updated_at_ns": now})
         return True
 
+    def mark_asked_in(self, connection: Connection, msisdn: str) -> None:
+        """:meth:`mark_asked`'s write, in the caller's transaction (the caller knows it was not asked)."""
+        now = self._clock_ns()
+        _upsert(connection, msisdn, {"consent_asked_at_ns": now, "updated_at_ns": now})
+
     def _upsert(self, msisdn: str, values: dict[str, Any]) -> None:
         with self._engine.begin() as connection:
-            dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-            connection.execute(dialect.insert(notice_preferences).values(msisdn=msisdn, **values)
-                               .on_conflict_do_nothing(index_elements=["msisdn"]))
-            connection.execute(update(notice_preferences).where(notice_preferences.c.msisdn == msisdn)
-                               .values(**values))
+            _upsert(connection, msisdn, values)
+
+
+def _upsert(connection: Connection, msisdn: str, values: dict[str, Any]) -> None:
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    connection.execute(dialect.insert(notice_preferences).values(msisdn=msisdn, **values)
+                       .on_conflict_do_nothing(index_elements=["msisdn"]))
+    connection.execute(update(notice_preferences).where(notice_preferences.c.msisdn == msisdn)
+                       .values(**values))

@@ -286,6 +286,11 @@ class Customers:
     # Internals -----------------------------------------------------------------------------------
 
     def _record_success(self, customer: Customer, now_ns: int) -> Customer:
+        fresh = self.get(customer.msisdn)
+        if fresh.pin_failures == 0 and fresh.pin_locked_until_ns is None:
+            # Nothing to reset, and not locked as of this read (a lock coming later comes after this
+            # success): no write transaction, whose commit a payment's PIN step would wait for.
+            return fresh
         c = customers.c
         with writing(self._engine).begin() as connection:
             done = connection.execute(
