@@ -79,7 +79,7 @@ def _mark_asked(ctx: Context) -> bool:
     held = state.held()
     if held is None or not held.holds(ctx.msisdn):
         return store.mark_asked(ctx.msisdn)
-    if held.pending(ctx.msisdn, _ASKED) or store.get(ctx.msisdn).consent_asked_at_ns is not None:
+    if held.pending(ctx.msisdn, _ASKED) or store.asked(ctx.msisdn):
         return False
     msisdn = ctx.msisdn
     held.later(msisdn, _ASKED, lambda connection: store.mark_asked_in(connection, msisdn))
