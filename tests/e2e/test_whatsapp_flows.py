@@ -341,6 +341,26 @@ def test_several_messages_of_one_person_in_one_batch_each_see_the_previous_answe
     assert 0 < balance_at < history_at
 
 
+def test_the_consent_question_comes_once_in_a_batch_and_is_remembered_with_its_answers(
+    client: TestClient, container: Container, graph: FakeGraph
+) -> None:
+    from sika.notices.store import PreferenceStore
+    from sika.wallet import Pin
+
+    container.customers.open("+22890112233", "Ama Mensah", pin=Pin("4827"), language="en", tier=1)
+    phone = Phone(client, container, graph, "+22890112233")
+    question = "Would you like to receive Sika's offers and promotions?"
+    # Three messages handled in one batch, each ending at the menu: asked after the first only.
+    phone.deliver_together([{"type": "text", "text": {"body": word}} for word in ("menu", "balance", "menu")])
+    texts = graph.texts_to("+22890112233")
+    assert sum(question in text for text in texts) == 1
+    assert question in texts[0]
+    assert PreferenceStore(container.engine).get("+22890112233").consent_asked_at_ns is not None
+    # A later batch reads the mark the first one stored: never asked again.
+    phone.deliver_together([{"type": "text", "text": {"body": "menu"}}])
+    assert sum(question in text for text in graph.texts_to("+22890112233")) == 1
+
+
 def test_a_pin_is_never_stored_in_clear_not_even_before_the_dialog_reads_it(
     client: TestClient, container: Container, graph: FakeGraph
 ) -> None:

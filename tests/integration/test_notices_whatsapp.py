@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from sika.bootstrap import Container, bootstrap
 from sika.chat.i18n import translator
@@ -157,3 +157,32 @@ def test_a_131049_reported_later_by_a_status_webhook_pauses_marketing_too(
     whatsapp.receive(json.dumps(body).encode())
     assert container.notices is not None
     assert container.notices.store.get(AMA).marketing_paused_until_ns == clock() + 24 * 3600 * 10**9
+
+
+def test_receipts_of_one_pass_go_out_together_in_order_and_a_retried_delivery_sends_nothing_twice(
+        container: Container, world: tuple[Outbox, WhatsApp, FakeGraph, Clock]) -> None:
+    box, _whatsapp, graph, clock = world
+    kofi = "+22891445566"
+    with container.engine.begin() as connection:
+        for n, (msisdn, text) in enumerate([(AMA, "first"), (kofi, "to Kofi"), (AMA, "second"),
+                                            (AMA, "third")]):
+            enqueue(connection, dedupe_key=f"r{n}", msisdn=msisdn, kind="receipt_transfer_sent",
+                    params={"text": text}, now_ns=clock())
+    assert box.deliver_due() == 4
+
+    def texts(msisdn: str) -> list[str]:
+        return [sent.body["template"]["components"][0]["parameters"][0]["text"]
+                for sent in graph.sent if sent.to == msisdn.removeprefix("+")]
+
+    assert texts(AMA) == ["first", "second", "third"] and texts(kofi) == ["to Kofi"]
+    with container.engine.connect() as connection:
+        statuses = connection.execute(select(outbox.c.status, outbox.c.channel)).all()
+    assert sorted(statuses) == [("delivered", "channel")] * 4
+    assert _outbound(container) == [("sent", None)] * 4
+    # A worker that died after queuing, before recording the delivery: the outbox tries again.
+    with container.engine.begin() as connection:
+        connection.execute(update(outbox).where(outbox.c.dedupe_key == "r2")
+                           .values(status="queued", lease_until_ns=None, delivered_at_ns=None))
+    assert box.deliver_due() == 1
+    assert texts(AMA) == ["first", "second", "third"] and len(graph.sent) == 4
+    assert _outbound(container) == [("sent", None)] * 4

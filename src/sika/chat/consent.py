@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from sika.chat import state
 from sika.chat.context import Answer, Context, Invalid
 from sika.chat.i18n import N_
 from sika.chat.messages import Choice, Reply
@@ -36,6 +37,7 @@ YES_WORDS = frozenset(normalize(word) for word in (
     "oui", "yes", "si", "sí", "sì", "sim", "да", "نعم"))
 CONSENT_QUESTION = N_("Would you like to receive Sika's offers and promotions? At most one a day, never "
                       "in your quiet hours. Reply YES to agree; STOP ends them at any time.")
+_ASKED = "consent_asked"  # the batch's name for the write marking the question asked
 _VIA = {"whatsapp": "whatsapp", "ussd": "ussd", "sms": "sms"}
 _QUIET = {"off": N_("No quiet hours"), "night": N_("Quiet at night"), "prayer": N_("Quiet at prayer times"),
           "ramadan": N_("Prayer times, suhoor and iftar")}
@@ -65,9 +67,23 @@ def ask_once(ctx: Context) -> None:
         return
     if not ctx.replies[-1].choices:  # the turn did not end at the menu (a warning, a sentence alone)
         return
-    if not _notices(ctx).store.mark_asked(ctx.msisdn):
+    if not _mark_asked(ctx):
         return
     ctx.replies.insert(len(ctx.replies) - 1, Reply(text=ctx.t(CONSENT_QUESTION), rtl=ctx.t.rtl))
+
+
+def _mark_asked(ctx: Context) -> bool:
+    """Mark the question asked, unless it was: in a batch of messages (WhatsApp's inbox), with the
+    batch's record of the answers, in its transaction; elsewhere at once."""
+    store = _notices(ctx).store
+    held = state.held()
+    if held is None or not held.holds(ctx.msisdn):
+        return store.mark_asked(ctx.msisdn)
+    if held.pending(ctx.msisdn, _ASKED) or store.asked(ctx.msisdn):
+        return False
+    msisdn = ctx.msisdn
+    held.later(msisdn, _ASKED, lambda connection: store.mark_asked_in(connection, msisdn))
+    return True
 
 
 def agreed(ctx: Context) -> bool:

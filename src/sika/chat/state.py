@@ -26,7 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from sika.chat.schema import conversations
 
-__all__ = ["IDLE_S", "Batch", "Conversations", "State", "batch"]
+__all__ = ["IDLE_S", "Batch", "Conversations", "State", "batch", "held"]
 
 IDLE_S = 5 * 60
 TRAIL_MAX = 20
@@ -143,6 +143,8 @@ class Batch:
         assert len(keys) <= BATCH_KEYS_MAX, len(keys)
         self._rows: dict[str, _Row | None] = dict.fromkeys(keys)
         self._unsaved: dict[str, dict[str, Any]] = {}
+        # Other writes of a conversation's turn (see later), by session key, then by name.
+        self._later: dict[str, dict[str, Callable[[Connection], object]]] = {}
         if keys:
             with engine.connect() as connection:
                 found = connection.execute(
@@ -164,25 +166,45 @@ class Batch:
         self._rows[values["session_key"]] = (values["state"], values["updated_at_ns"])
         self._unsaved[values["session_key"]] = values
 
+    def later(self, session_key: str, name: str, write: Callable[[Connection], object]) -> None:
+        """Another write of this conversation's turn (a consent question marked asked), run in the
+        transaction of :meth:`write`, with the saves: it lands only with the record that the message
+        was answered, without a transaction (and a commit to wait for) of its own."""
+        assert session_key in self._rows, session_key
+        self._later.setdefault(session_key, {})[name] = write
+
+    def pending(self, session_key: str, name: str) -> bool:
+        """Whether a write named ``name`` waits for :meth:`write` for this conversation."""
+        return name in self._later.get(session_key, {})
+
     @property
     def unsaved(self) -> int:
-        return len(self._unsaved)
+        return len(self._unsaved) + sum(len(writes) for writes in self._later.values())
 
     def write(self, connection: Connection) -> int:
-        """Write the saves kept since the last write, in the caller's transaction; how many."""
+        """Write the saves and other writes kept since the last write, in the caller's transaction;
+        how many saves."""
         rows = [self._unsaved[key] for key in sorted(self._unsaved)]  # one order for every writer
         if rows:
             _upsert(connection, rows)
+        for key in sorted(self._later):
+            for write in self._later[key].values():
+                write(connection)
         self._unsaved.clear()
+        self._later.clear()
         return len(rows)
 
-    def snapshot(self, session_key: str) -> tuple[Any, dict[str, Any] | None]:
+    def snapshot(self, session_key: str) -> tuple[Any, dict[str, Any] | None, dict[str, Any]]:
         """Where a conversation stands in this batch, for :meth:`restore`."""
-        return self._rows.get(session_key, _NOT_HELD), self._unsaved.get(session_key)
+        return (self._rows.get(session_key, _NOT_HELD), self._unsaved.get(session_key),
+                dict(self._later.get(session_key, {})))
 
-    def restore(self, session_key: str, snapshot: tuple[Any, dict[str, Any] | None]) -> None:
+    def restore(self, session_key: str, snapshot: tuple[Any, dict[str, Any] | None, dict[str, Any]]) -> None:
         """Undo what was kept for a conversation since :meth:`snapshot` (its message failed)."""
-        row, unsaved = snapshot
+        row, unsaved, later = snapshot
+        self._later.pop(session_key, None)
+        if later:
+            self._later[session_key] = later
         if row is _NOT_HELD:
             self._rows.pop(session_key, None)
         else:
@@ -197,7 +219,13 @@ class Batch:
         reads the database again."""
         for key in session_keys:
             self._unsaved.pop(key, None)
+            self._later.pop(key, None)
             self._rows.pop(key, None)
+
+
+def held() -> Batch | None:
+    """The batch this thread handles messages in, if any."""
+    return _current.get()
 
 
 @contextmanager

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sika.notices.preferences import Preferences, Quiet
@@ -15,12 +15,16 @@ from sika.notices.schema import notice_preferences
 __all__ = ["PreferenceStore"]
 
 _UNSET: Any = object()
+# Numbers known to have been asked for consent, kept by each process (asked once stays asked): at
+# most this many, forgotten all at once beyond.
+ASKED_KNOWN_MAX = 100_000
 
 
 class PreferenceStore:
     def __init__(self, engine: Engine, *, clock_ns: Callable[[], int] = time.time_ns) -> None:
         self._engine = engine
         self._clock_ns = clock_ns
+        self._asked: set[str] = set()
 
     def get(self, msisdn: str) -> Preferences:
         """The number's preferences; a number that never chose has the defaults (no marketing)."""
@@ -63,18 +67,39 @@ class PreferenceStore:
                 notice_preferences.c.marketing.is_(True)).order_by(notice_preferences.c.msisdn).limit(limit))
             return [row[0] for row in rows]
 
+    def asked(self, msisdn: str) -> bool:
+        """Whether the consent question was asked (answered or not). Once true it stays true, so it
+        is read once per number and process: the chat asks this after nearly every message."""
+        if msisdn in self._asked:
+            return True
+        if self.get(msisdn).consent_asked_at_ns is None:
+            return False
+        if len(self._asked) >= ASKED_KNOWN_MAX:
+            self._asked.clear()
+        self._asked.add(msisdn)
+        return True
+
     def mark_asked(self, msisdn: str) -> bool:
         """Record that consent was asked; False when it had been already (ask once)."""
-        if self.get(msisdn).consent_asked_at_ns is not None:
+        if self.asked(msisdn):
             return False
         now = self._clock_ns()
         self._upsert(msisdn, {"consent_asked_at_ns": now, "updated_at_ns": now})
         return True
 
+    def mark_asked_in(self, connection: Connection, msisdn: str) -> None:
+        """:meth:`mark_asked`'s write, in the caller's transaction (the caller knows it was not asked)."""
+        now = self._clock_ns()
+        _upsert(connection, msisdn, {"consent_asked_at_ns": now, "updated_at_ns": now})
+
     def _upsert(self, msisdn: str, values: dict[str, Any]) -> None:
         with self._engine.begin() as connection:
-            dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-            connection.execute(dialect.insert(notice_preferences).values(msisdn=msisdn, **values)
-                               .on_conflict_do_nothing(index_elements=["msisdn"]))
-            connection.execute(update(notice_preferences).where(notice_preferences.c.msisdn == msisdn)
-                               .values(**values))
+            _upsert(connection, msisdn, values)
+
+
+def _upsert(connection: Connection, msisdn: str, values: dict[str, Any]) -> None:
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    connection.execute(dialect.insert(notice_preferences).values(msisdn=msisdn, **values)
+                       .on_conflict_do_nothing(index_elements=["msisdn"]))
+    connection.execute(update(notice_preferences).where(notice_preferences.c.msisdn == msisdn)
+                       .values(**values))

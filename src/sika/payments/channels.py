@@ -15,12 +15,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sika.errors import SikaError
 
-__all__ = ["FALLBACK", "OWNER_SECRET_KINDS", "SECRET", "Channel", "Gate", "InboxChannel", "Message", "Route",
-           "Router", "Unreachable", "Verdict"]
+__all__ = ["FALLBACK", "OWNER_SECRET_KINDS", "SECRET", "BatchChannel", "Channel", "Gate", "InboxChannel",
+           "Message", "Route", "Router", "Unreachable", "Verdict"]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,13 @@ class Channel(Protocol):
     def deliver(self, message: Message) -> None:
         """Deliver or raise; called again for the same ``message.id`` after a failure or crash.
         :class:`Unreachable` gives the message up at once (no retry)."""
+
+
+@runtime_checkable
+class BatchChannel(Channel, Protocol):
+    def deliver_many(self, messages: Sequence[Message]) -> list[BaseException | None]:
+        """:meth:`deliver` for several messages at once (fewer transactions): for each, None when
+        delivered, else the error :meth:`deliver` would have raised."""
 
 
 class Unreachable(SikaError):

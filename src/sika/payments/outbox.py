@@ -32,13 +32,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sika.payments.channels import (
     FALLBACK,
     OWNER_SECRET_KINDS,
     SECRET,
+    BatchChannel,
     Channel,
     Gate,
     InboxChannel,
@@ -56,6 +57,7 @@ __all__ = ["OWNER_SECRET_KINDS", "SECRET", "Channel", "InboxChannel", "Message",
 log = logging.getLogger(__name__)
 
 LEASE_S = 60
+_NS = 1_000_000_000
 ATTEMPTS_MAX = 10
 PAGE_LIMIT_MAX = 200
 ERROR_CHARS_MAX = 200
@@ -96,12 +98,13 @@ class Outbox:
         return [_message(row) for row in rows]
 
     def deliver_due(self, limit: int = 100) -> int:
-        """One worker pass: claim, route, deliver, record. Returns how many were claimed."""
+        """One worker pass: claim, route, deliver, record. Returns how many were claimed. Messages whose
+        route takes batches (:class:`~sika.payments.channels.BatchChannel`: WhatsApp) are delivered
+        together and recorded in one transaction; the others one by one."""
         messages = self.claim(limit)
+        batches: dict[str, tuple[Route, list[tuple[Message, int, str | None]]]] = {}
         for message in messages:
-            assert message.lease_until_ns is not None
-            lease = renew(self._engine, outbox, message.id, message.lease_until_ns, now_ns=self._clock_ns(),
-                          lease_s=LEASE_S)
+            lease = self._lease(message)
             if lease is None:
                 continue  # our lease ran out while earlier messages were delivered: another worker has it
             go, reason = self._ask_gate(message, lease)
@@ -110,17 +113,48 @@ class Outbox:
             route = self._router.route(message.msisdn, message.kind, secret=message.secret)
             if route is None:
                 self._give_up(message, lease, "unreachable: no channel reaches this number")
-                continue
-            try:
-                route.channel.deliver(message)
-            except Unreachable as exc:
-                self._give_up(message, lease, f"unreachable by {route.name}: {exc}")
-            except Exception as exc:  # any channel failure is retried later; the message is kept
-                log.warning("delivery of message %s by %s failed: %s", message.id, route.name, exc)
-                self._failed(message, f"{type(exc).__name__}: {exc}", lease)
+            elif isinstance(route.channel, BatchChannel):
+                batches.setdefault(route.name, (route, []))[1].append((message, lease, reason))
             else:
-                self._delivered(message, lease, route, reason)
+                try:
+                    route.channel.deliver(message)
+                except Exception as exc:
+                    self._not_delivered(message, lease, route, exc)
+                else:
+                    self._delivered([(message, lease, reason)], route)
+        for route, batch in batches.values():
+            self._deliver_batch(route, batch)
         return len(messages)
+
+    def _lease(self, message: Message) -> int | None:
+        """The message's lease, renewed once half of it has run out (None: it is no longer ours)."""
+        assert message.lease_until_ns is not None
+        now = self._clock_ns()
+        if message.lease_until_ns - now > LEASE_S * _NS // 2:
+            return message.lease_until_ns
+        return renew(self._engine, outbox, message.id, message.lease_until_ns, now_ns=now, lease_s=LEASE_S)
+
+    def _deliver_batch(self, route: Route, batch: list[tuple[Message, int, str | None]]) -> None:
+        assert isinstance(route.channel, BatchChannel)
+        try:
+            outcomes = route.channel.deliver_many([message for message, _, _ in batch])
+        except Exception as exc:  # none of them was delivered
+            outcomes = [exc] * len(batch)
+        delivered = []
+        for (message, lease, reason), error in zip(batch, outcomes, strict=True):
+            if error is None:
+                delivered.append((message, lease, reason))
+            else:
+                self._not_delivered(message, lease, route, error)
+        self._delivered(delivered, route)
+
+    def _not_delivered(self, message: Message, lease: int, route: Route, error: BaseException) -> None:
+        if isinstance(error, Unreachable):
+            self._give_up(message, lease, f"unreachable by {route.name}: {error}")
+            return
+        # any other channel failure is retried later; the message is kept
+        log.warning("delivery of message %s by %s failed: %s", message.id, route.name, error)
+        self._failed(message, f"{type(error).__name__}: {error}", lease)
 
     def _ask_gate(self, message: Message, lease: int) -> tuple[bool, str | None]:
         """Whether the message may go now (else it was held or dropped), and the policy's reason."""
@@ -174,13 +208,22 @@ class Outbox:
             return len(connection.execute(
                 select(outbox.c.id).where(outbox.c.status == "queued").limit(10_000)).all())
 
-    def _delivered(self, message: Message, lease: int, route: Route, reason: str | None = None) -> None:
-        params = message.params if route.for_owner else _without_secret(message.params)
+    def _delivered(self, delivered: list[tuple[Message, int, str | None]], route: Route) -> None:
+        """Record deliveries, ``(message, lease, policy's reason)`` each, in one transaction."""
+        if not delivered:
+            return
+        c = outbox.c
+        statement = (update(outbox)
+                     .where(c.id == bindparam("message_id"), c.lease_until_ns == bindparam("lease"))
+                     .values(status="delivered", delivered_at_ns=self._clock_ns(), lease_until_ns=None,
+                             channel=route.name, params=bindparam("stored_params"),
+                             reason=bindparam("policy_reason")))
         with self._engine.begin() as connection:
-            connection.execute(
-                update(outbox).where(outbox.c.id == message.id, outbox.c.lease_until_ns == lease)
-                .values(status="delivered", delivered_at_ns=self._clock_ns(), lease_until_ns=None,
-                        channel=route.name, params=_json(params), reason=reason))
+            connection.execute(statement, [
+                {"message_id": message.id, "lease": lease, "policy_reason": reason,
+                 "stored_params": _json(message.params if route.for_owner
+                                        else _without_secret(message.params))}
+                for message, lease, reason in delivered])
 
     def _failed(self, message: Message, error: str, lease: int) -> None:
         if message.attempts >= ATTEMPTS_MAX:

@@ -163,13 +163,18 @@ class Customers:
         return self._ensure_account(self.get(number))
 
     def get(self, msisdn: str) -> Customer:
+        return self._get_with_hash(msisdn)[0]
+
+    def _get_with_hash(self, msisdn: str) -> tuple[Customer, str | None]:
+        """The wallet, and its PIN hash (None without a PIN), in one read."""
         number = phones.normalize(msisdn)
         with self._engine.connect() as connection:
             row = connection.execute(_BY_MSISDN, {"msisdn": number}).first()
         if row is None:
             raise UnknownWallet(f"{number} has no wallet")
         customer = _customer(row._mapping)
-        return customer if customer.account_id is not None else self._ensure_account(customer)
+        stored = row._mapping["pin_hash"]
+        return customer if customer.account_id is not None else self._ensure_account(customer), stored
 
     def by_id(self, customer_id: int) -> Customer:
         with self._engine.connect() as connection:
@@ -271,13 +276,12 @@ class Customers:
 
     def verify_pin(self, msisdn: str, pin: Pin) -> Customer:
         """The customer if ``pin`` is right; else :class:`InvalidPin` or :class:`PinLocked`."""
-        customer = self.get(msisdn)
+        customer, stored = self._get_with_hash(msisdn)  # one read: a PIN step costs few
         now_ns = self._clock_ns()
         if customer.pin_locked_until_ns is not None and customer.pin_locked_until_ns > now_ns:
             raise PinLocked(customer.pin_locked_until_ns)
-        if not customer.has_pin:
+        if stored is None:
             raise SikaError("set a PIN first", code="pin_not_set")
-        stored = self._pin_hash(customer.id)
         if self._hasher.verify(stored, pin):
             self._upgrade_hash(customer.id, stored, pin)
             return self._record_success(customer, now_ns)
@@ -286,6 +290,11 @@ class Customers:
     # Internals -----------------------------------------------------------------------------------
 
     def _record_success(self, customer: Customer, now_ns: int) -> Customer:
+        if customer.pin_failures == 0 and customer.pin_locked_until_ns is None:
+            # Nothing to reset, and not locked as of the read the PIN was checked against (a lock
+            # coming later comes after this success): no write transaction, whose commit a
+            # payment's PIN step would wait for.
+            return customer
         c = customers.c
         with writing(self._engine).begin() as connection:
             done = connection.execute(

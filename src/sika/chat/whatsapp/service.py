@@ -293,6 +293,27 @@ class WhatsApp:
             return
         self._sender.deliver(message)
 
+    def deliver_many(self, messages: Sequence[Message]) -> list[BaseException | None]:
+        """The outbox's :class:`~sika.payments.channels.BatchChannel`: :meth:`deliver` for a batch, its
+        receipts and notifications queued together (marketing goes one by one, as in :meth:`deliver`).
+        What became of each message: None once queued, else the error."""
+        outcomes: list[BaseException | None] = [None] * len(messages)
+        batched = []
+        for index, message in enumerate(messages):
+            if category_of(message.kind) != "marketing":
+                batched.append(index)
+                continue
+            try:
+                self.deliver(message)
+            except Exception as exc:  # this message's outcome; the others go on
+                outcomes[index] = exc
+        try:
+            self._sender.deliver_many([messages[index] for index in batched])
+        except Exception as exc:  # none of them was queued: the outbox tries them again
+            for index in batched:
+                outcomes[index] = exc
+        return outcomes
+
     def send_due(self, limit: int = 100) -> int:
         """One worker pass over the outbound queue: send what is due again. Returns how many rows
         were claimed."""

@@ -34,6 +34,7 @@ __all__ = [
     "decode_inbound",
     "defer",
     "encode_inbound",
+    "enqueue_leased",
     "enqueue_outbound",
     "finish_inbounds",
     "last_inbound_ns",
@@ -230,27 +231,32 @@ def finish_inbounds(connection: Connection, handled: Sequence[Handled], *, now_n
                         payload_json=encode_inbound(masked))).rowcount
             if not taken:
                 raise LeaseLost([item.row["id"]])
-    return _enqueue_answers(connection, handled, now_ns=now_ns, send_lease_until_ns=send_lease_until_ns)
+    return enqueue_leased(connection, [(f"inbox:{item.row['id']}", item.row["msisdn"], item.outgoing)
+                                       for item in handled],
+                          now_ns=now_ns, send_lease_until_ns=send_lease_until_ns)
 
 
-def _enqueue_answers(connection: Connection, handled: Sequence[Handled], *, now_ns: int,
-                     send_lease_until_ns: int | None) -> list[list[Queued]]:
-    numbers = sorted({item.row["msisdn"] for item in handled if item.outgoing})
+def enqueue_leased(connection: Connection, items: Sequence[tuple[str, str, Sequence[Outgoing]]], *,
+                   now_ns: int, send_lease_until_ns: int | None) -> list[list[Queued]]:
+    """Queue each item's bodies, ``(key, number, bodies)``, in order and in the caller's transaction,
+    keyed ``<key>:<n>`` (a key queued before is not queued again, nor sent by the caller). With
+    ``send_lease_until_ns``, the bodies to people with nothing queued before them are leased to the
+    caller, to be sent right after the commit."""
+    numbers = sorted({msisdn for _, msisdn, bodies in items if bodies})
     if not numbers:
-        return [[] for _ in handled]
+        return [[] for _ in items]
     waiting = set(connection.execute(select(outbound.c.msisdn).distinct().where(
         outbound.c.msisdn.in_(numbers), outbound.c.status == "queued")).scalars())
-    rows = []
-    for item in handled:
-        msisdn = item.row["msisdn"]
+    rows: list[dict[str, Any]] = []
+    for key_of, msisdn, bodies in items:
         lease = send_lease_until_ns if msisdn not in waiting else None
         rows += [{"msisdn": msisdn, "body_json": body.body_json, "secret_body_json": body.secret_body_json,
                   "status": "queued", "attempts": 0 if lease is None else 1, "lease_until_ns": lease,
                   "next_attempt_ns": now_ns, "created_at_ns": now_ns, "updated_at_ns": now_ns,
-                  "source_key": f"inbox:{item.row['id']}:{n}"} for n, body in enumerate(item.outgoing)]
+                  "source_key": f"{key_of}:{n}"} for n, body in enumerate(bodies)]
     keys = [row["source_key"] for row in rows]
-    # Queued before by a worker that lost the message since (it cannot be: the message was ours,
-    # queued, and is marked done in this transaction); never sent twice even so.
+    # Queued before (a worker that lost the message since, or a delivery tried again after a crash):
+    # never queued nor sent twice.
     known: dict[str, int] = {key: int(row_id) for key, row_id in connection.execute(
         select(outbound.c.source_key, outbound.c.id).where(outbound.c.source_key.in_(keys)))}
     fresh = [row for row in rows if row["source_key"] not in known]
@@ -258,14 +264,14 @@ def _enqueue_answers(connection: Connection, handled: Sequence[Handled], *, now_
         _statements(connection).enqueue, fresh)} if fresh else {}
     queued: list[list[Queued]] = []
     position = 0
-    for item in handled:
+    for _, _, bodies in items:
         answers = []
-        for row in rows[position:position + len(item.outgoing)]:
+        for row in rows[position:position + len(bodies)]:
             key = row["source_key"]
             ours = key in ids
             answers.append(Queued(ids[key] if ours else known[key], row["msisdn"], row["body_json"],
                                   row["secret_body_json"], row["lease_until_ns"] if ours else None))
-        position += len(item.outgoing)
+        position += len(bodies)
         queued.append(answers)
     return queued
 
