@@ -21,7 +21,6 @@ reconcile`` lists what is past its deadline and where Sika and a provider disagr
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -33,8 +32,10 @@ from typing import Any
 from sqlalchemy import Engine, select, update
 
 from sika import phones
+from sika.db import writing
 from sika.errors import SikaError
 from sika.payments.bill_claims import PERIOD_CHARS_MAX, BillClaims
+from sika.payments.details import merged_json
 from sika.payments.fees import FeeSchedule, Operation
 from sika.payments.fingerprints import fingerprint
 from sika.payments.movements import Code, Kind, Leg, Movement, Role, Status
@@ -447,10 +448,10 @@ class Purchases:
         movement = self._movements.get(movement_id)
         if all(movement.details.get(k) == v for k, v in notes.items()):
             return
-        details = {**movement.details, **notes}
-        with self._engine.begin() as connection:
+        # Merged in the writing transaction: the callback may be settling the movement at this moment.
+        with writing(self._engine).begin() as connection:
             connection.execute(update(movements).where(movements.c.id == movement_id).values(
-                details=json.dumps(details, separators=(",", ":"))))
+                details=merged_json(connection, movement_id, notes)))
 
     def _status_of(self, movement_id: str) -> Status | None:
         found = self._movements.find(movement_id)

@@ -54,6 +54,7 @@ from sika.db import writing
 from sika.ledger import Ledger, Transfer, TransferResult
 from sika.payments.accounts import SystemAccounts
 from sika.payments.crashpoints import reached
+from sika.payments.details import merged_json
 from sika.payments.fingerprints import fingerprint
 from sika.payments.hooks import Draft, Kinds, MovementHook, drop_group, extend, receipt_params
 from sika.payments.limits import Limits
@@ -236,7 +237,7 @@ class Runner:
                 update(movements)
                 .where(movements.c.id == movement.id, movements.c.status == current)
                 .values(status=str(status), error_code=error_code, updated_at_ns=now,
-                        details=json.dumps(details, separators=(",", ":")))
+                        details=merged_json(connection, movement.id, details))
             ).rowcount
             if done and status is Status.COMPLETED:
                 self._completed(connection, replace(movement, status=status, details=details), now)
@@ -300,10 +301,9 @@ class Runner:
 
     def note(self, movement: Movement, **notes: Any) -> None:
         """Add ``notes`` to the movement's details (what reconciliation reads), whatever its status."""
-        details = {**movement.details, **notes}
         with writing(self._engine).begin() as connection:
             connection.execute(update(movements).where(movements.c.id == movement.id).values(
-                details=json.dumps(details, separators=(",", ":")), updated_at_ns=self._clock_ns()))
+                details=merged_json(connection, movement.id, notes), updated_at_ns=self._clock_ns()))
 
     def note_reference(self, movement_id: str, reference: str) -> None:
         """The provider's reference for the movement, kept once (the first one given)."""

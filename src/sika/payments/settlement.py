@@ -15,6 +15,7 @@ from typing import Any
 
 from sika.db import writing
 from sika.ledger import Transfer, TransferFlags, TransferResult
+from sika.payments.details import merged_json
 from sika.payments.hooks import Draft, extend, without_group
 from sika.payments.movements import Leg, Movement, Status, check_transition
 from sika.payments.runner import OK, Runner
@@ -134,7 +135,7 @@ class Movements(Runner):
             won = connection.execute(
                 movements.update().where(movements.c.id == movement.id, movements.c.status == Status.PENDING)
                 .values(status=str(Status.PROCESSING), updated_at_ns=self._clock_ns(),
-                        details=json.dumps(details, separators=(",", ":")))).rowcount
+                        details=merged_json(connection, movement.id, details))).rowcount
         if not won:
             # Given up meanwhile (the deadline): nothing moves now; reconciliation sees the late success.
             current = self.get(movement.id)

@@ -1,0 +1,32 @@
+"""Writing a movement's ``details`` without losing a note written meanwhile.
+
+Several threads write one movement's details: the provider's answer notes where the customer pays (a
+card's ``payment_url``), its callback settles the movement and records a receipt, reconciliation notes a
+late outcome. Each computes its details from a copy read earlier; written as they are, the last writer
+would erase what another added in between (a card top-up answered without its payment page, once the
+card's callback came first). :func:`merged_json` reads the row again inside the writing transaction
+(locked: ``FOR UPDATE`` on PostgreSQL, the write lock on SQLite) and lays the new details over it, so
+keys written by others stay. Only for writers that add or replace keys: one that removes a key (a
+refused reward's group dropped from ``extras``) writes its dict whole.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from sika.payments.schema import movements
+
+__all__ = ["merged_json"]
+
+
+def merged_json(connection: Connection, movement_id: str, details: dict[str, Any]) -> str:
+    """``details`` over the row's current details, as the JSON to write in this transaction."""
+    query = select(movements.c.details).where(movements.c.id == movement_id)
+    if connection.dialect.name == "postgresql":
+        query = query.with_for_update()
+    stored = connection.execute(query).scalar()
+    current = json.loads(stored) if stored else {}
+    return json.dumps({**current, **details}, separators=(",", ":"))
