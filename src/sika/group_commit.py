@@ -212,8 +212,13 @@ class GroupCommit(Generic[P, R]):
         while True:
             self._lane(lane)
             if self._on_exit is not None:
-                # Resources a lane owns (its connection) are released by the lane's own thread.
-                self._on_exit(lane)
+                # Resources a lane owns (its connection) are released by the lane's own thread. A failure
+                # there must not skip the bookkeeping below: the lane would be lost, and with one lane
+                # every later request would wait for a writer that never comes.
+                try:
+                    self._on_exit(lane)
+                except Exception:
+                    log.exception("group commit: releasing lane %d's resources failed", lane)
             with self._lock:
                 # Work that came while this lane was leaving, with no lane to take it: carry on.
                 if self._closed or not self._waiting or self._alive >= self._lanes:

@@ -461,3 +461,39 @@ def test_a_booking_whose_dispatch_met_a_busy_database_is_offered_when_run_again(
     trip = book(rides, "trip-b1", ama, "wallet")
     assert offered_to(rides, kofi.id) == [trip.id]
     assert rides.accept(kofi.id, trip.id).status is TripStatus.DRIVER_ASSIGNED
+
+
+def test_a_completion_whose_payment_met_a_busy_ledger_takes_the_fare_when_the_driver_tries_again(
+    container: Container, rides: Rides, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The trip ended but the capture failed (the ledger answered ``ledger_busy``): the driver's app
+    sends "complete" again, which takes the fare once, and a third try changes nothing."""
+    from sika.ledger import LedgerBusy
+
+    kofi = driver(container, rides, "Kofi", Point(6.1330, 1.2240), "TG-1003-AA")
+    ama = person(container, "Ama", cash=10_000)
+    trip = book(rides, "trip-r1", ama, "wallet")
+    rides.accept(kofi.id, trip.id)
+    rides.arrive(kofi.id, trip.id)
+    rides.start(kofi.id, trip.id)
+    clock.advance(600)
+    charge = rides.billing.charge
+
+    def busy(*args: object, **kwargs: object) -> None:
+        raise LedgerBusy("the ledger's queue is full")
+
+    monkeypatch.setattr(rides.billing, "charge", busy)
+    with pytest.raises(LedgerBusy):
+        rides.complete(kofi.id, trip.id)
+    ended = rides.trip(trip.id)
+    assert ended.status is TripStatus.COMPLETED and ended.final_fare is not None
+    assert balance(container, kofi.account_id) == 0  # not paid yet: the hold still stands
+    monkeypatch.setattr(rides.billing, "charge", charge)
+    fare = ended.final_fare
+    assert rides.complete(kofi.id, trip.id).status is TripStatus.COMPLETED
+    assert balance(container, ama.account_id) == 10_000 - fare
+    assert balance(container, kofi.account_id) == fare - fare * 15 // 100
+    rides.complete(kofi.id, trip.id)  # again: nothing moves twice
+    assert balance(container, ama.account_id) == 10_000 - fare
+    completed = [m for m in container.outbox.feed(ama.msisdn) if m.kind == "ride_completed"]
+    assert len(completed) == 1

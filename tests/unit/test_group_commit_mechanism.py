@@ -247,6 +247,19 @@ def test_an_idle_lane_ends_on_its_own_thread_and_the_next_request_starts_it_agai
     assert run.exits == [(0, "test-commit")] * 2 and run.groups == [["a"], ["b"]]
 
 
+def test_a_lane_whose_release_fails_is_not_lost_and_the_next_request_is_answered(run: FakeRun) -> None:
+    run.release.set()
+
+    def failing_exit(lane: int) -> None:
+        run.on_exit(lane)
+        raise OSError("closing the connection failed")
+
+    committer = mechanism(run, idle_s=0.01, on_exit=failing_exit)
+    assert committer.submit("a") == "A"
+    wait_until(lambda: len(run.exits) == 1 and not any(t.is_alive() for t in committer.threads()))
+    assert committer.submit("b") == "B"  # a new lane starts: the one whose release failed was put back
+
+
 def test_close_runs_what_waits_then_refuses(run: FakeRun, pool: ThreadPoolExecutor) -> None:
     committer = mechanism(run, on_exit=run.on_exit)
     first = held(committer, run, pool)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from sqlalchemy import Engine, select, update
 
 from sika.ledger import Ledger
-from sika.payments import Movement, Movements, movement_id
+from sika.payments import Movement, Movements, Status, movement_id
 from sika.payments.movements import Code, Leg, Role
 from sika.payments.purchases import Purchases
 from sika.rides import payment_kinds
@@ -96,6 +96,13 @@ class Billing:
         if trip.payment_method == "wallet" and trip.payment_id is not None:
             return min(priced, self._payments.get(trip.payment_id).amount)
         return priced
+
+    def unpaid(self, trip: Trip) -> bool:
+        """A completed trip whose fare was not taken (the ledger was busy, the process stopped between
+        the trip's end and its payment): a wallet hold still pending, or no charge recorded."""
+        if trip.payment_method == "wallet" and trip.payment_id is not None:
+            return self._payments.get(trip.payment_id).status is Status.PENDING
+        return trip.payment_id is None
 
     def release(self, trip: Trip, code: str) -> None:
         if trip.payment_method == "wallet" and trip.payment_id is not None:

@@ -90,6 +90,12 @@ class Journey:
     def complete(self, driver_id: int, trip_id: str, *, distance_m: int | None = None) -> Trip:
         """End the trip: the final fare from the distance ridden and the time taken, then payment."""
         trip = self._store.trip_of_driver(driver_id, trip_id)
+        if trip.status is TripStatus.COMPLETED and trip.final_fare is not None:
+            # The driver's retry: the trip ended but its fare may not have been taken (the ledger busy,
+            # the process stopped in between). Taking it again is safe: every payment step is idempotent.
+            if self._billing.unpaid(trip):
+                self._paid(trip, trip.final_fare)
+            return self._store.trip(trip_id)
         city = self._city(trip.city)
         vehicle = city.vehicle(trip.vehicle_type)
         now = self._clock_ns()
@@ -106,16 +112,22 @@ class Journey:
         if not self._store.complete(trip, driver_id, final_fare=fare, distance_m=ridden, finished_at_ns=now,
                                     updated_at_ns=now):
             raise IllegalTransition(f"a trip that is {trip.status} cannot complete")
-        trip = self._pay(self._store.trip(trip_id), fare)
+        self._paid(self._store.trip(trip_id), fare)
+        return self._store.trip(trip_id)
+
+    def _paid(self, trip: Trip, fare: int) -> None:
+        """Take the fare, then tell the rider and the driver."""
+        driver_id = trip.driver_id
+        assert driver_id is not None
+        trip = self._pay(trip, fare)
         self._notices.rider(trip, "ride_completed", {"amount": fare, "payment": trip.payment_method})
-        earning = fare - vehicle.fares.commission(fare)
+        earning = fare - self._city(trip.city).vehicle(trip.vehicle_type).fares.commission(fare)
         self._notices.driver(
             trip,
             driver_id,
             "ride_earning",
             {"amount": fare, "earning": earning, "payment": trip.payment_method},
         )
-        return self._store.trip(trip_id)
 
     def _pay(self, trip: Trip, fare: int) -> Trip:
         """Take the fare; a card that refuses it at once leaves a cash trip, as on the street."""
