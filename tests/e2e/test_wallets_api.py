@@ -128,7 +128,7 @@ def test_a_wallets_statement_pages_newest_first_for_admins_and_the_customer(worl
     assert first["items"][0] == {"id": ids[2], "kind": "cash_in", "status": "completed", "amount": 3_000,
                                  "fee": 0, "currency": "XOF", "counterparty": "Boutique Bè (+22892001122)",
                                  "counterparty_msisdn": "+22892001122",
-                                 "description": "Dépôt chez Boutique Bè",
+                                 "description": "Dépôt chez Boutique Bè", "reward": 0,
                                  "at": first["items"][0]["at"]}
     assert first["items"][0]["at"].endswith("+00:00")
     rest = client.get(f"/v1/wallets/90112233/transactions?limit=2&cursor={first['next_cursor']}",
