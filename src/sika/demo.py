@@ -14,6 +14,7 @@ from sika.auth import Role
 from sika.bootstrap import Container
 from sika.errors import SikaError
 from sika.payments import Agent, Merchant
+from sika.promotions.model import State
 from sika.rides.geo import Point
 from sika.wallet import Pin, UnknownWallet
 
@@ -91,11 +92,12 @@ def seed(container: Container) -> DemoKeys:
 def _campaign(container: Container) -> str:
     """The demo's cashback campaign, found by name on a restart; started (its budget funded) once."""
     campaigns = container.promotions.campaigns
-    existing = next((v.campaign for v in campaigns.list(limit=200) if v.campaign.name == DEMO_CAMPAIGN), None)
+    existing = next((c for c in campaigns.store.list(limit=200) if c.name == DEMO_CAMPAIGN), None)
     if existing is None:
         existing = campaigns.create(
             name=DEMO_CAMPAIGN, kind="cashback", budget=DEMO_CAMPAIGN_BUDGET, rules=DEMO_CAMPAIGN_RULES
         )
+    if existing.state in (State.DRAFT, State.PAUSED):  # new, or a start a stop interrupted, or paused
         campaigns.start(existing.id)
     return existing.id
 

@@ -75,3 +75,16 @@ def test_a_customer_who_does_not_drive_is_not_offered_fasting_mode(container: Co
     chat.pick("Paramètres", "settings")
     assert [c for c, _ in chat.choices] == ["language", "notices"]
     assert "Veuillez choisir" in chat.pick("fasting", "fasting")  # typed by hand: refused, nothing changes
+
+
+def test_a_driver_of_a_city_no_longer_served_is_not_offered_fasting_mode(container: Container) -> None:
+    rides = container.rides
+    assert rides is not None
+    container.customers.open(DRIVER, "Komlan", language="en", pin=Pin("7314"), tier=1)
+    rides.onboard(container.customers.get(DRIVER), city_id="lome", vehicle_type="moto", plate="TG-7008-FM")
+    rides.cities = [city for city in rides.cities if city.id != "lome"]  # the operator dropped Lomé
+    chat = Chat(container, DRIVER)
+    chat.pick("menu")
+    assert "Settings: what would you like to change?" in chat.pick("Settings", "settings")
+    assert [c for c, _ in chat.choices] == ["language", "notices"]
+    assert "Please choose one of the options." in chat.pick("fasting", "fasting")  # and no crash

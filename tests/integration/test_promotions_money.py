@@ -285,3 +285,7 @@ def test_a_ride_discount_is_paid_back_with_the_fare_of_a_wallet_ride(town: Town)
     assert assert_adds_up(town, campaign).spent == fare // 10
     (line,) = town.container.promotions.rewards_of(ama.id)
     assert (line.kind, line.amount) == ("ride_discount", fare // 10)
+    # The rider's statement shows the ride with its discount, and still adds up to the balance.
+    assert_statement_adds_up(town, ama)
+    ride_item = town.container.statements.page(ama, limit=1).items[0]
+    assert (ride_item.kind, ride_item.amount, ride_item.reward) == ("ride", -fare + fare // 10, fare // 10)

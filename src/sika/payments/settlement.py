@@ -17,7 +17,7 @@ from sika.db import writing
 from sika.ledger import Transfer, TransferFlags, TransferResult
 from sika.payments.details import merged_json
 from sika.payments.hooks import Draft, extend, without_group
-from sika.payments.movements import Leg, Movement, Status, check_transition
+from sika.payments.movements import Leg, Movement, Status, check_transition, legs_json
 from sika.payments.runner import OK, Runner
 from sika.payments.schema import movements
 
@@ -97,10 +97,12 @@ class Movements(Runner):
         assert refused in (None, TransferResult.PENDING_TRANSFER_ALREADY_POSTED,
                            TransferResult.EXISTS_WITH_DIFFERENT_FIELDS), refused
         with writing(self._engine).begin() as connection:
+            # The legs posted with the hold join the movement's own (a statement reads a movement's
+            # effect on a wallet from its legs: a ride discount paid back to the rider is one of them).
             connection.execute(movements.update().where(
                 movements.c.id == movement.id, movements.c.status == Status.PENDING).values(
-                amount=amount, updated_at_ns=self._clock_ns(), details=json.dumps(
-                    {**details, **(notes or {})}, separators=(",", ":"))))
+                amount=amount, updated_at_ns=self._clock_ns(), legs=legs_json([*movement.legs, *legs]),
+                details=json.dumps({**details, **(notes or {})}, separators=(",", ":"))))
         return self._close(self.get(movement_id), success=True, receipt=None, error_code=None, reason=None)
 
     def _post_hold(self, movement: Movement, held: Leg, amount: int, legs: list[Leg],
@@ -120,10 +122,11 @@ class Movements(Runner):
                 return None if failed is None else failed[1]
             kept = without_group(self._ledger, movement.id, legs, details, (legs[failed[0] - 1], failed[1]),
                                  counting=self.counting())
-            if kept is not None:
-                legs[:], kept_details = kept
-                details.clear()
-                details.update(kept_details)
+            if kept is None:
+                return None  # another try posted the hold with that group: the chain went through
+            legs[:], kept_details = kept
+            details.clear()
+            details.update(kept_details)
 
     def _settle_deferred(self, movement: Movement, *, success: bool, receipt: dict[str, str] | None,
                          error_code: str | None, reason: str | None) -> Movement:

@@ -93,8 +93,9 @@ class Journey:
         if trip.status is TripStatus.COMPLETED and trip.final_fare is not None:
             # The driver's retry: the trip ended but its fare may not have been taken (the ledger busy,
             # the process stopped in between). Taking it again is safe: every payment step is idempotent.
-            if self._billing.unpaid(trip):
-                self._paid(trip, trip.final_fare)
+            # The notices are queued once per trip, so saying them again is safe too (and makes sure
+            # they went, if the first try stopped before them).
+            self._paid(trip, trip.final_fare, pay=self._billing.unpaid(trip))
             return self._store.trip(trip_id)
         city = self._city(trip.city)
         vehicle = city.vehicle(trip.vehicle_type)
@@ -115,18 +116,21 @@ class Journey:
         self._paid(self._store.trip(trip_id), fare)
         return self._store.trip(trip_id)
 
-    def _paid(self, trip: Trip, fare: int) -> None:
-        """Take the fare, then tell the rider and the driver."""
+    def _paid(self, trip: Trip, fare: int, *, pay: bool = True) -> None:
+        """Take the fare (unless ``pay`` is false: taken already), then tell the rider and the driver."""
         driver_id = trip.driver_id
         assert driver_id is not None
-        trip = self._pay(trip, fare)
-        self._notices.rider(trip, "ride_completed", {"amount": fare, "payment": trip.payment_method})
+        if pay:
+            trip = self._pay(trip, fare)
+        self._notices.rider(trip, "ride_completed", {"amount": fare, "payment": trip.payment_method},
+                            once=True)
         earning = fare - self._city(trip.city).vehicle(trip.vehicle_type).fares.commission(fare)
         self._notices.driver(
             trip,
             driver_id,
             "ride_earning",
             {"amount": fare, "earning": earning, "payment": trip.payment_method},
+            once=True,
         )
 
     def _pay(self, trip: Trip, fare: int) -> Trip:

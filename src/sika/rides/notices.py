@@ -27,19 +27,21 @@ class Notices:
         self._customers = customers
         self._clock_ns = clock_ns
 
-    def rider(self, trip: Trip, kind: str, params: dict[str, Any]) -> None:
+    def rider(self, trip: Trip, kind: str, params: dict[str, Any], *, once: bool = False) -> None:
+        """``once``: a message a trip has one of (its end): a second try of the same step queues nothing."""
         now = self._clock_ns()
         with self._engine.begin() as connection:
             enqueue(
                 connection,
-                dedupe_key=f"{trip.id}:{kind}:{trip.status}:{now}",
+                dedupe_key=f"{trip.id}:{kind}" if once else f"{trip.id}:{kind}:{trip.status}:{now}",
                 msisdn=trip.rider_msisdn,
                 kind=kind,
                 now_ns=now,
                 params={"trip": trip.id, **params},
             )
 
-    def driver(self, trip: Trip, driver_id: int, kind: str, params: dict[str, Any]) -> None:
+    def driver(self, trip: Trip, driver_id: int, kind: str, params: dict[str, Any], *,
+               once: bool = False) -> None:
         now = self._clock_ns()
         # Read before the write transaction: on SQLite a transaction that reads first cannot wait for
         # the write lock another connection holds.
@@ -48,7 +50,7 @@ class Notices:
         with self._engine.begin() as connection:
             enqueue(
                 connection,
-                dedupe_key=f"{trip.id}:{kind}:driver:{now}",
+                dedupe_key=f"{trip.id}:{kind}:driver" if once else f"{trip.id}:{kind}:driver:{now}",
                 msisdn=msisdn,
                 kind=kind,
                 now_ns=now,

@@ -24,15 +24,18 @@ _NEXT = {
 
 
 def _driver(ctx: Context) -> Driver | None:
-    """The customer's driver record, or None for a customer who does not drive."""
+    """The customer's driver record, or None for a customer who does not drive (here: a driver of a
+    city this deployment no longer serves has no hours to set)."""
     if ctx.customer is None:
         return None
+    rides = ctx.services.rides
     try:
-        return ctx.services.rides.driver_of(ctx.customer.id)
+        driver = rides.driver_of(ctx.customer.id)
     except SikaError as exc:
         if exc.code != "unknown_driver":
             raise
         return None
+    return driver if any(city.id == driver.city for city in rides.cities) else None
 
 
 def pick_ask(ctx: Context) -> Reply:
@@ -50,9 +53,9 @@ def pick(ctx: Context, answer: Answer) -> None:
 
 def fasting_ask(ctx: Context) -> Reply:
     driver = _driver(ctx)
-    if driver is None:  # no longer a driver since the menu was shown
-        ctx.state.reset()
-        return Reply(ctx.t("Please choose one of the options."))
+    if driver is None:  # no longer a driver here since the menu was shown: the settings again
+        ctx.go("settings", "pick")
+        return pick_ask(ctx)
     rides = ctx.services.rides
     hours = round(rides.city(driver.city).hours.fasting_cap_h, 1)
     shown = f"{hours:g}"
