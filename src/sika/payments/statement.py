@@ -275,13 +275,14 @@ class Statements:
         for s in seen:
             status, amount, fee = _figures(s, customer)
             m = s.movement
+            # A prize or a referral is a reward in itself: its description says so.
+            in_payment = status is ItemStatus.COMPLETED and m.kind is not Kind.REWARD
             out.append(Item(
                 id=m.id, kind=str(m.kind), status=status, amount=amount, fee=fee, currency=m.currency,
                 counterparty=parties.other(m, products), at_ns=m.created_at_ns,
                 subject=_subject(m, customer, amount, products, parties),
                 error_code=m.error_code if status is ItemStatus.FAILED else None,
-                reward=s.effect.reward_posted if status is ItemStatus.COMPLETED and m.kind != Kind.REWARD
-                else 0))
+                reward=s.effect.reward_posted if in_payment else 0))
         return out
 
 
