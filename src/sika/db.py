@@ -15,17 +15,21 @@ writing side by side, those sleeps were most of the webhook's worst latencies (d
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from sika.errors import ConfigurationError
 
-__all__ = ["UNAVAILABLE", "create_db_engine", "is_sqlite", "ping", "writing"]
+__all__ = ["UNAVAILABLE", "begin", "connect", "create_db_engine", "is_sqlite", "ping", "savepoint", "shared",
+           "together", "writing"]
 
 # How long a writer waits between tries for SQLite's write lock: short, then doubling up to the most.
 LOCK_PAUSE_S_MIN = 0.000_2
@@ -101,6 +105,8 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         # after it on the chat's hot reads.
         dbapi_connection = connection.connection.dbapi_connection
         if connection.get_execution_options().get(_IMMEDIATE):
+            # Another writer on this thread while its together() holds the lock would wait for itself.
+            assert shared(connection.engine) is None, "a write outside the shared transaction"
             _begin_immediate(dbapi_connection, busy_timeout_ms)
         else:
             dbapi_connection.execute("BEGIN")
@@ -117,6 +123,85 @@ def writing(engine: Engine) -> Engine:
         writer = engine.execution_options(**{_IMMEDIATE: True})
         engine._sika_writer = writer  # type: ignore[attr-defined]
     return writer
+
+
+# The transaction :func:`together` opened on this thread, by database (its pool).
+_shared = threading.local()
+
+
+@contextmanager
+def together(engine: Engine) -> Iterator[None]:
+    """On SQLite, the writes made inside (through :func:`begin`, on this thread) share one transaction:
+    one write lock taken, one commit, all or nothing. Elsewhere, and inside another ``together``, it
+    changes nothing.
+
+    Why only SQLite: it has one writer at a time, and each commit is an fsync taken under that lock,
+    so a payment's three steps (the movement recorded, its legs in the ledger, its outcome) cost three
+    lock turns and three fsyncs when one of each does the same work. On PostgreSQL the ledger's steps
+    go through its group commit instead, which shares commits and hot accounts' row locks between
+    concurrent payments; holding those locks for a whole payment would serialise them.
+
+    Nothing that waits on another system may run inside (a provider's answer): the write lock is held.
+    What :func:`connect` reads inside sees the writes made so far.
+    """
+    key = id(engine.pool)
+    units: dict[int, Connection] = _shared.__dict__.setdefault("units", {})
+    if not is_sqlite(engine) or key in units:
+        yield
+        return
+    with writing(engine).begin() as connection:
+        units[key] = connection
+        try:
+            yield
+        finally:
+            del units[key]
+
+
+def shared(engine: Engine) -> Connection | None:
+    """The connection of the :func:`together` this thread is in for ``engine``'s database, if any."""
+    units: dict[int, Connection] | None = _shared.__dict__.get("units")
+    return units.get(id(engine.pool)) if units else None
+
+
+@contextmanager
+def begin(engine: Engine) -> Iterator[Connection]:
+    """``writing(engine).begin()``, or, inside :func:`together`, a savepoint of its transaction: what
+    is written here is undone if an error leaves the block (as a transaction of its own would be),
+    kept and committed with the rest otherwise."""
+    connection = shared(engine)
+    if connection is not None:
+        with savepoint(connection):
+            yield connection
+        return
+    with writing(engine).begin() as connection:
+        yield connection
+
+
+@contextmanager
+def savepoint(connection: Connection) -> Iterator[None]:
+    """A SQLite savepoint straight through the driver (SQLAlchemy's costs a few of our statements)."""
+    driver = connection.connection.dbapi_connection
+    assert driver is not None
+    driver.execute("SAVEPOINT sika_step")
+    try:
+        yield
+    except BaseException:
+        driver.execute("ROLLBACK TO sika_step")
+        driver.execute("RELEASE sika_step")
+        raise
+    driver.execute("RELEASE sika_step")
+
+
+@contextmanager
+def connect(engine: Engine) -> Iterator[Connection]:
+    """``engine.connect()`` for reading, or, inside :func:`together`, its connection (which sees the
+    writes made so far)."""
+    connection = shared(engine)
+    if connection is not None:
+        yield connection
+        return
+    with engine.connect() as connection:
+        yield connection
 
 
 def _begin_immediate(dbapi_connection: sqlite3.Connection, busy_timeout_ms: int) -> None:

@@ -488,6 +488,9 @@ def test_a_movement_refused_by_one_try_and_done_by_another_is_not_reported_faile
     """Two tries of one movement id (a double-tapped approval, a retry after a lost answer): the first
     is refused for lack of money, the wallet is topped up, the second goes through. Whatever the
     movement's status says must be what the ledger did."""
+    if containers[0].engine.dialect.name == "sqlite":
+        pytest.skip("on SQLite a movement's steps are one transaction (sika.db.together): a try holds the "
+                    "write lock from its record to its outcome, so no other try can come in between")
     town = Town.open(containers[0])
     town.wallet(AMA, "Ama Mensah", cash=1_000)
     town.wallet(KOFI, "Kofi Agbeko")
@@ -541,8 +544,18 @@ def test_a_voucher_whose_claim_died_half_way_is_paid_out_once_by_recovery(
     with pytest.raises(KeyboardInterrupt):
         payments.claim_voucher(claim_id, stranger, code, agent=agent)
     monkeypatch.undo()
-    assert payments.get(claim_id).status is Status.PROCESSING
     sweeper = _expired_voucher_sweeper(town.container)
+    if town.container.engine.dialect.name == "sqlite":
+        # One transaction from record to outcome (sika.db.together): the killed claim left nothing, and
+        # the voucher is still there to be claimed, once.
+        assert payments.find(claim_id) is None
+        assert payments.claim_voucher(claim_id, stranger, code, agent=agent).status is Status.COMPLETED
+        assert payments.claim_voucher(claim_id, stranger, code, agent=agent).status is Status.COMPLETED
+        assert sweeper.refund_expired_vouchers() == 0
+        assert town.balance(AMA) == 0
+        assert town.system_balance("voucher_holding") == 0
+        return
+    assert payments.get(claim_id).status is Status.PROCESSING
     assert sweeper.refund_expired_vouchers() == 0  # the claim owns the voucher
     recovery = payments_over(town.container.engine, town.container.ledger, town.container.customers,
                              tiers=town.container.settings.tiers, recovery_grace_s=1,

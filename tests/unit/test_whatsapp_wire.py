@@ -386,8 +386,11 @@ def test_a_turn_combined_loses_no_word_and_keeps_the_order_and_every_choice(repl
     def ink(text: str) -> str:
         return "".join(text.replace("\u200f", "").split())
 
-    sent = "".join(ink(text) for text in texts if text != "…" and not re.fullmatch(r"\d+/\d+", text))
-    assert sent == "".join(ink(reply.text) for reply in replies)
+    def added(text: str) -> bool:  # a reply that reads like one of them is left out on both sides
+        return text.strip() == "…" or re.fullmatch(r"\d+/\d+", text.strip()) is not None
+
+    sent = "".join(ink(text) for text in texts if not added(text))
+    assert sent == "".join(ink(reply.text) for reply in replies if not added(reply.text))
     offered = [row.get("reply", row)["id"] for body in bodies if body["type"] == "interactive"
                for row in body["interactive"]["action"].get("buttons")
                or body["interactive"]["action"]["sections"][0]["rows"]]

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, bindparam, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import PoolProxiedConnection
 
+from sika.db import connect, shared
 from sika.ledger.conflicts import RetryableError
 from sika.ledger.errors import AccountNotFound, LedgerBusy, LedgerError
 from sika.ledger.group_commit import LANES_MAX, GroupCommitter
@@ -223,14 +224,21 @@ class Ledger:
         return self._run(list(transfers), [len(transfers)])
 
     def submit(self, transfers: Sequence[Transfer]) -> list[TransferResult]:
-        """Like :meth:`create_transfers`, sharing a commit with concurrent callers."""
+        """Like :meth:`create_transfers`, sharing a commit with concurrent callers; inside
+        :func:`sika.db.together`, in its transaction (SQLite: one writer, nothing to share)."""
         if len(transfers) > self._group_max:
             raise LedgerError(f"a batch holds at most {self._group_max} transfers",
                               code="batch_too_large")
+        unit = shared(self.engine)
+        if unit is not None:
+            if not transfers:
+                return []
+            return self._store.run(transfers, now_ns=self._clock_ns(), segments=[len(transfers)],
+                                   connection=unit.connection, within=True).results
         return self._group_committer().submit(transfers)
 
     def get_transfer(self, transfer_id: str) -> TransferRecord | None:
-        with self.engine.connect() as connection:
+        with connect(self.engine) as connection:
             row = connection.execute(
                 text(
                     f"SELECT {TRANSFER_COLUMNS} FROM ledger_transfers t"
@@ -247,7 +255,7 @@ class Ledger:
             raise LedgerError(f"at most {BATCH_MAX} transfers at once", code="too_many")
         if not ids:
             return {}
-        with self.engine.connect() as connection:
+        with connect(self.engine) as connection:
             rows = connection.execute(_TRANSFERS_BY_ID, {"ids": ids}).all()
         return {row[1]: record_from_row(row) for row in rows}
 
@@ -316,6 +324,7 @@ class Ledger:
             return self._committer
 
     def _run(self, transfers: list[Transfer], segments: list[int]) -> list[TransferResult]:
+        assert shared(self.engine) is None, "inside sika.db.together, the ledger is given its connection"
         outcome = self._with_retries(
             lambda: self._store.run(transfers, now_ns=self._clock_ns(), segments=segments)
         )

@@ -39,10 +39,14 @@ def run_sqlite(
     now_ns: int,
     segments: Sequence[int] | None,
     expire_ids: Sequence[str],
+    *,
+    within: bool = False,
 ) -> Outcome:
+    """``within``: the connection is in a write transaction already (``sika.db.together``); the batch
+    is a savepoint of it, undone alone if it fails, committed with it."""
     cursor = connection.cursor()
     try:
-        cursor.execute("BEGIN IMMEDIATE")
+        cursor.execute("SAVEPOINT sika_ledger" if within else "BEGIN IMMEDIATE")
         pending_ids = {t.pending_id for t in transfers if t.pending_id} | set(expire_ids)
         known = _transfers(cursor, {t.id for t in transfers} | pending_ids)
         pendings = {i: known[i] for i in pending_ids if i in known}
@@ -58,14 +62,14 @@ def run_sqlite(
             expire_ids=expire_ids,
         )
         _write(cursor, outcome, accounts)
-        cursor.execute("COMMIT")
+        cursor.execute("RELEASE sika_ledger" if within else "COMMIT")
     except sqlite3.OperationalError as exc:
-        _rollback(connection)
+        _rollback(connection, within)
         if "locked" in str(exc) or "busy" in str(exc):
             raise RetryableError(str(exc)) from exc
         raise
     except BaseException:
-        _rollback(connection)
+        _rollback(connection, within)
         raise
     finally:
         cursor.close()
@@ -133,6 +137,9 @@ def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def _rollback(connection: sqlite3.Connection) -> None:
-    if connection.in_transaction:
+def _rollback(connection: sqlite3.Connection, within: bool) -> None:
+    if within:
+        connection.execute("ROLLBACK TO sika_ledger")
+        connection.execute("RELEASE sika_ledger")
+    elif connection.in_transaction:
         connection.execute("ROLLBACK")

@@ -38,14 +38,17 @@ class BatchStore:
         segments: Sequence[int] | None = None,
         expire_ids: Sequence[str] = (),
         connection: PoolProxiedConnection | None = None,
+        within: bool = False,
     ) -> Outcome:
-        """Run one batch in one transaction, on ``connection`` if given (else one from the pool)."""
+        """Run one batch in one transaction, on ``connection`` if given (else one from the pool);
+        ``within``: in the SQLite transaction ``connection`` is in (``sika.db.together``)."""
+        assert not within or (self._sqlite and connection is not None)
         raw = connection if connection is not None else self._engine.raw_connection()
         try:
             # sqlite3's or psycopg's own connection (unlike driver_connection, it survives detach()).
             driver: Any = raw.dbapi_connection
             if self._sqlite:
-                return run_sqlite(driver, transfers, now_ns, segments, expire_ids)
+                return run_sqlite(driver, transfers, now_ns, segments, expire_ids, within=within)
             return self._postgres.run(driver, transfers, now_ns, segments, expire_ids)
         finally:
             if connection is None:

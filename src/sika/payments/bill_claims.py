@@ -17,6 +17,7 @@ from collections.abc import Callable
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from sika.db import begin, connect
 from sika.errors import SikaError
 from sika.payments.movements import Status
 from sika.payments.schema import bill_claims
@@ -52,14 +53,14 @@ class BillClaims:
         for _ in range(_TRIES_MAX):  # a claim released between our insert and our read: insert again
             now = self._clock_ns()
             try:
-                with self._engine.begin() as connection:
+                with begin(self._engine) as connection:
                     connection.execute(insert(bill_claims).values(
                         provider=provider, reference=reference, period=period, movement_id=movement_id,
                         amount=amount, created_at_ns=now))
                 return
             except IntegrityError:
                 pass
-            with self._engine.connect() as connection:
+            with connect(self._engine) as connection:
                 row = connection.execute(select(bill_claims).where(key)).mappings().first()
             if row is None:
                 continue
@@ -70,7 +71,7 @@ class BillClaims:
             abandoned = status is None and row["created_at_ns"] < now - self._stale_ns
             if status is not Status.FAILED and not abandoned:
                 break
-            with self._engine.begin() as connection:
+            with begin(self._engine) as connection:
                 taken = connection.execute(
                     update(bill_claims).where(key, bill_claims.c.movement_id == holder)
                     .values(movement_id=movement_id, amount=amount, created_at_ns=now)).rowcount
@@ -80,5 +81,5 @@ class BillClaims:
 
     def release(self, movement_id: str) -> None:
         """The movement failed: its bill may be paid again."""
-        with self._engine.begin() as connection:
+        with begin(self._engine) as connection:
             connection.execute(delete(bill_claims).where(bill_claims.c.movement_id == movement_id))

@@ -38,6 +38,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, update
 
+from sika.db import begin
 from sika.ledger import Ledger, Transfer, TransferResult
 from sika.payments.movements import Code, Kind, Leg, Movement, Role, Status, legs_json
 from sika.payments.schema import movements
@@ -205,7 +206,7 @@ def drop_group(
     if kept is None:
         return None
     legs, details = kept
-    with engine.begin() as connection:
+    with begin(engine) as connection:
         connection.execute(
             update(movements)
             .where(movements.c.id == movement.id, movements.c.status == Status.PROCESSING)

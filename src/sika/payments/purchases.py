@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import Engine, select, update
 
 from sika import phones
-from sika.db import writing
+from sika.db import begin, together
 from sika.errors import SikaError
 from sika.payments.bill_claims import PERIOD_CHARS_MAX, BillClaims
 from sika.payments.details import merged_json
@@ -383,11 +383,17 @@ class Purchases:
         if url:  # kept even when the callback already came: the answer tells where the customer paid
             self._note_details(movement_id, payment_url=url)
         if outcome.provider_reference:
-            with self._early_lock:
+            # The reference, and the outcome it brings, commit before the lock is let go (on SQLite in
+            # one transaction, sika.db.together): a callback naming the reference waits for both.
+            with self._early_lock, together(self._engine):
                 self._movements.note_reference(movement_id, outcome.provider_reference)
                 early = self._early.pop(outcome.provider_reference, None)
-            if early is not None and outcome.status is ProviderStatus.PENDING:
-                outcome = early
+                if early is not None and outcome.status is ProviderStatus.PENDING:
+                    outcome = early
+                return self._settle(movement_id, outcome)
+        return self._settle(movement_id, outcome)
+
+    def _settle(self, movement_id: str, outcome: Outcome) -> Movement:
         if outcome.status is ProviderStatus.PENDING:
             return self._movements.get(movement_id)
         if outcome.status is ProviderStatus.SUCCEEDED:
@@ -449,7 +455,7 @@ class Purchases:
         if all(movement.details.get(k) == v for k, v in notes.items()):
             return
         # Merged in the writing transaction: the callback may be settling the movement at this moment.
-        with writing(self._engine).begin() as connection:
+        with begin(self._engine) as connection:
             connection.execute(update(movements).where(movements.c.id == movement_id).values(
                 details=merged_json(connection, movement_id, notes)))
 

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from sika.db import writing
+from sika.db import begin, together
 from sika.ledger import Transfer, TransferFlags, TransferResult
 from sika.payments.details import merged_json
 from sika.payments.hooks import Draft, extend, without_group
@@ -34,8 +34,15 @@ class Movements(Runner):
         """A provider's final answer for a ``pending`` movement, applied once.
 
         A success that arrives after the hold was given up is kept in ``details["late_outcome"]`` for
-        reconciliation, since the provider delivered something we did not charge for.
+        reconciliation, since the provider delivered something we did not charge for. On SQLite it is
+        one transaction (``sika.db.together``): the ledger's answer and the outcome commit together.
         """
+        with together(self._engine):
+            return self._settle(movement_id, success=success, receipt=receipt, error_code=error_code,
+                                reason=reason)
+
+    def _settle(self, movement_id: str, *, success: bool, receipt: dict[str, str] | None,
+                error_code: str | None, reason: str | None) -> Movement:
         movement = self.get(movement_id)
         if movement.status is not Status.PENDING:
             if movement.status is Status.FAILED and success and "late_outcome" not in movement.details:
@@ -75,7 +82,8 @@ class Movements(Runner):
         A booking holds an estimate and captures the final amount at the end; the rest of the hold
         returns to the payer. A second capture (a retry, a race) changes nothing. The movement then
         says what was charged (``amount``), not what was held; ``notes`` (what the caller wants kept,
-        such as the hold) go into its details.
+        such as the hold) go into its details. (Not in one transaction: a campaign's meter may be opened
+        while its reward is decided, in transactions of its own.)
         """
         movement = self.get(movement_id)
         if movement.status is not Status.PENDING:
@@ -96,7 +104,7 @@ class Movements(Runner):
         # Posted now, or by a concurrent capture (already posted, or the same post with other fields).
         assert refused in (None, TransferResult.PENDING_TRANSFER_ALREADY_POSTED,
                            TransferResult.EXISTS_WITH_DIFFERENT_FIELDS), refused
-        with writing(self._engine).begin() as connection:
+        with begin(self._engine) as connection:
             # The legs posted with the hold join the movement's own (a statement reads a movement's
             # effect on a wallet from its legs: a ride discount paid back to the rider is one of them).
             connection.execute(movements.update().where(
@@ -133,7 +141,7 @@ class Movements(Runner):
         if not success:
             return self._close(movement, success=False, receipt=receipt, error_code=error_code, reason=reason)
         check_transition(Status.PENDING, Status.PROCESSING)
-        with writing(self._engine).begin() as connection:
+        with begin(self._engine) as connection:
             details = {**movement.details, "receipt": receipt or {}}
             won = connection.execute(
                 movements.update().where(movements.c.id == movement.id, movements.c.status == Status.PENDING)

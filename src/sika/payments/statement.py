@@ -193,6 +193,8 @@ class Statements:
         self._ledger = ledger
         self._catalogue = catalogue
         self._views: dict[Kind, KindView] = {}
+        # The display names of the catalogue last read, by that list (the same until it is remade).
+        self._products: tuple[list[dict[str, Any]], dict[tuple[str, str], tuple[str, str, str]]] = ([], {})
 
     def register(self, kind: Kind, view: KindView) -> None:
         """How items of ``kind`` (another domain's) name their other side and what they are about."""
@@ -270,7 +272,10 @@ class Statements:
 
     def _items(self, customer: Customer, seen: list[_Seen]) -> list[Item]:
         parties = _Parties(self._engine, customer, [s.movement for s in seen], self._views)
-        products = _products(self._catalogue())
+        catalogue = self._catalogue()
+        if catalogue is not self._products[0]:
+            self._products = (catalogue, _products(catalogue))
+        products = self._products[1]
         out = []
         for s in seen:
             status, amount, fee = _figures(s, customer)

@@ -75,6 +75,10 @@ class BrandRoute:
             order_id, product=product, provider_reference=provider_reference)
 
 
+# How long a catalogue made from the adapters' is reused (it was made anew for every menu and page).
+CATALOGUE_TTL_S = 5.0
+
+
 class Providers:
     def __init__(self, routes: Iterable[Route] = (), *, gateways: Iterable[Gateway] = (),
                  missing: Mapping[str, str] | None = None, owned: Iterable[object] = ()) -> None:
@@ -89,6 +93,8 @@ class Providers:
         self._gateways = {gateway.name: gateway for gateway in gateways}
         self.missing = dict(missing or {})
         self._owned = list(owned)
+        # (when it was made, the catalogue): every menu and every statement page reads it.
+        self._catalogue: tuple[float, list[dict[str, Any]]] | None = None
 
     # Routing ---------------------------------------------------------------------------------------
 
@@ -137,7 +143,19 @@ class Providers:
         """One entry per live brand and kind, JSON-ready: ``provider``, ``kind``, ``name``,
         ``reference`` (what the customer types), ``products`` (``product`` code, ``name``, ``price``
         or None when the customer chooses, ``amount_min``, ``amount_max``, and for bundles
-        ``volume_mb`` and ``validity_days``)."""
+        ``volume_mb`` and ``validity_days``).
+
+        Made again at most every ``CATALOGUE_TTL_S`` (the adapters' catalogues are settings, or cached
+        for minutes by the adapter); the same list until then, not to be changed by the caller."""
+        made = self._catalogue
+        now_s = time.monotonic()
+        if made is not None and now_s - made[0] < CATALOGUE_TTL_S:
+            return made[1]
+        entries = self._make_catalogue()
+        self._catalogue = (now_s, entries)
+        return entries
+
+    def _make_catalogue(self) -> list[dict[str, Any]]:
         kinds: dict[tuple[str, int], set[ProductKind]] = {}
         adapters: dict[tuple[str, int], Provider] = {}
         for (brand, prefix), adapter in self._routes.items():
