@@ -186,8 +186,9 @@ def savepoint(connection: Connection) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        driver.execute("ROLLBACK TO sika_step")
-        driver.execute("RELEASE sika_step")
+        if driver.in_transaction:  # else SQLite rolled it all back itself (a full disk): the error tells
+            driver.execute("ROLLBACK TO sika_step")
+            driver.execute("RELEASE sika_step")
         raise
     driver.execute("RELEASE sika_step")
 

@@ -27,7 +27,8 @@ def _bodies(engine: Engine) -> list[str]:
 
 def _add(engine: Engine, note_id: int, body: str) -> None:
     with begin(engine) as connection:
-        connection.execute(text("INSERT INTO notes (id, body) VALUES (:id, :body)"), {"id": note_id, "body": body})
+        connection.execute(text("INSERT INTO notes (id, body) VALUES (:id, :body)"),
+                           {"id": note_id, "body": body})
 
 
 def test_the_steps_commit_together_and_read_what_was_written(engine: Engine) -> None:

@@ -138,8 +138,10 @@ def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
 
 
 def _rollback(connection: sqlite3.Connection, within: bool) -> None:
+    if not connection.in_transaction:
+        return  # SQLite rolled it all back itself (a full disk, an I/O error): the error tells
     if within:
         connection.execute("ROLLBACK TO sika_ledger")
         connection.execute("RELEASE sika_ledger")
-    elif connection.in_transaction:
+    else:
         connection.execute("ROLLBACK")

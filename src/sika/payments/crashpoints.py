@@ -2,8 +2,9 @@
 
 The path of a paid request is: the Idempotency-Key is claimed (``claimed``), the movement is recorded
 (``recorded``), its legs commit in the ledger (``ledger_committed``), its outcome is written
-(``finished``), the answer is stored for retries (``answered``). Between any two of these the real
-process can be killed or the database can fail. :func:`reached` is called at each; it does nothing
+(``finished``), the answer is stored for retries (``answered``). On SQLite, ``recorded`` to ``finished``
+are one transaction (``sika.db.together``): a crash there leaves nothing. Between any two of these the
+real process can be killed or the database can fail. :func:`reached` is called at each; it does nothing
 unless a test installed a hook (``tests/integration/test_crash_points.py``: a seeded simulation in the
 spirit of TigerBeetle's VOPR), which may raise :class:`ProcessCrash` (the process dies there: nothing
 after it runs, not even cleanup) or a database error (a transient failure the code must survive).

@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import Engine, select, update
 
 from sika import phones
-from sika.db import begin, together
+from sika.db import begin, is_sqlite, together
 from sika.errors import SikaError
 from sika.payments.bill_claims import PERIOD_CHARS_MAX, BillClaims
 from sika.payments.details import merged_json
@@ -382,16 +382,23 @@ class Purchases:
         url = outcome.receipt.get("redirect_url") if outcome.status is ProviderStatus.PENDING else None
         if url:  # kept even when the callback already came: the answer tells where the customer paid
             self._note_details(movement_id, payment_url=url)
-        if outcome.provider_reference:
-            # The reference, and the outcome it brings, commit before the lock is let go (on SQLite in
-            # one transaction, sika.db.together): a callback naming the reference waits for both.
+        if outcome.provider_reference and is_sqlite(self._engine):
+            # The reference and the outcome are one transaction (sika.db.together), committed before
+            # the lock is let go: a callback naming the reference must find it committed.
             with self._early_lock, together(self._engine):
-                self._movements.note_reference(movement_id, outcome.provider_reference)
-                early = self._early.pop(outcome.provider_reference, None)
-                if early is not None and outcome.status is ProviderStatus.PENDING:
-                    outcome = early
-                return self._settle(movement_id, outcome)
+                return self._settle(movement_id, self._noted(movement_id, outcome))
+        if outcome.provider_reference:
+            with self._early_lock:  # not while settling: the ledger's group commit shares those
+                outcome = self._noted(movement_id, outcome)
         return self._settle(movement_id, outcome)
+
+    def _noted(self, movement_id: str, outcome: Outcome) -> Outcome:
+        """The provider's reference kept (under ``_early_lock``); the outcome to apply, which a callback
+        naming the reference may have brought first."""
+        assert outcome.provider_reference
+        self._movements.note_reference(movement_id, outcome.provider_reference)
+        early = self._early.pop(outcome.provider_reference, None)
+        return early if early is not None and outcome.status is ProviderStatus.PENDING else outcome
 
     def _settle(self, movement_id: str, outcome: Outcome) -> Movement:
         if outcome.status is ProviderStatus.PENDING:
