@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sika.notices.preferences import Preferences, Quiet
@@ -20,6 +20,9 @@ _UNSET: Any = object()
 ASKED_KNOWN_MAX = 100_000
 
 
+_PREFERENCES = select(notice_preferences).where(notice_preferences.c.msisdn == bindparam("b_msisdn"))
+
+
 class PreferenceStore:
     def __init__(self, engine: Engine, *, clock_ns: Callable[[], int] = time.time_ns) -> None:
         self._engine = engine
@@ -29,8 +32,7 @@ class PreferenceStore:
     def get(self, msisdn: str) -> Preferences:
         """The number's preferences; a number that never chose has the defaults (no marketing)."""
         with self._engine.connect() as connection:
-            row = connection.execute(select(notice_preferences).where(
-                notice_preferences.c.msisdn == msisdn)).mappings().first()
+            row = connection.execute(_PREFERENCES, {"b_msisdn": msisdn}).mappings().first()
         return Preferences(**row) if row is not None else Preferences(msisdn=msisdn)
 
     def change(self, msisdn: str, *, quiet: Quiet | None = None, marketing: bool | None = None,

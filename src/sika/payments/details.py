@@ -15,18 +15,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from sika.payments.schema import movements
 
 __all__ = ["merged_json"]
 
+_DETAILS = select(movements.c.details).where(movements.c.id == bindparam("b_id"))
+_DETAILS_LOCKED = _DETAILS.with_for_update()
+
 
 def merged_json(connection: Connection, movement_id: str, details: dict[str, Any]) -> str:
     """``details`` over the row's current details, as the JSON to write in this transaction."""
-    query = select(movements.c.details).where(movements.c.id == movement_id)
-    if connection.dialect.name == "postgresql":
-        query = query.with_for_update()
-    stored = connection.execute(query).scalar()
+    query = _DETAILS_LOCKED if connection.dialect.name == "postgresql" else _DETAILS
+    stored = connection.execute(query, {"b_id": movement_id}).scalar()
     current = json.loads(stored) if stored else {}
     return json.dumps({**current, **details}, separators=(",", ":"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from sika.ledger import AccountKind, Ledger
@@ -22,6 +22,8 @@ from sika.payments.schema import inflow_meters
 __all__ = ["InflowMeters", "month_of"]
 
 _CACHE_MAX = 100_000
+_METER = select(inflow_meters.c.account_id).where(inflow_meters.c.customer_id == bindparam("b_customer"),
+                                                  inflow_meters.c.month == bindparam("b_month"))
 
 
 def month_of(now_ns: int) -> str:
@@ -58,10 +60,8 @@ class InflowMeters:
 
     def _lookup(self, customer_id: int, month: str) -> int | None:
         with self._engine.connect() as connection:
-            found = connection.execute(
-                select(inflow_meters.c.account_id)
-                .where(inflow_meters.c.customer_id == customer_id, inflow_meters.c.month == month)
-            ).scalar_one_or_none()
+            found = connection.execute(_METER, {"b_customer": customer_id, "b_month": month}
+                                       ).scalar_one_or_none()
         return None if found is None else int(found)
 
     def _open(self, customer_id: int, month: str, limit: int) -> int:

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, and_, or_, select
+from sqlalchemy import Connection, Engine, and_, bindparam, or_, select
 
 from sika.errors import SikaError
 from sika.ledger import Ledger, TransferFlags, TransferRecord
@@ -180,6 +180,26 @@ class _Seen:
     started: bool
 
 
+# The hot statements, built once (building one costs as much as running it on SQLite).
+_BY_ID = select(movements).where(movements.c.id == bindparam("b_id"))
+_OLDER = or_(movements.c.created_at_ns < bindparam("b_at"),
+             and_(movements.c.created_at_ns == bindparam("b_at"), movements.c.id < bindparam("b_last")))
+_NEWEST_FIRST = (movements.c.created_at_ns.desc(), movements.c.id.desc())
+_PAID = select(movements).where(movements.c.payer_customer_id == bindparam("b_customer"), _OLDER) \
+    .order_by(*_NEWEST_FIRST).limit(bindparam("b_n"))
+_RECEIVED = select(movements).where(
+    movements.c.payee_customer_id == bindparam("b_customer"), _OLDER,
+    or_(movements.c.status != str(Status.FAILED), movements.c.kind.in_([str(k) for k in _STARTED_BY_PAYEE]))
+).order_by(*_NEWEST_FIRST).limit(bindparam("b_n"))
+
+_SENDERS = select(vouchers.c.movement_id, vouchers.c.sender_customer_id).where(
+    vouchers.c.movement_id.in_(bindparam("b_ids", expanding=True)))
+_AGENTS = select(agents.c.id, agents.c.name, agents.c.msisdn).where(
+    agents.c.id.in_(bindparam("b_ids", expanding=True)))
+_PEOPLE = select(customers.c.id, customers.c.name, customers.c.msisdn).where(
+    customers.c.id.in_(bindparam("b_ids", expanding=True)))
+
+
 class Statements:
     """Statements of wallets, read from movements and the ledger.
 
@@ -225,8 +245,7 @@ class Statements:
         """One movement as this customer sees it (None: not theirs to see)."""
         assert customer.account_id is not None
         with self._engine.connect() as connection:
-            row = connection.execute(
-                select(movements).where(movements.c.id == movement_id)).mappings().first()
+            row = connection.execute(_BY_ID, {"b_id": movement_id}).mappings().first()
         if row is None:
             return None
         found = movement_from_row(row)
@@ -242,18 +261,11 @@ class Statements:
         """The customer's movements older than ``before``, newest first: those they paid, and those
         they were paid unless failed (a recipient never sees a sender's failed attempt)."""
         at, last_id = before
-        older = or_(movements.c.created_at_ns < at,
-                    and_(movements.c.created_at_ns == at, movements.c.id < last_id))
-        order = (movements.c.created_at_ns.desc(), movements.c.id.desc())
-        paid = select(movements).where(movements.c.payer_customer_id == customer_id, older)
-        received = select(movements).where(
-            movements.c.payee_customer_id == customer_id, older,
-            or_(movements.c.status != str(Status.FAILED),
-                movements.c.kind.in_([str(k) for k in _STARTED_BY_PAYEE])))
+        values = {"b_customer": customer_id, "b_at": at, "b_last": last_id, "b_n": n}
         found: dict[str, Movement] = {}
         with self._engine.connect() as connection:
-            for query in (paid, received):
-                for row in connection.execute(query.order_by(*order).limit(n)).mappings():
+            for query in (_PAID, _RECEIVED):
+                for row in connection.execute(query, values).mappings():
                     found[row["id"]] = movement_from_row(row)
         ordered = sorted(found.values(), key=lambda m: (m.created_at_ns, m.id), reverse=True)
         return ordered[:n]
@@ -350,18 +362,15 @@ class _Parties:
                 if any(m.kind is kind for m in batch):
                     self.pages[kind] = view.read(connection, [m for m in batch if m.kind is kind])
             self.senders = {str(k): int(v) for k, v in connection.execute(
-                select(vouchers.c.movement_id, vouchers.c.sender_customer_id)
-                .where(vouchers.c.movement_id.in_(voucher_ids)))} if voucher_ids else {}
+                _SENDERS, {"b_ids": voucher_ids})} if voucher_ids else {}
             self.agents = {row.id: Party(row.name, row.msisdn) for row in connection.execute(
-                select(agents.c.id, agents.c.name, agents.c.msisdn).where(agents.c.id.in_(agent_ids)))
-            } if agent_ids else {}
+                _AGENTS, {"b_ids": agent_ids})} if agent_ids else {}
             ids = {i for m in batch for i in (m.payer_customer_id, m.payee_customer_id) if i is not None}
             ids |= set(self.senders.values())
             for page in self.pages.values():
                 ids |= page.people
             self.people = {row.id: Party(row.name, row.msisdn) for row in connection.execute(
-                select(customers.c.id, customers.c.name, customers.c.msisdn)
-                .where(customers.c.id.in_(sorted(ids))))} if ids else {}
+                _PEOPLE, {"b_ids": sorted(ids)})} if ids else {}
 
     def other(self, m: Movement, products: dict[tuple[str, str], tuple[str, str, str]]) -> Party:
         me = self.customer.id

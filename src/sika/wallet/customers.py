@@ -45,6 +45,7 @@ FIND_MANY_MAX = 1_000
 # Reads on hot paths (every chat message), built once: building a statement costs more than running it.
 _BY_MSISDN = select(customers).where(customers.c.msisdn == bindparam("msisdn"))
 _BY_MSISDNS = select(customers).where(customers.c.msisdn.in_(bindparam("numbers", expanding=True)))
+_BY_ID = select(customers).where(customers.c.id == bindparam("b_id"))
 
 
 class WalletExists(SikaError):
@@ -178,7 +179,7 @@ class Customers:
 
     def by_id(self, customer_id: int) -> Customer:
         with self._engine.connect() as connection:
-            row = connection.execute(select(customers).where(customers.c.id == customer_id)).first()
+            row = connection.execute(_BY_ID, {"b_id": customer_id}).first()
         if row is None:
             raise UnknownWallet(f"no customer {customer_id}")
         customer = _customer(row._mapping)

@@ -443,10 +443,12 @@ def apply_statuses(engine: Engine, statuses: Sequence[StatusUpdate], *, now_ns: 
 
 # The contacts' windows ------------------------------------------------------------------------------
 
+_LAST_INBOUND = select(contacts.c.last_inbound_at_ns).where(contacts.c.msisdn == bindparam("b_msisdn"))
+
+
 def last_inbound_ns(engine: Engine, msisdn: str) -> int | None:
     with engine.connect() as connection:
-        found: int | None = connection.execute(
-            select(contacts.c.last_inbound_at_ns).where(contacts.c.msisdn == msisdn)).scalar()
+        found: int | None = connection.execute(_LAST_INBOUND, {"b_msisdn": msisdn}).scalar()
     return found
 
 
