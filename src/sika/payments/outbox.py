@@ -70,9 +70,13 @@ def enqueue(connection: Connection, *, dedupe_key: str, msisdn: str, kind: str, 
     values = {"dedupe_key": dedupe_key, "msisdn": msisdn, "kind": kind,
               "params": json.dumps(params, separators=(",", ":"), ensure_ascii=False),
               "status": "queued", "next_attempt_ns": max(now_ns, due_ns or now_ns), "created_at_ns": now_ns}
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    connection.execute(dialect.insert(outbox).values(values).on_conflict_do_nothing(
-        index_elements=["dedupe_key"]))
+    connection.execute(_ENQUEUE_POSTGRES if connection.dialect.name == "postgresql" else _ENQUEUE_SQLITE,
+                       values)
+
+
+# Built once (a receipt or two for every payment).
+_ENQUEUE_POSTGRES = postgresql.insert(outbox).on_conflict_do_nothing(index_elements=["dedupe_key"])
+_ENQUEUE_SQLITE = sqlite.insert(outbox).on_conflict_do_nothing(index_elements=["dedupe_key"])
 
 
 class Outbox:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, Table, or_, select, update
+from sqlalchemy import Engine, Table, Update, bindparam, or_, select, update
 
 from sika.db import writing
 
@@ -23,23 +23,36 @@ BACKOFF_S_MAX = 3_600
 
 def claim_due(engine: Engine, table: Table, *, now_ns: int, limit: int, lease_s: int) -> list[Any]:
     """Up to ``limit`` queued rows whose time has come, now leased to the caller; oldest first."""
-    c = table.c
-    due = (
-        select(c.id)
-        .where(c.status == "queued", c.next_attempt_ns <= now_ns,
-               or_(c.lease_until_ns.is_(None), c.lease_until_ns < now_ns))
-        .order_by(c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
     with writing(engine).begin() as connection:
-        rows = connection.execute(
+        rows = connection.execute(_claim(table), {
+            "b_now": now_ns, "b_limit": limit, "b_lease": now_ns + lease_s * _NS}).mappings().all()
+    return sorted(rows, key=lambda row: row["id"])
+
+
+# The claim of each table, built once: the workers claim several times a second, busy or not.
+_CLAIMS: dict[str, Update] = {}
+
+
+def _claim(table: Table) -> Update:
+    found = _CLAIMS.get(table.name)
+    if found is None or found.table is not table:
+        c = table.c
+        now = bindparam("b_now", type_=c.next_attempt_ns.type)
+        due = (
+            select(c.id)
+            .where(c.status == "queued", c.next_attempt_ns <= now,
+                   or_(c.lease_until_ns.is_(None), c.lease_until_ns < now))
+            .order_by(c.id)
+            .limit(bindparam("b_limit"))
+            .with_for_update(skip_locked=True)
+        )
+        found = _CLAIMS[table.name] = (
             update(table)
             .where(c.id.in_(due.scalar_subquery()))
-            .values(lease_until_ns=now_ns + lease_s * _NS, attempts=c.attempts + 1)
+            .values(lease_until_ns=bindparam("b_lease"), attempts=c.attempts + 1)
             .returning(*c)
-        ).mappings().all()
-    return sorted(rows, key=lambda row: row["id"])
+        )
+    return found
 
 
 def backoff_ns(attempts: int) -> int:

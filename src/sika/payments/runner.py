@@ -92,6 +92,10 @@ _GUARD_REFUSED = 2
 
 # The hot statements, built once: building one costs as much as running it on SQLite.
 _BY_ID = select(movements).where(movements.c.id == bindparam("b_id"))
+_INSERT = insert(movements)
+_REFERENCE = update(movements).where(movements.c.id == bindparam("b_id"),
+                                     movements.c.provider_reference.is_(None)).values(
+    provider_reference=bindparam("b_reference"))
 _OUTCOME = update(movements).where(movements.c.id == bindparam("b_id"),
                                    movements.c.status == bindparam("b_current")).values(
     status=bindparam("b_status"), error_code=bindparam("b_error"), updated_at_ns=bindparam("b_now"),
@@ -174,7 +178,7 @@ class Runner:
         with together(self._engine):
             try:
                 with begin(self._engine) as connection:
-                    connection.execute(insert(movements).values(values))
+                    connection.execute(_INSERT, values)
                     if reserve is not None:
                         reserve(connection)
             except IntegrityError:
@@ -319,9 +323,7 @@ class Runner:
     def note_reference(self, movement_id: str, reference: str) -> None:
         """The provider's reference for the movement, kept once (the first one given)."""
         with begin(self._engine) as connection:
-            connection.execute(update(movements).where(
-                movements.c.id == movement_id, movements.c.provider_reference.is_(None)
-            ).values(provider_reference=reference[:80]))
+            connection.execute(_REFERENCE, {"b_id": movement_id, "b_reference": reference[:80]})
 
 
 def _refusal(taken: tuple[str, str], failed: tuple[Leg, TransferResult]) -> tuple[str, str]:
