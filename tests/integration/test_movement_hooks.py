@@ -152,3 +152,10 @@ def test_a_try_that_finds_the_group_paid_by_another_try_keeps_it(container: Cont
         counting=counting,
     )
     assert again is not None and again[0] == []  # a second try agrees: dropped
+
+
+def test_a_party_the_movement_has_no_column_for_is_refused_not_dropped(container: Container) -> None:
+    """A misspelt party (``payee_id`` for ``payee_customer_id``) would be left out of the row unsaid."""
+    movements = container.movements
+    with pytest.raises(TypeError, match="payee_id"):
+        movements.run(new_movement_id(), [], kind=Kind.TRANSFER, amount=100, payee_id=1)

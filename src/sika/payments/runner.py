@@ -93,6 +93,7 @@ _GUARD_REFUSED = 2
 # The hot statements, built once: building one costs as much as running it on SQLite.
 _BY_ID = select(movements).where(movements.c.id == bindparam("b_id"))
 _INSERT = insert(movements)
+_COLUMNS = frozenset(movements.c.keys())
 _REFERENCE = update(movements).where(movements.c.id == bindparam("b_id"),
                                      movements.c.provider_reference.is_(None)).values(
     provider_reference=bindparam("b_reference"))
@@ -158,6 +159,8 @@ class Runner:
         amount and parties); a second call with the id and another request is a conflict.
         """
         check_id(movement_id)
+        if unknown := parties.keys() - _COLUMNS:  # the insert below would leave them out unsaid
+            raise TypeError(f"unknown parties of a movement: {sorted(unknown)}")
         if request is None:
             request = _default_request(kind, amount, parties)
         now = self._clock_ns()
