@@ -415,3 +415,20 @@ def test_when_reading_ahead_fails_each_message_reads_for_itself(town: Container,
     with dialog.prefetch({AMA}):
         turn = Chat(dialog, AMA)("solde")
     assert "50 000 F CFA" in "\n".join(reply.text for reply in turn.replies)
+
+
+def test_a_bill_whose_provider_is_off_ends_at_the_menu_not_in_a_loop(database_url: str) -> None:
+    """Nothing typed at the meter step could make an unconfigured biller work: say so once, then the
+    menu, rather than asking for the meter number again and again."""
+    container = bootstrap(Settings(database_url=database_url, providers="off"))
+    try:
+        container.customers.open(AMA, "Ama Mensah", language="en", pin=Pin("4827"), tier=1)
+        chat = Chat(Dialog(container.chat), AMA)
+        chat("menu")
+        chat.pick("bills")
+        chat.pick("ceet")
+        chat("12345678903")
+        assert "This service is not available yet. Nothing was taken from your wallet." in chat.text()
+        assert "bills" in chat.choices() and "send" in chat.choices()  # the menu, to go elsewhere
+    finally:
+        container.close()

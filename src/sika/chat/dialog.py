@@ -65,6 +65,8 @@ class Dialog:
             consent.ask_once(ctx)
         except SikaError as exc:
             ctx.say(flows.explain(ctx, exc))
+            if exc.code in flows.ENDS_THE_FLOW:  # asking the same step again would only loop
+                ctx.state.reset()
             self._ask(ctx)
         self.conversations.save(inbound.channel, key, inbound.msisdn, ctx.state)
         return Turn(replies=ctx.replies, secret_input=ctx.secret_input)

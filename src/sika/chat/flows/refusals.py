@@ -12,7 +12,11 @@ from sika.chat.i18n import N_
 from sika.errors import SikaError
 from sika.wallet import InvalidPin
 
-__all__ = ["explain", "refusal"]
+__all__ = ["ENDS_THE_FLOW", "explain", "refusal"]
+
+# Refusals no answer to the step could change (the service is off here): the dialog ends the flow on
+# them, back at the menu, rather than asking the same question again.
+ENDS_THE_FLOW = frozenset({"provider_not_configured"})
 
 _ERRORS: dict[str, str] = {
     "insufficient_funds": N_("Your balance is too low for this amount and its fee."),
