@@ -24,7 +24,7 @@ from typing import Any
 import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
 
 from sika.errors import ConfigurationError
 
@@ -40,6 +40,9 @@ _IMMEDIATE = "sika_begin_immediate"
 UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, sqlite3.OperationalError,
                                              psycopg.OperationalError)
 SQLITE_OVERFLOW_MIN = 90
+# A pooled PostgreSQL connection idle this long is pinged before use (see _ping_when_idle).
+PING_IDLE_S = 1.0
+_IDLE_SINCE = "sika_idle_since"
 POOL_WAIT_S_MARGIN = 30
 
 
@@ -75,17 +78,42 @@ def create_db_engine(url: str, *, pool_size: int = 10, busy_timeout_ms: int = 10
     if backend == "postgresql":
         if parsed.get_driver_name() not in ("psycopg", "psycopg2"):
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(
+        engine = create_engine(
             parsed,
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_pre_ping=True,
             isolation_level="READ COMMITTED",
             # psycopg prepares a statement after a few runs; a generic plan made while a table was
             # small (a seq scan) would then stick as it grows. Custom plans keep index lookups.
             connect_args={"options": "-c plan_cache_mode=force_custom_plan"},
         )
+        _ping_when_idle(engine)
+        return engine
     raise ConfigurationError(f"unsupported database {backend!r}: use sqlite:/// or postgresql+psycopg://")
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled PostgreSQL connection before use only when it sat idle for ``PING_IDLE_S``.
+
+    SQLAlchemy's ``pool_pre_ping`` pings at every checkout: a round trip before each of a worker's
+    reads, 9 % of its CPU with the realistic chat mix (docs/benchmarks.md). A connection handed back
+    a moment ago is as alive as the server; one that slept may have outlived a restart. One that
+    died anyway fails its statement: the error is a disconnect, SQLAlchemy drops every connection of
+    that age, and the request answers 503 ``database_unavailable`` (its retry finds a fresh one).
+    """
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is None or time.monotonic() - since < PING_IDLE_S:
+            return  # new, or in use a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError("the connection did not answer a ping") from exc
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:

@@ -84,3 +84,25 @@ def test_on_postgresql_nothing_is_shared(postgres_url: str) -> None:
             assert shared(db) is None
     finally:
         db.dispose()
+
+
+def test_a_postgresql_connection_that_died_while_idle_is_replaced_before_use(
+        postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pinged only after sitting idle (not at every checkout); a dead one is swapped for a fresh one."""
+    import sika.db
+
+    db = create_db_engine(postgres_url, pool_size=1)
+    try:
+        with db.connect() as connection:
+            pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        admin = create_db_engine(postgres_url)
+        try:
+            with admin.begin() as other:  # the server ends that session
+                other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        finally:
+            admin.dispose()
+        monkeypatch.setattr(sika.db, "PING_IDLE_S", 0.0)  # every connection counts as idle now
+        with db.connect() as connection:
+            assert connection.execute(text("SELECT pg_backend_pid()")).scalar_one() != pid
+    finally:
+        db.dispose()
