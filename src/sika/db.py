@@ -98,8 +98,10 @@ def _ping_when_idle(engine: Engine) -> None:
     SQLAlchemy's ``pool_pre_ping`` pings at every checkout: a round trip before each of a worker's
     reads, 9 % of its CPU with the realistic chat mix (docs/benchmarks.md). A connection handed back
     a moment ago is as alive as the server; one that slept may have outlived a restart. One that
-    died anyway fails its statement: the error is a disconnect, SQLAlchemy drops every connection of
-    that age, and the request answers 503 ``database_unavailable`` (its retry finds a fresh one).
+    died anyway fails its statement and the request answers 503 ``database_unavailable`` (its retry
+    finds a fresh one): through SQLAlchemy the error is a disconnect and every connection of that
+    age is dropped; through the ledger's raw connections only the one that failed is, so after a
+    restart up to one request a pooled connection may fail so.
     """
     @event.listens_for(engine, "checkin")
     def _on_checkin(_dbapi_connection: Any, record: Any) -> None:

@@ -417,17 +417,22 @@ def test_when_reading_ahead_fails_each_message_reads_for_itself(town: Container,
     assert "50 000 F CFA" in "\n".join(reply.text for reply in turn.replies)
 
 
-def test_a_bill_whose_provider_is_off_ends_at_the_menu_not_in_a_loop(database_url: str) -> None:
-    """Nothing typed at the meter step could make an unconfigured biller work: say so once, then the
-    menu, rather than asking for the meter number again and again."""
+@pytest.mark.parametrize("steps", [
+    [("pick", "bills"), ("pick", "ceet"), ("say", "12345678903")],  # the meter's step
+    [("pick", "bills"), ("pick", "tde"), ("say", "12345678")],  # TdE quotes at the reference
+    [("say", "airtime 1000 for 99123456"), ("pick", "op:moov")],  # airtime quotes at the operator
+], ids=["ceet", "tde", "airtime"])
+def test_a_purchase_whose_provider_is_off_ends_at_the_menu_not_in_a_loop(
+        database_url: str, steps: list[tuple[str, str]]) -> None:
+    """Nothing typed could make an unconfigured provider work: say so once, then the menu, rather
+    than asking the same question again and again."""
     container = bootstrap(Settings(database_url=database_url, providers="off"))
     try:
         container.customers.open(AMA, "Ama Mensah", language="en", pin=Pin("4827"), tier=1)
         chat = Chat(Dialog(container.chat), AMA)
         chat("menu")
-        chat.pick("bills")
-        chat.pick("ceet")
-        chat("12345678903")
+        for how, what in steps:
+            chat.pick(what) if how == "pick" else chat(what)
         assert "This service is not available yet. Nothing was taken from your wallet." in chat.text()
         assert "bills" in chat.choices() and "send" in chat.choices()  # the menu, to go elsewhere
     finally:
