@@ -28,8 +28,8 @@ from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
 
 from sika.errors import ConfigurationError
 
-__all__ = ["UNAVAILABLE", "begin", "connect", "create_db_engine", "is_sqlite", "ping", "savepoint", "shared",
-           "together", "writing"]
+__all__ = ["UNAVAILABLE", "begin", "connect", "create_db_engine", "is_sqlite", "ping", "shared", "together",
+           "writing"]
 
 # How long a writer waits between tries for SQLite's write lock: short, then doubling up to the most.
 LOCK_PAUSE_S_MIN = 0.000_2
@@ -200,7 +200,7 @@ def begin(engine: Engine) -> Iterator[Connection]:
     kept and committed with the rest otherwise."""
     connection = shared(engine)
     if connection is not None:
-        with savepoint(connection):
+        with _savepoint(connection):
             yield connection
         return
     with writing(engine).begin() as connection:
@@ -208,7 +208,7 @@ def begin(engine: Engine) -> Iterator[Connection]:
 
 
 @contextmanager
-def savepoint(connection: Connection) -> Iterator[None]:
+def _savepoint(connection: Connection) -> Iterator[None]:
     """A SQLite savepoint straight through the driver (SQLAlchemy's costs a few of our statements)."""
     driver = connection.connection.dbapi_connection
     assert driver is not None

@@ -65,7 +65,7 @@ class Dialog:
             consent.ask_once(ctx)
         except SikaError as exc:
             ctx.say(flows.explain(ctx, exc))
-            if exc.code in flows.ENDS_THE_FLOW:  # asking the same step again would only loop
+            if flows.ends_the_flow(exc):  # asking the same step again would only loop
                 ctx.state.reset()
             self._ask(ctx)
         self.conversations.save(inbound.channel, key, inbound.msisdn, ctx.state)
@@ -127,7 +127,7 @@ class Dialog:
             try:
                 step.on_location(ctx, inbound.location)
             except Invalid as problem:
-                ctx.say(problem.message)
+                _refused(ctx, problem)
             self._ask(ctx)
             return
         if inbound.kind is InboundKind.LOCATION:
@@ -172,7 +172,7 @@ class Dialog:
         try:
             step.answer(ctx, answer)
         except Invalid as problem:
-            ctx.say(problem.message)
+            _refused(ctx, problem)
         self._ask(ctx)
 
     def _command(self, ctx: Context, cmd: Command) -> bool:
@@ -272,3 +272,10 @@ def _directed(t: Translator, choices: list[Choice]) -> list[Choice]:
     if not t.rtl:
         return choices
     return [Choice(id=c.id, title=t.directed(c.title), description=c.description) for c in choices]
+
+
+def _refused(ctx: Context, problem: Invalid) -> None:
+    """A step refused its answer: say why, and end the flow when no other answer could change it."""
+    ctx.say(problem.message)
+    if flows.ends_the_flow(problem.__cause__):  # asking the same step again would only loop
+        ctx.state.reset()

@@ -54,16 +54,16 @@ from sika.chat.flows.intents import start as start_intent
 from sika.chat.flows.menu import help_text
 from sika.chat.flows.pin import ask as pin_ask
 from sika.chat.flows.pin import looks_like_pin
-from sika.chat.flows.refusals import ENDS_THE_FLOW, explain
+from sika.chat.flows.refusals import ends_the_flow, explain
 from sika.chat.flows.welcome import FIRST_STEP as WELCOME_FIRST_STEP
 from sika.chat.flows.welcome import intro as welcome_intro
 from sika.chat.i18n import N_
 
 __all__ = [
-    "ENDS_THE_FLOW",
     "PENDING_SHOWN",
     "WELCOME_FIRST_STEP",
     "Step",
+    "ends_the_flow",
     "explain",
     "help_text",
     "looks_like_pin",

@@ -9,7 +9,7 @@ instead of at the amount step, where no amount could fix it.
 from __future__ import annotations
 
 from sika.chat.context import Context, Invalid
-from sika.chat.flows.refusals import ENDS_THE_FLOW, explain
+from sika.chat.flows.refusals import explain
 from sika.chat.i18n import N_
 from sika.errors import SikaError
 
@@ -30,8 +30,6 @@ def check(ctx: Context, provider: str, product: str, reference: str) -> None:
     try:
         ctx.services.purchases.quote(provider, product, reference, None)
     except SikaError as exc:
-        if exc.code in ENDS_THE_FLOW:
-            raise  # the dialog says so and goes back to the menu: no other number would do
         if exc.code != "amount_required":
             raise Invalid(problem(ctx, provider, exc) or explain(ctx, exc)) from exc
 

@@ -13,7 +13,7 @@ from sika.chat.flows.bill_references import problem
 from sika.chat.flows.forms import confirm
 from sika.chat.flows.pin import with_pin
 from sika.chat.flows.promotions import with_rewards
-from sika.chat.flows.refusals import ENDS_THE_FLOW, explain
+from sika.chat.flows.refusals import explain
 from sika.chat.messages import Reply
 from sika.errors import SikaError
 
@@ -25,8 +25,6 @@ def quote(ctx: Context, provider: str, product: str, reference: str, amount: int
     try:
         found = ctx.services.purchases.quote(provider, product, reference, amount)
     except SikaError as exc:
-        if exc.code in ENDS_THE_FLOW:
-            raise  # the dialog says so and goes back to the menu: no other answer would do
         if exc.code == "invalid_reference" and ctx.state.flow == "bills" and ctx.state.step != "reference":
             ctx.state.back()  # never ask again for what cannot fix it: back to the reference
         raise Invalid(problem(ctx, provider, exc) or explain(ctx, exc)) from exc

@@ -12,11 +12,11 @@ from sika.chat.i18n import N_
 from sika.errors import SikaError
 from sika.wallet import InvalidPin
 
-__all__ = ["ENDS_THE_FLOW", "explain", "refusal"]
+__all__ = ["ends_the_flow", "explain", "refusal"]
 
 # Refusals no answer to the step could change (the service is off here): the dialog ends the flow on
 # them, back at the menu, rather than asking the same question again.
-ENDS_THE_FLOW = frozenset({"provider_not_configured"})
+_ENDS_THE_FLOW = frozenset({"provider_not_configured"})
 
 _ERRORS: dict[str, str] = {
     "insufficient_funds": N_("Your balance is too low for this amount and its fee."),
@@ -57,6 +57,12 @@ _ERRORS: dict[str, str] = {
 def refusal(ctx: Context, code: str) -> str:
     """The sentence for one of the codes above."""
     return ctx.t(_ERRORS[code])
+
+
+def ends_the_flow(error: BaseException | None) -> bool:
+    """Whether ``error`` (a step's refusal, or what a step's :class:`Invalid` was raised from) is one
+    no other answer could change."""
+    return isinstance(error, SikaError) and error.code in _ENDS_THE_FLOW
 
 
 def explain(ctx: Context, error: SikaError) -> str:
