@@ -21,10 +21,11 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, select
+from sqlalchemy import Connection, Engine, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sika.chat.schema import conversations
+from sika.prepared import Prepared
 
 __all__ = ["IDLE_S", "Batch", "Conversations", "State", "batch", "held"]
 
@@ -83,11 +84,7 @@ class Conversations:
         current = self._batch(channel)
         row = current.row(session_key) if current is not None else _NOT_HELD
         if row is _NOT_HELD:
-            with self._engine.connect() as connection:
-                found = connection.execute(
-                    select(conversations.c.state, conversations.c.updated_at_ns)
-                    .where(conversations.c.channel == channel, conversations.c.session_key == session_key)
-                ).first()
+            found = _ONE.first(self._engine, {"channel": channel, "key": session_key})
             row = (found.state, found.updated_at_ns) if found is not None else None
         assert row is not _NOT_HELD
         if row is None or self._clock_ns() - row[1] > self._idle_ns:
@@ -146,12 +143,8 @@ class Batch:
         # Other writes of a conversation's turn (see later), by session key, then by name.
         self._later: dict[str, dict[str, Callable[[Connection], object]]] = {}
         if keys:
-            with engine.connect() as connection:
-                found = connection.execute(
-                    select(conversations.c.session_key, conversations.c.state, conversations.c.updated_at_ns)
-                    .where(conversations.c.channel == channel, conversations.c.session_key.in_(keys)))
-                for key, state, updated_at_ns in found:
-                    self._rows[key] = (state, updated_at_ns)
+            for key, state, updated_at_ns in _SOME.all(engine, {"channel": channel, "keys": keys}):
+                self._rows[key] = (state, updated_at_ns)
 
     def holds(self, session_key: str) -> bool:
         return session_key in self._rows
@@ -240,9 +233,24 @@ def batch(engine: Engine, channel: str, session_keys: Iterable[str]) -> Iterator
 
 
 def _upsert(connection: Connection, rows: list[dict[str, Any]]) -> None:
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(conversations)
-    connection.execute(statement.on_conflict_do_update(
+    _UPSERTS[connection.dialect.name].execute_many(connection, rows)
+
+
+def _upsert_in(dialect: Any) -> Prepared:
+    statement = dialect.insert(conversations).values(
+        {key: bindparam(key) for key in ("channel", "session_key", "msisdn", "state", "updated_at_ns")})
+    return Prepared(statement.on_conflict_do_update(
         index_elements=["channel", "session_key"],
         set_={"state": statement.excluded.state, "updated_at_ns": statement.excluded.updated_at_ns,
-              "msisdn": statement.excluded.msisdn}), rows)
+              "msisdn": statement.excluded.msisdn}))
+
+
+# The hot statements, made once: a conversation is read and saved at every message.
+_ONE = Prepared(select(conversations.c.state, conversations.c.updated_at_ns).where(
+    conversations.c.channel == bindparam("channel"), conversations.c.session_key == bindparam("key")))
+_SOME = Prepared(select(
+    conversations.c.session_key, conversations.c.state, conversations.c.updated_at_ns
+).where(
+    conversations.c.channel == bindparam("channel"),
+    conversations.c.session_key.in_(bindparam("keys", expanding=True))))
+_UPSERTS = {"postgresql": _upsert_in(postgresql), "sqlite": _upsert_in(sqlite)}

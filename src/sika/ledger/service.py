@@ -35,6 +35,7 @@ from sika.ledger.schema import accounts as ledger_accounts
 from sika.ledger.schema import pending as ledger_pending
 from sika.ledger.store import BatchStore
 from sika.money import currency as lookup_currency
+from sika.prepared import Prepared
 
 __all__ = [
     "BATCH_MAX",
@@ -55,12 +56,13 @@ PAGE_LIMIT_MAX = 200
 RETRIES_MAX = 10
 EXPIRY_SWEEP_MAX = 1_000
 # Reads on hot paths (a balance in the chat), built once: building a statement costs more than running it.
-_ACCOUNT_BY_ID = select(ledger_accounts).where(ledger_accounts.c.id == bindparam("id"))
-_ACCOUNTS_BY_ID = select(ledger_accounts).where(ledger_accounts.c.id.in_(bindparam("ids", expanding=True)))
-_TRANSFERS_BY_ID = text(
+_ACCOUNT_BY_ID = Prepared(select(ledger_accounts).where(ledger_accounts.c.id == bindparam("id")))
+_ACCOUNTS_BY_ID = Prepared(
+    select(ledger_accounts).where(ledger_accounts.c.id.in_(bindparam("ids", expanding=True))))
+_TRANSFERS_BY_ID = Prepared(text(
     f"SELECT {TRANSFER_COLUMNS} FROM ledger_transfers t"
     " LEFT JOIN ledger_pending p ON p.transfer_id = t.id WHERE t.id IN :ids"
-).bindparams(bindparam("ids", expanding=True))
+).bindparams(bindparam("ids", expanding=True)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,11 +161,10 @@ class Ledger:
         return self.get_account(new_id)
 
     def get_account(self, account_id: int) -> Account:
-        with self.engine.connect() as connection:
-            row = connection.execute(_ACCOUNT_BY_ID, {"id": account_id}).mappings().first()
+        row = _ACCOUNT_BY_ID.first(self.engine, {"id": account_id})
         if row is None:
             raise AccountNotFound(f"no account {account_id}")
-        return _account(row)
+        return _account(row._mapping)
 
     def get_accounts(self, account_ids: Sequence[int]) -> dict[int, Account]:
         ids = sorted(set(account_ids))
@@ -171,9 +172,7 @@ class Ledger:
             raise LedgerError(f"at most {BATCH_MAX} accounts at once", code="too_many")
         if not ids:
             return {}
-        with self.engine.connect() as connection:
-            rows = connection.execute(_ACCOUNTS_BY_ID, {"ids": ids}).mappings()
-            return {row["id"]: _account(row) for row in rows}
+        return {row.id: _account(row._mapping) for row in _ACCOUNTS_BY_ID.all(self.engine, {"ids": ids})}
 
     def close_account(self, account_id: int) -> Account:
         """Refuse every further transfer touching the account; its history stays.
@@ -255,9 +254,7 @@ class Ledger:
             raise LedgerError(f"at most {BATCH_MAX} transfers at once", code="too_many")
         if not ids:
             return {}
-        with connect(self.engine) as connection:
-            rows = connection.execute(_TRANSFERS_BY_ID, {"ids": ids}).all()
-        return {row[1]: record_from_row(row) for row in rows}
+        return {row[1]: record_from_row(row) for row in _TRANSFERS_BY_ID.all(self.engine, {"ids": ids})}
 
     def account_transfers(
         self, account_id: int, *, limit: int = 50, cursor: str | None = None

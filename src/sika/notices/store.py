@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from sika.notices.preferences import Preferences, Quiet
 from sika.notices.schema import notice_preferences
+from sika.prepared import Prepared
 
 __all__ = ["PreferenceStore"]
 
@@ -20,7 +21,8 @@ _UNSET: Any = object()
 ASKED_KNOWN_MAX = 100_000
 
 
-_PREFERENCES = select(notice_preferences).where(notice_preferences.c.msisdn == bindparam("b_msisdn"))
+_PREFERENCES = Prepared(select(notice_preferences).where(
+    notice_preferences.c.msisdn == bindparam("b_msisdn")))
 
 
 class PreferenceStore:
@@ -31,9 +33,8 @@ class PreferenceStore:
 
     def get(self, msisdn: str) -> Preferences:
         """The number's preferences; a number that never chose has the defaults (no marketing)."""
-        with self._engine.connect() as connection:
-            row = connection.execute(_PREFERENCES, {"b_msisdn": msisdn}).mappings().first()
-        return Preferences(**row) if row is not None else Preferences(msisdn=msisdn)
+        row = _PREFERENCES.first(self._engine, {"b_msisdn": msisdn})
+        return Preferences(**row._mapping) if row is not None else Preferences(msisdn=msisdn)
 
     def change(self, msisdn: str, *, quiet: Quiet | None = None, marketing: bool | None = None,
                via: str = "api", city: str | None = _UNSET) -> Preferences:

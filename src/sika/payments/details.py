@@ -18,16 +18,16 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select
 
 from sika.payments.schema import movements
+from sika.prepared import Prepared
 
 __all__ = ["merged_json"]
 
-_DETAILS = select(movements.c.details).where(movements.c.id == bindparam("b_id"))
-_DETAILS_LOCKED = _DETAILS.with_for_update()
+# FOR UPDATE on PostgreSQL; SQLite has no such clause (its writer holds the one write lock already).
+_DETAILS = Prepared(select(movements.c.details).where(movements.c.id == bindparam("b_id")).with_for_update())
 
 
 def merged_json(connection: Connection, movement_id: str, details: dict[str, Any]) -> str:
     """``details`` over the row's current details, as the JSON to write in this transaction."""
-    query = _DETAILS_LOCKED if connection.dialect.name == "postgresql" else _DETAILS
-    stored = connection.execute(query, {"b_id": movement_id}).scalar()
+    stored = _DETAILS.scalar(connection, {"b_id": movement_id})
     current = json.loads(stored) if stored else {}
     return json.dumps({**current, **details}, separators=(",", ":"))

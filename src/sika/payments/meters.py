@@ -18,12 +18,13 @@ from sqlalchemy.exc import IntegrityError
 from sika.ledger import AccountKind, Ledger
 from sika.money import XOF
 from sika.payments.schema import inflow_meters
+from sika.prepared import Prepared
 
 __all__ = ["InflowMeters", "month_of"]
 
 _CACHE_MAX = 100_000
-_METER = select(inflow_meters.c.account_id).where(inflow_meters.c.customer_id == bindparam("b_customer"),
-                                                  inflow_meters.c.month == bindparam("b_month"))
+_METER = Prepared(select(inflow_meters.c.account_id).where(
+    inflow_meters.c.customer_id == bindparam("b_customer"), inflow_meters.c.month == bindparam("b_month")))
 
 
 def month_of(now_ns: int) -> str:
@@ -59,9 +60,7 @@ class InflowMeters:
         return 0 if account_id is None else self._ledger.get_account(account_id).balance
 
     def _lookup(self, customer_id: int, month: str) -> int | None:
-        with self._engine.connect() as connection:
-            found = connection.execute(_METER, {"b_customer": customer_id, "b_month": month}
-                                       ).scalar_one_or_none()
+        found = _METER.scalar(self._engine, {"b_customer": customer_id, "b_month": month})
         return None if found is None else int(found)
 
     def _open(self, customer_id: int, month: str, limit: int) -> int:

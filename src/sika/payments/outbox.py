@@ -51,6 +51,7 @@ from sika.payments.channels import (
 )
 from sika.payments.queue import backoff_ns, claim_due, renew
 from sika.payments.schema import outbox
+from sika.prepared import Prepared
 
 __all__ = ["OWNER_SECRET_KINDS", "SECRET", "Channel", "InboxChannel", "Message", "Outbox", "enqueue"]
 
@@ -70,13 +71,18 @@ def enqueue(connection: Connection, *, dedupe_key: str, msisdn: str, kind: str, 
     values = {"dedupe_key": dedupe_key, "msisdn": msisdn, "kind": kind,
               "params": json.dumps(params, separators=(",", ":"), ensure_ascii=False),
               "status": "queued", "next_attempt_ns": max(now_ns, due_ns or now_ns), "created_at_ns": now_ns}
-    connection.execute(_ENQUEUE_POSTGRES if connection.dialect.name == "postgresql" else _ENQUEUE_SQLITE,
-                       values)
+    _ENQUEUE[connection.dialect.name].execute(connection, values)
 
 
-# Built once (a receipt or two for every payment).
-_ENQUEUE_POSTGRES = postgresql.insert(outbox).on_conflict_do_nothing(index_elements=["dedupe_key"])
-_ENQUEUE_SQLITE = sqlite.insert(outbox).on_conflict_do_nothing(index_elements=["dedupe_key"])
+# Built once (a receipt or two for every payment), for each database's words for "unless queued already".
+_ENQUEUED: dict[str, Any] = {key: bindparam(key) for key in (
+    "dedupe_key", "msisdn", "kind", "params", "status", "next_attempt_ns", "created_at_ns")}
+_ENQUEUE = {
+    "postgresql": Prepared(postgresql.insert(outbox).values(_ENQUEUED)
+                           .on_conflict_do_nothing(index_elements=["dedupe_key"])),
+    "sqlite": Prepared(sqlite.insert(outbox).values(_ENQUEUED)
+                       .on_conflict_do_nothing(index_elements=["dedupe_key"])),
+}
 
 
 class Outbox:

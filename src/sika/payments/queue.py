@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, Table, Update, bindparam, or_, select, update
+from sqlalchemy import Engine, Table, bindparam, or_, select, update
 
 from sika.db import writing
+from sika.prepared import Prepared
 
 __all__ = ["backoff_ns", "claim_due", "renew"]
 
@@ -24,18 +25,18 @@ BACKOFF_S_MAX = 3_600
 def claim_due(engine: Engine, table: Table, *, now_ns: int, limit: int, lease_s: int) -> list[Any]:
     """Up to ``limit`` queued rows whose time has come, now leased to the caller; oldest first."""
     with writing(engine).begin() as connection:
-        rows = connection.execute(_claim(table), {
-            "b_now": now_ns, "b_limit": limit, "b_lease": now_ns + lease_s * _NS}).mappings().all()
-    return sorted(rows, key=lambda row: row["id"])
+        rows = _claim(table).all(connection, {
+            "b_now": now_ns, "b_limit": limit, "b_lease": now_ns + lease_s * _NS})
+    return sorted((row._mapping for row in rows), key=lambda row: row["id"])
 
 
 # The claim of each table, built once: the workers claim several times a second, busy or not.
-_CLAIMS: dict[str, Update] = {}
+_CLAIMS: dict[str, tuple[Table, Prepared]] = {}
 
 
-def _claim(table: Table) -> Update:
-    found = _CLAIMS.get(table.name)
-    if found is None or found.table is not table:
+def _claim(table: Table) -> Prepared:
+    known = _CLAIMS.get(table.name)
+    if known is None or known[0] is not table:
         c = table.c
         now = bindparam("b_now", type_=c.next_attempt_ns.type)
         due = (
@@ -46,13 +47,13 @@ def _claim(table: Table) -> Update:
             .limit(bindparam("b_limit"))
             .with_for_update(skip_locked=True)
         )
-        found = _CLAIMS[table.name] = (
+        known = _CLAIMS[table.name] = (table, Prepared(
             update(table)
             .where(c.id.in_(due.scalar_subquery()))
             .values(lease_until_ns=bindparam("b_lease"), attempts=c.attempts + 1)
             .returning(*c)
-        )
-    return found
+        ))
+    return known[1]
 
 
 def backoff_ns(attempts: int) -> int:

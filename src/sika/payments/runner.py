@@ -53,7 +53,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from sika.db import begin, connect, together
+from sika.db import begin, together
 from sika.ledger import Ledger, Transfer, TransferResult
 from sika.payments.accounts import SystemAccounts
 from sika.payments.crashpoints import reached
@@ -79,6 +79,7 @@ from sika.payments.movements import (
 )
 from sika.payments.outbox import enqueue
 from sika.payments.schema import movements
+from sika.prepared import Prepared
 from sika.wallet import Customers
 
 __all__ = ["OK", "RECOVERY_GRACE_S", "Reserve", "Runner"]
@@ -91,16 +92,18 @@ _GUARD_DONE = 1
 _GUARD_REFUSED = 2
 
 # The hot statements, built once: building one costs as much as running it on SQLite.
-_BY_ID = select(movements).where(movements.c.id == bindparam("b_id"))
-_INSERT = insert(movements)
+_BY_ID = Prepared(select(movements).where(movements.c.id == bindparam("b_id")))
 _COLUMNS = frozenset(movements.c.keys())
-_REFERENCE = update(movements).where(movements.c.id == bindparam("b_id"),
-                                     movements.c.provider_reference.is_(None)).values(
-    provider_reference=bindparam("b_reference"))
-_OUTCOME = update(movements).where(movements.c.id == bindparam("b_id"),
-                                   movements.c.status == bindparam("b_current")).values(
+# Every column a value: those the caller leaves out (a movement's absent parties) are NULL.
+_INSERT = Prepared(insert(movements).values(
+    {key: bindparam(key, value=None, required=False) for key in _COLUMNS}))
+_REFERENCE = Prepared(update(movements).where(movements.c.id == bindparam("b_id"),
+                                              movements.c.provider_reference.is_(None)).values(
+    provider_reference=bindparam("b_reference")))
+_OUTCOME = Prepared(update(movements).where(movements.c.id == bindparam("b_id"),
+                                            movements.c.status == bindparam("b_current")).values(
     status=bindparam("b_status"), error_code=bindparam("b_error"), updated_at_ns=bindparam("b_now"),
-    details=bindparam("b_details"))
+    details=bindparam("b_details")))
 
 # Written in the transaction that records a movement, before anything moves (a voucher marked as the
 # movement's own): raising there records nothing.
@@ -132,11 +135,10 @@ class Runner:
     # Reading -------------------------------------------------------------------------------------
 
     def get(self, movement_id: str) -> Movement:
-        with connect(self._engine) as connection:
-            row = connection.execute(_BY_ID, {"b_id": movement_id}).mappings().first()
+        row = _BY_ID.first(self._engine, {"b_id": movement_id})
         if row is None:
             raise UnknownMovement(f"no transfer {movement_id}")
-        return movement_from_row(row)
+        return movement_from_row(row._mapping)
 
     def find(self, movement_id: str) -> Movement | None:
         try:
@@ -181,7 +183,7 @@ class Runner:
         with together(self._engine):
             try:
                 with begin(self._engine) as connection:
-                    connection.execute(_INSERT, values)
+                    _INSERT.execute(connection, values)
                     if reserve is not None:
                         reserve(connection)
             except IntegrityError:
@@ -253,10 +255,10 @@ class Runner:
         check_transition(current, status)
         now = self._clock_ns()
         with begin(self._engine) as connection:
-            done = connection.execute(_OUTCOME, {
+            done = _OUTCOME.execute(connection, {
                 "b_id": movement.id, "b_current": str(current), "b_status": str(status),
                 "b_error": error_code, "b_now": now,
-                "b_details": merged_json(connection, movement.id, details)}).rowcount
+                "b_details": merged_json(connection, movement.id, details)})
             if done and status is Status.COMPLETED:
                 self._completed(connection, replace(movement, status=status, details=details), now)
             elif done and status is Status.FAILED:
@@ -326,7 +328,7 @@ class Runner:
     def note_reference(self, movement_id: str, reference: str) -> None:
         """The provider's reference for the movement, kept once (the first one given)."""
         with begin(self._engine) as connection:
-            connection.execute(_REFERENCE, {"b_id": movement_id, "b_reference": reference[:80]})
+            _REFERENCE.execute(connection, {"b_id": movement_id, "b_reference": reference[:80]})
 
 
 def _refusal(taken: tuple[str, str], failed: tuple[Leg, TransferResult]) -> tuple[str, str]:

@@ -35,6 +35,7 @@ from sika.errors import SikaError
 from sika.ledger import Ledger, TransferFlags, TransferRecord
 from sika.payments.movements import Code, Kind, Movement, Status, movement_from_row
 from sika.payments.schema import agents, movements, vouchers
+from sika.prepared import Prepared
 from sika.wallet import Customer
 from sika.wallet.schema import customers
 
@@ -181,23 +182,23 @@ class _Seen:
 
 
 # The hot statements, built once (building one costs as much as running it on SQLite).
-_BY_ID = select(movements).where(movements.c.id == bindparam("b_id"))
+_BY_ID = Prepared(select(movements).where(movements.c.id == bindparam("b_id")))
 _OLDER = or_(movements.c.created_at_ns < bindparam("b_at"),
              and_(movements.c.created_at_ns == bindparam("b_at"), movements.c.id < bindparam("b_last")))
 _NEWEST_FIRST = (movements.c.created_at_ns.desc(), movements.c.id.desc())
-_PAID = select(movements).where(movements.c.payer_customer_id == bindparam("b_customer"), _OLDER) \
-    .order_by(*_NEWEST_FIRST).limit(bindparam("b_n"))
-_RECEIVED = select(movements).where(
+_PAID = Prepared(select(movements).where(movements.c.payer_customer_id == bindparam("b_customer"), _OLDER)
+                 .order_by(*_NEWEST_FIRST).limit(bindparam("b_n")))
+_RECEIVED = Prepared(select(movements).where(
     movements.c.payee_customer_id == bindparam("b_customer"), _OLDER,
     or_(movements.c.status != str(Status.FAILED), movements.c.kind.in_([str(k) for k in _STARTED_BY_PAYEE]))
-).order_by(*_NEWEST_FIRST).limit(bindparam("b_n"))
+).order_by(*_NEWEST_FIRST).limit(bindparam("b_n")))
 
-_SENDERS = select(vouchers.c.movement_id, vouchers.c.sender_customer_id).where(
-    vouchers.c.movement_id.in_(bindparam("b_ids", expanding=True)))
-_AGENTS = select(agents.c.id, agents.c.name, agents.c.msisdn).where(
-    agents.c.id.in_(bindparam("b_ids", expanding=True)))
-_PEOPLE = select(customers.c.id, customers.c.name, customers.c.msisdn).where(
-    customers.c.id.in_(bindparam("b_ids", expanding=True)))
+_SENDERS = Prepared(select(vouchers.c.movement_id, vouchers.c.sender_customer_id).where(
+    vouchers.c.movement_id.in_(bindparam("b_ids", expanding=True))))
+_AGENTS = Prepared(select(agents.c.id, agents.c.name, agents.c.msisdn).where(
+    agents.c.id.in_(bindparam("b_ids", expanding=True))))
+_PEOPLE = Prepared(select(customers.c.id, customers.c.name, customers.c.msisdn).where(
+    customers.c.id.in_(bindparam("b_ids", expanding=True))))
 
 
 class Statements:
@@ -244,11 +245,10 @@ class Statements:
     def item(self, customer: Customer, movement_id: str) -> Item | None:
         """One movement as this customer sees it (None: not theirs to see)."""
         assert customer.account_id is not None
-        with self._engine.connect() as connection:
-            row = connection.execute(_BY_ID, {"b_id": movement_id}).mappings().first()
+        row = _BY_ID.first(self._engine, {"b_id": movement_id})
         if row is None:
             return None
-        found = movement_from_row(row)
+        found = movement_from_row(row._mapping)
         if customer.id not in (found.payer_customer_id, found.payee_customer_id):
             return None
         seen = [s for s in self._effects(customer, [found]) if self._visible(s)]
@@ -263,10 +263,9 @@ class Statements:
         at, last_id = before
         values = {"b_customer": customer_id, "b_at": at, "b_last": last_id, "b_n": n}
         found: dict[str, Movement] = {}
-        with self._engine.connect() as connection:
-            for query in (_PAID, _RECEIVED):
-                for row in connection.execute(query, values).mappings():
-                    found[row["id"]] = movement_from_row(row)
+        for query in (_PAID, _RECEIVED):
+            for row in query.all(self._engine, values):
+                found[row.id] = movement_from_row(row._mapping)
         ordered = sorted(found.values(), key=lambda m: (m.created_at_ns, m.id), reverse=True)
         return ordered[:n]
 
@@ -356,21 +355,22 @@ class _Parties:
         voucher_ids = [str(m.details["voucher"]) for m in batch
                        if m.kind is Kind.VOUCHER_CLAIM and "voucher" in m.details]
         agent_ids = sorted({m.agent_id for m in batch if m.agent_id is not None})
-        with engine.connect() as connection:
-            self.pages: dict[Kind, KindPage] = {}
-            for kind, view in views.items():
-                if any(m.kind is kind for m in batch):
-                    self.pages[kind] = view.read(connection, [m for m in batch if m.kind is kind])
-            self.senders = {str(k): int(v) for k, v in connection.execute(
-                _SENDERS, {"b_ids": voucher_ids})} if voucher_ids else {}
-            self.agents = {row.id: Party(row.name, row.msisdn) for row in connection.execute(
-                _AGENTS, {"b_ids": agent_ids})} if agent_ids else {}
-            ids = {i for m in batch for i in (m.payer_customer_id, m.payee_customer_id) if i is not None}
-            ids |= set(self.senders.values())
-            for page in self.pages.values():
-                ids |= page.people
-            self.people = {row.id: Party(row.name, row.msisdn) for row in connection.execute(
-                _PEOPLE, {"b_ids": sorted(ids)})} if ids else {}
+        self.pages: dict[Kind, KindPage] = {}
+        kinds = {m.kind for m in batch} & views.keys()
+        if kinds:  # another domain's items (rides): its view reads on a connection of its own
+            with engine.connect() as connection:
+                for kind in kinds:
+                    self.pages[kind] = views[kind].read(connection, [m for m in batch if m.kind is kind])
+        self.senders = {str(k): int(v) for k, v in _SENDERS.all(
+            engine, {"b_ids": voucher_ids})} if voucher_ids else {}
+        self.agents = {row.id: Party(row.name, row.msisdn) for row in _AGENTS.all(
+            engine, {"b_ids": agent_ids})} if agent_ids else {}
+        ids = {i for m in batch for i in (m.payer_customer_id, m.payee_customer_id) if i is not None}
+        ids |= set(self.senders.values())
+        for page in self.pages.values():
+            ids |= page.people
+        self.people = {row.id: Party(row.name, row.msisdn) for row in _PEOPLE.all(
+            engine, {"b_ids": sorted(ids)})} if ids else {}
 
     def other(self, m: Movement, products: dict[tuple[str, str], tuple[str, str, str]]) -> Party:
         me = self.customer.id

@@ -21,6 +21,7 @@ from sika import phones
 from sika.db import writing
 from sika.errors import SikaError
 from sika.ledger import AccountFlags, AccountKind, Ledger
+from sika.prepared import Prepared
 from sika.wallet.pins import Pin, PinHasher
 from sika.wallet.schema import customers
 from sika.wallet.tiers import DEFAULT_TIERS, TIER_MAX, TierLimits
@@ -43,9 +44,9 @@ _NS_PER_S = 1_000_000_000
 # Numbers :meth:`Customers.find_many` reads at once at most.
 FIND_MANY_MAX = 1_000
 # Reads on hot paths (every chat message), built once: building a statement costs more than running it.
-_BY_MSISDN = select(customers).where(customers.c.msisdn == bindparam("msisdn"))
-_BY_MSISDNS = select(customers).where(customers.c.msisdn.in_(bindparam("numbers", expanding=True)))
-_BY_ID = select(customers).where(customers.c.id == bindparam("b_id"))
+_BY_MSISDN = Prepared(select(customers).where(customers.c.msisdn == bindparam("msisdn")))
+_BY_MSISDNS = Prepared(select(customers).where(customers.c.msisdn.in_(bindparam("numbers", expanding=True))))
+_BY_ID = Prepared(select(customers).where(customers.c.id == bindparam("b_id")))
 
 
 class WalletExists(SikaError):
@@ -169,17 +170,15 @@ class Customers:
     def _get_with_hash(self, msisdn: str) -> tuple[Customer, str | None]:
         """The wallet, and its PIN hash (None without a PIN), in one read."""
         number = phones.normalize(msisdn)
-        with self._engine.connect() as connection:
-            row = connection.execute(_BY_MSISDN, {"msisdn": number}).first()
+        row = _BY_MSISDN.first(self._engine, {"msisdn": number})
         if row is None:
             raise UnknownWallet(f"{number} has no wallet")
         customer = _customer(row._mapping)
-        stored = row._mapping["pin_hash"]
+        stored = row.pin_hash
         return customer if customer.account_id is not None else self._ensure_account(customer), stored
 
     def by_id(self, customer_id: int) -> Customer:
-        with self._engine.connect() as connection:
-            row = connection.execute(_BY_ID, {"b_id": customer_id}).first()
+        row = _BY_ID.first(self._engine, {"b_id": customer_id})
         if row is None:
             raise UnknownWallet(f"no customer {customer_id}")
         customer = _customer(row._mapping)
@@ -198,8 +197,7 @@ class Customers:
         assert len(numbers) <= FIND_MANY_MAX, len(numbers)
         if not numbers:
             return {}
-        with self._engine.connect() as connection:
-            rows = connection.execute(_BY_MSISDNS, {"numbers": sorted(numbers)}).all()
+        rows = _BY_MSISDNS.all(self._engine, {"numbers": sorted(numbers)})
         found = [_customer(row._mapping) for row in rows]
         return {c.msisdn: c if c.account_id is not None else self._ensure_account(c) for c in found}
 

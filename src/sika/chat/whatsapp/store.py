@@ -11,13 +11,22 @@ import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, bindparam, case, delete, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, Table, delete, func, insert, or_, select, update
 
 from sika.chat.messages import MASK, Attachment, Inbound, InboundKind, Location
 from sika.chat.whatsapp.attachments import dangerous
-from sika.chat.whatsapp.schema import contacts, inbox, outbound
+from sika.chat.whatsapp.schema import inbox, outbound
 from sika.chat.whatsapp.sealing import Sealer
+from sika.chat.whatsapp.statements import (
+    KNOWN,
+    LAST_INBOUND,
+    LAST_INBOUNDS,
+    QUEUED_BEFORE,
+    SENT,
+    WAITING,
+    dialect_of,
+    statements_of,
+)
 from sika.chat.whatsapp.webhook import Parsed, StatusUpdate
 from sika.db import writing
 from sika.errors import SikaError
@@ -149,51 +158,14 @@ def add_inbounds(engine: Engine, received: Sequence[Received]) -> list[bool]:
     if not rows:
         return []
     with writing(engine).begin() as connection:
-        statements = _statements(connection)
+        statements = statements_of(connection)
         # One row at a time, RETURNING rather than rowcount (with PostgreSQL's implicit RETURNING,
         # rowcount is -1): a message id delivered twice, even within this group, is stored once.
-        added = [connection.execute(statements.add_inbound, row).first() is not None for row in rows]
+        added = [statements.add_inbound.first(connection, row) is not None for row in rows]
         # One order for every writer: two groups opening the same windows cannot deadlock.
-        connection.execute(statements.open_window, [{"msisdn": msisdn, "last_inbound_at_ns": at_ns}
-                                                    for msisdn, at_ns in sorted(latest.items())])
+        statements.open_window.execute_many(connection, [{"msisdn": msisdn, "last_inbound_at_ns": at_ns}
+                                                         for msisdn, at_ns in sorted(latest.items())])
     return added
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Statements:
-    """Statements on the hot paths, built once per dialect (building one costs as much as running it)."""
-
-    add_inbound: Any
-    open_window: Any
-    done: Any
-    enqueue: Any
-
-
-_BUILT: dict[str, _Statements] = {}
-
-
-def _statements(connection: Connection) -> _Statements:
-    name = connection.dialect.name
-    built = _BUILT.get(name)
-    if built is None:
-        dialect = _dialect(connection)
-        fresh = dialect.insert(contacts)
-        built = _Statements(
-            add_inbound=dialect.insert(inbox).on_conflict_do_nothing(index_elements=["message_id"])
-            .returning(inbox.c.id),
-            open_window=fresh.on_conflict_do_update(
-                index_elements=["msisdn"],
-                set_={"last_inbound_at_ns": case(
-                    (fresh.excluded.last_inbound_at_ns > contacts.c.last_inbound_at_ns,
-                     fresh.excluded.last_inbound_at_ns),
-                    else_=contacts.c.last_inbound_at_ns)}),
-            done=update(inbox).where(inbox.c.id == bindparam("row_id"), inbox.c.status == "queued",
-                                     inbox.c.lease_until_ns == bindparam("lease"))
-            .values(status="done", handled_at_ns=bindparam("handled_at_ns"), lease_until_ns=None),
-            enqueue=insert(outbound).returning(outbound.c.source_key, outbound.c.id),
-        )
-        _BUILT[name] = built
-    return built
 
 
 def retry_inbound(engine: Engine, row: Any, lease: int, error: BaseException, *, now_ns: int,
@@ -216,10 +188,10 @@ def finish_inbounds(connection: Connection, handled: Sequence[Handled], *, now_n
     a message are ``inbox:<id>:<n>``). Raises :class:`LeaseLost` when one of them is no longer ours:
     the caller rolls back. With ``send_lease_until_ns``, the answers to people with nothing queued
     before them are leased to the caller, to be sent right after the commit."""
-    statements = _statements(connection)
+    statements = statements_of(connection)
     plain = [{"row_id": item.row["id"], "lease": item.lease, "handled_at_ns": now_ns}
              for item in handled if not item.secret]
-    if plain and connection.execute(statements.done, plain).rowcount != len(plain):
+    if plain and statements.done.execute_many(connection, plain) != len(plain):
         raise LeaseLost([row["row_id"] for row in plain])
     for item in handled:
         if item.secret:  # a PIN: the text is masked as the message is marked handled
@@ -245,8 +217,7 @@ def enqueue_leased(connection: Connection, items: Sequence[tuple[str, str, Seque
     numbers = sorted({msisdn for _, msisdn, bodies in items if bodies})
     if not numbers:
         return [[] for _ in items]
-    waiting = set(connection.execute(select(outbound.c.msisdn).distinct().where(
-        outbound.c.msisdn.in_(numbers), outbound.c.status == "queued")).scalars())
+    waiting = {row[0] for row in WAITING.all(connection, {"numbers": numbers})}
     rows: list[dict[str, Any]] = []
     for key_of, msisdn, bodies in items:
         lease = send_lease_until_ns if msisdn not in waiting else None
@@ -257,11 +228,10 @@ def enqueue_leased(connection: Connection, items: Sequence[tuple[str, str, Seque
     keys = [row["source_key"] for row in rows]
     # Queued before (a worker that lost the message since, or a delivery tried again after a crash):
     # never queued nor sent twice.
-    known: dict[str, int] = {key: int(row_id) for key, row_id in connection.execute(
-        select(outbound.c.source_key, outbound.c.id).where(outbound.c.source_key.in_(keys)))}
+    known: dict[str, int] = {key: int(row_id) for key, row_id in KNOWN.all(connection, {"keys": keys})}
     fresh = [row for row in rows if row["source_key"] not in known]
     ids: dict[str, int] = {key: int(row_id) for key, row_id in connection.execute(
-        _statements(connection).enqueue, fresh)} if fresh else {}
+        statements_of(connection).enqueue, fresh)} if fresh else {}
     queued: list[list[Queued]] = []
     position = 0
     for _, _, bodies in items:
@@ -283,11 +253,7 @@ def queued_before(engine: Engine, table: Table, rows: Sequence[Any]) -> dict[str
         return {}
     ids = [int(row["id"]) for row in rows]
     numbers = sorted({row["msisdn"] for row in rows})
-    with engine.connect() as connection:
-        found = connection.execute(
-            select(table.c.msisdn, table.c.id, table.c.next_attempt_ns)
-            .where(table.c.msisdn.in_(numbers), table.c.status == "queued", table.c.id < max(ids),
-                   table.c.id.not_in(ids)).order_by(table.c.id)).all()
+    found = QUEUED_BEFORE[table.name].all(engine, {"numbers": numbers, "last": max(ids), "ids": ids})
     earlier: dict[str, list[tuple[int, int]]] = {}
     for msisdn, row_id, due_ns in found:
         earlier.setdefault(msisdn, []).append((int(row_id), int(due_ns)))
@@ -363,7 +329,7 @@ def enqueue_outbound(connection: Connection, msisdn: str, outgoing: Sequence[Out
                            .scalar_one()))
             continue
         key = keys[index]
-        connection.execute(_dialect(connection).insert(outbound).values(source_key=key, **values)
+        connection.execute(dialect_of(connection).insert(outbound).values(source_key=key, **values)
                            .on_conflict_do_nothing(index_elements=["source_key"]))
         ids.append(int(connection.execute(select(outbound.c.id).where(outbound.c.source_key == key))
                        .scalar_one()))
@@ -399,13 +365,9 @@ def sent_outbounds(engine: Engine, sent: Sequence[tuple[int, int, str]], *, now_
     """Record sends that Meta accepted, ``(id, lease, wamid)`` each, in one transaction."""
     if not sent:
         return
-    statement = (update(outbound)
-                 .where(outbound.c.id == bindparam("row_id"), outbound.c.lease_until_ns == bindparam("lease"))
-                 .values(status="sent", wamid=bindparam("sent_wamid"), secret_body_json=None,
-                         lease_until_ns=None, error_code=None, updated_at_ns=now_ns))
     with writing(engine).begin() as connection:
-        connection.execute(statement, [{"row_id": row_id, "lease": lease, "sent_wamid": wamid}
-                                       for row_id, lease, wamid in sent])
+        SENT.execute_many(connection, [{"row_id": row_id, "lease": lease, "sent_wamid": wamid,
+                                            "now": now_ns} for row_id, lease, wamid in sent])
 
 
 def unsent_outbound(engine: Engine, row: Any, lease: int, *, error_code: int | None, retryable: bool,
@@ -443,12 +405,8 @@ def apply_statuses(engine: Engine, statuses: Sequence[StatusUpdate], *, now_ns: 
 
 # The contacts' windows ------------------------------------------------------------------------------
 
-_LAST_INBOUND = select(contacts.c.last_inbound_at_ns).where(contacts.c.msisdn == bindparam("b_msisdn"))
-
-
 def last_inbound_ns(engine: Engine, msisdn: str) -> int | None:
-    with engine.connect() as connection:
-        found: int | None = connection.execute(_LAST_INBOUND, {"b_msisdn": msisdn}).scalar()
+    found: int | None = LAST_INBOUND.scalar(engine, {"b_msisdn": msisdn})
     return found
 
 
@@ -456,10 +414,8 @@ def last_inbounds_ns(engine: Engine, numbers: Collection[str]) -> dict[str, int]
     """When each of these numbers last wrote to us (numbers that never did are missing)."""
     if not numbers:
         return {}
-    with engine.connect() as connection:
-        found = connection.execute(select(contacts.c.msisdn, contacts.c.last_inbound_at_ns)
-                                   .where(contacts.c.msisdn.in_(sorted(numbers))))
-        return {msisdn: int(at_ns) for msisdn, at_ns in found}
+    found = LAST_INBOUNDS.all(engine, {"numbers": sorted(numbers)})
+    return {msisdn: int(at_ns) for msisdn, at_ns in found}
 
 
 # Inbound messages as JSON ---------------------------------------------------------------------------
@@ -490,7 +446,3 @@ def _attachment(data: dict[str, Any]) -> Attachment:
     if "dangerous" not in data:  # stored before files were screened on arrival: screen it now
         data = {**data, "dangerous": dangerous(data.get("filename"), data.get("mime_type")) is not None}
     return Attachment(**data)
-
-
-def _dialect(connection: Connection) -> Any:
-    return postgresql if connection.dialect.name == "postgresql" else sqlite

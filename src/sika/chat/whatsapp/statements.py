@@ -1,0 +1,90 @@
+"""The WhatsApp store's hot statements, made once per dialect and run through the driver
+(:mod:`sika.prepared`): building one through SQLAlchemy cost as much as running it, and running it
+ten times what SQLite takes."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, case, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from sika.chat.whatsapp.schema import contacts, inbox, outbound
+from sika.prepared import Prepared
+
+__all__ = ["KNOWN", "LAST_INBOUND", "LAST_INBOUNDS", "QUEUED_BEFORE", "SENT", "WAITING", "dialect_of",
+           "statements_of"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Statements:
+    """The statements that differ between the dialects."""
+
+    add_inbound: Prepared
+    open_window: Prepared
+    done: Prepared
+    enqueue: Any  # many rows RETURNING their ids: SQLAlchemy makes that one multi-row INSERT
+
+
+def _named(*keys: str) -> dict[str, Any]:
+    return {key: bindparam(key) for key in keys}
+
+
+_BUILT: dict[str, Statements] = {}
+
+
+def statements_of(connection: Connection) -> Statements:
+    name = connection.dialect.name
+    built = _BUILT.get(name)
+    if built is None:
+        dialect = dialect_of(connection)
+        fresh = dialect.insert(contacts).values(_named("msisdn", "last_inbound_at_ns"))
+        built = Statements(
+            add_inbound=Prepared(dialect.insert(inbox).values(_named(
+                "message_id", "msisdn", "kind", "text", "choice_id", "status", "attempts", "payload_json",
+                "next_attempt_ns", "received_at_ns")).on_conflict_do_nothing(index_elements=["message_id"])
+                .returning(inbox.c.id)),
+            open_window=Prepared(fresh.on_conflict_do_update(
+                index_elements=["msisdn"],
+                set_={"last_inbound_at_ns": case(
+                    (fresh.excluded.last_inbound_at_ns > contacts.c.last_inbound_at_ns,
+                     fresh.excluded.last_inbound_at_ns),
+                    else_=contacts.c.last_inbound_at_ns)})),
+            done=Prepared(update(inbox).where(inbox.c.id == bindparam("row_id"), inbox.c.status == "queued",
+                                              inbox.c.lease_until_ns == bindparam("lease"))
+                          .values(status="done", handled_at_ns=bindparam("handled_at_ns"),
+                                  lease_until_ns=None)),
+            enqueue=insert(outbound).returning(outbound.c.source_key, outbound.c.id),
+        )
+        _BUILT[name] = built
+    return built
+
+
+WAITING = Prepared(select(outbound.c.msisdn).distinct().where(
+    outbound.c.msisdn.in_(bindparam("numbers", expanding=True)), outbound.c.status == "queued"))
+KNOWN = Prepared(select(outbound.c.source_key, outbound.c.id).where(
+    outbound.c.source_key.in_(bindparam("keys", expanding=True))))
+
+
+QUEUED_BEFORE = {table.name: Prepared(
+    select(table.c.msisdn, table.c.id, table.c.next_attempt_ns)
+    .where(table.c.msisdn.in_(bindparam("numbers", expanding=True)), table.c.status == "queued",
+           table.c.id < bindparam("last"), table.c.id.not_in(bindparam("ids", expanding=True)))
+    .order_by(table.c.id)) for table in (inbox, outbound)}
+
+
+SENT = Prepared(update(outbound)
+                 .where(outbound.c.id == bindparam("row_id"), outbound.c.lease_until_ns == bindparam("lease"))
+                 .values(status="sent", wamid=bindparam("sent_wamid"), secret_body_json=None,
+                         lease_until_ns=None, error_code=None, updated_at_ns=bindparam("now")))
+
+
+LAST_INBOUND = Prepared(select(contacts.c.last_inbound_at_ns)
+                         .where(contacts.c.msisdn == bindparam("b_msisdn")))
+LAST_INBOUNDS = Prepared(select(contacts.c.msisdn, contacts.c.last_inbound_at_ns)
+                          .where(contacts.c.msisdn.in_(bindparam("numbers", expanding=True))))
+
+
+def dialect_of(connection: Connection) -> Any:
+    return postgresql if connection.dialect.name == "postgresql" else sqlite

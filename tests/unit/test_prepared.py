@@ -1,0 +1,133 @@
+"""``sika.prepared.Prepared``: a statement run through the driver answers as SQLAlchemy would, on
+SQLite and PostgreSQL: the same rows, types, errors and transactions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    event,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from sika.db import begin, create_db_engine, together
+from sika.prepared import Prepared
+
+metadata = MetaData()
+people = Table(
+    "people", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("name", String(40), nullable=False),
+    Column("vip", Boolean, nullable=False),
+    Column("city", String(20), nullable=True),
+)
+
+_BY_ID_SELECT = select(people).where(people.c.id == bindparam("b_id"))
+_BY_ID = Prepared(_BY_ID_SELECT)
+_IN = Prepared(select(people.c.id, people.c.name.label("who")).where(
+    people.c.id.in_(bindparam("ids", expanding=True)), people.c.city.in_(["Lomé", "Kara"])
+).order_by(people.c.id))
+_ADD = Prepared(insert(people).values({k: bindparam(k) for k in ("id", "name", "vip", "city")}))
+_MOVE = Prepared(update(people).where(people.c.id == bindparam("b_id")).values(city=bindparam("b_city")))
+_COUNT = Prepared(text("SELECT count(*) AS n, max(id) AS top FROM people"))
+_UNNAMED = Prepared(text("SELECT count(*), max(id) FROM people"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    url = f"sqlite:///{tmp_path / 'prepared.db'}" if request.param == "sqlite" \
+        else request.getfixturevalue("postgres_url")
+    db = create_db_engine(url)
+    metadata.create_all(db)
+    yield db
+    db.dispose()
+
+
+def _add(engine: Engine, *rows: tuple[int, str, bool, str | None]) -> None:
+    with begin(engine) as connection:
+        _ADD.execute_many(connection, [dict(zip(("id", "name", "vip", "city"), row, strict=True))
+                                       for row in rows])
+
+
+def test_a_row_reads_by_name_position_and_mapping_with_its_types(engine: Engine) -> None:
+    _add(engine, (1, "Ama Mensah", True, "Lomé"))
+    row = _BY_ID.first(engine, {"b_id": 1})
+    assert row is not None
+    assert (row.id, row.name, row.vip, row.city) == (1, "Ama Mensah", True, "Lomé")
+    assert row.vip is True  # SQLite stores 1: the column's type converts it, as through SQLAlchemy
+    assert row[1] == "Ama Mensah" and row._mapping["city"] == "Lomé"
+    with engine.connect() as connection:
+        assert tuple(connection.execute(_BY_ID_SELECT, {"b_id": 1}).one()) == tuple(row)
+    assert _BY_ID.first(engine, {"b_id": 2}) is None
+    assert _BY_ID.scalar(engine, {"b_id": 1}) == 1
+
+
+def test_expanding_and_literal_lists_and_labels(engine: Engine) -> None:
+    _add(engine, (1, "Ama", False, "Lomé"), (2, "Kofi", False, "Kara"), (3, "Yao", False, "Sokodé"))
+    rows = _IN.all(engine, {"ids": [3, 2, 1]})
+    assert [(r.id, r.who) for r in rows] == [(1, "Ama"), (2, "Kofi")]  # Yao's city is not in the list
+    assert [r.id for r in _IN.all(engine, {"ids": [2]})] == [2]
+    counted = _COUNT.first(engine)
+    assert counted is not None and (counted.n, counted.top) == (3, 3)  # text(): names from the cursor
+    assert tuple(_UNNAMED.first(engine) or ()) == (3, 3)  # names unfit for attributes: by position
+
+
+def test_a_missing_parameter_is_refused_before_the_driver(engine: Engine) -> None:
+    with pytest.raises(KeyError, match="b_id"):
+        _BY_ID.first(engine, {})
+
+
+def test_driver_errors_come_out_as_sqlalchemy_s_and_undo_the_transaction(engine: Engine) -> None:
+    _add(engine, (1, "Ama", False, None))
+    with pytest.raises(IntegrityError):
+        _add(engine, (2, "Kofi", False, None), (1, "Ama again", False, None))
+    assert _COUNT.scalar(engine) == 1  # Kofi's row went with the failed transaction
+
+
+def test_writes_are_the_caller_s_transaction_and_rowcounts_are_counted(engine: Engine) -> None:
+    _add(engine, (1, "Ama", False, None), (2, "Kofi", False, None))
+    with pytest.raises(RuntimeError), begin(engine) as connection:
+        assert _MOVE.execute(connection, {"b_id": 1, "b_city": "Kara"}) == 1
+        raise RuntimeError("the step fails")
+    row = _BY_ID.first(engine, {"b_id": 1})
+    assert row is not None and row.city is None
+    with begin(engine) as connection:
+        assert _MOVE.execute_many(connection, [{"b_id": 1, "b_city": "Kara"}, {"b_id": 2, "b_city": "Lomé"},
+                                               {"b_id": 9, "b_city": "Lomé"}]) == 2
+        assert _MOVE.execute(connection, {"b_id": 9, "b_city": "Lomé"}) == 0
+
+
+def test_inside_together_a_read_sees_the_writes_not_yet_committed(engine: Engine) -> None:
+    with together(engine):
+        _add(engine, (1, "Ama", False, None))
+        assert _COUNT.scalar(engine) == 1  # on SQLite, the shared transaction's connection
+    assert _COUNT.scalar(engine) == 1
+
+
+def test_listeners_of_sqlalchemy_statements_hear_these_too(engine: Engine) -> None:
+    heard: list[str] = []
+
+    def listen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        heard.append(statement)
+
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        _BY_ID.first(engine, {"b_id": 1})
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+    assert len(heard) == 1 and "FROM people" in heard[0]
