@@ -16,7 +16,8 @@ they would through ``execute``, and a connection the driver reports lost is drop
 
 Every value is the caller's: one SQLAlchemy's execution context would have filled (a Python-side
 column default or ``onupdate``) is a missing parameter, a ``KeyError``. Two of a statement's result
-columns may not share a name. An expanding parameter (``IN``) takes a non-empty list.
+columns may not share a name. An expanding parameter (``IN``) takes from 1 to ``EXPANDING_MAX``
+values (an empty list is a ``ValueError``: SQLAlchemy's "empty set" differs by dialect and type).
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ __all__ = ["Prepared", "Record"]
 
 # A placeholder SQLAlchemy leaves in the SQL for an expanding parameter, filled at each run here.
 _POSTCOMPILE = "__[POSTCOMPILE_{}]"
-EXPANDING_MAX = 1_000
+# Values of one expanding parameter: under SQLite's 32,766 variables a statement (PostgreSQL: 65,535),
+# above every caller's own limit (the ledger reads up to 8,190 transfers at once).
+EXPANDING_MAX = 30_000
 _EMPTY: Mapping[str, Any] = {}
 
 
@@ -105,7 +108,7 @@ class Prepared:
 
     def __init__(self, statement: ClauseElement) -> None:
         self._statement = statement
-        self._plans: dict[str, _Plan] = {}
+        self._plans: dict[tuple[str, str], _Plan] = {}
         self._lock = threading.Lock()
 
     def all(self, on: Connection | Engine, params: Mapping[str, Any] = _EMPTY) -> list[Record]:
@@ -123,13 +126,15 @@ class Prepared:
 
     def execute(self, on: Connection, params: Mapping[str, Any] = _EMPTY) -> int:
         """Run a statement that returns no rows; how many rows it changed."""
-        assert isinstance(on, Connection), "a write runs inside a transaction"
+        # Begun, so that the write is the transaction's (the driver's connection alone would not start
+        # SQLAlchemy's: on SQLite the write would commit at once, on PostgreSQL never).
+        assert isinstance(on, Connection) and on.in_transaction(), "a write runs inside a transaction"
         return self._run(on, params, lambda cursor, _plan: int(cursor.rowcount))
 
     def execute_many(self, on: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
         """Run a statement that returns no rows once for each of ``rows``, in one driver call; how many
         rows it changed in all."""
-        assert isinstance(on, Connection), "a write runs inside a transaction"
+        assert isinstance(on, Connection) and on.in_transaction(), "a write runs inside a transaction"
         if not rows:
             return 0
         return self._run(on, rows, lambda cursor, _plan: int(cursor.rowcount))
@@ -154,7 +159,9 @@ class Prepared:
             return self._on_driver(raw.dbapi_connection, engine, None, params, read)
         except DBAPIError as exc:
             if exc.connection_invalidated:
-                raw.invalidate(exc.orig)
+                # As SQLAlchemy does on a disconnect: this connection and every one opened before it
+                # are replaced (the server restarted: they are all dead), not found dead one by one.
+                engine.pool._invalidate(raw, exc.orig)
             raise
         finally:
             raw.close()  # back to the pool, which rolls back what a read began (PostgreSQL)
@@ -170,7 +177,10 @@ class Prepared:
         else:
             assert not plan.expanding, "no expanding parameter with execute_many"
             sql, values = plan.sql, [_values(plan, row)[1] for row in params]
-        cursor = driver.cursor()
+        try:
+            cursor = driver.cursor()
+        except dialect.loaded_dbapi.Error as exc:  # a connection already closed (psycopg)
+            raise _wrapped(sql, values, exc, dialect, driver) from exc
         try:
             # Those who listen to SQLAlchemy's statements (tests counting reads, tracing) hear these too.
             for listener in engine.dispatch.before_cursor_execute:
@@ -186,11 +196,12 @@ class Prepared:
             cursor.close()
 
     def _plan(self, dialect: Dialect) -> _Plan:
-        plan = self._plans.get(dialect.name)
+        key = (dialect.name, dialect.driver)
+        plan = self._plans.get(key)
         if plan is None:
             with self._lock:
-                plan = self._plans.get(dialect.name) or _make_plan(self._statement, dialect)
-                self._plans[dialect.name] = plan
+                plan = self._plans.get(key) or _make_plan(self._statement, dialect)
+                self._plans[key] = plan
         return plan
 
 
@@ -223,7 +234,8 @@ def _values(plan: _Plan, params: Mapping[str, Any]) -> tuple[str, Any]:
             raise KeyError(f"missing parameter {bind.key!r}")
         if bind.expanding:
             items = list(value)
-            assert 0 < len(items) <= EXPANDING_MAX, f"{bind.key}: {len(items)} values"
+            if not 0 < len(items) <= EXPANDING_MAX:
+                raise ValueError(f"{bind.key}: {len(items)} values, from 1 to {EXPANDING_MAX}")
             if bind.convert is not None:
                 items = [bind.convert(item) for item in items]
             if plan.positional:

@@ -23,7 +23,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from sika.db import begin, create_db_engine, together
 from sika.prepared import Prepared
@@ -131,3 +131,38 @@ def test_listeners_of_sqlalchemy_statements_hear_these_too(engine: Engine) -> No
     finally:
         event.remove(engine, "before_cursor_execute", listen)
     assert len(heard) == 1 and "FROM people" in heard[0]
+
+
+def test_lists_up_to_the_callers_limits_and_an_empty_list_refused(engine: Engine) -> None:
+    _add(engine, (1, "Ama", False, "Lomé"))
+    many = list(range(1, 8_191))  # as many as the ledger reads at once
+    assert [r.id for r in _IN.all(engine, {"ids": many})] == [1]
+    with pytest.raises(ValueError, match="0 values"):
+        _IN.all(engine, {"ids": []})
+
+
+def test_a_write_outside_a_transaction_is_refused(engine: Engine) -> None:
+    with engine.connect() as connection, pytest.raises(AssertionError, match="inside a transaction"):
+        _MOVE.execute(connection, {"b_id": 1, "b_city": "Kara"})
+
+
+def test_after_a_restart_of_postgresql_one_read_fails_not_one_a_pooled_connection(postgres_url: str) -> None:
+    engine = create_db_engine(postgres_url, pool_size=4)
+    admin = create_db_engine(postgres_url, pool_size=1)
+    metadata.create_all(engine)
+    raws = [engine.raw_connection() for _ in range(4)]  # four connections waiting in the pool
+    for raw in raws:
+        raw.close()
+    with admin.connect() as connection:
+        connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                                " WHERE pid <> pg_backend_pid() AND datname = current_database()"))
+    failed = 0
+    for _ in range(4):
+        try:
+            _COUNT.scalar(engine)
+        except DBAPIError as exc:
+            assert exc.connection_invalidated
+            failed += 1
+    assert failed == 1  # as through SQLAlchemy: the first failure drops every older connection
+    engine.dispose()
+    admin.dispose()
