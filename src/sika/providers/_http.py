@@ -58,10 +58,6 @@ class Answer:
         return self.body.get(name) if isinstance(self.body, dict) else None
 
 
-class _NotConnected(Exception):
-    """The connection could not be made: nothing was sent."""
-
-
 class Http:
     """HTTP/1.1 over ``http.client``, one kept-alive connection a thread. (httpx cost a tenth of a
     worker's CPU with the realistic chat mix, most of it in its pure-Python HTTP state machine, for
@@ -112,40 +108,44 @@ class Http:
     def _send(self, method: str, target: str, *, idempotent: bool, body: bytes | None,
               headers: Mapping[str, str]) -> Answer:
         for attempt in range(self._retries_max + 1):
-            last = attempt == self._retries_max
-            try:
-                status, content = self._exchange(method, self._prefix + target, body,
-                                                 {**self._headers, **headers})
-            except _NotConnected as exc:
-                # The request never left: any request may be tried again.
-                if last:
-                    raise self._unavailable(f"cannot connect ({exc})") from exc.__cause__
-            except (OSError, http.client.HTTPException) as exc:
-                if last or not idempotent:
-                    raise self._unavailable(f"no answer ({type(exc).__name__})") from exc
-            else:
-                if status not in _RETRY_STATUSES:
-                    return self._answer(status, content)
-                if last or not idempotent:
-                    raise self._unavailable(f"answered HTTP {status}")
+            answer = self._try(method, self._prefix + target, body, {**self._headers, **headers},
+                               idempotent=idempotent, last=attempt == self._retries_max)
+            if answer is not None:
+                return answer
             log.info("%s %s %s: try %d failed, trying again", self.provider, method, target, attempt + 1)
             # Jitter keeps many processes from retrying in step; not a secret.
             time.sleep(min(self._backoff_s * 2**attempt, _BACKOFF_S_MAX) * random.uniform(0.5, 1.0))  # noqa: S311
         raise AssertionError("unreachable: the last try returns or raises")
 
-    def _exchange(self, method: str, target: str, body: bytes | None,
-                  headers: dict[str, str]) -> tuple[int, bytes]:
-        connection = self._connection()
+    def _try(self, method: str, target: str, body: bytes | None, headers: dict[str, str], *,
+             idempotent: bool, last: bool) -> Answer | None:
+        """One try: its answer, or None to try again."""
+        try:
+            connection = self._connection()
+        except OSError as exc:
+            # The request never left: any request may be tried again.
+            if last:
+                raise self._unavailable(f"cannot connect ({type(exc).__name__})") from exc
+            return None
         try:
             connection.request(method, target, body=body, headers=headers)
             response = connection.getresponse()
             content = response.read(ANSWER_BYTES_MAX + 1)
+        except (OSError, http.client.HTTPException) as exc:
+            self._drop(connection)
+            if last or not idempotent:
+                raise self._unavailable(f"no answer ({type(exc).__name__})") from exc
+            return None
         except BaseException:
             self._drop(connection)
             raise
         if response.will_close or not response.isclosed():
             self._drop(connection)  # closed by the server, or unread bytes that would spoil the next answer
-        return response.status, content
+        if response.status not in _RETRY_STATUSES:
+            return self._answer(response.status, content)
+        if last or not idempotent:
+            raise self._unavailable(f"answered HTTP {response.status}")
+        return None
 
     def _connection(self) -> http.client.HTTPConnection:
         """This thread's connection, made now if it has none or if the server closed the one it had
@@ -165,9 +165,9 @@ class Http:
             connection = http.client.HTTPConnection(self._host, self._port, timeout=self._connect_s)
         try:
             connection.connect()
-        except OSError as exc:
+        except OSError:
             connection.close()
-            raise _NotConnected(type(exc).__name__) from exc
+            raise
         assert connection.sock is not None
         connection.sock.settimeout(self._timeout_s)
         with self._lock:
