@@ -16,14 +16,15 @@ import secrets
 import socket
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, bindparam, delete
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sika.coordination.schema import leases as table
 from sika.errors import SikaError
+from sika.prepared import Prepared
 
 __all__ = ["DatabaseLeases", "LeaseError", "Leases", "RedisLeases", "holder_name", "leases_for"]
 
@@ -54,6 +55,21 @@ def _checked(name: str, ttl_s: float) -> None:
     assert 0 < ttl_s <= TTL_S_MAX, ttl_s
 
 
+def _holds(dialect: Any) -> Prepared:
+    """Take the lease when free or expired, renew it when ours; RETURNING a row when held."""
+    insert = dialect.insert(table).values(
+        name=bindparam("name"), holder=bindparam("holder"), expires_at_ns=bindparam("expires_at_ns"))
+    return Prepared(insert.on_conflict_do_update(
+        index_elements=["name"],
+        set_={"holder": insert.excluded.holder, "expires_at_ns": insert.excluded.expires_at_ns},
+        where=(table.c.holder == insert.excluded.holder) | (table.c.expires_at_ns < bindparam("now")),
+    ).returning(table.c.holder))
+
+
+# Built once: every worker holds or renews its jobs' leases several times a second.
+_HOLDS = {"postgresql": _holds(postgresql), "sqlite": _holds(sqlite)}
+
+
 class DatabaseLeases:
     """Leases in ``worker_leases``: taken by an upsert that only overwrites an expired row or our own."""
 
@@ -62,20 +78,13 @@ class DatabaseLeases:
         self._engine = engine
         self.holder = holder or holder_name()
         self._clock_ns = clock_ns
-        self._dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
 
     def hold(self, name: str, ttl_s: float) -> bool:
         _checked(name, ttl_s)
         now = self._clock_ns()
-        values = {"name": name, "holder": self.holder, "expires_at_ns": now + int(ttl_s * _NS)}
-        insert = self._dialect.insert(table).values(values)
-        taken = insert.on_conflict_do_update(
-            index_elements=["name"],
-            set_={"holder": insert.excluded.holder, "expires_at_ns": insert.excluded.expires_at_ns},
-            where=(table.c.holder == self.holder) | (table.c.expires_at_ns < now),
-        ).returning(table.c.holder)
+        values = {"name": name, "holder": self.holder, "expires_at_ns": now + int(ttl_s * _NS), "now": now}
         with self._engine.begin() as connection:
-            return connection.execute(taken).first() is not None
+            return _HOLDS[connection.dialect.name].first(connection, values) is not None
 
     def release(self, name: str) -> None:
         with self._engine.begin() as connection:

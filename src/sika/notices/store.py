@@ -25,6 +25,15 @@ _PREFERENCES = Prepared(select(notice_preferences).where(
     notice_preferences.c.msisdn == bindparam("b_msisdn")))
 
 
+# Consent asked, in the caller's transaction (once for each new number): made once.
+_ASKED_NEW = {name: Prepared(dialect.insert(notice_preferences).values(
+    msisdn=bindparam("msisdn"), consent_asked_at_ns=bindparam("now"), updated_at_ns=bindparam("now"),
+).on_conflict_do_nothing(index_elements=["msisdn"])) for name, dialect in (("postgresql", postgresql),
+                                                                           ("sqlite", sqlite))}
+_ASKED = Prepared(update(notice_preferences).where(notice_preferences.c.msisdn == bindparam("msisdn"))
+                  .values(consent_asked_at_ns=bindparam("now"), updated_at_ns=bindparam("now")))
+
+
 class PreferenceStore:
     def __init__(self, engine: Engine, *, clock_ns: Callable[[], int] = time.time_ns) -> None:
         self._engine = engine
@@ -92,8 +101,9 @@ class PreferenceStore:
 
     def mark_asked_in(self, connection: Connection, msisdn: str) -> None:
         """:meth:`mark_asked`'s write, in the caller's transaction (the caller knows it was not asked)."""
-        now = self._clock_ns()
-        _upsert(connection, msisdn, {"consent_asked_at_ns": now, "updated_at_ns": now})
+        values = {"msisdn": msisdn, "now": self._clock_ns()}
+        _ASKED_NEW[connection.dialect.name].execute(connection, values)
+        _ASKED.execute(connection, values)
 
     def _upsert(self, msisdn: str, values: dict[str, Any]) -> None:
         with self._engine.begin() as connection:

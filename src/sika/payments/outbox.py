@@ -77,6 +77,12 @@ def enqueue(connection: Connection, *, dedupe_key: str, msisdn: str, kind: str, 
 # Built once (a receipt or two for every payment), for each database's words for "unless queued already".
 _ENQUEUED: dict[str, Any] = {key: bindparam(key) for key in (
     "dedupe_key", "msisdn", "kind", "params", "status", "next_attempt_ns", "created_at_ns")}
+_DELIVERED = Prepared(update(outbox)
+                      .where(outbox.c.id == bindparam("message_id"),
+                             outbox.c.lease_until_ns == bindparam("lease"))
+                      .values(status="delivered", delivered_at_ns=bindparam("now"), lease_until_ns=None,
+                              channel=bindparam("channel"), params=bindparam("stored_params"),
+                              reason=bindparam("policy_reason")))
 _ENQUEUE = {
     "postgresql": Prepared(postgresql.insert(outbox).values(_ENQUEUED)
                            .on_conflict_do_nothing(index_elements=["dedupe_key"])),
@@ -222,17 +228,12 @@ class Outbox:
         """Record deliveries, ``(message, lease, policy's reason)`` each, in one transaction."""
         if not delivered:
             return
-        c = outbox.c
-        statement = (update(outbox)
-                     .where(c.id == bindparam("message_id"), c.lease_until_ns == bindparam("lease"))
-                     .values(status="delivered", delivered_at_ns=self._clock_ns(), lease_until_ns=None,
-                             channel=route.name, params=bindparam("stored_params"),
-                             reason=bindparam("policy_reason")))
+        now = self._clock_ns()
         with self._engine.begin() as connection:
-            connection.execute(statement, [
-                {"message_id": message.id, "lease": lease, "policy_reason": reason,
-                 "stored_params": _json(message.params if route.for_owner
-                                        else _without_secret(message.params))}
+            _DELIVERED.execute_many(connection, [
+                {"message_id": message.id, "lease": lease, "policy_reason": reason, "now": now,
+                 "channel": route.name, "stored_params": _json(message.params if route.for_owner
+                                                               else _without_secret(message.params))}
                 for message, lease, reason in delivered])
 
     def _failed(self, message: Message, error: str, lease: int) -> None:

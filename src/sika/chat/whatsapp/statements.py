@@ -7,14 +7,25 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, insert, select, update
+from sqlalchemy import Connection, bindparam, case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from sika.chat.messages import MASK
 from sika.chat.whatsapp.schema import contacts, inbox, outbound
 from sika.prepared import Prepared
 
-__all__ = ["KNOWN", "LAST_INBOUND", "LAST_INBOUNDS", "QUEUED_BEFORE", "SENT", "WAITING", "dialect_of",
-           "statements_of"]
+__all__ = [
+    "KNOWN",
+    "LAST_INBOUND",
+    "LAST_INBOUNDS",
+    "MASKED",
+    "OLDER_DUE",
+    "QUEUED_BEFORE",
+    "SENT",
+    "WAITING",
+    "dialect_of",
+    "statements_of",
+]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -24,7 +35,7 @@ class Statements:
     add_inbound: Prepared
     open_window: Prepared
     done: Prepared
-    enqueue: Any  # many rows RETURNING their ids: SQLAlchemy makes that one multi-row INSERT
+    enqueue: Prepared
 
 
 def _named(*keys: str) -> dict[str, Any]:
@@ -55,7 +66,10 @@ def statements_of(connection: Connection) -> Statements:
                                               inbox.c.lease_until_ns == bindparam("lease"))
                           .values(status="done", handled_at_ns=bindparam("handled_at_ns"),
                                   lease_until_ns=None)),
-            enqueue=insert(outbound).returning(outbound.c.source_key, outbound.c.id),
+            enqueue=Prepared(insert(outbound).values(_named(
+                "msisdn", "body_json", "secret_body_json", "status", "attempts", "lease_until_ns",
+                "next_attempt_ns", "created_at_ns", "updated_at_ns", "source_key"))
+                .returning(outbound.c.source_key, outbound.c.id)),
         )
         _BUILT[name] = built
     return built
@@ -84,6 +98,18 @@ LAST_INBOUND = Prepared(select(contacts.c.last_inbound_at_ns)
                          .where(contacts.c.msisdn == bindparam("b_msisdn")))
 LAST_INBOUNDS = Prepared(select(contacts.c.msisdn, contacts.c.last_inbound_at_ns)
                           .where(contacts.c.msisdn.in_(bindparam("numbers", expanding=True))))
+
+
+# A PIN's message, marked handled with its text masked.
+MASKED = Prepared(update(inbox).where(inbox.c.id == bindparam("row_id"), inbox.c.status == "queued",
+                                      inbox.c.lease_until_ns == bindparam("lease"))
+                  .values(status="done", handled_at_ns=bindparam("handled_at_ns"), lease_until_ns=None,
+                          text=MASK, payload_json=bindparam("payload")))
+OLDER_DUE = {table.name: Prepared(
+    select(func.min(table.c.next_attempt_ns))
+    .where(table.c.msisdn == bindparam("msisdn"), table.c.id < bindparam("row_id"),
+           table.c.status == "queued"))
+    for table in (inbox, outbound)}
 
 
 def dialect_of(connection: Connection) -> Any:

@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Table, delete, insert, or_, select, update
 
 from sika.chat.messages import MASK, Attachment, Inbound, InboundKind, Location
 from sika.chat.whatsapp.attachments import dangerous
@@ -21,6 +21,8 @@ from sika.chat.whatsapp.statements import (
     KNOWN,
     LAST_INBOUND,
     LAST_INBOUNDS,
+    MASKED,
+    OLDER_DUE,
     QUEUED_BEFORE,
     SENT,
     WAITING,
@@ -196,11 +198,8 @@ def finish_inbounds(connection: Connection, handled: Sequence[Handled], *, now_n
     for item in handled:
         if item.secret:  # a PIN: the text is masked as the message is marked handled
             masked = dataclasses.replace(decode_inbound(item.row["payload_json"]), text=MASK)
-            taken = connection.execute(
-                update(inbox).where(inbox.c.id == item.row["id"], inbox.c.status == "queued",
-                                    inbox.c.lease_until_ns == item.lease)
-                .values(status="done", handled_at_ns=now_ns, lease_until_ns=None, text=MASK,
-                        payload_json=encode_inbound(masked))).rowcount
+            taken = MASKED.execute(connection, {"row_id": item.row["id"], "lease": item.lease,
+                                                "handled_at_ns": now_ns, "payload": encode_inbound(masked)})
             if not taken:
                 raise LeaseLost([item.row["id"]])
     return enqueue_leased(connection, [(f"inbox:{item.row['id']}", item.row["msisdn"], item.outgoing)
@@ -230,8 +229,12 @@ def enqueue_leased(connection: Connection, items: Sequence[tuple[str, str, Seque
     # never queued nor sent twice.
     known: dict[str, int] = {key: int(row_id) for key, row_id in KNOWN.all(connection, {"keys": keys})}
     fresh = [row for row in rows if row["source_key"] not in known]
-    ids: dict[str, int] = {key: int(row_id) for key, row_id in connection.execute(
-        statements_of(connection).enqueue, fresh)} if fresh else {}
+    enqueue = statements_of(connection).enqueue
+    ids: dict[str, int] = {}
+    for row in fresh:  # one by one through the driver: cheaper than SQLAlchemy's one multi-row INSERT
+        found = enqueue.first(connection, row)
+        assert found is not None
+        ids[found.source_key] = int(found.id)
     queued: list[list[Queued]] = []
     position = 0
     for _, _, bodies in items:
@@ -282,10 +285,7 @@ def renew_all(engine: Engine, table: Table, leases: Mapping[int, int], *, now_ns
 def older_queued_ns(engine: Engine, table: Table, msisdn: str, row_id: int) -> int | None:
     """When the oldest still-queued earlier row for the same number is due, if there is one: rows
     for one person are handled in the order they came."""
-    with engine.connect() as connection:
-        due: int | None = connection.execute(
-            select(func.min(table.c.next_attempt_ns))
-            .where(table.c.msisdn == msisdn, table.c.id < row_id, table.c.status == "queued")).scalar()
+    due: int | None = OLDER_DUE[table.name].scalar(engine, {"msisdn": msisdn, "row_id": row_id})
     return due
 
 
@@ -355,10 +355,7 @@ def outbound_status(engine: Engine, row_id: int) -> str:
 
 def sent_outbound(engine: Engine, row_id: int, lease: int, wamid: str, *, now_ns: int) -> None:
     with writing(engine).begin() as connection:
-        connection.execute(
-            update(outbound).where(outbound.c.id == row_id, outbound.c.lease_until_ns == lease)
-            .values(status="sent", wamid=wamid, secret_body_json=None, lease_until_ns=None,
-                    error_code=None, updated_at_ns=now_ns))
+        SENT.execute(connection, {"row_id": row_id, "lease": lease, "sent_wamid": wamid, "now": now_ns})
 
 
 def sent_outbounds(engine: Engine, sent: Sequence[tuple[int, int, str]], *, now_ns: int) -> None:
