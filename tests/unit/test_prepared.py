@@ -3,6 +3,7 @@ SQLite and PostgreSQL: the same rows, types, errors and transactions."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.pool import QueuePool
 
 from sika.db import begin, create_db_engine, together
 from sika.prepared import Prepared
@@ -166,3 +168,20 @@ def test_after_a_restart_of_postgresql_one_read_fails_not_one_a_pooled_connectio
     assert failed == 1  # as through SQLAlchemy: the first failure drops every older connection
     engine.dispose()
     admin.dispose()
+
+
+def test_sqlite_reads_use_a_connection_of_the_thread_s_own_that_sees_each_commit(tmp_path: Path) -> None:
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'reads.db'}", pool_size=1)
+    metadata.create_all(engine)
+    pool = engine.pool
+    assert isinstance(pool, QueuePool)
+    assert _COUNT.scalar(engine) == 0
+    assert pool.checkedout() == 0  # no place of the pool held between reads
+    _add(engine, (1, "Ama", False, None))  # committed by a pooled connection
+    assert _COUNT.scalar(engine) == 1  # the kept connection reads it: no transaction of its own lingers
+    seen: list[int] = []
+    reader = threading.Thread(target=lambda: seen.append(_COUNT.scalar(engine)))
+    reader.start()
+    reader.join()
+    assert seen == [1] and pool.checkedout() == 0
+    engine.dispose()
