@@ -100,6 +100,8 @@ LAST_INBOUNDS = Prepared(select(contacts.c.msisdn, contacts.c.last_inbound_at_ns
                           .where(contacts.c.msisdn.in_(bindparam("numbers", expanding=True))))
 
 
+# Many answers at once, RETURNING their ids: SQLAlchemy makes it one multi-row INSERT (PostgreSQL).
+ENQUEUE_MANY = insert(outbound).returning(outbound.c.source_key, outbound.c.id)
 # A PIN's message, marked handled with its text masked.
 MASKED = Prepared(update(inbox).where(inbox.c.id == bindparam("row_id"), inbox.c.status == "queued",
                                       inbox.c.lease_until_ns == bindparam("lease"))

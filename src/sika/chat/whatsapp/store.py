@@ -18,6 +18,7 @@ from sika.chat.whatsapp.attachments import dangerous
 from sika.chat.whatsapp.schema import inbox, outbound
 from sika.chat.whatsapp.sealing import Sealer
 from sika.chat.whatsapp.statements import (
+    ENQUEUE_MANY,
     KNOWN,
     LAST_INBOUND,
     LAST_INBOUNDS,
@@ -231,10 +232,14 @@ def enqueue_leased(connection: Connection, items: Sequence[tuple[str, str, Seque
     fresh = [row for row in rows if row["source_key"] not in known]
     enqueue = statements_of(connection).enqueue
     ids: dict[str, int] = {}
-    for row in fresh:  # one by one through the driver: cheaper than SQLAlchemy's one multi-row INSERT
-        found = enqueue.first(connection, row)
-        assert found is not None
-        ids[found.source_key] = int(found.id)
+    if connection.dialect.name == "sqlite" or len(fresh) == 1:
+        # One by one through the driver: in-process, cheaper than SQLAlchemy's one multi-row INSERT.
+        for row in fresh:
+            found = enqueue.first(connection, row)
+            assert found is not None
+            ids[found.source_key] = int(found.id)
+    elif fresh:  # over the network: one round trip for all (SQLAlchemy's multi-row INSERT … RETURNING)
+        ids = {key: int(row_id) for key, row_id in connection.execute(ENQUEUE_MANY, fresh)}
     queued: list[list[Queued]] = []
     position = 0
     for _, _, bodies in items:
