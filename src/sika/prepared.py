@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
@@ -209,8 +209,12 @@ class Prepared:
         return plan
 
 
-# Each thread's own SQLite connection for reads, by pool (dropped with its engine's pool).
+# Each thread's own SQLite connection for reads, by pool (weakly: gone with the pool).
 _readers = threading.local()
+# Every engine's readers, closed when it is disposed: the database's last connection then closes and
+# checkpoints its WAL, as without them.
+_READERS_OF = "_sika_readers"
+_readers_lock = threading.Lock()
 
 
 def _reader(engine: Engine) -> Any:
@@ -220,12 +224,31 @@ def _reader(engine: Engine) -> Any:
     by_pool: weakref.WeakKeyDictionary[Any, Any] | None = getattr(_readers, "by_pool", None)
     if by_pool is None:
         by_pool = _readers.by_pool = weakref.WeakKeyDictionary()
-    kept = by_pool.get(engine.pool)
-    if kept is None:
+    pool = engine.pool
+    connection = by_pool.get(pool)
+    if connection is None:
         kept = engine.raw_connection()  # made by the pool, so with its settings (WAL, busy timeout)
-        kept.detach()  # then this thread's alone: it takes no place in the pool, closed when dropped
-        by_pool[engine.pool] = kept
-    return kept.dbapi_connection
+        kept.detach()  # then this thread's alone: it takes no place in the pool
+        connection = by_pool[pool] = kept.dbapi_connection
+        with _readers_lock:
+            readers: list[tuple[weakref.ref[Any], Any]] | None = getattr(engine, _READERS_OF, None)
+            if readers is None:
+                readers = []
+                setattr(engine, _READERS_OF, readers)
+                event.listen(engine, "engine_disposed", _close_readers)
+            readers.append((weakref.ref(pool), connection))
+    return connection
+
+
+def _close_readers(engine: Engine) -> None:
+    """After ``engine.dispose()``: close the readers of its pools but the new one (threads that read
+    again open one on the new pool)."""
+    with _readers_lock:
+        readers: list[tuple[weakref.ref[Any], Any]] = getattr(engine, _READERS_OF, [])
+        old = [(ref, c) for ref, c in readers if ref() is not engine.pool]
+        readers[:] = [(ref, c) for ref, c in readers if ref() is engine.pool]
+    for _ref, connection in old:
+        connection.close()
 
 
 def _make_plan(statement: ClauseElement, dialect: Dialect) -> _Plan:

@@ -185,3 +185,14 @@ def test_sqlite_reads_use_a_connection_of_the_thread_s_own_that_sees_each_commit
     reader.join()
     assert seen == [1] and pool.checkedout() == 0
     engine.dispose()
+
+
+def test_disposing_the_engine_closes_the_readers_so_the_database_is_whole_in_its_file(tmp_path: Path) -> None:
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'whole.db'}", pool_size=1)
+    metadata.create_all(engine)
+    _add(engine, (1, "Ama", False, None))
+    assert _COUNT.scalar(engine) == 1  # this thread now keeps a reader
+    engine.dispose()  # the last connection closes: SQLite checkpoints the WAL into the file and drops it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["whole.db"]
+    assert _COUNT.scalar(engine) == 1  # reading again opens a reader on the new pool
+    engine.dispose()

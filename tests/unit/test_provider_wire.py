@@ -3,6 +3,7 @@ providers' numbers and callbacks look like, magic references, and the fakes' com
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -133,3 +134,17 @@ def test_the_fakes_start_from_the_command_line_and_say_what_to_set() -> None:
     assert lines[0].startswith("export SIKA_BILLER_URL=http://127.0.0.1:")
     assert [line.split("=")[0] for line in lines] == ["export SIKA_BILLER_URL", "export SIKA_BILLER_API_KEY",
                                                       "export SIKA_BILLER_SECRET"]
+
+
+def test_a_kept_connection_is_reused_whatever_its_descriptor_number_and_a_path_without_its_slash(
+        flaky: Flaky) -> None:
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1_100)]  # the next socket's number > 1023
+    try:
+        http = Http(flaky.url, provider="flaky", timeout_s=2, retries_max=0)
+        for _ in range(3):  # the second and third reuse the kept connection (a select() would fail)
+            assert http.post_json("charge", {}, idempotent=False).body == {"ok": True}
+        assert flaky.seen == 3
+        http.close()
+    finally:
+        for descriptor in held:
+            os.close(descriptor)

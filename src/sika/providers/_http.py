@@ -22,6 +22,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import os
 import random
 import select
 import ssl
@@ -74,10 +75,12 @@ class Http:
         self._timeout_s = timeout_s
         self._connect_s = min(timeout_s, _CONNECT_TIMEOUT_S)
         self._https = parts.scheme == "https"
-        self._host, self._port = parts.hostname, parts.port
+        self._host, self._port = parts.hostname, parts.port or (443 if self._https else 80)
         self._prefix = parts.path
         self._headers = {"Accept": "application/json", "User-Agent": "sika", **(headers or {})}
-        self._tls = ssl.create_default_context(cafile=certifi.where()) if self._https else None
+        # certifi's roots, or the operator's (a private CA); no proxy is used (HTTPS_PROXY is not read).
+        cafile = os.environ.get("SSL_CERT_FILE") or certifi.where()
+        self._tls = ssl.create_default_context(cafile=cafile) if self._https else None
         self._lock = threading.Lock()
         self._connections: dict[int, http.client.HTTPConnection] = {}
 
@@ -107,8 +110,12 @@ class Http:
 
     def _send(self, method: str, target: str, *, idempotent: bool, body: bytes | None,
               headers: Mapping[str, str]) -> Answer:
+        if not target.startswith("/"):
+            target = "/" + target  # a configured path written without its slash
+        merged = {k: v for k, v in self._headers.items() if k.lower() not in {h.lower() for h in headers}}
+        merged.update(headers)  # the request's own, in place of a default of the same name in any case
         for attempt in range(self._retries_max + 1):
-            answer = self._try(method, self._prefix + target, body, {**self._headers, **headers},
+            answer = self._try(method, self._prefix + target, body, merged,
                                idempotent=idempotent, last=attempt == self._retries_max)
             if answer is not None:
                 return answer
@@ -131,7 +138,7 @@ class Http:
             connection.request(method, target, body=body, headers=headers)
             response = connection.getresponse()
             content = response.read(ANSWER_BYTES_MAX + 1)
-        except (OSError, http.client.HTTPException) as exc:
+        except (OSError, http.client.HTTPException, ValueError) as exc:  # ValueError: a header unfit to send
             self._drop(connection)
             if last or not idempotent:
                 raise self._unavailable(f"no answer ({type(exc).__name__})") from exc
@@ -153,8 +160,7 @@ class Http:
         key = threading.get_ident()
         with self._lock:
             connection = self._connections.get(key)
-        if connection is not None and connection.sock is not None \
-                and not select.select([connection.sock], [], [], 0)[0]:
+        if connection is not None and connection.sock is not None and not _readable(connection.sock):
             return connection
         if connection is not None:
             self._drop(connection)
@@ -197,3 +203,11 @@ class Http:
 
     def _unavailable(self, why: str) -> ProviderUnavailable:
         return ProviderUnavailable(f"{self.provider}: {why}")
+
+
+def _readable(sock: Any) -> bool:
+    """Whether an idle socket has something to read: the server closed it (or sent what no request
+    asked for). ``poll``, not ``select``, which fails for descriptors past 1023."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
