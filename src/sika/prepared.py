@@ -94,8 +94,7 @@ _T = TypeVar("_T")
 @dataclass(frozen=True, slots=True)
 class _Plan:
     sql: str
-    positional: bool
-    placeholder: str  # "?" or "%({})s": how a parameter is written, for expanding ones
+    positional: bool  # "?" for each value (SQLite), else "%(name)s" (psycopg)
     binds: tuple[_Bind, ...]
     expanding: bool
     record: type[Record] | None  # None: the statement's columns are known only from the cursor
@@ -175,12 +174,12 @@ class Prepared:
                    read: Callable[[Any, _Plan], _T]) -> _T:
         dialect = engine.dialect
         plan = self._plan(dialect)
-        many = not isinstance(params, Mapping)
+        many = False
         if isinstance(params, Mapping):
             sql, values = _values(plan, params)
         else:
             assert not plan.expanding, "no expanding parameter with execute_many"
-            sql, values = plan.sql, [_values(plan, row)[1] for row in params]
+            sql, values, many = plan.sql, [_values(plan, row)[1] for row in params], True
         try:
             cursor = driver.cursor()
         except dialect.loaded_dbapi.Error as exc:  # a connection already closed (psycopg)
@@ -264,8 +263,7 @@ def _make_plan(statement: ClauseElement, dialect: Dialect) -> _Plan:
     columns = getattr(compiled, "_result_columns", None) or []
     record = _record_class(tuple(c.keyname for c in columns)) if columns else None
     converts = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
-    return _Plan(compiled.string, dialect.positional, "?" if dialect.positional else "%({})s",
-                 tuple(binds), any(b.expanding for b in binds), record,
+    return _Plan(compiled.string, dialect.positional, tuple(binds), any(b.expanding for b in binds), record,
                  converts if any(converts) else None)
 
 
@@ -290,7 +288,7 @@ def _values(plan: _Plan, params: Mapping[str, Any]) -> tuple[str, Any]:
             else:
                 keys = [f"{bind.name}_{i}" for i in range(len(items))]
                 named.update(zip(keys, items, strict=True))
-                marks = ", ".join(plan.placeholder.format(k) for k in keys)
+                marks = ", ".join(f"%({k})s" for k in keys)
             sql = sql.replace(_POSTCOMPILE.format(bind.name), marks)
             continue
         if bind.convert is not None:
