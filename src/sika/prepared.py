@@ -11,9 +11,9 @@ the SQL and the values directly.
 It runs on a SQLAlchemy ``Connection`` (inside its transaction: a savepoint, a ``together``, a
 ``begin``), or, for a read, on an ``Engine``: then on the :func:`sika.db.together` connection of
 this thread if there is one, else (SQLite) on a connection of the thread's own kept for reads, or
-(PostgreSQL) on a pooled driver connection without SQLAlchemy's ``Connection`` around it. Driver
-errors come out as SQLAlchemy's (``IntegrityError``, ``OperationalError``…), as they would through
-``execute``, and a connection the driver reports lost is dropped from the pool.
+(PostgreSQL) on a pooled driver connection without SQLAlchemy's ``Connection`` around it, in
+autocommit. Driver errors come out as SQLAlchemy's (``IntegrityError``, ``OperationalError``…), as
+they would through ``execute``, and a connection the driver reports lost is dropped from the pool.
 
 Every value is the caller's: one SQLAlchemy's execution context would have filled (a Python-side
 column default or ``onupdate``) is a missing parameter, a ``KeyError``. Two of a statement's result
@@ -158,16 +158,26 @@ class Prepared:
     def _on_pooled(self, engine: Engine, params: Mapping[str, Any] | Sequence[Mapping[str, Any]],
                    read: Callable[[Any, _Plan], _T]) -> _T:
         raw = engine.raw_connection()
+        driver = raw.dbapi_connection
+        assert driver is not None
+        # In autocommit the read is one round trip: the driver would otherwise send a BEGIN before it
+        # and the pool a ROLLBACK after it (three in all). One statement alone is a transaction of its
+        # own, and sees the same as it would inside one. The setting changes nothing on the server.
+        driver.autocommit = True
+        lost = False
         try:
-            return self._on_driver(raw.dbapi_connection, engine, None, params, read)
+            return self._on_driver(driver, engine, None, params, read)
         except DBAPIError as exc:
             if exc.connection_invalidated:
+                lost = True
                 # As SQLAlchemy does on a disconnect: this connection and every one opened before it
                 # are replaced (the server restarted: they are all dead), not found dead one by one.
                 engine.pool._invalidate(raw, exc.orig)
             raise
         finally:
-            raw.close()  # back to the pool, which rolls back what a read began (PostgreSQL)
+            if not lost:
+                driver.autocommit = False  # idle (nothing is left open in autocommit): as it was taken
+            raw.close()  # back to the pool, which finds nothing to roll back
 
     def _on_driver(self, driver: Any, engine: Engine, connection: Connection | None,
                    params: Mapping[str, Any] | Sequence[Mapping[str, Any]],
@@ -179,7 +189,11 @@ class Prepared:
             sql, values = _values(plan, params)
         else:
             assert not plan.expanding, "no expanding parameter with execute_many"
-            sql, values, many = plan.sql, [_values(plan, row)[1] for row in params], True
+            sql, values = plan.sql, [_values(plan, row)[1] for row in params]
+            # One row is one execute: psycopg runs executemany in a pipeline, which costs more
+            # than the statement for the one to few rows a pass writes.
+            many = len(values) > 1
+            values = values if many else values[0]
         try:
             cursor = driver.cursor()
         except dialect.loaded_dbapi.Error as exc:  # a connection already closed (psycopg)

@@ -170,6 +170,32 @@ def test_after_a_restart_of_postgresql_one_read_fails_not_one_a_pooled_connectio
     admin.dispose()
 
 
+def test_a_postgresql_read_on_the_engine_is_one_statement_on_the_wire(postgres_url: str,
+                                                                      tmp_path: Path) -> None:
+    engine = create_db_engine(postgres_url, pool_size=1)
+    metadata.create_all(engine)
+    _add(engine, (1, "Ama", True, "Lomé"))
+    raw = engine.raw_connection()  # the pool's connection, which the reads below take again
+    driver = raw.dbapi_connection
+    raw.close()
+    wire = tmp_path / "wire.txt"
+    with wire.open("w") as out:
+        driver.pgconn.trace(out.fileno())
+        row = _BY_ID.first(engine, {"b_id": 1})
+        driver.pgconn.untrace()
+    assert row is not None and row.name == "Ama"
+    sent = [line for line in wire.read_text().splitlines() if "\tF\t" in line]  # what the client sent
+    assert any("people" in line for line in sent), sent
+    assert not any("BEGIN" in line or "ROLLBACK" in line for line in sent), sent
+    # Taken back as it was: writes on it are transactions again, undone by an error.
+    assert driver.autocommit is False
+    with pytest.raises(RuntimeError), begin(engine) as connection:
+        _MOVE.execute(connection, {"b_id": 1, "b_city": "Kara"})
+        raise RuntimeError
+    assert _BY_ID.first(engine, {"b_id": 1}).city == "Lomé"
+    engine.dispose()
+
+
 def test_sqlite_reads_use_a_connection_of_the_thread_s_own_that_sees_each_commit(tmp_path: Path) -> None:
     engine = create_db_engine(f"sqlite:///{tmp_path / 'reads.db'}", pool_size=1)
     metadata.create_all(engine)
