@@ -19,14 +19,11 @@ that are not JSON are unreadable, hence unknown too.
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import os
 import random
-import select
 import ssl
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,6 +32,7 @@ from urllib.parse import urlencode, urlsplit
 
 import certifi
 
+from sika.keepalive import Connection, Connections
 from sika.providers.base import ProviderUnavailable
 
 __all__ = ["ANSWER_BYTES_MAX", "RETRIES_LIMIT", "Answer", "Http"]
@@ -46,8 +44,6 @@ RETRIES_LIMIT = 5
 _CONNECT_TIMEOUT_S = 5.0
 _BACKOFF_S_MAX = 2.0
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-# Kept-alive connections of threads that are gone are closed once this many are open.
-CONNECTIONS_MAX = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +56,8 @@ class Answer:
 
 
 class Http:
-    """HTTP/1.1 over ``http.client``, one kept-alive connection a thread. (httpx cost a tenth of a
-    worker's CPU with the realistic chat mix, most of it in its pure-Python HTTP state machine, for
+    """HTTP/1.1 on one kept-alive connection a thread (:mod:`sika.keepalive`). (httpx cost a tenth of
+    a worker's CPU with the realistic chat mix, most of it in its pure-Python HTTP state machine, for
     features no adapter uses: docs/benchmarks.md.)"""
 
     def __init__(self, base_url: str, *, provider: str, timeout_s: float = 15.0, retries_max: int = 2,
@@ -74,15 +70,13 @@ class Http:
         self._backoff_s = backoff_s
         self._timeout_s = timeout_s
         self._connect_s = min(timeout_s, _CONNECT_TIMEOUT_S)
-        self._https = parts.scheme == "https"
-        self._host, self._port = parts.hostname, parts.port or (443 if self._https else 80)
+        self._scheme, self._host, self._port = parts.scheme, parts.hostname, parts.port
         self._prefix = parts.path
         self._headers = {"Accept": "application/json", "User-Agent": "sika", **(headers or {})}
         # certifi's roots, or the operator's (a private CA); no proxy is used (HTTPS_PROXY is not read).
         cafile = os.environ.get("SSL_CERT_FILE") or certifi.where()
-        self._tls = ssl.create_default_context(cafile=cafile) if self._https else None
-        self._lock = threading.Lock()
-        self._connections: dict[int, http.client.HTTPConnection] = {}
+        tls = ssl.create_default_context(cafile=cafile) if parts.scheme == "https" else None
+        self._connections = Connections(tls)
 
     def post_json(self, path: str, body: Mapping[str, Any], *, idempotent: bool,
                   headers: Mapping[str, str] | None = None) -> Answer:
@@ -102,11 +96,7 @@ class Http:
         return self._send("GET", target, idempotent=True, body=None, headers=headers or {})
 
     def close(self) -> None:
-        with self._lock:
-            connections = list(self._connections.values())
-            self._connections.clear()
-        for connection in connections:
-            connection.close()
+        self._connections.close()
 
     def _send(self, method: str, target: str, *, idempotent: bool, body: bytes | None,
               headers: Mapping[str, str]) -> Answer:
@@ -135,61 +125,21 @@ class Http:
                 raise self._unavailable(f"cannot connect ({type(exc).__name__})") from exc
             return None
         try:
-            connection.request(method, target, body=body, headers=headers)
-            response = connection.getresponse()
-            content = response.read(ANSWER_BYTES_MAX + 1)
-        except (OSError, http.client.HTTPException, ValueError) as exc:  # ValueError: a header unfit to send
-            self._drop(connection)
+            response = connection.exchange(method, target, headers, body, body_max=ANSWER_BYTES_MAX)
+        except (OSError, ValueError) as exc:  # ValueError: a header unfit to send
             if last or not idempotent:
                 raise self._unavailable(f"no answer ({type(exc).__name__})") from exc
             return None
-        except BaseException:
-            self._drop(connection)
-            raise
-        if response.will_close or not response.isclosed():
-            self._drop(connection)  # closed by the server, or unread bytes that would spoil the next answer
         if response.status not in _RETRY_STATUSES:
-            return self._answer(response.status, content)
+            return self._answer(response.status, response.body)
         if last or not idempotent:
             raise self._unavailable(f"answered HTTP {response.status}")
         return None
 
-    def _connection(self) -> http.client.HTTPConnection:
-        """This thread's connection, made now if it has none or if the server closed the one it had
-        (an idle socket that reads as ready has been closed, or holds bytes no request asked for)."""
-        key = threading.get_ident()
-        with self._lock:
-            connection = self._connections.get(key)
-        if connection is not None and connection.sock is not None and not _readable(connection.sock):
-            return connection
-        if connection is not None:
-            self._drop(connection)
-        if self._https:
-            connection = http.client.HTTPSConnection(self._host, self._port, timeout=self._connect_s,
-                                                     context=self._tls)
-        else:
-            connection = http.client.HTTPConnection(self._host, self._port, timeout=self._connect_s)
-        try:
-            connection.connect()
-        except OSError:
-            connection.close()
-            raise
-        assert connection.sock is not None
-        connection.sock.settimeout(self._timeout_s)
-        with self._lock:
-            if len(self._connections) >= CONNECTIONS_MAX:
-                alive = {thread.ident for thread in threading.enumerate()}
-                for gone in [k for k in self._connections if k not in alive]:
-                    self._connections.pop(gone).close()
-            self._connections[key] = connection
-        return connection
-
-    def _drop(self, connection: http.client.HTTPConnection) -> None:
-        with self._lock:
-            key = threading.get_ident()
-            if self._connections.get(key) is connection:
-                del self._connections[key]
-        connection.close()
+    def _connection(self) -> Connection:
+        """This thread's connection (``OSError`` when it cannot be made: nothing was sent)."""
+        return self._connections.connection(self._scheme, self._host, self._port, connect_s=self._connect_s,
+                                            timeout_s=self._timeout_s)
 
     def _answer(self, status: int, content: bytes) -> Answer:
         if len(content) > ANSWER_BYTES_MAX:
@@ -204,10 +154,3 @@ class Http:
     def _unavailable(self, why: str) -> ProviderUnavailable:
         return ProviderUnavailable(f"{self.provider}: {why}")
 
-
-def _readable(sock: Any) -> bool:
-    """Whether an idle socket has something to read: the server closed it (or sent what no request
-    asked for). ``poll``, not ``select``, which fails for descriptors past 1023."""
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    return bool(poller.poll(0))

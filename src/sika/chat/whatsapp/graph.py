@@ -1,7 +1,7 @@
 """The Cloud API client: ``POST {api_url}/{phone_number_id}/messages``, paced, retried, kept alive.
 
-* Each thread keeps its own HTTP/1.1 connection to the Graph API (``http.client``), so a busy sender
-  pays for TCP and TLS handshakes once, not per message.
+* Each thread keeps its own HTTP/1.1 connection to the Graph API (:mod:`sika.keepalive`), so a busy
+  sender pays for TCP and TLS handshakes once, not per message.
 * A token bucket shared by every thread that uses one client caps the throughput at ``rate_per_s``
   (Meta's default for a phone number is 80 messages a second); build one client per process.
 * Failures that may pass are retried with exponential back-off and jitter: connection errors and
@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import logging
@@ -22,6 +23,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from sika.errors import SikaError
+from sika.keepalive import Connections
 
 __all__ = ["RETRYABLE_CODES", "GraphClient", "GraphError", "KeepAliveTransport", "Pace", "TokenBucket",
            "Transport"]
@@ -32,13 +34,9 @@ RETRIES_MAX = 10
 REQUEST_BYTES_MAX = 256 * 1024
 RESPONSE_BYTES_MAX = 1024 * 1024
 BACKOFF_S_MAX = 30.0
-# Connections kept per transport (one per thread and host); dead threads' are closed beyond this.
-CONNECTIONS_MAX = 64
 WAMID_CHARS_MAX = 128
 ERROR_MESSAGE_CHARS_MAX = 200
 
-# A kept connection belongs to one thread and one (scheme, host, port).
-_Key = tuple[int, str, str, int | None]
 
 RETRYABLE_CODES = frozenset({
     1,       # API unknown (transient)
@@ -117,75 +115,38 @@ class TokenBucket:
 
 
 class KeepAliveTransport:
-    """One persistent ``http.client`` connection per thread and host."""
+    """One kept-alive connection per thread and host (:mod:`sika.keepalive`)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._connections: dict[_Key, http.client.HTTPConnection] = {}
+        self._connections = Connections()
 
     def post(self, url: str, body: bytes, headers: Mapping[str, str], timeout_s: float) -> tuple[int, bytes]:
-        parts = urlsplit(url)
-        assert parts.scheme in ("http", "https") and parts.hostname, url
-        key: _Key = (threading.get_ident(), parts.scheme, parts.hostname, parts.port)
-        target = parts.path + (f"?{parts.query}" if parts.query else "")
-        with self._lock:
-            connection = self._connections.get(key)
-        fresh = connection is None
-        if connection is None:
-            connection = self._open(key, timeout_s)
+        scheme, host, port, target = _origin(url)
+        connection = self._connections.connection(scheme, host, port, connect_s=timeout_s,
+                                                  timeout_s=timeout_s)
         try:
-            return self._exchange(connection, key, target, body, headers)
-        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-            if fresh:
+            response = connection.exchange("POST", target, headers, body, body_max=RESPONSE_BYTES_MAX)
+        except (ConnectionResetError, BrokenPipeError):
+            if not connection.reused:
                 raise
-            # The server closed the idle connection we kept: say it again on a new one.
-            return self._exchange(self._open(key, timeout_s), key, target, body, headers)
+            # The server closed the kept connection as we sent on it (it was open a moment before):
+            # nothing of the request was answered; say it again on a new one.
+            connection = self._connections.connection(scheme, host, port, connect_s=timeout_s,
+                                                      timeout_s=timeout_s)
+            response = connection.exchange("POST", target, headers, body, body_max=RESPONSE_BYTES_MAX)
+        return response.status, response.body[:RESPONSE_BYTES_MAX]
 
     def close(self) -> None:
-        with self._lock:
-            connections = list(self._connections.values())
-            self._connections.clear()
-        for connection in connections:
-            connection.close()
+        self._connections.close()
 
-    def _exchange(self, connection: http.client.HTTPConnection, key: _Key, target: str,
-                  body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
-        try:
-            connection.request("POST", target, body=body, headers=dict(headers))
-            response = connection.getresponse()
-            data = response.read(RESPONSE_BYTES_MAX + 1)
-        except BaseException:
-            self._drop(key, connection)
-            raise
-        if len(data) > RESPONSE_BYTES_MAX or not response.isclosed():
-            self._drop(key, connection)  # unread bytes would corrupt the next exchange
-        return response.status, data[:RESPONSE_BYTES_MAX]
 
-    def _open(self, key: _Key, timeout_s: float) -> http.client.HTTPConnection:
-        _, scheme, host, port = key
-        factory = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
-        connection = factory(host, port, timeout=timeout_s)
-        with self._lock:
-            stale = self._connections.pop(key, None)
-            if len(self._connections) >= CONNECTIONS_MAX:
-                stale_keys = self._of_dead_threads()
-                dropped = [self._connections.pop(k) for k in stale_keys]
-            else:
-                dropped = []
-            self._connections[key] = connection
-        for old in ([stale] if stale is not None else []) + dropped:
-            old.close()
-        return connection
-
-    def _drop(self, key: _Key, connection: http.client.HTTPConnection) -> None:
-        with self._lock:
-            if self._connections.get(key) is connection:
-                del self._connections[key]
-        connection.close()
-
-    def _of_dead_threads(self) -> list[_Key]:
-        alive = {thread.ident for thread in threading.enumerate()}
-        return [key for key in self._connections if key[0] not in alive]
+@functools.lru_cache(maxsize=64)
+def _origin(url: str) -> tuple[str, str, int | None, str]:
+    """Scheme, host, port and target of a URL (few: the API's and the gateway's)."""
+    parts = urlsplit(url)
+    assert parts.scheme in ("http", "https") and parts.hostname, url
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return parts.scheme, parts.hostname, parts.port, target
 
 
 class GraphClient:
