@@ -13,7 +13,6 @@ together with the record that its message was answered.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from sika import jsoncodec
 from sika.chat.schema import conversations
 from sika.prepared import Prepared
 
@@ -88,9 +88,9 @@ class Conversations:
             row = (found.state, found.updated_at_ns) if found is not None else None
         assert row is not _NOT_HELD
         if row is None or self._clock_ns() - row[1] > self._idle_ns:
-            language = json.loads(row[0]).get("language") if row is not None else None
+            language = jsoncodec.loads(row[0]).get("language") if row is not None else None
             return State(language=language)
-        stored = json.loads(row[0])
+        stored = jsoncodec.loads(row[0])
         return State(flow=stored["flow"], step=stored["step"], data=stored["data"], trail=stored["trail"],
                      expect=stored["expect"], language=stored.get("language"),
                      channel=stored.get("channel", {}), fresh=False)
@@ -98,7 +98,7 @@ class Conversations:
     def save(self, channel: str, session_key: str, msisdn: str, state: State) -> None:
         # By hand rather than dataclasses.asdict, which deep-copies: this runs for every message.
         body = {name: getattr(state, name) for name in _STORED}
-        encoded = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+        encoded = jsoncodec.dumps(body)
         assert len(encoded.encode()) <= STATE_BYTES_MAX, "a conversation's state stays small"
         values = {"channel": channel, "session_key": session_key, "msisdn": msisdn, "state": encoded,
                   "updated_at_ns": self._clock_ns()}

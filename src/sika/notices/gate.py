@@ -8,13 +8,12 @@ compiled quiet schedule, the marketing messages delivered lately) and asks it. T
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, select
 
-from sika import phones
+from sika import jsoncodec, phones
 from sika.calendar import Calendar, Schedule
 from sika.errors import SikaError
 from sika.notices.categories import MARKETING_PREFIX, Category, category_of
@@ -88,9 +87,9 @@ class Notices:
         written = datetime.fromtimestamp(message.created_at_ns / 1e9, UTC)
         category = category_of(message.kind)
         if category != "marketing":  # the hot path: receipts, codes and rides read nothing
-            return Verdict(now_ns, json.dumps({"reason": "immediate", "category": category}))
+            return Verdict(now_ns, jsoncodec.dumps({"reason": "immediate", "category": category}))
         decision, _, _ = self.decide(message.msisdn, category, now, written=written)
-        reason = json.dumps({"reason": decision.reason, **decision.values}, separators=(",", ":"))[:200]
+        reason = jsoncodec.dumps({"reason": decision.reason, **decision.values})[:200]
         if decision.send_at is None:
             return Verdict(None, reason)
         return Verdict(max(now_ns, int(decision.send_at.timestamp() * 1e9)), reason)

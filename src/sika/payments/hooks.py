@@ -30,7 +30,6 @@ another movement's. A kind nobody registered is a plain payment.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -38,6 +37,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, update
 
+from sika import jsoncodec
 from sika.db import begin
 from sika.ledger import Ledger, Transfer, TransferResult
 from sika.payments.movements import Code, Kind, Leg, Movement, Role, Status, legs_json
@@ -211,7 +211,7 @@ def drop_group(
             update(movements)
             .where(movements.c.id == movement.id, movements.c.status == Status.PROCESSING)
             .values(
-                legs=legs_json(legs), details=json.dumps(details, separators=(",", ":")), updated_at_ns=now_ns
+                legs=legs_json(legs), details=jsoncodec.dumps(details), updated_at_ns=now_ns
             )
         )
     return replace(movement, legs=legs, details=details)

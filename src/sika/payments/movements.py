@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import json
 import re
 import secrets
 import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
+from sika import jsoncodec
 from sika.errors import SikaError
 from sika.ledger import Transfer, TransferFlags, TransferResult
 
@@ -225,12 +225,11 @@ def chain(legs: list[Leg], movement_id: str) -> list[Transfer]:
 
 def legs_json(legs: list[Leg]) -> str:
     # A required leg is stored without its empty ``optional``: rows read the same as before hooks.
-    return json.dumps([{k: v for k, v in asdict(leg).items() if k != "optional" or v} for leg in legs],
-                      separators=(",", ":"))
+    return jsoncodec.dumps([{k: v for k, v in asdict(leg).items() if k != "optional" or v} for leg in legs])
 
 
 def legs_from_json(raw: str) -> list[Leg]:
-    return [Leg(**item) for item in json.loads(raw)]
+    return [Leg(**item) for item in jsoncodec.loads(raw)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,7 +347,7 @@ def movement_from_row(row: Any) -> Movement:
         payer_customer_id=row["payer_customer_id"], payee_customer_id=row["payee_customer_id"],
         agent_id=row["agent_id"], merchant_id=row["merchant_id"], counterparty=row["counterparty"],
         provider=row["provider"], product=row["product"], provider_reference=row["provider_reference"],
-        details=json.loads(row["details"]), error_code=row["error_code"],
+        details=jsoncodec.loads(row["details"]), error_code=row["error_code"],
         created_at_ns=row["created_at_ns"], updated_at_ns=row["updated_at_ns"],
         legs=legs_from_json(row["legs"]), deadline_ns=row["deadline_ns"],
         request_digest=row["request_digest"],

@@ -26,7 +26,6 @@ each time a message is claimed: a message held until 19:20 is asked again at 19:
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from sika import jsoncodec
 from sika.payments.channels import (
     FALLBACK,
     OWNER_SECRET_KINDS,
@@ -69,7 +69,7 @@ def enqueue(connection: Connection, *, dedupe_key: str, msisdn: str, kind: str, 
     """Queue a message inside the caller's transaction; a second enqueue of ``dedupe_key`` is a no-op.
     ``due_ns``: not before then (a paced broadcast); now by default."""
     values = {"dedupe_key": dedupe_key, "msisdn": msisdn, "kind": kind,
-              "params": json.dumps(params, separators=(",", ":"), ensure_ascii=False),
+              "params": jsoncodec.dumps(params),
               "status": "queued", "next_attempt_ns": max(now_ns, due_ns or now_ns), "created_at_ns": now_ns}
     _ENQUEUE[connection.dialect.name].execute(connection, values)
 
@@ -277,11 +277,12 @@ def _without_secret(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _json(params: dict[str, Any]) -> str:
-    return json.dumps(params, separators=(",", ":"), ensure_ascii=False)
+    return jsoncodec.dumps(params)
 
 
 def _message(row: Any) -> Message:
-    return Message(id=row["id"], msisdn=row["msisdn"], kind=row["kind"], params=json.loads(row["params"]),
-                   status=row["status"], attempts=row["attempts"], created_at_ns=row["created_at_ns"],
+    return Message(id=row["id"], msisdn=row["msisdn"], kind=row["kind"],
+                   params=jsoncodec.loads(row["params"]), status=row["status"], attempts=row["attempts"],
+                   created_at_ns=row["created_at_ns"],
                    delivered_at_ns=row["delivered_at_ns"], lease_until_ns=row["lease_until_ns"],
                    channel=row["channel"], reason=row["reason"])

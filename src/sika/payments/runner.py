@@ -44,7 +44,6 @@ the payments package itself (settlement, recovery). Nothing else reaches its eng
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -53,6 +52,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from sika import jsoncodec
 from sika.db import begin, together
 from sika.ledger import Ledger, Transfer, TransferResult
 from sika.payments.accounts import SystemAccounts
@@ -177,7 +177,7 @@ class Runner:
         first = Status.PENDING if deferred else Status.PROCESSING
         values = {"id": movement_id, "kind": str(kind), "status": str(first), "amount": amount,
                   "fee": fee, "commission": commission, "currency": self.accounts.currency,
-                  "legs": legs_json(legs), "details": json.dumps(details or {}, separators=(",", ":")),
+                  "legs": legs_json(legs), "details": jsoncodec.dumps(details or {}),
                   "created_at_ns": now, "updated_at_ns": now, "request_digest": request, **parties}
         # On SQLite the movement, its legs and its outcome are one transaction (sika.db.together).
         with together(self._engine):

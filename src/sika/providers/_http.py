@@ -32,6 +32,7 @@ from urllib.parse import urlencode, urlsplit
 
 import certifi
 
+from sika import jsoncodec
 from sika.keepalive import Connection, Connections
 from sika.providers.base import ProviderUnavailable
 
@@ -80,7 +81,7 @@ class Http:
 
     def post_json(self, path: str, body: Mapping[str, Any], *, idempotent: bool,
                   headers: Mapping[str, str] | None = None) -> Answer:
-        payload = json.dumps(dict(body), separators=(",", ":")).encode()
+        payload = jsoncodec.dumps(dict(body)).encode()
         return self._send("POST", path, idempotent=idempotent, body=payload,
                           headers={"Content-Type": "application/json", **(headers or {})})
 
@@ -147,6 +148,8 @@ class Http:
         if not content.strip():
             return Answer(status, None)
         try:
+            # The standard library's reader: a provider's numbers stay exact whatever their size
+            # (orjson reads an integer past 64 bits as a float).
             return Answer(status, json.loads(content))
         except (ValueError, RecursionError) as exc:
             raise self._unavailable(f"answered HTTP {status} with something not JSON") from exc

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import http.client
-import json
 import logging
 import random
 import threading
@@ -22,6 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from sika import jsoncodec
 from sika.errors import SikaError
 from sika.keepalive import Connections
 
@@ -181,7 +181,7 @@ class GraphClient:
 
     def send(self, body: Mapping[str, Any]) -> str:
         """Send one message body; returns its ``wamid``, or raises :class:`GraphError`."""
-        data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        data = jsoncodec.dumps(body).encode()
         assert len(data) <= REQUEST_BYTES_MAX, len(data)
         attempt = 0
         while True:
@@ -211,7 +211,7 @@ class GraphClient:
 
 def _wamid(status: int, answer: bytes) -> str:
     try:
-        wamid = json.loads(answer)["messages"][0]["id"]
+        wamid = jsoncodec.loads(answer)["messages"][0]["id"]
     except (ValueError, KeyError, IndexError, TypeError) as exc:
         # Not retried: Meta may have accepted the message, and a second one would be a duplicate.
         raise GraphError("the Graph API accepted a message without naming it", http_status=status) from exc
@@ -224,7 +224,7 @@ def _error(status: int, answer: bytes) -> GraphError:
     code: int | None = None
     message = ""
     try:
-        error = json.loads(answer)["error"]
+        error = jsoncodec.loads(answer)["error"]
         raw_code = error.get("code")
         code = raw_code if isinstance(raw_code, int) and not isinstance(raw_code, bool) else None
         message = str(error.get("message", ""))[:ERROR_MESSAGE_CHARS_MAX]

@@ -10,7 +10,6 @@ secret (a voucher's code) is masked in what stays stored once the message is sen
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -20,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from sika import jsoncodec
 from sika.chat.messages import MASK, Reply
 from sika.chat.whatsapp.graph import GraphClient, GraphError
 from sika.chat.whatsapp.render import DEFAULT_LIST_BUTTON, render_template, render_turn
@@ -280,7 +280,7 @@ class Sender:
         """Send one leased row; a failure is recorded (the row is retried or failed), a success is
         the caller's to record. Returns ``(wamid or None, whether the next row may go)``."""
         assert self.graph is not None
-        body = json.loads(row["secret_body_json"] or row["body_json"])
+        body = jsoncodec.loads(row["secret_body_json"] or row["body_json"])
         try:
             wamid = self.graph.send(body)
         except Exception as exc:  # GraphError, or a bug: the row is retried, then given up
@@ -298,10 +298,10 @@ class Sender:
 
 
 def _outgoing(body: dict[str, Any], secret: str | None) -> Outgoing:
-    full = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    full = jsoncodec.dumps(body)
     if not secret:
         return Outgoing(body_json=full)
-    masked = json.dumps(_masked(body, secret), separators=(",", ":"), ensure_ascii=False)
+    masked = jsoncodec.dumps(_masked(body, secret))
     return Outgoing(body_json=masked, secret_body_json=full if masked != full else None)
 
 

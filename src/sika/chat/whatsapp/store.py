@@ -7,12 +7,12 @@ a worker whose lease ran out and was taken over changes nothing.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, delete, insert, or_, select, update
 
+from sika import jsoncodec
 from sika.chat.messages import MASK, Attachment, Inbound, InboundKind, Location
 from sika.chat.whatsapp.attachments import dangerous
 from sika.chat.whatsapp.schema import inbox, outbound
@@ -427,12 +427,12 @@ def encode_inbound(inbound: Inbound, *, sealed: str | None = None) -> str:
     data["kind"] = inbound.kind.value
     if sealed is not None:
         data["sealed"] = sealed
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return jsoncodec.dumps(data)
 
 
 def decode_inbound(payload_json: str, opener: Callable[[str], str | None] | None = None) -> Inbound:
     """The stored message; with ``opener``, its sealed text opened (the mask when it cannot be)."""
-    data = json.loads(payload_json)
+    data = jsoncodec.loads(payload_json)
     if data.get("sealed") and opener is not None:
         data["text"] = opener(str(data["sealed"])) or MASK
     location = Location(**data["location"]) if data.get("location") else None
