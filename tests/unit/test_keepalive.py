@@ -49,7 +49,11 @@ class ScriptedServer:
                 return
             self.connections += 1
             if self._tls is not None:
-                sock = self._tls.wrap_socket(sock, server_side=True)
+                try:
+                    sock = self._tls.wrap_socket(sock, server_side=True)
+                except OSError:  # a client that refused the certificate
+                    sock.close()
+                    continue
             threading.Thread(target=self._handle, args=(sock, self.connections), daemon=True).start()
 
     def _handle(self, sock: socket.socket, number: int) -> None:
