@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 import subprocess
 import sys
@@ -10,8 +11,9 @@ from pathlib import Path
 import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
 
-from sika.chat.i18n import LANGUAGES, LOCALE_DIR, translator
+from sika.chat.i18n import LANGUAGES, LOCALE_DIR, _whole_number_style, translator
 
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
@@ -65,3 +67,17 @@ def test_amounts_follow_the_locale() -> None:
     assert translator("fr").amount(5_000) == "5 000 F CFA"
     assert translator("en").amount(5_000) == "5,000 F CFA"
     assert translator("ar")("Your balance: {balance}.", balance="x").startswith("\u200f")
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_amounts_are_written_as_babel_writes_them(language: str) -> None:
+    assert _whole_number_style(language) is not None  # each language takes the fast way
+    t = translator(language)
+    pick = random.Random(language)
+    values = [0, 1, -1, 999, 1_000, 10_000, 2_000_000, -(10**15)]
+    values += [pick.randrange(-(10**13), 10**13) for _ in range(300)]
+    for value in values:
+        expected = format_decimal(value, locale=language, group_separator=True)
+        expected = expected.replace("\u202f", " ").replace("\xa0", " ")
+        assert t.amount(value) == f"{expected} F CFA", (language, value)
+        assert t.amount(value, "EUR") == f"{format_decimal(value, locale=language)} EUR"

@@ -40,6 +40,28 @@ def N_(message: str) -> str:  # noqa: N802 (the gettext convention for "translat
     return message
 
 
+# Amounts that show how a language writes whole numbers, and check that it is written so.
+_PROBES = (0, 7, -7, 999, 1_000, -1_500, 15_000, 999_999, 1_234_567, -10**12, 10**15)
+
+
+@functools.cache
+def _whole_number_style(language: str) -> tuple[str, str] | None:
+    """The group separator and minus sign with which babel writes whole numbers in ``language``, if
+    Python's own grouping by thousands then writes every probe as babel does (else None: babel
+    writes them). Babel's pattern machinery costs about 30 µs an amount, and every receipt,
+    balance and history line shows a few: 3 % of a worker's CPU with the realistic chat mix."""
+    locale = Locale.parse(language)
+    thousand, minus_one = format_decimal(1_000, locale=locale), format_decimal(-1, locale=locale)
+    if not (thousand.startswith("1") and thousand.endswith("000") and minus_one.endswith("1")):
+        return None
+    group, minus = thousand[1:-3], minus_one[:-1]
+    for value in _PROBES:
+        own = f"{minus if value < 0 else ''}{abs(value):,}".replace(",", group)
+        if own != format_decimal(value, locale=locale, group_separator=True):
+            return None
+    return group, minus
+
+
 class Translator:
     def __init__(self, language: str, translations: NullTranslations) -> None:
         self.language = language
@@ -59,7 +81,12 @@ class Translator:
 
     def amount(self, amount: int, currency: str = "XOF") -> str:
         """An amount as people of this language write it: "5 000 F CFA", "5,000 F CFA"."""
-        number = format_decimal(amount, locale=self._locale, group_separator=True)
+        style = _whole_number_style(self.language)
+        if style is None:
+            number = format_decimal(amount, locale=self._locale, group_separator=True)
+        else:
+            group, minus = style
+            number = f"{minus if amount < 0 else ''}{abs(amount):,}".replace(",", group)
         if currency == "XOF":
             # A plain space rather than the locale's narrow no-break space: every phone shows it.
             return f"{number.replace(chr(0x202F), ' ').replace(chr(0xA0), ' ')} {XOF_SYMBOL}"
