@@ -39,6 +39,7 @@ HEADERS_MAX = 100
 CONNECTIONS_MAX = 64
 _READ_BYTES = 64 * 1024
 _CHUNK_LINE_BYTES_MAX = 1024
+_INTERIM_MAX = 8  # 1xx answers before the real one
 # What a header's name and value may hold (RFC 9110 token; a value without CR, LF or NUL).
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _UNFIT_VALUE = re.compile(r"[\r\n\x00]")
@@ -190,10 +191,12 @@ class _Reader:
 
     def answer(self, method: str, body_max: int) -> tuple[int, bool]:
         """The status, and whether the connection may serve another request."""
-        while True:
+        for _ in range(_INTERIM_MAX + 1):
             version, status, fields = self._head()
             if not 100 <= status < 200:
                 break  # 1xx: an interim answer; the real one follows
+        else:
+            raise OSError(errno.EPROTO, "an answer that stays interim")
         tokens = {t.strip() for t in fields.get("connection", "").lower().split(",")}
         keep = "close" not in tokens and (version == "HTTP/1.1" or "keep-alive" in tokens)
         coding = fields.get("transfer-encoding", "").lower()

@@ -182,6 +182,7 @@ def test_bytes_no_request_asked_for_drop_the_connection(serve) -> None:
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
     b"HTTP/1.1 200 OK\r\nX: " + b"y" * 70_000 + b"\r\n\r\n",
+    b"HTTP/1.1 100 Continue\r\n\r\n" * 20,
 ])
 def test_what_is_not_http_is_a_protocol_error_and_the_connection_is_dropped(serve, answer: bytes) -> None:
     server = serve(answer, OK)
