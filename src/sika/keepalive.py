@@ -14,9 +14,10 @@ bounded (``HEAD_BYTES_MAX``, the caller's ``body_max``).
 Errors are the standard library's, all ``OSError``: the connection could not be made (``connect``),
 or once a request went out, the server closed it before answering (``ConnectionResetError``, or
 ``BrokenPipeError`` while sending), or inside its answer (``ConnectionAbortedError``), answered
-something that is not HTTP (``errno.EPROTO``), or was too slow (``TimeoutError``). A header
-that cannot be sent is a ``ValueError`` before anything is sent. After any error the connection is
-closed and forgotten.
+something that is not HTTP (``errno.EPROTO``), or was too slow (``TimeoutError``). After any of
+those the connection is closed and forgotten. A request that cannot be sent (a header with a line
+break, a framing header set by the caller) is a ``ValueError`` before anything is sent, and the
+connection stays.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ _INTERIM_MAX = 8  # 1xx answers before the real one
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _UNFIT_VALUE = re.compile(r"[\r\n\x00]")
 _UNFIT_TARGET = re.compile(r"[\x00-\x20\x7f-\U0010ffff]")
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+# Headers the request's framing is made of, set here alone.
+_FRAMING = frozenset({"content-length", "transfer-encoding"})
 _NO_BODY_STATUSES = frozenset({204, 304})
 
 _Key = tuple[int, str, str, int]  # thread, scheme, host, port
@@ -169,7 +173,7 @@ def _request(method: str, target: str, key: _Key, headers: Mapping[str, str], bo
     if "accept-encoding" not in names:
         lines.append("Accept-Encoding: identity")
     for name, value in headers.items():
-        if not _TOKEN.fullmatch(name) or _UNFIT_VALUE.search(value) or name.lower() == "content-length":
+        if not _TOKEN.fullmatch(name) or _UNFIT_VALUE.search(value) or name.lower() in _FRAMING:
             raise ValueError(f"a header unfit to send: {name[:40]!r}")
         lines.append(f"{name}: {value}")
     if body is not None or method in ("POST", "PUT", "PATCH"):
@@ -181,11 +185,12 @@ def _request(method: str, target: str, key: _Key, headers: Mapping[str, str], bo
 class _Reader:
     """Reads one answer from a socket into one buffer."""
 
-    __slots__ = ("_buffer", "_sock", "body", "leftover")
+    __slots__ = ("_buffer", "_received", "_sock", "body", "leftover")
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
         self._buffer = bytearray()
+        self._received = False  # any byte of the answer
         self.body = b""
         self.leftover = False
 
@@ -203,13 +208,13 @@ class _Reader:
         if method == "HEAD" or status in _NO_BODY_STATUSES:
             pass
         elif coding:
-            if coding.rsplit(",", 1)[-1].strip() != "chunked":
+            if coding != "chunked":  # no compression was asked for, so chunked alone
                 raise OSError(errno.EPROTO, f"an answer in an unknown transfer coding: {coding[:40]}")
             self.body, complete = self._chunked(body_max)
             keep = keep and complete  # the rest is not read
         elif "content-length" in fields:
             length = fields["content-length"]
-            if not length.isdigit() or len(length) > 18:
+            if not (length.isascii() and length.isdigit()) or len(length) > 18:
                 raise OSError(errno.EPROTO, f"an answer with a bad length: {length[:40]!r}")
             size = int(length)
             self.body = self._exactly(min(size, body_max + 1))
@@ -221,7 +226,13 @@ class _Reader:
 
     def _fill(self) -> bool:
         """Read what the socket has; False at its end."""
-        data = self._sock.recv(_READ_BYTES)
+        try:
+            data = self._sock.recv(_READ_BYTES)
+        except ConnectionResetError as exc:
+            if self._received:  # cut inside the answer: the server had acted on the request
+                raise ConnectionAbortedError("the connection was reset inside an answer") from exc
+            raise
+        self._received = self._received or bool(data)
         self._buffer += data
         return bool(data)
 
@@ -239,7 +250,7 @@ class _Reader:
         del self._buffer[:end + 4]
         parts = lines[0].split(" ", 2)
         if len(parts) < 2 or parts[0] not in ("HTTP/1.1", "HTTP/1.0") or not (
-                len(parts[1]) == 3 and parts[1].isdigit()):
+                len(parts[1]) == 3 and parts[1].isascii() and parts[1].isdigit() and parts[1][0] != "0"):
             raise OSError(errno.EPROTO, f"not an HTTP answer: {lines[0][:60]!r}")
         if len(lines) > HEADERS_MAX + 1:
             raise OSError(errno.EPROTO, "an answer with too many headers")
@@ -281,12 +292,9 @@ class _Reader:
         body = bytearray()
         while True:
             size_text = self._line().split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise OSError(errno.EPROTO, f"a bad chunk size: {size_text[:20]!r}") from None
-            if size < 0 or len(size_text) > 16:
+            if not _CHUNK_SIZE.fullmatch(size_text):
                 raise OSError(errno.EPROTO, f"a bad chunk size: {size_text[:20]!r}")
+            size = int(size_text, 16)
             if size == 0:
                 break
             if len(body) + size > body_max:  # larger than the caller takes: read no further

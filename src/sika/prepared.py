@@ -158,12 +158,21 @@ class Prepared:
     def _on_pooled(self, engine: Engine, params: Mapping[str, Any] | Sequence[Mapping[str, Any]],
                    read: Callable[[Any, _Plan], _T]) -> _T:
         raw = engine.raw_connection()
-        driver = raw.dbapi_connection
-        assert driver is not None
-        # In autocommit the read is one round trip: the driver would otherwise send a BEGIN before it
-        # and the pool a ROLLBACK after it (three in all). One statement alone is a transaction of its
-        # own, and sees the same as it would inside one. The setting changes nothing on the server.
-        driver.autocommit = True
+        try:
+            driver = raw.dbapi_connection
+            assert driver is not None
+            # In autocommit the read is one round trip: the driver would otherwise send a BEGIN before
+            # it and the pool a ROLLBACK after it (three in all). One statement alone is a transaction
+            # of its own, and sees the same as it would inside one. The setting is the driver's alone.
+            taken = driver.autocommit
+            driver.autocommit = True
+            return self._read_in_autocommit(raw, driver, engine, params, read, taken=taken)
+        finally:
+            raw.close()  # back to the pool (which finds nothing to roll back), or closed if invalidated
+
+    def _read_in_autocommit(self, raw: Any, driver: Any, engine: Engine,
+                            params: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+                            read: Callable[[Any, _Plan], _T], *, taken: bool) -> _T:
         lost = False
         try:
             return self._on_driver(driver, engine, None, params, read)
@@ -176,8 +185,10 @@ class Prepared:
             raise
         finally:
             if not lost:
-                driver.autocommit = False  # idle (nothing is left open in autocommit): as it was taken
-            raw.close()  # back to the pool, which finds nothing to roll back
+                try:
+                    driver.autocommit = taken  # idle (nothing is left open in autocommit): as taken
+                except engine.dialect.loaded_dbapi.Error:
+                    raw.invalidate()  # it could not be set back (closed meanwhile): not handed out again
 
     def _on_driver(self, driver: Any, engine: Engine, connection: Connection | None,
                    params: Mapping[str, Any] | Sequence[Mapping[str, Any]],

@@ -39,6 +39,13 @@ def test_texts_orjson_refuses_read_as_json_reads_them() -> None:
     assert math.isnan(jsoncodec.loads('{"x": NaN}')["x"])
 
 
+def test_a_lone_surrogate_is_written_escaped_so_that_it_can_be_stored() -> None:
+    value = {"description": "Facture CEET \ud83d"}  # a provider's text cut inside an emoji
+    text = jsoncodec.dumps(value)
+    text.encode()  # UTF-8, as a database stores it
+    assert jsoncodec.loads(text) == value
+
+
 def test_what_is_not_json_or_cannot_be_written_fails_as_with_json() -> None:
     for text in ("", "{", "{'single': 1}", "nul"):
         with pytest.raises(json.JSONDecodeError):

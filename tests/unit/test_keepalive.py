@@ -7,6 +7,7 @@ import errno
 import shutil
 import socket
 import ssl
+import struct
 import subprocess
 import threading
 import time
@@ -22,6 +23,10 @@ from sika.providers.base import ProviderUnavailable
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}"
 CLOSE = object()  # the script's step: close the connection once the request is read, without answering
+
+
+class AndReset(bytes):
+    """The script's step: this answer, then the connection reset (RST), as a crashing server's."""
 
 
 class AndClose(bytes):
@@ -77,6 +82,10 @@ class ScriptedServer:
                     return
                 assert isinstance(step, bytes)
                 sock.sendall(step)
+                if isinstance(step, AndReset):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    time.sleep(0.05)  # the answer's bytes reach the client before the reset
+                    return
                 if isinstance(step, AndClose):
                     return
 
@@ -183,6 +192,11 @@ def test_bytes_no_request_asked_for_drop_the_connection(serve) -> None:
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
     b"HTTP/1.1 200 OK\r\nX: " + b"y" * 70_000 + b"\r\n\r\n",
     b"HTTP/1.1 100 Continue\r\n\r\n" * 20,
+    b"HTTP/1.1 099 Low\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nContent-Length: \u00b2\r\n\r\n{}".encode("latin-1"),  # a digit to isdigit()
+    "HTTP/1.1 \u00b2\u00b2\u00b2 OK\r\n\r\n".encode("latin-1"),
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x2\r\n{}\r\n0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
 ])
 def test_what_is_not_http_is_a_protocol_error_and_the_connection_is_dropped(serve, answer: bytes) -> None:
     server = serve(answer, OK)
@@ -203,11 +217,23 @@ def test_an_answer_cut_short_is_an_aborted_connection(serve) -> None:
     connections.close()
 
 
+def test_a_reset_inside_an_answer_is_not_taken_for_a_request_never_answered(serve) -> None:
+    server = serve(OK, AndReset(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{\"messages\""), OK)
+    transport = KeepAliveTransport()
+    url = f"http://127.0.0.1:{server.port}/v1/messages"
+    assert transport.post(url, b"{}", {}, 2) == (200, b'{"ok":true}')
+    with pytest.raises(ConnectionAbortedError):  # the server acted on it: not said again
+        transport.post(url, b"{}", {}, 2)
+    assert len(server.requests) == 2
+    transport.close()
+
+
 def test_a_header_unfit_to_send_is_refused_before_anything_is_sent(serve) -> None:
     server = serve(OK)
     connections = Connections()
     connection = connections.connection("http", "127.0.0.1", server.port, connect_s=2, timeout_s=2)
-    for headers in ({"X-Bad": "a\r\nInjected: 1"}, {"Bad Name": "x"}, {"Content-Length": "3"}):
+    for headers in ({"X-Bad": "a\r\nInjected: 1"}, {"Bad Name": "x"}, {"Content-Length": "3"},
+                    {"Transfer-Encoding": "chunked"}):
         with pytest.raises(ValueError, match="unfit"):
             connection.exchange("POST", "/", headers, b"{}", body_max=10)
     with pytest.raises(ValueError, match="unfit"):

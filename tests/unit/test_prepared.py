@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     bindparam,
+    create_engine,
     event,
     insert,
     select,
@@ -193,7 +194,22 @@ def test_a_postgresql_read_on_the_engine_is_one_statement_on_the_wire(postgres_u
         _MOVE.execute(connection, {"b_id": 1, "b_city": "Kara"})
         raise RuntimeError
     assert _BY_ID.first(engine, {"b_id": 1}).city == "Lomé"
+    # A read that fails hands the connection back as it was too.
+    with pytest.raises(DBAPIError):
+        Prepared(text("SELECT * FROM no_such_table")).all(engine)
+    assert driver.autocommit is False
+    with pytest.raises(RuntimeError), begin(engine) as connection:
+        _MOVE.execute(connection, {"b_id": 1, "b_city": "Kara"})
+        raise RuntimeError
+    assert _BY_ID.first(engine, {"b_id": 1}).city == "Lomé"
     engine.dispose()
+    # Connections taken in autocommit are handed back in autocommit.
+    always = create_engine(postgres_url, isolation_level="AUTOCOMMIT", poolclass=QueuePool, pool_size=1)
+    assert _BY_ID.first(always, {"b_id": 1}).name == "Ama"
+    raw = always.raw_connection()
+    assert raw.dbapi_connection.autocommit is True
+    raw.close()
+    always.dispose()
 
 
 def test_sqlite_reads_use_a_connection_of_the_thread_s_own_that_sees_each_commit(tmp_path: Path) -> None:
