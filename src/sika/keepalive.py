@@ -82,7 +82,7 @@ class Connections:
             return kept
         if kept is not None:
             kept.close()
-        made = Connection(self, key, self._connect(scheme, host, port, connect_s), reused=False)
+        made = Connection(self, key, self._connect(scheme, host, port, connect_s))
         made.sock.settimeout(timeout_s)
         with self._lock:
             if len(self._kept) >= CONNECTIONS_MAX:
@@ -122,11 +122,11 @@ class Connection:
 
     __slots__ = ("_owner", "key", "reused", "sock")
 
-    def __init__(self, owner: Connections, key: _Key, sock: socket.socket, *, reused: bool) -> None:
+    def __init__(self, owner: Connections, key: _Key, sock: socket.socket) -> None:
         self._owner = owner
         self.key = key
         self.sock = sock
-        self.reused = reused  # it served an exchange before this one
+        self.reused = False  # it served an exchange before this one
 
     def idle_and_open(self) -> bool:
         """Whether the idle socket is still good: one that reads as ready was closed by the server (or

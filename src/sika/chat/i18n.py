@@ -54,12 +54,16 @@ def _whole_number_style(language: str) -> tuple[str, str] | None:
     thousand, minus_one = format_decimal(1_000, locale=locale), format_decimal(-1, locale=locale)
     if not (thousand.startswith("1") and thousand.endswith("000") and minus_one.endswith("1")):
         return None
-    group, minus = thousand[1:-3], minus_one[:-1]
-    for value in _PROBES:
-        own = f"{minus if value < 0 else ''}{abs(value):,}".replace(",", group)
-        if own != format_decimal(value, locale=locale, group_separator=True):
-            return None
-    return group, minus
+    style = thousand[1:-3], minus_one[:-1]
+    if any(_grouped(value, style) != format_decimal(value, locale=locale, group_separator=True)
+           for value in _PROBES):
+        return None
+    return style
+
+
+def _grouped(value: int, style: tuple[str, str]) -> str:
+    group, minus = style
+    return f"{minus if value < 0 else ''}{abs(value):,}".replace(",", group)
 
 
 class Translator:
@@ -68,6 +72,7 @@ class Translator:
         self.rtl = language in RTL_LANGUAGES
         self._translations = translations
         self._locale = Locale.parse(language)
+        self._whole_numbers = _whole_number_style(language)
 
     def __call__(self, message: str, /, **params: Any) -> str:
         text = self._translations.gettext(message)
@@ -81,12 +86,10 @@ class Translator:
 
     def amount(self, amount: int, currency: str = "XOF") -> str:
         """An amount as people of this language write it: "5 000 F CFA", "5,000 F CFA"."""
-        style = _whole_number_style(self.language)
-        if style is None:
+        if self._whole_numbers is None:
             number = format_decimal(amount, locale=self._locale, group_separator=True)
         else:
-            group, minus = style
-            number = f"{minus if amount < 0 else ''}{abs(amount):,}".replace(",", group)
+            number = _grouped(amount, self._whole_numbers)
         if currency == "XOF":
             # A plain space rather than the locale's narrow no-break space: every phone shows it.
             return f"{number.replace(chr(0x202F), ' ').replace(chr(0xA0), ' ')} {XOF_SYMBOL}"

@@ -103,7 +103,8 @@ class Http:
               headers: Mapping[str, str]) -> Answer:
         if not target.startswith("/"):
             target = "/" + target  # a configured path written without its slash
-        merged = {k: v for k, v in self._headers.items() if k.lower() not in {h.lower() for h in headers}}
+        own = {name.lower() for name in headers}
+        merged = {k: v for k, v in self._headers.items() if k.lower() not in own}
         merged.update(headers)  # the request's own, in place of a default of the same name in any case
         for attempt in range(self._retries_max + 1):
             answer = self._try(method, self._prefix + target, body, merged,
@@ -156,4 +157,3 @@ class Http:
 
     def _unavailable(self, why: str) -> ProviderUnavailable:
         return ProviderUnavailable(f"{self.provider}: {why}")
-
