@@ -5,8 +5,10 @@ with foreign keys on and a busy timeout so that writers from several processes q
 failing. Python's sqlite3 module is put in autocommit mode and every transaction is opened by us, so
 that a writer can say ``BEGIN IMMEDIATE`` (take the write lock first, never upgrade and deadlock).
 
-Hot writers open their transactions with :func:`writing`: on SQLite they take the write lock at
-``BEGIN IMMEDIATE`` and wait for it in steps of at most 2 ms. SQLite's own busy handler sleeps 1, 2,
+Hot writers open their transactions with :func:`writing`: on SQLite they first wait for their turn
+among the machine's writers (:mod:`sika.write_turn`, a queue in the kernel), then take the write lock
+at ``BEGIN IMMEDIATE``, waiting for it in steps of at most 2 ms when a writer outside the turns holds
+it. SQLite's own busy handler sleeps 1, 2,
 5, 10, … up to 100 ms between tries, so a writer that arrives while another holds the lock for a few
 milliseconds often sleeps much longer than the lock is held: with the webhook and the inbox workers
 writing side by side, those sleeps were most of the webhook's worst latencies (docs/benchmarks.md).
@@ -27,9 +29,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
 
 from sika.errors import ConfigurationError
+from sika.write_turn import WriteTurn
 
 __all__ = ["UNAVAILABLE", "begin", "connect", "create_db_engine", "is_sqlite", "ping", "shared", "together",
-           "writing"]
+           "write_turn", "writing"]
 
 # How long a writer waits between tries for SQLite's write lock: short, then doubling up to the most.
 LOCK_PAUSE_S_MIN = 0.000_2
@@ -73,7 +76,7 @@ def create_db_engine(url: str, *, pool_size: int = 10, busy_timeout_ms: int = 10
             pool_timeout=busy_timeout_ms / 1000 + POOL_WAIT_S_MARGIN,
             connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
         )
-        _configure_sqlite(engine, busy_timeout_ms)
+        _configure_sqlite(engine, busy_timeout_ms, WriteTurn(parsed.database, busy_timeout_ms / 1000))
         return engine
     if backend == "postgresql":
         if parsed.get_driver_name() not in ("psycopg", "psycopg2"):
@@ -118,7 +121,12 @@ def _ping_when_idle(engine: Engine) -> None:
             raise DisconnectionError("the connection did not answer a ping") from exc
 
 
-def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int, turn: WriteTurn) -> None:
+    engine._sika_turn = turn  # type: ignore[attr-defined]
+    dialect = engine.dialect
+    for name in ("do_commit", "do_rollback", "do_close"):
+        _give_back_after(dialect, name, turn)
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
         dbapi_connection.isolation_level = None
@@ -137,9 +145,39 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         if connection.get_execution_options().get(_IMMEDIATE):
             # Another writer on this thread while its together() holds the lock would wait for itself.
             assert shared(connection.engine) is None, "a write outside the shared transaction"
-            _begin_immediate(dbapi_connection, busy_timeout_ms)
+            try:
+                turn.take(id(dbapi_connection))
+            except sqlite3.OperationalError as exc:
+                raise OperationalError("BEGIN IMMEDIATE", None, exc) from exc
+            try:
+                _begin_immediate(dbapi_connection, busy_timeout_ms)
+            except BaseException:
+                turn.give_back(id(dbapi_connection))
+                raise
         else:
             dbapi_connection.execute("BEGIN")
+
+
+def _give_back_after(dialect: Any, name: str, turn: WriteTurn) -> None:
+    """The dialect's ``name`` (commit, rollback, close), then the write turn given back if this
+    connection holds it: SQLAlchemy has no event after a commit."""
+    original = getattr(dialect, name)
+
+    def ended(dbapi_connection: Any) -> None:
+        try:
+            original(dbapi_connection)
+        finally:
+            if turn.held:  # the pool passes its proxy: the key is the driver's connection
+                turn.give_back(id(getattr(dbapi_connection, "dbapi_connection", dbapi_connection)))
+
+    setattr(dialect, name, ended)
+
+
+def write_turn(engine: Engine) -> WriteTurn | None:
+    """The turn a writer that begins its own SQLite transactions takes first (see
+    :mod:`sika.write_turn`); None on other databases."""
+    turn: WriteTurn | None = getattr(engine, "_sika_turn", None)
+    return turn
 
 
 def writing(engine: Engine) -> Engine:

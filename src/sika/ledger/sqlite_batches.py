@@ -27,6 +27,7 @@ from sika.ledger.rows import (
     resolved_updates,
     touched,
 )
+from sika.write_turn import WriteTurn
 
 __all__ = ["run_sqlite"]
 
@@ -41,11 +42,16 @@ def run_sqlite(
     expire_ids: Sequence[str],
     *,
     within: bool = False,
+    turn: WriteTurn | None = None,
 ) -> Outcome:
     """``within``: the connection is in a write transaction already (``sika.db.together``); the batch
-    is a savepoint of it, undone alone if it fails, committed with it."""
+    is a savepoint of it, undone alone if it fails, committed with it. Otherwise it takes ``turn``
+    (the machine's queue of writers, :mod:`sika.write_turn`) before its own ``BEGIN IMMEDIATE``."""
     cursor = connection.cursor()
+    key = id(connection)
     try:
+        if turn is not None:
+            turn.take(key)
         cursor.execute("SAVEPOINT sika_ledger" if within else "BEGIN IMMEDIATE")
         pending_ids = {t.pending_id for t in transfers if t.pending_id} | set(expire_ids)
         known = _transfers(cursor, {t.id for t in transfers} | pending_ids)
@@ -73,6 +79,8 @@ def run_sqlite(
         raise
     finally:
         cursor.close()
+        if turn is not None:
+            turn.give_back(key)
     return outcome
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.pool import PoolProxiedConnection
 
+from sika.db import write_turn
 from sika.ledger.engine import Outcome
 from sika.ledger.model import Transfer
 from sika.ledger.postgres_batches import PostgresBatches
@@ -28,6 +29,7 @@ class BatchStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._sqlite = engine.dialect.name == "sqlite"
+        self._turn = write_turn(engine)
         self._postgres = PostgresBatches()
 
     def run(
@@ -48,7 +50,8 @@ class BatchStore:
             # sqlite3's or psycopg's own connection (unlike driver_connection, it survives detach()).
             driver: Any = raw.dbapi_connection
             if self._sqlite:
-                return run_sqlite(driver, transfers, now_ns, segments, expire_ids, within=within)
+                return run_sqlite(driver, transfers, now_ns, segments, expire_ids, within=within,
+                                  turn=None if within else self._turn)
             return self._postgres.run(driver, transfers, now_ns, segments, expire_ids)
         finally:
             if connection is None:

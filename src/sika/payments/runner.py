@@ -94,6 +94,8 @@ _GUARD_REFUSED = 2
 # The hot statements, built once: building one costs as much as running it on SQLite.
 _BY_ID = Prepared(select(movements).where(movements.c.id == bindparam("b_id")))
 _COLUMNS = frozenset(movements.c.keys())
+# A new row's columns the insert leaves NULL unless given.
+_ABSENT = dict.fromkeys(_COLUMNS)
 # Every column a value: those the caller leaves out (a movement's absent parties) are NULL.
 _INSERT = Prepared(insert(movements).values(
     {key: bindparam(key, value=None, required=False) for key in _COLUMNS}))
@@ -190,7 +192,9 @@ class Runner:
                 pass  # recorded already: resumed below, once this transaction (empty) is over
             else:
                 reached("recorded")
-                return self.get(movement_id) if deferred else self.finish(self.get(movement_id))
+                # As the row reads now (what it was written from): no need to read it back.
+                recorded = movement_from_row(_ABSENT | values)
+                return recorded if deferred else self.finish(recorded)
         same = {k: v for k, v in parties.items() if k != "deadline_ns"}
         return self.resume(self.get(movement_id), request, kind=kind, amount=amount, **same)
 
@@ -244,26 +248,37 @@ class Runner:
                 error, details["reason"] = decided
             else:
                 error = None  # another try moved the money: the chain happened
-        self.record_outcome(movement, Status.PROCESSING, status, error_code=error, details=details)
+        recorded = self.recorded_outcome(movement, Status.PROCESSING, status, error_code=error,
+                                         details=details)
         reached("finished")
-        return self.get(movement.id)
+        return recorded if recorded is not None else self.get(movement.id)
 
     def record_outcome(self, movement: Movement, current: Status, status: Status, *, error_code: str | None,
                        details: dict[str, Any]) -> bool:
         """Move the row from ``current`` to ``status`` (if it still is ``current``) and write what that
         brings, in one transaction; False when another try recorded an outcome first."""
+        return self.recorded_outcome(movement, current, status, error_code=error_code,
+                                     details=details) is not None
+
+    def recorded_outcome(self, movement: Movement, current: Status, status: Status, *,
+                         error_code: str | None, details: dict[str, Any]) -> Movement | None:
+        """:meth:`record_outcome`, answering the movement as written (None when another try recorded
+        an outcome first): nothing else writes a movement's row in the transaction that ends it."""
         check_transition(current, status)
         now = self._clock_ns()
         with begin(self._engine) as connection:
+            written = merged_json(connection, movement.id, details)
             done = _OUTCOME.execute(connection, {
                 "b_id": movement.id, "b_current": str(current), "b_status": str(status),
-                "b_error": error_code, "b_now": now,
-                "b_details": merged_json(connection, movement.id, details)})
+                "b_error": error_code, "b_now": now, "b_details": written})
             if done and status is Status.COMPLETED:
                 self._completed(connection, replace(movement, status=status, details=details), now)
             elif done and status is Status.FAILED:
                 self.kinds.of(movement.kind).failed(connection, movement)
-        return bool(done)
+        if not done:
+            return None
+        return replace(movement, status=status, error_code=error_code, updated_at_ns=now,
+                       details=jsoncodec.loads(written))
 
     def _make_final(self, movement: Movement, error: str, reason: str) -> tuple[str, str] | None:
         """Refuse the movement for good (a tombstone on its guard leg), or learn that it happened:

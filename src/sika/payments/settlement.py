@@ -168,6 +168,6 @@ class Movements(Runner):
         if not success:
             error_code = error_code or "provider_failed"
             details["reason"] = reason or "the provider refused or failed the payment; nothing was taken"
-        self.record_outcome(movement, Status.PENDING, status, error_code=None if success else error_code,
-                            details=details)
-        return self.get(movement.id)
+        recorded = self.recorded_outcome(movement, Status.PENDING, status,
+                                         error_code=None if success else error_code, details=details)
+        return recorded if recorded is not None else self.get(movement.id)
