@@ -122,10 +122,15 @@ def _ping_when_idle(engine: Engine) -> None:
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int, turn: WriteTurn) -> None:
-    engine._sika_turn = turn  # type: ignore[attr-defined]
+    # On the dialect, which the engines writing() derives share with this one.
     dialect = engine.dialect
+    dialect._sika_turn = turn  # type: ignore[attr-defined]
     for name in ("do_commit", "do_rollback", "do_close"):
         _give_back_after(dialect, name, turn)
+
+    @event.listens_for(engine, "engine_disposed")
+    def _on_disposed(_engine: Engine) -> None:
+        turn.close()
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
@@ -176,13 +181,15 @@ def _give_back_after(dialect: Any, name: str, turn: WriteTurn) -> None:
 def write_turn(engine: Engine) -> WriteTurn | None:
     """The turn a writer that begins its own SQLite transactions takes first (see
     :mod:`sika.write_turn`); None on other databases."""
-    turn: WriteTurn | None = getattr(engine, "_sika_turn", None)
+    turn: WriteTurn | None = getattr(engine.dialect, "_sika_turn", None)
     return turn
 
 
 def writing(engine: Engine) -> Engine:
-    """``engine`` for transactions that write: on SQLite they take the write lock when they begin,
-    waiting for it in short steps (see the module's docstring); elsewhere, ``engine`` itself."""
+    """``engine`` for transactions that write: on SQLite they wait for their turn among the machine's
+    writers (:mod:`sika.write_turn`), then take the write lock when they begin (in short steps while a
+    writer that takes no turn holds it; see the module's docstring), at most the busy timeout in
+    all; elsewhere, ``engine`` itself."""
     if not is_sqlite(engine):
         return engine
     # Kept on the engine itself (a cycle the collector frees with it), made once.

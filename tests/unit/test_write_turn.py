@@ -180,3 +180,73 @@ def test_on_other_databases_there_is_no_turn() -> None:
     engine = create_db_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
     assert write_turn(engine) is None
     engine.dispose()
+
+
+def test_a_writer_waits_for_another_process_at_most_the_busy_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    engine = create_db_engine(f"sqlite:///{path}", busy_timeout_ms=300)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE t (x INTEGER)"))
+    other = os.open(f"{path}-writers", os.O_RDWR | os.O_CREAT)  # a process that keeps its turn
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        for _ in range(2):  # the second time, the keeper from the first is still waiting in flock
+            with pytest.raises(OperationalError, match="locked"), writing(engine).begin():
+                pass
+        fcntl.flock(other, fcntl.LOCK_UN)
+        for value in (1, 2):  # the keeper hands the file over, then the writers take it themselves
+            with writing(engine).begin() as connection:
+                connection.execute(text("INSERT INTO t VALUES (:x)"), {"x": value})
+        assert rows(engine) == [1, 2]
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # and nobody kept it
+    finally:
+        os.close(other)
+        engine.dispose()
+
+
+def test_a_transaction_ended_by_another_thread_gives_the_turn_back_to_all(
+        engines: tuple[Engine, Engine]) -> None:
+    first, second = engines
+    connection = writing(first).connect()
+    connection.begin()
+    connection.execute(text("INSERT INTO t VALUES (1)"))
+    closer = threading.Thread(target=connection.close)  # rolls back: the garbage collector's case
+    closer.start()
+    closer.join(WAIT_S)
+    with writing(first).begin() as again:  # this thread is not taken for a holder any more
+        again.execute(text("INSERT INTO t VALUES (2)"))
+    with writing(second).begin() as other:
+        other.execute(text("INSERT INTO t VALUES (3)"))
+    assert rows(first) == [2, 3]
+
+
+def test_one_file_however_its_path_is_spelled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    relative = create_db_engine("sqlite:///w.db", busy_timeout_ms=2_000)
+    absolute = create_db_engine(f"sqlite:///{tmp_path / 'w.db'}", busy_timeout_ms=2_000)
+    try:
+        with writing(relative).begin(), pytest.raises(OperationalError, match="holds the turn"), \
+                writing(absolute).begin():
+            pass
+    finally:
+        relative.dispose()
+        absolute.dispose()
+
+
+def test_disposing_an_engine_closes_its_lock_file(tmp_path: Path) -> None:
+    def open_files() -> int:
+        return sum(1 for _ in Path("/proc/self/fd").iterdir())
+
+    before = open_files()
+    for n in range(20):
+        engine = create_db_engine(f"sqlite:///{tmp_path / f'd{n}.db'}")
+        with writing(engine).begin() as connection:
+            connection.execute(text("CREATE TABLE t (x INTEGER)"))
+        engine.dispose()
+    assert open_files() <= before + 2  # (readers closed with their threads, not one file an engine)
+
+
+def test_the_turn_of_a_writing_engine_is_its_engines(path: Path) -> None:
+    engine = create_db_engine(f"sqlite:///{path}")
+    assert write_turn(writing(engine)) is write_turn(engine) is not None
+    engine.dispose()

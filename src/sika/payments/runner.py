@@ -38,7 +38,7 @@ construction (wiring in :mod:`sika.bootstrap`): payments' products, vouchers, pu
 promotions' prizes and referral rewards, rides' fares and payouts, the console's adjustments. Its
 public API is the whole of it: ``get``, ``find``, ``run``, ``resume``, ``check_same_request``,
 ``settle``, ``capture``, ``note``, ``note_reference``, and the shared ``accounts``, ``limits``,
-``kinds`` (per-kind hooks) and ``hooks`` (movement hooks). ``finish`` and ``record_outcome`` are for
+``kinds`` (per-kind hooks) and ``hooks`` (movement hooks). ``finish`` and ``recorded_outcome`` are for
 the payments package itself (settlement, recovery). Nothing else reaches its engine or its ledger.
 """
 
@@ -248,22 +248,21 @@ class Runner:
                 error, details["reason"] = decided
             else:
                 error = None  # another try moved the money: the chain happened
+        # Its other fields cannot have changed meanwhile: nothing but an outcome (once, below) and a
+        # dropped group (which hands the movement on, above) writes a processing movement.
         recorded = self.recorded_outcome(movement, Status.PROCESSING, status, error_code=error,
                                          details=details)
         reached("finished")
         return recorded if recorded is not None else self.get(movement.id)
 
-    def record_outcome(self, movement: Movement, current: Status, status: Status, *, error_code: str | None,
-                       details: dict[str, Any]) -> bool:
-        """Move the row from ``current`` to ``status`` (if it still is ``current``) and write what that
-        brings, in one transaction; False when another try recorded an outcome first."""
-        return self.recorded_outcome(movement, current, status, error_code=error_code,
-                                     details=details) is not None
-
     def recorded_outcome(self, movement: Movement, current: Status, status: Status, *,
                          error_code: str | None, details: dict[str, Any]) -> Movement | None:
-        """:meth:`record_outcome`, answering the movement as written (None when another try recorded
-        an outcome first): nothing else writes a movement's row in the transaction that ends it."""
+        """Move the row from ``current`` to ``status`` (if it still is ``current``) and write what that
+        brings, in one transaction. Answers ``movement`` with what was written (its status, error,
+        details merged with the row's, time), or None when another try recorded an outcome first.
+        Its other fields are as the caller read them: a caller that let another writer in since
+        (outside :func:`sika.db.together` on SQLite, or on PostgreSQL, a capture of a hold) reads the
+        row again if it needs them."""
         check_transition(current, status)
         now = self._clock_ns()
         with begin(self._engine) as connection:

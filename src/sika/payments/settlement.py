@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from sika.db import begin, together
+from sika.db import begin, shared, together
 from sika.ledger import Transfer, TransferFlags, TransferResult
 from sika.payments.details import merged_json
 from sika.payments.hooks import Draft, extend, without_group
@@ -170,4 +170,6 @@ class Movements(Runner):
             details["reason"] = reason or "the provider refused or failed the payment; nothing was taken"
         recorded = self.recorded_outcome(movement, Status.PENDING, status,
                                          error_code=None if success else error_code, details=details)
-        return recorded if recorded is not None else self.get(movement.id)
+        if recorded is not None and shared(self._engine) is not None:
+            return recorded  # SQLite's lock was held since ``movement`` was read (settle's together)
+        return self.get(movement.id)  # a capture may have changed a pending movement's amount and legs
