@@ -188,8 +188,8 @@ def write_turn(engine: Engine) -> WriteTurn | None:
 def writing(engine: Engine) -> Engine:
     """``engine`` for transactions that write: on SQLite they wait for their turn among the machine's
     writers (:mod:`sika.write_turn`), then take the write lock when they begin (in short steps while a
-    writer that takes no turn holds it; see the module's docstring), at most the busy timeout in
-    all; elsewhere, ``engine`` itself."""
+    writer that takes no turn holds it; see the module's docstring), each wait at most the busy
+    timeout; elsewhere, ``engine`` itself."""
     if not is_sqlite(engine):
         return engine
     # Kept on the engine itself (a cycle the collector frees with it), made once.

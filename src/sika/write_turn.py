@@ -27,12 +27,14 @@ itself: that is refused at once, as "database is locked".
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
 import sqlite3
 import threading
 import time
+import weakref
 from typing import Final
 
 __all__ = ["WriteTurn"]
@@ -54,6 +56,9 @@ class _File:
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self._fresh()
+
+    def _fresh(self) -> None:
         self.thread_lock = threading.Lock()
         self.holder_thread: int | None = None
         self.state = threading.Condition(threading.Lock())
@@ -63,9 +68,20 @@ class _File:
         self.granted = False  # the keeper got the file for it
         self.keeper_waiting = False  # the keeper is in flock
         self.keeper: threading.Thread | None = None
+        self.closing = False  # an engine was disposed while the keeper ran: it closes the file
+        self.broken = False  # flock failed on this file (a file system without locks): no turns
+
+    def reset_after_fork(self) -> None:
+        """In a forked child: nothing of the parent's threads, locks or file is ours."""
+        if self.fd != _NO_FILE:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+        self._fresh()
 
     def file(self) -> int:
         """The lock file, opened once a process (a forked child must not share its parent's)."""
+        if self.broken:
+            return _NO_FILE
         if self.fd_pid != os.getpid() or self.fd == _NO_FILE:
             try:
                 self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -76,45 +92,58 @@ class _File:
             self.fd_pid = os.getpid()
         return self.fd
 
-    def lock(self, fd: int, deadline: float) -> None:
-        """``flock`` the file for the calling writer (which holds ``thread_lock``) by ``deadline``."""
+    def lock(self, fd: int, deadline: float) -> bool:
+        """``flock`` the file for the calling writer (which holds ``thread_lock``) by ``deadline``; False
+        when locks do not work on this file (the writer goes on without a turn, as before them)."""
         with self.state:
             if not self.keeper_waiting:  # (while it is, a second flock on its file would "succeed")
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    return
+                    return True
                 except BlockingIOError:
                     pass
             self.wanted = True
-            if self.keeper is None:
-                self.keeper = threading.Thread(target=self._keep, args=(fd,), name="sika-write-turn",
-                                               daemon=True)
-                self.keeper.start()
-            self.state.notify_all()
-            while not self.granted:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    self.wanted = False
-                    raise _refused("another process kept the write turn past the busy timeout")
-                self.state.wait(remaining)
-            self.granted = False
+            try:
+                if self.keeper is None:
+                    keeper = threading.Thread(target=self._keep, args=(fd,), name="sika-write-turn",
+                                              daemon=True)
+                    keeper.start()
+                    self.keeper = keeper
+                self.state.notify_all()
+                while not self.granted and not self.broken:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise _refused("another process kept the write turn past the busy timeout")
+                    self.state.wait(remaining)
+            except BaseException:  # the deadline, or an interruption: what the keeper got is let go
+                if self.granted:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    self.granted = False
+                self.wanted = False
+                raise
             self.wanted = False
+            if self.broken:
+                return False
+            self.granted = False
+            return True
 
     def _keep(self, fd: int) -> None:
         while True:
             with self.state:
                 while not self.wanted or self.granted:
                     if not self.state.wait(KEEPER_IDLE_S) and not self.wanted:
-                        self.keeper = None
+                        self._keeper_ends(fd)
                         return
                 self.keeper_waiting = True
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)  # in the kernel, without the GIL
-            except OSError as exc:  # the file was closed under it: nothing to hand over
-                log.warning("write turn keeper of %s: %s", self.path, exc)
+            except OSError as exc:  # no locks on this file system: writers go on without turns
+                log.warning("no write turn for %s (%s): writers poll for SQLite's lock", self.path, exc)
                 with self.state:
                     self.keeper_waiting = False
+                    self.broken = True
                     self.keeper = None
+                    self.state.notify_all()
                     return
             with self.state:
                 self.keeper_waiting = False
@@ -124,6 +153,18 @@ class _File:
                 else:  # its writer gave up meanwhile
                     fcntl.flock(fd, fcntl.LOCK_UN)
 
+    def _keeper_ends(self, fd: int) -> None:
+        """The keeper's last act (under ``state``): the file closed if an engine was disposed meanwhile."""
+        self.keeper = None
+        if self.closing and self.thread_lock.acquire(blocking=False):
+            try:
+                if self.fd == fd and self.fd_pid == os.getpid():
+                    os.close(fd)
+                    self.fd = _NO_FILE
+                self.closing = False
+            finally:
+                self.thread_lock.release()
+
     def close(self) -> None:
         """Close the lock file when nobody holds or waits for it (an engine disposed); reopened if
         needed again."""
@@ -131,7 +172,9 @@ class _File:
             return
         try:
             with self.state:
-                if self.keeper is None and self.fd != _NO_FILE and self.fd_pid == os.getpid():
+                if self.keeper is not None:
+                    self.closing = True  # the keeper closes it when it ends
+                elif self.fd != _NO_FILE and self.fd_pid == os.getpid():
                     os.close(self.fd)
                     self.fd = _NO_FILE
         finally:
@@ -141,6 +184,19 @@ class _File:
 # One _File per database file and process, whatever engines use it.
 _files: dict[str, _File] = {}
 _files_lock = threading.Lock()
+_turns: weakref.WeakSet[WriteTurn] = weakref.WeakSet()
+
+
+def _reset_after_fork() -> None:
+    global _files_lock  # noqa: PLW0603 (the parent's lock may have been held by one of its threads)
+    _files_lock = threading.Lock()
+    for shared in _files.values():
+        shared.reset_after_fork()
+    for turn in _turns:
+        turn.reset_after_fork()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 class WriteTurn:
@@ -156,6 +212,13 @@ class WriteTurn:
         self.path = path
         self.timeout_s = timeout_s
         self._holder: int | None = None
+        self._flocked = False
+        self._holder_lock = threading.Lock()  # commit and close may race to give one turn back
+        _turns.add(self)
+
+    def reset_after_fork(self) -> None:
+        self._holder = None
+        self._holder_lock = threading.Lock()
 
     @property
     def held(self) -> bool:
@@ -168,26 +231,31 @@ class WriteTurn:
         deadline = time.monotonic() + max(self.timeout_s, 0.0)
         if not shared.thread_lock.acquire(timeout=max(self.timeout_s, 0.0)):
             raise _refused("another thread kept the write turn past the busy timeout")
+        fd, flocked = _NO_FILE, False
         try:
             fd = shared.file()
             if fd != _NO_FILE:
-                shared.lock(fd, deadline)
+                flocked = shared.lock(fd, deadline)
             shared.holder_thread = threading.get_ident()
+            self._flocked = flocked
             self._holder = key
         except BaseException:
+            if flocked:
+                fcntl.flock(fd, fcntl.LOCK_UN)
             shared.thread_lock.release()
             raise
 
     def give_back(self, key: int) -> None:
         """Give the turn back if ``key`` holds it (a no-op otherwise: every commit and rollback calls),
         from whichever thread ends the transaction."""
-        if self._holder != key:
-            return
+        with self._holder_lock:
+            if self._holder != key:
+                return
+            self._holder = None
         shared = self._file
-        self._holder = None
         shared.holder_thread = None
         try:
-            if shared.fd != _NO_FILE:
+            if self._flocked:
                 fcntl.flock(shared.fd, fcntl.LOCK_UN)
         finally:
             shared.thread_lock.release()

@@ -250,3 +250,56 @@ def test_the_turn_of_a_writing_engine_is_its_engines(path: Path) -> None:
     engine = create_db_engine(f"sqlite:///{path}")
     assert write_turn(writing(engine)) is write_turn(engine) is not None
     engine.dispose()
+
+
+def test_a_keeper_that_could_not_start_is_started_the_next_time(path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = create_db_engine(f"sqlite:///{path}", busy_timeout_ms=5_000)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE t (x INTEGER)"))
+    started = threading.Thread.start
+
+    def start(thread: threading.Thread) -> None:
+        if thread.name == "sika-write-turn":
+            raise RuntimeError("can't start new thread")
+        started(thread)
+
+    other = os.open(f"{path}-writers", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        monkeypatch.setattr(threading.Thread, "start", start)
+        with pytest.raises(RuntimeError), writing(engine).begin():
+            pass
+        monkeypatch.undo()
+        thread, done = write_in_thread(engine, 1)
+        assert not done.wait(0.2)
+        fcntl.flock(other, fcntl.LOCK_UN)
+        thread.join(WAIT_S)
+        assert done.is_set()  # handed over by a new keeper, long before the busy timeout
+    finally:
+        os.close(other)
+        engine.dispose()
+    assert rows(engine) == [1]
+
+
+def test_writers_of_two_processes_and_their_threads_all_get_their_turn(
+        engines: tuple[Engine, Engine]) -> None:
+    first, second = engines
+    errors: list[BaseException] = []
+
+    def write(engine: Engine, base: int) -> None:
+        try:
+            for n in range(40):
+                with writing(engine).begin() as connection:
+                    connection.execute(text("INSERT INTO t VALUES (:x)"), {"x": base + n})
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(engine, 1000 * i))
+               for i, engine in enumerate([first, second] * 3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert sorted(rows(first)) == sorted(1000 * i + n for i in range(6) for n in range(40))
