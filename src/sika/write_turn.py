@@ -102,6 +102,10 @@ class _File:
                     return True
                 except BlockingIOError:
                     pass
+                except OSError as exc:  # no locks on this file system (ENOLCK): writers go on without
+                    log.warning("no write turn for %s (%s): writers poll for SQLite's lock", self.path, exc)
+                    self.broken = True
+                    return False
             self.wanted = True
             try:
                 if self.keeper is None:
