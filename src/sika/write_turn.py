@@ -71,6 +71,9 @@ class _File:
         self.closing = False  # an engine was disposed while the keeper ran: it closes the file
         self.broken = False  # flock failed on this file (a file system without locks): no turns
 
+    def _without_turns(self, exc: OSError) -> None:
+        log.warning("no write turn for %s (%s): writers poll for SQLite's lock", self.path, exc)
+
     def reset_after_fork(self) -> None:
         """In a forked child: nothing of the parent's threads, locks or file is ours."""
         if self.fd != _NO_FILE:
@@ -86,9 +89,9 @@ class _File:
             try:
                 self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             except OSError as exc:  # a read-only directory: writers poll SQLite's lock, as before
-                if self.fd_pid != os.getpid():
-                    log.warning("no write turn for %s (%s): writers poll for SQLite's lock", self.path, exc)
+                self._without_turns(exc)
                 self.fd = _NO_FILE
+                self.broken = True  # not tried again on every write
             self.fd_pid = os.getpid()
         return self.fd
 
@@ -103,7 +106,7 @@ class _File:
                 except BlockingIOError:
                     pass
                 except OSError as exc:  # no locks on this file system (ENOLCK): writers go on without
-                    log.warning("no write turn for %s (%s): writers poll for SQLite's lock", self.path, exc)
+                    self._without_turns(exc)
                     self.broken = True
                     return False
             self.wanted = True
@@ -142,7 +145,7 @@ class _File:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)  # in the kernel, without the GIL
             except OSError as exc:  # no locks on this file system: writers go on without turns
-                log.warning("no write turn for %s (%s): writers poll for SQLite's lock", self.path, exc)
+                self._without_turns(exc)
                 with self.state:
                     self.keeper_waiting = False
                     self.broken = True
@@ -212,8 +215,10 @@ class WriteTurn:
     def __init__(self, database_path: str, timeout_s: float) -> None:
         path = f"{os.path.realpath(database_path)}-writers"  # one file however the URL spells it
         with _files_lock:
-            self._file = _files.setdefault(path, _File(path))
-        self.path = path
+            shared = _files.get(path)
+            if shared is None:
+                shared = _files[path] = _File(path)
+        self._file = shared
         self.timeout_s = timeout_s
         self._holder: int | None = None
         self._flocked = False
@@ -231,7 +236,7 @@ class WriteTurn:
     def take(self, key: int) -> None:
         shared = self._file
         if shared.holder_thread == threading.get_ident():
-            raise _refused(f"this thread holds the turn of {self.path} already")
+            raise _refused(f"this thread holds the turn of {shared.path} already")
         deadline = time.monotonic() + max(self.timeout_s, 0.0)
         if not shared.thread_lock.acquire(timeout=max(self.timeout_s, 0.0)):
             raise _refused("another thread kept the write turn past the busy timeout")

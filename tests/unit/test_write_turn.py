@@ -303,3 +303,17 @@ def test_writers_of_two_processes_and_their_threads_all_get_their_turn(
         thread.join(60)
     assert errors == []
     assert sorted(rows(first)) == sorted(1000 * i + n for i in range(6) for n in range(40))
+
+
+def test_without_a_lock_file_writers_go_on_polling_the_lock(path: Path) -> None:
+    engine = create_db_engine(f"sqlite:///{path}")
+    Path(f"{path}-writers").mkdir()  # the lock file cannot be opened
+    try:
+        for value in (1, 2):
+            with writing(engine).begin() as connection:
+                if value == 1:
+                    connection.execute(text("CREATE TABLE t (x INTEGER)"))
+                connection.execute(text("INSERT INTO t VALUES (:x)"), {"x": value})
+        assert rows(engine) == [1, 2]
+    finally:
+        engine.dispose()
