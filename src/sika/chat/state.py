@@ -20,11 +20,12 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, select
+from sqlalchemy import Connection, Engine, bindparam, delete, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sika import jsoncodec
 from sika.chat.schema import conversations
+from sika.ledger.arrays import int_array, text_array
 from sika.prepared import Prepared
 
 __all__ = ["IDLE_S", "Batch", "Conversations", "State", "batch", "held"]
@@ -233,6 +234,13 @@ def batch(engine: Engine, channel: str, session_keys: Iterable[str]) -> Iterator
 
 
 def _upsert(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    if connection.dialect.name == "postgresql" and len(rows) > 1:
+        # One statement for a batch's saves (executemany runs one a row on the server), the rows as
+        # arrays; their session keys differ, so no row is upserted twice.
+        params = {f"{key}s": text_array([row[key] for row in rows]) for key in _TEXT_COLUMNS}
+        _UPSERT_MANY_POSTGRES.execute(connection, params | {
+            "updated_at_nss": int_array([row["updated_at_ns"] for row in rows])})
+        return
     _UPSERTS[connection.dialect.name].execute_many(connection, rows)
 
 
@@ -254,3 +262,10 @@ _SOME = Prepared(select(
     conversations.c.channel == bindparam("channel"),
     conversations.c.session_key.in_(bindparam("keys", expanding=True))))
 _UPSERTS = {"postgresql": _upsert_in(postgresql), "sqlite": _upsert_in(sqlite)}
+_TEXT_COLUMNS = ("channel", "session_key", "msisdn", "state")
+_UPSERT_MANY_POSTGRES = Prepared(text(
+    "INSERT INTO chat_conversations (channel, session_key, msisdn, state, updated_at_ns)"
+    " SELECT * FROM unnest(CAST(:channels AS TEXT[]), CAST(:session_keys AS TEXT[]),"
+    " CAST(:msisdns AS TEXT[]), CAST(:states AS TEXT[]), CAST(:updated_at_nss AS BIGINT[]))"
+    " ON CONFLICT (channel, session_key) DO UPDATE SET state = excluded.state,"
+    " updated_at_ns = excluded.updated_at_ns, msisdn = excluded.msisdn"))

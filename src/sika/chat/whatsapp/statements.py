@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, insert, select, update
+from sqlalchemy import Connection, bindparam, case, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sika.chat.messages import MASK
@@ -15,13 +15,17 @@ from sika.chat.whatsapp.schema import contacts, inbox, outbound
 from sika.prepared import Prepared
 
 __all__ = [
+    "ADD_INBOUNDS_POSTGRES",
+    "DONE_MANY",
     "KNOWN",
     "LAST_INBOUND",
     "LAST_INBOUNDS",
     "MASKED",
     "OLDER_DUE",
+    "OPEN_WINDOWS_POSTGRES",
     "QUEUED_BEFORE",
     "SENT",
+    "SENT_MANY_POSTGRES",
     "WAITING",
     "dialect_of",
     "statements_of",
@@ -34,7 +38,6 @@ class Statements:
 
     add_inbound: Prepared
     open_window: Prepared
-    done: Prepared
     enqueue: Prepared
 
 
@@ -62,10 +65,6 @@ def statements_of(connection: Connection) -> Statements:
                     (fresh.excluded.last_inbound_at_ns > contacts.c.last_inbound_at_ns,
                      fresh.excluded.last_inbound_at_ns),
                     else_=contacts.c.last_inbound_at_ns)})),
-            done=Prepared(update(inbox).where(inbox.c.id == bindparam("row_id"), inbox.c.status == "queued",
-                                              inbox.c.lease_until_ns == bindparam("lease"))
-                          .values(status="done", handled_at_ns=bindparam("handled_at_ns"),
-                                  lease_until_ns=None)),
             enqueue=Prepared(insert(outbound).values(_named(
                 "msisdn", "body_json", "secret_body_json", "status", "attempts", "lease_until_ns",
                 "next_attempt_ns", "created_at_ns", "updated_at_ns", "source_key"))
@@ -93,6 +92,32 @@ SENT = Prepared(update(outbound)
                  .values(status="sent", wamid=bindparam("sent_wamid"), secret_body_json=None,
                          lease_until_ns=None, error_code=None, updated_at_ns=bindparam("now")))
 
+# PostgreSQL: a pass's sends recorded by one statement (executemany would run SENT once a row, each
+# parsed, planned and answered on the server), the rows as arrays (sika.ledger.arrays).
+SENT_MANY_POSTGRES = Prepared(text(
+    "UPDATE wa_outbound AS o SET status = 'sent', wamid = v.wamid, secret_body_json = NULL,"
+    " lease_until_ns = NULL, error_code = NULL, updated_at_ns = :now"
+    " FROM unnest(CAST(:ids AS BIGINT[]), CAST(:leases AS BIGINT[]), CAST(:wamids AS TEXT[]))"
+    " AS v(id, lease, wamid) WHERE o.id = v.id AND o.lease_until_ns = v.lease"))
+
+# PostgreSQL: a webhook group's messages stored by one statement, in order (ids ascend as they came),
+# each message id once (a second delivery, even within the group, is not returned).
+ADD_INBOUNDS_POSTGRES = Prepared(text(
+    "INSERT INTO wa_inbox (message_id, msisdn, kind, text, choice_id, payload_json, status, attempts,"
+    " next_attempt_ns, received_at_ns)"
+    " SELECT v.message_id, v.msisdn, v.kind, v.body, v.choice_id, v.payload_json, 'queued', 0, v.at, v.at"
+    " FROM unnest(CAST(:message_ids AS TEXT[]), CAST(:msisdns AS TEXT[]), CAST(:kinds AS TEXT[]),"
+    " CAST(:texts AS TEXT[]), CAST(:choice_ids AS TEXT[]), CAST(:payload_jsons AS TEXT[]),"
+    " CAST(:ats AS BIGINT[]))"
+    " WITH ORDINALITY AS v(message_id, msisdn, kind, body, choice_id, payload_json, at, n)"
+    " ORDER BY v.n ON CONFLICT (message_id) DO NOTHING RETURNING message_id"))
+# And their senders' windows opened by one (each number once, in one order for every writer).
+OPEN_WINDOWS_POSTGRES = Prepared(text(
+    "INSERT INTO wa_contacts (msisdn, last_inbound_at_ns)"
+    " SELECT * FROM unnest(CAST(:msisdns AS TEXT[]), CAST(:ats AS BIGINT[]))"
+    " ON CONFLICT (msisdn) DO UPDATE SET last_inbound_at_ns ="
+    " GREATEST(wa_contacts.last_inbound_at_ns, excluded.last_inbound_at_ns)"))
+
 
 LAST_INBOUND = Prepared(select(contacts.c.last_inbound_at_ns)
                          .where(contacts.c.msisdn == bindparam("b_msisdn")))
@@ -102,6 +127,11 @@ LAST_INBOUNDS = Prepared(select(contacts.c.msisdn, contacts.c.last_inbound_at_ns
 
 # Many answers at once, RETURNING their ids: SQLAlchemy makes it one multi-row INSERT (PostgreSQL).
 ENQUEUE_MANY = insert(outbound).returning(outbound.c.source_key, outbound.c.id)
+# Messages of one claim (one lease) marked handled at once: one statement a batch, not one a message.
+DONE_MANY = Prepared(update(inbox).where(inbox.c.id.in_(bindparam("ids", expanding=True)),
+                                         inbox.c.status == "queued",
+                                         inbox.c.lease_until_ns == bindparam("lease"))
+                     .values(status="done", handled_at_ns=bindparam("handled_at_ns"), lease_until_ns=None))
 # A PIN's message, marked handled with its text masked.
 MASKED = Prepared(update(inbox).where(inbox.c.id == bindparam("row_id"), inbox.c.status == "queued",
                                       inbox.c.lease_until_ns == bindparam("lease"))
