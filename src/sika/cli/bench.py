@@ -117,8 +117,10 @@ def whatsapp_command(
         int, typer.Option(help="Concurrent webhook clients (keep-alive connections, one asyncio loop).")
     ] = 16,
     processes: Annotated[
-        int, typer.Option(help="`sika worker` processes besides `sika serve`, sharing the inbox.")
-    ] = 0,
+        int, typer.Option(help="`sika worker` processes besides `sika serve --no-jobs`, sharing the inbox"
+                               " (0: the server runs the jobs itself). The default is the deployment the"
+                               " targets are set for (docs/scaling.md).")
+    ] = 2,
     servers: Annotated[
         int, typer.Option(help="`sika serve` processes, the clients dealt to them in turn.")
     ] = 1,

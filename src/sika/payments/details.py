@@ -20,7 +20,7 @@ from sqlalchemy import Connection, bindparam, select
 from sika.payments.schema import movements
 from sika.prepared import Prepared
 
-__all__ = ["merged_json"]
+__all__ = ["merged_json", "merged_text"]
 
 # FOR UPDATE on PostgreSQL; SQLite has no such clause (its writer holds the one write lock already).
 _DETAILS = Prepared(select(movements.c.details).where(movements.c.id == bindparam("b_id")).with_for_update())
@@ -29,5 +29,9 @@ _DETAILS = Prepared(select(movements.c.details).where(movements.c.id == bindpara
 def merged_json(connection: Connection, movement_id: str, details: dict[str, Any]) -> str:
     """``details`` over the row's current details, as the JSON to write in this transaction."""
     stored = _DETAILS.scalar(connection, {"b_id": movement_id})
-    current = json.loads(stored) if stored else {}
-    return json.dumps({**current, **details}, separators=(",", ":"))
+    return merged_text(json.loads(stored) if stored else {}, details)
+
+
+def merged_text(stored: dict[str, Any], details: dict[str, Any]) -> str:
+    """``details`` over ``stored`` (a row's details, as read), as the JSON to write."""
+    return json.dumps({**stored, **details}, separators=(",", ":"))

@@ -57,7 +57,7 @@ from sika.db import begin, together
 from sika.ledger import Ledger, Transfer, TransferResult
 from sika.payments.accounts import SystemAccounts
 from sika.payments.crashpoints import reached
-from sika.payments.details import merged_json
+from sika.payments.details import merged_json, merged_text
 from sika.payments.fingerprints import fingerprint
 from sika.payments.hooks import Draft, Kinds, MovementHook, drop_group, extend, receipt_params
 from sika.payments.limits import Limits
@@ -251,22 +251,25 @@ class Runner:
         # Its other fields cannot have changed meanwhile: nothing but an outcome (once, below) and a
         # dropped group (which hands the movement on, above) writes a processing movement.
         recorded = self.recorded_outcome(movement, Status.PROCESSING, status, error_code=error,
-                                         details=details)
+                                         details=details, stored=movement.details)
         reached("finished")
         return recorded if recorded is not None else self.get(movement.id)
 
     def recorded_outcome(self, movement: Movement, current: Status, status: Status, *,
-                         error_code: str | None, details: dict[str, Any]) -> Movement | None:
+                         error_code: str | None, details: dict[str, Any],
+                         stored: dict[str, Any] | None = None) -> Movement | None:
         """Move the row from ``current`` to ``status`` (if it still is ``current``) and write what that
         brings, in one transaction. Answers ``movement`` with what was written (its status, error,
         details merged with the row's, time), or None when another try recorded an outcome first.
         Its other fields are as the caller read them: a caller that let another writer in since
         (outside :func:`sika.db.together` on SQLite, or on PostgreSQL, a capture of a hold) reads the
-        row again if it needs them."""
+        row again if it needs them. ``stored``: the row's details when the caller knows them (nobody
+        writes them while the row is ``current``), merged without reading them again."""
         check_transition(current, status)
         now = self._clock_ns()
         with begin(self._engine) as connection:
-            written = merged_json(connection, movement.id, details)
+            written = (merged_json(connection, movement.id, details) if stored is None
+                       else merged_text(stored, details))
             done = _OUTCOME.execute(connection, {
                 "b_id": movement.id, "b_current": str(current), "b_status": str(status),
                 "b_error": error_code, "b_now": now, "b_details": written})
