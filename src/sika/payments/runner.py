@@ -53,7 +53,7 @@ from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sika import jsoncodec
-from sika.db import begin, together
+from sika.db import begin, shared, together
 from sika.ledger import Ledger, Transfer, TransferResult
 from sika.payments.accounts import SystemAccounts
 from sika.payments.crashpoints import reached
@@ -250,8 +250,11 @@ class Runner:
                 error = None  # another try moved the money: the chain happened
         # Its other fields cannot have changed meanwhile: nothing but an outcome (once, below) and a
         # dropped group (which hands the movement on, above) writes a processing movement.
+        # Inside a together (SQLite), the lock was held since ``movement`` was read or written: its
+        # details are the row's. Elsewhere an order's answer may note its payment page meanwhile.
+        locked = shared(self._engine) is not None
         recorded = self.recorded_outcome(movement, Status.PROCESSING, status, error_code=error,
-                                         details=details, stored=movement.details)
+                                         details=details, stored=movement.details if locked else None)
         reached("finished")
         return recorded if recorded is not None else self.get(movement.id)
 
@@ -263,8 +266,8 @@ class Runner:
         details merged with the row's, time), or None when another try recorded an outcome first.
         Its other fields are as the caller read them: a caller that let another writer in since
         (outside :func:`sika.db.together` on SQLite, or on PostgreSQL, a capture of a hold) reads the
-        row again if it needs them. ``stored``: the row's details when the caller knows them (nobody
-        writes them while the row is ``current``), merged without reading them again."""
+        row again if it needs them. ``stored``: the row's details when the caller knows them (it has
+        held SQLite's lock since it read them), merged without reading them again."""
         check_transition(current, status)
         now = self._clock_ns()
         with begin(self._engine) as connection:
