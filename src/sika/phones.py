@@ -57,8 +57,8 @@ def _normalized(raw: str, default_region: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-# Asked twice a transfer (the payer's and the payee's limits and fees) for the same few numbers:
-# parsing costs about 55 µs, as much as the ledger's statements of the transfer.
+# Asked twice a transfer (the payer's country and the payee's, which set the fee) for the same few
+# numbers: parsing one costs about 55 µs, as much as the ledger's statements of the transfer.
 @functools.lru_cache(maxsize=NORMALIZED_CACHE_MAX)
 def region(msisdn: str) -> str:
     """ISO 3166 code of a normalized number's country (``TG`` for +228…)."""
