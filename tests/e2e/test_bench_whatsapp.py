@@ -36,8 +36,9 @@ def bench(*args: str) -> dict[str, Any]:
 
 def test_the_realistic_mix_pays_with_the_pin_and_every_payment_adds_up() -> None:
     result = bench("--messages", "90", "--users", "6", "--clients", "3")
+    # By default the deployment the targets are set for: `sika serve --no-jobs` and two workers.
     assert (result["backend"], result["mix"], result["messages"], result["processes"]) == (
-        "sqlite", "realistic", 90, 0,
+        "sqlite", "realistic", 90, 2,
     )
     # Fifteen messages a user: three PINs that move money, three taps on Confirm.
     assert result["pin_share"] == 0.2 and result["pin_or_confirm_share"] == 0.4
