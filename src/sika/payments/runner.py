@@ -250,29 +250,28 @@ class Runner:
                 error = None  # another try moved the money: the chain happened
         # Its other fields cannot have changed meanwhile: nothing but an outcome (once, below) and a
         # dropped group (which hands the movement on, above) writes a processing movement.
-        # Inside a together (SQLite), the lock was held since ``movement`` was read or written: its
-        # details are the row's. Elsewhere an order's answer may note its payment page meanwhile.
-        locked = shared(self._engine) is not None
         recorded = self.recorded_outcome(movement, Status.PROCESSING, status, error_code=error,
-                                         details=details, stored=movement.details if locked else None)
+                                         details=details)
         reached("finished")
         return recorded if recorded is not None else self.get(movement.id)
 
     def recorded_outcome(self, movement: Movement, current: Status, status: Status, *,
-                         error_code: str | None, details: dict[str, Any],
-                         stored: dict[str, Any] | None = None) -> Movement | None:
+                         error_code: str | None, details: dict[str, Any]) -> Movement | None:
         """Move the row from ``current`` to ``status`` (if it still is ``current``) and write what that
         brings, in one transaction. Answers ``movement`` with what was written (its status, error,
         details merged with the row's, time), or None when another try recorded an outcome first.
         Its other fields are as the caller read them: a caller that let another writer in since
         (outside :func:`sika.db.together` on SQLite, or on PostgreSQL, a capture of a hold) reads the
-        row again if it needs them. ``stored``: the row's details when the caller knows them (it has
-        held SQLite's lock since it read them), merged without reading them again."""
+        row again if it needs them.
+
+        Inside :func:`sika.db.together` (SQLite) the caller has held the lock since it read or wrote
+        ``movement``: its details are the row's and are merged without reading them again. Elsewhere
+        they are read ``FOR UPDATE``: an order's answer may have noted its payment page meanwhile."""
         check_transition(current, status)
         now = self._clock_ns()
         with begin(self._engine) as connection:
-            written = (merged_json(connection, movement.id, details) if stored is None
-                       else merged_text(stored, details))
+            written = (merged_text(movement.details, details) if shared(self._engine) is not None
+                       else merged_json(connection, movement.id, details))
             done = _OUTCOME.execute(connection, {
                 "b_id": movement.id, "b_current": str(current), "b_status": str(status),
                 "b_error": error_code, "b_now": now, "b_details": written})

@@ -168,12 +168,8 @@ class Movements(Runner):
         if not success:
             error_code = error_code or "provider_failed"
             details["reason"] = reason or "the provider refused or failed the payment; nothing was taken"
-        # Inside settle's together (SQLite), the lock was held since ``movement`` was read: its details
-        # are the row's, merged without reading them again.
-        locked = shared(self._engine) is not None
         recorded = self.recorded_outcome(movement, Status.PENDING, status,
-                                         error_code=None if success else error_code, details=details,
-                                         stored=movement.details if locked else None)
-        if recorded is not None and locked:
+                                         error_code=None if success else error_code, details=details)
+        if recorded is not None and shared(self._engine) is not None:
             return recorded  # SQLite's lock was held since ``movement`` was read (settle's together)
         return self.get(movement.id)  # a capture may have changed a pending movement's amount and legs
