@@ -139,9 +139,11 @@ def test_an_approver_cannot_approve_their_own_proposal(open_page: Any) -> None:
 def test_the_rides_map_shows_the_demo_drivers_and_a_trip_moving_on(open_page: Any, demo: Demo) -> None:
     page = open_page("yawa")
     page.goto("/console/rides")
-    page.wait_for_function("document.querySelectorAll('#map path.driver-marker').length >= 6")
+    # Waits by selector, not by a JavaScript predicate: Playwright evaluates a predicate with eval,
+    # which the console's Content-Security-Policy refuses once the page has reloaded (seen in CI).
+    page.locator("#map path.driver-marker").nth(5).wait_for(state="attached")  # six markers at least
     assert page.get_attribute("[data-testid=map]", "data-drivers") == "6"
-    page.wait_for_function("document.querySelectorAll('#map .place-label').length > 0")  # the GeoJSON base
+    page.locator("#map .place-label").first.wait_for(state="attached")  # the GeoJSON base
     rider = httpx.post(f"{demo.url}/v1/sessions", json={"msisdn": "+22891445566", "pin": "6049"}).json()
     headers = {"Authorization": f"Bearer {rider['token']}", "Idempotency-Key": "console-map-trip"}
     route = {"pickup": {"lat": 6.1380, "lng": 1.2300}, "dropoff": {"lat": 6.1700, "lng": 1.2150}}
@@ -150,7 +152,7 @@ def test_the_rides_map_shows_the_demo_drivers_and_a_trip_moving_on(open_page: An
     trip = booked.json()["id"]
     # The table refreshes by htmx and the map by polling: the trip appears, then a demo driver takes it.
     page.wait_for_selector(f"[data-testid=trips] >> text={trip}")
-    page.wait_for_function("document.querySelectorAll('#map path.trip-line').length >= 1")
+    page.locator("#map path.trip-line").first.wait_for(state="attached")
     page.wait_for_selector("[data-testid=trips] >> text=driver assigned", timeout=45_000)
     shot(page, "console-rides")
     page.click(f"text={trip}")
