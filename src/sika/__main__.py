@@ -1,5 +1,10 @@
 """``python -m sika`` is the ``sika`` command."""
 
-from sika.cli.main import run
+import sys
+
+try:
+    from sika.cli.main import run
+except KeyboardInterrupt:  # Ctrl-C (or a supervisor's SIGINT) while still importing: stop quietly
+    sys.exit(130)
 
 run()

@@ -22,6 +22,7 @@ __all__ = ["Fleet", "busy", "fleet", "machine_cpu", "own_cpu_s"]
 
 START_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 20
+_WORKER_STARTED = b"sika.worker worker started on "  # what `sika worker` logs once its jobs run
 # uvicorn's access and info lines, and the workers' INFO lines: anything else in the logs is reported.
 # Also quiet: what `sika serve` and `sika worker` say at start (live providers, development defaults).
 _QUIET_LINE = re.compile(r"^(INFO|DEBUG):|^\d{4}-\d\d-\d\d [\d:,.]+ (INFO|DEBUG) |^\s*$"
@@ -82,8 +83,11 @@ def fleet(ports: Sequence[int], workers: int, env: dict[str, str], directory: Pa
                 servers.append(server)
                 advance(1)
             running = Fleet(servers, [start(f"worker-{n}", "worker") for n in range(workers)], logs)
-            time.sleep(0.5 if workers else 0)  # the workers bootstrap (and check the migrations) first
-            advance(workers)
+            # The load starts once every worker runs its jobs: a run shorter than their start would
+            # measure the server alone, and stop them half imported.
+            for process, log in zip(running.workers, logs[len(ports):], strict=True):
+                _wait_for_line(process, log, _WORKER_STARTED)
+                advance(1)
             yield running
         finally:
             _stop(started)
@@ -108,6 +112,19 @@ def _wait_for_health(port: int, server: subprocess.Popen[bytes], log: Path) -> N
         time.sleep(0.1)
     raise BenchError(f"sika serve did not answer /healthz within {START_TIMEOUT_S} s",
                              code="bench_server_failed")
+
+
+def _wait_for_line(process: subprocess.Popen[bytes], log: Path, started: bytes) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if log.exists() and started in log.read_bytes():
+            return
+        if process.poll() is not None:
+            tail = log.read_text(errors="replace")[-1_500:] if log.exists() else ""
+            raise BenchError(f"sika worker exited with {process.returncode} while starting: {tail}",
+                             code="bench_server_failed")
+        time.sleep(0.05)
+    raise BenchError(f"sika worker did not start within {START_TIMEOUT_S} s", code="bench_server_failed")
 
 
 def _stop(processes: Sequence[subprocess.Popen[bytes]]) -> None:
