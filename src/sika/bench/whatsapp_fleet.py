@@ -22,7 +22,8 @@ __all__ = ["Fleet", "busy", "fleet", "machine_cpu", "own_cpu_s"]
 
 START_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 20
-_WORKER_STARTED = b"sika.worker worker started on "  # what `sika worker` logs once its jobs run
+# What `sika worker` logs once its jobs run (sika.cli.serve.worker; its format is logging's there).
+_WORKER_STARTED = b"sika.worker worker started on "
 # uvicorn's access and info lines, and the workers' INFO lines: anything else in the logs is reported.
 # Also quiet: what `sika serve` and `sika worker` say at start (live providers, development defaults).
 _QUIET_LINE = re.compile(r"^(INFO|DEBUG):|^\d{4}-\d\d-\d\d [\d:,.]+ (INFO|DEBUG) |^\s*$"
@@ -85,8 +86,9 @@ def fleet(ports: Sequence[int], workers: int, env: dict[str, str], directory: Pa
             running = Fleet(servers, [start(f"worker-{n}", "worker") for n in range(workers)], logs)
             # The load starts once every worker runs its jobs: a run shorter than their start would
             # measure the server alone, and stop them half imported.
+            deadline = time.monotonic() + START_TIMEOUT_S  # for them all: they start side by side
             for process, log in zip(running.workers, logs[len(ports):], strict=True):
-                _wait_for_line(process, log, _WORKER_STARTED)
+                _wait_for_line(process, log, _WORKER_STARTED, deadline)
                 advance(1)
             yield running
         finally:
@@ -97,9 +99,8 @@ def _wait_for_health(port: int, server: subprocess.Popen[bytes], log: Path) -> N
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            tail = log.read_text(errors="replace")[-1_500:] if log.exists() else ""
-            raise BenchError(f"sika serve exited with {server.returncode} while starting: {tail}",
-                                     code="bench_server_failed")
+            raise BenchError(f"sika serve exited with {server.returncode} while starting: {_tail(log)}",
+                             code="bench_server_failed")
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
         try:
             connection.request("GET", "/healthz")
@@ -114,17 +115,20 @@ def _wait_for_health(port: int, server: subprocess.Popen[bytes], log: Path) -> N
                              code="bench_server_failed")
 
 
-def _wait_for_line(process: subprocess.Popen[bytes], log: Path, started: bytes) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
+def _wait_for_line(process: subprocess.Popen[bytes], log: Path, started: bytes, deadline: float) -> None:
     while time.monotonic() < deadline:
         if log.exists() and started in log.read_bytes():
             return
         if process.poll() is not None:
-            tail = log.read_text(errors="replace")[-1_500:] if log.exists() else ""
-            raise BenchError(f"sika worker exited with {process.returncode} while starting: {tail}",
+            raise BenchError(f"sika worker exited with {process.returncode} while starting: {_tail(log)}",
                              code="bench_server_failed")
         time.sleep(0.05)
-    raise BenchError(f"sika worker did not start within {START_TIMEOUT_S} s", code="bench_server_failed")
+    raise BenchError(f"sika worker did not start within {START_TIMEOUT_S} s: {_tail(log)}",
+                     code="bench_server_failed")
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-1_500:] if log.exists() else ""
 
 
 def _stop(processes: Sequence[subprocess.Popen[bytes]]) -> None:

@@ -73,6 +73,7 @@ def worker() -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     runner.start()
+    # `sika bench whatsapp` waits for this line (sika.bench.whatsapp_fleet): keep the two together.
     logging.getLogger("sika.worker").info("worker started on %s", container.engine.dialect.name)
     try:
         runner.wait()
