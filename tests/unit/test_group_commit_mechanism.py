@@ -274,3 +274,33 @@ def test_close_runs_what_waits_then_refuses(run: FakeRun, pool: ThreadPoolExecut
     closing.result(WAIT_S_MAX)
     assert (first.result(WAIT_S_MAX), queued.result(WAIT_S_MAX)) == ("FIRST", "B")
     assert run.groups == [["first"], ["b"]] and run.exits == [(0, "test-commit")]
+
+
+def test_after_a_group_of_several_the_lane_lingers_for_as_many_and_after_a_lone_one_never(
+        run: FakeRun, pool: ThreadPoolExecutor) -> None:
+    committer = mechanism(run, linger_s=WAIT_S_MAX)  # long: only the grouping can end a linger here
+    try:
+        held(committer, run, pool)
+        crowd = [pool.submit(committer.submit, name) for name in "bc"]
+        wait_until(lambda: committer.waiting() == 2)
+        run.release.set()
+        assert [future.result(WAIT_S_MAX) for future in crowd] == ["B", "C"]
+        # The two just answered come back one after the other: the lane waits for the second.
+        back = [pool.submit(committer.submit, "d")]
+        time.sleep(0.05)  # without the linger, d would have gone alone by now
+        back.append(pool.submit(committer.submit, "e"))
+        assert [future.result(WAIT_S_MAX) for future in back] == ["D", "E"]
+    finally:
+        committer.close()
+    assert run.groups == [["first"], ["b", "c"], ["d", "e"]]
+    alone = FakeRun()
+    alone.holding = set()
+    committer = mechanism(alone, linger_s=WAIT_S_MAX)
+    try:
+        assert committer.submit("f") == "F"
+        started = time.monotonic()
+        assert committer.submit("g") == "G"  # after a lone caller: written at once, no linger
+        assert time.monotonic() - started < WAIT_S_MAX / 2
+    finally:
+        committer.close()
+    assert alone.groups == [["f"], ["g"]]

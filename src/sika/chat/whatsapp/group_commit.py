@@ -39,7 +39,7 @@ WAIT_S = 10.0
 # back before it writes the next: fewer, fuller groups, so fewer commits under SQLite's write lock.
 # Measured (docs/benchmarks.md, realistic mix, serve + 2 workers, SQLite, ten alternated pairs):
 # 1,062 → 1,137 messages/s at the median, the webhook's p50 7.2 → 5.7 ms and p99 21 → 19 ms; 5 ms was
-# worse than 2. A lone notification never waits.
+# worse than 2. A notification that follows a lone one never waits.
 LINGER_S = 0.002
 
 
