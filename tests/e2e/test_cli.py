@@ -122,11 +122,19 @@ def test_ctrl_c_during_a_worker_s_start_stops_it_without_a_traceback(sqlite_url:
     # within the interpreter's own first tens of milliseconds, before any of Sika's code runs.)
     upgrade(create_db_engine(sqlite_url))
     env = {**os.environ, "SIKA_DATABASE_URL": sqlite_url}
+    # As from a terminal: Ctrl-C's default action, even when these tests run in the background (where
+    # the shell has the children ignore SIGINT, and Python then keeps ignoring it until a handler is set).
     worker = subprocess.Popen([sys.executable, "-m", "sika", "worker"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    time.sleep(after_s)
-    worker.send_signal(signal.SIGINT)
-    _, stderr = worker.communicate(timeout=_TIMEOUT_S)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509
+    try:
+        time.sleep(after_s)
+        worker.send_signal(signal.SIGINT)
+        _, stderr = worker.communicate(timeout=_TIMEOUT_S)
+    finally:
+        if worker.poll() is None:  # never left running, whatever failed above
+            worker.kill()
+            worker.communicate()
     # 0: stopped by its handler; 130: interrupted while starting; -SIGINT: ended by the signal itself
     # (seen when it lands among the heavy imports, about a second in). Quiet all three.
     assert worker.returncode in (0, 130, -signal.SIGINT), stderr
