@@ -244,7 +244,9 @@ def test_a_caller_that_gives_up_does_not_stop_the_writer(fake: FakeStore, commit
         assert await committer.commit_async(received("next"), now_ns=5) == [True]
 
     asyncio.run(scenario())
-    assert fake.writes == [["first"], ["gone"], ["next"]]
+    # "gone" is written after "first" alone; "next" with it or after it, as the writer's thread and the
+    # event loop happen to interleave (the loop may submit it before the writer gathers again).
+    assert fake.writes[0] == ["first"] and [m for write in fake.writes[1:] for m in write] == ["gone", "next"]
 
 
 def test_callers_of_a_closed_event_loop_are_skipped(fake: FakeStore, committer: GroupCommit) -> None:
