@@ -117,7 +117,7 @@ def test_a_worker_process_expires_pending_transfers_and_stops_on_sigterm(databas
 
 @pytest.mark.parametrize("after_s", [0.2, 0.5, 1.0])
 def test_ctrl_c_during_a_worker_s_start_stops_it_without_a_traceback(sqlite_url: str,
-                                                                                after_s: float) -> None:
+                                                                     after_s: float) -> None:
     # While importing, while wiring, or running: a supervisor (or `sika bench`) may stop it then. (Not
     # within the interpreter's own first tens of milliseconds, before any of Sika's code runs.)
     upgrade(create_db_engine(sqlite_url))
