@@ -3,7 +3,9 @@ to the in-app inbox only when they are the owner's own (a code to pass on)."""
 
 from __future__ import annotations
 
-from sika.payments.channels import InboxChannel, Route, Router
+from collections.abc import Collection
+
+from sika.payments.channels import SECRET, InboxChannel, Message, Route, Router
 
 WALLETS = {"+22890112233"}
 ON_WHATSAPP = {"+22890112233", "+22897112233"}
@@ -47,3 +49,32 @@ def test_the_inbox_holds_only_the_owners_own_codes_never_a_pin_reset_code() -> N
     assert _name(router, "+22890112233", "voucher_code_to_pass_on", secret=True) == "inbox"
     assert _name(router, "+22890112233", "pin_reset_code", secret=True) is None
     assert _name(router, "+22890112233", "voucher_received", secret=True) is None
+
+
+def test_a_batch_is_routed_as_each_message_alone_asking_a_batch_route_once() -> None:
+    asked: list[frozenset[str]] = []
+
+    def on_whatsapp(numbers: Collection[str]) -> set[str]:
+        asked.append(frozenset(numbers))
+        return {n for n in numbers if n in ON_WHATSAPP}
+
+    def alone(msisdn: str) -> bool:
+        raise AssertionError(f"{msisdn}: asked one by one")
+
+    batched = Router([Route("whatsapp", InboxChannel(), reaches=alone, reaches_many=on_whatsapp),
+                      Route("inbox", InboxChannel(), reaches=WALLETS.__contains__, carries_secrets=False,
+                            for_owner=True)])
+    plain = Router([Route("whatsapp", InboxChannel(), reaches=ON_WHATSAPP.__contains__),
+                    Route("inbox", InboxChannel(), reaches=WALLETS.__contains__, carries_secrets=False,
+                          for_owner=True)])
+    cases = [("+22897112233", "receipt_transfer_sent", {}), ("+22899887766", "receipt_bill_sent", {}),
+             ("+22890112233", "voucher_code_to_pass_on", {SECRET: "123456"}),
+             ("+22890112233", "pin_reset_code", {SECRET: "123456"})]
+    messages = [Message(id=i, msisdn=msisdn, kind=kind, params=params, status="queued", attempts=1,
+                        created_at_ns=0, delivered_at_ns=None)
+                for i, (msisdn, kind, params) in enumerate(cases)]
+    routes = batched.route_many(messages)
+    assert [r.name if r else None for r in routes] == ["whatsapp", None, "whatsapp", "whatsapp"]
+    assert [r.name if r else None for r in routes] == [_name(plain, m.msisdn, m.kind, secret=m.secret)
+                                                        for m in messages]
+    assert asked == [frozenset(msisdn for msisdn, _, _ in cases)]

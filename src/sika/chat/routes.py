@@ -22,7 +22,7 @@ from sika import phones
 from sika.chat.sms.africastalking import AfricasTalkingSms
 from sika.chat.sms.channel import SmsChannel
 from sika.chat.whatsapp import WhatsApp
-from sika.chat.whatsapp.store import last_inbound_ns
+from sika.chat.whatsapp.store import last_inbound_ns, last_inbounds_ns
 from sika.config import Settings
 from sika.errors import SikaError
 from sika.payments import Outbox, Payments
@@ -57,10 +57,12 @@ def outbox_router(engine: Engine, customers: Customers, *, whatsapp: WhatsApp | 
     routes = []
     if whatsapp is not None and whatsapp.graph is not None:
         routes.append(Route("whatsapp", whatsapp,
-                            reaches=lambda msisdn: last_inbound_ns(engine, msisdn) is not None))
+                            reaches=lambda msisdn: last_inbound_ns(engine, msisdn) is not None,
+                            reaches_many=lambda numbers: last_inbounds_ns(engine, numbers).keys()))
     if sms is not None:
         routes.append(Route("sms", sms, reaches=_mobile))
     routes.append(Route("inbox", InboxChannel(), reaches=lambda msisdn: customers.find(msisdn) is not None,
+                        reaches_many=lambda numbers: customers.find_many(numbers).keys(),
                         carries_secrets=False, for_owner=True))
     return Router(routes)
 

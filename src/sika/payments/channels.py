@@ -13,7 +13,7 @@ once and its ``fallback`` (if any) is sent instead: see :class:`sika.payments.ou
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -100,6 +100,8 @@ class Route:
     name: str
     channel: Channel
     reaches: Callable[[str], bool] = _everyone
+    # ``reaches`` for several numbers at once (one read for an outbox batch): those it reaches.
+    reaches_many: Callable[[Collection[str]], Collection[str]] | None = None
     # Delivers to the phone itself (SMS, WhatsApp): may carry any secret.
     carries_secrets: bool = True
     # Read behind the owner's login (the in-app inbox): carries the owner's secrets and keeps them
@@ -121,12 +123,28 @@ class Router:
 
     def route(self, msisdn: str, kind: str, *, secret: bool) -> Route | None:
         """The first route that reaches ``msisdn`` for this kind of message, or None."""
+        return next((route for route in self._candidates(kind, secret) if route.reaches(msisdn)), None)
+
+    def route_many(self, messages: Sequence[Message]) -> list[Route | None]:
+        """:meth:`route` for each message, asking a route with ``reaches_many`` once for all of them
+        (when some message needs its answer)."""
+        reached: dict[str, Collection[str]] = {}
+
+        def reaches(route: Route, msisdn: str) -> bool:
+            if route.reaches_many is None:
+                return route.reaches(msisdn)
+            if route.name not in reached:
+                reached[route.name] = set(route.reaches_many({m.msisdn for m in messages}))
+            return msisdn in reached[route.name]
+
+        return [next((r for r in self._candidates(m.kind, m.secret) if reaches(r, m.msisdn)), None)
+                for m in messages]
+
+    def _candidates(self, kind: str, secret: bool) -> Sequence[Route]:
         if not secret:
-            candidates: Sequence[Route] = self.routes
-        else:
-            candidates = [r for r in self._secret_routes
-                          if r.carries_secrets or (r.for_owner and kind in OWNER_SECRET_KINDS)]
-        return next((route for route in candidates if route.reaches(msisdn)), None)
+            return self.routes
+        return [r for r in self._secret_routes
+                if r.carries_secrets or (r.for_owner and kind in OWNER_SECRET_KINDS)]
 
     def deliver(self, message: Message) -> None:
         """As a :class:`Channel`: deliver through the chosen route (raises when none reaches)."""

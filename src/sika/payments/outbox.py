@@ -118,37 +118,44 @@ class Outbox:
         route takes batches (:class:`~sika.payments.channels.BatchChannel`: WhatsApp) are delivered
         together and recorded in one transaction; the others one by one."""
         messages = self.claim(limit)
-        batches: dict[str, tuple[Route, list[tuple[Message, int, str | None]]]] = {}
+        going: list[tuple[Message, int, str | None]] = []
         for message in messages:
-            lease = self._lease(message)
+            assert message.lease_until_ns is not None
+            lease = self._lease(message.id, message.lease_until_ns)
             if lease is None:
                 continue  # our lease ran out while earlier messages were delivered: another worker has it
             go, reason = self._ask_gate(message, lease)
-            if not go:
-                continue
-            route = self._router.route(message.msisdn, message.kind, secret=message.secret)
+            if go:
+                going.append((message, lease, reason))
+        batches: dict[str, tuple[Route, list[tuple[Message, int, str | None]]]] = {}
+        for (message, lease, reason), route in zip(going, self._router.route_many([g[0] for g in going]),
+                                                   strict=True):
             if route is None:
                 self._give_up(message, lease, "unreachable: no channel reaches this number")
             elif isinstance(route.channel, BatchChannel):
                 batches.setdefault(route.name, (route, []))[1].append((message, lease, reason))
-            else:
-                try:
-                    route.channel.deliver(message)
-                except Exception as exc:
-                    self._not_delivered(message, lease, route, exc)
-                else:
-                    self._delivered([(message, lease, reason)], route)
+            else:  # one by one (SMS): each lease checked again just before its delivery
+                self._deliver_one(message, self._lease(message.id, lease), route, reason)
         for route, batch in batches.values():
             self._deliver_batch(route, batch)
         return len(messages)
 
-    def _lease(self, message: Message) -> int | None:
+    def _lease(self, message_id: int, lease_until_ns: int) -> int | None:
         """The message's lease, renewed once half of it has run out (None: it is no longer ours)."""
-        assert message.lease_until_ns is not None
         now = self._clock_ns()
-        if message.lease_until_ns - now > LEASE_S * _NS // 2:
-            return message.lease_until_ns
-        return renew(self._engine, outbox, message.id, message.lease_until_ns, now_ns=now, lease_s=LEASE_S)
+        if lease_until_ns - now > LEASE_S * _NS // 2:
+            return lease_until_ns
+        return renew(self._engine, outbox, message_id, lease_until_ns, now_ns=now, lease_s=LEASE_S)
+
+    def _deliver_one(self, message: Message, lease: int | None, route: Route, reason: str | None) -> None:
+        if lease is None:
+            return  # our lease ran out while earlier messages were delivered: another worker has it
+        try:
+            route.channel.deliver(message)
+        except Exception as exc:
+            self._not_delivered(message, lease, route, exc)
+        else:
+            self._delivered([(message, lease, reason)], route)
 
     def _deliver_batch(self, route: Route, batch: list[tuple[Message, int, str | None]]) -> None:
         assert isinstance(route.channel, BatchChannel)

@@ -43,6 +43,8 @@ __all__ = ["PAGE_LIMIT_MAX", "Effect", "Item", "ItemStatus", "KindPage", "KindVi
            "Statements", "effect", "mask", "transfer_ids"]
 
 PAGE_LIMIT_MAX = 200
+# Receipts rendered at once (an outbox batch is at most 100 messages).
+ITEMS_MAX = 200
 # A page skips movements that are not this customer's to see (a sender's failed attempt); it reads
 # at most this many batches before handing back a cursor, so a page costs a bounded number of reads.
 ROUNDS_MAX = 4
@@ -182,7 +184,7 @@ class _Seen:
 
 
 # The hot statements, built once (building one costs as much as running it on SQLite).
-_BY_ID = Prepared(select(movements).where(movements.c.id == bindparam("b_id")))
+_BY_IDS = Prepared(select(movements).where(movements.c.id.in_(bindparam("b_ids", expanding=True))))
 _OLDER = or_(movements.c.created_at_ns < bindparam("b_at"),
              and_(movements.c.created_at_ns == bindparam("b_at"), movements.c.id < bindparam("b_last")))
 _NEWEST_FIRST = (movements.c.created_at_ns.desc(), movements.c.id.desc())
@@ -244,16 +246,37 @@ class Statements:
 
     def item(self, customer: Customer, movement_id: str) -> Item | None:
         """One movement as this customer sees it (None: not theirs to see)."""
-        assert customer.account_id is not None
-        row = _BY_ID.first(self._engine, {"b_id": movement_id})
-        if row is None:
-            return None
-        found = movement_from_row(row._mapping)
-        if customer.id not in (found.payer_customer_id, found.payee_customer_id):
-            return None
-        seen = [s for s in self._effects(customer, [found]) if self._visible(s)]
-        items = self._items(customer, seen)
-        return items[0] if items else None
+        return self.items([(customer, movement_id)])[0]
+
+    def items(self, wanted: Sequence[tuple[Customer, str]]) -> list[Item | None]:
+        """:meth:`item` for several (customer, movement id) pairs, in a few reads whatever their number
+        (the receipts of an outbox batch): the movements, their transfers, and the other parties."""
+        if len(wanted) > ITEMS_MAX:
+            raise SikaError(f"at most {ITEMS_MAX} items at once", code="too_many")
+        ids = sorted({movement_id for _, movement_id in wanted})
+        found = {row.id: movement_from_row(row._mapping)
+                 for row in _BY_IDS.all(self._engine, {"b_ids": ids})} if ids else {}
+        theirs: list[tuple[Customer, Movement] | None] = []
+        for customer, movement_id in wanted:
+            account = customer.account_id
+            assert account is not None
+            m = found.get(movement_id)
+            parties = (m.payer_customer_id, m.payee_customer_id) if m is not None else ()
+            theirs.append((customer, m) if m is not None and customer.id in parties and _touches(m, account)
+                          else None)
+        records = self._ledger.get_transfers([tid for pair in theirs if pair is not None
+                                              for tid in transfer_ids(pair[1], pair[0].account_id or 0)])
+        seen: list[tuple[Customer, _Seen] | None] = []
+        for pair in theirs:
+            if pair is not None:
+                customer, m = pair
+                one = _Seen(m, effect(m, customer.account_id or 0, records), _started_by(m, customer.id))
+                if self._visible(one):
+                    seen.append((customer, one))
+                    continue
+            seen.append(None)
+        names = _Parties(self._engine, [one.movement for _, one in filter(None, seen)], self._views)
+        return [self._items(entry[0], [entry[1]], names)[0] if entry else None for entry in seen]
 
     # Reading ---------------------------------------------------------------------------------------
 
@@ -281,8 +304,10 @@ class Statements:
         """The one who started a movement sees it in every state; the other side, once money moved."""
         return seen.started or seen.effect.posted != 0
 
-    def _items(self, customer: Customer, seen: list[_Seen]) -> list[Item]:
-        parties = _Parties(self._engine, customer, [s.movement for s in seen], self._views)
+    def _items(self, customer: Customer, seen: list[_Seen], parties: _Parties | None = None) -> list[Item]:
+        """``seen`` as items; ``parties`` read already for a batch that holds them (else read here)."""
+        if parties is None:
+            parties = _Parties(self._engine, [s.movement for s in seen], self._views)
         catalogue = self._catalogue()
         if catalogue is not self._products[0]:
             self._products = (catalogue, _products(catalogue))
@@ -295,7 +320,7 @@ class Statements:
             in_payment = status is ItemStatus.COMPLETED and m.kind is not Kind.REWARD
             out.append(Item(
                 id=m.id, kind=str(m.kind), status=status, amount=amount, fee=fee, currency=m.currency,
-                counterparty=parties.other(m, products), at_ns=m.created_at_ns,
+                counterparty=parties.other(m, customer, products), at_ns=m.created_at_ns,
                 subject=_subject(m, customer, amount, products, parties),
                 error_code=m.error_code if status is ItemStatus.FAILED else None,
                 reward=s.effect.reward_posted if in_payment else 0))
@@ -347,11 +372,10 @@ class KindView(Protocol):
 
 
 class _Parties:
-    """Names and numbers of the other sides of a page of movements, read in a few queries."""
+    """Names and numbers of the other sides of a page of movements (one customer's, or the receipts of
+    several), read in a few queries."""
 
-    def __init__(self, engine: Engine, customer: Customer, batch: list[Movement],
-                 views: Mapping[Kind, KindView]) -> None:
-        self.customer = customer
+    def __init__(self, engine: Engine, batch: list[Movement], views: Mapping[Kind, KindView]) -> None:
         voucher_ids = [str(m.details["voucher"]) for m in batch
                        if m.kind is Kind.VOUCHER_CLAIM and "voucher" in m.details]
         agent_ids = sorted({m.agent_id for m in batch if m.agent_id is not None})
@@ -372,8 +396,9 @@ class _Parties:
         self.people = {row.id: Party(row.name, row.msisdn) for row in _PEOPLE.all(
             engine, {"b_ids": sorted(ids)})} if ids else {}
 
-    def other(self, m: Movement, products: dict[tuple[str, str], tuple[str, str, str]]) -> Party:
-        me = self.customer.id
+    def other(self, m: Movement, customer: Customer,
+              products: dict[tuple[str, str], tuple[str, str, str]]) -> Party:
+        me = customer.id
         brand = Party(name=_BRAND)
         page = self.pages.get(m.kind)
         if page is not None:
@@ -387,7 +412,7 @@ class _Parties:
             return self.people.get(self.senders.get(str(m.details.get("voucher")), -1), brand)
         if m.kind in _PURCHASES:
             kind, provider, _ = products.get((m.provider or "", m.product or ""), ("", m.provider or "", ""))
-            number = m.counterparty if kind in _PHONE_REFERENCES and m.counterparty != self.customer.msisdn \
+            number = m.counterparty if kind in _PHONE_REFERENCES and m.counterparty != customer.msisdn \
                 else None
             return Party(name=provider or _BRAND, msisdn=number)
         if m.agent_id is not None and m.agent_id in self.agents:

@@ -12,6 +12,7 @@ recipient), ``pin_reset_code``, ``approval_requested``, the rides' messages and 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -22,7 +23,7 @@ from sika.chat.texts.promotions import prize_won_text, receipt_reward_lines
 from sika.chat.texts.statement import receipt
 from sika.errors import SikaError
 from sika.payments.approvals import merchant_note
-from sika.payments.statement import Statements
+from sika.payments.statement import ITEMS_MAX, Item, Statements
 from sika.wallet import Customers
 
 __all__ = ["NotificationText", "render"]
@@ -84,18 +85,39 @@ class NotificationText:
         self._statements = statements
 
     def __call__(self, kind: str, params: dict[str, Any], msisdn: str) -> str:
-        customer = self._customers.find(msisdn)
-        t = translator(customer.language if customer is not None else _language_of(msisdn))
-        if kind.startswith("receipt_") and customer is not None and self._statements is not None:
-            item = self._statements.item(customer, str(params.get("id", "")))
-            if item is not None:
-                # A reward came into the wallet with the payment (its own line): the receipt says what
-                # was paid, and the reward under it.
-                reward = int(params.get("reward", 0) or 0)
-                shown = replace(item, amount=item.amount - reward) if reward and item.amount < 0 else item
-                text = "\n".join([receipt(t, shown), *receipt_reward_lines(t, params)])
-                return _with_token(t, text, params)
-        return render(t, kind, params)
+        return self.many([(kind, params, msisdn)])[0]
+
+    def many(self, wanted: Sequence[tuple[str, dict[str, Any], str]]) -> list[str]:
+        """Several texts in a few reads whatever their number (an outbox batch): the recipients'
+        wallets at once, and the receipts' statement items at once."""
+        texts: list[str] = []
+        for start in range(0, len(wanted), ITEMS_MAX):
+            texts.extend(self._chunk(wanted[start:start + ITEMS_MAX]))
+        return texts
+
+    def _chunk(self, wanted: Sequence[tuple[str, dict[str, Any], str]]) -> list[str]:
+        found = self._customers.find_many({msisdn for _, _, msisdn in wanted})
+        receipts = [index for index, (kind, _, msisdn) in enumerate(wanted)
+                    if kind.startswith("receipt_") and msisdn in found and self._statements is not None]
+        items: dict[int, Item | None] = {}
+        if receipts and self._statements is not None:
+            pairs = [(found[wanted[index][2]], str(wanted[index][1].get("id", ""))) for index in receipts]
+            items = dict(zip(receipts, self._statements.items(pairs), strict=True))
+        texts = []
+        for index, (kind, params, msisdn) in enumerate(wanted):
+            customer = found.get(msisdn)
+            t = translator(customer.language if customer is not None else _language_of(msisdn))
+            item = items.get(index)
+            texts.append(_receipt(t, item, params) if item is not None else render(t, kind, params))
+        return texts
+
+
+def _receipt(t: Translator, item: Item, params: dict[str, Any]) -> str:
+    # A reward came into the wallet with the payment (its own line): the receipt says what was paid,
+    # and the reward under it.
+    reward = int(params.get("reward", 0) or 0)
+    shown = replace(item, amount=item.amount - reward) if reward and item.amount < 0 else item
+    return _with_token(t, "\n".join([receipt(t, shown), *receipt_reward_lines(t, params)]), params)
 
 
 def _language_of(msisdn: str) -> str | None:

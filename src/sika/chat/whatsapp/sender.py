@@ -66,6 +66,15 @@ BATCH_MAX = 1_000
 SEND_THREADS = 32
 
 
+def texts_of(text: NotificationText, wanted: Sequence[tuple[str, dict[str, Any], str]]) -> list[str]:
+    """Several notifications' texts: at once when ``text`` renders batches (``text.many``, as
+    :class:`sika.chat.texts.notifications.NotificationText` does, in a few reads), else one by one."""
+    many = getattr(text, "many", None)
+    if many is not None:
+        return list(many(wanted))
+    return [text(kind, params, msisdn) for kind, params, msisdn in wanted]
+
+
 def default_notification_text(kind: str, params: dict[str, Any], _msisdn: str) -> str:
     """A plain line for tests and for a WhatsApp without the dialog's translated receipts."""
     amount = params.get("amount")
@@ -178,9 +187,9 @@ class Sender:
         if not messages:
             return
         windows = last_inbounds_ns(self._engine, {message.msisdn for message in messages})
+        texts = texts_of(self._notification_text, [(m.kind, m.params, m.msisdn) for m in messages])
         items: list[tuple[str, str, Sequence[Outgoing]]] = []
-        for message in messages:
-            text = self._notification_text(message.kind, message.params, message.msisdn)
+        for message, text in zip(messages, texts, strict=True):
             secret = message.params.get(SECRET)
             outgoing = self.outgoing(message.msisdn, [Reply(text=text)],
                                      secret=str(secret) if secret not in (None, "") else None,
