@@ -77,7 +77,7 @@ from sika.payments.movements import (
     movement_from_row,
     refusal,
 )
-from sika.payments.outbox import enqueue
+from sika.payments.outbox import enqueue_many
 from sika.payments.schema import movements
 from sika.prepared import Prepared
 from sika.wallet import Customers
@@ -106,6 +106,10 @@ _OUTCOME = Prepared(update(movements).where(movements.c.id == bindparam("b_id"),
                                             movements.c.status == bindparam("b_current")).values(
     status=bindparam("b_status"), error_code=bindparam("b_error"), updated_at_ns=bindparam("b_now"),
     details=bindparam("b_details")))
+_OUTCOME_KEEPING_DETAILS = Prepared(update(movements).where(
+    movements.c.id == bindparam("b_id"), movements.c.status == bindparam("b_current")).values(
+    status=bindparam("b_status"), error_code=bindparam("b_error"), updated_at_ns=bindparam("b_now"),
+).returning(movements.c.details))
 
 # Written in the transaction that records a movement, before anything moves (a voucher marked as the
 # movement's own): raising there records nothing.
@@ -266,15 +270,25 @@ class Runner:
 
         Inside :func:`sika.db.together` (SQLite) the caller has held the lock since it read or wrote
         ``movement``: its details are the row's and are merged without reading them again. Elsewhere
-        they are read ``FOR UPDATE``: an order's answer may have noted its payment page meanwhile."""
+        they are read ``FOR UPDATE``: an order's answer may have noted its payment page meanwhile;
+        with nothing to add (a payment completed), the row keeps its details and the update reads
+        them back."""
         check_transition(current, status)
         now = self._clock_ns()
+        values = {"b_id": movement.id, "b_current": str(current), "b_status": str(status),
+                  "b_error": error_code, "b_now": now}
         with begin(self._engine) as connection:
-            written = (merged_text(movement.details, details) if shared(self._engine) is not None
-                       else merged_json(connection, movement.id, details))
-            done = _OUTCOME.execute(connection, {
-                "b_id": movement.id, "b_current": str(current), "b_status": str(status),
-                "b_error": error_code, "b_now": now, "b_details": written})
+            if shared(self._engine) is not None:
+                written = merged_text(movement.details, details)
+                done = _OUTCOME.execute(connection, {**values, "b_details": written})
+            elif details == movement.details:
+                # Nothing to add: the row's details stay as they are now (read back by the update
+                # itself, rather than read FOR UPDATE first and written again unchanged).
+                kept = _OUTCOME_KEEPING_DETAILS.first(connection, values)
+                done, written = (0, "{}") if kept is None else (1, kept.details or "{}")
+            else:
+                written = merged_json(connection, movement.id, details)
+                done = _OUTCOME.execute(connection, {**values, "b_details": written})
             if done and status is Status.COMPLETED:
                 self._completed(connection, replace(movement, status=status, details=details), now)
             elif done and status is Status.FAILED:
@@ -306,9 +320,8 @@ class Runner:
         """Follow-ups written with the outcome: the kind's, the receipts, the movement hooks'."""
         kind = self.kinds.of(movement.kind)
         kind.completed(connection, movement, now)
-        for msisdn, name, params in self._receipts(movement, kind.receipt_amount(movement)):
-            enqueue(connection, dedupe_key=f"{movement.id}:{name}", msisdn=msisdn, kind=name,
-                    params=params, now_ns=now)
+        enqueue_many(connection, [(f"{movement.id}:{name}", msisdn, name, params) for msisdn, name, params
+                                  in self._receipts(movement, kind.receipt_amount(movement))], now_ns=now)
         for hook in self.hooks:
             hook.completed(connection, movement, now)
 
@@ -317,10 +330,10 @@ class Runner:
         for name in ("description", "receipt"):
             if movement.details.get(name):
                 base[name] = movement.details[name]
-        payer = (self._customers.by_id(movement.payer_customer_id)
-                 if movement.payer_customer_id is not None else None)
-        payee = (self._customers.by_id(movement.payee_customer_id)
-                 if movement.payee_customer_id is not None else None)
+        people = self._customers.by_ids([i for i in (movement.payer_customer_id, movement.payee_customer_id)
+                                         if i is not None])
+        payer = people[movement.payer_customer_id] if movement.payer_customer_id is not None else None
+        payee = people[movement.payee_customer_id] if movement.payee_customer_id is not None else None
         out: list[tuple[str, str, dict[str, Any]]] = []
         other = movement.counterparty or ""
         if payer is not None:

@@ -11,7 +11,7 @@ registered on the runner as their kinds' hook.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection
@@ -43,6 +43,8 @@ class TransferQuote:
     amount: int
     fee: int
     recipient_name: str | None  # None: no wallet yet, the money waits as a voucher
+    # The recipient's wallet as read for the quote (the transfer that follows at once pays it).
+    recipient: Customer | None = field(default=None, compare=False, repr=False)
 
     @property
     def total(self) -> int:
@@ -96,7 +98,8 @@ class Payments:
             operation = Operation.TRANSFER
         return TransferQuote(operation=operation, to=number, amount=amount,
                              fee=self.fees.fee(operation, amount),
-                             recipient_name=None if recipient is None else recipient.name)
+                             recipient_name=None if recipient is None else recipient.name,
+                             recipient=recipient)
 
     # Money in and out at agents ------------------------------------------------------------------
 
@@ -197,7 +200,8 @@ class Payments:
             return self._movements.run(movement_id, legs, kind=Kind.VOUCHER, amount=amount, fee=quote.fee,
                              payer_customer_id=payer.id, counterparty=quote.to,
                              details={"operation": str(quote.operation)}, request=request)
-        payee = self._customers.get(quote.to)
+        payee = quote.recipient  # read a moment ago, by the quote
+        assert payee is not None
         self._limits.check_transaction(payee, amount)
         assert payee.account_id is not None
         legs = [Leg(f"{movement_id}.0", payer.account_id, payee.account_id, amount, Code.TRANSFER,

@@ -47,6 +47,7 @@ FIND_MANY_MAX = 1_000
 _BY_MSISDN = Prepared(select(customers).where(customers.c.msisdn == bindparam("msisdn")))
 _BY_MSISDNS = Prepared(select(customers).where(customers.c.msisdn.in_(bindparam("numbers", expanding=True))))
 _BY_ID = Prepared(select(customers).where(customers.c.id == bindparam("b_id")))
+_BY_IDS = Prepared(select(customers).where(customers.c.id.in_(bindparam("b_ids", expanding=True))))
 
 
 class WalletExists(SikaError):
@@ -183,6 +184,18 @@ class Customers:
             raise UnknownWallet(f"no customer {customer_id}")
         customer = _customer(row._mapping)
         return customer if customer.account_id is not None else self._ensure_account(customer)
+
+    def by_ids(self, customer_ids: Collection[int]) -> dict[int, Customer]:
+        """:meth:`by_id` for several customers in one read (a payment's two sides)."""
+        assert len(customer_ids) <= FIND_MANY_MAX, len(customer_ids)
+        if not customer_ids:
+            return {}
+        rows = _BY_IDS.all(self._engine, {"b_ids": sorted(set(customer_ids))})
+        found = [_customer(row._mapping) for row in rows]
+        missing = set(customer_ids) - {c.id for c in found}
+        if missing:
+            raise UnknownWallet(f"no customer {min(missing)}")
+        return {c.id: c if c.account_id is not None else self._ensure_account(c) for c in found}
 
     def find(self, msisdn: str) -> Customer | None:
         """The wallet of an already normalized number, or None (no error: "has no wallet yet")."""
