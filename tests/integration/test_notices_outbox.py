@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
+from reads_support import statements_run
 from sqlalchemy import select
 
 from sika.bootstrap import Container, bootstrap
@@ -210,3 +211,15 @@ def test_consent_is_asked_once_in_the_customers_language_and_yes_turns_offers_on
     preferences = PreferenceStore(container.engine).get(AMA)
     assert (preferences.marketing, preferences.consent_via) == (True, "whatsapp")
     assert not any("Enregistré" in text for text in say("oui"))  # answered: "oui" means nothing more
+
+
+def test_whether_consent_was_asked_is_read_once_for_a_batch_of_numbers(container: Container) -> None:
+    PreferenceStore(container.engine).mark_asked(AMA)
+    store = PreferenceStore(container.engine)  # another process: it knows nothing yet
+    with statements_run(container.engine) as reads:
+        store.learn_asked([AMA, KOFI])
+        assert len(reads) == 1
+        assert store.asked(AMA) and len(reads) == 1  # learnt with the batch
+        assert not store.asked(KOFI) and len(reads) == 2  # never asked: read, as a number alone is
+    assert store.mark_asked(KOFI) and store.asked(KOFI)
+    assert not store.mark_asked(AMA)

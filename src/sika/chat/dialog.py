@@ -73,16 +73,18 @@ class Dialog:
 
     @contextmanager
     def prefetch(self, numbers: Collection[str]) -> Iterator[None]:
-        """Read the wallets of ``numbers``, their accounts and pending approvals at once, for the messages a
-        channel is about to hand over in a batch (on this thread): each number's first message then
-        reads nothing more of them; a later one of the same number in the batch reads afresh, since
-        the first may have changed them. What is read here is as fresh as the batch is short."""
+        """Read the wallets of ``numbers``, their accounts, pending approvals and whether they were asked
+        for marketing consent at once, for the messages a channel is about to hand over in a batch (on
+        this thread): each number's first message then reads nothing more of them; a later one of the
+        same number in the batch reads afresh, since the first may have changed them. What is read
+        here is as fresh as the batch is short."""
         try:
             found = self.services.customers.find_many(numbers)
             pending = self.services.approvals.pending_for_many([c.id for c in found.values()],
                                                                limit=flows.PENDING_SHOWN)
             accounts = self.services.accounts.get_accounts(
                 [c.account_id for c in found.values() if c.account_id is not None])
+            self.services.notices.store.learn_asked(found.keys())  # consent.ask_once, after each turn
         except Exception:  # each message reads for itself, and only its own failure holds it back
             log.exception("reading ahead for %s numbers failed; each message reads for itself", len(numbers))
             yield

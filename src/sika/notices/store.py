@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, select, update
@@ -23,6 +23,9 @@ ASKED_KNOWN_MAX = 100_000
 
 _PREFERENCES = Prepared(select(notice_preferences).where(
     notice_preferences.c.msisdn == bindparam("b_msisdn")))
+_ASKED_AMONG = Prepared(select(notice_preferences.c.msisdn).where(
+    notice_preferences.c.msisdn.in_(bindparam("b_numbers", expanding=True)),
+    notice_preferences.c.consent_asked_at_ns.is_not(None)))
 
 
 # Consent asked, in the caller's transaction (once for each new number): made once.
@@ -90,6 +93,18 @@ class PreferenceStore:
             self._asked.clear()
         self._asked.add(msisdn)
         return True
+
+    def learn_asked(self, numbers: Collection[str]) -> None:
+        """Read at once which of ``numbers`` were asked already (a batch of chat messages is about to
+        ask :meth:`asked` of each); those that were not are read by :meth:`asked` as before."""
+        unknown = sorted(set(numbers) - self._asked)
+        if not unknown:
+            return
+        assert len(unknown) <= ASKED_KNOWN_MAX
+        found = _ASKED_AMONG.all(self._engine, {"b_numbers": unknown})
+        if len(self._asked) + len(found) >= ASKED_KNOWN_MAX:
+            self._asked.clear()
+        self._asked.update(row.msisdn for row in found)
 
     def mark_asked(self, msisdn: str) -> bool:
         """Record that consent was asked; False when it had been already (ask once)."""

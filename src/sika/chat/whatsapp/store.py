@@ -227,16 +227,18 @@ def finish_inbounds(connection: Connection, handled: Sequence[Handled], *, now_n
             marked = DONE_MANY.execute(connection, {"ids": chunk, "lease": lease, "handled_at_ns": now_ns})
             if marked != len(chunk):
                 raise LeaseLost([row_id for ids_ in by_lease.values() for row_id in ids_])
-    for item in handled:
-        if item.secret:  # a PIN: the text is masked as the message is marked handled
-            masked = dataclasses.replace(decode_inbound(item.row["payload_json"]), text=MASK)
-            taken = MASKED.execute(connection, {"row_id": item.row["id"], "lease": item.lease,
-                                                "handled_at_ns": now_ns, "payload": encode_inbound(masked)})
-            if not taken:
-                raise LeaseLost([item.row["id"]])
+    # A PIN: its text is masked as the message is marked handled (in one call for the batch).
+    secrets = [{"row_id": item.row["id"], "lease": item.lease, "handled_at_ns": now_ns,
+                "payload": _masked(item.row["payload_json"])} for item in handled if item.secret]
+    if secrets and MASKED.execute_many(connection, secrets) != len(secrets):
+        raise LeaseLost([row["row_id"] for row in secrets])
     return enqueue_leased(connection, [(f"inbox:{item.row['id']}", item.row["msisdn"], item.outgoing)
                                        for item in handled],
                           now_ns=now_ns, send_lease_until_ns=send_lease_until_ns)
+
+
+def _masked(payload_json: str) -> str:
+    return encode_inbound(dataclasses.replace(decode_inbound(payload_json), text=MASK))
 
 
 def enqueue_leased(connection: Connection, items: Sequence[tuple[str, str, Sequence[Outgoing]]], *,
