@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, and_, bindparam, or_, select
+from sqlalchemy import Connection, Engine, and_, bindparam, or_, select, union_all
 
 from sika.errors import SikaError
 from sika.ledger import Ledger, TransferFlags, TransferRecord
@@ -188,12 +188,14 @@ _BY_IDS = Prepared(select(movements).where(movements.c.id.in_(bindparam("b_ids",
 _OLDER = or_(movements.c.created_at_ns < bindparam("b_at"),
              and_(movements.c.created_at_ns == bindparam("b_at"), movements.c.id < bindparam("b_last")))
 _NEWEST_FIRST = (movements.c.created_at_ns.desc(), movements.c.id.desc())
-_PAID = Prepared(select(movements).where(movements.c.payer_customer_id == bindparam("b_customer"), _OLDER)
-                 .order_by(*_NEWEST_FIRST).limit(bindparam("b_n")))
-_RECEIVED = Prepared(select(movements).where(
+_PAID = select(movements).where(movements.c.payer_customer_id == bindparam("b_customer"), _OLDER) \
+    .order_by(*_NEWEST_FIRST).limit(bindparam("b_n"))
+_RECEIVED = select(movements).where(
     movements.c.payee_customer_id == bindparam("b_customer"), _OLDER,
     or_(movements.c.status != str(Status.FAILED), movements.c.kind.in_([str(k) for k in _STARTED_BY_PAYEE]))
-).order_by(*_NEWEST_FIRST).limit(bindparam("b_n")))
+).order_by(*_NEWEST_FIRST).limit(bindparam("b_n"))
+# Both sides in one round trip; each half still walks its own index newest first, n rows at most.
+_PAID_OR_RECEIVED = Prepared(union_all(select(_PAID.subquery()), select(_RECEIVED.subquery())))
 
 _SENDERS = Prepared(select(vouchers.c.movement_id, vouchers.c.sender_customer_id).where(
     vouchers.c.movement_id.in_(bindparam("b_ids", expanding=True))))
@@ -286,9 +288,8 @@ class Statements:
         at, last_id = before
         values = {"b_customer": customer_id, "b_at": at, "b_last": last_id, "b_n": n}
         found: dict[str, Movement] = {}
-        for query in (_PAID, _RECEIVED):
-            for row in query.all(self._engine, values):
-                found[row.id] = movement_from_row(row._mapping)
+        for row in _PAID_OR_RECEIVED.all(self._engine, values):
+            found[row.id] = movement_from_row(row._mapping)
         ordered = sorted(found.values(), key=lambda m: (m.created_at_ns, m.id), reverse=True)
         return ordered[:n]
 
