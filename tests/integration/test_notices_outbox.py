@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 import pytest
@@ -20,8 +20,8 @@ from sika.chat.messages import Inbound, InboundKind
 from sika.chat.texts.notices import reason_text
 from sika.config import Settings
 from sika.notices.store import PreferenceStore
-from sika.payments.channels import Message
-from sika.payments.outbox import Outbox, enqueue
+from sika.payments.channels import Message, Route, Router
+from sika.payments.outbox import LEASE_S, Outbox, enqueue
 from sika.payments.schema import outbox
 from sika.wallet import Pin
 
@@ -112,6 +112,18 @@ def test_the_second_promotion_of_the_day_waits_for_tomorrow(container: Container
     assert second["next_attempt_ns"] == _ns("2026-03-02T00:00:00+00:00")
     assert reason_text(translator("en"), str(second["reason"])) == (
         "held until 2026-03-02 00:00: at most 1 marketing messages a day")
+
+
+def test_two_promotions_claimed_in_one_pass_go_one_a_day_all_the_same(container: Container) -> None:
+    clock, phone = Clock("2026-03-01T10:00:00+00:00"), Phone()
+    box = Outbox(container.engine, phone, clock_ns=clock, gate=container.notices)
+    PreferenceStore(container.engine).change(AMA, marketing=True)
+    _queue(container, clock, AMA, "marketing_one", {"text": "one"})
+    _queue(container, clock, AMA, "marketing_two", {"text": "two"})
+    _queue(container, clock, AMA, "receipt_transfer_received", {"id": "mv1", "amount": 5_000})
+    assert box.deliver_due() == 3  # one claim: each asks the policy after the one before it went
+    assert phone.got == [(AMA, "marketing_one"), (AMA, "receipt_transfer_received")]
+    assert _rows(container, AMA)["marketing_two"]["next_attempt_ns"] == _ns("2026-03-02T00:00:00+00:00")
 
 
 def test_a_customer_who_never_agreed_or_said_stop_gets_no_marketing_but_their_receipts(
@@ -223,3 +235,44 @@ def test_whether_consent_was_asked_is_read_once_for_a_batch_of_numbers(container
         assert not store.asked(KOFI) and len(reads) == 2  # never asked: read, as a number alone is
     assert store.mark_asked(KOFI) and store.asked(KOFI)
     assert not store.mark_asked(AMA)
+
+
+class Slow:
+    """A one-by-one channel (SMS) whose delivery outlasts the claim's leases: meanwhile another worker
+    claims what the first one still held."""
+
+    def __init__(self, clock: Clock, other: Outbox) -> None:
+        self.clock, self.other = clock, other
+        self.got: list[str] = []
+        self.taken: list[Message] = []
+
+    def deliver(self, message: Message) -> None:
+        self.got.append(message.msisdn)
+        self.clock.now_ns += (LEASE_S + 1) * 10**9
+        self.taken += self.other.claim()
+
+
+class Batch:
+    def __init__(self) -> None:
+        self.got: list[str] = []
+
+    def deliver(self, message: Message) -> None:
+        raise AssertionError("a batch channel is given batches")
+
+    def deliver_many(self, messages: Sequence[Message]) -> list[BaseException | None]:
+        self.got += [m.msisdn for m in messages]
+        return [None] * len(messages)
+
+
+def test_a_batch_whose_leases_ran_out_meanwhile_is_left_to_the_worker_that_took_it(
+        container: Container) -> None:
+    clock = Clock("2026-03-01T10:00:00+00:00")
+    other = Outbox(container.engine, Phone(), clock_ns=clock)
+    batch, slow = Batch(), Slow(clock, other)
+    box = Outbox(container.engine, Router([Route("whatsapp", batch, reaches=KOFI.__eq__),
+                                           Route("sms", slow)]), clock_ns=clock)
+    _queue(container, clock, AMA, "receipt_transfer_sent", {"id": "mv1", "amount": 5_000})
+    _queue(container, clock, KOFI, "receipt_transfer_received", {"id": "mv1", "amount": 5_000})
+    assert box.deliver_due() == 2
+    assert slow.got == [AMA] and KOFI in [m.msisdn for m in slow.taken]
+    assert batch.got == []  # the other worker has it now: sent once, by the other

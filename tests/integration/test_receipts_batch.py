@@ -54,6 +54,8 @@ def test_a_batch_of_receipts_reads_as_each_alone_in_a_few_reads(container: Conta
     wanted = list(queued)
     # a receipt of a movement that is not the reader's, and one of a movement that does not exist
     wanted.append(("receipt_transfer_sent", {"id": queued[0][1].get("id", "mv_x")}, PEOPLE[3][0]))
+    # Ama's first receipt again, her number written as people write it
+    wanted.append((queued[0][0], queued[0][1], "90 11 22 33"))
     wanted.append(("receipt_transfer_sent", {"id": "mv_unknown", "amount": 5}, PEOPLE[1][0]))
     assert sum(kind.startswith("receipt_") for kind, _, _ in wanted) >= 12
     alone = [text(kind, params, msisdn) for kind, params, msisdn in wanted]
@@ -70,3 +72,4 @@ def test_a_batch_of_receipts_reads_as_each_alone_in_a_few_reads(container: Conta
     received = by_reader[("receipt_transfer_received", PEOPLE[2][0])]
     assert "Yawa Dogbe" in sent and "Kofi Agbeko" in received
     assert together[-1] == alone[-1] and "mv_unknown" in together[-1]  # the plain line, no statement item
+    assert queued[0][2] == PEOPLE[0][0] and together[-2] == together[0]

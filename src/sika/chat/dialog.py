@@ -84,11 +84,14 @@ class Dialog:
                                                                limit=flows.PENDING_SHOWN)
             accounts = self.services.accounts.get_accounts(
                 [c.account_id for c in found.values() if c.account_id is not None])
-            self.services.notices.store.learn_asked(found.keys())  # consent.ask_once, after each turn
         except Exception:  # each message reads for itself, and only its own failure holds it back
             log.exception("reading ahead for %s numbers failed; each message reads for itself", len(numbers))
             yield
             return
+        try:  # for consent.ask_once, after each turn; without it each number is read alone
+            self.services.notices.store.learn_asked(found.keys())
+        except Exception:
+            log.warning("reading who was asked for consent for %s numbers failed", len(found), exc_info=True)
         token = _ahead.set(_ReadAhead(self, set(numbers), found, pending, accounts))
         try:
             yield

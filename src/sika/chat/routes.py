@@ -62,7 +62,7 @@ def outbox_router(engine: Engine, customers: Customers, *, whatsapp: WhatsApp | 
     if sms is not None:
         routes.append(Route("sms", sms, reaches=_mobile))
     routes.append(Route("inbox", InboxChannel(), reaches=lambda msisdn: customers.find(msisdn) is not None,
-                        reaches_many=lambda numbers: customers.find_many(numbers).keys(),
+                        reaches_many=lambda numbers: customers.find_written(numbers).keys(),
                         carries_secrets=False, for_owner=True))
     return Router(routes)
 

@@ -134,26 +134,32 @@ class Outbox:
         route takes batches (:class:`~sika.payments.channels.BatchChannel`: WhatsApp) are delivered
         together and recorded in one transaction; the others one by one."""
         messages = self.claim(limit)
-        going: list[tuple[Message, int, str | None]] = []
-        for message in messages:
+        routes = self._router.route_many(messages)  # the routes' reads, once for the claim
+        batches: dict[str, tuple[Route, list[tuple[Message, int, str | None]]]] = {}
+        for message, route in zip(messages, routes, strict=True):
             assert message.lease_until_ns is not None
             lease = self._lease(message.id, message.lease_until_ns)
             if lease is None:
                 continue  # our lease ran out while earlier messages were delivered: another worker has it
+            # Asked in turn, just before each delivery: a cap counts what was delivered before it.
             go, reason = self._ask_gate(message, lease)
-            if go:
-                going.append((message, lease, reason))
-        batches: dict[str, tuple[Route, list[tuple[Message, int, str | None]]]] = {}
-        for (message, lease, reason), route in zip(going, self._router.route_many([g[0] for g in going]),
-                                                   strict=True):
+            if not go:
+                continue
             if route is None:
                 self._give_up(message, lease, "unreachable: no channel reaches this number")
             elif isinstance(route.channel, BatchChannel):
                 batches.setdefault(route.name, (route, []))[1].append((message, lease, reason))
-            else:  # one by one (SMS): each lease checked again just before its delivery
-                self._deliver_one(message, self._lease(message.id, lease), route, reason)
+            else:
+                self._deliver_one(message, lease, route, reason)
         for route, batch in batches.values():
-            self._deliver_batch(route, batch)
+            # Each lease checked again: the one-by-one deliveries above may have taken a while.
+            kept = []
+            for message, held, reason in batch:
+                renewed = self._lease(message.id, held)
+                if renewed is not None:
+                    kept.append((message, renewed, reason))
+            if kept:
+                self._deliver_batch(route, kept)
         return len(messages)
 
     def _lease(self, message_id: int, lease_until_ns: int) -> int | None:
@@ -163,9 +169,7 @@ class Outbox:
             return lease_until_ns
         return renew(self._engine, outbox, message_id, lease_until_ns, now_ns=now, lease_s=LEASE_S)
 
-    def _deliver_one(self, message: Message, lease: int | None, route: Route, reason: str | None) -> None:
-        if lease is None:
-            return  # our lease ran out while earlier messages were delivered: another worker has it
+    def _deliver_one(self, message: Message, lease: int, route: Route, reason: str | None) -> None:
         try:
             route.channel.deliver(message)
         except Exception as exc:

@@ -214,6 +214,18 @@ class Customers:
         found = [_customer(row._mapping) for row in rows]
         return {c.msisdn: c if c.account_id is not None else self._ensure_account(c) for c in found}
 
+    def find_written(self, numbers: Collection[str]) -> dict[str, Customer]:
+        """:meth:`find` for several numbers as they were written (normalised first), in one query: the
+        wallets by the number as given (numbers without one, or that are no number, are missing)."""
+        normal: dict[str, str] = {}
+        for number in numbers:
+            try:
+                normal[number] = phones.normalize(number)
+            except SikaError:
+                continue
+        found = self.find_many(set(normal.values()))
+        return {given: found[n] for given, n in normal.items() if n in found}
+
     def ensure_unlocked(self, customer: Customer) -> None:
         """Money movement waits out a PIN lock, whatever credential the customer came with."""
         locked_until = customer.pin_locked_until_ns

@@ -96,7 +96,7 @@ class NotificationText:
         return texts
 
     def _chunk(self, wanted: Sequence[tuple[str, dict[str, Any], str]]) -> list[str]:
-        found = self._customers.find_many({msisdn for _, _, msisdn in wanted})
+        found = self._customers.find_written({msisdn for _, _, msisdn in wanted})
         receipts = [index for index, (kind, _, msisdn) in enumerate(wanted)
                     if kind.startswith("receipt_") and msisdn in found and self._statements is not None]
         items: dict[int, Item | None] = {}
