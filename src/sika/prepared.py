@@ -12,7 +12,8 @@ It runs on a SQLAlchemy ``Connection`` (inside its transaction: a savepoint, a `
 ``begin``), or, for a read, on an ``Engine``: then on the :func:`sika.db.together` connection of
 this thread if there is one, else (SQLite) on a connection of the thread's own kept for reads, or
 (PostgreSQL) on a pooled driver connection without SQLAlchemy's ``Connection`` around it, in
-autocommit. Driver errors come out as SQLAlchemy's (``IntegrityError``, ``OperationalError``…), as
+autocommit; a write that is a transaction by itself (:meth:`Prepared.execute_alone`) goes the same
+way there. Driver errors come out as SQLAlchemy's (``IntegrityError``, ``OperationalError``…), as
 they would through ``execute``, and a connection the driver reports lost is dropped from the pool.
 
 Every value is the caller's: one SQLAlchemy's execution context would have filled (a Python-side
@@ -38,7 +39,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from sika.db import shared
+from sika.db import begin, shared
 
 __all__ = ["Prepared", "Record"]
 
@@ -131,6 +132,16 @@ class Prepared:
         # SQLAlchemy's: on SQLite the write would commit at once, on PostgreSQL never).
         assert isinstance(on, Connection) and on.in_transaction(), "a write runs inside a transaction"
         return self._run(on, params, lambda cursor, _plan: int(cursor.rowcount))
+
+    def execute_alone(self, engine: Engine, params: Mapping[str, Any] = _EMPTY) -> int:
+        """Run a write that is a transaction by itself; how many rows it changed. On PostgreSQL it goes
+        alone in autocommit, one round trip (a ``BEGIN``, the statement and a ``COMMIT`` were three),
+        committed as durably; on SQLite (its writers take their turn) and inside
+        :func:`sika.db.together`, through :func:`sika.db.begin` as any write."""
+        if engine.dialect.name == "sqlite" or shared(engine) is not None:
+            with begin(engine) as connection:
+                return self.execute(connection, params)
+        return self._run(engine, params, lambda cursor, _plan: int(cursor.rowcount))
 
     def execute_many(self, on: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
         """Run a statement that returns no rows once for each of ``rows``, in one driver call; how many

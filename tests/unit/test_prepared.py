@@ -239,3 +239,36 @@ def test_disposing_the_engine_closes_the_readers_so_the_database_is_whole_in_its
     assert sorted(p.name for p in tmp_path.iterdir()) == ["whole.db", "whole.db-writers"]
     assert _COUNT.scalar(engine) == 1  # reading again opens a reader on the new pool
     engine.dispose()
+
+
+def test_a_write_alone_commits_by_itself_and_counts_its_rows(engine: Engine) -> None:
+    _add(engine, (1, "Ama", False, None))
+    assert _MOVE.execute_alone(engine, {"b_id": 1, "b_city": "Kara"}) == 1
+    assert _MOVE.execute_alone(engine, {"b_id": 9, "b_city": "Kara"}) == 0
+    assert _BY_ID.first(engine, {"b_id": 1}).city == "Kara"  # committed: another connection sees it
+    with pytest.raises(IntegrityError):
+        _ADD.execute_alone(engine, {"id": 1, "name": "Ama again", "vip": False, "city": None})
+    with pytest.raises(RuntimeError), together(engine):  # inside together: a step of its transaction
+        _MOVE.execute_alone(engine, {"b_id": 1, "b_city": "Lomé"})
+        raise RuntimeError("the payment fails")
+    expected = "Kara" if engine.dialect.name == "sqlite" else "Lomé"  # together joins only on SQLite
+    assert _BY_ID.first(engine, {"b_id": 1}).city == expected
+
+
+def test_a_postgresql_write_alone_is_one_statement_on_the_wire(postgres_url: str, tmp_path: Path) -> None:
+    engine = create_db_engine(postgres_url, pool_size=1)
+    metadata.create_all(engine)
+    _add(engine, (1, "Ama", True, "Lomé"))
+    raw = engine.raw_connection()
+    driver = raw.dbapi_connection
+    raw.close()
+    wire = tmp_path / "wire.txt"
+    with wire.open("w") as out:
+        driver.pgconn.trace(out.fileno())
+        assert _MOVE.execute_alone(engine, {"b_id": 1, "b_city": "Kara"}) == 1
+        driver.pgconn.untrace()
+    sent = [line for line in wire.read_text().splitlines() if "\tF\t" in line]
+    assert any("UPDATE people" in line for line in sent), sent
+    assert not any("BEGIN" in line or "COMMIT" in line for line in sent), sent
+    assert driver.autocommit is False  # handed back as taken
+    engine.dispose()

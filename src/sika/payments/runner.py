@@ -188,9 +188,11 @@ class Runner:
         # On SQLite the movement, its legs and its outcome are one transaction (sika.db.together).
         with together(self._engine):
             try:
-                with begin(self._engine) as connection:
-                    _INSERT.execute(connection, values)
-                    if reserve is not None:
+                if reserve is None:  # the row alone: on PostgreSQL one round trip, no BEGIN nor COMMIT
+                    _INSERT.execute_alone(self._engine, values)
+                else:
+                    with begin(self._engine) as connection:
+                        _INSERT.execute(connection, values)
                         reserve(connection)
             except IntegrityError:
                 pass  # recorded already: resumed below, once this transaction (empty) is over
@@ -359,8 +361,7 @@ class Runner:
 
     def note_reference(self, movement_id: str, reference: str) -> None:
         """The provider's reference for the movement, kept once (the first one given)."""
-        with begin(self._engine) as connection:
-            _REFERENCE.execute(connection, {"b_id": movement_id, "b_reference": reference[:80]})
+        _REFERENCE.execute_alone(self._engine, {"b_id": movement_id, "b_reference": reference[:80]})
 
 
 def _refusal(taken: tuple[str, str], failed: tuple[Leg, TransferResult]) -> tuple[str, str]:

@@ -397,17 +397,22 @@ def sent_outbound(engine: Engine, row_id: int, lease: int, wamid: str, *, now_ns
 
 
 def sent_outbounds(engine: Engine, sent: Sequence[tuple[int, int, str]], *, now_ns: int) -> None:
-    """Record sends that Meta accepted, ``(id, lease, wamid)`` each, in one transaction."""
+    """Record sends that Meta accepted, ``(id, lease, wamid)`` each, in one transaction (on PostgreSQL
+    one statement)."""
     if not sent:
         return
-    with writing(engine).begin() as connection:
-        if connection.dialect.name == "postgresql" and len(sent) > 1:
-            ids, leases, wamids = zip(*sent, strict=True)
-            SENT_MANY_POSTGRES.execute(connection, {"ids": int_array(ids), "leases": int_array(leases),
-                                                    "wamids": text_array(wamids), "now": now_ns})
+    rows = [{"row_id": row_id, "lease": lease, "sent_wamid": wamid, "now": now_ns}
+            for row_id, lease, wamid in sent]
+    if engine.dialect.name == "postgresql":  # one statement, alone in autocommit: one round trip
+        if len(sent) == 1:
+            SENT.execute_alone(engine, rows[0])
             return
-        SENT.execute_many(connection, [{"row_id": row_id, "lease": lease, "sent_wamid": wamid,
-                                        "now": now_ns} for row_id, lease, wamid in sent])
+        ids, leases, wamids = zip(*sent, strict=True)
+        SENT_MANY_POSTGRES.execute_alone(engine, {"ids": int_array(ids), "leases": int_array(leases),
+                                                  "wamids": text_array(wamids), "now": now_ns})
+        return
+    with writing(engine).begin() as connection:
+        SENT.execute_many(connection, rows)
 
 
 def unsent_outbound(engine: Engine, row: Any, lease: int, *, error_code: int | None, retryable: bool,
