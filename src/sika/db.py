@@ -88,7 +88,10 @@ def create_db_engine(url: str, *, pool_size: int = 10, busy_timeout_ms: int = 10
             isolation_level="READ COMMITTED",
             # psycopg prepares a statement after a few runs; a generic plan made while a table was
             # small (a seq scan) would then stick as it grows. Custom plans keep index lookups.
-            connect_args={"options": "-c plan_cache_mode=force_custom_plan"},
+            # Reads and lone writes run in autocommit (sika.prepared), where no BEGIN carries the
+            # isolation level: the session's default is pinned to the engine's.
+            connect_args={"options": "-c plan_cache_mode=force_custom_plan"
+                                     " -c default_transaction_isolation=read\\ committed"},
         )
         _ping_when_idle(engine)
         return engine

@@ -253,15 +253,31 @@ class Slow:
 
 
 class Batch:
+    """A channel that takes batches (WhatsApp): what reached each number, and how."""
+
     def __init__(self) -> None:
         self.got: list[str] = []
+        self.kinds: list[tuple[str, str]] = []
 
     def deliver(self, message: Message) -> None:
-        raise AssertionError("a batch channel is given batches")
+        self.kinds.append((message.kind, "alone"))
 
     def deliver_many(self, messages: Sequence[Message]) -> list[BaseException | None]:
         self.got += [m.msisdn for m in messages]
+        self.kinds += [(m.kind, "batch") for m in messages]
         return [None] * len(messages)
+
+
+def test_two_promotions_claimed_in_one_pass_go_one_a_day_on_a_batch_route_too(container: Container) -> None:
+    clock, batch = Clock("2026-03-01T10:00:00+00:00"), Batch()
+    box = Outbox(container.engine, Router([Route("whatsapp", batch)]), clock_ns=clock, gate=container.notices)
+    PreferenceStore(container.engine).change(AMA, marketing=True)
+    _queue(container, clock, AMA, "marketing_one", {"text": "one"})
+    _queue(container, clock, AMA, "marketing_two", {"text": "two"})
+    _queue(container, clock, AMA, "receipt_transfer_received", {"id": "mv1", "amount": 5_000})
+    assert box.deliver_due() == 3
+    assert batch.kinds == [("marketing_one", "alone"), ("receipt_transfer_received", "batch")]
+    assert _rows(container, AMA)["marketing_two"]["next_attempt_ns"] == _ns("2026-03-02T00:00:00+00:00")
 
 
 def test_a_batch_whose_leases_ran_out_meanwhile_is_left_to_the_worker_that_took_it(

@@ -2,7 +2,7 @@
 
 :class:`Notices` looks up what :func:`sika.notices.policy.decide` needs (preferences, the city's
 compiled quiet schedule, the marketing messages delivered lately) and asks it. The outbox calls
-:meth:`Notices.verdict` before routing each message: a held message waits in the queue (its
+:meth:`Notices.verdict` just before each message goes: a held message waits in the queue (its
 ``next_attempt_ns`` moved to the instant it may go), a dropped one ends ``dropped``; both keep why.
 """
 

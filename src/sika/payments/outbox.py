@@ -20,8 +20,11 @@ States::
     queued --the notification policy holds it--> queued (until the instant it may go; ``reason``)
     queued --the notification policy drops it--> dropped (secret wiped; ``reason``)
 
-The policy (a :class:`~sika.payments.channels.Gate`, :mod:`sika.notices`) is asked before routing,
-each time a message is claimed: a message held until 19:20 is asked again at 19:20.
+The routes of a claim's messages are chosen together (one read for all). The policy (a
+:class:`~sika.payments.channels.Gate`, :mod:`sika.notices`) is asked for each message just before it
+goes, each time it is claimed: a message held until 19:20 is asked again at 19:20, and a day's cap
+counts the promotions delivered earlier in the same pass (a promotion goes one by one, whatever its
+route).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sika import jsoncodec
+from sika.notices.categories import MARKETING_PREFIX
 from sika.payments.channels import (
     FALLBACK,
     OWNER_SECRET_KINDS,
@@ -147,9 +151,9 @@ class Outbox:
                 continue
             if route is None:
                 self._give_up(message, lease, "unreachable: no channel reaches this number")
-            elif isinstance(route.channel, BatchChannel):
+            elif isinstance(route.channel, BatchChannel) and not message.kind.startswith(MARKETING_PREFIX):
                 batches.setdefault(route.name, (route, []))[1].append((message, lease, reason))
-            else:
+            else:  # one by one (SMS; a promotion, which the policy's caps must see delivered)
                 self._deliver_one(message, lease, route, reason)
         for route, batch in batches.values():
             # Each lease checked again: the one-by-one deliveries above may have taken a while.
