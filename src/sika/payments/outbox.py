@@ -80,11 +80,8 @@ def enqueue_many(connection: Connection, messages: Sequence[tuple[str, str, str,
                  now_ns: int) -> None:
     """:func:`enqueue` for several ``(dedupe_key, msisdn, kind, params)`` in one call to the database
     (a payment's receipts: one round trip on PostgreSQL rather than one each)."""
-    rows = [_queued(message, now_ns=now_ns) for message in messages]
-    if len(rows) == 1:
-        _ENQUEUE[connection.dialect.name].execute(connection, rows[0])
-    elif rows:
-        _ENQUEUE[connection.dialect.name].execute_many(connection, rows)
+    # (One row goes as one execute: Prepared.execute_many sends a pipeline only for several.)
+    _ENQUEUE[connection.dialect.name].execute_many(connection, [_queued(m, now_ns=now_ns) for m in messages])
 
 
 def _queued(message: tuple[str, str, str, dict[str, Any]], *, now_ns: int,

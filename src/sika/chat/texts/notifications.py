@@ -97,10 +97,10 @@ class NotificationText:
 
     def _chunk(self, wanted: Sequence[tuple[str, dict[str, Any], str]]) -> list[str]:
         found = self._customers.find_written({msisdn for _, _, msisdn in wanted})
-        receipts = [index for index, (kind, _, msisdn) in enumerate(wanted)
-                    if kind.startswith("receipt_") and msisdn in found and self._statements is not None]
         items: dict[int, Item | None] = {}
-        if receipts and self._statements is not None:
+        if self._statements is not None:  # a wallet's receipts, as its statement shows them
+            receipts = [index for index, (kind, _, msisdn) in enumerate(wanted)
+                        if kind.startswith("receipt_") and msisdn in found]
             pairs = [(found[wanted[index][2]], str(wanted[index][1].get("id", ""))) for index in receipts]
             items = dict(zip(receipts, self._statements.items(pairs), strict=True))
         texts = []
