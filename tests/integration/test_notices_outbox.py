@@ -232,9 +232,17 @@ def test_whether_consent_was_asked_is_read_once_for_a_batch_of_numbers(container
         store.learn_asked([AMA, KOFI])
         assert len(reads) == 1
         assert store.asked(AMA) and len(reads) == 1  # learnt with the batch
-        assert not store.asked(KOFI) and len(reads) == 2  # never asked: read, as a number alone is
+        assert not store.asked(KOFI) and len(reads) == 1  # never asked: learnt with the batch too
+        assert not store.asked(KOFI) and len(reads) == 2  # that answer is taken once: read again
     assert store.mark_asked(KOFI) and store.asked(KOFI)
     assert not store.mark_asked(AMA)
+
+
+def test_a_batch_s_not_asked_yet_gives_way_to_an_answer_within_the_batch(container: Container) -> None:
+    store = PreferenceStore(container.engine)
+    store.learn_asked([KOFI])  # not asked yet, as the batch read it
+    store.opt_out(KOFI, via="stop")  # then STOP, in the same batch: it counts as an answer
+    assert store.asked(KOFI)  # read again, not taken from the batch: never asked again after a STOP
 
 
 class Slow:

@@ -19,6 +19,8 @@ _UNSET: Any = object()
 # Numbers known to have been asked for consent, kept by each process (asked once stays asked): at
 # most this many, forgotten all at once beyond.
 ASKED_KNOWN_MAX = 100_000
+# How long a batch's "not asked yet" stands for its own turns, which come within a pass.
+NOT_ASKED_FRESH_NS = 2_000_000_000
 
 
 _PREFERENCES = Prepared(select(notice_preferences).where(
@@ -28,13 +30,19 @@ _ASKED_AMONG = Prepared(select(notice_preferences.c.msisdn).where(
     notice_preferences.c.consent_asked_at_ns.is_not(None)))
 
 
-# Consent asked, in the caller's transaction (once for each new number): made once.
-_ASKED_NEW = {name: Prepared(dialect.insert(notice_preferences).values(
-    msisdn=bindparam("msisdn"), consent_asked_at_ns=bindparam("now"), updated_at_ns=bindparam("now"),
-).on_conflict_do_nothing(index_elements=["msisdn"])) for name, dialect in (("postgresql", postgresql),
-                                                                           ("sqlite", sqlite))}
-_ASKED = Prepared(update(notice_preferences).where(notice_preferences.c.msisdn == bindparam("msisdn"))
-                  .values(consent_asked_at_ns=bindparam("now"), updated_at_ns=bindparam("now")))
+
+
+def _asked_upsert(dialect: Any) -> Prepared:
+    """Consent asked, in the caller's transaction (once for each new number): one statement, the
+    number's row made or marked."""
+    insert = dialect.insert(notice_preferences).values(
+        msisdn=bindparam("msisdn"), consent_asked_at_ns=bindparam("now"), updated_at_ns=bindparam("now"))
+    return Prepared(insert.on_conflict_do_update(index_elements=["msisdn"], set_={
+        "consent_asked_at_ns": insert.excluded.consent_asked_at_ns,
+        "updated_at_ns": insert.excluded.updated_at_ns}))
+
+
+_ASKED = {"postgresql": _asked_upsert(postgresql), "sqlite": _asked_upsert(sqlite)}
 
 
 class PreferenceStore:
@@ -42,6 +50,9 @@ class PreferenceStore:
         self._engine = engine
         self._clock_ns = clock_ns
         self._asked: set[str] = set()
+        # The last batch's numbers not asked yet, with when that was read (the batch's own turns ask
+        # right after; each answer is taken once, as the batch may mark the number asked itself).
+        self._not_asked: dict[str, int] = {}
 
     def get(self, msisdn: str) -> Preferences:
         """The number's preferences; a number that never chose has the defaults (no marketing)."""
@@ -84,9 +95,13 @@ class PreferenceStore:
 
     def asked(self, msisdn: str) -> bool:
         """Whether the consent question was asked (answered or not). Once true it stays true, so it
-        is read once per number and process: the chat asks this after nearly every message."""
+        is read once per number and process: the chat asks this after nearly every message. A "not
+        yet" that :meth:`learn_asked` read for the batch is taken once, fresh, instead of a read."""
         if msisdn in self._asked:
             return True
+        learned = self._not_asked.pop(msisdn, None)
+        if learned is not None and time.monotonic_ns() - learned < NOT_ASKED_FRESH_NS:
+            return False  # read with the batch a moment ago: no second read
         if self.get(msisdn).consent_asked_at_ns is None:
             return False
         if len(self._asked) >= ASKED_KNOWN_MAX:
@@ -101,10 +116,12 @@ class PreferenceStore:
         if not unknown:
             return
         assert len(unknown) <= ASKED_KNOWN_MAX
-        found = _ASKED_AMONG.all(self._engine, {"b_numbers": unknown})
+        found = {row.msisdn for row in _ASKED_AMONG.all(self._engine, {"b_numbers": unknown})}
         if len(self._asked) + len(found) >= ASKED_KNOWN_MAX:
             self._asked.clear()
-        self._asked.update(row.msisdn for row in found)
+        self._asked.update(found)
+        learned = time.monotonic_ns()
+        self._not_asked = {number: learned for number in unknown if number not in found}
 
     def mark_asked(self, msisdn: str) -> bool:
         """Record that consent was asked; False when it had been already (ask once)."""
@@ -116,11 +133,11 @@ class PreferenceStore:
 
     def mark_asked_in(self, connection: Connection, msisdn: str) -> None:
         """:meth:`mark_asked`'s write, in the caller's transaction (the caller knows it was not asked)."""
-        values = {"msisdn": msisdn, "now": self._clock_ns()}
-        _ASKED_NEW[connection.dialect.name].execute(connection, values)
-        _ASKED.execute(connection, values)
+        self._not_asked.pop(msisdn, None)
+        _ASKED[connection.dialect.name].execute(connection, {"msisdn": msisdn, "now": self._clock_ns()})
 
     def _upsert(self, msisdn: str, values: dict[str, Any]) -> None:
+        self._not_asked.pop(msisdn, None)  # a STOP or an answer in the batch: asked() reads again
         with self._engine.begin() as connection:
             _upsert(connection, msisdn, values)
 

@@ -45,7 +45,7 @@ the payments package itself (settlement, recovery). Nothing else reaches its eng
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from typing import Any
 
@@ -80,7 +80,7 @@ from sika.payments.movements import (
 from sika.payments.outbox import enqueue_many
 from sika.payments.schema import movements
 from sika.prepared import Prepared
-from sika.wallet import Customers
+from sika.wallet import Customer, Customers
 
 __all__ = ["OK", "RECOVERY_GRACE_S", "Reserve", "Runner"]
 
@@ -156,7 +156,8 @@ class Runner:
 
     def run(self, movement_id: str, legs: list[Leg], *, kind: Kind, amount: int, fee: int = 0,
             commission: int = 0, details: dict[str, Any] | None = None, deferred: bool = False,
-            reserve: Reserve | None = None, request: str | None = None, **parties: Any) -> Movement:
+            reserve: Reserve | None = None, request: str | None = None, known: Collection[Customer] = (),
+            **parties: Any) -> Movement:
         """Record the movement and submit its legs; ``deferred`` records it ``pending`` and submits
         nothing until :meth:`settle` (money that arrives only once a provider confirms).
 
@@ -164,7 +165,8 @@ class Runner:
         ``counterparty``, ``provider``, ``product``, ``deadline_ns``. ``reserve`` runs in the
         transaction that records the movement, so that what it marks never outlives a movement that
         was never recorded. ``request`` is the fingerprint of what was asked (by default: the kind,
-        amount and parties); a second call with the id and another request is a conflict.
+        amount and parties); a second call with the id and another request is a conflict. ``known``:
+        the parties' wallets as the caller just read them, which its receipts name (else read).
         """
         check_id(movement_id)
         if unknown := parties.keys() - _COLUMNS:  # the insert below would leave them out unsaid
@@ -200,7 +202,7 @@ class Runner:
                 reached("recorded")
                 # As the row reads now (what it was written from): no need to read it back.
                 recorded = movement_from_row(_ABSENT | values)
-                return recorded if deferred else self.finish(recorded)
+                return recorded if deferred else self.finish(recorded, known=known)
         same = {k: v for k, v in parties.items() if k != "deadline_ns"}
         return self.resume(self.get(movement_id), request, kind=kind, amount=amount, **same)
 
@@ -225,7 +227,7 @@ class Runner:
         if not same:
             raise MovementConflict("this Idempotency-Key was used for another payment")
 
-    def finish(self, movement: Movement) -> Movement:
+    def finish(self, movement: Movement, *, known: Collection[Customer] = ()) -> Movement:
         """Submit the legs of a ``processing`` movement and record the outcome the ledger decided.
 
         Several tries of one movement may run at once (a retry, the recovery job, a double
@@ -243,7 +245,7 @@ class Runner:
             # when another try carried it through (each drop removes a group: this recurses briefly).
             dropped = drop_group(self._ledger, self._engine, movement, failed, now_ns=self._clock_ns(),
                                  counting=self.counting())
-            return self.finish(movement if dropped is None else dropped)
+            return self.finish(movement if dropped is None else dropped, known=known)
         status = Status.PENDING if movement.holds else Status.COMPLETED
         error, details = None, dict(movement.details)
         if failed is not None:
@@ -257,12 +259,13 @@ class Runner:
         # Its other fields cannot have changed meanwhile: nothing but an outcome (once, below) and a
         # dropped group (which hands the movement on, above) writes a processing movement.
         recorded = self.recorded_outcome(movement, Status.PROCESSING, status, error_code=error,
-                                         details=details)
+                                         details=details, known=known)
         reached("finished")
         return recorded if recorded is not None else self.get(movement.id)
 
     def recorded_outcome(self, movement: Movement, current: Status, status: Status, *,
-                         error_code: str | None, details: dict[str, Any]) -> Movement | None:
+                         error_code: str | None, details: dict[str, Any],
+                         known: Collection[Customer] = ()) -> Movement | None:
         """Move the row from ``current`` to ``status`` (if it still is ``current``) and write what that
         brings, in one transaction. Answers ``movement`` with what was written (its status, error,
         details merged with the row's, time), or None when another try recorded an outcome first.
@@ -292,7 +295,7 @@ class Runner:
                 written = merged_json(connection, movement.id, details)
                 done = _OUTCOME.execute(connection, {**values, "b_details": written})
             if done and status is Status.COMPLETED:
-                self._completed(connection, replace(movement, status=status, details=details), now)
+                self._completed(connection, replace(movement, status=status, details=details), now, known)
             elif done and status is Status.FAILED:
                 self.kinds.of(movement.kind).failed(connection, movement)
         if not done:
@@ -318,22 +321,27 @@ class Runner:
             return None
         return str(stored.metadata["refused"]), str(stored.metadata["reason"])
 
-    def _completed(self, connection: Connection, movement: Movement, now: int) -> None:
+    def _completed(self, connection: Connection, movement: Movement, now: int,
+                   known: Collection[Customer]) -> None:
         """Follow-ups written with the outcome: the kind's, the receipts, the movement hooks'."""
         kind = self.kinds.of(movement.kind)
         kind.completed(connection, movement, now)
         enqueue_many(connection, [(f"{movement.id}:{name}", msisdn, name, params) for msisdn, name, params
-                                  in self._receipts(movement, kind.receipt_amount(movement))], now_ns=now)
+                                  in self._receipts(movement, kind.receipt_amount(movement), known)],
+                     now_ns=now)
         for hook in self.hooks:
             hook.completed(connection, movement, now)
 
-    def _receipts(self, movement: Movement, amount: int) -> list[tuple[str, str, dict[str, Any]]]:
+    def _receipts(self, movement: Movement, amount: int,
+                  known: Collection[Customer]) -> list[tuple[str, str, dict[str, Any]]]:
         base: dict[str, Any] = {"id": movement.id, "amount": amount, "fee": movement.fee}
         for name in ("description", "receipt"):
             if movement.details.get(name):
                 base[name] = movement.details[name]
-        people = self._customers.by_ids([i for i in (movement.payer_customer_id, movement.payee_customer_id)
-                                         if i is not None])
+        wanted = {i for i in (movement.payer_customer_id, movement.payee_customer_id) if i is not None}
+        people = {c.id: c for c in known if c.id in wanted}  # read by the caller a moment ago
+        if len(people) < len(wanted):
+            people |= self._customers.by_ids(wanted - people.keys())
         payer = people[movement.payer_customer_id] if movement.payer_customer_id is not None else None
         payee = people[movement.payee_customer_id] if movement.payee_customer_id is not None else None
         out: list[tuple[str, str, dict[str, Any]]] = []

@@ -10,7 +10,7 @@ registered on the runner as their kinds' hook.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,12 +84,18 @@ class Payments:
 
     # Quotes --------------------------------------------------------------------------------------
 
-    def quote_transfer(self, payer: Customer, to: str, amount: int) -> TransferQuote:
+    def quote_transfer(self, payer: Customer, to: str, amount: int, *,
+                       read: Mapping[str, tuple[Customer, str | None]] | None = None) -> TransferQuote:
+        """``read``: the wallets a payment read a moment ago (:meth:`Customers.with_hashes`), the
+        recipient's among them if it has one."""
         number = phones.normalize(to)
         check_amount(amount)
         if number == payer.msisdn:
             raise SikaError("you cannot send money to yourself", code="same_wallet")
-        recipient = self._customers.find(number)
+        if read is None:
+            recipient = self._customers.find(number)
+        else:
+            recipient = read[number][0] if number in read else None
         if recipient is None:
             operation = Operation.VOUCHER
         elif phones.region(number) != phones.region(payer.msisdn):
@@ -182,11 +188,13 @@ class Payments:
         if existing is not None:
             return self._movements.resume(existing, request, payer_customer_id=payer.id, amount=amount,
                                 counterparty=phones.normalize(to))
-        quote = self.quote_transfer(payer, to, amount)
+        # With a PIN: the payer's PIN state and the recipient's wallet in one read.
+        read = self._customers.with_hashes({payer.msisdn, phones.normalize(to)}) if pin is not None else None
+        quote = self.quote_transfer(payer, to, amount, read=read)
         self._customers.ensure_cash_out_allowed(payer)  # a PIN reset's freeze holds money in
         self._limits.check_transaction(payer, amount + quote.fee)
         if pin is not None:
-            payer = self._customers.verify_pin(payer.msisdn, pin)
+            payer = self._customers.verify_pin(payer.msisdn, pin, read=read)
         else:
             self._customers.ensure_unlocked(payer)
         assert payer.account_id is not None
@@ -199,7 +207,7 @@ class Payments:
                         amount, Code.VOUCHER_HOLD, Role.PAYER), *fee_legs]
             return self._movements.run(movement_id, legs, kind=Kind.VOUCHER, amount=amount, fee=quote.fee,
                              payer_customer_id=payer.id, counterparty=quote.to,
-                             details={"operation": str(quote.operation)}, request=request)
+                             details={"operation": str(quote.operation)}, request=request, known=(payer,))
         payee = quote.recipient  # read a moment ago, by the quote
         assert payee is not None
         self._limits.check_transaction(payee, amount)
@@ -208,7 +216,8 @@ class Payments:
                     Role.PAYER), *fee_legs, self._limits.meter_leg(movement_id, payee, amount)]
         return self._movements.run(movement_id, legs, kind=Kind.TRANSFER, amount=amount, fee=quote.fee,
                          payer_customer_id=payer.id, payee_customer_id=payee.id, counterparty=quote.to,
-                         details={"operation": str(quote.operation)}, request=request)
+                         details={"operation": str(quote.operation)}, request=request,
+                         known=(payer, payee))
 
     # Merchants -----------------------------------------------------------------------------------
 

@@ -207,12 +207,20 @@ class Customers:
     def find_many(self, numbers: Collection[str]) -> dict[str, Customer]:
         """The wallets of already normalized numbers, in one query (numbers without one are missing):
         a channel that handles messages in batches reads its senders at once."""
+        return {number: customer for number, (customer, _hash) in self.with_hashes(numbers).items()}
+
+    def with_hashes(self, numbers: Collection[str]) -> dict[str, tuple[Customer, str | None]]:
+        """:meth:`find_many` with each wallet's PIN hash, in one read: a payment's payer, whose PIN
+        :meth:`verify_pin` checks against it, and its recipient."""
         assert len(numbers) <= FIND_MANY_MAX, len(numbers)
         if not numbers:
             return {}
-        rows = _BY_MSISDNS.all(self._engine, {"numbers": sorted(numbers)})
-        found = [_customer(row._mapping) for row in rows]
-        return {c.msisdn: c if c.account_id is not None else self._ensure_account(c) for c in found}
+        found: dict[str, tuple[Customer, str | None]] = {}
+        for row in _BY_MSISDNS.all(self._engine, {"numbers": sorted(numbers)}):
+            customer = _customer(row._mapping)
+            found[customer.msisdn] = (customer if customer.account_id is not None
+                                      else self._ensure_account(customer), row.pin_hash)
+        return found
 
     def find_written(self, numbers: Collection[str]) -> dict[str, Customer]:
         """:meth:`find` for several numbers as they were written (normalised first), in one query: the
@@ -298,9 +306,17 @@ class Customers:
             return self._record_login(customer, now_ns, success=True)
         return self._record_login(customer, now_ns, success=False)
 
-    def verify_pin(self, msisdn: str, pin: Pin) -> Customer:
-        """The customer if ``pin`` is right; else :class:`InvalidPin` or :class:`PinLocked`."""
-        customer, stored = self._get_with_hash(msisdn)  # one read: a PIN step costs few
+    def verify_pin(self, msisdn: str, pin: Pin, *,
+                   read: Mapping[str, tuple[Customer, str | None]] | None = None) -> Customer:
+        """The customer if ``pin`` is right; else :class:`InvalidPin` or :class:`PinLocked`.
+        ``read``: :meth:`with_hashes` a moment ago, the wallet's PIN state as fresh as a read here."""
+        if read is None:
+            customer, stored = self._get_with_hash(msisdn)  # one read: a PIN step costs few
+        else:
+            number = phones.normalize(msisdn)
+            if number not in read:
+                raise UnknownWallet(f"{number} has no wallet")
+            customer, stored = read[number]
         now_ns = self._clock_ns()
         if customer.pin_locked_until_ns is not None and customer.pin_locked_until_ns > now_ns:
             raise PinLocked(customer.pin_locked_until_ns)
