@@ -1,0 +1,82 @@
+"""A transfer confirmed with a PIN reads its two wallets once: the payer's PIN state and the recipient
+in one statement, and its receipts name them from that read. What the customers see is as before: the
+receipts' names, a wrong PIN counted, a lock after too many."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from reads_support import selects, statements_run
+from sqlalchemy import select
+
+from sika.bootstrap import Container, bootstrap
+from sika.config import Settings
+from sika.payments import Status, new_movement_id
+from sika.payments.schema import outbox
+from sika.wallet import Pin
+from sika.wallet.customers import InvalidPin, PinLocked
+
+AMA, KOFI = "+22890112233", "+22891223344"
+
+
+@pytest.fixture
+def container(database_url: str) -> Iterator[Container]:
+    built = bootstrap(Settings(database_url=database_url, providers="off"))
+    agent, _ = built.agents.create("Boutique Bè", msisdn="+22892001122")
+    built.payments.credit_float(new_movement_id(), agent, 100_000)
+    built.customers.open(AMA, "Ama Mensah", language="fr", pin=Pin("4827"), tier=1)
+    built.customers.open(KOFI, "Kofi Agbeko", language="en", pin=Pin("1593"), tier=1)
+    built.payments.cash_in(new_movement_id(), agent, AMA, 20_000)
+    yield built
+    built.close()
+
+
+def _receipts(container: Container, movement_id: str) -> list[tuple[str, str, dict[str, Any]]]:
+    with container.engine.connect() as connection:
+        rows = connection.execute(select(outbox.c.msisdn, outbox.c.kind, outbox.c.params)
+                                  .where(outbox.c.dedupe_key.like(f"{movement_id}:%")).order_by(outbox.c.id))
+        return [(row.msisdn, row.kind, json.loads(row.params)) for row in rows]
+
+
+def test_a_transfer_with_a_pin_reads_both_wallets_in_one_statement(container: Container) -> None:
+    ama = container.customers.get(AMA)
+    movement_id = new_movement_id()
+    with statements_run(container.engine) as seen:
+        moved = container.payments.transfer(movement_id, ama, KOFI, 1_500, pin=Pin("4827"))
+    assert moved.status is Status.COMPLETED
+    wallets = [s for s in selects(seen) if "FROM wallet_customers" in s]
+    assert len(wallets) == 1, wallets  # the PIN's and the recipient's; the receipts read none
+    sent, received = _receipts(container, movement_id)
+    assert sent[0] == AMA and sent[1] == "receipt_transfer_sent" and sent[2]["to"] == "Kofi Agbeko"
+    assert received[0] == KOFI and received[2]["from"] == "Ama Mensah" and received[2]["amount"] == 1_500
+
+
+def test_a_wrong_pin_in_a_transfer_is_counted_then_locks(container: Container) -> None:
+    ama = container.customers.get(AMA)
+    with pytest.raises(InvalidPin) as wrong:
+        container.payments.transfer(new_movement_id(), ama, KOFI, 1_000, pin=Pin("1111"))
+    assert container.customers.get(AMA).pin_failures == 1
+    left = wrong.value.tries_left
+    for _ in range(left - 1):
+        with pytest.raises(InvalidPin):
+            container.payments.transfer(new_movement_id(), ama, KOFI, 1_000, pin=Pin("1111"))
+    with pytest.raises(PinLocked):  # the last try locks
+        container.payments.transfer(new_movement_id(), ama, KOFI, 1_000, pin=Pin("1111"))
+    with pytest.raises(PinLocked):  # and the right PIN waits out the lock too
+        container.payments.transfer(new_movement_id(), ama, KOFI, 1_000, pin=Pin("4827"))
+    assert container.ledger.get_account(container.customers.get(AMA).account_id).balance == 20_000
+
+
+def test_a_transfer_to_a_number_without_a_wallet_with_a_pin_is_a_voucher(container: Container) -> None:
+    ama = container.customers.get(AMA)
+    movement_id = new_movement_id()
+    moved = container.payments.transfer(movement_id, ama, "+22899887766", 2_500, pin=Pin("4827"))
+    assert moved.status is Status.COMPLETED and moved.counterparty == "+22899887766"
+    queued = {kind: (to, params) for to, kind, params in _receipts(container, movement_id)}
+    assert queued["voucher_received"][0] == "+22899887766"  # the code, to collect it
+    assert queued["voucher_received"][1]["sender"] == "Ama Mensah"
+    assert queued["receipt_voucher_sent"] == (AMA, {"id": movement_id, "amount": 2_500, "fee": 50,
+                                                    "to": "+22899887766"})
