@@ -143,6 +143,13 @@ class Prepared:
                 return self.execute(connection, params)
         return self._run(engine, params, lambda cursor, _plan: int(cursor.rowcount))
 
+    def first_alone(self, engine: Engine, params: Mapping[str, Any] = _EMPTY) -> Record | None:
+        """:meth:`execute_alone` for a write that returns rows (``RETURNING``): its first row."""
+        if engine.dialect.name == "sqlite" or shared(engine) is not None:
+            with begin(engine) as connection:
+                return self.first(connection, params)
+        return self.first(engine, params)
+
     def execute_many(self, on: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
         """Run a statement that returns no rows once for each of ``rows``, in one driver call; how many
         rows it changed in all."""

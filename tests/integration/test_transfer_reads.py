@@ -1,11 +1,13 @@
 """A transfer confirmed with a PIN reads its two wallets once: the payer's PIN state and the recipient
-in one statement, and its receipts name them from that read. What the customers see is as before: the
-receipts' names, a wrong PIN counted, a lock after too many."""
+in one statement, and its receipts name them from that read; on PostgreSQL its outcome and receipts
+are one more (sika.payments.completion). What the customers see is as before: the receipts' names, a
+wrong PIN counted, a lock after too many, a merchant's callback with its payment."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -15,7 +17,7 @@ from sqlalchemy import select
 from sika.bootstrap import Container, bootstrap
 from sika.config import Settings
 from sika.payments import Status, new_movement_id
-from sika.payments.schema import outbox
+from sika.payments.schema import callbacks, outbox
 from sika.wallet import Pin
 from sika.wallet.customers import InvalidPin, PinLocked
 
@@ -80,3 +82,43 @@ def test_a_transfer_to_a_number_without_a_wallet_with_a_pin_is_a_voucher(contain
     assert queued["voucher_received"][1]["sender"] == "Ama Mensah"
     assert queued["receipt_voucher_sent"] == (AMA, {"id": movement_id, "amount": 2_500, "fee": 50,
                                                     "to": "+22899887766"})
+
+
+def test_a_transfer_s_outcome_and_receipts_are_one_statement_on_postgresql(container: Container) -> None:
+    ama = container.customers.get(AMA)
+    movement_id = new_movement_id()
+    with statements_run(container.engine) as seen:
+        moved = container.payments.transfer(movement_id, ama, KOFI, 1_200, pin=Pin("4827"))
+    assert moved.status is Status.COMPLETED and moved.error_code is None
+    outcome = [s for s in seen if "UPDATE pay_movements" in s]
+    queued = [s for s in seen if "INSERT INTO pay_outbox" in s]
+    if container.engine.dialect.name == "postgresql":  # (SQLite: one transaction with the ledger's)
+        assert len(outcome) == 1 and outcome == queued and outcome[0].startswith("WITH moved"), seen
+    assert [kind for _, kind, _ in _receipts(container, movement_id)] == [
+        "receipt_transfer_sent", "receipt_transfer_received"]
+    stored = container.movements.get(movement_id)
+    assert stored.status is Status.COMPLETED and stored.details == moved.details
+
+
+def test_an_outcome_recorded_already_is_not_recorded_again_nor_its_receipts(container: Container) -> None:
+    ama = container.customers.get(AMA)
+    movement_id = new_movement_id()
+    moved = container.payments.transfer(movement_id, ama, KOFI, 1_000, pin=Pin("4827"))
+    processing = replace(moved, status=Status.PROCESSING)
+    again = container.movements.recorded_outcome(processing, Status.PROCESSING, Status.COMPLETED,
+                                                 error_code=None, details=moved.details)
+    assert again is None  # another try recorded it first: nothing written
+    assert len(_receipts(container, movement_id)) == 2
+
+
+def test_a_merchant_payment_s_outcome_queues_the_merchant_s_callback_with_it(container: Container) -> None:
+    merchant, _ = container.merchants.create("Pharmacie du Port", callback_url="https://pharmacie.example/cb")
+    ama = container.customers.get(AMA)
+    paid = container.payments.merchant_payment(new_movement_id(), merchant, ama, 3_000, reference="ord-7")
+    assert paid.status is Status.COMPLETED
+    with container.engine.connect() as connection:
+        payloads = connection.execute(select(callbacks.c.payload).where(
+            callbacks.c.merchant_id == merchant.id)).scalars().all()
+    # A kind with a follow-up: written in the outcome's transaction, with the receipt.
+    assert [json.loads(p)["type"] for p in payloads] == ["payment.completed"]
+    assert [kind for _, kind, _ in _receipts(container, paid.id)] == ["receipt_merchant_payment_sent"]

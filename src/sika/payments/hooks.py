@@ -128,6 +128,11 @@ class MovementHook(Protocol):
         """Follow-ups of a completed movement, written in the transaction that records it."""
         ...
 
+    def follows_up(self, movement: Movement) -> bool:
+        """Whether :meth:`completed` writes anything for this movement (else the outcome may be
+        recorded without it, in one statement: :mod:`sika.payments.completion`)."""
+        ...
+
 
 class KindHooks:
     """What one kind of movement does beyond moving money. Every method has a default: a subclass

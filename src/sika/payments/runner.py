@@ -56,10 +56,11 @@ from sika import jsoncodec
 from sika.db import begin, shared, together
 from sika.ledger import Ledger, Transfer, TransferResult
 from sika.payments.accounts import SystemAccounts
+from sika.payments.completion import complete_alone
 from sika.payments.crashpoints import reached
 from sika.payments.details import merged_json, merged_text
 from sika.payments.fingerprints import fingerprint
-from sika.payments.hooks import Draft, Kinds, MovementHook, drop_group, extend, receipt_params
+from sika.payments.hooks import Draft, KindHooks, Kinds, MovementHook, drop_group, extend, receipt_params
 from sika.payments.limits import Limits
 from sika.payments.movements import (
     Code,
@@ -277,9 +278,19 @@ class Runner:
         ``movement``: its details are the row's and are merged without reading them again. Elsewhere
         they are read ``FOR UPDATE``: an order's answer may have noted its payment page meanwhile;
         with nothing to add (a payment completed), the row keeps its details and the update reads
-        them back."""
+        them back; and with no follow-up but its receipts, the update and the receipts are one
+        statement (:mod:`sika.payments.completion`)."""
         check_transition(current, status)
         now = self._clock_ns()
+        if details == movement.details and self._alone(movement, status):
+            # Nothing but the row and its receipts: one statement, a transaction of its own.
+            receipts = self._receipt_rows(movement, known) if status is Status.COMPLETED else []
+            alone = complete_alone(self._engine, movement.id, current=str(current), status=str(status),
+                                   error_code=error_code, now_ns=now, receipts=receipts)
+            if alone is None:
+                return None
+            return replace(movement, status=status, error_code=error_code, updated_at_ns=now,
+                           details=jsoncodec.loads(alone))
         values = {"b_id": movement.id, "b_current": str(current), "b_status": str(status),
                   "b_error": error_code, "b_now": now}
         with begin(self._engine) as connection:
@@ -321,16 +332,34 @@ class Runner:
             return None
         return str(stored.metadata["refused"]), str(stored.metadata["reason"])
 
+    def _alone(self, movement: Movement, status: Status) -> bool:
+        """Whether this outcome writes nothing but the movement's row and its receipts, and goes as
+        one statement (:mod:`sika.payments.completion`): on PostgreSQL, with no follow-up of its kind
+        (a method it does not override) nor of a movement hook."""
+        if self._engine.dialect.name != "postgresql" or shared(self._engine) is not None:
+            return False
+        kind = type(self.kinds.of(movement.kind))
+        if status is Status.COMPLETED:
+            return kind.completed is KindHooks.completed and not any(
+                hook.follows_up(movement) for hook in self.hooks)
+        if status is Status.FAILED:
+            return kind.failed is KindHooks.failed
+        return True  # on to pending: the row alone
+
     def _completed(self, connection: Connection, movement: Movement, now: int,
                    known: Collection[Customer]) -> None:
         """Follow-ups written with the outcome: the kind's, the receipts, the movement hooks'."""
-        kind = self.kinds.of(movement.kind)
-        kind.completed(connection, movement, now)
-        enqueue_many(connection, [(f"{movement.id}:{name}", msisdn, name, params) for msisdn, name, params
-                                  in self._receipts(movement, kind.receipt_amount(movement), known)],
-                     now_ns=now)
+        self.kinds.of(movement.kind).completed(connection, movement, now)
+        enqueue_many(connection, self._receipt_rows(movement, known), now_ns=now)
         for hook in self.hooks:
             hook.completed(connection, movement, now)
+
+    def _receipt_rows(self, movement: Movement,
+                      known: Collection[Customer]) -> list[tuple[str, str, str, dict[str, Any]]]:
+        """The receipts of a completed movement, as the outbox queues them (dedupe key first)."""
+        amount = self.kinds.of(movement.kind).receipt_amount(movement)
+        return [(f"{movement.id}:{name}", msisdn, name, params)
+                for msisdn, name, params in self._receipts(movement, amount, known)]
 
     def _receipts(self, movement: Movement, amount: int,
                   known: Collection[Customer]) -> list[tuple[str, str, dict[str, Any]]]:

@@ -106,6 +106,11 @@ class Grants:
     def completed(self, connection: Connection, movement: Movement, now_ns: int) -> None:
         record(connection, movement, now_ns)
 
+    def follows_up(self, movement: Movement) -> bool:
+        # What record() writes: for each of this movement's groups that a campaign added.
+        extras = movement.details.get("extras") or {}
+        return any(isinstance(info, dict) and "campaign" in info for info in extras.values())
+
     # Building a reward -----------------------------------------------------------------------------
 
     def _extra(self, draft: Draft, facts: Facts, offer: Offer) -> Extra | None:

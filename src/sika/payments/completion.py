@@ -1,0 +1,47 @@
+"""A payment's outcome on PostgreSQL as one statement, when the outcome writes nothing but its row and
+its receipts.
+
+:meth:`sika.payments.runner.Runner.recorded_outcome` writes the outcome, the receipts and the kind's
+and hooks' follow-ups in one transaction: ``BEGIN``, the update, the receipts, ``COMMIT``, four round
+trips. Most payments (a transfer, a bill, airtime) have no follow-up, so the update and the receipts
+go as one statement, which PostgreSQL runs as a transaction of its own: one round trip, as atomic and
+as durable. The receipts are inserted only if the update found the row still in the status it was
+read in (``WHERE EXISTS``): another try that recorded an outcome first leaves nothing queued twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from sika import jsoncodec
+from sika.prepared import Prepared
+
+__all__ = ["complete_alone"]
+
+# Updated only where still ``current``; the receipts follow the update or nothing (a second enqueue of
+# a dedupe key is a no-op, as sika.payments.outbox.enqueue's). The row's details, kept, come back.
+_COMPLETE = Prepared(text(
+    "WITH moved AS (UPDATE pay_movements SET status = :status, error_code = :error,"
+    " updated_at_ns = :now WHERE id = :id AND status = :current RETURNING details),"
+    " queued AS (INSERT INTO pay_outbox (dedupe_key, msisdn, kind, params, status, next_attempt_ns,"
+    " created_at_ns) SELECT q.dedupe_key, q.msisdn, q.kind, q.params, 'queued', :now, :now"
+    " FROM unnest(CAST(:keys AS TEXT[]), CAST(:msisdns AS TEXT[]), CAST(:kinds AS TEXT[]),"
+    " CAST(:params AS TEXT[])) AS q(dedupe_key, msisdn, kind, params)"
+    " WHERE EXISTS (SELECT 1 FROM moved) ON CONFLICT (dedupe_key) DO NOTHING)"
+    " SELECT details FROM moved"))
+
+
+def complete_alone(engine: Engine, movement_id: str, *, current: str, status: str, error_code: str | None,
+                   now_ns: int, receipts: Sequence[tuple[str, str, str, dict[str, Any]]]) -> str | None:
+    """Move the row from ``current`` to ``status`` and queue ``receipts`` (``(dedupe_key, msisdn, kind,
+    params)``), as one transaction on PostgreSQL; the row's details, or None when it was no longer
+    ``current`` (nothing was written)."""
+    assert engine.dialect.name == "postgresql", "SQLite records an outcome within its together"
+    row = _COMPLETE.first_alone(engine, {
+        "id": movement_id, "current": current, "status": status, "error": error_code, "now": now_ns,
+        "keys": [r[0] for r in receipts], "msisdns": [r[1] for r in receipts],
+        "kinds": [r[2] for r in receipts], "params": [jsoncodec.dumps(r[3]) for r in receipts]})
+    return None if row is None else str(row.details or "{}")
