@@ -17,7 +17,7 @@ from sika.rides.cities import DEFAULT_CITIES, City
 from sika.wallet.pin_keys import PinKeys
 from sika.wallet.tiers import DEFAULT_TIERS, TIER_MAX, TierLimits
 
-__all__ = ["Settings", "settings"]
+__all__ = ["Settings", "inbox_threads", "settings"]
 
 
 class Settings(BaseSettings):
@@ -41,10 +41,11 @@ class Settings(BaseSettings):
                                              pattern=r"^[a-z0-9_]+$")
     # Meta's throughput tier: messages a second this process sends at most.
     whatsapp_rate_per_s: float = Field(default=80.0, gt=0, le=10_000)
-    # Threads of each process handling the WhatsApp inbox. One is best when the Graph API answers
-    # fast: a second thread in the same process mostly waits for the GIL (docs/benchmarks.md); more
-    # processes (`sika worker`) scale instead. More threads help when Meta is slow to answer.
-    whatsapp_inbox_threads: int = Field(default=1, ge=1, le=16)
+    # Threads of each process handling the WhatsApp inbox; by default (None) by database. On SQLite
+    # one: a second thread mostly waits for the GIL and the write lock. On PostgreSQL two: a message
+    # waits for the server at each of its round trips, when the other thread computes (+8-13 % with
+    # the realistic mix, docs/benchmarks.md). More help when Meta is slow to answer.
+    whatsapp_inbox_threads: int | None = Field(default=None, ge=1, le=16)
 
     # Database connections held by one process; the group-commit writer uses one of them.
     db_pool_size: int = Field(default=10, ge=1, le=200)
@@ -170,5 +171,12 @@ class Settings(BaseSettings):
 
 
 @lru_cache(maxsize=1)
+def inbox_threads(database_url: str, configured: int | None) -> int:
+    """The threads of a process handling the WhatsApp inbox: as configured, else by database."""
+    if configured is not None:
+        return configured
+    return 2 if database_url.startswith("postgresql") else 1
+
+
 def settings() -> Settings:
     return Settings()

@@ -55,7 +55,7 @@ from sika.bench.whatsapp_check import Checked, check_replies
 from sika.bench.whatsapp_fleet import busy, fleet, machine_cpu, own_cpu_s
 from sika.bench.whatsapp_mix import MIXES, Person, Step, mix_steps, shares
 from sika.bench.whatsapp_money import check_money, persons, seed_wallets
-from sika.config import Settings
+from sika.config import Settings, inbox_threads
 from sika.devservers import free_port, temporary_postgres, temporary_redis
 
 if TYPE_CHECKING:  # the fakes are a separate distribution, imported when the bench runs
@@ -125,8 +125,9 @@ class WhatsAppBenchConfig:
     # The server's line per HTTP request (off, as at this rate in production: every message is
     # recorded in the inbox; on costs about a fifth of the server's CPU).
     access_log: bool = False
-    # Threads handling the inbox in each process that runs it (SIKA_WHATSAPP_INBOX_THREADS).
-    inbox_threads: int = 1
+    # Threads handling the inbox in each process that runs it (SIKA_WHATSAPP_INBOX_THREADS); None:
+    # the processes' default for the database (sika.config.inbox_threads).
+    inbox_threads: int | None = None
 
     def validate(self) -> None:
         """Raise :class:`WhatsAppBenchError` naming the first argument out of its range."""
@@ -139,7 +140,8 @@ class WhatsAppBenchConfig:
             ("--clients", self.clients, 1, CLIENTS_MAX),
             ("--processes", self.processes, 0, PROCESSES_MAX),
             ("--servers", self.servers, 1, SERVERS_MAX),
-            ("--inbox-threads", self.inbox_threads, 1, INBOX_THREADS_MAX),
+            ("--inbox-threads", 1 if self.inbox_threads is None else self.inbox_threads, 1,
+             INBOX_THREADS_MAX),
             ("--rate", self.rate_per_s, 0, RATE_PER_S_MAX),
         ), WhatsAppBenchError)
 
@@ -390,7 +392,7 @@ def _await_replies(graph: FakeGraph, expected: int, loads: Sequence[WebhookLoad]
 # The server and workers --------------------------------------------------------------------------
 
 
-def _environment(url: str, graph: FakeGraph, secret: str, inbox_threads: int,
+def _environment(url: str, graph: FakeGraph, secret: str, threads: int | None,
                  redis_url: str | None) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("SIKA_")}
     if redis_url is not None:
@@ -410,8 +412,9 @@ def _environment(url: str, graph: FakeGraph, secret: str, inbox_threads: int,
         # The providers' fakes (sika-fakes), in each process, answering at once and without
         # random misbehaviour: what is measured is Sika's side of a purchase.
         "SIKA_PROVIDERS": "instant",
-        "SIKA_WHATSAPP_INBOX_THREADS": str(inbox_threads),
     })
+    if threads is not None:
+        env["SIKA_WHATSAPP_INBOX_THREADS"] = str(threads)
     return env
 
 
@@ -457,7 +460,8 @@ def _result(config: WhatsAppBenchConfig, plan: _Plan, drive: LoadResult, answere
         webhook_per_s=len(drive.latencies_s) / posting_s,
         rate_per_s=config.rate_per_s,
         access_log=config.access_log,
-        inbox_threads=config.inbox_threads,
+        inbox_threads=inbox_threads("postgresql" if config.backend == "postgres" else "sqlite",
+                                    config.inbox_threads),
         http_errors=dict(drive.errors),
         rejected=rejected,
         server_errors=len(error_lines),

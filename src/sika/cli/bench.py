@@ -136,8 +136,9 @@ def whatsapp_command(
                            help="The server's access log (off: every message is in the inbox anyway).")
     ] = False,
     inbox_threads: Annotated[
-        int, typer.Option(help="Threads handling the inbox in each process that runs it.")
-    ] = 1,
+        int | None, typer.Option(help="Threads handling the inbox in each process that runs it"
+                                      " (default: the database's, 2 on PostgreSQL, 1 on SQLite).")
+    ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the result as one JSON object on the last line.")
     ] = False,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from sika.auth.idempotency import prune
 from sika.bootstrap import Container
 from sika.chat.state import Conversations
+from sika.config import inbox_threads
 from sika.coordination.leases import TTL_S_MAX, Leases
 
 __all__ = ["LEASED", "Job", "WorkerRunner", "default_jobs", "leased"]
@@ -88,7 +89,8 @@ def default_jobs(container: Container) -> list[Job]:
     if whatsapp is not None:
         jobs += [
             Job(name="whatsapp-inbox", interval_s=min(every, 0.2), run=whatsapp.process_inbox, batch_max=100,
-                threads=container.settings.whatsapp_inbox_threads),
+                threads=inbox_threads(container.settings.database_url,
+                                      container.settings.whatsapp_inbox_threads)),
             Job(name="whatsapp-send", interval_s=every, run=whatsapp.send_due, batch_max=100),
             Job(name="whatsapp-pruning", interval_s=every * 3600, run=whatsapp.prune, batch_max=1_000),
         ]
