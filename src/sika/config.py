@@ -170,7 +170,6 @@ class Settings(BaseSettings):
         return self
 
 
-@lru_cache(maxsize=1)
 def inbox_threads(database_url: str, configured: int | None) -> int:
     """The threads of a process handling the WhatsApp inbox: as configured, else by database."""
     if configured is not None:
@@ -178,5 +177,6 @@ def inbox_threads(database_url: str, configured: int | None) -> int:
     return 2 if database_url.startswith("postgresql") else 1
 
 
+@lru_cache(maxsize=1)
 def settings() -> Settings:
     return Settings()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
@@ -236,6 +237,27 @@ def test_whether_consent_was_asked_is_read_once_for_a_batch_of_numbers(container
         assert not store.asked(KOFI) and len(reads) == 2  # that answer is taken once: read again
     assert store.mark_asked(KOFI) and store.asked(KOFI)
     assert not store.mark_asked(AMA)
+
+
+def test_a_batch_s_not_asked_yet_is_its_own_thread_s(container: Container) -> None:
+    store = PreferenceStore(container.engine)  # shared by a process's inbox threads
+    store.learn_asked([KOFI])
+    other = threading.Thread(target=lambda: store.learn_asked([AMA]))  # another thread's batch
+    other.start()
+    other.join()  # neither wipes this thread's answers...
+    reads_elsewhere: list[int] = []
+
+    def ask_elsewhere() -> None:
+        with statements_run(container.engine) as reads:
+            store.asked(KOFI)
+        reads_elsewhere.append(len(reads))
+
+    asker = threading.Thread(target=ask_elsewhere)
+    asker.start()
+    asker.join()
+    assert reads_elsewhere == [1]  # ...nor feeds another thread: read there
+    with statements_run(container.engine) as reads:
+        assert not store.asked(KOFI) and reads == []  # taken here, from this thread's batch
 
 
 def test_a_batch_s_not_asked_yet_gives_way_to_an_answer_within_the_batch(container: Container) -> None:

@@ -122,3 +122,14 @@ def test_a_merchant_payment_s_outcome_queues_the_merchant_s_callback_with_it(con
     # A kind with a follow-up: written in the outcome's transaction, with the receipt.
     assert [json.loads(p)["type"] for p in payloads] == ["payment.completed"]
     assert [kind for _, kind, _ in _receipts(container, paid.id)] == ["receipt_merchant_payment_sent"]
+
+
+def test_promotions_follow_up_a_completion_that_carries_a_reward_or_a_clawback(container: Container) -> None:
+    moved = container.payments.transfer(new_movement_id(), container.customers.get(AMA), KOFI, 1_000)
+    grants = container.promotions.grants
+    assert not grants.follows_up(moved)  # no campaign in it: recorded in one statement
+    rewarded = {"extras": {"o7": {"campaign": 7, "kind": "cashback", "customer": 1, "amount": 50}}}
+    assert grants.follows_up(replace(moved, details=rewarded))
+    # A refund whose clawback group was dropped (the wallet could not pay it back): owed, so written.
+    dropped = {"clawbacks": {"o7": {"clawback": 3, "taken": 50}}, "dropped": {"o7": "exceeds_credits"}}
+    assert grants.follows_up(replace(moved, details=dropped))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Collection
 from typing import Any
@@ -30,8 +31,6 @@ _ASKED_AMONG = Prepared(select(notice_preferences.c.msisdn).where(
     notice_preferences.c.consent_asked_at_ns.is_not(None)))
 
 
-
-
 def _asked_upsert(dialect: Any) -> Prepared:
     """Consent asked, in the caller's transaction (once for each new number): one statement, the
     number's row made or marked."""
@@ -50,9 +49,10 @@ class PreferenceStore:
         self._engine = engine
         self._clock_ns = clock_ns
         self._asked: set[str] = set()
-        # The last batch's numbers not asked yet, with when that was read (the batch's own turns ask
-        # right after; each answer is taken once, as the batch may mark the number asked itself).
-        self._not_asked: dict[str, int] = {}
+        # Each thread's last batch: its numbers not asked yet, with when that was read (the batch's
+        # own turns ask right after, in that thread; each answer is taken once, as the batch may mark
+        # the number asked itself). Another thread's batch neither feeds nor wipes it.
+        self._batch = threading.local()
 
     def get(self, msisdn: str) -> Preferences:
         """The number's preferences; a number that never chose has the defaults (no marketing)."""
@@ -99,7 +99,7 @@ class PreferenceStore:
         yet" that :meth:`learn_asked` read for the batch is taken once, fresh, instead of a read."""
         if msisdn in self._asked:
             return True
-        learned = self._not_asked.pop(msisdn, None)
+        learned = self._not_asked().pop(msisdn, None)
         if learned is not None and time.monotonic_ns() - learned < NOT_ASKED_FRESH_NS:
             return False  # read with the batch a moment ago: no second read
         if self.get(msisdn).consent_asked_at_ns is None:
@@ -111,7 +111,9 @@ class PreferenceStore:
 
     def learn_asked(self, numbers: Collection[str]) -> None:
         """Read at once which of ``numbers`` were asked already (a batch of chat messages is about to
-        ask :meth:`asked` of each); those that were not are read by :meth:`asked` as before."""
+        ask :meth:`asked` of each). Those that were not are kept for this thread's :meth:`asked`, each
+        once and for ``NOT_ASKED_FRESH_NS``; the previous batch's are forgotten, read or not."""
+        self._batch.not_asked = {}
         unknown = sorted(set(numbers) - self._asked)
         if not unknown:
             return
@@ -121,7 +123,7 @@ class PreferenceStore:
             self._asked.clear()
         self._asked.update(found)
         learned = time.monotonic_ns()
-        self._not_asked = {number: learned for number in unknown if number not in found}
+        self._batch.not_asked = {number: learned for number in unknown if number not in found}
 
     def mark_asked(self, msisdn: str) -> bool:
         """Record that consent was asked; False when it had been already (ask once)."""
@@ -133,11 +135,16 @@ class PreferenceStore:
 
     def mark_asked_in(self, connection: Connection, msisdn: str) -> None:
         """:meth:`mark_asked`'s write, in the caller's transaction (the caller knows it was not asked)."""
-        self._not_asked.pop(msisdn, None)
+        self._not_asked().pop(msisdn, None)
         _ASKED[connection.dialect.name].execute(connection, {"msisdn": msisdn, "now": self._clock_ns()})
 
+    def _not_asked(self) -> dict[str, int]:
+        """This thread's last batch's numbers not asked yet (:meth:`learn_asked`)."""
+        found: dict[str, int] = getattr(self._batch, "not_asked", {})
+        return found
+
     def _upsert(self, msisdn: str, values: dict[str, Any]) -> None:
-        self._not_asked.pop(msisdn, None)  # a STOP or an answer in the batch: asked() reads again
+        self._not_asked().pop(msisdn, None)  # a STOP or an answer in the batch: asked() reads again
         with self._engine.begin() as connection:
             _upsert(connection, msisdn, values)
 

@@ -340,8 +340,8 @@ class Runner:
             return False
         kind = type(self.kinds.of(movement.kind))
         if status is Status.COMPLETED:
-            return kind.completed is KindHooks.completed and not any(
-                hook.follows_up(movement) for hook in self.hooks)
+            return kind.completed is KindHooks.completed and not any(_follows_up(hook, movement)
+                                                                     for hook in self.hooks)
         if status is Status.FAILED:
             return kind.failed is KindHooks.failed
         return True  # on to pending: the row alone
@@ -399,6 +399,12 @@ class Runner:
     def note_reference(self, movement_id: str, reference: str) -> None:
         """The provider's reference for the movement, kept once (the first one given)."""
         _REFERENCE.execute_alone(self._engine, {"b_id": movement_id, "b_reference": reference[:80]})
+
+
+def _follows_up(hook: MovementHook, movement: Movement) -> bool:
+    """Whether the hook writes on this movement's completion; a hook that cannot say may."""
+    says = getattr(hook, "follows_up", None)
+    return True if says is None else bool(says(movement))
 
 
 def _refusal(taken: tuple[str, str], failed: tuple[Leg, TransferResult]) -> tuple[str, str]:

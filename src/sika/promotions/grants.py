@@ -107,9 +107,11 @@ class Grants:
         record(connection, movement, now_ns)
 
     def follows_up(self, movement: Movement) -> bool:
-        # What record() writes: for each of this movement's groups that a campaign added.
+        # What record() writes: for each of this movement's groups that a campaign added, and for each
+        # clawback it planned (owed when its group was dropped, which leaves it out of the extras).
         extras = movement.details.get("extras") or {}
-        return any(isinstance(info, dict) and "campaign" in info for info in extras.values())
+        return bool(movement.details.get("clawbacks")) or any(
+            isinstance(info, dict) and "campaign" in info for info in extras.values())
 
     # Building a reward -----------------------------------------------------------------------------
 
