@@ -1,5 +1,5 @@
 """A payment's outcome on PostgreSQL as one statement, when the outcome writes nothing but its row and
-its receipts.
+its receipts (and details added to the row's).
 
 :meth:`sika.payments.runner.Runner.recorded_outcome` writes the outcome, the receipts and the kind's
 and hooks' follow-ups in one transaction: ``BEGIN``, the update, the receipts, ``COMMIT``, four round
@@ -19,29 +19,39 @@ from sqlalchemy import Engine, text
 from sika import jsoncodec
 from sika.prepared import Prepared
 
-__all__ = ["complete_alone"]
+__all__ = ["JSONB_UNFIT", "complete_alone"]
+
+# What ``jsonb`` refuses in a JSON text (a NUL character): details carrying it are merged in Python.
+JSONB_UNFIT = "\\u0000"
 
 # Updated only where still ``current``; the receipts follow the update or nothing (a second enqueue of
-# a dedupe key is a no-op, as sika.payments.outbox.enqueue's). The row's details, kept, come back.
+# a dedupe key is a no-op, as sika.payments.outbox.enqueue's). New details are laid over the row's
+# (``||``: keys another writer added meanwhile stay, as sika.payments.details.merged_json keeps
+# them). The row comes back as written.
 _COMPLETE = Prepared(text(
     "WITH moved AS (UPDATE pay_movements SET status = :status, error_code = :error,"
-    " updated_at_ns = :now WHERE id = :id AND status = :current RETURNING details),"
+    " updated_at_ns = :now, details = CASE WHEN CAST(:details AS TEXT) IS NULL THEN details"
+    " ELSE (CAST(COALESCE(NULLIF(details, ''), '{}') AS JSONB) || CAST(:details AS JSONB))::TEXT END"
+    " WHERE id = :id AND status = :current RETURNING *),"
     " queued AS (INSERT INTO pay_outbox (dedupe_key, msisdn, kind, params, status, next_attempt_ns,"
     " created_at_ns) SELECT q.dedupe_key, q.msisdn, q.kind, q.params, 'queued', :now, :now"
     " FROM unnest(CAST(:keys AS TEXT[]), CAST(:msisdns AS TEXT[]), CAST(:kinds AS TEXT[]),"
     " CAST(:params AS TEXT[])) AS q(dedupe_key, msisdn, kind, params)"
     " WHERE EXISTS (SELECT 1 FROM moved) ON CONFLICT (dedupe_key) DO NOTHING)"
-    " SELECT details FROM moved"))
+    " SELECT * FROM moved"))
 
 
 def complete_alone(engine: Engine, movement_id: str, *, current: str, status: str, error_code: str | None,
-                   now_ns: int, receipts: Sequence[tuple[str, str, str, dict[str, Any]]]) -> str | None:
-    """Move the row from ``current`` to ``status`` and queue ``receipts`` (``(dedupe_key, msisdn, kind,
-    params)``), as one transaction on PostgreSQL; the row's details, or None when it was no longer
-    ``current`` (nothing was written)."""
+                   now_ns: int, details_json: str | None,
+                   receipts: Sequence[tuple[str, str, str, dict[str, Any]]]) -> dict[str, Any] | None:
+    """Move the row from ``current`` to ``status`` (``details_json``, if any, over its details) and queue
+    ``receipts`` (``(dedupe_key, msisdn, kind, params)``), as one transaction on PostgreSQL; the row
+    as written, or None when it was no longer ``current`` (nothing was written)."""
     assert engine.dialect.name == "postgresql", "SQLite records an outcome within its together"
+    assert details_json is None or JSONB_UNFIT not in details_json, "jsonb holds no NUL: merge it in Python"
     row = _COMPLETE.first_alone(engine, {
         "id": movement_id, "current": current, "status": status, "error": error_code, "now": now_ns,
+        "details": details_json,
         "keys": [r[0] for r in receipts], "msisdns": [r[1] for r in receipts],
         "kinds": [r[2] for r in receipts], "params": [jsoncodec.dumps(r[3]) for r in receipts]})
-    return None if row is None else str(row.details or "{}")
+    return None if row is None else row._mapping

@@ -25,7 +25,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -310,7 +310,7 @@ class Purchases:
             return self._movements.get(movement.id)
         except (ProviderRejected, ProviderNotConfigured) as exc:
             outcome = Outcome(status=ProviderStatus.FAILED, error_code=exc.code, message=exc.message)
-        return self._apply(movement.id, outcome)
+        return self._apply(movement.id, outcome, known=(customer,))
 
     # Answers ---------------------------------------------------------------------------------------
 
@@ -378,7 +378,7 @@ class Purchases:
         if outcome.final and outcome.error_code != "unknown_order":
             self._apply(movement.id, outcome)
 
-    def _apply(self, movement_id: str, outcome: Outcome) -> Movement:
+    def _apply(self, movement_id: str, outcome: Outcome, *, known: Collection[Customer] = ()) -> Movement:
         url = outcome.receipt.get("redirect_url") if outcome.status is ProviderStatus.PENDING else None
         if url:  # kept even when the callback already came: the answer tells where the customer paid
             self._note_details(movement_id, payment_url=url)
@@ -386,11 +386,11 @@ class Purchases:
             # The reference and the outcome are one transaction (sika.db.together), committed before
             # the lock is let go: a callback naming the reference must find it committed.
             with self._early_lock, together(self._engine):
-                return self._settle(movement_id, self._noted(movement_id, outcome))
+                return self._settle(movement_id, self._noted(movement_id, outcome), known)
         if outcome.provider_reference:
             with self._early_lock:  # not while settling: the ledger's group commit shares those
                 outcome = self._noted(movement_id, outcome)
-        return self._settle(movement_id, outcome)
+        return self._settle(movement_id, outcome, known)
 
     def _noted(self, movement_id: str, outcome: Outcome) -> Outcome:
         """The provider's reference kept (under ``_early_lock``); the outcome to apply, which a callback
@@ -400,13 +400,15 @@ class Purchases:
         early = self._early.pop(outcome.provider_reference, None)
         return early if early is not None and outcome.status is ProviderStatus.PENDING else outcome
 
-    def _settle(self, movement_id: str, outcome: Outcome) -> Movement:
+    def _settle(self, movement_id: str, outcome: Outcome, known: Collection[Customer] = ()) -> Movement:
         if outcome.status is ProviderStatus.PENDING:
             return self._movements.get(movement_id)
         if outcome.status is ProviderStatus.SUCCEEDED:
-            return self._movements.settle(movement_id, success=True, receipt=dict(outcome.receipt))
+            return self._movements.settle(movement_id, success=True, receipt=dict(outcome.receipt),
+                                          known=known)
         settled = self._movements.settle(
             movement_id,
+            known=known,
             success=False,
             error_code="provider_failed",
             reason=f"the provider refused: {outcome.message or outcome.error_code or 'failed'}",

@@ -56,7 +56,7 @@ from sika import jsoncodec
 from sika.db import begin, shared, together
 from sika.ledger import Ledger, Transfer, TransferResult
 from sika.payments.accounts import SystemAccounts
-from sika.payments.completion import complete_alone
+from sika.payments.completion import JSONB_UNFIT, complete_alone
 from sika.payments.crashpoints import reached
 from sika.payments.details import merged_json, merged_text
 from sika.payments.fingerprints import fingerprint
@@ -272,7 +272,7 @@ class Runner:
         details merged with the row's, time), or None when another try recorded an outcome first.
         Its other fields are as the caller read them: a caller that let another writer in since
         (outside :func:`sika.db.together` on SQLite, or on PostgreSQL, a capture of a hold) reads the
-        row again if it needs them.
+        row again if it needs them (not after the one statement below, whose answer is the row).
 
         Inside :func:`sika.db.together` (SQLite) the caller has held the lock since it read or wrote
         ``movement``: its details are the row's and are merged without reading them again. Elsewhere
@@ -280,17 +280,23 @@ class Runner:
         with nothing to add (a payment completed), the row keeps its details and the update reads
         them back; and with no follow-up but its receipts, the update and the receipts are one
         statement (:mod:`sika.payments.completion`)."""
+        return self._outcome(movement, current, status, error_code=error_code, details=details,
+                             known=known)[0]
+
+    def _outcome(self, movement: Movement, current: Status, status: Status, *, error_code: str | None,
+                 details: dict[str, Any], known: Collection[Customer] = ()) -> tuple[Movement | None, bool]:
+        """:meth:`recorded_outcome`, and whether the movement answered is the row as written (the one
+        statement's) rather than ``movement`` with the outcome's fields."""
         check_transition(current, status)
         now = self._clock_ns()
-        if details == movement.details and self._alone(movement, status):
+        added = None if details == movement.details else jsoncodec.dumps(details)
+        if (added is None or JSONB_UNFIT not in added) and self._alone(movement, status):
             # Nothing but the row and its receipts: one statement, a transaction of its own.
-            receipts = self._receipt_rows(movement, known) if status is Status.COMPLETED else []
-            alone = complete_alone(self._engine, movement.id, current=str(current), status=str(status),
-                                   error_code=error_code, now_ns=now, receipts=receipts)
-            if alone is None:
-                return None
-            return replace(movement, status=status, error_code=error_code, updated_at_ns=now,
-                           details=jsoncodec.loads(alone))
+            outcome = replace(movement, status=status, details=details)
+            receipts = self._receipt_rows(outcome, known) if status is Status.COMPLETED else []
+            row = complete_alone(self._engine, movement.id, current=str(current), status=str(status),
+                                 error_code=error_code, now_ns=now, details_json=added, receipts=receipts)
+            return (None, False) if row is None else (movement_from_row(row), True)
         values = {"b_id": movement.id, "b_current": str(current), "b_status": str(status),
                   "b_error": error_code, "b_now": now}
         with begin(self._engine) as connection:
@@ -310,9 +316,9 @@ class Runner:
             elif done and status is Status.FAILED:
                 self.kinds.of(movement.kind).failed(connection, movement)
         if not done:
-            return None
+            return None, False
         return replace(movement, status=status, error_code=error_code, updated_at_ns=now,
-                       details=jsoncodec.loads(written))
+                       details=jsoncodec.loads(written)), False
 
     def _make_final(self, movement: Movement, error: str, reason: str) -> tuple[str, str] | None:
         """Refuse the movement for good (a tombstone on its guard leg), or learn that it happened:

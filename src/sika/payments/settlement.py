@@ -10,7 +10,7 @@ lost learns the truth from the ledger's answer.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from sika.db import begin, shared, together
@@ -20,6 +20,7 @@ from sika.payments.hooks import Draft, extend, without_group
 from sika.payments.movements import Leg, Movement, Status, check_transition, legs_json
 from sika.payments.runner import OK, Runner
 from sika.payments.schema import movements
+from sika.wallet import Customer
 
 __all__ = ["Movements"]
 
@@ -30,19 +31,21 @@ class Movements(Runner):
     """The movement runner with settling and capturing: what services that post movements are given."""
 
     def settle(self, movement_id: str, *, success: bool, receipt: dict[str, str] | None = None,
-               error_code: str | None = None, reason: str | None = None) -> Movement:
+               error_code: str | None = None, reason: str | None = None,
+               known: Collection[Customer] = ()) -> Movement:
         """A provider's final answer for a ``pending`` movement, applied once.
 
         A success that arrives after the hold was given up is kept in ``details["late_outcome"]`` for
         reconciliation, since the provider delivered something we did not charge for. On SQLite it is
         one transaction (``sika.db.together``): the ledger's answer and the outcome commit together.
+        ``known``: the parties' wallets as the caller read them, which the receipts name (else read).
         """
         with together(self._engine):
             return self._settle(movement_id, success=success, receipt=receipt, error_code=error_code,
-                                reason=reason)
+                                reason=reason, known=known)
 
     def _settle(self, movement_id: str, *, success: bool, receipt: dict[str, str] | None,
-                error_code: str | None, reason: str | None) -> Movement:
+                error_code: str | None, reason: str | None, known: Collection[Customer]) -> Movement:
         movement = self.get(movement_id)
         if movement.status is not Status.PENDING:
             if movement.status is Status.FAILED and success and "late_outcome" not in movement.details:
@@ -73,7 +76,8 @@ class Movements(Runner):
                     movement = self.get(movement_id)
             else:
                 raise AssertionError(f"settling {movement.id}: unexpected ledger answer {first}")
-        return self._close(movement, success=outcome, receipt=receipt, error_code=error_code, reason=reason)
+        return self._close(movement, success=outcome, receipt=receipt, error_code=error_code, reason=reason,
+                           known=known)
 
     def capture(self, movement_id: str, amount: int, then: list[Leg], *,
                 notes: Mapping[str, Any] | None = None) -> Movement:
@@ -160,7 +164,7 @@ class Movements(Runner):
         return self.get(movement.id)
 
     def _close(self, movement: Movement, *, success: bool, receipt: dict[str, str] | None,
-               error_code: str | None, reason: str | None) -> Movement:
+               error_code: str | None, reason: str | None, known: Collection[Customer] = ()) -> Movement:
         details = dict(movement.details)
         if receipt:
             details["receipt"] = receipt
@@ -168,8 +172,10 @@ class Movements(Runner):
         if not success:
             error_code = error_code or "provider_failed"
             details["reason"] = reason or "the provider refused or failed the payment; nothing was taken"
-        recorded = self.recorded_outcome(movement, Status.PENDING, status,
-                                         error_code=None if success else error_code, details=details)
-        if recorded is not None and shared(self._engine) is not None:
-            return recorded  # SQLite's lock was held since ``movement`` was read (settle's together)
+        recorded, exact = self._outcome(movement, Status.PENDING, status,
+                                        error_code=None if success else error_code, details=details,
+                                        known=known)
+        if recorded is not None and (exact or shared(self._engine) is not None):
+            # The row as written, or SQLite's lock held since ``movement`` was read (settle's together).
+            return recorded
         return self.get(movement.id)  # a capture may have changed a pending movement's amount and legs
