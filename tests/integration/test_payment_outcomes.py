@@ -1,7 +1,10 @@
-"""A transfer confirmed with a PIN reads its two wallets once: the payer's PIN state and the recipient
-in one statement, and its receipts name them from that read; on PostgreSQL its outcome and receipts
-are one more (sika.payments.completion). What the customers see is as before: the receipts' names, a
-wrong PIN counted, a lock after too many, a merchant's callback with its payment."""
+"""A payment's reads and its outcome. A transfer confirmed with a PIN reads its two wallets once (the
+payer's PIN state and the recipient in one statement) and its receipts name them from that read; on
+PostgreSQL a payment's outcome and receipts are one more statement (sika.payments.completion), a
+purchase's settling too, the provider's receipt laid over the details the row holds then (a note
+written meanwhile stays), the answer being the row as written. What the customers see is as before:
+the receipts' names and tokens, a wrong PIN counted, a lock after too many, a merchant's callback with
+its payment, a failed bill's reason."""
 
 from __future__ import annotations
 
@@ -22,16 +25,17 @@ from sika.wallet import Pin
 from sika.wallet.customers import InvalidPin, PinLocked
 
 AMA, KOFI = "+22890112233", "+22891223344"
+FUNDED = 50_000
 
 
 @pytest.fixture
 def container(database_url: str) -> Iterator[Container]:
-    built = bootstrap(Settings(database_url=database_url, providers="off"))
+    built = bootstrap(Settings(database_url=database_url, providers="instant"))
     agent, _ = built.agents.create("Boutique Bè", msisdn="+22892001122")
     built.payments.credit_float(new_movement_id(), agent, 100_000)
     built.customers.open(AMA, "Ama Mensah", language="fr", pin=Pin("4827"), tier=1)
     built.customers.open(KOFI, "Kofi Agbeko", language="en", pin=Pin("1593"), tier=1)
-    built.payments.cash_in(new_movement_id(), agent, AMA, 20_000)
+    built.payments.cash_in(new_movement_id(), agent, AMA, FUNDED)
     yield built
     built.close()
 
@@ -69,7 +73,7 @@ def test_a_wrong_pin_in_a_transfer_is_counted_then_locks(container: Container) -
         container.payments.transfer(new_movement_id(), ama, KOFI, 1_000, pin=Pin("1111"))
     with pytest.raises(PinLocked):  # and the right PIN waits out the lock too
         container.payments.transfer(new_movement_id(), ama, KOFI, 1_000, pin=Pin("4827"))
-    assert container.ledger.get_account(container.customers.get(AMA).account_id).balance == 20_000
+    assert container.ledger.get_account(container.customers.get(AMA).account_id).balance == FUNDED
 
 
 def test_a_transfer_to_a_number_without_a_wallet_with_a_pin_is_a_voucher(container: Container) -> None:
@@ -133,3 +137,60 @@ def test_promotions_follow_up_a_completion_that_carries_a_reward_or_a_clawback(c
     # A refund whose clawback group was dropped (the wallet could not pay it back): owed, so written.
     dropped = {"clawbacks": {"o7": {"clawback": 3, "taken": 50}}, "dropped": {"o7": "exceeds_credits"}}
     assert grants.follows_up(replace(moved, details=dropped))
+
+
+def _buy_power(container: Container, movement_id: str, amount: int = 2_000) -> Any:
+    payer = container.customers.get(AMA)
+    return container.purchases.buy(movement_id, payer, provider="ceet", product="electricity",
+                                   reference="12345678903", amount=amount, pin=Pin("4827"))
+
+
+def _buy_unanswered_water(container: Container, movement_id: str) -> Any:
+    due = container.purchases.quote("tde", "water", "10000002", None).amount  # the biller never answers
+    return container.purchases.buy(movement_id, container.customers.get(AMA), provider="tde",
+                                   product="water", reference="10000002", amount=due, pin=Pin("4827"))
+
+
+def test_a_bill_settled_is_one_statement_with_its_receipt_on_postgresql(container: Container) -> None:
+    movement_id = new_movement_id()
+    with statements_run(container.engine) as seen:
+        paid = _buy_power(container, movement_id)
+    assert paid.status is Status.COMPLETED
+    token = paid.details["receipt"]["token"]
+    assert token and paid.provider_reference  # the answer is the row as written: the reference too
+    assert container.movements.get(movement_id) == paid
+    if container.engine.dialect.name == "postgresql":
+        outcomes = [s for s in seen if s.startswith("WITH moved")]
+        assert len(outcomes) == 2, seen  # on to pending (the hold), then completed with its receipt
+        assert not any(s.startswith("INSERT INTO pay_outbox") for s in seen), seen
+        assert not any("FOR UPDATE" in s for s in seen), seen  # the details merged by the statement
+    ((to, kind, params),) = _receipts(container, movement_id)
+    assert to == AMA and kind.startswith("receipt_") and params["receipt"]["token"] == token
+    balance = container.ledger.get_account(container.customers.get(AMA).account_id).balance
+    assert balance == FUNDED - 2_000 - paid.fee
+
+
+def test_a_note_written_before_the_settling_stays_in_the_details(container: Container) -> None:
+    movement_id = new_movement_id()
+    pending = _buy_unanswered_water(container, movement_id)
+    assert pending.status is Status.PENDING  # the biller has not answered
+    container.movements.note(pending, payment_url="https://pay.example/10000002")  # noted meanwhile
+    settled = container.payments.settle(movement_id, success=True, receipt={"reference": "TDE-77"})
+    assert settled.status is Status.COMPLETED
+    stored = container.movements.get(movement_id)
+    assert stored.details["payment_url"] == "https://pay.example/10000002"  # kept
+    assert stored.details["receipt"] == {"reference": "TDE-77"}
+    assert stored.details["description"] == pending.details["description"]
+
+
+def test_a_failed_bill_records_its_reason_and_queues_no_receipt(container: Container) -> None:
+    movement_id = new_movement_id()
+    pending = _buy_unanswered_water(container, movement_id)
+    failed = container.payments.settle(movement_id, success=False, error_code="provider_timeout",
+                                       reason="the biller never answered")
+    assert failed.status is Status.FAILED and failed.error_code == "provider_timeout"
+    assert failed.details["reason"] == "the biller never answered"
+    assert failed.details["description"] == pending.details["description"]
+    assert _receipts(container, movement_id) == []
+    balance = container.ledger.get_account(container.customers.get(AMA).account_id).balance
+    assert balance == FUNDED  # the hold returned
