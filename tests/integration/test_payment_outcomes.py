@@ -194,3 +194,31 @@ def test_a_failed_bill_records_its_reason_and_queues_no_receipt(container: Conta
     assert _receipts(container, movement_id) == []
     balance = container.ledger.get_account(container.customers.get(AMA).account_id).balance
     assert balance == FUNDED  # the hold returned
+
+
+def test_details_jsonb_would_refuse_are_merged_as_before(container: Container) -> None:
+    # A provider's text cut inside an emoji (a lone surrogate), as jsoncodec writes it: jsonb refuses it.
+    movement_id = new_movement_id()
+    _buy_unanswered_water(container, movement_id)
+    receipt = {"reference": "TDE-78", "name": "KOFFI \ud83d"}
+    settled = container.payments.settle(movement_id, success=True, receipt=receipt)
+    assert settled.status is Status.COMPLETED
+    assert container.movements.get(movement_id).details["receipt"] == receipt
+    ((to, _kind, params),) = _receipts(container, movement_id)
+    assert to == AMA and params["receipt"] == receipt
+
+
+def test_a_row_whose_own_details_jsonb_refuses_is_recorded_as_before(container: Container) -> None:
+    movement_id = new_movement_id()
+    pending = _buy_unanswered_water(container, movement_id)
+    # Noted after `pending` was read (as reconciliation may, while a settler holds its copy): stored
+    # escaped, fine as text, refused by jsonb; the one statement fails whole and the outcome is recorded
+    # by the transaction, merging in Python.
+    container.movements.note(pending, operator="a\x00b")
+    details = {**pending.details, "reason": "the biller never answered"}
+    failed = container.movements.recorded_outcome(pending, Status.PENDING, Status.FAILED,
+                                                  error_code="provider_timeout", details=details)
+    assert failed is not None and failed.status is Status.FAILED
+    stored = container.movements.get(movement_id)
+    assert stored.details["operator"] == "a\x00b" and stored.details["reason"] == details["reason"]
+    assert stored.status is Status.FAILED and stored.error_code == "provider_timeout"

@@ -50,13 +50,13 @@ from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from sika import jsoncodec
 from sika.db import begin, shared, together
 from sika.ledger import Ledger, Transfer, TransferResult
 from sika.payments.accounts import SystemAccounts
-from sika.payments.completion import JSONB_UNFIT, complete_alone
+from sika.payments.completion import complete_alone, jsonb_fit
 from sika.payments.crashpoints import reached
 from sika.payments.details import merged_json, merged_text
 from sika.payments.fingerprints import fingerprint
@@ -289,14 +289,22 @@ class Runner:
         statement's) rather than ``movement`` with the outcome's fields."""
         check_transition(current, status)
         now = self._clock_ns()
-        added = None if details == movement.details else jsoncodec.dumps(details)
-        if (added is None or JSONB_UNFIT not in added) and self._alone(movement, status):
-            # Nothing but the row and its receipts: one statement, a transaction of its own.
-            outcome = replace(movement, status=status, details=details)
-            receipts = self._receipt_rows(outcome, known) if status is Status.COMPLETED else []
-            row = complete_alone(self._engine, movement.id, current=str(current), status=str(status),
-                                 error_code=error_code, now_ns=now, details_json=added, receipts=receipts)
-            return (None, False) if row is None else (movement_from_row(row), True)
+        if self._alone(movement, status):
+            added = None if details == movement.details else jsoncodec.dumps(details)
+            if added is None or jsonb_fit(added):
+                # Nothing but the row and its receipts: one statement, a transaction of its own.
+                outcome = replace(movement, status=status, details=details)
+                receipts = self._receipt_rows(outcome, known) if status is Status.COMPLETED else []
+                try:
+                    row = complete_alone(self._engine, movement.id, current=str(current),
+                                         status=str(status), error_code=error_code, now_ns=now,
+                                         details_json=added, receipts=receipts)
+                except DataError:
+                    # The row's own details are unfit for jsonb (a note written meanwhile): the
+                    # statement wrote nothing (its own transaction); the transaction below merges them.
+                    pass
+                else:
+                    return (None, False) if row is None else (movement_from_row(row), True)
         values = {"b_id": movement.id, "b_current": str(current), "b_status": str(status),
                   "b_error": error_code, "b_now": now}
         with begin(self._engine) as connection:
