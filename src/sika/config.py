@@ -43,8 +43,8 @@ class Settings(BaseSettings):
     whatsapp_rate_per_s: float = Field(default=80.0, gt=0, le=10_000)
     # Threads of each process handling the WhatsApp inbox; by default (None) by database. On SQLite
     # one: a second thread mostly waits for the GIL and the write lock. On PostgreSQL two: a message
-    # waits for the server at each of its round trips, when the other thread computes (+8-13 % with
-    # the realistic mix, docs/benchmarks.md). More help when Meta is slow to answer.
+    # waits for the server at each of its round trips, when the other thread computes (+9 % with
+    # the realistic mix at the mean of four pairs, docs/benchmarks.md). More help when Meta is slow.
     whatsapp_inbox_threads: int | None = Field(default=None, ge=1, le=16)
 
     # Database connections held by one process; the group-commit writer uses one of them.
