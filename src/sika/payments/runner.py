@@ -290,21 +290,10 @@ class Runner:
         check_transition(current, status)
         now = self._clock_ns()
         if self._alone(movement, status):
-            added = None if details == movement.details else jsoncodec.dumps(details)
-            if added is None or jsonb_fit(added):
-                # Nothing but the row and its receipts: one statement, a transaction of its own.
-                outcome = replace(movement, status=status, details=details)
-                receipts = self._receipt_rows(outcome, known) if status is Status.COMPLETED else []
-                try:
-                    row = complete_alone(self._engine, movement.id, current=str(current),
-                                         status=str(status), error_code=error_code, now_ns=now,
-                                         details_json=added, receipts=receipts)
-                except DataError:
-                    # The row's own details are unfit for jsonb (a note written meanwhile): the
-                    # statement wrote nothing (its own transaction); the transaction below merges them.
-                    pass
-                else:
-                    return (None, False) if row is None else (movement_from_row(row), True)
+            alone = self._recorded_alone(movement, current, status, error_code=error_code, details=details,
+                                         known=known, now=now)
+            if alone is not None:
+                return alone
         values = {"b_id": movement.id, "b_current": str(current), "b_status": str(status),
                   "b_error": error_code, "b_now": now}
         with begin(self._engine) as connection:
@@ -345,6 +334,23 @@ class Runner:
         if stored.amount == _GUARD_DONE:
             return None
         return str(stored.metadata["refused"]), str(stored.metadata["reason"])
+
+    def _recorded_alone(self, movement: Movement, current: Status, status: Status, *, error_code: str | None,
+                        details: dict[str, Any], known: Collection[Customer],
+                        now: int) -> tuple[Movement | None, bool] | None:
+        """:meth:`_outcome` as one statement, a transaction of its own; None when the transaction must
+        record it instead (details jsonb refuses, in ``details`` or in the row: nothing was written)."""
+        added = None if details == movement.details else jsoncodec.dumps(details)
+        if added is not None and not jsonb_fit(added):
+            return None
+        outcome = replace(movement, status=status, details=details)
+        receipts = self._receipt_rows(outcome, known) if status is Status.COMPLETED else []
+        try:
+            row = complete_alone(self._engine, movement.id, current=str(current), status=str(status),
+                                 error_code=error_code, now_ns=now, details_json=added, receipts=receipts)
+        except DataError:  # the row's own details (a note written meanwhile): the statement wrote nothing
+            return None
+        return (None, False) if row is None else (movement_from_row(row), True)
 
     def _alone(self, movement: Movement, status: Status) -> bool:
         """Whether this outcome writes nothing but the movement's row and its receipts, and goes as
