@@ -164,6 +164,8 @@ def test_a_bill_settled_is_one_statement_with_its_receipt_on_postgresql(containe
         assert len(outcomes) == 2, seen  # on to pending (the hold), then completed with its receipt
         assert not any(s.startswith("INSERT INTO pay_outbox") for s in seen), seen
         assert not any("FOR UPDATE" in s for s in seen), seen  # the details merged by the statement
+        by_id = [s for s in selects(seen) if "FROM pay_movements" in s and "pay_movements.id =" in s]
+        assert len(by_id) == 1, by_id  # whether it was paid before; settling takes the order's copy
     ((to, kind, params),) = _receipts(container, movement_id)
     assert to == AMA and kind.startswith("receipt_") and params["receipt"]["token"] == token
     balance = container.ledger.get_account(container.customers.get(AMA).account_id).balance
@@ -181,6 +183,32 @@ def test_a_note_written_before_the_settling_stays_in_the_details(container: Cont
     assert stored.details["payment_url"] == "https://pay.example/10000002"  # kept
     assert stored.details["receipt"] == {"reference": "TDE-77"}
     assert stored.details["description"] == pending.details["description"]
+
+
+def test_an_answer_settling_a_copy_out_of_date_follows_what_was_recorded_meanwhile(
+        container: Container) -> None:
+    # The biller's late success, applied to the pending copy the order kept, after the deadline voided
+    # the hold: nothing is taken, no receipt, and the late success is kept for reconciliation.
+    movement_id = new_movement_id()
+    pending = _buy_unanswered_water(container, movement_id)
+    container.payments.settle(movement_id, success=False, error_code="provider_timeout",
+                              reason="the biller never answered")
+    late = container.movements.settle(movement_id, success=True, receipt={"reference": "TDE-78"},
+                                      read=pending)
+    assert late.status is Status.FAILED and late.error_code == "provider_timeout"
+    assert late.details["late_outcome"] == "succeeded"
+    assert _receipts(container, movement_id) == []
+    balance = container.ledger.get_account(container.customers.get(AMA).account_id).balance
+    assert balance == FUNDED
+    # A success recorded first (a callback), then the answer's on the old copy: charged and told once.
+    second = new_movement_id()
+    pending = _buy_unanswered_water(container, second)
+    container.payments.settle(second, success=True, receipt={"reference": "TDE-79"})
+    again = container.movements.settle(second, success=True, receipt={"reference": "TDE-79"}, read=pending)
+    assert again.status is Status.COMPLETED and again.details["receipt"] == {"reference": "TDE-79"}
+    assert len(_receipts(container, second)) == 1
+    balance = container.ledger.get_account(container.customers.get(AMA).account_id).balance
+    assert balance == FUNDED - pending.amount - pending.fee
 
 
 def test_a_failed_bill_records_its_reason_and_queues_no_receipt(container: Container) -> None:

@@ -310,7 +310,7 @@ class Purchases:
             return self._movements.get(movement.id)
         except (ProviderRejected, ProviderNotConfigured) as exc:
             outcome = Outcome(status=ProviderStatus.FAILED, error_code=exc.code, message=exc.message)
-        return self._apply(movement.id, outcome, known=(customer,))
+        return self._apply(movement.id, outcome, known=(customer,), read=movement)
 
     # Answers ---------------------------------------------------------------------------------------
 
@@ -378,7 +378,8 @@ class Purchases:
         if outcome.final and outcome.error_code != "unknown_order":
             self._apply(movement.id, outcome)
 
-    def _apply(self, movement_id: str, outcome: Outcome, *, known: Collection[Customer] = ()) -> Movement:
+    def _apply(self, movement_id: str, outcome: Outcome, *, known: Collection[Customer] = (),
+               read: Movement | None = None) -> Movement:  # read: as ordered (Movements.settle)
         url = outcome.receipt.get("redirect_url") if outcome.status is ProviderStatus.PENDING else None
         if url:  # kept even when the callback already came: the answer tells where the customer paid
             self._note_details(movement_id, payment_url=url)
@@ -390,7 +391,7 @@ class Purchases:
         if outcome.provider_reference:
             with self._early_lock:  # not while settling: the ledger's group commit shares those
                 outcome = self._noted(movement_id, outcome)
-        return self._settle(movement_id, outcome, known)
+        return self._settle(movement_id, outcome, known, read=read)
 
     def _noted(self, movement_id: str, outcome: Outcome) -> Outcome:
         """The provider's reference kept (under ``_early_lock``); the outcome to apply, which a callback
@@ -400,15 +401,16 @@ class Purchases:
         early = self._early.pop(outcome.provider_reference, None)
         return early if early is not None and outcome.status is ProviderStatus.PENDING else outcome
 
-    def _settle(self, movement_id: str, outcome: Outcome, known: Collection[Customer] = ()) -> Movement:
+    def _settle(self, movement_id: str, outcome: Outcome, known: Collection[Customer] = (), *,
+                read: Movement | None = None) -> Movement:
         if outcome.status is ProviderStatus.PENDING:
             return self._movements.get(movement_id)
         if outcome.status is ProviderStatus.SUCCEEDED:
             return self._movements.settle(movement_id, success=True, receipt=dict(outcome.receipt),
-                                          known=known)
+                                          known=known, read=read)
         settled = self._movements.settle(
             movement_id,
-            known=known,
+            known=known, read=read,
             success=False,
             error_code="provider_failed",
             reason=f"the provider refused: {outcome.message or outcome.error_code or 'failed'}",

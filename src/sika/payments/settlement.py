@@ -32,21 +32,29 @@ class Movements(Runner):
 
     def settle(self, movement_id: str, *, success: bool, receipt: dict[str, str] | None = None,
                error_code: str | None = None, reason: str | None = None,
-               known: Collection[Customer] = ()) -> Movement:
+               known: Collection[Customer] = (), read: Movement | None = None) -> Movement:
         """A provider's final answer for a ``pending`` movement, applied once.
 
         A success that arrives after the hold was given up is kept in ``details["late_outcome"]`` for
         reconciliation, since the provider delivered something we did not charge for. On SQLite it is
         one transaction (``sika.db.together``): the ledger's answer and the outcome commit together.
         ``known``: the parties' wallets as the caller read them, which the receipts name (else read).
+        ``read``: the movement as the caller wrote or read it, pending, taken as it is on PostgreSQL
+        rather than read again. That is safe there: a copy out of date (settled meanwhile by a
+        callback or the deadline) is found out by the ledger, which resolves a hold once, and by the
+        outcome, written only while the row is still pending and over the row's own details. On
+        SQLite the row is read under the lock, whose outcome writes the details it read.
         """
         with together(self._engine):
             return self._settle(movement_id, success=success, receipt=receipt, error_code=error_code,
-                                reason=reason, known=known)
+                                reason=reason, known=known, read=read)
 
     def _settle(self, movement_id: str, *, success: bool, receipt: dict[str, str] | None,
-                error_code: str | None, reason: str | None, known: Collection[Customer]) -> Movement:
-        movement = self.get(movement_id)
+                error_code: str | None, reason: str | None, known: Collection[Customer],
+                read: Movement | None) -> Movement:
+        taken = read is not None and read.id == movement_id and read.status is Status.PENDING \
+            and shared(self._engine) is None and self._engine.dialect.name == "postgresql"
+        movement = read if taken and read is not None else self.get(movement_id)
         if movement.status is not Status.PENDING:
             if movement.status is Status.FAILED and success and "late_outcome" not in movement.details:
                 self.note(movement, late_outcome="succeeded", late_receipt=receipt or {})
