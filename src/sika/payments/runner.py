@@ -284,14 +284,16 @@ class Runner:
                              known=known)[0]
 
     def _outcome(self, movement: Movement, current: Status, status: Status, *, error_code: str | None,
-                 details: dict[str, Any], known: Collection[Customer] = ()) -> tuple[Movement | None, bool]:
+                 details: dict[str, Any], known: Collection[Customer] = (),
+                 reference: str | None = None) -> tuple[Movement | None, bool]:
         """:meth:`recorded_outcome`, and whether the movement answered is the row as written (the one
-        statement's) rather than ``movement`` with the outcome's fields."""
+        statement's) rather than ``movement`` with the outcome's fields. A provider's ``reference``
+        goes with the one statement only: the caller notes it when the answer has none."""
         check_transition(current, status)
         now = self._clock_ns()
         if self._alone(movement, status):
             alone = self._recorded_alone(movement, current, status, error_code=error_code, details=details,
-                                         known=known, now=now)
+                                         known=known, now=now, reference=reference)
             if alone is not None:
                 return alone
         values = {"b_id": movement.id, "b_current": str(current), "b_status": str(status),
@@ -336,8 +338,8 @@ class Runner:
         return str(stored.metadata["refused"]), str(stored.metadata["reason"])
 
     def _recorded_alone(self, movement: Movement, current: Status, status: Status, *, error_code: str | None,
-                        details: dict[str, Any], known: Collection[Customer],
-                        now: int) -> tuple[Movement | None, bool] | None:
+                        details: dict[str, Any], known: Collection[Customer], now: int,
+                        reference: str | None = None) -> tuple[Movement | None, bool] | None:
         """:meth:`_outcome` as one statement, a transaction of its own; None when the transaction must
         record it instead (details jsonb refuses, in ``details`` or in the row: nothing was written)."""
         added = None if details == movement.details else jsoncodec.dumps(details)
@@ -347,7 +349,8 @@ class Runner:
         receipts = self._receipt_rows(outcome, known) if status is Status.COMPLETED else []
         try:
             row = complete_alone(self._engine, movement.id, current=str(current), status=str(status),
-                                 error_code=error_code, now_ns=now, details_json=added, receipts=receipts)
+                                 error_code=error_code, now_ns=now, details_json=added, receipts=receipts,
+                                 reference=reference)
         except DataError:  # the row's own details (a note written meanwhile): the statement wrote nothing
             return None
         return (None, False) if row is None else (movement_from_row(row), True)

@@ -32,7 +32,8 @@ class Movements(Runner):
 
     def settle(self, movement_id: str, *, success: bool, receipt: dict[str, str] | None = None,
                error_code: str | None = None, reason: str | None = None,
-               known: Collection[Customer] = (), read: Movement | None = None) -> Movement:
+               known: Collection[Customer] = (), read: Movement | None = None,
+               reference: str | None = None) -> Movement:
         """A provider's final answer for a ``pending`` movement, applied once.
 
         A success that arrives after the hold was given up is kept in ``details["late_outcome"]`` for
@@ -44,14 +45,16 @@ class Movements(Runner):
         callback or the deadline) is found out by the ledger, which resolves a hold once, and by the
         outcome, written only while the row is still pending and over the row's own details. On
         SQLite the row is read under the lock, whose outcome writes the details it read.
+        ``reference``: the provider's, written with the outcome when it is one statement (PostgreSQL);
+        the answer has none when it was not, and the caller notes it.
         """
         with together(self._engine):
             return self._settle(movement_id, success=success, receipt=receipt, error_code=error_code,
-                                reason=reason, known=known, read=read)
+                                reason=reason, known=known, read=read, reference=reference)
 
     def _settle(self, movement_id: str, *, success: bool, receipt: dict[str, str] | None,
                 error_code: str | None, reason: str | None, known: Collection[Customer],
-                read: Movement | None) -> Movement:
+                read: Movement | None, reference: str | None) -> Movement:
         taken = read is not None and read.id == movement_id and read.status is Status.PENDING \
             and shared(self._engine) is None and self._engine.dialect.name == "postgresql"
         movement = read if taken and read is not None else self.get(movement_id)
@@ -85,7 +88,7 @@ class Movements(Runner):
             else:
                 raise AssertionError(f"settling {movement.id}: unexpected ledger answer {first}")
         return self._close(movement, success=outcome, receipt=receipt, error_code=error_code, reason=reason,
-                           known=known)
+                           known=known, reference=reference)
 
     def capture(self, movement_id: str, amount: int, then: list[Leg], *,
                 notes: Mapping[str, Any] | None = None) -> Movement:
@@ -172,7 +175,8 @@ class Movements(Runner):
         return self.get(movement.id)
 
     def _close(self, movement: Movement, *, success: bool, receipt: dict[str, str] | None,
-               error_code: str | None, reason: str | None, known: Collection[Customer] = ()) -> Movement:
+               error_code: str | None, reason: str | None, known: Collection[Customer] = (),
+               reference: str | None = None) -> Movement:
         details = dict(movement.details)
         if receipt:
             details["receipt"] = receipt
@@ -182,7 +186,7 @@ class Movements(Runner):
             details["reason"] = reason or "the provider refused or failed the payment; nothing was taken"
         recorded, exact = self._outcome(movement, Status.PENDING, status,
                                         error_code=None if success else error_code, details=details,
-                                        known=known)
+                                        known=known, reference=reference)
         if recorded is not None and (exact or shared(self._engine) is not None):
             # The row as written, or SQLite's lock held since ``movement`` was read (settle's together).
             return recorded

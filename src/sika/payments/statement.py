@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, and_, bindparam, or_, select, union_all
+from sqlalchemy import Connection, Engine, and_, bindparam, literal, or_, select, union_all
 
 from sika.errors import SikaError
 from sika.ledger import Ledger, TransferFlags, TransferRecord
@@ -199,10 +199,12 @@ _PAID_OR_RECEIVED = Prepared(union_all(select(_PAID.subquery()), select(_RECEIVE
 
 _SENDERS = Prepared(select(vouchers.c.movement_id, vouchers.c.sender_customer_id).where(
     vouchers.c.movement_id.in_(bindparam("b_ids", expanding=True))))
-_AGENTS = Prepared(select(agents.c.id, agents.c.name, agents.c.msisdn).where(
-    agents.c.id.in_(bindparam("b_ids", expanding=True))))
-_PEOPLE = Prepared(select(customers.c.id, customers.c.name, customers.c.msisdn).where(
-    customers.c.id.in_(bindparam("b_ids", expanding=True))))
+# The agents and the people a page names, in one read (a cash-in beside a transfer were two).
+_AGENTS_AND_PEOPLE = Prepared(union_all(
+    select(literal(True).label("agent"), agents.c.id, agents.c.name, agents.c.msisdn).where(
+        agents.c.id.in_(bindparam("b_agents", expanding=True))),
+    select(literal(False), customers.c.id, customers.c.name, customers.c.msisdn).where(
+        customers.c.id.in_(bindparam("b_people", expanding=True)))))
 
 
 class Statements:
@@ -388,14 +390,16 @@ class _Parties:
                     self.pages[kind] = views[kind].read(connection, [m for m in batch if m.kind is kind])
         self.senders = {str(k): int(v) for k, v in _SENDERS.all(
             engine, {"b_ids": voucher_ids})} if voucher_ids else {}
-        self.agents = {row.id: Party(row.name, row.msisdn) for row in _AGENTS.all(
-            engine, {"b_ids": agent_ids})} if agent_ids else {}
         ids = {i for m in batch for i in (m.payer_customer_id, m.payee_customer_id) if i is not None}
         ids |= set(self.senders.values())
         for page in self.pages.values():
             ids |= page.people
-        self.people = {row.id: Party(row.name, row.msisdn) for row in _PEOPLE.all(
-            engine, {"b_ids": sorted(ids)})} if ids else {}
+        self.agents: dict[int, Party] = {}
+        self.people: dict[int, Party] = {}
+        if agent_ids or ids:  # no id is 0: it stands for none where a list may not be empty
+            named = {"b_agents": agent_ids or [0], "b_people": sorted(ids) or [0]}
+            for row in _AGENTS_AND_PEOPLE.all(engine, named):
+                (self.agents if row.agent else self.people)[row.id] = Party(row.name, row.msisdn)
 
     def other(self, m: Movement, customer: Customer,
               products: dict[tuple[str, str], tuple[str, str, str]]) -> Party:
