@@ -150,6 +150,13 @@ class Prepared:
                 return self.first(connection, params)
         return self.first(engine, params)
 
+    def all_alone(self, engine: Engine, params: Mapping[str, Any] = _EMPTY) -> list[Record]:
+        """:meth:`execute_alone` for a write that returns rows (``RETURNING``): all of them."""
+        if engine.dialect.name == "sqlite" or shared(engine) is not None:
+            with begin(engine) as connection:
+                return self.all(connection, params)
+        return self.all(engine, params)
+
     def execute_many(self, on: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
         """Run a statement that returns no rows once for each of ``rows``, in one driver call; how many
         rows it changed in all."""

@@ -255,6 +255,22 @@ def test_a_write_alone_commits_by_itself_and_counts_its_rows(engine: Engine) -> 
     assert _BY_ID.first(engine, {"b_id": 1}).city == expected
 
 
+def test_a_write_alone_returning_rows_answers_them_all(engine: Engine) -> None:
+    for row in [(1, "Ama", False, None), (2, "Kofi", False, None), (3, "Yawa", True, None)]:
+        _add(engine, row)
+    moved = Prepared(update(people).where(people.c.vip == bindparam("b_vip"))
+                     .values(city=bindparam("b_city")).returning(people.c.id, people.c.city))
+    rows = moved.all_alone(engine, {"b_vip": False, "b_city": "Kara"})
+    assert sorted((row.id, row.city) for row in rows) == [(1, "Kara"), (2, "Kara")]
+    assert moved.all_alone(engine, {"b_vip": None, "b_city": "Kara"}) == []
+    assert _BY_ID.first(engine, {"b_id": 2}).city == "Kara"  # committed
+    with pytest.raises(RuntimeError), together(engine):
+        moved.all_alone(engine, {"b_vip": True, "b_city": "Lomé"})
+        raise RuntimeError("the payment fails")
+    expected = None if engine.dialect.name == "sqlite" else "Lomé"  # together joins only on SQLite
+    assert _BY_ID.first(engine, {"b_id": 3}).city == expected
+
+
 def test_a_postgresql_write_alone_is_one_statement_on_the_wire(postgres_url: str, tmp_path: Path) -> None:
     engine = create_db_engine(postgres_url, pool_size=1)
     metadata.create_all(engine)

@@ -392,8 +392,7 @@ def outbound_status(engine: Engine, row_id: int) -> str:
 
 
 def sent_outbound(engine: Engine, row_id: int, lease: int, wamid: str, *, now_ns: int) -> None:
-    with writing(engine).begin() as connection:
-        SENT.execute(connection, {"row_id": row_id, "lease": lease, "sent_wamid": wamid, "now": now_ns})
+    SENT.execute_alone(engine, {"row_id": row_id, "lease": lease, "sent_wamid": wamid, "now": now_ns})
 
 
 def sent_outbounds(engine: Engine, sent: Sequence[tuple[int, int, str]], *, now_ns: int) -> None:
