@@ -36,11 +36,9 @@ _COLUMNS = ", ".join(movements.c.keys())
 # Updated only where still ``current``; the receipts follow the update or nothing (a second enqueue of
 # a dedupe key is a no-op, as sika.payments.outbox.enqueue's). New details are laid over the row's
 # (``||``: keys another writer added meanwhile stay, as sika.payments.details.merged_json keeps
-# them), and a provider's reference is kept unless the row has one. The row comes back as written.
-# (The only text put in the SQL is the table's own column names.)
+# them). The row comes back as written. (The only text put in the SQL is the table's own column names.)
 _COMPLETE = Prepared(text(
     "WITH moved AS (UPDATE pay_movements SET status = :status, error_code = :error,"  # noqa: S608
-    " provider_reference = COALESCE(provider_reference, CAST(:reference AS TEXT)),"
     " updated_at_ns = :now, details = CASE WHEN CAST(:details AS TEXT) IS NULL THEN details"
     " ELSE (CAST(COALESCE(NULLIF(details, ''), '{}') AS JSONB) || CAST(:details AS JSONB))::TEXT END"
     f" WHERE id = :id AND status = :current RETURNING {_COLUMNS}),"
@@ -59,17 +57,15 @@ def jsonb_fit(details_json: str) -> bool:
 
 def complete_alone(engine: Engine, movement_id: str, *, current: str, status: str, error_code: str | None,
                    now_ns: int, details_json: str | None,
-                   receipts: Sequence[tuple[str, str, str, dict[str, Any]]],
-                   reference: str | None = None) -> dict[str, Any] | None:
+                   receipts: Sequence[tuple[str, str, str, dict[str, Any]]]) -> dict[str, Any] | None:
     """Move the row from ``current`` to ``status`` (``details_json``, if any, over its details) and queue
-    ``receipts`` (``(dedupe_key, msisdn, kind, params)``), and the provider's ``reference`` if the row
-    has none, as one transaction on PostgreSQL; the row as written, or None when it was no longer
-    ``current`` (nothing was written)."""
+    ``receipts`` (``(dedupe_key, msisdn, kind, params)``), as one transaction on PostgreSQL; the row
+    as written, or None when it was no longer ``current`` (nothing was written)."""
     assert engine.dialect.name == "postgresql", "SQLite records an outcome within its together"
     assert details_json is None or jsonb_fit(details_json), "merge these details in Python"
     row = _COMPLETE.first_alone(engine, {
         "id": movement_id, "current": current, "status": status, "error": error_code, "now": now_ns,
-        "details": details_json, "reference": None if reference is None else reference[:80],
+        "details": details_json,
         "keys": [r[0] for r in receipts], "msisdns": [r[1] for r in receipts],
         "kinds": [r[2] for r in receipts], "params": [jsoncodec.dumps(r[3]) for r in receipts]})
     return None if row is None else row._mapping

@@ -388,36 +388,33 @@ class Purchases:
             # the lock is let go: a callback naming the reference must find it committed.
             with self._early_lock, together(self._engine):
                 return self._settle(movement_id, self._noted(movement_id, outcome), known)
-        reference = outcome.provider_reference
-        if reference:  # a final answer's reference goes with its outcome (one statement on PostgreSQL)
+        if outcome.provider_reference:
             with self._early_lock:  # not while settling: the ledger's group commit shares those
-                outcome = self._noted(movement_id, outcome, write=outcome.status is ProviderStatus.PENDING)
-        settled = self._settle(movement_id, outcome, known, read=read, reference=reference)
-        if reference and settled.provider_reference is None:  # the outcome was recorded without it
-            self._movements.note_reference(movement_id, reference)
-            settled = self._movements.get(movement_id)
-        return settled
+                outcome = self._noted(movement_id, outcome)
+        return self._settle(movement_id, outcome, known, read=read)
 
-    def _noted(self, movement_id: str, outcome: Outcome, *, write: bool = True) -> Outcome:
-        """The provider's reference kept (under ``_early_lock``; ``write=False``: by the caller, with the
-        outcome); the outcome to apply, which a callback naming the reference may have brought first."""
+    def _noted(self, movement_id: str, outcome: Outcome) -> Outcome:
+        """The provider's reference kept (under ``_early_lock``); the outcome to apply, which a callback
+        naming the reference may have brought first."""
         assert outcome.provider_reference
-        if write:
-            self._movements.note_reference(movement_id, outcome.provider_reference)
+        self._movements.note_reference(movement_id, outcome.provider_reference)
         early = self._early.pop(outcome.provider_reference, None)
         return early if early is not None and outcome.status is ProviderStatus.PENDING else outcome
 
     def _settle(self, movement_id: str, outcome: Outcome, known: Collection[Customer] = (), *,
-                read: Movement | None = None, reference: str | None = None) -> Movement:
+                read: Movement | None = None) -> Movement:
         if outcome.status is ProviderStatus.PENDING:
             return self._movements.get(movement_id)
         if outcome.status is ProviderStatus.SUCCEEDED:
             return self._movements.settle(movement_id, success=True, receipt=dict(outcome.receipt),
-                                          known=known, read=read, reference=reference)
+                                          known=known, read=read)
         settled = self._movements.settle(
-            movement_id, known=known, read=read, reference=reference, success=False,
+            movement_id,
+            known=known, read=read,
+            success=False,
             error_code="provider_failed",
-            reason=f"the provider refused: {outcome.message or outcome.error_code or 'failed'}")
+            reason=f"the provider refused: {outcome.message or outcome.error_code or 'failed'}",
+        )
         if settled.status is Status.FAILED:
             self.claims.release(movement_id)
         return settled
@@ -481,7 +478,9 @@ class Purchases:
 def _bill_period(quote: PurchaseQuote) -> str | None:
     """The period of a postpaid bill, as the biller's quote names it (``"2026-10"``)."""
     period = quote.details.get("period")
-    return period if period and 0 < len(period) <= PERIOD_CHARS_MAX else None
+    if period and 0 < len(period) <= PERIOD_CHARS_MAX:
+        return period
+    return None
 
 
 def _reference(kind: ProductKind, reference: str) -> str:
@@ -496,4 +495,6 @@ def _reference(kind: ProductKind, reference: str) -> str:
 
 def _masked(reference: str) -> str:
     """Card numbers are never stored: keep the last four digits (labels are kept whole)."""
-    return "•" * 4 + reference[-4:] if reference.isdigit() and len(reference) > 8 else reference
+    if reference.isdigit() and len(reference) > 8:
+        return "•" * 4 + reference[-4:]
+    return reference

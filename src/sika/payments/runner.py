@@ -284,16 +284,14 @@ class Runner:
                              known=known)[0]
 
     def _outcome(self, movement: Movement, current: Status, status: Status, *, error_code: str | None,
-                 details: dict[str, Any], known: Collection[Customer] = (),
-                 reference: str | None = None) -> tuple[Movement | None, bool]:
+                 details: dict[str, Any], known: Collection[Customer] = ()) -> tuple[Movement | None, bool]:
         """:meth:`recorded_outcome`, and whether the movement answered is the row as written (the one
-        statement's) rather than ``movement`` with the outcome's fields. A provider's ``reference``
-        goes with the one statement only: the caller notes it when the answer has none."""
+        statement's) rather than ``movement`` with the outcome's fields."""
         check_transition(current, status)
         now = self._clock_ns()
         if self._alone(movement, status):
             alone = self._recorded_alone(movement, current, status, error_code=error_code, details=details,
-                                         known=known, now=now, reference=reference)
+                                         known=known, now=now)
             if alone is not None:
                 return alone
         values = {"b_id": movement.id, "b_current": str(current), "b_status": str(status),
@@ -307,8 +305,8 @@ class Runner:
                 # itself, rather than read FOR UPDATE first and written again unchanged).
                 kept = _OUTCOME_KEEPING_DETAILS.first(connection, values)
                 done, written = (0, "{}") if kept is None else (1, kept.details or "{}")
-            else:
-                written = merged_json(connection, movement.id, details)
+            else:  # what the outcome adds or changes, over the row as it is now
+                written = merged_json(connection, movement.id, _changed(movement.details, details))
                 done = _OUTCOME.execute(connection, {**values, "b_details": written})
             if done and status is Status.COMPLETED:
                 self._completed(connection, replace(movement, status=status, details=details), now, known)
@@ -338,19 +336,19 @@ class Runner:
         return str(stored.metadata["refused"]), str(stored.metadata["reason"])
 
     def _recorded_alone(self, movement: Movement, current: Status, status: Status, *, error_code: str | None,
-                        details: dict[str, Any], known: Collection[Customer], now: int,
-                        reference: str | None = None) -> tuple[Movement | None, bool] | None:
+                        details: dict[str, Any], known: Collection[Customer],
+                        now: int) -> tuple[Movement | None, bool] | None:
         """:meth:`_outcome` as one statement, a transaction of its own; None when the transaction must
         record it instead (details jsonb refuses, in ``details`` or in the row: nothing was written)."""
-        added = None if details == movement.details else jsoncodec.dumps(details)
+        changed = _changed(movement.details, details)
+        added = jsoncodec.dumps(changed) if changed else None
         if added is not None and not jsonb_fit(added):
             return None
         outcome = replace(movement, status=status, details=details)
         receipts = self._receipt_rows(outcome, known) if status is Status.COMPLETED else []
         try:
             row = complete_alone(self._engine, movement.id, current=str(current), status=str(status),
-                                 error_code=error_code, now_ns=now, details_json=added, receipts=receipts,
-                                 reference=reference)
+                                 error_code=error_code, now_ns=now, details_json=added, receipts=receipts)
         except DataError:  # the row's own details (a note written meanwhile): the statement wrote nothing
             return None
         return (None, False) if row is None else (movement_from_row(row), True)
@@ -422,6 +420,13 @@ class Runner:
     def note_reference(self, movement_id: str, reference: str) -> None:
         """The provider's reference for the movement, kept once (the first one given)."""
         _REFERENCE.execute_alone(self._engine, {"b_id": movement_id, "b_reference": reference[:80]})
+
+
+def _changed(read: dict[str, Any], details: dict[str, Any]) -> dict[str, Any]:
+    """What ``details`` adds to or changes in the details as ``read``: what an outcome lays over the row
+    as it is when written. The rest is left as it is then: a key another writer changed since the
+    read (settling takes the order's copy: sika.payments.settlement) is not put back."""
+    return {key: value for key, value in details.items() if key not in read or read[key] != value}
 
 
 def _follows_up(hook: MovementHook, movement: Movement) -> bool:

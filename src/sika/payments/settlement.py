@@ -32,8 +32,7 @@ class Movements(Runner):
 
     def settle(self, movement_id: str, *, success: bool, receipt: dict[str, str] | None = None,
                error_code: str | None = None, reason: str | None = None,
-               known: Collection[Customer] = (), read: Movement | None = None,
-               reference: str | None = None) -> Movement:
+               known: Collection[Customer] = (), read: Movement | None = None) -> Movement:
         """A provider's final answer for a ``pending`` movement, applied once.
 
         A success that arrives after the hold was given up is kept in ``details["late_outcome"]`` for
@@ -43,18 +42,16 @@ class Movements(Runner):
         ``read``: the movement as the caller wrote or read it, pending, taken as it is on PostgreSQL
         rather than read again. That is safe there: a copy out of date (settled meanwhile by a
         callback or the deadline) is found out by the ledger, which resolves a hold once, and by the
-        outcome, written only while the row is still pending and over the row's own details. On
+        outcome, written only while the row is still pending, what it adds laid over the row's details. On
         SQLite the row is read under the lock, whose outcome writes the details it read.
-        ``reference``: the provider's, written with the outcome when it is one statement (PostgreSQL);
-        the answer has none when it was not, and the caller notes it.
         """
         with together(self._engine):
             return self._settle(movement_id, success=success, receipt=receipt, error_code=error_code,
-                                reason=reason, known=known, read=read, reference=reference)
+                                reason=reason, known=known, read=read)
 
     def _settle(self, movement_id: str, *, success: bool, receipt: dict[str, str] | None,
                 error_code: str | None, reason: str | None, known: Collection[Customer],
-                read: Movement | None, reference: str | None) -> Movement:
+                read: Movement | None) -> Movement:
         taken = read is not None and read.id == movement_id and read.status is Status.PENDING \
             and shared(self._engine) is None and self._engine.dialect.name == "postgresql"
         movement = read if taken and read is not None else self.get(movement_id)
@@ -88,7 +85,7 @@ class Movements(Runner):
             else:
                 raise AssertionError(f"settling {movement.id}: unexpected ledger answer {first}")
         return self._close(movement, success=outcome, receipt=receipt, error_code=error_code, reason=reason,
-                           known=known, reference=reference)
+                           known=known)
 
     def capture(self, movement_id: str, amount: int, then: list[Leg], *,
                 notes: Mapping[str, Any] | None = None) -> Movement:
@@ -175,8 +172,7 @@ class Movements(Runner):
         return self.get(movement.id)
 
     def _close(self, movement: Movement, *, success: bool, receipt: dict[str, str] | None,
-               error_code: str | None, reason: str | None, known: Collection[Customer] = (),
-               reference: str | None = None) -> Movement:
+               error_code: str | None, reason: str | None, known: Collection[Customer] = ()) -> Movement:
         details = dict(movement.details)
         if receipt:
             details["receipt"] = receipt
@@ -186,7 +182,7 @@ class Movements(Runner):
             details["reason"] = reason or "the provider refused or failed the payment; nothing was taken"
         recorded, exact = self._outcome(movement, Status.PENDING, status,
                                         error_code=None if success else error_code, details=details,
-                                        known=known, reference=reference)
+                                        known=known)
         if recorded is not None and (exact or shared(self._engine) is not None):
             # The row as written, or SQLite's lock held since ``movement`` was read (settle's together).
             return recorded
