@@ -3,8 +3,9 @@
 **Locked** (the general path): the accounts the batch touches are locked with ``SELECT … ORDER BY id
 FOR UPDATE`` before anything is read that the rules depend on; every writer takes them in the same
 order, so none deadlocks. Pending transfers and stored ids are read after the locks, under READ
-COMMITTED, so they are current. Two round trips: the reads as one pipeline (locks first, then the
-reads they protect), the writes and the commit as another.
+COMMITTED, so they are current. Two round trips: the transaction's ``BEGIN`` and the reads as one
+pipeline (locks first, then the reads they protect), the writes and the ``COMMIT`` as another; a
+third first for the pending transfers a batch posts or voids (their accounts, to lock them).
 
 **Cached** (plain and pending transfers whose accounts this process has seen): the rules run on the
 accounts as this process last wrote or locked them (``AccountCache``), assuming the ids are new; one
@@ -148,12 +149,23 @@ class PostgresBatches:
         expire_ids: Sequence[str],
     ) -> Outcome:
         pending_ids = {t.pending_id for t in transfers if t.pending_id} | set(expire_ids)
+        # The transaction's BEGIN and COMMIT go in the pipelines as statements, in autocommit (psycopg's
+        # own BEGIN is a round trip of its own, and its commit in a pipeline syncs once more on the
+        # way out): two round trips for a batch, where they were four.
+        connection.autocommit = True
         try:
             with connection.cursor() as locking, connection.cursor() as reading:
                 # Pending transfers' accounts never change, so they can be read before the locks.
-                early = _read_transfers(reading, pending_ids) if pending_ids else {}
+                early: dict[str, TransferRecord] = {}
+                if pending_ids:
+                    with connection.pipeline():
+                        locking.execute(_BEGIN)
+                        reading.execute(_READ_TRANSFERS, (text_array(pending_ids),))
+                    early = {row[1]: record_from_row(row) for row in reading.fetchall()}
                 account_ids = referenced_account_ids(transfers) | accounts_of(early.values())
                 with connection.pipeline():
+                    if not pending_ids:
+                        locking.execute(_BEGIN)
                     locking.execute(_LOCK_ACCOUNTS, (int_array(sorted(account_ids)),))
                     reading.execute(
                         _READ_TRANSFERS, (text_array({t.id for t in transfers} | pending_ids),)
@@ -179,7 +191,7 @@ class PostgresBatches:
                     _copy_transfers(locking, outcome.new_records)
                 with connection.pipeline():
                     _write(locking, outcome, accounts)
-                    connection.commit()
+                    locking.execute(_COMMIT)
         except _CACHE_MISSES as exc:
             connection.rollback()
             raise RetryableError(str(exc)) from exc
@@ -187,14 +199,12 @@ class PostgresBatches:
             if not connection.closed:
                 connection.rollback()
             raise
+        finally:
+            if not connection.closed:
+                connection.autocommit = False  # idle again, committed or rolled back
         # Every locked account is now as committed, whether the batch changed it or not.
         self.cache.store(account_row(account) for account in accounts.values())
         return outcome
-
-
-def _read_transfers(cursor: psycopg.Cursor[Any], ids: set[str]) -> dict[str, TransferRecord]:
-    cursor.execute(_READ_TRANSFERS, (text_array(ids),))
-    return {row[1]: record_from_row(row) for row in cursor.fetchall()}
 
 
 def _copy_transfers(cursor: psycopg.Cursor[Any], records: Sequence[TransferRecord]) -> None:
@@ -267,6 +277,8 @@ def _cached_statement(
     return sql, params
 
 
+_BEGIN = "BEGIN ISOLATION LEVEL READ COMMITTED"
+_COMMIT = "COMMIT"
 _LOCK_ACCOUNTS = (
     f"SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE id = ANY(%s::bigint[]) ORDER BY id"
     " FOR UPDATE"

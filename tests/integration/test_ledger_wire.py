@@ -1,0 +1,65 @@
+"""What a batch costs on the wire on PostgreSQL (``sika.ledger.postgres_batches``): the locked path is
+two round trips, its ``BEGIN`` and ``COMMIT`` sent in its two pipelines, and a third first for the
+pending transfers a batch posts; the connection is handed back as it was taken."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ledger_support import open_bank, open_wallet
+from sqlalchemy import Engine
+
+from sika.ledger import Ledger, Transfer, TransferFlags
+from sika.ledger import TransferResult as R
+from sika.ledger.store import BatchStore
+
+
+def _traced(engine: Engine, tmp_path: Path, transfers: list[Transfer]) -> tuple[list[R], list[str]]:
+    """The batch's results on a fresh store (nothing cached: the locked path) and what was sent."""
+    store = BatchStore(engine)
+    raw = engine.raw_connection()
+    driver: Any = raw.dbapi_connection
+    wire = tmp_path / "wire.txt"
+    try:
+        with wire.open("w") as out:
+            driver.pgconn.trace(out.fileno())
+            outcome = store.run(transfers, now_ns=time.time_ns(), connection=raw)  # the ledger's clock
+            driver.pgconn.untrace()
+        assert driver.autocommit is False and driver.info.transaction_status == 0  # idle, as taken
+    finally:
+        raw.close()
+    sent = [line.split("\t")[3:] for line in wire.read_text().splitlines() if "\tF\t" in line]
+    return list(outcome.results), [" ".join(part) for part in sent]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_locked_batch_is_two_round_trips_with_its_begin_and_commit(
+    engine: Engine, ledger: Ledger, tmp_path: Path
+) -> None:
+    bank = open_bank(ledger)
+    ama, kofi = open_wallet(ledger, bank, 10_000), open_wallet(ledger)
+    pay = Transfer(id="pay-1", debit_account_id=ama.id, credit_account_id=kofi.id, amount=2_500)
+    results, sent = _traced(engine, tmp_path, [pay])
+    assert results == [R.OK]
+    assert sum(line.startswith("Sync") for line in sent) == 2, sent
+    statements = [line for line in sent if line.startswith("Parse")]
+    assert "BEGIN ISOLATION LEVEL READ COMMITTED" in statements[0], statements
+    assert "COMMIT" in statements[-1], statements
+    assert ledger.get_account(kofi.id).balance == 2_500
+
+    hold = Transfer(id="hold-1", debit_account_id=ama.id, credit_account_id=kofi.id, amount=1_000,
+                    flags=TransferFlags.PENDING, timeout_s=60)
+    assert ledger.create_transfers([hold]) == [R.OK]
+    post = Transfer(id="post-1", pending_id="hold-1", flags=TransferFlags.POST_PENDING)
+    results, sent = _traced(engine, tmp_path, [post])
+    assert results == [R.OK]
+    assert sum(line.startswith("Sync") for line in sent) == 3, sent  # the held transfer read first
+    assert ledger.get_account(kofi.id).balance == 3_500
+
+    again, sent = _traced(engine, tmp_path, [pay])  # a retried request: stored already, nothing moves
+    assert again == [R.EXISTS]
+    assert ledger.get_account(kofi.id).balance == 3_500
