@@ -42,8 +42,9 @@ class Movements(Runner):
         ``read``: the movement as the caller wrote or read it, pending, taken as it is on PostgreSQL
         rather than read again. That is safe there: a copy out of date (settled meanwhile by a
         callback or the deadline) is found out by the ledger, which resolves a hold once, and by the
-        outcome, written only while the row is still pending, what it adds laid over the row's details. On
-        SQLite the row is read under the lock, whose outcome writes the details it read.
+        outcome, written only while the row is still pending, with only what it adds or changes
+        laid over the row's details. On SQLite the row is read under the lock, whose outcome writes
+        the details it read.
         """
         with together(self._engine):
             return self._settle(movement_id, success=success, receipt=receipt, error_code=error_code,
