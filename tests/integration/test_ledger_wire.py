@@ -63,3 +63,32 @@ def test_a_locked_batch_is_two_round_trips_with_its_begin_and_commit(
     again, sent = _traced(engine, tmp_path, [pay])  # a retried request: stored already, nothing moves
     assert again == [R.EXISTS]
     assert ledger.get_account(kofi.id).balance == 3_500
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_batch_that_fails_between_its_pipelines_leaves_nothing_and_the_connection_as_taken(
+    engine: Engine, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sika.ledger.postgres_batches as batches
+
+    bank = open_bank(ledger)
+    ama, kofi = open_wallet(ledger, bank, 10_000), open_wallet(ledger)
+    pay = Transfer(id="pay-2", debit_account_id=ama.id, credit_account_id=kofi.id, amount=2_500)
+    store = BatchStore(engine)
+    raw = engine.raw_connection()
+    driver: Any = raw.dbapi_connection
+    try:
+        def broken(*_: Any, **__: Any) -> Any:
+            raise RuntimeError("the rules failed")  # after the accounts were locked, before any write
+
+        with monkeypatch.context() as patched:
+            patched.setattr(batches, "apply", broken)
+            with pytest.raises(RuntimeError, match="the rules failed"):
+                store.run([pay], now_ns=time.time_ns(), connection=raw)
+        assert driver.autocommit is False and driver.info.transaction_status == 0  # rolled back, idle
+        assert ledger.get_account(kofi.id).balance == 0
+        (result,) = store.run([pay], now_ns=time.time_ns(), connection=raw).results  # the same one
+        assert result is R.OK and ledger.get_account(kofi.id).balance == 2_500
+    finally:
+        raw.close()

@@ -124,8 +124,7 @@ class PostgresBatches:
                     try:
                         cursor.execute(*statement)
                     finally:
-                        if not connection.closed:
-                            connection.autocommit = False
+                        _out_of_autocommit(connection)
         except _CACHE_MISSES:
             connection.rollback()
             self.cache.forget(account_ids)
@@ -200,11 +199,26 @@ class PostgresBatches:
                 connection.rollback()
             raise
         finally:
-            if not connection.closed:
-                connection.autocommit = False  # idle again, committed or rolled back
+            _out_of_autocommit(connection)
         # Every locked account is now as committed, whether the batch changed it or not.
         self.cache.store(account_row(account) for account in accounts.values())
         return outcome
+
+
+def _out_of_autocommit(connection: psycopg.Connection[Any]) -> None:
+    """Back out of autocommit once a batch is over, committed or rolled back. A connection that is not
+    idle by then (a rollback that failed) is closed rather than left in autocommit, where the next
+    user of a pooled connection would write without a transaction; the pool or the lane replaces it,
+    and the batch's own error is what the caller sees."""
+    if connection.closed:
+        return
+    try:
+        if connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            connection.autocommit = False
+            return
+    except psycopg.Error:
+        pass
+    connection.close()
 
 
 def _copy_transfers(cursor: psycopg.Cursor[Any], records: Sequence[TransferRecord]) -> None:
