@@ -52,4 +52,5 @@ def test_each_month_has_its_own_meter(engine: Engine, ledger: Ledger, customer_i
     december = meters.account(customer_id, MONTH, 500_000)
     january = InflowMeters(engine, ledger).account(customer_id, "2027-01", 500_000)
     assert january != december
-    assert meters.used(customer_id, MONTH) == 0
+    assert ledger.get_account(january).balance_max == ledger.get_account(december).balance_max == 500_000
+    assert meters.used(customer_id, "2027-01") == 0 and meters.used(customer_id, "2027-02") == 0

@@ -12,6 +12,7 @@ import pytest
 from ledger_support import open_bank, open_wallet
 from sqlalchemy import Engine
 
+import sika.ledger.postgres_batches as batches
 from sika.ledger import Ledger, Transfer, TransferFlags
 from sika.ledger import TransferResult as R
 from sika.ledger.store import BatchStore
@@ -70,8 +71,6 @@ def test_a_locked_batch_is_two_round_trips_with_its_begin_and_commit(
 def test_a_batch_that_fails_between_its_pipelines_leaves_nothing_and_the_connection_as_taken(
     engine: Engine, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import sika.ledger.postgres_batches as batches
-
     bank = open_bank(ledger)
     ama, kofi = open_wallet(ledger, bank, 10_000), open_wallet(ledger)
     pay = Transfer(id="pay-2", debit_account_id=ama.id, credit_account_id=kofi.id, amount=2_500)

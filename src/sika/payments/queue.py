@@ -9,6 +9,7 @@ only until the lease runs out. The table needs ``id``, ``status``, ``next_attemp
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine, Table, bindparam, or_, select, update
@@ -29,30 +30,35 @@ def claim_due(engine: Engine, table: Table, *, now_ns: int, limit: int, lease_s:
     return sorted((row._mapping for row in rows), key=lambda row: row["id"])
 
 
-# The claim of each table, built once: the workers claim several times a second, busy or not.
-_CLAIMS: dict[str, tuple[Table, Prepared]] = {}
+# Each table's claim and renewal, built once: the workers claim several times a second, busy or not.
+_BUILT: dict[tuple[str, str], tuple[Table, Prepared]] = {}
+
+
+def _built(what: str, table: Table, make: Callable[[Table], Prepared]) -> Prepared:
+    known = _BUILT.get((what, table.name))
+    if known is None or known[0] is not table:
+        known = _BUILT[(what, table.name)] = (table, make(table))
+    return known[1]
 
 
 def _claim(table: Table) -> Prepared:
-    known = _CLAIMS.get(table.name)
-    if known is None or known[0] is not table:
-        c = table.c
-        now = bindparam("b_now", type_=c.next_attempt_ns.type)
-        due = (
-            select(c.id)
-            .where(c.status == "queued", c.next_attempt_ns <= now,
-                   or_(c.lease_until_ns.is_(None), c.lease_until_ns < now))
-            .order_by(c.id)
-            .limit(bindparam("b_limit"))
-            .with_for_update(skip_locked=True)
-        )
-        known = _CLAIMS[table.name] = (table, Prepared(
-            update(table)
-            .where(c.id.in_(due.scalar_subquery()))
-            .values(lease_until_ns=bindparam("b_lease"), attempts=c.attempts + 1)
-            .returning(*c)
-        ))
-    return known[1]
+    return _built("claim", table, _make_claim)
+
+
+def _make_claim(table: Table) -> Prepared:
+    c = table.c
+    now = bindparam("b_now", type_=c.next_attempt_ns.type)
+    due = (
+        select(c.id)
+        .where(c.status == "queued", c.next_attempt_ns <= now,
+               or_(c.lease_until_ns.is_(None), c.lease_until_ns < now))
+        .order_by(c.id)
+        .limit(bindparam("b_limit"))
+        .with_for_update(skip_locked=True)
+    )
+    return Prepared(update(table).where(c.id.in_(due.scalar_subquery()))
+                    .values(lease_until_ns=bindparam("b_lease"), attempts=c.attempts + 1)
+                    .returning(*c))
 
 
 def backoff_ns(attempts: int) -> int:
@@ -75,15 +81,12 @@ def renew(engine: Engine, table: Table, row_id: int, lease_until_ns: int, *, now
     return renewed if taken else None
 
 
-_RENEWALS: dict[str, tuple[Table, Prepared]] = {}
-
-
 def _renewal(table: Table) -> Prepared:
-    known = _RENEWALS.get(table.name)
-    if known is None or known[0] is not table:
-        c = table.c
-        known = _RENEWALS[table.name] = (table, Prepared(
-            update(table).where(c.id == bindparam("b_id"), c.status == "queued",
-                                c.lease_until_ns == bindparam("b_lease"))
-            .values(lease_until_ns=bindparam("b_renewed"))))
-    return known[1]
+    return _built("renewal", table, _make_renewal)
+
+
+def _make_renewal(table: Table) -> Prepared:
+    c = table.c
+    return Prepared(update(table).where(c.id == bindparam("b_id"), c.status == "queued",
+                                        c.lease_until_ns == bindparam("b_lease"))
+                    .values(lease_until_ns=bindparam("b_renewed")))
