@@ -45,6 +45,14 @@ _BY_ID = Prepared(_BY_ID_SELECT)
 _IN = Prepared(select(people.c.id, people.c.name.label("who")).where(
     people.c.id.in_(bindparam("ids", expanding=True)), people.c.city.in_(["Lomé", "Kara"])
 ).order_by(people.c.id))
+_NOT_IN = Prepared(select(people.c.id).where(
+    people.c.name.in_(bindparam("names", expanding=True)),
+    people.c.id.not_in(bindparam("ids", expanding=True)),
+).order_by(people.c.id))
+_TEXT_IN = Prepared(text("SELECT id FROM people WHERE city IN :cities ORDER BY id")
+                    .bindparams(bindparam("cities", expanding=True, type_=String())))
+_UNTYPED_IN = Prepared(text("SELECT id FROM people WHERE id IN :ids ORDER BY id")
+                       .bindparams(bindparam("ids", expanding=True)))
 _ADD = Prepared(insert(people).values({k: bindparam(k) for k in ("id", "name", "vip", "city")}))
 _MOVE = Prepared(update(people).where(people.c.id == bindparam("b_id")).values(city=bindparam("b_city")))
 _COUNT = Prepared(text("SELECT count(*) AS n, max(id) AS top FROM people"))
@@ -88,6 +96,47 @@ def test_expanding_and_literal_lists_and_labels(engine: Engine) -> None:
     counted = _COUNT.first(engine)
     assert counted is not None and (counted.n, counted.top) == (3, 3)  # text(): names from the cursor
     assert tuple(_UNNAMED.first(engine) or ()) == (3, 3)  # names unfit for attributes: by position
+
+
+def test_in_and_not_in_answer_as_sqlalchemy_does_whatever_the_number_of_values(engine: Engine) -> None:
+    _add(engine, (1, "Ama", False, "Lomé"), (2, "Kofi", False, "Kara"), (3, "Yao", False, None))
+    cases = [(["Ama", "Kofi", "Yao"], [2]), (["Yao"], [1, 2]), (["Ama", "Kofi"], list(range(3, 300)))]
+    for names, ids in cases:
+        with engine.connect() as connection:
+            expected = connection.execute(_NOT_IN._statement, {"names": names, "ids": ids}).scalars().all()
+        assert [r.id for r in _NOT_IN.all(engine, {"names": names, "ids": ids})] == expected
+    assert [r.id for r in _NOT_IN.all(engine, {"names": ["Ama", "Kofi", "Yao"], "ids": [2]})] == [1, 3]
+    # A NULL among the values: nothing is "not in" a list holding an unknown, as in SQL's NOT IN.
+    assert _NOT_IN.all(engine, {"names": ["Ama"], "ids": [None]}) == []
+    assert [r.id for r in _TEXT_IN.all(engine, {"cities": ["Kara", "Lomé"]})] == [1, 2]
+    assert [r.id for r in _UNTYPED_IN.all(engine, {"ids": [3, 1]})] == [1, 3]  # no type: spelled out
+
+
+def test_on_postgresql_a_list_is_one_array_parameter_and_the_text_never_changes(postgres_url: str) -> None:
+    """The values go as one array (``= ANY``, ``<> ALL``): one text for any number of values, which the
+    driver splits once and the server prepares once, where each count of values was a text of its own."""
+    engine = create_db_engine(postgres_url, pool_size=1)
+    metadata.create_all(engine)
+    heard: list[tuple[str, Any]] = []
+
+    def listen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
+        heard.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        for count in (1, 2, 50, 500):
+            _NOT_IN.all(engine, {"names": [f"n{i}" for i in range(count)], "ids": list(range(count))})
+            _TEXT_IN.all(engine, {"cities": ["Lomé"] * count})
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+        engine.dispose()
+    texts = {statement for statement, _ in heard}
+    assert len(texts) == 2
+    assert any("name = ANY (" in t and "id <> ALL (" in t for t in texts)
+    assert any("city = ANY (" in t for t in texts)
+    assert all(len(parameters) <= 2 for _, parameters in heard)  # the lists, one parameter each
+    # ... while an untyped list is still spelled out, one placeholder a value
+    assert "IN (" in _UNTYPED_IN._plan(engine.dialect).sql
 
 
 def test_a_missing_parameter_is_refused_before_the_driver(engine: Engine) -> None:
@@ -142,6 +191,8 @@ def test_lists_up_to_the_callers_limits_and_an_empty_list_refused(engine: Engine
     assert [r.id for r in _IN.all(engine, {"ids": many})] == [1]
     with pytest.raises(ValueError, match="0 values"):
         _IN.all(engine, {"ids": []})
+    with pytest.raises(ValueError, match="0 values"):
+        _UNTYPED_IN.all(engine, {"ids": []})
 
 
 def test_a_write_outside_a_transaction_is_refused(engine: Engine) -> None:

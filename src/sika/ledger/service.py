@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, insert, select, text, update
+from sqlalchemy import Engine, String, bindparam, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import PoolProxiedConnection
 
@@ -62,7 +62,7 @@ _ACCOUNTS_BY_ID = Prepared(
 _TRANSFERS_BY_ID = Prepared(text(
     f"SELECT {TRANSFER_COLUMNS} FROM ledger_transfers t"
     " LEFT JOIN ledger_pending p ON p.transfer_id = t.id WHERE t.id IN :ids"
-).bindparams(bindparam("ids", expanding=True)))
+).bindparams(bindparam("ids", expanding=True, type_=String())))  # typed: an array on PostgreSQL
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from sika.prepared import Prepared
 __all__ = [
     "ADD_INBOUNDS_POSTGRES",
     "DONE_MANY",
+    "ENQUEUE_MANY_POSTGRES",
     "KNOWN",
     "LAST_INBOUND",
     "LAST_INBOUNDS",
@@ -125,8 +126,20 @@ LAST_INBOUNDS = Prepared(select(contacts.c.msisdn, contacts.c.last_inbound_at_ns
                           .where(contacts.c.msisdn.in_(bindparam("numbers", expanding=True))))
 
 
-# Many answers at once, RETURNING their ids: SQLAlchemy makes it one multi-row INSERT (PostgreSQL).
-ENQUEUE_MANY = insert(outbound).returning(outbound.c.source_key, outbound.c.id)
+# PostgreSQL: many answers queued by one statement, RETURNING their ids, the rows as arrays: one text
+# whatever their number (a multi-row INSERT had a text for each count, split by the driver and parsed
+# and planned by the server at every run). Inserted in the order given, so that each person's ids
+# ascend as their answers go.
+ENQUEUE_MANY_POSTGRES = Prepared(text(
+    "INSERT INTO wa_outbound (msisdn, body_json, secret_body_json, status, attempts, lease_until_ns,"
+    " next_attempt_ns, created_at_ns, updated_at_ns, source_key)"
+    " SELECT v.msisdn, v.body_json, v.secret_body_json, 'queued', v.attempts, v.lease_until_ns,"
+    " :now, :now, :now, v.source_key"
+    " FROM unnest(CAST(:msisdn_all AS TEXT[]), CAST(:body_json_all AS TEXT[]),"
+    " CAST(:secret_body_json_all AS TEXT[]), CAST(:attempts_all AS INTEGER[]),"
+    " CAST(:lease_until_ns_all AS BIGINT[]), CAST(:source_key_all AS TEXT[]))"
+    " WITH ORDINALITY AS v(msisdn, body_json, secret_body_json, attempts, lease_until_ns, source_key, n)"
+    " ORDER BY v.n RETURNING source_key, id"))
 # Messages of one claim (one lease) marked handled at once: one statement a batch, not one a message.
 DONE_MANY = Prepared(update(inbox).where(inbox.c.id.in_(bindparam("ids", expanding=True)),
                                          inbox.c.status == "queued",

@@ -20,7 +20,7 @@ from sika.chat.whatsapp.sealing import Sealer
 from sika.chat.whatsapp.statements import (
     ADD_INBOUNDS_POSTGRES,
     DONE_MANY,
-    ENQUEUE_MANY,
+    ENQUEUE_MANY_POSTGRES,
     KNOWN,
     LAST_INBOUND,
     LAST_INBOUNDS,
@@ -75,6 +75,8 @@ ERROR_CHARS_MAX = 200
 ADD_MAX = 10_000
 # Ids one statement marks handled (a claim takes far fewer; under SQLite's 32,766 variables).
 _DONE_CHUNK = 1_000
+# A queued answer's own columns, one array each in ENQUEUE_MANY_POSTGRES (the rest are the pass's).
+_ENQUEUED_COLUMNS = ("msisdn", "body_json", "secret_body_json", "attempts", "lease_until_ns", "source_key")
 _INBOUND_TEXT_COLUMNS = ("message_id", "msisdn", "kind", "text", "choice_id", "payload_json")
 PRUNE_BATCH_MAX = 10_000
 # A status may only move forward: the webhooks for one message can arrive out of order.
@@ -266,13 +268,16 @@ def enqueue_leased(connection: Connection, items: Sequence[tuple[str, str, Seque
     enqueue = statements_of(connection).enqueue
     ids: dict[str, int] = {}
     if connection.dialect.name == "sqlite" or len(fresh) == 1:
-        # One by one through the driver: in-process, cheaper than SQLAlchemy's one multi-row INSERT.
+        # One by one through the driver: in-process, cheaper than one statement of arrays.
         for row in fresh:
             found = enqueue.first(connection, row)
             assert found is not None
             ids[found.source_key] = int(found.id)
-    elif fresh:  # over the network: one round trip for all (SQLAlchemy's multi-row INSERT … RETURNING)
-        ids = {key: int(row_id) for key, row_id in connection.execute(ENQUEUE_MANY, fresh)}
+    elif fresh:  # over the network: one round trip for all, the rows as arrays
+        assert all(row["status"] == "queued" and row["next_attempt_ns"] == now_ns for row in fresh)
+        arrays = {f"{column}_all": [row[column] for row in fresh] for column in _ENQUEUED_COLUMNS}
+        written = ENQUEUE_MANY_POSTGRES.all(connection, {"now": now_ns, **arrays})
+        ids = {row.source_key: int(row.id) for row in written}
     queued: list[list[Queued]] = []
     position = 0
     for _, _, bodies in items:
