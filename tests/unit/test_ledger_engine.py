@@ -7,7 +7,6 @@ writes it.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 
 import pytest
@@ -85,9 +84,7 @@ class Book:
             expire_ids=expire_ids,
         )
         for pending_id, status in outcome.resolved.items():
-            self.existing[pending_id] = dataclasses.replace(
-                self.existing[pending_id], pending_status=status
-            )
+            self.existing[pending_id] = self.existing[pending_id]._replace(pending_status=status)
         return outcome
 
     def totals(self, account_id: int) -> tuple[int, int, int, int]:
@@ -157,6 +154,21 @@ def test_a_transfer_moves_money_from_the_debit_to_the_credit_account(book: Book)
     assert (record.id, record.amount, record.currency, record.created_at_ns) == (
         "t1", 300, "XOF", NOW_NS
     )
+
+
+def test_a_new_record_holds_every_field_in_its_place(book: Book) -> None:
+    """Records are made positionally on the hot path: each field lands under its own name."""
+    outcome = book.outcome(move("t1", amount=300, code=7, metadata={"why": "rent"}),
+                           hold("h1", amount=50, timeout_s=30))
+    plain, held = outcome.new_records
+    assert plain == TransferRecord(
+        id="t1", debit_account_id=ALICE, credit_account_id=BOB, amount=300, currency="XOF", code=7,
+        flags=TransferFlags.NONE, pending_id=None, timeout_s=0, metadata={"why": "rent"},
+        created_at_ns=NOW_NS, seq=0, pending_status=None, expires_at_ns=None)
+    assert held == TransferRecord(
+        id="h1", debit_account_id=ALICE, credit_account_id=BOB, amount=50, currency="XOF", code=0,
+        flags=PENDING, pending_id=None, timeout_s=30, metadata={}, created_at_ns=NOW_NS, seq=0,
+        pending_status=PendingStatus.PENDING, expires_at_ns=NOW_NS + 30 * S_NS)
 
 
 @pytest.mark.parametrize(

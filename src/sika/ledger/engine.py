@@ -8,7 +8,6 @@ same code runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,6 +40,8 @@ _CLOSED = int(AccountFlags.CLOSED)
 _DEBITS_LIMITED = int(AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS)
 _CREDITS_LIMITED = int(AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS)
 _NS_PER_S = 1_000_000_000
+_PENDING_STATUS = PendingStatus.PENDING
+_new_record = TransferRecord._make
 
 
 @dataclass(slots=True)
@@ -285,21 +286,12 @@ def _apply_one(state: _State, t: Transfer) -> R:
     else:
         debit.debits_posted += amount
         credit.credits_posted += amount
-    record = TransferRecord(
-        id=t.id,
-        debit_account_id=debit.id,
-        credit_account_id=credit.id,
-        amount=amount,
-        currency=debit.currency,
-        code=t.code,
-        flags=t.flags,
-        pending_id=None,
-        timeout_s=t.timeout_s,
-        metadata=t.metadata,
-        created_at_ns=state.now_ns,
-        pending_status=PendingStatus.PENDING if pending else None,
-        expires_at_ns=state.now_ns + t.timeout_s * _NS_PER_S if pending and t.timeout_s else None,
-    )
+    # Positionally, in TransferRecord's field order: the hot path of every batch.
+    record = _new_record((
+        t.id, debit.id, credit.id, amount, debit.currency, t.code, t.flags, None, t.timeout_s,
+        t.metadata, state.now_ns, 0, _PENDING_STATUS if pending else None,
+        state.now_ns + t.timeout_s * _NS_PER_S if pending and t.timeout_s else None,
+    ))
     _record(state, record)
     if pending:
         _set_pending(state, record)
@@ -395,7 +387,7 @@ def _record(state: _State, record: TransferRecord) -> None:
 
 
 def _with_status(record: TransferRecord, status: PendingStatus) -> TransferRecord:
-    return dataclasses.replace(record, pending_status=status)
+    return record._replace(pending_status=status)
 
 
 def _same_fields(t: Transfer, stored: TransferRecord) -> bool:
