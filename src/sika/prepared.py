@@ -42,9 +42,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql import ClauseElement, sqltypes
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.sqltypes import NullType, TupleType
 
 from sika.db import begin, shared
 
@@ -232,7 +231,7 @@ class Prepared:
         if isinstance(params, Mapping):
             sql, values = _values(plan, params)
         else:
-            assert not plan.expanding, "no expanding parameter with execute_many"
+            assert not plan.expanding, "no list parameter with execute_many"
             sql, values = plan.sql, [_values(plan, row)[1] for row in params]
             # One row is one execute: psycopg runs executemany in a pipeline, which costs more
             # than the statement for the one to few rows a pass writes.
@@ -325,25 +324,38 @@ def _make_plan(statement: ClauseElement, dialect: Dialect) -> _Plan:
     columns = getattr(compiled, "_result_columns", None) or []
     record = _record_class(tuple(c.keyname for c in columns)) if columns else None
     converts = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
-    return _Plan(sql, dialect.positional, tuple(binds), any(b.expanding for b in binds), record,
+    return _Plan(sql, dialect.positional, tuple(binds), any(b.expanding or b.array for b in binds), record,
                  converts if any(converts) else None)
 
 
 def _as_array(sql: str, name: str, type_: Any, dialect: Dialect) -> tuple[str, bool]:
     """``sql`` with the expanding parameter ``name`` as one array (``= ANY``, ``<> ALL``) where it is
-    a plain ``IN``/``NOT IN`` of a column's type, and whether it was; else left to be spelled out."""
-    if isinstance(type_, (NullType, TupleType)):
+    a plain ``IN``/``NOT IN`` of integers or strings, and whether it was; else (another type, a
+    tuple, a placeholder met twice) left to be spelled out, one placeholder a value."""
+    element = _array_element(type_)
+    if element is None:
         return sql, False
-    placeholder = re.escape(_POSTCOMPILE.format(name))
-    found = re.findall(rf"\b(NOT )?IN \({placeholder}\)", sql)
-    if len(found) != 1 or sql.count(_POSTCOMPILE.format(name)) != 1:
+    placeholder = _POSTCOMPILE.format(name)
+    pattern = re.compile(rf"\b(NOT\s+)?IN\s*\(\s*{re.escape(placeholder)}\s*\)", re.IGNORECASE)
+    found = pattern.findall(sql)
+    if len(found) != 1 or sql.count(placeholder) != 1:
         return sql, False
-    # The array's type is the column's, without a length (VARCHAR(16) -> VARCHAR[]), so that the
-    # comparison is the column's own and its index serves.
-    element = re.sub(r"\(.*\)", "", type_.compile(dialect=dialect)).strip()
     operator_ = "<> ALL" if found[0] else "= ANY"
-    return re.sub(rf"\b(NOT )?IN \({placeholder}\)",
-                  lambda _m: f"{operator_} (%({name})s::{element}[])", sql), True
+    return pattern.sub(lambda _m: f"{operator_} (%({name})s::{element}[])", sql), True
+
+
+def _array_element(type_: Any) -> str | None:
+    """The array's element type for a list compared with a column of ``type_``: BIGINT for every
+    integer (an int4 or int2 column compares with int8 by its own index), VARCHAR or TEXT for a
+    string without a length (a length or a fixed CHAR(n) would cut the values, and a wrong match
+    follow); None for anything else (an enum, a collation, a date…), which stays spelled out."""
+    if isinstance(type_, sqltypes.Integer):
+        return "BIGINT"
+    if not isinstance(type_, sqltypes.String) or isinstance(type_, (sqltypes.Enum, sqltypes.CHAR)):
+        return None
+    if getattr(type_, "collation", None):
+        return None
+    return "TEXT" if isinstance(type_, sqltypes.Text) else "VARCHAR"
 
 
 def _values(plan: _Plan, params: Mapping[str, Any]) -> tuple[str, Any]:

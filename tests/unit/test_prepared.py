@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import (
+    CHAR,
     BigInteger,
     Boolean,
     Column,
@@ -51,6 +52,10 @@ _NOT_IN = Prepared(select(people.c.id).where(
 ).order_by(people.c.id))
 _TEXT_IN = Prepared(text("SELECT id FROM people WHERE city IN :cities ORDER BY id")
                     .bindparams(bindparam("cities", expanding=True, type_=String())))
+_LOWER_NOT_IN = Prepared(text("SELECT id FROM people WHERE name not  in :names ORDER BY id")
+                         .bindparams(bindparam("names", expanding=True, type_=String())))
+_CHAR_IN = Prepared(text("SELECT id FROM people WHERE city IN :cities ORDER BY id")
+                    .bindparams(bindparam("cities", expanding=True, type_=CHAR(5))))
 _UNTYPED_IN = Prepared(text("SELECT id FROM people WHERE id IN :ids ORDER BY id")
                        .bindparams(bindparam("ids", expanding=True)))
 _ADD = Prepared(insert(people).values({k: bindparam(k) for k in ("id", "name", "vip", "city")}))
@@ -110,6 +115,7 @@ def test_in_and_not_in_answer_as_sqlalchemy_does_whatever_the_number_of_values(e
     assert _NOT_IN.all(engine, {"names": ["Ama"], "ids": [None]}) == []
     assert [r.id for r in _TEXT_IN.all(engine, {"cities": ["Kara", "Lomé"]})] == [1, 2]
     assert [r.id for r in _UNTYPED_IN.all(engine, {"ids": [3, 1]})] == [1, 3]  # no type: spelled out
+    assert [r.id for r in _LOWER_NOT_IN.all(engine, {"names": ["Kofi"]})] == [1, 3]  # as written by hand
 
 
 def test_on_postgresql_a_list_is_one_array_parameter_and_the_text_never_changes(postgres_url: str) -> None:
@@ -135,8 +141,11 @@ def test_on_postgresql_a_list_is_one_array_parameter_and_the_text_never_changes(
     assert any("name = ANY (" in t and "id <> ALL (" in t for t in texts)
     assert any("city = ANY (" in t for t in texts)
     assert all(len(parameters) <= 2 for _, parameters in heard)  # the lists, one parameter each
-    # ... while an untyped list is still spelled out, one placeholder a value
+    # ... while an untyped list, or one whose type has a length to keep (CHAR(5) would cut an array's
+    # values), is still spelled out, one placeholder a value
     assert "IN (" in _UNTYPED_IN._plan(engine.dialect).sql
+    assert "IN (" in _CHAR_IN._plan(engine.dialect).sql
+    assert "<> ALL (" in _LOWER_NOT_IN._plan(engine.dialect).sql
 
 
 def test_a_missing_parameter_is_refused_before_the_driver(engine: Engine) -> None:
