@@ -12,8 +12,9 @@ It runs on a SQLAlchemy ``Connection`` (inside its transaction: a savepoint, a `
 ``begin``), or, for a read, on an ``Engine``: then on the :func:`sika.db.together` connection of
 this thread if there is one, else (SQLite) on a connection of the thread's own kept for reads, or
 (PostgreSQL) on a pooled driver connection without SQLAlchemy's ``Connection`` around it, in
-autocommit; a write that is a transaction by itself (:meth:`Prepared.execute_alone`) goes the same
-way there. Driver errors come out as SQLAlchemy's (``IntegrityError``, ``OperationalError``…), as
+autocommit (within :func:`sika.own_connections.kept_connections`, the thread's own, kept in
+autocommit); a write that is a transaction by itself (:meth:`Prepared.execute_alone`) goes the
+same way there. Driver errors come out as SQLAlchemy's (``IntegrityError``, ``OperationalError``…), as
 they would through ``execute``, and a connection the driver reports lost is dropped from the pool.
 
 Every value is the caller's: one SQLAlchemy's execution context would have filled (a Python-side
@@ -34,18 +35,20 @@ import keyword
 import operator
 import re
 import threading
+import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement, sqltypes
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from sika.db import begin, shared
+from sika.own_connections import Kept, close_quietly, kept_by_pool, kept_connection, reader
 
 __all__ = ["Prepared", "Record"]
 
@@ -179,8 +182,11 @@ class Prepared:
         if isinstance(on, Engine):
             connection = shared(on)
             if connection is None and on.dialect.name == "sqlite":
-                return self._on_driver(_reader(on), on, None, params, read)
+                return self._on_driver(reader(on), on, None, params, read)
             if connection is None:
+                by_pool = kept_by_pool()
+                if by_pool is not None:
+                    return self._on_kept(by_pool, on, params, read)
                 return self._on_pooled(on, params, read)
             on = connection
         driver = on.connection.dbapi_connection
@@ -201,6 +207,20 @@ class Prepared:
             return self._read_in_autocommit(raw, driver, engine, params, read, taken=taken)
         finally:
             raw.close()  # back to the pool (which finds nothing to roll back), or closed if invalidated
+
+    def _on_kept(self, by_pool: weakref.WeakKeyDictionary[Any, Kept], engine: Engine,
+                 params: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+                 read: Callable[[Any, _Plan], _T]) -> _T:
+        kept = kept_connection(by_pool, engine)
+        try:
+            return self._on_driver(kept.driver, engine, None, params, read)
+        except DBAPIError as exc:
+            if exc.connection_invalidated:  # lost (the server restarted): the next call opens another
+                by_pool.pop(engine.pool, None)
+                close_quietly(kept.driver)
+            raise
+        finally:
+            kept.used_at = time.monotonic()
 
     def _read_in_autocommit(self, raw: Any, driver: Any, engine: Engine,
                             params: Mapping[str, Any] | Sequence[Mapping[str, Any]],
@@ -263,48 +283,6 @@ class Prepared:
                 plan = self._plans.get(key) or _make_plan(self._statement, dialect)
                 self._plans[key] = plan
         return plan
-
-
-# Each thread's own SQLite connection for reads, by pool (weakly: gone with the pool).
-_readers = threading.local()
-# Every engine's readers, closed when it is disposed: the database's last connection then closes and
-# checkpoints its WAL, as without them.
-_READERS_OF = "_sika_readers"
-_readers_lock = threading.Lock()
-
-
-def _reader(engine: Engine) -> Any:
-    """This thread's SQLite connection for reads, kept out of the pool: a checkout and the reset at its
-    return cost twice the read (25 µs against 6 µs for a lookup by key). In autocommit, each read is
-    its own read transaction, holding nothing between reads; with WAL it never waits for a writer."""
-    by_pool: weakref.WeakKeyDictionary[Any, Any] | None = getattr(_readers, "by_pool", None)
-    if by_pool is None:
-        by_pool = _readers.by_pool = weakref.WeakKeyDictionary()
-    pool = engine.pool
-    connection = by_pool.get(pool)
-    if connection is None:
-        kept = engine.raw_connection()  # made by the pool, so with its settings (WAL, busy timeout)
-        kept.detach()  # then this thread's alone: it takes no place in the pool
-        connection = by_pool[pool] = kept.dbapi_connection
-        with _readers_lock:
-            readers: list[tuple[weakref.ref[Any], Any]] | None = getattr(engine, _READERS_OF, None)
-            if readers is None:
-                readers = []
-                setattr(engine, _READERS_OF, readers)
-                event.listen(engine, "engine_disposed", _close_readers)
-            readers.append((weakref.ref(pool), connection))
-    return connection
-
-
-def _close_readers(engine: Engine) -> None:
-    """After ``engine.dispose()``: close the readers of its pools but the new one (threads that read
-    again open one on the new pool)."""
-    with _readers_lock:
-        readers: list[tuple[weakref.ref[Any], Any]] = getattr(engine, _READERS_OF, [])
-        old = [(ref, c) for ref, c in readers if ref() is not engine.pool]
-        readers[:] = [(ref, c) for ref, c in readers if ref() is engine.pool]
-    for _ref, connection in old:
-        connection.close()
 
 
 def _make_plan(statement: ClauseElement, dialect: Dialect) -> _Plan:

@@ -10,6 +10,7 @@ ten workers do not sweep ten times, and one dispatcher offers each trip.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from sika.bootstrap import Container
 from sika.chat.state import Conversations
 from sika.config import inbox_threads
 from sika.coordination.leases import TTL_S_MAX, Leases
+from sika.own_connections import kept_connections
 
 __all__ = ["LEASED", "Job", "WorkerRunner", "default_jobs", "leased"]
 
@@ -47,6 +49,9 @@ class Job:
     # Threads running the job side by side: for a job that waits on I/O (the disk, another server)
     # as long as it computes, a second thread computes while the first one waits.
     threads: int = 1
+    # Each of its threads reads through a PostgreSQL connection of its own rather than the pool's
+    # (sika.own_connections.kept_connections): for the jobs that read all the time.
+    keeps_connection: bool = False
 
     def __post_init__(self) -> None:
         assert 1 <= self.threads <= THREADS_MAX, self.threads
@@ -62,7 +67,8 @@ def default_jobs(container: Container) -> list[Job]:
             interval_s=container.settings.ledger_expiry_interval_s,
             run=ledger.expire_pending,
         ),
-        Job(name="outbox", interval_s=min(every, 0.5), run=container.outbox.deliver_due, batch_max=100),
+        Job(name="outbox", interval_s=min(every, 0.5), run=container.outbox.deliver_due, batch_max=100,
+            keeps_connection=True),
         Job(name="voucher-refunds", interval_s=every * 60, run=payments.refund_expired_vouchers,
             batch_max=100),
         Job(name="merchant-callbacks", interval_s=min(every, 1.0), run=container.callbacks.deliver_due,
@@ -90,8 +96,9 @@ def default_jobs(container: Container) -> list[Job]:
         jobs += [
             Job(name="whatsapp-inbox", interval_s=min(every, 0.2), run=whatsapp.process_inbox, batch_max=100,
                 threads=inbox_threads(container.settings.database_url,
-                                      container.settings.whatsapp_inbox_threads)),
-            Job(name="whatsapp-send", interval_s=every, run=whatsapp.send_due, batch_max=100),
+                                      container.settings.whatsapp_inbox_threads), keeps_connection=True),
+            Job(name="whatsapp-send", interval_s=every, run=whatsapp.send_due, batch_max=100,
+                keeps_connection=True),
             Job(name="whatsapp-pruning", interval_s=every * 3600, run=whatsapp.prune, batch_max=1_000),
         ]
     return [leased(job, container.leases) if job.name in LEASED else job for job in jobs]
@@ -133,6 +140,10 @@ class WorkerRunner:
         self._stop.wait()
 
     def _loop(self, job: Job) -> None:
+        with kept_connections() if job.keeps_connection else contextlib.nullcontext():
+            self._run_until_stopped(job)
+
+    def _run_until_stopped(self, job: Job) -> None:
         failures = 0
         while not self._stop.is_set():
             try:
