@@ -1,9 +1,9 @@
 """A thread's own database connections, kept out of the pool (:mod:`sika.prepared` runs on them).
 
-On SQLite each thread reads on a connection of its own (:func:`reader`); on PostgreSQL a thread that
-reads all the time may keep one in autocommit (:func:`kept_connections`). A checkout from the pool
-and the reset at its return cost as much as the statement or more; these connections are closed when
-their engine is disposed, as the pool's are.
+On SQLite each thread reads on a connection of its own (:func:`reader`), closed when its engine is
+disposed; on PostgreSQL a thread that reads all the time may keep one in autocommit
+(:func:`kept_connections`), which only that thread closes. A checkout from the pool and the reset at
+its return cost as much as the statement or more.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ _readers_lock = threading.Lock()
 class Kept:
     driver: Any
     used_at: float
+    engine: weakref.ref[Engine]  # whose pool it came from; once disposed (a new pool), it is closed
 
 
 # The PostgreSQL connections of this thread's own, by pool, while it is within kept_connections().
@@ -49,9 +50,11 @@ def kept_connections() -> Iterator[None]:
     (146 µs of CPU a read by key through the pool, 88 µs on a kept connection, on this machine).
     For the threads that read all the time (a worker's inbox, outbox and sender): each holds one
     connection more while within. One that sat idle ``PING_IDLE_S`` is pinged first, as a pooled one
-    is; one found lost is dropped and the statement fails, the next one opens a new connection."""
+    is; one found lost is dropped and the statement fails, the next one opens a new connection.
+    Only this thread closes them (another could close one under a running statement): on the way
+    out, or, for an engine disposed meanwhile, at its next statement on that engine."""
     assert getattr(_kept, "by_pool", None) is None, "kept_connections() does not nest"
-    by_pool: weakref.WeakKeyDictionary[Any, Kept] = weakref.WeakKeyDictionary()
+    by_pool: dict[Any, Kept] = {}  # strongly: a disposed pool's entry waits for its sweep
     _kept.by_pool = by_pool
     try:
         yield
@@ -61,20 +64,33 @@ def kept_connections() -> Iterator[None]:
             close_quietly(kept.driver)
 
 
-def kept_connection(by_pool: weakref.WeakKeyDictionary[Any, Kept], engine: Engine) -> Kept:
+def kept_connection(by_pool: dict[Any, Kept], engine: Engine) -> Kept:
     kept = by_pool.get(engine.pool)
     if kept is not None and not _usable(kept, engine):
         by_pool.pop(engine.pool, None)
         close_quietly(kept.driver)
         kept = None
     if kept is None:
+        _close_disposed(by_pool)
         raw = engine.raw_connection()  # made by the pool, so with its settings (options, isolation)
         raw.detach()  # then this thread's alone
         driver: Any = raw.dbapi_connection
-        driver.autocommit = True
-        kept = by_pool[engine.pool] = Kept(driver, time.monotonic())
-        _register(engine, driver)  # closed when the engine is disposed, as the pool's connections
+        try:
+            driver.autocommit = True
+        except BaseException:
+            close_quietly(driver)
+            raise
+        kept = by_pool[engine.pool] = Kept(driver, time.monotonic(), weakref.ref(engine))
     return kept
+
+
+def _close_disposed(by_pool: dict[Any, Kept]) -> None:
+    """Close the kept connections whose pool its engine has replaced (``dispose()``)."""
+    for pool, kept in list(by_pool.items()):
+        owner = kept.engine()
+        if owner is None or owner.pool is not pool:
+            by_pool.pop(pool, None)
+            close_quietly(kept.driver)
 
 
 def _usable(kept: Kept, engine: Engine) -> bool:
@@ -115,15 +131,13 @@ def reader(engine: Engine) -> Any:
 
 
 def _register(engine: Engine, connection: Any) -> None:
-    """Close ``connection`` (a thread's own, out of the pool) when the engine is disposed."""
+    """Close ``connection`` (a thread's SQLite reader) when the engine is disposed."""
     with _readers_lock:
         readers: list[tuple[weakref.ref[Any], Any]] | None = getattr(engine, _READERS_OF, None)
         if readers is None:
             readers = []
             setattr(engine, _READERS_OF, readers)
             event.listen(engine, "engine_disposed", _close_readers)
-        # Those closed meanwhile (a kept connection found lost) are forgotten here.
-        readers[:] = [(ref, c) for ref, c in readers if not getattr(c, "closed", False)]
         readers.append((weakref.ref(engine.pool), connection))
 
 
@@ -138,7 +152,7 @@ def _close_readers(engine: Engine) -> None:
         connection.close()
 
 
-def kept_by_pool() -> weakref.WeakKeyDictionary[Any, Kept] | None:
+def kept_by_pool() -> dict[Any, Kept] | None:
     """This thread's kept connections by pool, or None outside :func:`kept_connections`."""
-    by_pool: weakref.WeakKeyDictionary[Any, Kept] | None = getattr(_kept, "by_pool", None)
+    by_pool: dict[Any, Kept] | None = getattr(_kept, "by_pool", None)
     return by_pool

@@ -36,7 +36,6 @@ import operator
 import re
 import threading
 import time
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -208,7 +207,7 @@ class Prepared:
         finally:
             raw.close()  # back to the pool (which finds nothing to roll back), or closed if invalidated
 
-    def _on_kept(self, by_pool: weakref.WeakKeyDictionary[Any, Kept], engine: Engine,
+    def _on_kept(self, by_pool: dict[Any, Kept], engine: Engine,
                  params: Mapping[str, Any] | Sequence[Mapping[str, Any]],
                  read: Callable[[Any, _Plan], _T]) -> _T:
         kept = kept_connection(by_pool, engine)
@@ -218,6 +217,9 @@ class Prepared:
             if exc.connection_invalidated:  # lost (the server restarted): the next call opens another
                 by_pool.pop(engine.pool, None)
                 close_quietly(kept.driver)
+                # ... from a pool whose connections as old as this one are replaced, not handed out
+                # to fail in turn (as on the pooled path)
+                engine.pool._invalidate(kept.driver, exc.orig, _checkin=False)
             raise
         finally:
             kept.used_at = time.monotonic()

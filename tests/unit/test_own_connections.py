@@ -1,6 +1,7 @@
 """``sika.own_connections.kept_connections``: a thread's PostgreSQL reads and lone writes through a
 connection of its own, kept in autocommit out of the pool, that sees every commit, survives losing
-its server once, and is closed on the way out or when the engine is disposed."""
+its server once, and is closed by its thread alone: on the way out, or after its engine's
+disposal."""
 
 from __future__ import annotations
 
@@ -38,6 +39,15 @@ def _alive(engine: Engine, pid: int) -> bool:
         return bool(connection.execute(text(_ALIVE), {"pid": pid}).scalar())
 
 
+def _gone(engine: Engine, pid: int) -> bool:
+    """Whether the backend ``pid`` has left (a closed connection's backend exits a moment later)."""
+    for _ in range(250):
+        if not _alive(engine, pid):
+            return True
+        time.sleep(0.02)
+    return False
+
+
 def test_a_thread_reads_and_writes_alone_on_one_connection_of_its_own(engine: Engine) -> None:
     pool = engine.pool
     with kept_connections():
@@ -50,7 +60,7 @@ def test_a_thread_reads_and_writes_alone_on_one_connection_of_its_own(engine: En
         pid = _PID.scalar(engine)
         assert pids == {pid} and pool.checkedout() == 0  # always the same, none taken from the pool
         assert _alive(engine, pid)
-    assert not _alive(engine, pid)  # closed on the way out
+    assert _gone(engine, pid)  # closed on the way out
     assert _PID.scalar(engine) != pid  # outside: the pool's again
 
 
@@ -74,10 +84,7 @@ def test_a_lost_connection_fails_one_statement_and_the_next_opens_another(engine
         pid = _PID.scalar(engine)
         with engine.connect() as admin:
             admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-        for _ in range(50):  # the backend goes in a moment
-            if not _alive(engine, pid):
-                break
-            time.sleep(0.02)
+        assert _gone(engine, pid)
         with pytest.raises(Exception, match=r"(?i)terminat|closed|connection"):
             _PID.scalar(engine)
         again = _PID.scalar(engine)
@@ -92,16 +99,17 @@ def test_one_idle_for_a_while_is_pinged_and_replaced_if_it_died(engine: Engine,
         assert _PID.scalar(engine) == pid  # a ping that answers keeps it
         with engine.connect() as admin:
             admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-        time.sleep(0.2)
+        assert _gone(engine, pid)
         assert _PID.scalar(engine) != pid  # the ping found it dead: no statement failed
 
 
-def test_disposing_the_engine_closes_them(engine: Engine) -> None:
+def test_after_the_engine_is_disposed_the_thread_closes_its_old_one_and_opens_another(engine: Engine) -> None:
     with kept_connections():
         pid = _PID.scalar(engine)
-        engine.dispose()
-        assert not _alive(engine, pid)
-        assert _PID.scalar(engine) != pid  # a new one, on the new pool
+        engine.dispose()  # another thread's doing: it leaves this thread's connection alone ...
+        assert _alive(engine, pid)
+        assert _PID.scalar(engine) != pid  # ... which this thread closes at its next statement
+        assert _gone(engine, pid)
 
 
 def test_kept_connections_do_not_nest() -> None:
