@@ -116,6 +116,12 @@ def test_in_and_not_in_answer_as_sqlalchemy_does_whatever_the_number_of_values(e
     assert [r.id for r in _TEXT_IN.all(engine, {"cities": ["Kara", "Lomé"]})] == [1, 2]
     assert [r.id for r in _UNTYPED_IN.all(engine, {"ids": [3, 1]})] == [1, 3]  # no type: spelled out
     assert [r.id for r in _LOWER_NOT_IN.all(engine, {"names": ["Kofi"]})] == [1, 3]  # as written by hand
+    # Values an array's literal must quote: each found as itself, none taken for another
+    odd = ['A "quoted", {braced} \\ name', "NULL", "", "Ɛfua, Lomé}"]
+    _add(engine, *((10 + i, name, False, None) for i, name in enumerate(odd)))
+    for i, name in enumerate(odd):
+        assert [r.id for r in _NOT_IN.all(engine, {"names": [name], "ids": [0]})] == [10 + i]
+    assert [r.id for r in _NOT_IN.all(engine, {"names": odd, "ids": [11]})] == [10, 12, 13]
 
 
 def test_on_postgresql_a_list_is_one_array_parameter_and_the_text_never_changes(postgres_url: str) -> None:

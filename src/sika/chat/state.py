@@ -24,8 +24,8 @@ from sqlalchemy import Connection, Engine, bindparam, delete, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sika import jsoncodec
+from sika.arrays import int_array, text_array
 from sika.chat.schema import conversations
-from sika.ledger.arrays import int_array, text_array
 from sika.prepared import Prepared
 
 __all__ = ["IDLE_S", "Batch", "Conversations", "State", "batch", "held"]

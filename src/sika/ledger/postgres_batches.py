@@ -28,8 +28,8 @@ from typing import Any
 
 import psycopg
 
+from sika.arrays import int_array, literal_columns, text_array
 from sika.ledger.account_cache import AccountCache
-from sika.ledger.arrays import int_array, literal_columns, text_array
 from sika.ledger.conflicts import RetryableError
 from sika.ledger.engine import Outcome, apply, referenced_account_ids
 from sika.ledger.model import Account, Transfer, TransferFlags, TransferRecord, TransferResult

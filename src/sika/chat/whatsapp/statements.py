@@ -94,7 +94,7 @@ SENT = Prepared(update(outbound)
                          lease_until_ns=None, error_code=None, updated_at_ns=bindparam("now")))
 
 # PostgreSQL: a pass's sends recorded by one statement (executemany would run SENT once a row, each
-# parsed, planned and answered on the server), the rows as arrays (sika.ledger.arrays).
+# parsed, planned and answered on the server), the rows as arrays (sika.arrays).
 SENT_MANY_POSTGRES = Prepared(text(
     "UPDATE wa_outbound AS o SET status = 'sent', wamid = v.wamid, secret_body_json = NULL,"
     " lease_until_ns = NULL, error_code = NULL, updated_at_ns = :now"

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, delete, insert, or_, select, update
 
 from sika import jsoncodec
+from sika.arrays import int_array, text_array
 from sika.chat.messages import MASK, Attachment, Inbound, InboundKind, Location
 from sika.chat.whatsapp.attachments import dangerous
 from sika.chat.whatsapp.schema import inbox, outbound
@@ -37,7 +38,6 @@ from sika.chat.whatsapp.statements import (
 from sika.chat.whatsapp.webhook import Parsed, StatusUpdate
 from sika.db import writing
 from sika.errors import SikaError
-from sika.ledger.arrays import int_array, text_array
 from sika.payments.queue import backoff_ns
 
 __all__ = [
@@ -77,6 +77,7 @@ ADD_MAX = 10_000
 _DONE_CHUNK = 1_000
 # A queued answer's own columns, one array each in ENQUEUE_MANY_POSTGRES (the rest are the pass's).
 _ENQUEUED_COLUMNS = ("msisdn", "body_json", "secret_body_json", "attempts", "lease_until_ns", "source_key")
+_ENQUEUED_INTS = frozenset({"attempts", "lease_until_ns"})
 _INBOUND_TEXT_COLUMNS = ("message_id", "msisdn", "kind", "text", "choice_id", "payload_json")
 PRUNE_BATCH_MAX = 10_000
 # A status may only move forward: the webhooks for one message can arrive out of order.
@@ -275,7 +276,8 @@ def enqueue_leased(connection: Connection, items: Sequence[tuple[str, str, Seque
             ids[found.source_key] = int(found.id)
     elif fresh:  # over the network: one round trip for all, the rows as arrays
         assert all(row["status"] == "queued" and row["next_attempt_ns"] == now_ns for row in fresh)
-        arrays = {f"{column}_all": [row[column] for row in fresh] for column in _ENQUEUED_COLUMNS}
+        arrays = {f"{column}_all": (int_array if column in _ENQUEUED_INTS else text_array)(
+            [row[column] for row in fresh]) for column in _ENQUEUED_COLUMNS}
         written = ENQUEUE_MANY_POSTGRES.all(connection, {"now": now_ns, **arrays})
         ids = {row.source_key: int(row.id) for row in written}
     queued: list[list[Queued]] = []
