@@ -353,20 +353,15 @@ def _values(plan: _Plan, params: Mapping[str, Any]) -> tuple[str, Any]:
         value = params.get(bind.key, bind.default)
         if value is _REQUIRED:
             raise KeyError(f"missing parameter {bind.key!r}")
-        if bind.array:
+        if bind.array or bind.expanding:
             items = list(value)
             if not 0 < len(items) <= EXPANDING_MAX:
                 raise ValueError(f"{bind.key}: {len(items)} values, from 1 to {EXPANDING_MAX}")
             if bind.convert is not None:
                 items = [bind.convert(item) for item in items]
-            named[bind.name] = bind.array(items)
-            continue
-        if bind.expanding:
-            items = list(value)
-            if not 0 < len(items) <= EXPANDING_MAX:
-                raise ValueError(f"{bind.key}: {len(items)} values, from 1 to {EXPANDING_MAX}")
-            if bind.convert is not None:
-                items = [bind.convert(item) for item in items]
+            if bind.array:  # one parameter, its array's literal
+                named[bind.name] = bind.array(items)
+                continue
             if plan.positional:
                 positional.extend(items)
                 marks = ", ".join("?" * len(items))

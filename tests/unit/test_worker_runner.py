@@ -5,9 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 
 import pytest
 
+from sika.own_connections import kept_by_pool
 from sika.workers import Job, WorkerRunner
 
 
@@ -46,6 +48,28 @@ def test_a_full_batch_runs_again_without_waiting() -> None:
             assert calls.acquire(timeout=5)
     finally:
         runner.stop()
+
+
+def test_only_a_job_that_keeps_its_connection_runs_within_kept_connections() -> None:
+    seen: dict[str, bool] = {}
+    done = threading.Event()
+
+    def run_as(name: str) -> Callable[[], int]:
+        def run() -> int:
+            seen[name] = kept_by_pool() is not None
+            if len(seen) == 2:
+                done.set()
+            return 0
+        return run
+
+    runner = WorkerRunner([Job(name="hot", interval_s=3_600, run=run_as("hot"), keeps_connection=True),
+                           Job(name="cold", interval_s=3_600, run=run_as("cold"))])
+    runner.start()
+    try:
+        assert done.wait(5)
+    finally:
+        runner.stop()
+    assert seen == {"hot": True, "cold": False}
 
 
 @pytest.mark.parametrize("threads", [0, 17])
