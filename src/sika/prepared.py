@@ -37,7 +37,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine
@@ -111,6 +111,9 @@ class _Plan:
     expanding: bool
     record: type[Record] | None  # None: the statement's columns are known only from the cursor
     converts: tuple[Callable[[Any], Any] | None, ...] | None  # None: no column needs converting
+    # A text() statement's row class, once its first result named the columns: psycopg builds an
+    # object per column each time its ``description`` is read (a tenth of a read's driver time).
+    learned: list[type[Record]] = field(default_factory=list, compare=False)
 
 
 class Prepared:
@@ -382,8 +385,10 @@ def _values(plan: _Plan, params: Mapping[str, Any]) -> tuple[str, Any]:
 
 def _records(cursor: Any, plan: _Plan, rows: Sequence[Sequence[Any]]) -> list[Record]:
     record = plan.record
-    if record is None:  # a text() statement: the names come from the cursor
-        record = _record_class(tuple(d[0] for d in cursor.description), strict=False)
+    if record is None:  # a text() statement: the names come from the cursor, the same each time
+        if not plan.learned:
+            plan.learned.append(_record_class(tuple(d[0] for d in cursor.description), strict=False))
+        record = plan.learned[0]
     converts = plan.converts
     if converts is None:
         return [record(row) for row in rows]

@@ -101,6 +101,10 @@ def test_expanding_and_literal_lists_and_labels(engine: Engine) -> None:
     counted = _COUNT.first(engine)
     assert counted is not None and (counted.n, counted.top) == (3, 3)  # text(): names from the cursor
     assert tuple(_UNNAMED.first(engine) or ()) == (3, 3)  # names unfit for attributes: by position
+    # Named from the first result, then the same each time (the cursor's description is not read again)
+    again = _COUNT.all(engine)
+    assert [(r.n, r.top) for r in again] == [(3, 3)] and type(again[0]) is type(counted)
+    assert tuple(_UNNAMED.all(engine)[0]) == (3, 3)
 
 
 def test_in_and_not_in_answer_as_sqlalchemy_does_whatever_the_number_of_values(engine: Engine) -> None:

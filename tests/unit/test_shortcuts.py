@@ -68,3 +68,30 @@ def test_the_parser_never_fails(text: str) -> None:
     assert intent is None or intent.amount is None or 0 < intent.amount <= 10**12
     command(text)
     parse_amount(text)
+
+
+def _normalized_the_long_way(text: str) -> str:
+    """What ``normalize`` did for every text before its shortcut for ASCII."""
+    import unicodedata
+
+    out = []
+    for char in unicodedata.normalize("NFKD", text):
+        if unicodedata.combining(char) and not ("\u0600" <= char <= "\u06ff"):
+            continue
+        out.append(str(unicodedata.digit(char, 0)) if char.isdigit() and not char.isascii() else char)
+    return " ".join("".join(out).casefold().split())
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=60))
+def test_ascii_texts_take_a_shortcut_to_the_same_normal_form(text: str) -> None:
+    from sika.chat.shortcuts import normalize
+
+    assert normalize(text) == _normalized_the_long_way(text)
+
+
+@pytest.mark.parametrize("text", ["Mon SOLDE", "envoyer 500 à 90", "١٢٣ ٤", "Straße", "ÉTÉ  été", "مرحبا"])
+def test_other_texts_are_decomposed_as_before(text: str) -> None:
+    from sika.chat.shortcuts import normalize
+
+    assert normalize(text) == _normalized_the_long_way(text)

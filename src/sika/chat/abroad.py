@@ -12,6 +12,7 @@ that an automatic responder on the other side cannot keep a conversation of apol
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 
 import phonenumbers
@@ -22,7 +23,7 @@ from sika.chat.i18n import LANGUAGES, translator
 from sika.chat.messages import Inbound, Reply, Turn
 from sika.chat.services import ConversationPort
 from sika.chat.state import Conversations, State
-from sika.phones import XOF_REGIONS
+from sika.phones import XOF_REGION_BY_CODE, XOF_REGIONS
 
 __all__ = ["ANSWER_EVERY_S", "answer", "language_of", "outside_zone", "remembered"]
 
@@ -30,6 +31,7 @@ ANSWER_EVERY_S = 24 * 3600
 REGIONS_CACHED_MAX = 16_384
 _CHANNEL = "abroad"
 _FALLBACK = ("fr", "en")
+_ZONE_NUMBER = re.compile(r"\+(?:" + "|".join(XOF_REGION_BY_CODE) + r")[0-9]{2,17}")
 
 
 def remembered(engine: Engine, clock_ns: Callable[[], int]) -> Conversations:
@@ -68,8 +70,16 @@ def answer(inbound: Inbound, conversations: ConversationPort) -> Turn:
     return Turn(replies=[Reply(text="\n\n".join(texts), end=True, rtl=rtl)])
 
 
-@functools.lru_cache(maxsize=REGIONS_CACHED_MAX)  # every message asks, mostly for the same numbers
 def _region(msisdn: str) -> str | None:
+    # Every message asks. A number of the zone is known by its calling code, of one country each (as
+    # phonenumbers answers once the number parses: 2 to 17 digits after the code).
+    if _ZONE_NUMBER.fullmatch(msisdn):
+        return XOF_REGION_BY_CODE[msisdn[1:4]]
+    return _parsed_region(msisdn)
+
+
+@functools.lru_cache(maxsize=REGIONS_CACHED_MAX)  # the others, mostly the same few numbers
+def _parsed_region(msisdn: str) -> str | None:
     try:
         region = phonenumbers.region_code_for_number(phonenumbers.parse(msisdn[:32]))
     except phonenumbers.NumberParseException:

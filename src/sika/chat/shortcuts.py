@@ -39,6 +39,8 @@ class Intent:
 def normalize(text: str) -> str:
     """Lower case, accents off, Arabic-Indic and other digits as ASCII, spaces folded."""
     text = text[:TEXT_CHARS_MAX]
+    if text.isascii():  # most messages: nothing to decompose, no digit of another script
+        return " ".join(text.casefold().split())
     out = []
     for char in unicodedata.normalize("NFKD", text):
         if unicodedata.combining(char) and not ("\u0600" <= char <= "\u06ff"):

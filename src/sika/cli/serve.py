@@ -11,6 +11,7 @@ import typer
 
 from sika.bootstrap import Container, bootstrap
 from sika.config import Settings, settings
+from sika.heap import settle
 
 if TYPE_CHECKING:
     from sika.workers import Job
@@ -51,9 +52,10 @@ def serve(
     if demo_sms is not None:
         typer.echo(f"sika demo: SMS go to a fake Africa's Talking at {demo_sms.url}: what people would"
                    f" read is at {demo_sms.url}/messages", err=True)
+    app = create_app(container, run_workers=jobs, extra_jobs=extra_jobs)
+    settle()
     try:
-        uvicorn.run(create_app(container, run_workers=jobs, extra_jobs=extra_jobs), host=host, port=port,
-                    log_level="info", access_log=access_log)
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)
     finally:
         if demo_sms is not None:
             demo_sms.close()
@@ -66,6 +68,7 @@ def worker() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     container = _start(settings())
     runner = WorkerRunner(default_jobs(container))
+    settle()
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:
         runner.stop()
