@@ -1,6 +1,7 @@
-"""What a batch costs on the wire on PostgreSQL (``sika.ledger.postgres_batches``): the locked path is
-two round trips, its ``BEGIN`` and ``COMMIT`` sent in its two pipelines, and a third first for the
-pending transfers a batch posts; the connection is handed back as it was taken."""
+"""What a batch costs on the wire on PostgreSQL (``sika.ledger.postgres_batches``): plain and pending
+transfers are one statement in autocommit (the optimistic path); the locked path is two round trips,
+its ``BEGIN`` and ``COMMIT`` sent in its two pipelines, and a third first for the pending transfers a
+batch posts; the connection is handed back as it was taken."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from sika.ledger.store import BatchStore
 
 
 def _traced(engine: Engine, tmp_path: Path, transfers: list[Transfer]) -> tuple[list[R], list[str]]:
-    """The batch's results on a fresh store (nothing cached: the locked path) and what was sent."""
+    """The batch's results on a fresh store, and what was sent."""
     store = BatchStore(engine)
     raw = engine.raw_connection()
     driver: Any = raw.dbapi_connection
@@ -36,29 +37,43 @@ def _traced(engine: Engine, tmp_path: Path, transfers: list[Transfer]) -> tuple[
     return list(outcome.results), [" ".join(part) for part in sent]
 
 
+def _syncs(sent: list[str]) -> int:
+    return sum(line.startswith("Sync") for line in sent)
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
-def test_a_locked_batch_is_two_round_trips_with_its_begin_and_commit(
+def test_a_plain_batch_is_one_statement_and_a_refused_one_runs_again_locked(
     engine: Engine, ledger: Ledger, tmp_path: Path
 ) -> None:
     bank = open_bank(ledger)
     ama, kofi = open_wallet(ledger, bank, 10_000), open_wallet(ledger)
     pay = Transfer(id="pay-1", debit_account_id=ama.id, credit_account_id=kofi.id, amount=2_500)
-    results, sent = _traced(engine, tmp_path, [pay])
-    assert results == [R.OK]
-    assert sum(line.startswith("Sync") for line in sent) == 2, sent
-    statements = [line for line in sent if line.startswith("Parse")]
-    assert "BEGIN ISOLATION LEVEL READ COMMITTED" in statements[0], statements
-    assert "COMMIT" in statements[-1], statements
-    assert ledger.get_account(kofi.id).balance == 2_500
-
     hold = Transfer(id="hold-1", debit_account_id=ama.id, credit_account_id=kofi.id, amount=1_000,
                     flags=TransferFlags.PENDING, timeout_s=60)
-    assert ledger.create_transfers([hold]) == [R.OK]
+    results, sent = _traced(engine, tmp_path, [pay, hold])
+    assert results == [R.OK, R.OK]
+    assert _syncs(sent) == 1, sent  # one statement, its own transaction: no BEGIN, no COMMIT
+    assert not any("BEGIN" in line or "COMMIT" in line for line in sent), sent
+    assert ledger.get_account(kofi.id).balance == 2_500
+    assert ledger.get_account(ama.id).available == 10_000 - 2_500 - 1_000
+    stored = ledger.get_transfers(["pay-1", "hold-1"])
+    assert stored["pay-1"].currency == "XOF" and stored["hold-1"].pending_status is not None
+    assert stored["pay-1"].seq < stored["hold-1"].seq  # in the batch's order
+
+    too_much = Transfer(id="pay-2", debit_account_id=ama.id, credit_account_id=kofi.id, amount=9_000)
+    results, sent = _traced(engine, tmp_path, [too_much])
+    assert results == [R.EXCEEDS_CREDITS]  # the locked path's rules name the refusal
+    assert _syncs(sent) == 3, sent  # the statement that wrote nothing, then the locked path's two
+    assert ledger.get_account(kofi.id).balance == 2_500
+
     post = Transfer(id="post-1", pending_id="hold-1", flags=TransferFlags.POST_PENDING)
     results, sent = _traced(engine, tmp_path, [post])
     assert results == [R.OK]
-    assert sum(line.startswith("Sync") for line in sent) == 3, sent  # the held transfer read first
+    assert _syncs(sent) == 3, sent  # posting goes locked: the held transfer read first
+    statements = [line for line in sent if line.startswith("Parse")]
+    assert "BEGIN ISOLATION LEVEL READ COMMITTED" in statements[0], statements
+    assert "COMMIT" in statements[-1], statements
     assert ledger.get_account(kofi.id).balance == 3_500
 
     again, sent = _traced(engine, tmp_path, [pay])  # a retried request: stored already, nothing moves

@@ -7,15 +7,16 @@ COMMITTED, so they are current. Two round trips: the transaction's ``BEGIN`` and
 pipeline (locks first, then the reads they protect), the writes and the ``COMMIT`` as another; a
 third first for the pending transfers a batch posts or voids (their accounts, to lock them).
 
-**Cached** (plain and pending transfers whose accounts this process has seen): the rules run on the
-accounts as this process last wrote or locked them (``AccountCache``), assuming the ids are new; one
-statement then locks the accounts in id order, updates each only where it still holds exactly the
-cached values, inserts the transfers, and calls ``sika_ledger_require`` (migration 0016), which
-raises a serialization failure unless every account matched. Sent alone, in autocommit, the
-statement is its own transaction: one round trip. A mismatch (another process moved the money) or
-a stored id (a retried request) rolls it back and the batch runs again by the locked path, which
-refreshes the cache. The path is only taken when every transfer comes out ``ok``: a refusal may
-hide a stored id (``exists``), which only the locked path reads.
+**Optimistic** (plain and pending transfers, the common case): the rules run on stand-ins for the
+accounts (open, of one currency, without limits), assuming the ids are new, so that they refuse only
+what no account could change. One statement then locks the accounts in id order, adds each one's
+changes to what its row holds only where the row meets what the batch needs of it
+(:mod:`sika.ledger.deltas`: open, within its limits at every step), inserts the transfers with their
+debit account's currency where both accounts share it, and calls ``sika_ledger_require``
+(migration 0016), which raises a serialization failure unless every account and every transfer was
+written. Sent alone, in autocommit, the statement is its own transaction: one round trip, and the
+locks are held for that statement only. Anything else (a refusal, a stored id of a retried request)
+rolls it back, and the batch runs again by the locked path, which gives each transfer its result.
 
 A unique-key race (two processes storing the same transfer id for different accounts) or a transient
 serialization failure on the locked path rolls the batch back; the caller retries it whole.
@@ -29,19 +30,25 @@ from typing import Any
 import psycopg
 
 from sika.arrays import int_array, literal_columns, text_array
-from sika.ledger.account_cache import AccountCache
 from sika.ledger.conflicts import RetryableError
+from sika.ledger.deltas import deltas
 from sika.ledger.engine import Outcome, apply, referenced_account_ids
-from sika.ledger.model import Account, Transfer, TransferFlags, TransferRecord, TransferResult
+from sika.ledger.model import (
+    AMOUNT_MAX,
+    Account,
+    AccountFlags,
+    AccountKind,
+    Transfer,
+    TransferFlags,
+    TransferRecord,
+    TransferResult,
+)
 from sika.ledger.rows import (
     ACCOUNT_COLUMNS,
     INSERT_COLUMNS,
     PENDING_COLUMNS,
     TRANSFER_COLUMNS,
-    AccountRow,
-    account_from_fields,
     account_from_row,
-    account_row,
     accounts_of,
     insert_row,
     new_pending_rows,
@@ -56,20 +63,24 @@ _OK = TransferResult.OK
 _TWO_PHASE = int(TransferFlags.POST_PENDING | TransferFlags.VOID_PENDING)
 # COPY cannot join a pipeline, but past a few dozen rows it beats arrays.
 _COPY_ROWS_MIN = 64
-# What one attempt by the cached path can hit that the locked path resolves.
+# What the locked path retries whole (a unique-key race, a transient serialization failure).
 _CACHE_MISSES = (
     psycopg.errors.SerializationFailure,
     psycopg.errors.UniqueViolation,
     psycopg.errors.DeadlockDetected,
     psycopg.errors.LockNotAvailable,
 )
+# What ends an optimistic attempt, for the locked path to run the batch (sika_ledger_require's
+# serialization failure; a stored id; a total past 64 bits).
+_OPTIMISM_FAILED = (*_CACHE_MISSES, psycopg.errors.NumericValueOutOfRange)
+# Batches beyond this go by the locked path, which copies their rows (COPY cannot join a statement).
+_OPTIMISTIC_ROWS_MAX = 64
+# The stand-ins' currency: any one, the statement takes each transfer's from its debit account.
+_ANY_CURRENCY = "XOF"
 
 
 class PostgresBatches:
-    """Runs batches on psycopg connections; keeps the cache of accounts they wrote."""
-
-    def __init__(self, cache: AccountCache | None = None) -> None:
-        self.cache = cache if cache is not None else AccountCache()
+    """Runs batches on psycopg connections."""
 
     def run(
         self,
@@ -80,14 +91,14 @@ class PostgresBatches:
         expire_ids: Sequence[str],
     ) -> Outcome:
         if not expire_ids:
-            outcome = self._run_cached(connection, transfers, now_ns, segments)
+            outcome = self._run_optimistic(connection, transfers, now_ns, segments)
             if outcome is not None:
                 return outcome
         return self._run_locked(connection, transfers, now_ns, segments, expire_ids)
 
-    # Cached --------------------------------------------------------------------------------------
+    # Optimistic --------------------------------------------------------------------------------
 
-    def _run_cached(
+    def _run_optimistic(
         self,
         connection: psycopg.Connection[Any],
         transfers: Sequence[Transfer],
@@ -95,46 +106,35 @@ class PostgresBatches:
         segments: Sequence[int] | None,
     ) -> Outcome | None:
         """The batch in one round trip, or None when the locked path must run it."""
-        if not transfers or any(t.pending_id or int(t.flags) & _TWO_PHASE for t in transfers):
+        if not transfers or len(transfers) > _OPTIMISTIC_ROWS_MAX:
             return None
-        account_ids = referenced_account_ids(transfers)
-        rows = self.cache.rows(account_ids)
-        if rows is None:
+        if any(t.pending_id or int(t.flags) & _TWO_PHASE for t in transfers):
             return None
-        accounts = {account_id: account_from_fields(row) for account_id, row in rows.items()}
+        stand_ins = {
+            account_id: Account(account_id, _ANY_CURRENCY, AccountKind.SUSPENSE)
+            for account_id in referenced_account_ids(transfers)
+        }
         outcome = apply(
-            transfers, accounts=accounts, existing={}, pendings={}, now_ns=now_ns, segments=segments
+            transfers, accounts=stand_ins, existing={}, pendings={}, now_ns=now_ns, segments=segments
         )
         if any(result is not _OK for result in outcome.results):
             return None
-        changed = touched(outcome, accounts)
-        # Every ok transfer moved both its accounts, so the statement checks all it relied on.
-        assert len(changed) == len(account_ids), "an account was read but not written"
-        statement = _cached_statement(outcome, rows, changed)
         try:
             with connection.cursor() as cursor:
-                if len(outcome.new_records) > _COPY_ROWS_MIN:
-                    _copy_transfers(cursor, outcome.new_records)
-                    cursor.execute(*statement)
-                    connection.commit()
-                else:
-                    # One statement alone is a transaction of its own: one round trip, no COMMIT.
-                    # (psycopg's pipeline mode would also make it one, at three times the CPU.)
-                    connection.autocommit = True
-                    try:
-                        cursor.execute(*statement)
-                    finally:
-                        _out_of_autocommit(connection)
-        except _CACHE_MISSES:
+                # One statement alone is a transaction of its own: one round trip, no COMMIT.
+                # (psycopg's pipeline mode would also make it one, at three times the CPU.)
+                connection.autocommit = True
+                try:
+                    cursor.execute(*_optimistic_statement(transfers, outcome))
+                finally:
+                    _out_of_autocommit(connection)
+        except _OPTIMISM_FAILED:
             connection.rollback()
-            self.cache.forget(account_ids)
             return None
         except BaseException:
             if not connection.closed:
                 connection.rollback()
-            self.cache.forget(account_ids)
             raise
-        self.cache.store(account_row(account) for account in changed)
         return outcome
 
     # Locked --------------------------------------------------------------------------------------
@@ -200,8 +200,6 @@ class PostgresBatches:
             raise
         finally:
             _out_of_autocommit(connection)
-        # Every locked account is now as committed, whether the batch changed it or not.
-        self.cache.store(account_row(account) for account in accounts.values())
         return outcome
 
 
@@ -259,36 +257,41 @@ def _write(cursor: psycopg.Cursor[Any], outcome: Outcome, accounts: dict[int, Ac
         )
 
 
-def _cached_statement(
-    outcome: Outcome, cached: dict[int, AccountRow], changed: Sequence[Account]
+def _optimistic_statement(
+    transfers: Sequence[Transfer], outcome: Outcome
 ) -> tuple[str, dict[str, Any]]:
-    """The cached path's one statement: check-and-update the accounts, insert the rows."""
-    records = outcome.new_records
-    params: dict[str, Any] = {"ids": int_array(a.id for a in changed), "expected": len(changed)}
-    old = [cached[a.id] for a in changed]
-    params["flags"] = int_array(row[3] for row in old)
-    params["balance_max"] = int_array(row[9] for row in old)
-    params["dp"] = int_array(row[4] for row in old)
-    params["cp"] = int_array(row[5] for row in old)
-    params["dpe"] = int_array(row[6] for row in old)
-    params["cpe"] = int_array(row[7] for row in old)
-    params["ndp"] = int_array(a.debits_posted for a in changed)
-    params["ncp"] = int_array(a.credits_posted for a in changed)
-    params["ndpe"] = int_array(a.debits_pending for a in changed)
-    params["ncpe"] = int_array(a.credits_pending for a in changed)
-    parts = [_CACHED_ACCOUNTS]
-    if len(records) <= _COPY_ROWS_MIN:
-        parts.append(_CACHED_TRANSFERS)
-        params["t"] = literal_columns([insert_row(r) for r in records], _TRANSFER_TYPES)
+    """The optimistic path's one statement and its parameters."""
+    changes = deltas(transfers)
+    params: dict[str, Any] = {
+        "ids": int_array(d.account_id for d in changes),
+        "ddp": int_array(d.debits_posted for d in changes),
+        "dcp": int_array(d.credits_posted for d in changes),
+        "ddpe": int_array(d.debits_pending for d in changes),
+        "dcpe": int_array(d.credits_pending for d in changes),
+        "dneed": int_array(d.debit_need for d in changes),
+        "cneed": int_array(d.credit_need for d in changes),
+        "accounts": len(changes),
+        "transfers": len(outcome.new_records),
+    }
+    rows = [_insert_row_without_currency(r) for r in outcome.new_records]
+    for index, column in enumerate(literal_columns(rows, _OPTIMISTIC_TYPES)):
+        params[f"t{index}"] = column
+    parts = [_OPTIMISTIC_ACCOUNTS, _OPTIMISTIC_TRANSFERS]
     new_pending = new_pending_rows(outcome)
     if new_pending:
-        parts.append(_CACHED_PENDING)
-        params["p"] = literal_columns(new_pending, _PENDING_TYPES)
-    sql = ",".join(parts) + " SELECT sika_ledger_require((SELECT count(*) FROM updated) = %(expected)s)"
-    for prefix in ("t", "p"):
-        for index, column in enumerate(params.pop(prefix, [])):
-            params[f"{prefix}{index}"] = column
+        parts.append(_OPTIMISTIC_PENDING)
+        for index, column in enumerate(literal_columns(new_pending, _PENDING_TYPES)):
+            params[f"p{index}"] = column
+    sql = ",".join(parts) + (
+        " SELECT sika_ledger_require((SELECT count(*) FROM updated) = %(accounts)s"
+        " AND (SELECT count(*) FROM inserted) = %(transfers)s)"
+    )
     return sql, params
+
+
+def _insert_row_without_currency(record: TransferRecord) -> tuple[Any, ...]:
+    row = insert_row(record)
+    return row[:4] + row[5:]  # the stand-ins' currency is no one's: the statement takes the account's
 
 
 _BEGIN = "BEGIN ISOLATION LEVEL READ COMMITTED"
@@ -312,26 +315,45 @@ _INSERT_PENDING = (
     f"INSERT INTO ledger_pending ({PENDING_COLUMNS}) SELECT * FROM unnest("
     + ", ".join(f"%s::{kind}[]" for kind in _PENDING_TYPES) + ")"
 )
-# Locks first, in id order as every writer takes them; then each account is updated only where it
-# still holds what the cache said. ``updated`` counts the matches; the final SELECT compares.
-_CACHED_ACCOUNTS = (
+# Locks first, in id order as every writer takes them; then each account gets its changes only where
+# it is open, stays within 64 bits, and has the room the batch needs on each side (sika.ledger.deltas,
+# compared as numeric). ``updated`` counts the accounts written, ``inserted`` the transfers whose two
+# accounts share a currency; the final SELECT compares both with the batch's.
+_OPTIMISTIC_ACCOUNTS = (
     "WITH locked AS MATERIALIZED (SELECT id FROM ledger_accounts WHERE id = ANY(%(ids)s::bigint[])"
     " ORDER BY id FOR UPDATE),"
-    " v AS (SELECT * FROM unnest(%(ids)s::bigint[], %(flags)s::int[], %(balance_max)s::bigint[],"
-    " %(dp)s::bigint[], %(cp)s::bigint[], %(dpe)s::bigint[], %(cpe)s::bigint[], %(ndp)s::bigint[],"
-    " %(ncp)s::bigint[], %(ndpe)s::bigint[], %(ncpe)s::bigint[])"
-    " AS v(id, flags, balance_max, dp, cp, dpe, cpe, ndp, ncp, ndpe, ncpe)),"
-    " updated AS (UPDATE ledger_accounts a SET debits_posted = v.ndp, credits_posted = v.ncp,"
-    " debits_pending = v.ndpe, credits_pending = v.ncpe FROM v JOIN locked USING (id)"
-    " WHERE a.id = v.id AND a.flags = v.flags AND a.balance_max IS NOT DISTINCT FROM v.balance_max"
-    " AND a.debits_posted = v.dp AND a.credits_posted = v.cp AND a.debits_pending = v.dpe"
-    " AND a.credits_pending = v.cpe RETURNING a.id)"
+    " v AS (SELECT * FROM unnest(%(ids)s::bigint[], %(ddp)s::bigint[], %(dcp)s::bigint[],"
+    " %(ddpe)s::bigint[], %(dcpe)s::bigint[], %(dneed)s::numeric[], %(cneed)s::numeric[])"
+    " AS v(id, ddp, dcp, ddpe, dcpe, dneed, cneed)),"
+    " updated AS (UPDATE ledger_accounts a SET debits_posted = a.debits_posted + v.ddp,"
+    " credits_posted = a.credits_posted + v.dcp, debits_pending = a.debits_pending + v.ddpe,"
+    " credits_pending = a.credits_pending + v.dcpe FROM v JOIN locked USING (id)"
+    f" WHERE a.id = v.id AND a.flags & {int(AccountFlags.CLOSED)} = 0"
+    f" AND a.debits_posted + a.debits_pending <= {AMOUNT_MAX} - (v.ddp + v.ddpe)"
+    f" AND a.credits_posted + a.credits_pending <= {AMOUNT_MAX} - (v.dcp + v.dcpe)"
+    f" AND (v.dneed IS NULL OR a.flags & {int(AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS)} = 0"
+    " OR a.credits_posted::numeric - a.debits_posted - a.debits_pending >= v.dneed)"
+    f" AND (v.cneed IS NULL OR a.flags & {int(AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS)} = 0"
+    " OR a.debits_posted::numeric - a.credits_posted - a.credits_pending >= v.cneed)"
+    " AND (v.cneed IS NULL OR a.balance_max IS NULL"
+    " OR a.balance_max::numeric - a.credits_posted - a.credits_pending + a.debits_posted >= v.cneed)"
+    " RETURNING a.id)"
 )
-_CACHED_TRANSFERS = (
-    f" inserted AS (INSERT INTO ledger_transfers ({INSERT_COLUMNS}) SELECT * FROM unnest("
-    + ", ".join(f"%(t{i})s::{kind}[]" for i, kind in enumerate(_TRANSFER_TYPES)) + "))"
+_OPTIMISTIC_COLUMNS = ("id", "debit_account_id", "credit_account_id", "amount", "code", "flags", "pending_id",
+                       "timeout_s", "metadata", "created_at_ns")
+_OPTIMISTIC_TYPES = _TRANSFER_TYPES[:4] + _TRANSFER_TYPES[5:]
+# In the batch's order (its seq numbers follow it), each with its debit account's currency.
+_OPTIMISTIC_TRANSFERS = (
+    f" inserted AS (INSERT INTO ledger_transfers ({INSERT_COLUMNS}) SELECT t.id, t.debit_account_id,"
+    " t.credit_account_id, t.amount, d.currency, t.code, t.flags, t.pending_id, t.timeout_s, t.metadata,"
+    " t.created_at_ns FROM unnest("
+    + ", ".join(f"%(t{i})s::{kind}[]" for i, kind in enumerate(_OPTIMISTIC_TYPES))
+    + f") WITH ORDINALITY AS t({', '.join(_OPTIMISTIC_COLUMNS)}, n)"
+    " JOIN ledger_accounts d ON d.id = t.debit_account_id"
+    " JOIN ledger_accounts c ON c.id = t.credit_account_id AND c.currency = d.currency"
+    " ORDER BY t.n RETURNING 1)"
 )
-_CACHED_PENDING = (
+_OPTIMISTIC_PENDING = (
     f" pending AS (INSERT INTO ledger_pending ({PENDING_COLUMNS}) SELECT * FROM unnest("
     + ", ".join(f"%(p{i})s::{kind}[]" for i, kind in enumerate(_PENDING_TYPES)) + "))"
 )

@@ -23,10 +23,7 @@ __all__ = [
     "INSERT_COLUMNS",
     "PENDING_COLUMNS",
     "TRANSFER_COLUMNS",
-    "AccountRow",
-    "account_from_fields",
     "account_from_row",
-    "account_row",
     "accounts_of",
     "insert_row",
     "new_pending_rows",
@@ -48,11 +45,6 @@ INSERT_COLUMNS = (
     " timeout_s, metadata, created_at_ns"
 )
 PENDING_COLUMNS = "transfer_id, debit_account_id, credit_account_id, amount, status, expires_at_ns"
-
-# An account's fields in ACCOUNT_COLUMNS's order, kind and flags already as enums: (id, currency,
-# kind, flags, debits_posted, credits_posted, debits_pending, credits_pending, created_at_ns,
-# balance_max).
-AccountRow = tuple[int, str, AccountKind, AccountFlags, int, int, int, int, int, int | None]
 
 _PENDING_FLAG = int(TransferFlags.PENDING)
 
@@ -93,27 +85,6 @@ def account_from_row(row: Sequence[Any]) -> Account:
     # Asserted on the way in as on the way out: a stored account is never past its limits.
     assert not account.violates_flags(), f"account {account.id} read past its limits"
     return account
-
-
-def account_row(account: Account) -> AccountRow:
-    """The account's fields as the database now holds them (see :func:`account_from_fields`)."""
-    return (
-        account.id,
-        account.currency,
-        account.kind,
-        account.flags,
-        account.debits_posted,
-        account.credits_posted,
-        account.debits_pending,
-        account.credits_pending,
-        account.created_at_ns,
-        account.balance_max,
-    )
-
-
-def account_from_fields(row: AccountRow) -> Account:
-    """A new Account from :func:`account_row`'s fields (no enum to rebuild: this is per batch)."""
-    return Account(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], {}, row[8], row[9])
 
 
 def _metadata_json(metadata: dict[str, Any]) -> str:

@@ -187,7 +187,6 @@ class Ledger:
                 .where(a.id == account_id, a.debits_pending == 0, a.credits_pending == 0)
                 .values(flags=a.flags.op("|")(int(AccountFlags.CLOSED)))
             ).rowcount
-        self._store.forget_accounts([account_id])
         if not closed:
             self.get_account(account_id)  # raises AccountNotFound when there is no such account
             raise LedgerError("the account still has pending transfers", code="account_has_pending")
@@ -197,7 +196,7 @@ class Ledger:
         """Change the cap on what the account may hold (None: no cap); the balance is untouched.
 
         A transfer committing concurrently is checked against the old cap or the new one, never
-        neither: a batch reads the cap (or checks the one it remembers) under the account's lock, and
+        neither: a batch reads the cap (or checks what it needs of it) under the account's lock, and
         this UPDATE takes that lock.
         """
         _check_balance_max(balance_max)
@@ -207,7 +206,6 @@ class Ledger:
                 .where(ledger_accounts.c.id == account_id)
                 .values(balance_max=balance_max)
             ).rowcount
-        self._store.forget_accounts([account_id])
         if not found:
             raise AccountNotFound(f"no account {account_id}")
         return self.get_account(account_id)

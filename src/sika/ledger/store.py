@@ -8,7 +8,7 @@ ledger's throughput is made of. How each database is locked and written is in ``
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Engine
@@ -56,10 +56,6 @@ class BatchStore:
         finally:
             if connection is None:
                 raw.close()
-
-    def forget_accounts(self, account_ids: Iterable[int]) -> None:
-        """Drop what the store remembers of these accounts (changed outside a batch)."""
-        self._postgres.cache.forget(account_ids)
 
     def dedicated_connection(self) -> PoolProxiedConnection:
         """A connection for one long-lived writer (a group-commit lane): no checkout per batch.

@@ -1,0 +1,108 @@
+"""What the optimistic path asks of each account (``sika.ledger.deltas``) says yes exactly when the
+rules, run on the accounts as they are, accept every transfer of the batch; and then the accounts end
+as the rules leave them.
+
+The conditions are those the optimistic statement of ``sika.ledger.postgres_batches`` puts to each
+row, written here in Python (``_passes``); a test on PostgreSQL runs the statement itself.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sika.ledger.deltas import Delta, deltas
+from sika.ledger.engine import apply
+from sika.ledger.model import AMOUNT_MAX, Account, AccountFlags, AccountKind, Transfer, TransferFlags
+from sika.ledger.model import TransferResult as R
+
+NOW_NS = 1_700_000_000 * 10**9
+DMNEC = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS
+CMNED = AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS
+
+
+def _passes(account: Account, delta: Delta) -> bool:
+    """The optimistic statement's WHERE for one row (``_OPTIMISTIC_ACCOUNTS``)."""
+    a, d = account, delta
+    flags = int(a.flags)
+    return (
+        not flags & int(AccountFlags.CLOSED)
+        and a.debits_posted + a.debits_pending <= AMOUNT_MAX - (d.debits_posted + d.debits_pending)
+        and a.credits_posted + a.credits_pending <= AMOUNT_MAX - (d.credits_posted + d.credits_pending)
+        and (d.debit_need is None or not flags & int(DMNEC)
+             or a.credits_posted - a.debits_posted - a.debits_pending >= d.debit_need)
+        and (d.credit_need is None or not flags & int(CMNED)
+             or a.debits_posted - a.credits_posted - a.credits_pending >= d.credit_need)
+        and (d.credit_need is None or a.balance_max is None
+             or a.balance_max - a.credits_posted - a.credits_pending + a.debits_posted >= d.credit_need)
+    )
+
+
+def _account(account_id: int, flags: AccountFlags, dp: int, cp: int, dpe: int, cpe: int,
+             balance_max: int | None) -> Account:
+    return Account(account_id, "XOF", AccountKind.CUSTOMER_WALLET, flags, dp, cp, dpe, cpe,
+                   balance_max=balance_max)
+
+
+_amounts = st.integers(min_value=0, max_value=3_000)
+_accounts = st.builds(
+    lambda flags, dp, cp, dpe, cpe, cap: (flags, dp, cp, dpe, cpe, cap),
+    st.sampled_from([AccountFlags.NONE, DMNEC, CMNED, AccountFlags.CLOSED, DMNEC | AccountFlags.CLOSED]),
+    _amounts, _amounts, _amounts, _amounts, st.one_of(st.none(), st.integers(0, 6_000)),
+)
+_transfers = st.lists(
+    st.tuples(st.integers(1, 4), st.integers(1, 4), st.integers(1, 2_000), st.booleans()),
+    min_size=1, max_size=8,
+)
+
+
+def _consistent(fields: tuple[AccountFlags, int, int, int, int, int | None]) -> bool:
+    """A stored account never breaks its own limits (the store asserts it)."""
+    flags, dp, cp, dpe, cpe, _cap = fields
+    return not (flags & DMNEC and dp + dpe > cp) and not (flags & CMNED and cp + cpe > dp)
+
+
+@settings(max_examples=2_000, deadline=None)
+@given(st.lists(_accounts.filter(_consistent), min_size=4, max_size=4), _transfers)
+def test_the_conditions_hold_exactly_when_the_rules_accept_the_whole_batch(
+    fields: list[tuple[AccountFlags, int, int, int, int, int | None]],
+    moves: list[tuple[int, int, int, bool]],
+) -> None:
+    accounts = {i + 1: _account(i + 1, *f) for i, f in enumerate(fields)}
+    transfers = [
+        Transfer(id=f"t{n}", debit_account_id=debit, credit_account_id=credit, amount=amount,
+                 flags=TransferFlags.PENDING if pending else TransferFlags.NONE,
+                 timeout_s=60 if pending else 0)
+        for n, (debit, credit, amount, pending) in enumerate(moves)
+        if debit != credit
+    ]
+    if not transfers:
+        return
+    real = copy.deepcopy(accounts)
+    outcome = apply(transfers, accounts=real, existing={}, pendings={}, now_ns=NOW_NS)
+    accepted = all(result is R.OK for result in outcome.results)
+    changes = deltas(transfers)
+    assert [d.account_id for d in changes] == sorted({t.debit_account_id for t in transfers}
+                                                     | {t.credit_account_id for t in transfers})
+    assert all(_passes(accounts[d.account_id], d) for d in changes) == accepted
+    if accepted:
+        for d in changes:
+            before, after = accounts[d.account_id], real[d.account_id]
+            assert after.debits_posted == before.debits_posted + d.debits_posted
+            assert after.credits_posted == before.credits_posted + d.credits_posted
+            assert after.debits_pending == before.debits_pending + d.debits_pending
+            assert after.credits_pending == before.credits_pending + d.credits_pending
+
+
+def test_a_wallet_credited_before_it_is_debited_needs_no_room_of_its_own() -> None:
+    bank, ama, kofi = 1, 2, 3
+    transfers = [
+        Transfer(id="in", debit_account_id=bank, credit_account_id=ama, amount=1_000),
+        Transfer(id="out", debit_account_id=ama, credit_account_id=kofi, amount=1_000),
+    ]
+    by_id = {d.account_id: d for d in deltas(transfers)}
+    assert by_id[ama].debit_need == 0 and by_id[ama].credit_need == 1_000  # empty, it passes: 0 >= 0
+    assert (by_id[ama].debits_posted, by_id[ama].credits_posted) == (1_000, 1_000)
+    assert by_id[bank].credit_need is None and by_id[kofi].debit_need is None  # no such step
