@@ -176,8 +176,13 @@ def test_receipts_of_one_pass_go_out_together_in_order_and_a_retried_delivery_se
 
     assert texts(AMA) == ["first", "second", "third"] and texts(kofi) == ["to Kofi"]
     with container.engine.connect() as connection:
-        statuses = connection.execute(select(outbox.c.status, outbox.c.channel)).all()
-    assert sorted(statuses) == [("delivered", "channel")] * 4
+        statuses = connection.execute(select(
+            outbox.c.status, outbox.c.channel, outbox.c.lease_until_ns, outbox.c.delivered_at_ns == clock(),
+            outbox.c.params)).all()
+    # One statement recorded the four (on PostgreSQL), each with its own stored parameters.
+    stored = [json.dumps({"text": text}, separators=(",", ":"))
+              for text in ("first", "to Kofi", "second", "third")]
+    assert sorted(statuses) == sorted(("delivered", "channel", None, True, params) for params in stored)
     assert _outbound(container) == [("sent", None)] * 4
     # A worker that died after queuing, before recording the delivery: the outbox tries again.
     with container.engine.begin() as connection:

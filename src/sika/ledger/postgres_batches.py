@@ -64,7 +64,7 @@ _TWO_PHASE = int(TransferFlags.POST_PENDING | TransferFlags.VOID_PENDING)
 # COPY cannot join a pipeline, but past a few dozen rows it beats arrays.
 _COPY_ROWS_MIN = 64
 # What the locked path retries whole (a unique-key race, a transient serialization failure).
-_CACHE_MISSES = (
+_RETRIED = (
     psycopg.errors.SerializationFailure,
     psycopg.errors.UniqueViolation,
     psycopg.errors.DeadlockDetected,
@@ -72,11 +72,12 @@ _CACHE_MISSES = (
 )
 # What ends an optimistic attempt, for the locked path to run the batch (sika_ledger_require's
 # serialization failure; a stored id; a total past 64 bits).
-_OPTIMISM_FAILED = (*_CACHE_MISSES, psycopg.errors.NumericValueOutOfRange)
+_OPTIMISM_FAILED = (*_RETRIED, psycopg.errors.NumericValueOutOfRange)
 # Batches beyond this go by the locked path, which copies their rows (COPY cannot join a statement).
 _OPTIMISTIC_ROWS_MAX = 64
-# The stand-ins' currency: any one, the statement takes each transfer's from its debit account.
-_ANY_CURRENCY = "XOF"
+# The stand-ins' currency, no real one: the statement stores each transfer's from its debit account,
+# so the records of an optimistic outcome carry this one (only its results are read).
+_ANY_CURRENCY = "?"
 
 
 class PostgresBatches:
@@ -129,7 +130,8 @@ class PostgresBatches:
                 finally:
                     _out_of_autocommit(connection)
         except _OPTIMISM_FAILED:
-            connection.rollback()
+            if not connection.closed:
+                connection.rollback()
             return None
         except BaseException:
             if not connection.closed:
@@ -191,7 +193,7 @@ class PostgresBatches:
                 with connection.pipeline():
                     _write(locking, outcome, accounts)
                     locking.execute(_COMMIT)
-        except _CACHE_MISSES as exc:
+        except _RETRIED as exc:
             connection.rollback()
             raise RetryableError(str(exc)) from exc
         except BaseException:

@@ -34,10 +34,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sika import jsoncodec
+from sika.arrays import int_array, text_array
 from sika.notices.categories import MARKETING_PREFIX
 from sika.payments.channels import (
     FALLBACK,
@@ -100,6 +101,14 @@ _DELIVERED = Prepared(update(outbox)
                       .values(status="delivered", delivered_at_ns=bindparam("now"), lease_until_ns=None,
                               channel=bindparam("channel"), params=bindparam("stored_params"),
                               reason=bindparam("policy_reason")))
+# PostgreSQL: a batch's deliveries as one statement over arrays (executemany ran one UPDATE a row on
+# the server, between a BEGIN and a COMMIT): alone in autocommit, one round trip and one commit.
+_DELIVERED_MANY_POSTGRES = Prepared(text(
+    "UPDATE pay_outbox AS o SET status = 'delivered', delivered_at_ns = :now, lease_until_ns = NULL,"
+    " channel = :channel, params = v.params, reason = v.reason"
+    " FROM unnest(CAST(:ids AS BIGINT[]), CAST(:leases AS BIGINT[]), CAST(:params AS TEXT[]),"
+    " CAST(:reasons AS TEXT[])) AS v(id, lease, params, reason)"
+    " WHERE o.id = v.id AND o.lease_until_ns = v.lease"))
 _ENQUEUE = {
     "postgresql": Prepared(postgresql.insert(outbox).values(_ENQUEUED)
                            .on_conflict_do_nothing(index_elements=["dedupe_key"])),
@@ -257,12 +266,23 @@ class Outbox:
         if not delivered:
             return
         now = self._clock_ns()
+        stored = [_json(message.params if route.for_owner else _without_secret(message.params))
+                  for message, _, _ in delivered]
+        rows = [{"message_id": message.id, "lease": lease, "policy_reason": reason, "now": now,
+                 "channel": route.name, "stored_params": params}
+                for (message, lease, reason), params in zip(delivered, stored, strict=True)]
+        if self._engine.dialect.name == "postgresql":  # one statement alone: its own transaction
+            if len(rows) == 1:
+                _DELIVERED.execute_alone(self._engine, rows[0])
+                return
+            _DELIVERED_MANY_POSTGRES.execute_alone(self._engine, {
+                "ids": int_array([message.id for message, _, _ in delivered]),
+                "leases": int_array([lease for _, lease, _ in delivered]),
+                "params": text_array(stored), "reasons": text_array([reason for _, _, reason in delivered]),
+                "now": now, "channel": route.name})
+            return
         with self._engine.begin() as connection:
-            _DELIVERED.execute_many(connection, [
-                {"message_id": message.id, "lease": lease, "policy_reason": reason, "now": now,
-                 "channel": route.name, "stored_params": _json(message.params if route.for_owner
-                                                               else _without_secret(message.params))}
-                for message, lease, reason in delivered])
+            _DELIVERED.execute_many(connection, rows)
 
     def _failed(self, message: Message, error: str, lease: int) -> None:
         if message.attempts >= ATTEMPTS_MAX:
