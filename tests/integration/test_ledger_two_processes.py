@@ -1,9 +1,10 @@
-"""Two ledgers over one database, as two processes run them: what one remembers of an account never
+"""Two ledgers over one database, as two processes run them: what one process saw of an account never
 outweighs what the other wrote.
 
-On PostgreSQL a ledger remembers the accounts it last wrote and, when a batch touches only those,
-writes it in one statement that checks they are unchanged (``sika.ledger.postgres_batches``). These
-tests change the accounts behind its back, through a second ledger, and check every answer and
+On PostgreSQL a batch of plain and pending transfers is written by one statement that adds its
+changes to each account where the row, as it is under its lock, has the room the batch needs
+(``sika.ledger.postgres_batches``, the optimistic path); else the locked path decides. These tests
+change the accounts behind one ledger's back, through a second ledger, and check every answer and
 balance against what really happened. On SQLite the same stories must hold too.
 """
 
@@ -43,7 +44,7 @@ def test_a_payment_is_refused_when_another_process_spent_the_money_first(
     bank = open_bank(ledger)
     wallet = open_wallet(ledger, bank, 100)
     shop = open_wallet(ledger)
-    assert pay(ledger, "warm", wallet, shop, 10) is R.OK  # this ledger now remembers 90
+    assert pay(ledger, "warm", wallet, shop, 10) is R.OK  # this ledger last saw 90
     assert pay(other, "elsewhere", wallet, shop, 80) is R.OK
     assert pay(ledger, "too-much", wallet, shop, 50) is R.EXCEEDS_CREDITS
     assert pay(ledger, "just-enough", wallet, shop, 10) is R.OK
@@ -57,7 +58,7 @@ def test_a_payment_goes_through_when_another_process_topped_up_the_wallet(
     bank = open_bank(ledger)
     wallet = open_wallet(ledger, bank, 30)
     shop = open_wallet(ledger)
-    assert pay(ledger, "all-of-it", wallet, shop, 30) is R.OK  # remembered: nothing left
+    assert pay(ledger, "all-of-it", wallet, shop, 30) is R.OK  # as this ledger last saw it: nothing left
     assert pay(other, "top-up", bank, wallet, 50) is R.OK
     assert pay(ledger, "after-top-up", wallet, shop, 40) is R.OK
     assert balance(ledger, wallet) == 10

@@ -115,3 +115,17 @@ def test_after_the_engine_is_disposed_the_thread_closes_its_old_one_and_opens_an
 def test_kept_connections_do_not_nest() -> None:
     with kept_connections(), pytest.raises(AssertionError, match="nest"), kept_connections():
         pass
+
+
+_PLANNING = Prepared(text("SELECT current_setting('plan_cache_mode') AS mode,"
+                          " current_setting('enable_seqscan') AS seqscan"))
+
+
+def test_a_kept_connection_plans_once_and_by_index_and_the_pools_do_not(engine: Engine) -> None:
+    with kept_connections():
+        row = _PLANNING.first(engine)
+        assert row is not None and (row.mode, row.seqscan) == ("force_generic_plan", "off")
+        for b_id in range(1, 8):  # prepared by psycopg after five runs, then one generic plan
+            assert _BY_ID.scalar(engine, {"b_id": b_id}) is None
+    row = _PLANNING.first(engine)  # a pooled connection: its settings were never changed
+    assert row is not None and (row.mode, row.seqscan) == ("force_custom_plan", "on")

@@ -2,7 +2,8 @@
 there is no Redis: ``sika.coordination.leases``), and on PostgreSQL ``sika_ledger_require``, with
 which one statement refuses to commit a batch whose accounts changed since this process last saw them
 (the cached path of ``sika.ledger.postgres_batches``; SQLite's batches hold the database's single
-write lock from the start).
+write lock from the start). Since the fifteenth session the optimistic path calls it instead, when
+an account lacks the room its batch needs (the message still speaks of accounts that changed).
 
 Revision ID: 0016_scale_out
 Revises: 0015_promotions
