@@ -78,10 +78,12 @@ def kept_connection(by_pool: dict[Any, Kept], engine: Engine) -> Kept:
         try:
             driver.autocommit = True
             if engine.dialect.name == "postgresql":
-                # Plans made once (a statement psycopg prepares, after five runs) rather than at every
-                # run as on the pool's connections (sika.db): planning was a third of the server's time
-                # on these threads' statements. By index, never by a sequential scan: a plan made while
-                # a queue table was nearly empty must not scan it once it holds a day of messages.
+                # Generic plans, made once for a statement psycopg prepares (after five runs), rather
+                # than at every run with its values as on the pool's connections (sika.db): planning
+                # was a third of the server's time on these threads' statements. By index, never by a
+                # sequential scan: a plan made while a table was nearly empty must not scan it once
+                # full. A statement whose plan turns on its values (a queue's claim) goes through the
+                # pool instead (Prepared's planned_each_run).
                 driver.execute("SET plan_cache_mode = force_generic_plan")
                 driver.execute("SET enable_seqscan = off")
         except BaseException:

@@ -120,10 +120,14 @@ class Prepared:
     """A statement (``select``, ``insert``, ``update``, ``delete``, ``text``) run through the driver
     with its plan made once a dialect. Parameters are passed by their ``bindparam`` keys."""
 
-    __slots__ = ("_lock", "_plans", "_statement")
+    __slots__ = ("_lock", "_planned_each_run", "_plans", "_statement")
 
-    def __init__(self, statement: ClauseElement) -> None:
+    def __init__(self, statement: ClauseElement, *, planned_each_run: bool = False) -> None:
+        """``planned_each_run``: never through a thread's kept connection, whose plans are generic
+        (``sika.own_connections``), but through the pool's, which plan each run with its values: for
+        a statement whose best plan turns on them (a queue's claim, ``sika.payments.queue``)."""
         self._statement = statement
+        self._planned_each_run = planned_each_run
         self._plans: dict[tuple[str, str], _Plan] = {}
         self._lock = threading.Lock()
 
@@ -189,7 +193,7 @@ class Prepared:
                 return self._on_driver(reader(on), on, None, params, read)
             if connection is None:
                 by_pool = kept_by_pool()
-                if by_pool is not None:
+                if by_pool is not None and not self._planned_each_run:
                     return self._on_kept(by_pool, on, params, read)
                 return self._on_pooled(on, params, read)
             on = connection

@@ -129,3 +129,20 @@ def test_a_kept_connection_plans_once_and_by_index_and_the_pools_do_not(engine: 
             assert _BY_ID.scalar(engine, {"b_id": b_id}) is None
     row = _PLANNING.first(engine)  # a pooled connection: its settings were never changed
     assert row is not None and (row.mode, row.seqscan) == ("force_custom_plan", "on")
+
+
+def test_a_statement_planned_each_run_goes_through_the_pool_even_on_a_kept_thread(engine: Engine) -> None:
+    planned_each_run = Prepared(_PLANNING._statement, planned_each_run=True)
+    with kept_connections():
+        kept_pid = _PID.scalar(engine)
+        row = planned_each_run.first(engine)
+        assert row is not None and (row.mode, row.seqscan) == ("force_custom_plan", "on")
+        assert _PID.scalar(engine) == kept_pid  # the thread's own connection is kept all the same
+
+
+def test_a_queues_claim_is_planned_with_its_values() -> None:
+    from sika.chat.whatsapp.schema import inbox, outbound
+    from sika.payments.queue import _claim
+    from sika.payments.schema import callbacks, outbox
+
+    assert all(_claim(table)._planned_each_run for table in (inbox, outbound, outbox, callbacks))

@@ -268,9 +268,10 @@ class Outbox:
         now = self._clock_ns()
         stored = [_json(message.params if route.for_owner else _without_secret(message.params))
                   for message, _, _ in delivered]
+        reasons = [None if reason is None else reason[:ERROR_CHARS_MAX] for _, _, reason in delivered]
         rows = [{"message_id": message.id, "lease": lease, "policy_reason": reason, "now": now,
                  "channel": route.name, "stored_params": params}
-                for (message, lease, reason), params in zip(delivered, stored, strict=True)]
+                for (message, lease, _), reason, params in zip(delivered, reasons, stored, strict=True)]
         if self._engine.dialect.name == "postgresql":  # one statement alone: its own transaction
             if len(rows) == 1:
                 _DELIVERED.execute_alone(self._engine, rows[0])
@@ -278,7 +279,7 @@ class Outbox:
             _DELIVERED_MANY_POSTGRES.execute_alone(self._engine, {
                 "ids": int_array([message.id for message, _, _ in delivered]),
                 "leases": int_array([lease for _, lease, _ in delivered]),
-                "params": text_array(stored), "reasons": text_array([reason for _, _, reason in delivered]),
+                "params": text_array(stored), "reasons": text_array(reasons),
                 "now": now, "channel": route.name})
             return
         with self._engine.begin() as connection:

@@ -56,9 +56,12 @@ def _make_claim(table: Table) -> Prepared:
         .limit(bindparam("b_limit"))
         .with_for_update(skip_locked=True)
     )
+    # Planned each run, with its values: a generic plan (a thread's kept connection makes them) knows
+    # neither how few rows are queued nor that they are the newest, and may walk the table in id
+    # order from its oldest row, done or not, to find them.
     return Prepared(update(table).where(c.id.in_(due.scalar_subquery()))
                     .values(lease_until_ns=bindparam("b_lease"), attempts=c.attempts + 1)
-                    .returning(*c))
+                    .returning(*c), planned_each_run=True)
 
 
 def backoff_ns(attempts: int) -> int:

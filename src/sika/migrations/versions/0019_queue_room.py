@@ -22,7 +22,7 @@ branch_labels = None
 depends_on = None
 
 # The tables whose rows are claimed by a lease before they are handled (sika.payments.queue).
-QUEUE_TABLES = ("wa_inbox", "wa_outbound", "pay_outbox")
+QUEUE_TABLES = ("wa_inbox", "wa_outbound", "pay_outbox", "pay_callbacks")
 FILLFACTOR = 65
 
 
