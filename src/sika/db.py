@@ -31,7 +31,8 @@ from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
 from sika.errors import ConfigurationError
 from sika.write_turn import WriteTurn
 
-__all__ = ["UNAVAILABLE", "begin", "connect", "create_db_engine", "is_sqlite", "ping", "shared", "together",
+__all__ = ["UNAVAILABLE", "begin", "connect", "create_db_engine", "is_sqlite", "ping", "plan_once", "shared",
+           "together",
            "write_turn", "writing"]
 
 # How long a writer waits between tries for SQLite's write lock: short, then doubling up to the most.
@@ -96,6 +97,16 @@ def create_db_engine(url: str, *, pool_size: int = 10, busy_timeout_ms: int = 10
         _ping_when_idle(engine)
         return engine
     raise ConfigurationError(f"unsupported database {backend!r}: use sqlite:/// or postgresql+psycopg://")
+
+
+def plan_once(driver: Any) -> None:
+    """On a psycopg connection of one long-lived user (a ledger writer, a thread's kept connection):
+    generic plans, made once for a statement psycopg prepares rather than at every run as on the
+    pool's connections, and by index, never by a sequential scan, so that a plan made while a table
+    was small never scans it once it is full. A statement whose best plan turns on its values (a
+    queue's claim) does not belong on such a connection (``Prepared``'s ``planned_each_run``)."""
+    driver.execute("SET plan_cache_mode = force_generic_plan")
+    driver.execute("SET enable_seqscan = off")
 
 
 def _ping_when_idle(engine: Engine) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 
-from sika.db import PING_IDLE_S
+from sika.db import PING_IDLE_S, plan_once
 
 __all__ = ["Kept", "close_quietly", "kept_by_pool", "kept_connection", "kept_connections", "reader"]
 
@@ -78,14 +78,8 @@ def kept_connection(by_pool: dict[Any, Kept], engine: Engine) -> Kept:
         try:
             driver.autocommit = True
             if engine.dialect.name == "postgresql":
-                # Generic plans, made once for a statement psycopg prepares (after five runs), rather
-                # than at every run with its values as on the pool's connections (sika.db): planning
-                # was a third of the server's time on these threads' statements. By index, never by a
-                # sequential scan: a plan made while a table was nearly empty must not scan it once
-                # full. A statement whose plan turns on its values (a queue's claim) goes through the
-                # pool instead (Prepared's planned_each_run).
-                driver.execute("SET plan_cache_mode = force_generic_plan")
-                driver.execute("SET enable_seqscan = off")
+                # Planning was a third of the server's time on these threads' statements.
+                plan_once(driver)
         except BaseException:
             close_quietly(driver)
             raise

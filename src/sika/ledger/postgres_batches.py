@@ -293,7 +293,7 @@ def _optimistic_statement(
 
 def _insert_row_without_currency(record: TransferRecord) -> tuple[Any, ...]:
     row = insert_row(record)
-    return row[:4] + row[5:]  # the stand-ins' currency is no one's: the statement takes the account's
+    return row[:_CURRENCY] + row[_CURRENCY + 1:]
 
 
 _BEGIN = "BEGIN ISOLATION LEVEL READ COMMITTED"
@@ -341,14 +341,17 @@ _OPTIMISTIC_ACCOUNTS = (
     " OR a.balance_max::numeric - a.credits_posted - a.credits_pending + a.debits_posted >= v.cneed)"
     " RETURNING a.id)"
 )
-_OPTIMISTIC_COLUMNS = ("id", "debit_account_id", "credit_account_id", "amount", "code", "flags", "pending_id",
-                       "timeout_s", "metadata", "created_at_ns")
-_OPTIMISTIC_TYPES = _TRANSFER_TYPES[:4] + _TRANSFER_TYPES[5:]
+# The transfers' columns as sent: all those stored but the currency, which the statement takes from the
+# debit account (the stand-ins' is no one's).
+_INSERTED = [name.strip() for name in INSERT_COLUMNS.split(",")]
+_CURRENCY = _INSERTED.index("currency")
+_OPTIMISTIC_COLUMNS = _INSERTED[:_CURRENCY] + _INSERTED[_CURRENCY + 1:]
+_OPTIMISTIC_TYPES = _TRANSFER_TYPES[:_CURRENCY] + _TRANSFER_TYPES[_CURRENCY + 1:]
 # In the batch's order (its seq numbers follow it), each with its debit account's currency.
 _OPTIMISTIC_TRANSFERS = (
-    f" inserted AS (INSERT INTO ledger_transfers ({INSERT_COLUMNS}) SELECT t.id, t.debit_account_id,"
-    " t.credit_account_id, t.amount, d.currency, t.code, t.flags, t.pending_id, t.timeout_s, t.metadata,"
-    " t.created_at_ns FROM unnest("
+    f" inserted AS (INSERT INTO ledger_transfers ({INSERT_COLUMNS}) SELECT "
+    + ", ".join("d.currency" if name == "currency" else f"t.{name}" for name in _INSERTED)
+    + " FROM unnest("
     + ", ".join(f"%(t{i})s::{kind}[]" for i, kind in enumerate(_OPTIMISTIC_TYPES))
     + f") WITH ORDINALITY AS t({', '.join(_OPTIMISTIC_COLUMNS)}, n)"
     " JOIN ledger_accounts d ON d.id = t.debit_account_id"

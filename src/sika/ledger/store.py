@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.pool import PoolProxiedConnection
 
-from sika.db import write_turn
+from sika.db import plan_once, write_turn
 from sika.ledger.engine import Outcome
 from sika.ledger.model import Transfer
 from sika.ledger.postgres_batches import PostgresBatches
@@ -72,7 +72,6 @@ class BatchStore:
         driver: Any = connection.driver_connection
         connection.detach()
         if not self._sqlite:
-            driver.execute("SET plan_cache_mode = force_generic_plan")
-            driver.execute("SET enable_seqscan = off")
+            plan_once(driver)
             driver.commit()
         return connection
