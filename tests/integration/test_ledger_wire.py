@@ -1,7 +1,8 @@
 """What a batch costs on the wire on PostgreSQL (``sika.ledger.postgres_batches``): plain and pending
-transfers are one statement in autocommit (the optimistic path); the locked path is two round trips,
-its ``BEGIN`` and ``COMMIT`` sent in its two pipelines, and a third first for the pending transfers a
-batch posts; the connection is handed back as it was taken."""
+transfers, and posts and voids of holds the same process made, are one statement in autocommit (the
+optimistic path); the locked path is two round trips, its ``BEGIN`` and ``COMMIT`` sent in its two
+pipelines, and a third first for the pending transfers a batch posts; the connection is handed back
+as it was taken."""
 
 from __future__ import annotations
 
@@ -70,7 +71,9 @@ def test_a_plain_batch_is_one_statement_and_a_refused_one_runs_again_locked(
     post = Transfer(id="post-1", pending_id="hold-1", flags=TransferFlags.POST_PENDING)
     results, sent = _traced(engine, tmp_path, [post])
     assert results == [R.OK]
-    assert _syncs(sent) == 3, sent  # posting goes locked: the held transfer read first
+    # A hold this store did not make (a fresh store: another process) is posted by the locked path,
+    # the held transfer read first.
+    assert _syncs(sent) == 3, sent
     statements = [line for line in sent if line.startswith("Parse")]
     assert "BEGIN ISOLATION LEVEL READ COMMITTED" in statements[0], statements
     assert "COMMIT" in statements[-1], statements
@@ -109,3 +112,84 @@ def test_a_batch_that_fails_between_its_pipelines_leaves_nothing_and_the_connect
         assert result is R.OK and ledger.get_account(kofi.id).balance == 2_500
     finally:
         raw.close()
+
+
+def _run_traced(store: BatchStore, engine: Engine, tmp_path: Path,
+                transfers: list[Transfer]) -> tuple[list[R], list[str]]:
+    raw = engine.raw_connection()
+    driver: Any = raw.dbapi_connection
+    wire = tmp_path / "wire.txt"
+    try:
+        with wire.open("w") as out:
+            driver.pgconn.trace(out.fileno())
+            outcome = store.run(transfers, now_ns=time.time_ns(), connection=raw)
+            driver.pgconn.untrace()
+    finally:
+        raw.close()
+    sent = [line.split("\t")[3:] for line in wire.read_text().splitlines() if "\tF\t" in line]
+    return list(outcome.results), [" ".join(part) for part in sent]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_hold_this_process_made_is_posted_in_one_statement_unless_resolved_elsewhere(
+    engine: Engine, ledger: Ledger, tmp_path: Path
+) -> None:
+    bank = open_bank(ledger)
+    ama, kofi = open_wallet(ledger, bank, 10_000), open_wallet(ledger)
+    store = BatchStore(engine)
+    holds = [Transfer(id=f"hold-{n}", debit_account_id=ama.id, credit_account_id=kofi.id, amount=1_000,
+                      flags=TransferFlags.PENDING, timeout_s=60) for n in range(3)]
+    assert _run_traced(store, engine, tmp_path, holds)[0] == [R.OK] * 3
+
+    # Part of the first posted, with a payment in the same batch: one statement, no BEGIN.
+    post = Transfer(id="post-0", pending_id="hold-0", amount=600, flags=TransferFlags.POST_PENDING)
+    pay = Transfer(id="pay-0", debit_account_id=ama.id, credit_account_id=kofi.id, amount=7_400)
+    results, sent = _run_traced(store, engine, tmp_path, [post, pay])
+    assert results == [R.OK, R.OK]
+    assert _syncs(sent) == 1, sent
+    assert ledger.get_account(kofi.id).balance == 8_000  # 600 of the hold, then 7,400 in its room
+    assert ledger.get_account(ama.id).available == 0  # two holds of 1,000 still stand
+    assert ledger.get_transfers(["hold-0"])["hold-0"].pending_status == "posted"
+
+    # Voided by another process: this one's record is stale, the statement writes nothing and the
+    # locked path names the refusal.
+    BatchStore(engine).run([Transfer(id="void-1", pending_id="hold-1", flags=TransferFlags.VOID_PENDING)],
+                           now_ns=time.time_ns())
+    stale = Transfer(id="post-1", pending_id="hold-1", flags=TransferFlags.POST_PENDING)
+    results, sent = _run_traced(store, engine, tmp_path, [stale])
+    assert results == [R.PENDING_TRANSFER_ALREADY_VOIDED]
+    assert _syncs(sent) == 4, sent  # the statement that wrote nothing, then the locked path's three
+    assert ledger.get_account(kofi.id).balance == 8_000
+
+    # The last one voided here: one statement; its money is free again.
+    void = Transfer(id="void-2", pending_id="hold-2", flags=TransferFlags.VOID_PENDING)
+    results, sent = _run_traced(store, engine, tmp_path, [void])
+    assert results == [R.OK] and _syncs(sent) == 1, sent
+    assert ledger.get_account(ama.id).available == 2_000  # both voided holds given back
+    assert ledger.get_account(kofi.id).balance == 8_000
+    assert _run_traced(store, engine, tmp_path, [void])[0] == [R.EXISTS]  # retried: stored already
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_hold_that_was_the_accounts_only_reservation_voided_elsewhere_is_refused_not_raised(
+    engine: Engine, ledger: Ledger, tmp_path: Path
+) -> None:
+    bank = open_bank(ledger)
+    ama, kofi = open_wallet(ledger, bank, 5_000), open_wallet(ledger)
+    store = BatchStore(engine)
+    hold = Transfer(id="hold-only", debit_account_id=ama.id, credit_account_id=kofi.id, amount=1_000,
+                    flags=TransferFlags.PENDING, timeout_s=60)
+    assert _run_traced(store, engine, tmp_path, [hold])[0] == [R.OK]
+    BatchStore(engine).run([Transfer(id="void-only", pending_id="hold-only",
+                                     flags=TransferFlags.VOID_PENDING)], now_ns=time.time_ns())
+    # Taking the stale reservation back would leave the pending totals below zero: the statement
+    # leaves the rows alone, and the locked path names the refusal.
+    post = Transfer(id="post-only", pending_id="hold-only", flags=TransferFlags.POST_PENDING)
+    results, sent = _run_traced(store, engine, tmp_path, [post])
+    assert results == [R.PENDING_TRANSFER_ALREADY_VOIDED]
+    assert _syncs(sent) == 4, sent
+    results, sent = _run_traced(store, engine, tmp_path, [post])  # forgotten since: locked at once
+    assert results == [R.PENDING_TRANSFER_ALREADY_VOIDED] and _syncs(sent) == 3, sent
+    assert ledger.get_account(ama.id).available == 5_000 and ledger.get_account(kofi.id).balance == 0

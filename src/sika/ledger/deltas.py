@@ -1,7 +1,8 @@
 """What a batch does to each account, and what each account must hold for all of it to pass.
 
 The optimistic path of :mod:`sika.ledger.postgres_batches` writes a batch of plain and pending
-transfers without reading its accounts first: it adds each account's changes to what the row holds,
+transfers (and posts and voids of reservations it holds the record of, below) without reading its
+accounts first: it adds each account's changes to what the row holds,
 under the row's lock, only where the row meets the conditions computed here; if any row does not,
 nothing is written and the batch runs again by the locked path, whose rules give each transfer its
 own result.
@@ -19,20 +20,27 @@ of an account comes down to one number, the most any step of the batch asks of i
   ``credit_need``, the same over its credits.
 
 Every step then passes, as each step's room is the room before the batch less what came before it
-in the batch. The needs may be negative (an account credited before it is debited) and, summed over
+in the batch. The 64-bit check of each step comes down to ``debit_peak`` and ``credit_peak`` the
+same way. The needs may be negative (an account credited before it is debited) and, summed over
 a batch, past a 64-bit integer: PostgreSQL compares them as ``numeric``.
+
+A post or void of a pending transfer whose record the caller holds (``pendings``) checks no limit:
+it takes the reservation off both accounts' pending totals (and a post adds what it moves, at most
+the reservation, to their posted ones), so it only gives room back, which later steps of the batch
+may use. The statement writes it only if that reservation still stands as recorded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sika.ledger.model import Transfer, TransferFlags
+from sika.ledger.model import Transfer, TransferFlags, TransferRecord
 
 __all__ = ["Delta", "deltas"]
 
 _PENDING = int(TransferFlags.PENDING)
+_POST = int(TransferFlags.POST_PENDING)
 _TWO_PHASE = int(TransferFlags.POST_PENDING | TransferFlags.VOID_PENDING)
 
 
@@ -47,15 +55,26 @@ class Delta:
     credits_pending: int = 0
     debit_need: int | None = None
     credit_need: int | None = None
+    # The most Δ(debits_posted + debits_pending) reaches after a step debiting it (each step's own
+    # amount counted), and the same for credits: what the 64-bit check of that step needs. A resolved
+    # reservation lowers a total, so the batch's end is not always its peak.
+    debit_peak: int | None = None
+    credit_peak: int | None = None
 
 
-def deltas(transfers: Sequence[Transfer]) -> list[Delta]:
-    """Each account's :class:`Delta`, by id, for a batch of plain and pending transfers between two
-    different accounts, every one of which the rules accept (the caller checked)."""
+def deltas(transfers: Sequence[Transfer],
+           pendings: Mapping[str, TransferRecord] | None = None) -> list[Delta]:
+    """Each account's :class:`Delta`, by id, for a batch of transfers every one of which the rules
+    accept (the caller checked): plain and pending ones between two different accounts, and posts and
+    voids of the pending transfers in ``pendings`` (each stored before the batch, resolved once)."""
     by_id: dict[int, Delta] = {}
     for t in transfers:
         flags = int(t.flags)
-        assert not flags & _TWO_PHASE and t.debit_account_id != t.credit_account_id, t
+        if flags & _TWO_PHASE:
+            assert pendings is not None and t.pending_id is not None, t
+            _resolve(by_id, pendings[t.pending_id], t.amount if flags & _POST else None)
+            continue
+        assert t.debit_account_id != t.credit_account_id, t
         debit = by_id.get(t.debit_account_id)
         if debit is None:
             debit = by_id[t.debit_account_id] = Delta(t.debit_account_id)
@@ -63,10 +82,16 @@ def deltas(transfers: Sequence[Transfer]) -> list[Delta]:
         if credit is None:
             credit = by_id[t.credit_account_id] = Delta(t.credit_account_id)
         amount = t.amount
-        need = debit.debits_posted + debit.debits_pending + amount - debit.credits_posted
+        peak = debit.debits_posted + debit.debits_pending + amount
+        if debit.debit_peak is None or peak > debit.debit_peak:
+            debit.debit_peak = peak
+        need = peak - debit.credits_posted
         if debit.debit_need is None or need > debit.debit_need:
             debit.debit_need = need
-        need = credit.credits_posted + credit.credits_pending + amount - credit.debits_posted
+        peak = credit.credits_posted + credit.credits_pending + amount
+        if credit.credit_peak is None or peak > credit.credit_peak:
+            credit.credit_peak = peak
+        need = peak - credit.debits_posted
         if credit.credit_need is None or need > credit.credit_need:
             credit.credit_need = need
         if flags & _PENDING:
@@ -76,3 +101,20 @@ def deltas(transfers: Sequence[Transfer]) -> list[Delta]:
             debit.debits_posted += amount
             credit.credits_posted += amount
     return [by_id[account_id] for account_id in sorted(by_id)]
+
+
+def _resolve(by_id: dict[int, Delta], pending: TransferRecord, posted: int | None) -> None:
+    """A reservation taken off both accounts; ``posted`` (a post's amount, 0 for all of it) moved."""
+    debit = by_id.get(pending.debit_account_id)
+    if debit is None:
+        debit = by_id[pending.debit_account_id] = Delta(pending.debit_account_id)
+    credit = by_id.get(pending.credit_account_id)
+    if credit is None:
+        credit = by_id[pending.credit_account_id] = Delta(pending.credit_account_id)
+    debit.debits_pending -= pending.amount
+    credit.credits_pending -= pending.amount
+    if posted is not None:
+        moved = posted or pending.amount
+        assert 0 < moved <= pending.amount
+        debit.debits_posted += moved
+        credit.credits_posted += moved

@@ -7,16 +7,21 @@ COMMITTED, so they are current. Two round trips: the transaction's ``BEGIN`` and
 pipeline (locks first, then the reads they protect), the writes and the ``COMMIT`` as another; a
 third first for the pending transfers a batch posts or voids (their accounts, to lock them).
 
-**Optimistic** (plain and pending transfers, the common case): the rules run on stand-ins for the
-accounts (open, of one currency, without limits), assuming the ids are new, so that they refuse only
-what no account could change. One statement then locks the accounts in id order, adds each one's
+**Optimistic** (plain and pending transfers, the common case, and posts and voids of pending
+transfers this process stored): the rules run on stand-ins for the accounts (open, of one currency,
+without limits, holding the reservations resolved), assuming the ids are new, so that they refuse
+only what no account could change. One statement then locks the accounts in id order, adds each one's
 changes to what its row holds only where the row meets what the batch needs of it
 (:mod:`sika.ledger.deltas`: open, within its limits at every step), inserts the transfers with their
 debit account's currency where both accounts share it, and calls ``sika_ledger_require``
 (migration 0016), which raises a serialization failure unless every account and every transfer was
-written. Sent alone, in autocommit, the statement is its own transaction: one round trip, and the
-locks are held for that statement only. Anything else (a refusal, a stored id of a retried request)
-rolls it back, and the batch runs again by the locked path, which gives each transfer its result.
+written. A post or void also marks its pending transfer resolved, only where it is still pending as
+this process recorded it (same accounts and amount, not expired), and the statement counts those
+too; a reservation resolved or expired meanwhile by another process fails it (closed accounts too,
+which a post may reach: the locked path lets it). Sent alone, in autocommit, the statement is its
+own transaction: one round trip, and the locks are held for that statement only. Anything else (a
+refusal, a stored id of a retried request) rolls it back, and the batch runs again by the locked
+path, which gives each transfer its result.
 
 A unique-key race (two processes storing the same transfer id for different accounts) or a transient
 serialization failure on the locked path rolls the batch back; the caller retries it whole.
@@ -24,6 +29,8 @@ serialization failure on the locked path rolls the batch back; the caller retrie
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,6 +45,7 @@ from sika.ledger.model import (
     Account,
     AccountFlags,
     AccountKind,
+    PendingStatus,
     Transfer,
     TransferFlags,
     TransferRecord,
@@ -71,17 +79,27 @@ _RETRIED = (
     psycopg.errors.LockNotAvailable,
 )
 # What ends an optimistic attempt, for the locked path to run the batch (sika_ledger_require's
-# serialization failure; a stored id; a total past 64 bits).
-_OPTIMISM_FAILED = (*_RETRIED, psycopg.errors.NumericValueOutOfRange)
+# serialization failure; a stored id; a total past 64 bits; a table's CHECK, which the statement's
+# conditions should never leave to reach).
+_OPTIMISM_FAILED = (*_RETRIED, psycopg.errors.NumericValueOutOfRange, psycopg.errors.CheckViolation)
 # Batches beyond this go by the locked path, which copies their rows (COPY cannot join a statement).
 _OPTIMISTIC_ROWS_MAX = 64
 # The stand-ins' currency, no real one: the statement stores each transfer's from its debit account,
 # so the records of an optimistic outcome carry this one (only its results are read).
 _ANY_CURRENCY = "?"
+_PENDING_FLAG = int(TransferFlags.PENDING)
+# Pending transfers this process stored and has not seen resolved, for posting or voiding them by
+# the optimistic path: at most this many, the oldest forgotten first (a hold lives for seconds).
+PENDINGS_KEPT_MAX = 10_000
 
 
 class PostgresBatches:
     """Runs batches on psycopg connections."""
+
+    def __init__(self) -> None:
+        # Only a hint: the statement resolves a reservation only where it still stands as recorded.
+        self._pendings: OrderedDict[str, TransferRecord] = OrderedDict()
+        self._pendings_lock = threading.Lock()
 
     def run(
         self,
@@ -91,11 +109,37 @@ class PostgresBatches:
         segments: Sequence[int] | None,
         expire_ids: Sequence[str],
     ) -> Outcome:
+        outcome = None
         if not expire_ids:
             outcome = self._run_optimistic(connection, transfers, now_ns, segments)
-            if outcome is not None:
-                return outcome
-        return self._run_locked(connection, transfers, now_ns, segments, expire_ids)
+        if outcome is None:
+            outcome = self._run_locked(connection, transfers, now_ns, segments, expire_ids)
+        self._remember(outcome)
+        return outcome
+
+    def _remember(self, outcome: Outcome) -> None:
+        """Keep the batch's new reservations; forget those it resolved (committed either way)."""
+        with self._pendings_lock:
+            for record in outcome.new_records:
+                if int(record.flags) & _PENDING_FLAG and record.id not in outcome.resolved:
+                    self._pendings[record.id] = record
+            for pending_id in outcome.resolved:
+                self._pendings.pop(pending_id, None)
+            while len(self._pendings) > PENDINGS_KEPT_MAX:
+                self._pendings.popitem(last=False)
+
+    def _held(self, transfers: Sequence[Transfer]) -> dict[str, TransferRecord] | None:
+        """The reservations the batch resolves, each once and as this process stored it; None when one
+        is unknown here, resolved twice, or made in this batch (the locked path decides those)."""
+        resolving = [t for t in transfers if t.pending_id or int(t.flags) & _TWO_PHASE]
+        if not resolving:
+            return {}
+        with self._pendings_lock:
+            held = {t.pending_id: self._pendings.get(t.pending_id) for t in resolving if t.pending_id}
+        if len(held) != len(resolving) or held.keys() & {t.id for t in transfers}:
+            return None
+        found = {pending_id: record for pending_id, record in held.items() if record is not None}
+        return found if len(found) == len(held) else None
 
     # Optimistic --------------------------------------------------------------------------------
 
@@ -109,14 +153,18 @@ class PostgresBatches:
         """The batch in one round trip, or None when the locked path must run it."""
         if not transfers or len(transfers) > _OPTIMISTIC_ROWS_MAX:
             return None
-        if any(t.pending_id or int(t.flags) & _TWO_PHASE for t in transfers):
+        held = self._held(transfers)
+        if held is None:
             return None
-        stand_ins = {
-            account_id: Account(account_id, _ANY_CURRENCY, AccountKind.SUSPENSE)
-            for account_id in referenced_account_ids(transfers)
-        }
+        ids = referenced_account_ids(transfers)
+        for record in held.values():
+            ids.update((record.debit_account_id, record.credit_account_id))
+        stand_ins = {i: Account(i, _ANY_CURRENCY, AccountKind.SUSPENSE) for i in ids}
+        for record in held.values():  # the reservations stand on the stand-ins as on the accounts
+            stand_ins[record.debit_account_id].debits_pending += record.amount
+            stand_ins[record.credit_account_id].credits_pending += record.amount
         outcome = apply(
-            transfers, accounts=stand_ins, existing={}, pendings={}, now_ns=now_ns, segments=segments
+            transfers, accounts=stand_ins, existing={}, pendings=held, now_ns=now_ns, segments=segments
         )
         if any(result is not _OK for result in outcome.results):
             return None
@@ -126,12 +174,16 @@ class PostgresBatches:
                 # (psycopg's pipeline mode would also make it one, at three times the CPU.)
                 connection.autocommit = True
                 try:
-                    cursor.execute(*_optimistic_statement(transfers, outcome))
+                    cursor.execute(*_optimistic_statement(transfers, outcome, held, now_ns))
                 finally:
                     _out_of_autocommit(connection)
         except _OPTIMISM_FAILED:
             if not connection.closed:
                 connection.rollback()
+            if held:  # perhaps resolved elsewhere: the locked path reads them, and this one forgets
+                with self._pendings_lock:
+                    for pending_id in held:
+                        self._pendings.pop(pending_id, None)
             return None
         except BaseException:
             if not connection.closed:
@@ -260,10 +312,10 @@ def _write(cursor: psycopg.Cursor[Any], outcome: Outcome, accounts: dict[int, Ac
 
 
 def _optimistic_statement(
-    transfers: Sequence[Transfer], outcome: Outcome
+    transfers: Sequence[Transfer], outcome: Outcome, held: dict[str, TransferRecord], now_ns: int
 ) -> tuple[str, dict[str, Any]]:
     """The optimistic path's one statement and its parameters."""
-    changes = deltas(transfers)
+    changes = deltas(transfers, held)
     params: dict[str, Any] = {
         "ids": int_array(d.account_id for d in changes),
         "ddp": int_array(d.debits_posted for d in changes),
@@ -272,6 +324,8 @@ def _optimistic_statement(
         "dcpe": int_array(d.credits_pending for d in changes),
         "dneed": int_array(d.debit_need for d in changes),
         "cneed": int_array(d.credit_need for d in changes),
+        "dpeak": int_array(d.debit_peak for d in changes),
+        "cpeak": int_array(d.credit_peak for d in changes),
         "accounts": len(changes),
         "transfers": len(outcome.new_records),
     }
@@ -284,11 +338,25 @@ def _optimistic_statement(
         parts.append(_OPTIMISTIC_PENDING)
         for index, column in enumerate(literal_columns(new_pending, _PENDING_TYPES)):
             params[f"p{index}"] = column
-    sql = ",".join(parts) + (
-        " SELECT sika_ledger_require((SELECT count(*) FROM updated) = %(accounts)s"
-        " AND (SELECT count(*) FROM inserted) = %(transfers)s)"
-    )
-    return sql, params
+    require = ("(SELECT count(*) FROM updated) = %(accounts)s"
+               " AND (SELECT count(*) FROM inserted) = %(transfers)s")
+    if held:
+        records = list(held.values())
+        status = outcome.resolved
+        assert all(status[r.id] in (PendingStatus.POSTED, PendingStatus.VOIDED) for r in records)
+        parts.append(_OPTIMISTIC_RESOLVED)
+        params.update({
+            "rid": text_array([r.id for r in records]),
+            "rstatus": text_array([str(status[r.id]) for r in records]),
+            "rdebit": int_array([r.debit_account_id for r in records]),
+            "rcredit": int_array([r.credit_account_id for r in records]),
+            "ramount": int_array([r.amount for r in records]),
+            "now": now_ns,
+            "resolutions": len(records),
+        })
+        # Read after the accounts' update, so that its locks are held when a reservation is resolved.
+        require += " AND (SELECT count(*) FROM resolved) = %(resolutions)s"
+    return ",".join(parts) + f" SELECT sika_ledger_require({require})", params
 
 
 def _insert_row_without_currency(record: TransferRecord) -> tuple[Any, ...]:
@@ -319,20 +387,25 @@ _INSERT_PENDING = (
 )
 # Locks first, in id order as every writer takes them; then each account gets its changes only where
 # it is open, stays within 64 bits, and has the room the batch needs on each side (sika.ledger.deltas,
-# compared as numeric). ``updated`` counts the accounts written, ``inserted`` the transfers whose two
+# compared as numeric, as are the totals: a change may be negative, a reservation resolved).
+# ``updated`` counts the accounts written, ``inserted`` the transfers whose two
 # accounts share a currency; the final SELECT compares both with the batch's.
 _OPTIMISTIC_ACCOUNTS = (
     "WITH locked AS MATERIALIZED (SELECT id FROM ledger_accounts WHERE id = ANY(%(ids)s::bigint[])"
     " ORDER BY id FOR UPDATE),"
     " v AS (SELECT * FROM unnest(%(ids)s::bigint[], %(ddp)s::bigint[], %(dcp)s::bigint[],"
-    " %(ddpe)s::bigint[], %(dcpe)s::bigint[], %(dneed)s::numeric[], %(cneed)s::numeric[])"
-    " AS v(id, ddp, dcp, ddpe, dcpe, dneed, cneed)),"
+    " %(ddpe)s::bigint[], %(dcpe)s::bigint[], %(dneed)s::numeric[], %(cneed)s::numeric[],"
+    " %(dpeak)s::numeric[], %(cpeak)s::numeric[])"
+    " AS v(id, ddp, dcp, ddpe, dcpe, dneed, cneed, dpeak, cpeak)),"
     " updated AS (UPDATE ledger_accounts a SET debits_posted = a.debits_posted + v.ddp,"
     " credits_posted = a.credits_posted + v.dcp, debits_pending = a.debits_pending + v.ddpe,"
     " credits_pending = a.credits_pending + v.dcpe FROM v JOIN locked USING (id)"
     f" WHERE a.id = v.id AND a.flags & {int(AccountFlags.CLOSED)} = 0"
-    f" AND a.debits_posted + a.debits_pending <= {AMOUNT_MAX} - (v.ddp + v.ddpe)"
-    f" AND a.credits_posted + a.credits_pending <= {AMOUNT_MAX} - (v.dcp + v.dcpe)"
+    f" AND (v.dpeak IS NULL OR a.debits_posted::numeric + a.debits_pending + v.dpeak <= {AMOUNT_MAX})"
+    f" AND (v.cpeak IS NULL OR a.credits_posted::numeric + a.credits_pending + v.cpeak <= {AMOUNT_MAX})"
+    # A reservation resolved elsewhere since this process stored it: its amount is no longer there to
+    # take back (the row is left alone, the count falls short; the CHECK would raise instead).
+    " AND a.debits_pending::numeric + v.ddpe >= 0 AND a.credits_pending::numeric + v.dcpe >= 0"
     f" AND (v.dneed IS NULL OR a.flags & {int(AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS)} = 0"
     " OR a.credits_posted::numeric - a.debits_posted - a.debits_pending >= v.dneed)"
     f" AND (v.cneed IS NULL OR a.flags & {int(AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS)} = 0"
@@ -357,6 +430,14 @@ _OPTIMISTIC_TRANSFERS = (
     " JOIN ledger_accounts d ON d.id = t.debit_account_id"
     " JOIN ledger_accounts c ON c.id = t.credit_account_id AND c.currency = d.currency"
     " ORDER BY t.n RETURNING 1)"
+)
+# Each reservation resolved only where it still stands as this process stored it.
+_OPTIMISTIC_RESOLVED = (
+    " resolved AS (UPDATE ledger_pending p SET status = r.status FROM unnest(%(rid)s::text[],"
+    " %(rstatus)s::text[], %(rdebit)s::bigint[], %(rcredit)s::bigint[], %(ramount)s::bigint[])"
+    " AS r(id, status, debit, credit, amount) WHERE p.transfer_id = r.id AND p.status = 'pending'"
+    " AND p.debit_account_id = r.debit AND p.credit_account_id = r.credit AND p.amount = r.amount"
+    " AND (p.expires_at_ns IS NULL OR p.expires_at_ns > %(now)s) RETURNING 1)"
 )
 _OPTIMISTIC_PENDING = (
     f" pending AS (INSERT INTO ledger_pending ({PENDING_COLUMNS}) SELECT * FROM unnest("
