@@ -184,19 +184,29 @@ class Payments:
         with the PIN already (a session token, or the chat's PIN step).
         """
         request = fingerprint("transfer", payer=payer.id, to=phones.normalize(to), amount=amount)
-        existing = self.find(movement_id)
-        if existing is not None:
+        # A retried request is found when its movement is recorded (below) or when a check refuses it:
+        # a refusal is the first answer only if nothing was recorded under its id, whatever changed
+        # since (a retry of a transfer that went through answers as it did). Not read first: almost
+        # every request is new, and that read was a round trip each.
+        try:
+            # With a PIN: the payer's PIN state and the recipient's wallet in one read.
+            read = (self._customers.with_hashes({payer.msisdn, phones.normalize(to)})
+                    if pin is not None else None)
+            quote = self.quote_transfer(payer, to, amount, read=read)
+            self._customers.ensure_cash_out_allowed(payer)  # a PIN reset's freeze holds money in
+            self._limits.check_transaction(payer, amount + quote.fee)
+            if pin is not None:
+                payer = self._customers.verify_pin(payer.msisdn, pin, read=read)
+            else:
+                self._customers.ensure_unlocked(payer)
+            if quote.recipient is not None:
+                self._limits.check_transaction(quote.recipient, amount)
+        except SikaError:
+            existing = self.find(movement_id)
+            if existing is None:
+                raise
             return self._movements.resume(existing, request, payer_customer_id=payer.id, amount=amount,
-                                counterparty=phones.normalize(to))
-        # With a PIN: the payer's PIN state and the recipient's wallet in one read.
-        read = self._customers.with_hashes({payer.msisdn, phones.normalize(to)}) if pin is not None else None
-        quote = self.quote_transfer(payer, to, amount, read=read)
-        self._customers.ensure_cash_out_allowed(payer)  # a PIN reset's freeze holds money in
-        self._limits.check_transaction(payer, amount + quote.fee)
-        if pin is not None:
-            payer = self._customers.verify_pin(payer.msisdn, pin, read=read)
-        else:
-            self._customers.ensure_unlocked(payer)
+                                          counterparty=phones.normalize(to))
         assert payer.account_id is not None
         fee_legs = []
         if quote.fee:
@@ -208,10 +218,8 @@ class Payments:
             return self._movements.run(movement_id, legs, kind=Kind.VOUCHER, amount=amount, fee=quote.fee,
                              payer_customer_id=payer.id, counterparty=quote.to,
                              details={"operation": str(quote.operation)}, request=request, known=(payer,))
-        payee = quote.recipient  # read a moment ago, by the quote
-        assert payee is not None
-        self._limits.check_transaction(payee, amount)
-        assert payee.account_id is not None
+        payee = quote.recipient  # read a moment ago, by the quote (its limit checked above)
+        assert payee is not None and payee.account_id is not None
         legs = [Leg(f"{movement_id}.0", payer.account_id, payee.account_id, amount, Code.TRANSFER,
                     Role.PAYER), *fee_legs, self._limits.meter_leg(movement_id, payee, amount)]
         return self._movements.run(movement_id, legs, kind=Kind.TRANSFER, amount=amount, fee=quote.fee,
