@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine, select, update
 
-from sika.chat.messages import Inbound, InboundKind
+from sika.chat.messages import MASK, Inbound, InboundKind
 from sika.chat.state import Conversations, State, batch
 from sika.chat.whatsapp.schema import contacts, inbox, outbound
 from sika.chat.whatsapp.store import (
@@ -47,6 +47,20 @@ def test_awkward_texts_are_stored_as_sent_and_each_window_opens_at_its_latest(en
     assert windows == {"+22890110000": 1_009, "+22890110001": 1_007, "+22890110002": 1_008}
 
 
+def test_a_window_stored_within_the_minute_is_not_written_again(engine: Engine) -> None:
+    second = 1_000_000_000
+    number = "+22890110000"
+    add_inbounds(engine, [_received("wamid.a", "hi", number, 100 * second)])
+    add_inbounds(engine, [_received("wamid.b", "again", number, 130 * second)])
+    with engine.connect() as connection:
+        assert connection.execute(select(contacts.c.last_inbound_at_ns)).scalar_one() == 100 * second
+    add_inbounds(engine, [_received("wamid.c", "later", number, 161 * second)])
+    with engine.connect() as connection:
+        assert connection.execute(select(contacts.c.last_inbound_at_ns)).scalar_one() == 161 * second
+        assert connection.execute(select(inbox.c.text).order_by(inbox.c.id)).scalars().all() == [
+            "hi", "again", "later"]
+
+
 def _claimed(engine: Engine, count: int) -> list[dict[str, object]]:
     add_inbounds(engine, [_received(f"wamid.{n}", f"text {n}", "+22890112233", 1_000 + n)
                           for n in range(count)])
@@ -63,6 +77,20 @@ def test_a_claims_messages_are_marked_handled_together(engine: Engine) -> None:
         found = connection.execute(select(inbox.c.status, inbox.c.handled_at_ns,
                                           inbox.c.lease_until_ns)).all()
     assert sorted(found) == [("done", 3_000, None)] * 3
+
+
+def test_a_pin_is_masked_as_its_message_is_marked_handled_with_the_others(engine: Engine) -> None:
+    rows = _claimed(engine, 3)
+    handled = [Handled(row=row, lease=int(str(row["lease_until_ns"])), outgoing=[], secret=n == 1)
+               for n, row in enumerate(rows)]
+    with writing(engine).begin() as connection:
+        finish_inbounds(connection, handled, now_ns=3_000, send_lease_until_ns=None)
+    with engine.connect() as connection:
+        found = connection.execute(select(inbox.c.text, inbox.c.payload_json, inbox.c.status)
+                                   .order_by(inbox.c.id)).all()
+    assert [(text_, status) for text_, _, status in found] == [
+        ("text 0", "done"), (MASK, "done"), ("text 2", "done")]
+    assert "text 1" not in found[1][1] and "text 0" in found[0][1]  # the stored message masked too
 
 
 def test_one_lost_lease_rolls_the_whole_batch_back(engine: Engine) -> None:

@@ -22,7 +22,7 @@ from sika import phones
 from sika.chat.sms.africastalking import AfricasTalkingSms
 from sika.chat.sms.channel import SmsChannel
 from sika.chat.whatsapp import WhatsApp
-from sika.chat.whatsapp.store import last_inbound_ns, last_inbounds_ns
+from sika.chat.whatsapp.windows import last_inbound_ns, last_inbounds_ns
 from sika.config import Settings
 from sika.errors import SikaError
 from sika.payments import Outbox, Payments

@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from sika import jsoncodec
 from sika.arrays import int_array, text_array
-from sika.chat.schema import conversations
+from sika.chat.schema import DAY_NS, conversations, day_of
 from sika.prepared import Prepared
 
 __all__ = ["IDLE_S", "Batch", "Conversations", "State", "batch", "held"]
@@ -101,8 +101,9 @@ class Conversations:
         body = {name: getattr(state, name) for name in _STORED}
         encoded = jsoncodec.dumps(body)
         assert len(encoded.encode()) <= STATE_BYTES_MAX, "a conversation's state stays small"
+        now_ns = self._clock_ns()
         values = {"channel": channel, "session_key": session_key, "msisdn": msisdn, "state": encoded,
-                  "updated_at_ns": self._clock_ns()}
+                  "updated_at_ns": now_ns, "updated_day": day_of(now_ns)}
         current = self._batch(channel)
         if current is not None and current.holds(session_key):
             current.keep(values)
@@ -119,12 +120,12 @@ class Conversations:
     def forget_idle(self, *, older_than_s: int = 24 * 3600, limit: int = 1_000) -> int:
         """Drop conversations idle for a day (the job keeps the table small)."""
         cutoff = self._clock_ns() - older_than_s * _NS
+        idle = (conversations.c.updated_day <= day_of(cutoff), conversations.c.updated_at_ns < cutoff)
         with self._engine.begin() as connection:
-            old = select(conversations.c.channel, conversations.c.session_key).where(
-                conversations.c.updated_at_ns < cutoff).limit(limit).subquery()
+            old = (select(conversations.c.channel, conversations.c.session_key)
+                   .where(*idle).limit(limit).subquery())
             return int(connection.execute(delete(conversations).where(
-                conversations.c.updated_at_ns < cutoff,
-                conversations.c.session_key.in_(select(old.c.session_key)))).rowcount)
+                *idle, conversations.c.session_key.in_(select(old.c.session_key)))).rowcount)
 
 
 _NOT_HELD: Any = object()
@@ -234,11 +235,11 @@ def batch(engine: Engine, channel: str, session_keys: Iterable[str]) -> Iterator
 
 
 def _upsert(connection: Connection, rows: list[dict[str, Any]]) -> None:
-    if connection.dialect.name == "postgresql" and len(rows) > 1:
+    if connection.dialect.name == "postgresql":
         # One statement for a batch's saves (executemany runs one a row on the server), the rows as
-        # arrays; their session keys differ, so no row is upserted twice.
+        # arrays; their session keys differ, so no row is saved twice.
         params = {f"{key}s": text_array([row[key] for row in rows]) for key in _TEXT_COLUMNS}
-        _UPSERT_MANY_POSTGRES.execute(connection, params | {
+        _SAVE_MANY_POSTGRES.execute(connection, params | {
             "updated_at_nss": int_array([row["updated_at_ns"] for row in rows])})
         return
     _UPSERTS[connection.dialect.name].execute_many(connection, rows)
@@ -246,11 +247,12 @@ def _upsert(connection: Connection, rows: list[dict[str, Any]]) -> None:
 
 def _upsert_in(dialect: Any) -> Prepared:
     statement = dialect.insert(conversations).values(
-        {key: bindparam(key) for key in ("channel", "session_key", "msisdn", "state", "updated_at_ns")})
+        {key: bindparam(key) for key in ("channel", "session_key", "msisdn", "state", "updated_at_ns",
+                                         "updated_day")})
     return Prepared(statement.on_conflict_do_update(
         index_elements=["channel", "session_key"],
         set_={"state": statement.excluded.state, "updated_at_ns": statement.excluded.updated_at_ns,
-              "msisdn": statement.excluded.msisdn}))
+              "updated_day": statement.excluded.updated_day, "msisdn": statement.excluded.msisdn}))
 
 
 # The hot statements, made once: a conversation is read and saved at every message.
@@ -263,9 +265,19 @@ _SOME = Prepared(select(
     conversations.c.session_key.in_(bindparam("keys", expanding=True))))
 _UPSERTS = {"postgresql": _upsert_in(postgresql), "sqlite": _upsert_in(sqlite)}
 _TEXT_COLUMNS = ("channel", "session_key", "msisdn", "state")
-_UPSERT_MANY_POSTGRES = Prepared(text(
-    "INSERT INTO chat_conversations (channel, session_key, msisdn, state, updated_at_ns)"
-    " SELECT * FROM unnest(CAST(:channels AS TEXT[]), CAST(:session_keys AS TEXT[]),"
+# PostgreSQL: the conversations that exist are updated, the others inserted (the day as
+# sika.chat.schema.day_of counts it, DAY_NS written out). An upsert of an existing
+# row locks it (a record in the log) before it updates it (another); an update is one.
+_SAVE_MANY_POSTGRES = Prepared(text(
+    "WITH v AS (SELECT * FROM unnest(CAST(:channels AS TEXT[]), CAST(:session_keys AS TEXT[]),"
     " CAST(:msisdns AS TEXT[]), CAST(:states AS TEXT[]), CAST(:updated_at_nss AS BIGINT[]))"
+    " AS v(channel, session_key, msisdn, state, at)),"
+    " saved AS (UPDATE chat_conversations c SET state = v.state, updated_at_ns = v.at,"
+    " updated_day = v.at / 86400000000000, msisdn = v.msisdn FROM v"
+    " WHERE c.channel = v.channel AND c.session_key = v.session_key RETURNING c.channel, c.session_key)"
+    " INSERT INTO chat_conversations (channel, session_key, msisdn, state, updated_at_ns, updated_day)"
+    " SELECT v.channel, v.session_key, v.msisdn, v.state, v.at, v.at / 86400000000000 FROM v"
+    " WHERE NOT EXISTS (SELECT 1 FROM saved s WHERE s.channel = v.channel AND s.session_key = v.session_key)"
     " ON CONFLICT (channel, session_key) DO UPDATE SET state = excluded.state,"
-    " updated_at_ns = excluded.updated_at_ns, msisdn = excluded.msisdn"))
+    " updated_at_ns = excluded.updated_at_ns, updated_day = excluded.updated_day, msisdn = excluded.msisdn"))
+assert DAY_NS == 86_400_000_000_000

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, Engine, func, literal_column, select
 
-from sika.chat.schema import conversations
+from sika.chat.schema import conversations, day_of
 from sika.chat.whatsapp.schema import inbox, outbound
 from sika.payments.schema import movements
 from sika.rides.schema import drivers, trips
@@ -93,7 +93,8 @@ def dashboard(engine: Engine, *, now_ns: int | None = None) -> Dashboard:
             .where(outbound.c.created_at_ns >= start, outbound.c.status == "failed")).scalar_one()
         board.ussd_sessions_today = c.execute(
             select(func.count()).select_from(conversations)
-            .where(conversations.c.channel == "ussd", conversations.c.updated_at_ns >= start)).scalar_one()
+            .where(conversations.c.channel == "ussd", conversations.c.updated_day >= day_of(start),
+                   conversations.c.updated_at_ns >= start)).scalar_one()  # the day: by its index
     board.series = _series(engine, now)
     return board
 

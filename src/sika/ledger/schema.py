@@ -74,8 +74,10 @@ transfers = Table(
     ),
     Index("ix_ledger_transfers_debit", "debit_account_id", "seq"),
     Index("ix_ledger_transfers_credit", "credit_account_id", "seq"),
-    # A pending transfer is posted or voided once: a second resolution cannot be stored.
-    Index("ux_ledger_transfers_pending_id", "pending_id", unique=True),
+    # A pending transfer is posted or voided once: a second resolution cannot be stored. Over the
+    # resolutions only (migration 0020): every other transfer has no pending_id.
+    Index("ux_ledger_transfers_pending_id", "pending_id", unique=True,
+          postgresql_where=text("pending_id IS NOT NULL"), sqlite_where=text("pending_id IS NOT NULL")),
 )
 
 pending = Table(
@@ -90,5 +92,7 @@ pending = Table(
     CheckConstraint(
         "status IN ('pending', 'posted', 'voided', 'expired')", name="ck_ledger_pending_status"
     ),
-    Index("ix_ledger_pending_due", "status", "expires_at_ns"),
+    # The expiry sweep's: over pending ones only (migration 0020), so a post or void adds no entry.
+    Index("ix_ledger_pending_open", "expires_at_ns", postgresql_where=text("status = 'pending'"),
+          sqlite_where=text("status = 'pending'")),
 )

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, String, bindparam, insert, select, text, update
+from sqlalchemy import Engine, String, bindparam, insert, literal_column, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import PoolProxiedConnection
 
@@ -288,7 +288,8 @@ class Ledger:
             due = list(
                 connection.execute(
                     select(ledger_pending.c.transfer_id)
-                    .where(ledger_pending.c.status == "pending")
+                    # Written out, for the partial index (a bound value is not seen through).
+                    .where(ledger_pending.c.status == literal_column("'pending'"))
                     .where(ledger_pending.c.expires_at_ns <= now_ns)
                     .order_by(ledger_pending.c.expires_at_ns)
                     .limit(min(limit, EXPIRY_SWEEP_MAX))

@@ -54,7 +54,7 @@ from sika.payments.channels import (
     Unreachable,
     Verdict,
 )
-from sika.payments.queue import backoff_ns, claim_due, renew
+from sika.payments.queue import backoff_ns, claim_due, queued, renew
 from sika.payments.schema import outbox
 from sika.prepared import Prepared
 
@@ -259,7 +259,7 @@ class Outbox:
     def pending_count(self) -> int:
         with self._engine.connect() as connection:
             return len(connection.execute(
-                select(outbox.c.id).where(outbox.c.status == "queued").limit(10_000)).all())
+                select(outbox.c.id).where(queued(outbox)).limit(10_000)).all())
 
     def _delivered(self, delivered: list[tuple[Message, int, str | None]], route: Route) -> None:
         """Record deliveries, ``(message, lease, policy's reason)`` each, in one transaction."""

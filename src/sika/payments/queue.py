@@ -12,11 +12,37 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Engine, Table, bindparam, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Index,
+    Table,
+    bindparam,
+    literal_column,
+    or_,
+    select,
+    text,
+    update,
+)
 
 from sika.prepared import Prepared
 
-__all__ = ["backoff_ns", "claim_due", "renew"]
+__all__ = ["backoff_ns", "claim_due", "queued", "queued_index", "renew"]
+
+# The condition of a queue table's partial indexes (migration 0020): they hold queued rows only, so
+# they stay small however many handled rows the table keeps, and handling a row adds nothing to them.
+_QUEUED = "status = 'queued'"
+
+
+def queued_index(name: str, *columns: str) -> Index:
+    """An index over a queue table's queued rows only."""
+    return Index(name, *columns, postgresql_where=text(_QUEUED), sqlite_where=text(_QUEUED))
+
+
+def queued(table: Table) -> ColumnElement[bool]:
+    """``status = 'queued'`` with the value written out: a statement reaches a partial index only so,
+    since neither PostgreSQL's generic plans nor SQLite's planner see through a bound value."""
+    return table.c.status == literal_column("'queued'")
 
 _NS = 1_000_000_000
 BACKOFF_S_MAX = 3_600
@@ -50,7 +76,7 @@ def _make_claim(table: Table) -> Prepared:
     now = bindparam("b_now", type_=c.next_attempt_ns.type)
     due = (
         select(c.id)
-        .where(c.status == "queued", c.next_attempt_ns <= now,
+        .where(queued(table), c.next_attempt_ns <= now,
                or_(c.lease_until_ns.is_(None), c.lease_until_ns < now))
         .order_by(c.id)
         .limit(bindparam("b_limit"))

@@ -20,6 +20,7 @@ from sqlalchemy import (
     text,
 )
 
+from sika.payments.queue import queued_index
 from sika.tables import ROWID, metadata
 
 __all__ = [
@@ -184,7 +185,7 @@ outbox = Table(
     # its values as JSON, made a sentence in the reader's language when shown.
     Column("reason", String(200), nullable=True),
     CheckConstraint("status IN ('queued', 'delivered', 'failed', 'dropped')", name="ck_pay_outbox_status"),
-    Index("ix_pay_outbox_due", "status", "next_attempt_ns"),
+    queued_index("ix_pay_outbox_queued", "id"),
     Index("ix_pay_outbox_msisdn", "msisdn", "id"),
 )
 
@@ -205,7 +206,7 @@ callbacks = Table(
     Column("created_at_ns", BigInteger, nullable=False),
     Column("delivered_at_ns", BigInteger, nullable=True),
     CheckConstraint("status IN ('queued', 'delivered', 'failed')", name="ck_pay_callbacks_status"),
-    Index("ix_pay_callbacks_due", "status", "next_attempt_ns"),
+    queued_index("ix_pay_callbacks_queued", "id"),
 )
 
 # A bill being paid or paid: one row per biller, reference and period, so that two processes cannot

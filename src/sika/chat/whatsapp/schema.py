@@ -21,8 +21,9 @@ that (Meta's customer-service window), templates only outside it.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Integer, String, Table, Text, text
+from sqlalchemy import BigInteger, CheckConstraint, Column, Integer, String, Table, Text, text
 
+from sika.payments.queue import queued_index
 from sika.tables import ROWID, metadata
 
 __all__ = ["contacts", "inbox", "outbound"]
@@ -48,8 +49,8 @@ inbox = Table(
     Column("received_at_ns", BigInteger, nullable=False),
     Column("handled_at_ns", BigInteger, nullable=True),
     CheckConstraint("status IN ('queued', 'done', 'failed')", name="ck_wa_inbox_status"),
-    Index("ix_wa_inbox_due", "status", "next_attempt_ns"),
-    Index("ix_wa_inbox_msisdn", "msisdn", "id"),
+    queued_index("ix_wa_inbox_queued", "id"),
+    queued_index("ix_wa_inbox_queued_msisdn", "msisdn", "id"),
 )
 
 outbound = Table(
@@ -72,8 +73,8 @@ outbound = Table(
     Column("updated_at_ns", BigInteger, nullable=False),
     CheckConstraint("status IN ('queued', 'sent', 'delivered', 'read', 'failed')",
                     name="ck_wa_outbound_status"),
-    Index("ix_wa_outbound_due", "status", "next_attempt_ns"),
-    Index("ix_wa_outbound_msisdn", "msisdn", "id"),
+    queued_index("ix_wa_outbound_queued", "id"),
+    queued_index("ix_wa_outbound_queued_msisdn", "msisdn", "id"),
 )
 
 contacts = Table(

@@ -30,8 +30,6 @@ from sika.chat.whatsapp.store import (
     defer,
     enqueue_leased,
     enqueue_outbound,
-    last_inbound_ns,
-    last_inbounds_ns,
     lease_outbound,
     older_queued_ns,
     outbound_status,
@@ -39,6 +37,7 @@ from sika.chat.whatsapp.store import (
     sent_outbounds,
     unsent_outbound,
 )
+from sika.chat.whatsapp.windows import last_inbound_ns, last_inbounds_ns
 from sika.db import writing
 from sika.payments.outbox import SECRET, Message
 from sika.payments.queue import claim_due, renew

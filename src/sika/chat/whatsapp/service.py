@@ -61,7 +61,6 @@ from sika.chat.whatsapp.store import (
     decode_inbound,
     defer,
     finish_inbounds,
-    last_inbounds_ns,
     queued_before,
     received_of,
     renew_all,
@@ -71,6 +70,7 @@ from sika.chat.whatsapp.store import (
     prune as prune_stored,
 )
 from sika.chat.whatsapp.webhook import CHANNEL, StatusUpdate, parse, signature_valid, verify_subscription
+from sika.chat.whatsapp.windows import last_inbounds_ns
 from sika.db import writing
 from sika.notices.categories import category_of
 from sika.payments.channels import Unreachable

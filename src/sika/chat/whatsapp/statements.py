@@ -12,12 +12,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from sika.chat.messages import MASK
 from sika.chat.whatsapp.schema import contacts, inbox, outbound
+from sika.payments.queue import queued
 from sika.prepared import Prepared
 
 __all__ = [
     "ADD_INBOUNDS_POSTGRES",
     "DONE_MANY",
     "ENQUEUE_MANY_POSTGRES",
+    "FINISHED_MANY_POSTGRES",
     "KNOWN",
     "LAST_INBOUND",
     "LAST_INBOUNDS",
@@ -76,14 +78,14 @@ def statements_of(connection: Connection) -> Statements:
 
 
 WAITING = Prepared(select(outbound.c.msisdn).distinct().where(
-    outbound.c.msisdn.in_(bindparam("numbers", expanding=True)), outbound.c.status == "queued"))
+    outbound.c.msisdn.in_(bindparam("numbers", expanding=True)), queued(outbound)))
 KNOWN = Prepared(select(outbound.c.source_key, outbound.c.id).where(
     outbound.c.source_key.in_(bindparam("keys", expanding=True))))
 
 
 QUEUED_BEFORE = {table.name: Prepared(
     select(table.c.msisdn, table.c.id, table.c.next_attempt_ns)
-    .where(table.c.msisdn.in_(bindparam("numbers", expanding=True)), table.c.status == "queued",
+    .where(table.c.msisdn.in_(bindparam("numbers", expanding=True)), queued(table),
            table.c.id < bindparam("last"), table.c.id.not_in(bindparam("ids", expanding=True)))
     .order_by(table.c.id)) for table in (inbox, outbound)}
 
@@ -145,6 +147,14 @@ DONE_MANY = Prepared(update(inbox).where(inbox.c.id.in_(bindparam("ids", expandi
                                          inbox.c.status == "queued",
                                          inbox.c.lease_until_ns == bindparam("lease"))
                      .values(status="done", handled_at_ns=bindparam("handled_at_ns"), lease_until_ns=None))
+# PostgreSQL: a batch's messages marked handled by one statement whatever their leases, those that
+# held a PIN with their text masked (a NULL keeps the stored one), the rows as arrays (sika.arrays).
+FINISHED_MANY_POSTGRES = Prepared(text(
+    "UPDATE wa_inbox AS i SET status = 'done', handled_at_ns = :now, lease_until_ns = NULL,"
+    " text = COALESCE(v.text, i.text), payload_json = COALESCE(v.payload, i.payload_json)"
+    " FROM unnest(CAST(:ids AS BIGINT[]), CAST(:leases AS BIGINT[]), CAST(:texts AS TEXT[]),"
+    " CAST(:payloads AS TEXT[])) AS v(id, lease, text, payload)"
+    " WHERE i.id = v.id AND i.status = 'queued' AND i.lease_until_ns = v.lease"))
 # A PIN's message, marked handled with its text masked.
 MASKED = Prepared(update(inbox).where(inbox.c.id == bindparam("row_id"), inbox.c.status == "queued",
                                       inbox.c.lease_until_ns == bindparam("lease"))
@@ -152,8 +162,7 @@ MASKED = Prepared(update(inbox).where(inbox.c.id == bindparam("row_id"), inbox.c
                           text=MASK, payload_json=bindparam("payload")))
 OLDER_DUE = {table.name: Prepared(
     select(func.min(table.c.next_attempt_ns))
-    .where(table.c.msisdn == bindparam("msisdn"), table.c.id < bindparam("row_id"),
-           table.c.status == "queued"))
+    .where(table.c.msisdn == bindparam("msisdn"), table.c.id < bindparam("row_id"), queued(table)))
     for table in (inbox, outbound)}
 
 

@@ -7,24 +7,22 @@ a worker whose lease ran out and was taken over changes nothing.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, delete, insert, or_, select, update
 
-from sika import jsoncodec
 from sika.arrays import int_array, text_array
-from sika.chat.messages import MASK, Attachment, Inbound, InboundKind, Location
-from sika.chat.whatsapp.attachments import dangerous
+from sika.chat.messages import MASK, Inbound
+from sika.chat.whatsapp.inbound_json import decode_inbound, encode_inbound
 from sika.chat.whatsapp.schema import inbox, outbound
 from sika.chat.whatsapp.sealing import Sealer
 from sika.chat.whatsapp.statements import (
     ADD_INBOUNDS_POSTGRES,
     DONE_MANY,
     ENQUEUE_MANY_POSTGRES,
+    FINISHED_MANY_POSTGRES,
     KNOWN,
-    LAST_INBOUND,
-    LAST_INBOUNDS,
     MASKED,
     OLDER_DUE,
     OPEN_WINDOWS_POSTGRES,
@@ -36,6 +34,7 @@ from sika.chat.whatsapp.statements import (
     statements_of,
 )
 from sika.chat.whatsapp.webhook import Parsed, StatusUpdate
+from sika.chat.whatsapp.windows import stored_windows
 from sika.db import writing
 from sika.errors import SikaError
 from sika.payments.queue import backoff_ns
@@ -54,8 +53,6 @@ __all__ = [
     "enqueue_leased",
     "enqueue_outbound",
     "finish_inbounds",
-    "last_inbound_ns",
-    "last_inbounds_ns",
     "lease_outbound",
     "older_queued_ns",
     "outbound_status",
@@ -171,22 +168,29 @@ def add_inbounds(engine: Engine, received: Sequence[Received]) -> list[bool]:
         latest[inbound.msisdn] = max(latest.get(inbound.msisdn, item.sent_at_ns), item.sent_at_ns)
     if not rows:
         return []
+    windows = stored_windows(engine)
+    due = windows.due(latest)  # a window stored within the minute is left as it is
     with writing(engine).begin() as connection:
         if connection.dialect.name == "postgresql":
-            return _add_inbounds_postgres(connection, rows, latest)
-        statements = statements_of(connection)
-        # One row at a time, RETURNING rather than rowcount (with PostgreSQL's implicit RETURNING,
-        # rowcount is -1): a message id delivered twice, even within this group, is stored once.
-        added = [statements.add_inbound.first(connection, row) is not None for row in rows]
-        # One order for every writer: two groups opening the same windows cannot deadlock.
-        statements.open_window.execute_many(connection, [{"msisdn": msisdn, "last_inbound_at_ns": at_ns}
-                                                         for msisdn, at_ns in sorted(latest.items())])
+            added = _add_inbounds_postgres(connection, rows, due)
+        else:
+            statements = statements_of(connection)
+            # One row at a time, RETURNING rather than rowcount (with PostgreSQL's implicit RETURNING,
+            # rowcount is -1): a message id delivered twice, even within this group, is stored once.
+            added = [statements.add_inbound.first(connection, row) is not None for row in rows]
+            # One order for every writer: two groups opening the same windows cannot deadlock.
+            if due:
+                statements.open_window.execute_many(
+                    connection, [{"msisdn": msisdn, "last_inbound_at_ns": at_ns}
+                                 for msisdn, at_ns in sorted(due.items())])
+    windows.stored(due)
     return added
 
 
 def _add_inbounds_postgres(connection: Connection, rows: Sequence[dict[str, Any]],
                            latest: dict[str, int]) -> list[bool]:
-    """:func:`add_inbounds` on PostgreSQL: two statements a group, not two a message."""
+    """:func:`add_inbounds` on PostgreSQL: two statements a group (one when no window is due), not two
+    a message."""
     params = {f"{c}s": text_array([r[c] for r in rows]) for c in _INBOUND_TEXT_COLUMNS}
     params["ats"] = int_array([r["received_at_ns"] for r in rows])
     added_ids = {row[0] for row in ADD_INBOUNDS_POSTGRES.all(connection, params)}
@@ -195,8 +199,9 @@ def _add_inbounds_postgres(connection: Connection, rows: Sequence[dict[str, Any]
         added.append(row["message_id"] in added_ids)
         added_ids.discard(row["message_id"])
     numbers = sorted(latest)
-    OPEN_WINDOWS_POSTGRES.execute(connection, {"msisdns": text_array(numbers),
-                                               "ats": int_array([latest[n] for n in numbers])})
+    if numbers:
+        OPEN_WINDOWS_POSTGRES.execute(connection, {"msisdns": text_array(numbers),
+                                                   "ats": int_array([latest[n] for n in numbers])})
     return added
 
 
@@ -220,6 +225,31 @@ def finish_inbounds(connection: Connection, handled: Sequence[Handled], *, now_n
     a message are ``inbox:<id>:<n>``). Raises :class:`LeaseLost` when one of them is no longer ours:
     the caller rolls back. With ``send_lease_until_ns``, the answers to people with nothing queued
     before them are leased to the caller, to be sent right after the commit."""
+    if connection.dialect.name == "postgresql":
+        _finish_postgres(connection, handled, now_ns=now_ns)
+    else:
+        _finish(connection, handled, now_ns=now_ns)
+    return enqueue_leased(connection, [(f"inbox:{item.row['id']}", item.row["msisdn"], item.outgoing)
+                                       for item in handled],
+                          now_ns=now_ns, send_lease_until_ns=send_lease_until_ns)
+
+
+def _finish_postgres(connection: Connection, handled: Sequence[Handled], *, now_ns: int) -> None:
+    """:func:`finish_inbounds`'s marks on PostgreSQL: one statement a batch, PINs masked in it."""
+    if not handled:
+        return
+    secret = [item.secret for item in handled]
+    marked = FINISHED_MANY_POSTGRES.execute(connection, {
+        "now": now_ns, "ids": int_array([item.row["id"] for item in handled]),
+        "leases": int_array([item.lease for item in handled]),
+        "texts": text_array([MASK if hidden else None for hidden in secret]),
+        "payloads": text_array([_masked(item.row["payload_json"]) if hidden else None
+                                for item, hidden in zip(handled, secret, strict=True)])})
+    if marked != len(handled):
+        raise LeaseLost([item.row["id"] for item in handled])
+
+
+def _finish(connection: Connection, handled: Sequence[Handled], *, now_ns: int) -> None:
     by_lease: dict[int, list[int]] = {}
     for item in handled:
         if not item.secret:
@@ -235,9 +265,6 @@ def finish_inbounds(connection: Connection, handled: Sequence[Handled], *, now_n
                 "payload": _masked(item.row["payload_json"])} for item in handled if item.secret]
     if secrets and MASKED.execute_many(connection, secrets) != len(secrets):
         raise LeaseLost([row["row_id"] for row in secrets])
-    return enqueue_leased(connection, [(f"inbox:{item.row['id']}", item.row["msisdn"], item.outgoing)
-                                       for item in handled],
-                          now_ns=now_ns, send_lease_until_ns=send_lease_until_ns)
 
 
 def _masked(payload_json: str) -> str:
@@ -452,48 +479,3 @@ def apply_statuses(engine: Engine, statuses: Sequence[StatusUpdate], *, now_ns: 
                 update(outbound).where(outbound.c.wamid == status.message_id,
                                        outbound.c.status.in_(_BEFORE[status.status])).values(values)).rowcount
     return changed
-
-
-# The contacts' windows ------------------------------------------------------------------------------
-
-def last_inbound_ns(engine: Engine, msisdn: str) -> int | None:
-    found: int | None = LAST_INBOUND.scalar(engine, {"b_msisdn": msisdn})
-    return found
-
-
-def last_inbounds_ns(engine: Engine, numbers: Collection[str]) -> dict[str, int]:
-    """When each of these numbers last wrote to us (numbers that never did are missing)."""
-    if not numbers:
-        return {}
-    found = LAST_INBOUNDS.all(engine, {"numbers": sorted(numbers)})
-    return {msisdn: int(at_ns) for msisdn, at_ns in found}
-
-
-# Inbound messages as JSON ---------------------------------------------------------------------------
-
-def encode_inbound(inbound: Inbound, *, sealed: str | None = None) -> str:
-    data = dataclasses.asdict(inbound)
-    data["kind"] = inbound.kind.value
-    if sealed is not None:
-        data["sealed"] = sealed
-    return jsoncodec.dumps(data)
-
-
-def decode_inbound(payload_json: str, opener: Callable[[str], str | None] | None = None) -> Inbound:
-    """The stored message; with ``opener``, its sealed text opened (the mask when it cannot be)."""
-    data = jsoncodec.loads(payload_json)
-    if data.get("sealed") and opener is not None:
-        data["text"] = opener(str(data["sealed"])) or MASK
-    location = Location(**data["location"]) if data.get("location") else None
-    attachment = _attachment(data["attachment"]) if data.get("attachment") else None
-    inbound = Inbound(channel=data["channel"], msisdn=data["msisdn"], kind=InboundKind(data["kind"]),
-                      message_id=data["message_id"], text=data["text"], choice_id=data["choice_id"],
-                      location=location, attachment=attachment, profile_name=data["profile_name"])
-    assert inbound.msisdn.startswith("+") and inbound.message_id, inbound.message_id
-    return inbound
-
-
-def _attachment(data: dict[str, Any]) -> Attachment:
-    if "dangerous" not in data:  # stored before files were screened on arrival: screen it now
-        data = {**data, "dangerous": dangerous(data.get("filename"), data.get("mime_type")) is not None}
-    return Attachment(**data)
