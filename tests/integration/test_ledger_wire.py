@@ -20,9 +20,10 @@ from sika.ledger import TransferResult as R
 from sika.ledger.store import BatchStore
 
 
-def _traced(engine: Engine, tmp_path: Path, transfers: list[Transfer]) -> tuple[list[R], list[str]]:
-    """The batch's results on a fresh store, and what was sent."""
-    store = BatchStore(engine)
+def _traced(engine: Engine, tmp_path: Path, transfers: list[Transfer],
+            store: BatchStore | None = None) -> tuple[list[R], list[str]]:
+    """The batch's results on ``store`` (a fresh one: another process's), and what was sent."""
+    store = store or BatchStore(engine)
     raw = engine.raw_connection()
     driver: Any = raw.dbapi_connection
     wire = tmp_path / "wire.txt"
@@ -114,22 +115,6 @@ def test_a_batch_that_fails_between_its_pipelines_leaves_nothing_and_the_connect
         raw.close()
 
 
-def _run_traced(store: BatchStore, engine: Engine, tmp_path: Path,
-                transfers: list[Transfer]) -> tuple[list[R], list[str]]:
-    raw = engine.raw_connection()
-    driver: Any = raw.dbapi_connection
-    wire = tmp_path / "wire.txt"
-    try:
-        with wire.open("w") as out:
-            driver.pgconn.trace(out.fileno())
-            outcome = store.run(transfers, now_ns=time.time_ns(), connection=raw)
-            driver.pgconn.untrace()
-    finally:
-        raw.close()
-    sent = [line.split("\t")[3:] for line in wire.read_text().splitlines() if "\tF\t" in line]
-    return list(outcome.results), [" ".join(part) for part in sent]
-
-
 @pytest.mark.postgres
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_a_hold_this_process_made_is_posted_in_one_statement_unless_resolved_elsewhere(
@@ -140,12 +125,12 @@ def test_a_hold_this_process_made_is_posted_in_one_statement_unless_resolved_els
     store = BatchStore(engine)
     holds = [Transfer(id=f"hold-{n}", debit_account_id=ama.id, credit_account_id=kofi.id, amount=1_000,
                       flags=TransferFlags.PENDING, timeout_s=60) for n in range(3)]
-    assert _run_traced(store, engine, tmp_path, holds)[0] == [R.OK] * 3
+    assert _traced(engine, tmp_path, holds, store)[0] == [R.OK] * 3
 
     # Part of the first posted, with a payment in the same batch: one statement, no BEGIN.
     post = Transfer(id="post-0", pending_id="hold-0", amount=600, flags=TransferFlags.POST_PENDING)
     pay = Transfer(id="pay-0", debit_account_id=ama.id, credit_account_id=kofi.id, amount=7_400)
-    results, sent = _run_traced(store, engine, tmp_path, [post, pay])
+    results, sent = _traced(engine, tmp_path, [post, pay], store)
     assert results == [R.OK, R.OK]
     assert _syncs(sent) == 1, sent
     assert ledger.get_account(kofi.id).balance == 8_000  # 600 of the hold, then 7,400 in its room
@@ -157,18 +142,18 @@ def test_a_hold_this_process_made_is_posted_in_one_statement_unless_resolved_els
     BatchStore(engine).run([Transfer(id="void-1", pending_id="hold-1", flags=TransferFlags.VOID_PENDING)],
                            now_ns=time.time_ns())
     stale = Transfer(id="post-1", pending_id="hold-1", flags=TransferFlags.POST_PENDING)
-    results, sent = _run_traced(store, engine, tmp_path, [stale])
+    results, sent = _traced(engine, tmp_path, [stale], store)
     assert results == [R.PENDING_TRANSFER_ALREADY_VOIDED]
     assert _syncs(sent) == 4, sent  # the statement that wrote nothing, then the locked path's three
     assert ledger.get_account(kofi.id).balance == 8_000
 
     # The last one voided here: one statement; its money is free again.
     void = Transfer(id="void-2", pending_id="hold-2", flags=TransferFlags.VOID_PENDING)
-    results, sent = _run_traced(store, engine, tmp_path, [void])
+    results, sent = _traced(engine, tmp_path, [void], store)
     assert results == [R.OK] and _syncs(sent) == 1, sent
     assert ledger.get_account(ama.id).available == 2_000  # both voided holds given back
     assert ledger.get_account(kofi.id).balance == 8_000
-    assert _run_traced(store, engine, tmp_path, [void])[0] == [R.EXISTS]  # retried: stored already
+    assert _traced(engine, tmp_path, [void], store)[0] == [R.EXISTS]  # retried: stored already
 
 
 @pytest.mark.postgres
@@ -181,15 +166,15 @@ def test_a_hold_that_was_the_accounts_only_reservation_voided_elsewhere_is_refus
     store = BatchStore(engine)
     hold = Transfer(id="hold-only", debit_account_id=ama.id, credit_account_id=kofi.id, amount=1_000,
                     flags=TransferFlags.PENDING, timeout_s=60)
-    assert _run_traced(store, engine, tmp_path, [hold])[0] == [R.OK]
+    assert _traced(engine, tmp_path, [hold], store)[0] == [R.OK]
     BatchStore(engine).run([Transfer(id="void-only", pending_id="hold-only",
                                      flags=TransferFlags.VOID_PENDING)], now_ns=time.time_ns())
     # Taking the stale reservation back would leave the pending totals below zero: the statement
     # leaves the rows alone, and the locked path names the refusal.
     post = Transfer(id="post-only", pending_id="hold-only", flags=TransferFlags.POST_PENDING)
-    results, sent = _run_traced(store, engine, tmp_path, [post])
+    results, sent = _traced(engine, tmp_path, [post], store)
     assert results == [R.PENDING_TRANSFER_ALREADY_VOIDED]
     assert _syncs(sent) == 4, sent
-    results, sent = _run_traced(store, engine, tmp_path, [post])  # forgotten since: locked at once
+    results, sent = _traced(engine, tmp_path, [post], store)  # forgotten since: locked at once
     assert results == [R.PENDING_TRANSFER_ALREADY_VOIDED] and _syncs(sent) == 3, sent
     assert ledger.get_account(ama.id).available == 5_000 and ledger.get_account(kofi.id).balance == 0

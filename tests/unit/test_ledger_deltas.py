@@ -73,6 +73,28 @@ _transfers = st.lists(
 )
 
 
+
+def _plain(moves: list[tuple[int, int, int, bool, bool]]) -> list[Transfer]:
+    """Plain and pending transfers, linked or not, between two different accounts."""
+    return [
+        Transfer(id=f"t{n}", debit_account_id=debit, credit_account_id=credit, amount=amount,
+                 flags=(TransferFlags.PENDING if pending else TransferFlags.NONE)
+                 | (TransferFlags.LINKED if linked else TransferFlags.NONE),
+                 timeout_s=60 if pending else 0)
+        for n, (debit, credit, amount, pending, linked) in enumerate(moves)
+        if debit != credit
+    ]
+
+
+def _end_as_the_deltas_say(before: dict[int, Account], after: dict[int, Account],
+                           changes: list[Delta]) -> None:
+    for d in changes:
+        was, now = before[d.account_id], after[d.account_id]
+        assert now.debits_posted == was.debits_posted + d.debits_posted
+        assert now.credits_posted == was.credits_posted + d.credits_posted
+        assert now.debits_pending == was.debits_pending + d.debits_pending
+        assert now.credits_pending == was.credits_pending + d.credits_pending
+
 def _consistent(fields: tuple[AccountFlags, int, int, int, int, int | None]) -> bool:
     """A stored account never breaks its own limits (the store asserts it)."""
     flags, dp, cp, dpe, cpe, _cap = fields
@@ -86,14 +108,7 @@ def test_the_conditions_hold_exactly_when_the_rules_accept_the_whole_batch(
     moves: list[tuple[int, int, int, bool, bool]],
 ) -> None:
     accounts = {i + 1: _account(i + 1, f) for i, f in enumerate(fields)}
-    transfers = [
-        Transfer(id=f"t{n}", debit_account_id=debit, credit_account_id=credit, amount=amount,
-                 flags=(TransferFlags.PENDING if pending else TransferFlags.NONE)
-                 | (TransferFlags.LINKED if linked else TransferFlags.NONE),
-                 timeout_s=60 if pending else 0)
-        for n, (debit, credit, amount, pending, linked) in enumerate(moves)
-        if debit != credit
-    ]
+    transfers = _plain(moves)
     if not transfers:
         return
     # The optimistic path is taken only when the rules accept the batch on stand-ins (open accounts
@@ -111,12 +126,7 @@ def test_the_conditions_hold_exactly_when_the_rules_accept_the_whole_batch(
                                                      | {t.credit_account_id for t in transfers})
     assert all(_passes(accounts[d.account_id], d) for d in changes) == accepted
     if accepted:
-        for d in changes:
-            before, after = accounts[d.account_id], real[d.account_id]
-            assert after.debits_posted == before.debits_posted + d.debits_posted
-            assert after.credits_posted == before.credits_posted + d.credits_posted
-            assert after.debits_pending == before.debits_pending + d.debits_pending
-            assert after.credits_pending == before.credits_pending + d.credits_pending
+        _end_as_the_deltas_say(accounts, real, changes)
 
 
 def test_a_wallet_credited_before_it_is_debited_needs_no_room_of_its_own() -> None:
@@ -174,14 +184,7 @@ def test_with_posts_and_voids_the_conditions_never_pass_a_batch_the_rules_refuse
     ]
     if len({t.pending_id for t in resolutions}) != len(resolutions):
         return  # the path takes each reservation once
-    transfers = [
-        Transfer(id=f"t{n}", debit_account_id=debit, credit_account_id=credit, amount=amount,
-                 flags=(TransferFlags.PENDING if pending else TransferFlags.NONE)
-                 | (TransferFlags.LINKED if linked else TransferFlags.NONE),
-                 timeout_s=60 if pending else 0)
-        for n, (debit, credit, amount, pending, linked) in enumerate(moves)
-        if debit != credit
-    ]
+    transfers = _plain(moves)
     for resolution, place in zip(resolutions, places, strict=False):  # before, among or after them
         transfers.insert(min(place, len(transfers)), resolution)
     used = {t.pending_id: held[t.pending_id] for t in transfers if t.pending_id}
@@ -201,11 +204,6 @@ def test_with_posts_and_voids_the_conditions_never_pass_a_batch_the_rules_refuse
     passes = all(_passes(accounts[d.account_id], d) for d in changes)
     if passes:
         assert accepted
-        for d in changes:
-            before, after = accounts[d.account_id], real[d.account_id]
-            assert after.debits_posted == before.debits_posted + d.debits_posted
-            assert after.credits_posted == before.credits_posted + d.credits_posted
-            assert after.debits_pending == before.debits_pending + d.debits_pending
-            assert after.credits_pending == before.credits_pending + d.credits_pending
+        _end_as_the_deltas_say(accounts, real, changes)
     elif accepted:
         assert any(int(accounts[d.account_id].flags) & int(AccountFlags.CLOSED) for d in changes)

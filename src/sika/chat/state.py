@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, delete, select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from sika import jsoncodec
 from sika.arrays import int_array, text_array
@@ -242,11 +242,11 @@ def _upsert(connection: Connection, rows: list[dict[str, Any]]) -> None:
         _SAVE_MANY_POSTGRES.execute(connection, params | {
             "updated_at_nss": int_array([row["updated_at_ns"] for row in rows])})
         return
-    _UPSERTS[connection.dialect.name].execute_many(connection, rows)
+    _UPSERT_SQLITE.execute_many(connection, rows)
 
 
-def _upsert_in(dialect: Any) -> Prepared:
-    statement = dialect.insert(conversations).values(
+def _upsert_sqlite() -> Prepared:
+    statement = sqlite.insert(conversations).values(
         {key: bindparam(key) for key in ("channel", "session_key", "msisdn", "state", "updated_at_ns",
                                          "updated_day")})
     return Prepared(statement.on_conflict_do_update(
@@ -263,7 +263,7 @@ _SOME = Prepared(select(
 ).where(
     conversations.c.channel == bindparam("channel"),
     conversations.c.session_key.in_(bindparam("keys", expanding=True))))
-_UPSERTS = {"postgresql": _upsert_in(postgresql), "sqlite": _upsert_in(sqlite)}
+_UPSERT_SQLITE = _upsert_sqlite()
 _TEXT_COLUMNS = ("channel", "session_key", "msisdn", "state")
 # PostgreSQL: the conversations that exist are updated, the others inserted (the day as
 # sika.chat.schema.day_of counts it, DAY_NS written out). An upsert of an existing

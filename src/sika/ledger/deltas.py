@@ -75,12 +75,7 @@ def deltas(transfers: Sequence[Transfer],
             _resolve(by_id, pendings[t.pending_id], t.amount if flags & _POST else None)
             continue
         assert t.debit_account_id != t.credit_account_id, t
-        debit = by_id.get(t.debit_account_id)
-        if debit is None:
-            debit = by_id[t.debit_account_id] = Delta(t.debit_account_id)
-        credit = by_id.get(t.credit_account_id)
-        if credit is None:
-            credit = by_id[t.credit_account_id] = Delta(t.credit_account_id)
+        debit, credit = _pair(by_id, t.debit_account_id, t.credit_account_id)
         amount = t.amount
         peak = debit.debits_posted + debit.debits_pending + amount
         if debit.debit_peak is None or peak > debit.debit_peak:
@@ -105,12 +100,7 @@ def deltas(transfers: Sequence[Transfer],
 
 def _resolve(by_id: dict[int, Delta], pending: TransferRecord, posted: int | None) -> None:
     """A reservation taken off both accounts; ``posted`` (a post's amount, 0 for all of it) moved."""
-    debit = by_id.get(pending.debit_account_id)
-    if debit is None:
-        debit = by_id[pending.debit_account_id] = Delta(pending.debit_account_id)
-    credit = by_id.get(pending.credit_account_id)
-    if credit is None:
-        credit = by_id[pending.credit_account_id] = Delta(pending.credit_account_id)
+    debit, credit = _pair(by_id, pending.debit_account_id, pending.credit_account_id)
     debit.debits_pending -= pending.amount
     credit.credits_pending -= pending.amount
     if posted is not None:
@@ -118,3 +108,14 @@ def _resolve(by_id: dict[int, Delta], pending: TransferRecord, posted: int | Non
         assert 0 < moved <= pending.amount
         debit.debits_posted += moved
         credit.credits_posted += moved
+
+
+def _pair(by_id: dict[int, Delta], debit_id: int, credit_id: int) -> tuple[Delta, Delta]:
+    """The two accounts' deltas, made on first sight."""
+    debit = by_id.get(debit_id)
+    if debit is None:
+        debit = by_id[debit_id] = Delta(debit_id)
+    credit = by_id.get(credit_id)
+    if credit is None:
+        credit = by_id[credit_id] = Delta(credit_id)
+    return debit, credit
