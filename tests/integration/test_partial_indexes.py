@@ -13,10 +13,21 @@ import pytest
 from psycopg import sql as pg_sql
 from sqlalchemy import Engine, insert, select, text
 
+from sika.arrays import int_array, text_array
 from sika.chat.schema import DAY_NS, conversations
-from sika.chat.state import Conversations, State, batch
+from sika.chat.state import _SOME_POSTGRES, Conversations, State, batch
 from sika.chat.whatsapp.schema import inbox, outbound
-from sika.chat.whatsapp.statements import OLDER_DUE, QUEUED_BEFORE, WAITING
+from sika.chat.whatsapp.statements import (
+    EARLIER_MAX,
+    FINISHED_MANY_POSTGRES,
+    OLDER_DUE,
+    QUEUED_BEFORE,
+    QUEUED_BEFORE_POSTGRES,
+    SENT_MANY_POSTGRES,
+    WAITING,
+    WAITING_POSTGRES,
+)
+from sika.chat.whatsapp.store import queued_before
 from sika.db import create_db_engine, plan_once
 from sika.migration import upgrade
 from sika.payments.queue import _make_claim, claim_due
@@ -83,18 +94,79 @@ def test_a_persons_earlier_queued_messages_are_found_by_the_queued_index(engine:
     if generic and engine.dialect.name != "postgresql":
         pytest.skip("generic plans are PostgreSQL's")
     _fill_inbox(engine)
-    before = _plan(engine, QUEUED_BEFORE["wa_inbox"]._statement,
-                   {"numbers": ["+22890000001"], "last": 10**9, "ids": [0]}, generic=generic)
+    postgres = engine.dialect.name == "postgresql"
+    before = _plan(engine, *_queued_before(postgres, ["+22890000001"], last=10**9, ids=[0]), generic=generic)
     assert "ix_wa_inbox_queued" in before, before
     older = _plan(engine, OLDER_DUE["wa_outbound"]._statement, {"msisdn": "+22890000001", "row_id": 10},
                   generic=generic)
     assert "ix_wa_outbound_queued" in older, older
-    waiting = _plan(engine, WAITING._statement, {"numbers": ["+22890000001"]}, generic=generic)
+    waiting = _plan(engine, *_waiting(postgres, ["+22890000001"]), generic=generic)
     assert "ix_wa_outbound_queued" in waiting, waiting
-    with engine.connect() as connection:
-        found = QUEUED_BEFORE["wa_inbox"].all(connection, {"numbers": ["+22890000000", "+22890000003"],
-                                                           "last": 10**9, "ids": [0]})
-    assert [row.msisdn for row in found] == ["+22890000000", "+22890000003"]
+    found = queued_before(engine, inbox, [{"id": 10**8, "msisdn": "+22890000000"},
+                                          {"id": 10**9, "msisdn": "+22890000003"}])
+    assert sorted(found) == ["+22890000000", "+22890000003"]
+
+
+def _queued_before(postgres: bool, numbers: list[str], *, last: int,
+                   ids: list[int]) -> tuple[Any, dict[str, Any]]:
+    if postgres:
+        return (QUEUED_BEFORE_POSTGRES["wa_inbox"]._statement,
+                {"numbers": text_array(numbers), "last": last, "ids": int_array(ids)})
+    return QUEUED_BEFORE["wa_inbox"]._statement, {"numbers": numbers, "last": last, "ids": ids}
+
+
+def _waiting(postgres: bool, numbers: list[str]) -> tuple[Any, dict[str, Any]]:
+    if postgres:
+        return WAITING_POSTGRES._statement, {"numbers": text_array(numbers)}
+    return WAITING._statement, {"numbers": numbers}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("generic", [False, True])
+def test_a_backlog_is_looked_up_by_key_whatever_the_statistics_say(postgres_url: str, generic: bool) -> None:
+    """A fresh database has no column statistics, and a burst outruns them: with none, PostgreSQL
+    reads ``status = 'queued'`` and ``channel = …`` as rare, and the statements that join a batch's
+    keys on a table walked every queued message (every conversation) at every batch. Each now looks a
+    key up by its index, however long the backlog."""
+    engine = create_db_engine(postgres_url)
+    upgrade(engine)
+    try:
+        rows = [{"message_id": f"wamid.{n}", "msisdn": f"+228900{n % 500:05d}", "kind": "text", "text": "x",
+                 "payload_json": "{}", "status": "done" if n < HANDLED else "queued", "attempts": 0,
+                 "next_attempt_ns": n, "received_at_ns": n} for n in range(2 * HANDLED)]
+        with engine.begin() as connection:
+            connection.execute(insert(inbox), rows)
+            connection.execute(insert(conversations), [
+                {"channel": "whatsapp", "session_key": f"+228900{n:05d}", "msisdn": f"+228900{n:05d}",
+                 "state": "{}", "updated_at_ns": n, "updated_day": 0} for n in range(HANDLED)])
+        numbers = ["+22890000001", "+22890000002"]
+        plans = {
+            "before": _plan(engine, *_queued_before(True, numbers, last=10**9, ids=[0]), generic=generic),
+            "waiting": _plan(engine, *_waiting(True, numbers), generic=generic),
+            "finished": _plan(engine, FINISHED_MANY_POSTGRES._statement, {
+                "now": 1, "ids": int_array([HANDLED + 1, HANDLED + 2]), "leases": int_array([5, 5]),
+                "texts": text_array([None, None]), "payloads": text_array([None, None])}, generic=generic),
+            "sent": _plan(engine, SENT_MANY_POSTGRES._statement, {
+                "now": 1, "ids": int_array([1, 2]), "leases": int_array([5, 5]),
+                "wamids": text_array(["a", "b"])}, generic=generic),
+            "conversations": _plan(engine, _SOME_POSTGRES._statement,
+                                   {"channel": "whatsapp", "keys": text_array(numbers)}, generic=generic),
+        }
+        for name, plan in plans.items():  # no walk of every queued row, nor of the whole channel
+            walks = re.findall(r"Recheck Cond: \(\(status\)::text = 'queued'::text\)\n"
+                               r"|Index Cond: \(\(channel\)::text = [^)]*\)\n|Seq Scan", plan + "\n")
+            assert not walks and "Bitmap Index Scan on ix_" not in plan, (name, plan)
+        assert "= m.msisdn" in plans["before"] and "= m.msisdn" in plans["waiting"], plans
+        assert all("Index Cond: (id = ANY" in plans[name] for name in ("finished", "sent")), plans
+        assert "session_key)::text = k.session_key" in plans["conversations"], plans["conversations"]
+        # And what they find: the first EARLIER_MAX of a person's earlier messages, oldest first.
+        found = queued_before(engine, inbox, [{"id": 10**9, "msisdn": "+22890000001"}])
+        expected = [n + 1 for n in range(2 * HANDLED) if n >= HANDLED and n % 500 == 1]
+        assert [row_id for row_id, _ in found["+22890000001"]] == expected[:EARLIER_MAX]
+        with batch(engine, "whatsapp", ["+22890000007", "+22890099999"]) as held:
+            assert held.row("+22890000007") is not None and held.row("+22890099999") is None
+    finally:
+        engine.dispose()
 
 
 def test_idle_conversations_are_forgotten_by_their_day_and_time(engine: Engine) -> None:

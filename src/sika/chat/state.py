@@ -145,7 +145,10 @@ class Batch:
         # Other writes of a conversation's turn (see later), by session key, then by name.
         self._later: dict[str, dict[str, Callable[[Connection], object]]] = {}
         if keys:
-            for key, state, updated_at_ns in _SOME.all(engine, {"channel": channel, "keys": keys}):
+            found = (_SOME_POSTGRES.all(engine, {"channel": channel, "keys": text_array(keys)})
+                     if engine.dialect.name == "postgresql"
+                     else _SOME.all(engine, {"channel": channel, "keys": keys}))
+            for key, state, updated_at_ns in found:
                 self._rows[key] = (state, updated_at_ns)
 
     def holds(self, session_key: str) -> bool:
@@ -263,6 +266,14 @@ _SOME = Prepared(select(
 ).where(
     conversations.c.channel == bindparam("channel"),
     conversations.c.session_key.in_(bindparam("keys", expanding=True))))
+# PostgreSQL: one probe of the primary key a conversation (a LATERAL subquery with a LIMIT is never
+# made a join). As a join, a plan made while the table had no statistics yet (a fresh database, and
+# so every benchmark) took ``channel = …`` for rare, walked every conversation of the channel and kept
+# the batch's: a million rows a batch at a million customers (docs/benchmarks.md).
+_SOME_POSTGRES = Prepared(text(
+    "SELECT k.session_key, c.state, c.updated_at_ns FROM unnest(CAST(:keys AS TEXT[])) AS k(session_key)"
+    " CROSS JOIN LATERAL (SELECT c.state, c.updated_at_ns FROM chat_conversations c"
+    " WHERE c.channel = :channel AND c.session_key = k.session_key LIMIT 1) AS c"))
 _UPSERT_SQLITE = _upsert_sqlite()
 _TEXT_COLUMNS = ("channel", "session_key", "msisdn", "state")
 # PostgreSQL: the conversations that exist are updated, the others inserted (the day as

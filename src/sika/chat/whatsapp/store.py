@@ -27,9 +27,11 @@ from sika.chat.whatsapp.statements import (
     OLDER_DUE,
     OPEN_WINDOWS_POSTGRES,
     QUEUED_BEFORE,
+    QUEUED_BEFORE_POSTGRES,
     SENT,
     SENT_MANY_POSTGRES,
     WAITING,
+    WAITING_POSTGRES,
     dialect_of,
     statements_of,
 )
@@ -280,7 +282,9 @@ def enqueue_leased(connection: Connection, items: Sequence[tuple[str, str, Seque
     numbers = sorted({msisdn for _, msisdn, bodies in items if bodies})
     if not numbers:
         return [[] for _ in items]
-    waiting = {row[0] for row in WAITING.all(connection, {"numbers": numbers})}
+    waiting = {row[0] for row in (
+        WAITING_POSTGRES.all(connection, {"numbers": text_array(numbers)})
+        if connection.dialect.name == "postgresql" else WAITING.all(connection, {"numbers": numbers}))}
     rows: list[dict[str, Any]] = []
     for key_of, msisdn, bodies in items:
         lease = send_lease_until_ns if msisdn not in waiting else None
@@ -328,7 +332,11 @@ def queued_before(engine: Engine, table: Table, rows: Sequence[Any]) -> dict[str
         return {}
     ids = [int(row["id"]) for row in rows]
     numbers = sorted({row["msisdn"] for row in rows})
-    found = QUEUED_BEFORE[table.name].all(engine, {"numbers": numbers, "last": max(ids), "ids": ids})
+    if engine.dialect.name == "postgresql":
+        found = QUEUED_BEFORE_POSTGRES[table.name].all(
+            engine, {"numbers": text_array(numbers), "last": max(ids), "ids": int_array(ids)})
+    else:
+        found = QUEUED_BEFORE[table.name].all(engine, {"numbers": numbers, "last": max(ids), "ids": ids})
     earlier: dict[str, list[tuple[int, int]]] = {}
     for msisdn, row_id, due_ns in found:
         earlier.setdefault(msisdn, []).append((int(row_id), int(due_ns)))
