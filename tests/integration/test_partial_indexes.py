@@ -30,6 +30,7 @@ from sika.chat.whatsapp.statements import (
 from sika.chat.whatsapp.store import queued_before
 from sika.db import create_db_engine, plan_once
 from sika.migration import upgrade
+from sika.payments.outbox import _DELIVERED_MANY_POSTGRES
 from sika.payments.queue import _make_claim, claim_due
 from sika.payments.schema import callbacks, outbox
 
@@ -149,6 +150,9 @@ def test_a_backlog_is_looked_up_by_key_whatever_the_statistics_say(postgres_url:
             "sent": _plan(engine, SENT_MANY_POSTGRES._statement, {
                 "now": 1, "ids": int_array([1, 2]), "leases": int_array([5, 5]),
                 "wamids": text_array(["a", "b"])}, generic=generic),
+            "delivered": _plan(engine, _DELIVERED_MANY_POSTGRES._statement, {
+                "now": 1, "channel": "whatsapp", "ids": int_array([1, 2]), "leases": int_array([5, 5]),
+                "params": text_array(["{}", "{}"]), "reasons": text_array([None, None])}, generic=generic),
             "conversations": _plan(engine, _SOME_POSTGRES._statement,
                                    {"channel": "whatsapp", "keys": text_array(numbers)}, generic=generic),
         }
@@ -157,7 +161,8 @@ def test_a_backlog_is_looked_up_by_key_whatever_the_statistics_say(postgres_url:
                                r"|Index Cond: \(\(channel\)::text = [^)]*\)\n|Seq Scan", plan + "\n")
             assert not walks and "Bitmap Index Scan on ix_" not in plan, (name, plan)
         assert "= m.msisdn" in plans["before"] and "= m.msisdn" in plans["waiting"], plans
-        assert all("Index Cond: (id = ANY" in plans[name] for name in ("finished", "sent")), plans
+        by_id = ("finished", "sent", "delivered")
+        assert all("Index Cond: (id = ANY" in plans[name] for name in by_id), plans
         assert "session_key)::text = k.session_key" in plans["conversations"], plans["conversations"]
         # And what they find: the first EARLIER_MAX of a person's earlier messages, oldest first.
         found = queued_before(engine, inbox, [{"id": 10**9, "msisdn": "+22890000001"}])

@@ -108,7 +108,9 @@ _DELIVERED_MANY_POSTGRES = Prepared(text(
     " channel = :channel, params = v.params, reason = v.reason"
     " FROM unnest(CAST(:ids AS BIGINT[]), CAST(:leases AS BIGINT[]), CAST(:params AS TEXT[]),"
     " CAST(:reasons AS TEXT[])) AS v(id, lease, params, reason)"
-    " WHERE o.id = v.id AND o.lease_until_ns = v.lease"))
+    # The rows by their key too: joined on the values alone, a plan made while the table had no
+    # statistics could walk the whole table (sika.chat.whatsapp.statements.FINISHED_MANY_POSTGRES).
+    " WHERE o.id = v.id AND o.id = ANY(CAST(:ids AS BIGINT[])) AND o.lease_until_ns = v.lease"))
 _ENQUEUE = {
     "postgresql": Prepared(postgresql.insert(outbox).values(_ENQUEUED)
                            .on_conflict_do_nothing(index_elements=["dedupe_key"])),
