@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from sika import jsoncodec
+from sika.arrays import text_array
 from sika.payments.schema import movements
 from sika.prepared import Prepared
 
@@ -66,6 +67,8 @@ def complete_alone(engine: Engine, movement_id: str, *, current: str, status: st
     row = _COMPLETE.first_alone(engine, {
         "id": movement_id, "current": current, "status": status, "error": error_code, "now": now_ns,
         "details": details_json,
-        "keys": [r[0] for r in receipts], "msisdns": [r[1] for r in receipts],
-        "kinds": [r[2] for r in receipts], "params": [jsoncodec.dumps(r[3]) for r in receipts]})
+        # As array literals (sika.arrays): psycopg's list dumper is Python, a value at a time.
+        "keys": text_array([r[0] for r in receipts]), "msisdns": text_array([r[1] for r in receipts]),
+        "kinds": text_array([r[2] for r in receipts]),
+        "params": text_array([jsoncodec.dumps(r[3]) for r in receipts])})
     return None if row is None else row._mapping
