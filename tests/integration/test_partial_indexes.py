@@ -29,6 +29,12 @@ from sika.chat.whatsapp.statements import (
 )
 from sika.chat.whatsapp.store import queued_before
 from sika.db import create_db_engine, plan_once
+from sika.ledger.postgres_batches import (
+    _OPTIMISTIC_ACCOUNTS,
+    _OPTIMISTIC_RESOLVED,
+    RESOLVE_PENDING,
+    SET_ACCOUNTS,
+)
 from sika.migration import upgrade
 from sika.payments.outbox import _DELIVERED_MANY_POSTGRES
 from sika.payments.queue import _make_claim, claim_due
@@ -49,14 +55,18 @@ def _fill_inbox(engine: Engine) -> list[int]:
 
 
 def _plan(engine: Engine, statement: Any, params: dict[str, Any], *, generic: bool = False) -> str:
-    """The plan of ``statement`` with ``params``, as text (generic: as a kept connection plans it)."""
-    expanded = statement.compile(dialect=engine.dialect).construct_expanded_state(params)
-    values = expanded.parameters
+    """The plan of ``statement`` with ``params``, as text (generic: as a kept connection plans it).
+    A ``str`` is SQL as psycopg takes it (``%(name)s``), PostgreSQL's only."""
+    if isinstance(statement, str):
+        values, text_ = params, statement
+    else:
+        expanded = statement.compile(dialect=engine.dialect).construct_expanded_state(params)
+        values, text_ = expanded.parameters, expanded.statement
     if engine.dialect.name == "postgresql":  # $1, $2 … for PREPARE, in the order the names appear
         names: list[str] = []
-        sql = re.sub(r"%\((\w+)\)s", lambda m: f"${_number(names, m.group(1))}", expanded.statement)
+        sql = re.sub(r"%\((\w+)\)s", lambda m: f"${_number(names, m.group(1))}", text_)
     else:
-        names, sql = list(expanded.positiontup or []), expanded.statement
+        names, sql = list(expanded.positiontup or []), text_
     with engine.connect() as connection:
         driver = connection.connection.driver_connection
         if engine.dialect.name == "sqlite":
@@ -127,51 +137,96 @@ def _waiting(postgres: bool, numbers: list[str]) -> tuple[Any, dict[str, Any]]:
 def test_a_backlog_is_looked_up_by_key_whatever_the_statistics_say(postgres_url: str, generic: bool) -> None:
     """A fresh database has no column statistics, and a burst outruns them: with none, PostgreSQL
     reads ``status = 'queued'`` and ``channel = …`` as rare, and the statements that join a batch's
-    keys on a table walked every queued message (every conversation) at every batch. Each now looks a
-    key up by its index, however long the backlog."""
+    keys on a table walked every queued message (every conversation, every open reservation) at every
+    batch. Each now looks a key up by its index, however long the backlog."""
     engine = create_db_engine(postgres_url)
     upgrade(engine)
     try:
-        rows = [{"message_id": f"wamid.{n}", "msisdn": f"+228900{n % 500:05d}", "kind": "text", "text": "x",
-                 "payload_json": "{}", "status": "done" if n < HANDLED else "queued", "attempts": 0,
-                 "next_attempt_ns": n, "received_at_ns": n} for n in range(2 * HANDLED)]
-        with engine.begin() as connection:
-            connection.execute(insert(inbox), rows)
-            connection.execute(insert(conversations), [
-                {"channel": "whatsapp", "session_key": f"+228900{n:05d}", "msisdn": f"+228900{n:05d}",
-                 "state": "{}", "updated_at_ns": n, "updated_day": 0} for n in range(HANDLED)])
+        _fill_backlog(engine)
         numbers = ["+22890000001", "+22890000002"]
+        ids, pending = int_array([HANDLED + 1, HANDLED + 2]), text_array(["t1", "t2"])
         plans = {
             "before": _plan(engine, *_queued_before(True, numbers, last=10**9, ids=[0]), generic=generic),
             "waiting": _plan(engine, *_waiting(True, numbers), generic=generic),
             "finished": _plan(engine, FINISHED_MANY_POSTGRES._statement, {
-                "now": 1, "ids": int_array([HANDLED + 1, HANDLED + 2]), "leases": int_array([5, 5]),
-                "texts": text_array([None, None]), "payloads": text_array([None, None])}, generic=generic),
+                "now": 1, "ids": ids, "leases": int_array([5, 5]), "texts": text_array([None, None]),
+                "payloads": text_array([None, None])}, generic=generic),
             "sent": _plan(engine, SENT_MANY_POSTGRES._statement, {
-                "now": 1, "ids": int_array([1, 2]), "leases": int_array([5, 5]),
-                "wamids": text_array(["a", "b"])}, generic=generic),
+                "now": 1, "ids": ids, "leases": int_array([5, 5]), "wamids": text_array(["a", "b"])},
+                generic=generic),
             "delivered": _plan(engine, _DELIVERED_MANY_POSTGRES._statement, {
-                "now": 1, "channel": "whatsapp", "ids": int_array([1, 2]), "leases": int_array([5, 5]),
+                "now": 1, "channel": "whatsapp", "ids": ids, "leases": int_array([5, 5]),
                 "params": text_array(["{}", "{}"]), "reasons": text_array([None, None])}, generic=generic),
             "conversations": _plan(engine, _SOME_POSTGRES._statement,
                                    {"channel": "whatsapp", "keys": text_array(numbers)}, generic=generic),
+            "resolve pending": _plan(engine, RESOLVE_PENDING, {"ids": pending, "statuses": pending},
+                                     generic=generic),
+            "resolved (one statement)": _plan(
+                engine, "WITH" + _OPTIMISTIC_RESOLVED + " SELECT count(*) FROM resolved",
+                {"rid": pending, "rstatus": pending, "rdebit": int_array([100, 100]),
+                 "rcredit": int_array([101, 101]), "ramount": int_array([1, 1]), "now": 1},
+                generic=generic),
+            "set accounts": _plan(engine, SET_ACCOUNTS, dict.fromkeys(
+                ("ids", "dp", "cp", "dpe", "cpe"), int_array([100, 101])), generic=generic),
+            "accounts (one statement)": _plan(
+                engine, _OPTIMISTIC_ACCOUNTS + " SELECT count(*) FROM updated",
+                dict.fromkeys(("ids", "ddp", "dcp", "ddpe", "dcpe", "dneed", "cneed", "dpeak", "cpeak"),
+                              int_array([100, 101])), generic=generic),
         }
-        for name, plan in plans.items():  # no walk of every queued row, nor of the whole channel
-            walks = re.findall(r"Recheck Cond: \(\(status\)::text = 'queued'::text\)\n"
-                               r"|Index Cond: \(\(channel\)::text = [^)]*\)\n|Seq Scan", plan + "\n")
-            assert not walks and "Bitmap Index Scan on ix_" not in plan, (name, plan)
-        assert "= m.msisdn" in plans["before"] and "= m.msisdn" in plans["waiting"], plans
-        by_id = ("finished", "sent", "delivered")
-        assert all("Index Cond: (id = ANY" in plans[name] for name in by_id), plans
-        assert "session_key)::text = k.session_key" in plans["conversations"], plans["conversations"]
-        # And what they find: the first EARLIER_MAX of a person's earlier messages, oldest first.
-        found = queued_before(engine, inbox, [{"id": 10**9, "msisdn": "+22890000001"}])
-        expected = [n + 1 for n in range(2 * HANDLED) if n >= HANDLED and n % 500 == 1]
-        assert [row_id for row_id, _ in found["+22890000001"]] == expected[:EARLIER_MAX]
+        by_key = {  # the key each statement must find its rows by, as the plan prints it
+            "before": r"\(msisdn\)::text = m\.msisdn", "waiting": r"msisdn = m\.msisdn",
+            "finished": r"id = ANY", "sent": r"id = ANY", "delivered": r"id = ANY",
+            "conversations": r"\(session_key\)::text = k\.session_key",
+            "resolve pending": r"transfer_id\)::text = ANY",
+            "resolved (one statement)": r"transfer_id\)::text = ANY",
+            "set accounts": r"id = ANY", "accounts (one statement)": r"id = ANY",
+        }
+        for name, plan in plans.items():
+            # Every scan of a table is by an index, and the batch's key is in that index's condition:
+            # no walk of every queued row, of the whole channel, of every open reservation.
+            scans = re.findall(r"((?:Bitmap Heap|Index Only|Index|Seq) Scan(?: using \S+)? on "
+                               r"(?!unnest|v\b)\S+[^\n]*)\n((?:\s+\S[^\n]*\n?)*?)(?=\s+->|\Z)", plan + "\n")
+            assert scans, (name, plan)
+            for scan, detail in scans:
+                assert "Seq Scan" not in scan, (name, plan)
+                conditions = re.findall(r"(?:Index|Recheck) Cond: ([^\n]*)", detail)
+                assert any(re.search(by_key[name], cond) for cond in conditions), (name, scan, plan)
+        # And what they find: a person's earlier messages, oldest first, at most EARLIER_MAX of them.
+        found = queued_before(engine, inbox, [{"id": 10**9, "msisdn": "+22890000001"},
+                                              {"id": 10**9 + 1, "msisdn": "+22890000002"}])
+        assert [row_id for row_id, _ in found["+22890000001"]] == list(range(1, EARLIER_MAX + 1))
+        assert len(found["+22890000002"]) == 6  # ids 3 003, 3 503 …: six of the backlog's number
         with batch(engine, "whatsapp", ["+22890000007", "+22890099999"]) as held:
             assert held.row("+22890000007") is not None and held.row("+22890099999") is None
     finally:
         engine.dispose()
+
+
+def _fill_backlog(engine: Engine) -> None:
+    """Handled messages, then a backlog of queued ones over 500 numbers, one of whom (+22890000001)
+    wrote EARLIER_MAX + 50 first; 3,000 conversations; 3,000 accounts and open reservations."""
+    first = [{"message_id": f"wamid.first.{n}", "msisdn": "+22890000001", "kind": "text", "text": "x",
+              "payload_json": "{}", "status": "queued", "attempts": 0, "next_attempt_ns": n,
+              "received_at_ns": n} for n in range(EARLIER_MAX + 50)]
+    rows = [{"message_id": f"wamid.{n}", "msisdn": f"+228900{n % 500:05d}", "kind": "text", "text": "x",
+             "payload_json": "{}", "status": "done" if n < HANDLED else "queued", "attempts": 0,
+             "next_attempt_ns": n, "received_at_ns": n} for n in range(2 * HANDLED)]
+    with engine.begin() as connection:
+        connection.execute(insert(inbox), first + rows)
+        connection.execute(insert(conversations), [
+            {"channel": "whatsapp", "session_key": f"+228900{n:05d}", "msisdn": f"+228900{n:05d}",
+             "state": "{}", "updated_at_ns": n, "updated_day": 0} for n in range(HANDLED)])
+        connection.execute(text(
+            "INSERT INTO ledger_accounts (id, currency, kind, flags, debits_posted, credits_posted,"
+            " debits_pending, credits_pending, metadata, created_at_ns)"
+            " SELECT g, 'XOF', 'customer', 0, 0, 0, 0, 0, '{}', 0 FROM generate_series(100, 3100) g"))
+        connection.execute(text(
+            "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount, currency, code,"
+            " flags, pending_id, timeout_s, metadata, created_at_ns)"
+            " SELECT 't' || g, 100, 101, 1, 'XOF', 1, 2, NULL, 0, '{}', 0 FROM generate_series(1, 3000) g"))
+        connection.execute(text(
+            "INSERT INTO ledger_pending (transfer_id, debit_account_id, credit_account_id, amount, status,"
+            " expires_at_ns) SELECT 't' || g, 100, 101, 1, 'pending', NULL FROM generate_series(1, 3000) g"))
 
 
 def test_idle_conversations_are_forgotten_by_their_day_and_time(engine: Engine) -> None:

@@ -267,13 +267,14 @@ _SOME = Prepared(select(
     conversations.c.channel == bindparam("channel"),
     conversations.c.session_key.in_(bindparam("keys", expanding=True))))
 # PostgreSQL: one probe of the primary key a conversation (a LATERAL subquery with a LIMIT is never
-# made a join). As a join, a plan made while the table had no statistics yet (a fresh database, and
-# so every benchmark) took ``channel = …`` for rare, walked every conversation of the channel and kept
-# the batch's: a million rows a batch at a million customers (docs/benchmarks.md).
+# flattened into the outer query: it runs once a key). As a join, a plan made while the table had no
+# statistics yet (a fresh database, and so every benchmark) took ``channel = …`` for rare, walked every
+# conversation of the channel and kept the batch's: a million rows a batch at a million customers
+# (docs/scaling.md).
 _SOME_POSTGRES = Prepared(text(
-    "SELECT k.session_key, c.state, c.updated_at_ns FROM unnest(CAST(:keys AS TEXT[])) AS k(session_key)"
+    "SELECT k.session_key, s.state, s.updated_at_ns FROM unnest(CAST(:keys AS TEXT[])) AS k(session_key)"
     " CROSS JOIN LATERAL (SELECT c.state, c.updated_at_ns FROM chat_conversations c"
-    " WHERE c.channel = :channel AND c.session_key = k.session_key LIMIT 1) AS c"))
+    " WHERE c.channel = :channel AND c.session_key = k.session_key LIMIT 1) AS s"))
 _UPSERT_SQLITE = _upsert_sqlite()
 _TEXT_COLUMNS = ("channel", "session_key", "msisdn", "state")
 # PostgreSQL: the conversations that exist are updated, the others inserted (the day as

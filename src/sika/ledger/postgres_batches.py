@@ -292,25 +292,14 @@ def _write(cursor: psycopg.Cursor[Any], outcome: Outcome, accounts: dict[int, Ac
         # Guarded by status: a pending transfer resolved twice would update nothing, and the
         # unique index on pending_id refuses the second resolving transfer anyway.
         columns = literal_columns(updates, ("text", "text"))
-        cursor.execute(  # the rows by their key too, as in the one-statement path
-            "UPDATE ledger_pending p SET status = v.status"
-            " FROM unnest(%s::text[], %s::text[]) AS v(id, status)"
-            " WHERE p.transfer_id = v.id AND p.status = 'pending' AND p.transfer_id = ANY(%s::text[])",
-            [*columns, columns[0]],
-        )
+        cursor.execute(RESOLVE_PENDING, {"ids": columns[0], "statuses": columns[1]})
     changed = touched(outcome, accounts)
     if changed:
         columns = literal_columns([
             (a.id, a.debits_posted, a.credits_posted, a.debits_pending, a.credits_pending)
             for a in changed
         ], ("bigint",) * 5)
-        cursor.execute(
-            "UPDATE ledger_accounts a SET debits_posted = v.dp, credits_posted = v.cp,"
-            " debits_pending = v.dpe, credits_pending = v.cpe"
-            " FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[])"
-            " AS v(id, dp, cp, dpe, cpe) WHERE a.id = v.id AND a.id = ANY(%s::bigint[])",
-            [*columns, columns[0]],
-        )
+        cursor.execute(SET_ACCOUNTS, dict(zip(("ids", "dp", "cp", "dpe", "cpe"), columns, strict=True)))
 
 
 def _optimistic_statement(
@@ -366,6 +355,23 @@ def _insert_row_without_currency(record: TransferRecord) -> tuple[Any, ...]:
     return row[:_CURRENCY] + row[_CURRENCY + 1:]
 
 
+# A reservation still pending, said as a range: the same rows as ``= 'pending'``, which PostgreSQL would
+# take for the predicate of the index of open reservations and, with no statistics (a fresh database, a
+# burst of holds), walk that index whole rather than look the batch's ids up (docs/scaling.md).
+_STILL_PENDING = " BETWEEN 'pending' AND 'pending'"
+# The locked path's writes: the batch's rows by their key (the values' join alone could walk a table).
+RESOLVE_PENDING = (
+    "UPDATE ledger_pending p SET status = v.status FROM unnest(%(ids)s::text[], %(statuses)s::text[])"
+    " AS v(id, status) WHERE p.transfer_id = v.id AND p.transfer_id = ANY(%(ids)s::text[])"
+    " AND p.status" + _STILL_PENDING
+)
+SET_ACCOUNTS = (
+    "UPDATE ledger_accounts a SET debits_posted = v.dp, credits_posted = v.cp,"
+    " debits_pending = v.dpe, credits_pending = v.cpe"
+    " FROM unnest(%(ids)s::bigint[], %(dp)s::bigint[], %(cp)s::bigint[], %(dpe)s::bigint[],"
+    " %(cpe)s::bigint[])"
+    " AS v(id, dp, cp, dpe, cpe) WHERE a.id = v.id AND a.id = ANY(%(ids)s::bigint[])"
+)
 _BEGIN = "BEGIN ISOLATION LEVEL READ COMMITTED"
 _COMMIT = "COMMIT"
 _LOCK_ACCOUNTS = (
@@ -440,8 +446,8 @@ _OPTIMISTIC_RESOLVED = (
     " resolved AS (UPDATE ledger_pending p SET status = r.status FROM unnest(%(rid)s::text[],"
     " %(rstatus)s::text[], %(rdebit)s::bigint[], %(rcredit)s::bigint[], %(ramount)s::bigint[])"
     " AS r(id, status, debit, credit, amount) WHERE p.transfer_id = r.id"
-    " AND p.transfer_id = ANY(%(rid)s::text[]) AND p.status = 'pending'"
-    " AND p.debit_account_id = r.debit AND p.credit_account_id = r.credit AND p.amount = r.amount"
+    " AND p.transfer_id = ANY(%(rid)s::text[]) AND p.status" + _STILL_PENDING
+    + " AND p.debit_account_id = r.debit AND p.credit_account_id = r.credit AND p.amount = r.amount"
     " AND (p.expires_at_ns IS NULL OR p.expires_at_ns > %(now)s) RETURNING 1)"
 )
 _OPTIMISTIC_PENDING = (

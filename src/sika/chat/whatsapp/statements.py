@@ -82,9 +82,10 @@ def statements_of(connection: Connection) -> Statements:
 WAITING = Prepared(select(outbound.c.msisdn).distinct().where(
     outbound.c.msisdn.in_(bindparam("numbers", expanding=True)), queued(outbound)))
 # PostgreSQL: the (msisdn, id) index of queued rows probed once a number (a LATERAL subquery with a
-# LIMIT is never made a join). As a join, a plan made before the table's statistics knew how many rows
-# wait (a fresh database, a burst: a column without statistics reads as rare) walked every queued row
-# and kept the batch's numbers: the backlog's whole length at every batch (docs/benchmarks.md).
+# LIMIT is never flattened into the outer query: it runs once a number). As a join, a plan made before
+# the table's statistics knew how many rows wait (a fresh database, a burst: a column without
+# statistics reads as rare) walked every queued row and kept the batch's numbers: the backlog's whole
+# length at every batch (docs/scaling.md).
 WAITING_POSTGRES = Prepared(text(
     "SELECT m.msisdn FROM unnest(CAST(:numbers AS TEXT[])) AS m(msisdn) CROSS JOIN LATERAL"
     " (SELECT 1 FROM wa_outbound o WHERE o.msisdn = m.msisdn AND o.status = 'queued' LIMIT 1) AS q"))
@@ -97,12 +98,14 @@ QUEUED_BEFORE = {table.name: Prepared(
     .where(table.c.msisdn.in_(bindparam("numbers", expanding=True)), queued(table),
            table.c.id < bindparam("last"), table.c.id.not_in(bindparam("ids", expanding=True)))
     .order_by(table.c.id)) for table in (inbox, outbound)}
-# A person's earlier rows read, at most, the oldest first: any one of them holds the person's later
-# messages back, so a person with this many waiting waits anyway.
+# A person's earlier rows read at most, the oldest first: a message of the batch with an earlier one
+# still sees the oldest, which holds it back; only when it is due again may come later than the
+# soonest of all (it is looked at again then).
 EARLIER_MAX = 100
 # PostgreSQL: as WAITING_POSTGRES, one probe of the (msisdn, id) index a number (the table: ours).
 QUEUED_BEFORE_POSTGRES = {table.name: Prepared(text(
-    "SELECT q.msisdn, q.id, q.next_attempt_ns FROM unnest(CAST(:numbers AS TEXT[])) AS m(msisdn)"  # noqa: S608
+    "SELECT q.msisdn, q.id, q.next_attempt_ns"  # noqa: S608
+    " FROM unnest(CAST(:numbers AS TEXT[])) AS m(msisdn)"
     f" CROSS JOIN LATERAL (SELECT t.msisdn, t.id, t.next_attempt_ns FROM {table.name} t"
     " WHERE t.msisdn = m.msisdn AND t.status = 'queued' AND t.id < CAST(:last AS BIGINT)"
     f" AND t.id <> ALL(CAST(:ids AS BIGINT[])) ORDER BY t.id LIMIT {EARLIER_MAX}) AS q ORDER BY q.id"))
@@ -121,7 +124,7 @@ SENT_MANY_POSTGRES = Prepared(text(
     " lease_until_ns = NULL, error_code = NULL, updated_at_ns = :now"
     " FROM unnest(CAST(:ids AS BIGINT[]), CAST(:leases AS BIGINT[]), CAST(:wamids AS TEXT[]))"
     " AS v(id, lease, wamid) WHERE o.id = v.id AND o.lease_until_ns = v.lease"
-    # The rows by their key, whatever the statistics say (see FINISHED_MANY_POSTGRES).
+    # The rows by their key, whatever the statistics say (docs/scaling.md).
     " AND o.id = ANY(CAST(:ids AS BIGINT[]))"))
 
 # PostgreSQL: a webhook group's messages stored by one statement, in order (ids ascend as they came),
@@ -175,11 +178,12 @@ FINISHED_MANY_POSTGRES = Prepared(text(
     " text = COALESCE(v.text, i.text), payload_json = COALESCE(v.payload, i.payload_json)"
     " FROM unnest(CAST(:ids AS BIGINT[]), CAST(:leases AS BIGINT[]), CAST(:texts AS TEXT[]),"
     " CAST(:payloads AS TEXT[])) AS v(id, lease, text, payload)"
-    # The rows by their key, and by our lease: a row holds a lease only while queued (every change of
-    # status clears it), so ``status = 'queued'`` is not said. Said, it let the planner take the rows
-    # from an index of queued rows, which a plan made while the table had no statistics (a column
-    # without them reads as rare; a fresh database, a burst) walked whole: a backlog's length a batch.
-    " WHERE i.id = v.id AND i.id = ANY(CAST(:ids AS BIGINT[])) AND i.lease_until_ns = v.lease"))
+    # The rows by their key, and still queued said as a range: the same rows as ``= 'queued'``, which
+    # PostgreSQL would take for the predicate of the index of queued rows and, with no statistics (a
+    # fresh database, a burst: a column without them reads as rare), walk that index whole, a
+    # backlog's length a batch, rather than look the batch's ids up (docs/scaling.md).
+    " WHERE i.id = v.id AND i.id = ANY(CAST(:ids AS BIGINT[])) AND i.lease_until_ns = v.lease"
+    " AND i.status BETWEEN 'queued' AND 'queued'"))
 # A PIN's message, marked handled with its text masked.
 MASKED = Prepared(update(inbox).where(inbox.c.id == bindparam("row_id"), inbox.c.status == "queued",
                                       inbox.c.lease_until_ns == bindparam("lease"))

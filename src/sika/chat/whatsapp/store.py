@@ -327,7 +327,8 @@ def enqueue_leased(connection: Connection, items: Sequence[tuple[str, str, Seque
 
 def queued_before(engine: Engine, table: Table, rows: Sequence[Any]) -> dict[str, list[tuple[int, int]]]:
     """For a claimed batch: the still-queued rows of the same people that came before the batch's
-    last row and are not in the batch, as ``(id, next_attempt_ns)`` by number, oldest first."""
+    last row and are not in the batch, as ``(id, next_attempt_ns)`` by number, oldest first; on
+    PostgreSQL the first ``EARLIER_MAX`` of a person's (the oldest, which holds the others back)."""
     if not rows:
         return {}
     ids = [int(row["id"]) for row in rows]
