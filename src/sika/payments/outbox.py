@@ -109,7 +109,7 @@ _DELIVERED_MANY_POSTGRES = Prepared(text(
     " FROM unnest(CAST(:ids AS BIGINT[]), CAST(:leases AS BIGINT[]), CAST(:params AS TEXT[]),"
     " CAST(:reasons AS TEXT[])) AS v(id, lease, params, reason)"
     # The rows by their key too: joined on the values alone, a plan made while the table had no
-    # statistics could walk the whole table (sika.chat.whatsapp.statements.FINISHED_MANY_POSTGRES).
+    # statistics could walk the whole table (docs/scaling.md).
     " WHERE o.id = v.id AND o.id = ANY(CAST(:ids AS BIGINT[])) AND o.lease_until_ns = v.lease"))
 _ENQUEUE = {
     "postgresql": Prepared(postgresql.insert(outbox).values(_ENQUEUED)

@@ -98,9 +98,9 @@ QUEUED_BEFORE = {table.name: Prepared(
     .where(table.c.msisdn.in_(bindparam("numbers", expanding=True)), queued(table),
            table.c.id < bindparam("last"), table.c.id.not_in(bindparam("ids", expanding=True)))
     .order_by(table.c.id)) for table in (inbox, outbound)}
-# A person's earlier rows read at most, the oldest first: a message of the batch with an earlier one
-# still sees the oldest, which holds it back; only when it is due again may come later than the
-# soonest of all (it is looked at again then).
+# At most this many of a person's earlier rows are read, the oldest first. A batch's message with an
+# earlier one still waiting always sees the oldest, so it still waits; only the time it is looked at
+# again may come later than the soonest of its earlier rows' times.
 EARLIER_MAX = 100
 # PostgreSQL: as WAITING_POSTGRES, one probe of the (msisdn, id) index a number (the table: ours).
 QUEUED_BEFORE_POSTGRES = {table.name: Prepared(text(
