@@ -15,7 +15,7 @@ from sqlalchemy import Engine, insert, select, text
 
 from sika.arrays import int_array, text_array
 from sika.chat.schema import DAY_NS, conversations
-from sika.chat.state import _SOME_POSTGRES, Conversations, State, batch
+from sika.chat.state import _SAVE_MANY_POSTGRES, _SOME_POSTGRES, Conversations, State, batch
 from sika.chat.whatsapp.schema import inbox, outbound
 from sika.chat.whatsapp.statements import (
     EARLIER_MAX,
@@ -159,6 +159,10 @@ def test_a_backlog_is_looked_up_by_key_whatever_the_statistics_say(postgres_url:
                 "params": text_array(["{}", "{}"]), "reasons": text_array([None, None])}, generic=generic),
             "conversations": _plan(engine, _SOME_POSTGRES._statement,
                                    {"channel": "whatsapp", "keys": text_array(numbers)}, generic=generic),
+            "conversations saved": _plan(engine, _SAVE_MANY_POSTGRES._statement, {
+                "channels": text_array(["whatsapp"] * 2), "session_keys": text_array(numbers),
+                "msisdns": text_array(numbers), "states": text_array(["{}", "{}"]),
+                "updated_at_nss": int_array([1, 2])}, generic=generic),
             "resolve pending": _plan(engine, RESOLVE_PENDING, {"ids": pending, "statuses": pending},
                                      generic=generic),
             "resolved (one statement)": _plan(
@@ -177,6 +181,7 @@ def test_a_backlog_is_looked_up_by_key_whatever_the_statistics_say(postgres_url:
             "before": r"\(msisdn\)::text = m\.msisdn", "waiting": r"msisdn = m\.msisdn",
             "finished": r"id = ANY", "sent": r"id = ANY", "delivered": r"id = ANY",
             "conversations": r"\(session_key\)::text = k\.session_key",
+            "conversations saved": r"\(session_key\)::text = v\w*\.session_key",
             "resolve pending": r"transfer_id\)::text = ANY",
             "resolved (one statement)": r"transfer_id\)::text = ANY",
             "set accounts": r"id = ANY", "accounts (one statement)": r"id = ANY",
