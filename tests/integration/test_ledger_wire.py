@@ -15,7 +15,7 @@ from ledger_support import open_bank, open_wallet
 from sqlalchemy import Engine
 
 import sika.ledger.postgres_batches as batches
-from sika.ledger import Ledger, Transfer, TransferFlags
+from sika.ledger import Account, Ledger, Transfer, TransferFlags
 from sika.ledger import TransferResult as R
 from sika.ledger.store import BatchStore
 
@@ -115,17 +115,32 @@ def test_a_batch_that_fails_between_its_pipelines_leaves_nothing_and_the_connect
         raw.close()
 
 
+def _holds_stored(engine: Engine, ledger: Ledger, tmp_path: Path, funded: int,
+                  ids: list[str]) -> tuple[Account, Account, BatchStore]:
+    """Ama (``funded``) and Kofi, and a hold of 1,000 from her to him for each id, stored by the store
+    returned (which keeps them, and so may resolve them in one statement)."""
+    bank = open_bank(ledger)
+    ama, kofi = open_wallet(ledger, bank, funded), open_wallet(ledger)
+    store = BatchStore(engine)
+    holds = [Transfer(id=hold_id, debit_account_id=ama.id, credit_account_id=kofi.id, amount=1_000,
+                      flags=TransferFlags.PENDING, timeout_s=60) for hold_id in ids]
+    assert _traced(engine, tmp_path, holds, store)[0] == [R.OK] * len(ids)
+    return ama, kofi, store
+
+
+def _void_elsewhere(engine: Engine, void_id: str, hold_id: str) -> None:
+    """The hold voided by another process's store: the first store's record of it is stale."""
+    void = Transfer(id=void_id, pending_id=hold_id, flags=TransferFlags.VOID_PENDING)
+    (result,) = BatchStore(engine).run([void], now_ns=time.time_ns()).results
+    assert result is R.OK
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_a_hold_this_process_made_is_posted_in_one_statement_unless_resolved_elsewhere(
     engine: Engine, ledger: Ledger, tmp_path: Path
 ) -> None:
-    bank = open_bank(ledger)
-    ama, kofi = open_wallet(ledger, bank, 10_000), open_wallet(ledger)
-    store = BatchStore(engine)
-    holds = [Transfer(id=f"hold-{n}", debit_account_id=ama.id, credit_account_id=kofi.id, amount=1_000,
-                      flags=TransferFlags.PENDING, timeout_s=60) for n in range(3)]
-    assert _traced(engine, tmp_path, holds, store)[0] == [R.OK] * 3
+    ama, kofi, store = _holds_stored(engine, ledger, tmp_path, 10_000, [f"hold-{n}" for n in range(3)])
 
     # Part of the first posted, with a payment in the same batch: one statement, no BEGIN.
     post = Transfer(id="post-0", pending_id="hold-0", amount=600, flags=TransferFlags.POST_PENDING)
@@ -139,8 +154,7 @@ def test_a_hold_this_process_made_is_posted_in_one_statement_unless_resolved_els
 
     # Voided by another process: this one's record is stale, the statement writes nothing and the
     # locked path names the refusal.
-    BatchStore(engine).run([Transfer(id="void-1", pending_id="hold-1", flags=TransferFlags.VOID_PENDING)],
-                           now_ns=time.time_ns())
+    _void_elsewhere(engine, "void-1", "hold-1")
     stale = Transfer(id="post-1", pending_id="hold-1", flags=TransferFlags.POST_PENDING)
     results, sent = _traced(engine, tmp_path, [stale], store)
     assert results == [R.PENDING_TRANSFER_ALREADY_VOIDED]
@@ -161,14 +175,8 @@ def test_a_hold_this_process_made_is_posted_in_one_statement_unless_resolved_els
 def test_a_hold_that_was_the_accounts_only_reservation_voided_elsewhere_is_refused_not_raised(
     engine: Engine, ledger: Ledger, tmp_path: Path
 ) -> None:
-    bank = open_bank(ledger)
-    ama, kofi = open_wallet(ledger, bank, 5_000), open_wallet(ledger)
-    store = BatchStore(engine)
-    hold = Transfer(id="hold-only", debit_account_id=ama.id, credit_account_id=kofi.id, amount=1_000,
-                    flags=TransferFlags.PENDING, timeout_s=60)
-    assert _traced(engine, tmp_path, [hold], store)[0] == [R.OK]
-    BatchStore(engine).run([Transfer(id="void-only", pending_id="hold-only",
-                                     flags=TransferFlags.VOID_PENDING)], now_ns=time.time_ns())
+    ama, kofi, store = _holds_stored(engine, ledger, tmp_path, 5_000, ["hold-only"])
+    _void_elsewhere(engine, "void-only", "hold-only")
     # Taking the stale reservation back would leave the pending totals below zero: the statement
     # leaves the rows alone, and the locked path names the refusal.
     post = Transfer(id="post-only", pending_id="hold-only", flags=TransferFlags.POST_PENDING)
