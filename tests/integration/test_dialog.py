@@ -140,9 +140,26 @@ def test_airtime_for_another_number_in_english(town: Container) -> None:
     assert chat.choices() == ["op:moov", "op:togocom"]  # the prefix is a hint: Moov first
     chat.pick("op:moov")
     assert "1,000 F CFA" in chat.text()
+    assert chat.text().startswith("Moov Africa airtime for +22899123456\n"), chat.text()
     chat.pick("confirm")
     chat("5938")
     assert balance(town, KOFI) == 49_000
+
+
+def test_airtime_is_confirmed_and_receipted_in_the_persons_language(town: Container) -> None:
+    chat = Chat(Dialog(town.chat), AMA)
+    chat("menu")
+    chat.pick("airtime")
+    chat.pick("me")
+    chat.pick("op:togocom")
+    chat.pick("airtime")
+    chat("500")
+    assert chat.text().startswith("Crédit Togocom pour le +22890112233\n"), chat.text()
+    assert "500 F CFA" in chat.text() and "Airtime" not in chat.text()
+    chat.pick("confirm")
+    chat("4827")
+    assert "Crédit Togocom pour le +22890112233" in chat.text() and "Airtime" not in chat.text()
+    assert balance(town, AMA) == 50_000 - 500
 
 
 def test_a_ceet_bill_gives_the_token_in_the_chat(town: Container) -> None:

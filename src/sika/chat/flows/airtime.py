@@ -66,8 +66,17 @@ def operator(ctx: Context, answer: Answer) -> None:
     if pending is not None:  # from a shortcut: the amount is known, go straight to the confirmation
         ctx.state.back()
         ctx.state.go("airtime", "amount")
-        quote(ctx, str(ctx.state.data["operator"]), "airtime", str(ctx.state.data["number"]), int(pending))
+        _airtime_quote(ctx, int(pending))
         ctx.go("airtime", "confirm")
+
+
+def _airtime_quote(ctx: Context, value: int) -> None:
+    """The quote for airtime of ``value``, described in the person's language (the provider's own
+    description is its language: "Airtime for +228…" in a French chat), as their history says it."""
+    operator_code, reference = str(ctx.state.data["operator"]), str(ctx.state.data["number"])
+    quote(ctx, operator_code, "airtime", reference, value)
+    ctx.state.data["description"] = ctx.t("{provider} airtime for {reference}",
+                                          provider=dict(_OPERATORS)[operator_code], reference=reference)
 
 
 def _bundles(ctx: Context) -> list[dict[str, Any]]:
@@ -104,6 +113,5 @@ def product(ctx: Context, answer: Answer) -> None:
 
 
 def how_much(ctx: Context, answer: Answer) -> None:
-    value = amount(ctx, answer.text)
-    quote(ctx, str(ctx.state.data["operator"]), "airtime", str(ctx.state.data["number"]), value)
+    _airtime_quote(ctx, amount(ctx, answer.text))
     ctx.go("airtime", "confirm")
