@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import re
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -48,6 +49,14 @@ _CLAIM_TRIES_MAX = 3
 # whose owner process is known to be gone (sika.api.owners) is taken over at once.
 CLAIM_LEASE_S = 60
 
+# How many requests of this process are inside ``idempotent`` with each (scope, key). A claim this
+# process made whose key no other request of ours is running belongs to a request that ended without
+# storing its answer or releasing the key: the database went away under it, and the release failed
+# too. Its retry takes the claim over at once, not a lease later: after a database restart, customers
+# would otherwise be told "still running" for a minute about requests that had died.
+_RUNNING: dict[tuple[str, str], int] = {}
+_RUNNING_LOCK = threading.Lock()
+
 
 def scope_of(who: Caller) -> str:
     return _scope(who)
@@ -78,6 +87,19 @@ async def idempotent(
         return problem_for(Code.VALIDATION_ERROR,
                        f"Idempotency-Key has 1 to {KEY_CHARS_MAX} visible ASCII characters, no spaces")
     scope, digest = _scope(who), _digest(route, body)
+    with _RUNNING_LOCK:
+        _RUNNING[(scope, key)] = _RUNNING.get((scope, key), 0) + 1
+    try:
+        return await _run(engine, scope, key, digest, handler)
+    finally:
+        with _RUNNING_LOCK:
+            left = _RUNNING.pop((scope, key)) - 1
+            if left:
+                _RUNNING[(scope, key)] = left
+
+
+async def _run(engine: Engine, scope: str, key: str, digest: str,
+               handler: Callable[[], Awaitable[tuple[int, Any]]]) -> JSONResponse:
     claimed = await run_in_threadpool(_claim, engine, scope, key, digest)
     if claimed is not None:
         return claimed
@@ -140,10 +162,12 @@ def _claim(engine: Engine, scope: str, key: str, digest: str) -> JSONResponse | 
 
 
 def _take_over(engine: Engine, scope: str, key: str, claimed_at_ns: int, owner: str | None) -> bool:
-    """Take an unanswered claim over when its owner is gone (a crash, a kill: at once) or its lease
-    ran out (an owner this process cannot check, on another machine)."""
+    """Take an unanswered claim over when its owner is gone (a crash, a kill: at once), is this
+    process with no other request on the key (at once), or its lease ran out (an owner this process
+    cannot check, on another machine)."""
     now = time.time_ns()
-    if now - claimed_at_ns < CLAIM_LEASE_S * 1_000_000_000 and not owners.is_gone(owner):
+    if now - claimed_at_ns < CLAIM_LEASE_S * 1_000_000_000 and not owners.is_gone(owner) \
+            and not (owner == owners.current() and _alone(scope, key)):
         return False
     with writing(engine).begin() as connection:
         taken = connection.execute(
@@ -153,6 +177,12 @@ def _take_over(engine: Engine, scope: str, key: str, claimed_at_ns: int, owner: 
             .values(created_at_ns=now, owner=owners.current())
         ).rowcount
     return bool(taken)
+
+
+def _alone(scope: str, key: str) -> bool:
+    """True when the calling request is this process's only one with the key."""
+    with _RUNNING_LOCK:
+        return _RUNNING.get((scope, key), 0) <= 1
 
 
 def _answer(row: Any, digest: str) -> JSONResponse:
