@@ -12,6 +12,7 @@ An admin API key may open a console session too; it counts as an approver (``adm
 from __future__ import annotations
 
 import enum
+import functools
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -38,8 +39,13 @@ LOCK_S = 15 * 60
 _NS = 1_000_000_000
 # argon2-cffi's defaults for interactive logins (RFC 9106's second recommendation, argon2id).
 _HASHER = PasswordHasher()
-# Checked when the name is unknown, so that a wrong name costs as long as a wrong password.
-_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked when the name is unknown, so that a wrong name costs as long as a wrong password; made
+    on first use, not at import, where every `sika` command would pay a hash for it."""
+    return _HASHER.hash(secrets.token_urlsafe(16))
 
 
 class Role(enum.StrEnum):
@@ -140,7 +146,7 @@ class Operators:
         now = self._clock_ns()
         row = self._row(name.strip()[:NAME_CHARS_MAX])
         if row is None:
-            _verify(_DUMMY_HASH, password)
+            _verify(_dummy_hash(), password)
             raise LoginRefused("wrong name, password or code")
         if row["disabled_at_ns"] is not None:
             raise LoginRefused("wrong name, password or code")

@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from sika.rides.cities import City
 from sika.rides.geo import Point, Router
@@ -231,6 +230,10 @@ def assign_batch(requests: Sequence[tuple[int, Point]], drivers: Sequence[tuple[
     """
     if not requests or not drivers:
         return []
+    # Imported here: scipy.optimize pulls in most of scipy, half a second that every `sika` command
+    # (and every worker) would pay at start for a call only a dispatching process makes.
+    from scipy.optimize import linear_sum_assignment  # noqa: PLC0415
+
     cost = np.full((len(requests), len(drivers)), _INFEASIBLE)
     for i, (_, pickup) in enumerate(requests):
         for j, (_, position) in enumerate(drivers):
