@@ -175,6 +175,25 @@ def test_a_ceet_bill_gives_the_token_in_the_chat(town: Container) -> None:
     assert balance(town, AMA) == 50_000 - 2_000 - 100
 
 
+def test_a_canal_subscription_is_named_in_the_persons_language_and_once(town: Container) -> None:
+    chat = Chat(Dialog(town.chat), AMA)
+    chat("menu")
+    chat.pick("bills")
+    chat.pick("canal")
+    chat("12345678901234")
+    evasion = next(choice for choice in chat.choices() if choice.startswith("tv:") and "EVASION" in choice)
+    chat.pick(evasion)
+    # The biller describes it in English ("Canal+ Evasion, 1 month"); the product's name has its brand.
+    assert chat.text().startswith("Abonnement Canal+ Evasion, carte 12345678901234\n"), chat.text()
+    chat.pick("confirm")
+    chat("4827")
+    assert "Abonnement Canal+ Evasion" in chat.text() and "month" not in chat.text(), chat.text()
+    chat("menu")
+    chat.pick("history")
+    assert "Abonnement Canal+ Evasion, carte ••••1234" in chat.text(), chat.text()
+    assert "Canal+ Canal+" not in chat.text()
+
+
 def test_a_merchant_request_is_approved_in_the_chat(town: Container) -> None:
     merchant, _ = town.merchants.create("Assigamé Market")
     town.approvals.request_payment(new_movement_id(), merchant, AMA, 7_500, description="Order 12")

@@ -71,12 +71,8 @@ def operator(ctx: Context, answer: Answer) -> None:
 
 
 def _airtime_quote(ctx: Context, value: int) -> None:
-    """The quote for airtime of ``value``, described in the person's language (the provider's own
-    description is its language: "Airtime for +228…" in a French chat), as their history says it."""
-    operator_code, reference = str(ctx.state.data["operator"]), str(ctx.state.data["number"])
-    quote(ctx, operator_code, "airtime", reference, value)
-    ctx.state.data["description"] = ctx.t("{provider} airtime for {reference}",
-                                          provider=dict(_OPERATORS)[operator_code], reference=reference)
+    """The quote for airtime of ``value`` for the chosen operator and number."""
+    quote(ctx, str(ctx.state.data["operator"]), "airtime", str(ctx.state.data["number"]), value)
 
 
 def _bundles(ctx: Context) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from sika.chat.flows.pin import with_pin
 from sika.chat.flows.promotions import with_rewards
 from sika.chat.flows.refusals import explain
 from sika.chat.messages import Reply
+from sika.chat.texts.statement import purchase
 from sika.errors import SikaError
 
 __all__ = ["confirm_ask", "pin", "quote"]
@@ -34,8 +35,21 @@ def quote(ctx: Context, provider: str, product: str, reference: str, amount: int
         reference=found.reference,
         amount=found.amount,
         fee=found.fee,
-        description=found.description,
+        description=_described(ctx, provider, product, found.reference) or found.description,
     )
+
+
+def _described(ctx: Context, provider: str, product: str, reference: str) -> str | None:
+    """The purchase in the person's language, as their history and receipt will name it; the
+    provider's own description is in its language ("Canal+ Evasion, 1 month" in an Arabic chat)."""
+    for entry in ctx.services.purchases.catalogue():
+        if entry["provider"] != provider:
+            continue
+        for item in entry.get("products", []):
+            if item["product"] == product:
+                return purchase(ctx.t, str(entry["kind"]), str(entry.get("name") or provider),
+                                str(item.get("name") or ""), reference)
+    return None
 
 
 def confirm_ask(ctx: Context) -> Reply:

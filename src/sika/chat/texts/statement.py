@@ -16,7 +16,7 @@ from typing import Any
 from sika.chat.i18n import N_, Translator
 from sika.payments.statement import Item, ItemStatus
 
-__all__ = ["as_dict", "description", "history_line", "history_text", "receipt", "signed_amount"]
+__all__ = ["as_dict", "description", "history_line", "history_text", "purchase", "receipt", "signed_amount"]
 
 _NS = 1_000_000_000
 
@@ -47,6 +47,11 @@ _PURCHASES: dict[str, tuple[str, str]] = {
     "card": (N_("Top-up by card {reference}"), N_("Top-up by card")),
     "mobile_money": (N_("Top-up from {provider} {reference}"), N_("Top-up from {provider}")),
 }
+# A product whose name already says its provider ("Canal+ Evasion", of Canal+) is named alone: not
+# "Canal+ Canal+ Evasion subscription".
+_NAMED_PURCHASES: dict[str, tuple[str, str]] = {
+    "tv": (N_("{product} subscription, card {reference}"), N_("{product} subscription")),
+}
 _RIDES = {
     "cancelled": N_("Late cancellation fee of a ride"),
     "completed": N_("Ride with {party}"),
@@ -59,13 +64,10 @@ def description(t: Translator, item: Item) -> str:
     party = item.counterparty.short
     kind = item.kind
     if kind in ("airtime", "bill", "top_up"):
-        templates = _PURCHASES.get(subject.get("product_kind", ""))
-        if templates is None:  # a product no longer in the catalogue
-            return t("Payment to {party}", party=party)
-        with_reference, without = templates
-        template = with_reference if subject.get("reference") else without
-        return t(template, provider=subject.get("provider", ""), product=subject.get("product", ""),
-                 reference=subject.get("reference", ""))
+        said = purchase(t, subject.get("product_kind", ""), subject.get("provider", ""),
+                        subject.get("product", ""), subject.get("reference", ""))
+        # None: a product no longer in the catalogue
+        return said if said is not None else t("Payment to {party}", party=party)
     if kind == "ride":
         trip_status = subject.get("trip_status", "")
         if item.status is ItemStatus.PENDING:
@@ -75,6 +77,19 @@ def description(t: Translator, item: Item) -> str:
     if move is None:
         return t("Payment with {party}", party=party) if party else t("Payment")
     return t(move, party=party)
+
+
+def purchase(t: Translator, product_kind: str, provider: str, product: str, reference: str) -> str | None:
+    """A purchase in one line: the provider's and product's display names, and the reference (a
+    number, a meter, a card; none when it is the buyer's own number). None for an unknown kind."""
+    templates = _PURCHASES.get(product_kind)
+    if templates is None:
+        return None
+    if provider and provider in product and product_kind in _NAMED_PURCHASES:
+        templates = _NAMED_PURCHASES[product_kind]
+    with_reference, without = templates
+    return t(with_reference if reference else without, provider=provider, product=product,
+             reference=reference)
 
 
 def signed_amount(t: Translator, amount: int) -> str:
