@@ -99,6 +99,33 @@ def test_a_claim_walks_the_queued_rows_only_and_takes_the_oldest(engine: Engine)
     assert [row["id"] for row in claimed] == queued[:3]
 
 
+def test_a_full_claim_refreshes_a_filling_queues_statistics_and_the_claim_walks_in_order(
+        engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite plans without the statistics this refreshes")
+    backlog = 2_000
+    rows = [{"message_id": f"wamid.b{n}", "msisdn": f"+228900{n % 50:05d}", "kind": "text", "text": "x",
+             "payload_json": "{}", "status": "queued", "attempts": 0, "next_attempt_ns": n,
+             "received_at_ns": n} for n in range(backlog)]
+    with engine.begin() as connection:
+        connection.execute(insert(inbox), rows)
+
+    def analyzed() -> bool:  # ANALYZE sets reltuples, -1 before (transactional, unlike pg_stat_*)
+        with engine.connect() as connection:
+            return bool(connection.execute(text(
+                "SELECT reltuples >= 0 FROM pg_class WHERE relname = 'wa_inbox'")).scalar_one())
+
+    # Never analyzed, the table reads as nearly empty: a plan may gather and sort every queued row.
+    params = {"b_now": 10**9, "b_limit": 10, "b_lease": 2 * 10**9}
+    assert claim_due(engine, inbox, now_ns=-1, limit=10, lease_s=60) == []  # none due: not full
+    assert not analyzed()
+
+    claim_due(engine, inbox, now_ns=10**9, limit=10, lease_s=60)  # full: a backlog
+    assert analyzed(), "a full claim refreshes the statistics"
+    plan = _plan(engine, _make_claim(inbox)._statement, params)
+    assert "Index Scan using ix_wa_inbox_queued on" in plan and "Sort" not in plan, plan
+
+
 @pytest.mark.parametrize("generic", [False, True])
 def test_a_persons_earlier_queued_messages_are_found_by_the_queued_index(engine: Engine,
                                                                          generic: bool) -> None:

@@ -9,6 +9,8 @@ only until the lease runs out. The table needs ``id``, ``status``, ``next_attemp
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +27,7 @@ from sqlalchemy import (
     update,
 )
 
+from sika.db import UNAVAILABLE
 from sika.prepared import Prepared
 
 __all__ = ["backoff_ns", "claim_due", "queued", "queued_index", "renew"]
@@ -47,13 +50,41 @@ def queued(table: Table) -> ColumnElement[bool]:
 _NS = 1_000_000_000
 BACKOFF_S_MAX = 3_600
 
+log = logging.getLogger(__name__)
+
+# PostgreSQL plans a claim from the table's statistics. A queue that fills faster than autovacuum looks
+# (a minute apart) still reads as nearly empty, and the plan then collects and sorts every queued row
+# to return the oldest few: 3.6 ms a claim with 5,000 waiting, more as the backlog grows, where a walk
+# of the queued index in id order stops after ``limit`` rows. A full claim says a backlog is there:
+# the claimer then refreshes the table's statistics, at most this often per table and database.
+STATISTICS_EVERY_S = 30.0
+_ANALYZED: dict[tuple[str, str], float] = {}
+
 
 def claim_due(engine: Engine, table: Table, *, now_ns: int, limit: int, lease_s: int) -> list[Any]:
     """Up to ``limit`` queued rows whose time has come, now leased to the caller; oldest first."""
     # One statement, a transaction of its own (on PostgreSQL one round trip: with BEGIN and COMMIT, three).
     rows = _claim(table).all_alone(engine, {"b_now": now_ns, "b_limit": limit,
                                             "b_lease": now_ns + lease_s * _NS})
+    if len(rows) >= limit and engine.dialect.name == "postgresql":
+        _refresh_statistics(engine, table)
     return sorted((row._mapping for row in rows), key=lambda row: row["id"])
+
+
+def _refresh_statistics(engine: Engine, table: Table) -> None:
+    """``ANALYZE`` the table, unless this process did within ``STATISTICS_EVERY_S`` (or another
+    session analyzes it right now: ``SKIP_LOCKED``). A sample of at most 30,000 rows: milliseconds."""
+    key = (engine.url.render_as_string(hide_password=True), table.name)
+    now = time.monotonic()
+    last = _ANALYZED.get(key)
+    if last is not None and now - last < STATISTICS_EVERY_S:
+        return
+    _ANALYZED[key] = now
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f"ANALYZE (SKIP_LOCKED) {table.name}")
+    except UNAVAILABLE:
+        log.warning("could not refresh the statistics of %s", table.name, exc_info=True)
 
 
 # Each table's claim and renewal, built once: the workers claim several times a second, busy or not.
