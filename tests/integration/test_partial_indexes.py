@@ -37,7 +37,7 @@ from sika.ledger.postgres_batches import (
 )
 from sika.migration import upgrade
 from sika.payments.outbox import _DELIVERED_MANY_POSTGRES
-from sika.payments.queue import _make_claim, claim_due
+from sika.payments.queue import _claim, claim_due
 from sika.payments.schema import callbacks, outbox
 
 HANDLED = 3_000
@@ -93,7 +93,8 @@ def _number(names: list[str], name: str) -> int:
 def test_a_claim_walks_the_queued_rows_only_and_takes_the_oldest(engine: Engine) -> None:
     queued = _fill_inbox(engine)
     for table in (inbox, outbound, outbox, callbacks):
-        plan = _plan(engine, _make_claim(table)._statement, {"b_now": 10, "b_limit": 2, "b_lease": 20})
+        plan = _plan(engine, _claim(table, engine.dialect.name)._statement,
+                     {"b_now": 10, "b_limit": 2, "b_lease": 20})
         assert f"ix_{table.name}_queued" in plan, plan
     claimed = claim_due(engine, inbox, now_ns=HANDLED * 2, limit=3, lease_s=60)
     assert [row["id"] for row in claimed] == queued[:3]
@@ -122,8 +123,10 @@ def test_a_full_claim_refreshes_a_filling_queues_statistics_and_the_claim_walks_
 
     claim_due(engine, inbox, now_ns=10**9, limit=10, lease_s=60)  # full: a backlog
     assert analyzed(), "a full claim refreshes the statistics"
-    plan = _plan(engine, _make_claim(inbox)._statement, params)
+    plan = _plan(engine, _claim(inbox, "postgresql")._statement, params)
     assert "Index Scan using ix_wa_inbox_queued on" in plan and "Sort" not in plan, plan
+    # and the claimed rows are updated by key, not found again by a scan of the table
+    assert "Index Scan using wa_inbox_pkey on" in plan and "Seq Scan" not in plan, plan
 
 
 @pytest.mark.parametrize("generic", [False, True])

@@ -19,7 +19,9 @@ from sqlalchemy import (
     Engine,
     Index,
     Table,
+    any_,
     bindparam,
+    func,
     literal_column,
     or_,
     select,
@@ -64,7 +66,7 @@ _ANALYZED: dict[tuple[str, str], float] = {}
 def claim_due(engine: Engine, table: Table, *, now_ns: int, limit: int, lease_s: int) -> list[Any]:
     """Up to ``limit`` queued rows whose time has come, now leased to the caller; oldest first."""
     # One statement, a transaction of its own (on PostgreSQL one round trip: with BEGIN and COMMIT, three).
-    rows = _claim(table).all_alone(engine, {"b_now": now_ns, "b_limit": limit,
+    rows = _claim(table, engine.dialect.name).all_alone(engine, {"b_now": now_ns, "b_limit": limit,
                                             "b_lease": now_ns + lease_s * _NS})
     if len(rows) >= limit and engine.dialect.name == "postgresql":
         _refresh_statistics(engine, table)
@@ -98,11 +100,13 @@ def _built(what: str, table: Table, make: Callable[[Table], Prepared]) -> Prepar
     return known[1]
 
 
-def _claim(table: Table) -> Prepared:
+def _claim(table: Table, dialect: str) -> Prepared:
+    if dialect == "postgresql":
+        return _built("claim-postgresql", table, lambda t: _make_claim(t, postgres=True))
     return _built("claim", table, _make_claim)
 
 
-def _make_claim(table: Table) -> Prepared:
+def _make_claim(table: Table, *, postgres: bool = False) -> Prepared:
     c = table.c
     now = bindparam("b_now", type_=c.next_attempt_ns.type)
     due = (
@@ -116,7 +120,11 @@ def _make_claim(table: Table) -> Prepared:
     # Planned each run, with its values: a generic plan (a thread's kept connection makes them) knows
     # neither how few rows are queued nor that they are the newest, and may walk the table in id
     # order from its oldest row, done or not, to find them.
-    return Prepared(update(table).where(c.id.in_(due.scalar_subquery()))
+    # On PostgreSQL the claimed rows are then found by key (``id = ANY(ARRAY(…))``, primary key
+    # lookups): as ``id IN (…)`` a plan could join them to a scan of the whole table, handled rows
+    # and all, when the statistics took the table for small.
+    chosen = c.id == any_(func.array(due.scalar_subquery())) if postgres else c.id.in_(due.scalar_subquery())
+    return Prepared(update(table).where(chosen)
                     .values(lease_until_ns=bindparam("b_lease"), attempts=c.attempts + 1)
                     .returning(*c), planned_each_run=True)
 
