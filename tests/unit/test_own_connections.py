@@ -145,4 +145,5 @@ def test_a_queues_claim_is_planned_with_its_values() -> None:
     from sika.payments.queue import _claim
     from sika.payments.schema import callbacks, outbox
 
-    assert all(_claim(table)._planned_each_run for table in (inbox, outbound, outbox, callbacks))
+    assert all(_claim(table, dialect)._planned_each_run for table in (inbox, outbound, outbox, callbacks)
+               for dialect in ("postgresql", "sqlite"))
