@@ -169,6 +169,10 @@ def test_a_ceet_bill_gives_the_token_in_the_chat(town: Container) -> None:
     chat.pick("ceet")
     chat("12345678903")
     chat("2000")
+    confirmation = chat.text()
+    head = "Électricité CEET Cash Power, compteur 12345678903\nTitulaire : "
+    assert confirmation.startswith(head), confirmation
+    assert "\nÉnergie : " in confirmation and " kWh\n" in confirmation, confirmation
     chat.pick("confirm")
     chat("4827")
     assert "-" in chat.text().rsplit(":", 1)[-1]  # the 20-digit token, in groups
@@ -185,6 +189,8 @@ def test_a_canal_subscription_is_named_in_the_persons_language_and_once(town: Co
     chat.pick(evasion)
     # The biller describes it in English ("Canal+ Evasion, 1 month"); the product's name has its brand.
     assert chat.text().startswith("Abonnement Canal+ Evasion, carte 12345678901234\n"), chat.text()
+    # what else the biller's quote says, in French: whose card, how many months
+    assert "\nTitulaire : " in chat.text() and "\nNombre de mois : 1\n" in chat.text(), chat.text()
     chat.pick("confirm")
     chat("4827")
     assert "Abonnement Canal+ Evasion" in chat.text() and "month" not in chat.text(), chat.text()

@@ -33,6 +33,7 @@ from sika.api import (
 from sika.bootstrap import Container
 from sika.chat.dialog import Dialog
 from sika.chat.ussd import UssdGateway
+from sika.console import operators
 from sika.console.web import router as console_router
 from sika.db import ping
 from sika.error_codes import Code
@@ -46,6 +47,7 @@ def create_app(
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(operators.prepare)
         runner = WorkerRunner(default_jobs(container) + (extra_jobs or [])) if run_workers else None
         if runner is not None:
             runner.start()

@@ -29,7 +29,7 @@ from sika.console.i18n import N_
 from sika.console.schema import operators
 from sika.errors import SikaError
 
-__all__ = ["LoginRefused", "Operator", "Operators", "Role"]
+__all__ = ["LoginRefused", "Operator", "Operators", "Role", "prepare"]
 
 NAME_CHARS_MAX = 80
 PASSWORD_CHARS_MIN = 12
@@ -43,9 +43,15 @@ _HASHER = PasswordHasher()
 
 @functools.cache
 def _dummy_hash() -> str:
-    """Checked when the name is unknown, so that a wrong name costs as long as a wrong password; made
-    on first use, not at import, where every `sika` command would pay a hash for it."""
+    """Checked when the name is unknown, so that a wrong name costs as long as a wrong password. Made
+    by :func:`prepare` when the server starts, not at import, where every `sika` command would pay a
+    hash for it; nor at the first login, which would then take longer for an unknown name."""
     return _HASHER.hash(secrets.token_urlsafe(16))
+
+
+def prepare() -> None:
+    """Make what logins need before the first one comes (the server's start calls it)."""
+    _dummy_hash()
 
 
 class Role(enum.StrEnum):

@@ -14,6 +14,7 @@ from sika.chat.flows.forms import confirm
 from sika.chat.flows.pin import with_pin
 from sika.chat.flows.promotions import with_rewards
 from sika.chat.flows.refusals import explain
+from sika.chat.i18n import N_
 from sika.chat.messages import Reply
 from sika.chat.texts.statement import purchase
 from sika.errors import SikaError
@@ -36,12 +37,14 @@ def quote(ctx: Context, provider: str, product: str, reference: str, amount: int
         amount=found.amount,
         fee=found.fee,
         description=_described(ctx, provider, product, found.reference) or found.description,
+        particulars=_particulars(ctx, found.details),
     )
 
 
 def _described(ctx: Context, provider: str, product: str, reference: str) -> str | None:
-    """The purchase in the person's language, as their history and receipt will name it; the
-    provider's own description is in its language ("Canal+ Evasion, 1 month" in an Arabic chat)."""
+    """The purchase in the person's language, named as their history names it (with the reference
+    in full: the person checks what they typed); the provider's own description is in its language
+    ("Canal+ Evasion, 1 month" in an Arabic chat). What else it says is in the particulars."""
     for entry in ctx.services.purchases.catalogue():
         if entry["provider"] != provider:
             continue
@@ -52,11 +55,26 @@ def _described(ctx: Context, provider: str, product: str, reference: str) -> str
     return None
 
 
+# What a quote's details say that the person checks before paying: whose meter, card or subscription
+# it is, what the amount buys, which bill, how many months (the biller protocol's keys, docs/wallet.md).
+_PARTICULARS = (("customer_name", "name", N_("Holder: {name}")),
+                ("units_kwh", "units", N_("Energy: {units} kWh")),
+                ("period", "period", N_("Bill for {period}")),
+                ("months", "months", N_("Months: {months}")))
+_PARTICULAR_CHARS_MAX = 60
+
+
+def _particulars(ctx: Context, details: dict[str, str]) -> str:
+    return "\n".join(ctx.t(sentence, **{name: str(details[key])[:_PARTICULAR_CHARS_MAX]})
+                     for key, name, sentence in _PARTICULARS if details.get(key))
+
+
 def confirm_ask(ctx: Context) -> Reply:
     d = ctx.state.data
+    described = "\n".join(filter(None, (str(d["description"]), str(d.get("particulars") or ""))))
     text = ctx.t(
         "{description}\nAmount: {amount}. Fee: {fee}. Total: {total}. Confirm?",
-        description=d["description"],
+        description=described,
         amount=ctx.t.amount(d["amount"]),
         fee=ctx.t.amount(d["fee"]),
         total=ctx.t.amount(d["amount"] + d["fee"]),
