@@ -65,8 +65,18 @@ _PARTICULAR_CHARS_MAX = 60
 
 
 def _particulars(ctx: Context, details: dict[str, str]) -> str:
-    return "\n".join(ctx.t(sentence, **{name: str(details[key])[:_PARTICULAR_CHARS_MAX]})
+    return "\n".join(ctx.t(sentence, **{name: _value(ctx, key, str(details[key]))})
                      for key, name, sentence in _PARTICULARS if details.get(key))
+
+
+def _value(ctx: Context, key: str, value: str) -> str:
+    """A detail as the person writes it: the energy's decimals in their language ("44,6" in French)."""
+    if key == "units_kwh":
+        try:
+            return ctx.t.decimal(float(value))
+        except ValueError:
+            pass
+    return value[:_PARTICULAR_CHARS_MAX]
 
 
 def confirm_ask(ctx: Context) -> Reply:
