@@ -8,6 +8,9 @@ the provider gives one.
 
 from __future__ import annotations
 
+import contextlib
+import math
+
 from sika.chat.context import Answer, Context, Invalid
 from sika.chat.flows.bill_references import problem
 from sika.chat.flows.forms import confirm
@@ -56,12 +59,14 @@ def _described(ctx: Context, provider: str, product: str, reference: str) -> str
 
 
 # What a quote's details say that the person checks before paying: whose meter, card or subscription
-# it is, what the amount buys, which bill, how many months (the biller protocol's keys, docs/wallet.md).
+# it is, what the amount buys, which bill, how many months (the biller protocol's keys, docs/wallet.md,
+# "The biller aggregator protocol").
 _PARTICULARS = (("customer_name", "name", N_("Holder: {name}")),
                 ("units_kwh", "units", N_("Energy: {units} kWh")),
                 ("period", "period", N_("Bill for {period}")),
                 ("months", "months", N_("Months: {months}")))
 _PARTICULAR_CHARS_MAX = 60
+_UNITS_MAX = 10**9  # beyond, a biller's figure is shown as it came (and babel's rounding gives up)
 
 
 def _particulars(ctx: Context, details: dict[str, str]) -> str:
@@ -70,12 +75,13 @@ def _particulars(ctx: Context, details: dict[str, str]) -> str:
 
 
 def _value(ctx: Context, key: str, value: str) -> str:
-    """A detail as the person writes it: the energy's decimals in their language ("44,6" in French)."""
+    """A detail as the person writes it: the energy's decimals in their language ("44,6" in French),
+    grouped by a plain space as amounts are (a narrow no-break space shows as a box on some phones)."""
     if key == "units_kwh":
-        try:
-            return ctx.t.decimal(float(value))
-        except ValueError:
-            pass
+        with contextlib.suppress(ValueError):
+            number = float(value)
+            if math.isfinite(number) and abs(number) < _UNITS_MAX:
+                value = ctx.t.decimal(number, 2).replace(chr(0x202F), " ").replace(chr(0xA0), " ")
     return value[:_PARTICULAR_CHARS_MAX]
 
 
