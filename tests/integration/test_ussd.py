@@ -239,6 +239,8 @@ def test_a_mistyped_meter_is_refused_at_the_meter_step_and_never_at_the_amount(c
     assert phone.answer("123 4567 8903") == "CON Combien d'électricité voulez-vous acheter, en francs ?"
     confirm = phone.answer("2000")
     assert "Montant : 2 000 F CFA" in confirm and confirm.endswith("1. Confirmer\n2. Annuler")
+    # one screen: of what the biller's quote adds, what fits with the choices (the holder's name)
+    assert "\nTitulaire : " in confirm and "kWh" not in confirm, confirm
 
 
 def test_a_reference_refused_at_the_amount_goes_back_to_the_reference(

@@ -87,15 +87,33 @@ def _value(ctx: Context, key: str, value: str) -> str:
 
 def confirm_ask(ctx: Context) -> Reply:
     d = ctx.state.data
-    described = "\n".join(filter(None, (str(d["description"]), str(d.get("particulars") or ""))))
+    particulars = [line for line in str(d.get("particulars") or "").split("\n") if line]
+    reply = _confirmation(ctx, particulars)
+    if ctx.inbound.channel == "ussd":
+        # One USSD screen, its choices on it: the particulars that fit, the holder's name first (a
+        # confirmation whose Confirm is a page away reads as a dead end).
+        while particulars and not _one_screen(reply):
+            particulars.pop()
+            reply = _confirmation(ctx, particulars)
+    return reply
+
+
+def _confirmation(ctx: Context, particulars: list[str]) -> Reply:
+    d = ctx.state.data
     text = ctx.t(
         "{description}\nAmount: {amount}. Fee: {fee}. Total: {total}. Confirm?",
-        description=described,
+        description="\n".join([str(d["description"]), *particulars]),
         amount=ctx.t.amount(d["amount"]),
         fee=ctx.t.amount(d["fee"]),
         total=ctx.t.amount(d["amount"] + d["fee"]),
     )
     return confirm(ctx, text)
+
+
+def _one_screen(reply: Reply) -> bool:
+    from sika.chat.ussd import pages  # noqa: PLC0415 (the gateway imports the dialog, which imports us)
+
+    return len(pages({"text": reply.text, "choices": [c.title for c in reply.choices], "end": False})) == 1
 
 
 def pin(ctx: Context, answer: Answer) -> None:
