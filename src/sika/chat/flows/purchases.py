@@ -19,6 +19,7 @@ from sika.chat.flows.promotions import with_rewards
 from sika.chat.flows.refusals import explain
 from sika.chat.i18n import N_
 from sika.chat.messages import Reply
+from sika.chat.screens import pages
 from sika.chat.texts.statement import purchase
 from sika.errors import SikaError
 
@@ -111,8 +112,6 @@ def _confirmation(ctx: Context, particulars: list[str]) -> Reply:
 
 
 def _one_screen(reply: Reply) -> bool:
-    from sika.chat.ussd import pages  # noqa: PLC0415 (the gateway imports the dialog, which imports us)
-
     return len(pages({"text": reply.text, "choices": [c.title for c in reply.choices], "end": False})) == 1
 
 
