@@ -25,34 +25,35 @@ def _database_away(*_: Any, **__: Any) -> Any:
     raise OperationalError("UPDATE …", {}, ConnectionRefusedError("connection refused"))
 
 
-def test_the_retry_of_a_request_the_database_dropped_runs_at_once_and_pays_once(
-        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+def _transfer(world: World) -> tuple[dict[str, str], dict[str, Any]]:
+    """Ama's headers (her session, one Idempotency-Key) and a transfer of 1,500 to Kofi."""
     ama = world.wallet(AMA, "Ama Mensah", cash=10_000)
     world.wallet(KOFI, "Kofi Agbeko")
-    same = key()
-    body = {"to": KOFI, "amount": 1_500}
+    return {**ama, **key()}, {"to": KOFI, "amount": 1_500}
+
+
+def test_the_retry_of_a_request_the_database_dropped_runs_at_once_and_pays_once(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    headers, body = _transfer(world)
     with monkeypatch.context() as away:
         away.setattr(world.container.payments, "transfer", _database_away)
         away.setattr(idempotency, "_release", _database_away)
-        dropped = world.client.post("/v1/transfers", headers={**ama, **same}, json=body)
+        dropped = world.client.post("/v1/transfers", headers=headers, json=body)
     assert dropped.status_code == 503, dropped.text
 
-    retried = world.client.post("/v1/transfers", headers={**ama, **same}, json=body)
+    retried = world.client.post("/v1/transfers", headers=headers, json=body)
 
     assert retried.status_code == 201, retried.text
     assert world.balance(KOFI) == 1_500
     assert world.balance(AMA) == 10_000 - 1_500 - retried.json()["fee"]
-    again = world.client.post("/v1/transfers", headers={**ama, **same}, json=body)
+    again = world.client.post("/v1/transfers", headers=headers, json=body)
     assert (again.status_code, again.json()["id"]) == (201, retried.json()["id"])
     assert world.balance(KOFI) == 1_500
 
 
 def test_a_retry_while_the_first_request_still_runs_here_is_told_to_wait(
         world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    ama = world.wallet(AMA, "Ama Mensah", cash=10_000)
-    world.wallet(KOFI, "Kofi Agbeko")
-    same = key()
-    body = {"to": KOFI, "amount": 1_500}
+    headers, body = _transfer(world)
     transfer = world.container.payments.transfer
     inside, go_on = threading.Event(), threading.Event()
 
@@ -64,11 +65,11 @@ def test_a_retry_while_the_first_request_still_runs_here_is_told_to_wait(
     monkeypatch.setattr(world.container.payments, "transfer", slow)
     answers: list[Any] = []
     first = threading.Thread(target=lambda: answers.append(
-        world.client.post("/v1/transfers", headers={**ama, **same}, json=body)))
+        world.client.post("/v1/transfers", headers=headers, json=body)))
     first.start()
     try:
         assert inside.wait(30)
-        retried = world.client.post("/v1/transfers", headers={**ama, **same}, json=body)
+        retried = world.client.post("/v1/transfers", headers=headers, json=body)
     finally:
         go_on.set()
         first.join(60)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import (
+    URL,
     ColumnElement,
     Engine,
     Index,
@@ -59,7 +60,7 @@ log = logging.getLogger(__name__)
 # of the queued index in id order stops after ``limit`` rows. A full claim says a backlog is there:
 # the claimer then refreshes the table's statistics, at most this often per table and database.
 STATISTICS_EVERY_S = 30.0
-_ANALYZED: dict[tuple[str, str], float] = {}
+_ANALYZED: dict[tuple[URL, str], float] = {}
 
 
 def claim_due(engine: Engine, table: Table, *, now_ns: int, limit: int, lease_s: int) -> list[Any]:
@@ -75,7 +76,7 @@ def claim_due(engine: Engine, table: Table, *, now_ns: int, limit: int, lease_s:
 def _refresh_statistics(engine: Engine, table: Table) -> None:
     """``ANALYZE`` the table, unless this process did within ``STATISTICS_EVERY_S`` (or another
     session analyzes it right now: ``SKIP_LOCKED``). A sample of at most 30,000 rows: milliseconds."""
-    key = (engine.url.render_as_string(hide_password=True), table.name)
+    key = (engine.url, table.name)
     now = time.monotonic()
     last = _ANALYZED.get(key)
     if last is not None and now - last < STATISTICS_EVERY_S:

@@ -40,7 +40,7 @@ from sika.wallet import Customer
 from sika.wallet.schema import customers
 
 __all__ = ["PAGE_LIMIT_MAX", "Effect", "Item", "ItemStatus", "KindPage", "KindView", "Party", "StatementPage",
-           "Statements", "effect", "mask", "transfer_ids"]
+           "Statements", "effect", "mask", "product_names", "transfer_ids"]
 
 PAGE_LIMIT_MAX = 200
 # Receipts rendered at once (an outbox batch is at most 100 messages).
@@ -313,7 +313,7 @@ class Statements:
             parties = _Parties(self._engine, [s.movement for s in seen], self._views)
         catalogue = self._catalogue()
         if catalogue is not self._products[0]:
-            self._products = (catalogue, _products(catalogue))
+            self._products = (catalogue, product_names(catalogue))
         products = self._products[1]
         out = []
         for s in seen:
@@ -429,7 +429,7 @@ class _Parties:
         return page.subject(m) if page is not None else {}
 
 
-def _products(catalogue: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[str, str, str]]:
+def product_names(catalogue: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[str, str, str]]:
     """(provider, product) -> (product kind, provider's display name, product's display name)."""
     found: dict[tuple[str, str], tuple[str, str, str]] = {}
     for entry in catalogue:

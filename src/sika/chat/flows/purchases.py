@@ -20,7 +20,7 @@ from sika.chat.flows.refusals import explain
 from sika.chat.i18n import N_
 from sika.chat.messages import Reply
 from sika.chat.screens import pages
-from sika.chat.texts.statement import purchase
+from sika.chat.texts.statement import quoted_purchase
 from sika.errors import SikaError
 
 __all__ = ["confirm_ask", "pin", "quote"]
@@ -46,17 +46,9 @@ def quote(ctx: Context, provider: str, product: str, reference: str, amount: int
 
 
 def _described(ctx: Context, provider: str, product: str, reference: str) -> str | None:
-    """The purchase in the person's language, named as their history names it (with the reference
-    in full: the person checks what they typed); the provider's own description is in its language
+    """The purchase in the person's language; the provider's own description is in its language
     ("Canal+ Evasion, 1 month" in an Arabic chat). What else it says is in the particulars."""
-    for entry in ctx.services.purchases.catalogue():
-        if entry["provider"] != provider:
-            continue
-        for item in entry.get("products", []):
-            if item["product"] == product:
-                return purchase(ctx.t, str(entry["kind"]), str(entry.get("name") or provider),
-                                str(item.get("name") or ""), reference)
-    return None
+    return quoted_purchase(ctx.t, ctx.services.purchases.catalogue(), provider, product, reference)
 
 
 # What a quote's details say that the person checks before paying: whose meter, card or subscription

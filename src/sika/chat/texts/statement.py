@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sika.chat.i18n import N_, Translator
-from sika.payments.statement import Item, ItemStatus
+from sika.payments.statement import Item, ItemStatus, product_names
 
-__all__ = ["as_dict", "description", "history_line", "history_text", "purchase", "receipt", "signed_amount"]
+__all__ = ["as_dict", "description", "history_line", "history_text", "purchase", "quoted_purchase", "receipt",
+           "signed_amount"]
 
 _NS = 1_000_000_000
 
@@ -90,6 +91,14 @@ def purchase(t: Translator, product_kind: str, provider: str, product: str, refe
     with_reference, without = templates
     return t(with_reference if reference else without, provider=provider, product=product,
              reference=reference)
+
+
+def quoted_purchase(t: Translator, catalogue: list[dict[str, Any]], provider: str, product: str,
+                    reference: str) -> str | None:
+    """A purchase about to be made, named from the catalogue as its history line will name it (with
+    the reference in full: the person checks what they typed). None for a product not listed."""
+    found = product_names(catalogue).get((provider, product))
+    return None if found is None else purchase(t, *found, reference)
 
 
 def signed_amount(t: Translator, amount: int) -> str:
