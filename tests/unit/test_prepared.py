@@ -26,7 +26,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.pool import QueuePool
 
 from sika.db import begin, create_db_engine, together
@@ -358,3 +358,58 @@ def test_a_postgresql_write_alone_is_one_statement_on_the_wire(postgres_url: str
     assert not any("BEGIN" in line or "COMMIT" in line for line in sent), sent
     assert driver.autocommit is False  # handed back as taken
     engine.dispose()
+
+
+_BY_NAME = Prepared(select(people.c.id).where(people.c.name == bindparam("who")))
+
+
+def test_on_postgresql_reads_in_autocommit_go_straight_to_libpq_and_outlive_deallocate_all(
+        postgres_url: str) -> None:
+    """A statement whose parameters are typed in its SQL, on a connection idle in autocommit, goes to
+    libpq without psycopg's cursor (sika.libpq_statements); inside a transaction, through the cursor.
+    psycopg's ``DEALLOCATE ALL`` (after a ``ROLLBACK`` it ran) takes our prepared statements with its
+    own: the next read prepares its statement again and answers."""
+    engine = create_db_engine(postgres_url, pool_size=1)
+    metadata.create_all(engine)
+    _add(engine, (1, "Ama", True, "Lomé"))
+    assert _BY_ID._plan(engine.dialect).direct is not None
+    assert _UNTYPED_IN._plan(engine.dialect).direct is None  # its text changes with the values
+    cursors: list[Any] = []
+
+    def listen(_conn: Any, cursor: Any, *_args: Any) -> None:
+        cursors.append(cursor)
+
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        assert _BY_ID.first(engine, {"b_id": 1}).name == "Ama"
+        assert cursors == [None]  # no cursor: straight to libpq
+        raw = engine.raw_connection()
+        driver = raw.dbapi_connection
+        driver.autocommit = True
+        with driver.cursor() as cursor:
+            cursor.execute("DEALLOCATE ALL")
+        driver.autocommit = False
+        raw.close()
+        assert _BY_ID.first(engine, {"b_id": 1}).name == "Ama"  # prepared again
+        assert _BY_ID.first(engine, {"b_id": 2}) is None
+        with begin(engine) as connection:
+            assert _BY_ID.first(connection, {"b_id": 1}).name == "Ama"
+        assert cursors[-1] is not None  # in the transaction: the cursor
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+        engine.dispose()
+
+
+def test_a_string_with_a_nul_is_refused_by_postgresql_never_cut_short(postgres_url: str) -> None:
+    """libpq would take "Ama\\0x" as "Ama" and find Ama: such a value goes through the cursor, which
+    refuses it, as every other value of a type it adapts itself."""
+    engine = create_db_engine(postgres_url, pool_size=1)
+    metadata.create_all(engine)
+    _add(engine, (1, "Ama", True, "Lomé"))
+    try:
+        assert [r.id for r in _BY_NAME.all(engine, {"who": "Ama"})] == [1]
+        with pytest.raises(DataError):
+            _BY_NAME.all(engine, {"who": "Ama\x00x"})
+        assert [r.id for r in _BY_NAME.all(engine, {"who": "Ama"})] == [1]  # the connection still serves
+    finally:
+        engine.dispose()

@@ -274,7 +274,7 @@ _SOME = Prepared(select(
 _SOME_POSTGRES = Prepared(text(
     "SELECT k.session_key, s.state, s.updated_at_ns FROM unnest(CAST(:keys AS TEXT[])) AS k(session_key)"
     " CROSS JOIN LATERAL (SELECT c.state, c.updated_at_ns FROM chat_conversations c"
-    " WHERE c.channel = :channel AND c.session_key = k.session_key LIMIT 1) AS s"))
+    " WHERE c.channel = CAST(:channel AS VARCHAR) AND c.session_key = k.session_key LIMIT 1) AS s"))
 _UPSERT_SQLITE = _upsert_sqlite()
 _TEXT_COLUMNS = ("channel", "session_key", "msisdn", "state")
 # PostgreSQL: the conversations that exist are updated, the others inserted (the day as

@@ -38,13 +38,18 @@ _COLUMNS = ", ".join(movements.c.keys())
 # a dedupe key is a no-op, as sika.payments.outbox.enqueue's). New details are laid over the row's
 # (``||``: keys another writer added meanwhile stay, as sika.payments.details.merged_json keeps
 # them). The row comes back as written. (The only text put in the SQL is the table's own column names.)
+# Every parameter's type is written out: the statement then goes straight to libpq
+# (sika.libpq_statements), a third of the client's CPU a statement.
 _COMPLETE = Prepared(text(
-    "WITH moved AS (UPDATE pay_movements SET status = :status, error_code = :error,"  # noqa: S608
-    " updated_at_ns = :now, details = CASE WHEN CAST(:details AS TEXT) IS NULL THEN details"
+    "WITH moved AS (UPDATE pay_movements SET status = CAST(:status AS VARCHAR),"  # noqa: S608
+    " error_code = CAST(:error AS VARCHAR), updated_at_ns = CAST(:now AS BIGINT),"
+    " details = CASE WHEN CAST(:details AS TEXT) IS NULL THEN details"
     " ELSE (CAST(COALESCE(NULLIF(details, ''), '{}') AS JSONB) || CAST(:details AS JSONB))::TEXT END"
-    f" WHERE id = :id AND status = :current RETURNING {_COLUMNS}),"
+    " WHERE id = CAST(:id AS VARCHAR) AND status = CAST(:current AS VARCHAR)"
+    f" RETURNING {_COLUMNS}),"
     " queued AS (INSERT INTO pay_outbox (dedupe_key, msisdn, kind, params, status, next_attempt_ns,"
-    " created_at_ns) SELECT q.dedupe_key, q.msisdn, q.kind, q.params, 'queued', :now, :now"
+    " created_at_ns) SELECT q.dedupe_key, q.msisdn, q.kind, q.params, 'queued', CAST(:now AS BIGINT),"
+    " CAST(:now AS BIGINT)"
     " FROM unnest(CAST(:keys AS TEXT[]), CAST(:msisdns AS TEXT[]), CAST(:kinds AS TEXT[]),"
     " CAST(:params AS TEXT[])) AS q(dedupe_key, msisdn, kind, params)"
     " WHERE EXISTS (SELECT 1 FROM moved) ON CONFLICT (dedupe_key) DO NOTHING)"

@@ -104,8 +104,8 @@ _DELIVERED = Prepared(update(outbox)
 # PostgreSQL: a batch's deliveries as one statement over arrays (executemany ran one UPDATE a row on
 # the server, between a BEGIN and a COMMIT): alone in autocommit, one round trip and one commit.
 _DELIVERED_MANY_POSTGRES = Prepared(text(
-    "UPDATE pay_outbox AS o SET status = 'delivered', delivered_at_ns = :now, lease_until_ns = NULL,"
-    " channel = :channel, params = v.params, reason = v.reason"
+    "UPDATE pay_outbox AS o SET status = 'delivered', delivered_at_ns = CAST(:now AS BIGINT),"
+    " lease_until_ns = NULL, channel = CAST(:channel AS VARCHAR), params = v.params, reason = v.reason"
     " FROM unnest(CAST(:ids AS BIGINT[]), CAST(:leases AS BIGINT[]), CAST(:params AS TEXT[]),"
     " CAST(:reasons AS TEXT[])) AS v(id, lease, params, reason)"
     # The rows by their key too: joined on the values alone, a plan made while the table had no
