@@ -69,7 +69,8 @@ def test_an_operator_runs_a_cashback_campaign_and_customers_see_their_rewards(wo
         rewards.append(sent.json()["reward"])
     assert (
         rewards[:4]
-        == [{"amount": 250, "campaign_id": cid, "campaign": "Ramadan cashback", "kind": "cashback"}] * 4
+        == [{"amount": 250, "campaign_id": cid, "campaign": "Ramadan cashback", "kind": "cashback",
+            "withheld": 0}] * 4
     )
     assert rewards[4] is None
     shown = client.get(f"/v1/campaigns/{cid}", headers=admin).json()

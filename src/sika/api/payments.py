@@ -108,10 +108,13 @@ class AgentOut(BaseModel):
 
 
 class RewardOut(BaseModel):
-    amount: int
+    amount: int = Field(description="what the campaign paid with the payment (to the wallet, or as airtime)")
     campaign_id: str
     campaign: str
     kind: str
+    withheld: int = Field(default=0, description=(
+        "what the reward kept back for a reward of the same campaign owed after a refund (not paid: "
+        "the reward earned was amount + withheld)"))
 
 
 class TransferOut(BaseModel):
@@ -186,11 +189,13 @@ def transfer_out(movement: Movement) -> TransferOut:
 
 def _reward(movement: Movement) -> RewardOut | None:
     """The payment's reward (the largest, when campaigns stacked; all are in ``details.extras``)."""
-    earned = max(rewards_of(movement), key=lambda info: int(info["amount"]), default=None)
+    earned = max(rewards_of(movement), key=lambda info: int(info.get("amount") or 0)
+                 + int(info.get("withheld") or 0), default=None)
     if earned is None:
         return None
-    return RewardOut(amount=int(earned["amount"]), campaign_id=str(earned["campaign"]),
-                     campaign=str(earned.get("name", "")), kind=str(earned.get("kind", "")))
+    return RewardOut(amount=int(earned.get("amount") or 0), campaign_id=str(earned["campaign"]),
+                     campaign=str(earned.get("name", "")), kind=str(earned.get("kind", "")),
+                     withheld=int(earned.get("withheld") or 0))
 
 
 async def money_post(container: Container, who: Caller, key: str | None, route: str, *, body: BaseModel,

@@ -57,6 +57,8 @@ async def my_rewards(
                     "status": r.status,
                     "clawed_back": r.clawed_back,
                     "owed": r.owed,
+                    "collected": r.collected,
+                    "withheld": r.withheld,
                     "movement_id": r.movement_id,
                     "at": r.at_ns / 1e9,
                 }

@@ -262,21 +262,25 @@ def without_group(
 
 def rewards_of(movement: Movement) -> list[dict[str, Any]]:
     """What the movement's groups paid its customer (``reward`` in answers and receipts): each group
-    whose info names an ``amount`` and a ``campaign``."""
+    whose info names a ``campaign`` and an ``amount`` (what was paid) or a ``withheld`` part (what was
+    kept back for a reward owed: sika.promotions.debts), or both."""
     extras = movement.details.get("extras") or {}
     return [
         dict(info)
         for info in extras.values()
-        if isinstance(info, dict) and info.get("amount") and info.get("campaign")
+        if isinstance(info, dict) and (info.get("amount") or info.get("withheld")) and info.get("campaign")
     ]
 
 
 def receipt_params(movement: Movement) -> dict[str, Any]:
-    """What a payer's receipt says the payment earned: ``reward`` (francs into the wallet) and ``bonus``
-    (extra airtime delivered), each with the campaign's name."""
+    """What a payer's receipt says the payment earned: ``reward`` (francs into the wallet; with
+    ``reward_withheld``, what was kept back for a reward owed) and ``bonus`` (extra airtime delivered),
+    each with the campaign's name."""
     params: dict[str, Any] = {}
     for info in rewards_of(movement):
         key = "bonus" if info.get("delivered") == "airtime" else "reward"
-        params[key] = int(params.get(key, 0)) + int(info["amount"])
+        params[key] = int(params.get(key, 0)) + int(info.get("amount") or 0)
         params.setdefault(f"{key}_name", str(info.get("name", "")))
+        if info.get("withheld"):
+            params["reward_withheld"] = int(params.get("reward_withheld", 0)) + int(info["withheld"])
     return params

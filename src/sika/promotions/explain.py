@@ -27,7 +27,7 @@ VERDICTS_MAX = 8
 class Verdict:
     campaign: Campaign
     reason: Reason | None  # None: rewarded
-    amount: int = 0  # the reward, when rewarded
+    amount: int = 0  # the reward paid, when rewarded (``params["withheld"]``: what it kept back)
     params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -36,10 +36,14 @@ def verdicts(movement: Movement, store: CampaignStore, when: CalendarWhen) -> li
     for info in dict(movement.details.get("extras") or {}).values():
         campaign = _campaign(store, str(info.get("campaign", "")))
         if campaign is not None and "clawback" not in info:
-            found.append(Verdict(campaign, None, int(info.get("amount") or 0)))
+            # What was paid; what was kept back for a reward owed (sika.promotions.debts) is said too.
+            withheld = int(info.get("withheld") or 0)
+            params = {"withheld": withheld} if withheld else {}
+            found.append(Verdict(campaign, None, int(info.get("amount") or 0), params))
+    rewarded = {verdict.campaign.id for verdict in found}  # a campaign says one thing of a payment
     for group, refusal in dict(movement.details.get("dropped") or {}).items():
         campaign = _campaign(store, "cp_" + group[1:]) if group.startswith("c") else None
-        if campaign is not None:
+        if campaign is not None and campaign.id not in rewarded:
             found.append(Verdict(campaign, _refused(int(refusal[0]), str(refusal[1]))))
     at = datetime.fromtimestamp(movement.created_at_ns / 1e9, UTC)
     for campaign_id, reason in dict(movement.details.get("promotions") or {}).items():

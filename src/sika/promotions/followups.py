@@ -1,6 +1,7 @@
 """What a completed movement's promotions leave behind, written in the transaction that records the
 movement's outcome (once, with it): reward rows, draw entries, referrals marked rewarded, clawbacks
-and, when the wallet could not pay a reward back, what is owed.
+and, when the wallet could not pay a reward back, what is owed; and what a reward kept back for a
+reward owed (:mod:`sika.promotions.debts`), on both rows.
 
 This runs for every rewarded payment, inside its outcome transaction: the rows of each table go in
 one statement, built once (building a statement costs more than running it).
@@ -11,7 +12,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, update
+from sqlalchemy import Connection, bindparam, case, insert, update
 
 from sika.payments.movements import Movement
 from sika.promotions.schema import entries, referrals, rewards
@@ -34,6 +35,17 @@ _OWED = (
     .where(rewards.c.id == bindparam("reward_id"))
     .values(owed=rewards.c.owed + bindparam("taken"), status="owed", updated_at_ns=bindparam("now_ns"))
 )
+# Later rewards of the campaign kept back ``taken`` of what is owed: settled once nothing is left.
+_COLLECTED = (
+    update(rewards)
+    .where(rewards.c.id == bindparam("reward_id"))
+    .values(
+        owed=rewards.c.owed - bindparam("taken"),
+        collected=rewards.c.collected + bindparam("taken"),
+        status=case((rewards.c.owed == bindparam("taken"), "settled"), else_=rewards.c.status),
+        updated_at_ns=bindparam("now_ns"),
+    )
+)
 _REFERRAL_REWARDED = (
     update(referrals)
     .where(
@@ -54,21 +66,13 @@ def record(connection: Connection, movement: Movement, now_ns: int) -> None:
     base = max(int(movement.details.get("fare", movement.amount)), 1)
     paid: list[dict[str, Any]] = []
     entered: list[dict[str, Any]] = []
+    collected: list[dict[str, Any]] = []
 
-    def reward(info: dict[str, Any], customer_id: int, amount: int) -> None:
-        if amount > 0:
-            paid.append(
-                {
-                    "campaign_id": info["campaign"],
-                    "movement_id": movement.id,
-                    "customer_id": customer_id,
-                    "kind": info["kind"],
-                    "amount": amount,
-                    "base_amount": base,
-                    "created_at_ns": now_ns,
-                    "updated_at_ns": now_ns,
-                }
-            )
+    def reward(info: dict[str, Any], customer_id: int) -> None:
+        row, taken = _reward_row(info, movement.id, customer_id, base, now_ns)
+        collected.extend(taken)
+        if row is not None:
+            paid.append(row)
 
     for info in extras.values():
         if not isinstance(info, dict) or "campaign" not in info:
@@ -89,7 +93,7 @@ def record(connection: Connection, movement: Movement, now_ns: int) -> None:
                 }
             )
         elif info.get("kind") == "referral":
-            reward(info, int(info["customer"]), int(info.get("amount") or 0))
+            reward(info, int(info["customer"]))
             status = "due" if int(info.get("referrer_amount") or 0) else "rewarded"  # the referrer's turn
             connection.execute(
                 _REFERRAL_REWARDED,
@@ -101,9 +105,11 @@ def record(connection: Connection, movement: Movement, now_ns: int) -> None:
                 },
             )
         else:
-            reward(info, int(info["customer"]), int(info.get("amount") or 0))
+            reward(info, int(info["customer"]))
     if paid:
         connection.execute(_INSERT_REWARDS, paid)
+    if collected:
+        connection.execute(_COLLECTED, collected)
     if entered:
         connection.execute(_INSERT_ENTRIES, entered)
     dropped: dict[str, Any] = movement.details.get("dropped") or {}
@@ -113,3 +119,30 @@ def record(connection: Connection, movement: Movement, now_ns: int) -> None:
                 _OWED,
                 {"reward_id": int(planned["clawback"]), "taken": int(planned["taken"]), "now_ns": now_ns},
             )
+
+
+def _reward_row(info: dict[str, Any], movement_id: str, customer_id: int, base: int,
+                now_ns: int) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """A reward's row (None for nothing earned), and what it kept back for rewards owed (_COLLECTED).
+
+    The row keeps the whole reward earned (a refund claws back its share of it); what was kept back
+    for an earlier reward owed is ``withheld``, and that reward's row says it was collected."""
+    withheld = int(info.get("withheld") or 0)
+    amount = int(info.get("amount") or 0) + withheld
+    taken = [{"reward_id": int(reward_id), "taken": int(francs), "now_ns": now_ns}
+             for reward_id, francs in info.get("collects") or ()]
+    assert withheld == sum(t["taken"] for t in taken), info
+    if amount <= 0:
+        return None, taken
+    row = {
+        "campaign_id": info["campaign"],
+        "movement_id": movement_id,
+        "customer_id": customer_id,
+        "kind": info["kind"],
+        "amount": amount,
+        "base_amount": base,
+        "withheld": withheld,
+        "created_at_ns": now_ns,
+        "updated_at_ns": now_ns,
+    }
+    return row, taken

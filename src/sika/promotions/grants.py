@@ -25,6 +25,7 @@ from sika.payments.accounts import SystemAccounts
 from sika.payments.hooks import NOTHING, Additions, Draft, Extra
 from sika.payments.movements import Code, Kind, Leg, Movement, Role
 from sika.promotions.clawbacks import REVERSALS, plan_clawbacks
+from sika.promotions.debts import Debts
 from sika.promotions.eligibility import Customerish, Facts, Offer, Reason, choose, judge
 from sika.promotions.followups import record
 from sika.promotions.meters import Meters
@@ -72,6 +73,7 @@ class Grants:
         self._customers = customers
         self._system = system
         self.meters = Meters(engine, ledger)
+        self.debts = Debts(engine, ledger, self.meters)
 
     # The hook --------------------------------------------------------------------------------------
 
@@ -105,6 +107,8 @@ class Grants:
 
     def completed(self, connection: Connection, movement: Movement, now_ns: int) -> None:
         record(connection, movement, now_ns)
+        if movement.details.get("clawbacks"):
+            self.debts.invalidate()  # a clawback it could not take is owed: the next rewards collect it
 
     def follows_up(self, movement: Movement) -> bool:
         # What record() writes: for each of this movement's groups that a campaign added, and for each
@@ -148,25 +152,46 @@ class Grants:
             if referrer is None:
                 return None
             amount = rules.referee_amount or 0
-            if amount:
-                legs.append(leg("e", campaign.account_id, self._wallet(draft), amount, Code.REWARD))
+            legs += self._paid(campaign, facts.customer_id, amount, info=info, leg=leg,
+                               to=self._wallet(draft), suffix="e")
             # The referrer is paid by a movement of their own right after (Referrals.pay_due), so that
             # the money is in their statement as a movement naming them.
-            info.update(amount=amount, referrer=referrer[0], referrer_amount=rules.referrer_amount or 0)
+            info.update(referrer=referrer[0], referrer_amount=rules.referrer_amount or 0)
         elif campaign.kind is CampaignKind.AIRTIME_BONUS:
             if draft.product != "airtime" or draft.provider is None:
                 return None  # a bundle's price is fixed: only airtime of any amount takes a bonus
             provider = self._system.provider(draft.provider)
+            # Airtime the operator delivers with this very order: it keeps nothing back for a reward
+            # owed (what is owed is francs, kept back from money paid into the wallet: _paid).
             legs.append(leg("r", campaign.account_id, provider, amount, Code.REWARD))
             info.update(amount=amount, order_extra=amount, delivered="airtime")
         else:
-            legs.append(leg("r", campaign.account_id, self._wallet(draft), amount, Code.REWARD))
-            info["amount"] = amount
+            legs += self._paid(campaign, facts.customer_id, amount, info=info, leg=leg,
+                               to=self._wallet(draft), suffix="r")
         meter_source = self._system.id("meter_source")
         for index, (key, cap, count) in enumerate(self._caps(campaign, facts, amount)):
             meter = self.meters.account(key, cap)
             legs.append(leg(f"m{index}", meter_source, meter, count, Code.REWARD_METER))
         return Extra(group, tuple(legs), info)
+
+    def _paid(self, campaign: Campaign, customer_id: int, amount: int, *, info: dict[str, object],
+              leg: Callable[[str, int, int, int, int], Leg], to: int, suffix: str) -> list[Leg]:
+        """The legs paying a reward of ``amount`` into the wallet ``to``, less what the customer owes the
+        campaign (:mod:`sika.promotions.debts`): ``info["amount"]`` is what the wallet receives,
+        ``info["withheld"]`` what is kept back for which owed rewards (``info["collects"]``)."""
+        collections = self.debts.collect(campaign.id, customer_id, amount)
+        withheld = sum(c.amount for c in collections)
+        paid = amount - withheld
+        assert 0 <= paid <= amount, (paid, amount)
+        legs = [leg(suffix, campaign.account_id, to, paid, Code.REWARD)] if paid else []
+        meter_source = self._system.id("meter_source")
+        # What is kept back stays in the budget; its meter leg makes sure no other payment keeps it too.
+        legs += [leg(f"o{i}", meter_source, c.meter, c.amount, Code.REWARD_METER)
+                 for i, c in enumerate(collections)]
+        info["amount"] = paid
+        if withheld:
+            info.update(withheld=withheld, collects=[[c.reward_id, c.amount] for c in collections])
+        return legs
 
     def _caps(self, campaign: Campaign, facts: Facts, amount: int) -> list[tuple[str, int, int]]:
         """(meter key, cap, what this reward counts) for each cap of the campaign."""

@@ -28,6 +28,8 @@ from sika.tables import ROWID, metadata
 
 __all__ = ["campaigns", "claims", "codes", "draws", "entries", "meters", "referrals", "rewards"]
 
+OWED_SQL = "status = 'owed'"
+
 campaigns = Table(
     "promo_campaigns",
     metadata,
@@ -64,13 +66,21 @@ rewards = Table(
     # Taken back by a refund of the earning movement, or owed when the wallet could not pay it back.
     Column("clawed_back", BigInteger, nullable=False, server_default=text("0")),
     Column("owed", BigInteger, nullable=False, server_default=text("0")),
+    # What was owed and later rewards of the campaign kept back since (owed + collected: all owed).
+    Column("collected", BigInteger, nullable=False, server_default=text("0")),
+    # Of this reward, what was kept back for an earlier one owed (not paid: amount - withheld was).
+    Column("withheld", BigInteger, nullable=False, server_default=text("0")),
     Column("created_at_ns", BigInteger, nullable=False),
     Column("updated_at_ns", BigInteger, nullable=False),
-    CheckConstraint("status IN ('paid', 'clawed_back', 'owed')", name="ck_promo_rewards_status"),
+    CheckConstraint("status IN ('paid', 'clawed_back', 'owed', 'settled')", name="ck_promo_rewards_status"),
     CheckConstraint("amount > 0 AND clawed_back >= 0 AND owed >= 0", name="ck_promo_rewards_amounts"),
+    CheckConstraint("collected >= 0 AND withheld >= 0 AND withheld <= amount", name="ck_promo_rewards_debts"),
     UniqueConstraint("campaign_id", "movement_id", "customer_id", name="uq_promo_rewards_once"),
     Index("ix_promo_rewards_customer", "customer_id", "created_at_ns"),
     Index("ix_promo_rewards_movement", "movement_id"),
+    # Who owes what: the few owed rows only (sika.promotions.debts looks here for every reward).
+    Index("ix_promo_rewards_owed", "customer_id", "campaign_id", postgresql_where=text(OWED_SQL),
+          sqlite_where=text(OWED_SQL)),
 )
 
 entries = Table(

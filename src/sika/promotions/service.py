@@ -41,10 +41,12 @@ class RewardLine:
     campaign_id: str
     campaign: str
     kind: str
-    amount: int
-    status: str  # paid | clawed_back | owed
+    amount: int  # earned: ``withheld`` of it was kept back for an earlier reward owed, the rest paid
+    status: str  # paid | clawed_back | owed | settled (owed, then kept back from later rewards)
     clawed_back: int
-    owed: int
+    owed: int  # still owed
+    collected: int  # of what was owed, what later rewards kept back
+    withheld: int
     movement_id: str
     at_ns: int
 
@@ -128,6 +130,8 @@ class Promotions:
                 status=r["status"],
                 clawed_back=int(r["clawed_back"]),
                 owed=int(r["owed"]),
+                collected=int(r["collected"]),
+                withheld=int(r["withheld"]),
                 movement_id=r["movement_id"],
                 at_ns=int(r["created_at_ns"]),
             )

@@ -149,6 +149,10 @@ def verdict_text(t: Translator, verdict: Verdict) -> str:
     name = verdict.campaign.name
     if verdict.reason is None and verdict.campaign.kind is CampaignKind.PRIZE_DRAW:
         return t("{name}: this payment is a ticket for the draw.", name=name)
+    if verdict.reason is None and verdict.params.get("withheld"):
+        withheld = int(verdict.params["withheld"])
+        return t("{name}: you earned {amount}, of which {owed} was kept back for a reward owed after a "
+                 "refund.", name=name, amount=t.amount(verdict.amount + withheld), owed=t.amount(withheld))
     if verdict.reason is None:
         return t("{name}: you earned {amount}.", name=name, amount=t.amount(verdict.amount))
     if verdict.reason is Reason.OUTSIDE_WINDOW and "at" in verdict.params:
@@ -168,16 +172,23 @@ def reward_text(t: Translator, line: RewardLine) -> str:
         "kind": t(_KINDS[line.kind]),
         "name": line.campaign,
     }
-    if line.owed:
+    if line.owed:  # what is still owed (later rewards of the campaign may have kept some back)
         return t(
             "{date}: {amount} {kind} ({name}), owed after a refund: {owed}",
             owed=t.amount(line.owed),
             **values,
         )
-    if line.clawed_back:
+    if line.clawed_back or line.collected:  # taken back: by the refund, or later from rewards (settled)
         return t(
             "{date}: {amount} {kind} ({name}), taken back after a refund: {back}",
-            back=t.amount(line.clawed_back),
+            back=t.amount(line.clawed_back + line.collected),
+            **values,
+        )
+    if line.withheld:
+        return t(
+            "{date}: {amount} {kind} ({name}), of which {owed} was kept back for a reward owed after a "
+            "refund",
+            owed=t.amount(line.withheld),
             **values,
         )
     return t("{date}: {amount} {kind} ({name})", **values)
@@ -204,27 +215,26 @@ def reward_lines(t: Translator, movement: Movement) -> list[str]:
                 )
             )
         else:
-            lines.append(
-                t(
-                    "Reward: {amount} ({name}).",
-                    amount=t.amount(int(info["amount"])),
-                    name=info.get("name", ""),
-                )
-            )
+            lines.append(_reward_line(t, int(info.get("amount") or 0), str(info.get("name", "")),
+                                      int(info.get("withheld") or 0)))
     return lines
+
+
+def _reward_line(t: Translator, amount: int, name: str, withheld: int) -> str:
+    """A reward paid with a payment: what came into the wallet, and what was kept back, if anything,
+    for a reward owed (sika.promotions.debts): never the reward earned as if it had all been paid."""
+    if withheld:
+        return t("Reward: {amount} ({name}), after {owed} kept back for a reward owed after a refund.",
+                 amount=t.amount(amount), name=name, owed=t.amount(withheld))
+    return t("Reward: {amount} ({name}).", amount=t.amount(amount), name=name)
 
 
 def receipt_reward_lines(t: Translator, params: dict[str, Any]) -> list[str]:
     """The reward lines of a receipt from the outbox (``reward``/``bonus`` and their campaigns' names)."""
     lines = []
-    if params.get("reward"):
-        lines.append(
-            t(
-                "Reward: {amount} ({name}).",
-                amount=t.amount(int(params["reward"])),
-                name=params.get("reward_name", ""),
-            )
-        )
+    if params.get("reward") or params.get("reward_withheld"):
+        lines.append(_reward_line(t, int(params.get("reward") or 0), str(params.get("reward_name", "")),
+                                  int(params.get("reward_withheld") or 0)))
     if params.get("bonus"):
         lines.append(
             t(
