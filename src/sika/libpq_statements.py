@@ -9,20 +9,20 @@ module does instead, for the statements :class:`sika.prepared.Prepared` runs:
 - **Which statements** (:func:`direct_statement`): those whose every parameter has its type written
   in the SQL (``%(x)s::BIGINT``, ``CAST(%(x)s AS TEXT[])``, as SQLAlchemy writes them for
   PostgreSQL), so that the server types them from the text alone and every value can go as text.
-- **Which values** (:func:`text_values`): None, booleans, integers and strings (enumerations of
-  either included) without a NUL character; anything else goes through the cursor, which adapts
-  it (and refuses a NUL with its own error, where libpq would cut the string there).
+- **Which values** (:func:`text_values`): None, integers and strings (enumerations of either
+  included) without a NUL character; anything else goes through the cursor, which adapts it (and
+  refuses a NUL with its own error, where libpq would cut the string there).
 - **Which connections** (:func:`usable`): idle in autocommit, where each statement is a
   transaction by itself (a thread's kept connection, a pooled one lent for a read or a lone
   write); a statement inside a transaction goes through the cursor (see :func:`run`).
-- Each connection prepares each statement once, under a name of its own (``_sika_N``, never one
-  of psycopg's ``_pg3_N``), at most ``PREPARED_MAX`` of them; the rows are loaded by psycopg's own
-  loaders (a ``Transformer`` of the connection), so they come out as through the cursor, and an
-  error is psycopg's, made from the result as its cursor makes it.
+- A thread's kept connection prepares each statement once, under a name of its own (``_sika_N``,
+  never one of psycopg's ``_pg3_N``), at most ``PREPARED_MAX`` of them; a pooled one runs it
+  unnamed (see :func:`run`). The rows are loaded by psycopg's own loaders (a ``Transformer`` of the
+  connection), so they come out as through the cursor, and an error is psycopg's, made from the
+  result as its cursor makes it (a connection lost: ``OperationalError``, as from the cursor).
 
-The call blocks in libpq with the GIL released, as psycopg's wait does; an ``OperationalError``
-for a lost connection leaves the connection ``closed`` (its status bad), which SQLAlchemy's
-dialect reads as a disconnect.
+The call blocks in libpq with the GIL released, as psycopg's wait does; a lost connection leaves
+it ``closed`` (its status bad), which SQLAlchemy's dialect reads as a disconnect.
 """
 
 from __future__ import annotations
@@ -101,7 +101,9 @@ def _text(value: Any) -> object:
     if value is None:
         return None
     if isinstance(value, bool):
-        return b"t" if value else b"f"
+        # psycopg sends a typed boolean, which a cast to another type reads as it should ('true',
+        # 1); a bare 't' would not: through the cursor.
+        return _SKIP
     if isinstance(value, int):
         return str(int(value)).encode()  # an IntEnum as its number, as psycopg dumps it
     if isinstance(value, str):
@@ -153,58 +155,64 @@ class Result:
         self._result = None
 
 
-@dataclass(slots=True)
-class _Session:
-    names: dict[bytes, bytes]
-    loader: Any  # psycopg's Transformer (a class its stubs do not name as a type)
-
-
-# Each psycopg connection's prepared names and loader (None: its encoding is not UTF-8).
-_sessions: weakref.WeakKeyDictionary[Any, _Session | None] = weakref.WeakKeyDictionary()
+# Each psycopg connection's prepared statements, by SQL (None: its encoding is not UTF-8). Nothing in
+# a value refers to its connection, so an entry goes with its connection.
+_sessions: weakref.WeakKeyDictionary[Any, dict[bytes, bytes] | None] = weakref.WeakKeyDictionary()
 _sessions_lock = threading.Lock()
 
 
-def _session(driver: Any) -> _Session | None:
+def _session(driver: Any) -> dict[bytes, bytes] | None:
     try:
         return _sessions[driver]
     except KeyError:
         pass
-    session = _Session({}, Transformer(driver)) if driver.info.encoding == "utf-8" else None
+    names: dict[bytes, bytes] | None = {} if driver.info.encoding == "utf-8" else None
     with _sessions_lock:
-        _sessions[driver] = session
-    return session
+        _sessions[driver] = names
+    return names
 
 
-def run(driver: Any, direct: Direct, values: Sequence[bytes | None]) -> Result:
+def run(driver: Any, direct: Direct, values: Sequence[bytes | None], *, named: bool) -> Result:
     """Run the statement on ``driver`` (which :func:`usable` accepted); psycopg's error if it fails.
 
-    psycopg deallocates every prepared statement of its connection (``DEALLOCATE ALL``) after a
-    ``ROLLBACK`` or a ``DROP`` it ran, ours with its own: a statement found missing is prepared again
-    and run again, once. That is sound only outside a transaction, where the failed run did nothing
-    and aborted nothing: hence autocommit alone (:func:`usable`).
+    ``named``: prepared once on this connection under a name (a thread's kept connection, whose
+    plans are generic, made once); else unnamed, parsed and planned at each run in the one round
+    trip (a pooled connection, planned at each run anyway, where psycopg's ``DEALLOCATE ALL``
+    follows every ``ROLLBACK`` that ends a read through SQLAlchemy once psycopg prepared anything).
+    A named statement found missing (that ``DEALLOCATE ALL``) is prepared again and run again, once:
+    sound only outside a transaction, where the failed run did nothing and aborted nothing: hence
+    autocommit alone (:func:`usable`).
     """
-    session = _session(driver)
-    assert session is not None
+    names = _session(driver)
+    assert names is not None
     pgconn = driver.pgconn
-    if direct.sql not in session.names and len(session.names) >= PREPARED_MAX:
-        return Result(_checked(pgconn.exec_params(direct.sql, values), driver), session.loader)
-    result = pgconn.exec_prepared(_prepared(session, pgconn, driver, direct.sql), values)
+    if not named or (direct.sql not in names and len(names) >= PREPARED_MAX):
+        return Result(_checked(pgconn.exec_params(direct.sql, values), driver), Transformer(driver))
+    result = pgconn.exec_prepared(_prepared(names, pgconn, driver, direct.sql), values)
     if result.status not in _OK and result.error_field(pq.DiagnosticField.SQLSTATE) == _MISSING_STATEMENT:
-        session.names.clear()  # all gone: each is prepared again at its next run
-        result = pgconn.exec_prepared(_prepared(session, pgconn, driver, direct.sql), values)
-    return Result(_checked(result, driver), session.loader)
+        names.clear()  # all gone: each is prepared again at its next run
+        result = pgconn.exec_prepared(_prepared(names, pgconn, driver, direct.sql), values)
+    # psycopg's loaders for this result (a quarter of a microsecond to make: not kept, since one would
+    # hold its connection alive)
+    return Result(_checked(result, driver), Transformer(driver))
 
 
-def _prepared(session: _Session, pgconn: Any, driver: Any, sql: bytes) -> bytes:
-    name = session.names.get(sql)
+def _prepared(names: dict[bytes, bytes], pgconn: Any, driver: Any, sql: bytes) -> bytes:
+    name = names.get(sql)
     if name is None:
         name = b"_sika_%d" % next(_names)
         _checked(pgconn.prepare(name, sql), driver)
-        session.names[sql] = name
+        names[sql] = name
     return name
 
 
 def _checked(result: Any, driver: Any) -> Any:
     if result.status in _OK:
         return result
+    if driver.pgconn.status == pq.ConnStatus.BAD or not result.error_field(pq.DiagnosticField.SQLSTATE):
+        # The server went away without a word (a killed backend, a reset): libpq's result has no
+        # SQLSTATE, which psycopg would make a bare DatabaseError; its cursor raises OperationalError,
+        # which Sika reads as the database unavailable (503, a payment run again), as here.
+        message = (result.error_message or b"").decode(errors="replace").strip()
+        raise errors.OperationalError(message or "the connection to the server was lost")
     raise errors.error_from_result(result, encoding=driver.info.encoding)

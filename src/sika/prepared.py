@@ -228,7 +228,7 @@ class Prepared:
                  read: Callable[[Any, _Plan], _T]) -> _T:
         kept = kept_connection(by_pool, engine)
         try:
-            return self._on_driver(kept.driver, engine, None, params, read)
+            return self._on_driver(kept.driver, engine, None, params, read, named=True)
         except DBAPIError as exc:
             if exc.connection_invalidated:  # lost (the server restarted): the next call opens another
                 by_pool.pop(engine.pool, None)
@@ -262,7 +262,7 @@ class Prepared:
 
     def _on_driver(self, driver: Any, engine: Engine, connection: Connection | None,
                    params: Mapping[str, Any] | Sequence[Mapping[str, Any]],
-                   read: Callable[[Any, _Plan], _T]) -> _T:
+                   read: Callable[[Any, _Plan], _T], *, named: bool = False) -> _T:
         dialect = engine.dialect
         plan = self._plan(dialect)
         many = False
@@ -281,7 +281,7 @@ class Prepared:
                 for listener in engine.dispatch.before_cursor_execute:
                     listener(connection, None, sql, values, None, False)
                 try:
-                    return read(run_direct(driver, plan.direct, texts), plan)
+                    return read(run_direct(driver, plan.direct, texts, named=named), plan)
                 except dialect.loaded_dbapi.Error as exc:
                     raise _wrapped(sql, values, exc, dialect, driver) from exc
         try:

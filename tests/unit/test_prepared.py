@@ -3,11 +3,14 @@ SQLite and PostgreSQL: the same rows, types, errors and transactions."""
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import (
     CHAR,
@@ -30,6 +33,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.pool import QueuePool
 
 from sika.db import begin, create_db_engine, together
+from sika.own_connections import kept_by_pool, kept_connections
 from sika.prepared import Prepared
 
 metadata = MetaData()
@@ -366,9 +370,10 @@ _BY_NAME = Prepared(select(people.c.id).where(people.c.name == bindparam("who"))
 def test_on_postgresql_reads_in_autocommit_go_straight_to_libpq_and_outlive_deallocate_all(
         postgres_url: str) -> None:
     """A statement whose parameters are typed in its SQL, on a connection idle in autocommit, goes to
-    libpq without psycopg's cursor (sika.libpq_statements); inside a transaction, through the cursor.
-    psycopg's ``DEALLOCATE ALL`` (after a ``ROLLBACK`` it ran) takes our prepared statements with its
-    own: the next read prepares its statement again and answers."""
+    libpq without psycopg's cursor (sika.libpq_statements): prepared by name on a thread's kept
+    connection, unnamed on a pooled one; inside a transaction, through the cursor. psycopg's
+    ``DEALLOCATE ALL`` (after a ``ROLLBACK`` it ran) takes our prepared statements with its own: the
+    next read prepares its statement again and answers."""
     engine = create_db_engine(postgres_url, pool_size=1)
     metadata.create_all(engine)
     _add(engine, (1, "Ama", True, "Lomé"))
@@ -379,25 +384,78 @@ def test_on_postgresql_reads_in_autocommit_go_straight_to_libpq_and_outlive_deal
     def listen(_conn: Any, cursor: Any, *_args: Any) -> None:
         cursors.append(cursor)
 
+    def ours(driver: Any) -> list[str]:
+        with driver.cursor() as cursor:
+            cursor.execute("SELECT name FROM pg_prepared_statements WHERE name LIKE '\\_sika\\_%' ORDER BY 1")
+            return [row[0] for row in cursor.fetchall()]
+
     event.listen(engine, "before_cursor_execute", listen)
     try:
-        assert _BY_ID.first(engine, {"b_id": 1}).name == "Ama"
+        assert _BY_ID.first(engine, {"b_id": 1}).name == "Ama"  # pooled: unnamed
         assert cursors == [None]  # no cursor: straight to libpq
         raw = engine.raw_connection()
-        driver = raw.dbapi_connection
-        driver.autocommit = True
-        with driver.cursor() as cursor:
-            cursor.execute("DEALLOCATE ALL")
-        driver.autocommit = False
+        assert ours(raw.dbapi_connection) == []
         raw.close()
-        assert _BY_ID.first(engine, {"b_id": 1}).name == "Ama"  # prepared again
-        assert _BY_ID.first(engine, {"b_id": 2}) is None
+        with kept_connections():
+            assert _BY_ID.first(engine, {"b_id": 1}).name == "Ama"
+            kept = kept_by_pool()
+            assert kept is not None
+            driver = kept[engine.pool].driver
+            [name] = ours(driver)
+            with driver.cursor() as cursor:
+                cursor.execute("DEALLOCATE ALL")
+            assert ours(driver) == []
+            assert _BY_ID.first(engine, {"b_id": 1}).name == "Ama"  # prepared again, on this connection
+            assert _BY_ID.first(engine, {"b_id": 2}) is None
+            [again] = ours(driver)
+            assert again != name
+        assert cursors.count(None) == 4
         with begin(engine) as connection:
             assert _BY_ID.first(connection, {"b_id": 1}).name == "Ama"
         assert cursors[-1] is not None  # in the transaction: the cursor
     finally:
         event.remove(engine, "before_cursor_execute", listen)
         engine.dispose()
+
+
+def test_a_connection_lost_without_a_word_is_operational_as_through_the_cursor() -> None:
+    """libpq's result for a server gone without an error code has no SQLSTATE (psycopg would make it a
+    bare DatabaseError): it is an OperationalError, which Sika answers 503 and a payment runs again."""
+    from psycopg import pq
+
+    from sika.libpq_statements import _checked
+
+    class _Result:
+        status = pq.ExecStatus.FATAL_ERROR
+        error_message = b"server closed the connection unexpectedly"
+
+        def error_field(self, _field: Any) -> None:
+            return None
+
+    class _Conn:
+        status = pq.ConnStatus.BAD
+
+    class _Driver:
+        pgconn = _Conn()
+
+    with pytest.raises(psycopg.OperationalError, match="server closed"):
+        _checked(_Result(), _Driver())
+
+
+def test_a_connection_s_prepared_statements_go_with_it(postgres_url: str) -> None:
+    from sika.libpq_statements import _sessions, direct_statement, run
+
+    url = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    driver = psycopg.connect(url, autocommit=True)
+    direct = direct_statement("SELECT %(x)s::BIGINT + 1")
+    assert direct is not None
+    assert run(driver, direct, [b"41"], named=True).fetchall() == [(42,)]
+    assert len(_sessions) >= 1
+    gone = weakref.ref(driver)
+    driver.close()
+    del driver
+    gc.collect()
+    assert gone() is None
 
 
 def test_a_string_with_a_nul_is_refused_by_postgresql_never_cut_short(postgres_url: str) -> None:

@@ -12,11 +12,13 @@ to another.
 
 Never twice, whatever races: each owed reward has a meter account (:mod:`sika.promotions.meters`)
 whose ``balance_max`` is what was owed, and a collecting reward carries a meter leg of what it keeps
-back, in its own optional group. Two payments of the customer planning to keep the same francs at once
-cannot both be paid: the ledger refuses the second group under the meter's lock (the payment goes on
-without that reward; see docs/promotions.md). What is left to collect is read from the meter, which
-counts collections in flight (pending) as well as those whose outcome is not recorded yet. A held
-payment's collection is pending with its reward: voided with it, the debt is owed again.
+back, in the reward's own optional group (with the reward's leg, never apart from it). Two payments of
+the customer planning to keep the same francs at once cannot both be paid: the ledger refuses the
+second group under the meter's lock (the payment goes on without that reward; see docs/promotions.md).
+An owed reward owed more since its meter was opened (a second refund) raises the meter's cap first.
+What is left to collect is read from the meter, which counts collections in flight (pending) as well
+as those whose outcome is not recorded yet. A held payment's collection is pending with its reward:
+voided with it, the debt is owed again.
 
 The rows say what the ledger did, once, in the transaction that records the collecting payment's
 outcome (:mod:`sika.promotions.followups`): the owed row's ``owed`` goes down and its ``collected``
@@ -104,6 +106,11 @@ class Debts:
             meter = self._meters.account(meter_key(campaign_id, int(row.id)), owed_ever)
             account = self._ledger.get_account(meter)
             assert account.balance_max is not None, meter
+            if owed_ever > account.balance_max:
+                # More was owed since the meter was opened (a second refund of the same payment): the
+                # cap follows, as owed + collected only ever grows.
+                account = self._ledger.set_balance_max(meter, owed_ever)
+                assert account.balance_max is not None, meter
             counted = account.credits_posted + account.credits_pending - account.debits_posted
             take = min(left, int(row.owed), account.balance_max - counted)
             if take > 0:

@@ -38,7 +38,14 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_promo_rewards_owed", table_name="promo_rewards")
-    op.execute("UPDATE promo_rewards SET status = 'clawed_back' WHERE status = 'settled'")
+    # What later rewards kept back reads as taken back (the old code knows no collection), and a
+    # reward that kept some back as paid less it (the old rows knew only what the wallet received).
+    op.execute("UPDATE promo_rewards SET status = 'clawed_back', clawed_back = clawed_back + collected"
+               " WHERE status = 'settled'")
+    op.execute("UPDATE promo_rewards SET clawed_back = clawed_back + collected WHERE status = 'owed'")
+    op.execute("UPDATE promo_rewards SET amount = amount - withheld WHERE withheld > 0 AND amount > withheld")
+    # One kept back whole paid nothing: the old code knows no reward of nothing (amount > 0).
+    op.execute("DELETE FROM promo_rewards WHERE withheld > 0 AND amount = withheld")
     with op.batch_alter_table("promo_rewards") as batch_op:
         batch_op.drop_constraint("ck_promo_rewards_debts", type_="check")
         batch_op.drop_constraint("ck_promo_rewards_status", type_="check")
