@@ -16,7 +16,9 @@ that id with a tombstone (a count between two counting accounts, no money). A co
 same movement that still carries the group then fails on that leg and drops the group too; a try that
 finds the leg with its own fields learns that the group was paid. Every try agrees, and the
 movement's row is rewritten without the group (``details["dropped"][group]`` says which leg the
-ledger refused and why). No leg is added for this: a reward costs the ledger its own legs only.
+ledger refused and why), the drop done to its details as they are then (a note written meanwhile
+stays: :mod:`sika.payments.details`). No leg is added for this: a reward costs the ledger its own legs
+only.
 
 Once the movement completes, each hook's :meth:`MovementHook.completed` runs in the transaction that
 records the outcome, so what a hook writes (a reward row, a draw entry) is written once, with it.
@@ -40,6 +42,7 @@ from sqlalchemy import Connection, Engine, update
 from sika import jsoncodec
 from sika.db import begin
 from sika.ledger import Ledger, Transfer, TransferResult
+from sika.payments.details import stored_details
 from sika.payments.movements import Code, Kind, Leg, Movement, Role, Status, legs_json
 from sika.payments.schema import movements
 
@@ -210,8 +213,13 @@ def drop_group(
     kept = without_group(ledger, movement.id, movement.legs, movement.details, refusal, counting=counting)
     if kept is None:
         return None
-    legs, details = kept
+    legs, _ = kept
     with begin(engine) as connection:
+        # The drop is done again to the row's details as they are now, not written from ``movement``'s
+        # copy: a note another writer added since stays, and so does another try's drop of another
+        # group. Merging the copy's keys over the row would not do: its ``extras`` would bring that
+        # group back, and with no ``extras`` left in the copy, the row's would keep this one.
+        details = _without(stored_details(connection, movement.id), refusal)
         connection.execute(
             update(movements)
             .where(movements.c.id == movement.id, movements.c.status == Status.PROCESSING)
@@ -219,6 +227,8 @@ def drop_group(
                 legs=legs_json(legs), details=jsoncodec.dumps(details), updated_at_ns=now_ns
             )
         )
+    # With the details as written: an outcome recorded inside sika.db.together (SQLite) lays its own
+    # over these without reading the row again.
     return replace(movement, legs=legs, details=details)
 
 
@@ -233,8 +243,7 @@ def without_group(
 ) -> tuple[list[Leg], dict[str, Any]] | None:
     """Legs and details without the refused leg's group once a tombstone holds its first leg's id;
     None when that leg is there with its own fields (the group went through with the chain)."""
-    refused, result = refusal
-    group = refused.optional
+    group = refusal[0].optional
     guard = next(leg for leg in legs if leg.optional == group)
     tombstone = Transfer(
         id=guard.id,
@@ -251,13 +260,20 @@ def without_group(
         assert stored is not None
         if "dropped" not in stored.metadata:
             return None
+    return [leg for leg in legs if leg.optional != group], _without(details, refusal)
+
+
+def _without(details: Mapping[str, Any], refusal: tuple[Leg, TransferResult]) -> dict[str, Any]:
+    """``details`` without the refused leg's group in ``extras``, and with it in ``dropped``."""
+    refused, result = refusal
+    group = refused.optional
     kept = dict(details)
     extras = {k: v for k, v in dict(kept.get("extras", {})).items() if k != group}
     kept.pop("extras", None)
     if extras:
         kept["extras"] = extras
     kept["dropped"] = {**dict(kept.get("dropped", {})), group: [refused.code, str(result)]}
-    return [leg for leg in legs if leg.optional != group], kept
+    return kept
 
 
 def rewards_of(movement: Movement) -> list[dict[str, Any]]:

@@ -9,13 +9,12 @@ lost learns the truth from the ledger's answer.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Mapping
 from typing import Any
 
 from sika.db import begin, shared, together
 from sika.ledger import Transfer, TransferFlags, TransferResult
-from sika.payments.details import merged_json
+from sika.payments.details import merged_json, rebased_json
 from sika.payments.hooks import Draft, extend, without_group
 from sika.payments.movements import Leg, Movement, Status, check_transition, legs_json
 from sika.payments.runner import OK, Runner
@@ -117,13 +116,18 @@ class Movements(Runner):
         # Posted now, or by a concurrent capture (already posted, or the same post with other fields).
         assert refused in (None, TransferResult.PENDING_TRANSFER_ALREADY_POSTED,
                            TransferResult.EXISTS_WITH_DIFFERENT_FIELDS), refused
+        wanted = {**details, **(notes or {})}
         with begin(self._engine) as connection:
             # The legs posted with the hold join the movement's own (a statement reads a movement's
             # effect on a wallet from its legs: a ride discount paid back to the rider is one of them).
+            # The details were computed from the copy read above: what they change in it is done to the
+            # row as it is now, so that a note written meanwhile stays (sika.payments.details). Not a
+            # merge: a key the capture took away (the hold's ``extras``, its own groups all refused)
+            # would come back.
             connection.execute(movements.update().where(
                 movements.c.id == movement.id, movements.c.status == Status.PENDING).values(
                 amount=amount, updated_at_ns=self._clock_ns(), legs=legs_json([*movement.legs, *legs]),
-                details=json.dumps({**details, **(notes or {})}, separators=(",", ":"))))
+                details=rebased_json(connection, movement.id, movement.details, wanted)))
         return self._close(self.get(movement_id), success=True, receipt=None, error_code=None, reason=None)
 
     def _post_hold(self, movement: Movement, held: Leg, amount: int, legs: list[Leg],
