@@ -105,14 +105,15 @@ class Debts:
             owed_ever = int(row.owed) + int(row.collected)
             meter = self._meters.account(meter_key(campaign_id, int(row.id)), owed_ever)
             account = self._ledger.get_account(meter)
-            assert account.balance_max is not None, meter
-            if owed_ever > account.balance_max:
+            cap = account.balance_max
+            assert cap is not None, meter
+            if owed_ever > cap:
                 # More was owed since the meter was opened (a second refund of the same payment): the
                 # cap follows, as owed + collected only ever grows.
                 account = self._ledger.set_balance_max(meter, owed_ever)
-                assert account.balance_max is not None, meter
+                cap = owed_ever
             counted = account.credits_posted + account.credits_pending - account.debits_posted
-            take = min(left, int(row.owed), account.balance_max - counted)
+            take = min(left, int(row.owed), cap - counted)
             if take > 0:
                 found.append(Collection(int(row.id), meter, take))
                 left -= take
