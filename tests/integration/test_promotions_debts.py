@@ -24,6 +24,7 @@ from sika.payments import Merchant, Movement, Status, crashpoints, new_movement_
 from sika.payments.hooks import Additions, Draft, receipt_params
 from sika.promotions import Campaign
 from sika.promotions.debts import meter_key
+from sika.promotions.followups import _OWED
 from sika.promotions.schema import rewards
 from sika.wallet import Customer
 
@@ -227,4 +228,27 @@ def test_another_campaign_s_rewards_do_not_settle_what_is_owed(town: Town) -> No
     assert paid.details["extras"][f"c{other.id[3:]}"]["amount"] == 200 and withheld(paid) == 0
     assert owed_row(town, owed_id) == ("owed", 400, 0)
     assert_adds_up(town, other)
+    assert_adds_up(town, campaign)
+
+
+def test_a_reward_owed_more_after_its_meter_opened_is_collected_whole(town: Town) -> None:
+    """Two refunds of one payment planned while its reward was still paid, the second recorded after a
+    later reward had started collecting the first's debt: the owed row grows past the cap its meter
+    was opened with. The meter's cap follows, and the whole debt is collected."""
+    merchant = town.merchant()
+    campaign = town.campaign(budget=5_000, rules=_RULES, name="Ramadan")
+    ama = town.wallet("Ama", 20_000)
+    owed_id = owing(town, campaign, merchant, ama)
+    payments = town.container.payments
+    payments.merchant_payment(new_movement_id(), merchant, ama, 2_500)  # 250 kept back: the meter opens
+    assert owed_row(town, owed_id) == ("owed", 150, 250)
+    # The second refund's clawback, refused as the first was, recorded now (as followups.record does).
+    with town.container.engine.begin() as connection:
+        connection.execute(_OWED, {"reward_id": owed_id, "taken": 200, "now_ns": 1})
+    assert owed_row(town, owed_id) == ("owed", 350, 250)
+    before = town.balance(ama)
+    fourth = payments.merchant_payment(new_movement_id(), merchant, ama, 10_000)  # a reward of 1,000
+    assert withheld(fourth) == 350  # all that is owed, not the 150 left under the meter's first cap
+    assert owed_row(town, owed_id) == ("settled", 0, 600)
+    assert town.balance(ama) == before - 10_000 + 1_000 - 350
     assert_adds_up(town, campaign)
