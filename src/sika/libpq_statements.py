@@ -190,7 +190,7 @@ def run(driver: Any, direct: Direct, values: Sequence[bytes | None], *, named: b
         return Result(_checked(pgconn.exec_params(direct.sql, values), driver), Transformer(driver))
     result = pgconn.exec_prepared(_prepared(names, pgconn, driver, direct.sql), values)
     if result.status not in _OK and result.error_field(pq.DiagnosticField.SQLSTATE) == _MISSING_STATEMENT:
-        names.clear()  # all gone: each is prepared again at its next run
+        names.pop(direct.sql, None)  # gone: prepared again (the others as each is found missing)
         result = pgconn.exec_prepared(_prepared(names, pgconn, driver, direct.sql), values)
     # psycopg's loaders for this result (a quarter of a microsecond to make: not kept, since one would
     # hold its connection alive)
@@ -209,7 +209,7 @@ def _prepared(names: dict[bytes, bytes], pgconn: Any, driver: Any, sql: bytes) -
 def _checked(result: Any, driver: Any) -> Any:
     if result.status in _OK:
         return result
-    if driver.pgconn.status == pq.ConnStatus.BAD or not result.error_field(pq.DiagnosticField.SQLSTATE):
+    if not result.error_field(pq.DiagnosticField.SQLSTATE):
         # The server went away without a word (a killed backend, a reset): libpq's result has no
         # SQLSTATE, which psycopg would make a bare DatabaseError; its cursor raises OperationalError,
         # which Sika reads as the database unavailable (503, a payment run again), as here.

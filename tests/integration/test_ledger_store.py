@@ -792,3 +792,14 @@ def test_the_audit_copes_with_totals_that_add_up_past_64_bits(unaudited_engine: 
 
     assert results == [R.OK] * 3
     assert audit.check(unaudited_engine) == []
+
+
+def test_a_cap_raised_is_never_lowered_nor_set_where_there_is_none(ledger: Ledger) -> None:
+    """``raise_balance_max``: two raisers with values read at different moments end at the higher."""
+    capped = ledger.create_account(currency="XOF", kind=AccountKind.SUSPENSE, balance_max=100)
+    free = ledger.create_account(currency="XOF", kind=AccountKind.SUSPENSE)
+    assert ledger.raise_balance_max(capped.id, 200).balance_max == 200
+    assert ledger.raise_balance_max(capped.id, 150).balance_max == 200  # the stale raiser lowers nothing
+    assert ledger.raise_balance_max(free.id, 500).balance_max is None  # no cap is above every cap
+    with pytest.raises(AccountNotFound):
+        ledger.raise_balance_max(10**9, 1)

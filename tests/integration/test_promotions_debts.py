@@ -252,3 +252,34 @@ def test_a_reward_owed_more_after_its_meter_opened_is_collected_whole(town: Town
     assert owed_row(town, owed_id) == ("settled", 0, 600)
     assert town.balance(ama) == before - 10_000 + 1_000 - 350
     assert_adds_up(town, campaign)
+
+
+def test_downgrading_0022_keeps_what_was_collected_as_taken_back(town: Town) -> None:
+    """Back at 0021 (which knows no collection): a settled debt reads as taken back whole, a reward that
+    kept part back as what it paid, and one kept back whole as no reward; the CHECKs all hold."""
+    from alembic import command
+
+    from sika.migration import _config, upgrade
+
+    merchant = town.merchant()
+    campaign = town.campaign(budget=5_000, rules=_RULES, name="Ramadan")
+    ama = town.wallet("Ama", 20_000)
+    owed_id = owing(town, campaign, merchant, ama)
+    payments = town.container.payments
+    whole = payments.merchant_payment(new_movement_id(), merchant, ama, 2_000)  # 200 kept back whole
+    part = payments.merchant_payment(new_movement_id(), merchant, ama, 2_500)  # 200 of 250 kept back
+    assert owed_row(town, owed_id) == ("settled", 0, 400)
+    engine = town.container.engine
+    config = _config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0021_conversation_days")
+    with engine.connect() as connection:
+        rows = {row.movement_id: row for row in connection.execute(
+            rewards.select().with_only_columns(rewards.c.movement_id, rewards.c.id, rewards.c.amount,
+                                               rewards.c.status, rewards.c.clawed_back))}
+    owed = next(row for row in rows.values() if row.id == owed_id)
+    assert (owed.status, owed.clawed_back) == ("clawed_back", 400)
+    assert whole.id not in rows
+    assert rows[part.id].amount == 50
+    upgrade(engine)  # and back to head, for the audit at the end

@@ -210,6 +210,20 @@ class Ledger:
             raise AccountNotFound(f"no account {account_id}")
         return self.get_account(account_id)
 
+    def raise_balance_max(self, account_id: int, at_least: int) -> Account:
+        """Raise the account's cap to ``at_least`` if it is lower; never lower it (nor set one on an
+        account without a cap). Two callers raising at once from values read at different moments
+        end at the higher, whichever writes last."""
+        _check_balance_max(at_least)
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(ledger_accounts)
+                .where(ledger_accounts.c.id == account_id, ledger_accounts.c.balance_max.is_not(None),
+                       ledger_accounts.c.balance_max < at_least)
+                .values(balance_max=at_least)
+            )
+        return self.get_account(account_id)  # raises AccountNotFound when there is no such account
+
     # Transfers -----------------------------------------------------------------------------------
 
     def create_transfers(self, transfers: Sequence[Transfer]) -> list[TransferResult]:

@@ -27,16 +27,28 @@ from sqlalchemy import Connection, bindparam, select
 from sika.payments.schema import movements
 from sika.prepared import Prepared
 
-__all__ = ["merged_json", "merged_text", "rebased_json", "rebased_text", "stored_details"]
+__all__ = ["merged_json", "merged_text", "rebased_json", "rebased_text", "stored_details",
+           "stored_details_and_legs"]
 
 # FOR UPDATE on PostgreSQL; SQLite has no such clause (its writer holds the one write lock already).
 _DETAILS = Prepared(select(movements.c.details).where(movements.c.id == bindparam("b_id")).with_for_update())
+_DETAILS_AND_LEGS = Prepared(select(movements.c.details, movements.c.legs)
+                             .where(movements.c.id == bindparam("b_id")).with_for_update())
 
 
 def stored_details(connection: Connection, movement_id: str) -> dict[str, Any]:
     """The row's details as they are now, read (locked) for a write in this transaction."""
     stored = _DETAILS.scalar(connection, {"b_id": movement_id})
     return json.loads(stored) if stored else {}
+
+
+def stored_details_and_legs(connection: Connection, movement_id: str) -> tuple[dict[str, Any], str | None]:
+    """The row's details and its legs' JSON (None: no such row) as they are now, read (locked) for a
+    write in this transaction."""
+    row = _DETAILS_AND_LEGS.first(connection, {"b_id": movement_id})
+    if row is None:
+        return {}, None
+    return (json.loads(row.details) if row.details else {}), row.legs
 
 
 def merged_json(connection: Connection, movement_id: str, details: dict[str, Any]) -> str:

@@ -42,8 +42,8 @@ from sqlalchemy import Connection, Engine, update
 from sika import jsoncodec
 from sika.db import begin
 from sika.ledger import Ledger, Transfer, TransferResult
-from sika.payments.details import stored_details
-from sika.payments.movements import Code, Kind, Leg, Movement, Role, Status, legs_json
+from sika.payments.details import stored_details_and_legs
+from sika.payments.movements import Code, Kind, Leg, Movement, Role, Status, legs_from_json, legs_json
 from sika.payments.schema import movements
 
 __all__ = [
@@ -214,12 +214,17 @@ def drop_group(
     if kept is None:
         return None
     legs, _ = kept
+    group = refusal[0].optional
     with begin(engine) as connection:
-        # The drop is done again to the row's details as they are now, not written from ``movement``'s
-        # copy: a note another writer added since stays, and so does another try's drop of another
-        # group. Merging the copy's keys over the row would not do: its ``extras`` would bring that
-        # group back, and with no ``extras`` left in the copy, the row's would keep this one.
-        details = _without(stored_details(connection, movement.id), refusal)
+        # The drop is done again to the row's details and legs as they are now, not written from
+        # ``movement``'s copy: a note another writer added since stays, and so does another try's drop
+        # of another group (its legs gone with its details). Merging the copy's keys over the row would
+        # not do: its ``extras`` would bring that group back, and with no ``extras`` left in the copy,
+        # the row's would keep this one.
+        stored, stored_legs = stored_details_and_legs(connection, movement.id)
+        details = _without(stored, refusal)
+        if stored_legs is not None:
+            legs = [leg for leg in legs_from_json(stored_legs) if leg.optional != group]
         connection.execute(
             update(movements)
             .where(movements.c.id == movement.id, movements.c.status == Status.PROCESSING)
@@ -268,11 +273,15 @@ def _without(details: Mapping[str, Any], refusal: tuple[Leg, TransferResult]) ->
     refused, result = refusal
     group = refused.optional
     kept = dict(details)
-    extras = {k: v for k, v in dict(kept.get("extras", {})).items() if k != group}
+    extras = dict(kept.get("extras", {}))
+    dropped = dict(kept.get("dropped", {}))
+    if group not in extras and group in dropped:
+        return kept  # another try dropped it first: its reason stands (this one's is the tombstone's)
+    extras.pop(group, None)
     kept.pop("extras", None)
     if extras:
         kept["extras"] = extras
-    kept["dropped"] = {**dict(kept.get("dropped", {})), group: [refused.code, str(result)]}
+    kept["dropped"] = {**dropped, group: [refused.code, str(result)]}
     return kept
 
 

@@ -110,8 +110,9 @@ class Debts:
             if owed_ever > cap:
                 # More was owed since the meter was opened (a second refund of the same payment): the
                 # cap follows, as owed + collected only ever grows.
-                account = self._ledger.set_balance_max(meter, owed_ever)
-                cap = owed_ever
+                account = self._ledger.raise_balance_max(meter, owed_ever)  # one way: never lowered
+                assert account.balance_max is not None and account.balance_max >= owed_ever, meter
+                cap = account.balance_max
             counted = account.credits_posted + account.credits_pending - account.debits_posted
             take = min(left, int(row.owed), cap - counted)
             if take > 0:

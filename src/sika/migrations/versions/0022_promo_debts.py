@@ -43,7 +43,9 @@ def downgrade() -> None:
     op.execute("UPDATE promo_rewards SET status = 'clawed_back', clawed_back = clawed_back + collected"
                " WHERE status = 'settled'")
     op.execute("UPDATE promo_rewards SET clawed_back = clawed_back + collected WHERE status = 'owed'")
-    op.execute("UPDATE promo_rewards SET amount = amount - withheld WHERE withheld > 0 AND amount > withheld")
+    # (withheld set to 0 with it: the CHECK withheld <= amount still stands until the batch below)
+    op.execute("UPDATE promo_rewards SET amount = amount - withheld, withheld = 0"
+               " WHERE withheld > 0 AND amount > withheld")
     # One kept back whole paid nothing: the old code knows no reward of nothing (amount > 0).
     op.execute("DELETE FROM promo_rewards WHERE withheld > 0 AND amount = withheld")
     with op.batch_alter_table("promo_rewards") as batch_op:
