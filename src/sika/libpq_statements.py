@@ -151,9 +151,6 @@ class Result:
         result = self._result
         return [(bytes(result.fname(i) or b"").decode(),) for i in range(result.nfields)]
 
-    def close(self) -> None:
-        self._result = None
-
 
 # Each psycopg connection's prepared statements, by SQL (None: its encoding is not UTF-8). Nothing in
 # a value refers to its connection, so an entry goes with its connection.

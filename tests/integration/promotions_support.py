@@ -3,11 +3,14 @@ the budget identity and the ledger audit every test ends with."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sika.bootstrap import Container
+from sika.bootstrap import Container, bootstrap
+from sika.config import Settings
 from sika.ledger import audit
 from sika.payments import Agent, Merchant, Movement, new_movement_id
 from sika.promotions import BudgetState, Campaign
@@ -15,6 +18,21 @@ from sika.wallet import Customer, Pin
 
 _numbers = itertools.count(10)
 PIN = "4827"
+
+
+@contextlib.contextmanager
+def audited_containers(database_url: str, processes: int) -> Iterator[list[Container]]:
+    """``processes`` containers on one database, as that many processes would have (the first one
+    migrates); the ledger audited at the end."""
+    built = [bootstrap(Settings(database_url=database_url, providers="instant"))]
+    built += [bootstrap(Settings(database_url=database_url, providers="instant"), migrate=False)
+              for _ in range(processes - 1)]
+    try:
+        yield built
+        assert audit.check(built[0].engine) == []
+    finally:
+        for container in built:
+            container.close()
 
 
 @dataclass

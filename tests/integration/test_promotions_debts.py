@@ -11,15 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
-from promotions_support import Town, assert_adds_up, assert_statement_adds_up
+from promotions_support import Town, assert_adds_up, assert_statement_adds_up, audited_containers
 
 from sika.api.payments import transfer_out
-from sika.bootstrap import Container, bootstrap
+from sika.bootstrap import Container
 from sika.chat.i18n import translator
 from sika.chat.texts.promotions import receipt_reward_lines, reward_lines, reward_text, verdict_text
 from sika.chat.texts.statement import history_line
-from sika.config import Settings
-from sika.ledger import audit
 from sika.payments import Merchant, Movement, Status, crashpoints, new_movement_id
 from sika.payments.hooks import Additions, Draft, receipt_params
 from sika.promotions import Campaign
@@ -34,12 +32,8 @@ _RULES = {"percent": 10, "reward_max": 1_000, "operations": ["merchant"]}
 @pytest.fixture
 def containers(database_url: str) -> Iterator[list[Container]]:
     """Two containers on one database, as two processes would have; audited at the end."""
-    built = [bootstrap(Settings(database_url=database_url, providers="instant"))]
-    built.append(bootstrap(Settings(database_url=database_url, providers="instant"), migrate=False))
-    yield built
-    assert audit.check(built[0].engine) == []
-    for container in built:
-        container.close()
+    with audited_containers(database_url, 2) as built:
+        yield built
 
 
 @pytest.fixture

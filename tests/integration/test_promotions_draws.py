@@ -9,16 +9,14 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from promotions_support import Town, assert_adds_up, assert_statement_adds_up
+from promotions_support import Town, assert_adds_up, assert_statement_adds_up, audited_containers
 from sqlalchemy import select, update
 
-from sika.bootstrap import Container, bootstrap
+from sika.bootstrap import Container
 from sika.chat.i18n import translator
 from sika.chat.texts.promotions import verdict_text
 from sika.chat.texts.statement import description
-from sika.config import Settings
 from sika.errors import SikaError
-from sika.ledger import audit
 from sika.payments.schema import outbox
 from sika.promotions import CampaignStateError, CodeRefused
 from sika.promotions.codes import as_csv
@@ -28,14 +26,8 @@ from sika.wallet import Customer
 
 @pytest.fixture
 def containers(database_url: str) -> Iterator[list[Container]]:
-    built = [bootstrap(Settings(database_url=database_url, providers="instant"))]
-    built += [
-        bootstrap(Settings(database_url=database_url, providers="instant"), migrate=False) for _ in range(2)
-    ]
-    yield built
-    assert audit.check(built[0].engine) == []
-    for container in built:
-        container.close()
+    with audited_containers(database_url, 3) as built:
+        yield built
 
 
 @pytest.fixture

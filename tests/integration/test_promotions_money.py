@@ -8,14 +8,12 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from promotions_support import Town, assert_adds_up, assert_statement_adds_up
+from promotions_support import Town, assert_adds_up, assert_statement_adds_up, audited_containers
 
-from sika.bootstrap import Container, bootstrap
+from sika.bootstrap import Container
 from sika.chat.i18n import translator
 from sika.chat.texts.statement import history_line
-from sika.config import Settings
 from sika.errors import SikaError
-from sika.ledger import audit
 from sika.payments import Status, new_movement_id
 from sika.promotions import CampaignStateError, Reason
 from sika.promotions.schema import rewards
@@ -26,14 +24,8 @@ from sika_fakes.local import LocalFakes
 @pytest.fixture
 def containers(database_url: str) -> Iterator[list[Container]]:
     """Three containers on one database, as three processes would have; audited at the end."""
-    built = [bootstrap(Settings(database_url=database_url, providers="instant"))]
-    built += [
-        bootstrap(Settings(database_url=database_url, providers="instant"), migrate=False) for _ in range(2)
-    ]
-    yield built
-    assert audit.check(built[0].engine) == []
-    for container in built:
-        container.close()
+    with audited_containers(database_url, 3) as built:
+        yield built
 
 
 @pytest.fixture
