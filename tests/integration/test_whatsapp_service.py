@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ledger_support import FakeClock
+from reads_support import statements_run
 from sqlalchemy import Engine, func, select
 
 from sika.api import whatsapp as whatsapp_api
@@ -315,6 +316,33 @@ def test_a_send_that_fails_is_retried_from_the_queue_without_asking_the_dialog_a
     clock.advance(60)
     service.send_due()
     assert graph.texts_to(AMA) == ["premier", "second"] and len(dialog.seen) == 1
+    assert [r["status"] for r in rows(engine, outbound)] == ["sent", "sent"]
+
+
+def test_the_queue_renews_a_lease_only_once_half_of_it_has_run_out(
+        engine: Engine, service: WhatsApp, dialog: Dialog, graph: FakeGraph, clock: FakeClock, *,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    dialog.answer = lambda inbound: Turn([Reply(f"pour {inbound.msisdn}")])
+    graph.fail_next(4, status=500)  # each person's answer, and the client's one retry of it
+    service.receive(notification(text_message("bonjour"), text_message("salut", sender=KOFI)))
+    service.process_inbox()
+    assert graph.sent == [] and [r["status"] for r in rows(engine, outbound)] == ["queued", "queued"]
+    clock.advance(60)
+    client = service._sender.graph
+    assert client is not None
+    send = client.send
+
+    def slow_send(body: dict[str, Any]) -> str:
+        wamid = send(body)
+        clock.advance(200)  # a Graph API that takes its time: two thirds of the lease gone
+        return wamid
+
+    monkeypatch.setattr(client, "send", slow_send)
+    with statements_run(engine) as run:
+        assert service.send_due() == 2
+    renewals = [sql for sql in run if sql.startswith("UPDATE wa_outbound SET lease_until_ns")]
+    assert len(renewals) == 1  # the second row alone: the claim had just leased the first
+    assert graph.texts_to(AMA) == ["pour +" + AMA] and graph.texts_to(KOFI) == ["pour +" + KOFI]
     assert [r["status"] for r in rows(engine, outbound)] == ["sent", "sent"]
 
 
