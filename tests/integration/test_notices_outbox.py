@@ -15,11 +15,13 @@ from reads_support import statements_run
 from sqlalchemy import select
 
 from sika.bootstrap import Container, bootstrap
+from sika.chat import state
 from sika.chat.dialog import Dialog
 from sika.chat.i18n import translator
 from sika.chat.messages import Inbound, InboundKind
 from sika.chat.texts.notices import reason_text
 from sika.config import Settings
+from sika.db import writing
 from sika.notices.store import PreferenceStore
 from sika.payments.channels import Message, Route, Router
 from sika.payments.outbox import LEASE_S, Outbox, enqueue
@@ -237,6 +239,25 @@ def test_whether_consent_was_asked_is_read_once_for_a_batch_of_numbers(container
         assert not store.asked(KOFI) and len(reads) == 2  # that answer is taken once: read again
     assert store.mark_asked(KOFI) and store.asked(KOFI)
     assert not store.mark_asked(AMA)
+
+
+def test_a_batch_marks_its_numbers_asked_with_its_answers_in_one_statement(container: Container) -> None:
+    PreferenceStore(container.engine).change(KOFI, quiet="prayer")  # a row already, never asked
+    dialog = Dialog(container.chat)
+    with state.batch(container.engine, "whatsapp", [AMA, KOFI]) as held:
+        for number, question in ((AMA, "Souhaitez-vous recevoir"), (KOFI, "Would you like to receive")):
+            turn = dialog.handle(Inbound(channel="whatsapp", msisdn=number, kind=InboundKind.TEXT,
+                                         message_id=f"b{next(_ids)}", text="menu"))
+            assert turn.replies[0].text.startswith(question)
+        # Not yet: it lands with the batch's record of its answers.
+        assert PreferenceStore(container.engine).get(AMA).consent_asked_at_ns is None
+        with statements_run(container.engine) as run, writing(container.engine).begin() as connection:
+            held.write(connection)
+    assert len([statement for statement in run if "notice_preferences" in statement]) == 1
+    fresh = PreferenceStore(container.engine)  # another process
+    for number in (AMA, KOFI):
+        assert fresh.get(number).consent_asked_at_ns is not None and fresh.asked(number)
+    assert fresh.get(KOFI).quiet == "prayer"  # the rest of the row as it was
 
 
 def test_a_batch_s_not_asked_yet_is_its_own_thread_s(container: Container) -> None:

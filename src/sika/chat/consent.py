@@ -81,8 +81,7 @@ def _mark_asked(ctx: Context) -> bool:
         return store.mark_asked(ctx.msisdn)
     if held.pending(ctx.msisdn, _ASKED) or store.asked(ctx.msisdn):
         return False
-    msisdn = ctx.msisdn
-    held.later(msisdn, _ASKED, lambda connection: store.mark_asked_in(connection, msisdn))
+    held.later(ctx.msisdn, _ASKED, store.mark_asked_in)
     return True
 
 

@@ -143,7 +143,7 @@ class Batch:
         self._rows: dict[str, _Row | None] = dict.fromkeys(keys)
         self._unsaved: dict[str, dict[str, Any]] = {}
         # Other writes of a conversation's turn (see later), by session key, then by name.
-        self._later: dict[str, dict[str, Callable[[Connection], object]]] = {}
+        self._later: dict[str, dict[str, Callable[[Connection, list[str]], object]]] = {}
         if keys:
             found = (_SOME_POSTGRES.all(engine, {"channel": channel, "keys": text_array(keys)})
                      if engine.dialect.name == "postgresql"
@@ -164,10 +164,13 @@ class Batch:
         self._rows[values["session_key"]] = (values["state"], values["updated_at_ns"])
         self._unsaved[values["session_key"]] = values
 
-    def later(self, session_key: str, name: str, write: Callable[[Connection], object]) -> None:
+    def later(self, session_key: str, name: str, write: Callable[[Connection, list[str]], object]) -> None:
         """Another write of this conversation's turn (a consent question marked asked), run in the
         transaction of :meth:`write`, with the saves: it lands only with the record that the message
-        was answered, without a transaction (and a commit to wait for) of its own."""
+        was answered, without a transaction (and a commit to wait for) of its own. The writes of one
+        ``name`` go together, as one call of ``write`` with the keys of every conversation that asked
+        for it (one statement a batch rather than one a conversation); every ``write`` of a name
+        must be the same."""
         assert session_key in self._rows, session_key
         self._later.setdefault(session_key, {})[name] = write
 
@@ -185,9 +188,15 @@ class Batch:
         rows = [self._unsaved[key] for key in sorted(self._unsaved)]  # one order for every writer
         if rows:
             _upsert(connection, rows)
+        together: dict[str, tuple[Callable[[Connection, list[str]], object], list[str]]] = {}
         for key in sorted(self._later):
-            for write in self._later[key].values():
-                write(connection)
+            for name, write in self._later[key].items():
+                first, keys = together.setdefault(name, (write, []))
+                assert first == write, f"two writers of {name!r} in one batch"
+                keys.append(key)
+        for name in sorted(together):
+            write, keys = together[name]
+            write(connection, keys)
         self._unsaved.clear()
         self._later.clear()
         return len(rows)
