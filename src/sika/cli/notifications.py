@@ -97,6 +97,7 @@ def broadcast(
             report = announce(built.notices, campaign=campaign, text=text, recipients=recipients,
                               now=datetime.now(UTC), tier=tier, rate_per_s=rate,
                               progress=lambda done: bar.update(task, completed=done))
-    typer.echo(f"{len(recipients)} recipients: {report.sent} sent, {report.held} held, "
-               f"{report.dropped} dropped, {report.failed} failed, {report.already} already queued")
+    typer.echo(f"{len(recipients)} recipients: {report.queued} queued to go now, {report.held} queued for "
+               f"later, {report.dropped} dropped, {report.failed} failed, {report.already} already queued"
+               " (the outbox workers send them)")
     typer.echo(json.dumps(report.as_json(), ensure_ascii=False))

@@ -40,7 +40,7 @@ class InvalidCampaign(SikaError):
 
 @dataclass(slots=True)
 class BroadcastReport:
-    sent: int = 0  # queued to go now
+    queued: int = 0  # queued to go now (the outbox sends them: nothing is sent yet)
     held: int = 0  # queued for later (quiet hours, caps, pacing)
     dropped: int = 0  # not queued: the policy drops them (reasons counted)
     failed: int = 0  # not a mobile number in the zone
@@ -48,7 +48,7 @@ class BroadcastReport:
     reasons: Counter[str] = field(default_factory=Counter)
 
     def as_json(self) -> dict[str, object]:
-        return {"sent": self.sent, "held": self.held, "dropped": self.dropped, "failed": self.failed,
+        return {"queued": self.queued, "held": self.held, "dropped": self.dropped, "failed": self.failed,
                 "already": self.already, "reasons": dict(self.reasons)}
 
 
@@ -99,7 +99,7 @@ def _one(notices: Notices, report: BroadcastReport, *, campaign: str, text: str,
     if not queued:
         report.already += 1
     elif decision.action == "send" and slot - now < timedelta(days=1):
-        report.sent += 1  # now, or within the seconds the pacing spreads them over
+        report.queued += 1  # now, or within the seconds the pacing spreads them over
     else:
         report.held += 1
         report.reasons[decision.reason if decision.action == "hold" else "tier"] += 1
