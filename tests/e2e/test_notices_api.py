@@ -107,3 +107,26 @@ def test_explain_refuses_an_instant_without_offset_and_an_unknown_category(sqlit
         assert done.returncode == 1
         assert done.stderr.startswith("sika: ") and ("[invalid_instant]" in done.stderr
                                                      or "[invalid_category]" in done.stderr)
+
+
+def test_a_broadcast_says_it_queued_the_messages_not_that_it_sent_them(sqlite_url: str) -> None:
+    built = bootstrap(Settings(database_url=sqlite_url, providers="off"))
+    PreferenceStore(built.engine).change(AMA, marketing=True)  # Kofi never agreed
+    built.close()
+    to = ("--to", AMA, "--to", KOFI, "--to", "12")
+    done = subprocess.run([sys.executable, "-m", "sika", "notifications", "broadcast", "iftar2026",
+                           "--text", "Iftar: -10 % on rides tonight", *to],
+                          env={**os.environ, "SIKA_DATABASE_URL": sqlite_url}, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    summary, last = done.stdout.strip().splitlines()[-2:]
+    report = json.loads(last)
+    assert (report["queued"] + report["held"], report["dropped"], report["failed"]) == (1, 1, 1)
+    assert summary.startswith("3 recipients: ") and " sent" not in summary
+    assert "queued to go now" in summary and summary.endswith("(the outbox workers send them)")
+    built = bootstrap(Settings(database_url=sqlite_url, providers="off"), migrate=False)
+    try:
+        (message,) = Outbox(built.engine).feed(AMA)
+        assert (message.kind, message.status) == ("marketing_iftar2026", "queued")  # nothing went out
+    finally:
+        built.close()
