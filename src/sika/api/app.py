@@ -65,6 +65,9 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,  # served from vendored assets instead of a CDN: see sika.api.docs
         redoc_url=None,
+        # FastAPI's own OpenTelemetry, which Sika does not set up: off, or it looks for a provider
+        # configured elsewhere at every request (a twentieth of the webhook's CPU).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.container = container
     assert container.chat is not None, "bootstrap wires the chat"
