@@ -99,6 +99,40 @@ def test_an_operator_runs_a_cashback_campaign_and_customers_see_their_rewards(wo
     _identity(ended)
 
 
+def test_one_reward_a_device_counts_the_phone_the_app_names_not_the_wallet(world: World) -> None:
+    client, admin = world.client, world.admin
+    ama = world.wallet("+22890112233", "Ama", cash=50_000)
+    kofi = world.wallet("+22897112233", "Kofi", cash=50_000)
+    world.wallet("+22891445566", "Efua")
+    made = client.post("/v1/campaigns", headers=admin, json={
+        **CASHBACK, "rules": {**CASHBACK["rules"], "per_device_max": 1}})  # type: ignore[dict-item]
+    cid = made.json()["id"]
+    assert client.post(f"/v1/campaigns/{cid}/start", headers={**admin, **key()}).status_code == 200
+
+    def send(who: dict[str, str], device: str | None) -> dict[str, object]:
+        named = {} if device is None else {"X-Sika-Device": device}
+        sent = client.post("/v1/transfers", headers={**who, **named, **key()},
+                           json={"to": "+22891445566", "amount": 1_000})
+        assert sent.status_code == 201, sent.text
+        return dict(sent.json())
+
+    first = send(ama, "install-7f3a9c21")
+    assert first["reward"] is not None and first["reward"]["amount"] == 50  # type: ignore[index]
+    again = send(kofi, "install-7f3a9c21")  # another wallet on the same phone
+    assert again["reward"] is None
+    why = client.get(f"/v1/me/rewards/why?movement={again['id']}", headers=kofi).json()
+    assert why["items"][0]["reason"] == "device_cap_reached", why
+    assert why["items"][0]["message"] == "Ramadan cashback : cette offre a déjà servi sur ce téléphone."
+    assert send(kofi, "install-0b5e2d88")["reward"] is not None  # Kofi's own phone
+    assert send(ama, None)["reward"] is not None  # no device named (the chat's case): no device cap
+    movement = world.container.payments.get(str(first["id"]))
+    assert movement.details["device"] != "install-7f3a9c21" and len(movement.details["device"]) == 24
+    bad = client.post("/v1/transfers", headers={**ama, "X-Sika-Device": "short", **key()},
+                      json={"to": "+22891445566", "amount": 1_000})
+    assert bad.status_code == 422 and bad.json()["code"] == "validation_error"
+    assert world.balance("+22890112233") == 50_000 - 2_000 + 50 + 50  # the refused one moved nothing
+
+
 def test_admin_routes_refuse_customers_and_explain_bad_campaigns(world: World) -> None:
     client, admin = world.client, world.admin
     ama = world.wallet("+22890112233", "Ama")

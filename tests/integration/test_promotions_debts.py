@@ -22,6 +22,7 @@ from sika.payments import Merchant, Movement, Status, crashpoints, new_movement_
 from sika.payments.hooks import Additions, Draft, receipt_params
 from sika.promotions import Campaign
 from sika.promotions.debts import meter_key
+from sika.promotions.eligibility import Reason
 from sika.promotions.followups import _OWED
 from sika.promotions.schema import rewards
 from sika.wallet import Customer
@@ -203,6 +204,12 @@ def test_concurrent_payments_never_keep_back_more_than_is_owed(
     # without that reward (its meter refuses the group): never does it keep them twice.
     refused = [m for m in paid if "extras" not in m.details]
     assert all(m.details["dropped"][f"c{campaign.id[3:]}"][1] == "exceeds_balance_max" for m in refused)
+    for late in refused:  # and "why no reward?" says what happened, not "limit reached"
+        (verdict,) = town.container.promotions.why(late)
+        assert verdict.reason is Reason.OWED_TAKEN
+        assert verdict_text(translator("en"), verdict) == (
+            f"{campaign.name}: another payment at the same moment kept back the reward you owe, so this "
+            "one earned nothing.")
     assert [int(i["amount"]) + int(i.get("withheld") or 0) for i in infos] == [150] * (6 - len(refused))
     received = sum(int(i["amount"]) for i in infos)
     assert town.balance(ama) == 100_000 - 8_000 + 800 + 4_000 - 6 * 1_500 + received

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
@@ -13,6 +13,7 @@ from sika import phones
 from sika.auth import Role
 from sika.bootstrap import Container
 from sika.errors import SikaError
+from sika.payments.devices import DEVICE_PATTERN, device_digest, paying_from
 from sika.wallet import Customer, UnknownWallet
 
 __all__ = ["Caller", "Forbidden", "Unauthorized", "caller", "container_of", "customer_of", "visible_customer"]
@@ -41,8 +42,16 @@ class Caller:
 _BEARER = HTTPBearer(auto_error=False, description="an API key (admin, agent, merchant) or a customer token")
 
 
-async def caller(request: Request, _declared: Annotated[object, Depends(_BEARER)] = None) -> Caller:
+async def caller(
+    request: Request,
+    _declared: Annotated[object, Depends(_BEARER)] = None,
+    device: Annotated[str | None, Header(
+        alias="X-Sika-Device", pattern=DEVICE_PATTERN,
+        description="a customer's app: its installation's id, what a campaign's per_device_max counts "
+                    "(ignored for an API key)")] = None,
+) -> Caller:
     container: Container = request.app.state.container
+    paying_from(None)
     header = request.headers.get("authorization", "")
     scheme, _, credential = header.partition(" ")
     if scheme.lower() != "bearer" or not credential:
@@ -52,6 +61,8 @@ async def caller(request: Request, _declared: Annotated[object, Depends(_BEARER)
         return Caller(role=key.role, key_id=key.id)
     customer_id = await run_in_threadpool(container.sessions.customer_id, credential.strip())
     if customer_id is not None:
+        # In this request's task: its handler, and the threads it hands the payment to, see it.
+        paying_from(None if device is None else device_digest(device))
         return Caller(role=None, customer_id=customer_id)
     raise Unauthorized("unknown, revoked or expired credential")
 

@@ -16,9 +16,9 @@ that id with a tombstone (a count between two counting accounts, no money). A co
 same movement that still carries the group then fails on that leg and drops the group too; a try that
 finds the leg with its own fields learns that the group was paid. Every try agrees, and the
 movement's row is rewritten without the group (``details["dropped"][group]`` says which leg the
-ledger refused and why), the drop done to its details as they are then (a note written meanwhile
-stays: :mod:`sika.payments.details`). No leg is added for this: a reward costs the ledger its own legs
-only.
+ledger refused, by its code and the last part of its id, and why), the drop done to its details as
+they are then (a note written meanwhile stays: :mod:`sika.payments.details`). No leg is added for
+this: a reward costs the ledger its own legs only.
 
 Once the movement completes, each hook's :meth:`MovementHook.completed` runs in the transaction that
 records the outcome, so what a hook writes (a reward row, a draw entry) is written once, with it.
@@ -281,7 +281,8 @@ def _without(details: Mapping[str, Any], refusal: tuple[Leg, TransferResult]) ->
     kept.pop("extras", None)
     if extras:
         kept["extras"] = extras
-    kept["dropped"] = {**dropped, group: [refused.code, str(result)]}
+    # [code, result, the refused leg's own part of its id]: which meter said no, for "why no reward?"
+    kept["dropped"] = {**dropped, group: [refused.code, str(result), refused.id.rsplit(".", 1)[-1]]}
     return kept
 
 

@@ -59,6 +59,7 @@ from sika.payments.accounts import SystemAccounts
 from sika.payments.completion import complete_alone, jsonb_fit
 from sika.payments.crashpoints import reached
 from sika.payments.details import merged_json, merged_text
+from sika.payments.devices import acting_device
 from sika.payments.fingerprints import fingerprint
 from sika.payments.hooks import Draft, KindHooks, Kinds, MovementHook, drop_group, extend, receipt_params
 from sika.payments.limits import Limits
@@ -174,6 +175,9 @@ class Runner:
             raise TypeError(f"unknown parties of a movement: {sorted(unknown)}")
         if request is None:
             request = _default_request(kind, amount, parties)
+        device = acting_device()
+        if device is not None and "device" not in (details or {}):
+            details = {**(details or {}), "device": device}  # what per_device_max counts
         now = self._clock_ns()
         if self.hooks:
             legs, details = extend(self.hooks, Draft(

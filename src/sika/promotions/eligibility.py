@@ -38,6 +38,8 @@ class Reason(enum.StrEnum):
     # Found when the ledger refused the reward in the payment's batch:
     BUDGET_EXHAUSTED = "budget_exhausted"
     CAP_REACHED = "cap_reached"
+    DEVICE_CAP_REACHED = "device_cap_reached"  # another wallet on the same phone had it
+    OWED_TAKEN = "owed_taken"  # a payment at the same moment kept back the same owed francs
     WALLET_FULL = "wallet_full"
     ALREADY_REWARDED = "already_rewarded"
 

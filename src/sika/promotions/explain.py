@@ -14,6 +14,7 @@ from sika.ledger import TransferResult
 from sika.payments.movements import Code, Movement
 from sika.promotions.eligibility import Reason
 from sika.promotions.errors import UnknownCampaign
+from sika.promotions.meters import DEVICE_LEG, OWED_LEG
 from sika.promotions.model import Campaign
 from sika.promotions.store import CampaignStore
 from sika.promotions.timing import CalendarWhen
@@ -44,7 +45,8 @@ def verdicts(movement: Movement, store: CampaignStore, when: CalendarWhen) -> li
     for group, refusal in dict(movement.details.get("dropped") or {}).items():
         campaign = _campaign(store, "cp_" + group[1:]) if group.startswith("c") else None
         if campaign is not None and campaign.id not in rewarded:
-            found.append(Verdict(campaign, _refused(int(refusal[0]), str(refusal[1]))))
+            leg = str(refusal[2]) if len(refusal) > 2 else ""  # the refused leg (older rows name none)
+            found.append(Verdict(campaign, _refused(int(refusal[0]), str(refusal[1]), leg)))
     at = datetime.fromtimestamp(movement.created_at_ns / 1e9, UTC)
     for campaign_id, reason in dict(movement.details.get("promotions") or {}).items():
         campaign = _campaign(store, campaign_id)
@@ -62,10 +64,14 @@ def _campaign(store: CampaignStore, campaign_id: str) -> Campaign | None:
         return None
 
 
-def _refused(code: int, result: str) -> Reason:
+def _refused(code: int, result: str, leg: str) -> Reason:
     if result == TransferResult.EXISTS_WITH_DIFFERENT_FIELDS:
         return Reason.ALREADY_REWARDED
     if code == Code.REWARD_METER:
+        if leg.startswith(DEVICE_LEG):
+            return Reason.DEVICE_CAP_REACHED
+        if leg.startswith(OWED_LEG):
+            return Reason.OWED_TAKEN
         return Reason.CAP_REACHED
     if result == TransferResult.EXCEEDS_BALANCE_MAX:
         return Reason.WALLET_FULL

@@ -28,7 +28,7 @@ from sika.promotions.clawbacks import REVERSALS, plan_clawbacks
 from sika.promotions.debts import Debts
 from sika.promotions.eligibility import Customerish, Facts, Offer, Reason, choose, judge
 from sika.promotions.followups import record
-from sika.promotions.meters import Meters
+from sika.promotions.meters import CAP_LEG, DEVICE_LEG, OWED_LEG, Meters
 from sika.promotions.model import Campaign
 from sika.promotions.rules import CampaignKind, Operation
 from sika.promotions.schema import claims, referrals
@@ -171,7 +171,9 @@ class Grants:
         meter_source = self._system.id("meter_source")
         for index, (key, cap, count) in enumerate(self._caps(campaign, facts, amount)):
             meter = self.meters.account(key, cap)
-            legs.append(leg(f"m{index}", meter_source, meter, count, Code.REWARD_METER))
+            # "v": the device's cap, which "why no reward?" names as such (sika.promotions.explain).
+            kind = DEVICE_LEG if key.split(":")[1] == "v" else CAP_LEG
+            legs.append(leg(f"{kind}{index}", meter_source, meter, count, Code.REWARD_METER))
         return Extra(group, tuple(legs), info)
 
     def _paid(self, campaign: Campaign, customer_id: int, amount: int, *, info: dict[str, object],
@@ -186,7 +188,7 @@ class Grants:
         legs = [leg(suffix, campaign.account_id, to, paid, Code.REWARD)] if paid else []
         meter_source = self._system.id("meter_source")
         # What is kept back stays in the budget; its meter leg makes sure no other payment keeps it too.
-        legs += [leg(f"o{i}", meter_source, c.meter, c.amount, Code.REWARD_METER)
+        legs += [leg(f"{OWED_LEG}{i}", meter_source, c.meter, c.amount, Code.REWARD_METER)
                  for i, c in enumerate(collections)]
         info["amount"] = paid
         if withheld:

@@ -18,7 +18,12 @@ from sqlalchemy.exc import IntegrityError
 from sika.ledger import AccountKind, Ledger
 from sika.promotions.schema import meters
 
-__all__ = ["Meters"]
+__all__ = ["CAP_LEG", "DEVICE_LEG", "OWED_LEG", "Meters"]
+
+# How a reward's meter legs begin the last part of their id: a cap of the campaign's rules, the
+# device's own cap (per_device_max), an owed reward being collected (sika.promotions.debts). "Why no
+# reward?" tells them apart when the ledger refuses one (sika.promotions.explain).
+CAP_LEG, DEVICE_LEG, OWED_LEG = "m", "v", "o"
 
 _CACHE_MAX = 100_000
 KEY_CHARS_MAX = 96

@@ -58,6 +58,9 @@ _REASONS: dict[Reason, str] = {
     Reason.BETTER_OFFER: N_("{name}: a better offer paid on this payment."),
     Reason.BUDGET_EXHAUSTED: N_("{name}: the offer's budget has run out."),
     Reason.CAP_REACHED: N_("{name}: you have reached this offer's limit."),
+    Reason.DEVICE_CAP_REACHED: N_("{name}: this offer was already used on this phone."),
+    Reason.OWED_TAKEN: N_("{name}: another payment at the same moment kept back the reward you owe, so "
+                          "this one earned nothing."),
     Reason.WALLET_FULL: N_("{name}: your wallet is at its limit, so the reward could not be paid."),
     Reason.ALREADY_REWARDED: N_("{name}: this was rewarded already."),
 }
