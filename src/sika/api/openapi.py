@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from sika.api.idempotency import KEY_PATTERN
+from sika.payments.devices import DEVICE_PATTERN
 
 __all__ = ["install"]
 
@@ -88,3 +89,7 @@ def _complete_operation(operation: dict[str, Any], *, public: bool) -> None:
             parameter["required"] = True
             parameter["schema"] = {"type": "string", "pattern": KEY_PATTERN, "maxLength": 255,
                                    "title": "Idempotency-Key"}
+        elif parameter.get("in") == "header" and parameter.get("name", "").lower() == "x-sika-device":
+            # Optional: absent, not null (FastAPI writes "string or null", and a header has no null).
+            parameter["schema"] = {"type": "string", "pattern": DEVICE_PATTERN, "minLength": 8,
+                                   "maxLength": 128, "title": "X-Sika-Device"}
