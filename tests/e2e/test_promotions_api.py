@@ -108,6 +108,9 @@ def test_one_reward_a_device_counts_the_phone_the_app_names_not_the_wallet(world
         **CASHBACK, "rules": {**CASHBACK["rules"], "per_device_max": 1}})  # type: ignore[dict-item]
     cid = made.json()["id"]
     assert client.post(f"/v1/campaigns/{cid}/start", headers={**admin, **key()}).status_code == 200
+    small = client.post("/v1/campaigns", headers=admin, json={
+        **CASHBACK, "name": "Small cashback", "rules": {**CASHBACK["rules"], "percent": 2}})  # type: ignore[dict-item]
+    assert client.post(f"/v1/campaigns/{small.json()['id']}/start", headers=admin).status_code == 200
 
     def send(who: dict[str, str], device: str | None) -> dict[str, object]:
         named = {} if device is None else {"X-Sika-Device": device}
@@ -121,8 +124,13 @@ def test_one_reward_a_device_counts_the_phone_the_app_names_not_the_wallet(world
     again = send(kofi, "install-7f3a9c21")  # another wallet on the same phone
     assert again["reward"] is None
     why = client.get(f"/v1/me/rewards/why?movement={again['id']}", headers=kofi).json()
-    assert why["items"][0]["reason"] == "device_cap_reached", why
-    assert why["items"][0]["message"] == "Ramadan cashback : cette offre a déjà servi sur ce téléphone."
+    assert [(item["reason"], item["message"]) for item in why["items"]] == [
+        ("device_cap_reached", "Ramadan cashback : cette offre a déjà servi sur ce téléphone."),
+        # The smaller offer lost to the one chosen, which could not pay: not "a better offer paid".
+        ("chosen_offer_refused",
+         "Small cashback : une autre offre a été choisie pour ce paiement, mais elle n'a pas pu payer.")]
+    paid = client.get(f"/v1/me/rewards/why?movement={first['id']}", headers=ama).json()
+    assert [item["reason"] for item in paid["items"]] == [None, "better_offer"]
     assert send(kofi, "install-0b5e2d88")["reward"] is not None  # Kofi's own phone
     assert send(ama, None)["reward"] is not None  # no device named (the chat's case): no device cap
     movement = world.container.payments.get(str(first["id"]))

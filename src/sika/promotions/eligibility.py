@@ -35,6 +35,9 @@ class Reason(enum.StrEnum):
     TOO_SMALL = "too_small"
     NOT_REFERRED = "not_referred"
     BETTER_OFFER = "better_offer"
+    # The better offer was chosen, then refused by the ledger (its budget or a cap, in a race): this
+    # one was not tried in its place (docs/promotions.md, "Not done yet").
+    CHOSEN_OFFER_REFUSED = "chosen_offer_refused"
     # Found when the ledger refused the reward in the payment's batch:
     BUDGET_EXHAUSTED = "budget_exhausted"
     CAP_REACHED = "cap_reached"
@@ -160,14 +163,15 @@ def _in_cities(cities: tuple[str, ...], facts: Facts, when: When) -> bool:
 _ADDITIVE_KINDS = (CampaignKind.PRIZE_DRAW, CampaignKind.REFERRAL)
 
 
+def is_exclusive(campaign: Campaign) -> bool:
+    """Whether the campaign's reward excludes the others' (the best exclusive offer alone pays)."""
+    return campaign.rules.stacking == "exclusive" and campaign.kind not in _ADDITIVE_KINDS
+
+
 def choose(offers: list[Offer]) -> tuple[list[Offer], list[Offer]]:
     """(what pays, what lost to a better offer): every additive offer and draw entry and referral,
     plus the best exclusive one (the largest reward; the older campaign on a tie)."""
-    exclusive = [
-        o
-        for o in offers
-        if o.campaign.rules.stacking == "exclusive" and o.campaign.kind not in _ADDITIVE_KINDS
-    ]
+    exclusive = [o for o in offers if is_exclusive(o.campaign)]
     best = max(exclusive, key=lambda o: (o.amount, -o.campaign.created_at_ns), default=None)
     kept = [o for o in offers if o not in exclusive or o is best]
     return kept, [o for o in exclusive if o is not best]

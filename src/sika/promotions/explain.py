@@ -12,7 +12,7 @@ from typing import Any
 
 from sika.ledger import TransferResult
 from sika.payments.movements import Code, Movement
-from sika.promotions.eligibility import Reason
+from sika.promotions.eligibility import Reason, is_exclusive
 from sika.promotions.errors import UnknownCampaign
 from sika.promotions.meters import DEVICE_LEG, OWED_LEG
 from sika.promotions.model import Campaign
@@ -48,12 +48,15 @@ def verdicts(movement: Movement, store: CampaignStore, when: CalendarWhen) -> li
             leg = str(refusal[2]) if len(refusal) > 2 else ""  # the refused leg (older rows name none)
             found.append(Verdict(campaign, _refused(int(refusal[0]), str(refusal[1]), leg)))
     at = datetime.fromtimestamp(movement.created_at_ns / 1e9, UTC)
-    for campaign_id, reason in dict(movement.details.get("promotions") or {}).items():
+    # "A better offer paid" only if one did: the one chosen may have been refused by the ledger since.
+    better_paid = any(is_exclusive(v.campaign) for v in found if v.reason is None)
+    for campaign_id, said in dict(movement.details.get("promotions") or {}).items():
         campaign = _campaign(store, campaign_id)
         if campaign is not None:
-            found.append(
-                Verdict(campaign, Reason(reason), params=_params(campaign, Reason(reason), at, when))
-            )
+            reason = Reason(said)
+            if reason is Reason.BETTER_OFFER and not better_paid:
+                reason = Reason.CHOSEN_OFFER_REFUSED
+            found.append(Verdict(campaign, reason, params=_params(campaign, reason, at, when)))
     return found[:VERDICTS_MAX]
 
 

@@ -56,6 +56,8 @@ _REASONS: dict[Reason, str] = {
     Reason.TOO_SMALL: N_("{name}: the amount was too small to earn anything."),
     Reason.NOT_REFERRED: N_("{name}: no referral waits for you, or it was rewarded already."),
     Reason.BETTER_OFFER: N_("{name}: a better offer paid on this payment."),
+    Reason.CHOSEN_OFFER_REFUSED: N_("{name}: another offer was chosen for this payment, but it could not "
+                                    "pay."),
     Reason.BUDGET_EXHAUSTED: N_("{name}: the offer's budget has run out."),
     Reason.CAP_REACHED: N_("{name}: you have reached this offer's limit."),
     Reason.DEVICE_CAP_REACHED: N_("{name}: this offer was already used on this phone."),
