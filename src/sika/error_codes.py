@@ -77,7 +77,6 @@ class Code(StrEnum):
     FAKES_MISSING = "fakes_missing", _I, "the demo's SMS gateway needs the sika-fakes distribution"
     DEV_SERVER_UNAVAILABLE = "dev_server_unavailable", _I, "a development PostgreSQL or Redis did not start"
     INVALID_NAME = "invalid_name", _I, "a name that is empty or too long"
-    INVALID_DEVICE = "invalid_device", _I, "an X-Sika-Device that is not 8 to 128 visible ASCII characters"
     INVALID_AMOUNT = "invalid_amount", _I, "an amount that is not a positive whole number of francs in range"
     INVALID_CURSOR = "invalid_cursor", _N, "a page cursor this API did not give"
     INVALID_PATH = "invalid_path", _I, "a file path that cannot be read or written"

@@ -135,6 +135,11 @@ def test_one_reward_a_device_counts_the_phone_the_app_names_not_the_wallet(world
     assert send(ama, None)["reward"] is not None  # no device named (the chat's case): no device cap
     movement = world.container.payments.get(str(first["id"]))
     assert movement.details["device"] != "install-7f3a9c21" and len(movement.details["device"]) == 24
+    # Never shown: it would let the payee link the payer's phone to their other wallets.
+    assert "device" not in first["details"]  # type: ignore[operator]
+    efua = world.login("+22891445566", "4827")
+    seen = client.get(f"/v1/transfers/{first['id']}", headers=efua)
+    assert seen.status_code == 200 and "device" not in seen.json()["details"]
     bad = client.post("/v1/transfers", headers={**ama, "X-Sika-Device": "short", **key()},
                       json={"to": "+22891445566", "amount": 1_000})
     assert bad.status_code == 422 and bad.json()["code"] == "validation_error"

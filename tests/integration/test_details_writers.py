@@ -83,7 +83,7 @@ def test_a_group_dropped_while_the_payment_runs_keeps_a_note_written_meanwhile(
         assert details["reconciled"] == "by another thread"  # the other writer's note stays
         # and the group is gone for good: a merge of the copy over the row would have kept it
         assert "extras" not in details
-        assert details["dropped"] == {"gift": [Code.REWARD, "exceeds_credits"]}
+        assert details["dropped"] == {"gift": [Code.REWARD, "exceeds_credits", "0"]}
         assert details["asked"] is True and details["operation"] == first.details["operation"]
     assert [leg.optional for leg in container.movements.get(second.id).legs] == ["", "", ""]
     assert town.balance(ama) == 10_000 - 2_000 - first.fee - second.fee + 100

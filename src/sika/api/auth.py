@@ -13,7 +13,7 @@ from sika import phones
 from sika.auth import Role
 from sika.bootstrap import Container
 from sika.errors import SikaError
-from sika.payments.devices import DEVICE_PATTERN, device_digest, paying_from
+from sika.payments.devices import DEVICE_PATTERN, Device, device_digest, paying_from
 from sika.wallet import Customer, UnknownWallet
 
 __all__ = ["Caller", "Forbidden", "Unauthorized", "caller", "container_of", "customer_of", "visible_customer"]
@@ -48,7 +48,7 @@ async def caller(
     device: Annotated[str | None, Header(
         alias="X-Sika-Device", pattern=DEVICE_PATTERN,
         description="a customer's app: its installation's id, what a campaign's per_device_max counts "
-                    "(ignored for an API key)")] = None,
+                    "(checked on every request, kept only for a customer's own payments)")] = None,
 ) -> Caller:
     container: Container = request.app.state.container
     paying_from(None)
@@ -62,7 +62,9 @@ async def caller(
     customer_id = await run_in_threadpool(container.sessions.customer_id, credential.strip())
     if customer_id is not None:
         # In this request's task: its handler, and the threads it hands the payment to, see it.
-        paying_from(None if device is None else device_digest(device))
+        if device is not None:
+            secret = container.settings.promo_code_key.encode()
+            paying_from(Device(customer_id, device_digest(device, secret)))
         return Caller(role=None, customer_id=customer_id)
     raise Unauthorized("unknown, revoked or expired credential")
 

@@ -192,7 +192,8 @@ class Batch:
         for key in sorted(self._later):
             for name, write in self._later[key].items():
                 first, keys = together.setdefault(name, (write, []))
-                assert first == write, f"two writers of {name!r} in one batch"
+                if first != write:  # one call writes them all: a second writer would be skipped
+                    raise ValueError(f"two writers of {name!r} in one batch")
                 keys.append(key)
         for name in sorted(together):
             write, keys = together[name]

@@ -1,52 +1,65 @@
 """The device a customer pays from, as their app names it: what a campaign's ``per_device_max`` counts.
 
 An app sends ``X-Sika-Device`` (an identifier of its installation, 8 to 128 visible ASCII characters)
-with a customer's requests; :func:`sika.api.auth.caller` hands it here for the request, and every
-movement the request records keeps its digest in ``details.device`` (never the identifier itself:
-24 hex characters of its SHA-256). The chat channels pass none: Meta and Africa's Talking name no
-device, so a WhatsApp or USSD payment counts against the customer's caps alone. A device an API key's
-caller names (an agent's till, a merchant's server) is not the customer's and is not kept.
+with a customer's requests; :func:`sika.api.auth.caller` hands it here for the request, with the
+customer it came with. A movement the request records with that customer as its payer keeps a digest
+of it in ``details.device``: 24 hex characters of its HMAC-SHA256 under the promotions key, never the
+identifier itself, so that a copy of the table does not link one phone's wallets without the key. It
+is never shown to the other party of a payment (:func:`sika.api.payments.transfer_out`).
+
+Movements for anyone else in that request are not the customer's payments and keep nothing (a
+driver's phone ending a rider's card ride). The chat channels pass no device: Meta and Africa's
+Talking name none, so a WhatsApp or USSD payment counts against the customer's own caps alone. The
+identifier is what the app says: a cap per device stops casual reuse of one phone, not someone who
+changes what their app sends.
 
 Why a context variable rather than an argument: the device belongs to the request, like its caller,
-and reaches the movement through every kind of payment (transfers, bills, airtime, rides booked now
-and captured later, whose capture reads it back from the movement's details).
+and reaches the movement through every kind of payment (transfers, bills, airtime, a ride's hold,
+whose capture later reads it back from the movement's details).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 from contextvars import ContextVar
+from dataclasses import dataclass
 
-from sika.errors import SikaError
-
-__all__ = ["DEVICE_PATTERN", "InvalidDevice", "acting_device", "device_digest", "paying_from"]
+__all__ = ["DEVICE_PATTERN", "Device", "acting_device", "device_digest", "paying_from"]
 
 DEVICE_PATTERN = r"^[\x21-\x7e]{8,128}$"
 _DEVICE = re.compile(DEVICE_PATTERN)
 _DIGEST_CHARS = 24
 
-# The digest of the device the current request's customer pays from, if their app named one.
-_acting: ContextVar[str | None] = ContextVar("sika_acting_device", default=None)
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    customer_id: int  # whose request named it: only their own payments keep it
+    digest: str
 
 
-class InvalidDevice(SikaError):
-    code = "invalid_device"
+# The device the current request's customer pays from, if their app named one.
+_acting: ContextVar[Device | None] = ContextVar("sika_acting_device", default=None)
 
 
-def device_digest(named: str) -> str:
-    """What is kept of a device's identifier; :class:`InvalidDevice` for one that is not 8 to 128
-    visible ASCII characters."""
+def device_digest(named: str, key: bytes) -> str:
+    """What is kept of a device's identifier (the API has checked it against ``DEVICE_PATTERN``)."""
     if not _DEVICE.fullmatch(named):
-        raise InvalidDevice("X-Sika-Device: 8 to 128 visible ASCII characters (an install id)")
-    return hashlib.sha256(named.encode()).hexdigest()[:_DIGEST_CHARS]
+        raise ValueError("a device is named by 8 to 128 visible ASCII characters")
+    return hmac.new(key, named.encode(), hashlib.sha256).hexdigest()[:_DIGEST_CHARS]
 
 
-def paying_from(digest: str | None) -> None:
+def paying_from(device: Device | None) -> None:
     """The device of the request being handled (None: none named); set by the request's own task,
     it reaches the threads that task hands its work to and nothing else."""
-    _acting.set(digest)
+    _acting.set(device)
 
 
-def acting_device() -> str | None:
-    return _acting.get()
+def acting_device(payer_customer_id: int | None) -> str | None:
+    """The digest a movement paid by ``payer_customer_id`` keeps: the request's device, if it was
+    named by that very customer."""
+    device = _acting.get()
+    if device is None or payer_customer_id is None or device.customer_id != payer_customer_id:
+        return None
+    return device.digest

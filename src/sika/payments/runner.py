@@ -175,7 +175,7 @@ class Runner:
             raise TypeError(f"unknown parties of a movement: {sorted(unknown)}")
         if request is None:
             request = _default_request(kind, amount, parties)
-        device = acting_device()
+        device = acting_device(parties.get("payer_customer_id"))
         if device is not None and "device" not in (details or {}):
             details = {**(details or {}), "device": device}  # what per_device_max counts
         now = self._clock_ns()

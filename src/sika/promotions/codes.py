@@ -67,7 +67,8 @@ class Codes:
         prefix = normalize(prefix)
         if len(prefix) > PREFIX_CHARS_MAX:
             raise InvalidCampaign(f"prefix: at most {PREFIX_CHARS_MAX} letters or digits")
-        batch, now = "b" + secrets.token_hex(4), self._clock_ns()
+        # 56 random bits: a failed batch takes back its own codes by this id, never another's.
+        batch, now = "b" + secrets.token_hex(7), self._clock_ns()
         # Made and hashed before any transaction (a second of CPU for 100,000 codes), then written a
         # chunk a transaction: on SQLite every other writer (payments, the chat) waits for the one
         # write lock, so it is held for one chunk at a time, never for the whole batch.

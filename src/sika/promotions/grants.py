@@ -169,10 +169,9 @@ class Grants:
             legs += self._paid(campaign, facts.customer_id, amount, info=info, leg=leg,
                                to=self._wallet(draft), suffix="r")
         meter_source = self._system.id("meter_source")
-        for index, (key, cap, count) in enumerate(self._caps(campaign, facts, amount)):
+        for index, (key, cap, count, kind) in enumerate(self._caps(campaign, facts, amount)):
             meter = self.meters.account(key, cap)
-            # "v": the device's cap, which "why no reward?" names as such (sika.promotions.explain).
-            kind = DEVICE_LEG if key.split(":")[1] == "v" else CAP_LEG
+            # The kind begins the leg's id: "why no reward?" names a phone's cap as such (explain).
             legs.append(leg(f"{kind}{index}", meter_source, meter, count, Code.REWARD_METER))
         return Extra(group, tuple(legs), info)
 
@@ -195,25 +194,26 @@ class Grants:
             info.update(withheld=withheld, collects=[[c.reward_id, c.amount] for c in collections])
         return legs
 
-    def _caps(self, campaign: Campaign, facts: Facts, amount: int) -> list[tuple[str, int, int]]:
-        """(meter key, cap, what this reward counts) for each cap of the campaign."""
+    def _caps(self, campaign: Campaign, facts: Facts, amount: int) -> list[tuple[str, int, int, str]]:
+        """(meter key, cap, what this reward counts, the kind its leg's id begins with) for each cap of
+        the campaign."""
         rules, who = campaign.rules, facts.customer_id
-        caps: list[tuple[str, int, int]] = []
+        caps: list[tuple[str, int, int, str]] = []
         if campaign.kind is CampaignKind.REFERRAL:
-            caps.append((f"{campaign.id}:ref:{who}", 1, 1))  # a referee is rewarded once
+            caps.append((f"{campaign.id}:ref:{who}", 1, 1, CAP_LEG))  # a referee is rewarded once
         if rules.per_customer_max and amount:
-            caps.append((f"{campaign.id}:c:{who}", rules.per_customer_max, amount))
+            caps.append((f"{campaign.id}:c:{who}", rules.per_customer_max, amount, CAP_LEG))
         if rules.per_customer_count_max:
-            caps.append((f"{campaign.id}:n:{who}", rules.per_customer_count_max, 1))
+            caps.append((f"{campaign.id}:n:{who}", rules.per_customer_count_max, 1, CAP_LEG))
         if rules.per_customer_day_max or rules.per_day_max:
             day = self._when.local_date(campaign, facts.at)
             if rules.per_customer_day_max:
-                caps.append((f"{campaign.id}:n:{who}:{day}", rules.per_customer_day_max, 1))
+                caps.append((f"{campaign.id}:n:{who}:{day}", rules.per_customer_day_max, 1, CAP_LEG))
             if rules.per_day_max and amount:
-                caps.append((f"{campaign.id}:d:{day}", rules.per_day_max, amount))
+                caps.append((f"{campaign.id}:d:{day}", rules.per_day_max, amount, CAP_LEG))
         if rules.per_device_max and facts.device:
             device = hashlib.sha256(facts.device.encode()).hexdigest()[:24]
-            caps.append((f"{campaign.id}:v:{device}", rules.per_device_max, 1))
+            caps.append((f"{campaign.id}:v:{device}", rules.per_device_max, 1, DEVICE_LEG))
         return caps
 
     # Facts -----------------------------------------------------------------------------------------

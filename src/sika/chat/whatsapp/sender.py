@@ -56,6 +56,8 @@ WINDOW_S = 24 * 3600
 WINDOW_MARGIN_S = 60
 # Longer than GraphClient's worst case (timeouts and back-off over all its retries).
 OUTBOUND_LEASE_S = 300
+# A lease taken this recently is not renewed before a send (see send_due).
+FRESH_LEASE_S = 30
 OUTBOUND_ATTEMPTS_MAX = 8
 # A row waiting behind an earlier one of the same person is looked at again this much later.
 DEFER_NS = _NS // 5
@@ -215,9 +217,9 @@ class Sender:
         for row in rows:
             now = self._clock_ns()
             lease = row["lease_until_ns"]
-            # Renewed (a write, a commit) only once half of it has run out, as the outbox does: the
-            # claim just leased the rows, and each send takes seconds at most.
-            if lease - now <= OUTBOUND_LEASE_S * _NS // 2:
+            # Renewed (a write, a commit) unless the claim leased it a moment ago: every send starts
+            # with at least OUTBOUND_LEASE_S - FRESH_LEASE_S left, more than a send's worst case.
+            if lease - now < (OUTBOUND_LEASE_S - FRESH_LEASE_S) * _NS:
                 lease = renew(self._engine, outbound, row["id"], lease, now_ns=now,
                               lease_s=OUTBOUND_LEASE_S)
                 if lease is None:
