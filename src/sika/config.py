@@ -141,7 +141,7 @@ class Settings(BaseSettings):
     notices: NoticeRules = Field(default_factory=NoticeRules)
 
     # Promotions: the key of promotion codes' digests (codes are stored only as HMACs under it; set a
-    # secret one in production).
+    # secret one in production), and of the devices customers' apps name (sika.payments.devices).
     promo_code_key: str = Field(default="sika-promotion-codes", min_length=8, max_length=200)
 
     @field_validator("pin_pepper")

@@ -392,8 +392,10 @@ def test_a_callback_body_changed_in_transit_does_not_verify(
     world: World, merchant_server: MerchantServer
 ) -> None:
     shop = _new_merchant(world, "Assigame Online", callback_url=merchant_server.url)
-    ama = world.wallet(AMA, "Ama Mensah", cash=50_000)
+    # Approved from Ama's app, which names her phone: kept on the payment, never sent to the merchant.
+    ama = {**world.wallet(AMA, "Ama Mensah", cash=50_000), "X-Sika-Device": "install-7f3a9c21"}
     payment = _paid(world, ama, AMA, merchant={"Authorization": f"Bearer {shop['api_key']}"})
+    assert "device" in world.container.payments.get(payment).details
     _deliver_until_quiet(world)
     hit = merchant_server.hits[-1]
     body = json.loads(hit.body)
@@ -402,6 +404,7 @@ def test_a_callback_body_changed_in_transit_does_not_verify(
         payment,
         PRICE,
     )
+    assert "device" not in body["data"]
     assert body["data"]["reference"] == "order-1042"
     assert verify(shop["callback_secret"], hit.body, hit.headers["Sika-Signature"])
     forged = hit.body.replace(str(PRICE).encode(), b"99999")

@@ -4,6 +4,7 @@ refunds, reserved with held purchases. Each test ends with the budget identity a
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -14,7 +15,8 @@ from sika.bootstrap import Container
 from sika.chat.i18n import translator
 from sika.chat.texts.statement import history_line
 from sika.errors import SikaError
-from sika.payments import Status, new_movement_id
+from sika.payments import Kind, Status, new_movement_id
+from sika.payments.hooks import Additions, Draft
 from sika.promotions import CampaignStateError, Reason
 from sika.promotions.schema import rewards
 from sika.rides.geo import Point
@@ -281,3 +283,23 @@ def test_a_ride_discount_is_paid_back_with_the_fare_of_a_wallet_ride(town: Town)
     assert_statement_adds_up(town, ama)
     ride_item = town.container.statements.page(ama, limit=1).items[0]
     assert (ride_item.kind, ride_item.amount, ride_item.reward) == ("ride", -fare + fare // 10, fare // 10)
+
+
+def test_a_bundle_takes_no_airtime_bonus_and_the_cashback_it_would_have_beaten_pays(town: Town) -> None:
+    bonus = town.campaign("airtime_bonus", 5_000, rules={"percent": 20, "reward_max": 500})
+    cashback = town.campaign(budget=5_000, rules={"percent": 5, "reward_max": 250, "operations": ["airtime"]})
+    ama = town.wallet("Ama", 50_000)
+    grants = town.container.promotions.grants
+
+    def offered(product: str) -> Additions:
+        return grants.extras(Draft(
+            id=new_movement_id(), kind=Kind.AIRTIME, amount=1_000, fee=0, legs=(), details={},
+            payer_customer_id=ama.id, payee_customer_id=None, merchant_id=None, provider="togocom",
+            product=product, now_ns=time.time_ns()))
+
+    bundle = offered("data:J1GO")  # a fixed-price bundle: the bonus is no offer here
+    assert [e.info["campaign"] for e in bundle.extras] == [cashback.id]
+    assert bonus.id not in bundle.notes.get("promotions", {})
+    airtime = offered("airtime")  # airtime of any amount: the bonus (200) beats the cashback (50)
+    assert [e.info["campaign"] for e in airtime.extras] == [bonus.id]
+    assert airtime.notes["promotions"] == {cashback.id: "better_offer"}

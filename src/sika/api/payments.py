@@ -40,6 +40,7 @@ from sika.chat.texts.notifications import NotificationText
 from sika.db import UNAVAILABLE
 from sika.notices import category_of
 from sika.payments import Agent, Movement, UnknownMovement, movement_id
+from sika.payments.devices import for_parties
 from sika.payments.hooks import rewards_of
 from sika.payments.outbox import OWNER_SECRET_KINDS, SECRET
 from sika.wallet import Pin
@@ -178,17 +179,12 @@ class NotificationPage(BaseModel):
     next_cursor: str | None
 
 
-# Details that are not for every party of a movement: the payer's device (which would link one phone's
-# wallets for a payee or a merchant) and the internal reason.
-_PRIVATE_DETAILS = frozenset({"reason", "device"})
-
-
 def transfer_out(movement: Movement) -> TransferOut:
     return TransferOut(id=movement.id, kind=str(movement.kind), status=str(movement.status),
                        amount=movement.amount, fee=movement.fee, commission=movement.commission,
                        currency=movement.currency, counterparty=movement.counterparty,
                        error_code=movement.error_code,
-                       details={k: v for k, v in movement.details.items() if k not in _PRIVATE_DETAILS},
+                       details=for_parties(movement.details),
                        created_at=movement.created_at_ns / 1e9, reward=_reward(movement))
 
 

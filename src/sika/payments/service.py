@@ -20,6 +20,7 @@ from sika import phones
 from sika.errors import SikaError
 from sika.payments.agents import Agent, Merchant
 from sika.payments.callbacks import enqueue_callback
+from sika.payments.devices import for_parties
 from sika.payments.fees import DEFAULT_FEES, FeeSchedule, Operation
 from sika.payments.fingerprints import fingerprint
 from sika.payments.hooks import KindHooks
@@ -313,7 +314,7 @@ class _MerchantKinds(KindHooks):
     def completed(self, connection: Connection, movement: Movement, now_ns: int) -> None:
         assert movement.merchant_id is not None
         if movement.kind is Kind.MERCHANT_PAYMENT:
-            event, data = "payment.completed", {"payment_id": movement.id, **movement.details}
+            event, data = "payment.completed", {"payment_id": movement.id, **for_parties(movement.details)}
         else:
             paid = self._get(str(movement.details["payment"]))
             event, data = "refund.completed", {"refund_id": movement.id, "payment_id": paid.id,

@@ -35,7 +35,7 @@ class Reason(enum.StrEnum):
     TOO_SMALL = "too_small"
     NOT_REFERRED = "not_referred"
     BETTER_OFFER = "better_offer"
-    # The better offer was chosen, then refused by the ledger (its budget or a cap, in a race): this
+    # The better offer was chosen, then refused by the ledger (its budget empty, a cap reached): this
     # one was not tried in its place (docs/promotions.md, "Not done yet").
     CHOSEN_OFFER_REFUSED = "chosen_offer_refused"
     # Found when the ledger refused the reward in the payment's batch:

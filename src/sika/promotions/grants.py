@@ -98,6 +98,10 @@ class Grants:
                 notes[campaign.id] = str(verdict)
             elif campaign.kind is CampaignKind.REFERRAL and self._referrer(campaign, facts) is None:
                 notes[campaign.id] = str(Reason.NOT_REFERRED)
+            elif campaign.kind is CampaignKind.AIRTIME_BONUS and not _takes_bonus(draft):
+                # A bundle (an airtime purchase of a fixed price) takes no bonus: not an offer here, so
+                # that it never wins over one that would pay (see _extra).
+                continue
             else:
                 offers.append(verdict)
         kept, lost = choose(offers)
@@ -158,7 +162,7 @@ class Grants:
             # the money is in their statement as a movement naming them.
             info.update(referrer=referrer[0], referrer_amount=rules.referrer_amount or 0)
         elif campaign.kind is CampaignKind.AIRTIME_BONUS:
-            if draft.product != "airtime" or draft.provider is None:
+            if not _takes_bonus(draft) or draft.provider is None:  # (extras() left such offers out)
                 return None  # a bundle's price is fixed: only airtime of any amount takes a bonus
             provider = self._system.provider(draft.provider)
             # Airtime the operator delivers with this very order: it keeps nothing back for a reward
@@ -286,3 +290,8 @@ class Grants:
         account = self._customers.by_id(int(found)).account_id
         assert account is not None
         return int(found), account
+
+
+def _takes_bonus(draft: Draft) -> bool:
+    """Whether an airtime bonus can ride on this purchase: airtime of any amount, through a provider."""
+    return draft.product == "airtime" and draft.provider is not None
