@@ -27,11 +27,11 @@ from sika.devservers import free_port
 
 EXAMPLES_PER_OPERATION = 10
 SEED = 16
-# What schemathesis waits for one answer (its default is 10 s). The runs share one SQLite server, and
-# an admin's batch of 99,999 promo codes (the limit is 100,000) is seconds of CPU on a loaded machine:
-# its own answer, and once (when the batch was one transaction) a customer's write queued behind it,
-# took past 10 s (a slow answer, not a wrong one; this test checks answers against the schema, the
-# benchmarks measure time).
+# What schemathesis waits for one answer, and the time its response-time check allows (10 s by
+# default; speed is the benchmarks' to measure, and a slow answer here is not a wrong one). The runs
+# share one SQLite server, and an admin's batch of 99,999 promo codes (the limit is 100,000) is
+# seconds of CPU on a loaded machine: its own answer once took 10.3 s, and (when a batch was one
+# transaction) a customer's write queued behind it once waited past 10 s.
 REQUEST_TIMEOUT_S = 60
 START_S_MAX = 60.0
 RUN_S_MAX = 600
@@ -99,6 +99,7 @@ def runs(demo_server: tuple[str, dict[str, str]], tmp_path_factory: pytest.TempP
                      "-H", f"Authorization: Bearer {credentials[credential]}",
                      "--max-examples", str(EXAMPLES_PER_OPERATION), "--seed", str(SEED), "--workers", "1",
                      "--request-timeout", str(REQUEST_TIMEOUT_S),
+                     "--max-response-time", str(REQUEST_TIMEOUT_S),
                      "--no-color", "--generation-database", "none"],
                     stdout=log, stderr=subprocess.STDOUT), out)
         yield started
