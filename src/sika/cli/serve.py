@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from sika import interrupts
 from sika.bootstrap import Container, bootstrap
 from sika.config import Settings, settings
 from sika.heap import settle
@@ -75,6 +76,9 @@ def worker() -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    if interrupts.requested():  # a Ctrl-C that came while it was starting (sika.interrupts)
+        container.close()
+        return
     runner.start()
     # `sika bench whatsapp` waits for this line (sika.bench.whatsapp_fleet): keep the two together.
     logging.getLogger("sika.worker").info("worker started on %s", container.engine.dialect.name)
