@@ -122,13 +122,12 @@ def test_one_reward_a_device_counts_the_phone_the_app_names_not_the_wallet(world
     first = send(ama, "install-7f3a9c21")
     assert first["reward"] is not None and first["reward"]["amount"] == 50  # type: ignore[index]
     again = send(kofi, "install-7f3a9c21")  # another wallet on the same phone
-    assert again["reward"] is None
+    # The better offer's cap on this phone is reached: the smaller one pays in its place.
+    assert again["reward"] is not None and again["reward"]["campaign"] == "Small cashback"  # type: ignore[index]
     why = client.get(f"/v1/me/rewards/why?movement={again['id']}", headers=kofi).json()
     assert [(item["reason"], item["message"]) for item in why["items"]] == [
-        ("device_cap_reached", "Ramadan cashback : cette offre a déjà servi sur ce téléphone."),
-        # The smaller offer lost to the one chosen, which could not pay: not "a better offer paid".
-        ("chosen_offer_refused",
-         "Small cashback : une autre offre a été choisie pour ce paiement, mais elle n'a pas pu payer.")]
+        (None, "Small cashback : vous avez gagné 20 F CFA."),
+        ("device_cap_reached", "Ramadan cashback : cette offre a déjà servi sur ce téléphone.")]
     paid = client.get(f"/v1/me/rewards/why?movement={first['id']}", headers=ama).json()
     assert [item["reason"] for item in paid["items"]] == [None, "better_offer"]
     assert send(kofi, "install-0b5e2d88")["reward"] is not None  # Kofi's own phone
@@ -143,7 +142,38 @@ def test_one_reward_a_device_counts_the_phone_the_app_names_not_the_wallet(world
     bad = client.post("/v1/transfers", headers={**ama, "X-Sika-Device": "short", **key()},
                       json={"to": "+22891445566", "amount": 1_000})
     assert bad.status_code == 422 and bad.json()["code"] == "validation_error"
-    assert world.balance("+22890112233") == 50_000 - 2_000 + 50 + 50  # the refused one moved nothing
+    assert world.balance("+22890112233") == 50_000 - 2_000 + 50 + 50
+    assert world.balance("+22897112233") == 50_000 - 2_000 + 20 + 50
+
+
+def test_once_the_best_offer_s_budget_is_spent_the_next_best_pays(world: World) -> None:
+    """Two exclusive cashbacks: while the larger one's budget lasts it pays; once spent, the smaller
+    one pays in its place, payment after payment (not "no reward" for everyone until an operator acts)."""
+    client, admin = world.client, world.admin
+    ama = world.wallet("+22890112233", "Ama", cash=50_000)
+    world.wallet("+22897112233", "Kofi")
+    big = client.post("/v1/campaigns", headers=admin, json={
+        **CASHBACK, "name": "Big cashback", "budget": 300,
+        "rules": {**CASHBACK["rules"], "percent": 5}})  # type: ignore[dict-item]
+    small = client.post("/v1/campaigns", headers=admin, json={
+        **CASHBACK, "name": "Small cashback", "rules": {**CASHBACK["rules"], "percent": 2}})  # type: ignore[dict-item]
+    for made in (big, small):
+        assert client.post(f"/v1/campaigns/{made.json()['id']}/start", headers=admin).status_code == 200
+
+    def send() -> dict[str, object]:
+        sent = client.post("/v1/transfers", headers={**ama, **key()}, json={"to": "+22897112233", "amount": 5_000})
+        assert sent.status_code == 201, sent.text
+        return dict(sent.json())
+
+    sent = [send() for _ in range(3)]
+    assert [(s["reward"]["campaign"], s["reward"]["amount"]) for s in sent] == [  # type: ignore[index]
+        ("Big cashback", 250), ("Small cashback", 100), ("Small cashback", 100)]
+    why = client.get(f"/v1/me/rewards/why?movement={sent[2]['id']}", headers=ama).json()
+    assert [(item["reason"], item["message"]) for item in why["items"]] == [
+        (None, "Small cashback : vous avez gagné 100 F CFA."),
+        ("budget_exhausted", "Big cashback : le budget de l'offre est épuisé.")]
+    assert client.get(f"/v1/campaigns/{big.json()['id']}", headers=admin).json()["remaining"] == 50
+    assert world.balance("+22890112233") == 50_000 - 15_000 + 250 + 100 + 100
 
 
 def test_admin_routes_refuse_customers_and_explain_bad_campaigns(world: World) -> None:

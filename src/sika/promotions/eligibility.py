@@ -35,8 +35,9 @@ class Reason(enum.StrEnum):
     TOO_SMALL = "too_small"
     NOT_REFERRED = "not_referred"
     BETTER_OFFER = "better_offer"
-    # The better offer was chosen, then refused by the ledger (its budget empty, a cap reached): this
-    # one was not tried in its place (docs/promotions.md, "Not done yet").
+    # The better offer was chosen, then refused by the ledger (another payment took its budget's last
+    # francs or its cap's last count in the meantime): this one was not tried in its place. An offer
+    # already refusable when the payment began is passed over instead (grants.Grants._payable).
     CHOSEN_OFFER_REFUSED = "chosen_offer_refused"
     # Found when the ledger refused the reward in the payment's batch:
     BUDGET_EXHAUSTED = "budget_exhausted"
@@ -168,10 +169,15 @@ def is_exclusive(campaign: Campaign) -> bool:
     return campaign.rules.stacking == "exclusive" and campaign.kind not in _ADDITIVE_KINDS
 
 
+def preference(offer: Offer) -> tuple[int, int]:
+    """The order of exclusive offers, the best last: the largest reward, the older campaign on a tie."""
+    return offer.amount, -offer.campaign.created_at_ns
+
+
 def choose(offers: list[Offer]) -> tuple[list[Offer], list[Offer]]:
     """(what pays, what lost to a better offer): every additive offer and draw entry and referral,
     plus the best exclusive one (the largest reward; the older campaign on a tie)."""
     exclusive = [o for o in offers if is_exclusive(o.campaign)]
-    best = max(exclusive, key=lambda o: (o.amount, -o.campaign.created_at_ns), default=None)
+    best = max(exclusive, key=preference, default=None)
     kept = [o for o in offers if o not in exclusive or o is best]
     return kept, [o for o in exclusive if o is not best]

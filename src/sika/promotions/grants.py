@@ -14,6 +14,8 @@ into the payment's details (``details["promotions"][campaign]``), for "why no ca
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -26,7 +28,16 @@ from sika.payments.hooks import NOTHING, Additions, Draft, Extra
 from sika.payments.movements import Code, Kind, Leg, Movement, Role
 from sika.promotions.clawbacks import REVERSALS, plan_clawbacks
 from sika.promotions.debts import Debts
-from sika.promotions.eligibility import Customerish, Facts, Offer, Reason, choose, judge
+from sika.promotions.eligibility import (
+    Customerish,
+    Facts,
+    Offer,
+    Reason,
+    choose,
+    is_exclusive,
+    judge,
+    preference,
+)
 from sika.promotions.followups import record
 from sika.promotions.meters import CAP_LEG, DEVICE_LEG, OWED_LEG, Meters
 from sika.promotions.model import Campaign
@@ -49,6 +60,9 @@ OPERATIONS: dict[Kind, Operation] = {
     RIDE: Operation.RIDE,
 }
 _DAY_NS = 86_400 * 1_000_000_000
+# How old a budget's figure may be when choosing among exclusive offers, and how many are kept.
+BUDGET_READ_S = 1.0
+BUDGETS_MAX = 1_024
 
 
 def group_of(campaign_id: str) -> str:
@@ -68,11 +82,15 @@ class Grants:
         system: SystemAccounts,
     ) -> None:
         self._engine = engine
+        self._ledger = ledger
         self._store = store
         self._when = when
         self._customers = customers
         self._system = system
         self.meters = Meters(engine, ledger)
+        # Budgets' available francs as last read (campaign id -> (francs, monotonic s)): _payable.
+        self._budgets: dict[str, tuple[int, float]] = {}
+        self._budgets_lock = threading.Lock()
         self.debts = Debts(engine, ledger, self.meters)
 
     # The hook --------------------------------------------------------------------------------------
@@ -104,13 +122,14 @@ class Grants:
                 continue
             else:
                 offers.append(verdict)
-        kept, lost = choose(offers)
+        kept, lost = choose(self._payable(offers, facts, notes))
         notes.update({offer.campaign.id: str(Reason.BETTER_OFFER) for offer in lost})
         extras = tuple(extra for offer in kept if (extra := self._extra(draft, facts, offer)) is not None)
         return Additions(extras, {"promotions": notes} if notes else {})
 
     def completed(self, connection: Connection, movement: Movement, now_ns: int) -> None:
         record(connection, movement, now_ns)
+        self._spent(movement)
         if movement.details.get("clawbacks"):
             self.debts.invalidate()  # a clawback it could not take is owed: the next rewards collect it
 
@@ -120,6 +139,77 @@ class Grants:
         extras = movement.details.get("extras") or {}
         return bool(movement.details.get("clawbacks")) or any(
             isinstance(info, dict) and "campaign" in info for info in extras.values())
+
+    # Choosing among exclusive offers -------------------------------------------------------------
+
+    def _payable(self, offers: list[Offer], facts: Facts, notes: dict[str, str]) -> list[Offer]:
+        """``offers`` less the best exclusive ones the ledger would refuse now (a budget with less left
+        than the reward, a cap of theirs reached), while a next best remains: a campaign whose budget
+        ran out must not keep the others from paying, payment after payment. Only a forecast (read
+        outside the ledger's lock, a budget's figure up to ``BUDGET_READ_S`` old): a payment racing
+        another for a budget's last francs may still be refused, and goes without that reward
+        (``chosen_offer_refused``). The last one is left to the ledger, which records its refusal."""
+        exclusive = sorted((offer for offer in offers if is_exclusive(offer.campaign)), key=preference)
+        refused: dict[str, Reason] = {}
+        for offer in reversed(exclusive[1:]):  # the best first; the worst is the ledger's to judge
+            reason = self._refusal(offer, facts)
+            if reason is None:
+                break
+            refused[offer.campaign.id] = reason
+        if not refused:
+            return offers
+        notes.update({campaign_id: str(reason) for campaign_id, reason in refused.items()})
+        return [offer for offer in offers if offer.campaign.id not in refused]
+
+    def _refusal(self, offer: Offer, facts: Facts) -> Reason | None:
+        """Why the ledger would refuse ``offer`` as its accounts stand, if it would: the budget (as
+        last read, less what this process paid from it since), then the caps' meters (read now; a
+        meter not opened yet has counted nothing)."""
+        if self._budget_left(offer.campaign) < offer.amount:
+            return Reason.BUDGET_EXHAUSTED
+        caps = self._caps(offer.campaign, facts, offer.amount)
+        open_meters = self.meters.known({cap[0] for cap in caps}) if caps else {}
+        if not open_meters:
+            return None
+        accounts = self._ledger.get_accounts(list(open_meters.values()))
+        for key, cap, count, kind in caps:
+            meter = accounts.get(open_meters[key]) if key in open_meters else None
+            if meter is None:
+                continue
+            most = meter.balance_max if meter.balance_max is not None else cap
+            # As the ledger counts a credit against balance_max (sika.ledger.engine).
+            if meter.credits_posted + meter.credits_pending + count - meter.debits_posted > most:
+                return Reason.DEVICE_CAP_REACHED if kind == DEVICE_LEG else Reason.CAP_REACHED
+        return None
+
+    def _budget_left(self, campaign: Campaign) -> int:
+        now = time.monotonic()
+        with self._budgets_lock:
+            known = self._budgets.get(campaign.id)
+        if known is not None and now - known[1] < BUDGET_READ_S:
+            return known[0]
+        left = self._ledger.get_account(campaign.account_id).available
+        with self._budgets_lock:
+            if len(self._budgets) >= BUDGETS_MAX:
+                self._budgets.clear()
+            self._budgets[campaign.id] = (left, now)
+        return left
+
+    def _spent(self, movement: Movement) -> None:
+        """What this movement's rewards took from budgets this process keeps a figure of (so that its
+        next payments see it before the next read); a budget that refused one is read again."""
+        extras = movement.details.get("extras") or {}
+        dropped = movement.details.get("dropped") or {}
+        with self._budgets_lock:
+            if not self._budgets:
+                return
+            for info in extras.values():
+                campaign_id = info.get("campaign") if isinstance(info, dict) else None
+                known = self._budgets.get(str(campaign_id))
+                if known is not None and "clawback" not in info:
+                    self._budgets[str(campaign_id)] = (known[0] - int(info.get("amount") or 0), known[1])
+            for group in dropped:
+                self._budgets.pop("cp_" + str(group)[1:], None)
 
     # Building a reward -----------------------------------------------------------------------------
 

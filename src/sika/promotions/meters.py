@@ -11,6 +11,7 @@ money moves in a meter leg; meters count, as the wallets' monthly inflow meters 
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -52,6 +53,18 @@ class Meters:
     def used(self, key: str) -> int:
         account_id = self._cache.get(key) or self._lookup(key)
         return 0 if account_id is None else self._ledger.get_account(account_id).balance
+
+    def known(self, keys: Collection[str]) -> dict[str, int]:
+        """The meters of ``keys`` that exist (one read for those not cached); none is opened."""
+        found = {key: self._cache[key] for key in keys if key in self._cache}
+        missing = sorted(set(keys) - found.keys())
+        if missing:
+            with self._engine.connect() as connection:
+                rows = connection.execute(
+                    select(meters.c.key, meters.c.account_id).where(meters.c.key.in_(missing))
+                ).all()
+            found.update({str(row.key): int(row.account_id) for row in rows})
+        return found
 
     def _lookup(self, key: str) -> int | None:
         with self._engine.connect() as connection:
