@@ -394,8 +394,13 @@ def test_a_callback_body_changed_in_transit_does_not_verify(
     shop = _new_merchant(world, "Assigame Online", callback_url=merchant_server.url)
     # Approved from Ama's app, which names her phone: kept on the payment, never sent to the merchant.
     ama = {**world.wallet(AMA, "Ama Mensah", cash=50_000), "X-Sika-Device": "install-7f3a9c21"}
+    # A cashback on merchant payments: Ama's reward, and the campaigns' verdicts, are hers alone.
+    campaigns = world.container.promotions.campaigns
+    cashback = campaigns.create(name="Shop cashback", kind="cashback", budget=10_000,
+                                rules={"percent": 2, "reward_max": 500, "operations": ["merchant"]})
+    campaigns.start(cashback.id)
     payment = _paid(world, ama, AMA, merchant={"Authorization": f"Bearer {shop['api_key']}"})
-    assert "device" in world.container.payments.get(payment).details
+    assert {"device", "extras"} <= world.container.payments.get(payment).details.keys()
     _deliver_until_quiet(world)
     hit = merchant_server.hits[-1]
     body = json.loads(hit.body)
@@ -404,7 +409,7 @@ def test_a_callback_body_changed_in_transit_does_not_verify(
         payment,
         PRICE,
     )
-    assert "device" not in body["data"]
+    assert not {"device", "extras", "promotions", "dropped"} & body["data"].keys()
     assert body["data"]["reference"] == "order-1042"
     assert verify(shop["callback_secret"], hit.body, hit.headers["Sika-Signature"])
     forged = hit.body.replace(str(PRICE).encode(), b"99999")

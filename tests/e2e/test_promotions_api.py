@@ -139,6 +139,12 @@ def test_one_reward_a_device_counts_the_phone_the_app_names_not_the_wallet(world
     efua = world.login("+22891445566", "4827")
     seen = client.get(f"/v1/transfers/{first['id']}", headers=efua)
     assert seen.status_code == 200 and "device" not in seen.json()["details"]
+    # Ama's reward and the campaigns' verdicts on her payment are hers, not the payee's to read.
+    assert seen.json()["reward"] is None
+    assert not {"extras", "dropped", "promotions"} & seen.json()["details"].keys()
+    assert client.get(f"/v1/me/rewards/why?movement={first['id']}", headers=efua).json()["items"] == []
+    own = client.get(f"/v1/transfers/{first['id']}", headers=ama).json()
+    assert own["reward"]["amount"] == 50 and {"extras", "promotions"} <= own["details"].keys()
     bad = client.post("/v1/transfers", headers={**ama, "X-Sika-Device": "short", **key()},
                       json={"to": "+22891445566", "amount": 1_000})
     assert bad.status_code == 422 and bad.json()["code"] == "validation_error"
@@ -161,7 +167,8 @@ def test_once_the_best_offer_s_budget_is_spent_the_next_best_pays(world: World) 
         assert client.post(f"/v1/campaigns/{made.json()['id']}/start", headers=admin).status_code == 200
 
     def send() -> dict[str, object]:
-        sent = client.post("/v1/transfers", headers={**ama, **key()}, json={"to": "+22897112233", "amount": 5_000})
+        sent = client.post("/v1/transfers", headers={**ama, **key()},
+                           json={"to": "+22897112233", "amount": 5_000})
         assert sent.status_code == 201, sent.text
         return dict(sent.json())
 

@@ -185,7 +185,7 @@ async def approve(
     def run() -> TransferOut:
         customer = customer_of(container, who)
         movement: Movement = container.approvals.approve(approval_id[:40], customer, Pin(body.pin))
-        return transfer_out(movement.raise_for_failure())
+        return transfer_out(movement.raise_for_failure(), who)
 
     return await run_in_threadpool(run)
 

@@ -41,7 +41,7 @@ from sika.db import UNAVAILABLE
 from sika.notices import category_of
 from sika.payments import Agent, Movement, UnknownMovement, movement_id
 from sika.payments.devices import for_parties
-from sika.payments.hooks import rewards_of
+from sika.payments.hooks import rewards_of, seen_by
 from sika.payments.outbox import OWNER_SECRET_KINDS, SECRET
 from sika.wallet import Pin
 
@@ -179,7 +179,11 @@ class NotificationPage(BaseModel):
     next_cursor: str | None
 
 
-def transfer_out(movement: Movement) -> TransferOut:
+def transfer_out(movement: Movement, who: Caller) -> TransferOut:
+    """The answer about a movement to ``who``, one of its parties or an admin: a party sees its own
+    rewards and, as the payer, the campaigns' verdicts; not the other party's (payments.hooks.seen_by)."""
+    if who.role is not Role.ADMIN:
+        movement = seen_by(movement, who.customer_id)
     return TransferOut(id=movement.id, kind=str(movement.kind), status=str(movement.status),
                        amount=movement.amount, fee=movement.fee, commission=movement.commission,
                        currency=movement.currency, counterparty=movement.counterparty,
@@ -207,7 +211,7 @@ async def money_post(container: Container, who: Caller, key: str | None, route: 
         result = await run_in_threadpool(run_again_if_busy, run, movement_id(f"{scope_of(who)}|{route}", key))
         if isinstance(result, JSONResponse):
             return result.status_code, json.loads(bytes(result.body))
-        return 201, transfer_out(result.raise_for_failure()).model_dump()
+        return 201, transfer_out(result.raise_for_failure(), who).model_dump()
 
     return await idempotent(container.engine, who, key=key, route=route,
                             body=body.model_dump(mode="json"), handler=handler)
@@ -317,7 +321,7 @@ async def get_transfer(
         if not _is_party(container, who, movement):
             # Not "forbidden": whether an id exists is not for strangers to learn.
             raise UnknownMovement(f"no transfer {transfer_id[:40]}")
-        return transfer_out(movement)
+        return transfer_out(movement, who)
 
     return await run_in_threadpool(run)
 

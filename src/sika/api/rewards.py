@@ -18,6 +18,7 @@ from sika.bootstrap import Container
 from sika.chat.i18n import translator
 from sika.chat.texts.promotions import CODE_ERRORS, offer_text, verdict_text
 from sika.payments import UnknownMovement
+from sika.payments.hooks import seen_by
 from sika.promotions import CodeRefused
 
 __all__ = ["router"]
@@ -108,7 +109,8 @@ async def why(who: Who, container: Of, movement: Annotated[str, Query(max_length
                     "reason": None if v.reason is None else str(v.reason),
                     "message": verdict_text(t, v),
                 }
-                for v in container.promotions.why(found)
+                # The payer's verdicts are theirs: a payee hears of their own rewards only.
+                for v in container.promotions.why(seen_by(found, customer.id))
             ],
         }
 

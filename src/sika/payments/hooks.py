@@ -57,6 +57,7 @@ __all__ = [
     "drop_group",
     "extend",
     "rewards_of",
+    "seen_by",
     "without_group",
 ]
 
@@ -296,6 +297,40 @@ def rewards_of(movement: Movement) -> list[dict[str, Any]]:
         for info in extras.values()
         if isinstance(info, dict) and (info.get("amount") or info.get("withheld")) and info.get("campaign")
     ]
+
+
+# What the campaigns said of a payment (sika.promotions.explain): the payer's verdicts.
+_VERDICTS = ("dropped", "promotions")
+
+
+def seen_by(movement: Movement, customer_id: int | None) -> Movement:
+    """``movement`` as one of its parties may see it: of the groups' rewards, only those paid to
+    ``customer_id`` (or taken back from them: a refund's clawback concerns its payee), and the
+    campaigns' verdicts on the payment only when they are its payer. ``None``: a business's key (the
+    merchant, the agent), which sees no customer's rewards. Nothing else changes (for_parties trims
+    what no party sees)."""
+    extras = movement.details.get("extras")
+    trimmed = dict(movement.details)
+    if isinstance(extras, dict):
+        kept = {group: info for group, info in extras.items()
+                if _concerns(movement, info) in (None, customer_id)}
+        if kept:
+            trimmed["extras"] = kept
+        else:
+            trimmed.pop("extras")
+    if customer_id is None or customer_id != movement.payer_customer_id:
+        for key in _VERDICTS:
+            trimmed.pop(key, None)
+    return replace(movement, details=trimmed)
+
+
+def _concerns(movement: Movement, info: object) -> int | None:
+    """The customer a group's reward concerns (None: no customer's reward)."""
+    if not isinstance(info, dict):
+        return None
+    if info.get("customer") is not None:
+        return int(info["customer"])
+    return movement.payee_customer_id if "clawback" in info else None
 
 
 def receipt_params(movement: Movement) -> dict[str, Any]:

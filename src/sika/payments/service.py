@@ -23,7 +23,7 @@ from sika.payments.callbacks import enqueue_callback
 from sika.payments.devices import for_parties
 from sika.payments.fees import DEFAULT_FEES, FeeSchedule, Operation
 from sika.payments.fingerprints import fingerprint
-from sika.payments.hooks import KindHooks
+from sika.payments.hooks import KindHooks, seen_by
 from sika.payments.limits import check_amount
 from sika.payments.movements import Code, Kind, Leg, Movement, Role, Status, UnknownMovement
 from sika.payments.recovery import PAGE_LIMIT_MAX, Recovery
@@ -314,7 +314,9 @@ class _MerchantKinds(KindHooks):
     def completed(self, connection: Connection, movement: Movement, now_ns: int) -> None:
         assert movement.merchant_id is not None
         if movement.kind is Kind.MERCHANT_PAYMENT:
-            event, data = "payment.completed", {"payment_id": movement.id, **for_parties(movement.details)}
+            # The customer's rewards and the campaigns' verdicts are theirs, not the merchant's.
+            event, data = "payment.completed", {"payment_id": movement.id,
+                                                **for_parties(seen_by(movement, None).details)}
         else:
             paid = self._get(str(movement.details["payment"]))
             event, data = "refund.completed", {"refund_id": movement.id, "payment_id": paid.id,
