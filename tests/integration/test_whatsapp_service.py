@@ -34,6 +34,7 @@ from sika.chat.whatsapp.service import INBOX_ATTEMPTS_MAX
 from sika.db import create_db_engine
 from sika.migration import upgrade
 from sika.payments.outbox import Message
+from sika.payments.queue import claim_due
 from sika_fakes.graph import FakeGraph
 
 AMA, KOFI = "22890112233", "22897112233"
@@ -343,6 +344,31 @@ def test_the_queue_renews_a_lease_only_once_half_of_it_has_run_out(
     renewals = [sql for sql in run if sql.startswith("UPDATE wa_outbound SET lease_until_ns")]
     assert len(renewals) == 1  # the second row alone: the claim had just leased the first
     assert graph.texts_to(AMA) == ["pour +" + AMA] and graph.texts_to(KOFI) == ["pour +" + KOFI]
+    assert [r["status"] for r in rows(engine, outbound)] == ["sent", "sent"]
+
+
+def test_a_person_s_answers_sent_slowly_keep_their_lease_so_no_other_worker_sends_them_too(
+        engine: Engine, service: WhatsApp, dialog: Dialog, graph: FakeGraph, clock: FakeClock, *,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    dialog.answer = lambda inbound: Turn([Reply("première"), Reply("seconde")])
+    client = service._sender.graph
+    assert client is not None
+    send = client.send
+    taken_by_another: list[Any] = []
+
+    def slow_send(body: dict[str, Any]) -> str:
+        wamid = send(body)
+        clock.advance(200)  # a Graph API that takes its time
+        # Another worker's pass over the queue, meanwhile: it must find nothing of Ama's to take.
+        taken_by_another.extend(claim_due(engine, outbound, now_ns=clock(), limit=10, lease_s=300))
+        return wamid
+
+    monkeypatch.setattr(client, "send", slow_send)
+    service.receive(notification(text_message("bonjour")))
+    service.process_inbox()
+    # The second answer's lease had 100 s left after the first send: renewed before it went.
+    assert taken_by_another == []
+    assert graph.texts_to(AMA) == ["première", "seconde"]
     assert [r["status"] for r in rows(engine, outbound)] == ["sent", "sent"]
 
 

@@ -140,13 +140,37 @@ class Sender:
             if answer.lease is None:
                 self._give_back(answers[position:])  # an earlier message waits: the queue sends these
                 break
-            wamid, go_on = self._try_send(answer.as_row(), answer.lease)
+            lease = answer.lease
+            if self._aged(lease):
+                # A slow Graph API used much of the leases on this person's earlier answers: those
+                # sent are recorded now, and this one's lease renewed, so that no other sender takes
+                # either while the rest go (as the queue renews, send_due).
+                sent_outbounds(self._engine, sent, now_ns=self._clock_ns())
+                sent = []
+                renewed = self._fresh_lease(answer.id, lease)
+                if renewed is None:  # not ours now: its new holder sends it; the queue the rest after
+                    self._give_back(answers[position + 1:])
+                    break
+                lease = renewed
+            wamid, go_on = self._try_send(answer.as_row(), lease)
             if wamid is not None:
-                sent.append((answer.id, answer.lease, wamid))
+                sent.append((answer.id, lease, wamid))
             if not go_on:
                 self._give_back(answers[position + 1:])
                 break
         return sent
+
+    def _aged(self, lease: int) -> bool:
+        """Whether less than ``OUTBOUND_LEASE_S - FRESH_LEASE_S`` of ``lease`` is left: more was
+        used than a moment's work, and a send's worst case may not fit in what remains."""
+        return lease - self._clock_ns() < (OUTBOUND_LEASE_S - FRESH_LEASE_S) * _NS
+
+    def _fresh_lease(self, row_id: int, lease: int) -> int | None:
+        """``lease``, renewed first when it has aged (None: another sender holds the row now)."""
+        if not self._aged(lease):
+            return lease
+        return renew(self._engine, outbound, row_id, lease, now_ns=self._clock_ns(),
+                     lease_s=OUTBOUND_LEASE_S)
 
     def _senders(self) -> ThreadPoolExecutor:
         with self._senders_lock:
@@ -219,11 +243,9 @@ class Sender:
             lease = row["lease_until_ns"]
             # Renewed (a write, a commit) unless the claim leased it a moment ago: every send starts
             # with at least OUTBOUND_LEASE_S - FRESH_LEASE_S left, more than a send's worst case.
-            if lease - now < (OUTBOUND_LEASE_S - FRESH_LEASE_S) * _NS:
-                lease = renew(self._engine, outbound, row["id"], lease, now_ns=now,
-                              lease_s=OUTBOUND_LEASE_S)
-                if lease is None:
-                    continue
+            lease = self._fresh_lease(row["id"], lease)
+            if lease is None:
+                continue
             earlier_ns = older_queued_ns(self._engine, outbound, row["msisdn"], row["id"])
             if earlier_ns is not None:
                 defer(self._engine, outbound, row["id"], lease,
