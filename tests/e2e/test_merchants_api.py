@@ -419,6 +419,16 @@ def test_a_callback_body_changed_in_transit_does_not_verify(
     assert not verify(
         shop["callback_secret"], hit.body, hit.headers["Sika-Signature"], now_s=timestamp + 3_600
     )
+    # The refund takes Ama's cashback back: she reads it in the refund; the merchant does not.
+    merchant = {"Authorization": f"Bearer {shop['api_key']}"}
+    refunded = _refund(world, payment, PRICE // 2, merchant=merchant)
+    assert refunded.status_code == 201, refunded.text
+    assert not {"clawbacks", "extras", "dropped", "promotions"} & refunded.json()["details"].keys()
+    seen = world.client.get(f"/v1/transfers/{refunded.json()['id']}", headers=merchant).json()
+    assert not {"clawbacks", "extras"} & seen["details"].keys()
+    own = world.client.get(f"/v1/transfers/{refunded.json()['id']}", headers=ama).json()
+    assert "clawbacks" in own["details"] and "clawbacks" in world.container.payments.get(
+        refunded.json()["id"]).details
 
 
 def test_a_request_the_customer_cannot_pay_reports_payment_failed(

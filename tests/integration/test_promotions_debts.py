@@ -13,6 +13,7 @@ from dataclasses import replace
 import pytest
 from promotions_support import Town, assert_adds_up, assert_statement_adds_up, audited_containers
 
+from sika.api.auth import Caller
 from sika.api.payments import transfer_out
 from sika.bootstrap import Container
 from sika.chat.i18n import translator
@@ -106,7 +107,7 @@ def test_an_owed_clawback_is_kept_back_from_the_next_rewards_of_the_campaign(tow
     en = translator("en")
     assert reward_lines(en, second) == [
         "Reward: 0 F CFA (Ramadan), after 250 F CFA kept back for a reward owed after a refund."]
-    reward = transfer_out(second).reward
+    reward = transfer_out(second, Caller(None, customer_id=ama.id)).reward  # as Ama sees it
     assert reward is not None and (reward.amount, reward.withheld) == (0, 250)
 
     # A reward of 300: 150 kept back (the rest of what was owed), 150 paid; the owed reward is settled.
@@ -118,7 +119,7 @@ def test_an_owed_clawback_is_kept_back_from_the_next_rewards_of_the_campaign(tow
     assert (params["reward"], params["reward_withheld"]) == (150, 150)
     assert receipt_reward_lines(en, params) == [
         "Reward: 150 F CFA (Ramadan), after 150 F CFA kept back for a reward owed after a refund."]
-    reward = transfer_out(third).reward
+    reward = transfer_out(third, Caller(None, customer_id=ama.id)).reward
     assert reward is not None and (reward.amount, reward.withheld) == (150, 150)
     (why,) = town.container.promotions.why(third)
     assert verdict_text(en, why) == (

@@ -29,6 +29,7 @@ from sqlalchemy import Engine, func, select
 from sika.api import whatsapp as whatsapp_api
 from sika.chat.messages import MASK, Attachment, Choice, Inbound, InboundKind, Reply, Turn
 from sika.chat.whatsapp import GraphClient, WhatsApp
+from sika.chat.whatsapp import sender as sender_module
 from sika.chat.whatsapp.schema import contacts, inbox, outbound
 from sika.chat.whatsapp.service import INBOX_ATTEMPTS_MAX
 from sika.db import create_db_engine
@@ -369,6 +370,44 @@ def test_a_person_s_answers_sent_slowly_keep_their_lease_so_no_other_worker_send
     # The second answer's lease had 100 s left after the first send: renewed before it went.
     assert taken_by_another == []
     assert graph.texts_to(AMA) == ["première", "seconde"]
+    assert [r["status"] for r in rows(engine, outbound)] == ["sent", "sent"]
+
+
+def test_answers_to_several_people_sent_slowly_are_recorded_before_their_leases_run_out(
+        engine: Engine, service: WhatsApp, dialog: Dialog, graph: FakeGraph, clock: FakeClock, *,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    dialog.answer = lambda inbound: Turn([Reply(f"pour {inbound.msisdn}")])
+    client = service._sender.graph
+    assert client is not None
+    send = client.send
+    recorded = threading.Event()
+    record = sender_module.sent_outbounds
+
+    def recording(engine_: Engine, sent: Any, *, now_ns: int) -> None:
+        record(engine_, sent, now_ns=now_ns)
+        if sent:
+            recorded.set()
+
+    taken_by_another: list[Any] = []
+    sends = itertools.count()
+
+    def slow_send(body: dict[str, Any]) -> str:
+        wamid = send(body)
+        clock.advance(200)  # a Graph API that takes its time
+        if next(sends) == 1:  # Kofi's, after Ama's: another worker's pass over the queue meanwhile
+            recorded.wait(10)
+            taken_by_another.extend(claim_due(engine, outbound, now_ns=clock(), limit=10, lease_s=300))
+        return wamid
+
+    monkeypatch.setattr(client, "send", slow_send)
+    monkeypatch.setattr(sender_module, "sent_outbounds", recording)
+    # One sending thread: Ama's answer goes first, then Kofi's, 200 s each.
+    service._sender._sender_pool = ThreadPoolExecutor(1)
+    service.receive(notification(text_message("bonjour"), text_message("salut", sender=KOFI)))
+    service.process_inbox()
+    # Ama's answer, sent at 200 s of its 300 s lease, was recorded then, not with Kofi's at 400 s.
+    assert taken_by_another == []
+    assert graph.texts_to(AMA) == ["pour +" + AMA] and graph.texts_to(KOFI) == ["pour +" + KOFI]
     assert [r["status"] for r in rows(engine, outbound)] == ["sent", "sent"]
 
 

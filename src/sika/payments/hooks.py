@@ -299,16 +299,17 @@ def rewards_of(movement: Movement) -> list[dict[str, Any]]:
     ]
 
 
-# What the campaigns said of a payment (sika.promotions.explain): the payer's verdicts.
-_VERDICTS = ("dropped", "promotions")
+# What the campaigns said of a payment (sika.promotions.explain), and what a refund took back of its
+# rewards (sika.promotions.clawbacks): the judged customer's alone.
+_VERDICTS = ("dropped", "promotions", "clawbacks")
 
 
 def seen_by(movement: Movement, customer_id: int | None) -> Movement:
     """``movement`` as one of its parties may see it: of the groups' rewards, only those paid to
-    ``customer_id`` (or taken back from them: a refund's clawback concerns its payee), and the
-    campaigns' verdicts on the payment only when they are its payer. ``None``: a business's key (the
-    merchant, the agent), which sees no customer's rewards. Nothing else changes (for_parties trims
-    what no party sees)."""
+    ``customer_id`` (or taken back from them), and the campaigns' verdicts only when the payment is
+    theirs to be judged on (its payer; a refund's payee, whose rewards it takes back). ``None``: a
+    business's key (the merchant, the agent), which sees no customer's rewards. Nothing else changes
+    (for_parties trims what no party sees)."""
     extras = movement.details.get("extras")
     trimmed = dict(movement.details)
     if isinstance(extras, dict):
@@ -318,10 +319,17 @@ def seen_by(movement: Movement, customer_id: int | None) -> Movement:
             trimmed["extras"] = kept
         else:
             trimmed.pop("extras")
-    if customer_id is None or customer_id != movement.payer_customer_id:
+    if customer_id is None or customer_id != _judged(movement):
         for key in _VERDICTS:
             trimmed.pop(key, None)
     return replace(movement, details=trimmed)
+
+
+def _judged(movement: Movement) -> int | None:
+    """The customer whose rewards the movement's campaigns judged: a refund's payee (the customer
+    paid back), else the payer."""
+    clawing = movement.details.get("clawbacks")
+    return movement.payee_customer_id if clawing else movement.payer_customer_id
 
 
 def _concerns(movement: Movement, info: object) -> int | None:
@@ -330,7 +338,11 @@ def _concerns(movement: Movement, info: object) -> int | None:
         return None
     if info.get("customer") is not None:
         return int(info["customer"])
-    return movement.payee_customer_id if "clawback" in info else None
+    if "clawback" in info:
+        return movement.payee_customer_id
+    # A campaign's group that names nobody (none is written so): the judged customer's, never shown
+    # to everyone.
+    return _judged(movement) if "campaign" in info else None
 
 
 def receipt_params(movement: Movement) -> dict[str, Any]:

@@ -169,9 +169,10 @@ def is_exclusive(campaign: Campaign) -> bool:
     return campaign.rules.stacking == "exclusive" and campaign.kind not in _ADDITIVE_KINDS
 
 
-def preference(offer: Offer) -> tuple[int, int]:
-    """The order of exclusive offers, the best last: the largest reward, the older campaign on a tie."""
-    return offer.amount, -offer.campaign.created_at_ns
+def preference(offer: Offer) -> tuple[int, int, str]:
+    """The order of exclusive offers, the best last: the largest reward, the older campaign on a tie
+    (then the id: one order, whoever sorts)."""
+    return offer.amount, -offer.campaign.created_at_ns, offer.campaign.id
 
 
 def choose(offers: list[Offer]) -> tuple[list[Offer], list[Offer]]:

@@ -138,7 +138,15 @@ class Grants:
         # clawback it planned (owed when its group was dropped, which leaves it out of the extras).
         extras = movement.details.get("extras") or {}
         return bool(movement.details.get("clawbacks")) or any(
-            isinstance(info, dict) and "campaign" in info for info in extras.values())
+            isinstance(info, dict) and "campaign" in info for info in extras.values()) or self._refused_known(
+            movement)
+
+    def _refused_known(self, movement: Movement) -> bool:
+        """Whether a budget this process keeps a figure of refused one of the movement's rewards: its
+        completion then drops that figure (_spent), on PostgreSQL too where nothing else follows."""
+        with self._budgets_lock:
+            return bool(self._budgets) and any(
+                "cp_" + str(group)[1:] in self._budgets for group in movement.details.get("dropped") or {})
 
     # Choosing among exclusive offers -------------------------------------------------------------
 
@@ -165,7 +173,10 @@ class Grants:
         """Why the ledger would refuse ``offer`` as its accounts stand, if it would: the budget (as
         last read, less what this process paid from it since), then the caps' meters (read now; a
         meter not opened yet has counted nothing)."""
-        if self._budget_left(offer.campaign) < offer.amount:
+        # What the budget pays: the reward less what it keeps back for rewards the customer owes the
+        # campaign (sika.promotions.debts; kept in the budget, they need no francs from it).
+        owed = sum(c.amount for c in self.debts.collect(offer.campaign.id, facts.customer_id, offer.amount))
+        if self._budget_left(offer.campaign) < offer.amount - owed:
             return Reason.BUDGET_EXHAUSTED
         caps = self._caps(offer.campaign, facts, offer.amount)
         open_meters = self.meters.known({cap[0] for cap in caps}) if caps else {}
@@ -203,6 +214,8 @@ class Grants:
         with self._budgets_lock:
             if not self._budgets:
                 return
+            if movement.holds:
+                extras = {}  # its rewards were held from the budget since it began: a read shows them
             for info in extras.values():
                 campaign_id = info.get("campaign") if isinstance(info, dict) else None
                 known = self._budgets.get(str(campaign_id))

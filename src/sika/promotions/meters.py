@@ -56,7 +56,8 @@ class Meters:
 
     def known(self, keys: Collection[str]) -> dict[str, int]:
         """The meters of ``keys`` that exist (one read for those not cached); none is opened."""
-        found = {key: self._cache[key] for key in keys if key in self._cache}
+        cache = self._cache  # cleared by another thread at any time: read each key once
+        found = {key: cached for key in keys if (cached := cache.get(key)) is not None}
         missing = sorted(set(keys) - found.keys())
         if missing:
             with self._engine.connect() as connection:

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import Any
 
 from sqlalchemy import Engine
@@ -124,11 +124,16 @@ class Sender:
             sent = self._send_person(people[0])
         else:
             outcomes = [self._senders().submit(self._send_person, answers) for answers in people]
-        for outcome in outcomes:
+        for outcome in as_completed(outcomes):
             try:
                 sent += outcome.result()
             except Exception as exc:  # recorded below, after the sends that did go out
                 failure = failure or exc
+            if sent and self._aged(min(lease for _, lease, _ in sent)):
+                # Slow sends: what went out is recorded now, before its lease can run out and another
+                # worker send it again (the usual case records the batch once, below).
+                sent_outbounds(self._engine, sent, now_ns=self._clock_ns())
+                sent = []
         sent_outbounds(self._engine, sent, now_ns=self._clock_ns())
         if failure is not None:
             raise failure
