@@ -246,7 +246,7 @@ def test_a_reward_owed_more_after_its_meter_opened_is_collected_whole(town: Town
     assert owed_row(town, owed_id) == ("owed", 150, 250)
     # The second refund's clawback, refused as the first was, recorded now (as followups.record does).
     with town.container.engine.begin() as connection:
-        connection.execute(_OWED, {"reward_id": owed_id, "taken": 200, "now_ns": 1})
+        _OWED.execute(connection, {"reward_id": owed_id, "taken": 200, "now_ns": 1})
     assert owed_row(town, owed_id) == ("owed", 350, 250)
     before = town.balance(ama)
     fourth = payments.merchant_payment(new_movement_id(), merchant, ama, 10_000)  # a reward of 1,000

@@ -15,13 +15,19 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, case, insert, update
 
 from sika.payments.movements import Movement
+from sika.prepared import Prepared
 from sika.promotions.schema import entries, referrals, rewards
 
 __all__ = ["new_entry_id", "record"]
 
-_INSERT_REWARDS = insert(rewards)
-_INSERT_ENTRIES = insert(entries)
-_CLAWED_BACK = (
+# Built once and run straight through the driver (sika.prepared): through SQLAlchemy's execution,
+# these cost more than the rest of a rewarded payment's outcome (docs/benchmarks.md, promotions).
+_REWARD_COLUMNS = ("campaign_id", "movement_id", "customer_id", "kind", "amount", "base_amount", "withheld",
+                   "created_at_ns", "updated_at_ns")
+_ENTRY_COLUMNS = ("id", "campaign_id", "customer_id", "movement_id", "created_at_ns")
+_INSERT_REWARDS = Prepared(insert(rewards).values({name: bindparam(name) for name in _REWARD_COLUMNS}))
+_INSERT_ENTRIES = Prepared(insert(entries).values({name: bindparam(name) for name in _ENTRY_COLUMNS}))
+_CLAWED_BACK = Prepared(
     update(rewards)
     .where(rewards.c.id == bindparam("reward_id"))
     .values(
@@ -30,13 +36,13 @@ _CLAWED_BACK = (
         updated_at_ns=bindparam("now_ns"),
     )
 )
-_OWED = (
+_OWED = Prepared(
     update(rewards)
     .where(rewards.c.id == bindparam("reward_id"))
     .values(owed=rewards.c.owed + bindparam("taken"), status="owed", updated_at_ns=bindparam("now_ns"))
 )
 # Later rewards of the campaign kept back ``taken`` of what is owed: settled once nothing is left.
-_COLLECTED = (
+_COLLECTED = Prepared(
     update(rewards)
     .where(rewards.c.id == bindparam("reward_id"))
     .values(
@@ -46,7 +52,7 @@ _COLLECTED = (
         updated_at_ns=bindparam("now_ns"),
     )
 )
-_REFERRAL_REWARDED = (
+_REFERRAL_REWARDED = Prepared(
     update(referrals)
     .where(
         referrals.c.referee_customer_id == bindparam("referee"),
@@ -78,8 +84,8 @@ def record(connection: Connection, movement: Movement, now_ns: int) -> None:
         if not isinstance(info, dict) or "campaign" not in info:
             continue  # another hook's group
         if "clawback" in info:
-            connection.execute(
-                _CLAWED_BACK,
+            _CLAWED_BACK.execute(
+                connection,
                 {"reward_id": int(info["clawback"]), "taken": int(info["taken"]), "now_ns": now_ns},
             )
         elif info.get("entry"):
@@ -95,8 +101,8 @@ def record(connection: Connection, movement: Movement, now_ns: int) -> None:
         elif info.get("kind") == "referral":
             reward(info, int(info["customer"]))
             status = "due" if int(info.get("referrer_amount") or 0) else "rewarded"  # the referrer's turn
-            connection.execute(
-                _REFERRAL_REWARDED,
+            _REFERRAL_REWARDED.execute(
+                connection,
                 {
                     "referee": int(info["customer"]),
                     "campaign": info["campaign"],
@@ -106,17 +112,14 @@ def record(connection: Connection, movement: Movement, now_ns: int) -> None:
             )
         else:
             reward(info, int(info["customer"]))
-    if paid:
-        connection.execute(_INSERT_REWARDS, paid)
-    if collected:
-        connection.execute(_COLLECTED, collected)
-    if entered:
-        connection.execute(_INSERT_ENTRIES, entered)
+    _INSERT_REWARDS.execute_many(connection, paid)
+    _COLLECTED.execute_many(connection, collected)
+    _INSERT_ENTRIES.execute_many(connection, entered)
     dropped: dict[str, Any] = movement.details.get("dropped") or {}
     for group, planned in dict(movement.details.get("clawbacks") or {}).items():
         if group in dropped:  # the wallet could not pay the reward back: it is owed
-            connection.execute(
-                _OWED,
+            _OWED.execute(
+                connection,
                 {"reward_id": int(planned["clawback"]), "taken": int(planned["taken"]), "now_ns": now_ns},
             )
 
