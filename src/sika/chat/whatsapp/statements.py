@@ -17,9 +17,12 @@ from sika.prepared import Prepared
 
 __all__ = [
     "ADD_INBOUNDS_POSTGRES",
+    "ADD_INBOUNDS_SQLITE",
     "DONE_MANY",
     "ENQUEUE_MANY_POSTGRES",
+    "ENQUEUE_MANY_SQLITE",
     "FINISHED_MANY_POSTGRES",
+    "INBOX_KNOWN",
     "KNOWN",
     "LAST_INBOUND",
     "LAST_INBOUNDS",
@@ -41,7 +44,6 @@ __all__ = [
 class Statements:
     """The statements that differ between the dialects."""
 
-    add_inbound: Prepared
     open_window: Prepared
     enqueue: Prepared
 
@@ -60,10 +62,6 @@ def statements_of(connection: Connection) -> Statements:
         dialect = dialect_of(connection)
         fresh = dialect.insert(contacts).values(_named("msisdn", "last_inbound_at_ns"))
         built = Statements(
-            add_inbound=Prepared(dialect.insert(inbox).values(_named(
-                "message_id", "msisdn", "kind", "text", "choice_id", "status", "attempts", "payload_json",
-                "next_attempt_ns", "received_at_ns")).on_conflict_do_nothing(index_elements=["message_id"])
-                .returning(inbox.c.id)),
             open_window=Prepared(fresh.on_conflict_do_update(
                 index_elements=["msisdn"],
                 set_={"last_inbound_at_ns": case(
@@ -79,6 +77,20 @@ def statements_of(connection: Connection) -> Statements:
     return built
 
 
+# SQLite: a webhook group's messages in one driver call (executemany), after reading which of their ids
+# are stored already (INBOX_KNOWN) under the same write lock; one INSERT … RETURNING a message cost
+# 25–35 µs each under it.
+_INBOUND_COLUMNS = ("message_id", "msisdn", "kind", "text", "choice_id", "status", "attempts", "payload_json",
+                    "next_attempt_ns", "received_at_ns")
+ADD_INBOUNDS_SQLITE = Prepared(sqlite.insert(inbox).values(_named(*_INBOUND_COLUMNS))
+                               .on_conflict_do_nothing(index_elements=["message_id"]))
+INBOX_KNOWN = Prepared(select(inbox.c.message_id).where(
+    inbox.c.message_id.in_(bindparam("ids", expanding=True))))
+# SQLite: a batch's answers in one driver call (executemany), their ids then read by key (KNOWN); one
+# INSERT … RETURNING a row cost 30–40 µs each under the write lock.
+ENQUEUE_MANY_SQLITE = Prepared(insert(outbound).values(_named(
+    "msisdn", "body_json", "secret_body_json", "status", "attempts", "lease_until_ns", "next_attempt_ns",
+    "created_at_ns", "updated_at_ns", "source_key")))
 WAITING = Prepared(select(outbound.c.msisdn).distinct().where(
     outbound.c.msisdn.in_(bindparam("numbers", expanding=True)), queued(outbound)))
 # PostgreSQL: the (msisdn, id) index of queued rows probed once a number (a LATERAL subquery with a

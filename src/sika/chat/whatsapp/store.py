@@ -19,9 +19,12 @@ from sika.chat.whatsapp.schema import inbox, outbound
 from sika.chat.whatsapp.sealing import Sealer
 from sika.chat.whatsapp.statements import (
     ADD_INBOUNDS_POSTGRES,
+    ADD_INBOUNDS_SQLITE,
     DONE_MANY,
     ENQUEUE_MANY_POSTGRES,
+    ENQUEUE_MANY_SQLITE,
     FINISHED_MANY_POSTGRES,
+    INBOX_KNOWN,
     KNOWN,
     MASKED,
     OLDER_DUE,
@@ -177,15 +180,25 @@ def add_inbounds(engine: Engine, received: Sequence[Received]) -> list[bool]:
             added = _add_inbounds_postgres(connection, rows, due)
         else:
             statements = statements_of(connection)
-            # One row at a time, RETURNING rather than rowcount (with PostgreSQL's implicit RETURNING,
-            # rowcount is -1): a message id delivered twice, even within this group, is stored once.
-            added = [statements.add_inbound.first(connection, row) is not None for row in rows]
+            added = _add_inbounds_sqlite(connection, rows)
             # One order for every writer: two groups opening the same windows cannot deadlock.
             if due:
                 statements.open_window.execute_many(
                     connection, [{"msisdn": msisdn, "last_inbound_at_ns": at_ns}
                                  for msisdn, at_ns in sorted(due.items())])
     windows.stored(due)
+    return added
+
+
+def _add_inbounds_sqlite(connection: Connection, rows: Sequence[dict[str, Any]]) -> list[bool]:
+    """:func:`add_inbounds` on SQLite, under its write lock: which ids are stored already, then the new
+    ones in one call. A message id delivered twice, even within this group, is stored once."""
+    stored = {row[0] for row in INBOX_KNOWN.all(connection, {"ids": [row["message_id"] for row in rows]})}
+    added = []
+    for row in rows:
+        added.append(row["message_id"] not in stored)
+        stored.add(row["message_id"])
+    ADD_INBOUNDS_SQLITE.execute_many(connection, [row for row, new in zip(rows, added, strict=True) if new])
     return added
 
 
@@ -299,12 +312,16 @@ def enqueue_leased(connection: Connection, items: Sequence[tuple[str, str, Seque
     fresh = [row for row in rows if row["source_key"] not in known]
     enqueue = statements_of(connection).enqueue
     ids: dict[str, int] = {}
-    if connection.dialect.name == "sqlite" or len(fresh) == 1:
-        # One by one through the driver: in-process, cheaper than one statement of arrays.
-        for row in fresh:
-            found = enqueue.first(connection, row)
-            assert found is not None
-            ids[found.source_key] = int(found.id)
+    if len(fresh) == 1:
+        found = enqueue.first(connection, fresh[0])
+        assert found is not None
+        ids[found.source_key] = int(found.id)
+    elif fresh and connection.dialect.name == "sqlite":
+        # In one driver call, then their ids by key: in-process, cheaper than a RETURNING a row.
+        ENQUEUE_MANY_SQLITE.execute_many(connection, fresh)
+        ids = {key: int(row_id) for key, row_id in KNOWN.all(
+            connection, {"keys": [row["source_key"] for row in fresh]})}
+        assert len(ids) == len(fresh), "each answer queued once"
     elif fresh:  # over the network: one round trip for all, the rows as arrays
         assert all(row["status"] == "queued" and row["next_attempt_ns"] == now_ns for row in fresh)
         arrays = {f"{column}_all": (int_array if column in _ENQUEUED_INTS else text_array)(
