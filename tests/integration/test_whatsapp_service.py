@@ -411,30 +411,6 @@ def test_answers_to_several_people_sent_slowly_are_recorded_before_their_leases_
     assert [r["status"] for r in rows(engine, outbound)] == ["sent", "sent"]
 
 
-def test_a_pass_over_the_queue_records_its_sends_at_once_and_keeps_each_person_s_order(
-        engine: Engine, service: WhatsApp, dialog: Dialog, graph: FakeGraph, clock: FakeClock, *,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    dialog.answer = lambda inbound: Turn([Reply(f"1 {inbound.msisdn}"), Reply(f"2 {inbound.msisdn}")])
-    graph.fail_next(4, status=500)  # each person's first answer, and the client's one retry of it
-    service.receive(notification(text_message("bonjour"), text_message("salut", sender=KOFI)))
-    service.process_inbox()
-    assert graph.sent == [] and [r["status"] for r in rows(engine, outbound)] == ["queued"] * 4
-    clock.advance(60)
-    writes: list[int] = []  # the sends each write recorded
-    many, one = sender_module.sent_outbounds, sender_module.sent_outbound
-    monkeypatch.setattr(sender_module, "sent_outbounds", lambda engine_, sent, *, now_ns: (
-        writes.append(len(sent)) if sent else None, many(engine_, sent, now_ns=now_ns)))
-    monkeypatch.setattr(sender_module, "sent_outbound", lambda engine_, *row, now_ns: (
-        writes.append(1), one(engine_, *row, now_ns=now_ns)))
-    assert service.send_due() == 4
-    # Each person's second answer went right after their first, in the same pass...
-    assert graph.texts_to(AMA) == ["1 +" + AMA, "2 +" + AMA]
-    assert graph.texts_to(KOFI) == ["1 +" + KOFI, "2 +" + KOFI]
-    assert [r["status"] for r in rows(engine, outbound)] == ["sent"] * 4
-    # ... and the four sends were recorded by one write, not one each.
-    assert writes == [4]
-
-
 def test_a_message_meta_refuses_is_failed_with_its_code_and_not_retried(
         engine: Engine, service: WhatsApp, graph: FakeGraph, clock: FakeClock) -> None:
     service.receive(notification(text_message("bonjour")))

@@ -243,34 +243,20 @@ class Sender:
             return 0
         rows = claim_due(self._engine, outbound, now_ns=self._clock_ns(), limit=limit,
                          lease_s=OUTBOUND_LEASE_S)
-        # The pass's sends are recorded together (one write, not one a row), as the inbox's are
-        # (send_queued); earlier, if a lease held by what went out could run out. A person's next row
-        # does not wait for their earlier ones this pass sent.
-        sent: list[tuple[int, int, str]] = []
-        senders: dict[str, list[int]] = {}
-        try:
-            for row in rows:
-                if sent and self._aged(min(lease for _, lease, _ in sent)):
-                    sent_outbounds(self._engine, sent, now_ns=self._clock_ns())
-                    sent, senders = [], {}
-                now = self._clock_ns()
-                # Renewed (a write, a commit) unless the claim leased it a moment ago: every send starts
-                # with at least OUTBOUND_LEASE_S - FRESH_LEASE_S left, more than a send's worst case.
-                lease = self._fresh_lease(row["id"], row["lease_until_ns"])
-                if lease is None:
-                    continue
-                earlier_ns = older_queued_ns(self._engine, outbound, row["msisdn"], row["id"],
-                                             sent=senders.get(row["msisdn"], ()))
-                if earlier_ns is not None:
-                    defer(self._engine, outbound, row["id"], lease,
-                                until_ns=max(earlier_ns, now) + DEFER_NS)
-                    continue
-                wamid, _ = self._try_send(row, lease)
-                if wamid is not None:
-                    sent.append((row["id"], lease, wamid))
-                    senders.setdefault(row["msisdn"], []).append(row["id"])
-        finally:  # what went out is recorded whatever stopped the pass
-            sent_outbounds(self._engine, sent, now_ns=self._clock_ns())
+        for row in rows:
+            now = self._clock_ns()
+            lease = row["lease_until_ns"]
+            # Renewed (a write, a commit) unless the claim leased it a moment ago: every send starts
+            # with at least OUTBOUND_LEASE_S - FRESH_LEASE_S left, more than a send's worst case.
+            lease = self._fresh_lease(row["id"], lease)
+            if lease is None:
+                continue
+            earlier_ns = older_queued_ns(self._engine, outbound, row["msisdn"], row["id"])
+            if earlier_ns is not None:
+                defer(self._engine, outbound, row["id"], lease,
+                            until_ns=max(earlier_ns, now) + DEFER_NS)
+                continue
+            self._send_row(row, lease)
         return len(rows)
 
     def window_open(self, msisdn: str) -> bool:

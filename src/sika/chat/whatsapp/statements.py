@@ -28,7 +28,6 @@ __all__ = [
     "LAST_INBOUNDS",
     "MASKED",
     "OLDER_DUE",
-    "OLDER_DUE_EXCEPT",
     "OPEN_WINDOWS_POSTGRES",
     "QUEUED_BEFORE",
     "QUEUED_BEFORE_POSTGRES",
@@ -206,11 +205,6 @@ OLDER_DUE = {table.name: Prepared(
     select(func.min(table.c.next_attempt_ns))
     .where(table.c.msisdn == bindparam("msisdn"), table.c.id < bindparam("row_id"), queued(table)))
     for table in (inbox, outbound)}
-# The same, leaving out rows this pass sent and has yet to record (sika.chat.whatsapp.sender.send_due).
-OLDER_DUE_EXCEPT = Prepared(
-    select(func.min(outbound.c.next_attempt_ns))
-    .where(outbound.c.msisdn == bindparam("msisdn"), outbound.c.id < bindparam("row_id"), queued(outbound),
-           outbound.c.id.not_in(bindparam("sent", expanding=True))))
 
 
 def dialect_of(connection: Connection) -> Any:

@@ -7,7 +7,7 @@ a worker whose lease ran out and was taken over changes nothing.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, delete, insert, or_, select, update
@@ -28,7 +28,6 @@ from sika.chat.whatsapp.statements import (
     KNOWN,
     MASKED,
     OLDER_DUE,
-    OLDER_DUE_EXCEPT,
     OPEN_WINDOWS_POSTGRES,
     QUEUED_BEFORE,
     QUEUED_BEFORE_POSTGRES,
@@ -381,16 +380,9 @@ def renew_all(engine: Engine, table: Table, leases: Mapping[int, int], *, now_ns
 
 # Both queues ----------------------------------------------------------------------------------------
 
-def older_queued_ns(engine: Engine, table: Table, msisdn: str, row_id: int, *,
-                    sent: Collection[int] = ()) -> int | None:
+def older_queued_ns(engine: Engine, table: Table, msisdn: str, row_id: int) -> int | None:
     """When the oldest still-queued earlier row for the same number is due, if there is one: rows
-    for one person are handled in the order they came. ``sent``: outbound rows sent already, whose
-    sends are not recorded yet (not waited for)."""
-    if sent:
-        assert table is outbound
-        found: int | None = OLDER_DUE_EXCEPT.scalar(engine, {"msisdn": msisdn, "row_id": row_id,
-                                                             "sent": sorted(sent)})
-        return found
+    for one person are handled in the order they came."""
     due: int | None = OLDER_DUE[table.name].scalar(engine, {"msisdn": msisdn, "row_id": row_id})
     return due
 
