@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -407,6 +408,47 @@ def test_answers_to_several_people_sent_slowly_are_recorded_before_their_leases_
     service.process_inbox()
     # Ama's answer, sent at 200 s of its 300 s lease, was recorded then, not with Kofi's at 400 s.
     assert taken_by_another == []
+    assert graph.texts_to(AMA) == ["pour +" + AMA] and graph.texts_to(KOFI) == ["pour +" + KOFI]
+    assert [r["status"] for r in rows(engine, outbound)] == ["sent", "sent"]
+
+
+def test_a_person_s_sent_answer_is_recorded_while_another_person_s_sends_are_still_slow(
+        engine: Engine, service: WhatsApp, dialog: Dialog, graph: FakeGraph, clock: FakeClock, *,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A lease counts as aged after half a second of it (not 30 s): the test need not wait that long.
+    monkeypatch.setattr(sender_module, "FRESH_LEASE_S", 0.5)
+    dialog.answer = lambda inbound: Turn([Reply(f"pour {inbound.msisdn}")])
+    client = service._sender.graph
+    assert client is not None
+    send = client.send
+    recorded = threading.Event()
+    record = sender_module.sent_outbounds
+    ama_recorded_in_time: list[bool] = []
+
+    def recording(engine_: Engine, sent: Any, *, now_ns: int) -> None:
+        record(engine_, sent, now_ns=now_ns)
+        if sent:
+            recorded.set()
+
+    ama_sent = threading.Event()
+
+    def slow_send(body: dict[str, Any]) -> str:
+        wamid = send(body)
+        if body["to"] != KOFI:
+            ama_sent.set()  # Ama's went at once
+        else:  # Kofi's Graph call hangs on, after Ama's is done and seen to be fresh
+            ama_sent.wait(5)
+            time.sleep(0.2)
+            clock.advance(200)
+            ama_recorded_in_time.append(recorded.wait(5))
+        return wamid
+
+    monkeypatch.setattr(client, "send", slow_send)
+    monkeypatch.setattr(sender_module, "sent_outbounds", recording)
+    service.receive(notification(text_message("bonjour"), text_message("salut", sender=KOFI)))
+    service.process_inbox()
+    # Ama's answer was recorded while Kofi's send still hung, not once it ended.
+    assert ama_recorded_in_time == [True]
     assert graph.texts_to(AMA) == ["pour +" + AMA] and graph.texts_to(KOFI) == ["pour +" + KOFI]
     assert [r["status"] for r in rows(engine, outbound)] == ["sent", "sent"]
 

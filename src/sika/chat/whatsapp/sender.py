@@ -10,11 +10,12 @@ secret (a voucher's code) is masked in what stays stored once the message is sen
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Any
 
 from sqlalchemy import Engine
@@ -120,27 +121,42 @@ class Sender:
         sent: list[tuple[int, int, str]] = []
         failure: BaseException | None = None
         if len(people) == 1:
-            outcomes: list[Future[list[tuple[int, int, str]]]] = []
             sent = self._send_person(people[0])
-        else:
-            outcomes = [self._senders().submit(self._send_person, answers) for answers in people]
-        for outcome in as_completed(outcomes):
-            try:
-                sent += outcome.result()
-            except Exception as exc:  # recorded below, after the sends that did go out
-                failure = failure or exc
-            if sent and self._aged(min(lease for _, lease, _ in sent)):
-                # Slow sends: what went out is recorded now, before its lease can run out and another
-                # worker send it again (the usual case records the batch once, below).
-                sent_outbounds(self._engine, sent, now_ns=self._clock_ns())
-                sent = []
-        sent_outbounds(self._engine, sent, now_ns=self._clock_ns())
+            sent_outbounds(self._engine, sent, now_ns=self._clock_ns())
+            return
+        pending = {self._senders().submit(self._send_person, answers) for answers in people}
+        try:
+            while pending:
+                # Woken when a person's sends are done, or when what went out gets old enough that
+                # its lease could run out while slower people's sends go on: it is recorded then
+                # (the usual case records the batch once, below).
+                done, pending = wait(pending, timeout=self._until_aged_s(sent), return_when=FIRST_COMPLETED)
+                for outcome in done:
+                    try:
+                        sent += outcome.result()
+                    except Exception as exc:  # recorded below, after the sends that did go out
+                        failure = failure or exc
+                if sent and self._aged(min(lease for _, lease, _ in sent)):
+                    sent_outbounds(self._engine, sent, now_ns=self._clock_ns())
+                    sent = []
+        finally:  # what went out is recorded, whatever stopped the wait
+            sent_outbounds(self._engine, sent, now_ns=self._clock_ns())
         if failure is not None:
             raise failure
 
     def _send_person(self, answers: Sequence[Queued]) -> list[tuple[int, int, str]]:
-        """Send one person's answers in order, stopping at the first that must wait; what went out."""
+        """Send one person's answers in order, stopping at the first that must wait; what went out
+        (recorded here if something fails midway, rather than lost with the error)."""
         sent: list[tuple[int, int, str]] = []
+        try:
+            return self._send_in_order(answers, sent)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                sent_outbounds(self._engine, sent, now_ns=self._clock_ns())
+            raise
+
+    def _send_in_order(self, answers: Sequence[Queued], sent: list[tuple[int, int, str]]
+                       ) -> list[tuple[int, int, str]]:
         for position, answer in enumerate(answers):
             if answer.lease is None:
                 self._give_back(answers[position:])  # an earlier message waits: the queue sends these
@@ -151,7 +167,7 @@ class Sender:
                 # sent are recorded now, and this one's lease renewed, so that no other sender takes
                 # either while the rest go (as the queue renews, send_due).
                 sent_outbounds(self._engine, sent, now_ns=self._clock_ns())
-                sent = []
+                sent.clear()  # (the caller's list: what fails after this records only what follows)
                 renewed = self._fresh_lease(answer.id, lease)
                 if renewed is None:  # not ours now: its new holder sends it; the queue the rest after
                     self._give_back(answers[position + 1:])
@@ -164,6 +180,13 @@ class Sender:
                 self._give_back(answers[position + 1:])
                 break
         return sent
+
+    def _until_aged_s(self, sent: Sequence[tuple[int, int, str]]) -> float | None:
+        """Seconds until the oldest lease of ``sent`` ages (None: nothing sent waits)."""
+        if not sent:
+            return None
+        oldest = min(lease for _, lease, _ in sent)
+        return max(0.0, (oldest - (OUTBOUND_LEASE_S - FRESH_LEASE_S) * _NS - self._clock_ns()) / _NS)
 
     def _aged(self, lease: int) -> bool:
         """Whether less than ``OUTBOUND_LEASE_S - FRESH_LEASE_S`` of ``lease`` is left: more was
