@@ -174,8 +174,10 @@ class Grants:
         last read, less what this process paid from it since), then the caps' meters (read now; a
         meter not opened yet has counted nothing)."""
         # What the budget pays: the reward less what it keeps back for rewards the customer owes the
-        # campaign (sika.promotions.debts; kept in the budget, they need no francs from it).
-        owed = sum(c.amount for c in self.debts.collect(offer.campaign.id, facts.customer_id, offer.amount))
+        # campaign (sika.promotions.debts; kept in the budget, they need no francs from it). An airtime
+        # bonus keeps nothing back (_extra).
+        owed = 0 if offer.campaign.kind is CampaignKind.AIRTIME_BONUS else sum(
+            c.amount for c in self.debts.collect(offer.campaign.id, facts.customer_id, offer.amount))
         if self._budget_left(offer.campaign) < offer.amount - owed:
             return Reason.BUDGET_EXHAUSTED
         caps = self._caps(offer.campaign, facts, offer.amount)
