@@ -45,30 +45,10 @@ from sika.errors import SikaError
 from sika.payments.queue import backoff_ns
 
 __all__ = [
-    "Handled",
-    "LeaseLost",
-    "Outgoing",
-    "Queued",
-    "Received",
-    "add_inbounds",
-    "apply_statuses",
-    "decode_inbound",
-    "defer",
-    "encode_inbound",
-    "enqueue_leased",
-    "enqueue_outbound",
-    "finish_inbounds",
-    "lease_outbound",
-    "older_queued_ns",
-    "outbound_status",
-    "prune",
-    "queued_before",
-    "received_of",
-    "renew_all",
-    "retry_inbound",
-    "sent_outbound",
-    "sent_outbounds",
-    "unsent_outbound",
+    "Handled", "LeaseLost", "Outgoing", "Queued", "Received", "add_inbounds", "apply_statuses",
+    "decode_inbound", "defer", "encode_inbound", "enqueue_leased", "enqueue_outbound",
+    "finish_inbounds", "lease_outbound", "older_queued_ns", "outbound_status", "prune", "queued_before",
+    "received_of", "renew_all", "retry_inbound", "sent_outbound", "sent_outbounds", "unsent_outbound",
 ]
 
 _NS = 1_000_000_000
@@ -176,29 +156,25 @@ def add_inbounds(engine: Engine, received: Sequence[Received]) -> list[bool]:
     windows = stored_windows(engine)
     due = windows.due(latest)  # a window stored within the minute is left as it is
     with writing(engine).begin() as connection:
-        if connection.dialect.name == "postgresql":
-            added = _add_inbounds_postgres(connection, rows, due)
-        else:
-            statements = statements_of(connection)
-            added = _add_inbounds_sqlite(connection, rows)
-            # One order for every writer: two groups opening the same windows cannot deadlock.
-            if due:
-                statements.open_window.execute_many(
-                    connection, [{"msisdn": msisdn, "last_inbound_at_ns": at_ns}
-                                 for msisdn, at_ns in sorted(due.items())])
+        add = _add_inbounds_postgres if connection.dialect.name == "postgresql" else _add_inbounds_sqlite
+        added = add(connection, rows, due)
     windows.stored(due)
     return added
 
 
-def _add_inbounds_sqlite(connection: Connection, rows: Sequence[dict[str, Any]]) -> list[bool]:
+def _add_inbounds_sqlite(connection: Connection, rows: Sequence[dict[str, Any]],
+                         latest: dict[str, int]) -> list[bool]:
     """:func:`add_inbounds` on SQLite, under its write lock: which ids are stored already, then the new
-    ones in one call. A message id delivered twice, even within this group, is stored once."""
+    ones in one call (a message id delivered twice, even within this group, is stored once), then the
+    windows in one order for every writer (two groups opening the same windows cannot deadlock)."""
     stored = {row[0] for row in INBOX_KNOWN.all(connection, {"ids": [row["message_id"] for row in rows]})}
     added = []
     for row in rows:
         added.append(row["message_id"] not in stored)
         stored.add(row["message_id"])
     ADD_INBOUNDS_SQLITE.execute_many(connection, [row for row, new in zip(rows, added, strict=True) if new])
+    statements_of(connection).open_window.execute_many(connection, [
+        {"msisdn": msisdn, "last_inbound_at_ns": at_ns} for msisdn, at_ns in sorted(latest.items())])
     return added
 
 
