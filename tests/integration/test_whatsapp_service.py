@@ -374,13 +374,8 @@ def test_a_person_s_answers_sent_slowly_keep_their_lease_so_no_other_worker_send
     assert [r["status"] for r in rows(engine, outbound)] == ["sent", "sent"]
 
 
-def test_answers_to_several_people_sent_slowly_are_recorded_before_their_leases_run_out(
-        engine: Engine, service: WhatsApp, dialog: Dialog, graph: FakeGraph, clock: FakeClock, *,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    dialog.answer = lambda inbound: Turn([Reply(f"pour {inbound.msisdn}")])
-    client = service._sender.graph
-    assert client is not None
-    send = client.send
+def _signal_records(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """An event set once the sender records sends (the write a slow pass must make in time)."""
     recorded = threading.Event()
     record = sender_module.sent_outbounds
 
@@ -389,6 +384,18 @@ def test_answers_to_several_people_sent_slowly_are_recorded_before_their_leases_
         if sent:
             recorded.set()
 
+    monkeypatch.setattr(sender_module, "sent_outbounds", recording)
+    return recorded
+
+
+def test_answers_to_several_people_sent_slowly_are_recorded_before_their_leases_run_out(
+        engine: Engine, service: WhatsApp, dialog: Dialog, graph: FakeGraph, clock: FakeClock, *,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    dialog.answer = lambda inbound: Turn([Reply(f"pour {inbound.msisdn}")])
+    client = service._sender.graph
+    assert client is not None
+    send = client.send
+    recorded = _signal_records(monkeypatch)
     taken_by_another: list[Any] = []
     sends = itertools.count()
 
@@ -401,7 +408,6 @@ def test_answers_to_several_people_sent_slowly_are_recorded_before_their_leases_
         return wamid
 
     monkeypatch.setattr(client, "send", slow_send)
-    monkeypatch.setattr(sender_module, "sent_outbounds", recording)
     # One sending thread: Ama's answer goes first, then Kofi's, 200 s each.
     service._sender._sender_pool = ThreadPoolExecutor(1)
     service.receive(notification(text_message("bonjour"), text_message("salut", sender=KOFI)))
@@ -421,14 +427,8 @@ def test_a_person_s_sent_answer_is_recorded_while_another_person_s_sends_are_sti
     client = service._sender.graph
     assert client is not None
     send = client.send
-    recorded = threading.Event()
-    record = sender_module.sent_outbounds
+    recorded = _signal_records(monkeypatch)
     ama_recorded_in_time: list[bool] = []
-
-    def recording(engine_: Engine, sent: Any, *, now_ns: int) -> None:
-        record(engine_, sent, now_ns=now_ns)
-        if sent:
-            recorded.set()
 
     ama_sent = threading.Event()
 
@@ -444,7 +444,6 @@ def test_a_person_s_sent_answer_is_recorded_while_another_person_s_sends_are_sti
         return wamid
 
     monkeypatch.setattr(client, "send", slow_send)
-    monkeypatch.setattr(sender_module, "sent_outbounds", recording)
     service.receive(notification(text_message("bonjour"), text_message("salut", sender=KOFI)))
     service.process_inbox()
     # Ama's answer was recorded while Kofi's send still hung, not once it ended.
