@@ -49,7 +49,7 @@ from sika.rides.payment_kinds import RIDE
 from sika.rides.schema import trips
 from sika.wallet import Customers
 
-__all__ = ["OPERATIONS", "Grants", "group_of"]
+__all__ = ["OPERATIONS", "Grants", "campaign_of", "group_of"]
 
 OPERATIONS: dict[Kind, Operation] = {
     Kind.TRANSFER: Operation.TRANSFER,
@@ -68,6 +68,11 @@ BUDGETS_MAX = 1_024
 def group_of(campaign_id: str) -> str:
     """The optional group a campaign's reward takes in a movement ("cp_1a2b…" -> "c1a2b…")."""
     return "c" + campaign_id.removeprefix("cp_")
+
+
+def campaign_of(group: str) -> str:
+    """The campaign whose reward took ``group`` (the inverse of :func:`group_of`)."""
+    return "cp_" + group[1:]
 
 
 class Grants:
@@ -146,7 +151,7 @@ class Grants:
         completion then drops that figure (_spent), on PostgreSQL too where nothing else follows."""
         with self._budgets_lock:
             return bool(self._budgets) and any(
-                "cp_" + str(group)[1:] in self._budgets for group in movement.details.get("dropped") or {})
+                campaign_of(str(group)) in self._budgets for group in movement.details.get("dropped") or {})
 
     # Choosing among exclusive offers -------------------------------------------------------------
 
@@ -224,7 +229,7 @@ class Grants:
                 if known is not None and "clawback" not in info:
                     self._budgets[str(campaign_id)] = (known[0] - int(info.get("amount") or 0), known[1])
             for group in dropped:
-                self._budgets.pop("cp_" + str(group)[1:], None)
+                self._budgets.pop(campaign_of(str(group)), None)
 
     # Building a reward -----------------------------------------------------------------------------
 
