@@ -21,6 +21,7 @@ __all__ = [
     "Send",
     "check_choice",
     "check_ranges",
+    "combined",
     "drive_clients",
     "percentile",
     "rounded_json",
@@ -79,6 +80,14 @@ class Drive:
     seconds: float
     latencies_s: list[float] = field(default_factory=list)
     failures: Counter[str] = field(default_factory=Counter)
+
+
+def combined(drives: Sequence[Drive]) -> Drive:
+    """Drives of one workload's parts, as one: their seconds added, their latencies and failures
+    pooled."""
+    return Drive(seconds=sum(d.seconds for d in drives),
+                 latencies_s=[s for d in drives for s in d.latencies_s],
+                 failures=sum((d.failures for d in drives), Counter()))
 
 
 def drive_clients(

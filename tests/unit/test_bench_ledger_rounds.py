@@ -1,0 +1,21 @@
+"""``sika bench ledger`` cuts its plan into rounds the ledger and the floor take in turn."""
+
+from __future__ import annotations
+
+from sika.bench.ledger import _rounds
+
+
+def test_every_request_goes_once_in_order_and_each_round_holds_a_slice_of_every_client() -> None:
+    plan = [[[f"a{i}"] for i in range(7)], [[f"b{i}"] for i in range(10)]]
+    parts = _rounds(plan, 5)  # type: ignore[arg-type]
+    assert len(parts) == 5
+    for client, requests in enumerate(plan):
+        assert [r for part in parts for r in part[client]] == requests
+        assert all(part[client] for part in parts)
+
+
+def test_fewer_rounds_when_a_client_has_fewer_requests() -> None:
+    plan = [[["x"], ["y"]], [["z"]] * 9]
+    parts = _rounds(plan, 5)  # type: ignore[arg-type]
+    assert len(parts) == 2
+    assert [part[0] for part in parts] == [[["x"]], [["y"]]]
