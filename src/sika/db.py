@@ -1,7 +1,8 @@
 """Database engines: SQLite (embedded default) and PostgreSQL (psycopg 3), set up for durability.
 
-SQLite runs in WAL mode with ``synchronous=FULL`` so that a commit that returned survives a power cut,
-with foreign keys on and a busy timeout so that writers from several processes queue instead of
+SQLite runs in WAL mode, and a commit that returned survives a power cut: its log is synced right
+after the write lock is given back (:mod:`sika.wal_sync`, with ``synchronous=NORMAL``), with foreign
+keys on and a busy timeout so that writers from several processes queue instead of
 failing. Python's sqlite3 module is put in autocommit mode and every transaction is opened by us, so
 that a writer can say ``BEGIN IMMEDIATE`` (take the write lock first, never upgrade and deadlock).
 
@@ -29,11 +30,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
 
 from sika.errors import ConfigurationError
+from sika.wal_sync import SyncedConnection, WalSync
 from sika.write_turn import WriteTurn
 
 __all__ = ["UNAVAILABLE", "begin", "connect", "create_db_engine", "is_sqlite", "ping", "plan_once", "shared",
            "together",
-           "write_turn", "writing"]
+           "wal_sync", "write_turn", "writing"]
 
 # How long a writer waits between tries for SQLite's write lock: short, then doubling up to the most.
 LOCK_PAUSE_S_MIN = 0.000_2
@@ -75,9 +77,11 @@ def create_db_engine(url: str, *, pool_size: int = 10, busy_timeout_ms: int = 10
             # A SQLite connection is a file handle and a small cache, so the overflow is generous.
             max_overflow=max(pool_size, SQLITE_OVERFLOW_MIN),
             pool_timeout=busy_timeout_ms / 1000 + POOL_WAIT_S_MARGIN,
-            connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
+            connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False,
+                          "factory": SyncedConnection},
         )
-        _configure_sqlite(engine, busy_timeout_ms, WriteTurn(parsed.database, busy_timeout_ms / 1000))
+        _configure_sqlite(engine, busy_timeout_ms, WriteTurn(parsed.database, busy_timeout_ms / 1000),
+                          WalSync(parsed.database))
         return engine
     if backend == "postgresql":
         if parsed.get_driver_name() not in ("psycopg", "psycopg2"):
@@ -135,12 +139,14 @@ def _ping_when_idle(engine: Engine) -> None:
             raise DisconnectionError("the connection did not answer a ping") from exc
 
 
-def _configure_sqlite(engine: Engine, busy_timeout_ms: int, turn: WriteTurn) -> None:
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int, turn: WriteTurn, wal: WalSync) -> None:
     # On the dialect, which the engines writing() derives share with this one.
     dialect = engine.dialect
     dialect._sika_turn = turn  # type: ignore[attr-defined]
-    for name in ("do_commit", "do_rollback", "do_close"):
+    dialect._sika_wal = wal  # type: ignore[attr-defined]
+    for name in ("do_rollback", "do_close"):
         _give_back_after(dialect, name, turn)
+    _synced_after_commit(dialect, turn, wal)
 
     @event.listens_for(engine, "engine_disposed")
     def _on_disposed(_engine: Engine) -> None:
@@ -150,8 +156,16 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int, turn: WriteTurn) -> 
     def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
+        journal = cursor.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        # In WAL mode the log is synced after the commit, outside the write lock (sika.wal_sync);
+        # a database that cannot keep a log (a file system without shared memory) syncs as it commits.
+        synced = dbapi_connection if isinstance(dbapi_connection, SyncedConnection) else None
+        files = {row[1]: row[2] for row in cursor.execute("PRAGMA database_list").fetchall()}
+        deferred = (synced is not None and str(journal).lower() == "wal"
+                    and wal.serves(str(files.get("main") or "")))
+        cursor.execute(f"PRAGMA synchronous={'NORMAL' if deferred else 'FULL'}")
+        if synced is not None:
+            synced.deferred_sync = deferred
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.close()
@@ -190,6 +204,31 @@ def _give_back_after(dialect: Any, name: str, turn: WriteTurn) -> None:
                 turn.give_back(id(getattr(dbapi_connection, "dbapi_connection", dbapi_connection)))
 
     setattr(dialect, name, ended)
+
+
+def _synced_after_commit(dialect: Any, turn: WriteTurn, wal: WalSync) -> None:
+    """The dialect's commit, then the write turn given back, then the log synced (see
+    :mod:`sika.wal_sync`): the next writer goes while this one waits for the disk."""
+    original = dialect.do_commit
+
+    def committed(dbapi_connection: Any) -> None:
+        driver = getattr(dbapi_connection, "dbapi_connection", dbapi_connection)
+        wrote = turn.holds(id(driver))
+        try:
+            original(dbapi_connection)
+        finally:
+            if turn.held:
+                turn.give_back(id(driver))
+        wal.commit(driver, wrote=wrote)
+
+    dialect.do_commit = committed
+
+
+def wal_sync(engine: Engine) -> WalSync | None:
+    """What syncs the log of a SQLite engine's commits that do not go through SQLAlchemy (the
+    ledger's batches): see :mod:`sika.wal_sync`. None on other databases."""
+    wal: WalSync | None = getattr(engine.dialect, "_sika_wal", None)
+    return wal
 
 
 def write_turn(engine: Engine) -> WriteTurn | None:

@@ -197,7 +197,12 @@ class Prepared:
         if isinstance(on, Engine):
             connection = shared(on)
             if connection is None and on.dialect.name == "sqlite":
-                return self._on_driver(reader(on), on, None, params, read)
+                driver = reader(on)
+                before = driver.total_changes
+                result = self._on_driver(driver, on, None, params, read)
+                # A write here would commit by itself, outside any turn, and go unsynced (sika.wal_sync).
+                assert driver.total_changes == before, "a write through a read: use execute_alone"
+                return result
             if connection is None:
                 by_pool = kept_by_pool()
                 if by_pool is not None and not self._planned_each_run:

@@ -233,6 +233,9 @@ class WriteTurn:
     def held(self) -> bool:
         return self._holder is not None
 
+    def holds(self, key: int) -> bool:
+        return self._holder == key
+
     def take(self, key: int) -> None:
         shared = self._file
         if shared.holder_thread == threading.get_ident():

@@ -81,8 +81,10 @@ def is_durable(engine: Engine) -> bool:
         if engine.dialect.name == "sqlite":
             journal = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
             synchronous = connection.exec_driver_sql("PRAGMA synchronous").scalar()
-            # WAL with FULL (2) syncs the log on every commit.
-            synced = journal == "wal" and synchronous == 2
+            # WAL with FULL (2) syncs the log inside every commit; with NORMAL (1) our commits sync
+            # it right after (sika.wal_sync).
+            deferred = getattr(connection.connection.dbapi_connection, "deferred_sync", False)
+            synced = journal == "wal" and (synchronous == 2 or (synchronous == 1 and deferred))
             directory = str(engine.url.database)
         else:
             fsync = connection.exec_driver_sql("SHOW fsync").scalar()

@@ -2,7 +2,8 @@
 
 ``bench_floor`` is ``ledger_transfers`` again (columns, indexes, unique and foreign keys). The same
 rows go in, in the same batch sizes, from the same number of clients, one transaction per request,
-by the driver's fastest plain path: sqlite3 ``executemany`` in ``BEGIN IMMEDIATE``…``COMMIT``;
+by the driver's fastest plain path: sqlite3 ``executemany`` in ``BEGIN IMMEDIATE``…``COMMIT`` (with
+SQLite's own ``synchronous=FULL``: the sync inside the commit, as a plain application has it);
 psycopg ``COPY``, or one ``INSERT`` for a single row. No reads, no locks, no rules, no group commit.
 """
 
@@ -10,13 +11,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import CheckConstraint, Engine, MetaData
 from sqlalchemy.sql.elements import quoted_name
 
-from sika.bench.common import Drive, Progress, Send, drive_clients
+from sika.bench.common import Drive, Send, drive_clients
 from sika.ledger import Transfer
 from sika.ledger.schema import accounts as ledger_accounts
 from sika.ledger.schema import transfers as ledger_transfers
@@ -45,7 +46,7 @@ def create_floor_table(engine: Engine) -> None:
 
 
 def drive_floor(
-    engine: Engine, plan: list[list[list[Transfer]]], currency: str, progress: Progress
+    engine: Engine, plan: list[list[list[Transfer]]], currency: str, advance: Callable[[int], None]
 ) -> Drive:
     """The plan's rows into the floor table, each client on a connection of its own."""
     rows = [[[_floor_row(t, currency) for t in request] for request in client] for client in plan]
@@ -53,14 +54,20 @@ def drive_floor(
     try:
         if engine.dialect.name == "sqlite":
             writer = threading.Lock()
+            for raw in raws:  # the pool's connections leave the sync to sika.wal_sync
+                assert raw.driver_connection is not None
+                raw.driver_connection.execute("PRAGMA synchronous=FULL")
             senders = [_sqlite_sender(raw.driver_connection, writer) for raw in raws]
         else:
             senders = [_postgres_sender(raw.driver_connection) for raw in raws]
-        advance = progress.phase("floor (plain inserts)", sum(len(r) for c in plan for r in c))
         return drive_clients(rows, senders, advance)
     finally:
         for raw in raws:
-            raw.close()
+            # Not back to the pool with FULL: a pooled connection's commits are synced by sika.wal_sync.
+            if engine.dialect.name == "sqlite":
+                raw.invalidate()
+            else:
+                raw.close()
 
 
 def _floor_row(t: Transfer, currency: str) -> tuple[Any, ...]:

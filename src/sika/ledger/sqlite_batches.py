@@ -27,6 +27,7 @@ from sika.ledger.rows import (
     resolved_updates,
     touched,
 )
+from sika.wal_sync import WalSync
 from sika.write_turn import WriteTurn
 
 __all__ = ["run_sqlite"]
@@ -43,10 +44,12 @@ def run_sqlite(
     *,
     within: bool = False,
     turn: WriteTurn | None = None,
+    wal: WalSync | None = None,
 ) -> Outcome:
     """``within``: the connection is in a write transaction already (``sika.db.together``); the batch
     is a savepoint of it, undone alone if it fails, committed with it. Otherwise it takes ``turn``
-    (the machine's queue of writers, :mod:`sika.write_turn`) before its own ``BEGIN IMMEDIATE``."""
+    (the machine's queue of writers, :mod:`sika.write_turn`) before its own ``BEGIN IMMEDIATE``,
+    and after its commit, with the turn given back, ``wal`` syncs the log (:mod:`sika.wal_sync`)."""
     cursor = connection.cursor()
     key = id(connection)
     try:
@@ -81,6 +84,10 @@ def run_sqlite(
         cursor.close()
         if turn is not None:
             turn.give_back(key)
+    if not within:
+        assert wal is not None or not getattr(connection, "deferred_sync", False), "a commit left unsynced"
+        if wal is not None:
+            wal.commit(connection, wrote=True)
     return outcome
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.pool import PoolProxiedConnection
 
-from sika.db import plan_once, write_turn
+from sika.db import plan_once, wal_sync, write_turn
 from sika.ledger.engine import Outcome
 from sika.ledger.model import Transfer
 from sika.ledger.postgres_batches import PostgresBatches
@@ -30,6 +30,7 @@ class BatchStore:
         self._engine = engine
         self._sqlite = engine.dialect.name == "sqlite"
         self._turn = write_turn(engine)
+        self._wal = wal_sync(engine)
         self._postgres = PostgresBatches()
 
     def run(
@@ -51,7 +52,7 @@ class BatchStore:
             driver: Any = raw.dbapi_connection
             if self._sqlite:
                 return run_sqlite(driver, transfers, now_ns, segments, expire_ids, within=within,
-                                  turn=None if within else self._turn)
+                                  turn=None if within else self._turn, wal=self._wal)
             return self._postgres.run(driver, transfers, now_ns, segments, expire_ids)
         finally:
             if connection is None:
