@@ -179,6 +179,7 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int, turn: WriteTurn, wal
             # Another writer on this thread while its together() holds the lock would wait for itself.
             assert shared(connection.engine) is None, "a write outside the shared transaction"
             try:
+                wal.refuse_if_broken()
                 turn.take(id(dbapi_connection))
             except sqlite3.OperationalError as exc:
                 raise OperationalError("BEGIN IMMEDIATE", None, exc) from exc
@@ -215,6 +216,10 @@ def _synced_after_commit(dialect: Any, turn: WriteTurn, wal: WalSync) -> None:
         driver = getattr(dbapi_connection, "dbapi_connection", dbapi_connection)
         wrote = turn.holds(id(driver))
         try:
+            if wal.broken is not None and (wrote or driver.total_changes != driver.synced_changes):
+                # A sync failed before: nothing more is committed that could not be made durable.
+                dialect.do_rollback(dbapi_connection)
+                wal.refuse_if_broken()
             original(dbapi_connection)
         finally:
             if turn.held:
@@ -263,9 +268,10 @@ def together(engine: Engine) -> Iterator[None]:
     one write lock taken, one commit, all or nothing. Elsewhere, and inside another ``together``, it
     changes nothing.
 
-    Why only SQLite: it has one writer at a time, and each commit is an fsync taken under that lock,
-    so a payment's three steps (the movement recorded, its legs in the ledger, its outcome) cost three
-    lock turns and three fsyncs when one of each does the same work. On PostgreSQL the ledger's steps
+    Why only SQLite: it has one writer at a time, and each commit is a turn of that lock and an fsync
+    (made just after it, :mod:`sika.wal_sync`), so a payment's three steps (the movement recorded,
+    its legs in the ledger, its outcome) cost three lock turns and three fsyncs when one of each does
+    the same work. On PostgreSQL the ledger's steps
     go through its group commit instead, which shares commits and hot accounts' row locks between
     concurrent payments; holding those locks for a whole payment would serialise them.
 

@@ -14,18 +14,24 @@ which ``fdatasync``\\ s the log file before the commit returns to its caller, wh
 already writes. The log is written in order, so the sync covers this commit and every one before
 it. A commit that returned is as durable as with ``FULL``.
 
-What differs: between its ``COMMIT`` and the end of its sync (a fraction of a millisecond) a
-transaction is visible to other connections without being on disk yet. Anything Sika sends out
-after a write of its own (a webhook's 200, a WhatsApp answer, a receipt, a provider's order, an
-API answer to a write) follows that write's sync, which covers whatever it read before. A lone
-read (a balance over the API) could show, in that fraction of a millisecond before a power cut, a
-payment whose own caller had not yet been told it succeeded, and whose retry then makes it again
-(PostgreSQL's synchronous standby has the same window at a failover).
+What differs: between its ``COMMIT`` and the end of its sync (about a millisecond on this machine's
+disk, more when syncs queue) a transaction is visible to other connections without being on disk
+yet. Anything Sika sends out after a write of its own (a webhook's 200, a WhatsApp answer, a
+receipt, a provider's order, an API answer to a write) follows that write's sync, which covers
+whatever it read before. A lone read (a balance over the API) could show, in that millisecond
+before a power cut, a payment whose own caller had not yet been told it succeeded, and whose retry
+then makes it again (PostgreSQL's synchronous standby has the same window at a failover).
 
 A failed sync is final for the process: the commit is visible but maybe not on disk, and after a
 failed ``fdatasync`` the kernel may have dropped the log's pages, so that a later sync succeeds
-without them. The commit's caller gets the error, and every later write of the process is refused
-until it is restarted (PostgreSQL stops for the same reason).
+without them. The commit's caller gets the error, and every later write of the process to that
+database is refused before it begins (a commit already begun is rolled back) until the process is
+restarted (PostgreSQL stops for the same reason). Other processes are not told: each finds out at
+its own failed sync, if any.
+
+Nothing here opens the database file or its ``-shm`` index: closing any descriptor of a file drops
+every POSIX lock the process holds on it, SQLite's included. The log file (``-wal``), which SQLite
+never locks, is the only one opened, and its descriptor is kept.
 
 A new log file's name is made durable too: the first sync of each log file a process sees also
 syncs the directory (SQLite does that itself at the log's first sync, which ``NORMAL`` defers to
@@ -51,6 +57,8 @@ log = logging.getLogger(__name__)
 
 # Every WalSync of this process, to reset after a fork; weak, so that a disposed engine's goes.
 _instances: weakref.WeakSet[WalSync] = weakref.WeakSet()
+# Databases (real paths) a sync of this process failed on, and why: every engine on one refuses.
+_broken: dict[str, str] = {}
 
 
 class SyncedConnection(sqlite3.Connection):
@@ -72,9 +80,11 @@ class WalSync:
         self._wal = f"{path}-wal"
         self._directory = str(Path(path).parent)
         self._lock = threading.Lock()
-        self._directory_synced_for: tuple[int, int] | None = None  # (device, inode) of the log
-        # Why a sync failed, if one did: nothing is trusted after that (see the module's docstring).
-        self._broken: str | None = None
+        # The log's descriptor, kept open: Linux reports a failed background write to every
+        # descriptor open when it failed, not to one opened after another had seen the error.
+        self._fd: int | None = None
+        self._identity: tuple[int, int] | None = None  # (device, inode) of the log _fd is open on
+        self._retired: list[int] = []  # descriptors of earlier logs, closed at the next change
         _instances.add(self)
 
     def reset_after_fork(self) -> None:
@@ -84,6 +94,17 @@ class WalSync:
         """Whether this syncs the log of ``database_file``, as SQLite names it (``PRAGMA
         database_list``): a connection whose file is named otherwise keeps SQLite's own sync."""
         return bool(database_file) and os.path.realpath(database_file) == self.path
+
+    @property
+    def broken(self) -> str | None:
+        """Why a sync of this database failed in this process, if one did: then nothing is written."""
+        return _broken.get(self.path)
+
+    def refuse_if_broken(self) -> None:
+        """Before a write: refused once a sync of this database failed in this process."""
+        why = _broken.get(self.path)
+        if why is not None:
+            raise sqlite3.OperationalError(f"disk I/O error: an earlier sync failed ({why})")
 
     def commit(self, connection: sqlite3.Connection, *, wrote: bool = False) -> None:
         """Make durable what ``connection`` committed, if it changed anything since its last sync
@@ -101,39 +122,43 @@ class WalSync:
     def sync(self) -> None:
         """``fdatasync`` the log: every commit made before this call is on disk when it returns.
         Called right after a commit, whose open connection keeps the log in place."""
-        if self._broken is not None:
-            raise sqlite3.OperationalError(f"disk I/O error: an earlier sync failed ({self._broken})")
+        self.refuse_if_broken()
         try:
-            fd = os.open(self._wal, os.O_RDONLY)
-        except OSError as exc:
-            raise self._break(f"cannot open {self._wal}: {exc}") from exc
-        try:
+            fd = self._descriptor()
             _fdatasync(fd)
-            identity = os.fstat(fd)
-            if (identity.st_dev, identity.st_ino) != self._directory_synced_for:
-                self._sync_directory((identity.st_dev, identity.st_ino))
         except OSError as exc:
             raise self._break(f"cannot sync {self._wal}: {exc}") from exc
-        finally:
-            os.close(fd)
+
+    def _descriptor(self) -> int:
+        """The kept descriptor of the log as it is now: a new one (and the directory synced, so
+        that the new file's name is on disk too) when the log file is not the one kept open."""
+        now = os.stat(self._wal)  # noqa: PTH116 (each commit: no Path made)
+        identity = (now.st_dev, now.st_ino)
+        fd = self._fd
+        if fd is not None and identity == self._identity:
+            return fd
+        with self._lock:
+            if self._fd is not None and identity == self._identity:
+                return self._fd
+            fd = os.open(self._wal, os.O_RDONLY)
+            opened = os.fstat(fd)
+            directory = os.open(self._directory, os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+            for old in self._retired:  # another thread may still sync on the last one: kept a turn
+                os.close(old)
+            self._retired = [self._fd] if self._fd is not None else []
+            self._fd, self._identity = fd, (opened.st_dev, opened.st_ino)
+            return fd
 
     def _break(self, why: str) -> sqlite3.OperationalError:
-        if self._broken is None:
-            self._broken = why
+        if self.path not in _broken:
+            _broken[self.path] = why
             log.critical("SQLite's log could not be made durable (%s): this process refuses every "
-                         "write from now on; restart it once the disk is sound", why)
+                         "write to %s from now on; restart it once the disk is sound", why, self.path)
         return sqlite3.OperationalError(f"disk I/O error: {why}")
-
-    def _sync_directory(self, identity: tuple[int, int]) -> None:
-        with self._lock:
-            if identity == self._directory_synced_for:
-                return
-            fd = os.open(self._directory, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            self._directory_synced_for = identity
 
 
 def _fdatasync(fd: int) -> None:

@@ -2,8 +2,8 @@
 
 ``bench_floor`` is ``ledger_transfers`` again (columns, indexes, unique and foreign keys). The same
 rows go in, in the same batch sizes, from the same number of clients, one transaction per request,
-by the driver's fastest plain path: sqlite3 ``executemany`` in ``BEGIN IMMEDIATE``…``COMMIT`` (with
-SQLite's own ``synchronous=FULL``: the sync inside the commit, as a plain application has it);
+by the driver's fastest plain path: sqlite3 ``executemany`` in ``BEGIN IMMEDIATE``…``COMMIT``, the
+log synced after the lock is given back as Sika's own commits are (:mod:`sika.wal_sync`);
 psycopg ``COPY``, or one ``INSERT`` for a single row. No reads, no locks, no rules, no group commit.
 """
 
@@ -18,9 +18,11 @@ from sqlalchemy import CheckConstraint, Engine, MetaData
 from sqlalchemy.sql.elements import quoted_name
 
 from sika.bench.common import Drive, Send, drive_clients
+from sika.db import wal_sync
 from sika.ledger import Transfer
 from sika.ledger.schema import accounts as ledger_accounts
 from sika.ledger.schema import transfers as ledger_transfers
+from sika.wal_sync import WalSync
 
 __all__ = ["FLOOR_TABLE", "create_floor_table", "drive_floor"]
 
@@ -54,20 +56,14 @@ def drive_floor(
     try:
         if engine.dialect.name == "sqlite":
             writer = threading.Lock()
-            for raw in raws:  # the pool's connections leave the sync to sika.wal_sync
-                assert raw.driver_connection is not None
-                raw.driver_connection.execute("PRAGMA synchronous=FULL")
-            senders = [_sqlite_sender(raw.driver_connection, writer) for raw in raws]
+            wal = wal_sync(engine)
+            senders = [_sqlite_sender(raw.driver_connection, writer, wal) for raw in raws]
         else:
             senders = [_postgres_sender(raw.driver_connection) for raw in raws]
         return drive_clients(rows, senders, advance)
     finally:
         for raw in raws:
-            # Not back to the pool with FULL: a pooled connection's commits are synced by sika.wal_sync.
-            if engine.dialect.name == "sqlite":
-                raw.invalidate()
-            else:
-                raw.close()
+            raw.close()
 
 
 def _floor_row(t: Transfer, currency: str) -> tuple[Any, ...]:
@@ -75,7 +71,7 @@ def _floor_row(t: Transfer, currency: str) -> tuple[Any, ...]:
     return (t.id, t.debit_account_id, t.credit_account_id, t.amount, currency, t.code, 0, None, 0, "{}")
 
 
-def _sqlite_sender(connection: Any, writer: threading.Lock) -> Send:
+def _sqlite_sender(connection: Any, writer: threading.Lock, wal: WalSync | None) -> Send:
     statement = f"INSERT INTO {FLOOR_TABLE} ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)"  # noqa: S608
 
     def send(rows: Sequence[Any]) -> list[str]:
@@ -89,6 +85,8 @@ def _sqlite_sender(connection: Any, writer: threading.Lock) -> Send:
             cursor.executemany(statement, values)
             cursor.execute("COMMIT")
             cursor.close()
+        if wal is not None:  # synced as Sika's own commits are, the lock given back (sika.wal_sync)
+            wal.commit(connection, wrote=True)
         return []
 
     return send

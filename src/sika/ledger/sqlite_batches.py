@@ -53,6 +53,8 @@ def run_sqlite(
     cursor = connection.cursor()
     key = id(connection)
     try:
+        if wal is not None and not within:
+            wal.refuse_if_broken()
         if turn is not None:
             turn.take(key)
         cursor.execute("SAVEPOINT sika_ledger" if within else "BEGIN IMMEDIATE")
