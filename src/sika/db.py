@@ -151,6 +151,7 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int, turn: WriteTurn, wal
     @event.listens_for(engine, "engine_disposed")
     def _on_disposed(_engine: Engine) -> None:
         turn.close()
+        wal.close()
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
@@ -216,9 +217,11 @@ def _synced_after_commit(dialect: Any, turn: WriteTurn, wal: WalSync) -> None:
         driver = getattr(dbapi_connection, "dbapi_connection", dbapi_connection)
         wrote = turn.holds(id(driver))
         try:
-            if wal.broken is not None and (wrote or driver.total_changes != driver.synced_changes):
+            if wal.broken is not None and getattr(driver, "deferred_sync", False) and (
+                    wrote or driver.total_changes != driver.synced_changes):
                 # A sync failed before: nothing more is committed that could not be made durable.
                 dialect.do_rollback(dbapi_connection)
+                driver.synced_changes = driver.total_changes  # undone: a later read is let through
                 wal.refuse_if_broken()
             original(dbapi_connection)
         finally:
@@ -362,6 +365,11 @@ def _begin_immediate(dbapi_connection: sqlite3.Connection, busy_timeout_ms: int)
 
 
 def ping(engine: Engine) -> bool:
+    """Whether the database answers, and (on SQLite) takes writes: a process whose sync failed
+    refuses them until restarted (sika.wal_sync), so it reports itself unwell."""
+    wal = wal_sync(engine)
+    if wal is not None and wal.broken is not None:
+        return False
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))

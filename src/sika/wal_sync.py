@@ -44,6 +44,8 @@ Commits are noticed by SQLAlchemy's ``do_commit`` (:mod:`sika.db`) and by the le
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
 import sqlite3
@@ -51,7 +53,7 @@ import threading
 import weakref
 from pathlib import Path
 
-__all__ = ["SyncedConnection", "WalSync"]
+__all__ = ["SyncFailed", "SyncedConnection", "WalSync"]
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +73,16 @@ class SyncedConnection(sqlite3.Connection):
     deferred_sync = False
 
 
+class SyncFailed(sqlite3.OperationalError):
+    """A sync of this database failed in this process: nothing more is written to it."""
+
+
 class WalSync:
-    """Syncs the write-ahead log of one SQLite database file. See the module's docstring."""
+    """Syncs the write-ahead log of one SQLite database file. See the module's docstring.
+
+    The log stays in place while the sync runs: an open connection holds SQLite's shared lock on the
+    database, so no process can be the last to close it and remove the log (every sync is made
+    right after a commit, before the connection goes back to the pool)."""
 
     def __init__(self, database_path: str) -> None:
         path = os.path.realpath(database_path)
@@ -80,15 +90,26 @@ class WalSync:
         self._wal = f"{path}-wal"
         self._directory = str(Path(path).parent)
         self._lock = threading.Lock()
-        # The log's descriptor, kept open: Linux reports a failed background write to every
-        # descriptor open when it failed, not to one opened after another had seen the error.
-        self._fd: int | None = None
-        self._identity: tuple[int, int] | None = None  # (device, inode) of the log _fd is open on
+        # The log's descriptor and the (device, inode) it is open on, kept: Linux reports a failed
+        # background write to every descriptor open when it failed, not to one opened after another
+        # had seen the error. One tuple, so that no reader pairs a descriptor with another's inode.
+        self._kept: tuple[int, tuple[int, int]] | None = None
         self._retired: list[int] = []  # descriptors of earlier logs, closed at the next change
         _instances.add(self)
 
     def reset_after_fork(self) -> None:
+        """In a forked child: the parent's descriptors share its open file descriptions, and so
+        whichever syncs first would take the other's write error. The child opens its own."""
         self._lock = threading.Lock()
+        self.close()
+
+    def close(self) -> None:
+        """The engine is disposed: its descriptors are closed (the log has no lock of SQLite's)."""
+        kept, retired = self._kept, self._retired
+        self._kept, self._retired = None, []
+        for fd in [*([kept[0]] if kept else []), *retired]:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def serves(self, database_file: str) -> bool:
         """Whether this syncs the log of ``database_file``, as SQLite names it (``PRAGMA
@@ -101,10 +122,11 @@ class WalSync:
         return _broken.get(self.path)
 
     def refuse_if_broken(self) -> None:
-        """Before a write: refused once a sync of this database failed in this process."""
+        """Before a write (and before its commit): refused once a sync of this database failed in
+        this process."""
         why = _broken.get(self.path)
         if why is not None:
-            raise sqlite3.OperationalError(f"disk I/O error: an earlier sync failed ({why})")
+            raise SyncFailed(f"disk I/O error: an earlier sync failed ({why})")
 
     def commit(self, connection: sqlite3.Connection, *, wrote: bool = False) -> None:
         """Make durable what ``connection`` committed, if it changed anything since its last sync
@@ -116,8 +138,10 @@ class WalSync:
         changes = connection.total_changes
         if not wrote and changes == connection.synced_changes:
             return
-        self.sync()
-        connection.synced_changes = changes
+        try:
+            self.sync()
+        finally:  # synced, or refused for good: either way a later read needs no sync
+            connection.synced_changes = changes
 
     def sync(self) -> None:
         """``fdatasync`` the log: every commit made before this call is on disk when it returns.
@@ -125,6 +149,9 @@ class WalSync:
         self.refuse_if_broken()
         try:
             fd = self._descriptor()
+        except OSError as exc:  # nothing was lost (out of descriptors, say): this commit fails alone
+            raise sqlite3.OperationalError(f"disk I/O error: cannot open {self._wal}: {exc}") from exc
+        try:
             _fdatasync(fd)
         except OSError as exc:
             raise self._break(f"cannot sync {self._wal}: {exc}") from exc
@@ -134,31 +161,49 @@ class WalSync:
         that the new file's name is on disk too) when the log file is not the one kept open."""
         now = os.stat(self._wal)  # noqa: PTH116 (each commit: no Path made)
         identity = (now.st_dev, now.st_ino)
-        fd = self._fd
-        if fd is not None and identity == self._identity:
-            return fd
+        kept = self._kept
+        if kept is not None and kept[1] == identity:
+            return kept[0]
         with self._lock:
-            if self._fd is not None and identity == self._identity:
-                return self._fd
+            kept = self._kept
+            if kept is not None and kept[1] == identity:
+                return kept[0]
             fd = os.open(self._wal, os.O_RDONLY)
-            opened = os.fstat(fd)
-            directory = os.open(self._directory, os.O_RDONLY)
             try:
-                os.fsync(directory)
-            finally:
-                os.close(directory)
-            for old in self._retired:  # another thread may still sync on the last one: kept a turn
+                opened = os.fstat(fd)
+                _sync_directory(self._directory)
+            except BaseException:
+                os.close(fd)
+                raise
+            for old in self._retired:
                 os.close(old)
-            self._retired = [self._fd] if self._fd is not None else []
-            self._fd, self._identity = fd, (opened.st_dev, opened.st_ino)
+            self._retired = [kept[0]] if kept is not None else []
+            self._kept = (fd, (opened.st_dev, opened.st_ino))
             return fd
 
-    def _break(self, why: str) -> sqlite3.OperationalError:
+    def _break(self, why: str) -> SyncFailed:
         if self.path not in _broken:
             _broken[self.path] = why
             log.critical("SQLite's log could not be made durable (%s): this process refuses every "
                          "write to %s from now on; restart it once the disk is sound", why, self.path)
-        return sqlite3.OperationalError(f"disk I/O error: {why}")
+        return SyncFailed(f"disk I/O error: {why}")
+
+
+def _sync_directory(directory: str) -> None:
+    """The directory's entries on disk. As SQLite does, a file system that cannot sync a directory
+    (or lets it be read by nobody) is let be: the log's own sync is what matters most."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError as exc:
+        log.warning("cannot open %s to sync it: %s", directory, exc)
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
 
 
 def _fdatasync(fd: int) -> None:

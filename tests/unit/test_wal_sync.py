@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 import sika.wal_sync as wal_sync_module
 from sika.bench import databases
 from sika.bench.databases import is_durable
-from sika.db import create_db_engine, write_turn, writing
+from sika.db import create_db_engine, ping, wal_sync, write_turn, writing
 from sika.ledger import AccountKind, Ledger, Transfer, TransferResult
 from sika.migration import upgrade
 from sika.wal_sync import SyncedConnection, WalSync
@@ -158,6 +158,16 @@ def test_a_disk_that_refuses_the_sync_fails_the_commit_and_every_later_write(
         connection.execute(text("INSERT INTO t VALUES (2)"))
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM t")).scalar() == 1  # none of them written
+    with engine.begin() as connection:  # reads go on, on any of the pool's connections
+        assert connection.execute(text("SELECT count(*) FROM t")).scalar() == 1
+    assert not ping(engine)  # the process says it is unwell, to be restarted
+    upgrade_refused = Ledger(engine)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="an earlier sync failed"):
+            upgrade_refused.create_transfers([Transfer(id="t9", debit_account_id=1, credit_account_id=2,
+                                                       amount=5, code=1)])
+    finally:
+        upgrade_refused.close()
     # Another engine of this process on the same file refuses too; the turn was given back each
     # time, so another process (here: once the failure is forgotten, as a restart does) writes.
     other = create_db_engine(f"sqlite:///{path}", busy_timeout_ms=5_000)
@@ -189,15 +199,25 @@ def test_the_log_s_directory_is_synced_once_for_each_log_file(path: Path,
                 connection.execute(text("CREATE TABLE t (x INTEGER)"))
             connection.execute(text("INSERT INTO t VALUES (:x)"), {"x": value})
     assert len(directories) == 1
-    # The last connection closed: SQLite checkpointed the log and removed it. The next is a new file,
-    # whose name the directory must keep.
-    engine.dispose()
-    assert not Path(f"{path}-wal").exists()
-    engine = create_db_engine(f"sqlite:///{path}", busy_timeout_ms=5_000)
+    wal = wal_sync(engine)
+    assert wal is not None and wal._kept is not None
+    first = wal._kept[0]
     try:
-        with writing(engine).begin() as connection:
-            connection.execute(text("INSERT INTO t VALUES (9)"))
-        assert len(directories) == 2
+        for round_ in range(2):
+            # The last connection closed: SQLite checkpointed the log and removed it. The next is a
+            # new file, whose name the directory must keep, and whose descriptor is kept instead.
+            engine.pool.dispose()
+            assert not Path(f"{path}-wal").exists()
+            with writing(engine).begin() as connection:
+                connection.execute(text("INSERT INTO t VALUES (9)"))
+            assert len(directories) == 2 + round_
+            assert wal._kept is not None
+            assert Path(f"/proc/self/fd/{wal._kept[0]}").readlink() == Path(f"{path}-wal")
+        try:  # the first log's descriptor was retired, then closed at the next change
+            target: Path | None = Path(f"/proc/self/fd/{first}").readlink()
+        except FileNotFoundError:
+            target = None
+        assert target != Path(f"{path}-wal (deleted)")
     finally:
         engine.dispose()
 
@@ -254,10 +274,10 @@ def _write_rows(path: str, start: int, count: int) -> None:
 
 
 def test_writers_of_several_processes_leave_a_sound_database(path: Path, engine: Engine) -> None:
-    """Commits, syncs and checkpoints of three processes side by side. Nothing of ours may break
+    """Commits and syncs of three processes side by side. Nothing of ours may break
     SQLite's locks between processes (closing any descriptor of a file SQLite locks would: a first
     try that read the -shm index corrupted the database within seconds); every row is there."""
-    rows = 300  # some checkpoints (SQLite's own, at 1,000 pages in the log)
+    rows = 300
     spawn = multiprocessing.get_context("spawn")
     writers = [spawn.Process(target=_write_rows, args=(str(path), 10_000 * n, rows)) for n in (1, 2)]
     for writer in writers:

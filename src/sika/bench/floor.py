@@ -83,6 +83,8 @@ def _sqlite_sender(connection: Any, writer: threading.Lock, wal: WalSync | None)
             cursor = connection.cursor()
             cursor.execute("BEGIN IMMEDIATE")
             cursor.executemany(statement, values)
+            if wal is not None:
+                wal.refuse_if_broken()
             cursor.execute("COMMIT")
             cursor.close()
         if wal is not None:  # synced as Sika's own commits are, the lock given back (sika.wal_sync)

@@ -27,7 +27,7 @@ from sika.ledger.rows import (
     resolved_updates,
     touched,
 )
-from sika.wal_sync import WalSync
+from sika.wal_sync import SyncFailed, WalSync
 from sika.write_turn import WriteTurn
 
 __all__ = ["run_sqlite"]
@@ -73,9 +73,13 @@ def run_sqlite(
             expire_ids=expire_ids,
         )
         _write(cursor, outcome, accounts)
+        if wal is not None and not within:
+            wal.refuse_if_broken()  # a sync failed since this batch began: nothing more is committed
         cursor.execute("RELEASE sika_ledger" if within else "COMMIT")
     except sqlite3.OperationalError as exc:
         _rollback(connection, within)
+        if isinstance(exc, SyncFailed):
+            raise
         if "locked" in str(exc) or "busy" in str(exc):
             raise RetryableError(str(exc)) from exc
         raise
