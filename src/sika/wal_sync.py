@@ -26,8 +26,8 @@ A failed sync is final for the process: the commit is visible but maybe not on d
 failed ``fdatasync`` the kernel may have dropped the log's pages, so that a later sync succeeds
 without them. The commit's caller gets the error, and every later write of the process to that
 database is refused before it begins (a commit already begun is rolled back) until the process is
-restarted (PostgreSQL stops for the same reason). Other processes are not told: each finds out at
-its own failed sync, if any.
+restarted, and its health check (``sika.db.ping``, ``/healthz``) says so (PostgreSQL stops for
+the same reason). Other processes are not told: each finds out at its own failed sync, if any.
 
 Nothing here opens the database file or its ``-shm`` index: closing any descriptor of a file drops
 every POSIX lock the process holds on it, SQLite's included. The log file (``-wal``), which SQLite
