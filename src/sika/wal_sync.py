@@ -53,7 +53,7 @@ import threading
 import weakref
 from pathlib import Path
 
-__all__ = ["SyncFailed", "SyncedConnection", "WalSync"]
+__all__ = ["SyncedConnection", "WalSync"]
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +71,6 @@ class SyncedConnection(sqlite3.Connection):
     # Whether this connection's commits leave the sync to us (WAL with synchronous=NORMAL); a
     # connection whose log could not be set up so keeps SQLite's own FULL sync.
     deferred_sync = False
-
-
-class SyncFailed(sqlite3.OperationalError):
-    """A sync of this database failed in this process: nothing more is written to it."""
 
 
 class WalSync:
@@ -126,7 +122,7 @@ class WalSync:
         this process."""
         why = _broken.get(self.path)
         if why is not None:
-            raise SyncFailed(f"disk I/O error: an earlier sync failed ({why})")
+            raise sqlite3.OperationalError(f"disk I/O error: an earlier sync failed ({why})")
 
     def commit(self, connection: sqlite3.Connection, *, wrote: bool = False) -> None:
         """Make durable what ``connection`` committed, if it changed anything since its last sync
@@ -181,12 +177,12 @@ class WalSync:
             self._kept = (fd, (opened.st_dev, opened.st_ino))
             return fd
 
-    def _break(self, why: str) -> SyncFailed:
+    def _break(self, why: str) -> sqlite3.OperationalError:
         if self.path not in _broken:
             _broken[self.path] = why
             log.critical("SQLite's log could not be made durable (%s): this process refuses every "
                          "write to %s from now on; restart it once the disk is sound", why, self.path)
-        return SyncFailed(f"disk I/O error: {why}")
+        return sqlite3.OperationalError(f"disk I/O error: {why}")
 
 
 def _sync_directory(directory: str) -> None:

@@ -27,7 +27,7 @@ from sika.ledger.rows import (
     resolved_updates,
     touched,
 )
-from sika.wal_sync import SyncFailed, WalSync
+from sika.wal_sync import WalSync
 from sika.write_turn import WriteTurn
 
 __all__ = ["run_sqlite"]
@@ -78,8 +78,8 @@ def run_sqlite(
         cursor.execute("RELEASE sika_ledger" if within else "COMMIT")
     except sqlite3.OperationalError as exc:
         _rollback(connection, within)
-        if isinstance(exc, SyncFailed):
-            raise
+        if wal is not None and wal.broken is not None:
+            raise  # refused for good (sika.wal_sync): never tried again, whatever the message says
         if "locked" in str(exc) or "busy" in str(exc):
             raise RetryableError(str(exc)) from exc
         raise
