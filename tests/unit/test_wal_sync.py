@@ -102,34 +102,30 @@ def test_a_read_needs_no_sync_and_a_write_without_the_turn_gets_one(engine: Engi
 
 
 def test_the_next_writer_commits_while_the_first_one_waits_for_the_disk(engine: Engine, syncs: Syncs) -> None:
-    syncs.release = threading.Event()
-    first_done = threading.Event()
+    syncs.release = threading.Event()  # every sync waits for it
 
-    def first() -> None:
-        with writing(engine).begin() as connection:
-            connection.execute(text("INSERT INTO t VALUES (1)"))
-        first_done.set()
+    def insert(value: int, done: threading.Event) -> threading.Thread:
+        def write() -> None:
+            with writing(engine).begin() as connection:
+                connection.execute(text("INSERT INTO t VALUES (:x)"), {"x": value})
+            done.set()
 
-    thread = threading.Thread(target=first, daemon=True)
-    thread.start()
+        thread = threading.Thread(target=write, daemon=True)
+        thread.start()
+        return thread
+
+    first_done, second_done = threading.Event(), threading.Event()
+    first = insert(1, first_done)
     assert syncs.entered.wait(WAIT_S)  # the first commit is in its sync, and has not returned
     assert not first_done.is_set()
-    # Another writer gets the turn and the lock meanwhile; its own sync is let through at once.
-    second_syncs = threading.Event()
-
-    def second() -> None:
-        with writing(engine).begin() as connection:
-            connection.execute(text("INSERT INTO t VALUES (2)"))
-        second_syncs.set()
-
-    other = threading.Thread(target=second, daemon=True)
-    other.start()
+    # Another writer gets the turn and the lock meanwhile, and commits.
+    second = insert(2, second_done)
     assert _wait_for(lambda: len(syncs.files) == 2)  # the second committed and reached its sync
     assert not first_done.is_set()
     syncs.release.set()
-    thread.join(WAIT_S)
-    other.join(WAIT_S)
-    assert first_done.is_set() and second_syncs.is_set()
+    first.join(WAIT_S)
+    second.join(WAIT_S)
+    assert first_done.is_set() and second_done.is_set()
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM t")).scalar() == 2
 
