@@ -148,3 +148,19 @@ def test_a_kept_connection_is_reused_whatever_its_descriptor_number_and_a_path_w
     finally:
         for descriptor in held:
             os.close(descriptor)
+
+
+def test_a_fake_that_sleeps_between_polls_still_stops_at_once_when_closed(monkeypatch: pytest.MonkeyPatch
+                                                                            ) -> None:
+    # The fakes run inside Sika's processes: their serving loops poll rarely, and close() wakes
+    # them. With an hour between polls, a close that waited for the next one would hang here.
+    monkeypatch.setattr("sika_fakes._server.POLL_S", 3600.0)
+    servers = [Flaky().start() for _ in range(3)]
+    client = Http(servers[0].url, provider="flaky", timeout_s=2, retries_max=0)
+    client.post_json("/charge", {}, idempotent=True)
+    client.close()
+    closing = threading.Thread(target=lambda: [server.close() for server in servers], daemon=True)
+    closing.start()
+    closing.join(30)
+    assert not closing.is_alive()
+    assert servers[0].seen == 1
