@@ -33,7 +33,7 @@ def bench_server(backend: str) -> Iterator[str | None]:
     if make_url(configured).get_backend_name() == "postgresql":
         yield configured
         return
-    with temporary_postgres(durable=True) as url:
+    with temporary_postgres(durable=True, unix_socket=True) as url:
         yield url
 
 

@@ -292,7 +292,7 @@ def _database(backend: str, directory: Path) -> Iterator[str]:
         # Under the system's temporary directory: on this machine's disk, so fsync is real.
         yield f"sqlite:///{directory / 'bench.db'}"
         return
-    with temporary_postgres(durable=True) as url:
+    with temporary_postgres(durable=True, unix_socket=True) as url:
         yield url
 
 
