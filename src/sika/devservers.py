@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.engine import URL
+
 from sika.errors import SikaError
 
 __all__ = ["DevServerError", "PostgresCluster", "free_port", "postgres_cluster", "temporary_postgres",
@@ -100,6 +102,9 @@ def postgres_cluster(*, durable: bool = True, max_connections: int = 200,
     data = root / "data"
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
+        # Its socket is reached through it: a root without CAP_DAC_OVERRIDE (some containers) could
+        # not pass a 0700 directory. Nothing in it can be listed; the data directory stays 0700.
+        root.chmod(0o711)
     port = free_port()
     run = _runner(root)
     try:
@@ -116,8 +121,7 @@ def postgres_cluster(*, durable: bool = True, max_connections: int = 200,
 
         ctl(["-w", "-t", str(_START_TIMEOUT_S), "start"])
         try:
-            where = f"@/postgres?host={root}&port={port}" if unix_socket else f"@127.0.0.1:{port}/postgres"
-            yield PostgresCluster(f"postgresql+psycopg://postgres{where}", ctl)
+            yield PostgresCluster(_url(root, port, unix_socket=unix_socket), ctl)
         finally:
             subprocess.run(
                 _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w",
@@ -126,6 +130,15 @@ def postgres_cluster(*, durable: bool = True, max_connections: int = 200,
             )
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _url(root: Path, port: int, *, unix_socket: bool) -> str:
+    if not unix_socket:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    # Built, not formatted: the directory is a query value (a "+" or "&" in TMPDIR is escaped).
+    url = URL.create("postgresql+psycopg", username="postgres", database="postgres",
+                     query={"host": str(root), "port": str(port)})
+    return url.render_as_string(hide_password=False)
 
 
 def _runner(root: Path) -> Callable[[list[str]], None]:

@@ -105,7 +105,7 @@ class FakeServer:
         server, thread = self._server, self._thread
         if server is None or thread is None:
             return
-        _stop(server)
+        _stop(server, thread)
         thread.join()
         server.server_close()
         self._server = self._thread = None
@@ -246,14 +246,17 @@ class Deliveries:
                     self._condition.notify_all()
 
 
-def _stop(server: _Server) -> None:
+def _stop(server: _Server, serving: threading.Thread) -> None:
     """``server.shutdown()`` without waiting for the next poll: the serving loop sleeps in its
     selector until a connection comes, so connections are made until the shutdown has been seen
-    (each one wakes the loop; one that comes first is served as an empty request and dropped)."""
+    (each one wakes the loop; one that comes first is served as an empty request and dropped).
+    A loop that is not running (its thread is gone) is not waited for."""
+    if not serving.is_alive():
+        return
     stopper = threading.Thread(target=server.shutdown, name="fake-stop", daemon=True)
     stopper.start()
     host, port = server.server_address[:2]
-    while stopper.is_alive():
+    while stopper.is_alive() and serving.is_alive():
         with contextlib.suppress(OSError), socket.create_connection((str(host), int(port)), timeout=_WAKE_S):
             pass
         stopper.join(_WAKE_S)
