@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
+from sqlite_writers import write_in_thread
 
 import sika.wal_sync as wal_sync_module
 from sika.bench import databases
@@ -104,22 +105,11 @@ def test_a_read_needs_no_sync_and_a_write_without_the_turn_gets_one(engine: Engi
 def test_the_next_writer_commits_while_the_first_one_waits_for_the_disk(engine: Engine, syncs: Syncs) -> None:
     syncs.release = threading.Event()  # every sync waits for it
 
-    def insert(value: int, done: threading.Event) -> threading.Thread:
-        def write() -> None:
-            with writing(engine).begin() as connection:
-                connection.execute(text("INSERT INTO t VALUES (:x)"), {"x": value})
-            done.set()
-
-        thread = threading.Thread(target=write, daemon=True)
-        thread.start()
-        return thread
-
-    first_done, second_done = threading.Event(), threading.Event()
-    first = insert(1, first_done)
+    first, first_done = write_in_thread(engine, 1)
     assert syncs.entered.wait(WAIT_S)  # the first commit is in its sync, and has not returned
     assert not first_done.is_set()
     # Another writer gets the turn and the lock meanwhile, and commits.
-    second = insert(2, second_done)
+    second, second_done = write_in_thread(engine, 2)
     assert _wait_for(lambda: len(syncs.files) == 2)  # the second committed and reached its sync
     assert not first_done.is_set()
     syncs.release.set()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import OperationalError
+from sqlite_writers import write_in_thread
 
 from sika.db import create_db_engine, write_turn, writing
 from sika.ledger import AccountKind, Ledger, Transfer, TransferResult
@@ -47,19 +48,6 @@ def locked_tries(engine: Engine) -> list[str]:
             lambda statement: sent.append(statement) if statement == "BEGIN IMMEDIATE" else None)
 
     return sent
-
-
-def write_in_thread(engine: Engine, value: int) -> tuple[threading.Thread, threading.Event]:
-    done = threading.Event()
-
-    def write() -> None:
-        with writing(engine).begin() as connection:
-            connection.execute(text("INSERT INTO t VALUES (:x)"), {"x": value})
-        done.set()
-
-    thread = threading.Thread(target=write, daemon=True)
-    thread.start()
-    return thread, done
 
 
 def rows(engine: Engine) -> list[int]:
