@@ -167,6 +167,7 @@ class Code(StrEnum):
     UNKNOWN_ORDER = "unknown_order", _N, "the provider has no such order"
     INVALID_REFERENCE = "invalid_reference", _N, "no such meter, subscriber, card or number at the provider"
     ORDER_CONFLICT = "order_conflict", _U, "an order id submitted before with other details"
+    QUOTE_CHANGED = "quote_changed", _C, "the provider's price changed since the customer confirmed it"
     DECLINED = "declined", _P, "the provider or the payer declined the payment"
     EXPIRED = "expired", _P, "the payer did not confirm in time"
     INVALID_REQUEST = "invalid_request", _P, "the provider found the request invalid"

@@ -92,7 +92,8 @@ class PurchasePort(Protocol):
     def quote(self, provider: str, product: str, reference: str, amount: int | None) -> PurchaseQuote: ...
 
     def buy(self, movement_id: str, payer: Customer, *, provider: str, product: str, reference: str,
-            amount: int | None = ..., pin: Pin | None = ...) -> Movement: ...
+            amount: int | None = ..., pin: Pin | None = ...,
+            confirmed: PurchaseQuote | None = ...) -> Movement: ...
 
 
 class ApprovalPort(Protocol):

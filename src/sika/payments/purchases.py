@@ -15,8 +15,7 @@ authenticated by its adapter, see :meth:`Purchases.callback`), or the poll job a
 They all go through ``Movements.settle`` (:mod:`sika.payments.settlement`), which applies one outcome
 once. A provider that never answers is given up at the deadline (the hold is voided and the customer
 told); the ledger's own pending timeout, a little later, is the last resort if even that job is not
-running. ``sika
-reconcile`` lists what is past its deadline and where Sika and a provider disagree.
+running. ``sika reconcile`` lists what is past its deadline and where Sika and a provider disagree.
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, select, update
@@ -39,6 +37,7 @@ from sika.payments.details import merged_json
 from sika.payments.fees import FeeSchedule, Operation
 from sika.payments.fingerprints import fingerprint
 from sika.payments.movements import Code, Kind, Leg, Movement, Role, Status
+from sika.payments.quotes import PurchaseQuote, QuoteChanged
 from sika.payments.schema import movements
 from sika.payments.settlement import Movements
 from sika.providers import (
@@ -81,21 +80,6 @@ _TOP_UP_KINDS = (ProductKind.CARD, ProductKind.MOBILE_MONEY)
 
 class UnknownGateway(SikaError):
     code = "unknown_provider"
-
-
-@dataclass(frozen=True, slots=True)
-class PurchaseQuote:
-    provider: str
-    product: str
-    reference: str
-    amount: int
-    fee: int
-    description: str
-    details: dict[str, str]
-
-    @property
-    def total(self) -> int:
-        return self.amount + self.fee
 
 
 class Purchases:
@@ -151,6 +135,7 @@ class Purchases:
             fee=self._fees.fee(operation, quote.amount),
             description=quote.description,
             details=dict(quote.details),
+            quoted_ns=self._clock_ns(),
         )
 
     def buy(
@@ -163,15 +148,17 @@ class Purchases:
         reference: str,
         amount: int | None = None,
         pin: Pin | None = None,
+        confirmed: PurchaseQuote | None = None,
     ) -> Movement:
-        """Hold the amount and fee, order from the provider, settle on its answer."""
+        """Hold the amount and fee, order from the provider, settle on its answer. ``confirmed``: the
+        quote the customer saw and confirmed, paid as it is while fresh (else quoted again)."""
         request = fingerprint("purchase", payer=payer.id, provider=provider, product=product,
                               reference=reference.strip(), amount=amount)
         existing = self._movements.find(movement_id)
         if existing is not None:
             self._movements.check_same_request(existing, request, payer_customer_id=payer.id, product=product)
             return existing
-        quote = self.quote(provider, product, reference, amount)
+        quote = self._quote_for(confirmed, provider, product, reference, amount)
         self._movements.limits.check_transaction(payer, quote.total)
         if pin is not None:
             payer = self._customers.verify_pin(payer.msisdn, pin)
@@ -189,6 +176,19 @@ class Purchases:
             self.claims.release(movement_id)
             return movement  # refused by the ledger (funds, limits): nothing was ordered
         return self._order(movement, quote.reference, payer)
+
+    def _quote_for(self, confirmed: PurchaseQuote | None, provider: str, product: str, reference: str,
+                   amount: int | None) -> PurchaseQuote:
+        kind = self.kind_of(provider, product)
+        if confirmed is not None and kind not in _TOP_UP_KINDS:
+            self.providers.require(provider, product)  # a provider turned off since is not ordered from
+            normalized = _reference(kind, reference)
+            if confirmed.fresh_for(provider, product, normalized, amount, now_ns=self._clock_ns()):
+                return confirmed
+        quote = self.quote(provider, product, reference, amount)
+        if confirmed is not None and confirmed.names(quote) and quote.total != confirmed.total:
+            raise QuoteChanged(f"the price is {quote.total} now, {confirmed.total} was confirmed")
+        return quote  # (never charged other than shown: a price that moved is confirmed again)
 
     def _hold(self, movement_id: str, payer: Customer, quote: PurchaseQuote, request: str) -> Movement:
         assert payer.account_id is not None

@@ -54,6 +54,9 @@ __all__ = ["BillerAggregator", "BillerConfig", "BillerView", "signature"]
 SIGNATURE_SKEW_S = 300
 _CATALOGUE_TTL_S = 300.0
 _PRODUCTS_MAX = 200
+# A quote's details kept (a chat keeps the quote between confirmation and PIN, in a bounded state).
+_DETAILS_MAX = 16
+_DETAIL_KEY_CHARS_MAX = 40
 _STATUSES = {"succeeded": ProviderStatus.SUCCEEDED, "failed": ProviderStatus.FAILED,
              "pending": ProviderStatus.PENDING}
 _METER_DIGITS = 11
@@ -174,7 +177,8 @@ class BillerView:
         if paid is None or paid <= 0 or answer.status >= 300:
             raise ProviderUnavailable(f"the biller aggregator's quote answered HTTP {answer.status}")
         details = answer.field("details")
-        shown = {str(k): str(v)[:200] for k, v in (details.items() if isinstance(details, dict) else ())}
+        items = list(details.items())[:_DETAILS_MAX] if isinstance(details, dict) else []
+        shown = {str(k)[:_DETAIL_KEY_CHARS_MAX]: str(v)[:200] for k, v in items}
         return Quote(paid, text(answer.field("description"), 200) or product, shown)
 
     def submit(self, order: Order) -> Outcome:

@@ -1,9 +1,10 @@
 """What airtime, data, bills and TV share: the provider's quote, the confirmation, the PIN, the receipt.
 
 The quote comes from the provider (through :class:`~sika.payments.purchases.Purchases`): it says the
-amount due, the fee and a description; a reference the provider does not know sends the form back to
-the step where it was typed (:mod:`.bill_references`). The receipt carries an electricity token when
-the provider gives one.
+amount due, the fee and a description, and is what the PIN pays while fresh
+(:mod:`sika.payments.quotes`); a reference the provider does not know sends the form back to the step
+where it was typed (:mod:`.bill_references`). The receipt carries an electricity token when the
+provider gives one.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sika.chat.messages import Reply
 from sika.chat.screens import pages
 from sika.chat.texts.statement import quoted_purchase
 from sika.errors import SikaError
+from sika.payments.quotes import PurchaseQuote
 
 __all__ = ["confirm_ask", "pin", "quote"]
 
@@ -42,6 +44,7 @@ def quote(ctx: Context, provider: str, product: str, reference: str, amount: int
         fee=found.fee,
         description=_described(ctx, provider, product, found.reference) or found.description,
         particulars=_particulars(ctx, found.details),
+        quote=found.as_json(),  # paid as it is at the PIN while fresh: what is charged is what is shown
     )
 
 
@@ -122,6 +125,7 @@ def pin(ctx: Context, answer: Answer) -> None:
             reference=str(d["reference"]),
             amount=int(d["amount"]),
             pin=typed,
+            confirmed=PurchaseQuote.from_json(d.get("quote")),
         ),
     )
     if movement is None:

@@ -42,6 +42,8 @@ _ERRORS: dict[str, str] = {
     "nothing_due": N_("Nothing is due on this account."),
     "amount_mismatch": N_("The amount must be exactly the amount due."),
     "provider_unavailable": N_("The provider cannot be reached right now. Try again in a few minutes."),
+    "quote_changed": N_("The price changed since you confirmed it. Nothing was taken from your wallet: "
+                        "start again to see the new price."),
     "provider_not_configured": N_("This service is not available yet. Nothing was taken from your wallet."),
     "bill_already_paid": N_("This bill is already paid, or being paid. Nothing was taken from your wallet."),
     "weak_pin": N_("This PIN is too easy to guess. Avoid 0000, 1234 and the like."),
