@@ -72,6 +72,7 @@ async def my_rewards(
                     "campaign": e.campaign,
                     "draw_id": e.draw_id,
                     "won": e.won,
+                    "prize_waiting": e.prize_waiting,
                     "at": e.at_ns / 1e9,
                 }
                 for e in promotions.entries_of(customer.id, limit)

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from sika.errors import SikaError
+from sika.ledger import Account
 from sika.payments.accounts import SystemAccounts
 from sika.payments.meters import InflowMeters, month_of
 from sika.payments.movements import Code, Leg, PaymentRefused, Role
@@ -49,6 +50,16 @@ class Limits:
             raise PaymentRefused.from_code(
                 "limit_exceeded",
                 f"a tier-{customer.tier} wallet moves at most {limit} {self._accounts.currency} at a time")
+
+    def room(self, customer: Customer, wallet: Account) -> int:
+        """What ``customer``'s wallet (its ledger account ``wallet``, just read) could take in now: under
+        its balance cap, counting credits still pending, and what is left of its month's inflow."""
+        month = month_of(self._clock_ns())
+        left = self._tiers[customer.tier].inflow_month_max - self.meters.used(customer.id, month)
+        if wallet.balance_max is not None:
+            held = wallet.credits_posted + wallet.credits_pending - wallet.debits_posted
+            left = min(left, wallet.balance_max - held)
+        return max(0, left)
 
     def meter_leg(self, movement_id: str, customer: Customer, amount: int) -> Leg:
         """The leg that counts ``amount`` into the wallet's monthly inflow (the ledger refuses it over

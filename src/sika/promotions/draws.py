@@ -7,7 +7,8 @@
 2. **Reveal**: the seed is published; the winners follow from it and the list; each prize is posted
    from the reservation and paid into the winner's wallet (one linked chain per prize), reward rows
    and the winners' messages are written with the draw's new state. A prize without a winner (fewer
-   entries than prizes) or whose wallet refuses it goes back to the budget.
+   entries than prizes) goes back to the budget; one whose wallet refuses it (the tier's caps) waits
+   for its winner (:mod:`sika.promotions.prizes`).
 
 Every ledger id derives from the draw's id, so a reveal interrupted by a crash is simply run again.
 """
@@ -24,14 +25,14 @@ from typing import Any
 from sqlalchemy import Engine, delete, insert, select, update
 
 from sika.ledger import Ledger, Transfer, TransferFlags, TransferResult
-from sika.payments import Kind, Movements, Status
-from sika.payments.movements import Code, Leg, Role
-from sika.payments.outbox import enqueue
+from sika.payments import Movements, Status
+from sika.payments.movements import Code
 from sika.promotions.drawing import commitment, entrants_sha256, new_seed, verify, winners
 from sika.promotions.errors import CampaignStateError, DrawStateError, UnknownDraw
 from sika.promotions.model import Campaign, State
+from sika.promotions.prizes import Prizes
 from sika.promotions.rules import CampaignKind
-from sika.promotions.schema import draws, entries, rewards
+from sika.promotions.schema import draws, entries
 from sika.promotions.store import CampaignStore
 from sika.wallet import Customers
 
@@ -83,9 +84,11 @@ class Draws:
         movements: Movements,
         customers: Customers,
         *,
+        prizes: Prizes,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self._engine = engine
+        self.prizes = prizes
         self._ledger = ledger
         self._store = store
         self._movements = movements
@@ -150,7 +153,7 @@ class Draws:
         ids = self.entrants(draw_id)
         won = winners(seed, ids, len(draw.prizes))
         assert self._reserve(draw_id, campaign.account_id, draw.prizes), "prizes were reserved at commit"
-        paid = self._pay(draw, won, campaign)
+        paid, waiting = self._pay(draw, won, campaign)
         now = self._clock_ns()
         with self._engine.begin() as connection:
             done = connection.execute(
@@ -158,36 +161,15 @@ class Draws:
                 .where(draws.c.id == draw_id, draws.c.status == "committed")
                 .values(status="revealed", winners=json.dumps(won), revealed_at_ns=now)
             ).rowcount
-            for k, (entry_id, customer_id) in paid.items():
-                if not done:
-                    break
-                customer = self._customers.by_id(customer_id)
-                connection.execute(
-                    insert(rewards).values(
-                        campaign_id=campaign.id,
-                        movement_id=f"{draw_id}.w{k}",
-                        customer_id=customer_id,
-                        kind="prize",
-                        amount=draw.prizes[k],
-                        base_amount=draw.prizes[k],
-                        created_at_ns=now,
-                        updated_at_ns=now,
-                    )
-                )
-                enqueue(
-                    connection,
-                    dedupe_key=f"{draw_id}:won:{k}",
-                    msisdn=customer.msisdn,
-                    kind="promo_prize_won",
-                    params={
-                        "amount": draw.prizes[k],
-                        "campaign": campaign.name,
-                        "draw": draw_id,
-                        "entry": entry_id,
-                        "id": f"{draw_id}.w{k}",
-                    },
-                    now_ns=now,
-                )
+            for k, (entry_id, customer_id) in (paid | waiting).items() if done else ():
+                winner, prize = self._customers.by_id(customer_id), draw.prizes[k]
+                if k in paid:
+                    self.prizes.paid(connection, movement_id=f"{draw_id}.w{k}",
+                                     dedupe_key=f"{draw_id}:won:{k}", winner=winner, prize=prize,
+                                     campaign=campaign, draw_id=draw_id, entry_id=entry_id, now_ns=now)
+                else:
+                    self.prizes.keep(connection, prize_id=f"{draw_id}.w{k}", winner=winner, prize=prize,
+                                     campaign=campaign, draw_id=draw_id, entry_id=entry_id, now_ns=now)
         return self.get(draw_id)
 
     def get(self, draw_id: str) -> Draw:
@@ -252,19 +234,20 @@ class Draws:
         ]
         return all(result in _OK for result in self._ledger.submit(chain))
 
-    def _pay(self, draw: Draw, won: list[str], campaign: Campaign) -> dict[int, tuple[str, int]]:
-        """Pay each prize to its winner (or back to the budget); {k: (entry, customer)} paid.
+    def _pay(self, draw: Draw, won: list[str], campaign: Campaign
+             ) -> tuple[dict[int, tuple[str, int]], dict[int, tuple[str, int]]]:
+        """Pay each prize to its winner (or back to the budget when it has none): {k: (entry,
+        customer)} paid, and those whose wallet refused them (they wait in the prize holding account).
 
         The reservation is posted into the prize holding account, then a movement of its own pays the
-        winner (so the prize is in the winner's statement like any money in); a prize the wallet
-        refuses (its tier's caps) goes back to the budget."""
-        holding = self._system.id("prize_holding")
+        winner (so the prize is in the winner's statement like any money in)."""
         with self._engine.connect() as connection:
             rows = connection.execute(
                 select(entries.c.id, entries.c.customer_id).where(entries.c.id.in_(won))
             )
             owners = {str(row.id): int(row.customer_id) for row in rows}
         paid: dict[int, tuple[str, int]] = {}
+        waiting: dict[int, tuple[str, int]] = {}
         for k, prize in enumerate(draw.prizes):
             resolution = TransferFlags.POST_PENDING if k < len(won) else TransferFlags.VOID_PENDING
             (done,) = self._ledger.submit(
@@ -286,38 +269,10 @@ class Draws:
             if k >= len(won):
                 continue
             winner = self._customers.by_id(owners[won[k]])
-            assert winner.account_id is not None
-            movement_id = f"{draw.id}.w{k}"
-            legs = [
-                Leg(f"{movement_id}.0", holding, winner.account_id, prize, Code.PRIZE, Role.HOLDING),
-                self._movements.limits.meter_leg(movement_id, winner, prize),
-            ]
-            moved = self._movements.run(
-                movement_id,
-                legs,
-                kind=Kind.REWARD,
-                amount=prize,
-                payee_customer_id=winner.id,
-                counterparty=campaign.name,
-                details={"campaign": campaign.id, "draw": draw.id, "entry": won[k]},
-            )
-            if moved.status is Status.COMPLETED:
-                paid[k] = (won[k], winner.id)
-            else:  # the wallet cannot take it: back to the budget
-                (back,) = self._ledger.submit(
-                    [
-                        Transfer(
-                            id=f"{draw.id}.b{k}",
-                            debit_account_id=holding,
-                            credit_account_id=campaign.account_id,
-                            amount=prize,
-                            code=Code.PRIZE,
-                            metadata={"draw": draw.id},
-                        )
-                    ]
-                )
-                assert back in _OK, back
-        return paid
+            moved = self.prizes.pay(f"{draw.id}.w{k}", winner, prize, campaign=campaign, draw_id=draw.id,
+                                    entry_id=won[k])
+            (paid if moved.status is Status.COMPLETED else waiting)[k] = (won[k], winner.id)
+        return paid, waiting
 
     def _seed(self, draw_id: str) -> str:
         with self._engine.connect() as connection:

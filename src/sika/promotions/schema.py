@@ -26,9 +26,11 @@ from sqlalchemy import (
 
 from sika.tables import ROWID, metadata
 
-__all__ = ["campaigns", "claims", "codes", "draws", "entries", "meters", "referrals", "rewards"]
+__all__ = ["campaigns", "claims", "codes", "draws", "entries", "meters", "prizes_waiting", "referrals",
+           "rewards"]
 
 OWED_SQL = "status = 'owed'"
+WAITING_SQL = "status = 'waiting'"
 
 campaigns = Table(
     "promo_campaigns",
@@ -115,6 +117,31 @@ draws = Table(
     Column("revealed_at_ns", BigInteger, nullable=True),
     CheckConstraint("status IN ('committed', 'revealed')", name="ck_promo_draws_status"),
     Index("ix_promo_draws_campaign", "campaign_id", "committed_at_ns"),
+)
+
+# A prize won by a wallet that could not take it then (its tier's caps): the money waits in the prize
+# holding account, and the prizes job pays it once it fits, or gives it back when the wait is over.
+prizes_waiting = Table(
+    "promo_prizes_waiting",
+    metadata,
+    Column("id", String(40), primary_key=True),  # the prize's first movement, the one refused: <draw>.w<k>
+    Column("draw_id", String(16), ForeignKey("promo_draws.id"), nullable=False),
+    Column("campaign_id", String(16), ForeignKey("promo_campaigns.id"), nullable=False),
+    Column("customer_id", BigInteger, ForeignKey("wallet_customers.id"), nullable=False),
+    Column("entry_id", String(24), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("status", String(8), nullable=False),
+    Column("attempts", Integer, nullable=False),  # movements tried since (each refused by the wallet)
+    Column("movement_id", String(40), nullable=True),  # the one that paid it
+    Column("next_try_ns", BigInteger, nullable=False),
+    Column("until_ns", BigInteger, nullable=False),
+    Column("created_at_ns", BigInteger, nullable=False),
+    Column("updated_at_ns", BigInteger, nullable=False),
+    CheckConstraint("status IN ('waiting', 'paid', 'returned')", name="ck_promo_prizes_waiting_status"),
+    CheckConstraint("amount > 0 AND attempts >= 0", name="ck_promo_prizes_waiting_amount"),
+    Index("ix_promo_prizes_waiting_due", "next_try_ns", postgresql_where=text(WAITING_SQL),
+          sqlite_where=text(WAITING_SQL)),
+    Index("ix_promo_prizes_waiting_customer", "customer_id", "created_at_ns"),
 )
 
 codes = Table(

@@ -25,8 +25,9 @@ from sika.promotions.explain import Verdict, verdicts
 from sika.promotions.forecast import DAYS_MAX, Forecast, Forecaster
 from sika.promotions.grants import Grants
 from sika.promotions.model import Campaign
+from sika.promotions.prizes import Prizes
 from sika.promotions.referrals import Referrals
-from sika.promotions.schema import campaigns, draws, entries, rewards
+from sika.promotions.schema import campaigns, draws, entries, prizes_waiting, rewards
 from sika.promotions.store import CampaignStore
 from sika.promotions.timing import CalendarWhen
 from sika.wallet import Customer, Customers
@@ -59,6 +60,7 @@ class EntryLine:
     draw_id: str | None
     won: bool
     at_ns: int
+    prize_waiting: bool = False  # won, and the prize waits for room in the wallet (sika.promotions.prizes)
 
 
 class Promotions:
@@ -83,7 +85,9 @@ class Promotions:
         self.grants = Grants(
             engine, ledger, self.store, self.when, customers=customers, system=movements.accounts
         )
-        self.draws = Draws(engine, ledger, self.store, movements, customers, clock_ns=clock_ns)
+        prizes = Prizes(engine, ledger, self.store, budgets=self.budgets, movements=movements,
+                        customers=customers, clock_ns=clock_ns)
+        self.draws = Draws(engine, ledger, self.store, movements, customers, prizes=prizes, clock_ns=clock_ns)
         self.codes = Codes(engine, self.store, code_key, clock_ns=clock_ns)
         self.referrals = Referrals(engine, self.store, customers, movements, clock_ns=clock_ns)
         self.forecaster = Forecaster(engine, customers, self.when, clock_ns=clock_ns)
@@ -157,6 +161,9 @@ class Promotions:
                     == "revealed"
                 ):
                     won.update(self.draws.get(draw_id).winners or ())
+            waiting = set(connection.execute(select(prizes_waiting.c.entry_id).where(
+                prizes_waiting.c.customer_id == customer_id, prizes_waiting.c.status == "waiting",
+                prizes_waiting.c.entry_id.in_(won))).scalars()) if won else set()
         return [
             EntryLine(
                 id=r["id"],
@@ -165,6 +172,7 @@ class Promotions:
                 draw_id=r["draw_id"],
                 won=r["id"] in won,
                 at_ns=int(r["created_at_ns"]),
+                prize_waiting=r["id"] in waiting,
             )
             for r in rows
         ]

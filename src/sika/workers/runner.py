@@ -35,7 +35,8 @@ _LEASE_TTL_S_MIN = 5.0
 # Jobs that run in one process at a time; the others take their work by claims.
 LEASED = frozenset({"ledger-expiry", "voucher-refunds", "approval-expiry", "provider-polling",
                     "idempotency-pruning", "movement-recovery", "ride-dispatch", "conversation-pruning",
-                    "whatsapp-pruning", "campaign-closing", "referral-payouts"})
+                    "whatsapp-pruning", "campaign-closing", "referral-payouts",
+                    "prize-payouts"})
 THREADS_MAX = 16
 
 
@@ -82,6 +83,10 @@ def default_jobs(container: Container) -> list[Job]:
         Job(name="campaign-closing", interval_s=every * 60, run=container.promotions.campaigns.close_due,
             batch_max=100),
         Job(name="referral-payouts", interval_s=every * 5, run=container.promotions.referrals.pay_due,
+            batch_max=100),
+        # Prizes a winner's wallet could not take at the reveal: paid once they fit (each waits 15 min
+        # between looks, sika.promotions.prizes), given back after 30 days.
+        Job(name="prize-payouts", interval_s=every * 60, run=container.promotions.draws.prizes.retry_due,
             batch_max=100),
     ]
     if container.rides is not None:

@@ -19,7 +19,12 @@ from typing import Any
 from sika import phones
 from sika.chat.consent import STOP_CONFIRMATION
 from sika.chat.i18n import N_, Translator, translator
-from sika.chat.texts.promotions import prize_won_text, receipt_reward_lines
+from sika.chat.texts.promotions import (
+    prize_returned_text,
+    prize_waiting_text,
+    prize_won_text,
+    receipt_reward_lines,
+)
 from sika.chat.texts.statement import receipt
 from sika.errors import SikaError
 from sika.payments.approvals import merchant_note
@@ -144,6 +149,10 @@ def render(t: Translator, kind: str, params: dict[str, Any]) -> str:
     values.setdefault("id", "")
     if kind == "promo_prize_won":
         return prize_won_text(t, params)
+    if kind == "promo_prize_waiting":
+        return prize_waiting_text(t, params)
+    if kind == "promo_prize_returned":
+        return prize_returned_text(t, params)
     if kind in _CODES:
         return t(_CODES[kind], sender=params.get("sender", ""), amount=values["amount"],
                  code=params.get("secret") or "••••••••", days=params.get("expires_days", 7),

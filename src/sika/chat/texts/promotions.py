@@ -200,6 +200,9 @@ def reward_text(t: Translator, line: RewardLine) -> str:
 
 
 def entry_text(t: Translator, line: EntryLine) -> str:
+    if line.prize_waiting:
+        return t("Ticket {id} ({name}): won! The prize waits for room in your wallet.", id=line.id,
+                 name=line.campaign)
     if line.won:
         return t("Ticket {id} ({name}): won!", id=line.id, name=line.campaign)
     if line.draw_id is not None:
@@ -258,5 +261,30 @@ def prize_won_text(t: Translator, params: dict[str, Any]) -> str:
         entry=params.get("entry", ""),
         amount=t.amount(int(params.get("amount", 0))),
         campaign=params.get("campaign", ""),
+        id=params.get("id", ""),
+    )
+
+
+def prize_waiting_text(t: Translator, params: dict[str, Any]) -> str:
+    """A prize the winner's wallet could not take (its level's limits): it waits, and what to do."""
+    return t(
+        "Congratulations! Your ticket {entry} won {amount} in the draw of {campaign}. Your wallet cannot "
+        "take it now (your level's limits): it waits for you for {days} days. Spend some of your balance "
+        "or ask an agent to raise your level, and Sika pays it within 15 minutes. Reference: {id}.",
+        entry=params.get("entry", ""),
+        amount=t.amount(int(params.get("amount", 0))),
+        campaign=params.get("campaign", ""),
+        days=int(params.get("days", 30)),
+        id=params.get("id", ""),
+    )
+
+
+def prize_returned_text(t: Translator, params: dict[str, Any]) -> str:
+    return t(
+        "Your prize of {amount} from the draw of {campaign} waited {days} days and your wallet could not "
+        "take it: it went back to the campaign. Reference: {id}.",
+        amount=t.amount(int(params.get("amount", 0))),
+        campaign=params.get("campaign", ""),
+        days=int(params.get("days", 30)),
         id=params.get("id", ""),
     )

@@ -1,0 +1,177 @@
+"""A draw's prize paid into its winner's wallet, or kept for the winner until the wallet can take it.
+
+A wallet may refuse a prize at the reveal: its tier caps what it holds and what flows in a month
+(BCEAO's limits). The prize is then not lost to the winner: it waits in the prize holding account
+(``promo_prizes_waiting``), the winner is told what to do (make room, or have an agent raise the
+wallet's level), and the ``prizes`` job pays it as soon as it fits, with the same "you won" message
+as at the reveal. After ``WAIT_S`` it goes back to the campaign's budget (to its sponsor if the
+campaign has ended), and the winner is told.
+
+A waiting prize is tried only when the wallet has room for it (:meth:`sika.payments.limits.Limits.room`),
+so a wallet that stays full does not collect a refused movement every quarter of an hour; each try's
+movement id derives from the prize and its count of refusals, so a job run twice pays once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from sika.ledger import Ledger, Transfer, TransferResult
+from sika.payments import Kind, Movement, Movements, Status
+from sika.payments.movements import Code, Leg, Role
+from sika.payments.outbox import enqueue
+from sika.promotions.budget import Budgets
+from sika.promotions.model import Campaign, State
+from sika.promotions.schema import prizes_waiting, rewards
+from sika.promotions.store import CampaignStore
+from sika.wallet import Customer, Customers
+
+__all__ = ["RETRY_S", "SWEEP_MAX", "WAIT_S", "Prizes"]
+
+_NS = 1_000_000_000
+WAIT_DAYS = 30
+WAIT_S = WAIT_DAYS * 86_400
+# How often a waiting prize looks at its wallet again (a customer who made room waits at most this).
+RETRY_S = 15 * 60
+SWEEP_MAX = 100
+ATTEMPTS_MAX = 1_000  # refusals of a wallet that had room (races): far more than WAIT_S / RETRY_S
+
+
+class Prizes:
+    def __init__(self, engine: Engine, ledger: Ledger, store: CampaignStore, *, budgets: Budgets,
+                 movements: Movements, customers: Customers,
+                 clock_ns: Callable[[], int] = time.time_ns) -> None:
+        self._engine = engine
+        self._ledger = ledger
+        self._store = store
+        self._budgets = budgets
+        self._movements = movements
+        self._customers = customers
+        self._clock_ns = clock_ns
+        self._holding = movements.accounts.id("prize_holding")
+
+    def pay(self, movement_id: str, winner: Customer, prize: int, *, campaign: Campaign, draw_id: str,
+            entry_id: str) -> Movement:
+        """Move ``prize`` from the prize holding account into the winner's wallet (one movement, in
+        the winner's statement like any money in); refused (not completed) when the wallet cannot
+        take it."""
+        assert winner.account_id is not None and prize > 0
+        legs = [
+            Leg(f"{movement_id}.0", self._holding, winner.account_id, prize, Code.PRIZE, Role.HOLDING),
+            self._movements.limits.meter_leg(movement_id, winner, prize),
+        ]
+        return self._movements.run(
+            movement_id,
+            legs,
+            kind=Kind.REWARD,
+            amount=prize,
+            payee_customer_id=winner.id,
+            counterparty=campaign.name,
+            details={"campaign": campaign.id, "draw": draw_id, "entry": entry_id},
+        )
+
+    def paid(self, connection: Connection, *, movement_id: str, dedupe_key: str, winner: Customer,
+             prize: int, campaign: Campaign, draw_id: str, entry_id: str, now_ns: int) -> None:
+        """Record a prize paid (its reward row) and tell the winner, in the caller's transaction."""
+        connection.execute(insert(rewards).values(
+            campaign_id=campaign.id, movement_id=movement_id, customer_id=winner.id, kind="prize",
+            amount=prize, base_amount=prize, created_at_ns=now_ns, updated_at_ns=now_ns))
+        enqueue(connection, dedupe_key=dedupe_key, msisdn=winner.msisdn, kind="promo_prize_won",
+                params={"amount": prize, "campaign": campaign.name, "draw": draw_id, "entry": entry_id,
+                        "id": movement_id}, now_ns=now_ns)
+
+    def keep(self, connection: Connection, *, prize_id: str, winner: Customer, prize: int,
+             campaign: Campaign, draw_id: str, entry_id: str, now_ns: int) -> None:
+        """Keep a prize the wallet refused for its winner, and tell them, in the caller's transaction
+        (the money stays in the prize holding account)."""
+        connection.execute(insert(prizes_waiting).values(
+            id=prize_id, draw_id=draw_id, campaign_id=campaign.id, customer_id=winner.id, entry_id=entry_id,
+            amount=prize, status="waiting", attempts=0, movement_id=None, next_try_ns=now_ns + RETRY_S * _NS,
+            until_ns=now_ns + WAIT_S * _NS, created_at_ns=now_ns, updated_at_ns=now_ns))
+        enqueue(connection, dedupe_key=f"{prize_id}:waiting", msisdn=winner.msisdn,
+                kind="promo_prize_waiting",
+                params={"amount": prize, "campaign": campaign.name, "entry": entry_id, "id": prize_id,
+                        "days": WAIT_DAYS}, now_ns=now_ns)
+
+    def waiting_for(self, customer_id: int, limit: int = 20) -> list[dict[str, Any]]:
+        """The prizes waiting for this customer's wallet, oldest first."""
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(prizes_waiting).where(prizes_waiting.c.customer_id == customer_id,
+                                             prizes_waiting.c.status == "waiting")
+                .order_by(prizes_waiting.c.created_at_ns).limit(limit)).mappings().all()
+        return [dict(row) for row in rows]
+
+    def retry_due(self, limit: int = SWEEP_MAX) -> int:
+        """The prizes job: pay the waiting prizes whose wallet has room now, give back those whose
+        wait is over; how many were looked at."""
+        now = self._clock_ns()
+        with self._engine.connect() as connection:
+            due = connection.execute(
+                select(prizes_waiting).where(prizes_waiting.c.status == "waiting",
+                                             prizes_waiting.c.next_try_ns <= now)
+                .order_by(prizes_waiting.c.next_try_ns).limit(min(limit, SWEEP_MAX))).mappings().all()
+        for row in due:
+            if now >= int(row["until_ns"]) or int(row["attempts"]) >= ATTEMPTS_MAX:
+                self._give_back(row)
+            else:
+                self._try(row)
+        return len(due)
+
+    def _try(self, row: Any) -> None:
+        winner = self._customers.by_id(int(row["customer_id"]))
+        prize, attempts, now = int(row["amount"]), int(row["attempts"]), self._clock_ns()
+        assert winner.account_id is not None
+        if self._movements.limits.room(winner, self._ledger.get_account(winner.account_id)) < prize:
+            self._later(row, attempts, now)  # still full: nothing tried, nothing in any statement
+            return
+        campaign = self._store.get(str(row["campaign_id"]))
+        movement_id = f"{row['id']}.{attempts + 1}"
+        moved = self.pay(movement_id, winner, prize, campaign=campaign, draw_id=str(row["draw_id"]),
+                         entry_id=str(row["entry_id"]))
+        if moved.status is not Status.COMPLETED:  # the room went to another payment meanwhile
+            self._later(row, attempts + 1, now)
+            return
+        with self._engine.begin() as connection:
+            won = connection.execute(
+                update(prizes_waiting)
+                .where(prizes_waiting.c.id == row["id"], prizes_waiting.c.status == "waiting")
+                .values(status="paid", movement_id=movement_id, attempts=attempts + 1, updated_at_ns=now)
+            ).rowcount
+            if won:  # (else another run recorded this very movement: the id is the same)
+                self.paid(connection, movement_id=movement_id, dedupe_key=f"{row['id']}:won", winner=winner,
+                          prize=prize, campaign=campaign, draw_id=str(row["draw_id"]),
+                          entry_id=str(row["entry_id"]), now_ns=now)
+
+    def _later(self, row: Any, attempts: int, now: int) -> None:
+        with self._engine.begin() as connection:
+            connection.execute(
+                update(prizes_waiting)
+                .where(prizes_waiting.c.id == row["id"], prizes_waiting.c.status == "waiting")
+                .values(attempts=attempts, next_try_ns=now + RETRY_S * _NS, updated_at_ns=now))
+
+    def _give_back(self, row: Any) -> None:
+        campaign = self._store.get(str(row["campaign_id"]))
+        (back,) = self._ledger.submit([Transfer(
+            id=f"{row['id']}.b", debit_account_id=self._holding, credit_account_id=campaign.account_id,
+            amount=int(row["amount"]), code=Code.PRIZE, metadata={"draw": str(row["draw_id"])})])
+        assert back in (TransferResult.OK, TransferResult.EXISTS), back
+        now = self._clock_ns()
+        with self._engine.begin() as connection:
+            returned = connection.execute(
+                update(prizes_waiting)
+                .where(prizes_waiting.c.id == row["id"], prizes_waiting.c.status == "waiting")
+                .values(status="returned", updated_at_ns=now)).rowcount
+            if returned:
+                winner = self._customers.by_id(int(row["customer_id"]))
+                enqueue(connection, dedupe_key=f"{row['id']}:returned", msisdn=winner.msisdn,
+                        kind="promo_prize_returned",
+                        params={"amount": int(row["amount"]), "campaign": campaign.name,
+                                "entry": str(row["entry_id"]), "id": str(row["id"]), "days": WAIT_DAYS},
+                        now_ns=now)
+        if campaign.state is State.ENDED:  # its budget was (or will be) returned: so is this prize
+            self._budgets.give_back(campaign)
