@@ -113,12 +113,30 @@ def test_a_price_that_moved_after_a_stale_confirmation_is_refused_and_nothing_is
     assert container.customers.find(AMA).pin_failures == 0  # type: ignore[union-attr]
 
 
+def test_a_quote_too_large_to_keep_in_the_conversation_is_asked_again_at_the_pin(
+        container: Container, quotes_asked: list[tuple[object, ...]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    counted = container.purchases.quote
+
+    def verbose(provider: str, product: str, reference: str, amount: int | None) -> PurchaseQuote:
+        found = counted(provider, product, reference, amount)  # a biller that says a lot, in 4-byte signs
+        return dataclasses.replace(found, details={**found.details,
+                                                   **{f"note_{n}": "𝄞" * 200 for n in range(16)}})
+
+    monkeypatch.setattr(container.purchases, "quote", verbose)
+    assert "Total : 2 100 F CFA." in _to_the_confirmation(container)
+    _, receipt = chat(container, "1", AMA_PIN)
+    assert receipt.startswith("Payé : Électricité CEET Cash Power"), receipt
+    assert len(quotes_asked) == 3  # not kept (the conversation stays small): the PIN asked again
+    assert _balance(container) == "Votre solde : 47 900 F CFA."
+
+
 def test_a_kept_quote_is_paid_only_for_what_it_priced_and_while_fresh() -> None:
     now = 10**18
     kept = PurchaseQuote("ceet", "electricity", METER, 2_000, 100, "CEET", {"units_kwh": "17.8"}, now)
     assert PurchaseQuote.from_json(kept.as_json()) == kept
     assert kept.fresh_for("ceet", "electricity", METER, 2_000, now_ns=now + 60 * 10**9)
-    assert kept.fresh_for("ceet", "electricity", METER, None, now_ns=now)  # the amount due, as quoted
+    assert not kept.fresh_for("ceet", "electricity", METER, None, now_ns=now)  # a buy naming no amount
     assert not kept.fresh_for("ceet", "electricity", METER, 3_000, now_ns=now)
     assert not kept.fresh_for("ceet", "electricity", "12345678904", 2_000, now_ns=now)
     assert not kept.fresh_for("tde", "electricity", METER, 2_000, now_ns=now)

@@ -164,3 +164,13 @@ def test_a_fake_that_sleeps_between_polls_still_stops_at_once_when_closed(monkey
     closing.join(30)
     assert not closing.is_alive()
     assert servers[0].seen == 1
+
+
+def test_a_biller_quote_that_says_a_lot_keeps_what_sika_reads_first() -> None:
+    from sika.providers.biller import _bounded
+
+    said = {f"note_{n}": "x" * 500 for n in range(30)} | {"months": 2, "period": "2026-10", "k" * 99: "v"}
+    kept = _bounded(said)
+    assert len(kept) == 16 and list(kept)[:2] == ["period", "months"]
+    assert kept["period"] == "2026-10" and kept["months"] == "2"  # the bill's period claims it once
+    assert all(len(key) <= 40 and len(value) <= 200 for key, value in kept.items())

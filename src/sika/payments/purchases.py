@@ -186,9 +186,9 @@ class Purchases:
             if confirmed.fresh_for(provider, product, normalized, amount, now_ns=self._clock_ns()):
                 return confirmed
         quote = self.quote(provider, product, reference, amount)
-        if confirmed is not None and confirmed.names(quote) and quote.total != confirmed.total:
-            raise QuoteChanged(f"the price is {quote.total} now, {confirmed.total} was confirmed")
-        return quote  # (never charged other than shown: a price that moved is confirmed again)
+        if confirmed is not None and confirmed.names(quote) and confirmed.price != quote.price:
+            raise QuoteChanged(f"the price (amount, fee) is {quote.price} now, {confirmed.price} confirmed")
+        return quote  # (a price confirmed is the price charged, or nothing)
 
     def _hold(self, movement_id: str, payer: Customer, quote: PurchaseQuote, request: str) -> Movement:
         assert payer.account_id is not None

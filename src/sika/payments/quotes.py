@@ -3,8 +3,9 @@
 A chat shows the quote (amount, fee, what it buys) and asks to confirm, then for the PIN. The buy pays
 the quote the customer confirmed while it is fresh (``FRESH_S``) rather than asking the provider again
 at the PIN: what is charged is what was shown, and a bill costs one round trip to the biller less. A
-stale quote, or one for other details than the buy names, is asked for again, and a price that moved
-meanwhile is refused (``quote_changed``), nothing paid: the customer confirms the new one.
+stale quote is asked for again, and a price that moved meanwhile (the amount or the fee) is refused
+(``quote_changed``), nothing paid: the customer confirms the new one. A quote of another purchase than
+the buy names is not used at all (the buy is quoted as if none had been given).
 """
 
 from __future__ import annotations
@@ -41,17 +42,23 @@ class PurchaseQuote:
     def total(self) -> int:
         return self.amount + self.fee
 
+    @property
+    def price(self) -> tuple[int, int]:
+        """What the customer is shown and charged: the amount and the fee."""
+        return self.amount, self.fee
+
     def fresh_for(self, provider: str, product: str, reference: str, amount: int | None, *,
                   now_ns: int) -> bool:
-        """Whether this quote prices the purchase named (``reference`` as the quote normalized it;
-        ``amount`` None: the provider's amount due) and is young enough to be paid as it is."""
+        """Whether this quote prices the purchase named (``reference`` as the quote normalized it,
+        ``amount`` the quote's: a buy that names no amount is quoted again) and is young enough to be
+        paid as it is."""
         return (self.quoted_ns > 0
                 and 0 <= now_ns - self.quoted_ns <= FRESH_S * _NS
                 and (self.provider, self.product, self.reference) == (provider, product, reference)
-                and (amount is None or amount == self.amount))
+                and amount == self.amount)
 
     def names(self, other: PurchaseQuote) -> bool:
-        """Whether ``other`` prices the same purchase (whatever its amount)."""
+        """Whether ``other`` prices the same purchase (whatever its price)."""
         return (self.provider, self.product, self.reference) == (
             other.provider, other.product, other.reference)
 

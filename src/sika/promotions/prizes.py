@@ -2,29 +2,33 @@
 
 A wallet may refuse a prize at the reveal: its tier caps what it holds and what flows in a month
 (BCEAO's limits). The prize is then not lost to the winner: it waits in the prize holding account
-(``promo_prizes_waiting``), the winner is told what to do (make room, or have an agent raise the
-wallet's level), and the ``prizes`` job pays it as soon as it fits, with the same "you won" message
-as at the reveal. After ``WAIT_S`` it goes back to the campaign's budget (to its sponsor if the
-campaign has ended), and the winner is told.
+(``promo_prizes_waiting``), the winner is told how it can be paid (room in the wallet, a new month,
+an agent raising the wallet's level), and the ``prize-payouts`` job pays it as soon as it fits, with
+the same "you won" message as at the reveal. After ``WAIT_S`` it goes back to the campaign's budget
+(on to its sponsor if the campaign has ended), and the winner is told.
 
 A waiting prize is tried only when the wallet has room for it (:meth:`sika.payments.limits.Limits.room`),
-so a wallet that stays full does not collect a refused movement every quarter of an hour; each try's
-movement id derives from the prize and its count of refusals, so a job run twice pays once.
+so a wallet that stays full does not collect a refused movement every quarter of an hour. What a run
+does (a try's movement ``<prize>.<n>``, or giving back, ``<prize>.b``) is claimed in the row before
+the ledger is asked: paying and giving back exclude each other, and a run that stopped midway is
+finished by the next, with the same movement or transfer: a prize moves once.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, literal_column, select, update
 
 from sika.ledger import Ledger, Transfer, TransferResult
 from sika.payments import Kind, Movement, Movements, Status
 from sika.payments.movements import Code, Leg, Role
 from sika.payments.outbox import enqueue
 from sika.promotions.budget import Budgets
+from sika.promotions.errors import CampaignStateError
 from sika.promotions.model import Campaign, State
 from sika.promotions.schema import prizes_waiting, rewards
 from sika.promotions.store import CampaignStore
@@ -32,13 +36,16 @@ from sika.wallet import Customer, Customers
 
 __all__ = ["RETRY_S", "SWEEP_MAX", "WAIT_S", "Prizes"]
 
+log = logging.getLogger(__name__)
+
 _NS = 1_000_000_000
 WAIT_DAYS = 30
 WAIT_S = WAIT_DAYS * 86_400
 # How often a waiting prize looks at its wallet again (a customer who made room waits at most this).
 RETRY_S = 15 * 60
 SWEEP_MAX = 100
-ATTEMPTS_MAX = 1_000  # refusals of a wallet that had room (races): far more than WAIT_S / RETRY_S
+# In the SQL as a literal, so that the partial index over the waiting rows serves the job's query.
+_WAITING = prizes_waiting.c.status == literal_column("'waiting'")
 
 
 class Prizes:
@@ -101,8 +108,7 @@ class Prizes:
         """The prizes waiting for this customer's wallet, oldest first."""
         with self._engine.connect() as connection:
             rows = connection.execute(
-                select(prizes_waiting).where(prizes_waiting.c.customer_id == customer_id,
-                                             prizes_waiting.c.status == "waiting")
+                select(prizes_waiting).where(prizes_waiting.c.customer_id == customer_id, _WAITING)
                 .order_by(prizes_waiting.c.created_at_ns).limit(limit)).mappings().all()
         return [dict(row) for row in rows]
 
@@ -112,66 +118,109 @@ class Prizes:
         now = self._clock_ns()
         with self._engine.connect() as connection:
             due = connection.execute(
-                select(prizes_waiting).where(prizes_waiting.c.status == "waiting",
-                                             prizes_waiting.c.next_try_ns <= now)
+                select(prizes_waiting).where(_WAITING, prizes_waiting.c.next_try_ns <= now)
                 .order_by(prizes_waiting.c.next_try_ns).limit(min(limit, SWEEP_MAX))).mappings().all()
+        ended: dict[str, Campaign] = {}
         for row in due:
-            if now >= int(row["until_ns"]) or int(row["attempts"]) >= ATTEMPTS_MAX:
-                self._give_back(row)
-            else:
-                self._try(row)
+            campaign = self._resolve(row)
+            if campaign is not None and campaign.state is State.ENDED:
+                ended[campaign.id] = campaign
+        for campaign in ended.values():  # once a sweep: a campaign's returns are counted (RETURNS_MAX)
+            try:
+                self._budgets.give_back(campaign)
+            except CampaignStateError:
+                log.exception("prizes given back to %s could not go on to its sponsor", campaign.id)
         return len(due)
 
-    def _try(self, row: Any) -> None:
+    def _resolve(self, row: Any) -> Campaign | None:
+        """Pay or give back one waiting prize; the campaign when the prize went back to it.
+
+        What is done is claimed first (``movement_id``: the try's movement, or ``<prize>.b`` to give
+        it back), by one conditional UPDATE: of two runs at once one acts, and a run that stopped
+        midway is resumed by the next, which finishes the very movement or transfer it claimed."""
+        claimed, attempts, now = row["movement_id"], int(row["attempts"]), self._clock_ns()
+        if claimed is None:
+            # (Tries are bounded by the wait: a prize is looked at WAIT_S / RETRY_S = 2,880 times at most.)
+            over = now >= int(row["until_ns"])
+            if not over and not self._has_room(row):
+                self._later(row, attempts, None, now)  # still full: nothing tried, in no statement
+                return None
+            claimed = f"{row['id']}.b" if over else f"{row['id']}.{attempts + 1}"
+            if not self._claim(row, attempts, claimed, now):
+                return None  # another run took it
+        if claimed == f"{row['id']}.b":
+            return self._give_back(row, claimed)
+        self._try(row, claimed, attempts)
+        return None
+
+    def _has_room(self, row: Any) -> bool:
         winner = self._customers.by_id(int(row["customer_id"]))
-        prize, attempts, now = int(row["amount"]), int(row["attempts"]), self._clock_ns()
         assert winner.account_id is not None
-        if self._movements.limits.room(winner, self._ledger.get_account(winner.account_id)) < prize:
-            self._later(row, attempts, now)  # still full: nothing tried, nothing in any statement
-            return
+        room = self._movements.limits.room(winner, self._ledger.get_account(winner.account_id))
+        return room >= int(row["amount"])
+
+    def _claim(self, row: Any, attempts: int, claimed: str, now: int) -> bool:
+        with self._engine.begin() as connection:
+            return connection.execute(
+                update(prizes_waiting)
+                .where(prizes_waiting.c.id == row["id"], _WAITING, prizes_waiting.c.movement_id.is_(None),
+                       prizes_waiting.c.attempts == attempts)
+                .values(movement_id=claimed, updated_at_ns=now)).rowcount == 1
+
+    def _try(self, row: Any, movement_id: str, attempts: int) -> None:
+        winner = self._customers.by_id(int(row["customer_id"]))
         campaign = self._store.get(str(row["campaign_id"]))
-        movement_id = f"{row['id']}.{attempts + 1}"
+        prize, now = int(row["amount"]), self._clock_ns()
         moved = self.pay(movement_id, winner, prize, campaign=campaign, draw_id=str(row["draw_id"]),
-                         entry_id=str(row["entry_id"]))
-        if moved.status is not Status.COMPLETED:  # the room went to another payment meanwhile
-            self._later(row, attempts + 1, now)
+                         entry_id=str(row["entry_id"]))  # (the movement as it is, if a run made it)
+        if moved.status is Status.FAILED:  # the room went to another payment meanwhile
+            self._later(row, attempts + 1, movement_id, now)
+            return
+        if moved.status is not Status.COMPLETED:  # being finished (sika.payments.recovery): later
+            with self._engine.begin() as connection:
+                connection.execute(update(prizes_waiting).where(
+                    prizes_waiting.c.id == row["id"], prizes_waiting.c.movement_id == movement_id, _WAITING
+                ).values(next_try_ns=now + RETRY_S * _NS, updated_at_ns=now))
             return
         with self._engine.begin() as connection:
-            won = connection.execute(
+            done = connection.execute(
                 update(prizes_waiting)
-                .where(prizes_waiting.c.id == row["id"], prizes_waiting.c.status == "waiting")
-                .values(status="paid", movement_id=movement_id, attempts=attempts + 1, updated_at_ns=now)
-            ).rowcount
-            if won:  # (else another run recorded this very movement: the id is the same)
+                .where(prizes_waiting.c.id == row["id"], prizes_waiting.c.movement_id == movement_id,
+                       _WAITING)
+                .values(status="paid", attempts=attempts + 1, updated_at_ns=now)).rowcount
+            if done:
                 self.paid(connection, movement_id=movement_id, dedupe_key=f"{row['id']}:won", winner=winner,
                           prize=prize, campaign=campaign, draw_id=str(row["draw_id"]),
                           entry_id=str(row["entry_id"]), now_ns=now)
 
-    def _later(self, row: Any, attempts: int, now: int) -> None:
+    def _later(self, row: Any, attempts: int, refused: str | None, now: int) -> None:
+        """Look again in ``RETRY_S``; ``refused``: the claimed try the ledger refused, let go."""
+        held = (prizes_waiting.c.movement_id.is_(None) if refused is None
+                else prizes_waiting.c.movement_id == refused)
         with self._engine.begin() as connection:
             connection.execute(
                 update(prizes_waiting)
-                .where(prizes_waiting.c.id == row["id"], prizes_waiting.c.status == "waiting")
-                .values(attempts=attempts, next_try_ns=now + RETRY_S * _NS, updated_at_ns=now))
+                .where(prizes_waiting.c.id == row["id"], _WAITING, held)
+                .values(attempts=attempts, movement_id=None, next_try_ns=now + RETRY_S * _NS,
+                        updated_at_ns=now))
 
-    def _give_back(self, row: Any) -> None:
+    def _give_back(self, row: Any, claimed: str) -> Campaign:
         campaign = self._store.get(str(row["campaign_id"]))
         (back,) = self._ledger.submit([Transfer(
-            id=f"{row['id']}.b", debit_account_id=self._holding, credit_account_id=campaign.account_id,
+            id=claimed, debit_account_id=self._holding, credit_account_id=campaign.account_id,
             amount=int(row["amount"]), code=Code.PRIZE, metadata={"draw": str(row["draw_id"])})])
         assert back in (TransferResult.OK, TransferResult.EXISTS), back
         now = self._clock_ns()
         with self._engine.begin() as connection:
             returned = connection.execute(
                 update(prizes_waiting)
-                .where(prizes_waiting.c.id == row["id"], prizes_waiting.c.status == "waiting")
+                .where(prizes_waiting.c.id == row["id"], prizes_waiting.c.movement_id == claimed, _WAITING)
                 .values(status="returned", updated_at_ns=now)).rowcount
             if returned:
                 winner = self._customers.by_id(int(row["customer_id"]))
                 enqueue(connection, dedupe_key=f"{row['id']}:returned", msisdn=winner.msisdn,
                         kind="promo_prize_returned",
                         params={"amount": int(row["amount"]), "campaign": campaign.name,
-                                "entry": str(row["entry_id"]), "id": str(row["id"]), "days": WAIT_DAYS},
-                        now_ns=now)
-        if campaign.state is State.ENDED:  # its budget was (or will be) returned: so is this prize
-            self._budgets.give_back(campaign)
+                                "entry": str(row["entry_id"]), "id": str(row["id"]),
+                                "days": WAIT_DAYS}, now_ns=now)
+        return campaign

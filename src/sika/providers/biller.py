@@ -54,9 +54,12 @@ __all__ = ["BillerAggregator", "BillerConfig", "BillerView", "signature"]
 SIGNATURE_SKEW_S = 300
 _CATALOGUE_TTL_S = 300.0
 _PRODUCTS_MAX = 200
-# A quote's details kept (a chat keeps the quote between confirmation and PIN, in a bounded state).
+# A quote's details kept (a chat keeps the quote between confirmation and PIN, in a bounded state):
+# first those Sika reads (the bill's period claims it once; the others are shown), then the rest.
 _DETAILS_MAX = 16
 _DETAIL_KEY_CHARS_MAX = 40
+_DETAIL_CHARS_MAX = 200
+_DETAILS_READ = ("period", "customer_name", "units_kwh", "months")
 _STATUSES = {"succeeded": ProviderStatus.SUCCEEDED, "failed": ProviderStatus.FAILED,
              "pending": ProviderStatus.PENDING}
 _METER_DIGITS = 11
@@ -177,8 +180,7 @@ class BillerView:
         if paid is None or paid <= 0 or answer.status >= 300:
             raise ProviderUnavailable(f"the biller aggregator's quote answered HTTP {answer.status}")
         details = answer.field("details")
-        items = list(details.items())[:_DETAILS_MAX] if isinstance(details, dict) else []
-        shown = {str(k)[:_DETAIL_KEY_CHARS_MAX]: str(v)[:200] for k, v in items}
+        shown = _bounded(details) if isinstance(details, dict) else {}
         return Quote(paid, text(answer.field("description"), 200) or product, shown)
 
     def submit(self, order: Order) -> Outcome:
@@ -255,3 +257,9 @@ def _raise_refusal(answer: Answer) -> None:
     if answer.status in (404, 422):
         code, message = _error(answer)
         raise ProviderRejected(message, code=code)
+
+
+def _bounded(details: dict[Any, Any]) -> dict[str, str]:
+    """A quote's details within ``_DETAILS_MAX`` keys, those Sika reads first, all cut short."""
+    keys = [k for k in _DETAILS_READ if k in details] + [k for k in details if k not in _DETAILS_READ]
+    return {str(k)[:_DETAIL_KEY_CHARS_MAX]: str(details[k])[:_DETAIL_CHARS_MAX] for k in keys[:_DETAILS_MAX]}

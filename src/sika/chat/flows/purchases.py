@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 
+from sika import jsoncodec
 from sika.chat.context import Answer, Context, Invalid
 from sika.chat.flows.bill_references import problem
 from sika.chat.flows.forms import confirm
@@ -25,7 +26,10 @@ from sika.chat.texts.statement import quoted_purchase
 from sika.errors import SikaError
 from sika.payments.quotes import PurchaseQuote
 
-__all__ = ["confirm_ask", "pin", "quote"]
+__all__ = ["QUOTE_BYTES_MAX", "confirm_ask", "pin", "quote"]
+
+# A quarter of what a conversation's state may hold (sika.chat.state.STATE_BYTES_MAX).
+QUOTE_BYTES_MAX = 4_096
 
 
 def quote(ctx: Context, provider: str, product: str, reference: str, amount: int | None) -> None:
@@ -44,8 +48,14 @@ def quote(ctx: Context, provider: str, product: str, reference: str, amount: int
         fee=found.fee,
         description=_described(ctx, provider, product, found.reference) or found.description,
         particulars=_particulars(ctx, found.details),
-        quote=found.as_json(),  # paid as it is at the PIN while fresh: what is charged is what is shown
     )
+    # Paid as it is at the PIN while fresh (what is charged is what was shown), unless too large to
+    # keep in the conversation (a biller's long details): then the PIN asks the provider again.
+    kept = found.as_json()
+    if len(jsoncodec.dumps(kept).encode()) <= QUOTE_BYTES_MAX:
+        ctx.state.data["quote"] = kept
+    else:
+        ctx.state.data.pop("quote", None)
 
 
 def _described(ctx: Context, provider: str, product: str, reference: str) -> str | None:

@@ -269,8 +269,9 @@ def prize_waiting_text(t: Translator, params: dict[str, Any]) -> str:
     """A prize the winner's wallet could not take (its level's limits): it waits, and what to do."""
     return t(
         "Congratulations! Your ticket {entry} won {amount} in the draw of {campaign}. Your wallet cannot "
-        "take it now (your level's limits): it waits for you for {days} days. Spend some of your balance "
-        "or ask an agent to raise your level, and Sika pays it within 15 minutes. Reference: {id}.",
+        "take it now (your level's limits on what it holds and receives in a month): it waits for you for "
+        "{days} days. Sika pays it within 15 minutes once it fits: when your balance is lower, in a new "
+        "month, or once an agent raises your level. Reference: {id}.",
         entry=params.get("entry", ""),
         amount=t.amount(int(params.get("amount", 0))),
         campaign=params.get("campaign", ""),
