@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Any
 
 from sqlalchemy import Engine
@@ -125,12 +125,20 @@ class Sender:
             sent_outbounds(self._engine, sent, now_ns=self._clock_ns())
             return
         pending = {self._senders().submit(self._send_person, answers) for answers in people}
+        leases = [answer.lease for answer in queued if answer.lease is not None]
+        # The usual case: every send done long before the first lease ages, and this thread woken
+        # once (woken at each person's end, as below, it spent more CPU than the sends' bookkeeping:
+        # 1.7 against 0.35 ms a pass of thirty people).
+        until_s = self._until_aged_s([(0, min(leases), "")]) if leases else None
+        first = True
         try:
             while pending:
-                # Woken when a person's sends are done, or when what went out gets old enough that
-                # its lease could run out while slower people's sends go on: it is recorded then
-                # (the usual case records the batch once, below).
-                done, pending = wait(pending, timeout=self._until_aged_s(sent), return_when=FIRST_COMPLETED)
+                # Then, with a Graph API so slow that leases age: woken when a person's sends are
+                # done, or when what went out gets old enough that its lease could run out while
+                # slower people's sends go on, and recorded then.
+                done, pending = wait(pending, timeout=until_s if first else self._until_aged_s(sent),
+                                     return_when=ALL_COMPLETED if first else FIRST_COMPLETED)
+                first = False
                 for outcome in done:
                     try:
                         sent += outcome.result()
@@ -139,7 +147,7 @@ class Sender:
                 if sent and self._aged(min(lease for _, lease, _ in sent)):
                     sent_outbounds(self._engine, sent, now_ns=self._clock_ns())
                     sent = []
-        finally:  # what went out is recorded, whatever stopped the wait
+        finally:  # what went out is recorded, whatever stopped the wait (the usual case: once, here)
             sent_outbounds(self._engine, sent, now_ns=self._clock_ns())
         if failure is not None:
             raise failure
