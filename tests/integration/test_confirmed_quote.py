@@ -131,6 +131,24 @@ def test_a_quote_too_large_to_keep_in_the_conversation_is_asked_again_at_the_pin
     assert _balance(container) == "Votre solde : 47 900 F CFA."
 
 
+def test_a_quote_too_large_to_keep_still_refuses_a_price_that_moved(
+        container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = container.purchases.quote
+    dearer = {"fee": 100}
+
+    def verbose(provider: str, product: str, reference: str, amount: int | None) -> PurchaseQuote:
+        found = real(provider, product, reference, amount)
+        return dataclasses.replace(found, fee=dearer["fee"],
+                                   details={f"note_{n}": "𝄞" * 200 for n in range(16)})
+
+    monkeypatch.setattr(container.purchases, "quote", verbose)
+    assert "Total : 2 100 F CFA." in _to_the_confirmation(container)
+    dearer["fee"] = 150  # the fees went up before the PIN
+    _, refused = chat(container, "1", AMA_PIN)
+    assert refused.startswith("Le prix a changé depuis que vous l'avez confirmé."), refused
+    assert _balance(container) == "Votre solde : 50 000 F CFA."
+
+
 def test_a_kept_quote_is_paid_only_for_what_it_priced_and_while_fresh() -> None:
     now = 10**18
     kept = PurchaseQuote("ceet", "electricity", METER, 2_000, 100, "CEET", {"units_kwh": "17.8"}, now)

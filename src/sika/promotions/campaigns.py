@@ -7,6 +7,7 @@ are derived from the campaign and the request, so a retried funding or return mo
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from sika.promotions.store import PAGE_MAX, CampaignStore, new_campaign_id
 from sika.promotions.timing import CalendarWhen, instant_ns
 
 __all__ = ["CampaignView", "Campaigns"]
+
+log = logging.getLogger(__name__)
 
 NAME_CHARS_MAX = 80
 CLOSING_SWEEP_MAX = 100
@@ -162,7 +165,10 @@ class Campaigns:
                 self.end(campaign.id)
                 handled += 1
             elif campaign.state is State.ENDED and now - campaign.updated_at_ns < _SWEEP_AFTER_END_NS:
-                handled += int(self.budgets.give_back(campaign) > 0)
+                try:
+                    handled += int(self.budgets.give_back(campaign) > 0)
+                except CampaignStateError:  # (its returns ran out: logged, and the others still swept)
+                    log.exception("campaign %s: what came back could not be returned", campaign.id)
         return handled
 
     def view(self, campaign_id: str) -> CampaignView:

@@ -121,16 +121,30 @@ class Prizes:
                 select(prizes_waiting).where(_WAITING, prizes_waiting.c.next_try_ns <= now)
                 .order_by(prizes_waiting.c.next_try_ns).limit(min(limit, SWEEP_MAX))).mappings().all()
         ended: dict[str, Campaign] = {}
-        for row in due:
-            campaign = self._resolve(row)
-            if campaign is not None and campaign.state is State.ENDED:
-                ended[campaign.id] = campaign
-        for campaign in ended.values():  # once a sweep: a campaign's returns are counted (RETURNS_MAX)
-            try:
-                self._budgets.give_back(campaign)
-            except CampaignStateError:
-                log.exception("prizes given back to %s could not go on to its sponsor", campaign.id)
+        try:
+            for row in due:
+                try:
+                    campaign = self._resolve(row)
+                except Exception:  # one prize that fails does not hold up the others: looked at later
+                    log.exception("waiting prize %s could not be handled; tried again later", row["id"])
+                    self._postpone(row)
+                    continue
+                if campaign is not None and campaign.state is State.ENDED:
+                    ended[campaign.id] = campaign
+        finally:
+            for campaign in ended.values():  # once a sweep: a campaign's returns are counted (RETURNS_MAX)
+                try:
+                    self._budgets.give_back(campaign)
+                except CampaignStateError:
+                    log.exception("prizes given back to %s could not go on to its sponsor", campaign.id)
         return len(due)
+
+    def _postpone(self, row: Any) -> None:
+        """Look at ``row`` again in ``RETRY_S``, keeping whatever it claimed (the next run resumes it)."""
+        now = self._clock_ns()
+        with self._engine.begin() as connection:
+            connection.execute(update(prizes_waiting).where(prizes_waiting.c.id == row["id"], _WAITING)
+                               .values(next_try_ns=now + RETRY_S * _NS, updated_at_ns=now))
 
     def _resolve(self, row: Any) -> Campaign | None:
         """Pay or give back one waiting prize; the campaign when the prize went back to it.
@@ -195,8 +209,8 @@ class Prizes:
 
     def _later(self, row: Any, attempts: int, refused: str | None, now: int) -> None:
         """Look again in ``RETRY_S``; ``refused``: the claimed try the ledger refused, let go."""
-        held = (prizes_waiting.c.movement_id.is_(None) if refused is None
-                else prizes_waiting.c.movement_id == refused)
+        held = (prizes_waiting.c.movement_id.is_(None) & (prizes_waiting.c.attempts == int(row["attempts"]))
+                if refused is None else prizes_waiting.c.movement_id == refused)
         with self._engine.begin() as connection:
             connection.execute(
                 update(prizes_waiting)

@@ -132,7 +132,9 @@ prizes_waiting = Table(
     Column("amount", BigInteger, nullable=False),
     Column("status", String(8), nullable=False),
     Column("attempts", Integer, nullable=False),  # movements tried since (each refused by the wallet)
-    Column("movement_id", String(40), nullable=True),  # the one that paid it
+    # What a run claimed before asking the ledger: a try's movement (<id>.<n>; the one that paid it once
+    # paid), or giving it back (<id>.b); NULL between tries.
+    Column("movement_id", String(40), nullable=True),
     Column("next_try_ns", BigInteger, nullable=False),
     Column("until_ns", BigInteger, nullable=False),
     Column("created_at_ns", BigInteger, nullable=False),

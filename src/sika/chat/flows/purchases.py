@@ -49,13 +49,13 @@ def quote(ctx: Context, provider: str, product: str, reference: str, amount: int
         description=_described(ctx, provider, product, found.reference) or found.description,
         particulars=_particulars(ctx, found.details),
     )
-    # Paid as it is at the PIN while fresh (what is charged is what was shown), unless too large to
-    # keep in the conversation (a biller's long details): then the PIN asks the provider again.
+    # Paid as it is at the PIN while fresh (what is charged is what was shown). One too large to keep
+    # in the conversation (a biller's long details) is kept without them and as never fresh: the PIN
+    # asks the provider again, and still refuses a price that moved.
     kept = found.as_json()
-    if len(jsoncodec.dumps(kept).encode()) <= QUOTE_BYTES_MAX:
-        ctx.state.data["quote"] = kept
-    else:
-        ctx.state.data.pop("quote", None)
+    if len(jsoncodec.dumps(kept).encode()) > QUOTE_BYTES_MAX:
+        kept = {**kept, "details": {}, "quoted_ns": 0}
+    ctx.state.data["quote"] = kept
 
 
 def _described(ctx: Context, provider: str, product: str, reference: str) -> str | None:
