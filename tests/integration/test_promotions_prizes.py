@@ -88,6 +88,7 @@ def test_a_full_wallet_is_told_its_prize_waits_then_paid_once_it_has_room(
 
     prizes = town.container.promotions.draws.prizes
     refused_before = _movements_of(town, winner)
+    assert refused_before == 2  # the two cash-ins: no prize was tried, none reads as failed in the history
     _due_now(town)
     assert prizes.retry_due() == 1
     assert town.balance(winner) == 194_000 and _movements_of(town, winner) == refused_before  # no try

@@ -269,9 +269,14 @@ class Draws:
             if k >= len(won):
                 continue
             winner = self._customers.by_id(owners[won[k]])
-            moved = self.prizes.pay(f"{draw.id}.w{k}", winner, prize, campaign=campaign, draw_id=draw.id,
-                                    entry_id=won[k])
-            (paid if moved.status is Status.COMPLETED else waiting)[k] = (won[k], winner.id)
+            # A wallet without room for it is not tried (a refused movement would read as a failed
+            # prize in its history): the prize waits for it. (A run again finds the movement made.)
+            movement_id = f"{draw.id}.w{k}"
+            tried = self._movements.find(movement_id) is not None or self.prizes.fits(winner, prize)
+            moved = self.prizes.pay(movement_id, winner, prize, campaign=campaign, draw_id=draw.id,
+                                    entry_id=won[k]) if tried else None
+            into = paid if moved is not None and moved.status is Status.COMPLETED else waiting
+            into[k] = (won[k], winner.id)
         return paid, waiting
 
     def _seed(self, draw_id: str) -> str:

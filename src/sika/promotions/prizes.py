@@ -167,11 +167,14 @@ class Prizes:
         self._try(row, claimed, attempts)
         return None
 
-    def _has_room(self, row: Any) -> bool:
-        winner = self._customers.by_id(int(row["customer_id"]))
+    def fits(self, winner: Customer, prize: int) -> bool:
+        """Whether the winner's wallet has room for ``prize`` now (else no movement is tried: a
+        refused one would show in the winner's history as a failed prize)."""
         assert winner.account_id is not None
-        room = self._movements.limits.room(winner, self._ledger.get_account(winner.account_id))
-        return room >= int(row["amount"])
+        return self._movements.limits.room(winner, self._ledger.get_account(winner.account_id)) >= prize
+
+    def _has_room(self, row: Any) -> bool:
+        return self.fits(self._customers.by_id(int(row["customer_id"])), int(row["amount"]))
 
     def _claim(self, row: Any, attempts: int, claimed: str, now: int) -> bool:
         with self._engine.begin() as connection:
