@@ -59,7 +59,7 @@ class Prizes:
         self._movements = movements
         self._customers = customers
         self._clock_ns = clock_ns
-        self._holding = movements.accounts.id("prize_holding")
+        self._accounts = movements.accounts  # (looked up when used: Sika starts with its database down)
 
     def pay(self, movement_id: str, winner: Customer, prize: int, *, campaign: Campaign, draw_id: str,
             entry_id: str) -> Movement:
@@ -68,7 +68,8 @@ class Prizes:
         take it."""
         assert winner.account_id is not None and prize > 0
         legs = [
-            Leg(f"{movement_id}.0", self._holding, winner.account_id, prize, Code.PRIZE, Role.HOLDING),
+            Leg(f"{movement_id}.0", self._accounts.id("prize_holding"), winner.account_id, prize, Code.PRIZE,
+                Role.HOLDING),
             self._movements.limits.meter_leg(movement_id, winner, prize),
         ]
         return self._movements.run(
@@ -224,8 +225,9 @@ class Prizes:
     def _give_back(self, row: Any, claimed: str) -> Campaign:
         campaign = self._store.get(str(row["campaign_id"]))
         (back,) = self._ledger.submit([Transfer(
-            id=claimed, debit_account_id=self._holding, credit_account_id=campaign.account_id,
-            amount=int(row["amount"]), code=Code.PRIZE, metadata={"draw": str(row["draw_id"])})])
+            id=claimed, debit_account_id=self._accounts.id("prize_holding"),
+            credit_account_id=campaign.account_id, amount=int(row["amount"]), code=Code.PRIZE,
+            metadata={"draw": str(row["draw_id"])})])
         assert back in (TransferResult.OK, TransferResult.EXISTS), back
         now = self._clock_ns()
         with self._engine.begin() as connection:
