@@ -27,7 +27,7 @@ from sika.promotions.grants import Grants
 from sika.promotions.model import Campaign
 from sika.promotions.prizes import Prizes
 from sika.promotions.referrals import Referrals
-from sika.promotions.schema import campaigns, draws, entries, prizes_waiting, rewards
+from sika.promotions.schema import campaigns, draws, entries, rewards
 from sika.promotions.store import CampaignStore
 from sika.promotions.timing import CalendarWhen
 from sika.wallet import Customer, Customers
@@ -161,9 +161,8 @@ class Promotions:
                     == "revealed"
                 ):
                     won.update(self.draws.get(draw_id).winners or ())
-            waiting = set(connection.execute(select(prizes_waiting.c.entry_id).where(
-                prizes_waiting.c.customer_id == customer_id, prizes_waiting.c.status == "waiting",
-                prizes_waiting.c.entry_id.in_(won))).scalars()) if won else set()
+        prizes = self.draws.prizes.waiting_for(customer_id, LINES_MAX) if won else []
+        waiting = {str(prize["entry_id"]) for prize in prizes}
         return [
             EntryLine(
                 id=r["id"],
