@@ -179,3 +179,18 @@ def test_the_demo_prints_operators_who_can_run_maker_checker_alone(open_page: An
     checker.click("[data-testid=approve]")
     checker.wait_for_selector("[data-testid=proposal-movement]")
     assert checker.inner_text("[data-testid=proposal-status]") == "executed"
+
+
+def test_an_operator_opens_the_demo_campaign_and_sees_where_its_budget_stands(open_page: Any) -> None:
+    page = open_page("yawa")
+    page.click("nav >> text=Campaigns")
+    listing = page.inner_text("[data-testid=campaigns]")
+    assert "Demo cashback" in listing and "active" in listing and "100,000 F CFA" in listing
+    page.click("[data-testid=campaign-link] >> text=Demo cashback")
+    page.wait_for_selector("[data-testid=money]")
+    assert page.inner_text("[data-testid=campaign-status]") == "active"
+    assert page.inner_text("[data-testid=remaining]").endswith("F CFA")
+    rules = page.inner_text("[data-testid=rules]")
+    assert "reward_max" in rules and "500" in rules
+    assert "None." in page.inner_text("[data-testid=waiting-prizes]")
+    shot(page, "console-campaign")

@@ -21,6 +21,10 @@ LABELS = (
     N_("requested"), N_("driver_assigned"), N_("driver_arrived"), N_("in_progress"), N_("cancelled"),
     N_("no_driver_found"), N_("accepted"), N_("declined"), N_("lapsed"), N_("cash"), N_("card"),
     N_("rider"),
+    # Campaigns (sika.promotions): their kinds and statuses; a reward's status.
+    N_("cashback"), N_("airtime_bonus"), N_("ride_discount"), N_("referral"), N_("prize_draw"), N_("draft"),
+    N_("scheduled"), N_("active"), N_("paused"), N_("ended"), N_("committed"), N_("revealed"), N_("paid"),
+    N_("clawed_back"), N_("owed"), N_("settled"), N_("prize"),
     # Audit actions.
     N_("login"), N_("logout"), N_("propose"), N_("approve"), N_("reject"), N_("csrf_refused"),
     N_("job:recover"), N_("job:poll"), N_("job:callbacks"),

@@ -1,5 +1,5 @@
-"""The console's navigation: each page registers its entry here, so that a new area (campaigns, with
-the promotions issue) adds itself with one :func:`register` call and no template changes."""
+"""The console's navigation: each page registers its entry here, so that a new area adds itself with
+one :func:`register` call and no template changes."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ for _key, _path, _label, _order in (
     ("agents", "/console/agents", N_("Agents"), 50),
     ("merchants", "/console/merchants", N_("Merchants"), 60),
     ("orders", "/console/orders", N_("Provider orders"), 70),
+    ("campaigns", "/console/campaigns", N_("Campaigns"), 75),
     ("rides", "/console/rides", N_("Rides"), 80),
     ("notifications", "/console/notifications", N_("Notifications"), 90),
     ("audit", "/console/audit", N_("Audit log"), 100),

@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from sika.console.pages import approvals, auth, home, money, operations, rides
+from sika.console.pages import approvals, auth, campaigns, home, money, operations, rides
 from sika.console.services import services_of
 
 __all__ = ["router"]
@@ -32,5 +32,5 @@ async def static(request: Request, version: str, path: str) -> Response:
     return Response(asset.body, media_type=asset.media_type, headers=headers)
 
 
-for _module in (auth, home, money, approvals, operations, rides):
+for _module in (auth, home, money, approvals, operations, rides, campaigns):
     router.include_router(_module.router)

@@ -1,0 +1,97 @@
+"""The console's campaigns, as an operator reads them: every campaign's budget, then one campaign's
+money, rules, draws, the prizes waiting for a full wallet and the latest rewards."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from console_support import Desk, operator
+from e2e_support import World, key
+
+from sika.console.operators import Role
+
+AMA, KOFI, FULL = "+22890112233", "+22897112233", "+22890445566"
+
+
+def _text(page: str) -> str:
+    """The page's words, as a browser shows them (tags dropped, spaces folded)."""
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
+
+
+def _campaign(world: World, body: dict[str, object], fund: int) -> str:
+    made = world.client.post("/v1/campaigns", headers=world.admin, json=body)
+    assert made.status_code == 201, made.text
+    cid = str(made.json()["id"])
+    funded = world.client.post(f"/v1/campaigns/{cid}/fund", headers={**world.admin, **key()},
+                               json={"amount": fund})
+    assert funded.status_code == 200, funded.text
+    assert world.client.post(f"/v1/campaigns/{cid}/start", headers=world.admin).status_code == 200
+    return cid
+
+
+def test_an_operator_follows_a_campaigns_money_rewards_and_a_prize_waiting_for_a_full_wallet(
+        world: World) -> None:
+    ama = world.wallet(AMA, "Ama Mensah", cash=50_000)
+    world.wallet(KOFI, "Kofi")
+    # A basic wallet (tier 0 holds 200 000 F at most) with 195 000 F: a 50 000 F prize cannot go in.
+    full = world.wallet(FULL, "Abla Full", cash=97_500, tier=0)
+    again = world.client.post("/v1/cash-ins", headers={**world.agent, **key()},
+                              json={"msisdn": FULL, "amount": 97_500})
+    assert again.status_code == 201, again.text
+    rules = {"percent": 5, "reward_max": 250, "operations": ["transfer"]}
+    cashback = _campaign(world, {"name": "Ramadan cashback", "kind": "cashback", "budget": 1_000,
+                                 "rules": rules}, 1_000)
+    sent = world.client.post("/v1/transfers", headers={**ama, **key()}, json={"to": KOFI, "amount": 1_000})
+    assert sent.status_code == 201, sent.text
+    # The draw starts after Ama's transfer: Abla's is its one ticket, so Abla wins.
+    draw = _campaign(world, {"name": "Ramadan draw", "kind": "prize_draw", "budget": 50_000,
+                             "rules": {"prizes": [50_000], "operations": ["transfer"]}}, 50_000)
+    sent = world.client.post("/v1/transfers", headers={**full, **key()}, json={"to": KOFI, "amount": 1_000})
+    assert sent.status_code == 201, sent.text
+    draws = world.container.promotions.draws
+    revealed = draws.reveal(draws.commit(draw).id)
+    assert revealed.winners is not None and len(revealed.winners) == 1
+    assert world.balance(FULL) == 195_000 - 1_000 + 50  # the cashback went in, the prize did not
+
+    desk = Desk(world.client)
+    world.client.cookies.clear()
+    desk.login("yawa", operator(world.container, "yawa", Role.VIEWER))
+    listing = world.client.get("/console/campaigns")
+    assert listing.status_code == 200
+    shown = _text(listing.text)
+    # The cashback paid 50 F on each of two transfers (5 % of 1 000 F).
+    assert "Ramadan cashback cashback active" in shown
+    # Budget, spent, reserved, remaining, rewards:
+    assert re.search(r"Ramadan cashback cashback active .*? 1 000 F CFA 100 F CFA 0 F CFA 900 F CFA 2 ",
+                     shown), shown
+    links = re.findall(r'href="/console/campaigns/([^"]+)" data-testid="campaign-link"', listing.text)
+    assert sorted(links) == sorted([cashback, draw])
+
+    page = world.client.get(f"/console/campaigns/{cashback}")
+    assert page.status_code == 200
+    seen = _text(page.text)
+    assert "900 F CFA restant sur 1 000 F CFA" in seen
+    assert "Dépensé : 100 F CFA" in seen and "Versé par le sponsor : 1 000 F CFA" in seen
+    assert re.search(r"percent 5(\.0)? ", seen) and "reward_max 250" in seen
+    rewarded = re.findall(r'href="/console/movements/([^"]+)" data-testid="reward-movement"', page.text)
+    assert len(rewarded) == 2
+    for movement_id in rewarded:  # each reward opens its payment, in the ledger
+        assert world.client.get(f"/console/movements/{movement_id}").status_code == 200
+    assert f"{AMA}" in seen and f"{FULL}" in seen and "Tirages" not in seen  # a cashback has no draws
+
+    page = _text(world.client.get(f"/console/campaigns/{draw}").text)
+    assert "Tirages" in page and revealed.id in page and "révélé" in page
+    assert re.search(rf"{re.escape(FULL)} 50 000 F CFA {revealed.id} ", page), page
+    assert "En tout : 50 000 F CFA." in page
+    assert "0 F CFA restant sur 50 000 F CFA" in page  # held for the winner, not left to spend
+
+
+def test_an_unknown_campaign_is_an_error_page_with_its_code(world: World) -> None:
+    world.client.cookies.clear()
+    Desk(world.client).login("yawa", operator(world.container, "yawa", Role.VIEWER))
+    answer = world.client.get("/console/campaigns/cp_nothing")
+    assert answer.status_code == 404 and answer.headers["content-type"].startswith("text/html")
+    assert '<code data-testid="error-code">unknown_campaign</code>' in answer.text
+    assert "Aucune campagne pour l'instant : `sika campaign create`." in _text(
+        world.client.get("/console/campaigns").text)
