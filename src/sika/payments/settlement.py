@@ -9,6 +9,8 @@ lost learns the truth from the ledger's answer.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -23,7 +25,13 @@ from sika.wallet import Customer
 
 __all__ = ["Movements"]
 
+log = logging.getLogger(__name__)
+
 _EXPIRED = (TransferResult.PENDING_TRANSFER_EXPIRED, TransferResult.PENDING_TRANSFER_ALREADY_VOIDED)
+# A capture that lost the ledger's race waits this long for the winner to write the movement (it does
+# within milliseconds of its post); past it, the winner stopped in between and the ledger says what it did.
+CAPTURE_WAIT_S = 2.0
+_CAPTURE_POLL_S = 0.02
 
 
 class Movements(Runner):
@@ -96,6 +104,10 @@ class Movements(Runner):
         says what was charged (``amount``), not what was held; ``notes`` (what the caller wants kept,
         such as the hold) go into its details. (Not in one transaction: a campaign's meter may be opened
         while its reward is decided, in transactions of its own.)
+
+        Two captures at once each decide what to post (the amount, a reward the budget may cover for
+        one of them only); the ledger takes one chain, and the other capture writes nothing of its own,
+        since what it decided never moved (:meth:`_captured_by_another`).
         """
         movement = self.get(movement_id)
         if movement.status is not Status.PENDING:
@@ -116,6 +128,8 @@ class Movements(Runner):
         # Posted now, or by a concurrent capture (already posted, or the same post with other fields).
         assert refused in (None, TransferResult.PENDING_TRANSFER_ALREADY_POSTED,
                            TransferResult.EXISTS_WITH_DIFFERENT_FIELDS), refused
+        if refused is not None:
+            return self._captured_by_another(movement, held, amount, legs, notes)
         wanted = {**details, **(notes or {})}
         with begin(self._engine) as connection:
             # The legs posted with the hold join the movement's own (a statement reads a movement's
@@ -129,6 +143,41 @@ class Movements(Runner):
                 amount=amount, updated_at_ns=self._clock_ns(), legs=legs_json([*movement.legs, *legs]),
                 details=rebased_json(connection, movement.id, movement.details, wanted)))
         return self._close(self.get(movement_id), success=True, receipt=None, error_code=None, reason=None)
+
+    def _captured_by_another(self, movement: Movement, held: Leg, amount: int, legs: list[Leg],
+                             notes: Mapping[str, Any] | None) -> Movement:
+        """The movement as the capture that posted the hold writes it (its amount, legs and rewards:
+        this capture's never reached the ledger). If it is still pending after ``CAPTURE_WAIT_S``, that
+        capture stopped between the ledger and the row; the row is then written from the ledger: the
+        amount posted, and the legs of the chain the ledger holds under the ids this capture knows
+        (the hold's own and the caller's, which a retry computes alike). A reward group decided only by
+        the capture that stopped is missing from it then; ``capture_from_ledger`` says so. ``notes``
+        are kept only if the amount posted is the one they were written for (a fare)."""
+        deadline = time.monotonic() + CAPTURE_WAIT_S
+        while True:
+            current = self.get(movement.id)
+            if current.status is not Status.PENDING or time.monotonic() >= deadline:
+                break
+            time.sleep(_CAPTURE_POLL_S)
+        if current.status is not Status.PENDING:
+            return current
+        post_id = f"{held.id}.post"
+        found = self._ledger.get_transfers([post_id, *(leg.id for leg in legs)])
+        post = found[post_id]  # the ledger answered that the hold was posted: its post is there
+        posted = [Leg(r.id, r.debit_account_id, r.credit_account_id, r.amount, r.code, leg.role,
+                      optional=leg.optional)
+                  for leg in legs if (r := found.get(leg.id)) is not None]
+        log.warning("movement %s: a capture posted its hold but did not record it; recorded from the "
+                    "ledger (%d F, %d legs)", movement.id, post.amount, len(posted))
+        kept = dict(notes or {}) if post.amount == amount else {}
+        wanted = {**current.details, **kept, "capture_from_ledger": True}
+        with begin(self._engine) as connection:
+            connection.execute(movements.update().where(
+                movements.c.id == movement.id, movements.c.status == Status.PENDING).values(
+                amount=post.amount, updated_at_ns=self._clock_ns(),
+                legs=legs_json([*current.legs, *posted]),
+                details=rebased_json(connection, movement.id, current.details, wanted)))
+        return self._close(self.get(movement.id), success=True, receipt=None, error_code=None, reason=None)
 
     def _post_hold(self, movement: Movement, held: Leg, amount: int, legs: list[Leg],
                    details: dict[str, Any]) -> TransferResult | None:

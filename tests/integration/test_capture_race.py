@@ -1,0 +1,162 @@
+"""Two captures of one wallet ride at once (the trip's end and a retry, each deciding the fare): the
+ledger posts one chain, and the movement says what that chain moved, never what the other decided.
+The race is staged at its worst moment: the winner has posted in the ledger and not yet written the
+movement when the other capture runs."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from promotions_support import Town, assert_statement_adds_up
+
+from sika.bootstrap import Container, bootstrap
+from sika.config import Settings
+from sika.ledger import audit
+from sika.payments import Movement, settlement
+from sika.payments.movements import Code, Leg, Role, Status
+from sika.payments.settlement import Movements
+from sika.rides.geo import Point
+from sika.wallet import Customer
+
+
+@pytest.fixture
+def container(database_url: str) -> Iterator[Container]:
+    built = bootstrap(Settings(database_url=database_url, providers="instant"))
+    yield built
+    assert audit.check(built.engine) == []
+    built.close()
+
+
+class Stopped(Exception):
+    """The winner's process stops between the ledger's answer and the movement's row."""
+
+
+def _held_ride(container: Container) -> tuple[Town, Customer, str, int]:
+    """Ama (20 000 F) books a wallet ride: its hold; the driver's ledger account."""
+    town = Town.open(container)
+    rides = container.rides
+    assert rides is not None
+    kofi = rides.onboard(town.wallet("Kofi"), city_id="lome", vehicle_type="moto", plate="TG-7101-AA")
+    rides.set_documents(kofi.id, "approved")
+    rides.update_location(kofi.id, Point(6.1330, 1.2240))
+    rides.set_online(kofi.id, online=True)
+    ama = town.wallet("Ama", 20_000)
+    trip = rides.request("trip-race-1", ama, city_id="lome", vehicle_type="moto",
+                         pickup=Point(6.1319, 1.2228), dropoff=Point(6.1725, 1.2145), payment_method="wallet")
+    assert trip.payment_id is not None
+    assert container.movements.get(trip.payment_id).status is Status.PENDING
+    return town, ama, trip.payment_id, kofi.account_id
+
+
+def _then(container: Container, payment_id: str, driver_account: int, fare: int) -> list[Leg]:
+    """What a capture moves on after posting ``fare`` of the hold (as sika.rides.billing): the driver's
+    earning and Sika's commission, a tenth."""
+    clearing = container.payments.accounts.id("rides_clearing")
+    return [Leg(f"{payment_id}.1", clearing, driver_account, fare - fare // 10, Code.RIDE_EARNING,
+                Role.PLATFORM),
+            Leg(f"{payment_id}.2", clearing, container.payments.accounts.id("fee_revenue"), fare // 10,
+                Code.RIDE_COMMISSION, Role.PLATFORM)]
+
+
+def _ride_line(town: Town, ama: Customer, payment_id: str) -> int:
+    """The ride's line on Ama's statement, as her history shows it."""
+    (line,) = [i for i in town.container.statements.page(ama, limit=50).items if i.id == payment_id]
+    return line.amount
+
+
+def test_a_capture_that_lost_the_race_writes_nothing_of_its_own(
+        container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
+    town, ama, payment_id, driver = _held_ride(container)
+    held = container.movements.get(payment_id).amount
+    winner_fare, loser_fare = held - 100, held - 300
+    real = Movements._post_hold
+    answers: list[Movement] = []
+    others: list[threading.Thread] = []
+
+    def the_other_capture_runs_meanwhile(self: Movements, movement: Movement, *args: Any) -> Any:
+        refused = real(self, movement, *args)
+        if not others:  # the winner's post (the other capture's goes through here too)
+            other = threading.Thread(target=lambda: answers.append(container.movements.capture(
+                payment_id, loser_fare, _then(container, payment_id, driver, loser_fare),
+                notes={"fare": loser_fare})))
+            others.append(other)
+            other.start()
+            other.join(0.3)  # it has lost in the ledger and waits for this capture to write
+            assert other.is_alive() and not answers
+        return refused
+
+    monkeypatch.setattr(Movements, "_post_hold", the_other_capture_runs_meanwhile)
+    won = container.movements.capture(payment_id, winner_fare,
+                                      _then(container, payment_id, driver, winner_fare),
+                                      notes={"fare": winner_fare})
+    (other,) = others
+    other.join(10)
+    (lost,) = answers
+    assert won.status is Status.COMPLETED and won.amount == winner_fare
+    assert (lost.status, lost.amount, lost.legs) == (Status.COMPLETED, winner_fare, won.legs)
+    stored = container.movements.get(payment_id)
+    assert stored.amount == winner_fare and stored.details["fare"] == winner_fare
+    assert [leg.amount for leg in stored.legs[-2:]] == [winner_fare - winner_fare // 10, winner_fare // 10]
+    assert "capture_from_ledger" not in stored.details
+    assert _ride_line(town, ama, payment_id) == -winner_fare
+    assert town.balance(ama) == 20_000 - winner_fare
+    assert_statement_adds_up(town, ama)
+
+
+def test_a_capture_that_stopped_after_the_ledger_is_recorded_from_the_ledger_by_the_next(
+        container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
+    town, ama, payment_id, driver = _held_ride(container)
+    held = container.movements.get(payment_id).amount
+    first_fare, retry_fare = held - 100, held - 300
+    real = Movements._post_hold
+
+    def stops(self: Movements, movement: Movement, *args: Any) -> Any:
+        real(self, movement, *args)
+        raise Stopped
+
+    monkeypatch.setattr(Movements, "_post_hold", stops)
+    with pytest.raises(Stopped):
+        container.movements.capture(payment_id, first_fare, _then(container, payment_id, driver, first_fare),
+                                    notes={"fare": first_fare})
+    monkeypatch.setattr(Movements, "_post_hold", real)
+    assert container.movements.get(payment_id).status is Status.PENDING  # posted, not recorded
+    monkeypatch.setattr(settlement, "CAPTURE_WAIT_S", 0.1)
+    retried = container.movements.capture(payment_id, retry_fare,
+                                          _then(container, payment_id, driver, retry_fare),
+                                          notes={"fare": retry_fare})
+    # What the ledger moved (the first fare), not what the retry decided; its fare note is not kept.
+    assert (retried.status, retried.amount) == (Status.COMPLETED, first_fare)
+    assert retried.details["capture_from_ledger"] is True and "fare" not in retried.details
+    assert [leg.amount for leg in retried.legs[-2:]] == [first_fare - first_fare // 10, first_fare // 10]
+    assert _ride_line(town, ama, payment_id) == -first_fare
+    assert town.balance(ama) == 20_000 - first_fare
+    assert_statement_adds_up(town, ama)
+    again = container.movements.capture(payment_id, retry_fare,
+                                        _then(container, payment_id, driver, retry_fare))
+    assert again == retried  # once recorded, nothing changes
+
+
+def test_a_retry_that_decides_the_same_records_a_capture_that_stopped_at_once(
+        container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
+    town, ama, payment_id, driver = _held_ride(container)
+    fare = container.movements.get(payment_id).amount - 100
+    real = Movements._post_hold
+
+    def stops(self: Movements, movement: Movement, *args: Any) -> Any:
+        real(self, movement, *args)
+        raise Stopped
+
+    monkeypatch.setattr(Movements, "_post_hold", stops)
+    with pytest.raises(Stopped):
+        container.movements.capture(payment_id, fare, _then(container, payment_id, driver, fare),
+                                    notes={"fare": fare})
+    monkeypatch.setattr(Movements, "_post_hold", real)
+    monkeypatch.setattr(settlement, "CAPTURE_WAIT_S", 60.0)  # never waited for: the ledger says it was this
+    retried = container.movements.capture(payment_id, fare, _then(container, payment_id, driver, fare),
+                                          notes={"fare": fare})
+    assert (retried.status, retried.amount, retried.details["fare"]) == (Status.COMPLETED, fare, fare)
+    assert "capture_from_ledger" not in retried.details
+    assert town.balance(ama) == 20_000 - fare
