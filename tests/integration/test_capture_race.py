@@ -160,3 +160,74 @@ def test_a_retry_that_decides_the_same_records_a_capture_that_stopped_at_once(
     assert (retried.status, retried.amount, retried.details["fare"]) == (Status.COMPLETED, fare, fare)
     assert "capture_from_ledger" not in retried.details
     assert town.balance(ama) == 20_000 - fare
+
+
+RIDE_RULES = {"percent": 10, "reward_max": 1_000, "cities": ["lome"]}
+
+
+def _stopping_after_the_ledger(monkeypatch: pytest.MonkeyPatch) -> Any:
+    real = Movements._post_hold
+
+    def stops(self: Movements, movement: Movement, *args: Any) -> Any:
+        real(self, movement, *args)
+        raise Stopped
+
+    monkeypatch.setattr(Movements, "_post_hold", stops)
+    return real
+
+
+def test_a_retry_that_would_pay_another_campaigns_reward_moves_nothing(
+        container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first capture paid campaign A's discount and stopped; A was paused and B started before the
+    retry, which would pay B's: the ledger refuses the retry's chain whole (its post names another
+    chain), so one discount is paid, A's, and the movement shows it."""
+    town, ama, payment_id, driver = _held_ride(container)
+    first = town.campaign("ride_discount", 5_000, name="Ride A", rules=RIDE_RULES)
+    fare = container.movements.get(payment_id).amount - 100
+    real = _stopping_after_the_ledger(monkeypatch)
+    with pytest.raises(Stopped):
+        container.movements.capture(payment_id, fare, _then(container, payment_id, driver, fare))
+    monkeypatch.setattr(Movements, "_post_hold", real)
+    container.promotions.campaigns.pause(first.id)
+    second = town.campaign("ride_discount", 5_000, name="Ride B", rules=RIDE_RULES)
+    monkeypatch.setattr(settlement, "CAPTURE_WAIT_S", 0.1)
+    retried = container.movements.capture(payment_id, fare, _then(container, payment_id, driver, fare))
+    discount = fare // 10
+    assert (retried.status, retried.amount) == (Status.COMPLETED, fare)
+    assert retried.details["capture_from_ledger"] is True
+    assert town.balance(ama) == 20_000 - fare + discount  # one discount
+    assert (town.money(first).spent, town.money(second).spent) == (discount, 0)
+    assert _ride_line(town, ama, payment_id) == -fare + discount  # the statement shows it
+    assert_statement_adds_up(town, ama)
+    assert len({leg.id for leg in retried.legs}) == len(retried.legs)
+
+
+@pytest.mark.parametrize("retry", ["same", "other"])
+def test_a_capture_that_wrote_the_movement_and_stopped_before_closing_it_is_closed_once(
+        container: Container, monkeypatch: pytest.MonkeyPatch, retry: str) -> None:
+    town, ama, payment_id, driver = _held_ride(container)
+    fare = container.movements.get(payment_id).amount - 100
+    real_close = Movements._close
+    stopped: list[str] = []
+
+    def stops_once(self: Movements, movement: Movement, **fields: Any) -> Any:
+        if not stopped:
+            stopped.append(movement.id)
+            raise Stopped
+        return real_close(self, movement, **fields)
+
+    monkeypatch.setattr(Movements, "_close", stops_once)
+    with pytest.raises(Stopped):
+        container.movements.capture(payment_id, fare, _then(container, payment_id, driver, fare),
+                                    notes={"fare": fare})
+    written = container.movements.get(payment_id)
+    assert (written.status, written.amount) == (Status.PENDING, fare)  # written, not closed
+    monkeypatch.setattr(settlement, "CAPTURE_WAIT_S", 0.1)
+    again = fare if retry == "same" else fare - 200
+    closed = container.movements.capture(payment_id, again, _then(container, payment_id, driver, again),
+                                         notes={"fare": again})
+    assert (closed.status, closed.amount, closed.details["fare"]) == (Status.COMPLETED, fare, fare)
+    assert [leg.id for leg in closed.legs] == [leg.id for leg in written.legs]  # each leg once
+    assert "capture_from_ledger" not in closed.details
+    assert _ride_line(town, ama, payment_id) == -fare
+    assert_statement_adds_up(town, ama)

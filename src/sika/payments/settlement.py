@@ -9,6 +9,8 @@ lost learns the truth from the ledger's answer.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Collection, Mapping
@@ -32,6 +34,7 @@ _EXPIRED = (TransferResult.PENDING_TRANSFER_EXPIRED, TransferResult.PENDING_TRAN
 # within milliseconds of its post); past it, the winner stopped in between and the ledger says what it did.
 CAPTURE_WAIT_S = 2.0
 _CAPTURE_POLL_S = 0.02
+CHAIN_BYTES_MAX = 1_800  # a chain longer than this is posted with its digest alone (not recordable)
 
 
 class Movements(Runner):
@@ -105,9 +108,11 @@ class Movements(Runner):
         such as the hold) go into its details. (Not in one transaction: a campaign's meter may be opened
         while its reward is decided, in transactions of its own.)
 
-        Two captures at once each decide what to post (the amount, a reward the budget may cover for
-        one of them only); the ledger takes one chain, and the other capture writes nothing of its own,
-        since what it decided never moved (:meth:`_captured_by_another`).
+        Two captures at once (the trip's end and a retry) may decide differently (the fare, a reward
+        the budget covers for one of them only). The post carries its chain (the legs' ids and a
+        digest of their fields), so the ledger takes one chain whole: another chain's post is refused
+        before anything of it moves, and that capture writes nothing of its own
+        (:meth:`_captured_by_another`).
         """
         movement = self.get(movement_id)
         if movement.status is not Status.PENDING:
@@ -125,34 +130,37 @@ class Movements(Runner):
         if refused in _EXPIRED:
             return self._close(movement, success=False, receipt=None, error_code="hold_expired",
                                reason="the hold on the wallet ran out before the trip ended")
-        # Posted now, or by a concurrent capture (already posted, or the same post with other fields).
+        # Posted now (or this very chain before), or another chain posted it.
         assert refused in (None, TransferResult.PENDING_TRANSFER_ALREADY_POSTED,
                            TransferResult.EXISTS_WITH_DIFFERENT_FIELDS), refused
         if refused is not None:
-            return self._captured_by_another(movement, held, amount, legs, notes)
+            return self._captured_by_another(movement, held, amount, notes)
         wanted = {**details, **(notes or {})}
+        known = {leg.id for leg in movement.legs}
         with begin(self._engine) as connection:
             # The legs posted with the hold join the movement's own (a statement reads a movement's
-            # effect on a wallet from its legs: a ride discount paid back to the rider is one of them).
+            # effect on a wallet from its legs: a ride discount paid back to the rider is one of them),
+            # once: a retry of this chain may have read a row its first try wrote already.
             # The details were computed from the copy read above: what they change in it is done to the
             # row as it is now, so that a note written meanwhile stays (sika.payments.details). Not a
             # merge: a key the capture took away (the hold's ``extras``, its own groups all refused)
             # would come back.
             connection.execute(movements.update().where(
                 movements.c.id == movement.id, movements.c.status == Status.PENDING).values(
-                amount=amount, updated_at_ns=self._clock_ns(), legs=legs_json([*movement.legs, *legs]),
+                amount=amount, updated_at_ns=self._clock_ns(),
+                legs=legs_json([*movement.legs, *(leg for leg in legs if leg.id not in known)]),
                 details=rebased_json(connection, movement.id, movement.details, wanted)))
         return self._close(self.get(movement_id), success=True, receipt=None, error_code=None, reason=None)
 
-    def _captured_by_another(self, movement: Movement, held: Leg, amount: int, legs: list[Leg],
+    def _captured_by_another(self, movement: Movement, held: Leg, amount: int,
                              notes: Mapping[str, Any] | None) -> Movement:
-        """The movement as the capture that posted the hold writes it (its amount, legs and rewards:
-        this capture's never reached the ledger). If it is still pending after ``CAPTURE_WAIT_S``, that
-        capture stopped between the ledger and the row; the row is then written from the ledger: the
-        amount posted, and the legs of the chain the ledger holds under the ids this capture knows
-        (the hold's own and the caller's, which a retry computes alike). A reward group decided only by
-        the capture that stopped is missing from it then; ``capture_from_ledger`` says so. ``notes``
-        are kept only if the amount posted is the one they were written for (a fare)."""
+        """The movement as the capture whose chain the ledger took writes it (its amount, legs and
+        rewards). Still pending after ``CAPTURE_WAIT_S``: that capture stopped before closing it. If it
+        wrote the row, the row is closed as it is; if not, the row is written from the ledger: the
+        amount posted and the legs of the chain its post names. What the ledger does not hold, that
+        capture's rewards' records (``extras``: *My rewards*, the receipt's line, a refund's clawback),
+        is missing then; ``capture_from_ledger`` says so. ``notes`` are kept only if the amount posted
+        is the one they were written for (a fare)."""
         deadline = time.monotonic() + CAPTURE_WAIT_S
         while True:
             current = self.get(movement.id)
@@ -161,12 +169,21 @@ class Movements(Runner):
             time.sleep(_CAPTURE_POLL_S)
         if current.status is not Status.PENDING:
             return current
-        post_id = f"{held.id}.post"
-        found = self._ledger.get_transfers([post_id, *(leg.id for leg in legs)])
-        post = found[post_id]  # the ledger answered that the hold was posted: its post is there
-        posted = [Leg(r.id, r.debit_account_id, r.credit_account_id, r.amount, r.code, leg.role,
-                      optional=leg.optional)
-                  for leg in legs if (r := found.get(leg.id)) is not None]
+        post = self._ledger.get_transfer(f"{held.id}.post")
+        if post is None or "digest" not in post.metadata:
+            return current  # posted by settling (a provider's answer), whose outcome writes the row
+        chain = [tuple(link) for link in post.metadata.get("chain", ())]
+        have = {leg.id for leg in current.legs}
+        if not chain:
+            log.error("movement %s: a capture posted its hold but did not record it, and its chain was "
+                      "too long to name in the post: left pending for reconciliation", movement.id)
+            return current
+        if all(link[0] in have for link in chain):  # it wrote the row, and stopped before closing it
+            return self._close(current, success=True, receipt=None, error_code=None, reason=None)
+        found = self._ledger.get_transfers([link[0] for link in chain])
+        posted = [Leg(r.id, r.debit_account_id, r.credit_account_id, r.amount, r.code, role,
+                      optional=optional)
+                  for leg_id, role, optional in chain if (r := found.get(leg_id)) is not None]
         log.warning("movement %s: a capture posted its hold but did not record it; recorded from the "
                     "ledger (%d F, %d legs)", movement.id, post.amount, len(posted))
         kept = dict(notes or {}) if post.amount == amount else {}
@@ -175,18 +192,21 @@ class Movements(Runner):
             connection.execute(movements.update().where(
                 movements.c.id == movement.id, movements.c.status == Status.PENDING).values(
                 amount=post.amount, updated_at_ns=self._clock_ns(),
-                legs=legs_json([*current.legs, *posted]),
+                legs=legs_json([*current.legs, *(leg for leg in posted if leg.id not in have)]),
                 details=rebased_json(connection, movement.id, current.details, wanted)))
         return self._close(self.get(movement.id), success=True, receipt=None, error_code=None, reason=None)
 
     def _post_hold(self, movement: Movement, held: Leg, amount: int, legs: list[Leg],
                    details: dict[str, Any]) -> TransferResult | None:
         """Post ``amount`` of the hold with ``legs`` linked; an optional group the ledger refuses is
-        dropped and the rest tried again. The refusal that stands, None when it all went through."""
+        dropped and the rest tried again. The refusal that stands, None when it all went through.
+
+        The post names its chain (:func:`_chain_of`): the ledger answers a post of another chain
+        ``EXISTS_WITH_DIFFERENT_FIELDS`` at the chain's first event, so none of its legs moves."""
         while True:
             transfers = [Transfer(id=f"{held.id}.post", pending_id=held.id, amount=amount, code=held.code,
                                   flags=TransferFlags.POST_PENDING | (TransferFlags.LINKED if legs else 0),
-                                  metadata={"movement": movement.id})]
+                                  metadata=_chain_of(movement.id, amount, legs))]
             transfers += [leg.transfer(linked=i < len(legs) - 1, movement_id=movement.id)
                           for i, leg in enumerate(legs)]
             results = self._ledger.submit(transfers)
@@ -197,7 +217,9 @@ class Movements(Runner):
             kept = without_group(self._ledger, movement.id, legs, details, (legs[failed[0] - 1], failed[1]),
                                  counting=self.counting())
             if kept is None:
-                return None  # another try posted the hold with that group: the chain went through
+                # The group's leg is in the ledger with its own fields: a chain with it went through,
+                # not this one (its post would have been refused first): that capture writes the row.
+                return TransferResult.PENDING_TRANSFER_ALREADY_POSTED
             legs[:], kept_details = kept
             details.clear()
             details.update(kept_details)
@@ -241,3 +263,17 @@ class Movements(Runner):
             # The row as written, or SQLite's lock held since ``movement`` was read (settle's together).
             return recorded
         return self.get(movement.id)  # a capture may have changed a pending movement's amount and legs
+
+
+def _chain_of(movement_id: str, amount: int, legs: list[Leg]) -> dict[str, Any]:
+    """A capture's post's metadata: its movement, the chain it posts (each leg's id, role and group,
+    to write the movement from the ledger if need be) and a digest of the legs' fields, so that two
+    chains that differ in any field differ in their post (the ledger compares metadata on a retry)."""
+    fields = [(leg.id, leg.debit, leg.credit, leg.amount, leg.code, leg.pending, leg.timeout_s)
+              for leg in legs]
+    digest = hashlib.sha256(json.dumps([amount, fields], separators=(",", ":")).encode()).hexdigest()[:32]
+    chain = [[leg.id, leg.role, leg.optional] for leg in legs]
+    metadata = {"movement": movement_id, "chain": chain, "digest": digest}
+    if len(json.dumps(metadata).encode()) > CHAIN_BYTES_MAX:  # the ledger's cap is 2 KB
+        metadata = {"movement": movement_id, "digest": digest}
+    return metadata
