@@ -19,6 +19,13 @@ def _text(page: str) -> str:
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
 
 
+def _remaining(page: str) -> str:
+    """The big figure of the campaign's budget card."""
+    found = re.search(r'data-testid="remaining">([^<]+)<', page)
+    assert found, page
+    return html.unescape(found.group(1))
+
+
 def _campaign(world: World, body: dict[str, object], fund: int) -> str:
     made = world.client.post("/v1/campaigns", headers=world.admin, json=body)
     assert made.status_code == 201, made.text
@@ -71,7 +78,7 @@ def test_an_operator_follows_a_campaigns_money_rewards_and_a_prize_waiting_for_a
     page = world.client.get(f"/console/campaigns/{cashback}")
     assert page.status_code == 200
     seen = _text(page.text)
-    assert "900 F CFA restant sur 1 000 F CFA" in seen
+    assert _remaining(page.text) == "900 F CFA" and "restant sur 1 000 F CFA" in seen
     assert "Dépensé : 100 F CFA" in seen and "Versé par le sponsor : 1 000 F CFA" in seen
     assert re.search(r"percent 5(\.0)? ", seen) and "reward_max 250" in seen
     rewarded = re.findall(r'href="/console/movements/([^"]+)" data-testid="reward-movement"', page.text)
@@ -80,11 +87,13 @@ def test_an_operator_follows_a_campaigns_money_rewards_and_a_prize_waiting_for_a
         assert world.client.get(f"/console/movements/{movement_id}").status_code == 200
     assert f"{AMA}" in seen and f"{FULL}" in seen and "Tirages" not in seen  # a cashback has no draws
 
-    page = _text(world.client.get(f"/console/campaigns/{draw}").text)
+    shown_draw = world.client.get(f"/console/campaigns/{draw}").text
+    assert _remaining(shown_draw) == "0 F CFA"  # the prize is the winner's, waiting: not left to spend
+    page = _text(shown_draw)
     assert "Tirages" in page and revealed.id in page and "révélé" in page
     assert re.search(rf"{re.escape(FULL)} 50 000 F CFA {revealed.id} ", page), page
-    assert "En tout : 50 000 F CFA." in page
-    assert "0 F CFA restant sur 50 000 F CFA" in page  # held for the winner, not left to spend
+    assert "En attente : 1, 50 000 F CFA en tout." in page
+    assert "Gains : 0 · participations aux tirages : 1" in page  # a prize waiting is no reward yet
 
 
 def test_an_unknown_campaign_is_an_error_page_with_its_code(world: World) -> None:

@@ -30,7 +30,8 @@ class CampaignPage:
     rules: dict[str, Any]  # what was set (a rule left at its default is not listed)
     draws: list[Draw]
     waiting: list[dict[str, Any]]  # prizes waiting for room in their winner's wallet, oldest first
-    waiting_total: int  # what all of them come to (more may wait than are listed)
+    waiting_count: int  # all of them (at most LINES_MAX are listed)
+    waiting_total: int  # what all of them come to
     latest: list[dict[str, Any]]  # rewards, newest first
 
     @property
@@ -46,7 +47,7 @@ def campaign_rows(container: Container) -> list[CampaignView]:
 
 
 def campaign_page(container: Container, campaign_id: str) -> CampaignPage:
-    """One campaign (``campaign_not_found`` when there is none)."""
+    """One campaign (``unknown_campaign`` when there is none)."""
     promotions = container.promotions
     view = promotions.campaigns.view(campaign_id)
     draws = promotions.draws.of_campaign(view.campaign.id, limit=LINES_MAX)
@@ -58,10 +59,10 @@ def campaign_page(container: Container, campaign_id: str) -> CampaignPage:
             .join(customers, customers.c.id == prizes_waiting.c.customer_id)
             .where(prizes_waiting.c.campaign_id == view.campaign.id, prizes_waiting.c.status == "waiting")
             .order_by(prizes_waiting.c.created_at_ns).limit(LINES_MAX)).mappings()]
-        waiting_total = connection.execute(
-            select(func.coalesce(func.sum(prizes_waiting.c.amount), 0))
+        waiting_count, waiting_total = connection.execute(
+            select(func.count(), func.coalesce(func.sum(prizes_waiting.c.amount), 0))
             .where(prizes_waiting.c.campaign_id == view.campaign.id, prizes_waiting.c.status == "waiting")
-        ).scalar_one()
+        ).one()
         latest = [dict(row) for row in connection.execute(
             select(rewards.c.movement_id, rewards.c.kind, rewards.c.amount, rewards.c.base_amount,
                    rewards.c.status, rewards.c.clawed_back, rewards.c.owed, rewards.c.created_at_ns,
@@ -70,5 +71,6 @@ def campaign_page(container: Container, campaign_id: str) -> CampaignPage:
             .where(rewards.c.campaign_id == view.campaign.id)
             .order_by(rewards.c.id.desc()).limit(LINES_MAX)).mappings()]
     return CampaignPage(view=view, rules=view.campaign.rules.model_dump(mode="json", exclude_defaults=True),
-                        draws=draws, waiting=waiting, waiting_total=int(waiting_total),
+                        draws=draws, waiting=waiting, waiting_count=int(waiting_count),
+                        waiting_total=int(waiting_total),
                         latest=latest)
