@@ -193,4 +193,28 @@ def test_an_operator_opens_the_demo_campaign_and_sees_where_its_budget_stands(op
     rules = page.inner_text("[data-testid=rules]")
     assert "reward_max" in rules and "500" in rules
     assert "None." in page.inner_text("[data-testid=waiting-prizes]")
+    page.wait_for_selector("[data-testid=chart-burn] canvas")  # the budget's burn, drawn by uPlot
+    page.click("[data-testid=forecast-7]")
+    page.wait_for_selector("[data-testid=forecast]")
+    assert page.inner_text("[data-testid=forecast]").startswith("Over the last 7 days, ")
+    page.wait_for_selector("[data-testid=chart-burn] canvas")
     shot(page, "console-campaign")
+
+
+def test_an_operator_ends_a_campaign_after_saying_yes_to_the_browsers_question(open_page: Any,
+                                                                               demo: Demo) -> None:
+    made = httpx.post(f"{demo.url}/v1/campaigns", headers={"Authorization": f"Bearer {demo.admin_key}"},
+                      json={"name": "Browser test week", "kind": "cashback", "budget": 1_000,
+                            "rules": {"percent": 1, "reward_max": 10, "operations": ["transfer"]}}, timeout=10)
+    assert made.status_code == 201, made.text
+    page = open_page("ama")
+    page.goto(f"/console/campaigns/{made.json()['id']}")
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.click("[data-testid=end]")
+    assert asked and asked[0].startswith("End this campaign?")
+    assert "/console/campaigns/" in page.url and "done=" not in page.url  # "no": nothing happened
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("[data-testid=end]")
+    page.wait_for_selector("[data-testid=done]")
+    assert page.inner_text("[data-testid=campaign-status]") == "ended"

@@ -4,11 +4,13 @@ money, rules, draws, the prizes waiting for a full wallet and the latest rewards
 from __future__ import annotations
 
 import html
+import json
 import re
 
 from console_support import Desk, operator
 from e2e_support import World, key
 
+from sika.console.audit import Audit
 from sika.console.operators import Role
 
 AMA, KOFI, FULL = "+22890112233", "+22897112233", "+22890445566"
@@ -104,3 +106,94 @@ def test_an_unknown_campaign_is_an_error_page_with_its_code(world: World) -> Non
     assert '<code data-testid="error-code">unknown_campaign</code>' in answer.text
     assert "Aucune campagne pour l'instant : `sika campaign create`." in _text(
         world.client.get("/console/campaigns").text)
+
+
+def _desks(world: World) -> dict[str, Desk]:
+    passwords = {name: operator(world.container, name, role) for name, role in (
+        ("yawa", Role.VIEWER), ("ama", Role.OPERATOR), ("esi", Role.APPROVER))}
+
+    def desk_of(name: str) -> Desk:
+        world.client.cookies.clear()
+        desk = Desk(world.client)
+        assert desk.login(name, passwords[name]).status_code == 303
+        return desk
+
+    return {name: desk_of for name in passwords}  # type: ignore[misc]
+
+
+def test_funding_a_campaign_from_the_console_waits_for_a_second_operator_and_moves_once(
+        world: World) -> None:
+    cid = _campaign(world, {"name": "Ramadan cashback", "kind": "cashback", "budget": 1_000,
+                            "rules": {"percent": 5, "reward_max": 250, "operations": ["transfer"]}}, 1_000)
+    desks = _desks(world)
+    desk = desks["ama"]("ama")
+    form = world.client.get(f"/console/approvals/new?kind=campaign_fund&campaign_id={cid}").text
+    assert f'value="{cid}"' in form  # the campaign's page links here with the campaign filled in
+    made = desk.post("/console/approvals", "/console/approvals/new", kind="campaign_fund", campaign_id=cid,
+                     amount="4 000", reason="Ramadan week 2, sponsor's transfer ref 991")
+    assert made.status_code == 303, made.text
+    page = made.headers["location"]
+    assert world.container.promotions.campaigns.view(cid).money.budget == 1_000  # nothing moves yet
+    checker = desks["esi"]("esi")
+    assert checker.post(f"{page}/approve", page).status_code == 303
+    again = checker.post(f"{page}/approve", page)
+    assert again.status_code == 409 and "proposal_closed" in again.text  # decided: approved once
+    money = world.container.promotions.campaigns.view(cid).money
+    assert (money.budget, money.funded, money.remaining) == (5_000, 5_000, 5_000)
+    shown = _text(world.client.get(f"/console/campaigns/{cid}").text)
+    assert "Versé par le sponsor : 5 000 F CFA" in shown
+    refused = desks["ama"]("ama").post("/console/approvals", "/console/approvals/new", kind="campaign_fund",
+                                       campaign_id="cp_nothing", amount="10", reason="typo")
+    assert refused.status_code == 404 and "unknown_campaign" in refused.text
+
+
+def test_an_operator_pauses_then_ends_a_campaign_and_a_viewer_cannot(world: World) -> None:
+    cid = _campaign(world, {"name": "Ramadan cashback", "kind": "cashback", "budget": 1_000,
+                            "rules": {"percent": 5, "reward_max": 250, "operations": ["transfer"]}}, 1_000)
+    desks = _desks(world)
+    viewer = desks["yawa"]("yawa")
+    page = f"/console/campaigns/{cid}"
+    assert 'data-testid="pause"' not in world.client.get(page).text  # a viewer sees no button
+    refused = viewer.post(f"{page}/pause", page)
+    assert refused.status_code == 403
+    assert str(world.container.promotions.campaigns.view(cid).status) == "active"
+    desk = desks["ama"]("ama")
+    paused = desk.post(f"{page}/pause", page)
+    assert paused.status_code == 303 and paused.headers["location"] == f"{page}?done=pause"
+    shown = _text(world.client.get(paused.headers["location"]).text)
+    assert "En pause : aucun paiement n'est récompensé" in shown and "en pause" in shown
+    ended = desk.post(f"{page}/end", page)
+    assert ended.status_code == 303
+    view = world.container.promotions.campaigns.view(cid)
+    assert (str(view.status), view.money.returned, view.money.remaining) == ("ended", 1_000, 0)
+    shown = world.client.get(page).text
+    assert 'data-testid="end"' not in shown and "Terminée : ce qui restait du budget" not in shown
+    again = desk.post(f"{page}/end", page)  # a second click: nothing more goes back
+    assert again.status_code == 303
+    assert world.container.promotions.campaigns.view(cid).money.returned == 1_000
+    trail = [(e.actor_name, e.action, e.outcome) for e in Audit(world.container.engine).latest(target=cid)]
+    assert ("yawa", "campaign:pause", "refused") in trail and ("ama", "campaign:pause", "ok") in trail
+    assert ("ama", "campaign:end", "ok") in trail
+
+
+def test_a_campaigns_page_charts_its_burn_and_forecasts_on_demand(world: World) -> None:
+    ama = world.wallet(AMA, "Ama Mensah", cash=50_000)
+    world.wallet(KOFI, "Kofi")
+    cid = _campaign(world, {"name": "Ramadan cashback", "kind": "cashback", "budget": 1_000,
+                            "rules": {"percent": 5, "reward_max": 250, "operations": ["transfer"]}}, 1_000)
+    for _ in range(3):
+        sent = world.client.post("/v1/transfers", headers={**ama, **key()}, json={"to": KOFI, "amount": 2_000})
+        assert sent.status_code == 201, sent.text
+    world.client.cookies.clear()
+    Desk(world.client).login("yawa", operator(world.container, "yawa", Role.VIEWER))
+    page = world.client.get(f"/console/campaigns/{cid}").text
+    found = re.search(r'<script type="application/json" id="burn">([^<]+)</script>', page)
+    assert found
+    burn = json.loads(html.unescape(found.group(1)))
+    assert burn["spent"][-1] == 300 and set(burn["budget"]) == {1_000}  # three rewards of 100 F
+    assert len(burn["t"]) == len(burn["spent"]) >= 1 and 'data-testid="chart-burn"' in page
+    assert 'data-testid="forecast"' not in page  # replayed only when asked
+    forecast = _text(world.client.get(f"/console/campaigns/{cid}?forecast=7").text)
+    assert "Sur les 7 derniers jours, 3 paiements sur 3 auraient rapporté un gain : 300 F CFA en tout" in forecast
+    wrong = world.client.get(f"/console/campaigns/{cid}?forecast=5")
+    assert wrong.status_code == 422 and "validation_error" in wrong.text

@@ -3,8 +3,9 @@
 Each kind says which fields its form asks for, how to check them when proposed (``prepare``: nothing
 moves, the inputs become stored parameters), and how to carry it out once approved (``execute``,
 through the payments services, with a movement id derived from the proposal so that it moves the
-money once however often it runs). Other packages add kinds with :func:`register` (campaign funding
-comes with promotions).
+money once however often it runs; or ``None`` for an action that moves money without a movement of
+its own, such as a campaign's funding, a ledger transfer keyed by the same id). Other packages add
+kinds with :func:`register`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from sika.console.i18n import N_
 from sika.errors import SikaError
 from sika.payments import Kind, Movement, Status
 from sika.payments.movements import Code, Leg, Role
+from sika.promotions.errors import CampaignStateError
+from sika.promotions.model import State
 
 __all__ = ["ActionKind", "Field", "Prepared", "kind", "kinds", "register"]
 
@@ -47,7 +50,7 @@ class ActionKind:
     title: str  # a msgid
     fields: tuple[Field, ...]
     prepare: Callable[[Container, Mapping[str, str]], Prepared]
-    execute: Callable[[Container, str, Mapping[str, Any]], Movement]
+    execute: Callable[[Container, str, Mapping[str, Any]], Movement | None]
 
 
 _KINDS: dict[str, ActionKind] = {}
@@ -162,6 +165,24 @@ def _refund(container: Container, movement_id: str, params: Mapping[str, Any]) -
     return container.payments.merchant_refund(movement_id, merchant, payment.id, int(params["amount"]))
 
 
+# Campaigns ---------------------------------------------------------------------------------------
+
+
+def _prepare_fund(container: Container, inputs: Mapping[str, str]) -> Prepared:
+    campaign = container.promotions.store.get(_required(inputs, "campaign_id")[:16])
+    if campaign.state is State.ENDED:
+        raise CampaignStateError("this campaign has ended: its budget takes no more money")
+    amount = amount_of(inputs.get("amount"))
+    assert amount is not None
+    return Prepared(params={"campaign_id": campaign.id, "amount": amount}, amount=amount,
+                    target=f"{campaign.id} {campaign.name}")
+
+
+def _fund_campaign(container: Container, movement_id: str, params: Mapping[str, Any]) -> None:
+    # Keyed by the proposal's movement id: an approval run twice funds once.
+    container.promotions.campaigns.fund(str(params["campaign_id"]), int(params["amount"]), key=movement_id)
+
+
 _AMOUNT = Field("amount", N_("Amount (F CFA)"), "amount")
 _WALLET = Field("msisdn", N_("Wallet number"), "msisdn")
 register(ActionKind("wallet_credit", N_("Credit a wallet"),
@@ -174,3 +195,5 @@ register(ActionKind("merchant_refund", N_("Refund a merchant payment"),
                     (Field("payment_id", N_("Payment reference")),
                      Field("amount", N_("Amount (F CFA), empty for all of it"), "amount", required=False)),
                     _prepare_refund, _refund))
+register(ActionKind("campaign_fund", N_("Fund a campaign's budget (from its sponsor)"),
+                    (Field("campaign_id", N_("Campaign")), _AMOUNT), _prepare_fund, _fund_campaign))

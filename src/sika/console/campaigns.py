@@ -1,8 +1,10 @@
-"""What the console shows of campaigns: each one's money as the ledger holds it, its draws, the prizes
-waiting for a winner's wallet and the latest rewards, read for a page (nothing here writes).
+"""What the console shows of campaigns: each one's money as the ledger holds it, how fast it burned,
+a forecast of how long what is left lasts, its draws, the prizes waiting for a winner's wallet and the
+latest rewards, read for a page (nothing here writes).
 
-Campaigns are run through the API and ``sika campaign`` (create, fund, start, pause, end, draw); the
-console lets operators follow them, and answer a customer who asks where a prize or a reward went.
+Campaigns are created, started and drawn through the API and ``sika campaign``; from the console an
+operator pauses or ends one (sika.console.pages.campaigns) and proposes funding it (maker-checker,
+sika.console.actions), and answers a customer who asks where a prize or a reward went.
 """
 
 from __future__ import annotations
@@ -15,13 +17,20 @@ from sqlalchemy import func, select
 from sika.bootstrap import Container
 from sika.promotions.campaigns import CampaignView
 from sika.promotions.draws import Draw
+from sika.promotions.forecast import Forecast
 from sika.promotions.schema import prizes_waiting, rewards
 from sika.wallet.schema import customers
 
-__all__ = ["CAMPAIGNS_MAX", "LINES_MAX", "CampaignPage", "campaign_page", "campaign_rows"]
+__all__ = ["CAMPAIGNS_MAX", "FORECAST_DAYS", "LINES_MAX", "CampaignPage", "burn_series", "campaign_page",
+           "campaign_rows", "forecast"]
 
 CAMPAIGNS_MAX = 100  # the list's newest; older ones are opened by id (/console/campaigns/{id})
 LINES_MAX = 50  # draws, waiting prizes and rewards a campaign's page lists, the newest (oldest waiting)
+POINTS_MAX = 240  # the burn chart's points at most: hours over ten days, days beyond
+FORECAST_DAYS = (7, 14, 30)  # the payments a forecast replays (sika.promotions.forecast)
+_NS = 1_000_000_000
+_HOUR_NS = 3_600 * _NS
+_DAY_NS = 24 * _HOUR_NS
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,3 +83,38 @@ def campaign_page(container: Container, campaign_id: str) -> CampaignPage:
                         draws=draws, waiting=waiting, waiting_count=int(waiting_count),
                         waiting_total=int(waiting_total),
                         latest=latest)
+
+
+def burn_series(container: Container, view: CampaignView, now_ns: int) -> dict[str, list[int]]:
+    """The budget's burn for the chart: rewards paid since the start, summed by hour (by day beyond ten
+    days, wider still past ``POINTS_MAX`` days), as running totals at each step's start and at the last
+    moment (``t`` in Unix seconds, ``spent`` in francs; what refunds took back is not subtracted here),
+    and the budget as a line."""
+    campaign = view.campaign
+    start = campaign.starts_at_ns
+    end = min(now_ns, campaign.ends_at_ns) if campaign.ends_at_ns else now_ns
+    if end <= start:
+        return {"t": [], "spent": [], "budget": []}
+    step = _HOUR_NS if end - start <= 10 * _DAY_NS else _DAY_NS
+    step = max(step, -(-(end - start) // POINTS_MAX))
+    bucket = (rewards.c.created_at_ns - start) // step
+    with container.engine.connect() as connection:
+        sums = dict(connection.execute(
+            select(bucket, func.sum(rewards.c.amount))
+            .where(rewards.c.campaign_id == campaign.id, rewards.c.created_at_ns >= start)
+            .group_by(bucket)).all())
+    points = -(-(end - start) // step)
+    running, spent = 0, []
+    for k in range(points):
+        running += int(sums.get(k) or 0)
+        spent.append(running)
+    # And now (or the end), so that a campaign a few minutes old is a line too, not a lone point.
+    times = [(start + k * step) // _NS for k in range(points)] + [end // _NS]
+    return {"t": times, "spent": [*spent, running], "budget": [view.money.budget] * (points + 1)}
+
+
+def forecast(container: Container, view: CampaignView, days: int) -> Forecast:
+    """The last ``days`` days' payments replayed through the campaign's rules (``sika campaign forecast``)."""
+    assert days in FORECAST_DAYS, days
+    return container.promotions.forecaster.forecast(view.campaign, days=days,
+                                                    budget_left=view.money.remaining)

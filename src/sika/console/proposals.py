@@ -111,6 +111,8 @@ class Proposals:
                 self._container, mid, {**proposal.params, "proposal": proposal_id})
         except SikaError as exc:
             return self._decide(proposal_id, "failed", movement=None, error=exc.code)
+        if moved is None:  # done without a movement of its own (a campaign's funding: a ledger transfer)
+            return self._decide(proposal_id, "executed", movement=None, error=None)
         if moved.status is Status.FAILED:
             return self._decide(proposal_id, "failed", movement=moved.id, error=moved.error_code)
         return self._decide(proposal_id, "executed", movement=moved.id, error=None)

@@ -1,28 +1,47 @@
-"""Campaigns: every campaign's budget (spent, reserved, remaining), then one campaign's rules, draws,
-prizes waiting for a winner's wallet and latest rewards.
+"""Campaigns: every campaign's budget (spent, reserved, remaining), then one campaign's burn, forecast,
+rules, draws, prizes waiting for a winner's wallet and latest rewards; pausing and ending it.
 
-    /console/campaigns          the newest campaigns and where their money stands
-    /console/campaigns/{id}     one campaign
+    GET  /console/campaigns                 the newest campaigns and where their money stands
+    GET  /console/campaigns/{id}[?forecast=7|14|30]   one campaign, with a forecast when asked
+    POST /console/campaigns/{id}/pause      stop rewarding (operator, approver, admin); ``start`` resumes
+    POST /console/campaigns/{id}/end        end it: what is left goes back to the sponsor, by its rule
+
+Funding a campaign moves a sponsor's money: it is a proposal another operator approves
+(``campaign_fund``, sika.console.actions). Pausing and ending follow the campaign's own rules (ending
+returns only what the budget did not spend to whoever put it in), and are written to the audit log.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from sika.console.campaigns import CAMPAIGNS_MAX, LINES_MAX, campaign_page, campaign_rows
-from sika.console.guard import ConsoleRoute, current
+from sika.console.campaigns import (
+    CAMPAIGNS_MAX,
+    FORECAST_DAYS,
+    LINES_MAX,
+    burn_series,
+    campaign_page,
+    campaign_rows,
+    forecast,
+)
+from sika.console.guard import Acting, ConsoleRoute, acting, current
+from sika.console.proposals import NotAllowed
 from sika.console.services import services_of
 from sika.console.sessions import ConsoleSession
 from sika.console.templating import page
+from sika.errors import SikaError
 
 __all__ = ["router"]
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 Session = Annotated[ConsoleSession, Depends(current)]
+Act = Annotated[Acting, Depends(acting)]
 
 
 @router.get("/console/campaigns")
@@ -32,6 +51,49 @@ async def campaigns(request: Request, session: Session) -> Response:
 
 
 @router.get("/console/campaigns/{campaign_id}")
-async def campaign(request: Request, campaign_id: str, session: Session) -> Response:
-    found = await run_in_threadpool(campaign_page, services_of(request).container, campaign_id[:16])
-    return page(request, "campaign.html", session=session, c=found, v=found.view, lines_max=LINES_MAX)
+async def campaign(request: Request, campaign_id: str, session: Session, done: str = "",
+                   days: Annotated[str, Query(alias="forecast", max_length=4)] = "") -> Response:
+    container = services_of(request).container
+    found = await run_in_threadpool(campaign_page, container, campaign_id[:16])
+    burn = await run_in_threadpool(burn_series, container, found.view, time.time_ns())
+    predicted = None
+    if days:
+        if not days.isdigit() or int(days) not in FORECAST_DAYS:
+            raise SikaError(f"a forecast replays {', '.join(map(str, FORECAST_DAYS))} days",
+                            code="validation_error")
+        predicted = await run_in_threadpool(forecast, container, found.view, int(days))
+    return page(request, "campaign.html", session=session, c=found, v=found.view, lines_max=LINES_MAX,
+                burn=burn, forecast=predicted, forecast_days=FORECAST_DAYS, done=done[:16])
+
+
+async def _act(request: Request, act: Acting, campaign_id: str, action: str) -> Response:
+    services = services_of(request)
+    who = act.session.principal
+    campaign_id = campaign_id[:16]
+
+    async def audit(outcome: str, **detail: object) -> None:
+        await run_in_threadpool(services.audit.record, actor=who.actor, actor_name=who.name,
+                                action=f"campaign:{action}", outcome=outcome, target=campaign_id,
+                                address=act.address, detail=detail)
+
+    if not who.role.may_act:
+        await audit("refused")
+        raise NotAllowed(f"a viewer may not {action} a campaign")
+    campaigns = services.container.promotions.campaigns
+    try:
+        view = await run_in_threadpool(getattr(campaigns, action), campaign_id)
+    except SikaError as exc:
+        await audit("refused", code=exc.code)
+        raise
+    await audit("ok", status=str(view.status), returned=view.money.returned)
+    return RedirectResponse(f"/console/campaigns/{view.campaign.id}?done={action}", status_code=303)
+
+
+@router.post("/console/campaigns/{campaign_id}/pause")
+async def pause(request: Request, campaign_id: str, act: Act) -> Response:
+    return await _act(request, act, campaign_id, "pause")
+
+
+@router.post("/console/campaigns/{campaign_id}/end")
+async def end(request: Request, campaign_id: str, act: Act) -> Response:
+    return await _act(request, act, campaign_id, "end")

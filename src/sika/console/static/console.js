@@ -1,5 +1,5 @@
-/* Sika console: the dashboard's charts (uPlot) and the rides map (Leaflet over the city's GeoJSON,
-   no remote tiles, refreshed by polling). Loaded on every page; each part runs only where its
+/* Sika console: the dashboard's charts and a campaign's burn (uPlot), the rides map (Leaflet over the
+   city's GeoJSON, no remote tiles, refreshed by polling), and forms that ask before they submit. Loaded on every page; each part runs only where its
    element is. No inline script: the page's data comes in <script type="application/json"> blocks. */
 (function () {
   "use strict";
@@ -37,6 +37,23 @@
       }
       opts.axes = [{}, { size: 60, values: function (u, ticks) { return ticks.map(compact); } }];
       new uPlot(opts, rows, el);
+    });
+  }
+
+  function burn() {
+    var el = document.getElementById("chart-burn"), series = data("burn");
+    if (!el || !series || typeof uPlot === "undefined") return;
+    if (!series.t.length) { el.textContent = el.dataset.empty || ""; return; }
+    var opts = { width: Math.max(280, el.clientWidth), height: 220,
+      series: [{}, { label: el.dataset.labelSpent, stroke: "#b3261e", width: 2, fill: "rgba(179,38,30,.08)" },
+        { label: el.dataset.labelBudget, stroke: "#0b6e4f", width: 2, dash: [6, 4] }] };
+    opts.axes = [{}, { size: 60, values: function (u, ticks) { return ticks.map(compact); } }];
+    new uPlot(opts, [series.t, series.spent, series.budget], el);
+  }
+
+  function confirmations() {
+    document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+      form.addEventListener("submit", function (e) { if (!window.confirm(form.dataset.confirm)) e.preventDefault(); });
     });
   }
 
@@ -89,5 +106,5 @@
     }, 5000);
   }
 
-  document.addEventListener("DOMContentLoaded", function () { charts(); map(); });
+  document.addEventListener("DOMContentLoaded", function () { charts(); burn(); confirmations(); map(); });
 })();
