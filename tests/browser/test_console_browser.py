@@ -203,9 +203,10 @@ def test_an_operator_opens_the_demo_campaign_and_sees_where_its_budget_stands(op
 
 def test_an_operator_ends_a_campaign_after_saying_yes_to_the_browsers_question(open_page: Any,
                                                                                demo: Demo) -> None:
+    rules = {"percent": 1, "reward_max": 10, "operations": ["transfer"]}
     made = httpx.post(f"{demo.url}/v1/campaigns", headers={"Authorization": f"Bearer {demo.admin_key}"},
-                      json={"name": "Browser test week", "kind": "cashback", "budget": 1_000,
-                            "rules": {"percent": 1, "reward_max": 10, "operations": ["transfer"]}}, timeout=10)
+                      json={"name": "Browser test week", "kind": "cashback", "budget": 1_000, "rules": rules},
+                      timeout=10)
     assert made.status_code == 201, made.text
     page = open_page("ama")
     page.goto(f"/console/campaigns/{made.json()['id']}")
