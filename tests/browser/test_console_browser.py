@@ -196,7 +196,7 @@ def test_an_operator_opens_the_demo_campaign_and_sees_where_its_budget_stands(op
     page.wait_for_selector("[data-testid=chart-burn] canvas")  # the budget's burn, drawn by uPlot
     page.click("[data-testid=forecast-7]")
     page.wait_for_selector("[data-testid=forecast]")
-    assert page.inner_text("[data-testid=forecast]").startswith("Over the last 7 days, ")
+    assert page.inner_text("[data-testid=forecast]").startswith("Over the last 7 days: payments replayed, ")
     page.wait_for_selector("[data-testid=chart-burn] canvas")
     shot(page, "console-campaign")
 
@@ -214,7 +214,10 @@ def test_an_operator_ends_a_campaign_after_saying_yes_to_the_browsers_question(o
     page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
     page.click("[data-testid=end]")
     assert asked and asked[0].startswith("End this campaign?")
-    assert "/console/campaigns/" in page.url and "done=" not in page.url  # "no": nothing happened
+    assert "/console/campaigns/" in page.url and "done=" not in page.url
+    shown = httpx.get(f"{demo.url}/v1/campaigns/{made.json()['id']}",
+                      headers={"Authorization": f"Bearer {demo.admin_key}"}, timeout=10).json()
+    assert shown["status"] == "draft"  # "no": nothing happened
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("[data-testid=end]")
     page.wait_for_selector("[data-testid=done]")

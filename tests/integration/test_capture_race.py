@@ -30,6 +30,9 @@ def container(database_url: str) -> Iterator[Container]:
     built.close()
 
 
+_REAL_POST_HOLD = Movements._post_hold
+
+
 class Stopped(Exception):
     """The winner's process stops between the ledger's answer and the movement's row."""
 
@@ -231,3 +234,41 @@ def test_a_capture_that_wrote_the_movement_and_stopped_before_closing_it_is_clos
     assert "capture_from_ledger" not in closed.details
     assert _ride_line(town, ama, payment_id) == -fare
     assert_statement_adds_up(town, ama)
+
+
+def test_a_post_from_before_posts_named_their_chain_is_recorded_under_the_retrys_ids(
+        container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
+    town, ama, payment_id, driver = _held_ride(container)
+    held = container.movements.get(payment_id).amount
+    first_fare, retry_fare = held - 100, held - 300
+    real = _stopping_after_the_ledger(monkeypatch)
+    monkeypatch.setattr(settlement, "_chain_of", lambda movement_id, amount, legs: {"movement": movement_id})
+    with pytest.raises(Stopped):
+        container.movements.capture(payment_id, first_fare, _then(container, payment_id, driver, first_fare))
+    monkeypatch.undo()
+    monkeypatch.setattr(settlement, "CAPTURE_WAIT_S", 0.1)
+    assert real is Movements._post_hold
+    retried = container.movements.capture(payment_id, retry_fare,
+                                          _then(container, payment_id, driver, retry_fare))
+    assert (retried.status, retried.amount, retried.details["capture_from_ledger"]) == (
+        Status.COMPLETED, first_fare, True)
+    assert [leg.amount for leg in retried.legs[-2:]] == [first_fare - first_fare // 10, first_fare // 10]
+    assert_statement_adds_up(town, ama)
+
+
+def test_a_chain_too_long_to_name_is_left_pending_for_reconciliation_unless_it_was_written(
+        container: Container, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    town, ama, payment_id, driver = _held_ride(container)
+    held = container.movements.get(payment_id).amount
+    monkeypatch.setattr(settlement, "METADATA_BYTES_MAX", 10)  # every chain is too long to name
+    _stopping_after_the_ledger(monkeypatch)
+    with pytest.raises(Stopped):
+        container.movements.capture(payment_id, held - 100,
+                                    _then(container, payment_id, driver, held - 100))
+    monkeypatch.setattr(Movements, "_post_hold", _REAL_POST_HOLD)
+    monkeypatch.setattr(settlement, "CAPTURE_WAIT_S", 0.1)
+    left = container.movements.capture(payment_id, held - 300,
+                                       _then(container, payment_id, driver, held - 300))
+    assert (left.status, left.amount) == (Status.PENDING, held)  # nothing written the ledger does not say
+    assert "too long to name in the post" in caplog.text
+    assert town.balance(ama) == 20_000 - (held - 100)  # the ledger moved the first fare, once

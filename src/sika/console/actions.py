@@ -20,7 +20,7 @@ from sika.errors import SikaError
 from sika.payments import Kind, Movement, Status
 from sika.payments.movements import Code, Leg, Role
 from sika.promotions.errors import CampaignStateError
-from sika.promotions.model import State
+from sika.promotions.model import Status as CampaignStatus
 
 __all__ = ["ActionKind", "Field", "Prepared", "kind", "kinds", "register"]
 
@@ -77,7 +77,7 @@ def amount_of(value: str | None, *, required: bool = True) -> int | None:
     text = (value or "").replace(" ", "").replace("\u202f", "").replace(",", "")
     if not text and not required:
         return None
-    if not text.isdigit() or not 0 < int(text) <= AMOUNT_MAX:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= AMOUNT_MAX:  # "²" is a digit
         raise SikaError(f"an amount is a whole number of francs, 1 to {AMOUNT_MAX}", code="invalid_amount")
     return int(text)
 
@@ -169,8 +169,9 @@ def _refund(container: Container, movement_id: str, params: Mapping[str, Any]) -
 
 
 def _prepare_fund(container: Container, inputs: Mapping[str, str]) -> Prepared:
-    campaign = container.promotions.store.get(_required(inputs, "campaign_id")[:16])
-    if campaign.state is State.ENDED:
+    view = container.promotions.campaigns.view(_required(inputs, "campaign_id")[:16])
+    campaign = view.campaign
+    if view.status is CampaignStatus.ENDED:  # by an operator, or past its end (the closing job ends it)
         raise CampaignStateError("this campaign has ended: its budget takes no more money")
     amount = amount_of(inputs.get("amount"))
     assert amount is not None

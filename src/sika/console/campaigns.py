@@ -9,6 +9,7 @@ sika.console.actions), and answers a customer who asks where a prize or a reward
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,9 +29,13 @@ CAMPAIGNS_MAX = 100  # the list's newest; older ones are opened by id (/console/
 LINES_MAX = 50  # draws, waiting prizes and rewards a campaign's page lists, the newest (oldest waiting)
 POINTS_MAX = 240  # the burn chart's points at most: hours over ten days, days beyond
 FORECAST_DAYS = (7, 14, 30)  # the payments a forecast replays (sika.promotions.forecast)
+FORECAST_KEPT_S = 300
+FORECASTS_KEPT_MAX = 64
 _NS = 1_000_000_000
 _HOUR_NS = 3_600 * _NS
 _DAY_NS = 24 * _HOUR_NS
+_forecasts: dict[tuple[str, int, int], tuple[int, Forecast]] = {}  # (campaign, days, left) -> (until, it)
+_forecasts_lock = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +91,12 @@ def campaign_page(container: Container, campaign_id: str) -> CampaignPage:
 
 
 def burn_series(container: Container, view: CampaignView, now_ns: int) -> dict[str, list[int]]:
-    """The budget's burn for the chart: rewards paid since the start, summed by hour (by day beyond ten
-    days, wider still past ``POINTS_MAX`` days), as running totals at each step's start and at the last
-    moment (``t`` in Unix seconds, ``spent`` in francs; what refunds took back is not subtracted here),
-    and the budget as a line."""
+    """The budget's burn for the chart: what rewards paid out of the budget (less what was kept back for
+    an earlier reward owed; refunds' clawbacks are not subtracted here) as a running total at the start
+    of each step since the campaign's start (an hour, a day beyond ten days, wider still past
+    ``POINTS_MAX`` days), then at the last moment with every reward (a draw revealed after the end, a
+    prize paid once a wallet had room); ``t`` in Unix seconds, francs; and what the sponsor put in,
+    as a line."""
     campaign = view.campaign
     start = campaign.starts_at_ns
     end = min(now_ns, campaign.ends_at_ns) if campaign.ends_at_ns else now_ns
@@ -98,23 +105,39 @@ def burn_series(container: Container, view: CampaignView, now_ns: int) -> dict[s
     step = _HOUR_NS if end - start <= 10 * _DAY_NS else _DAY_NS
     step = max(step, -(-(end - start) // POINTS_MAX))
     bucket = (rewards.c.created_at_ns - start) // step
+    paid = func.sum(rewards.c.amount - rewards.c.withheld)
     with container.engine.connect() as connection:
-        sums = dict(connection.execute(
-            select(bucket, func.sum(rewards.c.amount))
-            .where(rewards.c.campaign_id == campaign.id, rewards.c.created_at_ns >= start)
-            .group_by(bucket)).all())
+        sums = {int(k): int(v or 0) for k, v in connection.execute(
+            select(bucket, paid).where(rewards.c.campaign_id == campaign.id, rewards.c.created_at_ns >= start)
+            .group_by(bucket)).all()}
     points = -(-(end - start) // step)
     running, spent = 0, []
     for k in range(points):
-        running += int(sums.get(k) or 0)
-        spent.append(running)
-    # And now (or the end), so that a campaign a few minutes old is a line too, not a lone point.
-    times = [(start + k * step) // _NS for k in range(points)] + [end // _NS]
-    return {"t": times, "spent": [*spent, running], "budget": [view.money.budget] * (points + 1)}
+        spent.append(running)  # at the step's start
+        running += sums.get(k, 0)
+    spent.append(sum(sums.values()))  # now, every reward counted (those after the end too)
+    last = now_ns if any(k >= points for k in sums) else end  # rewards came after the end: up to now
+    times = [(start + k * step) // _NS for k in range(points)] + [last // _NS]
+    put_in = max(view.money.funded, view.money.budget)
+    return {"t": times, "spent": spent, "budget": [put_in] * (points + 1)}
 
 
-def forecast(container: Container, view: CampaignView, days: int) -> Forecast:
-    """The last ``days`` days' payments replayed through the campaign's rules (``sika campaign forecast``)."""
+def forecast(container: Container, view: CampaignView, days: int, now_ns: int) -> Forecast:
+    """The last ``days`` days' payments replayed through the campaign's rules (``sika campaign forecast``).
+    A replay reads up to half a million payments: one is kept ``FORECAST_KEPT_S`` for the campaign,
+    the days and what the budget has left, so that a page reloaded or a link clicked twice replays once."""
     assert days in FORECAST_DAYS, days
-    return container.promotions.forecaster.forecast(view.campaign, days=days,
+    key = (view.campaign.id, days, view.money.remaining)
+    with _forecasts_lock:
+        kept = _forecasts.get(key)
+        if kept is not None and kept[0] > now_ns:
+            return kept[1]
+    made = container.promotions.forecaster.forecast(view.campaign, days=days,
                                                     budget_left=view.money.remaining)
+    with _forecasts_lock:
+        for old in [k for k, (until, _) in _forecasts.items() if until <= now_ns]:
+            del _forecasts[old]
+        if len(_forecasts) >= FORECASTS_KEPT_MAX:
+            _forecasts.pop(next(iter(_forecasts)))
+        _forecasts[key] = (now_ns + FORECAST_KEPT_S * _NS, made)
+    return made

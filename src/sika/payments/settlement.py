@@ -18,6 +18,7 @@ from typing import Any
 
 from sika.db import begin, shared, together
 from sika.ledger import Transfer, TransferFlags, TransferResult
+from sika.ledger.model import METADATA_BYTES_MAX
 from sika.payments.details import merged_json, rebased_json
 from sika.payments.hooks import Draft, extend, without_group
 from sika.payments.movements import Leg, Movement, Status, check_transition, legs_json
@@ -34,7 +35,6 @@ _EXPIRED = (TransferResult.PENDING_TRANSFER_EXPIRED, TransferResult.PENDING_TRAN
 # within milliseconds of its post); past it, the winner stopped in between and the ledger says what it did.
 CAPTURE_WAIT_S = 2.0
 _CAPTURE_POLL_S = 0.02
-CHAIN_BYTES_MAX = 1_800  # a chain longer than this is posted with its digest alone (not recordable)
 
 
 class Movements(Runner):
@@ -134,7 +134,7 @@ class Movements(Runner):
         assert refused in (None, TransferResult.PENDING_TRANSFER_ALREADY_POSTED,
                            TransferResult.EXISTS_WITH_DIFFERENT_FIELDS), refused
         if refused is not None:
-            return self._captured_by_another(movement, held, amount, notes)
+            return self._captured_by_another(movement, held, amount, legs, notes)
         wanted = {**details, **(notes or {})}
         known = {leg.id for leg in movement.legs}
         with begin(self._engine) as connection:
@@ -152,15 +152,17 @@ class Movements(Runner):
                 details=rebased_json(connection, movement.id, movement.details, wanted)))
         return self._close(self.get(movement_id), success=True, receipt=None, error_code=None, reason=None)
 
-    def _captured_by_another(self, movement: Movement, held: Leg, amount: int,
+    def _captured_by_another(self, movement: Movement, held: Leg, amount: int, legs: list[Leg],
                              notes: Mapping[str, Any] | None) -> Movement:
         """The movement as the capture whose chain the ledger took writes it (its amount, legs and
         rewards). Still pending after ``CAPTURE_WAIT_S``: that capture stopped before closing it. If it
         wrote the row, the row is closed as it is; if not, the row is written from the ledger: the
-        amount posted and the legs of the chain its post names. What the ledger does not hold, that
-        capture's rewards' records (``extras``: *My rewards*, the receipt's line, a refund's clawback),
-        is missing then; ``capture_from_ledger`` says so. ``notes`` are kept only if the amount posted
-        is the one they were written for (a fare)."""
+        amount posted and the legs of the chain its post names (a post from before posts named their
+        chain: the legs under the ids this capture knows, which a retry computes alike). What the
+        ledger does not hold, that capture's rewards' records (``extras``: *My rewards*, the receipt's
+        line, a refund's clawback), is missing then; ``capture_from_ledger`` says so. ``notes`` are
+        kept only if the amount posted is the one they were written for (a fare). ``movement`` and
+        ``legs``: the row as this capture read it, and the legs it decided."""
         deadline = time.monotonic() + CAPTURE_WAIT_S
         while True:
             current = self.get(movement.id)
@@ -170,17 +172,20 @@ class Movements(Runner):
         if current.status is not Status.PENDING:
             return current
         post = self._ledger.get_transfer(f"{held.id}.post")
-        if post is None or "digest" not in post.metadata:
-            return current  # posted by settling (a provider's answer), whose outcome writes the row
-        chain = [tuple(link) for link in post.metadata.get("chain", ())]
+        assert post is not None  # the ledger answered that the hold was posted, under this id
         have = {leg.id for leg in current.legs}
-        if not chain:
-            log.error("movement %s: a capture posted its hold but did not record it, and its chain was "
-                      "too long to name in the post: left pending for reconciliation", movement.id)
+        written = len(current.legs) > len(movement.legs) or current.amount != movement.amount
+        chain = _chain_in(movement.id, post.metadata) if "digest" in post.metadata else \
+            [(leg.id, str(leg.role), leg.optional) for leg in legs]
+        if chain is None:  # too long to name in the post
+            if written:
+                return self._close(current, success=True, receipt=None, error_code=None, reason=None)
+            log.error("movement %s: a capture posted its hold but did not record it, and its chain was too "
+                      "long to name in the post: left pending for reconciliation", movement.id)
             return current
-        if all(link[0] in have for link in chain):  # it wrote the row, and stopped before closing it
+        if (chain and all(leg_id in have for leg_id, _, _ in chain)) or (not chain and written):
             return self._close(current, success=True, receipt=None, error_code=None, reason=None)
-        found = self._ledger.get_transfers([link[0] for link in chain])
+        found = self._ledger.get_transfers([leg_id for leg_id, _, _ in chain])
         posted = [Leg(r.id, r.debit_account_id, r.credit_account_id, r.amount, r.code, role,
                       optional=optional)
                   for leg_id, role, optional in chain if (r := found.get(leg_id)) is not None]
@@ -266,14 +271,26 @@ class Movements(Runner):
 
 
 def _chain_of(movement_id: str, amount: int, legs: list[Leg]) -> dict[str, Any]:
-    """A capture's post's metadata: its movement, the chain it posts (each leg's id, role and group,
-    to write the movement from the ledger if need be) and a digest of the legs' fields, so that two
-    chains that differ in any field differ in their post (the ledger compares metadata on a retry)."""
+    """A capture's post's metadata: its movement, the chain it posts (each leg's id, after the
+    movement's own where it starts with it, its role and group: to write the movement from the ledger
+    if need be) and a digest of the legs' fields, so that two chains that differ in any field differ in
+    their post (the ledger compares metadata on a retry). Beyond the ledger's 2 KB, the digest alone."""
     fields = [(leg.id, leg.debit, leg.credit, leg.amount, leg.code, leg.pending, leg.timeout_s)
               for leg in legs]
     digest = hashlib.sha256(json.dumps([amount, fields], separators=(",", ":")).encode()).hexdigest()[:32]
-    chain = [[leg.id, leg.role, leg.optional] for leg in legs]
+    own = movement_id + "."
+    chain = [[leg.id[len(movement_id):] if leg.id.startswith(own) else leg.id, str(leg.role), leg.optional]
+             for leg in legs]
     metadata = {"movement": movement_id, "chain": chain, "digest": digest}
-    if len(json.dumps(metadata).encode()) > CHAIN_BYTES_MAX:  # the ledger's cap is 2 KB
+    if len(json.dumps(metadata).encode()) > METADATA_BYTES_MAX:
         metadata = {"movement": movement_id, "digest": digest}
     return metadata
+
+
+def _chain_in(movement_id: str, metadata: Mapping[str, Any]) -> list[tuple[str, str, str]] | None:
+    """The chain a post names (:func:`_chain_of`), or None when it was too long to name."""
+    if "chain" not in metadata:
+        return None
+    # A leg's id never starts with a dot: one that does is the rest of an id after the movement's.
+    return [(movement_id + leg_id if leg_id.startswith(".") else leg_id, role, optional)
+            for leg_id, role, optional in metadata["chain"]]

@@ -33,6 +33,7 @@ __all__ = ["DAYS_MAX", "Forecast", "Forecaster", "Move", "replay"]
 
 DAYS_MAX = 90
 MOVES_MAX = 500_000  # payments replayed at most
+HORIZON_DAYS = 36_500
 _PAGE = 5_000
 _NS = 1_000_000_000
 _OPERATIONS: dict[Kind, Operation] = {
@@ -135,7 +136,9 @@ def replay(
         per_day[day][1] += amount
     total = sum(a for _, a in per_day.values())
     average = total // max(days, 1)
-    after = None if average == 0 else round(budget_left / average, 1)
+    # Beyond a century it does not run out, as far as anyone planning a campaign is concerned (and a
+    # date past the year 9999 cannot be written).
+    after = None if average == 0 or budget_left / average > HORIZON_DAYS else round(budget_left / average, 1)
     today = datetime.fromtimestamp(now_ns / _NS, UTC).astimezone(when.zone(campaign.city)).date()
     return Forecast(
         campaign_id=campaign.id,

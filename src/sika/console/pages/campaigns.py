@@ -36,6 +36,7 @@ from sika.console.services import services_of
 from sika.console.sessions import ConsoleSession
 from sika.console.templating import page
 from sika.errors import SikaError
+from sika.promotions.errors import CampaignStateError
 
 __all__ = ["router"]
 
@@ -52,16 +53,16 @@ async def campaigns(request: Request, session: Session) -> Response:
 
 @router.get("/console/campaigns/{campaign_id}")
 async def campaign(request: Request, campaign_id: str, session: Session, done: str = "",
-                   days: Annotated[str, Query(alias="forecast", max_length=4)] = "") -> Response:
+                   days: Annotated[str, Query(alias="forecast")] = "") -> Response:
     container = services_of(request).container
     found = await run_in_threadpool(campaign_page, container, campaign_id[:16])
     burn = await run_in_threadpool(burn_series, container, found.view, time.time_ns())
     predicted = None
     if days:
-        if not days.isdigit() or int(days) not in FORECAST_DAYS:
+        if days not in {str(d) for d in FORECAST_DAYS}:
             raise SikaError(f"a forecast replays {', '.join(map(str, FORECAST_DAYS))} days",
                             code="validation_error")
-        predicted = await run_in_threadpool(forecast, container, found.view, int(days))
+        predicted = await run_in_threadpool(forecast, container, found.view, int(days), time.time_ns())
     return page(request, "campaign.html", session=session, c=found, v=found.view, lines_max=LINES_MAX,
                 burn=burn, forecast=predicted, forecast_days=FORECAST_DAYS, done=done[:16])
 
@@ -82,10 +83,13 @@ async def _act(request: Request, act: Acting, campaign_id: str, action: str) -> 
     campaigns = services.container.promotions.campaigns
     try:
         view = await run_in_threadpool(getattr(campaigns, action), campaign_id)
-    except SikaError as exc:
+    except CampaignStateError as exc:
         await audit("refused", code=exc.code)
         raise
-    await audit("ok", status=str(view.status), returned=view.money.returned)
+    except SikaError as exc:  # e.g. the budget's return refused after the campaign was ended
+        await audit("failed", code=exc.code)
+        raise
+    await audit("ok", status=str(view.status), returned_in_all=view.money.returned)
     return RedirectResponse(f"/console/campaigns/{view.campaign.id}?done={action}", status_code=303)
 
 
