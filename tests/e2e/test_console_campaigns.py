@@ -222,4 +222,6 @@ def test_a_campaigns_page_charts_its_burn_and_forecasts_on_demand(world: World) 
                            .values(ends_at_ns=view.campaign.starts_at_ns + 1))
     page = world.client.get(f"/console/campaigns/{cid}").text
     found = re.search(r'<script type="application/json" id="burn">([^<]+)</script>', page)
-    assert found and json.loads(html.unescape(found.group(1)))["spent"] == [0, 300]
+    assert found
+    after = json.loads(html.unescape(found.group(1)))
+    assert after["spent"] == [0, 300] and after["t"][1] > after["t"][0]  # drawn at the last reward

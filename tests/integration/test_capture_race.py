@@ -272,3 +272,29 @@ def test_a_chain_too_long_to_name_is_left_pending_for_reconciliation_unless_it_w
     assert (left.status, left.amount) == (Status.PENDING, held)  # nothing written the ledger does not say
     assert "too long to name in the post" in caplog.text
     assert town.balance(ama) == 20_000 - (held - 100)  # the ledger moved the first fare, once
+
+
+def test_a_chain_too_long_to_name_that_was_written_is_closed_by_the_next_capture(
+        container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
+    town, ama, payment_id, driver = _held_ride(container)
+    fare = container.movements.get(payment_id).amount - 100
+    monkeypatch.setattr(settlement, "METADATA_BYTES_MAX", 10)  # every chain is too long to name
+    real_close = Movements._close
+    stopped: list[str] = []
+
+    def stops_once(self: Movements, movement: Movement, **fields: Any) -> Any:
+        if not stopped:
+            stopped.append(movement.id)
+            raise Stopped
+        return real_close(self, movement, **fields)
+
+    monkeypatch.setattr(Movements, "_close", stops_once)
+    with pytest.raises(Stopped):
+        container.movements.capture(payment_id, fare, _then(container, payment_id, driver, fare),
+                                    notes={"fare": fare})
+    monkeypatch.setattr(settlement, "CAPTURE_WAIT_S", 0.1)
+    closed = container.movements.capture(payment_id, fare - 200,
+                                         _then(container, payment_id, driver, fare - 200))
+    assert (closed.status, closed.amount, closed.details["fare"]) == (Status.COMPLETED, fare, fare)
+    assert "capture_from_ledger" not in closed.details
+    assert_statement_adds_up(town, ama)

@@ -10,6 +10,7 @@ kinds with :func:`register`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from sika.errors import SikaError
 from sika.payments import Kind, Movement, Status
 from sika.payments.movements import Code, Leg, Role
 from sika.promotions.errors import CampaignStateError
+from sika.promotions.model import Campaign
 from sika.promotions.model import Status as CampaignStatus
 
 __all__ = ["ActionKind", "Field", "Prepared", "kind", "kinds", "register"]
@@ -169,10 +171,7 @@ def _refund(container: Container, movement_id: str, params: Mapping[str, Any]) -
 
 
 def _prepare_fund(container: Container, inputs: Mapping[str, str]) -> Prepared:
-    view = container.promotions.campaigns.view(_required(inputs, "campaign_id")[:16])
-    campaign = view.campaign
-    if view.status is CampaignStatus.ENDED:  # by an operator, or past its end (the closing job ends it)
-        raise CampaignStateError("this campaign has ended: its budget takes no more money")
+    campaign = _open_campaign(container, _required(inputs, "campaign_id")[:16])
     amount = amount_of(inputs.get("amount"))
     assert amount is not None
     return Prepared(params={"campaign_id": campaign.id, "amount": amount}, amount=amount,
@@ -180,8 +179,19 @@ def _prepare_fund(container: Container, inputs: Mapping[str, str]) -> Prepared:
 
 
 def _fund_campaign(container: Container, movement_id: str, params: Mapping[str, Any]) -> None:
+    _open_campaign(container, str(params["campaign_id"]))  # approved after its end: refused then too
     # Keyed by the proposal's movement id: an approval run twice funds once.
     container.promotions.campaigns.fund(str(params["campaign_id"]), int(params["amount"]), key=movement_id)
+
+
+def _open_campaign(container: Container, campaign_id: str) -> Campaign:
+    """The campaign, unless it has ended: by an operator, or its end has passed (live, paused or a
+    draft: such a campaign rewards nothing more and cannot start, and money put in would sit there)."""
+    view = container.promotions.campaigns.view(campaign_id)
+    ends = view.campaign.ends_at_ns
+    if view.status is CampaignStatus.ENDED or (ends is not None and ends <= time.time_ns()):
+        raise CampaignStateError("this campaign has ended: its budget takes no more money")
+    return view.campaign
 
 
 _AMOUNT = Field("amount", N_("Amount (F CFA)"), "amount")

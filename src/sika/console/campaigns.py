@@ -90,12 +90,13 @@ def campaign_page(container: Container, campaign_id: str) -> CampaignPage:
                         latest=latest)
 
 
-def burn_series(container: Container, view: CampaignView, now_ns: int) -> dict[str, list[int]]:
+def burn_series(container: Container, view: CampaignView, now_ns: int) -> dict[str, list[Any]]:
     """The budget's burn for the chart: what rewards paid out of the budget (less what was kept back for
     an earlier reward owed; refunds' clawbacks are not subtracted here) as a running total at the start
     of each step since the campaign's start (an hour, a day beyond ten days, wider still past
     ``POINTS_MAX`` days), then at the last moment with every reward (a draw revealed after the end, a
-    prize paid once a wallet had room); ``t`` in Unix seconds, francs; and what the sponsor put in,
+    prize paid once a wallet had room); ``t`` in Unix seconds (to the millisecond), francs; and what the
+    sponsor put in,
     as a line."""
     campaign = view.campaign
     start = campaign.starts_at_ns
@@ -110,14 +111,16 @@ def burn_series(container: Container, view: CampaignView, now_ns: int) -> dict[s
         sums = {int(k): int(v or 0) for k, v in connection.execute(
             select(bucket, paid).where(rewards.c.campaign_id == campaign.id, rewards.c.created_at_ns >= start)
             .group_by(bucket)).all()}
+        latest = connection.execute(select(func.max(rewards.c.created_at_ns))
+                                    .where(rewards.c.campaign_id == campaign.id)).scalar()
     points = -(-(end - start) // step)
     running, spent = 0, []
     for k in range(points):
         spent.append(running)  # at the step's start
         running += sums.get(k, 0)
     spent.append(sum(sums.values()))  # now, every reward counted (those after the end too)
-    last = now_ns if any(k >= points for k in sums) else end  # rewards came after the end: up to now
-    times = [(start + k * step) // _NS for k in range(points)] + [last // _NS]
+    last = max(end, int(latest or 0))  # rewards after the end: up to the last of them
+    times = [round((start + k * step) / _NS, 3) for k in range(points)] + [round(last / _NS, 3)]
     put_in = max(view.money.funded, view.money.budget)
     return {"t": times, "spent": spent, "budget": [put_in] * (points + 1)}
 

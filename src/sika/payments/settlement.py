@@ -135,7 +135,10 @@ class Movements(Runner):
                            TransferResult.EXISTS_WITH_DIFFERENT_FIELDS), refused
         if refused is not None:
             return self._captured_by_another(movement, held, amount, legs, notes)
-        wanted = {**details, **(notes or {})}
+        # The chain's digest marks the row as written by this chain (a retry finds it so:
+        # _captured_by_another).
+        digest = _chain_of(movement.id, amount, legs)["digest"]
+        wanted = {**details, **(notes or {}), "capture_digest": digest}
         known = {leg.id for leg in movement.legs}
         with begin(self._engine) as connection:
             # The legs posted with the hold join the movement's own (a statement reads a movement's
@@ -174,17 +177,19 @@ class Movements(Runner):
         post = self._ledger.get_transfer(f"{held.id}.post")
         assert post is not None  # the ledger answered that the hold was posted, under this id
         have = {leg.id for leg in current.legs}
-        written = len(current.legs) > len(movement.legs) or current.amount != movement.amount
-        chain = _chain_in(movement.id, post.metadata) if "digest" in post.metadata else \
-            [(leg.id, str(leg.role), leg.optional) for leg in legs]
-        if chain is None:  # too long to name in the post
-            if written:
-                return self._close(current, success=True, receipt=None, error_code=None, reason=None)
+        digest = post.metadata.get("digest")
+        if digest is not None:
+            written = current.details.get("capture_digest") == digest
+            chain = _chain_in(movement.id, post.metadata)
+        else:  # posted before posts named their chain (and rows their digest): its legs are in the row
+            written = any(leg.id in have for leg in legs)
+            chain = [(leg.id, str(leg.role), leg.optional) for leg in legs]
+        if written:  # it wrote the row and stopped before closing it
+            return self._close(current, success=True, receipt=None, error_code=None, reason=None)
+        if chain is None:
             log.error("movement %s: a capture posted its hold but did not record it, and its chain was too "
                       "long to name in the post: left pending for reconciliation", movement.id)
             return current
-        if (chain and all(leg_id in have for leg_id, _, _ in chain)) or (not chain and written):
-            return self._close(current, success=True, receipt=None, error_code=None, reason=None)
         found = self._ledger.get_transfers([leg_id for leg_id, _, _ in chain])
         posted = [Leg(r.id, r.debit_account_id, r.credit_account_id, r.amount, r.code, role,
                       optional=optional)
@@ -193,6 +198,8 @@ class Movements(Runner):
                     "ledger (%d F, %d legs)", movement.id, post.amount, len(posted))
         kept = dict(notes or {}) if post.amount == amount else {}
         wanted = {**current.details, **kept, "capture_from_ledger": True}
+        if digest is not None:
+            wanted["capture_digest"] = digest
         with begin(self._engine) as connection:
             connection.execute(movements.update().where(
                 movements.c.id == movement.id, movements.c.status == Status.PENDING).values(

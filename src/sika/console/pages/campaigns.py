@@ -84,7 +84,10 @@ async def _act(request: Request, act: Acting, campaign_id: str, action: str) -> 
     try:
         view = await run_in_threadpool(getattr(campaigns, action), campaign_id)
     except CampaignStateError as exc:
-        await audit("refused", code=exc.code)
+        # Ending sets the state, then gives the budget back: a return that failed after is no refusal.
+        after = await run_in_threadpool(campaigns.view, campaign_id) if action == "end" else None
+        await audit("failed" if after is not None and str(after.status) == "ended" else "refused",
+                    code=exc.code)
         raise
     except SikaError as exc:  # e.g. the budget's return refused after the campaign was ended
         await audit("failed", code=exc.code)
