@@ -205,11 +205,8 @@ def test_a_retry_that_would_pay_another_campaigns_reward_moves_nothing(
     assert len({leg.id for leg in retried.legs}) == len(retried.legs)
 
 
-@pytest.mark.parametrize("retry", ["same", "other"])
-def test_a_capture_that_wrote_the_movement_and_stopped_before_closing_it_is_closed_once(
-        container: Container, monkeypatch: pytest.MonkeyPatch, retry: str) -> None:
-    town, ama, payment_id, driver = _held_ride(container)
-    fare = container.movements.get(payment_id).amount - 100
+def _stopping_before_closing_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next capture writes the movement, then its process stops before closing it."""
     real_close = Movements._close
     stopped: list[str] = []
 
@@ -220,6 +217,14 @@ def test_a_capture_that_wrote_the_movement_and_stopped_before_closing_it_is_clos
         return real_close(self, movement, **fields)
 
     monkeypatch.setattr(Movements, "_close", stops_once)
+
+
+@pytest.mark.parametrize("retry", ["same", "other"])
+def test_a_capture_that_wrote_the_movement_and_stopped_before_closing_it_is_closed_once(
+        container: Container, monkeypatch: pytest.MonkeyPatch, retry: str) -> None:
+    town, ama, payment_id, driver = _held_ride(container)
+    fare = container.movements.get(payment_id).amount - 100
+    _stopping_before_closing_once(monkeypatch)
     with pytest.raises(Stopped):
         container.movements.capture(payment_id, fare, _then(container, payment_id, driver, fare),
                                     notes={"fare": fare})
@@ -279,16 +284,7 @@ def test_a_chain_too_long_to_name_that_was_written_is_closed_by_the_next_capture
     town, ama, payment_id, driver = _held_ride(container)
     fare = container.movements.get(payment_id).amount - 100
     monkeypatch.setattr(settlement, "METADATA_BYTES_MAX", 10)  # every chain is too long to name
-    real_close = Movements._close
-    stopped: list[str] = []
-
-    def stops_once(self: Movements, movement: Movement, **fields: Any) -> Any:
-        if not stopped:
-            stopped.append(movement.id)
-            raise Stopped
-        return real_close(self, movement, **fields)
-
-    monkeypatch.setattr(Movements, "_close", stops_once)
+    _stopping_before_closing_once(monkeypatch)
     with pytest.raises(Stopped):
         container.movements.capture(payment_id, fare, _then(container, payment_id, driver, fare),
                                     notes={"fare": fare})
