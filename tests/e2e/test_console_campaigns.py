@@ -225,3 +225,37 @@ def test_a_campaigns_page_charts_its_burn_and_forecasts_on_demand(world: World) 
     assert found
     after = json.loads(html.unescape(found.group(1)))
     assert after["spent"] == [0, 300] and after["t"][1] > after["t"][0]  # drawn at the last reward
+
+
+def test_an_operator_commits_then_reveals_a_draw_and_the_winner_is_paid(world: World) -> None:
+    ama = world.wallet(AMA, "Ama Mensah", cash=50_000)
+    world.wallet(KOFI, "Kofi")
+    cid = _campaign(world, {"name": "Ramadan draw", "kind": "prize_draw", "budget": 5_000,
+                            "rules": {"prizes": [5_000], "operations": ["transfer"]}}, 5_000)
+    other = _campaign(world, {"name": "Other draw", "kind": "prize_draw", "budget": 1_000,
+                              "rules": {"prizes": [1_000], "operations": ["transfer"]}}, 1_000)
+    sent = world.client.post("/v1/transfers", headers={**ama, **key()}, json={"to": KOFI, "amount": 1_000})
+    assert sent.status_code == 201, sent.text  # Ama's ticket, in both draws
+    desks = _desks(world)
+    page = f"/console/campaigns/{cid}"
+    desks("yawa")
+    assert 'data-testid="commit-draw"' not in world.client.get(page).text
+    assert desks("yawa").post(f"{page}/draws", page).status_code == 403
+    desk = desks("ama")
+    committed = desk.post(f"{page}/draws", page)
+    assert committed.status_code == 303, committed.text
+    shown = world.client.get(committed.headers["location"]).text
+    assert "Tirage engagé : ses participations sont closes" in _text(shown)
+    (draw_id,) = re.findall(r'action="/console/campaigns/[^/]+/draws/([^/]+)/reveal"', shown)
+    stray = desk.post(f"/console/campaigns/{other}/draws/{draw_id}/reveal", page)
+    assert stray.status_code == 404 and "unknown_draw" in stray.text  # not this campaign's draw
+    before = world.balance(AMA)
+    revealed = desk.post(f"{page}/draws/{draw_id}/reveal", page)
+    assert revealed.status_code == 303
+    shown = _text(world.client.get(revealed.headers["location"]).text)
+    assert "Tirage révélé : sa graine est publiée" in shown and "révélé" in shown
+    assert world.balance(AMA) == before + 5_000  # the one ticket won
+    assert re.search(rf"{re.escape(AMA)} prix 5 000 F CFA — versé", shown), shown
+    trail = [(e.actor_name, e.action, e.outcome) for e in Audit(world.container.engine).latest(target=cid)]
+    assert ("yawa", "campaign:draw", "refused") in trail and ("ama", "campaign:draw", "ok") in trail
+    assert ("ama", "campaign:reveal", "ok") in trail

@@ -5,10 +5,14 @@ rules, draws, prizes waiting for a winner's wallet and latest rewards; pausing a
     GET  /console/campaigns/{id}[?forecast=7|14|30]   one campaign, with a forecast when asked
     POST /console/campaigns/{id}/pause      stop rewarding (operator, approver, admin); ``start`` resumes
     POST /console/campaigns/{id}/end        end it: what is left goes back to the sponsor, by its rule
+    POST /console/campaigns/{id}/draws      commit a prize draw (its entries close)
+    POST /console/campaigns/{id}/draws/{draw}/reveal   reveal it: the prizes are paid
 
 Funding a campaign moves a sponsor's money: it is a proposal another operator approves
-(``campaign_fund``, sika.console.actions). Pausing and ending follow the campaign's own rules (ending
-returns only what the budget did not spend to whoever put it in), and are written to the audit log.
+(``campaign_fund``, sika.console.actions). Pausing, ending and drawing follow the campaign's own
+rules (ending returns only what the budget did not spend to whoever put it in; a draw pays the
+prizes its rules name, from its budget, to winners anyone can re-draw from what it publishes), and
+are written to the audit log.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from sika.console.services import services_of
 from sika.console.sessions import ConsoleSession
 from sika.console.templating import page
 from sika.errors import SikaError
-from sika.promotions.errors import CampaignStateError
+from sika.promotions.errors import CampaignStateError, UnknownDraw
 
 __all__ = ["router"]
 
@@ -67,33 +71,49 @@ async def campaign(request: Request, campaign_id: str, session: Session, done: s
                 burn=burn, forecast=predicted, forecast_days=FORECAST_DAYS, done=done[:16])
 
 
-async def _act(request: Request, act: Acting, campaign_id: str, action: str) -> Response:
+async def _act(request: Request, act: Acting, campaign_id: str, action: str,
+               draw_id: str | None = None) -> Response:
+    """Run ``action`` on the campaign (pause, end) or its draw (draw: commit one; reveal), for an
+    operator, approver or admin; each try in the audit log, with what it did."""
     services = services_of(request)
     who = act.session.principal
     campaign_id = campaign_id[:16]
+    promotions = services.container.promotions
 
     async def audit(outcome: str, **detail: object) -> None:
         await run_in_threadpool(services.audit.record, actor=who.actor, actor_name=who.name,
                                 action=f"campaign:{action}", outcome=outcome, target=campaign_id,
                                 address=act.address, detail=detail)
 
+    def run() -> dict[str, object]:
+        if action == "draw":
+            drawn = promotions.draws.commit(campaign_id)
+            return {"draw": drawn.id, "entrants": drawn.entrants, "commitment": drawn.commitment}
+        if action == "reveal":
+            assert draw_id is not None
+            if promotions.draws.get(draw_id).campaign_id != promotions.store.get(campaign_id).id:
+                raise UnknownDraw(f"no draw {draw_id!r} in this campaign")
+            revealed = promotions.draws.reveal(draw_id)
+            return {"draw": revealed.id, "winners": len(revealed.winners or ())}
+        view = getattr(promotions.campaigns, action)(campaign_id)
+        return {"status": str(view.status), "returned_in_all": view.money.returned}
+
     if not who.role.may_act:
         await audit("refused")
         raise NotAllowed(f"a viewer may not {action} a campaign")
-    campaigns = services.container.promotions.campaigns
     try:
-        view = await run_in_threadpool(getattr(campaigns, action), campaign_id)
+        done = await run_in_threadpool(run)
     except CampaignStateError as exc:
         # Ending sets the state, then gives the budget back: a return that failed after is no refusal.
-        after = await run_in_threadpool(campaigns.view, campaign_id) if action == "end" else None
+        after = await run_in_threadpool(promotions.campaigns.view, campaign_id) if action == "end" else None
         await audit("failed" if after is not None and str(after.status) == "ended" else "refused",
                     code=exc.code)
         raise
-    except SikaError as exc:  # e.g. the budget's return refused after the campaign was ended
+    except SikaError as exc:  # the ledger busy, a draw too large, …
         await audit("failed", code=exc.code)
         raise
-    await audit("ok", status=str(view.status), returned_in_all=view.money.returned)
-    return RedirectResponse(f"/console/campaigns/{view.campaign.id}?done={action}", status_code=303)
+    await audit("ok", **done)
+    return RedirectResponse(f"/console/campaigns/{campaign_id}?done={action}", status_code=303)
 
 
 @router.post("/console/campaigns/{campaign_id}/pause")
@@ -104,3 +124,15 @@ async def pause(request: Request, campaign_id: str, act: Act) -> Response:
 @router.post("/console/campaigns/{campaign_id}/end")
 async def end(request: Request, campaign_id: str, act: Act) -> Response:
     return await _act(request, act, campaign_id, "end")
+
+
+@router.post("/console/campaigns/{campaign_id}/draws")
+async def draw(request: Request, campaign_id: str, act: Act) -> Response:
+    """Commit a draw: the entries so far close, the seed's hash is published, the prizes reserved."""
+    return await _act(request, act, campaign_id, "draw")
+
+
+@router.post("/console/campaigns/{campaign_id}/draws/{draw_id}/reveal")
+async def reveal(request: Request, campaign_id: str, draw_id: str, act: Act) -> Response:
+    """Reveal a committed draw: its seed is published and its prizes paid to the winners."""
+    return await _act(request, act, campaign_id, "reveal", draw_id=draw_id[:16])
