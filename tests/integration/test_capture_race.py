@@ -294,3 +294,30 @@ def test_a_chain_too_long_to_name_that_was_written_is_closed_by_the_next_capture
     assert (closed.status, closed.amount, closed.details["fare"]) == (Status.COMPLETED, fare, fare)
     assert "capture_from_ledger" not in closed.details
     assert_statement_adds_up(town, ama)
+
+
+@pytest.mark.parametrize("stopped_at", ["ledger", "closing"])
+def test_a_ride_cancelled_as_its_capture_posts_shows_what_the_capture_moved(
+        container: Container, monkeypatch: pytest.MonkeyPatch, stopped_at: str) -> None:
+    """The trip's end captured the hold and its process stopped (after the ledger, or after writing
+    the movement); the cancellation's void then finds the hold posted: the movement says the fare
+    the ledger moved, not the hold the cancellation had read."""
+    town, ama, payment_id, driver = _held_ride(container)
+    held = container.movements.get(payment_id).amount
+    fare = held - 100
+    if stopped_at == "ledger":
+        _stopping_after_the_ledger(monkeypatch)
+    else:
+        _stopping_before_closing_once(monkeypatch)
+    with pytest.raises(Stopped):
+        container.movements.capture(payment_id, fare, _then(container, payment_id, driver, fare),
+                                    notes={"fare": fare})
+    monkeypatch.undo()
+    monkeypatch.setattr(settlement, "CAPTURE_WAIT_S", 0.1)
+    settled = container.movements.settle(payment_id, success=False, error_code="trip_cancelled",
+                                         reason="the ride did not happen; nothing was taken")
+    assert (settled.status, settled.amount) == (Status.COMPLETED, fare)
+    assert [leg.amount for leg in settled.legs[-2:]] == [fare - fare // 10, fare // 10]
+    assert _ride_line(town, ama, payment_id) == -fare
+    assert town.balance(ama) == 20_000 - fare
+    assert_statement_adds_up(town, ama)

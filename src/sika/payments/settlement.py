@@ -87,6 +87,14 @@ class Movements(Runner):
             first = next(r for r in results if r not in OK and r is not TransferResult.LINKED_EVENT_FAILED)
             if first is TransferResult.PENDING_TRANSFER_ALREADY_POSTED:
                 outcome = True
+                post = self._ledger.get_transfer(f"{held[0].id}.post") if len(held) == 1 else None
+                if post is not None and "digest" in post.metadata:
+                    # A capture posted the hold (a ride's end) as this void came (its cancellation):
+                    # the movement is what that capture moved, written by it or else from the ledger,
+                    # not this copy of the hold. Not waited for under SQLite's lock (together).
+                    return self._captured_by_another(
+                        movement, held[0], post.amount, [], None,
+                        wait_s=0.0 if shared(self._engine) is not None else None)
             elif first in _EXPIRED:
                 outcome = False
                 error_code, reason = "provider_timeout", "the provider answered too late; nothing was taken"
@@ -156,7 +164,7 @@ class Movements(Runner):
         return self._close(self.get(movement_id), success=True, receipt=None, error_code=None, reason=None)
 
     def _captured_by_another(self, movement: Movement, held: Leg, amount: int, legs: list[Leg],
-                             notes: Mapping[str, Any] | None) -> Movement:
+                             notes: Mapping[str, Any] | None, *, wait_s: float | None = None) -> Movement:
         """The movement as the capture whose chain the ledger took writes it (its amount, legs and
         rewards). Still pending after ``CAPTURE_WAIT_S``: that capture stopped before closing it. If it
         wrote the row, the row is closed as it is; if not, the row is written from the ledger: the
@@ -165,8 +173,9 @@ class Movements(Runner):
         ledger does not hold, that capture's rewards' records (``extras``: *My rewards*, the receipt's
         line, a refund's clawback), is missing then; ``capture_from_ledger`` says so. ``notes`` are
         kept only if the amount posted is the one they were written for (a fare). ``movement`` and
-        ``legs``: the row as this capture read it, and the legs it decided."""
-        deadline = time.monotonic() + CAPTURE_WAIT_S
+        ``legs``: the row as this capture read it, and the legs it decided. ``wait_s``: how long to wait
+        for the other's row (``CAPTURE_WAIT_S`` unless said)."""
+        deadline = time.monotonic() + (CAPTURE_WAIT_S if wait_s is None else wait_s)
         while True:
             current = self.get(movement.id)
             if current.status is not Status.PENDING or time.monotonic() >= deadline:
