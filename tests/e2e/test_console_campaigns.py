@@ -241,7 +241,10 @@ def test_an_operator_commits_then_reveals_a_draw_and_the_winner_is_paid(world: W
     desks("yawa")
     assert 'data-testid="commit-draw"' not in world.client.get(page).text
     assert desks("yawa").post(f"{page}/draws", page).status_code == 403
-    desk = desks("ama")
+    desks("ama")  # an operator: a draw pays prizes, an approver commits and reveals it
+    assert 'data-testid="commit-draw"' not in world.client.get(page).text
+    assert desks("ama").post(f"{page}/draws", page).status_code == 403
+    desk = desks("esi")
     committed = desk.post(f"{page}/draws", page)
     assert committed.status_code == 303, committed.text
     shown = world.client.get(committed.headers["location"]).text
@@ -250,6 +253,11 @@ def test_an_operator_commits_then_reveals_a_draw_and_the_winner_is_paid(world: W
     stray = desk.post(f"/console/campaigns/{other}/draws/{draw_id}/reveal", page)
     assert stray.status_code == 404 and "unknown_draw" in stray.text  # not this campaign's draw
     before = world.balance(AMA)
+    viewer = desks("yawa")
+    assert 'data-testid="reveal-draw"' not in world.client.get(page).text
+    assert viewer.post(f"{page}/draws/{draw_id}/reveal", page).status_code == 403
+    assert world.balance(AMA) == before
+    desk = desks("esi")
     revealed = desk.post(f"{page}/draws/{draw_id}/reveal", page)
     assert revealed.status_code == 303
     shown = _text(world.client.get(revealed.headers["location"]).text)
@@ -257,5 +265,6 @@ def test_an_operator_commits_then_reveals_a_draw_and_the_winner_is_paid(world: W
     assert world.balance(AMA) == before + 5_000  # the one ticket won
     assert re.search(rf"{re.escape(AMA)} prix 5 000 F CFA — versé", shown), shown
     trail = [(e.actor_name, e.action, e.outcome) for e in Audit(world.container.engine).latest(target=cid)]
-    assert ("yawa", "campaign:draw", "refused") in trail and ("ama", "campaign:draw", "ok") in trail
-    assert ("ama", "campaign:reveal", "ok") in trail
+    assert ("yawa", "campaign:draw", "refused") in trail and ("ama", "campaign:draw", "refused") in trail
+    assert ("esi", "campaign:draw", "ok") in trail and ("esi", "campaign:reveal", "ok") in trail
+    assert ("yawa", "campaign:reveal", "refused") in trail

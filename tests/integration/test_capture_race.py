@@ -316,8 +316,42 @@ def test_a_ride_cancelled_as_its_capture_posts_shows_what_the_capture_moved(
     monkeypatch.setattr(settlement, "CAPTURE_WAIT_S", 0.1)
     settled = container.movements.settle(payment_id, success=False, error_code="trip_cancelled",
                                          reason="the ride did not happen; nothing was taken")
-    assert (settled.status, settled.amount) == (Status.COMPLETED, fare)
+    assert (settled.status, settled.amount, settled.error_code) == (Status.COMPLETED, fare, None)
     assert [leg.amount for leg in settled.legs[-2:]] == [fare - fare // 10, fare // 10]
+    assert "reason" not in settled.details  # not "nothing was taken"
+    if stopped_at == "ledger":
+        assert settled.details["capture_from_ledger"] is True
+    else:  # written by the capture: its own details
+        assert "capture_from_ledger" not in settled.details and settled.details["fare"] == fare
     assert _ride_line(town, ama, payment_id) == -fare
     assert town.balance(ama) == 20_000 - fare
+    assert_statement_adds_up(town, ama)
+
+
+def test_a_cancellation_racing_a_live_capture_waits_for_it_and_keeps_its_record(
+        container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
+    town, ama, payment_id, driver = _held_ride(container)
+    fare = container.movements.get(payment_id).amount - 100
+    answers: list[Movement] = []
+    others: list[threading.Thread] = []
+
+    def the_cancellation_comes_meanwhile(self: Movements, movement: Movement, *args: Any) -> Any:
+        refused = _REAL_POST_HOLD(self, movement, *args)
+        cancel = threading.Thread(target=lambda: answers.append(container.movements.settle(
+            payment_id, success=False, error_code="trip_cancelled", reason="cancelled")))
+        others.append(cancel)
+        cancel.start()
+        cancel.join(0.3)  # its void was refused: it waits for this capture's row
+        assert cancel.is_alive() and not answers
+        return refused
+
+    monkeypatch.setattr(Movements, "_post_hold", the_cancellation_comes_meanwhile)
+    won = container.movements.capture(payment_id, fare, _then(container, payment_id, driver, fare),
+                                      notes={"fare": fare})
+    (cancel,) = others
+    cancel.join(10)
+    (settled,) = answers
+    assert (won.status, won.amount) == (Status.COMPLETED, fare)
+    assert (settled.status, settled.amount, settled.details["fare"]) == (Status.COMPLETED, fare, fare)
+    assert "capture_from_ledger" not in settled.details and "reason" not in settled.details
     assert_statement_adds_up(town, ama)

@@ -14,6 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sika.db import begin, shared, together
@@ -37,6 +38,15 @@ CAPTURE_WAIT_S = 2.0
 _CAPTURE_POLL_S = 0.02
 
 
+@dataclass(frozen=True, slots=True)
+class _Captured:
+    """What a void found: a capture had posted the hold (its post's amount)."""
+
+    movement: Movement
+    held: Leg
+    amount: int
+
+
 class Movements(Runner):
     """The movement runner with settling and capturing: what services that post movements are given."""
 
@@ -55,14 +65,25 @@ class Movements(Runner):
         outcome, written only while the row is still pending, with only what it adds or changes
         laid over the row's details. On SQLite the row is read under the lock, whose outcome writes
         the details it read.
+
+        A void that finds the hold captured (a ride cancelled as it ended) returns what the capture
+        moved: completed, or still pending if that capture stopped with a chain too long to record.
         """
         with together(self._engine):
-            return self._settle(movement_id, success=success, receipt=receipt, error_code=error_code,
-                                reason=reason, known=known, read=read)
+            settled = self._settle(movement_id, success=success, receipt=receipt, error_code=error_code,
+                                   reason=reason, known=known, read=read)
+        if isinstance(settled, _Captured):
+            # A capture posted the hold (a ride's end) as this void came (its cancellation): the
+            # movement is what that capture moved, written by it or else from the ledger, not this copy
+            # of the hold. Waited for out of SQLite's lock (the capture needs it to write), unless a
+            # caller's together holds it still.
+            return self._captured_by_another(settled.movement, settled.held, settled.amount, [], None,
+                                             wait_s=0.0 if shared(self._engine) is not None else None)
+        return settled
 
     def _settle(self, movement_id: str, *, success: bool, receipt: dict[str, str] | None,
                 error_code: str | None, reason: str | None, known: Collection[Customer],
-                read: Movement | None) -> Movement:
+                read: Movement | None) -> Movement | _Captured:
         taken = read is not None and read.id == movement_id and read.status is Status.PENDING \
             and shared(self._engine) is None and self._engine.dialect.name == "postgresql"
         movement = read if taken and read is not None else self.get(movement_id)
@@ -88,13 +109,8 @@ class Movements(Runner):
             if first is TransferResult.PENDING_TRANSFER_ALREADY_POSTED:
                 outcome = True
                 post = self._ledger.get_transfer(f"{held[0].id}.post") if len(held) == 1 else None
-                if post is not None and "digest" in post.metadata:
-                    # A capture posted the hold (a ride's end) as this void came (its cancellation):
-                    # the movement is what that capture moved, written by it or else from the ledger,
-                    # not this copy of the hold. Not waited for under SQLite's lock (together).
-                    return self._captured_by_another(
-                        movement, held[0], post.amount, [], None,
-                        wait_s=0.0 if shared(self._engine) is not None else None)
+                if post is not None and "digest" in post.metadata:  # a capture's (see settle)
+                    return _Captured(movement, held[0], post.amount)
             elif first in _EXPIRED:
                 outcome = False
                 error_code, reason = "provider_timeout", "the provider answered too late; nothing was taken"

@@ -73,14 +73,17 @@ async def campaign(request: Request, campaign_id: str, session: Session, done: s
 
 async def _act(request: Request, act: Acting, campaign_id: str, action: str,
                draw_id: str | None = None) -> Response:
-    """Run ``action`` on the campaign (pause, end) or its draw (draw: commit one; reveal), for an
-    operator, approver or admin; each try in the audit log, with what it did."""
+    """Run ``action`` on the campaign (pause, end: an operator, approver or admin) or its draw (draw:
+    commit one; reveal, which pays the prizes: an approver or admin, as the API asks an admin key);
+    each try in the audit log, with what it did."""
     services = services_of(request)
     who = act.session.principal
     campaign_id = campaign_id[:16]
     promotions = services.container.promotions
 
     async def audit(outcome: str, **detail: object) -> None:
+        if draw_id is not None:
+            detail = {"draw": draw_id, **detail}
         await run_in_threadpool(services.audit.record, actor=who.actor, actor_name=who.name,
                                 action=f"campaign:{action}", outcome=outcome, target=campaign_id,
                                 address=act.address, detail=detail)
@@ -98,12 +101,14 @@ async def _act(request: Request, act: Acting, campaign_id: str, action: str,
         view = getattr(promotions.campaigns, action)(campaign_id)
         return {"status": str(view.status), "returned_in_all": view.money.returned}
 
-    if not who.role.may_act:
+    drawing = action in ("draw", "reveal")
+    if not (who.role.may_approve if drawing else who.role.may_act):
         await audit("refused")
-        raise NotAllowed(f"a viewer may not {action} a campaign")
+        raise NotAllowed(f"only an approver may {action} a draw" if drawing
+                         else f"a viewer may not {action} a campaign")
     try:
         done = await run_in_threadpool(run)
-    except CampaignStateError as exc:
+    except (CampaignStateError, UnknownDraw) as exc:
         # Ending sets the state, then gives the budget back: a return that failed after is no refusal.
         after = await run_in_threadpool(promotions.campaigns.view, campaign_id) if action == "end" else None
         await audit("failed" if after is not None and str(after.status) == "ended" else "refused",
@@ -111,6 +116,9 @@ async def _act(request: Request, act: Acting, campaign_id: str, action: str,
         raise
     except SikaError as exc:  # the ledger busy, a draw too large, …
         await audit("failed", code=exc.code)
+        raise
+    except Exception:  # a reveal may have paid some prizes already: the log says it was tried
+        await audit("failed", code="internal_error")
         raise
     await audit("ok", **done)
     return RedirectResponse(f"/console/campaigns/{campaign_id}?done={action}", status_code=303)
