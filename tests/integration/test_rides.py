@@ -7,6 +7,7 @@ import itertools
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import insert
@@ -15,7 +16,8 @@ from sika.bootstrap import Container, bootstrap
 from sika.config import Settings
 from sika.errors import SikaError
 from sika.ledger import audit
-from sika.payments import new_movement_id
+from sika.payments import new_movement_id, settlement
+from sika.payments.settlement import Movements
 from sika.rides.geo import Point
 from sika.rides.schema import offers
 from sika.rides.service import Driver, Rides, Trip
@@ -497,3 +499,35 @@ def test_a_completion_whose_payment_met_a_busy_ledger_takes_the_fare_when_the_dr
     assert balance(container, ama.account_id) == 10_000 - fare
     completed = [m for m in container.outbox.feed(ama.msisdn) if m.kind == "ride_completed"]
     assert len(completed) == 1
+
+
+@pytest.mark.parametrize("fails", ["before the ledger", "after the ledger"])
+def test_a_late_fee_that_errs_is_waived_unless_it_was_taken_and_the_rider_is_told_which(
+    container: Container, rides: Rides, clock: Clock, monkeypatch: pytest.MonkeyPatch, fails: str
+) -> None:
+    kofi = driver(container, rides, "Kofi", Point(6.1330, 1.2240), "TG-1010-AA")
+    rider = person(container, "Abla", cash=10_000)
+    trip = book(rides, "trip-fee-1", rider, "wallet")
+    rides.accept(kofi.id, trip.id)
+    clock.advance(600)  # a late cancellation: a fee of 200
+    real_post, real_close = Movements._post_hold, Movements._close
+
+    def busy_post(self: Movements, movement: Any, *args: Any) -> Any:
+        raise SikaError("the ledger is busy", code="ledger_busy")
+
+    def busy_close(self: Movements, movement: Any, **fields: Any) -> Any:
+        monkeypatch.setattr(Movements, "_close", real_close)  # once: the release then closes it
+        raise SikaError("the ledger is busy", code="ledger_busy")
+
+    if fails == "before the ledger":
+        monkeypatch.setattr(Movements, "_post_hold", busy_post)
+    else:
+        monkeypatch.setattr(Movements, "_close", busy_close)
+    monkeypatch.setattr(settlement, "CAPTURE_WAIT_S", 0.1)
+    cancelled = rides.cancel(trip.id, by="rider")
+    monkeypatch.setattr(Movements, "_post_hold", real_post)
+    taken = 200 if fails == "after the ledger" else 0
+    assert cancelled.cancel_fee == taken
+    assert balance(container, rider.account_id) == 10_000 - taken
+    (told,) = [m for m in container.outbox.feed(rider.msisdn) if m.kind == "ride_cancelled"]
+    assert told.params["fee"] == taken

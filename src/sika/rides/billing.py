@@ -104,10 +104,13 @@ class Billing:
             return self._payments.get(trip.payment_id).status is Status.PENDING
         return trip.payment_id is None
 
-    def release(self, trip: Trip, code: str) -> None:
+    def release(self, trip: Trip, code: str) -> Movement | None:
+        """Give a wallet trip's hold back; the movement as it ends (completed if a capture had taken
+        it already: sika.payments.settlement), None for a trip without a hold."""
         if trip.payment_method == "wallet" and trip.payment_id is not None:
-            self._payments.settle(trip.payment_id, success=False, error_code=code,
-                                  reason="the ride did not happen; nothing was taken")
+            return self._payments.settle(trip.payment_id, success=False, error_code=code,
+                                         reason="the ride did not happen; nothing was taken")
+        return None
 
     def charge(self, trip: Trip, amount: int) -> None:
         """Take ``amount`` (a fare, or a late-cancellation fee) for ``trip`` by its payment method."""

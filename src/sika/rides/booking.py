@@ -16,6 +16,7 @@ from collections.abc import Callable
 from sqlalchemy.exc import IntegrityError
 
 from sika.errors import SikaError
+from sika.payments import Status
 from sika.rides.billing import Billing
 from sika.rides.cities import City
 from sika.rides.dispatcher import Dispatcher
@@ -149,7 +150,8 @@ class Booking:
             trip = self._charge_fee(trip, fee)
         else:
             self._billing.release(trip, "ride_cancelled")
-        self._notices.rider(trip, "ride_cancelled", {"by": by, "fee": fee})
+        # The fee as it stands: waived when it could not be taken.
+        self._notices.rider(trip, "ride_cancelled", {"by": by, "fee": trip.cancel_fee or 0})
         if trip.driver_id is not None:
             self._notices.driver(trip, trip.driver_id, "ride_cancelled", {"by": by})
         return trip
@@ -169,9 +171,15 @@ class Booking:
         try:
             self._billing.charge(trip, fee)
         except SikaError as exc:  # the card refused a small charge: the fee is waived, not lost
-            log.warning("late-cancellation fee of trip %s waived: %s", trip.id, exc.code)
-            self._store.set_trip(trip.id, cancel_fee=0)
-            self._billing.release(trip, "ride_cancelled")
+            released = self._billing.release(trip, "ride_cancelled")
+            if released is not None and released.status is Status.COMPLETED:
+                # The fee's capture went through before the error: it was taken, and the rider is
+                # told so (not "waived").
+                log.warning("late-cancellation fee of trip %s taken despite %s", trip.id, exc.code)
+                self._store.set_trip(trip.id, cancel_fee=released.amount)
+            else:
+                log.warning("late-cancellation fee of trip %s waived: %s", trip.id, exc.code)
+                self._store.set_trip(trip.id, cancel_fee=0)
             return self._store.trip(trip.id)
         return trip
 
