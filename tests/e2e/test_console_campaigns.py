@@ -227,7 +227,7 @@ def test_a_campaigns_page_charts_its_burn_and_forecasts_on_demand(world: World) 
     assert after["spent"] == [0, 300] and after["t"][1] > after["t"][0]  # drawn at the last reward
 
 
-def test_an_operator_commits_then_reveals_a_draw_and_the_winner_is_paid(world: World) -> None:
+def test_an_approver_commits_then_reveals_a_draw_and_the_winner_is_paid(world: World) -> None:
     ama = world.wallet(AMA, "Ama Mensah", cash=50_000)
     world.wallet(KOFI, "Kofi")
     cid = _campaign(world, {"name": "Ramadan draw", "kind": "prize_draw", "budget": 5_000,
@@ -256,6 +256,7 @@ def test_an_operator_commits_then_reveals_a_draw_and_the_winner_is_paid(world: W
     viewer = desks("yawa")
     assert 'data-testid="reveal-draw"' not in world.client.get(page).text
     assert viewer.post(f"{page}/draws/{draw_id}/reveal", page).status_code == 403
+    assert desks("ama").post(f"{page}/draws/{draw_id}/reveal", page).status_code == 403
     assert world.balance(AMA) == before
     desk = desks("esi")
     revealed = desk.post(f"{page}/draws/{draw_id}/reveal", page)

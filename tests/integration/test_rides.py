@@ -13,6 +13,8 @@ import pytest
 from sqlalchemy import insert
 
 from sika.bootstrap import Container, bootstrap
+from sika.chat.i18n import translator
+from sika.chat.texts.notifications import render
 from sika.config import Settings
 from sika.errors import SikaError
 from sika.ledger import audit
@@ -531,3 +533,9 @@ def test_a_late_fee_that_errs_is_waived_unless_it_was_taken_and_the_rider_is_tol
     assert balance(container, rider.account_id) == 10_000 - taken
     (told,) = [m for m in container.outbox.feed(rider.msisdn) if m.kind == "ride_cancelled"]
     assert told.params["fee"] == taken
+    said = render(translator("fr"), told.kind, told.params)  # what the rider reads
+    assert said == ("La course a été annulée. Frais d'annulation : 200 F CFA." if taken
+                    else "La course a été annulée. Rien n'a été facturé.")
+    driver_msisdn = container.customers.by_id(kofi.customer_id).msisdn
+    (driver_told,) = [m for m in container.outbox.feed(driver_msisdn) if m.kind == "ride_cancelled"]
+    assert render(translator("fr"), driver_told.kind, driver_told.params) == "La course a été annulée."

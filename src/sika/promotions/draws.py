@@ -102,6 +102,8 @@ class Draws:
             raise CampaignStateError("only a prize_draw campaign has draws")
         if campaign.state is State.DRAFT:
             raise CampaignStateError("start the campaign first: a draft has no entries")
+        if campaign.state is State.ENDED:  # its budget went back to the sponsor: no prize to set aside
+            raise CampaignStateError("this campaign has ended: draw before ending it")
         draw_id, seed, now = "dr_" + secrets.token_hex(6), new_seed(), self._clock_ns()
         with self._engine.begin() as connection:
             connection.execute(

@@ -151,7 +151,7 @@ class Booking:
         else:
             self._billing.release(trip, "ride_cancelled")
         # The fee as it stands: waived when it could not be taken.
-        self._notices.rider(trip, "ride_cancelled", {"by": by, "fee": trip.cancel_fee or 0})
+        self._notices.rider(trip, "ride_cancelled", {"by": by, "fee": trip.cancel_fee})
         if trip.driver_id is not None:
             self._notices.driver(trip, trip.driver_id, "ride_cancelled", {"by": by})
         return trip
@@ -171,15 +171,17 @@ class Booking:
         try:
             self._billing.charge(trip, fee)
         except SikaError as exc:  # the card refused a small charge: the fee is waived, not lost
-            released = self._billing.release(trip, "ride_cancelled")
+            log.warning("late-cancellation fee of trip %s waived: %s", trip.id, exc.code)
+            self._store.set_trip(trip.id, cancel_fee=0)
+            try:
+                released = self._billing.release(trip, "ride_cancelled")
+            except SikaError as again:  # the hold runs out by itself (its deadline): nothing is taken
+                log.warning("trip %s: the hold was not given back now (%s)", trip.id, again.code)
+                released = None
             if released is not None and released.status is Status.COMPLETED:
-                # The fee's capture went through before the error: it was taken, and the rider is
-                # told so (not "waived").
-                log.warning("late-cancellation fee of trip %s taken despite %s", trip.id, exc.code)
+                # The fee's capture went through before the error: it was taken, and is said so.
+                log.warning("late-cancellation fee of trip %s taken after all", trip.id)
                 self._store.set_trip(trip.id, cancel_fee=released.amount)
-            else:
-                log.warning("late-cancellation fee of trip %s waived: %s", trip.id, exc.code)
-                self._store.set_trip(trip.id, cancel_fee=0)
             return self._store.trip(trip.id)
         return trip
 

@@ -167,6 +167,11 @@ def render(t: Translator, kind: str, params: dict[str, Any]) -> str:
         return t(STOP_CONFIRMATION)
     if kind.startswith("marketing_"):  # a campaign's own words (its operator wrote them per language)
         return t("Sika: {text}\nReply STOP to receive no more offers.", text=params.get("text", ""))
+    if kind == "ride_cancelled" and not params.get("fee"):
+        # The driver's notice names no fee; the rider's with none (waived, or early) says so plainly.
+        if "fee" in params:
+            return t("The ride was cancelled. Nothing was charged.")
+        return t("The ride was cancelled.")
     if kind in _RIDES:
         payment = params.get("payment")
         return t(

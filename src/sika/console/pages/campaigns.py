@@ -9,10 +9,11 @@ rules, draws, prizes waiting for a winner's wallet and latest rewards; pausing a
     POST /console/campaigns/{id}/draws/{draw}/reveal   reveal it: the prizes are paid
 
 Funding a campaign moves a sponsor's money: it is a proposal another operator approves
-(``campaign_fund``, sika.console.actions). Pausing, ending and drawing follow the campaign's own
-rules (ending returns only what the budget did not spend to whoever put it in; a draw pays the
-prizes its rules name, from its budget, to winners anyone can re-draw from what it publishes), and
-are written to the audit log.
+(``campaign_fund``, sika.console.actions). Committing and revealing a draw (which pays the prizes)
+need an approver or an admin, as the API needs an admin key. Pausing, ending and drawing follow the
+campaign's own rules (ending returns only what the budget did not spend to whoever put it in; a
+draw pays the prizes its rules name, from its budget, to winners anyone can re-draw from what it
+publishes), and are written to the audit log.
 """
 
 from __future__ import annotations
