@@ -37,6 +37,17 @@ class Stopped(Exception):
     """The winner's process stops between the ledger's answer and the movement's row."""
 
 
+def _stopping_after_the_ledger(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next capture posts in the ledger, then its process stops before writing the movement
+    (``_REAL_POST_HOLD`` puts the capture back as it is)."""
+
+    def stops(self: Movements, movement: Movement, *args: Any) -> Any:
+        _REAL_POST_HOLD(self, movement, *args)
+        raise Stopped
+
+    monkeypatch.setattr(Movements, "_post_hold", stops)
+
+
 def _held_ride(container: Container) -> tuple[Town, Customer, str, int]:
     """Ama (20 000 F) books a wallet ride: its hold; the driver's ledger account."""
     town = Town.open(container)
@@ -75,12 +86,11 @@ def test_a_capture_that_lost_the_race_writes_nothing_of_its_own(
     town, ama, payment_id, driver = _held_ride(container)
     held = container.movements.get(payment_id).amount
     winner_fare, loser_fare = held - 100, held - 300
-    real = Movements._post_hold
     answers: list[Movement] = []
     others: list[threading.Thread] = []
 
     def the_other_capture_runs_meanwhile(self: Movements, movement: Movement, *args: Any) -> Any:
-        refused = real(self, movement, *args)
+        refused = _REAL_POST_HOLD(self, movement, *args)
         if not others:  # the winner's post (the other capture's goes through here too)
             other = threading.Thread(target=lambda: answers.append(container.movements.capture(
                 payment_id, loser_fare, _then(container, payment_id, driver, loser_fare),
@@ -114,17 +124,11 @@ def test_a_capture_that_stopped_after_the_ledger_is_recorded_from_the_ledger_by_
     town, ama, payment_id, driver = _held_ride(container)
     held = container.movements.get(payment_id).amount
     first_fare, retry_fare = held - 100, held - 300
-    real = Movements._post_hold
-
-    def stops(self: Movements, movement: Movement, *args: Any) -> Any:
-        real(self, movement, *args)
-        raise Stopped
-
-    monkeypatch.setattr(Movements, "_post_hold", stops)
+    _stopping_after_the_ledger(monkeypatch)
     with pytest.raises(Stopped):
         container.movements.capture(payment_id, first_fare, _then(container, payment_id, driver, first_fare),
                                     notes={"fare": first_fare})
-    monkeypatch.setattr(Movements, "_post_hold", real)
+    monkeypatch.setattr(Movements, "_post_hold", _REAL_POST_HOLD)
     assert container.movements.get(payment_id).status is Status.PENDING  # posted, not recorded
     monkeypatch.setattr(settlement, "CAPTURE_WAIT_S", 0.1)
     retried = container.movements.capture(payment_id, retry_fare,
@@ -146,17 +150,11 @@ def test_a_retry_that_decides_the_same_records_a_capture_that_stopped_at_once(
         container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
     town, ama, payment_id, driver = _held_ride(container)
     fare = container.movements.get(payment_id).amount - 100
-    real = Movements._post_hold
-
-    def stops(self: Movements, movement: Movement, *args: Any) -> Any:
-        real(self, movement, *args)
-        raise Stopped
-
-    monkeypatch.setattr(Movements, "_post_hold", stops)
+    _stopping_after_the_ledger(monkeypatch)
     with pytest.raises(Stopped):
         container.movements.capture(payment_id, fare, _then(container, payment_id, driver, fare),
                                     notes={"fare": fare})
-    monkeypatch.setattr(Movements, "_post_hold", real)
+    monkeypatch.setattr(Movements, "_post_hold", _REAL_POST_HOLD)
     monkeypatch.setattr(settlement, "CAPTURE_WAIT_S", 60.0)  # never waited for: the ledger says it was this
     retried = container.movements.capture(payment_id, fare, _then(container, payment_id, driver, fare),
                                           notes={"fare": fare})
@@ -168,17 +166,6 @@ def test_a_retry_that_decides_the_same_records_a_capture_that_stopped_at_once(
 RIDE_RULES = {"percent": 10, "reward_max": 1_000, "cities": ["lome"]}
 
 
-def _stopping_after_the_ledger(monkeypatch: pytest.MonkeyPatch) -> Any:
-    real = Movements._post_hold
-
-    def stops(self: Movements, movement: Movement, *args: Any) -> Any:
-        real(self, movement, *args)
-        raise Stopped
-
-    monkeypatch.setattr(Movements, "_post_hold", stops)
-    return real
-
-
 def test_a_retry_that_would_pay_another_campaigns_reward_moves_nothing(
         container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
     """The first capture paid campaign A's discount and stopped; A was paused and B started before the
@@ -187,10 +174,10 @@ def test_a_retry_that_would_pay_another_campaigns_reward_moves_nothing(
     town, ama, payment_id, driver = _held_ride(container)
     first = town.campaign("ride_discount", 5_000, name="Ride A", rules=RIDE_RULES)
     fare = container.movements.get(payment_id).amount - 100
-    real = _stopping_after_the_ledger(monkeypatch)
+    _stopping_after_the_ledger(monkeypatch)
     with pytest.raises(Stopped):
         container.movements.capture(payment_id, fare, _then(container, payment_id, driver, fare))
-    monkeypatch.setattr(Movements, "_post_hold", real)
+    monkeypatch.setattr(Movements, "_post_hold", _REAL_POST_HOLD)
     container.promotions.campaigns.pause(first.id)
     second = town.campaign("ride_discount", 5_000, name="Ride B", rules=RIDE_RULES)
     monkeypatch.setattr(settlement, "CAPTURE_WAIT_S", 0.1)
@@ -246,13 +233,12 @@ def test_a_post_from_before_posts_named_their_chain_is_recorded_under_the_retrys
     town, ama, payment_id, driver = _held_ride(container)
     held = container.movements.get(payment_id).amount
     first_fare, retry_fare = held - 100, held - 300
-    real = _stopping_after_the_ledger(monkeypatch)
+    _stopping_after_the_ledger(monkeypatch)
     monkeypatch.setattr(settlement, "_chain_of", lambda movement_id, amount, legs: {"movement": movement_id})
     with pytest.raises(Stopped):
         container.movements.capture(payment_id, first_fare, _then(container, payment_id, driver, first_fare))
     monkeypatch.undo()
     monkeypatch.setattr(settlement, "CAPTURE_WAIT_S", 0.1)
-    assert real is Movements._post_hold
     retried = container.movements.capture(payment_id, retry_fare,
                                           _then(container, payment_id, driver, retry_fare))
     assert (retried.status, retried.amount, retried.details["capture_from_ledger"]) == (

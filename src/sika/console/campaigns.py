@@ -2,9 +2,10 @@
 a forecast of how long what is left lasts, its draws, the prizes waiting for a winner's wallet and the
 latest rewards, read for a page (nothing here writes).
 
-Campaigns are created, started and drawn through the API and ``sika campaign``; from the console an
-operator pauses or ends one (sika.console.pages.campaigns) and proposes funding it (maker-checker,
-sika.console.actions), and answers a customer who asks where a prize or a reward went.
+Campaigns are created and started through the API and ``sika campaign``; from the console an
+operator pauses or ends one, an approver commits and reveals its draws (sika.console.pages.campaigns),
+funding is proposed and approved (maker-checker, sika.console.actions), and anyone answers a customer
+who asks where a prize or a reward went.
 """
 
 from __future__ import annotations
@@ -65,18 +66,16 @@ def campaign_page(container: Container, campaign_id: str) -> CampaignPage:
     promotions = container.promotions
     view = promotions.campaigns.view(campaign_id)
     draws = promotions.draws.of_campaign(view.campaign.id, limit=LINES_MAX)
+    here = (prizes_waiting.c.campaign_id == view.campaign.id, prizes_waiting.c.status == "waiting")
     with container.engine.connect() as connection:
         waiting = [dict(row) for row in connection.execute(
             select(prizes_waiting.c.id, prizes_waiting.c.draw_id, prizes_waiting.c.amount,
                    prizes_waiting.c.attempts, prizes_waiting.c.next_try_ns, prizes_waiting.c.until_ns,
                    prizes_waiting.c.created_at_ns, customers.c.msisdn)
             .join(customers, customers.c.id == prizes_waiting.c.customer_id)
-            .where(prizes_waiting.c.campaign_id == view.campaign.id, prizes_waiting.c.status == "waiting")
-            .order_by(prizes_waiting.c.created_at_ns).limit(LINES_MAX)).mappings()]
+            .where(*here).order_by(prizes_waiting.c.created_at_ns).limit(LINES_MAX)).mappings()]
         waiting_count, waiting_total = connection.execute(
-            select(func.count(), func.coalesce(func.sum(prizes_waiting.c.amount), 0))
-            .where(prizes_waiting.c.campaign_id == view.campaign.id, prizes_waiting.c.status == "waiting")
-        ).one()
+            select(func.count(), func.coalesce(func.sum(prizes_waiting.c.amount), 0)).where(*here)).one()
         latest = [dict(row) for row in connection.execute(
             select(rewards.c.movement_id, rewards.c.kind, rewards.c.amount, rewards.c.base_amount,
                    rewards.c.status, rewards.c.clawed_back, rewards.c.owed, rewards.c.created_at_ns,
@@ -86,8 +85,7 @@ def campaign_page(container: Container, campaign_id: str) -> CampaignPage:
             .order_by(rewards.c.id.desc()).limit(LINES_MAX)).mappings()]
     return CampaignPage(view=view, rules=view.campaign.rules.model_dump(mode="json", exclude_defaults=True),
                         draws=draws, waiting=waiting, waiting_count=int(waiting_count),
-                        waiting_total=int(waiting_total),
-                        latest=latest)
+                        waiting_total=int(waiting_total), latest=latest)
 
 
 def burn_series(container: Container, view: CampaignView, now_ns: int) -> dict[str, list[Any]]:
@@ -96,8 +94,7 @@ def burn_series(container: Container, view: CampaignView, now_ns: int) -> dict[s
     of each step since the campaign's start (an hour, a day beyond ten days, wider still past
     ``POINTS_MAX`` days), then at the last moment with every reward (a draw revealed after the end, a
     prize paid once a wallet had room); ``t`` in Unix seconds (to the millisecond), francs; and what the
-    sponsor put in,
-    as a line."""
+    sponsor put in, as a line."""
     campaign = view.campaign
     start = campaign.starts_at_ns
     end = min(now_ns, campaign.ends_at_ns) if campaign.ends_at_ns else now_ns

@@ -19,13 +19,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from sika.api.statuses import status_of
-from sika.console.services import services_of
+from sika.console.services import ConsoleServices, services_of
 from sika.console.sessions import ConsoleSession
 from sika.console.templating import page
 from sika.errors import SikaError
 
 __all__ = ["COOKIE", "Acting", "ConsoleRoute", "CsrfRefused", "LoginRequired", "acting", "address_of",
-           "current", "form_of", "secure_request"]
+           "audited", "current", "form_of", "secure_request"]
 
 COOKIE = "sika_console"
 FORM_BYTES_MAX = 16_384
@@ -124,3 +124,11 @@ async def acting(request: Request) -> Acting:
         raise CsrfRefused("this form did not come from a console page you have open, or it has expired:"
                           " reload the page and try again")
     return Acting(session=session, form=form, address=address)
+
+
+async def audited(services: ConsoleServices, act: Acting, action: str, outcome: str, target: str,
+                  **detail: object) -> None:
+    """Write what the acting operator tried (``action`` on ``target``) and how it ended to the audit log."""
+    who = act.session.principal
+    await run_in_threadpool(services.audit.record, actor=who.actor, actor_name=who.name, action=action,
+                            outcome=outcome, target=target, address=act.address, detail=detail)

@@ -21,9 +21,9 @@ from starlette.responses import Response
 
 from sika.api.statuses import status_of
 from sika.console import actions
-from sika.console.guard import Acting, ConsoleRoute, acting, current
+from sika.console.guard import Acting, ConsoleRoute, acting, audited, current
 from sika.console.proposals import DECIDED, OPEN, Proposal
-from sika.console.services import ConsoleServices, services_of
+from sika.console.services import services_of
 from sika.console.sessions import ConsoleSession
 from sika.console.templating import page
 from sika.errors import SikaError
@@ -52,13 +52,6 @@ async def new(request: Request, session: Session, kind: str = "wallet_credit") -
                 values=values, reason="", error=None)
 
 
-async def _audit(services: ConsoleServices, act: Acting, action: str, outcome: str, target: str,
-                 **detail: object) -> None:
-    who = act.session.principal
-    await run_in_threadpool(services.audit.record, actor=who.actor, actor_name=who.name, action=action,
-                            outcome=outcome, target=target, address=act.address, detail=detail)
-
-
 @router.post("/console/approvals")
 async def propose(request: Request, act: Act) -> Response:
     services = services_of(request)
@@ -68,11 +61,11 @@ async def propose(request: Request, act: Act) -> Response:
         proposal = await run_in_threadpool(services.proposals.propose, act.session.principal, kind_name,
                                            act.form, act.form.get("reason", ""))
     except SikaError as exc:
-        await _audit(services, act, "propose", "refused", kind_name, code=exc.code)
+        await audited(services, act, "propose", "refused", kind_name, code=exc.code)
         values = {f.name: act.form.get(f.name, "")[:64] for f in action.fields}
         return page(request, "proposal_form.html", session=act.session, action=action, kinds=actions.kinds(),
                     values=values, reason=act.form.get("reason", "")[:200], error=exc, status=status_of(exc))
-    await _audit(services, act, "propose", "ok", proposal.id, kind=proposal.kind, amount=proposal.amount,
+    await audited(services, act, "propose", "ok", proposal.id, kind=proposal.kind, amount=proposal.amount,
                  params=proposal.params, reason=proposal.reason)
     return RedirectResponse(f"/console/approvals/{proposal.id}", status_code=303)
 
@@ -92,10 +85,10 @@ async def _decide(request: Request, act: Acting, proposal_id: str, verb: str) ->
     try:
         proposal: Proposal = await run_in_threadpool(decide, proposal_id[:40], act.session.principal)
     except SikaError as exc:
-        await _audit(services, act, verb, "refused", proposal_id[:40], code=exc.code)
+        await audited(services, act, verb, "refused", proposal_id[:40], code=exc.code)
         raise
     outcome = "failed" if proposal.status == "failed" else "ok"
-    await _audit(services, act, verb, outcome, proposal.id, status=proposal.status,
+    await audited(services, act, verb, outcome, proposal.id, status=proposal.status,
                  movement=proposal.movement_id, error=proposal.error_code, amount=proposal.amount)
     return RedirectResponse(f"/console/approvals/{proposal.id}", status_code=303)
 

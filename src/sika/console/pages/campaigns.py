@@ -35,7 +35,7 @@ from sika.console.campaigns import (
     campaign_rows,
     forecast,
 )
-from sika.console.guard import Acting, ConsoleRoute, acting, current
+from sika.console.guard import Acting, ConsoleRoute, acting, audited, current
 from sika.console.proposals import NotAllowed
 from sika.console.services import services_of
 from sika.console.sessions import ConsoleSession
@@ -83,11 +83,8 @@ async def _act(request: Request, act: Acting, campaign_id: str, action: str,
     promotions = services.container.promotions
 
     async def audit(outcome: str, **detail: object) -> None:
-        if draw_id is not None:
-            detail = {"draw": draw_id, **detail}
-        await run_in_threadpool(services.audit.record, actor=who.actor, actor_name=who.name,
-                                action=f"campaign:{action}", outcome=outcome, target=campaign_id,
-                                address=act.address, detail=detail)
+        drawn = {} if draw_id is None else {"draw": draw_id}
+        await audited(services, act, f"campaign:{action}", outcome, campaign_id, **{**drawn, **detail})
 
     def run() -> dict[str, object]:
         if action == "draw":

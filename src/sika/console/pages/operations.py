@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from sika.chat.i18n import translator
 from sika.chat.texts.notices import reason_text
-from sika.console.guard import Acting, ConsoleRoute, acting, current
+from sika.console.guard import Acting, ConsoleRoute, acting, audited, current
 from sika.console.proposals import NotAllowed
 from sika.console.reconciliation import JOBS, queue, run_job
 from sika.console.services import services_of
@@ -47,12 +47,10 @@ async def run(request: Request, act: Annotated[Acting, Depends(acting)]) -> Resp
     if job not in JOBS:
         raise SikaError("no such job", code="validation_error")
     if not who.role.may_act:
-        await run_in_threadpool(services.audit.record, actor=who.actor, actor_name=who.name,
-                                action=f"job:{job}", outcome="refused", address=act.address)
+        await audited(services, act, f"job:{job}", "refused", "")
         raise NotAllowed("a viewer may not run jobs")
     handled = await run_in_threadpool(run_job, services.container, job)
-    await run_in_threadpool(services.audit.record, actor=who.actor, actor_name=who.name, action=f"job:{job}",
-                            outcome="ok", address=act.address, detail={"handled": handled})
+    await audited(services, act, f"job:{job}", "ok", "", handled=handled)
     return RedirectResponse(f"/console/reconcile?ran={job}&count={handled}", status_code=303)
 
 
